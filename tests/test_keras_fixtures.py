@@ -1,0 +1,195 @@
+"""Keras parity: tinynet against reference numbers computed by Keras 3 / TensorFlow in float64.
+
+The fixtures in ``tests/fixtures/keras/`` are written by ``tests/keras_reference/generate.py``
+(run with a Python that has TensorFlow; this test needs only NumPy). Each file is one case:
+
+* a layer: forward output for an input and weights, and the gradients of ``sum(y * G)`` with
+  respect to the input and each weight, for a random ``G``;
+* categorical cross-entropy: loss (mean over the batch) and gradient w.r.t. ``y_pred``, on the
+  logits path and on the probabilities path (with Keras's renormalisation and clipping at 1e-7);
+* an optimizer: the parameters after each of 6 ``apply_gradients`` steps.
+
+Tolerances: layers and loss at most 1e-10 relative error (absolute 1e-12 near zero); optimizer
+trajectories at most 1e-12 relative (absolute 1e-14 near zero). The versions of Keras and
+TensorFlow that produced the numbers are in ``tests/fixtures/keras/VERSIONS.json``.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinynet import backend, layers, losses, optimizers
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras"
+ALL = sorted(FIXTURES.glob("*.npz"))
+
+
+def _kind(path):
+    with np.load(path) as d:
+        return str(d["kind"])
+
+
+LAYER_FILES = [p for p in ALL if _kind(p) == "layer"]
+LOSS_FILES = [p for p in ALL if _kind(p) == "loss"]
+OPTIMIZER_FILES = [p for p in ALL if _kind(p) == "optimizer"]
+
+LAYER_RTOL, LAYER_ATOL = 1e-10, 1e-12
+OPT_RTOL, OPT_ATOL = 1e-12, 1e-14
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    old = backend.floatx()
+    backend.set_floatx("float64")
+    try:
+        yield
+    finally:
+        backend.set_floatx(old)
+
+
+def load(path):
+    with np.load(path, allow_pickle=False) as d:
+        return {k: d[k] for k in d.files}
+
+
+def ids(paths):
+    return [p.stem for p in paths]
+
+
+def host(a):
+    """A NumPy array from a NumPy or CuPy array."""
+    if isinstance(a, np.ndarray):
+        return a
+    get = getattr(a, "get", None)
+    return get() if get is not None else np.asarray(a)
+
+
+def device(a):
+    """``a`` as an array of the active backend (NumPy arrays stay NumPy on CPU backends)."""
+    to = getattr(backend, "asarray", None)
+    return to(a) if to is not None else a
+
+
+def assert_close(actual, expected, what, rtol, atol):
+    actual = host(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, Keras {expected.shape}"
+    assert actual.dtype == np.float64, f"{what}: dtype {actual.dtype}, expected float64"
+    diff = np.abs(actual.astype(np.float64) - expected)
+    excess = diff - (atol + rtol * np.abs(expected))
+    if not np.all(np.isfinite(actual)) or excess.max(initial=-np.inf) > 0:
+        rel = diff / np.maximum(np.abs(expected), atol / rtol)
+        rel = np.where(np.isfinite(rel), rel, np.inf)
+        i = np.unravel_index(np.argmax(rel), rel.shape)
+        pytest.fail(
+            f"{what}: worst relative error {rel[i]:.3e} (> {rtol:g}) at index {tuple(map(int, i))}: "
+            f"tinynet {actual[i]!r}, Keras {expected[i]!r}; "
+            f"{int((excess > 0).sum())} of {expected.size} entries out of tolerance",
+            pytrace=False,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# layers
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", LAYER_FILES, ids=ids(LAYER_FILES))
+def test_layer_matches_keras(path):
+    f = load(path)
+    config = json.loads(str(f["config"]))
+    cls = config.pop("class")
+    layer = getattr(layers, cls)(**config)
+    n_inputs = int(f["n_inputs"])
+    n_weights = int(f["n_weights"])
+
+    shape = f["input_shape"]
+    if n_inputs > 1:
+        layer.build([tuple(int(d) for d in row) for row in shape])
+        x = [device(f[f"x{i}"]) for i in range(n_inputs)]
+    else:
+        layer.build(tuple(int(d) for d in shape))
+        x = device(f["x"])
+
+    weights = [f[f"w{i}"] for i in range(n_weights)]
+    got = layer.get_weights()
+    assert [tuple(np.shape(w)) for w in got] == [w.shape for w in weights], \
+        f"{cls}: weight shapes {[np.shape(w) for w in got]}, Keras {[w.shape for w in weights]}"
+    if n_weights:
+        layer.set_weights(weights)
+        for i, (w, ref) in enumerate(zip(layer.get_weights(), weights)):
+            assert np.array_equal(host(w), ref), f"{cls}: get_weights()[{i}] differs from set_weights"
+
+    y = layer.forward(x, training=False)
+    assert_close(y, f["y"], f"{cls} forward y", LAYER_RTOL, LAYER_ATOL)
+
+    dx = layer.backward(device(f["G"]))
+    if n_inputs > 1:
+        assert isinstance(dx, (list, tuple)) and len(dx) == n_inputs, \
+            f"{cls}.backward should return a list of {n_inputs} gradients"
+        for i in range(n_inputs):
+            assert_close(dx[i], f[f"dx{i}"], f"{cls} backward dx{i}", LAYER_RTOL, LAYER_ATOL)
+    else:
+        assert_close(dx, f["dx"], f"{cls} backward dx", LAYER_RTOL, LAYER_ATOL)
+
+    assert len(layer.grads) == n_weights, f"{cls}: {len(layer.grads)} grads, Keras has {n_weights} weights"
+    for i, g in enumerate(layer.grads):
+        assert_close(g, f[f"dw{i}"], f"{cls} weight gradient dw{i}", LAYER_RTOL, LAYER_ATOL)
+
+
+# --------------------------------------------------------------------------------------------
+# loss
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", LOSS_FILES, ids=ids(LOSS_FILES))
+def test_loss_matches_keras(path):
+    f = load(path)
+    config = json.loads(str(f["config"]))
+    cls = config.pop("class")
+    fn = getattr(losses, cls)(**config)
+    y_true, y_pred = device(f["y_true"]), device(f["y_pred"])
+
+    loss = np.asarray(host(fn(y_true, y_pred)), dtype=np.float64)
+    assert loss.size == 1, f"{cls}: loss should be a scalar, got shape {loss.shape}"
+    assert_close(loss.reshape(()), f["loss"], f"{cls}({config}) loss", LAYER_RTOL, LAYER_ATOL)
+
+    grad = fn.gradient(y_true, y_pred)
+    assert_close(grad, f["grad"], f"{cls}({config}) gradient", LAYER_RTOL, LAYER_ATOL)
+
+
+# --------------------------------------------------------------------------------------------
+# optimizers
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", OPTIMIZER_FILES, ids=ids(OPTIMIZER_FILES))
+def test_optimizer_trajectory_matches_keras(path):
+    f = load(path)
+    config = json.loads(str(f["config"]))
+    cls = config.pop("class")
+    opt = getattr(optimizers, cls)(**config)
+    n_params, n_steps = int(f["n_params"]), int(f["n_steps"])
+
+    params = [device(f[f"p{i}"].copy()) for i in range(n_params)]
+    for k in range(1, n_steps + 1):
+        grads = [device(f[f"g{k}_{i}"]) for i in range(n_params)]
+        opt.apply_gradients(zip(grads, params))
+        for i, p in enumerate(params):
+            assert_close(p, f[f"p{k}_{i}"], f"{cls}({config}) param {i} after step {k}",
+                         OPT_RTOL, OPT_ATOL)
+
+
+# --------------------------------------------------------------------------------------------
+# the fixtures themselves
+# --------------------------------------------------------------------------------------------
+
+def test_fixture_set_is_complete():
+    versions = json.loads((FIXTURES / "VERSIONS.json").read_text())
+    assert versions["keras"].startswith("3."), versions
+    assert len(LAYER_FILES) >= 50 and len(LOSS_FILES) >= 2 and len(OPTIMIZER_FILES) >= 10
+    classes = {json.loads(str(load(p)["config"]))["class"] for p in LAYER_FILES}
+    assert classes >= {"Dense", "Conv2D", "MaxPooling2D", "Flatten", "Add", "Dropout", "Activation"}
+    assert sum(p.stat().st_size for p in FIXTURES.iterdir()) < 5_000_000
+    for p in ALL:
+        f = load(p)
+        assert str(f["keras_version"]) == versions["keras"], p.name
+        assert str(f["tensorflow_version"]) == versions["tensorflow"], p.name
