@@ -1,0 +1,228 @@
+"""Time Keras on the practical work's four models: seconds per training epoch and inference speed.
+
+Run with a Python that has TensorFlow/Keras 3 (and scikit-image for the HOG features)::
+
+    /work/tfvenv/bin/python tests/keras_reference/keras_epoch_times.py [--data DIR] [--out FILE]
+
+Settings as in the report: MNIST (60,000 training images), batch 128, RMSprop with Keras's
+defaults, categorical cross-entropy, float32, ``verbose=0``. Each model trains one warm-up epoch
+and then three timed epochs in the same ``fit`` call (a callback times each epoch); the median of
+the three is reported. Inference: ``predict`` on the 10,000 test images at batch 128, one warm-up
+call, then the median of three, as images per second.
+
+The models (their parameter counts are checked against the report's ``model.summary()``):
+
+* ``mlp_raw``       784 -> Dense 256 relu -> Dropout 0.25 -> Dense 10 softmax        203,530
+* ``mlp_hog``       HOG (8 orientations, 4x4 pixels per cell, 1x1 cells per block; 392 features)
+                    -> Dense 256 relu -> Dropout 0.25 -> Dense 10 softmax            103,178
+* ``cnn_digits``    Conv 9@5x5, pool, Conv 9@5x5, pool, Conv 16@3x3, pool, Flatten,
+                    Dense 25 relu, Dense 10 softmax                                    7,465
+* ``cnn_fashion_residual`` (report's Fashion model 3): Conv 9@7x7, pool, Conv 9@5x5,
+                    Conv 9@3x3, Add with the pooled input, pool, Conv 18@3x3, pool,
+                    Dropout 0.3, Flatten, Dense 32 relu, Dense 10 softmax             10,244
+
+Convolutions use ``padding="same"`` and relu; pooling is 2x2 ("valid"). The JSON printed and
+written to ``benchmarks/keras_times.json`` holds the numbers, the machine and the versions.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = Path("/work/shared/data/mnist")
+DEFAULT_OUT = ROOT / "benchmarks" / "keras_times.json"
+BATCH = 128
+EXPECTED_PARAMS = {"mlp_raw": 203_530, "mlp_hog": 103_178, "cnn_digits": 7_465,
+                   "cnn_fashion_residual": 10_244}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a (gzip-compressed) IDX file: magic (0, 0, dtype code, ndim), big-endian dims, data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    zero, dtype_code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    return data.reshape(dims)
+
+
+def load_mnist(data_dir: Path):
+    x_train = read_idx(data_dir / "train-images-idx3-ubyte.gz")
+    y_train = read_idx(data_dir / "train-labels-idx1-ubyte.gz")
+    x_test = read_idx(data_dir / "t10k-images-idx3-ubyte.gz")
+    y_test = read_idx(data_dir / "t10k-labels-idx1-ubyte.gz")
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def hog_features(images: np.ndarray) -> np.ndarray:
+    from skimage.feature import hog
+
+    return np.stack([
+        hog(img, orientations=8, pixels_per_cell=(4, 4), cells_per_block=(1, 1))
+        for img in images
+    ]).astype("float32")
+
+
+def mlp(n_in, name):
+    inp = keras.Input((n_in,), name="l0")
+    h = layers.Dense(256, activation="relu", name="Input")(inp)
+    h = layers.Dropout(0.25)(h)
+    out = layers.Dense(10, activation="softmax", name="Output")(h)
+    return keras.Model(inp, out, name=name)
+
+
+def cnn_digits():
+    inp = keras.Input((28, 28, 1), name="l0")
+    x = layers.Conv2D(9, 5, padding="same", activation="relu", name="l1")(inp)
+    x = layers.MaxPooling2D(2, name="l1_mp")(x)
+    x = layers.Conv2D(9, 5, padding="same", activation="relu", name="l2")(x)
+    x = layers.MaxPooling2D(2, name="l2_mp")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="l3")(x)
+    x = layers.MaxPooling2D(2, name="l3_mp")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dense(25, activation="relu", name="l4")(x)
+    out = layers.Dense(10, activation="softmax", name="l5")(x)
+    return keras.Model(inp, out, name="CNN")
+
+
+def cnn_fashion_residual():
+    inp = keras.Input((28, 28, 1), name="l0")
+    x = layers.Conv2D(9, 7, padding="same", activation="relu", name="l1")(inp)
+    p = layers.MaxPooling2D(2, name="l1_mp")(x)
+    x = layers.Conv2D(9, 5, padding="same", activation="relu", name="l2")(p)
+    x = layers.Conv2D(9, 3, padding="same", activation="relu", name="l2_2")(x)
+    x = layers.Add()([x, p])
+    x = layers.MaxPooling2D(2, name="l2_ap")(x)
+    x = layers.Conv2D(18, 3, padding="same", activation="relu", name="l3")(x)
+    x = layers.MaxPooling2D(2, name="l3_mp")(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dense(32, activation="relu", name="l5")(x)
+    out = layers.Dense(10, activation="softmax", name="l7")(x)
+    return keras.Model(inp, out, name="CNN-fashion")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t0)
+
+
+def time_model(model, x_train, y_train, x_test, timed_epochs=3):
+    model.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    timer = EpochTimer()
+    hist = model.fit(x_train, y_train, batch_size=BATCH, epochs=1 + timed_epochs, verbose=0,
+                     callbacks=[timer])
+    epoch_times = timer.times[1:]
+    model.predict(x_test, batch_size=BATCH, verbose=0)  # warm-up
+    pred_times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.predict(x_test, batch_size=BATCH, verbose=0)
+        pred_times.append(time.perf_counter() - t0)
+    return {
+        "params": int(model.count_params()),
+        "epoch_seconds_median": statistics.median(epoch_times),
+        "epoch_seconds": epoch_times,
+        "warmup_epoch_seconds": timer.times[0],
+        "train_images_per_second": len(x_train) / statistics.median(epoch_times),
+        "inference_images_per_second": len(x_test) / statistics.median(pred_times),
+        "inference_seconds_10k": statistics.median(pred_times),
+        "final_train_loss": float(hist.history["loss"][-1]),
+        "final_train_accuracy": float(hist.history["accuracy"][-1]),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--random-hog", action="store_true",
+                    help="use random 392-dim features instead of computing HOG (timing is the same)")
+    ap.add_argument("--models", nargs="*", default=list(EXPECTED_PARAMS))
+    args = ap.parse_args(argv)
+
+    keras.config.set_floatx("float32")
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
+    y_train_1h = np.eye(10, dtype="float32")[y_train]
+    img_train = (x_train.astype("float32") / 255.0)[..., None]
+    img_test = (x_test.astype("float32") / 255.0)[..., None]
+
+    results = {}
+    notes = {}
+    for name in args.models:
+        if name == "mlp_raw":
+            model, xtr, xte = mlp(784, "MLP-raw"), img_train.reshape(-1, 784), img_test.reshape(-1, 784)
+        elif name == "mlp_hog":
+            t0 = time.perf_counter()
+            if args.random_hog:
+                rng = np.random.default_rng(0)
+                xtr = rng.random((len(x_train), 392), dtype=np.float32)
+                xte = rng.random((len(x_test), 392), dtype=np.float32)
+                notes["mlp_hog"] = "random 392-dim features (--random-hog)"
+            else:
+                xtr, xte = hog_features(x_train), hog_features(x_test)
+                notes["mlp_hog"] = (f"skimage HOG of all 70,000 images took "
+                                    f"{time.perf_counter() - t0:.1f} s (not part of the epoch time)")
+            assert xtr.shape[1] == 392, xtr.shape
+            model = mlp(392, "MLP-features")
+        elif name == "cnn_digits":
+            model, xtr, xte = cnn_digits(), img_train, img_test
+        elif name == "cnn_fashion_residual":
+            model, xtr, xte = cnn_fashion_residual(), img_train, img_test
+        else:
+            raise SystemExit(f"unknown model {name!r}")
+        if model.count_params() != EXPECTED_PARAMS[name]:
+            raise SystemExit(f"{name}: {model.count_params()} parameters, the report has "
+                             f"{EXPECTED_PARAMS[name]}")
+        results[name] = time_model(model, xtr, y_train_1h, xte)
+        print(f"{name}: {results[name]['epoch_seconds_median']:.2f} s/epoch", file=sys.stderr)
+
+    report = {
+        "what": "Keras seconds per training epoch (60,000 MNIST images, batch 128, RMSprop defaults, "
+                "categorical cross-entropy, float32, verbose=0; median of 3 epochs after 1 warm-up) "
+                "and inference throughput (predict on 10,000 images, batch 128, median of 3)",
+        "batch_size": BATCH,
+        "models": results,
+        "notes": notes,
+        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "platform": platform.platform(),
+                    "tf_devices": [d.device_type for d in tf.config.list_logical_devices()]},
+    }
+    text = json.dumps(report, indent=2, sort_keys=True)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
