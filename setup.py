@@ -1,0 +1,15 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="tinynet",
+    version="0.1.0",
+    description="A small, readable deep-learning framework on NumPy that reproduces a Keras practical work",
+    packages=find_packages(include=["tinynet", "tinynet.*"]),
+    python_requires=">=3.9",
+    install_requires=["numpy>=1.22", "numba>=0.57", "scikit-image>=0.20", "matplotlib>=3.5", "tqdm>=4.60"],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6"],
+        "gpu": ["cupy-cuda12x"],
+        "keras": ["tensorflow-cpu>=2.16"],
+    },
+)

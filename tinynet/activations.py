@@ -1,0 +1,78 @@
+"""Activation functions: each a forward map ``y = f(x)`` and its backward ``dL/dx`` from ``dL/dy``.
+
+The backward pass needs only the saved output ``y``:
+
+* relu:    y = max(x, 0),          dx = dy * [y > 0]  (0 at x = 0, as in TensorFlow)
+* sigmoid: y = 1 / (1 + e^-x),     dx = dy * y (1 - y)
+* tanh:    y = tanh x,             dx = dy * (1 - y^2)
+* softmax: y_i = e^x_i / sum_j e^x_j (over the last axis),
+           dx_i = y_i (dy_i - sum_j dy_j y_j)   (the full Jacobian, applied without forming it)
+* linear:  y = x,                  dx = dy
+"""
+def _xp(a):
+    from .kernels.numpy_ref import array_module
+    return array_module(a)
+
+
+def relu(x):
+    return _xp(x).maximum(x, 0)
+
+
+def relu_backward(dy, y):
+    return dy * (y > 0)  # y > 0 exactly where x > 0
+
+
+def sigmoid(x):
+    xp = _xp(x)
+    # 1/(1+e^-x) computed without overflow for large |x|: e^{-log(1+e^{-x})}
+    return xp.exp(-xp.logaddexp(0, -x))
+
+
+def sigmoid_backward(dy, y):
+    return dy * y * (1 - y)
+
+
+def tanh(x):
+    return _xp(x).tanh(x)
+
+
+def tanh_backward(dy, y):
+    return dy * (1 - y * y)
+
+
+def softmax(x):
+    xp = _xp(x)
+    e = xp.exp(x - x.max(axis=-1, keepdims=True))  # shifting by the max changes nothing but overflow
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_backward(dy, y):
+    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+def linear(x):
+    return x
+
+
+def linear_backward(dy, y):
+    return dy
+
+
+ACTIVATIONS = {
+    "linear": (linear, linear_backward),
+    "relu": (relu, relu_backward),
+    "sigmoid": (sigmoid, sigmoid_backward),
+    "tanh": (tanh, tanh_backward),
+    "softmax": (softmax, softmax_backward),
+}
+
+
+def get(name, owner=None):
+    """Return the activation's name, validated; ``None`` means ``"linear"``."""
+    if name is None:
+        return "linear"
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        where = f" in layer '{owner}'" if owner else ""
+        raise ValueError(f"unknown activation {name!r}{where}; valid names: {', '.join(ACTIVATIONS)}")
+    return name
+

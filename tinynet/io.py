@@ -1,0 +1,138 @@
+"""Saving and loading whole models in one ``.npz`` file, written atomically.
+
+The file holds a JSON header (format version, architecture as layer configs and connections,
+compile settings, optimizer configuration, epoch counter) and the arrays: the weights in Keras
+order and the optimizer's state. It is written to a temporary file beside the target, then
+renamed over it, so an interrupted save never leaves a broken file behind.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import layers as layers_mod
+from . import losses as losses_mod
+from . import optimizers as optimizers_mod
+
+FORMAT = "tinynet-model"
+VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A file that is not a loadable tinynet model (truncated, corrupted, unknown version, ...)."""
+
+
+def _architecture(model):
+    from .model import Sequential
+    return {
+        "class": "Sequential" if isinstance(model, Sequential) else "Model",
+        "name": model.name,
+        "layers": [{"class": type(layer).__name__, "config": layer.get_config(),
+                    "inbound": [t.layer.name for t in layer.inbound]} for layer in model._order],
+        "output": model._output.layer.name,
+    }
+
+
+def save_model(model, path):
+    model._require_built("the architecture to save")
+    path = os.fspath(path)
+    header = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model),
+              "epoch": model.epoch, "compile": None}
+    arrays = {}
+    for i, w in enumerate(model.get_weights()):
+        arrays[f"weight_{i}"] = w
+    if model.optimizer is not None:
+        state = model.optimizer.get_state(model.params)
+        header["compile"] = {"optimizer": model.optimizer.get_config(), "loss": model.loss.name,
+                             "from_logits": model.loss.from_logits, "metrics": model.metrics,
+                             "iterations": state["iterations"], "slots": []}
+        for i, slots in enumerate(state["slots"]):
+            present = []
+            for j, a in enumerate(slots):
+                if a is not None:
+                    arrays[f"slot_{i}_{j}"] = a
+                    present.append(j)
+            header["compile"]["slots"].append(present)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tinynet-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_model(path):
+    """Rebuild the model saved at ``path``, with its weights, compile settings and optimizer state."""
+    from .model import Model, Sequential
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ModelFileError(f"{path} is not a readable tinynet model file ({e})") from None
+    if "header" not in arrays:
+        raise ModelFileError(f"{path} is an .npz file but not a tinynet model (no header)")
+    try:
+        header = json.loads(arrays["header"].tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{path}: the model header is corrupted ({e})") from None
+    if header.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a tinynet model file")
+    if header.get("version", 0) > VERSION:
+        raise ModelFileError(f"{path} was written by a newer tinynet (format version "
+                             f"{header['version']}; this one reads up to {VERSION}): upgrade tinynet")
+    arch = header["architecture"]
+    built = {}
+    for spec in arch["layers"]:
+        cls = getattr(layers_mod, spec["class"], None)
+        if cls is None or not isinstance(cls, type):
+            raise ModelFileError(f"{path}: unknown layer class {spec['class']!r}")
+        config = dict(spec["config"])
+        if spec["class"] == "InputLayer":
+            built[config["name"]] = layers_mod.Input(tuple(config["shape"]), name=config["name"])
+            continue
+        layer = cls(**config)
+        ins = [built[n] for n in spec["inbound"]]
+        built[config["name"]] = layer(ins if len(ins) > 1 else ins[0])
+    inputs = [t for t in built.values() if isinstance(t.layer, layers_mod.InputLayer)]
+    outputs = built[arch["output"]]
+    if arch["class"] == "Sequential":
+        model = Sequential(name=arch["name"])
+        model._input_tensor = inputs[0]
+        model._stack = [t.layer for t in built.values() if t is not inputs[0]]
+        model._set_graph(inputs[0], outputs)
+    else:
+        model = Model(inputs[0], outputs, name=arch["name"])
+    n_weights = sum(len(layer.params) for layer in model._order)
+    try:
+        model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
+    except KeyError as e:
+        raise ModelFileError(f"{path}: weight {e} is missing") from None
+    except ValueError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    model.epoch = int(header.get("epoch", 0))
+    comp = header.get("compile")
+    if comp:
+        model.compile(optimizers_mod.from_config(comp["optimizer"]),
+                      losses_mod.CategoricalCrossentropy(from_logits=comp["from_logits"]),
+                      comp["metrics"])
+        names = model.optimizer.slot_names()
+        slots = []
+        for i, present in enumerate(comp["slots"]):
+            row = [None] * len(names)
+            for j in present:
+                row[j] = arrays[f"slot_{i}_{j}"]
+            slots.append(row)
+        model.optimizer.set_state(model.params, {"iterations": comp["iterations"], "slots": slots})
+    return model

@@ -1,0 +1,106 @@
+"""Plain array versions of the hot loops: the readable reference every backend is checked against.
+
+Written with array operations only, so the same code also runs on CuPy arrays (the CuPy backend
+reuses what is fast enough on a GPU). Each loop runs over the *kernel window* (a handful of
+positions), never over images or pixels.
+"""
+import importlib
+
+import numpy as np
+
+
+def array_module(a):
+    """``numpy`` for NumPy arrays, ``cupy`` for CuPy arrays."""
+    if isinstance(a, np.ndarray):
+        return np
+    return importlib.import_module(type(a).__module__.split(".")[0])
+
+
+def output_size(size, window, stride, pad_before, pad_after):
+    """Number of window positions along one axis: ``floor((size + pads - window) / stride) + 1``."""
+    return (size + pad_before + pad_after - window) // stride + 1
+
+
+def pad_images(x, pads, value=0.0):
+    """Pad the two spatial axes of ``x`` (N, H, W, C) by ``pads = (top, bottom, left, right)``."""
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    xp = array_module(x)
+    return xp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def im2col(x, kh, kw, sh, sw, pads):
+    """Unfold every (kh, kw) patch of ``x`` into one row.
+
+    ``x`` is ``(N, H, W, C)``; the result is ``(N*OH*OW, kh*kw*C)`` where row ``(n, oh, ow)``
+    holds ``x_padded[n, oh*sh + i, ow*sw + j, c]`` at column ``(i*kw + j)*C + c``. A convolution
+    is then one matrix product with the kernel reshaped to ``(kh*kw*C, F)``.
+    """
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    oh = output_size(h, kh, sh, pads[0], pads[1])
+    ow = output_size(w, kw, sw, pads[2], pads[3])
+    xpad = pad_images(x, pads)
+    cols = xp.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = xpad[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
+    return cols.reshape(n * oh * ow, kh * kw * c)
+
+
+def col2im(cols, x_shape, kh, kw, sh, sw, pads):
+    """Adjoint of :func:`im2col`: add every row's patch back to the pixels it came from.
+
+    Where patches overlap (stride smaller than the kernel) the contributions are summed, which is
+    exactly the gradient of ``im2col`` with respect to ``x``.
+    """
+    xp = array_module(cols)
+    n, h, w, c = x_shape
+    top, bottom, left, right = pads
+    oh = output_size(h, kh, sh, top, bottom)
+    ow = output_size(w, kw, sw, left, right)
+    cols = cols.reshape(n, oh, ow, kh, kw, c)
+    dx = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += cols[:, :, :, i, j, :]
+    return dx[:, top:top + h, left:left + w, :]
+
+
+def maxpool_forward(x, ph, pw, sh, sw, pads):
+    """Max over each (ph, pw) window; also return which window element won.
+
+    Returns ``(out, arg)``: ``out`` is ``(N, OH, OW, C)``; ``arg`` (int32, same shape) is the
+    row-major index ``i*pw + j`` of the *first* maximum of each window, so that on ties the whole
+    gradient goes to one element, as in TensorFlow. Padding (``padding="same"``) uses ``-inf``.
+    """
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    oh = output_size(h, ph, sh, pads[0], pads[1])
+    ow = output_size(w, pw, sw, pads[2], pads[3])
+    xpad = pad_images(x, pads, value=-np.inf)
+    out = xpad[:, 0:sh * oh:sh, 0:sw * ow:sw, :].copy()
+    arg = xp.zeros(out.shape, dtype=np.int32)
+    for i in range(ph):
+        for j in range(pw):
+            if i == 0 and j == 0:
+                continue
+            window = xpad[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
+            better = window > out  # strictly greater: the first maximum keeps its place
+            out = xp.where(better, window, out)
+            arg = xp.where(better, np.int32(i * pw + j), arg)
+    return out, arg
+
+
+def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
+    """Route each output gradient to the element that won its window (``arg``); sum overlaps."""
+    xp = array_module(dout)
+    n, h, w, c = x_shape
+    top, bottom, left, right = pads
+    oh, ow = dout.shape[1], dout.shape[2]
+    dx = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
+    for i in range(ph):
+        for j in range(pw):
+            dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += xp.where(arg == i * pw + j, dout, 0)
+    return dx[:, top:top + h, left:left + w, :]

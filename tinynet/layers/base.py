@@ -1,0 +1,199 @@
+"""The Layer base class, the symbolic tensors of the functional API, and ``Input``.
+
+A layer turns an input batch into an output batch (``forward``) and, given the gradient of the
+loss with respect to its output, returns the gradient with respect to its input and fills
+``layer.grads`` with the gradients of its parameters (``backward``). The maths of each layer lives
+in its ``_forward``/``_backward``; this class does the bookkeeping around them: building on first
+use, checking shapes, naming, and applying the layer's activation ``y = f(z)`` after ``_forward``
+(and ``dz = f'(z) dy`` before ``_backward``).
+"""
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from .. import activations, backend
+
+_name_counts = defaultdict(int)
+
+
+def unique_name(prefix):
+    """Keras-style default names: ``dense``, ``dense_1``, ``dense_2``, ..."""
+    n = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def reset_names():
+    """Start default layer names from scratch (like ``keras.backend.clear_session()``)."""
+    _name_counts.clear()
+
+
+def fmt_shape(shape):
+    """Write a shape as summary() does: batch dimension as ``None``."""
+    if isinstance(shape, list):
+        return "[" + ", ".join(fmt_shape(s) for s in shape) + "]"
+    return str((None,) + tuple(shape))
+
+
+def glorot_uniform(shape, fan_in, fan_out):
+    """Keras's default kernel initialiser: U(-l, l) with ``l = sqrt(6 / (fan_in + fan_out))``."""
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    w = backend.rng().uniform(-limit, limit, size=shape)
+    return backend.asarray(w.astype(backend.floatx()))
+
+
+def zeros(shape):
+    return backend.xp().zeros(shape, dtype=backend.floatx())
+
+
+class Tensor:
+    """A symbolic tensor of the functional API: a shape and the layer (and inputs) that produce it."""
+
+    def __init__(self, shape, layer, inputs):
+        self.shape = (None,) + tuple(shape)
+        self.layer = layer
+        self.inputs = inputs
+
+    def __repr__(self):
+        return f"<Tensor shape={self.shape} from '{self.layer.name}'>"
+
+
+class Layer:
+    """Base class. Subclasses set ``default_name`` and implement ``build``, ``_forward``, ``_backward``."""
+
+    default_name = "layer"
+
+    def __init__(self, name=None, activation=None):
+        self.name = name if name is not None else unique_name(self.default_name)
+        self.activation = activations.get(activation, owner=self.name)
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.params = []
+        self.grads = []
+        self.inbound = None  # symbolic input tensors, once the layer is part of a graph
+
+    # ---- configuration ---------------------------------------------------------------------
+    def get_config(self):
+        """Constructor arguments (JSON-able) that rebuild this layer."""
+        return {"name": self.name}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} '{self.name}'>"
+
+    # ---- shapes and building ---------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the parameters for inputs of ``input_shape`` (no batch axis); set output_shape."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _check_input(self, x):
+        """Build on first use; then refuse inputs whose shape differs from the built one."""
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"layer '{self.name}' expects an array, got {type(x).__name__}")
+        if x.ndim < 1:
+            raise ValueError(f"layer '{self.name}' expects a batch (N, ...), got a scalar")
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        elif tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"layer '{self.name}' ({type(self).__name__}) expects input of shape "
+                f"{fmt_shape(self.input_shape)}, got {fmt_shape(x.shape[1:])}")
+
+    # ---- parameters ------------------------------------------------------------------------
+    def get_weights(self):
+        """The parameters as NumPy arrays, in Keras order (kernel, bias)."""
+        return [backend.to_numpy(p).copy() for p in self.params]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (Keras layout and order) into the parameters, in place."""
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"layer '{self.name}' has {len(self.params)} weight arrays, "
+                             f"got {len(weights)}")
+        for p, w in zip(self.params, weights):
+            w = np.asarray(backend.to_numpy(w))
+            if w.shape != p.shape:
+                raise ValueError(f"layer '{self.name}': weight of shape {tuple(p.shape)} cannot be "
+                                 f"set from an array of shape {w.shape}")
+            p[...] = backend.xp().asarray(w, dtype=p.dtype)
+
+    def count_params(self):
+        return int(sum(int(np.prod(p.shape)) for p in self.params))
+
+    # ---- the two passes --------------------------------------------------------------------
+    def forward(self, x, training=False):
+        """Output for the batch ``x``; keeps what ``backward`` needs."""
+        self._check_input(x)
+        z = self._forward(x, training)
+        fn, _ = activations.ACTIVATIONS[self.activation]
+        if self.activation == "softmax":
+            self.logits = z  # kept for the softmax + cross-entropy shortcut in Model.fit
+        self._y = fn(z)
+        return self._y
+
+    def backward(self, grad_output):
+        """Gradient w.r.t. the input, given ``grad_output`` = dL/d(output); fills ``self.grads``."""
+        _, fn_backward = activations.ACTIVATIONS[self.activation]
+        return self._backward(fn_backward(grad_output, self._y))
+
+    def backward_from_logits(self, grad_logits):
+        """Like ``backward`` but given dL/dz for the pre-activation ``z`` (the softmax shortcut)."""
+        return self._backward(grad_logits)
+
+    def _forward(self, x, training):
+        raise NotImplementedError
+
+    def _backward(self, dz):
+        raise NotImplementedError
+
+    # ---- functional API --------------------------------------------------------------------
+    def __call__(self, inputs, training=False):
+        symbolic = inputs if isinstance(inputs, list) else [inputs]
+        if all(isinstance(t, Tensor) for t in symbolic):
+            if self.inbound is not None:
+                raise ValueError(f"layer '{self.name}' is already used in a graph; tinynet does "
+                                 "not share layers: create a new layer")
+            shapes = [t.shape[1:] for t in symbolic]
+            self.build(shapes if isinstance(inputs, list) else shapes[0])
+            self.inbound = symbolic
+            return Tensor(self.output_shape, self, symbolic)
+        if any(isinstance(t, Tensor) for t in symbolic):
+            raise TypeError(f"layer '{self.name}': cannot mix symbolic tensors and arrays")
+        return self.forward(inputs, training=training)
+
+
+class InputLayer(Layer):
+    """The entry of a functional model: holds the input shape, passes data through unchanged."""
+
+    default_name = "input_layer"
+
+    def __init__(self, shape, name=None):
+        super().__init__(name=name)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not shape or any((not isinstance(d, (int, np.integer))) or d <= 0 for d in shape):
+            raise ValueError(f"Input shape must be a tuple of positive integers (without the "
+                             f"batch axis), got {shape}")
+        self.build(tuple(int(d) for d in shape))
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.input_shape)}
+
+    def _forward(self, x, training):
+        return x
+
+    def _backward(self, dz):
+        return dz
+
+
+def Input(shape, name=None):
+    """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis)."""
+    layer = InputLayer(shape, name=name)
+    out = Tensor(layer.output_shape, layer, [])
+    layer.inbound = []
+    return out

@@ -1,0 +1,42 @@
+"""Add: the merge of a residual block, ``y = x_1 + x_2 + ...``; each input receives ``dy``."""
+from .base import Layer, fmt_shape
+
+
+class Add(Layer):
+    """Element-wise sum of several inputs of the same shape (takes and returns lists)."""
+
+    default_name = "add"
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"Add layer '{self.name}' needs a list of at least two inputs")
+        shapes = [tuple(s) for s in input_shape]
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError(f"Add layer '{self.name}' needs inputs of one shape, got "
+                             + ", ".join(fmt_shape(s) for s in shapes))
+        self.input_shape = shapes
+        self.output_shape = shapes[0]
+        self.built = True
+
+    def _check_input(self, xs):
+        if not isinstance(xs, (list, tuple)):
+            raise TypeError(f"Add layer '{self.name}' takes a list of arrays")
+        if not self.built:
+            self.build([tuple(x.shape[1:]) for x in xs])
+        shapes = [tuple(x.shape[1:]) for x in xs]
+        if len(xs) != len(self.input_shape) or any(s != self.output_shape for s in shapes):
+            raise ValueError(f"Add layer '{self.name}' expects {len(self.input_shape)} inputs of "
+                             f"shape {fmt_shape(self.output_shape)}, got "
+                             + ", ".join(fmt_shape(s) for s in shapes))
+        if len({x.shape[0] for x in xs}) != 1:
+            raise ValueError(f"Add layer '{self.name}': inputs have different batch sizes "
+                             f"{[x.shape[0] for x in xs]}")
+
+    def _forward(self, xs, training):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return y
+
+    def _backward(self, dz):
+        return [dz for _ in self.input_shape]

@@ -1,0 +1,52 @@
+"""The Keras-style ``model.summary()`` table (the layout of the practical work's printouts)."""
+from .layers.base import InputLayer, fmt_shape
+
+
+def _row(fields, widths):
+    line = ""
+    for i, (text, width) in enumerate(zip(fields, widths)):
+        cell = (" " if i == 0 else "") + str(text)
+        line += cell[:width - 1].ljust(width)
+    return line
+
+
+def _is_chain(model):
+    """True when every layer reads from one layer and is read by at most one (no 'Connected to')."""
+    return all(len(layer.inbound) <= 1 for layer in model._order) and \
+        all(n <= 1 for n in model._consumers.values())
+
+
+def format_summary(model):
+    chain = _is_chain(model)
+    if chain:
+        widths = [29, 26, 10]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+    else:
+        widths = [32, 21, 12, 33]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+    total_width = sum(widths)
+    layers = model.layers  # a Sequential lists no input layer, like Keras
+    lines = [f'Model: "{model.name}"', "_" * total_width, _row(header, widths), "=" * total_width]
+    for i, layer in enumerate(layers):
+        shape = fmt_shape(layer.output_shape)
+        if isinstance(layer, InputLayer):
+            shape = f"[{shape}]"
+        fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params()]
+        sources = [f"'{t.layer.name}[0][0]'" for t in layer.inbound]
+        if chain:
+            lines.append(_row(fields, widths))
+        else:
+            first = "[" + sources[0] if sources else "[]"
+            if len(sources) == 1:
+                first += "]"
+            elif len(sources) > 1:
+                first += ","
+            lines.append(_row(fields + [first], widths))
+            for k, s in enumerate(sources[1:], start=2):
+                end = "]" if k == len(sources) else ","
+                lines.append(_row(["", "", "", " " + s + end], widths))
+        lines.append(" " * total_width)
+    total = model.count_params()
+    lines += ["=" * total_width, f"Total params: {total:,}", f"Trainable params: {total:,}",
+              "Non-trainable params: 0", "_" * total_width]
+    return "\n".join(lines)
