@@ -1,0 +1,210 @@
+"""Classification metrics: accuracy, confusion matrix, per-class precision / recall / F1.
+
+All functions take *integer class labels* ``0 .. num_classes - 1``. For convenience, a 2-D array
+of shape ``(N, K)`` with ``K > 1`` -- one-hot targets or predicted probabilities / logits, as
+``model.predict`` returns them -- is turned into labels by ``argmax`` along its last axis; a
+column ``(N, 1)`` is read as labels. Float arrays holding whole numbers (``3.0``) are accepted as
+labels; other floats are an error.
+
+Definitions, for a class ``k`` with the confusion matrix ``C`` (rows: true class, columns:
+predicted class)::
+
+    tp_k      = C[k, k]                         correctly predicted as k
+    support_k = sum_j C[k, j]                   how many samples truly are k
+    predicted = sum_i C[i, k]                   how many samples were predicted as k
+    precision_k = tp_k / predicted_k            of those predicted k, the fraction that are k
+    recall_k    = tp_k / support_k              of those that are k, the fraction found
+    f1_k        = 2 tp_k / (support_k + predicted_k)   harmonic mean of precision and recall
+
+A ratio whose denominator is zero is 0 (scikit-learn's default ``zero_division`` behaviour,
+without its warning). The macro average is the plain mean over classes; the weighted average
+weighs each class by its support.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "accuracy",
+    "confusion_matrix",
+    "precision_recall_f1",
+    "f1_scores",
+    "classification_report",
+]
+
+
+def _to_labels(y, name: str) -> np.ndarray:
+    """Integer labels (int64, shape (N,)) from labels, one-hot rows or probability rows."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numeric labels, got dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    elif y.ndim == 2:
+        if y.shape[1] == 0:
+            raise ValueError(f"{name} has shape {y.shape}: one-hot / probability rows need at least 1 column")
+        return np.argmax(y, axis=1).astype(np.int64)
+    if y.ndim != 1:
+        raise ValueError(
+            f"{name} must be labels of shape (N,) or one-hot / probabilities of shape (N, K), got shape {y.shape}"
+        )
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            bad = int(np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))[0])
+            raise ValueError(
+                f"{name} must hold integer class labels, got {y[bad]!r} at index {bad} "
+                f"(pass probabilities as a 2-D (N, K) array to have them argmax-ed)"
+            )
+    return y.astype(np.int64)
+
+
+def _num_classes_of(y) -> int | None:
+    y = np.asarray(y)
+    return int(y.shape[1]) if y.ndim == 2 and y.shape[1] > 1 else None
+
+
+def _prepare(y_true, y_pred, num_classes=None):
+    """Validated ``(t, p, num_classes)``: equal lengths, labels within ``[0, num_classes)``.
+
+    ``num_classes=None`` takes it from a one-hot / probability input's width, else from the
+    largest label + 1.
+    """
+    t = _to_labels(y_true, "y_true")
+    p = _to_labels(y_pred, "y_pred")
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(f"y_true and y_pred have different lengths: {t.shape[0]} and {p.shape[0]}")
+    if num_classes is None:
+        widths = [w for w in (_num_classes_of(y_true), _num_classes_of(y_pred)) if w is not None]
+        if widths:
+            num_classes = max(widths)
+        else:
+            num_classes = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
+            num_classes = max(num_classes, 1)
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    num_classes = int(num_classes)
+    for labels, name in ((t, "y_true"), (p, "y_pred")):
+        bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{name} has label {labels[i]} at index {i}, outside [0, {num_classes - 1}] "
+                f"for num_classes={num_classes} ({bad.size} such labels)"
+            )
+    return t, p, num_classes
+
+
+def _safe_divide(num, den) -> np.ndarray:
+    """num / den elementwise, 0 where den == 0."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of samples whose predicted label equals the true label, in [0, 1].
+
+    Labels, one-hot rows or probability rows (argmax-ed). Empty inputs are an error.
+    """
+    t = _to_labels(y_true, "y_true")
+    p = _to_labels(y_pred, "y_pred")
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(f"y_true and y_pred have different lengths: {t.shape[0]} and {p.shape[0]}")
+    if t.shape[0] == 0:
+        raise ValueError("accuracy of an empty set of predictions is undefined")
+    return float(np.mean(t == p))
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None) -> np.ndarray:
+    """``C[i, j]`` = number of samples of true class ``i`` predicted as class ``j`` (int64).
+
+    Rows are the true class, columns the predicted class (like scikit-learn), so the diagonal
+    holds the correct predictions, ``C.sum(axis=1)`` the support of each class and
+    ``C.sum(axis=0)`` how often each class was predicted.
+    """
+    t, p, k = _prepare(y_true, y_pred, num_classes)
+    # Each (true, predicted) pair gets one integer code t*k + p; counting codes fills the matrix.
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.int64)
+
+
+def precision_recall_f1(y_true, y_pred, num_classes=None):
+    """Per-class ``(precision, recall, f1)``: three float64 arrays of length ``num_classes``.
+
+    A class never predicted has precision 0; a class absent from ``y_true`` has recall 0; F1 is
+    0 when both are 0 (see the module docstring for the formulas).
+    """
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = _safe_divide(tp, predicted)
+    recall = _safe_divide(tp, support)
+    f1 = _safe_divide(2 * tp, support + predicted)
+    return precision, recall, f1
+
+
+def f1_scores(y_true, y_pred, num_classes=None) -> np.ndarray:
+    """Per-class F1 scores (float64 array of length ``num_classes``); ``.mean()`` is macro-F1."""
+    return precision_recall_f1(y_true, y_pred, num_classes)[2]
+
+
+def classification_report(y_true, y_pred, num_classes=None, class_names=None, digits=2) -> str:
+    """A text table like scikit-learn's ``classification_report``.
+
+    One row per class (precision, recall, f1-score, support), then accuracy, the macro average
+    and the support-weighted average. For ``y_true = [0, 1, 2, 2, 2]``,
+    ``y_pred = [0, 0, 2, 2, 1]`` (scikit-learn's documentation example, same output)::
+
+                      precision    recall  f1-score   support
+
+                   0       0.50      1.00      0.67         1
+                   1       0.00      0.00      0.00         1
+                   2       1.00      0.67      0.80         3
+
+            accuracy                           0.60         5
+           macro avg       0.50      0.56      0.49         5
+        weighted avg       0.70      0.60      0.61         5
+
+    ``class_names`` (a sequence of ``num_classes`` strings) replaces the numeric row labels.
+    """
+    t, p, k = _prepare(y_true, y_pred, num_classes)
+    if class_names is None:
+        class_names = [str(i) for i in range(k)]
+    else:
+        class_names = [str(n) for n in class_names]
+        if len(class_names) != k:
+            raise ValueError(f"class_names has {len(class_names)} names for {k} classes")
+    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
+        raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
+    precision, recall, f1 = precision_recall_f1(t, p, k)
+    support = np.bincount(t, minlength=k)
+    total = int(support.sum())
+    acc = float(np.mean(t == p)) if total else 0.0
+    weights = support / total if total else np.zeros(k)
+
+    headers = ["precision", "recall", "f1-score", "support"]
+    width = max(max(len(n) for n in class_names), len("weighted avg"), digits)
+    head_fmt = "{:>{width}s} " + " {:>9}" * len(headers)
+    row_fmt = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    lines = head_fmt.format("", *headers, width=width) + "\n\n"
+    for i, name in enumerate(class_names):
+        lines += row_fmt.format(name, precision[i], recall[i], f1[i], int(support[i]), width=width, digits=digits)
+    lines += "\n"
+    acc_fmt = "{:>{width}s} " + " {:>9}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
+    lines += acc_fmt.format("accuracy", "", "", acc, total, width=width, digits=digits)
+    lines += row_fmt.format(
+        "macro avg", precision.mean(), recall.mean(), f1.mean(), total, width=width, digits=digits
+    )
+    lines += row_fmt.format(
+        "weighted avg",
+        float(weights @ precision),
+        float(weights @ recall),
+        float(weights @ f1),
+        total,
+        width=width,
+        digits=digits,
+    )
+    return lines
