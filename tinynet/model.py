@@ -302,11 +302,12 @@ class Model:
         return [loss, float(correct) / n] if self.metrics else loss
 
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, validation_data=None,
-            validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=None, seed=None):
+            validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=0, seed=None):
         """Train for ``epochs`` epochs of mini-batches; return a :class:`History`.
 
         ``validation_split`` holds out the *last* fraction of the data (before shuffling), as
-        Keras does. ``seed`` fixes the shuffling (and dropout) for this call.
+        Keras does. ``seed`` fixes the shuffling (and dropout) for this call. Epochs run from
+        ``initial_epoch`` to ``epochs - 1``; ``model.epoch`` counts the epochs done so far.
         """
         self._require_compiled("fit")
         batch_size = self._check_batch_size(batch_size)
@@ -335,7 +336,7 @@ class Model:
                 raise TypeError(f"callbacks must be tinynet.callbacks.Callback objects, got {cb!r}")
             cb.set_model(self)
         self.stop_training = False
-        start = self.epoch if initial_epoch is None else int(initial_epoch)
+        start = int(initial_epoch)  # resume with initial_epoch=model.epoch after load_model
         n = x.shape[0]
         steps = -(-n // batch_size)
         with _StopOnInterrupt(self):
