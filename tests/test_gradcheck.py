@@ -1,0 +1,154 @@
+"""Numerical gradient checks of every layer, the activations, the loss and a whole residual model.
+
+Each check compares the analytic backward pass with central differences in float64; the worst
+relative error (see tinynet.gradcheck) must stay below 1e-6.
+"""
+import numpy as np
+import pytest
+
+from tinynet import backend, gradcheck, layers, losses, report_models
+
+TOL = 1e-6
+
+
+def randn(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def assert_small(errors):
+    worst = max(errors.values())
+    assert worst < TOL, errors
+
+
+CONV_CASES = [  # (H, W, C, filters, kernel, stride, padding)
+    (7, 7, 1, 2, 1, 1, "valid"),
+    (8, 8, 3, 2, 3, 1, "same"),
+    (9, 8, 2, 3, 3, 2, "same"),
+    (9, 9, 2, 2, 3, 2, "valid"),
+    (8, 7, 1, 4, 5, 1, "same"),
+    (10, 9, 3, 2, 5, 2, "valid"),
+    (7, 8, 2, 2, 7, 1, "same"),
+    (9, 9, 1, 3, 7, 2, "same"),
+    (7, 7, 4, 2, 7, 1, "valid"),
+    (6, 6, 5, 3, 3, 1, "same"),
+    (8, 8, 16, 2, 3, 2, "same"),
+]
+
+
+@pytest.mark.parametrize("h,w,c,f,k,s,pad", CONV_CASES)
+def test_conv2d_gradients(float64, h, w, c, f, k, s, pad):
+    layer = layers.Conv2D(f, k, strides=s, padding=pad, activation="linear")
+    x = randn(2, h, w, c)
+    layer.build((h, w, c))
+    layer.set_weights([randn(k, k, c, f, seed=1), randn(f, seed=2)])  # non-zero bias
+    assert_small(gradcheck.check_layer(layer, x, entries=150))
+
+
+def test_conv2d_with_relu_and_rectangular_kernel(float64):
+    layer = layers.Conv2D(3, (3, 5), strides=(2, 1), padding="same", activation="relu")
+    assert_small(gradcheck.check_layer(layer, randn(2, 9, 8, 2), entries=150))
+
+
+POOL_CASES = [  # (H, W, pool, strides, padding)
+    (7, 7, 2, None, "valid"),
+    (9, 8, 3, None, "valid"),
+    (7, 9, 3, 2, "valid"),
+    (8, 8, 2, 1, "valid"),
+    (7, 7, 2, None, "same"),
+    (9, 7, 3, 2, "same"),
+    (6, 7, (2, 3), (1, 2), "valid"),
+]
+
+
+@pytest.mark.parametrize("h,w,pool,strides,pad", POOL_CASES)
+def test_maxpool_gradients(float64, h, w, pool, strides, pad):
+    layer = layers.MaxPooling2D(pool, strides=strides, padding=pad)
+    assert_small(gradcheck.check_layer(layer, randn(2, h, w, 3)))
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+def test_dense_gradients(float64, activation):
+    layer = layers.Dense(5, activation=activation)
+    layer.build((7,))
+    layer.set_weights([randn(7, 5, seed=1), randn(5, seed=2)])
+    assert_small(gradcheck.check_layer(layer, randn(4, 7)))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softmax"])
+def test_activation_layer_gradients(float64, activation):
+    assert_small(gradcheck.check_layer(layers.Activation(activation), randn(3, 6) * 2))
+
+
+def test_add_gradients(float64):
+    layer = layers.Add()
+    errors = gradcheck.check_layer(layer, [randn(2, 4, 4, 3, seed=1), randn(2, 4, 4, 3, seed=2),
+                                          randn(2, 4, 4, 3, seed=3)])
+    assert set(errors) == {"input_0", "input_1", "input_2"}
+    assert_small(errors)
+
+
+def test_flatten_gradients(float64):
+    assert_small(gradcheck.check_layer(layers.Flatten(), randn(2, 3, 4, 5)))
+
+
+def test_dropout_gradients_in_training_with_a_fixed_mask(float64):
+    layer = layers.Dropout(0.4)
+    x = randn(3, 50)
+    errors = gradcheck.check_layer(layer, x, training=True)
+    assert_small(errors)
+    backend.set_seed(0)
+    y = layer.forward(x, training=True)
+    dropped = np.mean(y == 0)
+    assert 0.2 < dropped < 0.6  # it really dropped units, about 40%
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / 0.6)  # inverted dropout scaling
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_categorical_crossentropy_gradient(float64, from_logits):
+    rng = np.random.default_rng(0)
+    y_true = np.eye(5)[rng.integers(0, 5, size=4)]
+    z = rng.standard_normal((4, 5))
+    pred = z if from_logits else np.exp(z) / np.exp(z).sum(axis=1, keepdims=True) * 1.3
+    loss = losses.CategoricalCrossentropy(from_logits=from_logits)
+    analytic = loss.gradient(y_true, pred)
+    numeric = np.zeros_like(pred)
+    for i in np.ndindex(pred.shape):
+        p, m = pred.copy(), pred.copy()
+        p[i] += 1e-6
+        m[i] -= 1e-6
+        numeric[i] = (loss(y_true, p) - loss(y_true, m)) / 2e-6
+    assert gradcheck.relative_error(analytic, numeric) < TOL
+
+
+def test_gradcheck_detects_a_wrong_backward(float64):
+    """The checker itself must fail on a subtly wrong gradient (a 1% error in dL/dW)."""
+    layer = layers.Dense(3)
+    x = randn(4, 5)
+    layer.build((5,))
+    original = layer._backward
+
+    def wrong(dz):
+        dx = original(dz)
+        layer.grads[0] = layer.grads[0] * 1.01
+        return dx
+
+    layer._backward = wrong
+    errors = gradcheck.check_layer(layer, x)
+    assert errors["w0"] > 1e-3
+    assert errors["input"] < TOL
+
+
+def test_residual_fashion_model_gradients(float64):
+    """Report model 3 as a whole: every parameter and the input, through the skip connection."""
+    model = report_models.cnn_fashion_3()
+    model.compile("rmsprop", "categorical_crossentropy")
+    for layer in model.layers:  # non-zero biases, so their gradients are tested too
+        if len(layer.params) == 2:
+            layer.params[1][...] = randn(*layer.params[1].shape, seed=5) * 0.1
+    x = np.random.default_rng(3).random((2, 28, 28, 1))
+    y = np.eye(10)[[3, 7]]
+    errors = gradcheck.check_model(model, x, y, entries=40)
+    assert "add/w0" not in errors and "l2_2/w1" in errors and "input" in errors
+    assert_small(errors)
+    assert_small(gradcheck.check_model(model, x, entries=40))  # sum(output * G): the softmax Jacobian
