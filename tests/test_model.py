@@ -1,0 +1,142 @@
+"""Models: the report's parameter counts, summary(), graph semantics, weights, save and load."""
+import numpy as np
+import pytest
+
+import tinynet
+from tinynet import Model, Sequential, backend, layers, report_models, utils
+from tinynet.report_models import REPORT_PARAMS
+
+
+@pytest.mark.parametrize("name,count", sorted(REPORT_PARAMS.items()))
+def test_report_parameter_counts(name, count, capsys):
+    model = getattr(report_models, name)()
+    assert model.count_params() == count
+    model.summary()
+    text = capsys.readouterr().out
+    assert f"Total params: {count:,}" in text
+    assert f"Trainable params: {count:,}" in text
+
+
+def test_summary_rows_match_the_report_layout(capsys):
+    report_models.cnn_digits().summary()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == 'Model: "CNN"'
+    assert lines[2].startswith(" Layer (type)") and lines[2].index("Output Shape") == 29
+    row = next(line for line in lines if line.startswith(" l3 (Conv2D)"))
+    assert row.split() == ["l3", "(Conv2D)", "(None,", "7,", "7,", "16)", "1312"]
+    assert any("[(None, 28, 28, 1)]" in line for line in lines)  # the input layer row
+    assert not any("Connected to" in line for line in lines)
+
+
+def test_residual_summary_shows_connections(capsys):
+    report_models.cnn_fashion_3().summary()
+    text = capsys.readouterr().out
+    assert "Connected to" in text
+    add_rows = text[text.index(" add (Add)"):].splitlines()[:2]
+    assert "'l2_2[0][0]'," in add_rows[0] and "'l1_mp[0][0]']" in add_rows[1]
+
+
+def test_default_names_are_unique_and_user_names_kept():
+    layers.reset_names()
+    a, b, c = layers.Dense(2), layers.Dense(2), layers.Dense(2, name="head")
+    assert (a.name, b.name, c.name) == ("dense", "dense_1", "head")
+    assert layers.Conv2D(1, 3).name == "conv2d"
+
+
+def test_model_built_from_input_before_any_data():
+    model = report_models.cnn_digits()
+    w = [np.full(s.shape, 0.5, dtype=np.float32) for s in model.get_layer("l4").get_weights()]
+    model.get_layer("l4").set_weights(w)
+    np.testing.assert_array_equal(model.get_layer("l4").get_weights()[0], 0.5)
+    assert model.output_shape == (None, 10)
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+
+
+def test_sequential_builds_on_first_data_and_matches_manual_maths():
+    model = Sequential([layers.Dense(3, activation="relu"), layers.Dense(2)])
+    with pytest.raises(ValueError, match="not built"):
+        model.count_params()
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    out = model.predict(x)
+    w1, b1, w2, b2 = model.get_weights()
+    np.testing.assert_allclose(out, np.maximum(x @ w1 + b1, 0) @ w2 + b2, rtol=1e-5)
+    assert model.count_params() == 5 * 3 + 3 + 3 * 2 + 2
+
+
+def test_glorot_uniform_initialisation_limits():
+    layer = layers.Dense(300)
+    layer.build((500,))
+    w, b = layer.get_weights()
+    limit = np.sqrt(6 / 800)
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.99 * limit
+    assert abs(w.std() - limit / np.sqrt(3)) < 0.01 * limit  # the std of U(-l, l)
+    assert not b.any() and w.dtype == np.float32
+
+
+def test_same_seed_same_initial_weights():
+    backend.set_seed(7)
+    a = report_models.cnn_digits().get_weights()
+    backend.set_seed(7)
+    b = report_models.cnn_digits().get_weights()
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_skip_connection_receives_the_sum_of_both_gradients(float64):
+    """y = Dense(x) + x: dL/dx = W^T dy + dy, the two paths summed."""
+    x_in = layers.Input((3,))
+    d = layers.Dense(3, use_bias=False)
+    model = Model(x_in, layers.Add()([d(x_in), x_in]))
+    W = np.arange(9.0).reshape(3, 3)
+    d.set_weights([W])
+    x = np.ones((2, 3))
+    model.forward(x)
+    dy = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+    dx = model.backward(dy)
+    np.testing.assert_allclose(dx, dy @ W.T + dy)
+
+
+def test_softmax_output_trains_on_the_logits_like_keras(float64):
+    """train_on_batch's loss is -mean log softmax(z)[label], computed from the logits."""
+    model = Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    W = np.array([[40.0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    model.layers[0].set_weights([W, np.zeros(3)])
+    x = np.array([[1.0, 0, 0, 0]])
+    y = np.array([[0.0, 1.0, 0.0]])
+    # softmax gives p[1] = e^-40 / (1 + 2 e^-40) < 1e-7: the probability path would clip at 1e-7
+    loss = model.train_on_batch(x, y)
+    assert loss == pytest.approx(40 + np.log(1 + 2 * np.exp(-40)), rel=1e-12)
+    assert model.evaluate(x, y) < 40  # weights moved: the gradient (p - y) was applied
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = report_models.cnn_fashion_3()
+    model.compile(tinynet.optimizers.RMSprop(momentum=0.5, centered=True), metrics=["accuracy"])
+    x = np.random.default_rng(0).random((16, 28, 28, 1))
+    y = utils.to_categorical(np.arange(16) % 10, 10)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # one file, no temporary left
+    loaded = tinynet.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.count_params() == 10_244 and loaded.epoch == 1
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 2
+    # the optimizer state came back: one more identical step gives identical weights
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, seed=3)  # same shuffle and dropout mask
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, seed=3)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sequential_save_and_load_keeps_it_sequential(tmp_path):
+    model = report_models.mlp_raw()
+    model.save(tmp_path / "mlp.npz")
+    loaded = tinynet.load_model(tmp_path / "mlp.npz")
+    assert isinstance(loaded, Sequential)
+    assert [l.name for l in loaded.layers] == ["Input", model.layers[1].name, "Output"]
+    assert loaded.optimizer is None
