@@ -303,36 +303,38 @@ def _download(dataset: str, name: str, target_dir: Path) -> Path:
         raise DownloadError(f"the data directory {target_dir} is not writable")
     failures = []
     unreachable = True  # stays true while no mirror has answered at all
-    for base in _MIRRORS[dataset]:
-        url = base + f"{name}.gz"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:  # whatever happens (even KeyboardInterrupt), the temporary file goes away
+    try:
+        for base in _MIRRORS[dataset]:
+            url = base + f"{name}.gz"
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:  # whatever happens (even KeyboardInterrupt), the temporary file goes away
+                try:
+                    _fetch(url, tmp)
+                    data = _maybe_gunzip(tmp.read_bytes(), url)
+                except (OSError, ValueError) as exc:
+                    failures.append(f"{url}: {exc}")
+                    no_answer = isinstance(exc, (urllib.error.URLError, TimeoutError)) and not isinstance(
+                        exc, urllib.error.HTTPError
+                    )
+                    unreachable = unreachable and no_answer
+                    continue
+                unreachable = False
+                actual = _sha256(data)
+                if actual != expected:
+                    failures.append(f"{url}: SHA-256 mismatch (expected {expected}, got {actual})")
+                    continue
+                os.replace(tmp, final)
+                return final
+            finally:
+                tmp.unlink(missing_ok=True)
+    finally:
+        if created_dir:  # leave the file system as we found it (rmdir fails if a file landed)
             try:
-                _fetch(url, tmp)
-                data = _maybe_gunzip(tmp.read_bytes(), url)
-            except (OSError, ValueError) as exc:
-                failures.append(f"{url}: {exc}")
-                no_answer = isinstance(exc, (urllib.error.URLError, TimeoutError)) and not isinstance(
-                    exc, urllib.error.HTTPError
-                )
-                unreachable = unreachable and no_answer
-                continue
-            unreachable = False
-            actual = _sha256(data)
-            if actual != expected:
-                failures.append(f"{url}: SHA-256 mismatch (expected {expected}, got {actual})")
-                continue
-            os.replace(tmp, final)
-            return final
-        finally:
-            tmp.unlink(missing_ok=True)
-    if created_dir:  # leave the file system as we found it
-        try:
-            target_dir.rmdir()
-        except OSError:
-            pass
+                target_dir.rmdir()
+            except OSError:
+                pass
     raise DownloadError(
         f"could not download {dataset}/{name}.gz from any mirror:\n  " + "\n  ".join(failures),
         unreachable=unreachable,

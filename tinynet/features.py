@@ -395,19 +395,22 @@ def _writable_dir(path: Path) -> bool:
 
 
 def features_cache_dir(cache=True) -> Path | None:
-    """Where cached features go: ``cache`` itself when it is a path; for ``cache=True``,
-    ``<data dir>/features`` (the data dir as in :mod:`tinynet.datasets`) when writable, else
-    ``<user cache dir>/features``; ``None`` when caching is off or nothing is writable."""
-    from .datasets import resolve_data_dir, user_cache_dir
+    """Directory for cached features, or ``None`` when caching is off / impossible.
+
+    ``cache`` is ``True`` (the default location), ``False``/``None`` (no cache) or a path.
+    The default location is ``<user cache dir>/features``, i.e. ``$XDG_CACHE_HOME/tinynet/features``
+    or ``~/.cache/tinynet/features`` -- the same cache directory that holds downloaded data sets
+    by default. It is deliberately *not* under ``$TINYNET_DATA``, which often points at a shared,
+    read-only copy of the data that derived files should not clutter.
+    """
+    from .datasets import user_cache_dir
 
     if cache is False or cache is None:
         return None
     if cache is not True:
         return Path(cache).expanduser()
-    for candidate in (resolve_data_dir() / "features", user_cache_dir() / "features"):
-        if _writable_dir(candidate):
-            return candidate
-    return None
+    candidate = user_cache_dir() / "features"
+    return candidate if _writable_dir(candidate) else None
 
 
 def _cache_key(images, orientations, ppc, cpb) -> str:
@@ -465,9 +468,10 @@ def hog_features(
         Cell size in pixels and block size in cells. Leftover pixels at the bottom / right that
         do not fill a cell are ignored, as in skimage.
     cache : bool or path
-        ``True``: look up / store the result in :func:`features_cache_dir` (a file per
-        (parameters, images) pair, keyed by a sha1 of both); a path: use that directory;
-        ``False``: always compute. Stacks of fewer than 1000 images are never cached.
+        ``True``: look up / store the result in :func:`features_cache_dir` (``~/.cache/tinynet/
+        features``; one ``.npy`` file per (parameters, images) pair, named by a sha1 of both);
+        a path: use that directory; ``False``: always compute. Stacks of fewer than 1000 images
+        are never cached (computing them takes milliseconds).
     progress : bool
         Show a tqdm progress bar while computing large stacks.
 

@@ -1,0 +1,136 @@
+"""Tests of tinynet.metrics against small hand-computed cases."""
+
+import numpy as np
+import pytest
+
+from tinynet.metrics import accuracy, classification_report, confusion_matrix, f1_scores, precision_recall_f1
+
+# A 3-class example worked by hand:
+#   y_true = 0 0 0 1 1 2 2 2 2 2
+#   y_pred = 0 1 0 1 2 2 2 0 2 1
+Y_TRUE = [0, 0, 0, 1, 1, 2, 2, 2, 2, 2]
+Y_PRED = [0, 1, 0, 1, 2, 2, 2, 0, 2, 1]
+# rows = true class, columns = predicted class
+CM = [
+    [2, 1, 0],  # class 0: two right, one taken for 1
+    [0, 1, 1],  # class 1: one right, one taken for 2
+    [1, 1, 3],  # class 2: three right, one taken for 0, one for 1
+]
+# precision = tp / column sum: 2/3, 1/3, 3/4; recall = tp / row sum: 2/3, 1/2, 3/5
+# f1 = 2 tp / (row sum + column sum): 4/6, 2/5, 6/9
+
+
+def test_accuracy_by_hand():
+    assert accuracy(Y_TRUE, Y_PRED) == pytest.approx(6 / 10)
+    assert accuracy([1, 2, 3], [1, 2, 3]) == 1.0
+    assert accuracy([1, 2, 3], [0, 0, 0]) == 0.0
+
+
+def test_confusion_matrix_by_hand():
+    cm = confusion_matrix(Y_TRUE, Y_PRED, 3)
+    assert cm.dtype == np.int64 and cm.shape == (3, 3)
+    np.testing.assert_array_equal(cm, CM)
+    # rows are the true class: transposing the arguments transposes the matrix
+    np.testing.assert_array_equal(confusion_matrix(Y_PRED, Y_TRUE, 3), np.transpose(CM))
+    # unseen classes give zero rows / columns
+    big = confusion_matrix(Y_TRUE, Y_PRED, 5)
+    assert big.shape == (5, 5) and big[3:].sum() == 0 and big[:, 3:].sum() == 0
+    np.testing.assert_array_equal(big[:3, :3], CM)
+
+
+def test_precision_recall_f1_by_hand():
+    precision, recall, f1 = precision_recall_f1(Y_TRUE, Y_PRED, 3)
+    np.testing.assert_allclose(precision, [2 / 3, 1 / 3, 3 / 4])
+    np.testing.assert_allclose(recall, [2 / 3, 1 / 2, 3 / 5])
+    np.testing.assert_allclose(f1, [4 / 6, 2 / 5, 6 / 9])
+    # F1 is the harmonic mean of precision and recall
+    np.testing.assert_allclose(f1, 2 * precision * recall / (precision + recall))
+    np.testing.assert_allclose(f1_scores(Y_TRUE, Y_PRED, 3), f1)
+
+
+def test_zero_division_gives_zero():
+    # class 2 is never predicted (precision 0/0) and class 3 never occurs (recall 0/0)
+    y_true = [0, 1, 2, 2]
+    y_pred = [0, 1, 0, 3]
+    precision, recall, f1 = precision_recall_f1(y_true, y_pred, 4)
+    np.testing.assert_allclose(precision, [1 / 2, 1, 0, 0])
+    np.testing.assert_allclose(recall, [1, 1, 0, 0])
+    np.testing.assert_allclose(f1, [2 / 3, 1, 0, 0])
+    assert np.all(np.isfinite(precision)) and np.all(np.isfinite(f1))
+
+
+def test_one_hot_and_probabilities_are_argmaxed():
+    y_true_onehot = np.eye(3)[Y_TRUE]
+    rng = np.random.default_rng(0)
+    probs = rng.random((10, 3)) * 0.3
+    probs[np.arange(10), Y_PRED] += 0.7  # argmax is Y_PRED
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert accuracy(y_true_onehot, probs) == pytest.approx(0.6)
+    np.testing.assert_array_equal(confusion_matrix(y_true_onehot, probs, 3), CM)
+    # num_classes defaults to the width of the one-hot / probability rows
+    assert confusion_matrix(Y_TRUE, np.eye(5)[Y_PRED]).shape == (5, 5)
+    # (N, 1) columns are labels, not argmax-ed (which would make them all 0)
+    np.testing.assert_array_equal(confusion_matrix(np.array(Y_TRUE)[:, None], Y_PRED, 3), CM)
+    # whole-number floats are labels too
+    np.testing.assert_array_equal(confusion_matrix(np.array(Y_TRUE, float), Y_PRED, 3), CM)
+
+
+def test_num_classes_inferred_from_labels():
+    np.testing.assert_array_equal(confusion_matrix(Y_TRUE, Y_PRED), CM)
+    assert confusion_matrix([0, 4], [4, 4]).shape == (5, 5)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="different lengths: 3 and 2"):
+        confusion_matrix([0, 1, 2], [0, 1], 3)
+    with pytest.raises(ValueError, match="different lengths"):
+        accuracy([0, 1, 2], [0, 1])
+    with pytest.raises(ValueError, match=r"y_pred has label 3 at index 1, outside \[0, 2\]"):
+        confusion_matrix([0, 1, 2], [0, 3, 1], 3)
+    with pytest.raises(ValueError, match=r"y_true has label -1 at index 0"):
+        precision_recall_f1([-1, 1], [0, 1], 3)
+    with pytest.raises(ValueError, match="integer class labels.*0.5"):
+        accuracy([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="shape"):
+        accuracy(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        accuracy([], [])
+    with pytest.raises(ValueError, match="num_classes"):
+        confusion_matrix([0], [0], 0)
+    with pytest.raises(ValueError, match="class_names has 2 names for 3 classes"):
+        classification_report(Y_TRUE, Y_PRED, 3, class_names=["a", "b"])
+    with pytest.raises(TypeError, match="numeric"):
+        accuracy(["a"], ["a"])
+
+
+def test_classification_report_matches_sklearn_layout():
+    # scikit-learn's documented example, whose output is reproduced character for character
+    report = classification_report([0, 1, 2, 2, 2], [0, 0, 2, 2, 1], 3, class_names=["class 0", "class 1", "class 2"])
+    expected = (
+        "              precision    recall  f1-score   support\n"
+        "\n"
+        "     class 0       0.50      1.00      0.67         1\n"
+        "     class 1       0.00      0.00      0.00         1\n"
+        "     class 2       1.00      0.67      0.80         3\n"
+        "\n"
+        "    accuracy                           0.60         5\n"
+        "   macro avg       0.50      0.56      0.49         5\n"
+        "weighted avg       0.70      0.60      0.61         5\n"
+    )
+    assert report == expected
+
+
+def test_classification_report_numbers_and_names():
+    report = classification_report(Y_TRUE, Y_PRED, 3, class_names=["T-shirt/top", "Trouser", "Pullover"], digits=4)
+    lines = report.splitlines()
+    assert lines[2].split() == ["T-shirt/top", "0.6667", "0.6667", "0.6667", "3"]
+    assert lines[3].split() == ["Trouser", "0.3333", "0.5000", "0.4000", "2"]
+    assert lines[4].split() == ["Pullover", "0.7500", "0.6000", "0.6667", "5"]
+    assert lines[6].split() == ["accuracy", "0.6000", "10"]
+    # macro: plain means; weighted: by support 3, 2, 5
+    macro_p = (2 / 3 + 1 / 3 + 3 / 4) / 3
+    weighted_r = (3 * 2 / 3 + 2 * 1 / 2 + 5 * 3 / 5) / 10
+    assert lines[7].split()[:3] == ["macro", "avg", f"{macro_p:.4f}"]
+    assert lines[8].split()[:2] == ["weighted", "avg"] and lines[8].split()[3] == f"{weighted_r:.4f}"
+    # weighted recall is the accuracy
+    assert lines[8].split()[3] == "0.6000"
