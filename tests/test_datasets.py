@@ -217,7 +217,8 @@ def fake_server(monkeypatch):
     monkeypatch.setitem(
         datasets._SHA256, "mnist", {n: hashlib.sha256(_idx_bytes(a)).hexdigest() for n, a in arrays.items()}
     )
-    monkeypatch.setitem(datasets._MIRRORS, "mnist", ("https://m1.example/", "https://m2.example/", "https://m3.example/"))
+    mirrors = ("https://m1.example/", "https://m2.example/", "https://m3.example/")
+    monkeypatch.setitem(datasets._MIRRORS, "mnist", mirrors)
     return arrays, payloads
 
 
@@ -278,7 +279,8 @@ def test_label_count_mismatch_names_labels_file(fake_mnist, monkeypatch):
     root, arrays = fake_mnist
     labels = np.zeros(4, np.uint8)  # 4 labels for 5 images
     (root / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(labels)))
-    monkeypatch.setitem(datasets._SHA256["mnist"], "train-labels-idx1-ubyte", hashlib.sha256(_idx_bytes(labels)).hexdigest())
+    sha = hashlib.sha256(_idx_bytes(labels)).hexdigest()
+    monkeypatch.setitem(datasets._SHA256["mnist"], "train-labels-idx1-ubyte", sha)
     with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte.*\(5,\).*\(4,\)"):
         load_mnist(root)
 
@@ -287,7 +289,8 @@ def test_wrong_image_size_names_images_file(fake_mnist, monkeypatch):
     root, _ = fake_mnist
     images = np.zeros((5, 28, 27), np.uint8)
     (root / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(images)))
-    monkeypatch.setitem(datasets._SHA256["mnist"], "t10k-images-idx3-ubyte", hashlib.sha256(_idx_bytes(images)).hexdigest())
+    sha = hashlib.sha256(_idx_bytes(images)).hexdigest()
+    monkeypatch.setitem(datasets._SHA256["mnist"], "t10k-images-idx3-ubyte", sha)
     with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte.*\(n, 28, 28\).*\(5, 28, 27\)"):
         load_mnist(root)
 

@@ -103,7 +103,7 @@ _MIRRORS = {
     "mnist": (
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "https://yann.lecun.com/exdb/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",  # the original home; plain HTTP (checksums guard integrity)
     ),
     "fashion-mnist": (
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
@@ -398,6 +398,8 @@ def _load_cached(dataset: str, root: str, download: bool):
                 f"{paths[labels_name]}: expected labels of shape ({len(x)},) to match "
                 f"{paths[images_name]}, got {y.shape}"
             )
+        if len(y) and int(y.max()) >= _NUM_CLASSES:
+            raise ValueError(f"{paths[labels_name]}: labels must be 0-9, found {int(y.max())}")
         out.append((x, y))
     return tuple(out)
 
