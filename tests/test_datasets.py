@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinynet import datasets
 from tinynet.datasets import FASHION_CLASSES, load_fashion_mnist, load_mnist, read_idx, write_idx
@@ -75,6 +77,16 @@ def test_idx_round_trip(tmp_path, suffix, shape):
         back = read_idx(source)
         assert back.dtype == np.uint8 and back.shape == shape
         np.testing.assert_array_equal(back, array)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(0, 6), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
+def test_idx_round_trip_property(shape, seed):
+    array = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+    data = gzip.compress(bytes([0, 0, 8, len(shape)]) + np.array(shape, ">u4").tobytes() + array.tobytes())
+    back = read_idx(data)
+    assert back.shape == tuple(shape)
+    np.testing.assert_array_equal(back, array)
 
 
 def test_read_idx_detects_gzip_by_content_not_name(tmp_path):
@@ -292,6 +304,16 @@ def test_wrong_image_size_names_images_file(fake_mnist, monkeypatch):
     sha = hashlib.sha256(_idx_bytes(images)).hexdigest()
     monkeypatch.setitem(datasets._SHA256["mnist"], "t10k-images-idx3-ubyte", sha)
     with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte.*\(n, 28, 28\).*\(5, 28, 27\)"):
+        load_mnist(root)
+
+
+def test_label_out_of_range_names_labels_file(fake_mnist, monkeypatch):
+    root, _ = fake_mnist
+    labels = np.array([0, 1, 2, 10, 3], np.uint8)
+    (root / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(labels)))
+    sha = hashlib.sha256(_idx_bytes(labels)).hexdigest()
+    monkeypatch.setitem(datasets._SHA256["mnist"], "train-labels-idx1-ubyte", sha)
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte.*0-9, found 10"):
         load_mnist(root)
 
 

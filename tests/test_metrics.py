@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinynet.metrics import accuracy, classification_report, confusion_matrix, f1_scores, precision_recall_f1
 
@@ -134,3 +136,28 @@ def test_classification_report_numbers_and_names():
     assert lines[8].split()[:2] == ["weighted", "avg"] and lines[8].split()[3] == f"{weighted_r:.4f}"
     # weighted recall is the accuracy
     assert lines[8].split()[3] == "0.6000"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    k=st.integers(1, 6),
+    pairs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=60),
+)
+def test_against_naive_loops(k, pairs):
+    y_true = [t % k for t, _ in pairs]
+    y_pred = [p % k for _, p in pairs]
+    cm = confusion_matrix(y_true, y_pred, k)
+    naive = np.zeros((k, k), int)
+    for t, p in zip(y_true, y_pred):
+        naive[t, p] += 1
+    np.testing.assert_array_equal(cm, naive)
+    assert accuracy(y_true, y_pred) == pytest.approx(np.trace(naive) / len(pairs))
+    precision, recall, f1 = precision_recall_f1(y_true, y_pred, k)
+    for c in range(k):
+        tp = sum(t == c and p == c for t, p in zip(y_true, y_pred))
+        n_pred = sum(p == c for p in y_pred)
+        n_true = sum(t == c for t in y_true)
+        assert precision[c] == pytest.approx(tp / n_pred if n_pred else 0.0)
+        assert recall[c] == pytest.approx(tp / n_true if n_true else 0.0)
+        pr, rc = precision[c], recall[c]
+        assert f1[c] == pytest.approx(2 * pr * rc / (pr + rc) if pr + rc else 0.0)
