@@ -273,17 +273,20 @@ class Model:
         return self.loss.per_example(y, out), self.loss.gradient(y, out), False
 
     def _train_step(self, xb, yb):
-        """One step on one batch; return (summed loss, correct count) as device scalars."""
+        """One step on one batch; return (summed loss, correct count) as device scalars.
+
+        The loss and the gradients are checked for NaN/inf *before* the optimizer moves the
+        weights, with one device-to-host transfer per batch (NaN and inf propagate through sums).
+        """
         out = self.forward(xb, training=True)
         per_example, grad, from_logits = self._loss_and_grad(yb, out)
         loss_sum = per_example.sum()
-        if not math.isfinite(float(loss_sum)):
-            raise NonFiniteLossError("the loss is NaN or infinite")
         self.backward(grad, from_logits=from_logits)
         grads, params = self.grads, self.params
-        total = sum(g.sum() for g in grads if g is not None)
-        if not math.isfinite(float(total)):
-            raise NonFiniteLossError("a gradient is NaN or infinite")
+        check = loss_sum + sum(g.sum() for g in grads if g is not None)
+        if not math.isfinite(float(check)):
+            what = "the loss" if not math.isfinite(float(loss_sum)) else "a gradient"
+            raise NonFiniteLossError(f"{what} is NaN or infinite")
         self.optimizer.apply_gradients(zip(grads, params))
         return loss_sum, self._correct(yb, out)
 
@@ -347,7 +350,7 @@ class Model:
                     cb.on_epoch_begin(epoch)
                 order = backend.rng().permutation(n) if shuffle else np.arange(n)
                 order = backend.asarray(order)
-                loss_total, correct, seen = 0.0, 0, 0
+                loss_total, correct, seen, logs = 0.0, 0, 0, {}
                 bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                            disable=verbose == 0, leave=True, dynamic_ncols=True)
                 for step in range(steps):
@@ -361,14 +364,15 @@ class Model:
                             f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training "
                             "stopped and the weights are those before this batch (lower the "
                             "learning rate, or check the data for extreme values)") from None
-                    loss_total += float(loss_sum)
-                    correct += int(ok)
+                    loss_total = loss_total + loss_sum  # stays on the device: no transfer
+                    correct = correct + ok
                     seen += xb.shape[0]
-                    logs = {"loss": loss_total / seen}
-                    if self.metrics:
-                        logs["accuracy"] = correct / seen
                     bar.update(1)
-                    if verbose == 1 and (step % 10 == 0 or step == steps - 1):
+                    last = step == steps - 1
+                    if last or (verbose == 1 and step % 10 == 0) or len(cbs) > 1:
+                        logs = {"loss": float(loss_total) / seen}
+                        if self.metrics:
+                            logs["accuracy"] = float(correct) / seen
                         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
                     for cb in cbs:
                         cb.on_batch_end(step, logs)

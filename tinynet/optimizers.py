@@ -94,6 +94,11 @@ class RMSprop(Optimizer):
 
     def update(self, theta, g):
         rho, eta, eps = self.rho, self.learning_rate, self.epsilon
+        if array_module(theta) is not np:  # on the GPU these lines run fused as one CUDA kernel
+            from .kernels.cupy_gpu import rmsprop_update
+            rmsprop_update(theta, g, *self._state(theta, "s", "mean_grad", "moment"), eta, rho,
+                           eps, self.momentum, self.centered)
+            return
         (s,) = self._state(theta, "s")
         s *= rho
         s += (1 - rho) * g * g                               # equation (1)

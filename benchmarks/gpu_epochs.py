@@ -1,0 +1,60 @@
+"""Seconds per training epoch of the report's models on the GPU (CuPy) and the CPU (numba), side by side.
+
+Run on a machine with an NVIDIA GPU: ``python -m benchmarks.gpu_epochs [--epochs 3]``.
+Real MNIST (60,000 images, batch 128, float32, RMSprop); the median of the timed epochs after one
+warm-up epoch (which pays CUDA/numba compilation). Prints one JSON document.
+"""
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from tinynet import backend, report_models, utils
+from tinynet.datasets import load_mnist
+
+MODELS = {"mlp_raw": (report_models.mlp_raw, "flat"), "cnn_digits": (report_models.cnn_digits, "img"),
+          "cnn_fashion_3": (report_models.cnn_fashion_3, "img")}
+
+
+def epoch_times(backend_name, build, x, y, epochs):
+    backend.set_backend(backend_name)
+    backend.set_seed(0)
+    model = build()
+    model.compile("rmsprop", metrics=["accuracy"])
+    times = []
+    for _ in range(epochs + 1):
+        t = time.perf_counter()
+        model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+        if backend_name == "cupy":
+            import cupy
+            cupy.cuda.Device().synchronize()
+        times.append(time.perf_counter() - t)
+    return {"warmup_s": times[0], "median_s": statistics.median(times[1:]), "runs_s": times[1:]}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--backends", default="cupy,numba")
+    args = p.parse_args()
+    (x_train, y_train), _ = load_mnist()
+    data = {"img": x_train[:, :, :, None] / 255.0, "flat": x_train.reshape(-1, 784) / 255.0}
+    y = utils.to_categorical(y_train, 10)
+    result = {"machine": platform.processor() or platform.machine(), "models": {}}
+    try:
+        import cupy
+        result["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    except Exception as e:
+        result["gpu"] = f"none ({e})"
+    for name, (build, kind) in MODELS.items():
+        result["models"][name] = {b: epoch_times(b, build, data[kind], y, args.epochs)
+                                  for b in args.backends.split(",")}
+        print(name, json.dumps(result["models"][name]), flush=True)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

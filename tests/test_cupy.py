@@ -1,0 +1,87 @@
+"""The CuPy backend: its CUDA kernels against the NumPy reference, gradients and training on the GPU.
+
+Skipped, with the reason, where CuPy is not installed or no CUDA GPU is usable (CI has none).
+"""
+import numpy as np
+import pytest
+
+from tinynet import backend, gradcheck, report_models, utils
+from tinynet.kernels import numpy_ref
+
+try:
+    backend._load("cupy")
+    import cupy as cp
+    from tinynet.kernels import cupy_gpu
+    REASON = None
+except backend.BackendError as e:  # not installed, or no GPU
+    REASON = str(e)
+except Exception as e:  # CuPy imports but its CUDA toolchain fails
+    REASON = f"CuPy is unusable here: {e}"
+
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no CuPy GPU backend: {REASON}")
+
+CASES = [  # (N, H, W, C, kh, kw, sh, sw, pads)
+    (2, 7, 7, 1, 3, 3, 1, 1, (1, 1, 1, 1)),
+    (3, 9, 8, 4, 5, 5, 2, 2, (2, 2, 2, 1)),
+    (1, 8, 9, 3, 7, 7, 1, 2, (0, 0, 0, 0)),
+    (2, 28, 28, 9, 5, 5, 1, 1, (2, 2, 2, 2)),
+    (2, 5, 6, 2, 2, 3, 1, 2, (0, 1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("case", CASES)
+def test_im2col_and_col2im_equal_the_reference(case, dtype, tol):
+    n, h, w, c, kh, kw, sh, sw, pads = case
+    x = np.random.default_rng(0).standard_normal((n, h, w, c)).astype(dtype)
+    ref = numpy_ref.im2col(x, kh, kw, sh, sw, pads)
+    got = cupy_gpu.im2col(cp.asarray(x), kh, kw, sh, sw, pads)
+    np.testing.assert_array_equal(cp.asnumpy(got), ref)
+    cols = np.random.default_rng(1).standard_normal(ref.shape).astype(dtype)
+    ref_dx = numpy_ref.col2im(cols, x.shape, kh, kw, sh, sw, pads)
+    got_dx = cupy_gpu.col2im(cp.asarray(cols), x.shape, kh, kw, sh, sw, pads)
+    np.testing.assert_allclose(cp.asnumpy(got_dx), ref_dx, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_maxpool_equals_the_reference_with_ties(case):
+    n, h, w, c, ph, pw, sh, sw, pads = case
+    # small integers make many ties: the first maximum (row-major) must win on both sides
+    x = np.random.default_rng(2).integers(0, 3, size=(n, h, w, c)).astype(np.float32)
+    ref_out, ref_arg = numpy_ref.maxpool_forward(x, ph, pw, sh, sw, pads)
+    out, arg = cupy_gpu.maxpool_forward(cp.asarray(x), ph, pw, sh, sw, pads)
+    np.testing.assert_array_equal(cp.asnumpy(out), ref_out)
+    np.testing.assert_array_equal(cp.asnumpy(arg), ref_arg)
+    dout = np.random.default_rng(3).standard_normal(ref_out.shape).astype(np.float32)
+    ref_dx = numpy_ref.maxpool_backward(dout, ref_arg, x.shape, ph, pw, sh, sw, pads)
+    dx = cupy_gpu.maxpool_backward(cp.asarray(dout), arg, x.shape, ph, pw, sh, sw, pads)
+    np.testing.assert_allclose(cp.asnumpy(dx), ref_dx, rtol=1e-6, atol=1e-6)
+
+
+def test_residual_model_gradients_on_the_gpu(float64):
+    backend.set_backend("cupy")
+    model = report_models.cnn_fashion_3()
+    model.compile("rmsprop")
+    x = np.random.default_rng(3).random((2, 28, 28, 1))
+    errors = gradcheck.check_model(model, x, np.eye(10)[[1, 4]], entries=30)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_training_on_the_gpu_matches_numpy(float64):
+    """Same seed, same batches: the loss curves of the numpy and cupy backends agree to 1e-10."""
+    x = np.random.default_rng(0).random((96, 28, 28, 1))
+    y = utils.to_categorical(np.arange(96) % 10, 10)
+    curves = {}
+    for name in ("numpy", "cupy"):
+        backend.set_backend(name)
+        backend.set_seed(5)
+        model = report_models.cnn_fashion_3()
+        model.compile("rmsprop", metrics=["accuracy"])
+        curves[name] = [model.train_on_batch(x[i:i + 32], y[i:i + 32])[0]
+                        for _ in range(4) for i in range(0, 96, 32)]
+        out = model.predict(x[:8])
+        assert isinstance(out, np.ndarray)  # predictions come back to the host
+        if name == "cupy":
+            assert isinstance(model.get_layer("l1").kernel, cp.ndarray)  # weights live on the GPU
+    np.testing.assert_allclose(curves["cupy"], curves["numpy"], rtol=1e-10)
+    assert curves["numpy"][-1] < curves["numpy"][0]
