@@ -85,3 +85,18 @@ def test_training_on_the_gpu_matches_numpy(float64):
             assert isinstance(model.get_layer("l1").kernel, cp.ndarray)  # weights live on the GPU
     np.testing.assert_allclose(curves["cupy"], curves["numpy"], rtol=1e-10)
     assert curves["numpy"][-1] < curves["numpy"][0]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9}, {"centered": True},
+                                    {"momentum": 0.5, "centered": True, "rho": 0.7}])
+def test_fused_rmsprop_kernel_equals_the_numpy_update(kwargs):
+    from tinynet import optimizers
+    rng = np.random.default_rng(0)
+    theta0, grads = rng.standard_normal((5, 7)), [rng.standard_normal((5, 7)) for _ in range(5)]
+    on_host, on_gpu = theta0.copy(), cp.asarray(theta0)
+    cpu_opt, gpu_opt = optimizers.RMSprop(**kwargs), optimizers.RMSprop(**kwargs)
+    for g in grads:
+        cpu_opt.apply_gradients([(g, on_host)])
+        gpu_opt.apply_gradients([(cp.asarray(g), on_gpu)])
+    np.testing.assert_allclose(cp.asnumpy(on_gpu), on_host, rtol=1e-12)
+    assert not np.allclose(on_host, theta0)
