@@ -381,7 +381,7 @@ def optimizer_cases():
                               "nesterov": True}),
         ("opt_adam_default", {"class": "Adam"}),
         ("opt_adam_custom", {"class": "Adam", "learning_rate": 0.01, "beta_1": 0.8,
-                             "beta_2": 0.95, "epsilon": 1e-4}),
+                             "beta_2": 0.95, "epsilon": 1e-4, "amsgrad": False}),
     ]
 
 

@@ -149,6 +149,7 @@ def time_model(model, x_train, y_train, x_test, timed_epochs=3):
         "params": int(model.count_params()),
         "epoch_seconds_median": statistics.median(epoch_times),
         "epoch_seconds": epoch_times,
+        "epoch_seconds_min": min(epoch_times),
         "warmup_epoch_seconds": timer.times[0],
         "train_images_per_second": len(x_train) / statistics.median(epoch_times),
         "inference_images_per_second": len(x_test) / statistics.median(pred_times),
@@ -165,7 +166,9 @@ def main(argv=None) -> int:
     ap.add_argument("--random-hog", action="store_true",
                     help="use random 392-dim features instead of computing HOG (timing is the same)")
     ap.add_argument("--models", nargs="*", default=list(EXPECTED_PARAMS))
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()
 
     keras.config.set_floatx("float32")
     keras.utils.set_random_seed(0)
@@ -201,12 +204,13 @@ def main(argv=None) -> int:
         if model.count_params() != EXPECTED_PARAMS[name]:
             raise SystemExit(f"{name}: {model.count_params()} parameters, the report has "
                              f"{EXPECTED_PARAMS[name]}")
-        results[name] = time_model(model, xtr, y_train_1h, xte)
+        results[name] = time_model(model, xtr, y_train_1h, xte, args.epochs)
         print(f"{name}: {results[name]['epoch_seconds_median']:.2f} s/epoch", file=sys.stderr)
 
     report = {
         "what": "Keras seconds per training epoch (60,000 MNIST images, batch 128, RMSprop defaults, "
-                "categorical cross-entropy, float32, verbose=0; median of 3 epochs after 1 warm-up) "
+                f"categorical cross-entropy, float32, verbose=0; median of {args.epochs} epochs after "
+                "1 warm-up) "
                 "and inference throughput (predict on 10,000 images, batch 128, median of 3)",
         "batch_size": BATCH,
         "models": results,
@@ -215,6 +219,8 @@ def main(argv=None) -> int:
                      "numpy": np.__version__, "python": platform.python_version()},
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "platform": platform.platform(),
+                    "load_average_1_5_15_before": [round(v, 2) for v in load_before],
+                    "load_average_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
                     "tf_devices": [d.device_type for d in tf.config.list_logical_devices()]},
     }
     text = json.dumps(report, indent=2, sort_keys=True)
