@@ -20,8 +20,10 @@ class Optimizer:
     def _state(self, param, *names):
         """The state arrays of ``param`` (zeros on first use), in the order of ``names``."""
         slots = self._slots.setdefault(id(param), {"param": param})
-        xp = array_module(param)
-        return [slots.setdefault(n, xp.zeros_like(param)) for n in names]
+        for n in names:
+            if n not in slots:
+                slots[n] = array_module(param).zeros_like(param)
+        return [slots[n] for n in names]
 
     def apply_gradients(self, grads_and_params):
         for g, p in grads_and_params:
