@@ -338,6 +338,8 @@ class Model:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be tinynet.callbacks.Callback objects, got {cb!r}")
             cb.set_model(self)
+        # the running loss is read back from the device only when someone looks at it
+        batch_hooks = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         self.stop_training = False
         start = int(initial_epoch)  # resume with initial_epoch=model.epoch after load_model
         n = x.shape[0]
@@ -369,12 +371,12 @@ class Model:
                     seen += xb.shape[0]
                     bar.update(1)
                     last = step == steps - 1
-                    if last or (verbose == 1 and step % 10 == 0) or len(cbs) > 1:
+                    if last or (verbose == 1 and step % 10 == 0) or batch_hooks:
                         logs = {"loss": float(loss_total) / seen}
                         if self.metrics:
                             logs["accuracy"] = float(correct) / seen
                         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-                    for cb in cbs:
+                    for cb in batch_hooks:
                         cb.on_batch_end(step, logs)
                     if self.stop_training:
                         break
