@@ -20,6 +20,10 @@ from .callbacks import Callback, History
 from .layers.base import InputLayer, Layer, Tensor, fmt_shape, unique_name
 
 
+class NotCompiledError(RuntimeError, ValueError):
+    """``fit``/``evaluate``/``train_on_batch`` before ``compile`` (a RuntimeError as in Keras)."""
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss (or a gradient) became NaN or infinite during ``fit``."""
 
@@ -257,7 +261,8 @@ class Model:
 
     def _require_compiled(self, where):
         if self.loss is None:
-            raise RuntimeError(f"{where}: call model.compile(optimizer, loss, metrics) first")
+            raise NotCompiledError(f"{where}: model '{self.name}' is not compiled; call "
+                                   "model.compile(optimizer, loss, metrics) first")
 
     def _uses_logits(self):
         """Softmax output + categorical cross-entropy on probabilities: train on the logits, as Keras."""
