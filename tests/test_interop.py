@@ -1,0 +1,306 @@
+"""tinynet <-> Keras model conversion (``tinynet.interop``) on the report's four models.
+
+Needs TensorFlow/Keras 3 (``pip install -e ".[keras]"``); skipped without it. Run with::
+
+    TINYNET_DATA=/work/shared/data /work/tfvenv/bin/python -m pytest tests/test_interop.py
+
+Both ways (a tinynet model copied to Keras, a Keras model built and initialised by Keras copied to
+tinynet) the two models must have the same name, layer names, weight shapes and parameter count,
+bit-identical weights, and predictions that agree to 1e-5 in float32 (1e-12 in float64) on MNIST
+test images (random images when the data is absent).
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip(
+    "tensorflow",
+    reason="tinynet.interop tests need TensorFlow/Keras 3: pip install -e \".[keras]\"")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+from keras import layers as kl  # noqa: E402
+
+from tinynet import backend, layers, report_models  # noqa: E402
+from tinynet.features import hog_features  # noqa: E402
+from tinynet.interop import InteropError, from_keras, to_keras  # noqa: E402
+
+from conftest import DATA_DIR  # noqa: E402
+
+MODELS = ["mlp_raw", "mlp_features", "cnn_digits", "cnn_fashion_3"]
+RTOL32, ATOL32 = 1e-5, 1e-5
+TOL64 = 1e-12
+
+
+# ---- the report's models built natively in Keras, initialised by Keras ----------------------------
+def keras_mlp(n_in, name):
+    return keras.Sequential([
+        keras.Input((n_in,), name="input"),
+        kl.Dense(256, activation="relu", name="Input"),
+        kl.Dropout(0.25, name="dropout"),
+        kl.Dense(10, activation="softmax", name="Output"),
+    ], name=name)
+
+
+def keras_cnn_digits():
+    inp = keras.Input((28, 28, 1), name="l0")
+    x = kl.Conv2D(9, 5, padding="same", activation="relu", name="l1")(inp)
+    x = kl.MaxPooling2D(2, name="l1_mp")(x)
+    x = kl.Conv2D(9, 5, padding="same", activation="relu", name="l2")(x)
+    x = kl.MaxPooling2D(2, name="l2_mp")(x)
+    x = kl.Conv2D(16, 3, padding="same", activation="relu", name="l3")(x)
+    x = kl.MaxPooling2D(2, name="l3_mp")(x)
+    x = kl.Flatten(name="flat")(x)
+    x = kl.Dense(25, activation="relu", name="l4")(x)
+    out = kl.Dense(10, activation="softmax", name="l5")(x)
+    return keras.Model(inp, out, name="CNN")
+
+
+def keras_cnn_fashion_3():
+    inp = keras.Input((28, 28, 1), name="l0")
+    x = kl.Conv2D(9, 7, padding="same", activation="relu", name="l1")(inp)
+    p = kl.MaxPooling2D(2, name="l1_mp")(x)
+    x = kl.Conv2D(9, 5, padding="same", activation="relu", name="l2")(p)
+    x = kl.Conv2D(9, 3, padding="same", activation="relu", name="l2_2")(x)
+    x = kl.Add(name="add")([x, p])
+    x = kl.MaxPooling2D(2, name="l2_ap")(x)
+    x = kl.Conv2D(18, 3, padding="same", activation="relu", name="l3")(x)
+    x = kl.MaxPooling2D(2, name="l3_mp")(x)
+    x = kl.Dropout(0.3, name="dropout")(x)
+    x = kl.Flatten(name="flat")(x)
+    x = kl.Dense(32, activation="relu", name="l5")(x)
+    out = kl.Dense(10, activation="softmax", name="l7")(x)
+    return keras.Model(inp, out, name="CNN-fashion-3")
+
+
+KERAS_BUILDERS = {
+    "mlp_raw": lambda: keras_mlp(784, "MLP-raw"),
+    "mlp_features": lambda: keras_mlp(392, "MLP-features"),
+    "cnn_digits": keras_cnn_digits,
+    "cnn_fashion_3": keras_cnn_fashion_3,
+}
+
+
+# ---- data ---------------------------------------------------------------------------------------
+_IMAGES = {}
+
+
+def images():
+    """256 MNIST test images as uint8 (N, 28, 28), or random ones when the data is absent."""
+    if "x" not in _IMAGES:
+        if (DATA_DIR / "mnist").is_dir():
+            from tinynet.datasets import load_mnist
+            _, (x_test, _) = load_mnist(DATA_DIR, download=False)
+            _IMAGES["x"] = x_test[:256]
+        else:
+            _IMAGES["x"] = np.random.default_rng(0).integers(0, 256, (256, 28, 28), dtype=np.uint8)
+    return _IMAGES["x"]
+
+
+def inputs_for(name, dtype="float32"):
+    x = images()
+    if name == "mlp_features":
+        return hog_features(x, cache=False, progress=False).astype(dtype)
+    x = x.astype(dtype) / 255.0
+    return x.reshape(-1, 784) if name == "mlp_raw" else x[..., None]
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def keras_predict(kmodel, x):
+    if x.dtype == np.float64:  # predict() would cast the data to keras.config.floatx() (float32)
+        return np.asarray(kmodel(x, training=False))
+    return np.asarray(kmodel.predict(x, batch_size=64, verbose=0))
+
+
+def assert_same_structure(tmodel, kmodel):
+    """Model name, layer names (in order), weight shapes, dtypes, values and parameter counts."""
+    assert tmodel.name == kmodel.name
+    assert [layer.name for layer in tmodel.layers] == [layer.name for layer in kmodel.layers]
+    assert tmodel._input.layer.name == kmodel.inputs[0]._keras_history[0].name
+    for tlayer in tmodel.layers:
+        klayer = kmodel.get_layer(tlayer.name)
+        assert type(tlayer).__name__ == type(klayer).__name__, tlayer.name
+        tw, kw = tlayer.get_weights(), klayer.get_weights()
+        assert [w.shape for w in tw] == [w.shape for w in kw], tlayer.name
+        for a, b in zip(tw, kw):
+            assert a.dtype == b.dtype, tlayer.name
+            np.testing.assert_array_equal(a, b, err_msg=f"weights of layer '{tlayer.name}'")
+        assert tlayer.count_params() == klayer.count_params(), tlayer.name
+    assert tmodel.count_params() == kmodel.count_params()
+    assert [w.shape for w in tmodel.get_weights()] == [w.shape for w in kmodel.get_weights()]
+
+
+def assert_predictions_agree(tmodel, kmodel, x, rtol, atol):
+    a = tmodel.predict(x, batch_size=64)
+    b = keras_predict(kmodel, x)
+    assert a.shape == b.shape == (x.shape[0], 10)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol,
+                               err_msg=f"tinynet and Keras predictions of '{tmodel.name}'")
+    # the prediction is not trivially uniform: the models really compute something
+    assert np.ptp(b, axis=1).mean() > 1e-3
+
+
+# ---- the two directions on the report's four models ---------------------------------------------
+@pytest.mark.parametrize("name", MODELS)
+def test_to_keras_report_model(name):
+    backend.set_seed(7)
+    tmodel = getattr(report_models, name)()
+    kmodel = to_keras(tmodel)
+    assert isinstance(kmodel, keras.Sequential) == name.startswith("mlp")
+    assert_same_structure(tmodel, kmodel)
+    assert kmodel.count_params() == report_models.REPORT_PARAMS[name]
+    assert_predictions_agree(tmodel, kmodel, inputs_for(name), RTOL32, ATOL32)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_from_keras_report_model(name):
+    keras.utils.set_random_seed(11)
+    kmodel = KERAS_BUILDERS[name]()
+    tmodel = from_keras(kmodel)
+    assert type(tmodel).__name__ == ("Sequential" if name.startswith("mlp") else "Model")
+    assert_same_structure(tmodel, kmodel)
+    assert tmodel.count_params() == report_models.REPORT_PARAMS[name]
+    # the same architecture as tinynet's own builder of the report's model
+    reference = getattr(report_models, name)()
+    assert [type(layer).__name__ for layer in tmodel.layers] == \
+        [type(layer).__name__ for layer in reference.layers]
+    assert [layer.get_config() | {"name": None} for layer in tmodel.layers] == \
+        [layer.get_config() | {"name": None} for layer in reference.layers]
+    assert [w.shape for w in tmodel.get_weights()] == [w.shape for w in reference.get_weights()]
+    assert_predictions_agree(tmodel, kmodel, inputs_for(name), RTOL32, ATOL32)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_round_trip_keeps_everything(name):
+    keras.utils.set_random_seed(3)
+    kmodel = KERAS_BUILDERS[name]()
+    back = to_keras(from_keras(kmodel))
+    assert type(back) is type(kmodel)
+    assert [layer.name for layer in back.layers] == [layer.name for layer in kmodel.layers]
+    assert [layer.get_config() for layer in back.layers] == \
+        [layer.get_config() for layer in kmodel.layers]
+    for a, b in zip(back.get_weights(), kmodel.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_float64_both_ways(name):
+    backend.set_floatx("float64")  # restored by conftest
+    backend.set_seed(5)
+    tmodel = getattr(report_models, name)()
+    kmodel = to_keras(tmodel)
+    assert all(w.dtype == np.float64 for w in kmodel.get_weights())
+    assert_predictions_agree(tmodel, kmodel, inputs_for(name, "float64"), TOL64, TOL64)
+    backend.set_floatx("float32")
+    again = from_keras(kmodel)  # built in the Keras model's dtype, whatever floatx says
+    assert backend.floatx() == "float32"
+    assert all(w.dtype == np.float64 for w in again.get_weights())
+    backend.set_floatx("float64")  # predict() casts its input to floatx
+    assert_predictions_agree(again, kmodel, inputs_for(name, "float64"), TOL64, TOL64)
+
+
+def test_every_supported_layer_and_option():
+    """Strides, 'valid' padding, no bias, pool strides and 'same' pooling, Activation layers,
+    an Add of three branches, Dropout and every activation, both ways."""
+    inp = keras.Input((11, 10, 2), name="x")
+    a = kl.Conv2D(4, (3, 2), strides=(2, 1), padding="same", activation="tanh", name="a")(inp)
+    b = kl.Conv2D(4, 3, strides=(2, 1), padding="same", use_bias=False, name="b")(inp)
+    c = kl.Activation("sigmoid", name="c")(b)
+    d = kl.Activation("relu", name="d")(kl.Conv2D(4, 3, strides=(2, 1), padding="same", name="e")(inp))
+    s = kl.Add(name="s")([a, c, d])
+    p = kl.MaxPooling2D((3, 2), strides=(1, 2), padding="same", name="p")(s)
+    v = kl.Conv2D(3, (2, 3), padding="valid", activation="linear", name="v")(p)
+    v = kl.MaxPooling2D(2, padding="valid", name="mp")(v)
+    f = kl.Dropout(0.5, name="drop")(kl.Flatten(name="f")(v))
+    y = kl.Dense(5, activation="softmax", name="out")(f)
+    kmodel = keras.Model(inp, y, name="all_layers")
+    tmodel = from_keras(kmodel)
+    assert sorted(layer.name for layer in tmodel.layers) == \
+        sorted(layer.name for layer in kmodel.layers)
+    x = np.random.default_rng(1).normal(size=(16, 11, 10, 2)).astype("float32")
+    np.testing.assert_allclose(tmodel.predict(x), keras_predict(kmodel, x), rtol=1e-5, atol=1e-6)
+    back = to_keras(tmodel)
+    np.testing.assert_allclose(keras_predict(back, x), keras_predict(kmodel, x), rtol=1e-6,
+                               atol=1e-7)
+
+
+def test_tinynet_sequential_without_report_names():
+    from tinynet import Sequential
+    backend.set_seed(2)
+    model = Sequential([layers.Input((6, 6, 3), name="img"), layers.Conv2D(2, 3, name="c"),
+                        layers.Flatten(name="f"), layers.Dense(4, name="d"),
+                        layers.Activation("softmax", name="sm")], name="seq")
+    kmodel = to_keras(model)
+    assert isinstance(kmodel, keras.Sequential)
+    assert_same_structure(model, kmodel)
+    x = np.random.default_rng(0).random((8, 6, 6, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x), keras_predict(kmodel, x), rtol=1e-5, atol=1e-6)
+
+
+# ---- clear errors -------------------------------------------------------------------------------
+def _functional(*make):
+    inp = keras.Input((8, 8, 3), name="x")
+    y = inp
+    for f in make:
+        y = f(y)
+    return keras.Model(inp, y, name="bad")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: kl.BatchNormalization(name="bn"), ["'bn'", "BatchNormalization", "Dense"]),
+    (lambda: kl.Conv2D(2, 3, dilation_rate=2, name="dil"), ["'dil'", "dilation_rate"]),
+    (lambda: kl.Conv2D(3, 3, groups=3, name="grp"), ["'grp'", "groups"]),
+    (lambda: kl.Conv2D(2, 3, activation="gelu", name="g"), ["'g'", "gelu"]),
+    (lambda: kl.Conv2D(2, 3, kernel_regularizer="l2", name="reg"), ["'reg'", "kernel_regularizer"]),
+    (lambda: kl.MaxPooling2D(2, data_format="channels_first", name="cf"), ["'cf'", "channels_first"]),
+    (lambda: kl.AveragePooling2D(2, name="avg"), ["'avg'", "AveragePooling2D"]),
+    (lambda: kl.Dropout(0.5, noise_shape=(None, 1, 1, 3), name="nd"), ["'nd'", "noise_shape"]),
+])
+def test_unsupported_keras_layer_or_option_names_the_layer(make, words):
+    kmodel = _functional(make())
+    with pytest.raises(InteropError) as info:
+        from_keras(kmodel)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_unsupported_graphs():
+    shared = kl.Dense(4, name="shared")
+    inp = keras.Input((4,), name="x")
+    kmodel = keras.Model(inp, shared(shared(inp)), name="twice")
+    with pytest.raises(InteropError, match="'shared'.*more than once"):
+        from_keras(kmodel)
+
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    with pytest.raises(InteropError, match="2 inputs"):
+        from_keras(keras.Model([a, b], kl.Add()([a, b])))
+
+    frozen = kl.Dense(3, name="frozen")
+    frozen.trainable = False
+    with pytest.raises(InteropError, match="'frozen'.*trainable"):
+        from_keras(keras.Sequential([keras.Input((4,)), frozen]))
+
+    with pytest.raises(InteropError, match="not built"):
+        from_keras(keras.Sequential([kl.Dense(3)]))
+
+    with pytest.raises(InteropError, match="'d3'.*Flatten"):  # tinynet's Dense needs 2-D input
+        from_keras(keras.Sequential([keras.Input((4, 5)), kl.Dense(3, name="d3")]))
+
+
+def test_unsupported_tinynet_layer_names_the_layer():
+    class Scale(layers.Activation):
+        pass
+
+    x = layers.Input((3,), name="x")
+    model = __import__("tinynet").Model(x, Scale("linear", name="scale")(x), name="custom")
+    with pytest.raises(InteropError, match="'scale' \\(Scale\\)"):
+        to_keras(model)
+
+
+def test_to_keras_without_tensorflow_says_how_to_install(monkeypatch):
+    backend.set_seed(0)
+    model = report_models.cnn_digits()
+    monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[keras\]"'):
+        to_keras(model)
