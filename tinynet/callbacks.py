@@ -1,8 +1,35 @@
-"""Callbacks: hooks that ``fit`` calls at the end of each batch and epoch (Keras's names)."""
+"""Callbacks: hooks that ``fit`` calls at the start and end of training, of each epoch and of each
+batch, with Keras's names and arguments.
+
+``fit`` calls, in order: ``on_train_begin()``, then for each epoch ``on_epoch_begin(epoch)``,
+``on_batch_end(batch, logs)`` after every batch, ``on_epoch_end(epoch, logs)``, and finally
+``on_train_end()``. ``epoch`` and ``batch`` count from 0 (as in Keras); ``logs`` holds the running
+means of the epoch (``"loss"``, ``"accuracy"``) and, at the end of an epoch, ``"val_loss"`` and
+``"val_accuracy"`` when there is validation data. A callback stops training by setting
+``self.model.stop_training = True``; ``fit`` stops at the end of the current batch.
+
+The callbacks here:
+
+* :class:`History` -- what ``fit`` returns (added by ``fit`` itself);
+* :class:`EarlyStopping` -- stop when a monitored value stops improving;
+* :class:`ModelCheckpoint` -- save the model (weights, optimizer state, epoch) after each epoch;
+* :class:`ReduceLROnPlateau` -- divide the learning rate when a monitored value stops improving;
+* :class:`CSVLogger` -- one line of ``logs`` per epoch in a CSV file.
+"""
+import csv
+import math
+import os
+import warnings
+
+import numpy as np
+
+MODES = ("auto", "min", "max")
 
 
 class Callback:
     """Base class. ``self.model`` is set by ``fit``; set ``model.stop_training = True`` to stop."""
+
+    model = None
 
     def set_model(self, model):
         self.model = model
@@ -22,6 +49,19 @@ class Callback:
     def on_batch_end(self, batch, logs=None):
         pass
 
+    def on_train_batch_end(self, batch, logs=None):
+        """Keras's other name for ``on_batch_end``: override either one."""
+
+    def __init_subclass__(cls, **kwargs):
+        # A Keras-style callback that overrides only on_train_batch_end gets an on_batch_end that
+        # calls it (fit calls on_batch_end, and only for callbacks that override it).
+        super().__init_subclass__(**kwargs)
+        if cls.on_train_batch_end is not Callback.on_train_batch_end and \
+                cls.on_batch_end is Callback.on_batch_end:
+            def on_batch_end(self, batch, logs=None):
+                self.on_train_batch_end(batch, logs)
+            cls.on_batch_end = on_batch_end
+
 
 class History(Callback):
     """What ``fit`` returns: ``history.history["loss"]``, ``["val_accuracy"]``, ... per epoch."""
@@ -34,3 +74,254 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+
+
+# ---- helpers shared by the callbacks that watch a value -----------------------------------------
+def _check_mode(mode, owner):
+    if mode not in MODES:
+        raise ValueError(f"{owner}: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def _maximises(monitor, mode):
+    """Whether a larger ``monitor`` is better: ``mode="auto"`` maximises accuracies (Keras's rule:
+    the name contains ``"acc"``) and minimises everything else (losses)."""
+    if mode == "auto":
+        return "acc" in monitor
+    return mode == "max"
+
+
+def _monitored(logs, monitor, owner):
+    """``logs[monitor]`` as a float, or ``None`` (with a warning naming the available keys)."""
+    value = (logs or {}).get(monitor)
+    if value is None:
+        warnings.warn(f"{owner}: the monitored value {monitor!r} is not in the logs (available: "
+                      f"{', '.join(sorted(logs or {})) or 'none'}); it does nothing this epoch. "
+                      "'val_...' values need validation_data or validation_split in fit.",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return float(value)
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs (Keras 3 semantics).
+
+    An epoch *improves* when its value beats the best so far by more than ``min_delta``
+    (``value < best - min_delta`` when minimising, ``value > best + min_delta`` when maximising;
+    a NaN never improves).
+    After ``patience`` epochs without improvement training stops. ``baseline``: the value must also
+    beat it to count as improvement. ``start_from_epoch``: epochs before it are not watched.
+    ``restore_best_weights=True`` puts back, at the end of training, the weights of the best epoch.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+        self.monitor = monitor
+        self.min_delta = abs(float(min_delta))
+        if not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be a non-negative integer, got {patience!r}")
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.mode = _check_mode(mode, "EarlyStopping")
+        self.baseline = baseline
+        self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = int(start_from_epoch)
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = -math.inf if _maximises(self.monitor, self.mode) else math.inf
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def _improves(self, value, reference):
+        if _maximises(self.monitor, self.mode):
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = _monitored(logs, self.monitor, "EarlyStopping")
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._improves(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improves(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the whole model (architecture, weights, optimizer state, epoch) after each epoch.
+
+    ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1) and the logs:
+    ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``. With ``save_best_only=True`` the model is saved only
+    when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given).
+    Saves go through ``model.save``, which writes a temporary file and renames it: a checkpoint
+    on disk is always a complete one. Load one with ``tinynet.load_model(path)`` and resume with
+    ``model.fit(..., initial_epoch=model.epoch)``.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, mode="auto",
+                 initial_value_threshold=None):
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.mode = _check_mode(mode, "ModelCheckpoint")
+        self.best = None if initial_value_threshold is None else float(initial_value_threshold)
+        self.last_saved = None  # path of the last file written
+
+    def _path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+        except (KeyError, IndexError) as e:
+            raise KeyError(f"ModelCheckpoint: cannot fill the filepath {self.filepath!r}: no value "
+                           f"for {e}; available fields: epoch, "
+                           f"{', '.join(sorted(logs or {}))}") from None
+
+    def _better(self, value):
+        if self.best is None:
+            return not math.isnan(value)
+        return value > self.best if _maximises(self.monitor, self.mode) else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_best_only:
+            current = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if current is None or not self._better(current):
+                if self.verbose and current is not None:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best}")
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {current}, "
+                      f"saving model to {self._path(epoch, logs)}")
+            self.best = current
+        path = self._path(epoch, logs)
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self.model.save(path)
+        self.last_saved = path
+        if self.verbose and not self.save_best_only:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
+    epochs (improving means beating the best by more than ``min_delta``), never below ``min_lr``;
+    then wait ``cooldown`` epochs before watching again. Keras 3 semantics; the current learning
+    rate is added to the logs as ``"learning_rate"``.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        if not 0.0 < float(factor) < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) (the learning rate is "
+                             f"multiplied by it), got {factor!r}")
+        self.monitor = monitor
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.mode = _check_mode(mode, "ReduceLROnPlateau")
+        self.min_delta = float(min_delta)
+        self.cooldown = int(cooldown)
+        self.min_lr = float(min_lr)
+        self._reset()
+
+    def _reset(self):
+        self.best = -math.inf if _maximises(self.monitor, self.mode) else math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _improves(self, value):
+        if _maximises(self.monitor, self.mode):
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if logs is not None:
+            logs["learning_rate"] = optimizer.learning_rate
+        current = _monitored(logs, self.monitor, "ReduceLROnPlateau")
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improves(current):
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and optimizer.learning_rate > self.min_lr:
+                new_lr = max(optimizer.learning_rate * self.factor, self.min_lr)
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                optimizer.learning_rate = new_lr
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Write one row per epoch to ``filename``: ``epoch`` (from 0, as Keras) then the logs' keys
+    in sorted order, separated by ``separator``. ``append=True`` continues an existing file (the
+    header is written only when the file is empty). Each row is flushed to disk when written, so
+    the file survives an interrupted run.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = os.fspath(filename)
+        self.sep = separator
+        self.append = bool(append)
+        self.keys = None
+
+    def on_train_begin(self, logs=None):
+        self.keys = None
+        if not self.append:
+            open(self.filename, "w").close()
+        self._write_header = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
+
+    @staticmethod
+    def _value(v):
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (list, tuple, np.ndarray)) and np.ndim(v) > 0:
+            return '"[' + ", ".join(str(a) for a in np.ravel(v)) + ']"'
+        return v
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        with open(self.filename, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch"] + self.keys, delimiter=self.sep,
+                                    extrasaction="ignore")
+            if self._write_header:
+                writer.writeheader()
+                self._write_header = False
+            row = {"epoch": epoch}
+            row.update((k, self._value(logs.get(k, "NA"))) for k in self.keys)
+            writer.writerow(row)
+            f.flush()

@@ -1,0 +1,469 @@
+"""Callbacks given to ``fit(callbacks=[...])``: the hooks' order, EarlyStopping, ModelCheckpoint,
+ReduceLROnPlateau and CSVLogger, with Keras's semantics.
+
+To test a callback's decisions exactly, a ``Script`` callback placed before it overwrites the
+monitored value in ``logs`` with a chosen sequence, so "improves" and "does not improve" are known
+epoch by epoch; ``Recorder`` keeps the weights at the end of every epoch to compare against.
+Models are tiny float64 MLPs, trained with ``shuffle=False`` so runs are reproducible.
+"""
+import csv
+import math
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import tinynet
+from tinynet import backend, layers, optimizers
+from tinynet.callbacks import CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    old, old_rng = backend.floatx(), backend.rng()
+    backend.set_floatx("float64")
+    try:
+        yield
+    finally:
+        backend.set_floatx(old)
+        backend._rng = old_rng
+
+
+def make_model(optimizer=None, seed=0):
+    backend.set_seed(seed)
+    model = tinynet.Sequential([layers.Input((4,)), layers.Dense(6, activation="tanh"),
+                                layers.Dense(3, activation="softmax")])
+    model.compile(optimizer or optimizers.RMSprop(learning_rate=0.01), metrics=["accuracy"])
+    return model
+
+
+def data(n=24, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4))
+    y = tinynet.utils.to_categorical((x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int), 3)
+    return x, y
+
+
+class Script(tinynet.callbacks.Callback):
+    """Overwrite ``logs[key]`` with ``values[epoch]`` (so the next callbacks see a chosen sequence)."""
+
+    def __init__(self, values, key="val_loss"):
+        self.values, self.key = values, key
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+
+
+class Recorder(tinynet.callbacks.Callback):
+    """Weights and learning rate at the end of every epoch; every hook call in order."""
+
+    def __init__(self):
+        self.weights, self.lr, self.calls = [], [], []
+
+    def on_train_begin(self, logs=None):
+        self.calls.append(("train_begin",))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.calls.append(("epoch_begin", epoch))
+
+    def on_batch_end(self, batch, logs=None):
+        self.calls.append(("batch_end", batch, dict(logs)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(("epoch_end", epoch, dict(logs)))
+        self.weights.append(self.model.get_weights())
+        self.lr.append(self.model.optimizer.learning_rate)
+
+    def on_train_end(self, logs=None):
+        self.calls.append(("train_end",))
+
+
+def fit(model, cbs, epochs, **kw):
+    x, y = data()
+    kw.setdefault("batch_size", 8)
+    return model.fit(x, y, epochs=epochs, verbose=0, shuffle=False, callbacks=cbs, **kw)
+
+
+def same_weights(a, b):
+    return len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+# ---- the Callback base class and the hooks fit calls ----------------------------------------------
+def test_hooks_are_called_in_keras_order_with_running_means():
+    model, rec = make_model(), Recorder()
+    x, y = data()
+    history = model.fit(x, y, batch_size=10, epochs=2, verbose=0, shuffle=False, callbacks=[rec],
+                        validation_data=(x[:5], y[:5]))
+    names = [c[0] if c[0] in ("train_begin", "train_end") else c[:2] for c in rec.calls]
+    steps = [("batch_end", 0), ("batch_end", 1), ("batch_end", 2)]  # 24 examples, batches of 10
+    assert names == ["train_begin", ("epoch_begin", 0), *steps, ("epoch_end", 0),
+                     ("epoch_begin", 1), *steps, ("epoch_end", 1), "train_end"]
+    # the epoch's logs are the example-weighted means of the batches; val_* only at epoch end
+    epoch_end = [c for c in rec.calls if c[0] == "epoch_end"]
+    assert set(epoch_end[0][2]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    batch_logs = [c[2] for c in rec.calls if c[0] == "batch_end"]
+    assert all("val_loss" not in b for b in batch_logs)
+    assert history.history["loss"] == [e[2]["loss"] for e in epoch_end]
+    assert history.epoch == [0, 1]
+    assert history.history["val_loss"][1] == pytest.approx(model.evaluate(x[:5], y[:5])[0], rel=1e-12)
+
+
+def test_batch_logs_are_running_means_weighted_by_batch_size():
+    model, rec = make_model(optimizers.SGD(learning_rate=0.0)), Recorder()  # weights never move
+    x, y = data()
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, shuffle=False, callbacks=[rec])
+    per_example = [model.evaluate(x[i:i + 1], y[i:i + 1])[0] for i in range(24)]
+    batch_logs = [c[2] for c in rec.calls if c[0] == "batch_end"]
+    for k, seen in enumerate([10, 20, 24]):
+        assert batch_logs[k]["loss"] == pytest.approx(np.mean(per_example[:seen]), rel=1e-12)
+
+
+def test_keras_style_on_train_batch_end_is_called_too():
+    class KerasStyle(tinynet.callbacks.Callback):
+        def __init__(self):
+            self.batches = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches.append((batch, logs["loss"]))
+
+    cb = KerasStyle()
+    fit(make_model(), [cb], epochs=2)
+    assert [b for b, _ in cb.batches] == [0, 1, 2, 0, 1, 2]
+    assert all(np.isfinite(loss) for _, loss in cb.batches)
+
+
+def test_stop_training_from_on_batch_end_stops_after_that_batch():
+    class StopAt(tinynet.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            if batch == 1:
+                self.model.stop_training = True
+
+    model = make_model()
+    history = fit(model, [StopAt()], epochs=5)  # 3 batches per epoch
+    assert model.optimizer.iterations == 2
+    assert history.epoch == [0]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "model.py Model.fit computes the epoch's logs only at the last batch, every 10th batch with "
+    "verbose=1, or when a callback overrides on_batch_end; a stop requested elsewhere (Ctrl-C, "
+    "on_epoch_begin) breaks out with logs == {} (verbose=0) or a stale running mean (verbose=1), "
+    "so History records the epoch without its loss"))
+def test_an_epoch_stopped_early_still_logs_the_mean_loss_of_its_batches():
+    class StopInEpoch1(tinynet.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:  # the same flag Ctrl-C sets; fit finishes the batch and stops
+                self.model.stop_training = True
+
+    model = make_model()
+    reference = make_model()
+    x, y = data()
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False,
+                        callbacks=[StopInEpoch1()])
+    assert model.optimizer.iterations == 4  # 3 batches of epoch 0, 1 of epoch 1
+    losses = [reference.train_on_batch(x[8 * (s % 3):8 * (s % 3) + 8], y[8 * (s % 3):8 * (s % 3) + 8])[0]
+              for s in range(4)]
+    assert history.epoch == [0, 1]
+    assert len(history.history["loss"]) == 2
+    assert history.history["loss"][1] == pytest.approx(losses[3], rel=1e-12)
+
+
+def test_callbacks_that_are_not_callbacks_are_refused():
+    with pytest.raises(TypeError, match="callbacks must be tinynet.callbacks.Callback"):
+        fit(make_model(), [lambda epoch, logs: None], epochs=1)
+
+
+# ---- EarlyStopping --------------------------------------------------------------------------------
+@pytest.mark.parametrize("values, patience, min_delta, epochs_run, best_epoch", [
+    ([1.0, 0.9, 0.95, 0.91, 0.5, 0.4], 2, 0.0, 4, 1),       # no new best in epochs 2 and 3: stop
+    ([1.0, 0.9, 0.95, 0.91, 0.5, 0.4], 0, 0.0, 3, 1),       # patience 0: the first bad epoch stops
+    ([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], 1, 0.0, 6, 5),         # always improving: never stops
+    ([1.0, 0.95, 0.9, 0.85, 0.8, 0.75], 1, 0.1, 2, 0),      # steps of 0.05 < min_delta do not count
+    ([1.0, 0.95, 0.8, 0.79, 0.78, 0.5], 2, 0.1, 5, 2),   # 0.8 beats 1.0 by more than 0.1
+])
+def test_early_stopping_stops_after_patience_epochs_without_improvement(
+        values, patience, min_delta, epochs_run, best_epoch):
+    model = make_model()
+    es = EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta)
+    history = fit(model, [Script(values), es], epochs=6)
+    assert len(history.epoch) == epochs_run
+    assert model.epoch == epochs_run
+    assert es.best == values[best_epoch]
+    assert es.stopped_epoch == (epochs_run - 1 if epochs_run < 6 else 0)
+
+
+def test_early_stopping_nan_never_improves_and_start_from_epoch_waits():
+    model = make_model()
+    es = EarlyStopping(patience=1)
+    history = fit(model, [Script([math.nan, 1.0, 1.5, 0.5]), es], epochs=4)
+    assert len(history.epoch) == 3 and es.best == 1.0  # NaN at epoch 0 is not a best
+    model = make_model()
+    es = EarlyStopping(patience=0, start_from_epoch=2)
+    history = fit(model, [Script([1.0, 2.0, 3.0, 4.0, 5.0]), es], epochs=5)
+    assert len(history.epoch) == 4 and es.best == 3.0  # epochs 0 and 1 are not watched
+
+
+def test_early_stopping_mode_auto_maximises_accuracy_and_mode_max_min_are_obeyed():
+    rising = [0.1, 0.2, 0.3, 0.4]
+    model = make_model()
+    assert len(fit(model, [Script(rising, "val_accuracy"),
+                           EarlyStopping("val_accuracy", patience=0)], epochs=4).epoch) == 4
+    model = make_model()
+    assert len(fit(model, [Script(rising, "val_accuracy"),
+                           EarlyStopping("val_accuracy", patience=0, mode="min")], epochs=4).epoch) == 2
+    model = make_model()
+    assert len(fit(model, [Script(rising, "val_loss"),
+                           EarlyStopping("val_loss", patience=0, mode="max")], epochs=4).epoch) == 4
+    with pytest.raises(ValueError, match="mode must be one of auto, min, max"):
+        EarlyStopping(mode="minimum")
+
+
+def test_early_stopping_baseline_must_be_beaten_to_reset_patience():
+    values = [1.0, 0.9, 0.9, 0.9, 0.6]
+    # without a baseline: best 0.9 at epoch 1, then two epochs without improvement
+    assert len(fit(make_model(), [Script(values), EarlyStopping(patience=2)], epochs=5).epoch) == 4
+    # with one: epochs 0 and 1 improve but stay above 0.5, so patience keeps counting from epoch 0
+    assert len(fit(make_model(), [Script(values), EarlyStopping(patience=2, baseline=0.5)],
+                   epochs=5).epoch) == 3
+
+
+def test_early_stopping_restore_best_weights_puts_back_the_best_epoch():
+    values = [1.0, 0.7, 0.8, 0.9, 0.95]
+    model, rec = make_model(), Recorder()
+    es = EarlyStopping(patience=3, restore_best_weights=True)
+    fit(model, [Script(values), rec, es], epochs=5)
+    assert len(rec.weights) == 5
+    assert es.best_epoch == 1
+    assert same_weights(model.get_weights(), rec.weights[1])
+    assert not same_weights(model.get_weights(), rec.weights[-1])
+
+
+def test_early_stopping_restores_best_weights_even_without_stopping():
+    # Keras 3: restore_best_weights applies at the end of training whether or not it stopped early
+    model, rec = make_model(), Recorder()
+    fit(model, [Script([1.0, 0.5, 0.6]), rec, EarlyStopping(patience=5, restore_best_weights=True)],
+        epochs=3)
+    assert same_weights(model.get_weights(), rec.weights[1])
+
+
+def test_early_stopping_state_is_reset_by_each_fit():
+    model = make_model()
+    es = EarlyStopping(patience=1)
+    fit(model, [Script([1.0, 2.0, 3.0]), es], epochs=3)
+    assert es.stopped_epoch == 1
+    history = fit(model, [Script([5.0, 4.0, 3.0]), es], epochs=3)  # a best of 1.0 would stop at once
+    assert len(history.epoch) == 3 and es.stopped_epoch == 0
+
+
+def test_early_stopping_on_missing_monitor_warns_with_the_available_keys_and_does_not_stop():
+    model = make_model()
+    with pytest.warns(RuntimeWarning, match="'val_loss' is not in the logs.*accuracy, loss"):
+        history = fit(model, [EarlyStopping(patience=0)], epochs=3)
+    assert len(history.epoch) == 3
+
+
+def test_early_stopping_on_real_validation_loss_restores_the_best_epoch():
+    # validation labels are the training labels shifted by one class: the better the model fits
+    # the training data, the worse its validation loss, so val_loss rises from the first epoch on
+    x, y = data()
+    y_val = np.roll(y, 1, axis=1)
+    model = make_model(optimizers.RMSprop(learning_rate=0.01))
+    initial = model.get_weights()
+    rec = Recorder()
+    history = model.fit(x, y, batch_size=4, epochs=30, verbose=0, shuffle=False,
+                        validation_data=(x, y_val),
+                        callbacks=[rec, EarlyStopping(patience=2, restore_best_weights=True)])
+    vl = history.history["val_loss"]
+    assert vl[0] < vl[1] < vl[2]
+    assert len(vl) == 3  # best at epoch 0, no improvement in epochs 1 and 2
+    assert same_weights(model.get_weights(), rec.weights[0])
+    assert not same_weights(model.get_weights(), initial)
+    assert model.evaluate(x, y_val)[0] == pytest.approx(vl[0], rel=1e-12)
+
+
+# ---- ModelCheckpoint ------------------------------------------------------------------------------
+def test_checkpoint_filepath_fields_and_contents(tmp_path):
+    model, rec = make_model(optimizers.RMSprop(0.01, momentum=0.5, centered=True)), Recorder()
+    x, y = data()
+    pattern = str(tmp_path / "ckpt-{epoch:02d}-{val_loss:.4f}.npz")
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False,
+                        validation_split=0.25, callbacks=[rec, ModelCheckpoint(pattern)])
+    expected = [f"ckpt-{e + 1:02d}-{v:.4f}.npz" for e, v in enumerate(history.history["val_loss"])]
+    assert sorted(os.listdir(tmp_path)) == expected
+    for e, name in enumerate(expected):
+        loaded = tinynet.load_model(tmp_path / name)
+        assert loaded.epoch == e + 1
+        assert same_weights(loaded.get_weights(), rec.weights[e])
+        assert loaded.optimizer.iterations == 3 * (e + 1)  # 18 training examples, batches of 8
+    last = tinynet.load_model(tmp_path / expected[-1])
+    mine = model.optimizer.get_state(model.params)
+    theirs = last.optimizer.get_state(last.params)
+    for a, b in zip(mine["slots"], theirs["slots"]):
+        assert [s is None for s in a] == [s is None for s in b] == [False, False, False]
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+@pytest.mark.parametrize("monitor, mode, values, saved_epochs", [
+    ("val_loss", "auto", [1.0, 0.8, 0.9, 0.7, 0.75], [1, 2, 4]),
+    ("val_accuracy", "auto", [0.5, 0.4, 0.6, 0.6, 0.9], [1, 3, 5]),
+    ("val_loss", "max", [1.0, 0.8, 0.9, 1.1, 0.75], [1, 4]),
+    ("val_loss", "min", [math.nan, 0.8, 0.9, 0.7, 0.75], [2, 4]),  # NaN is never an improvement
+])
+def test_checkpoint_save_best_only(tmp_path, monitor, mode, values, saved_epochs):
+    model, rec = make_model(), Recorder()
+    pattern = str(tmp_path / "best-{epoch}.npz")
+    fixed = str(tmp_path / "best.npz")
+    fit(model, [Script(values, monitor), rec,
+                ModelCheckpoint(pattern, monitor=monitor, mode=mode, save_best_only=True),
+                ModelCheckpoint(fixed, monitor=monitor, mode=mode, save_best_only=True)], epochs=5)
+    assert sorted(os.listdir(tmp_path)) == sorted(["best.npz"] + [f"best-{e}.npz" for e in saved_epochs])
+    best = tinynet.load_model(fixed)
+    assert best.epoch == saved_epochs[-1]
+    assert same_weights(best.get_weights(), rec.weights[saved_epochs[-1] - 1])
+
+
+def test_checkpoint_initial_value_threshold(tmp_path):
+    model = make_model()
+    fit(model, [Script([1.0, 0.6, 0.4]),
+                ModelCheckpoint(str(tmp_path / "c{epoch}.npz"), save_best_only=True,
+                                initial_value_threshold=0.5)], epochs=3)
+    assert os.listdir(tmp_path) == ["c3.npz"]
+
+
+def test_checkpoint_overwrites_one_file_and_creates_directories(tmp_path):
+    model, rec = make_model(), Recorder()
+    path = tmp_path / "runs" / "a" / "model.npz"
+    fit(model, [rec, ModelCheckpoint(path)], epochs=3)
+    assert os.listdir(path.parent) == ["model.npz"]  # no temporary files left behind
+    loaded = tinynet.load_model(path)
+    assert loaded.epoch == 3 and same_weights(loaded.get_weights(), rec.weights[2])
+
+
+def test_checkpoint_filepath_with_an_unknown_field_names_it(tmp_path):
+    model = make_model()
+    with pytest.raises(KeyError, match=r"'val_loss'.*available fields: epoch, accuracy, loss"):
+        fit(model, [ModelCheckpoint(str(tmp_path / "m-{val_loss:.3f}.npz"))], epochs=1)
+
+
+def test_checkpoint_of_a_reduced_learning_rate_keeps_it(tmp_path):
+    model = make_model(optimizers.RMSprop(learning_rate=0.01))
+    fit(model, [Script([1.0, 1.0, 1.0]), ReduceLROnPlateau(factor=0.5, patience=1),
+                ModelCheckpoint(tmp_path / "m.npz")], epochs=3)
+    assert model.optimizer.learning_rate == pytest.approx(0.0025, rel=1e-15)
+    assert tinynet.load_model(tmp_path / "m.npz").optimizer.learning_rate == model.optimizer.learning_rate
+
+
+# ---- ReduceLROnPlateau ----------------------------------------------------------------------------
+@pytest.mark.parametrize("values, kw, lrs", [
+    # learning rate seen at the end of each epoch (before that epoch's reduction)
+    ([1.0] * 6, dict(factor=0.5, patience=2), [0.01, 0.01, 0.01, 0.005, 0.005, 0.0025]),
+    ([1.0] * 6, dict(factor=0.5, patience=2, min_lr=0.004), [0.01, 0.01, 0.01, 0.005, 0.005, 0.004]),
+    # after a reduction, cooldown epochs are not plateau epochs; Keras counts the cooldown down
+    # before testing it, so cooldown=1 pauses nothing and cooldown=2 pauses one epoch
+    ([1.0] * 6, dict(factor=0.1, patience=1, cooldown=1), [0.01, 0.01, 1e-3, 1e-4, 1e-5, 1e-6]),
+    ([1.0] * 6, dict(factor=0.1, patience=1, cooldown=2), [0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4]),
+    ([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], dict(factor=0.5, patience=1), [0.01] * 6),
+    # improvements smaller than min_delta (1e-4 by default) are plateaus
+    ([1.0, 0.99995, 0.99992, 0.99991, 0.9, 0.9], dict(factor=0.5, patience=2),
+     [0.01, 0.01, 0.01, 0.005, 0.005, 0.005]),
+    ([0.1, 0.2, 0.2, 0.2, 0.3, 0.3], dict(monitor="val_accuracy", factor=0.5, patience=2),
+     [0.01, 0.01, 0.01, 0.01, 0.005, 0.005]),
+])
+def test_reduce_lr_on_plateau_schedule(values, kw, lrs):
+    monitor = kw.get("monitor", "val_loss")
+    model, rec = make_model(optimizers.RMSprop(learning_rate=0.01)), Recorder()
+    # the Recorder after ReduceLROnPlateau sees the "learning_rate" it adds to the logs
+    history = fit(model, [Script(values, monitor), ReduceLROnPlateau(**kw), rec], epochs=6)
+    logged = [c[2]["learning_rate"] for c in rec.calls if c[0] == "epoch_end"]
+    np.testing.assert_allclose(logged, lrs, rtol=1e-12)
+    np.testing.assert_allclose(rec.lr, lrs[1:] + [model.optimizer.learning_rate], rtol=1e-12)
+    assert len(history.epoch) == 6
+
+
+def test_reduced_learning_rate_is_the_one_the_optimizer_uses():
+    # SGD without momentum: one step moves the weights by exactly lr * gradient
+    model = make_model(optimizers.SGD(learning_rate=0.1))
+    fit(model, [Script([1.0, 1.0]), ReduceLROnPlateau(factor=0.25, patience=1)], epochs=2)
+    assert model.optimizer.learning_rate == pytest.approx(0.025)
+    x, y = data()
+    before = model.get_weights()
+    model.train_on_batch(x[:8], y[:8])
+    grads = [g.copy() for g in model.grads]
+    for b, a, g in zip(before, model.get_weights(), grads):
+        np.testing.assert_allclose(b - a, 0.025 * g, rtol=1e-10, atol=1e-15)
+
+
+def test_reduce_lr_refuses_a_factor_that_does_not_reduce():
+    with pytest.raises(ValueError, match="factor must be in"):
+        ReduceLROnPlateau(factor=1.0)
+
+
+# ---- CSVLogger ------------------------------------------------------------------------------------
+def read_csv(path, sep=","):
+    with open(path, newline="") as f:
+        return list(csv.reader(f, delimiter=sep))
+
+
+def test_csv_logger_writes_one_row_per_epoch_equal_to_history(tmp_path):
+    path = tmp_path / "log.csv"
+    model = make_model()
+    x, y = data()
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False,
+                        validation_split=0.25, callbacks=[CSVLogger(path)])
+    rows = read_csv(path)
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(rows) == 4
+    for e, row in enumerate(rows[1:]):
+        assert int(row[0]) == e
+        for key, cell in zip(rows[0][1:], row[1:]):
+            assert float(cell) == history.history[key][e]  # written with full precision
+
+
+def test_csv_logger_separator_and_append(tmp_path):
+    path = tmp_path / "log.tsv"
+    model = make_model()
+    fit(model, [CSVLogger(path, separator="\t")], epochs=2)
+    fit(model, [CSVLogger(path, separator="\t", append=True)], epochs=5, initial_epoch=2)
+    rows = read_csv(path, "\t")
+    assert rows[0] == ["epoch", "accuracy", "loss"]
+    assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]  # one header, rows appended
+    fit(model, [CSVLogger(path, separator="\t")], epochs=1)  # append=False starts afresh
+    assert [r[0] for r in read_csv(path, "\t")] == ["epoch", "0"]
+
+
+def test_csv_logger_rows_survive_a_training_that_crashes(tmp_path):
+    path = tmp_path / "log.csv"
+
+    class Crash(tinynet.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(make_model(), [CSVLogger(path), Crash()], epochs=4)
+    assert [r[0] for r in read_csv(path)] == ["epoch", "0", "1"]
+
+
+def test_csv_logger_records_the_learning_rate_of_reduce_lr(tmp_path):
+    path = tmp_path / "log.csv"
+    fit(make_model(optimizers.RMSprop(0.01)),
+        [Script([1.0] * 4), ReduceLROnPlateau(factor=0.5, patience=1), CSVLogger(path)], epochs=4)
+    rows = read_csv(path)
+    col = rows[0].index("learning_rate")
+    assert [float(r[col]) for r in rows[1:]] == [0.01, 0.01, 0.005, 0.0025]
+
+
+def test_all_callbacks_together_with_warnings_as_errors(tmp_path):
+    # a normal run with validation data raises no warning from any callback
+    x, y = data(40)
+    model = make_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_split=0.25,
+                            seed=3, callbacks=[EarlyStopping(patience=5), ReduceLROnPlateau(),
+                                               ModelCheckpoint(tmp_path / "m.npz"),
+                                               CSVLogger(tmp_path / "log.csv")])
+    assert len(history.epoch) == 3
+    assert tinynet.load_model(tmp_path / "m.npz").epoch == 3
+    assert len(read_csv(tmp_path / "log.csv")) == 4
