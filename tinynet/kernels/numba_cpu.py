@@ -1,2 +1,604 @@
-"""numba versions of the kernels (placeholder: the reference until the compiled ones land)."""
-from .numpy_ref import col2im, im2col, maxpool_backward, maxpool_forward, output_size  # noqa: F401
+"""numba versions of the kernels: the same functions, signatures and numbers as ``numpy_ref``.
+
+Every public function here checks its arguments (shapes, dtypes, sizes) in Python, allocates the
+outputs, and only then calls a compiled kernel, so a kernel never sees shapes it could index out
+of bounds with. Compiled kernels are cached on disk (``cache=True``) and run over the batch in
+parallel (``parallel=True``/``prange``) where that pays. Matrix products that are large enough
+for BLAS (Dense layers, strided convolutions through im2col) stay in BLAS.
+
+How the stride-1 convolution is computed (the case of every model of the practical work)
+---------------------------------------------------------------------------------------------
+The im2col matrices of these small convolutions are skinny ((25088, 225) @ (225, 9) for a batch of
+128), so im2col + BLAS spends its time writing and reading the unfolded matrix. Instead, a group
+of ``B`` images is copied, channel by channel, into zero-padded *planes*: channel ``c`` of image
+``b`` at padded position ``(h, w)`` sits at ``planes[c, b*HP*WP + h*WP + w]``. On this flat grid a
+kernel tap ``(i, j)`` is a constant shift ``i*WP + j``, so for one output channel ``f``
+
+    z[f, p] = b[f] + sum over taps (i, j, c) of  w[i, j, c, f] * planes[c, p + i*WP + j]
+
+is a sum of shifted copies of contiguous vectors: long loops that compile to SIMD code. Output
+positions whose ``w`` falls in the right padding (or whose ``h`` falls in the bottom padding) are
+computed and thrown away. The backward pass uses the same loops: ``dL/dx`` is the same sum with the
+taps mirrored (a "full" correlation of ``dz`` with the kernel), and ``dL/dw[i, j, c, f]`` is the dot
+product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on the same grid. The sums are the
+same as the reference's up to the order of the additions (float rounding only).
+"""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import numpy_ref
+from .numpy_ref import array_module, output_size, pad_images  # noqa: F401  (same helpers)
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# 'contract' lets LLVM fuse a*b+c into one FMA; 'reassoc' lets it vectorise a reduction (a dot
+# product is then summed in SIMD lanes). Neither assumes the absence of NaN or infinity.
+_FMA = {"contract"}
+_DOT = {"contract", "reassoc"}
+# About how many grid positions (elements per channel) one group of images spans: small enough
+# for the planes of one group to stay in the L1/L2 cache, large enough for long vector loops.
+GROUP_ELEMENTS = 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled building blocks
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FMA)
+def _taps_axpy(acc, planes, pidx, offs, wts, length):
+    """``acc[p] += sum_t wts[t] * planes[pidx[t], offs[t] + p]`` for ``p < length`` (8 taps a pass)."""
+    ntaps = wts.shape[0]
+    t = 0
+    while t + 8 <= ntaps:
+        w0 = wts[t]
+        w1 = wts[t + 1]
+        w2 = wts[t + 2]
+        w3 = wts[t + 3]
+        w4 = wts[t + 4]
+        w5 = wts[t + 5]
+        w6 = wts[t + 6]
+        w7 = wts[t + 7]
+        # slices start at the offset, so the loop index is a plain, non-negative range index
+        # (no wrap-around test): this is what lets LLVM vectorise the loop
+        x0 = planes[pidx[t], offs[t]:]
+        x1 = planes[pidx[t + 1], offs[t + 1]:]
+        x2 = planes[pidx[t + 2], offs[t + 2]:]
+        x3 = planes[pidx[t + 3], offs[t + 3]:]
+        x4 = planes[pidx[t + 4], offs[t + 4]:]
+        x5 = planes[pidx[t + 5], offs[t + 5]:]
+        x6 = planes[pidx[t + 6], offs[t + 6]:]
+        x7 = planes[pidx[t + 7], offs[t + 7]:]
+        for p in range(length):
+            acc[p] += (((w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p]))
+                       + ((w4 * x4[p] + w5 * x5[p]) + (w6 * x6[p] + w7 * x7[p])))
+        t += 8
+    while t + 4 <= ntaps:
+        w0 = wts[t]
+        w1 = wts[t + 1]
+        w2 = wts[t + 2]
+        w3 = wts[t + 3]
+        x0 = planes[pidx[t], offs[t]:]
+        x1 = planes[pidx[t + 1], offs[t + 1]:]
+        x2 = planes[pidx[t + 2], offs[t + 2]:]
+        x3 = planes[pidx[t + 3], offs[t + 3]:]
+        for p in range(length):
+            acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+        t += 4
+    while t < ntaps:
+        w0 = wts[t]
+        x0 = planes[pidx[t], offs[t]:]
+        for p in range(length):
+            acc[p] += w0 * x0[p]
+        t += 1
+
+
+@njit(cache=True, fastmath=_DOT)
+def _taps_dot(out, planes, pidx, offs, d, length):
+    """``out[t] += sum_p planes[pidx[t], offs[t] + p] * d[p]`` for every tap ``t`` (8 taps a pass)."""
+    ntaps = out.shape[0]
+    zero = d.dtype.type(0)  # accumulate in the array's precision (0.0 would promote to float64)
+    t = 0
+    while t + 8 <= ntaps:
+        x0 = planes[pidx[t], offs[t]:]
+        x1 = planes[pidx[t + 1], offs[t + 1]:]
+        x2 = planes[pidx[t + 2], offs[t + 2]:]
+        x3 = planes[pidx[t + 3], offs[t + 3]:]
+        x4 = planes[pidx[t + 4], offs[t + 4]:]
+        x5 = planes[pidx[t + 5], offs[t + 5]:]
+        x6 = planes[pidx[t + 6], offs[t + 6]:]
+        x7 = planes[pidx[t + 7], offs[t + 7]:]
+        s0 = zero
+        s1 = zero
+        s2 = zero
+        s3 = zero
+        s4 = zero
+        s5 = zero
+        s6 = zero
+        s7 = zero
+        for p in range(length):
+            dv = d[p]
+            s0 += x0[p] * dv
+            s1 += x1[p] * dv
+            s2 += x2[p] * dv
+            s3 += x3[p] * dv
+            s4 += x4[p] * dv
+            s5 += x5[p] * dv
+            s6 += x6[p] * dv
+            s7 += x7[p] * dv
+        out[t] += s0
+        out[t + 1] += s1
+        out[t + 2] += s2
+        out[t + 3] += s3
+        out[t + 4] += s4
+        out[t + 5] += s5
+        out[t + 6] += s6
+        out[t + 7] += s7
+        t += 8
+    while t < ntaps:
+        x0 = planes[pidx[t], offs[t]:]
+        s0 = zero
+        for p in range(length):
+            s0 += x0[p] * d[p]
+        out[t] += s0
+        t += 1
+
+
+@njit(cache=True)
+def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
+    """Copy images ``n0 .. n0+nb-1`` of ``x`` (N, H, W, C) into ``planes`` (C, ...): pixel
+    ``(h, w)`` of image ``b`` goes to ``start + b*hp*wp + (h+top)*wp + (w+left)``."""
+    _, h_in, w_in, c_in = x.shape
+    size = hp * wp
+    for b in range(nb):
+        for h in range(h_in):
+            base = start + b * size + (h + top) * wp + left
+            row = x[n0 + b, h]
+            for c in range(c_in):  # channel outermost: contiguous stores (measured 2x faster)
+                dst = planes[c, base:]
+                for w in range(w_in):
+                    dst[w] = row[w, c]
+
+
+@njit(parallel=True, cache=True, fastmath=_FMA)
+def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, out):
+    """Stride-1 convolution of ``x`` (N, H, W, C) into ``out`` (N, OH, OW, F), see the module doc.
+
+    ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]`` (the shift) describe tap ``t``.
+    """
+    n_img, _, _, c_in = x.shape
+    _, oh_n, ow_n, f_out = out.shape
+    ntaps = pidx.shape[0]
+    size = hp * wp
+    tail = 0
+    for t in range(ntaps):
+        tail = max(tail, offs[t] + 1)
+    n_groups = (n_img + group - 1) // group
+    for g in prange(n_groups):
+        n0 = g * group
+        nb = min(group, n_img - n0)
+        length = nb * size
+        planes = np.zeros((c_in, length + tail), x.dtype)
+        _fill_planes(planes, x, n0, nb, top, left, hp, wp, 0)
+        acc = np.empty((f_out, length), x.dtype)
+        for f in range(f_out):
+            a = acc[f]
+            a[:] = bias[f]
+            _taps_axpy(a, planes, pidx, offs, wts[f], length)
+        zero = x.dtype.type(0)
+        for b in range(nb):
+            for oh in range(oh_n):
+                base = b * size + oh * wp
+                row = out[n0 + b, oh]
+                for f in range(f_out):
+                    src = acc[f, base:]
+                    if relu:
+                        for ow in range(ow_n):
+                            v = src[ow]
+                            row[ow, f] = zero if v <= zero else v  # max(z, 0); NaN stays NaN
+                    else:
+                        for ow in range(ow_n):
+                            row[ow, f] = src[ow]
+
+
+@njit(parallel=True, cache=True, fastmath=_DOT)
+def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
+                      top, left, hp, wp, front, group, need_dx, dx, part):
+    """Stride-1 convolution backward, see the module doc.
+
+    ``dz = dout`` (or ``dout * (y > 0)`` when ``relu``) is laid on the grid with ``front`` zeros
+    before it. Group ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f, t]``) and ``dL/db``
+    (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
+    """
+    n_img, h_in, w_in, c_in = x.shape
+    _, oh_n, ow_n, f_out = dout.shape
+    ntaps = dw_pidx.shape[0]
+    size = hp * wp
+    tail = 0
+    for t in range(ntaps):
+        tail = max(tail, dw_offs[t] + 1)
+    n_groups = (n_img + group - 1) // group
+    zero = x.dtype.type(0)
+    for g in prange(n_groups):
+        n0 = g * group
+        nb = min(group, n_img - n0)
+        length = nb * size
+        xplanes = np.zeros((c_in, length + tail), x.dtype)
+        _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
+        dplanes = np.zeros((f_out, front + length), x.dtype)
+        for b in range(nb):
+            for oh in range(oh_n):
+                base = front + b * size + oh * wp
+                drow = dout[n0 + b, oh]
+                yrow = y[n0 + b, oh]
+                for f in range(f_out):
+                    dst = dplanes[f, base:]
+                    total = zero
+                    for ow in range(ow_n):
+                        v = drow[ow, f]
+                        if relu:
+                            v = v * (yrow[ow, f] > zero)  # relu_backward: dy * [y > 0]
+                        dst[ow] = v
+                        total += v
+                    part[g, f, ntaps] += total
+        for f in range(f_out):
+            _taps_dot(part[g, f, :ntaps], xplanes, dw_pidx, dw_offs, dplanes[f, front:], length)
+        if need_dx:
+            acc = np.zeros((c_in, length), x.dtype)
+            for c in range(c_in):
+                _taps_axpy(acc[c], dplanes, dx_pidx, dx_offs, dx_wts[c], length)
+            for b in range(nb):
+                for h in range(h_in):
+                    base = b * size + (h + top) * wp + left
+                    row = dx[n0 + b, h]
+                    for c in range(c_in):
+                        src = acc[c, base:]
+                        for w in range(w_in):
+                            row[w, c] = src[w]
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, kh, kw, sh, sw, top, left, oh_n, ow_n, cols):
+    n_img, h_in, w_in, c_in = x.shape
+    zero = x.dtype.type(0)
+    for n in prange(n_img):
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                row = (n * oh_n + oh) * ow_n + ow
+                for i in range(kh):
+                    h = oh * sh + i - top
+                    for j in range(kw):
+                        w = ow * sw + j - left
+                        col = (i * kw + j) * c_in
+                        if 0 <= h < h_in and 0 <= w < w_in:
+                            for c in range(c_in):
+                                cols[row, col + c] = x[n, h, w, c]
+                        else:
+                            for c in range(c_in):
+                                cols[row, col + c] = zero
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, kh, kw, sh, sw, top, left, oh_n, ow_n, dx):
+    # taps (i, j) outermost: every pixel sums its contributions in the reference's order
+    n_img, h_in, w_in, c_in = dx.shape
+    for n in prange(n_img):
+        dx[n] = 0
+        for i in range(kh):
+            for j in range(kw):
+                col = (i * kw + j) * c_in
+                for oh in range(oh_n):
+                    h = oh * sh + i - top
+                    if h < 0 or h >= h_in:
+                        continue
+                    for ow in range(ow_n):
+                        w = ow * sw + j - left
+                        if 0 <= w < w_in:
+                            row = (n * oh_n + oh) * ow_n + ow
+                            for c in range(c_in):
+                                dx[n, h, w, c] += cols[row, col + c]
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward(x, ph, pw, sh, sw, top, left, out, arg):
+    n_img, h_in, w_in, c_in = x.shape
+    _, oh_n, ow_n, _ = out.shape
+    neg = x.dtype.type(-np.inf)
+    for n in prange(n_img):
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                # window element (0, 0) first, then the others in row-major order, strictly
+                # greater only: the first maximum wins (padding counts as -inf)
+                for i in range(ph):
+                    h = oh * sh + i - top
+                    for j in range(pw):
+                        w = ow * sw + j - left
+                        k = i * pw + j
+                        inside = 0 <= h < h_in and 0 <= w < w_in
+                        if k == 0:
+                            for c in range(c_in):
+                                out[n, oh, ow, c] = x[n, h, w, c] if inside else neg
+                                arg[n, oh, ow, c] = 0
+                        elif inside:
+                            for c in range(c_in):  # branch-free: vectorises over channels
+                                v = x[n, h, w, c]
+                                o = out[n, oh, ow, c]
+                                better = v > o
+                                out[n, oh, ow, c] = v if better else o
+                                arg[n, oh, ow, c] = k if better else arg[n, oh, ow, c]
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward(dout, arg, ph, pw, sh, sw, top, left, dx):
+    # window elements (i, j) outermost, like the reference: overlapping windows add up in its order
+    n_img, h_in, w_in, c_in = dx.shape
+    _, oh_n, ow_n, _ = dout.shape
+    zero = dx.dtype.type(0)
+    for n in prange(n_img):
+        dx[n] = 0
+        for i in range(ph):
+            for j in range(pw):
+                k = i * pw + j
+                for oh in range(oh_n):
+                    h = oh * sh + i - top
+                    if h < 0 or h >= h_in:
+                        continue
+                    for ow in range(ow_n):
+                        w = ow * sw + j - left
+                        if 0 <= w < w_in:
+                            for c in range(c_in):
+                                g = dout[n, oh, ow, c] if arg[n, oh, ow, c] == k else zero
+                                dx[n, h, w, c] += g
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward_tiled(dout, arg, ph, pw, top, left, dx):
+    # windows that tile the image (stride == pool, no overlap): each pixel gets at most one
+    # gradient, so write every pixel once (no separate zeroing pass)
+    n_img, h_in, w_in, c_in = dx.shape
+    _, oh_n, ow_n, _ = dout.shape
+    zero = dx.dtype.type(0)
+    for n in prange(n_img):
+        for h in range(h_in):
+            oh = (h + top) // ph
+            i = h + top - oh * ph
+            for w in range(w_in):
+                ow = (w + left) // pw
+                k = i * pw + (w + left - ow * pw)
+                if oh < oh_n and ow < ow_n:
+                    for c in range(c_in):
+                        dx[n, h, w, c] = dout[n, oh, ow, c] if arg[n, oh, ow, c] == k else zero
+                else:
+                    for c in range(c_in):
+                        dx[n, h, w, c] = zero
+
+
+# ---------------------------------------------------------------------------------------------
+# checked entry points (the same functions as numpy_ref)
+# ---------------------------------------------------------------------------------------------
+def _is_numpy_float(*arrays):
+    return all(isinstance(a, np.ndarray) and a.dtype in _FLOATS for a in arrays)
+
+
+def _check_images(x, what):
+    if x.ndim != 4:
+        raise ValueError(f"{what}: expected images (N, H, W, C), got shape {tuple(x.shape)}")
+
+
+def _check_window(kh, kw, sh, sw, pads, what):
+    if min(kh, kw, sh, sw) < 1:
+        raise ValueError(f"{what}: window {(kh, kw)} and strides {(sh, sw)} must be positive")
+    if len(pads) != 4 or min(pads) < 0:
+        raise ValueError(f"{what}: pads must be 4 non-negative ints (top, bottom, left, right), "
+                         f"got {pads}")
+
+
+def _out_hw(h, w, kh, kw, sh, sw, pads, what):
+    oh = output_size(h, kh, sh, pads[0], pads[1])
+    ow = output_size(w, kw, sw, pads[2], pads[3])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{what}: window {(kh, kw)} does not fit in the padded input "
+                         f"{(h + pads[0] + pads[1], w + pads[2] + pads[3])}")
+    return oh, ow
+
+
+def _ints(*values):
+    return tuple(int(v) for v in values)
+
+
+def im2col(x, kh, kw, sh, sw, pads):
+    """Same as :func:`numpy_ref.im2col` (compiled, parallel over images)."""
+    if not _is_numpy_float(x):
+        return numpy_ref.im2col(x, kh, kw, sh, sw, pads)
+    kh, kw, sh, sw = _ints(kh, kw, sh, sw)
+    pads = _ints(*pads)
+    _check_images(x, "im2col")
+    _check_window(kh, kw, sh, sw, pads, "im2col")
+    n, h, w, c = x.shape
+    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "im2col")
+    cols = np.empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
+    _im2col(np.ascontiguousarray(x), kh, kw, sh, sw, pads[0], pads[2], oh, ow, cols)
+    return cols
+
+
+def col2im(cols, x_shape, kh, kw, sh, sw, pads):
+    """Same as :func:`numpy_ref.col2im` (compiled; each pixel sums in the reference's order)."""
+    if not _is_numpy_float(cols):
+        return numpy_ref.col2im(cols, x_shape, kh, kw, sh, sw, pads)
+    kh, kw, sh, sw = _ints(kh, kw, sh, sw)
+    pads = _ints(*pads)
+    n, h, w, c = _ints(*x_shape)
+    _check_window(kh, kw, sh, sw, pads, "col2im")
+    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "col2im")
+    if cols.size != n * oh * ow * kh * kw * c:
+        raise ValueError(f"col2im: cols of shape {tuple(cols.shape)} do not match images "
+                         f"{(n, h, w, c)} with window {(kh, kw)}")
+    cols = np.ascontiguousarray(cols).reshape(n * oh * ow, kh * kw * c)
+    dx = np.empty((n, h, w, c), dtype=cols.dtype)
+    _col2im(cols, kh, kw, sh, sw, pads[0], pads[2], oh, ow, dx)
+    return dx
+
+
+def maxpool_forward(x, ph, pw, sh, sw, pads):
+    """Same as :func:`numpy_ref.maxpool_forward`, with the same tie rule (first maximum wins)."""
+    if not _is_numpy_float(x):
+        return numpy_ref.maxpool_forward(x, ph, pw, sh, sw, pads)
+    ph, pw, sh, sw = _ints(ph, pw, sh, sw)
+    pads = _ints(*pads)
+    _check_images(x, "maxpool_forward")
+    _check_window(ph, pw, sh, sw, pads, "maxpool_forward")
+    n, h, w, c = x.shape
+    oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
+    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    arg = np.empty((n, oh, ow, c), dtype=np.int32)
+    _maxpool_forward(np.ascontiguousarray(x), ph, pw, sh, sw, pads[0], pads[2], out, arg)
+    return out, arg
+
+
+def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
+    """Same as :func:`numpy_ref.maxpool_backward`."""
+    if not _is_numpy_float(dout) or not isinstance(arg, np.ndarray):
+        return numpy_ref.maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads)
+    ph, pw, sh, sw = _ints(ph, pw, sh, sw)
+    pads = _ints(*pads)
+    n, h, w, c = _ints(*x_shape)
+    _check_window(ph, pw, sh, sw, pads, "maxpool_backward")
+    oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_backward")
+    if tuple(dout.shape) != (n, oh, ow, c) or tuple(arg.shape) != (n, oh, ow, c):
+        raise ValueError(f"maxpool_backward: gradient {tuple(dout.shape)} and argmax "
+                         f"{tuple(arg.shape)} must both be {(n, oh, ow, c)} for input {(n, h, w, c)}")
+    dout = np.ascontiguousarray(dout)
+    arg = np.ascontiguousarray(arg, dtype=np.int32)
+    dx = np.empty((n, h, w, c), dtype=dout.dtype)
+    if (sh, sw) == (ph, pw):
+        _maxpool_backward_tiled(dout, arg, ph, pw, pads[0], pads[2], dx)
+    else:
+        _maxpool_backward(dout, arg, ph, pw, sh, sw, pads[0], pads[2], dx)
+    return dx
+
+
+def _group_size(n, plane_size):
+    """Images per group: about GROUP_ELEMENTS grid positions, and whole groups per thread."""
+    per_group = max(1, GROUP_ELEMENTS // plane_size)
+    threads = numba.get_num_threads()
+    groups_per_thread = -(-n // (threads * per_group))
+    groups = min(n, threads * groups_per_thread)
+    return -(-n // groups)
+
+
+def _grid(h, w, kh, kw, pads):
+    """Period ``(hp, wp)`` of the flat grid for a stride-1 convolution (see the module doc).
+
+    Consecutive rows (and images) share their zero padding: ``max(left, right)`` zero columns
+    between two rows are enough, since a window that runs off the right end of a row reads the
+    left padding of the next one. This shrinks the wasted positions (28x28 with 5x5: a 30x30
+    grid instead of 32x32). Padding at least as large as the kernel falls back to the plain
+    ``(h + top + bottom, w + left + right)`` grid.
+    """
+    top, bottom, left, right = pads
+    oh, ow = h + top + bottom - kh + 1, w + left + right - kw + 1
+    hp, wp = h + max(top, bottom), w + max(left, right)
+    if oh > hp or ow > wp:
+        hp, wp = h + top + bottom, w + left + right
+    return hp, wp
+
+
+def _check_conv(x, kernel, bias, strides, pads, what):
+    _check_images(x, what)
+    if kernel.ndim != 4 or kernel.shape[2] != x.shape[3]:
+        raise ValueError(f"{what}: kernel of shape {tuple(kernel.shape)} does not fit images "
+                         f"{tuple(x.shape)} (expected (KH, KW, {x.shape[3]}, F))")
+    if bias is not None and tuple(bias.shape) != (kernel.shape[3],):
+        raise ValueError(f"{what}: bias of shape {tuple(bias.shape)} does not fit "
+                         f"{kernel.shape[3]} filters")
+    sh, sw = _ints(*strides)
+    pads = _ints(*pads)
+    kh, kw = kernel.shape[:2]
+    _check_window(kh, kw, sh, sw, pads, what)
+    return (sh, sw), pads
+
+
+def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
+    """Same as :func:`numpy_ref.conv2d_forward`: ``(out, saved)``.
+
+    Stride 1 runs the compiled direct convolution (see the module doc); other strides use the
+    compiled im2col and one BLAS product.
+    """
+    if not _is_numpy_float(x, kernel) or (bias is not None and not _is_numpy_float(bias)):
+        return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu)
+    (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
+    kh, kw, c, f = kernel.shape
+    n, h, w, _ = x.shape
+    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    if (sh, sw) != (1, 1):
+        cols = im2col(x, kh, kw, sh, sw, pads)
+        z = cols @ kernel.reshape(-1, f).astype(dtype, copy=False)
+        if bias is not None:
+            z += bias
+        if relu:
+            np.maximum(z, 0, out=z)
+        return z.reshape(n, oh, ow, f), (x, cols)
+    hp, wp = _grid(h, w, kh, kw, pads)
+    ii, jj, cc = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(c), indexing="ij")
+    pidx = cc.ravel().astype(np.int64)                  # tap t = (i*KW + j)*C + c
+    offs = (ii * wp + jj).ravel().astype(np.int64)
+    wts = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T, dtype=dtype)
+    b = np.zeros(f, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+    out = np.empty((n, oh, ow, f), dtype=dtype)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), pads[0], pads[2], hp, wp,
+                     _group_size(n, hp * wp), out)
+    return out, (x, None)
+
+
+def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
+    """Same as :func:`numpy_ref.conv2d_backward`: ``(dx, dkernel, dbias)``."""
+    x, cols = saved
+    if (not _is_numpy_float(dout, x, kernel)
+            or (relu_output is not None and not _is_numpy_float(relu_output))):
+        return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads, relu_output, need_dx)
+    (sh, sw), pads = _check_conv(x, kernel, None, strides, pads, "conv2d_backward")
+    kh, kw, c, f = kernel.shape
+    n, h, w, _ = x.shape
+    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_backward")
+    if tuple(dout.shape) != (n, oh, ow, f):
+        raise ValueError(f"conv2d_backward: gradient of shape {tuple(dout.shape)} does not match "
+                         f"the output {(n, oh, ow, f)}")
+    if relu_output is not None and tuple(relu_output.shape) != tuple(dout.shape):
+        raise ValueError(f"conv2d_backward: relu output {tuple(relu_output.shape)} does not "
+                         f"match the gradient {tuple(dout.shape)}")
+    dtype = x.dtype
+    dout = np.ascontiguousarray(dout, dtype=dtype)
+    if (sh, sw) != (1, 1) or cols is not None:
+        if relu_output is not None:
+            dout = dout * (relu_output > 0)
+        if cols is None:
+            cols = im2col(x, kh, kw, sh, sw, pads)
+        dz = dout.reshape(-1, f)
+        dkernel = (cols.T @ dz).reshape(kernel.shape)
+        dbias = dz.sum(axis=0)
+        dx = None
+        if need_dx:
+            dx = col2im(dz @ kernel.reshape(-1, f).T.astype(dtype, copy=False), (n, h, w, c),
+                        kh, kw, sh, sw, pads)
+        return dx, dkernel, dbias
+    hp, wp = _grid(h, w, kh, kw, pads)
+    front = (kh - 1) * wp + kw - 1
+    ii, jj, cc = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(c), indexing="ij")
+    dw_pidx = cc.ravel().astype(np.int64)               # dL/dw taps: t = (i*KW + j)*C + c
+    dw_offs = (ii * wp + jj).ravel().astype(np.int64)
+    ii, jj, ff = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(f), indexing="ij")
+    dx_pidx = ff.ravel().astype(np.int64)               # dL/dx taps: t = (i*KW + j)*F + f
+    dx_offs = (front - ii * wp - jj).ravel().astype(np.int64)
+    dx_wts = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * f),
+                                  dtype=dtype)
+    y = dout if relu_output is None else np.ascontiguousarray(relu_output, dtype=dtype)
+    group = _group_size(n, hp * wp)
+    n_groups = -(-n // group)
+    part = np.zeros((n_groups, f, kh * kw * c + 1), dtype=dtype)
+    dx = np.empty((n, h, w, c), dtype=dtype) if need_dx else np.empty((0, 0, 0, 0), dtype)
+    _conv_backward_s1(dout, y, relu_output is not None, x, dx_wts, dx_pidx, dx_offs, dw_pidx,
+                      dw_offs, pads[0], pads[2], hp, wp, front, group, bool(need_dx), dx, part)
+    total = part.sum(axis=0)
+    dkernel = np.ascontiguousarray(total[:, :-1].T).reshape(kernel.shape)
+    dbias = total[:, -1].copy()
+    return (dx if need_dx else None), dkernel, dbias

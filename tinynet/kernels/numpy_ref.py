@@ -104,3 +104,50 @@ def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
         for j in range(pw):
             dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += xp.where(arg == i * pw + j, dout, 0)
     return dx[:, top:top + h, left:left + w, :]
+
+
+def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
+    """Convolution of ``x`` (N, H, W, C) with ``kernel`` (KH, KW, C, F) by im2col and one product.
+
+    ``z = im2col(x) W + b`` with ``W`` the kernel viewed as ``(KH*KW*C, F)``, reshaped to
+    ``(N, OH, OW, F)``; with ``relu=True`` the result is ``max(z, 0)`` (the activation applied in
+    the same pass). ``bias`` may be ``None``. Returns ``(out, saved)``: ``saved`` is what
+    :func:`conv2d_backward` needs (here the input and its im2col matrix).
+    """
+    xp = array_module(x)
+    kh, kw, _, f = kernel.shape
+    sh, sw = strides
+    n, h, w, _ = x.shape
+    oh = output_size(h, kh, sh, pads[0], pads[1])
+    ow = output_size(w, kw, sw, pads[2], pads[3])
+    cols = im2col(x, kh, kw, sh, sw, pads)
+    z = cols @ kernel.reshape(-1, f)
+    if bias is not None:
+        z += bias
+    if relu:
+        xp.maximum(z, 0, out=z)
+    return z.reshape(n, oh, ow, f), (x, cols)
+
+
+def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
+    """Gradients of :func:`conv2d_forward`: ``(dx, dkernel, dbias)``.
+
+    With ``dz = dout`` (or ``dout * [y > 0]`` when ``relu_output=y`` was fused) viewed as
+    ``(N*OH*OW, F)`` and ``X = im2col(x)``::
+
+        dkernel = X^T dz      dbias = sum of dz over the rows      dx = col2im(dz W^T)
+
+    ``dx`` is ``None`` when ``need_dx`` is false (the input of the first layer needs no gradient).
+    """
+    x, cols = saved
+    kh, kw, _, f = kernel.shape
+    sh, sw = strides
+    if cols is None:
+        cols = im2col(x, kh, kw, sh, sw, pads)
+    if relu_output is not None:
+        dout = dout * (relu_output > 0)
+    dz = dout.reshape(-1, f)
+    dkernel = (cols.T @ dz).reshape(kernel.shape)
+    dbias = dz.sum(axis=0)
+    dx = col2im(dz @ kernel.reshape(-1, f).T, x.shape, kh, kw, sh, sw, pads) if need_dx else None
+    return dx, dkernel, dbias

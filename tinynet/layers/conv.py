@@ -1,4 +1,9 @@
-"""Conv2D by im2col: a convolution is one matrix product over unfolded patches."""
+"""Conv2D by im2col: a convolution is one matrix product over unfolded patches.
+
+The layer states the maths; the work is done by the backend's ``conv2d_forward`` /
+``conv2d_backward`` kernels (``tinynet.kernels``): im2col and one matrix product in the NumPy
+reference, a compiled direct convolution with the numba backend.
+"""
 import numpy as np
 
 from .. import backend
@@ -7,9 +12,13 @@ from .base import Layer, fmt_shape, glorot_uniform, zeros
 
 def pair(value, what, owner):
     """Keras accepts ``3`` or ``(3, 3)``: return a pair of positive ints or raise naming the layer."""
-    v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    message = f"layer '{owner}': {what} must be a positive int or a pair of them, got {value!r}"
+    try:
+        v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except TypeError:
+        raise ValueError(message) from None
     if len(v) != 2 or not all(isinstance(a, (int, np.integer)) and a > 0 for a in v):
-        raise ValueError(f"layer '{owner}': {what} must be a positive int or a pair of them, got {value!r}")
+        raise ValueError(message)
     return int(v[0]), int(v[1])
 
 
@@ -88,22 +97,37 @@ class Conv2D(Layer):
         self.pads = (top, bottom, left, right)
         return (oh, ow, self.filters)
 
+    def forward(self, x, training=False):
+        """As :meth:`Layer.forward`; a ``relu`` activation is applied by the kernel in the same pass
+        as the convolution: ``max(z, 0)``, the same numbers, one pass over memory fewer."""
+        if self.activation != "relu":
+            return super().forward(x, training)
+        self._check_input(x)
+        self._y = self._convolve(x, relu=True)
+        return self._y
+
+    def backward(self, grad_output):
+        """As :meth:`Layer.backward`; with ``relu`` the kernel takes ``dz = dy [y > 0]`` itself."""
+        if self.activation != "relu":
+            return super().backward(grad_output)
+        return self._gradients(grad_output, relu_output=self._y)
+
     def _forward(self, x, training):
-        K = backend.kernels()
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        self._x_shape = x.shape
-        self._cols = K.im2col(x, kh, kw, sh, sw, self.pads)
-        z = self._cols @ self.kernel.reshape(-1, self.filters)
-        if self.use_bias:
-            z += self.bias
-        return z.reshape((x.shape[0],) + self.output_shape)
+        return self._convolve(x, relu=False)
 
     def _backward(self, dz):
-        K = backend.kernels()
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        dz = dz.reshape(-1, self.filters)
-        self.grads[0] = (self._cols.T @ dz).reshape(self.kernel.shape)
+        return self._gradients(dz)
+
+    def _convolve(self, x, relu):
+        bias = self.bias if self.use_bias else None
+        z, self._saved = backend.kernels().conv2d_forward(x, self.kernel, bias, self.strides,
+                                                          self.pads, relu=relu)
+        return z
+
+    def _gradients(self, dy, relu_output=None):
+        dx, dkernel, dbias = backend.kernels().conv2d_backward(
+            dy, self._saved, self.kernel, self.strides, self.pads, relu_output=relu_output)
+        self.grads[0] = dkernel
         if self.use_bias:
-            self.grads[1] = dz.sum(axis=0)
-        dcols = dz @ self.kernel.reshape(-1, self.filters).T
-        return K.col2im(dcols, self._x_shape, kh, kw, sh, sw, self.pads)
+            self.grads[1] = dbias
+        return dx

@@ -1,0 +1,162 @@
+"""Every backend trains to the same numbers as the NumPy reference, and the compiled kernels never
+index out of bounds.
+
+* Training the report's CNNs in float64 from the same seed gives the same loss at every step on
+  the numpy and numba backends (and cupy, where a GPU is there) to 1e-10 relative: the kernels
+  differ only in the order of their sums, and a few hundred steps do not amplify that.
+* The numba kernels run under ``NUMBA_BOUNDSCHECK=1`` (every array access checked) on edge shapes,
+  in a subprocess because the variable must be set before numba compiles anything.
+"""
+import gzip
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinynet import backend, optimizers, report_models, utils
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TINYNET_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def use_backend():
+    """``use_backend(name)`` switches backend (skipping with the reason when it cannot run here);
+    the previous backend comes back after the test."""
+    previous = backend.get_backend()
+
+    def switch(name):
+        if name == "cupy":
+            try:
+                import cupy  # noqa: F401
+            except ImportError:
+                pytest.skip("CuPy is not installed")
+        try:
+            backend.set_backend(name)
+        except backend.BackendError as e:
+            pytest.skip(f"no CUDA GPU ({e})" if name == "cupy" else str(e))
+
+    yield switch
+    backend.set_backend(previous)
+
+
+def read_idx(path):
+    """A gzip-compressed IDX file as a NumPy array (magic: 0, 0, dtype, ndim; big-endian dims)."""
+    raw = gzip.open(path, "rb").read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def digits(n):
+    """The first ``n`` MNIST training images (N, 28, 28, 1) in [0, 1] and one-hot labels; random
+    images when the data folder is not there (the comparison between backends holds either way)."""
+    folder = DATA / "mnist"
+    if (folder / "train-images-idx3-ubyte.gz").exists():
+        x = read_idx(folder / "train-images-idx3-ubyte.gz")[:n].astype(np.float64) / 255.0
+        y = read_idx(folder / "train-labels-idx1-ubyte.gz")[:n]
+    else:
+        r = np.random.default_rng(0)
+        x, y = r.random((n, 28, 28)), r.integers(0, 10, n)
+    return x.reshape(n, 28, 28, 1), utils.to_categorical(y, 10)
+
+
+def loss_curve(name, build, steps, batch):
+    """Per-step training losses of a freshly built model on ``name`` in float64, seed 0."""
+    backend.set_backend(name)
+    backend.set_seed(0)
+    model = build()
+    model.compile(optimizers.RMSprop(), "categorical_crossentropy")
+    x, y = digits(steps * batch)
+    losses = [model.train_on_batch(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
+              for i in range(steps)]
+    return np.array(losses), [backend.to_numpy(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("name", ["numba", "cupy"])
+def test_cnn_digits_trains_to_the_same_losses_as_numpy(name, use_backend, float64):
+    use_backend(name)
+    ref, ref_w = loss_curve("numpy", report_models.cnn_digits, steps=200, batch=32)
+    got, got_w = loss_curve(name, report_models.cnn_digits, steps=200, batch=32)
+    assert ref[-1] < 0.7 * ref[0]  # it did learn
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
+    for g, r in zip(got_w, ref_w):
+        np.testing.assert_allclose(g, r, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["numba", "cupy"])
+def test_residual_cnn_with_dropout_trains_to_the_same_losses(name, use_backend, float64):
+    use_backend(name)
+    ref, _ = loss_curve("numpy", report_models.cnn_fashion_3, steps=60, batch=32)
+    got, _ = loss_curve(name, report_models.cnn_fashion_3, steps=60, batch=32)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("name", ["numba", "cupy"])
+def test_predict_and_evaluate_agree_in_float32(name, use_backend):
+    use_backend(name)
+    x, y = digits(300)
+    outputs = []
+    for b in ("numpy", name):
+        backend.set_backend(b)
+        backend.set_seed(3)
+        model = report_models.cnn_fashion_3()
+        model.compile(optimizers.RMSprop(), "categorical_crossentropy", ["accuracy"])
+        model.fit(x[:256], y[:256], batch_size=64, epochs=1, verbose=0, seed=1)
+        outputs.append((model.predict(x, batch_size=128), model.evaluate(x, y, batch_size=100)))
+    (p_ref, e_ref), (p, e) = outputs
+    np.testing.assert_allclose(p, p_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(e, e_ref, rtol=1e-4)
+
+
+BOUNDSCHECK_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from numba.core import config
+    assert config.BOUNDSCHECK, "NUMBA_BOUNDSCHECK is not on"
+    from tinynet.kernels import numba_cpu as K, numpy_ref as R
+    r = np.random.default_rng(0)
+    convs = [  # (N, H, W, C, F, kh, kw, s, pads)
+        (1, 1, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0)), (1, 1, 1, 1, 1, 3, 3, 1, (1, 1, 1, 1)),
+        (3, 2, 3, 2, 3, 5, 5, 1, (2, 2, 2, 2)), (5, 7, 7, 9, 16, 3, 3, 1, (1, 1, 1, 1)),
+        (2, 4, 5, 2, 2, 1, 1, 1, (2, 1, 0, 3)), (2, 6, 5, 1, 2, 4, 2, 1, (1, 2, 0, 1)),
+        (2, 5, 5, 2, 2, 3, 3, 2, (1, 1, 1, 1)), (1, 3, 3, 1, 1, 3, 3, 1, (0, 0, 0, 0)),
+        (9, 14, 14, 9, 9, 5, 5, 1, (2, 2, 2, 2)),
+    ]
+    for n, h, w, c, f, kh, kw, s, pads in convs:
+        x = r.standard_normal((n, h, w, c)); k = r.standard_normal((kh, kw, c, f))
+        b = r.standard_normal(f)
+        for relu in (False, True):
+            y, saved = K.conv2d_forward(x, k, b, (s, s), pads, relu=relu)
+            ref, _ = R.conv2d_forward(x, k, b, (s, s), pads, relu=relu)
+            assert np.allclose(y, ref), (n, h, w, c, f, kh, kw, s, pads)
+            d = r.standard_normal(y.shape)
+            for need_dx in (True, False):
+                K.conv2d_backward(d, saved, k, (s, s), pads, y if relu else None, need_dx)
+    pools = [  # (N, H, W, C, ph, pw, sh, sw, pads)
+        (1, 1, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0)), (2, 7, 7, 3, 2, 2, 2, 2, (0, 0, 0, 0)),
+        (2, 5, 6, 2, 2, 2, 1, 1, (0, 1, 0, 1)), (1, 9, 10, 2, 3, 3, 2, 2, (1, 1, 1, 1)),
+        (1, 7, 8, 1, 3, 3, 3, 3, (1, 1, 0, 1)), (1, 9, 9, 2, 2, 2, 3, 3, (0, 0, 0, 0)),
+        (2, 4, 4, 3, 2, 2, 2, 2, (2, 2, 2, 2)),
+    ]
+    for n, h, w, c, ph, pw, sh, sw, pads in pools:
+        x = r.integers(0, 3, (n, h, w, c)).astype(float)
+        out, arg = K.maxpool_forward(x, ph, pw, sh, sw, pads)
+        K.maxpool_backward(r.standard_normal(out.shape), arg, x.shape, ph, pw, sh, sw, pads)
+        cols = K.im2col(x, ph, pw, sh, sw, pads)
+        K.col2im(cols, x.shape, ph, pw, sh, sw, pads)
+    print("bounds ok")
+""")
+
+
+def test_numba_kernels_stay_in_bounds_on_edge_shapes(tmp_path):
+    pytest.importorskip("numba")
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", BOUNDSCHECK_SCRIPT], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "bounds ok" in done.stdout

@@ -1,0 +1,256 @@
+"""The fast kernels against the NumPy reference (``tinynet.kernels.numpy_ref``).
+
+Each kernel of the numba backend (and of the CuPy backend, where a GPU is there) must give the
+reference's numbers on random shapes, strides, paddings and odd sizes: float32 within 1e-5 and
+float64 within 1e-12, relative to the largest magnitude of the reference result (a sum computed
+in another order differs by rounding only). Max-pooling must pick the same element as the
+reference, including on ties (TensorFlow's rule: the first maximum in row-major order).
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tinynet import backend
+from tinynet.kernels import numpy_ref
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def _kernels(name):
+    """(kernels module, to_device, to_host) for a backend, or skip saying why it cannot run."""
+    if name == "numba":
+        try:
+            _, mod = backend._load("numba")
+        except backend.BackendError as e:
+            pytest.skip(f"numba is not installed ({e})")
+        return mod, (lambda a: a), (lambda a: a)
+    try:
+        import cupy
+    except ImportError:
+        pytest.skip("CuPy is not installed")
+    try:
+        _, mod = backend._load("cupy")
+    except backend.BackendError as e:
+        pytest.skip(f"no CUDA GPU ({e})")
+    return mod, cupy.asarray, cupy.asnumpy
+
+
+@pytest.fixture(params=["numba", "cupy"])
+def fast(request):
+    return _kernels(request.param)
+
+
+def assert_close(got, ref, dtype):
+    """Max |got - ref| at most TOL[dtype] times max |ref| (1 when ref is all zeros)."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape and got.dtype == ref.dtype, (got.shape, got.dtype, ref.shape, ref.dtype)
+    scale = float(np.abs(ref).max(initial=0.0)) or 1.0
+    err = float(np.abs(got.astype(np.float64) - ref).max(initial=0.0))
+    assert err <= TOL[dtype] * scale, f"max error {err:.3g} > {TOL[dtype]:g} x {scale:.3g}"
+
+
+def conv_pads(h, w, kh, kw, sh, sw, padding):
+    """The (top, bottom, left, right) padding Keras uses (as Conv2D computes it)."""
+    from tinynet.layers.conv import padding_amounts
+    _, top, bottom = padding_amounts(h, kh, sh, padding)
+    _, left, right = padding_amounts(w, kw, sw, padding)
+    return (top, bottom, left, right)
+
+
+# (N, H, W, C, F, kh, kw, sh, sw, pads): the report's layers, odd sizes, asymmetric and large
+# padding, strides, 1x1 kernels, kernels larger than the image, batches that do not fill groups
+CONV_CASES = [
+    (5, 28, 28, 1, 9, 5, 5, 1, 1, (2, 2, 2, 2)),     # cnn_digits l1
+    (3, 14, 14, 9, 9, 5, 5, 1, 1, (2, 2, 2, 2)),     # cnn_digits l2
+    (13, 7, 7, 9, 16, 3, 3, 1, 1, (1, 1, 1, 1)),     # cnn_digits l3, 13 images: a ragged last group
+    (2, 28, 28, 1, 9, 7, 7, 1, 1, (3, 3, 3, 3)),     # cnn_fashion_3 l1
+    (3, 9, 10, 3, 5, 3, 3, 1, 1, (0, 0, 0, 0)),      # valid
+    (2, 8, 7, 2, 3, 4, 2, 1, 1, (1, 2, 0, 1)),       # even kernel, asymmetric "same" padding
+    (2, 5, 6, 3, 2, 1, 1, 1, 1, (0, 0, 0, 0)),       # 1x1
+    (2, 4, 5, 2, 3, 1, 1, 1, 1, (1, 1, 2, 2)),       # padding larger than the kernel
+    (1, 3, 3, 2, 2, 7, 7, 1, 1, (3, 3, 3, 3)),       # kernel larger than the image
+    (1, 1, 1, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0)),       # one pixel
+    (3, 9, 10, 3, 5, 5, 5, 2, 2, (2, 2, 2, 2)),      # strided (im2col path)
+    (2, 7, 8, 2, 3, 3, 2, 2, 3, (0, 1, 0, 0)),
+    (4, 6, 6, 32, 4, 3, 3, 1, 1, (1, 1, 1, 1)),      # many channels
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:7])) + f"s{c[7]}{c[8]}p" + "".join(map(str, c[9])))
+def test_conv2d_forward_and_backward_equal_the_reference(fast, case, relu, dtype):
+    K, dev, host = fast
+    n, h, w, c, f, kh, kw, sh, sw, pads = case
+    r = np.random.default_rng(hash(case) % 2**32)
+    x = r.standard_normal((n, h, w, c)).astype(dtype)
+    kernel = r.standard_normal((kh, kw, c, f)).astype(dtype)
+    bias = r.standard_normal(f).astype(dtype)
+    ref, saved = numpy_ref.conv2d_forward(x, kernel, bias, (sh, sw), pads, relu=relu)
+    got, got_saved = K.conv2d_forward(dev(x), dev(kernel), dev(bias), (sh, sw), pads, relu=relu)
+    assert_close(host(got), ref, dtype)
+    dout = r.standard_normal(ref.shape).astype(dtype)
+    refs = numpy_ref.conv2d_backward(dout, saved, kernel, (sh, sw), pads,
+                                     relu_output=ref if relu else None)
+    gots = K.conv2d_backward(dev(dout), got_saved, dev(kernel), (sh, sw), pads,
+                             relu_output=got if relu else None)
+    for g, rf in zip(gots, refs):
+        assert_close(host(g), rf, dtype)
+    # without dL/dx (the first layer of a model needs none)
+    dx, dk, db = K.conv2d_backward(dev(dout), got_saved, dev(kernel), (sh, sw), pads,
+                                   relu_output=got if relu else None, need_dx=False)
+    assert dx is None
+    assert_close(host(dk), refs[1], dtype)
+    assert_close(host(db), refs[2], dtype)
+
+
+def test_conv2d_without_bias(fast):
+    K, dev, host = fast
+    r = np.random.default_rng(5)
+    x = r.standard_normal((3, 8, 8, 2))
+    kernel = r.standard_normal((3, 3, 2, 4))
+    ref, _ = numpy_ref.conv2d_forward(x, kernel, None, (1, 1), (1, 1, 1, 1))
+    got, _ = K.conv2d_forward(dev(x), dev(kernel), None, (1, 1), (1, 1, 1, 1))
+    assert_close(host(got), ref, np.float64)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 5), h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 4),
+       f=st.integers(1, 5), kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3),
+       sw=st.integers(1, 3), padding=st.sampled_from(["valid", "same"]), relu=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_conv2d_random_shapes(fast, n, h, w, c, f, kh, kw, sh, sw, padding, relu, dtype, seed):
+    K, dev, host = fast
+    if padding == "valid" and (kh > h or kw > w):
+        return
+    pads = conv_pads(h, w, kh, kw, sh, sw, padding)
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n, h, w, c)).astype(dtype)
+    kernel = r.standard_normal((kh, kw, c, f)).astype(dtype)
+    bias = r.standard_normal(f).astype(dtype)
+    ref, saved = numpy_ref.conv2d_forward(x, kernel, bias, (sh, sw), pads, relu=relu)
+    got, got_saved = K.conv2d_forward(dev(x), dev(kernel), dev(bias), (sh, sw), pads, relu=relu)
+    assert_close(host(got), ref, dtype)
+    dout = r.standard_normal(ref.shape).astype(dtype)
+    refs = numpy_ref.conv2d_backward(dout, saved, kernel, (sh, sw), pads,
+                                     relu_output=ref if relu else None)
+    gots = K.conv2d_backward(dev(dout), got_saved, dev(kernel), (sh, sw), pads,
+                             relu_output=got if relu else None)
+    for g, rf in zip(gots, refs):
+        assert_close(host(g), rf, dtype)
+
+
+# (N, H, W, C, kh, kw, sh, sw, pads)
+WINDOW_CASES = [
+    (3, 28, 28, 9, 2, 2, 2, 2, (0, 0, 0, 0)),      # the report's pooling
+    (2, 7, 7, 16, 2, 2, 2, 2, (0, 0, 0, 0)),       # odd size: the last row/column is dropped
+    (2, 5, 6, 3, 2, 2, 1, 1, (0, 1, 0, 1)),        # overlapping windows, "same"
+    (2, 9, 10, 2, 3, 3, 2, 2, (1, 1, 1, 1)),
+    (2, 7, 8, 1, 3, 3, 3, 3, (1, 1, 0, 1)),        # tiling windows with padding
+    (1, 9, 9, 2, 2, 2, 3, 3, (0, 0, 0, 0)),        # stride larger than the window (gaps)
+    (2, 3, 3, 2, 3, 3, 1, 1, (1, 1, 1, 1)),
+    (1, 1, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0)),
+    (2, 4, 4, 3, 2, 2, 2, 2, (2, 2, 2, 2)),        # whole windows of padding
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WINDOW_CASES)
+def test_im2col_and_col2im_equal_the_reference(fast, case, dtype):
+    K, dev, host = fast
+    n, h, w, c, kh, kw, sh, sw, pads = case
+    r = np.random.default_rng(7)
+    x = r.standard_normal((n, h, w, c)).astype(dtype)
+    ref = numpy_ref.im2col(x, kh, kw, sh, sw, pads)
+    np.testing.assert_array_equal(host(K.im2col(dev(x), kh, kw, sh, sw, pads)), ref)
+    cols = r.standard_normal(ref.shape).astype(dtype)
+    ref_dx = numpy_ref.col2im(cols, x.shape, kh, kw, sh, sw, pads)
+    assert_close(host(K.col2im(dev(cols), x.shape, kh, kw, sh, sw, pads)), ref_dx, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("values", ["ties", "normal", "negative"])
+@pytest.mark.parametrize("case", WINDOW_CASES)
+def test_maxpool_equals_the_reference(fast, case, values, dtype):
+    K, dev, host = fast
+    n, h, w, c, ph, pw, sh, sw, pads = case
+    r = np.random.default_rng(11)
+    if values == "ties":  # small integers: many windows have several maxima
+        x = r.integers(0, 3, size=(n, h, w, c)).astype(dtype)
+    elif values == "negative":  # all below zero: padding (-inf) must never win
+        x = -np.abs(r.standard_normal((n, h, w, c))).astype(dtype) - 1
+    else:
+        x = r.standard_normal((n, h, w, c)).astype(dtype)
+    ref_out, ref_arg = numpy_ref.maxpool_forward(x, ph, pw, sh, sw, pads)
+    out, arg = K.maxpool_forward(dev(x), ph, pw, sh, sw, pads)
+    np.testing.assert_array_equal(host(out), ref_out)
+    np.testing.assert_array_equal(host(arg), ref_arg)
+    dout = r.standard_normal(ref_out.shape).astype(dtype)
+    ref_dx = numpy_ref.maxpool_backward(dout, ref_arg, x.shape, ph, pw, sh, sw, pads)
+    dx = K.maxpool_backward(dev(dout), arg, x.shape, ph, pw, sh, sw, pads)
+    assert_close(host(dx), ref_dx, dtype)
+
+
+def test_maxpool_ties_go_to_the_first_maximum(fast):
+    K, dev, host = fast
+    x = np.zeros((1, 2, 2, 1))          # four equal values: the gradient goes to (0, 0) only
+    out, arg = K.maxpool_forward(dev(x), 2, 2, 2, 2, (0, 0, 0, 0))
+    dx = K.maxpool_backward(dev(np.ones((1, 1, 1, 1))), arg, x.shape, 2, 2, 2, 2, (0, 0, 0, 0))
+    np.testing.assert_array_equal(host(dx)[0, :, :, 0], [[1.0, 0.0], [0.0, 0.0]])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 4), h=st.integers(1, 11), w=st.integers(1, 11), c=st.integers(1, 5),
+       ph=st.integers(1, 4), pw=st.integers(1, 4), sh=st.integers(1, 4), sw=st.integers(1, 4),
+       padding=st.sampled_from(["valid", "same"]), levels=st.integers(2, 6),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_maxpool_random_shapes(fast, n, h, w, c, ph, pw, sh, sw, padding, levels, dtype, seed):
+    K, dev, host = fast
+    if padding == "valid" and (ph > h or pw > w):
+        return
+    pads = conv_pads(h, w, ph, pw, sh, sw, padding)
+    x = np.random.default_rng(seed).integers(-levels, levels, size=(n, h, w, c)).astype(dtype)
+    ref_out, ref_arg = numpy_ref.maxpool_forward(x, ph, pw, sh, sw, pads)
+    out, arg = K.maxpool_forward(dev(x), ph, pw, sh, sw, pads)
+    np.testing.assert_array_equal(host(out), ref_out)
+    np.testing.assert_array_equal(host(arg), ref_arg)
+    dout = np.random.default_rng(seed + 1).standard_normal(ref_out.shape).astype(dtype)
+    ref_dx = numpy_ref.maxpool_backward(dout, ref_arg, x.shape, ph, pw, sh, sw, pads)
+    assert_close(host(K.maxpool_backward(dev(dout), arg, x.shape, ph, pw, sh, sw, pads)),
+                 ref_dx, dtype)
+
+
+def test_numba_kernels_accept_views_and_other_dtypes():
+    K, _, _ = _kernels("numba")
+    r = np.random.default_rng(3)
+    x = r.standard_normal((4, 9, 9, 6))[:, ::2, 1:, ::2]       # a strided view
+    kernel = r.standard_normal((3, 3, 3, 2)).astype(np.float32)  # float32 kernel, float64 x
+    ref, _ = numpy_ref.conv2d_forward(x, kernel, None, (1, 1), (1, 1, 1, 1))
+    got, _ = K.conv2d_forward(x, kernel, None, (1, 1), (1, 1, 1, 1))
+    assert_close(got, ref, np.float64)
+    x16 = x.astype(np.float16)                                  # not compiled: the reference runs
+    out, arg = K.maxpool_forward(x16, 2, 2, 2, 2, (0, 0, 0, 0))
+    ref_out, ref_arg = numpy_ref.maxpool_forward(x16, 2, 2, 2, 2, (0, 0, 0, 0))
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(arg, ref_arg)
+
+
+@pytest.mark.parametrize("call", [
+    lambda K: K.conv2d_forward(np.zeros((2, 5, 5)), np.zeros((3, 3, 1, 2)), None, (1, 1), (0,) * 4),
+    lambda K: K.conv2d_forward(np.zeros((2, 5, 5, 3)), np.zeros((3, 3, 2, 2)), None, (1, 1), (0,) * 4),
+    lambda K: K.conv2d_forward(np.zeros((2, 5, 5, 2)), np.zeros((3, 3, 2, 2)), np.zeros(3), (1, 1), (0,) * 4),
+    lambda K: K.conv2d_forward(np.zeros((2, 2, 2, 2)), np.zeros((3, 3, 2, 2)), None, (1, 1), (0,) * 4),
+    lambda K: K.conv2d_forward(np.zeros((2, 5, 5, 2)), np.zeros((3, 3, 2, 2)), None, (0, 1), (0,) * 4),
+    lambda K: K.conv2d_forward(np.zeros((2, 5, 5, 2)), np.zeros((3, 3, 2, 2)), None, (1, 1), (0, 0, -1, 0)),
+    lambda K: K.conv2d_backward(np.zeros((2, 4, 4, 2)), (np.zeros((2, 5, 5, 2)), None),
+                                np.zeros((3, 3, 2, 2)), (1, 1), (0,) * 4),
+    lambda K: K.maxpool_forward(np.zeros((1, 1, 2, 1)), 2, 2, 2, 2, (0,) * 4),
+    lambda K: K.maxpool_backward(np.zeros((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32),
+                                 (1, 7, 7, 1), 2, 2, 2, 2, (0,) * 4),
+    lambda K: K.col2im(np.zeros((10, 9)), (1, 4, 4, 1), 3, 3, 1, 1, (0,) * 4),
+])
+def test_numba_kernels_refuse_shapes_that_do_not_fit(call):
+    K, _, _ = _kernels("numba")
+    with pytest.raises(ValueError):
+        call(K)
