@@ -37,16 +37,16 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | batch-size-0 | `fit(batch_size=0)` | ValueError | `batch_size must be a positive integer, got 0` |
 | batch-size-negative | `predict(batch_size=-1)` | ValueError | `batch_size must be a positive integer, got -1` |
 | batch-size-float | `evaluate(batch_size=2.5)` | ValueError | `batch_size must be a positive integer, got 2.5` |
-| batch-size-none | `fit(batch_size=None)` | works † | Keras's default: batches of 32 |
+| batch-size-none | `fit(batch_size=None)` | works | Keras's default: batches of 32 |
 | batch-size-numpy | `fit(batch_size=np.int64(4))` | works | batches of 4 |
 | batch-size-huge | `fit(batch_size=1000)` on 10 examples | works | one batch per epoch, the loss of `train_on_batch(x, y)` |
 | xy-lengths | `fit` with 10 examples in x, 9 in y | ValueError | `fit: x has 10 examples but y has 9` |
 | evaluate-lengths | `evaluate` with 10 examples in x, 12 in y | ValueError | `evaluate: x has 10 examples but y has 12` |
 | val-lengths | `validation_data` with 10 x and 3 y | ValueError | `fit (validation_data): x has 10 examples but y has 3` |
-| val-not-a-pair | `validation_data=x_val` (no labels) | ValueError † | `validation_data must be a pair (x_val, y_val)` |
+| val-not-a-pair | `validation_data=x_val` (no labels) | ValueError | `validation_data must be a pair (x_val, y_val)` |
 | images-no-channel | images (N, 28, 28) where (N, 28, 28, 1) is expected | ValueError | `expects input of shape (None, 28, 28, 1), got (None, 28, 28); add the channel axis with x.reshape((-1, 28, 28, 1)) or x[..., None]` |
 | images-flat | images flattened to (N, 784) | ValueError | `got (None, 784); reshape it with x.reshape((-1, 28, 28, 1))` |
-| images-channels-first | images (N, 3, 8, 8) where (N, 8, 8, 3) is expected | ValueError † | `channels-first? use x.transpose(0, 2, 3, 1)` |
+| images-channels-first | images (N, 3, 8, 8) where (N, 8, 8, 3) is expected | ValueError | `channels-first? use x.transpose(0, 2, 3, 1)` |
 | wrong-features | x with 5 features for an input of 4 | ValueError | `predict: model 'mlp' expects input of shape (None, 4), got (None, 5)` |
 | integer-labels | y as integer class labels (10,) | ValueError | `y holds integer labels of shape (10,) but categorical_crossentropy needs one-hot labels of shape (None, 3); use tinynet.utils.to_categorical(y, 3)` |
 | wrong-classes | one-hot y of 10 classes for 3 outputs | ValueError | `fit: y has shape (None, 10) but the model's output 'probs' is (None, 3)` |
@@ -62,7 +62,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | unknown-loss | `compile(loss="mse")` | ValueError | `unknown loss 'mse'; valid names: categorical_crossentropy` |
 | unknown-optimizer | `compile("adamw")` | ValueError | `unknown optimizer 'adamw'; valid names: rmsprop, sgd, adam` |
 | unknown-metric | `compile(metrics=["mae"])` | ValueError | `unknown metric 'mae'; valid names: accuracy, acc, categorical_accuracy` |
-| metrics-string | `compile(metrics="accuracy")` (not a list) | ValueError † | `metrics must be a list` |
+| metrics-string | `compile(metrics="accuracy")` (not a list) | ValueError | `metrics must be a list` |
 | dense-on-images | `Dense` right after `Input((28, 28, 1))` | ValueError | `Dense layer 'head' expects input of shape (None, features), got (None, 28, 28, 1). Put a Flatten() layer before it.` |
 | conv-on-vectors | `Conv2D` after `Input((4,))` | ValueError | `Conv2D layer 'conv' expects images (None, height, width, channels), got (None, 4)` |
 | kernel-too-big | `Conv2D(2, 5)` on (3, 3, 1) images, padding "valid" | ValueError | `Conv2D layer 'conv': kernel (5, 5) is larger than its input (None, 3, 3, 1)` |
@@ -71,10 +71,10 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | add-one-input | `Add()` of a single tensor | ValueError | `Add layer 'sum' needs a list of at least two inputs` |
 | units-zero | `Dense(0)` | ValueError | `Dense 'hidden': units must be a positive integer, got 0` |
 | kernel-size-triple | `Conv2D(2, (3, 3, 3))` | ValueError | `layer 'conv': kernel_size must be a positive int or a pair of them, got (3, 3, 3)` |
-| kernel-size-none | `Conv2D(2, None)` | ValueError † | `layer 'conv': kernel_size must be a positive int or a pair of them, got None` |
+| kernel-size-none | `Conv2D(2, None)` | ValueError | `layer 'conv': kernel_size must be a positive int or a pair of them, got None` |
 | padding-unknown | `Conv2D(2, 3, padding="full")` | ValueError | `layer 'conv': padding must be 'valid' or 'same', got 'full'` |
 | dropout-rate-1 | `Dropout(1.0)` | ValueError | `Dropout 'drop': rate must be in [0, 1), got 1.0` |
-| dropout-rate-string | `Dropout("half")` | ValueError † | `Dropout 'drop': rate must be in [0, 1), got 'half'` |
+| dropout-rate-string | `Dropout("half")` | ValueError | `Dropout 'drop': rate must be in [0, 1), got 'half'` |
 | input-shape-zero | `Input((0, 3))` | ValueError | `Input shape must be a tuple of positive integers (without the batch axis), got (0, 3)` |
 | two-inputs | `Model([Input, Input], ...)` | ValueError | `tinynet models take exactly one input tensor` |
 | layer-reused | one `Dense` called on two tensors | ValueError | `layer 'hidden' is already used in a graph; tinynet does not share layers` |
@@ -99,22 +99,8 @@ import tinynet.model
 from tinynet import backend, layers, optimizers
 from tinynet.callbacks import Callback
 
-# The core bugs behind the rows marked †; each of these rows is an expected failure until fixed.
-XFAIL = {
-    "batch-size-none": "model.py Model._check_batch_size refuses None; Keras's fit/evaluate/predict "
-                       "take batch_size=None as 32",
-    "val-not-a-pair": "model.py Model.fit unpacks `vx, vy = validation_data` unchecked: a bare "
-                      "array gives NumPy's 'too many values to unpack (expected 2)'",
-    "images-channels-first": "model.py Model._prepare_x suggests x.reshape(...) whenever the sizes "
-                             "match, which scrambles channels-first images; (3, 8, 8) vs (8, 8, 3) "
-                             "should suggest x.transpose(0, 2, 3, 1)",
-    "metrics-string": "model.py Model.compile iterates over a string: metrics='accuracy' gives "
-                      "\"unknown metric 'a'\"",
-    "kernel-size-none": "layers/conv.py pair() calls tuple(value) unguarded: None or 2.5 give a bare "
-                        "TypeError \"'NoneType' object is not iterable\" naming no layer",
-    "dropout-rate-string": "layers/core.py Dropout.__init__ calls float(rate) unguarded: 'half' "
-                           "gives \"could not convert string to float: 'half'\" naming no layer",
-}
+# The core bugs behind rows marked † (none left: all fixed); each such row is a strict xfail.
+XFAIL = {}
 
 
 def parse_table(doc):
@@ -508,10 +494,6 @@ def test_nan_loss_keeps_the_weights_and_optimizer_state_before_the_bad_step():
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                             "ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.xfail(strict=True, reason=(
-    "model.py Model._train_step checks the loss and the gradients but not the updated weights: a "
-    "step whose update overflows (finite gradient times a huge learning rate) leaves inf weights, "
-    "and the NonFiniteLossError raised at the next batch leaves the model with them"))
 def test_nan_loss_never_leaves_non_finite_weights():
     model = tinynet.Sequential([layers.Input((4,)), layers.Dense(2, "softmax")])
     model.compile(optimizers.SGD(learning_rate=3e38))

@@ -145,11 +145,6 @@ def test_stop_training_from_on_batch_end_stops_after_that_batch():
     assert history.epoch == [0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model.py Model.fit computes the epoch's logs only at the last batch, every 10th batch with "
-    "verbose=1, or when a callback overrides on_batch_end; a stop requested elsewhere (Ctrl-C, "
-    "on_epoch_begin) breaks out with logs == {} (verbose=0) or a stale running mean (verbose=1), "
-    "so History records the epoch without its loss"))
 def test_an_epoch_stopped_early_still_logs_the_mean_loss_of_its_batches():
     class StopInEpoch1(tinynet.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

@@ -498,8 +498,6 @@ def _bad_files():
     def drop(key):
         return lambda h: h.pop(key)
 
-    bug_header = ("io.load_model does not validate the header's structure: the KeyError, "
-                  "TypeError or AttributeError escapes instead of a ModelFileError")
     return [
         ("empty-file", raw(b""), "not a readable tinynet model file", None),
         ("text-file", raw(b"hello, this is not a model\n"), "not a readable tinynet model file", None),
@@ -521,27 +519,19 @@ def _bad_files():
          header(lambda h: h["architecture"]["layers"][1]["config"].update(units=4)),
          "weight of shape (3, 4)", None),
         # the header's structure is wrong: a clear ModelFileError is expected
-        ("npy-file", npy, "not a readable tinynet model file",
-         "io.load_model: np.load of a .npy file returns an ndarray, which `with` cannot enter: "
-         "TypeError 'numpy.ndarray' object does not support the context manager protocol"),
-        ("header-is-a-list", arrays(header=np.frombuffer(b"[1, 2]", np.uint8)),
-         "header", bug_header + " (AttributeError: 'list' object has no attribute 'get')"),
-        ("version-is-a-string", header(set_(["version"], "2")), "version",
-         bug_header + " (TypeError: '>' not supported between 'str' and 'int')"),
-        ("no-architecture", header(drop("architecture")), "architecture",
-         bug_header + " (KeyError: 'architecture')"),
+        ("npy-file", npy, "not a readable tinynet model file", None),
+        ("header-is-a-list", arrays(header=np.frombuffer(b"[1, 2]", np.uint8)), "header", None),
+        ("version-is-a-string", header(set_(["version"], "2")), "version", None),
+        ("no-architecture", header(drop("architecture")), "architecture", None),
         ("unknown-layer-argument",
          header(lambda h: h["architecture"]["layers"][1]["config"].update(kernel_initializer="x")),
-         "kernel_initializer", bug_header + " (TypeError from Dense.__init__)"),
+         "kernel_initializer", None),
         ("unknown-inbound-layer", header(lambda h: h["architecture"]["layers"][2].update(
-            inbound=["nowhere"])), "nowhere", bug_header + " (KeyError: 'nowhere')"),
+            inbound=["nowhere"])), "nowhere", None),
         ("unknown-optimizer", header(set_(["compile", "optimizer", "class"], "Adagrad")), "Adagrad",
-         bug_header + " (KeyError: 'Adagrad' from optimizers.from_config)"),
-        ("missing-optimizer-slot", arrays(slot_0_0=None), "slot_0_0",
-         "io.load_model reads arrays[f'slot_{i}_{j}'] outside any try: KeyError: 'slot_0_0'"),
-        ("optimizer-slot-wrong-shape", arrays(slot_0_0=np.zeros(7)), "slot",
-         "io.load_model / Optimizer.set_state do not check the shapes of the optimizer's state: "
-         "the model loads, and its first training step fails with a NumPy broadcasting error"),
+         None),
+        ("missing-optimizer-slot", arrays(slot_0_0=None), "slot_0_0", None),
+        ("optimizer-slot-wrong-shape", arrays(slot_0_0=np.zeros(7)), "slot", None),
     ]
 
 
@@ -627,10 +617,6 @@ def test_corrupted_bytes_in_the_members_are_detected_or_harmless(tmp_path, saved
     assert len(loaded_fine) < len(positions) // 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "io.load_model catches (BadZipFile, ValueError, OSError, EOFError) around np.load, but a "
-    "corrupted central directory entry (compression method, version needed, flag bits) makes "
-    "zipfile raise NotImplementedError, which escapes"))
 def test_corrupted_bytes_in_the_zip_directory_are_detected_or_harmless(tmp_path, saved):
     end, _ = _layout(saved[0], saved[1])
     _flip_bytes(tmp_path, saved, range(end, len(saved[1])))

@@ -341,10 +341,6 @@ def test_deferred_build_on_data_the_stack_cannot_take_raises_clearly(shape, spec
     assert not model.built
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model.py Sequential.build/_connect: when layer k fails to connect, layers 0..k-1 keep their "
-    "`inbound`, so every later build raises \"layer '...' is already used in a graph\": one batch "
-    "of the wrong shape makes the model unusable"))
 def test_deferred_build_retried_with_good_data_works():
     model = tinynet.Sequential([layers.Conv2D(2, 1), layers.MaxPooling2D(3), layers.Flatten(),
                                 layers.Dense(2)])
@@ -353,9 +349,6 @@ def test_deferred_build_retried_with_good_data_works():
     assert model.predict(np.zeros((2, 8, 8, 1))).shape == (2, 2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model.py Sequential.add appends the layer to _stack before connecting it: a layer that "
-    "fails to connect stays in model.layers (and summary/get_layer) but not in the graph"))
 def test_a_failed_add_leaves_the_sequential_model_unchanged():
     model = tinynet.Sequential([layers.Input((4,)), layers.Dense(3, name="hidden")])
     with pytest.raises(ValueError, match="expects images"):

@@ -7,8 +7,10 @@ renamed over it, so an interrupted save never leaves a broken file behind.
 """
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -71,33 +73,60 @@ def save_model(model, path):
 
 
 def load_model(path):
-    """Rebuild the model saved at ``path``, with its weights, compile settings and optimizer state."""
-    from .model import Model, Sequential
+    """Rebuild the model saved at ``path``, with its weights, compile settings and optimizer state.
+
+    Anything that is not a complete, readable tinynet model file raises :class:`ModelFileError`
+    naming the file and the problem; a model is returned only when everything loaded.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path} is not a readable tinynet model file (it holds a single "
+                                 "NumPy array)")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ModelFileError(f"{path} is not a readable tinynet model file ({e})") from None
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, zlib.error,
+            struct.error, KeyError) as e:
+        raise ModelFileError(f"{path} is not a readable tinynet model file ({type(e).__name__}: "
+                             f"{e})") from None
     if "header" not in arrays:
         raise ModelFileError(f"{path} is an .npz file but not a tinynet model (no header)")
     try:
         header = json.loads(arrays["header"].tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{path}: the model header is corrupted ({e})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the model header is not a JSON object")
     if header.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a tinynet model file")
-    if header.get("version", 0) > VERSION:
+    version = header.get("version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{path}: the format version {version!r} is not a number")
+    if version > VERSION:
         raise ModelFileError(f"{path} was written by a newer tinynet (format version "
-                             f"{header['version']}; this one reads up to {VERSION}): upgrade tinynet")
+                             f"{version}; this one reads up to {VERSION}): upgrade tinynet")
+    try:
+        return _rebuild(header, arrays)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise ModelFileError(f"{path}: the model description is invalid ({type(e).__name__}: "
+                             f"{e})") from None
+
+
+def _rebuild(header, arrays):
+    from .model import Model, Sequential
     arch = header["architecture"]
     built = {}
     for spec in arch["layers"]:
         cls = getattr(layers_mod, spec["class"], None)
-        if cls is None or not isinstance(cls, type):
-            raise ModelFileError(f"{path}: unknown layer class {spec['class']!r}")
+        if not isinstance(cls, type) or not issubclass(cls, layers_mod.Layer):
+            raise ModelFileError(f"unknown layer class {spec['class']!r}")
         config = dict(spec["config"])
         if spec["class"] == "InputLayer":
             built[config["name"]] = layers_mod.Input(tuple(config["shape"]), name=config["name"])
@@ -115,12 +144,10 @@ def load_model(path):
     else:
         model = Model(inputs[0], outputs, name=arch["name"])
     n_weights = sum(len(layer.params) for layer in model._order)
-    try:
-        model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
-    except KeyError as e:
-        raise ModelFileError(f"{path}: weight {e} is missing") from None
-    except ValueError as e:
-        raise ModelFileError(f"{path}: {e}") from None
+    for i in range(n_weights):
+        if f"weight_{i}" not in arrays:
+            raise ModelFileError(f"weight 'weight_{i}' is missing")
+    model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
     model.epoch = int(header.get("epoch", 0))
     comp = header.get("compile")
     if comp:
@@ -128,11 +155,22 @@ def load_model(path):
                       losses_mod.CategoricalCrossentropy(from_logits=comp["from_logits"]),
                       comp["metrics"])
         names = model.optimizer.slot_names()
+        params = model.params
+        if len(comp["slots"]) != len(params):
+            raise ModelFileError(f"optimizer state for {len(comp['slots'])} parameters, the model "
+                                 f"has {len(params)}")
         slots = []
         for i, present in enumerate(comp["slots"]):
             row = [None] * len(names)
             for j in present:
-                row[j] = arrays[f"slot_{i}_{j}"]
+                key = f"slot_{i}_{j}"
+                if key not in arrays:
+                    raise ModelFileError(f"optimizer slot '{key}' is missing")
+                a = arrays[key]
+                if a.shape != tuple(params[i].shape):
+                    raise ModelFileError(f"optimizer slot '{key}' ({names[j]}) has shape {a.shape}, "
+                                         f"its parameter {tuple(params[i].shape)}")
+                row[j] = a
             slots.append(row)
-        model.optimizer.set_state(model.params, {"iterations": comp["iterations"], "slots": slots})
+        model.optimizer.set_state(params, {"iterations": comp["iterations"], "slots": slots})
     return model

@@ -209,6 +209,8 @@ class Model:
             hint = ""
             if got + (1,) == expected:
                 hint = f"; add the channel axis with x.reshape({(-1,) + expected}) or x[..., None]"
+            elif len(got) == 3 and len(expected) == 3 and got == (expected[2],) + expected[:2]:
+                hint = "; channels-first? use x.transpose(0, 2, 3, 1) (tinynet is channels-last)"
             elif int(np.prod(got)) == int(np.prod(expected)):
                 hint = f"; reshape it with x.reshape({(-1,) + expected})"
             raise ValueError(f"{where}: model '{self.name}' expects input of shape "
@@ -244,6 +246,8 @@ class Model:
 
     @staticmethod
     def _check_batch_size(batch_size):
+        if batch_size is None:
+            return 32  # Keras's default
         if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         return int(batch_size)
@@ -253,6 +257,8 @@ class Model:
         """Choose the optimizer, the loss and the metrics (only ``"accuracy"``)."""
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses_mod.get(loss)
+        if isinstance(metrics, str):
+            raise ValueError(f"metrics must be a list, like metrics=[{metrics!r}]")
         metrics = list(metrics or [])
         for m in metrics:
             if m not in METRICS:
@@ -280,19 +286,22 @@ class Model:
     def _train_step(self, xb, yb):
         """One step on one batch; return (summed loss, correct count) as device scalars.
 
-        The loss and the gradients are checked for NaN/inf *before* the optimizer moves the
-        weights, with one device-to-host transfer per batch (NaN and inf propagate through sums).
+        The step is undone when the loss or the updated weights are NaN or infinite (NaN and
+        inf propagate through sums, so one device-to-host transfer per batch checks them all):
+        the weights and the optimizer's state are then those from before this batch.
         """
         out = self.forward(xb, training=True)
         per_example, grad, from_logits = self._loss_and_grad(yb, out)
         loss_sum = per_example.sum()
         self.backward(grad, from_logits=from_logits)
-        grads, params = self.grads, self.params
-        check = loss_sum + sum(g.sum() for g in grads if g is not None)
+        params = self.params
+        saved = self.optimizer.snapshot(params)
+        self.optimizer.apply_gradients(zip(self.grads, params))
+        check = loss_sum + sum(p.sum() for p in params)
         if not math.isfinite(float(check)):
-            what = "the loss" if not math.isfinite(float(loss_sum)) else "a gradient"
+            self.optimizer.restore(params, saved)
+            what = "the loss" if not math.isfinite(float(loss_sum)) else "the updated weights"
             raise NonFiniteLossError(f"{what} is NaN or infinite")
-        self.optimizer.apply_gradients(zip(grads, params))
         return loss_sum, self._correct(yb, out)
 
     @staticmethod
@@ -333,6 +342,8 @@ class Model:
             validation_data = (x[split:], y[split:])
             x, y = x[:split], y[:split]
         elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val)")
             vx, vy = validation_data
             vx = self._prepare_x(vx, "fit (validation_data)")
             validation_data = (vx, self._prepare_y(vy, vx.shape[0], "fit (validation_data)"))
@@ -385,6 +396,9 @@ class Model:
                         cb.on_batch_end(step, logs)
                     if self.stop_training:
                         break
+                logs = {"loss": float(loss_total) / max(seen, 1)}  # the epoch's mean, however it ended
+                if self.metrics:
+                    logs["accuracy"] = float(correct) / max(seen, 1)
                 if validation_data is not None:
                     val = self._evaluate_arrays(*validation_data, batch_size=max(batch_size, 256))
                     logs["val_loss"] = val[0]
@@ -479,16 +493,29 @@ class Sequential(Model):
             return
         if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
             raise TypeError(f"Sequential.add expects a layer, got {layer!r}")
-        self._stack.append(layer)
         if self.built:
-            self._set_graph(self._input, layer(self._output))
-        elif self._input_tensor is not None:
-            self._connect(self._input_tensor)
+            output = layer(self._output)  # connect first: a layer that does not fit is not added
+            self._stack.append(layer)
+            self._set_graph(self._input, output)
+        else:
+            self._stack.append(layer)
+            if self._input_tensor is not None:
+                try:
+                    self._connect(self._input_tensor)
+                except Exception:
+                    self._stack.pop()
+                    raise
 
     def _connect(self, input_tensor):
+        """Call the layers in order on ``input_tensor``; on failure leave every layer unconnected."""
         t = input_tensor
-        for layer in self._stack:
-            t = layer(t)
+        try:
+            for layer in self._stack:
+                t = layer(t)
+        except Exception:
+            for layer in self._stack:
+                layer.inbound = None
+            raise
         self._set_graph(input_tensor, t)
 
     def build(self, input_shape):
@@ -498,8 +525,9 @@ class Sequential(Model):
         from .layers.base import Input
         if not self._stack:
             raise ValueError(f"Sequential model '{self.name}' has no layers")
-        self._input_tensor = Input(tuple(input_shape))
-        self._connect(self._input_tensor)
+        input_tensor = Input(tuple(input_shape))
+        self._connect(input_tensor)
+        self._input_tensor = input_tensor
 
     def _maybe_build(self, x):
         if not self.built:

@@ -38,6 +38,24 @@ class Optimizer:
     def update(self, param, grad):
         raise NotImplementedError
 
+    def snapshot(self, params):
+        """Copies of ``params`` and of their state, to undo a step with :meth:`restore`."""
+        return (self.iterations, [p.copy() for p in params],
+                {k: {n: a.copy() for n, a in slots.items() if n != "param"}
+                 for k, slots in self._slots.items()})
+
+    def restore(self, params, snap):
+        """Put back the parameters and the state saved by :meth:`snapshot` (in place)."""
+        self.iterations, saved_params, saved_slots = snap
+        for p, saved in zip(params, saved_params):
+            p[...] = saved
+        for k in list(self._slots):
+            if k not in saved_slots:
+                del self._slots[k]  # state created by the undone step
+                continue
+            for n, a in saved_slots[k].items():
+                self._slots[k][n][...] = a
+
     # state as plain arrays, in the order the parameters are given (for saving and loading)
     def get_state(self, params):
         names = self.slot_names()
@@ -192,5 +210,9 @@ def get(optimizer):
 
 def from_config(config):
     config = dict(config)
-    cls = {c.__name__: c for c in (RMSprop, SGD, Adam)}[config.pop("class")]
+    name = config.pop("class")
+    classes = {c.__name__: c for c in (RMSprop, SGD, Adam)}
+    if name not in classes:
+        raise ValueError(f"unknown optimizer class {name!r}; known: {', '.join(classes)}")
+    cls = classes[name]
     return cls(**config)

@@ -71,7 +71,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, name=None):
         super().__init__(name=name)
-        if not (0.0 <= float(rate) < 1.0):
+        if not isinstance(rate, (int, float, np.integer, np.floating)) or not (0.0 <= float(rate) < 1.0):
             raise ValueError(f"Dropout '{self.name}': rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
 
