@@ -323,13 +323,12 @@ class Model:
         """Train for ``epochs`` epochs of mini-batches; return a :class:`History`.
 
         ``validation_split`` holds out the *last* fraction of the data (before shuffling), as
-        Keras does. ``seed`` fixes the shuffling (and dropout) for this call. Epochs run from
+        Keras does. ``seed`` makes each epoch's shuffling and dropout masks a function of
+        ``(seed, epoch)``, so that a fit resumed from a checkpoint repeats a straight one. Epochs run from
         ``initial_epoch`` to ``epochs - 1``; ``model.epoch`` counts the epochs done so far.
         """
         self._require_compiled("fit")
         batch_size = self._check_batch_size(batch_size)
-        if seed is not None:
-            backend.set_seed(seed)
         x = self._prepare_x(x, "fit")
         y = self._prepare_y(y, x.shape[0], "fit")
         if validation_data is None and validation_split:
@@ -366,6 +365,8 @@ class Model:
             for epoch in range(start, epochs):
                 for cb in cbs:
                     cb.on_epoch_begin(epoch)
+                if seed is not None:  # each epoch's shuffle and dropout depend on (seed, epoch) only,
+                    backend.set_seed([seed, epoch])  # so a resumed fit repeats a straight one
                 order = backend.rng().permutation(n) if shuffle else np.arange(n)
                 order = backend.asarray(order)
                 loss_total, correct, seen, logs = 0.0, 0, 0, {}
@@ -409,7 +410,8 @@ class Model:
                 if verbose == 2:
                     print(f"Epoch {epoch + 1}/{epochs} - " +
                           " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-                self.epoch = epoch + 1
+                if seen == n:  # an epoch interrupted part-way is not counted as done
+                    self.epoch = epoch + 1
                 for cb in cbs:
                     cb.on_epoch_end(epoch, logs)
                 if self.stop_training:
