@@ -1,0 +1,1 @@
+"""Benchmarks of tinynet: run ``python -m benchmarks --help``."""
