@@ -56,7 +56,7 @@ def parse_args(argv=None):
     ap.add_argument("--no-cold-compile", action="store_true",
                     help="skip timing numba's compilation with an empty cache")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: kernels,epochs,"
-                                               "memory,scaling,batch")
+                                               "variants,memory,scaling,batch")
     return ap.parse_args(argv)
 
 
@@ -76,9 +76,10 @@ def available_backends():
     return out, why
 
 
-def run_worker(spec, env=None, timeout=1200):
-    """Run one measurement in a fresh process; returns its result dict (or {"error": ...})."""
-    e = dict(os.environ)
+def run_worker(spec, env=None, timeout=1200, unset=()):
+    """Run one measurement in a fresh process (with ``env`` added and the variables ``unset``
+    removed); returns its result dict (or {"error": ...})."""
+    e = {k: v for k, v in os.environ.items() if k not in unset}
     e.update(env or {})
     e.setdefault("PYTHONPATH", "")
     e["PYTHONPATH"] = str(common.ROOT) + (os.pathsep + e["PYTHONPATH"] if e["PYTHONPATH"] else "")
@@ -104,7 +105,7 @@ def tensorflow_here():
 
 def run_keras(python, out_dir, models, data):
     """Keras's epoch times measured now with ``python`` (the reference script), or None."""
-    target = out_dir / "keras_times_this_run.json"
+    target = out_dir / f"keras_times_{'_'.join(models)}.json"
     names = [common.KERAS_NAMES[m] for m in models]
     cmd = [python, str(KERAS_SCRIPT), "--out", str(target), "--random-hog", "--models", *names]
     if data:
@@ -114,7 +115,9 @@ def run_keras(python, out_dir, models, data):
     if done.returncode != 0 or not target.exists():
         common.log("keras run failed:", done.stderr[-1500:])
         return None
-    return json.loads(target.read_text())
+    result = json.loads(target.read_text())
+    target.unlink()
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +157,10 @@ def measure(args):
             results["kernels"][b] = run_worker({"task": "kernels", "backend": b, "data": args.data,
                                                 "repeats": 5 if args.quick else 9})
 
-    # epochs: backends interleaved per model, so that each model's numbers are close in time ---
+    # epochs: backends (and Keras, when it runs here) interleaved per model, so that the numbers
+    # compared are measured minutes apart at most, under the same load -------------------------
+    keras_python = args.keras_python or (sys.executable if tensorflow_here() else None)
+    keras_runs = {}
     if "epochs" not in skip:
         results["epochs"] = {m: {} for m in models}
         for m in models:
@@ -163,6 +169,34 @@ def measure(args):
                 common.log(f"epochs: {m} on {b} ({n} images, 1 + {reps} epochs) ...")
                 results["epochs"][m][b] = run_worker({"task": "epochs", "backend": b, "model": m,
                                                       "n": n, "repeats": reps, "data": args.data})
+            if keras_python and not args.no_keras_run:
+                keras_runs[m] = run_keras(keras_python, args.out, [m], args.data)
+
+    # the same epochs under other BLAS settings: without this environment's OpenBLAS tuning
+    # variables (they slow BLAS down), and with one BLAS thread (OpenBLAS's threads spin while
+    # they wait for work, which is costly when other processes share the cores)
+    blas_vars = [k for k in os.environ if k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")]
+    variants = []
+    if blas_vars:
+        variants.append({"label": "without " + " and ".join(f"`{v}`" for v in blas_vars), "env": {},
+                         "unset": blas_vars, "models": [m for m in models if m.startswith("mlp")]})
+    if "OPENBLAS_NUM_THREADS" not in os.environ:
+        variants.append({"label": "with `OPENBLAS_NUM_THREADS=1`", "env": {"OPENBLAS_NUM_THREADS": "1"},
+                         "unset": [], "models": list(models)})
+    if not args.quick and "epochs" not in skip and "variants" not in skip:
+        results["variants"] = []
+        for v in variants:
+            v = dict(v, epochs={m: {} for m in v["models"]})
+            for m in v["models"]:
+                for b in [b for b in backends if b in ("numpy", "numba")]:
+                    if b == "numpy" and m.startswith("cnn"):
+                        continue  # minutes per epoch, and BLAS is not what limits it
+                    n, reps = plan(args.quick, b, m)
+                    common.log(f"epochs with {v['label']}: {m} on {b} ...")
+                    v["epochs"][m][b] = run_worker(
+                        {"task": "epochs", "backend": b, "model": m, "n": n, "repeats": reps,
+                         "inference": False, "data": args.data}, env=v["env"], unset=v["unset"])
+            results["variants"].append(v)
 
     # numba compiling with an empty cache -----------------------------------------------------
     if "numba" in backends and not args.quick and not args.no_cold_compile and "epochs" not in skip:
@@ -209,11 +243,16 @@ def measure(args):
                  "batch_sizes": [32, 64, 128, 256, 512, 1024], "data": args.data})
 
     # Keras -----------------------------------------------------------------------------------
-    keras_python = args.keras_python or (sys.executable if tensorflow_here() else None)
     keras, source = None, None
-    if keras_python and not args.no_keras_run and "epochs" not in skip:
-        keras = run_keras(keras_python, args.out, models, args.data)
-        source = f"measured in this run ({keras_python}, tests/keras_reference/keras_epoch_times.py)"
+    if keras_runs and all(keras_runs.values()):
+        keras = dict(next(iter(keras_runs.values())))
+        keras["models"] = {k: v for run in keras_runs.values() for k, v in run["models"].items()}
+        keras["machine"]["load_average_1_5_15_before"] = [
+            run["machine"]["load_average_1_5_15_before"] for run in keras_runs.values()]
+        keras["machine"]["load_average_1_5_15_after"] = [
+            run["machine"]["load_average_1_5_15_after"] for run in keras_runs.values()]
+        source = (f"measured in this run, each model right after tinynet's runs of it "
+                  f"({keras_python} tests/keras_reference/keras_epoch_times.py --random-hog)")
     if keras is None and KERAS_JSON.exists():
         keras = json.loads(KERAS_JSON.read_text())
         source = ("benchmarks/keras_times.json, measured earlier on this machine by "
@@ -321,8 +360,20 @@ def write_report(results, out):
                 cpu = common.median(e["epoch_cpu_s"]) * common.TRAIN_SIZE / e["n"]
                 lines.append(f"- {m} / {b}: median of {len(e['epoch_s'])} epochs on {e['n']} images"
                              f"{scaled} (epochs: {', '.join(f'{t:.2f}' for t in e['epoch_s'])} s; "
-                             f"CPU {cpu:.2f} s per 60,000); first epoch {e['first_epoch_s']:.2f} s"
+                             f"CPU {cpu:.2f} s per 60,000); first epoch {e['first_epoch_s']:.2f} s; "
+                             f"load {e.get('load_1min')}"
                              + (f"; inputs: {e['note']}" if e.get("note") else ""))
+        for v in results.get("variants") or []:
+            lines += ["", f"The same, measured **{v['label']}** (seconds per epoch; "
+                      "numba / Keras against the Keras time above):", ""]
+            for m, per_backend in v["epochs"].items():
+                cells = []
+                for b, e in per_backend.items():
+                    t = per_epoch(e)
+                    k = keras_epoch(results, m)
+                    cells.append(f"{b} {fmt(t)}" + (f" ({t / k:.2f}x Keras)" if b == "numba" and t and k else "")
+                                 + (f" [load {e.get('load_1min')}]" if e.get("load_1min") else ""))
+                lines.append(f"- {m}: " + ", ".join(cells))
         lines += ["", f"Keras (3 / TensorFlow CPU): {ks.get('source') or 'not available'}."]
         kd = ks.get("data") or {}
         if kd:
@@ -480,8 +531,10 @@ def write_plots(results, out):
             if "points" in e:
                 n = [p["n"] for p in e["points"]]
                 a1.plot(n, [p["epoch_s"] for p in e["points"]], "o-", label=b, color=colors.get(b))
-        a1.set_xlabel("training images in the epoch")
-        a1.set_ylabel("seconds")
+        a1.set_xscale("log")
+        a1.set_yscale("log")
+        a1.set_xlabel("training images in the epoch (log)")
+        a1.set_ylabel("seconds (log)")
         a1.set_title(f"Epoch time vs data size ({sc.get('model', '')})")
         a1.legend(fontsize=8)
         a1.grid(alpha=0.3)

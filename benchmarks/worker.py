@@ -227,8 +227,11 @@ TASKS = {"epochs": task_epochs, "memory": task_memory, "kernels": task_kernels,
 
 
 def main(argv=None):
+    import os
     spec = json.loads((argv or sys.argv[1:])[0])
+    load = os.getloadavg()[0]
     result = TASKS[spec["task"]](spec)
+    result["load_1min"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     print("RESULT " + json.dumps(result), flush=True)
 
 
