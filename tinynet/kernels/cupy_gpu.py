@@ -9,6 +9,7 @@ are the reference ones, which run on CuPy arrays as they are.
 import cupy as cp
 import numpy as np
 
+from . import numpy_ref
 from .numpy_ref import *  # noqa: F401,F403  (reference versions for anything not overridden)
 from .numpy_ref import output_size
 
@@ -65,7 +66,7 @@ _pool_forward = cp.ElementwiseKernel(
     const int c = t % C; t /= C;
     const int ow = t % OW; t /= OW;
     const int oh = t % OH; const long long n = t / OH;
-    T best = 0; int where = -1;  // padding counts as -infinity: it never wins
+    T best = log((T)0); int where = -1;  // -inf; padding counts as -inf: it never wins
     for (int ph = 0; ph < PH; ++ph) {
         const int h = oh * SH + ph - PT;
         if (h < 0 || h >= H) continue;
@@ -76,7 +77,7 @@ _pool_forward = cp.ElementwiseKernel(
             if (where < 0 || v > best) { best = v; where = ph * PW + pw; }  // first max wins ties
         }
     }
-    out = best; arg = where;
+    out = best; arg = where < 0 ? 0 : where;  // a window of padding only: -inf at index 0
     """,
     "tinynet_maxpool_forward")
 
@@ -124,6 +125,17 @@ def col2im(cols, x_shape, kh, kw, sh, sw, pads):
     _col2im(cp.ascontiguousarray(cols), *_ints(h, w, c, oh, ow, kh, kw, sh, sw, pads[0], pads[2]),
             dx)
     return dx
+
+
+def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
+    """The reference convolution (im2col and one cuBLAS product) with the CUDA im2col."""
+    return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col)
+
+
+def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
+    """The reference gradients with the CUDA im2col/col2im."""
+    return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads, relu_output=relu_output,
+                                     need_dx=need_dx, unfold=im2col, fold=col2im)
 
 
 def maxpool_forward(x, ph, pw, sh, sw, pads):

@@ -106,13 +106,14 @@ def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     return dx[:, top:top + h, left:left + w, :]
 
 
-def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
+def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col):
     """Convolution of ``x`` (N, H, W, C) with ``kernel`` (KH, KW, C, F) by im2col and one product.
 
     ``z = im2col(x) W + b`` with ``W`` the kernel viewed as ``(KH*KW*C, F)``, reshaped to
     ``(N, OH, OW, F)``; with ``relu=True`` the result is ``max(z, 0)`` (the activation applied in
     the same pass). ``bias`` may be ``None``. Returns ``(out, saved)``: ``saved`` is what
-    :func:`conv2d_backward` needs (here the input and its im2col matrix).
+    :func:`conv2d_backward` needs (here the input and its im2col matrix). ``unfold`` is the
+    im2col to use (the CuPy backend passes its CUDA one).
     """
     xp = array_module(x)
     kh, kw, _, f = kernel.shape
@@ -120,7 +121,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     n, h, w, _ = x.shape
     oh = output_size(h, kh, sh, pads[0], pads[1])
     ow = output_size(w, kw, sw, pads[2], pads[3])
-    cols = im2col(x, kh, kw, sh, sw, pads)
+    cols = unfold(x, kh, kw, sh, sw, pads)
     z = cols @ kernel.reshape(-1, f)
     if bias is not None:
         z += bias
@@ -129,7 +130,8 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     return z.reshape(n, oh, ow, f), (x, cols)
 
 
-def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
+def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True,
+                    unfold=im2col, fold=col2im):
     """Gradients of :func:`conv2d_forward`: ``(dx, dkernel, dbias)``.
 
     With ``dz = dout`` (or ``dout * [y > 0]`` when ``relu_output=y`` was fused) viewed as
@@ -143,11 +145,11 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     kh, kw, _, f = kernel.shape
     sh, sw = strides
     if cols is None:
-        cols = im2col(x, kh, kw, sh, sw, pads)
+        cols = unfold(x, kh, kw, sh, sw, pads)
     if relu_output is not None:
         dout = dout * (relu_output > 0)
     dz = dout.reshape(-1, f)
     dkernel = (cols.T @ dz).reshape(kernel.shape)
     dbias = dz.sum(axis=0)
-    dx = col2im(dz @ kernel.reshape(-1, f).T, x.shape, kh, kw, sh, sw, pads) if need_dx else None
+    dx = fold(dz @ kernel.reshape(-1, f).T, x.shape, kh, kw, sh, sw, pads) if need_dx else None
     return dx, dkernel, dbias
