@@ -140,3 +140,14 @@ def test_sequential_save_and_load_keeps_it_sequential(tmp_path):
     assert isinstance(loaded, Sequential)
     assert [l.name for l in loaded.layers] == ["Input", model.layers[1].name, "Output"]
     assert loaded.optimizer is None
+
+
+def test_a_float64_model_computes_in_float64_whatever_floatx_says():
+    backend.set_floatx("float64")
+    model = Sequential([layers.Input((3,)), layers.Dense(2)])
+    backend.set_floatx("float32")
+    x = np.array([[1.0 + 1e-12, 2.0, 3.0]])
+    w, b = model.get_weights()
+    out = model.predict(x)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, x @ w + b, rtol=1e-15)

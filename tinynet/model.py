@@ -111,6 +111,12 @@ class Model:
     def output_shape(self):
         return (None,) + tuple(self._output.layer.output_shape) if self.built else None
 
+    @property
+    def dtype(self):
+        """The float type the model computes in: its weights' (floatx when it was built)."""
+        params = self.params if self.built else []
+        return params[0].dtype if params else np.dtype(backend.floatx())
+
     def get_layer(self, name):
         for layer in self.layers:
             if layer.name == name:
@@ -215,7 +221,7 @@ class Model:
                 hint = f"; reshape it with x.reshape({(-1,) + expected})"
             raise ValueError(f"{where}: model '{self.name}' expects input of shape "
                              f"{fmt_shape(expected)}, got {fmt_shape(got)}{hint}")
-        x = backend.asarray(x, dtype=backend.floatx())
+        x = backend.asarray(x, dtype=self.dtype)
         if not bool(backend.xp().isfinite(x).all()):
             raise ValueError(f"{where}: x contains NaN or infinite values")
         return x
@@ -242,7 +248,7 @@ class Model:
                 not np.allclose(y_host.sum(axis=-1), 1.0, atol=1e-3):
             raise ValueError(f"{where}: y must be one-hot (or probability) rows: values in [0, 1] "
                              "summing to 1 per example")
-        return backend.asarray(y, dtype=backend.floatx())
+        return backend.asarray(y, dtype=self.dtype)
 
     @staticmethod
     def _check_batch_size(batch_size):
