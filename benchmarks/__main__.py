@@ -303,7 +303,9 @@ def summarise(results):
                 row[f"{b}_over_keras"] = s[b] / s["keras"]
         nb = per_backend.get("numba")
         if nb and "error" not in nb:
-            row["numba_first_epoch_overhead_s"] = nb["first_epoch_s"] - common.median(nb["epoch_s"])
+            if nb.get("first_steps_s"):
+                row["numba_first_step_overhead_s"] = nb["first_steps_s"][0] - min(nb["first_steps_s"][1:])
+                row["numba_import_s"] = nb.get("import_s")
         summary[m] = row
     results["summary"] = summary
     return summary
@@ -360,8 +362,7 @@ def write_report(results, out):
                 cpu = common.median(e["epoch_cpu_s"]) * common.TRAIN_SIZE / e["n"]
                 lines.append(f"- {m} / {b}: median of {len(e['epoch_s'])} epochs on {e['n']} images"
                              f"{scaled} (epochs: {', '.join(f'{t:.2f}' for t in e['epoch_s'])} s; "
-                             f"CPU {cpu:.2f} s per 60,000); first epoch {e['first_epoch_s']:.2f} s; "
-                             f"load {e.get('load_1min')}"
+                             f"CPU {cpu:.2f} s per 60,000); load {e.get('load_1min')}"
                              + (f"; inputs: {e['note']}" if e.get("note") else ""))
         for v in results.get("variants") or []:
             lines += ["", f"The same, measured **{v['label']}** (seconds per epoch; "
@@ -393,19 +394,22 @@ def write_report(results, out):
         lines.append("")
         # compile
         lines += ["## numba's first-epoch overhead", "",
-                  "Extra seconds of the first epoch over the median of the next ones, in a fresh "
-                  "process with numba's on-disk cache already filled (loading the cached kernels):", ""]
+                  "The extra seconds of the first training step of a fresh process over a later "
+                  "step: loading the compiled kernels from numba's on-disk cache (or compiling them "
+                  "when the cache is empty) and starting the thread pool. Every kernel an epoch uses "
+                  "runs in that first step, so this is the whole extra time of the first epoch. "
+                  "`import` is the time to import tinynet with numba and the kernels module.", ""]
         for m, row in summary.items():
-            if "numba_first_epoch_overhead_s" in row:
-                lines.append(f"- {m}: {row['numba_first_epoch_overhead_s']:.2f} s")
+            if "numba_first_step_overhead_s" in row:
+                lines.append(f"- {m}: {row['numba_first_step_overhead_s']:.2f} s with the cache "
+                             f"filled (import {fmt(row.get('numba_import_s'))} s)")
         cold = results.get("cold_compile") or {}
         for m, e in cold.items():
             if "error" in e:
-                lines.append(f"- with an empty cache ({m}): failed: `{e['error'][-200:]}`")
-            else:
-                lines.append(f"- with an **empty** cache ({m}, compiling every kernel): first epoch "
-                             f"{e['first_epoch_s']:.1f} s on {e['n']} images vs "
-                             f"{common.median(e['epoch_s']):.2f} s for the next ones")
+                lines.append(f"- {m} with an empty cache: failed: `{e['error'][-200:]}`")
+            elif e.get("first_steps_s"):
+                lines.append(f"- {m} with an **empty** cache (compiling every kernel it uses): "
+                             f"{e['first_steps_s'][0] - min(e['first_steps_s'][1:]):.1f} s")
         lines.append("")
     # memory --------------------------------------------------------------------------------
     if results.get("memory"):

@@ -58,8 +58,10 @@ class _StopAfter:
 
 
 def _setup(spec):
+    t = time.perf_counter()
     from tinynet import backend
     backend.set_backend(spec["backend"])
+    spec["_import_s"] = time.perf_counter() - t  # importing tinynet, numba and the kernels
     backend.set_floatx("float32")
     backend.set_seed(0)
     return backend
@@ -87,6 +89,14 @@ def task_epochs(spec):
     d = _data(spec, spec["n"], test=spec.get("inference", True))
     load_s = time.perf_counter() - t0
     model = _compiled(common.build(spec["model"]))
+    # the first training step of a fresh process pays for loading (or compiling) the numba
+    # kernels and starting the thread pool; the second step is an ordinary one
+    steps = []
+    for _ in range(3):
+        t = time.perf_counter()
+        model.train_on_batch(d["x"][:spec.get("batch", 128)], d["y"][:spec.get("batch", 128)])
+        steps.append(time.perf_counter() - t)
+    model = _compiled(common.build(spec["model"]))
     timer = _EpochTimer()
     repeats = int(spec.get("repeats", 3))
     model.fit(d["x"], d["y"], batch_size=spec.get("batch", 128), epochs=1 + repeats, verbose=0,
@@ -94,7 +104,8 @@ def task_epochs(spec):
     n = len(d["x"])
     res = {"n": n, "batch": spec.get("batch", 128), "first_epoch_s": timer.wall[0],
            "epoch_s": timer.wall[1:], "epoch_cpu_s": timer.cpu[1:], "data_s": load_s,
-           "note": d["note"], "backend": backend.get_backend()}
+           "note": d["note"], "backend": backend.get_backend(), "import_s": spec["_import_s"],
+           "first_steps_s": steps}
     if spec.get("inference", True):
         xt = d["xt"]
         model.predict(xt[:1024], batch_size=128)
