@@ -26,17 +26,65 @@ mirrored (a "full" correlation of ``dz`` with the kernel), and ``dL/dw[i, j, c, 
 product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on the same grid. The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 """
+import ctypes
 import os
 
-# numba's parallel loops run on OpenMP threads. By default those threads spin at the end of each
-# loop, waiting for the next one; on a machine shared with other processes (or with fewer cores
-# than threads) the spinning threads take the CPU from the ones still working, and a parallel
-# loop then waits for whole scheduler time slices: measured on a loaded 2-core machine, the
-# digits CNN's epoch took 24-36 s with spinning threads and 6-10 s with sleeping ones (3 s on the
-# idle machine either way). Sleep instead of spinning, unless the user chose otherwise. This must
-# be set before numba starts its thread pool (its first parallel loop).
+# Threads. numba's parallel loops run on OpenMP threads; NumPy's matrix products (the Dense
+# layers) on OpenBLAS's own threads. Both kinds wait for work by spinning on a core, and on a
+# small machine they take the cores from each other, or from other processes, in whole scheduler
+# time slices. Measured on this project's 2-core machine, seconds per epoch:
+#
+#                          idle: digits CNN  residual CNN  MLP     loaded: digits CNN  MLP
+#   OpenMP spinning, BLAS 2 threads  1.6       4.6-20        0.55            24-36     5-25
+#   short spin, BLAS 1 thread        1.6       2.4           0.82            3-5       0.8-1.2
+#
+# So, unless the user chose otherwise: OpenMP threads spin only briefly (1000 turns) before they
+# sleep, and on machines of at most 4 cores OpenBLAS runs on one thread (the numba kernels use the
+# cores). ``GOMP_SPINCOUNT``/``OMP_WAIT_POLICY`` must be set before numba starts its thread pool
+# (its first parallel loop); OpenBLAS's thread count is set through its C API (see set_blas_threads).
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "passive"
+    os.environ["GOMP_SPINCOUNT"] = "1000"
+
+
+def set_blas_threads(n):
+    """Set the number of threads of every OpenBLAS library loaded in this process (NumPy's, SciPy's).
+
+    Returns how many libraries were set (0 where none is found, e.g. on a non-Linux system or
+    with another BLAS). Equivalent to starting Python with ``OPENBLAS_NUM_THREADS=n``.
+    """
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
+    except OSError:
+        return 0
+    done = 0
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int]
+                fn.restype = None
+                fn(int(n))
+                done += 1
+                break
+    return done
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+if (not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+        and _usable_cpus() <= 4):
+    set_blas_threads(1)
 
 import functools  # noqa: E402
 
