@@ -32,16 +32,18 @@ import os
 # Threads. numba's parallel loops run on OpenMP threads; NumPy's matrix products (the Dense
 # layers) on OpenBLAS's own threads. Both kinds wait for work by spinning on a core, and on a
 # small machine they take the cores from each other, or from other processes, in whole scheduler
-# time slices. Measured on this project's 2-core machine, seconds per epoch:
+# time slices. Measured on this project's 2-core machine (seconds per epoch, idle machine):
 #
-#                          idle: digits CNN  residual CNN  MLP     loaded: digits CNN  MLP
-#   OpenMP spinning, BLAS 2 threads  1.6       4.6-20        0.55            24-36     5-25
-#   short spin, BLAS 1 thread        1.6       2.4           0.82            3-5       0.8-1.2
+#                                        digits CNN   residual CNN   MLP (no numba kernel)
+#   OpenMP threads spinning, BLAS 2 threads  1.6          4.6-20         0.55
+#   short spin, BLAS 1 thread                1.6          2.4-2.6        0.80
 #
-# So, unless the user chose otherwise: OpenMP threads spin only briefly (1000 turns) before they
-# sleep, and on machines of at most 4 cores OpenBLAS runs on one thread (the numba kernels use the
-# cores). ``GOMP_SPINCOUNT``/``OMP_WAIT_POLICY`` must be set before numba starts its thread pool
-# (its first parallel loop); OpenBLAS's thread count is set through its C API (see set_blas_threads).
+# and with other jobs on the machine, spinning OpenMP threads made the digits CNN's epoch 24-36 s
+# instead of 5-10 s. So, unless the user chose otherwise: OpenMP threads spin only briefly (1000
+# turns) before they sleep; and once a process runs these parallel kernels, on a machine of at
+# most 4 cores, OpenBLAS runs on one thread (see _share_cores; an MLP, which runs no numba
+# kernel, keeps BLAS's threads). ``GOMP_SPINCOUNT`` must be set before numba starts its thread
+# pool (its first parallel loop); OpenBLAS's thread count is set through its C API.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "1000"
 
@@ -82,9 +84,20 @@ def _usable_cpus():
         return os.cpu_count() or 1
 
 
-if (not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
-        and _usable_cpus() <= 4):
-    set_blas_threads(1)
+_cores_shared = False
+
+
+def _share_cores():
+    """Called before the parallel kernels: the first time, on machines of at most 4 cores and
+    unless ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` says otherwise, put OpenBLAS on one thread
+    so that its spinning workers leave the cores to the kernels (see the comment above)."""
+    global _cores_shared
+    if _cores_shared:
+        return
+    _cores_shared = True
+    if (not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+            and _usable_cpus() <= 4):
+        set_blas_threads(1)
 
 import functools  # noqa: E402
 
@@ -683,6 +696,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
     _check_window(ph, pw, sh, sw, pads, "maxpool_forward")
     n, h, w, c = x.shape
     oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
+    _share_cores()
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
     arg = np.empty((n, oh, ow, c), dtype=np.int32)
     x = np.ascontiguousarray(x)
@@ -781,6 +795,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     if not _is_numpy_float(x, kernel) or (bias is not None and not _is_numpy_float(bias)):
         return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu)
     (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
+    _share_cores()
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
     oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")
