@@ -32,15 +32,15 @@ import os
 # Threads. numba's parallel loops run on OpenMP threads; NumPy's matrix products (the Dense
 # layers) on OpenBLAS's own threads. Both kinds wait for work by spinning on a core, and on a
 # small machine they take the cores from each other, or from other processes, in whole scheduler
-# time slices. Measured on this project's 2-core machine (seconds per epoch, idle machine):
+# time slices. Measured on this project's 2-core machine, idle, seconds per epoch:
 #
-#                                        digits CNN   residual CNN   MLP (no numba kernel)
-#   OpenMP threads spinning, BLAS 2 threads  1.6          4.6-20         0.55
-#   short spin, BLAS 1 thread                1.6          2.4-2.6        0.80
+#   digits CNN     OpenMP threads spinning 1.6, sleeping at once 1.9, spinning 1000 turns 1.6
+#   residual CNN   OpenBLAS on 2 threads 4.6 (20 with long-spinning OpenMP threads), on 1: 2.4
+#   MLP            (no numba kernel, only BLAS) OpenBLAS on 2 threads 0.55, on 1: 0.80
 #
-# and with other jobs on the machine, spinning OpenMP threads made the digits CNN's epoch 24-36 s
-# instead of 5-10 s. So, unless the user chose otherwise: OpenMP threads spin only briefly (1000
-# turns) before they sleep; and once a process runs these parallel kernels, on a machine of at
+# and with other jobs on the machine, long-spinning OpenMP threads made the digits CNN's epoch
+# 24-36 s instead of 5-10 s. So, unless the user chose otherwise: OpenMP threads spin only 1000
+# turns before they sleep; and once a process runs these parallel kernels, on a machine of at
 # most 4 cores, OpenBLAS runs on one thread (see _share_cores; an MLP, which runs no numba
 # kernel, keeps BLAS's threads). ``GOMP_SPINCOUNT`` must be set before numba starts its thread
 # pool (its first parallel loop); OpenBLAS's thread count is set through its C API.
