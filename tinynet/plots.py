@@ -10,6 +10,7 @@ global pyplot state), saves it as a PNG at ``path`` and returns the path. The PN
     plots.plot_model(model, "out/model.png")           # boxes and arrows, skip connections too
 """
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,11 @@ def _save(fig, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=fig.dpi, format="png")  # no bbox_inches="tight": keep the asked size
     return path
+
+
+def _wrap(title, width_px, fontsize=12):
+    """Break a long title into lines that fit the figure's width (about 0.6 em per character)."""
+    return textwrap.fill(str(title), width=max(20, int(width_px / (0.6 * fontsize * DPI / 72))))
 
 
 def _history_dict(history):
@@ -104,7 +110,7 @@ def plot_history(history, path, title=None, size=(900, 360)):
             ax.text(0.5, 0.5, f"no {label} recorded", ha="center", va="center", transform=ax.transAxes)
         ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_wrap(title, size[0]))
     return _save(fig, path)
 
 
