@@ -19,15 +19,7 @@ from tinynet import backend, layers, optimizers
 from tinynet.callbacks import CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old, old_rng = backend.floatx(), backend.rng()
-    backend.set_floatx("float64")
-    try:
-        yield
-    finally:
-        backend.set_floatx(old)
-        backend._rng = old_rng
+pytestmark = pytest.mark.usefixtures("float64")  # conftest.py: float64, then restored
 
 
 def make_model(optimizer=None, seed=0):

@@ -35,15 +35,7 @@ from tinynet.io import ModelFileError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old, old_rng = backend.floatx(), backend.rng()
-    backend.set_floatx("float64")
-    try:
-        yield
-    finally:
-        backend.set_floatx(old)
-        backend._rng = old_rng
+pytestmark = pytest.mark.usefixtures("float64")  # conftest.py: float64, then restored
 
 
 def dataset(n=40, shape=(6, 6, 2), classes=3, seed=0):

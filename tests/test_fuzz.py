@@ -39,15 +39,7 @@ def fuzz(max_examples):
 ACTIVATIONS = [None, "linear", "relu", "tanh", "sigmoid", "softmax"]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old, old_rng = backend.floatx(), backend.rng()
-    backend.set_floatx("float64")
-    try:
-        yield
-    finally:
-        backend.set_floatx(old)
-        backend._rng = old_rng
+pytestmark = pytest.mark.usefixtures("float64")  # conftest.py: float64, then restored
 
 
 # ---- random layer specifications and the oracle ---------------------------------------------------
