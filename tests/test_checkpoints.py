@@ -562,7 +562,7 @@ def test_truncation_at_every_length_is_detected(tmp_path, saved):
             tinynet.load_model(path)
 
 
-def _flip_bytes(tmp_path, saved, positions):
+def _check_flipped_bytes(tmp_path, saved, positions):
     """Flip each byte at ``positions`` in turn; return the positions whose file still loaded
     (after checking that such a model is the saved one, weights and optimizer state)."""
     _, data, _, _, model = saved
@@ -604,14 +604,14 @@ def test_corrupted_bytes_in_the_members_are_detected_or_harmless(tmp_path, saved
     # one byte in 7 of the members (every array, the header): the CRC-32 catches changed content
     end, contents = _layout(saved[0], saved[1])
     positions = range(1, end, 7)
-    loaded_fine = _flip_bytes(tmp_path, saved, positions)
+    loaded_fine = _check_flipped_bytes(tmp_path, saved, positions)
     assert not [p for p in loaded_fine if any(a <= p < b for a, b in contents)]
     assert len(loaded_fine) < len(positions) // 2
 
 
 def test_corrupted_bytes_in_the_zip_directory_are_detected_or_harmless(tmp_path, saved):
     end, _ = _layout(saved[0], saved[1])
-    _flip_bytes(tmp_path, saved, range(end, len(saved[1])))
+    _check_flipped_bytes(tmp_path, saved, range(end, len(saved[1])))
 
 
 def test_a_failed_load_leaves_the_existing_model_file_untouched(tmp_path, saved):

@@ -10,7 +10,7 @@ SIZE = (333, 217)  # odd sizes: the PNG must keep them exactly (no "tight" cropp
 SKIP_RGB = np.array([0xcc, 0x41, 0x25]) / 255.0  # the colour of skip connections in plot_model
 
 
-def read_png(path, size):
+def check_png(path, size):
     image = imread(str(path))
     assert image.shape[:2] == (size[1], size[0]), image.shape
     assert image[..., :3].var() > 0, "blank picture"
@@ -42,9 +42,9 @@ def rosenbrock(x, y):
 def test_plot_history(tmp_path):
     path = plots.plot_history(history(), tmp_path / "h.png", title="run", size=SIZE)
     assert path == tmp_path / "h.png"
-    read_png(path, SIZE)
+    check_png(path, SIZE)
     # a plain dict with one epoch and no validation works too
-    read_png(plots.plot_history({"loss": [0.3], "accuracy": [0.9]}, tmp_path / "d.png", size=SIZE), SIZE)
+    check_png(plots.plot_history({"loss": [0.3], "accuracy": [0.9]}, tmp_path / "d.png", size=SIZE), SIZE)
 
 
 def test_plot_history_refuses_what_is_not_a_history(tmp_path):
@@ -55,7 +55,7 @@ def test_plot_history_refuses_what_is_not_a_history(tmp_path):
 def test_plot_histories(tmp_path):
     path = plots.plot_histories({"a": history(), "b": history().history}, tmp_path / "hs.png",
                                 key="val_loss", size=SIZE)
-    read_png(path, SIZE)
+    check_png(path, SIZE)
 
 
 def test_plot_confusion_matrix(tmp_path):
@@ -63,8 +63,8 @@ def test_plot_confusion_matrix(tmp_path):
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
              "Bag", "Ankle boot"]
     path = plots.plot_confusion_matrix(cm, names, tmp_path / "sub" / "cm.png", title="t", size=SIZE)
-    read_png(path, SIZE)
-    read_png(plots.plot_confusion_matrix(cm, [str(d) for d in range(10)], tmp_path / "cm.png"),
+    check_png(path, SIZE)
+    check_png(plots.plot_confusion_matrix(cm, [str(d) for d in range(10)], tmp_path / "cm.png"),
              (600, 560))
     with pytest.raises(ValueError, match="class names"):
         plots.plot_confusion_matrix(cm, ["a", "b"], tmp_path / "bad.png")
@@ -78,9 +78,9 @@ def test_plot_model_draws_the_skip_connection_of_the_residual_model(tmp_path):
     residual = plots.plot_model(report_models.cnn_fashion_3(), tmp_path / "res.png", size=(420, 700))
     chain = plots.plot_model(report_models.cnn_digits(), tmp_path / "cnn.png", size=(420, 700))
     mlp = plots.plot_model(report_models.mlp_raw(), tmp_path / "mlp.png", size=(420, 300))
-    assert skip_pixels(read_png(residual, (420, 700))) > 200  # a visible, coloured arc
-    assert skip_pixels(read_png(chain, (420, 700))) == 0
-    assert skip_pixels(read_png(mlp, (420, 300))) == 0
+    assert skip_pixels(check_png(residual, (420, 700))) > 200  # a visible, coloured arc
+    assert skip_pixels(check_png(chain, (420, 700))) == 0
+    assert skip_pixels(check_png(mlp, (420, 300))) == 0
 
 
 def test_plot_model_default_size_grows_with_the_layers(tmp_path):
@@ -95,17 +95,17 @@ def test_plot_misclassified(tmp_path):
     predicted[::3] = (predicted[::3] + 1) % 10
     path = plots.plot_misclassified(images, labels, predicted, [str(d) for d in range(10)],
                                     tmp_path / "m.png", n=9, size=SIZE)
-    read_png(path, SIZE)
+    check_png(path, SIZE)
     # one-hot predictions, flat images, and nothing wrong at all
     onehot = np.eye(10)[labels]
-    read_png(plots.plot_misclassified(images.reshape(len(images), -1) / 255.0, labels, onehot,
+    check_png(plots.plot_misclassified(images.reshape(len(images), -1) / 255.0, labels, onehot,
                                       [str(d) for d in range(10)], tmp_path / "none.png", size=SIZE), SIZE)
 
 
 def test_plot_conv_filters(tmp_path):
     model = report_models.cnn_fashion_3()
-    read_png(plots.plot_conv_filters(model.get_layer("l1"), tmp_path / "f1.png", size=SIZE), SIZE)
-    read_png(plots.plot_conv_filters(model.get_layer("l2"), tmp_path / "f2.png", size=SIZE), SIZE)
+    check_png(plots.plot_conv_filters(model.get_layer("l1"), tmp_path / "f1.png", size=SIZE), SIZE)
+    check_png(plots.plot_conv_filters(model.get_layer("l2"), tmp_path / "f2.png", size=SIZE), SIZE)
     with pytest.raises(ValueError, match="Conv2D"):
         plots.plot_conv_filters(model.get_layer("l5"), tmp_path / "x.png")
 
@@ -128,35 +128,35 @@ def test_plot_feature_maps(tmp_path, layer):
     images, _ = digits(1)
     path = plots.plot_feature_maps(model, images[0][..., None] / 255.0, layer, tmp_path / "fm.png",
                                    size=SIZE)
-    read_png(path, SIZE)
+    check_png(path, SIZE)
 
 
 def test_plot_feature_maps_of_an_mlp_on_features(tmp_path):
     model = report_models.mlp_features()
     x = np.random.default_rng(0).random(392)
-    read_png(plots.plot_feature_maps(model, x, "Input", tmp_path / "fm.png", size=SIZE), SIZE)
+    check_png(plots.plot_feature_maps(model, x, "Input", tmp_path / "fm.png", size=SIZE), SIZE)
 
 
 def test_plot_hog(tmp_path):
     images, _ = digits(1)
-    read_png(plots.plot_hog(images[0], tmp_path / "hog.png", size=SIZE), SIZE)
-    read_png(plots.plot_hog(images[0], tmp_path / "hog4.png", pixels_per_cell=4, size=SIZE), SIZE)
+    check_png(plots.plot_hog(images[0], tmp_path / "hog.png", size=SIZE), SIZE)
+    check_png(plots.plot_hog(images[0], tmp_path / "hog4.png", pixels_per_cell=4, size=SIZE), SIZE)
 
 
 def test_plot_rmsprop_paths(tmp_path):
     t = np.linspace(0, 1, 50)[:, None]
     paths = {"a": np.hstack([-1.5 + 2.5 * t, 2 - t]), "b": np.hstack([-1.5 + 2 * t, 2 - 1.5 * t])}
-    read_png(plots.plot_rmsprop_paths(paths, tmp_path / "p.png", f=rosenbrock, minimum=(1, 1),
+    check_png(plots.plot_rmsprop_paths(paths, tmp_path / "p.png", f=rosenbrock, minimum=(1, 1),
                                       size=SIZE), SIZE)
-    read_png(plots.plot_rmsprop_paths(paths, tmp_path / "q.png", size=SIZE), SIZE)
+    check_png(plots.plot_rmsprop_paths(paths, tmp_path / "q.png", size=SIZE), SIZE)
     with pytest.raises(ValueError, match="steps, 2"):
         plots.plot_rmsprop_paths({"a": np.zeros((3, 3))}, tmp_path / "x.png")
 
 
 def test_plot_bars_and_f1_scores(tmp_path):
-    read_png(plots.plot_bars(["MLP", "CNN"], {"weights": [203530, 7465]}, tmp_path / "b.png",
+    check_png(plots.plot_bars(["MLP", "CNN"], {"weights": [203530, 7465]}, tmp_path / "b.png",
                              log=True, size=SIZE), SIZE)
-    read_png(plots.plot_f1_scores(np.linspace(0.5, 1, 10), list("abcdefghij"), tmp_path / "f.png",
+    check_png(plots.plot_f1_scores(np.linspace(0.5, 1, 10), list("abcdefghij"), tmp_path / "f.png",
                                   reference=np.linspace(0.6, 0.9, 10), size=SIZE), SIZE)
 
 
