@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
-from keras import layers  # noqa: E402
+from keras_models import KERAS_BUILDERS  # noqa: E402  (beside this script)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path("/work/shared/data/mnist")
@@ -80,45 +80,6 @@ def hog_features(images: np.ndarray) -> np.ndarray:
         hog(img, orientations=8, pixels_per_cell=(4, 4), cells_per_block=(1, 1))
         for img in images
     ]).astype("float32")
-
-
-def mlp(n_in, name):
-    inp = keras.Input((n_in,), name="l0")
-    h = layers.Dense(256, activation="relu", name="Input")(inp)
-    h = layers.Dropout(0.25)(h)
-    out = layers.Dense(10, activation="softmax", name="Output")(h)
-    return keras.Model(inp, out, name=name)
-
-
-def cnn_digits():
-    inp = keras.Input((28, 28, 1), name="l0")
-    x = layers.Conv2D(9, 5, padding="same", activation="relu", name="l1")(inp)
-    x = layers.MaxPooling2D(2, name="l1_mp")(x)
-    x = layers.Conv2D(9, 5, padding="same", activation="relu", name="l2")(x)
-    x = layers.MaxPooling2D(2, name="l2_mp")(x)
-    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="l3")(x)
-    x = layers.MaxPooling2D(2, name="l3_mp")(x)
-    x = layers.Flatten(name="flat")(x)
-    x = layers.Dense(25, activation="relu", name="l4")(x)
-    out = layers.Dense(10, activation="softmax", name="l5")(x)
-    return keras.Model(inp, out, name="CNN")
-
-
-def cnn_fashion_residual():
-    inp = keras.Input((28, 28, 1), name="l0")
-    x = layers.Conv2D(9, 7, padding="same", activation="relu", name="l1")(inp)
-    p = layers.MaxPooling2D(2, name="l1_mp")(x)
-    x = layers.Conv2D(9, 5, padding="same", activation="relu", name="l2")(p)
-    x = layers.Conv2D(9, 3, padding="same", activation="relu", name="l2_2")(x)
-    x = layers.Add()([x, p])
-    x = layers.MaxPooling2D(2, name="l2_ap")(x)
-    x = layers.Conv2D(18, 3, padding="same", activation="relu", name="l3")(x)
-    x = layers.MaxPooling2D(2, name="l3_mp")(x)
-    x = layers.Dropout(0.3)(x)
-    x = layers.Flatten(name="flat")(x)
-    x = layers.Dense(32, activation="relu", name="l5")(x)
-    out = layers.Dense(10, activation="softmax", name="l7")(x)
-    return keras.Model(inp, out, name="CNN-fashion")
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -181,7 +142,7 @@ def main(argv=None) -> int:
     notes = {}
     for name in args.models:
         if name == "mlp_raw":
-            model, xtr, xte = mlp(784, "MLP-raw"), img_train.reshape(-1, 784), img_test.reshape(-1, 784)
+            model, xtr, xte = KERAS_BUILDERS["mlp_raw"](), img_train.reshape(-1, 784), img_test.reshape(-1, 784)
         elif name == "mlp_hog":
             t0 = time.perf_counter()
             if args.random_hog:
@@ -194,11 +155,11 @@ def main(argv=None) -> int:
                 notes["mlp_hog"] = (f"skimage HOG of all 70,000 images took "
                                     f"{time.perf_counter() - t0:.1f} s (not part of the epoch time)")
             assert xtr.shape[1] == 392, xtr.shape
-            model = mlp(392, "MLP-features")
+            model = KERAS_BUILDERS["mlp_features"]()
         elif name == "cnn_digits":
-            model, xtr, xte = cnn_digits(), img_train, img_test
+            model, xtr, xte = KERAS_BUILDERS["cnn_digits"](), img_train, img_test
         elif name == "cnn_fashion_residual":
-            model, xtr, xte = cnn_fashion_residual(), img_train, img_test
+            model, xtr, xte = KERAS_BUILDERS["cnn_fashion_3"](), img_train, img_test
         else:
             raise SystemExit(f"unknown model {name!r}")
         if model.count_params() != EXPECTED_PARAMS[name]:
