@@ -77,6 +77,24 @@ CONV_CASES = [
 ]
 
 
+def check_conv_against_reference(fast, x, kernel, bias, strides, pads, relu, dout_rng):
+    """Forward and all three gradients of ``fast``'s convolution equal the reference's;
+    returns what the backend needs for further checks: (dout, output, saved, reference grads)."""
+    K, dev, host = fast
+    dtype = x.dtype.type  # the scalar type (np.float32), as assert_close expects
+    ref, saved = numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu)
+    got, got_saved = K.conv2d_forward(dev(x), dev(kernel), dev(bias), strides, pads, relu=relu)
+    assert_close(host(got), ref, dtype)
+    dout = dout_rng.standard_normal(ref.shape).astype(dtype)
+    refs = numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads,
+                                     relu_output=ref if relu else None)
+    gots = K.conv2d_backward(dev(dout), got_saved, dev(kernel), strides, pads,
+                             relu_output=got if relu else None)
+    for g, rf in zip(gots, refs):
+        assert_close(host(g), rf, dtype)
+    return dout, got, got_saved, refs
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:7])) + f"s{c[7]}{c[8]}p" + "".join(map(str, c[9])))
@@ -87,16 +105,8 @@ def test_conv2d_forward_and_backward_equal_the_reference(fast, case, relu, dtype
     x = r.standard_normal((n, h, w, c)).astype(dtype)
     kernel = r.standard_normal((kh, kw, c, f)).astype(dtype)
     bias = r.standard_normal(f).astype(dtype)
-    ref, saved = numpy_ref.conv2d_forward(x, kernel, bias, (sh, sw), pads, relu=relu)
-    got, got_saved = K.conv2d_forward(dev(x), dev(kernel), dev(bias), (sh, sw), pads, relu=relu)
-    assert_close(host(got), ref, dtype)
-    dout = r.standard_normal(ref.shape).astype(dtype)
-    refs = numpy_ref.conv2d_backward(dout, saved, kernel, (sh, sw), pads,
-                                     relu_output=ref if relu else None)
-    gots = K.conv2d_backward(dev(dout), got_saved, dev(kernel), (sh, sw), pads,
-                             relu_output=got if relu else None)
-    for g, rf in zip(gots, refs):
-        assert_close(host(g), rf, dtype)
+    dout, got, got_saved, refs = check_conv_against_reference(fast, x, kernel, bias, (sh, sw), pads,
+                                                              relu, r)
     # without dL/dx (the first layer of a model needs none)
     dx, dk, db = K.conv2d_backward(dev(dout), got_saved, dev(kernel), (sh, sw), pads,
                                    relu_output=got if relu else None, need_dx=False)
@@ -129,16 +139,7 @@ def test_conv2d_random_shapes(fast, n, h, w, c, f, kh, kw, sh, sw, padding, relu
     x = r.standard_normal((n, h, w, c)).astype(dtype)
     kernel = r.standard_normal((kh, kw, c, f)).astype(dtype)
     bias = r.standard_normal(f).astype(dtype)
-    ref, saved = numpy_ref.conv2d_forward(x, kernel, bias, (sh, sw), pads, relu=relu)
-    got, got_saved = K.conv2d_forward(dev(x), dev(kernel), dev(bias), (sh, sw), pads, relu=relu)
-    assert_close(host(got), ref, dtype)
-    dout = r.standard_normal(ref.shape).astype(dtype)
-    refs = numpy_ref.conv2d_backward(dout, saved, kernel, (sh, sw), pads,
-                                     relu_output=ref if relu else None)
-    gots = K.conv2d_backward(dev(dout), got_saved, dev(kernel), (sh, sw), pads,
-                             relu_output=got if relu else None)
-    for g, rf in zip(gots, refs):
-        assert_close(host(g), rf, dtype)
+    check_conv_against_reference(fast, x, kernel, bias, (sh, sw), pads, relu, r)
 
 
 # (N, H, W, C, kh, kw, sh, sw, pads)
