@@ -123,6 +123,16 @@ class Layer:
                                  f"set from an array of shape {w.shape}")
             p[...] = backend.xp().asarray(w, dtype=p.dtype)
 
+    def _create_kernel_and_bias(self, shape, fan_in, fan_out):
+        """Keras's defaults: a Glorot-uniform kernel of ``shape`` and, with ``use_bias``, a zero
+        bias with one entry per output unit (the last axis); ``params`` in Keras's order."""
+        self.kernel = glorot_uniform(shape, fan_in, fan_out)
+        self.params = [self.kernel]
+        if self.use_bias:
+            self.bias = zeros((shape[-1],))
+            self.params.append(self.bias)
+        self.grads = [None] * len(self.params)
+
     def count_params(self):
         return int(sum(int(np.prod(p.shape)) for p in self.params))
 

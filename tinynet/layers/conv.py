@@ -7,7 +7,7 @@ reference, a compiled direct convolution with the numba backend.
 import numpy as np
 
 from .. import backend
-from .base import Layer, fmt_shape, glorot_uniform, zeros
+from .base import Layer, fmt_shape
 
 
 def pair(value, what, owner):
@@ -77,12 +77,7 @@ class Conv2D(Layer):
                              f"channels), got {fmt_shape(input_shape)}")
         kh, kw = self.kernel_size
         c = input_shape[2]
-        self.kernel = glorot_uniform((kh, kw, c, self.filters), kh * kw * c, kh * kw * self.filters)
-        self.params = [self.kernel]
-        if self.use_bias:
-            self.bias = zeros((self.filters,))
-            self.params.append(self.bias)
-        self.grads = [None] * len(self.params)
+        self._create_kernel_and_bias((kh, kw, c, self.filters), kh * kw * c, kh * kw * self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):

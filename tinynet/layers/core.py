@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import backend
-from .base import Layer, fmt_shape, glorot_uniform, zeros
+from .base import Layer, fmt_shape
 
 
 class Dense(Layer):
@@ -34,12 +34,7 @@ class Dense(Layer):
             raise ValueError(f"Dense layer '{self.name}' expects input of shape (None, features), "
                              f"got {fmt_shape(input_shape)}.{hint}")
         fan_in = input_shape[0]
-        self.kernel = glorot_uniform((fan_in, self.units), fan_in, self.units)
-        self.params = [self.kernel]
-        if self.use_bias:
-            self.bias = zeros((self.units,))
-            self.params.append(self.bias)
-        self.grads = [None] * len(self.params)
+        self._create_kernel_and_bias((fan_in, self.units), fan_in, self.units)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
