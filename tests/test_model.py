@@ -151,3 +151,39 @@ def test_a_float64_model_computes_in_float64_whatever_floatx_says():
     out = model.predict(x)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, x @ w + b, rtol=1e-15)
+
+
+@pytest.mark.parametrize("build", [report_models.mlp_raw, report_models.cnn_digits,
+                                   report_models.cnn_fashion_3])
+def test_training_backward_skips_only_the_input_gradient(build, float64, monkeypatch):
+    """fit's backward pass (need_input_grad=False) fills the same weight gradients, bit for bit,
+    while the first weighted layers never compute dL/d(their input)."""
+    backend.set_seed(3)
+    model = build()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5,) + model.input_shape[1:])
+    dy = rng.standard_normal((5,) + model.output_shape[1:])
+    model.forward(x, training=False)
+    assert model.backward(dy).shape == x.shape
+    full = [g.copy() for g in model.grads]
+
+    asked = []
+    for layer in model.layers:
+        if layer.params:
+            original = layer.backward
+
+            def spy(g, need_input_grad=True, layer=layer, original=original):
+                dx = original(g, need_input_grad=need_input_grad)
+                asked.append((layer.name, need_input_grad, dx is None))
+                return dx
+            monkeypatch.setattr(layer, "backward", spy)
+    assert model.backward(dy, need_input_grad=False) is None
+    for a, b in zip(full, model.grads):
+        np.testing.assert_array_equal(a, b)
+    first = next(layer for layer in model.layers if layer.params)
+    assert [(name, flag) for name, flag, _ in asked if not flag] == [(first.name, False)]
+    assert all(none == (not flag) for _, flag, none in asked)
+    asked.clear()
+    model.compile("sgd", "categorical_crossentropy")
+    model.train_on_batch(x, np.eye(10)[rng.integers(0, 10, 5)])
+    assert (first.name, False, True) in asked

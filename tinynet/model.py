@@ -93,6 +93,11 @@ class Model:
         for layer in order:
             for t in layer.inbound:
                 self._consumers[id(t.layer)] += 1
+        # A layer's input gradient matters to training only when weights lie upstream of it.
+        self._weights_upstream = {}
+        for layer in order:
+            self._weights_upstream[id(layer)] = any(
+                bool(t.layer.params) or self._weights_upstream[id(t.layer)] for t in layer.inbound)
 
     @property
     def built(self):
@@ -170,9 +175,15 @@ class Model:
                                                training=training)
         return outputs[id(self._output.layer)]
 
-    def backward(self, grad_output, from_logits=False):
+    def backward(self, grad_output, from_logits=False, need_input_grad=True):
         """Back-propagate dL/d(output) (or dL/d(logits) of a softmax output when ``from_logits``);
-        fill every layer's ``grads``; return dL/d(input)."""
+        fill every layer's ``grads``; return dL/d(input).
+
+        Training needs only the weights' gradients: with ``need_input_grad=False`` the backward
+        pass stops where no weight lies upstream (the layers between the input and the first
+        weighted layers are skipped, and those layers compute no dL/d(their input)); it returns
+        ``None``. The weights' gradients are the same numbers either way.
+        """
         pending = {id(self._output.layer): grad_output}
         for layer in reversed(self._order):
             g = pending.pop(id(layer), None)
@@ -180,10 +191,15 @@ class Model:
                 continue
             if isinstance(layer, InputLayer):
                 return g
+            wanted = need_input_grad or self._weights_upstream[id(layer)]
+            if not (wanted or layer.params):
+                continue
             if from_logits and layer is self._output.layer:
-                dx = layer.backward_from_logits(g)
+                dx = layer.backward_from_logits(g, need_input_grad=wanted)
             else:
-                dx = layer.backward(g)
+                dx = layer.backward(g, need_input_grad=wanted)
+            if not wanted:
+                continue
             for t, d in zip(layer.inbound, dx if isinstance(dx, list) else [dx]):
                 key = id(t.layer)
                 pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
@@ -299,7 +315,7 @@ class Model:
         out = self.forward(xb, training=True)
         per_example, grad, from_logits = self._loss_and_grad(yb, out)
         loss_sum = per_example.sum()
-        self.backward(grad, from_logits=from_logits)
+        self.backward(grad, from_logits=from_logits, need_input_grad=False)
         params = self.params
         saved = self.optimizer.snapshot(params)
         self.optimizer.apply_gradients(zip(self.grads, params))

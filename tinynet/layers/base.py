@@ -147,19 +147,26 @@ class Layer:
         self._y = fn(z)
         return self._y
 
-    def backward(self, grad_output):
-        """Gradient w.r.t. the input, given ``grad_output`` = dL/d(output); fills ``self.grads``."""
-        _, fn_backward = activations.ACTIVATIONS[self.activation]
-        return self._backward(fn_backward(grad_output, self._y))
+    def backward(self, grad_output, need_input_grad=True):
+        """Gradient w.r.t. the input, given ``grad_output`` = dL/d(output); fills ``self.grads``.
 
-    def backward_from_logits(self, grad_logits):
+        With ``need_input_grad=False`` a layer with weights fills ``self.grads`` only and returns
+        ``None``: the model asks this of the first weighted layers, whose input is the data (no
+        weight upstream needs dL/d(input)), and so saves their largest product (``dz @ W.T``, or
+        the col2im of a convolution). Layers without weights may ignore the flag: the model does
+        not call them at all when their input gradient is not needed.
+        """
+        _, fn_backward = activations.ACTIVATIONS[self.activation]
+        return self._backward(fn_backward(grad_output, self._y), need_input_grad)
+
+    def backward_from_logits(self, grad_logits, need_input_grad=True):
         """Like ``backward`` but given dL/dz for the pre-activation ``z`` (the softmax shortcut)."""
-        return self._backward(grad_logits)
+        return self._backward(grad_logits, need_input_grad)
 
     def _forward(self, x, training):
         raise NotImplementedError
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         raise NotImplementedError
 
     # ---- functional API --------------------------------------------------------------------
@@ -197,7 +204,7 @@ class InputLayer(Layer):
     def _forward(self, x, training):
         return x
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         return dz
 
 

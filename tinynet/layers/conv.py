@@ -101,17 +101,17 @@ class Conv2D(Layer):
         self._y = self._convolve(x, relu=True)
         return self._y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, need_input_grad=True):
         """As :meth:`Layer.backward`; with ``relu`` the kernel takes ``dz = dy [y > 0]`` itself."""
         if self.activation != "relu":
-            return super().backward(grad_output)
-        return self._gradients(grad_output, relu_output=self._y)
+            return super().backward(grad_output, need_input_grad)
+        return self._gradients(grad_output, need_input_grad, relu_output=self._y)
 
     def _forward(self, x, training):
         return self._convolve(x, relu=False)
 
-    def _backward(self, dz):
-        return self._gradients(dz)
+    def _backward(self, dz, need_input_grad=True):
+        return self._gradients(dz, need_input_grad)
 
     def _convolve(self, x, relu):
         bias = self.bias if self.use_bias else None
@@ -119,9 +119,10 @@ class Conv2D(Layer):
                                                           self.pads, relu=relu)
         return z
 
-    def _gradients(self, dy, relu_output=None):
+    def _gradients(self, dy, need_input_grad, relu_output=None):
         dx, dkernel, dbias = backend.kernels().conv2d_backward(
-            dy, self._saved, self.kernel, self.strides, self.pads, relu_output=relu_output)
+            dy, self._saved, self.kernel, self.strides, self.pads, relu_output=relu_output,
+            need_dx=need_input_grad)
         self.grads[0] = dkernel
         if self.use_bias:
             self.grads[1] = dbias

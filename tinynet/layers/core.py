@@ -47,11 +47,11 @@ class Dense(Layer):
             z += self.bias
         return z
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         self.grads[0] = self._x.T @ dz
         if self.use_bias:
             self.grads[1] = dz.sum(axis=0)
-        return dz @ self.kernel.T
+        return dz @ self.kernel.T if need_input_grad else None
 
 
 class Dropout(Layer):
@@ -82,7 +82,7 @@ class Dropout(Layer):
         self._mask = backend.xp().asarray(mask)
         return x * self._mask
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         return dz if self._mask is None else dz * self._mask
 
 
@@ -98,7 +98,7 @@ class Flatten(Layer):
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         return dz.reshape(self._shape)
 
 
@@ -116,5 +116,5 @@ class Activation(Layer):
     def _forward(self, x, training):
         return x
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         return dz

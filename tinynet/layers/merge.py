@@ -38,5 +38,5 @@ class Add(Layer):
             y = y + x
         return y
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         return [dz for _ in self.input_shape]

@@ -44,7 +44,7 @@ class MaxPooling2D(Layer):
         out, self._arg = backend.kernels().maxpool_forward(x, ph, pw, sh, sw, self.pads)
         return out
 
-    def _backward(self, dz):
+    def _backward(self, dz, need_input_grad=True):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         return backend.kernels().maxpool_backward(dz, self._arg, self._x_shape, ph, pw, sh, sw,
                                                   self.pads)
