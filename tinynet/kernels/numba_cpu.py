@@ -26,87 +26,19 @@ mirrored (a "full" correlation of ``dz`` with the kernel), and ``dL/dw[i, j, c, 
 product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on the same grid. The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 """
-import ctypes
-import os
+import functools
 
-# Threads. numba's parallel loops run on OpenMP threads; NumPy's matrix products (the Dense
-# layers) on OpenBLAS's own threads. Both kinds wait for work by spinning on a core, and on a
-# small machine they take the cores from each other, or from other processes, in whole scheduler
-# time slices. Measured on this project's 2-core machine, idle, seconds per epoch:
-#
-#   digits CNN     OpenMP threads spinning 1.6, sleeping at once 1.9, spinning 1000 turns 1.6
-#   residual CNN   OpenBLAS on 2 threads 4.6 (20 with long-spinning OpenMP threads), on 1: 2.4
-#   MLP            (no numba kernel, only BLAS) OpenBLAS on 2 threads 0.55, on 1: 0.80
-#
-# and with other jobs on the machine, long-spinning OpenMP threads made the digits CNN's epoch
-# 24-36 s instead of 5-10 s. So, unless the user chose otherwise: OpenMP threads spin only 1000
-# turns before they sleep; and once a process runs these parallel kernels, on a machine of at
-# most 4 cores, OpenBLAS runs on one thread (see _share_cores; an MLP, which runs no numba
-# kernel, keeps BLAS's threads). ``GOMP_SPINCOUNT`` must be set before numba starts its thread
-# pool (its first parallel loop); OpenBLAS's thread count is set through its C API.
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+import numba
+import numpy as np
+from numba import njit, prange
 
-
-def set_blas_threads(n):
-    """Set the number of threads of every OpenBLAS library loaded in this process (NumPy's, SciPy's).
-
-    Returns how many libraries were set (0 where none is found, e.g. on a non-Linux system or
-    with another BLAS). Equivalent to starting Python with ``OPENBLAS_NUM_THREADS=n``.
-    """
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return 0
-    done = 0
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.argtypes = [ctypes.c_int]
-                fn.restype = None
-                fn(int(n))
-                done += 1
-                break
-    return done
-
-
-def _usable_cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-_cores_shared = False
-
-
-def _share_cores():
-    """Called before the parallel kernels: the first time, on machines of at most 4 cores and
-    unless ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` says otherwise, put OpenBLAS on one thread
-    so that its spinning workers leave the cores to the kernels (see the comment above)."""
-    global _cores_shared
-    if _cores_shared:
-        return
-    _cores_shared = True
-    if (not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
-            and _usable_cpus() <= 4):
-        set_blas_threads(1)
-
-import functools  # noqa: E402
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
-
+from .. import backend
 from . import numpy_ref
 from .numpy_ref import array_module, output_size, pad_images  # noqa: F401  (same helpers)
+
+# Threads: before numba starts its OpenMP thread pool (at the first parallel loop, not at import),
+# apply tinynet's thread policy; it lives in backend.py with the measurements behind it.
+backend.configure_openmp()
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # 'contract' lets LLVM fuse a*b+c into one FMA; 'reassoc' lets it vectorise a reduction (a dot
@@ -696,7 +628,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
     _check_window(ph, pw, sh, sw, pads, "maxpool_forward")
     n, h, w, c = x.shape
     oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
-    _share_cores()
+    backend.share_cores()
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
     arg = np.empty((n, oh, ow, c), dtype=np.int32)
     x = np.ascontiguousarray(x)
@@ -795,7 +727,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     if not _is_numpy_float(x, kernel) or (bias is not None and not _is_numpy_float(bias)):
         return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu)
     (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
-    _share_cores()
+    backend.share_cores()
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
     oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")

@@ -1,0 +1,106 @@
+"""tinynet's thread policy (backend.py): what "auto" changes in the process, and that "keep"
+(``TINYNET_THREADS=keep`` or ``set_thread_policy("keep")``) changes nothing."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tinynet import backend
+
+OMP_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """A fresh policy state, no thread variable in the environment, and a recorder of the
+    OpenBLAS thread counts that tinynet would set."""
+    for name in OMP_VARIABLES + ("TINYNET_THREADS",):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(backend._threads, "policy", None)
+    monkeypatch.setitem(backend._threads, "cores_shared", False)
+    calls = []
+    monkeypatch.setattr(backend, "set_blas_threads", calls.append)
+    return calls
+
+
+@pytest.mark.parametrize("cpus,env,policy,expected", [
+    (2, {}, None, [1]),                                # small machine: BLAS leaves the cores
+    (4, {}, "auto", [1]),
+    (16, {}, None, []),                                # a large machine keeps BLAS's threads
+    (2, {"OPENBLAS_NUM_THREADS": "2"}, None, []),      # the user's choice wins
+    (2, {"OMP_NUM_THREADS": "2"}, None, []),
+    (2, {}, "keep", []),                               # the switch
+    (2, {"TINYNET_THREADS": "keep"}, None, []),
+    (2, {"TINYNET_THREADS": "KEEP"}, None, []),
+])
+def test_share_cores_puts_blas_on_one_thread_only_under_auto(threads, monkeypatch, cpus, env,
+                                                              policy, expected):
+    monkeypatch.setattr(backend, "usable_cpus", lambda: cpus)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    if policy:
+        backend.set_thread_policy(policy)
+    backend.share_cores()
+    backend.share_cores()  # once per process
+    assert threads == expected
+
+
+@pytest.mark.parametrize("env,policy,expected", [
+    ({}, None, "1000"),
+    ({}, "keep", None),
+    ({"OMP_WAIT_POLICY": "active"}, None, None),
+    ({"GOMP_SPINCOUNT": "5"}, None, "5"),
+])
+def test_openmp_spinning_is_limited_only_under_auto(threads, monkeypatch, env, policy, expected):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    if policy:
+        backend.set_thread_policy(policy)
+    backend.configure_openmp()
+    assert os.environ.get("GOMP_SPINCOUNT") == expected
+
+
+def test_a_bad_policy_is_refused_with_the_valid_names(threads, monkeypatch):
+    with pytest.raises(ValueError, match="auto, keep.*'fast'"):
+        backend.set_thread_policy("fast")
+    monkeypatch.setenv("TINYNET_THREADS", "1")
+    with pytest.raises(ValueError, match="TINYNET_THREADS must be one of auto, keep"):
+        backend.thread_policy()
+
+
+CHILD = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    from tinynet import backend, layers
+    backend.set_backend("numba")
+    before = backend.blas_threads()
+    conv = layers.Conv2D(4, 3, activation="relu")
+    conv.forward(np.ones((2, 8, 8, 1), np.float32))  # a parallel numba kernel
+    print(json.dumps({"before": before, "after": backend.blas_threads(),
+                      "gomp": os.environ.get("GOMP_SPINCOUNT"), "cpus": backend.usable_cpus()}))
+""")
+
+
+@pytest.mark.parametrize("policy", ["auto", "keep"])
+def test_a_process_running_the_numba_kernels(policy):
+    """End to end, in a fresh process on this (2-core) machine: "auto" limits OpenMP's spinning
+    and puts OpenBLAS on one thread once a convolution has run; "keep" leaves both alone."""
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items() if k not in OMP_VARIABLES}
+    env["TINYNET_THREADS"] = policy
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    if not got["before"]:
+        pytest.skip("NumPy here does not use OpenBLAS")
+    # NumPy's OpenBLAS, loaded before the kernels ran (numba loads SciPy's too, unused by them)
+    after = {path: got["after"][path] for path in got["before"]}
+    if policy == "keep":
+        assert got["gomp"] is None and after == got["before"]
+    else:
+        assert got["gomp"] == "1000"
+        assert after == ({path: 1 for path in after} if got["cpus"] <= 4 else got["before"])
