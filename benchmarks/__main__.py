@@ -313,6 +313,34 @@ def summarise(results):
     return summary
 
 
+# RESULTS.md keeps, below this line, what was measured elsewhere (the GPU machine) and written by
+# hand: a new run rewrites everything above it and carries the rest over unchanged.
+KEPT_MARKER = "<!-- Kept by `python -m benchmarks`: measured on other machines, see each section. -->"
+
+
+def kept_sections(path):
+    """The hand-written tail of an existing RESULTS.md (from KEPT_MARKER on), or ``[]``."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return text[text.index(KEPT_MARKER):].splitlines() if KEPT_MARKER in text else []
+
+
+def in_run_order(obj, groups):
+    """results.json is written with sorted keys: put each dict keyed only by model names (or
+    only by backend names) back in the order they were measured in, so that --report-only
+    writes the same RESULTS.md as the run did. ``groups``: the lists of names."""
+    if isinstance(obj, list):
+        return [in_run_order(v, groups) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    keys = list(obj)
+    for names in groups:
+        if keys and set(keys) <= set(names):
+            keys = [k for k in names if k in obj]
+    return {k: in_run_order(obj[k], groups) for k in keys}
+
+
 def write_report(results, out):
     summary = summarise(results)
     mach = results["machine"]
@@ -454,7 +482,7 @@ def write_report(results, out):
         if "numba" in kb:
             lines += ["", "The dense rows time NumPy's BLAS (tinynet's Dense is the same code on both "
                       "CPU backends); in the numba process OpenBLAS runs on one thread once the "
-                      "parallel kernels have run (see `tinynet/kernels/numba_cpu.py`: on a small "
+                      "parallel kernels have run (see the thread policy in `tinynet/backend.py`: on a small "
                       "machine BLAS's spinning threads otherwise take the cores from the kernels)."]
         lines += ["", "![kernels](kernels.png)", ""]
     # scaling -------------------------------------------------------------------------------
@@ -483,7 +511,8 @@ def write_report(results, out):
               "a callback (as the Keras script times Keras), so data preparation is not counted.",
               "- Peak memory is `ru_maxrss` of the measuring process.",
               ""]
-    (out / "RESULTS.md").write_text("\n".join(lines))
+    lines += kept_sections(out / "RESULTS.md")
+    (out / "RESULTS.md").write_text("\n".join(lines) + ("\n" if lines[-1] else ""))
 
 
 def write_plots(results, out):
@@ -573,6 +602,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         results = json.loads(args.report_only.read_text())
+        results = in_run_order(results, [results["models"], results["backends"]])
     else:
         results = measure(args)
     summarise(results)
