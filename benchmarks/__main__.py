@@ -341,6 +341,12 @@ def in_run_order(obj, groups):
     return {k: in_run_order(obj[k], groups) for k in keys}
 
 
+def load_results(path):
+    """A results.json, with its models and backends in the order of the run."""
+    results = json.loads(Path(path).read_text())
+    return in_run_order(results, [results["models"], results["backends"]])
+
+
 def write_report(results, out):
     summary = summarise(results)
     mach = results["machine"]
@@ -601,8 +607,7 @@ def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        results = json.loads(args.report_only.read_text())
-        results = in_run_order(results, [results["models"], results["backends"]])
+        results = load_results(args.report_only)
     else:
         results = measure(args)
     summarise(results)

@@ -1,0 +1,30 @@
+"""The benchmark report (benchmarks/__main__.py): RESULTS.md is a pure function of results.json
+plus the hand-written sections kept below the marker."""
+import shutil
+from pathlib import Path
+
+from benchmarks.__main__ import KEPT_MARKER, in_run_order, load_results, summarise, write_report
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_the_committed_report_is_regenerated_from_its_json(tmp_path):
+    """--report-only on the committed results.json writes the committed RESULTS.md, GPU section
+    (kept below the marker) included: the table and the JSON cannot drift apart."""
+    shutil.copy(BENCH / "RESULTS.md", tmp_path / "RESULTS.md")
+    results = load_results(BENCH / "results.json")
+    summarise(results)
+    write_report(results, tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text == (BENCH / "RESULTS.md").read_text()
+    assert text.count(KEPT_MARKER) == 1 and "NVIDIA H100" in text.split(KEPT_MARKER)[1]
+
+
+def test_run_order_is_restored_only_for_model_and_backend_keys():
+    groups = [["mlp_raw", "cnn_digits"], ["numpy", "numba"]]
+    sorted_json = {"epochs": {"cnn_digits": {"numba": 1, "numpy": 2}, "mlp_raw": {"numba": 3}},
+                   "versions": {"numpy": "2", "keras": "3"}}
+    got = in_run_order(sorted_json, groups)
+    assert list(got["epochs"]) == ["mlp_raw", "cnn_digits"]
+    assert list(got["epochs"]["cnn_digits"]) == ["numpy", "numba"]
+    assert list(got["versions"]) == ["numpy", "keras"]  # not a backend dict: left alone
