@@ -17,6 +17,10 @@ pixels (``report_models.mlp_raw``, 203,530 parameters), in float32 and in float6
 * the loss each returns at every step (the loss of the batch before the update) is compared:
   ``rel[t] = |loss_tinynet[t] - loss_keras[t]| / |loss_keras[t]|``.
 
+To know what float32 allows at all, each framework is also run against *itself* with every
+nonzero initial weight moved by one unit in the last place: how many steps such a pair stays within 1e-4
+is the float32 dynamics' own sensitivity, the floor under any float32 comparison.
+
 Target: ``max_t rel[t] <= 1e-4`` in float32, and much tighter in float64. The script prints the
 worst step of each run, writes ``benchmarks/keras_trajectory.json`` (every loss of both curves,
 the relative differences, the final weights' largest relative difference, versions, machine) and
@@ -123,6 +127,74 @@ def run(name, dtype, x, y, steps, batch, seed, synced=False):
     }
 
 
+def one_ulp_sensitivity(name, x, y, steps, batch, seed):
+    """How long does a float32 run stay within 1e-4 of *itself* when every nonzero initial weight
+    moves by one unit in the last place (``np.nextafter`` towards +inf)? For tinynet and for Keras:
+    two runs of the same framework, same batches, initial weights one ulp apart. This is the
+    sensitivity of the float32 training dynamics, the floor under any float32 comparison."""
+    backend.set_floatx("float32")
+    keras.config.set_floatx("float32")
+    backend.set_seed(seed)
+    base = MODELS[name]()
+    weights = base.get_weights()
+    # Zeros stay zero: the next float after 0 is a denormal (1.4e-45), and a zero bias made
+    # positive turns on the ReLU of every blank window of the image (z = 0 exactly there), a
+    # change of the function rather than of its rounding (TensorFlow flushes denormals to zero).
+    nudged = [np.where(w != 0, np.nextafter(w, np.float32(np.inf)), w) for w in weights]
+    if name == "mlp_raw":
+        x = x.reshape(len(x), -1)
+    x, y = x.astype("float32"), y.astype("float32")
+    curves = {}
+    for fw in ("tinynet", "keras"):
+        losses = []
+        for w in (weights, nudged):
+            if fw == "tinynet":
+                backend.set_seed(seed)
+                model = MODELS[name]()
+                model.set_weights(w)
+                model.compile(optimizers.RMSprop(), loss="categorical_crossentropy")
+            else:
+                model = to_keras(base)
+                model.set_weights(w)
+                model.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy")
+            losses.append(np.array([float(model.train_on_batch(x[t * batch:(t + 1) * batch],
+                                                               y[t * batch:(t + 1) * batch]))
+                                    for t in range(steps)]))
+        rel = np.abs(losses[1] - losses[0]) / np.abs(losses[0])
+        above = np.flatnonzero(rel > TARGET_FLOAT32)
+        curves[fw] = {"relative_difference": rel.tolist(), "worst": float(rel.max()),
+                      "worst_step": int(rel.argmax()) + 1, "median": float(np.median(rel)),
+                      "steps_within_1e-4": int(above[0]) if above.size else len(rel)}
+    return curves
+
+
+def _steps_within(curve, exact):
+    rel = np.abs(np.asarray(curve) - exact) / np.abs(exact)
+    above = np.flatnonzero(rel > TARGET_FLOAT32)
+    return int(above[0]) if above.size else len(rel), float(rel.max())
+
+
+def drift_by_seed(name, x, y, steps, batch, seeds):
+    """For other initial weights (seeds): how many steps each framework's float32 run stays
+    within 1e-4 of the float64 trajectory (Keras's float64 curve; tinynet's agrees to ~1e-15)."""
+    out = {}
+    for seed in seeds:
+        exact = np.asarray(run(name, "float64", x, y, steps, batch, seed)["keras_loss"])
+        r32 = run(name, "float32", x, y, steps, batch, seed)
+        out[seed] = {}
+        for fw in ("tinynet", "keras"):
+            within, worst = _steps_within(r32[f"{fw}_loss"], exact)
+            out[seed][fw] = {"steps_within_1e-4": within, "worst": worst}
+        out[seed]["tinynet_vs_keras"] = dict(zip(("steps_within_1e-4", "worst"),
+                                                 _steps_within(r32["tinynet_loss"],
+                                                               np.asarray(r32["keras_loss"]))))
+        print(f"{name:10s} seed {seed}: float32 within 1e-4 of float64 for "
+              f"{out[seed]['tinynet']['steps_within_1e-4']} steps (tinynet), "
+              f"{out[seed]['keras']['steps_within_1e-4']} (Keras); tinynet vs Keras float32 "
+              f"{out[seed]['tinynet_vs_keras']['steps_within_1e-4']}", flush=True)
+    return out
+
+
 def _find(results, name, dtype, mode="free"):
     return next(r for r in results
                 if r["model"] == name and r["dtype"] == dtype and r["mode"] == mode)
@@ -162,6 +234,12 @@ def plot(results, path):
                 bottom.semilogy(steps, np.maximum(np.asarray(values), FLOOR), color=color, lw=0.7,
                                 ls="--", label=f"{'Keras' if fw == 'keras' else fw} float32 vs "
                                                 f"float64: worst {max(values):.1e}")
+        for fw, color in (("tinynet", "tab:gray"), ("keras", "tab:brown")):
+            values = r32.get(f"{fw}_one_ulp")
+            if values:
+                bottom.semilogy(steps, np.maximum(np.asarray(values), FLOOR), color=color, lw=0.7,
+                                label=f"{'Keras' if fw == 'keras' else fw} vs itself, initial "
+                                      f"weights 1 ulp apart: worst {max(values):.1e}")
         bottom.axhline(TARGET_FLOAT32, color="tab:red", ls=":", lw=1, label="1e-4")
         bottom.set_xlabel("step (batch of 128)")
         bottom.set_ylabel(f"relative difference of the loss\n(0 drawn at {FLOOR:g})")
@@ -183,6 +261,9 @@ def main(argv=None):
     ap.add_argument("--out", default=str(HERE / "keras_trajectory"),
                     help="path prefix of the .json and .png outputs")
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--drift-seeds", type=int, default=5,
+                    help="also run float32 against float64 from this many initial weights (seeds "
+                         "seed+1 ...), free-running, to see how often each framework drifts")
     args = ap.parse_args(argv)
 
     (x_train, y_train), _ = load_mnist(args.data)
@@ -233,6 +314,29 @@ def main(argv=None):
               f"{drift[name]['keras']['worst']:.2e} (within 1e-4 for "
               f"{drift[name]['keras']['steps_within_1e-4']} steps)")
 
+    # And how long does each framework stay within 1e-4 of itself, from weights one ulp apart?
+    ulp = {}
+    for name in args.models:
+        curves = one_ulp_sensitivity(name, x, y, args.steps, args.batch, args.seed)
+        r32 = _find(results, name, "float32")
+        ulp[name] = {}
+        for fw, c in curves.items():
+            r32[f"{fw}_one_ulp"] = c.pop("relative_difference")
+            ulp[name][fw] = c
+        print(f"{name:10s} float32 vs itself from weights 1 ulp apart: tinynet worst "
+              f"{ulp[name]['tinynet']['worst']:.2e} (within 1e-4 for "
+              f"{ulp[name]['tinynet']['steps_within_1e-4']} steps), Keras worst "
+              f"{ulp[name]['keras']['worst']:.2e} (within 1e-4 for "
+              f"{ulp[name]['keras']['steps_within_1e-4']} steps)", flush=True)
+    backend.set_floatx("float32")
+    keras.config.set_floatx("float32")
+
+    seeds = list(range(args.seed + 1, args.seed + args.drift_seeds))
+    by_seed = {name: drift_by_seed(name, x, y, args.steps, args.batch, seeds)
+               for name in args.models} if seeds else {}
+    backend.set_floatx("float32")
+    keras.config.set_floatx("float32")
+
     worst = {f"{r['model']}/{r['dtype']}/{r['mode']}": r["worst_relative_difference"]
              for r in results}
     ok_synced = all(r["worst_relative_difference"] <= TARGET_FLOAT32
@@ -256,6 +360,8 @@ def main(argv=None):
                    "met_float32_synced": ok_synced, "met_float32_free_running": ok_free},
         "worst": worst,
         "float32_vs_float64_trajectory": drift,
+        "float32_one_ulp_sensitivity": ulp,
+        "float32_vs_float64_by_seed": by_seed,
         "versions": {"tinynet": tinynet.__version__, "keras": keras.__version__,
                      "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": sys.version.split()[0]},
