@@ -95,6 +95,10 @@ def test_skip_connection_receives_the_sum_of_both_gradients(float64):
     dy = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
     dx = model.backward(dy)
     np.testing.assert_allclose(dx, dy @ W.T + dy)
+    # training's pass: the same weight gradient, and no (partial) input gradient handed back
+    dW = model.grads[0].copy()
+    assert model.backward(dy, need_input_grad=False) is None
+    np.testing.assert_array_equal(model.grads[0], dW)
 
 
 def test_softmax_output_trains_on_the_logits_like_keras(float64):

@@ -190,7 +190,7 @@ class Model:
             if g is None:
                 continue
             if isinstance(layer, InputLayer):
-                return g
+                return g if need_input_grad else None
             wanted = need_input_grad or self._weights_upstream[id(layer)]
             if not (wanted or layer.params):
                 continue
