@@ -284,10 +284,24 @@ def test_sigkill_during_a_save_leaves_the_previous_checkpoint_intact(tmp_path, s
     assert proc.returncode == -signal.SIGKILL
     others = [p for p in os.listdir(ckpt_dir) if p != "model.npz"]
     assert len(others) == 1  # the interrupted save wrote to a temporary file, never to the target
+    assert others[0].startswith(f".model.npz.{proc.pid}.")
+    # a temporary file of a process that still runs is not touched by another save
+    alive = ckpt_dir / f".model.npz.{os.getpid()}.x.tinynet.tmp"
+    alive.touch()
     if slow_call == 1:
         assert not path.exists()  # no checkpoint before: none now, rather than a broken one
+        exec_globals = {}
+        exec(CHILD_COMMON, exec_globals)
+        exec_globals["model"]().save(path)
+        # the next save removes the dead process's leftover
+        assert sorted(os.listdir(ckpt_dir)) == sorted(["model.npz", alive.name])
         return
     loaded = tinynet.load_model(path)  # the checkpoint of epoch 1, complete
+    loaded.save(ckpt_dir / "other.npz")  # another target: the leftover is not its own
+    assert len(os.listdir(ckpt_dir)) == 4
+    loaded.save(path)  # the next save of this target removes the dead process's leftover
+    assert sorted(os.listdir(ckpt_dir)) == sorted(["model.npz", "other.npz", alive.name])
+    loaded = tinynet.load_model(path)
     assert loaded.epoch == 1
     # the same training, one epoch, in this process
     exec_globals = {}

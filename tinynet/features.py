@@ -60,11 +60,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .io import write_atomic
 
 try:  # numba is optional: without it the (slower) vectorised NumPy path is used
     import numba
@@ -433,20 +434,6 @@ def _cache_path(directory: Path, images, orientations, ppc, cpb) -> Path:
     )
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary file in the same directory, then ``os.replace`` it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-
-
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -511,7 +498,7 @@ def hog_features(
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic(path, features)
+            write_atomic(path, lambda f: np.save(f, features, allow_pickle=False))
         except OSError as exc:
             warnings.warn(f"could not write the HOG cache file {path}: {exc}", stacklevel=2)
     return features

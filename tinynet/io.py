@@ -37,6 +37,58 @@ def _architecture(model):
     }
 
 
+TMP_SUFFIX = ".tinynet.tmp"
+
+
+def _process_alive(pid):
+    """Whether process ``pid`` runs (POSIX); elsewhere always True, so nothing is removed."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def _temporary_file(path):
+    """Open the file a save writes before renaming it onto ``path``:
+    ``.<name>.<pid>.<random>.tinynet.tmp`` in the same directory (a rename is atomic only within
+    one file system). Such files of the same target left by processes that no longer run (killed
+    in the middle of a save) are removed first; those of running processes are left alone."""
+    directory, name = os.path.split(os.path.abspath(path))
+    prefix = f".{name}."
+    for entry in os.listdir(directory):
+        if entry.startswith(prefix) and entry.endswith(TMP_SUFFIX):
+            pid = entry[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                try:
+                    os.remove(os.path.join(directory, entry))
+                except OSError:
+                    pass
+    return tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=TMP_SUFFIX, dir=directory)
+
+
+def write_atomic(path, write):
+    """Write the file ``path`` so that it is either complete or not there: ``write(f)`` fills a
+    temporary file beside it (see :func:`_temporary_file`), which is flushed to disk and then
+    renamed onto ``path`` (``os.replace``, atomic). A process killed at any moment leaves the
+    previous ``path`` intact; an exception removes the temporary file and propagates."""
+    fd, tmp = _temporary_file(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def save_model(model, path):
     model._require_built("the architecture to save")
     path = os.fspath(path)
@@ -58,18 +110,7 @@ def save_model(model, path):
                     present.append(j)
             header["compile"]["slots"].append(present)
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tinynet-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def load_model(path):
