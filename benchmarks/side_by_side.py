@@ -222,7 +222,12 @@ def markdown(table, meta):
     load = meta.get("load_average_1min_range")
     note = meta["machine_note"]
     if load:
-        note += f" The 1-minute load average was between {load[0]:.1f} and {load[1]:.1f}."
+        # the run itself keeps about as many threads busy as there are cores
+        busy = load[1] > meta.get("cpus", 2) + 1
+        note += (f" The 1-minute load average was between {load[0]:.1f} and {load[1]:.1f} "
+                 "(before and after each run, in the JSON): "
+                 + ("other jobs shared the machine, so the times are only indicative."
+                    if busy else "no other job ran, so the times can be compared."))
     lines += ["", note, "",
               f"Versions: {meta['versions']}. tinynet backend: {meta['tinynet_backend']}; "
               f"tinynet commit: {meta['commit']}.", ""]
@@ -267,9 +272,8 @@ def main(argv=None):
         "commit": commit,
         "versions": (f"tinynet {tinynet.__version__}, Keras {keras.__version__}, TensorFlow "
                      f"{tf.__version__}, NumPy {np.__version__}, Python {sys.version.split()[0]}"),
-        "machine_note": (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, shared with "
-                         "other jobs during the run (the load average before and after each run "
-                         "is in the JSON): times are indicative."),
+        "machine_note": f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores.",
+        "cpus": os.cpu_count(),
     }
     runs = []
     json_path = out.with_suffix(".json")
@@ -294,7 +298,8 @@ def main(argv=None):
         saved = json.loads(json_path.read_text())
         runs = saved["runs"]
         meta.update({k: saved["meta"][k] for k in ("settings", "seeds", "versions",
-                                                   "machine_note", "tinynet_backend")})
+                                                   "machine_note", "tinynet_backend", "cpus")
+                     if k in saved["meta"]})
         save()
         print(out.with_suffix(".md").read_text())
         return 0
