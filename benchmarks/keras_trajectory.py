@@ -127,6 +127,23 @@ def run(name, dtype, x, y, steps, batch, seed, synced=False):
     }
 
 
+def compare(curve, reference):
+    """How ``curve`` departs from ``reference``, step by step: the relative differences, the
+    worst (and its step, from 1), the median, and for how many steps it stays within 1e-4."""
+    rel = np.abs(np.asarray(curve) - np.asarray(reference)) / np.abs(np.asarray(reference))
+    above = np.flatnonzero(rel > TARGET_FLOAT32)
+    return {"relative_difference": rel.tolist(), "worst": float(rel.max()),
+            "worst_step": int(rel.argmax()) + 1, "median": float(np.median(rel)),
+            "steps_within_1e-4": int(above[0]) if above.size else len(rel)}
+
+
+def _print_both(name, what, stats):
+    print(f"{name:10s} {what}: tinynet worst {stats['tinynet']['worst']:.2e} (within 1e-4 for "
+          f"{stats['tinynet']['steps_within_1e-4']} steps), Keras worst "
+          f"{stats['keras']['worst']:.2e} (within 1e-4 for "
+          f"{stats['keras']['steps_within_1e-4']} steps)", flush=True)
+
+
 def one_ulp_sensitivity(name, x, y, steps, batch, seed):
     """How long does a float32 run stay within 1e-4 of *itself* when every nonzero initial weight
     moves by one unit in the last place (``np.nextafter`` towards +inf)? For tinynet and for Keras:
@@ -160,18 +177,10 @@ def one_ulp_sensitivity(name, x, y, steps, batch, seed):
             losses.append(np.array([float(model.train_on_batch(x[t * batch:(t + 1) * batch],
                                                                y[t * batch:(t + 1) * batch]))
                                     for t in range(steps)]))
-        rel = np.abs(losses[1] - losses[0]) / np.abs(losses[0])
-        above = np.flatnonzero(rel > TARGET_FLOAT32)
-        curves[fw] = {"relative_difference": rel.tolist(), "worst": float(rel.max()),
-                      "worst_step": int(rel.argmax()) + 1, "median": float(np.median(rel)),
-                      "steps_within_1e-4": int(above[0]) if above.size else len(rel)}
+        curves[fw] = compare(losses[1], losses[0])
     return curves
 
 
-def _steps_within(curve, exact):
-    rel = np.abs(np.asarray(curve) - exact) / np.abs(exact)
-    above = np.flatnonzero(rel > TARGET_FLOAT32)
-    return int(above[0]) if above.size else len(rel), float(rel.max())
 
 
 def drift_by_seed(name, x, y, steps, batch, seeds):
@@ -181,13 +190,12 @@ def drift_by_seed(name, x, y, steps, batch, seeds):
     for seed in seeds:
         exact = np.asarray(run(name, "float64", x, y, steps, batch, seed)["keras_loss"])
         r32 = run(name, "float32", x, y, steps, batch, seed)
+        pairs = {"tinynet": (r32["tinynet_loss"], exact), "keras": (r32["keras_loss"], exact),
+                 "tinynet_vs_keras": (r32["tinynet_loss"], r32["keras_loss"])}
         out[seed] = {}
-        for fw in ("tinynet", "keras"):
-            within, worst = _steps_within(r32[f"{fw}_loss"], exact)
-            out[seed][fw] = {"steps_within_1e-4": within, "worst": worst}
-        out[seed]["tinynet_vs_keras"] = dict(zip(("steps_within_1e-4", "worst"),
-                                                 _steps_within(r32["tinynet_loss"],
-                                                               np.asarray(r32["keras_loss"]))))
+        for key, (curve, reference) in pairs.items():
+            stats = compare(curve, reference)
+            out[seed][key] = {k: stats[k] for k in ("steps_within_1e-4", "worst")}
         print(f"{name:10s} seed {seed}: float32 within 1e-4 of float64 for "
               f"{out[seed]['tinynet']['steps_within_1e-4']} steps (tinynet), "
               f"{out[seed]['keras']['steps_within_1e-4']} (Keras); tinynet vs Keras float32 "
@@ -291,8 +299,6 @@ def main(argv=None):
                   f"final weights differ by {r['final_weights_max_relative_difference']:.1e}; "
                   f"{r['ms_per_step_tinynet']:.1f} / {r['ms_per_step_keras']:.1f} ms per step "
                   f"{extra} [{time.perf_counter() - t0:.0f} s]", flush=True)
-    backend.set_floatx("float32")
-    keras.config.set_floatx("float32")
 
     # Which float32 curve stays on the exact one? Both float64 curves agree to ~1e-15, so the
     # Keras float64 curve serves as the exact trajectory for both free-running float32 runs.
@@ -302,17 +308,9 @@ def main(argv=None):
         r32 = _find(results, name, "float32")
         drift[name] = {}
         for fw in ("tinynet", "keras"):
-            rel = np.abs(np.asarray(r32[f"{fw}_loss"]) - exact) / np.abs(exact)
-            r32[f"{fw}_float32_vs_float64"] = rel.tolist()
-            above = np.flatnonzero(rel > TARGET_FLOAT32)
-            drift[name][fw] = {"worst": float(rel.max()), "worst_step": int(rel.argmax()) + 1,
-                               "median": float(np.median(rel)),
-                               "steps_within_1e-4": int(above[0]) if above.size else len(rel)}
-        print(f"{name:10s} float32 vs the float64 trajectory: tinynet worst "
-              f"{drift[name]['tinynet']['worst']:.2e} (within 1e-4 for "
-              f"{drift[name]['tinynet']['steps_within_1e-4']} steps), Keras worst "
-              f"{drift[name]['keras']['worst']:.2e} (within 1e-4 for "
-              f"{drift[name]['keras']['steps_within_1e-4']} steps)")
+            drift[name][fw] = compare(r32[f"{fw}_loss"], exact)
+            r32[f"{fw}_float32_vs_float64"] = drift[name][fw].pop("relative_difference")
+        _print_both(name, "float32 vs the float64 trajectory", drift[name])
 
     # And how long does each framework stay within 1e-4 of itself, from weights one ulp apart?
     ulp = {}
@@ -323,18 +321,12 @@ def main(argv=None):
         for fw, c in curves.items():
             r32[f"{fw}_one_ulp"] = c.pop("relative_difference")
             ulp[name][fw] = c
-        print(f"{name:10s} float32 vs itself from weights 1 ulp apart: tinynet worst "
-              f"{ulp[name]['tinynet']['worst']:.2e} (within 1e-4 for "
-              f"{ulp[name]['tinynet']['steps_within_1e-4']} steps), Keras worst "
-              f"{ulp[name]['keras']['worst']:.2e} (within 1e-4 for "
-              f"{ulp[name]['keras']['steps_within_1e-4']} steps)", flush=True)
-    backend.set_floatx("float32")
-    keras.config.set_floatx("float32")
+        _print_both(name, "float32 vs itself from weights 1 ulp apart", ulp[name])
 
     seeds = list(range(args.seed + 1, args.seed + args.drift_seeds))
     by_seed = {name: drift_by_seed(name, x, y, args.steps, args.batch, seeds)
                for name in args.models} if seeds else {}
-    backend.set_floatx("float32")
+    backend.set_floatx("float32")  # run() left the last dtype it trained in
     keras.config.set_floatx("float32")
 
     worst = {f"{r['model']}/{r['dtype']}/{r['mode']}": r["worst_relative_difference"]
