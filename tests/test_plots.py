@@ -1,9 +1,19 @@
-"""tinynet.plots: every function writes a PNG of the asked pixel size that is not blank."""
+"""tinynet.plots: every function writes a PNG of the asked pixel size, and draws the data it is given.
+
+A PNG that is merely not blank would pass with a transposed confusion matrix or curves from the
+wrong key, so each test also looks at what was drawn: the ``drawn`` fixture wraps matplotlib's
+``Figure.savefig`` (the one call every plotting function ends with) to keep the figure it saves,
+and the tests read the lines, images, bars and texts of its axes, and for the confusion matrix the
+colours of the saved pixels themselves.
+"""
+import matplotlib.colors
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.patches import Rectangle
 
-from tinynet import plots, report_models
+from tinynet import backend, plots, report_models
 from tinynet.callbacks import History
 
 SIZE = (333, 217)  # odd sizes: the PNG must keep them exactly (no "tight" cropping)
@@ -15,6 +25,36 @@ def check_png(path, size):
     assert image.shape[:2] == (size[1], size[0]), image.shape
     assert image[..., :3].var() > 0, "blank picture"
     return image
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures saved during the test, in order (they are still written to their PNGs)."""
+    figures = []
+    savefig = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return figures
+
+
+def data_axes(fig):
+    """The axes that hold data (not colour bars), in creation order."""
+    colorbar_axes = {id(im.colorbar.ax) for ax in fig.axes for im in ax.images if im.colorbar}
+    return [ax for ax in fig.axes if id(ax) not in colorbar_axes]
+
+
+def curves(ax):
+    """{legend label: (x, y)} of the lines of an axis."""
+    return {line.get_label(): (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
+            for line in ax.get_lines()}
+
+
+def bar_heights(ax):
+    return [patch.get_height() for patch in ax.patches if isinstance(patch, Rectangle)]
 
 
 def digits(n=40, seed=0):
@@ -163,3 +203,208 @@ def test_plot_bars_and_f1_scores(tmp_path):
 def test_size_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="size"):
         plots.plot_history(history(), tmp_path / "h.png", size=(0, 100))
+
+
+# ---- what is drawn ----------------------------------------------------------------------------
+def test_plot_history_draws_each_curve_from_its_own_key(tmp_path, drawn):
+    h = history()
+    plots.plot_history(h, tmp_path / "h.png")
+    loss_ax, acc_ax = data_axes(drawn[-1])
+    for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        lines = curves(ax)
+        assert set(lines) == {"training", "validation"}
+        for label, key in (("training", metric), ("validation", "val_" + metric)):
+            x, y = lines[label]
+            np.testing.assert_array_equal(x, np.arange(1, len(h.history[key]) + 1))  # epochs from 1
+            np.testing.assert_array_equal(y, h.history[key])
+    # one epoch, no validation: one training point per panel, and nothing invented
+    plots.plot_history({"loss": [0.3], "accuracy": [0.9]}, tmp_path / "d.png")
+    loss_ax, acc_ax = data_axes(drawn[-1])
+    assert {k: v[1].tolist() for k, v in curves(loss_ax).items()} == {"training": [0.3]}
+    assert {k: v[1].tolist() for k, v in curves(acc_ax).items()} == {"training": [0.9]}
+
+
+def test_plot_histories_draws_the_asked_key_of_every_run(tmp_path, drawn):
+    runs = {"short": {"loss": [3.0, 2.0], "val_loss": [3.5, 2.5]},
+            "long": {"loss": [1.0, 0.8, 0.6, 0.5], "val_loss": [1.1, 0.9, 0.7, 0.65]}}
+    for key in ("val_loss", "loss"):
+        plots.plot_histories(runs, tmp_path / f"{key}.png", key=key)
+        (ax,) = data_axes(drawn[-1])
+        lines = curves(ax)
+        assert set(lines) == set(runs)
+        for label, run in runs.items():
+            np.testing.assert_array_equal(lines[label][0], np.arange(1, len(run[key]) + 1))
+            np.testing.assert_array_equal(lines[label][1], run[key])
+
+
+def cell_colour(png, ax, row, col):
+    """The colour of the PNG a quarter of a cell left of and above the centre of cell (row, col)
+    of an ``imshow`` (away from the count written at the centre)."""
+    x, y = ax.transData.transform((col - 0.25, row - 0.25))  # display pixels, origin bottom-left
+    height = png.shape[0]
+    return png[int(round(height - y)), int(round(x)), :3]
+
+
+def test_plot_confusion_matrix_puts_true_classes_on_the_rows(tmp_path, drawn):
+    # not symmetric: the true class 0 is mostly predicted as 2, nothing true is predicted as 0
+    cm = np.array([[0, 1, 30, 0],
+                   [0, 12, 0, 2],
+                   [0, 5, 20, 0],
+                   [0, 0, 7, 40]])
+    names = ["zero", "one", "two", "three"]
+    path = plots.plot_confusion_matrix(cm, names, tmp_path / "cm.png", size=(500, 460))
+    (ax,) = data_axes(drawn[-1])
+    (image,) = ax.images
+    np.testing.assert_array_equal(np.asarray(image.get_array()), cm)  # cm[true, predicted], not cm.T
+    assert ax.get_ylabel() == "true class" and ax.get_xlabel() == "predicted class"
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    # the count written in the cell at column j (x = j) and row i (y = i) is cm[i, j]
+    counts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert counts == {(i, j): str(cm[i, j]) for i in range(4) for j in range(4)}
+    # the title's accuracy is the diagonal's share: (0 + 12 + 20 + 40) / 117
+    assert f"{72 / 117:.2%}" in ax.get_title() and "117" in ax.get_title()
+    # and the pixels: row i of the picture is drawn at height i, each cell in its count's colour
+    png = imread(str(path))
+    norm = matplotlib.colors.Normalize(vmin=cm.min(), vmax=cm.max())
+    cmap = image.get_cmap()
+    for i in range(4):
+        for j in range(4):
+            expected = np.asarray(cmap(norm(cm[i, j])))[:3]
+            got = cell_colour(png, ax, i, j)
+            assert np.abs(got - expected).max() < 0.02, (i, j, got, expected)
+    # a picture of cm.T would differ: cell (0, 2) holds 30 and cell (2, 0) holds 0
+    assert np.abs(cell_colour(png, ax, 0, 2) - cell_colour(png, ax, 2, 0)).max() > 0.3
+
+
+def test_plot_misclassified_shows_the_wrong_predictions_in_order(tmp_path, drawn):
+    images, labels = digits(30, seed=3)
+    predicted = labels.copy()
+    wrong = [2, 5, 11, 17, 29]
+    predicted[wrong] = (labels[wrong] + 3) % 10
+    names = [f"c{d}" for d in range(10)]
+    plots.plot_misclassified(images, labels, np.eye(10)[predicted], names, tmp_path / "m.png", n=4)
+    shown = [ax for ax in data_axes(drawn[-1]) if ax.images]
+    assert len(shown) == 4  # the first n of the five mistakes
+    for ax, k in zip(shown, wrong):
+        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), images[k])
+        assert ax.get_title() == f"{names[labels[k]]}\n-> {names[predicted[k]]}"
+    assert "5 of 30" in drawn[-1].get_suptitle()
+
+
+def test_plot_conv_filters_draws_each_kernel_slice(tmp_path, drawn):
+    model = report_models.cnn_fashion_3()
+    for name in ("l1", "l2"):
+        kernel = model.get_layer(name).get_weights()[0]
+        plots.plot_conv_filters(model.get_layer(name), tmp_path / f"{name}.png")
+        panels = [ax for ax in data_axes(drawn[-1]) if ax.images]
+        kh, kw, channels, filters = kernel.shape
+        assert len(panels) == min(channels, 16) * filters
+        limit = np.abs(kernel).max()
+        if channels == 1:  # a grid of filters, in order
+            pictures = [kernel[:, :, 0, f] for f in range(filters)]
+        else:  # a (channel x filter) table, row by row
+            pictures = [kernel[:, :, c, f] for c in range(channels) for f in range(filters)]
+        for ax, expected in zip(panels, pictures):
+            (image,) = ax.images
+            np.testing.assert_allclose(np.asarray(image.get_array()), expected, rtol=1e-6)
+            assert image.norm.vmin == -limit and image.norm.vmax == limit  # one shared, centred scale
+
+
+def conv_same_relu(image, kernel, bias):
+    """A 'same' stride-1 convolution with ReLU of one (H, W, C) image, written out directly."""
+    kh, kw, _, _ = kernel.shape
+    top, left = (kh - 1) // 2, (kw - 1) // 2
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((top, kh - 1 - top), (left, kw - 1 - left), (0, 0)))
+    out = np.zeros((h, w, kernel.shape[-1])) + bias
+    for a in range(kh):
+        for b in range(kw):
+            out += padded[a:a + h, b:b + w, :] @ kernel[a, b]
+    return np.maximum(out, 0.0)
+
+
+def test_plot_feature_maps_shows_the_layer_output(tmp_path, drawn, float64):
+    model = report_models.cnn_digits()
+    images, _ = digits(1, seed=4)
+    x = images[0][..., None] / 255.0
+    kernel, bias = model.get_layer("l1").get_weights()
+    expected = conv_same_relu(x, kernel, bias)
+    plots.plot_feature_maps(model, x, "l1", tmp_path / "fm.png")
+    panels = [ax for ax in data_axes(drawn[-1]) if ax.images]
+    assert len(panels) == 1 + 9
+    np.testing.assert_array_equal(np.asarray(panels[0].images[0].get_array()), x[..., 0])
+    for c, ax in enumerate(panels[1:]):
+        np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), expected[:, :, c],
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_plot_feature_maps_of_a_dense_layer_draws_one_bar_per_unit(tmp_path, drawn, float64):
+    model = report_models.mlp_features()
+    x = np.random.default_rng(5).random(392)
+    kernel, bias = model.get_layer("Input").get_weights()
+    expected = np.maximum(x @ kernel + bias, 0.0)
+    plots.plot_feature_maps(model, x, "Input", tmp_path / "fm.png")
+    bars = [ax for ax in data_axes(drawn[-1]) if ax.patches]
+    (ax,) = bars
+    np.testing.assert_allclose(bar_heights(ax), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_plot_bars_and_f1_scores_draw_the_values(tmp_path, drawn):
+    values = {"weights": [203530, 7465], "layers": [3, 9]}
+    plots.plot_bars(["MLP", "CNN"], values, tmp_path / "b.png", log=True)
+    (ax,) = data_axes(drawn[-1])
+    assert bar_heights(ax) == [203530, 7465, 3, 9]  # series by series
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MLP", "CNN"]
+    f1 = np.linspace(0.5, 1, 10)
+    reference = np.linspace(0.6, 0.9, 10)
+    plots.plot_f1_scores(f1, list("abcdefghij"), tmp_path / "f.png", reference=reference)
+    (ax,) = data_axes(drawn[-1])
+    np.testing.assert_allclose(bar_heights(ax), np.concatenate([f1, reference]), rtol=1e-15)
+
+
+def test_plot_rmsprop_paths_draws_the_paths_and_the_function_along_them(tmp_path, drawn):
+    t = np.linspace(0, 1, 20)[:, None]
+    paths = {"a": np.hstack([-1.5 + 2.5 * t, 2 - t]), "b": np.hstack([-1.5 + 2 * t, 2 - 1.5 * t])}
+    plots.plot_rmsprop_paths(paths, tmp_path / "p.png", f=rosenbrock, minimum=(1, 1))
+    left, right = data_axes(drawn[-1])
+    lines, along = curves(left), curves(right)
+    for label, p in paths.items():
+        np.testing.assert_array_equal(np.column_stack(lines[label]), p)
+        np.testing.assert_array_equal(along[label][0], np.arange(len(p)))
+        # on its log scale a value of 0 (path "a" ends on the minimum) is drawn at a tiny floor
+        np.testing.assert_allclose(along[label][1], rosenbrock(p[:, 0], p[:, 1]), rtol=1e-15,
+                                   atol=1e-9)
+    np.testing.assert_array_equal(np.column_stack(lines["minimum"]), [[1, 1]])
+    np.testing.assert_array_equal(np.column_stack(lines["start"]), paths["a"][:1])
+
+
+def test_plot_hog_shows_the_image_and_one_panel_per_cell_size(tmp_path, drawn):
+    from tinynet.features import hog_feature_length
+
+    images, _ = digits(1, seed=6)
+    plots.plot_hog(images[0], tmp_path / "hog.png", pixels_per_cell=(4, (7, 7), 2))
+    panels = data_axes(drawn[-1])
+    assert len(panels) == 4
+    np.testing.assert_array_equal(np.asarray(panels[0].images[0].get_array()), images[0])
+    for ax, cell in zip(panels[1:], (4, 7, 2)):
+        n = hog_feature_length((28, 28), 8, (cell, cell), (1, 1))
+        assert n == (28 // cell) ** 2 * 8
+        assert ax.get_title().startswith(f"{cell}x{cell} px/cell: {n} features")
+        assert np.asarray(ax.images[0].get_array()).shape == (28, 28)
+
+
+def test_plot_model_writes_every_layer_with_its_shape_and_parameters(tmp_path, drawn):
+    model = report_models.cnn_fashion_3()
+    plots.plot_model(model, tmp_path / "m.png")
+    (ax,) = drawn[-1].axes
+    texts = [t.get_text() for t in ax.texts]
+    for layer in model.layers:
+        name_line = f"{layer.name} ({type(layer).__name__})"
+        assert name_line in texts
+        shape_lines = [t for t in texts if t.startswith(f"output {(None,) + tuple(layer.output_shape)}")]
+        assert shape_lines, layer.name
+    assert any(f"{model.count_params():,} parameters" in t for t in texts)
+    assert model.count_params() == 10_244  # the report's count
+    assert sum(t == "skip" for t in texts) == 1  # the one residual connection
