@@ -1,7 +1,14 @@
-"""``python -m lessons [NAME ...]``: run lessons (all by default) and write REPORT.md into --out."""
-import importlib
+"""``python -m lessons [NAME ...] [options]``: run lessons (all by default), each page from top
+to bottom in this process, and write REPORT.md into --out with the PNGs beside it.
+
+``python -m lessons --notebooks DIR [NAME ...] [options]`` instead writes each lesson as an
+executed Jupyter notebook into DIR (needs the ``notebooks`` extra: jupytext and nbclient).
+"""
+import runpy
 import sys
 import time
+
+from tinynet import backend
 
 from . import common
 
@@ -22,21 +29,55 @@ def resolve(names):
     return chosen
 
 
+def run_lesson(name, args):
+    """Run one page with ``args``; return its variables (``section`` among them)."""
+    backend.set_floatx("float32")
+    common.use_args(args)
+    try:
+        return runpy.run_module(f"lessons.{name}", run_name=f"lessons.{name}")
+    finally:
+        common.use_args(None)
+
+
 def main(argv=None):
-    args = common.parse_args(argv, prog="python -m lessons", with_names=True)
-    out = common.setup(args)
+    parser = common.build_parser("python -m lessons", with_names=True)
+    parser.add_argument("--notebooks", metavar="DIR", default=None,
+                        help="write the lessons as executed .ipynb notebooks into DIR instead "
+                             "(needs `pip install -e \".[notebooks]\"`)")
+    raw = sys.argv[1:] if argv is None else list(argv)
+    args = common.finish_args(parser.parse_args(raw))
+    names = resolve(args.names)
+    if args.notebooks:
+        from .notebooks import write_notebooks
+        lesson_argv = [a for a in raw if a not in names and a not in args.names]
+        write_notebooks(names, args.notebooks, _without_option(lesson_argv, "--notebooks"))
+        return {}
     started = time.perf_counter()
-    sections = []
-    for name in resolve(args.names):
-        module = importlib.import_module(f"lessons.{name}")
-        print(f"\n######## {module.TITLE} ({name}) ########")
+    pages = {}
+    for name in names:
+        print(f"\n######## {name} ########")
         lesson_started = time.perf_counter()
-        sections.append(module.main(args))
+        pages[name] = run_lesson(name, args)
         print(f"######## {name}: {time.perf_counter() - lesson_started:.1f} s")
-    report = common.write_report(sections, args, out, time.perf_counter() - started)
-    print(f"\nAll done in {time.perf_counter() - started:.1f} s: {report.resolve()}")
-    return sections
+    command = "python -m lessons " + " ".join(raw)
+    report = common.write_report([p["section"] for p in pages.values()], args, args.out,
+                                 time.perf_counter() - started, command.strip())
+    print(f"\nAll done in {time.perf_counter() - started:.1f} s: {report}")
+    return pages
+
+
+def _without_option(argv, option):
+    """``argv`` without ``option`` and its value."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == option:
+            skip = True
+        elif not a.startswith(option + "="):
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -1,22 +1,15 @@
-"""What every lesson shares: the command line, the data, the train-evaluate-plot routine and the
-REPORT.md writer. The lessons themselves only say *which* models to train and what to show.
+"""What the lessons share that is not their subject: the options, loading and scaling the data,
+and writing REPORT.md. Models are built, compiled, trained and evaluated in the lessons themselves.
 
-Data preparation, as in the practical work:
-
-* pixels scaled to [0, 1]; images ``(N, 28, 28, 1)`` for the CNNs, vectors ``(N, 784)`` for the MLP;
-* HOG features (``tinynet.features.hog_features``) computed on the raw uint8 images;
-* one-hot labels (``tinynet.utils.to_categorical``).
-
-Training, as in the practical work: RMSprop with Keras's defaults, batch 128, categorical
-cross-entropy, accuracy; the *test set* is the validation data (as the report's notebooks do),
-so the curves' "validation" is the test score after each epoch. Nothing is tuned on it here: the
-hyper-parameters are the report's.
+A lesson is a page that runs from top to bottom. Its first code cell calls :func:`options`,
+which reads the command line (``python -m lessons.l5_fashion --quick``), the options given by
+the runner (``python -m lessons l5_fashion --quick``), or, in a notebook, the environment
+variable ``TINYNET_LESSON_ARGS`` (for example ``--quick``; empty means the full run).
 """
 import argparse
 import datetime
-import functools
 import os
-import platform
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,17 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from tinynet import backend, datasets, layers, metrics, optimizers, plots, utils
+from tinynet import backend, datasets, sysinfo, utils
 
-LESSONS = ("l1_rmsprop", "l2_complexity", "l3_shallow_deep", "l4_grids", "l5_fashion")
+LESSONS = ("l0_backprop", "l1_rmsprop", "l2_complexity", "l3_shallow_deep", "l4_grids",
+           "l5_fashion")
 
 DEFAULT_EPOCHS = 10
 QUICK_EPOCHS = 1
 QUICK_TRAIN, QUICK_TEST = 6000, 1000
 DIGITS = [str(d) for d in range(10)]
+FASHION = list(datasets.FASHION_CLASSES)
 
 
-# ---- command line ---------------------------------------------------------------------------
+# ---- options --------------------------------------------------------------------------------
 def build_parser(prog, with_names=False):
     p = argparse.ArgumentParser(
         prog=prog, description="Reproduce the practical work's experiments with tinynet.")
@@ -43,15 +38,20 @@ def build_parser(prog, with_names=False):
                        help=f"lessons to run (default: all): {', '.join(LESSONS)}; "
                             "a prefix such as 'l4' is enough")
     p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: the first {QUICK_TRAIN} training and {QUICK_TEST} test images, "
-                        f"{QUICK_EPOCHS} epoch")
+                   help=f"smoke run: the first {QUICK_TRAIN} training and {QUICK_TEST} test "
+                        f"images, {QUICK_EPOCHS} epoch, one seed")
     p.add_argument("--out", default="lessons_out", help="folder for the PNGs (and REPORT.md)")
     p.add_argument("--epochs", type=int, default=None,
                    help=f"training epochs (default {DEFAULT_EPOCHS}, {QUICK_EPOCHS} with --quick)")
-    p.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default 128)")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="mini-batch size (default 128, tinynet's choice: the practical work does "
+                        "not say; Keras's default is 32)")
     p.add_argument("--backend", default=None, choices=("auto",) + backend.BACKENDS,
                    help="numpy | numba | cupy (default: $TINYNET_BACKEND, else the fastest)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initial weights, shuffling, dropout")
+    p.add_argument("--seed", type=int, default=0, help="first seed (initial weights, shuffling, dropout)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="how many seeds the four headline models are trained with "
+                        "(default 1; the committed report used 3)")
     p.add_argument("--train-size", type=int, default=None,
                    help="use the first N training images (default: all, or the --quick subset)")
     p.add_argument("--test-size", type=int, default=None,
@@ -60,48 +60,57 @@ def build_parser(prog, with_names=False):
     return p
 
 
-def parse_args(argv=None, prog="python -m lessons", with_names=False):
-    """Parse ``argv`` (a list of strings, or None for sys.argv) and fill in the defaults."""
-    if isinstance(argv, argparse.Namespace):
-        return argv
-    args = build_parser(prog, with_names).parse_args(argv)
-    return finish_args(args)
-
-
 def finish_args(args):
+    """Fill in the defaults that depend on --quick and check the numbers."""
     if args.epochs is None:
         args.epochs = QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS
-    if args.epochs < 1 or args.batch_size < 1:
-        raise SystemExit("--epochs and --batch-size must be positive")
+    if args.seeds is None:
+        args.seeds = 1
+    if args.epochs < 1 or args.batch_size < 1 or args.seeds < 1:
+        raise SystemExit("--epochs, --batch-size and --seeds must be positive integers")
     if args.train_size is None and args.quick:
         args.train_size = QUICK_TRAIN
     if args.test_size is None and args.quick:
         args.test_size = QUICK_TEST
+    args.out = Path(args.out)
     return args
 
 
-def setup(args):
-    """Choose the backend and create the output folder; return it as a Path."""
+def parse_args(argv=None, prog="python -m lessons", with_names=False):
+    return finish_args(build_parser(prog, with_names).parse_args(argv))
+
+
+_GIVEN = {"args": None}  # set by the runner (python -m lessons) for the pages it runs
+
+
+def use_args(args):
+    """The runner hands its options to the pages it runs next (``None`` to stop)."""
+    _GIVEN["args"] = args
+
+
+def options(lesson):
+    """The options of this run of ``lesson``: the runner's, else the command line's, else (in a
+    notebook) ``TINYNET_LESSON_ARGS``. Chooses the backend, creates ``--out`` and returns them."""
+    args = _GIVEN["args"]
+    if args is None:
+        in_notebook = "ipykernel" in sys.modules
+        argv = shlex.split(os.environ.get("TINYNET_LESSON_ARGS", "")) if in_notebook else sys.argv[1:]
+        args = parse_args(argv, prog=f"python -m lessons.{lesson}")
     if args.backend:
         backend.set_backend(args.backend)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
 
 
-def run_standalone(main, module_name):
-    """``python -m lessons.lN_xxx [options]``: run one lesson with the shared options."""
-    args = parse_args(None, prog=f"python -m lessons.{module_name}")
-    started = time.perf_counter()
-    section = main(args)
-    print(f"\n{section.title}: done in {time.perf_counter() - started:.1f} s; "
-          f"pictures in {Path(args.out).resolve()}")
+def seeds(args):
+    """The seeds of the headline models: ``--seed``, ``--seed + 1``, ... (``--seeds`` of them)."""
+    return [args.seed + k for k in range(args.seeds)]
 
 
 # ---- data -----------------------------------------------------------------------------------
 @dataclass
 class Data:
-    """One data set as uint8 images and integer labels (possibly a subset), with class names."""
+    """One data set as uint8 images ``(N, 28, 28)`` and integer labels, with its class names."""
 
     name: str
     x_train: np.ndarray
@@ -112,206 +121,104 @@ class Data:
 
     @property
     def sizes(self):
-        return f"{len(self.x_train):,} train / {len(self.x_test):,} test"
+        return f"{len(self.x_train):,} training and {len(self.x_test):,} test images"
 
 
-DATASETS = {"mnist": (datasets.load_mnist, DIGITS),
-            "fashion": (datasets.load_fashion_mnist, list(datasets.FASHION_CLASSES))}
+_LOADED = {}
 
 
 def load(name, args):
-    """``"mnist"`` or ``"fashion"``, cut to ``--train-size`` / ``--test-size``."""
-    return _load(name, args.train_size, args.test_size, args.data)
+    """``"mnist"`` or ``"fashion"``, cut to ``--train-size`` / ``--test-size`` (kept in memory)."""
+    key = (name, args.train_size, args.test_size, args.data)
+    if key not in _LOADED:
+        loader, class_names = {"mnist": (datasets.load_mnist, DIGITS),
+                               "fashion": (datasets.load_fashion_mnist, FASHION)}[name]
+        (x_train, y_train), (x_test, y_test) = loader(args.data)
+        _LOADED[key] = Data(name, x_train[:args.train_size], y_train[:args.train_size].astype(np.int64),
+                            x_test[:args.test_size], y_test[:args.test_size].astype(np.int64),
+                            class_names)
+    return _LOADED[key]
 
 
-@functools.lru_cache(maxsize=2)
-def _load(name, train_size, test_size, data_dir):
-    loader, class_names = DATASETS[name]
-    (x_train, y_train), (x_test, y_test) = loader(data_dir)
-    x_train, y_train = x_train[:train_size], y_train[:train_size].astype(np.int64)
-    x_test, y_test = x_test[:test_size], y_test[:test_size].astype(np.int64)
-    return Data(name, x_train, y_train, x_test, y_test, class_names)
+def pixels(images):
+    """uint8 images ``(N, 28, 28)`` -> float32 vectors ``(N, 784)`` in [0, 1] (for the MLPs)."""
+    return (images.astype(np.float32) / np.float32(255.0)).reshape(len(images), -1)
 
 
-# What a model reads: pixels (N, 784), images (N, 28, 28, 1) or HOG features.
-PIXELS = ("pixels",)
-IMAGES = ("images",)
+def images(images):
+    """uint8 images ``(N, 28, 28)`` -> float32 ``(N, 28, 28, 1)`` in [0, 1] (for the CNNs)."""
+    return (images.astype(np.float32) / np.float32(255.0)).reshape(len(images), 28, 28, 1)
 
 
-def hog_inputs(orientations=8, pixels_per_cell=4):
-    return ("hog", orientations, pixels_per_cell)
+def hog(images, pixels_per_cell, orientations=8):
+    """HOG features of uint8 images, one row per image (1x1-cell blocks, as the practical work)."""
+    from tinynet.features import hog_features
+    return hog_features(images, orientations=orientations,
+                        pixels_per_cell=(pixels_per_cell, pixels_per_cell), cells_per_block=(1, 1))
 
 
-def describe_inputs(inputs):
-    if inputs[0] == "hog":
-        return f"HOG ({inputs[1]} orientations, {inputs[2]}x{inputs[2]} px/cell)"
-    return {"pixels": "784 pixels", "images": "28x28x1 images"}[inputs[0]]
-
-
-_PREPARED = {}  # a few prepared inputs, newest last (HOG of 60,000 images takes a few seconds)
-
-
-def prepare(data, inputs):
-    """``(x_train, x_test)`` for a representation: scaled pixels, images or HOG features."""
-    key = (data.name, len(data.x_train), len(data.x_test), inputs)
-    if key not in _PREPARED:
-        while len(_PREPARED) >= 3:
-            _PREPARED.pop(next(iter(_PREPARED)))
-        _PREPARED[key] = _prepare(data, inputs)
-    return _PREPARED[key]
-
-
-def _prepare(data, inputs):
-    kind = inputs[0]
-    if kind in ("pixels", "images"):
-        shape = (-1, 784) if kind == "pixels" else (-1, 28, 28, 1)
-        return tuple((x.astype(np.float32) / np.float32(255.0)).reshape(shape)
-                     for x in (data.x_train, data.x_test))
-    if kind == "hog":
-        from tinynet.features import hog_features
-        _, orientations, ppc = inputs
-        return tuple(hog_features(x, orientations=orientations, pixels_per_cell=(ppc, ppc),
-                                  cells_per_block=(1, 1)) for x in (data.x_train, data.x_test))
-    raise ValueError(f"unknown inputs {inputs!r}")
-
-
-# ---- the experiments ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Experiment:
-    """One row of the report: a model on a data set, and what the report got with it."""
-
-    key: str                     # unique, also the PNG file prefix
-    label: str                   # the hyper-parameters, in words (table's first column)
-    dataset: str                 # "mnist" | "fashion"
-    inputs: tuple                # PIXELS | IMAGES | hog_inputs(...)
-    build: object                # () -> an uncompiled tinynet model
-    report: tuple = None         # the report's (test loss, test accuracy), if it has one
-    optimizer: tuple = ()        # RMSprop arguments other than the defaults, as (name, value) pairs
-    seed_offset: int = 0         # a repeated row of the report is run with another seed
-
-
-@dataclass
-class Run:
-    """A trained model and its test results."""
-
-    experiment: Experiment
-    model: object
-    history: object
-    loss: float
-    accuracy: float
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    seconds: float
-    data: Data
-    x_test: np.ndarray
-    cached: bool = False
-    pictures: dict = field(default_factory=dict)
-
-    @property
-    def params(self):
-        return self.model.count_params()
-
-    @property
-    def confusion(self):
-        return metrics.confusion_matrix(self.y_true, self.y_pred, len(self.data.class_names))
-
-
-_RUNS = {}  # in-process cache: lessons that train the same model on the same data share the run
-
-
-def _run_key(exp, args):
-    return (exp.key, exp.dataset, exp.inputs, exp.optimizer, exp.seed_offset, args.epochs,
-            args.batch_size, args.seed, args.train_size, args.test_size, args.data,
-            backend.get_backend())
-
-
-def train(exp, args):
-    """Build, compile (RMSprop), fit with the test set as validation, evaluate: a :class:`Run`.
-
-    Prints the model summary, the progress bars and ``Test score: ... Test accuracy: ...``.
-    A run already made in this process with the same settings is reused (and said so).
-    """
-    data = load(exp.dataset, args)
-    key = _run_key(exp, args)
-    print(f"\n=== {exp.key}: {exp.label} | {describe_inputs(exp.inputs)} | {data.name} "
-          f"{data.sizes} | {args.epochs} epoch(s), batch {args.batch_size}, "
-          f"backend {backend.get_backend()}")
-    if key in _RUNS:
-        run = _RUNS[key]
-        run.model.summary()
-        print(f"(trained earlier in this session: reusing the run, {run.seconds:.1f} s of training)")
-        print(f"Test score: {run.loss:.4f} Test accuracy: {run.accuracy:.4f}")
-        return Run(**{**run.__dict__, "cached": True, "pictures": {}})
-    x_train, x_test = prepare(data, exp.inputs)
-    y_train = utils.to_categorical(data.y_train, 10)
-    y_test = utils.to_categorical(data.y_test, 10)
-
-    backend.set_seed(args.seed + exp.seed_offset)
-    layers.reset_names()
-    model = exp.build()
-    model.summary()
-    model.compile(optimizers.RMSprop(**dict(exp.optimizer)), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
-    started = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_data=(x_test, y_test), verbose=1)
-    seconds = time.perf_counter() - started
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256)
-    y_pred = model.predict(x_test, batch_size=256).argmax(axis=1)
-    print(f"Test score: {loss:.4f} Test accuracy: {accuracy:.4f}")
-    run = Run(exp, model, history, float(loss), float(accuracy), data.y_test, y_pred, seconds,
-              data, x_test)
-    _RUNS[key] = run
-    return run
-
-
-def plot_run(run, out):
-    """The loss/accuracy curves and the confusion matrix of a run: ``{"loss": name, "cm": name}``."""
-    exp = run.experiment
-    title = f"{exp.key}: {exp.label}"
-    run.pictures["loss"] = plots.plot_history(run.history, out / f"{exp.key}_loss.png", title=title).name
-    run.pictures["cm"] = plots.plot_confusion_matrix(run.confusion, run.data.class_names,
-                                                     out / f"{exp.key}_cm.png", title=exp.key).name
-    return run.pictures
-
-
-def train_and_plot(exp, args, out):
-    run = train(exp, args)
-    plot_run(run, out)
-    return run
-
-
-def forget_runs():
-    """Drop the in-process cache of trained runs (and prepared inputs)."""
-    _RUNS.clear()
-    _PREPARED.clear()
+def one_hot(labels):
+    return utils.to_categorical(labels, 10)
 
 
 # ---- numbers in words -----------------------------------------------------------------------
 def score(loss, accuracy):
-    """The report's way of writing a result: ``Score: 0.0662 Accuracy: 98.39%``."""
+    """The practical work's way of writing a result: ``Score: 0.0662 Accuracy: 98.39%``."""
     return f"Score: {loss:.4f} Accuracy: {accuracy:.2%}"
+
+
+def mean_std(values, percent=True):
+    """``98.07% ± 0.08`` (points) for several values, the value alone for one."""
+    values = np.asarray(values, dtype=np.float64)
+    if percent:
+        text = f"{values.mean():.2%}"
+        return text if len(values) == 1 else f"{text} ± {100 * values.std(ddof=1):.2f}"
+    text = f"{values.mean():.4f}"
+    return text if len(values) == 1 else f"{text} ± {values.std(ddof=1):.4f}"
 
 
 def duration(seconds):
     return f"{seconds:.1f} s" if seconds < 600 else f"{seconds / 60:.1f} min"
 
 
-def report_score(exp):
-    return score(*exp.report) if exp.report else "-"
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds``."""
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.started
 
 
 # ---- REPORT.md ------------------------------------------------------------------------------
+def cell(value):
+    """A Markdown table cell: ``|`` escaped (it would end the cell), line breaks removed."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(headers, rows):
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |",
+             "|" + "|".join(" :---: " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def img(path, alt=""):
+    name = Path(path).name
+    return f"![{alt or name}]({name})"
+
+
 @dataclass
 class Section:
-    """A lesson's part of REPORT.md: markdown blocks in order, and the names of its tables."""
+    """A lesson's part of REPORT.md: Markdown blocks in order, its tables and pictures by name."""
 
     title: str
     lesson: str
     blocks: list = field(default_factory=list)
     tables: list = field(default_factory=list)
     pictures: list = field(default_factory=list)
-    runs: list = field(default_factory=list)
 
     def text(self, markdown):
         self.blocks.append(markdown.strip())
@@ -320,62 +227,45 @@ class Section:
         self.tables.append(name)
         self.blocks.append(f"#### {name}\n\n" + md_table(headers, rows))
 
-    def picture(self, name, caption=""):
-        self.pictures.append(str(name))
-        self.blocks.append(img(name, caption))
+    def picture(self, *paths, caption=""):
+        """One line of pictures (PNG paths), with an optional caption above."""
+        if caption:
+            self.blocks.append(caption.strip())
+        self.pictures += [Path(p).name for p in paths]
+        self.blocks.append(" ".join(img(p, Path(p).stem) for p in paths))
 
 
-def md_table(headers, rows):
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" :---: " for _ in headers) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |")
-    return "\n".join(lines)
-
-
-def img(name, alt=""):
-    name = Path(name).name
-    return f"![{alt or name}]({name})"
-
-
-def grid_table(section, name, runs):
-    """The report's table for a hyper-parameter grid, with tinynet's figures and the report's scores."""
-    rows = [[r.experiment.label, img(r.pictures["loss"], "loss"), img(r.pictures["cm"], "confusion"),
-             score(r.loss, r.accuracy), report_score(r.experiment), f"{r.params:,}",
-             duration(r.seconds)] for r in runs]
-    section.table(name, ["Hyper-parameters", "Loss", "Confusion matrix", "tinynet", "Report",
-                         "Params", "Training"], rows)
-    for r in runs:
-        section.pictures += [r.pictures["loss"], r.pictures["cm"]]
-        section.runs.append(r)
-
-
-def machine():
-    cpus = os.cpu_count()
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
-    return f"{platform.machine()}, {cpus} CPU core(s), Python {platform.python_version()}, {platform.system()}"
-
-
-def write_report(sections, args, out, seconds):
-    """REPORT.md in ``out``: a header with the settings, then every lesson's section."""
+def describe_run(args):
     subset = (f"the first {args.train_size or 'all'} training and {args.test_size or 'all'} test images"
               if (args.train_size or args.test_size) else "the whole data sets (60,000 / 10,000)")
+    cores = sysinfo.usable_cpus()
+    return [
+        f"- Data: {subset}" + (" (a `--quick` smoke run: the scores are not comparable with the "
+                               "practical work's)" if args.quick else ""),
+        f"- Training: RMSprop (Keras's defaults unless stated), categorical cross-entropy, batch "
+        f"{args.batch_size} and {args.epochs} epoch(s). The practical work gives neither a batch "
+        "size nor a number of epochs: these are tinynet's choice (Keras's default batch is 32).",
+        f"- Seeds: {', '.join(map(str, seeds(args)))} for the four headline models (mean ± standard "
+        f"deviation over the seeds), {args.seed} for the others",
+        "- Validation data: the test set, as in the practical work's notebooks. \"Score\" is the test "
+        "loss and \"Accuracy\" the test accuracy after the last epoch.",
+        f"- Backend: {backend.get_backend()}; machine: {sysinfo.cpu_model()}, {cores} CPU core(s) "
+        "shared with other work, so times are indicative",
+    ]
+
+
+def write_report(sections, args, out, seconds, command):
+    """REPORT.md in ``out``: a header with the settings, then every lesson's section."""
     head = [
         "# Practical Work 04 with tinynet",
         "",
-        "The practical work's experiments, rerun with tinynet; each table holds tinynet's own "
-        "curves, confusion matrices and scores, with the report's scores (Keras) beside them.",
+        "The practical work's experiments rerun with tinynet. Each lesson in `lessons/` is the page "
+        "that produced its section: the models are built, compiled, trained and evaluated there. "
+        "Every number in the text below is computed from this run.",
         "",
-        f"- Generated: {datetime.datetime.now().isoformat(timespec='seconds')} by "
-        f"`python -m lessons {' '.join(sys.argv[1:]) if sys.argv[0].endswith('__main__.py') else ''}`".rstrip(),
-        f"- Data: {subset}{' (--quick smoke run: scores are not comparable with the report)' if args.quick else ''}",
-        f"- Training: RMSprop (Keras defaults unless stated), batch {args.batch_size}, "
-        f"{args.epochs} epoch(s), categorical cross-entropy, seed {args.seed}",
-        "- Validation data: the test set (as in the report's notebooks); "
-        "\"Score\" is the test loss, \"Accuracy\" the test accuracy after the last epoch",
-        f"- Backend: {backend.get_backend()}; machine: {machine()}; total time {seconds:.0f} s",
+        f"- Generated {datetime.date.today().isoformat()} by `{command}` in "
+        f"{duration(seconds)}",
+        *describe_run(args),
         "",
     ]
     body = []
@@ -383,7 +273,6 @@ def write_report(sections, args, out, seconds):
         body += [f"## {s.title}", ""]
         for block in s.blocks:
             body += [block, ""]
-    path = out / "REPORT.md"
+    path = Path(out) / "REPORT.md"
     path.write_text("\n".join(head + body))
     return path
-
