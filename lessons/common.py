@@ -150,11 +150,13 @@ def images(images):
     return (images.astype(np.float32) / np.float32(255.0)).reshape(len(images), 28, 28, 1)
 
 
-def hog(images, pixels_per_cell, orientations=8):
-    """HOG features of uint8 images, one row per image (1x1-cell blocks, as the practical work)."""
+def hog(images, pixels_per_cell, orientations=8, cache=True):
+    """HOG features of uint8 images, one row per image (1x1-cell blocks, as the practical work).
+    ``cache=False`` computes them again instead of reading tinynet's feature cache."""
     from tinynet.features import hog_features
     return hog_features(images, orientations=orientations,
-                        pixels_per_cell=(pixels_per_cell, pixels_per_cell), cells_per_block=(1, 1))
+                        pixels_per_cell=(pixels_per_cell, pixels_per_cell), cells_per_block=(1, 1),
+                        cache=cache, progress=False)
 
 
 def one_hot(labels):

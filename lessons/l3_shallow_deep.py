@@ -1,72 +1,229 @@
-"""Lesson 3 - Shallow and deep networks: weights against accuracy.
+# %% [markdown]
+# # Lesson 3 — Shallow and deep networks: weights against accuracy
+#
+# The two MLPs of lesson 2 are shallow (one hidden Dense layer) and hold more than 100,000
+# weights; the CNN is deep (three convolutions, three poolings, two Dense layers) and holds 7,465.
+# A Dense layer spends a weight on every input-unit pair; a convolution reuses one small kernel
+# at every position of the image, so depth costs few weights. This lesson trains the three on
+# MNIST, compares weights and test accuracy, counts which digits each confuses, and then looks
+# inside: what the MLP's first layer has learnt, and, for one test digit, every layer of the CNN
+# forward (its activations) and backward (the gradient of the loss), before and after training.
+#
+# Each model is trained with every seed of the run (`--seeds`, three in the committed report),
+# from new initial weights each time; the tables give the mean and the standard deviation.
 
-The two MLPs are shallow (one hidden Dense layer) and hold more than 100,000 weights; the CNN
-is deep (three convolutions, three poolings, two Dense layers) and holds about 7,500. Dense
-layers spend a weight on every input-output pair; a convolution reuses one small kernel over the
-whole image. This lesson trains the three and puts weights and test accuracy side by side, then
-shows what the deep model's first layer has learnt.
+# %%
+import numpy as np
 
-    python -m lessons.l3_shallow_deep [--quick] [--out DIR] [--epochs N]
-"""
-from tinynet import plots
+from tinynet import backend, layers, metrics, optimizers, report_models
 
-from . import common
-from .experiments import CNN_DIGITS, MLP_HOG, MLP_RAW
+try:
+    from lessons import common, drawing, practical_work
+except ImportError:  # run as `python lessons/l3_shallow_deep.py`, or opened as a notebook in lessons/
+    import common
+    import drawing
+    import practical_work
 
-TITLE = "3. Shallow and deep networks"
+args = common.options("l3_shallow_deep")
+section = common.Section("3. Shallow and deep networks", "l3_shallow_deep")
 
-MODELS = [("MLP raw (shallow)", MLP_RAW[0]), ("MLP on HOG (shallow)", MLP_HOG[0]),
-          ("CNN (deep)", CNN_DIGITS[0])]
+# %% [markdown]
+# ## The data, in the three forms the models read
+#
+# Pixels scaled to [0, 1], as 784-vectors for the MLP and 28x28x1 images for the CNN; HOG
+# features (8 orientations, 4x4-pixel cells: 392 per image) computed from the raw images, and
+# timed, because the practical work counts them in its training time.
 
+# %%
+digits = common.load("mnist", args)
+with common.Timer() as hog_time:
+    hog_train, hog_test = common.hog(digits.x_train, 4, cache=False), common.hog(digits.x_test, 4, cache=False)
+inputs = {"pixels": (common.pixels(digits.x_train), common.pixels(digits.x_test)),
+          "hog4": (hog_train, hog_test),
+          "images": (common.images(digits.x_train), common.images(digits.x_test))}
+y_train, y_test = common.one_hot(digits.y_train), common.one_hot(digits.y_test)
+print(f"{digits.sizes}; HOG features {hog_train.shape[1]} per image, computed in {hog_time.seconds:.1f} s")
 
-def depth(model):
-    """Layers with weights, from input to output: the depth of the network."""
-    return sum(1 for layer in model.layers if layer.count_params() > 0)
+# %% [markdown]
+# ## A helper to look inside: every layer forward, then backward
+#
+# For one image, run the layers one by one with their own `forward`, keeping every output; then
+# start from the gradient of the cross-entropy with respect to the output probabilities,
+# $\partial L/\partial p = -y/p$, and hand it backwards through each layer's `backward`, which
+# returns the gradient with respect to that layer's input, that is, the previous layer's output.
 
-
-def main(args=None):
-    args = common.parse_args(args, prog="python -m lessons.l3_shallow_deep")
-    out = common.setup(args)
-    section = common.Section(TITLE, "l3_shallow_deep")
-    runs = [(label, common.train(exp, args)) for label, exp in MODELS]
-    rows = []
-    for label, run in runs:
-        rows.append([label, depth(run.model), f"{run.params:,}", f"{run.accuracy:.2%}",
-                     f"{run.experiment.report[1]:.2%}"])
-        print(f"{label:22s} {depth(run.model)} weighted layers, {run.params:>8,} weights, "
-              f"test accuracy {run.accuracy:.2%}")
-        section.runs.append(run)
-    section.table("Weights and accuracy", ["Model", "Weighted layers", "Weights",
-                                           "Test accuracy (tinynet)", "Test accuracy (report)"],
-                  rows)
-    labels = [label.split(" (")[0] for label, _ in runs]
-    weights = plots.plot_bars(labels, {"weights": [r.params for _, r in runs]},
-                              out / "shallow_deep_weights.png", log=True, ylabel="weights (log scale)",
-                              title="Weights", size=(560, 400))
-    accuracy = plots.plot_bars(labels, {"tinynet": [r.accuracy for _, r in runs],
-                                        "report": [r.experiment.report[1] for _, r in runs]},
-                               out / "shallow_deep_accuracy.png", ylabel="test accuracy",
-                               title="Test accuracy", size=(560, 400), value_format="{:.2%}")
-    cnn = runs[-1][1]
-    filters = plots.plot_conv_filters(cnn.model.get_layer("l1"), out / "cnn_l1_filters.png")
-    maps = plots.plot_feature_maps(cnn.model, cnn.x_test[0], "l1", out / "cnn_l1_maps.png")
-    deeper = plots.plot_feature_maps(cnn.model, cnn.x_test[0], "l3", out / "cnn_l3_maps.png")
-    mlp = runs[0][1]
-    verdict = "at least matches" if cnn.accuracy >= mlp.accuracy else "stays below"
-    section.text(f"""
-The deep CNN has {cnn.params / mlp.params:.1%} of the raw MLP's weights; in this run its test
-accuracy ({cnn.accuracy:.2%}) {verdict} the MLP's ({mlp.accuracy:.2%}). In the report, with
-full training, the CNN is the best of the three ({cnn.experiment.report[1]:.2%} against
-{mlp.experiment.report[1]:.2%}): a convolution reuses one small kernel over the whole image, so
-depth buys accuracy at a much lower price in weights than a wide Dense layer.""")
-    section.blocks.append(f"{common.img(weights.name, 'weights')} {common.img(accuracy.name, 'accuracy')}")
-    section.text("What the CNN's first convolution learnt (its nine 5x5 kernels), and the feature "
-                 "maps it and the third convolution produce for a test digit:")
-    section.blocks.append(f"{common.img(filters.name, 'filters')} {common.img(maps.name, 'l1 maps')} "
-                          f"{common.img(deeper.name, 'l3 maps')}")
-    section.pictures += [p.name for p in (weights, accuracy, filters, maps, deeper)]
-    return section
+# %%
+def forward_backward(model, image, label):
+    """Names, outputs and dL/d(output) of every layer of a chain model, for one image."""
+    chain = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
+    a = backend.asarray(image[None], dtype=backend.floatx())
+    outputs = []
+    for layer in chain:
+        a = layer.forward(a, training=False)
+        outputs.append(a)
+    p = outputs[-1]
+    g = -backend.asarray(common.one_hot(np.array([label])), dtype=p.dtype) / p   # dL/dp
+    gradients = [g]
+    for layer in reversed(chain[1:]):
+        g = layer.backward(g)           # dL/d(input of this layer) = dL/d(output of the one before)
+        gradients.insert(0, g)
+    return ([layer.name for layer in chain], [backend.to_numpy(o) for o in outputs],
+            [backend.to_numpy(g) for g in gradients])
 
 
-if __name__ == "__main__":
-    common.run_standalone(main, "l3_shallow_deep")
+# %% [markdown]
+# ## Training the three models
+
+# %%
+MODELS = {  # label: (how to build it, what it reads)
+    "MLP raw": (report_models.mlp_raw, "pixels"),
+    "MLP on HOG": (report_models.mlp_features, "hog4"),
+    "CNN": (report_models.cnn_digits, "images"),
+}
+image, label = inputs["images"][1][0], int(digits.y_test[0])   # the first test digit
+results = {name: [] for name in MODELS}   # one dict per seed
+for name, (build, kind) in MODELS.items():
+    x_train, x_test = inputs[kind]
+    for seed in common.seeds(args):
+        backend.set_seed(seed)
+        model = build()
+        if seed == args.seed:
+            model.summary()
+        model.compile(optimizer=optimizers.RMSprop(), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+        if name == "CNN" and seed == args.seed:
+            before = forward_backward(model, image, label)
+        with common.Timer() as t:
+            history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
+                                validation_data=(x_test, y_test), verbose=2)
+        loss, accuracy = model.evaluate(x_test, y_test)
+        predicted = model.predict(x_test).argmax(axis=1)
+        print(f"{name}, seed {seed}: Test score: {loss:.4f} Test accuracy: {accuracy:.4f} "
+              f"({t.seconds:.1f} s)")
+        results[name].append(dict(model=model, loss=loss, accuracy=accuracy, seconds=t.seconds,
+                                  predicted=predicted, history=history))
+        if name == "CNN" and seed == args.seed:
+            after = forward_backward(model, image, label)
+
+# %% [markdown]
+# ## Weights against accuracy
+
+# %%
+REPORT = {"MLP raw": "mlp_raw_256", "MLP on HOG": "mlp_hog_4_256", "CNN": "cnn_25"}
+report_rows = {r.key: r for grid in practical_work.GRIDS.values() for r in grid}
+rows = []
+for name, runs in results.items():
+    model = runs[0]["model"]
+    weighted = sum(1 for layer in model.layers if layer.count_params() > 0)
+    rows.append([name, weighted, f"{model.count_params():,}",
+                 common.mean_std([r["accuracy"] for r in runs]),
+                 common.mean_std([r["loss"] for r in runs], percent=False),
+                 f"{report_rows[REPORT[name]].report[1]:.2%}"])
+section.table("Weights and accuracy", ["Model", "Layers with weights", "Weights",
+                                       f"Test accuracy (tinynet, {args.seeds} seed(s))",
+                                       "Test loss (tinynet)", "Test accuracy (practical work)"], rows)
+mlp, cnn = results["MLP raw"], results["CNN"]
+share = cnn[0]["model"].count_params() / mlp[0]["model"].count_params()
+cnn_acc, mlp_acc = np.mean([r["accuracy"] for r in cnn]), np.mean([r["accuracy"] for r in mlp])
+verdict = "higher than" if cnn_acc > mlp_acc else "not higher than"
+section.text(f"""
+**Why does the deep CNN score higher with {share:.1%} of the MLP's weights?** In this run its
+mean test accuracy is {cnn_acc:.2%}, {verdict} the MLP's {mlp_acc:.2%}
+({100 * (cnn_acc - mlp_acc):+.2f} points). The MLP's first layer gives every one of its 256 units
+its own weight for every pixel (200,960 weights), and nothing in it knows that neighbouring
+pixels belong together or that a stroke means the same thing anywhere in the image. A
+convolution looks at small neighbourhoods and reuses the same 5x5 kernel at every position, so
+its few weights are trained by every patch of every image; the poolings then make the features
+tolerant to small shifts. Depth lets the later convolutions combine strokes into parts of
+digits. Fewer weights, each used at every position: the CNN's 7,465 are enough.""")
+accuracy_picture = drawing.accuracy_bars(
+    list(results), [[r["accuracy"] for r in runs] for runs in results.values()],
+    args.out / "shallow_deep_accuracy.png", "MNIST test accuracy: shallow MLPs and the deep CNN",
+    reference=[report_rows[REPORT[n]].report[1] for n in results])
+section.picture(accuracy_picture)
+
+# %% [markdown]
+# ## Which digits are confused with which
+#
+# The confusion matrix counts, for every true digit (row), how often each digit was predicted
+# (column). Its largest entries off the diagonal are the model's typical mistakes.
+
+# %%
+def top_confusions(cm, names, count=5):
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:count]
+    return [(names[i], names[j], int(off[i, j])) for i, j in zip(*np.unravel_index(order, off.shape))
+            if off[i, j] > 0]
+
+
+confusion_rows, top_pairs = [], {}
+for name, runs in results.items():
+    cm = metrics.confusion_matrix(digits.y_test, runs[0]["predicted"], 10)
+    pairs = top_confusions(cm, common.DIGITS)
+    top_pairs[name] = {frozenset((t, p)) for t, p, _ in pairs}
+    confusion_rows.append([name, int(cm.sum() - np.trace(cm)),
+                           ", ".join(f"{t} taken for {p} ({n})" for t, p, n in pairs)])
+    print(f"{name}: most frequent mistakes: {confusion_rows[-1][2]}")
+section.table("Most frequent mistakes (first seed)", ["Model", "Test images wrong",
+                                                      "True digit taken for (times)"], confusion_rows)
+shared = set.intersection(*top_pairs.values())
+cnn_cm = metrics.confusion_matrix(digits.y_test, results["CNN"][0]["predicted"], 10)
+first_pair = top_confusions(cnn_cm, common.DIGITS, 1)
+section.text(f"""
+The practical work saw no frequent confusion. Counted here, the CNN gets
+{int(cnn_cm.sum() - np.trace(cnn_cm))} of {int(cnn_cm.sum()):,} test digits wrong; its most frequent
+mistake ({first_pair[0][0]} taken for {first_pair[0][1]}) happens {first_pair[0][2]} times. Pairs among
+the five most frequent mistakes of all three models (either way round):
+{", ".join(" and ".join(sorted(p)) for p in shared) if shared else "none"}: digits that share strokes.""")
+
+# %% [markdown]
+# ## Training time
+#
+# The practical work's author waited almost 15 minutes for the MLP on HOG features on a laptop,
+# and about 2 minutes on a free cloud GPU. Here are tinynet's times on this machine.
+
+# %%
+time_rows = [[name, common.duration(np.mean([r["seconds"] for r in runs])),
+              f"{np.mean([r['seconds'] for r in runs]) / args.epochs:.2f} s"] for name, runs in results.items()]
+time_rows.append(["HOG features of all images (not cached)", common.duration(hog_time.seconds), "-"])
+section.table("Training time on this machine", ["Model", f"fit, {args.epochs} epoch(s)", "per epoch"],
+              time_rows)
+hog_total = np.mean([r["seconds"] for r in results["MLP on HOG"]]) + hog_time.seconds
+section.text(f"""
+The MLP on HOG features, features included, took {common.duration(hog_total)} here, against
+almost {practical_work.REPORT_HOG_MINUTES_LAPTOP} minutes on the practical work's laptop and about
+{practical_work.REPORT_HOG_MINUTES_GPU} minutes on a cloud GPU (its number of epochs is not known,
+so this is an order of magnitude, not a benchmark).""")
+
+# %% [markdown]
+# ## Inside the models
+#
+# The first Dense layer of the MLP has one weight per pixel for each of its 256 units: drawn as
+# 28x28 images, they are the templates the units match the digit against (red pixels push the
+# unit up, blue ones down). Then, for the first test digit, every layer of the CNN: its output
+# (forward) and the gradient of the loss with respect to that output (backward), at
+# initialisation and after training. The right panel follows the size of the gradient from the
+# output back to the first layer.
+
+# %%
+template_picture = drawing.templates(
+    mlp[0]["model"].get_layer("Input").get_weights()[0], args.out / "mlp_raw_templates.png",
+    "MLP on raw pixels: the first 32 units' weights as 28x28 templates (each on its own scale)")
+learn_picture = drawing.see_it_learn(
+    image, {"at initialisation": before, "after training": after}, args.out / "cnn_see_it_learn.png",
+    f"The CNN on a test digit (a {label}): outputs and dL/d output of every layer")
+rms_before = [float(np.sqrt(np.mean(g ** 2))) for g in before[2]]
+rms_after = [float(np.sqrt(np.mean(g ** 2))) for g in after[2]]
+p_before, p_after = float(before[1][-1][0, label]), float(after[1][-1][0, label])
+section.picture(template_picture, caption="What the MLP's first layer learnt:")
+section.picture(learn_picture, caption="See it learn: the CNN on one test digit, forward and backward:")
+section.text(f"""
+At initialisation the CNN gives the true digit a probability of {p_before:.2f}; after training,
+{p_after:.4f}. The gradient at the output shrinks accordingly (its RMS goes from
+{rms_before[-1]:.2e} to {rms_after[-1]:.2e}), and on its way back to the first convolution it
+is multiplied by each layer's weights and masked by each ReLU and pooling: at initialisation it
+arrives at `{before[0][0]}`'s output with an RMS of {rms_before[0]:.2e}
+({rms_before[0] / rms_before[-1]:.1e} times the output's), after training {rms_after[0]:.2e}.
+The pooling layers pass the gradient to one pixel in four, which is why their input-side
+pictures look sparse.""")
