@@ -11,5 +11,6 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6"],
         "gpu": ["cupy-cuda12x"],
         "keras": ["tensorflow-cpu>=2.16"],
+        "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
     },
 )

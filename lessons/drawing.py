@@ -157,3 +157,21 @@ def see_it_learn(image, stages, path, title):
     ax_rms.set_title("gradient size per layer", fontsize="small")
     fig.suptitle(title, fontsize="medium")
     return _save(fig, path)
+
+
+def number_grids(arrays, path, title):
+    """Small 2-D arrays side by side, every entry written in its cell (``arrays``: title -> array)."""
+    fig = _figure(230 * len(arrays) + 20, 290)
+    for ax, (name, a) in zip(np.atleast_1d(fig.subplots(1, len(arrays))), arrays.items()):
+        a = np.asarray(a, dtype=np.float64)
+        ax.imshow(a, cmap="Blues", vmin=min(0.0, a.min()), vmax=max(a.max(), 1e-12))
+        for (i, j), v in np.ndenumerate(a):
+            ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=11,
+                    color="white" if v > 0.6 * a.max() > 0 else "black")
+        ax.set_xticks(np.arange(-0.5, a.shape[1]), minor=True)
+        ax.set_yticks(np.arange(-0.5, a.shape[0]), minor=True)
+        ax.grid(which="minor", color="#666666", linewidth=0.6)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        ax.set_title(name, fontsize="small")
+    fig.suptitle(title, fontsize="medium")
+    return _save(fig, path)

@@ -18,9 +18,10 @@ import numpy as np
 from tinynet import Sequential, backend, gradcheck, layers, optimizers
 
 try:
-    from lessons import common
+    from lessons import common, drawing
 except ImportError:  # run as `python lessons/l0_backprop.py`, or opened as a notebook in lessons/
     import common
+    import drawing
 
 args = common.options("l0_backprop")
 section = common.Section("0. Backpropagation by hand", "l0_backprop")
@@ -281,6 +282,10 @@ compare("MaxPooling2D backward (first maximum on ties)", pool.backward(dpooled),
 ties = sum(int((grid[0, 2 * r:2 * r + 2, 2 * c:2 * c + 2, 0] == pooled[0, r, c, 0]).sum() > 1)
            for r in range(2) for c in range(2))
 print(f"{ties} of the 4 windows hold a tie")
+routing = drawing.number_grids({"input (4x4)": grid[0, :, :, 0], "pooled output (2x2)": pooled[0, :, :, 0],
+                                "dL/d output": dpooled[0, :, :, 0], "dL/d input: where it goes": dgrid[0, :, :, 0]},
+                               args.out / "maxpool_backward.png",
+                               "2x2 max-pooling: each window's gradient goes to its first maximum")
 
 # %% [markdown]
 # ## Summary
@@ -297,3 +302,5 @@ against `MaxPooling2D`. All in float64. The computations that follow the same fo
 errors predict.""")
 section.table("Hand-written NumPy against tinynet", ["Quantity", "max |hand - tinynet|", "Bound"],
               [[what, f"{diff:.1e}", f"{bound:.0e}"] for what, diff, bound in comparisons])
+section.picture(routing, caption="Max-pooling's backward pass on the lesson's example (ties go to the "
+                                 "first maximum in reading order):")

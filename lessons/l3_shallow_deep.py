@@ -152,7 +152,7 @@ section.picture(accuracy_picture)
 def top_confusions(cm, names, count=5):
     off = cm.copy()
     np.fill_diagonal(off, 0)
-    order = np.argsort(off, axis=None)[::-1][:count]
+    order = np.argsort(-off, axis=None, kind="stable")[:count]   # ties: the first in reading order
     return [(names[i], names[j], int(off[i, j])) for i, j in zip(*np.unravel_index(order, off.shape))
             if off[i, j] > 0]
 

@@ -165,12 +165,12 @@ rows = [[n] + [f"{f1[m][i]:.2f}" for m in results] +
 section.table("F1 per class", ["Class", "model 1", "model 2", "model 3 (first seed)",
                                f"model 3, {len(f1_seeds)} seed(s)", "practical work, model 3"], rows)
 cm = metrics.confusion_matrix(fashion.y_test, third["predicted"], 10)
-hardest = np.argsort(f1["model 3"])[:3]
+hardest = np.argsort(f1["model 3"], kind="stable")[:3]
 taken = []
 for k in hardest:
     row = cm[k].copy()
     row[k] = 0
-    top = np.argsort(row)[::-1][:2]
+    top = np.argsort(-row, kind="stable")[:2]
     taken.append(f"*{names[k]}* (F1 {f1['model 3'][k]:.2f}, {cm[k].sum() - cm[k, k]} of {cm[k].sum()} "
                  f"wrong) is taken for {names[top[0]]} {row[top[0]]} times and for {names[top[1]]} "
                  f"{row[top[1]]} times")
