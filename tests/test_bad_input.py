@@ -17,8 +17,8 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | x-strings | `fit` with x an array of strings | TypeError | `fit: x has dtype <U` |
 | x-complex | `predict` with x of dtype complex128 | TypeError | `predict: x has dtype complex128` |
 | x-none | `predict(None)` | TypeError | `predict: x must be an array, got NoneType` |
-| y-object | `fit` with y of dtype object | TypeError | `fit: y must be a numeric array, got object` |
-| y-strings | `fit` with y an array of class names | TypeError | `fit: y must be a numeric array, got <U` |
+| y-object | `fit` with y of dtype object | TypeError | `fit: y has dtype object, which cannot be used as numbers` |
+| y-strings | `fit` with y an array of class names | TypeError | `fit: y has dtype <U` |
 | x-uint8 | images as uint8 0..255 | works | cast to float32 like Keras: same outputs as `x.astype("float32")` |
 | x-int64 | x of dtype int64 | works | cast to float32: same outputs as `x.astype("float32")` |
 | x-float16 | x of dtype float16 | works | cast to float32: same outputs, float32 result |

@@ -141,7 +141,7 @@ def build(how, shape, stack):
 
 def randomize_biases(model, rng):
     """Non-zero biases: no pre-activation sits exactly on relu's kink when its input is all zeros."""
-    for layer in model._order:
+    for layer in model.graph.order:
         if getattr(layer, "use_bias", False):
             layer.set_weights([layer.get_weights()[0], rng.normal(0.0, 0.5, layer.bias.shape)])
 
@@ -269,7 +269,7 @@ def test_valid_stacks_build_run_and_pass_gradcheck(stack, how, n, training, seed
         np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
 
     errors = check_model(model, x, entries=3, seed=seed, training=training)
-    assert set(errors) == {"input"} | {f"{l.name}/w{k}" for l in model._order
+    assert set(errors) == {"input"} | {f"{l.name}/w{k}" for l in model.graph.order
                                        for k in range(len(l.params))}
     assert max(errors.values()) < 1e-6, errors
 

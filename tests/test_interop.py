@@ -73,7 +73,7 @@ def assert_same_structure(tmodel, kmodel):
     """Model name, layer names (in order), weight shapes, dtypes, values and parameter counts."""
     assert tmodel.name == kmodel.name
     assert [layer.name for layer in tmodel.layers] == [layer.name for layer in kmodel.layers]
-    assert tmodel._input.layer.name == kmodel.inputs[0]._keras_history[0].name
+    assert tmodel.graph.input.name == kmodel.inputs[0]._keras_history[0].name
     for tlayer in tmodel.layers:
         klayer = kmodel.get_layer(tlayer.name)
         assert type(tlayer).__name__ == type(klayer).__name__, tlayer.name

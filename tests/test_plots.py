@@ -150,16 +150,18 @@ def test_plot_conv_filters(tmp_path):
         plots.plot_conv_filters(model.get_layer("l5"), tmp_path / "x.png")
 
 
-def test_layer_output_runs_the_graph_like_predict():
+def test_forward_until_a_layer_returns_that_layers_output():
+    """model.forward(x, until=name) runs the graph as predict does and stops at that layer."""
     model = report_models.cnn_fashion_3()
     images, _ = digits(3)
     x = images[..., None] / 255.0
-    np.testing.assert_allclose(plots.layer_output(model, x, "l7"), model.predict(x), rtol=1e-5,
-                               atol=1e-6)
-    assert plots.layer_output(model, x[0], "add").shape == (1, 14, 14, 9)
-    assert plots.layer_output(model, images[0], "l1").shape == (1, 28, 28, 9)  # no channel axis
-    with pytest.raises(ValueError, match="no layer named"):
-        plots.layer_output(model, x, "nope")
+    np.testing.assert_allclose(model.forward(x, until="l7"), model.predict(x), rtol=1e-5, atol=1e-6)
+    add = model.get_layer("add")
+    by_hand = model.forward(x, until=add.inbound[0].layer.name) + model.forward(x, until=add.inbound[1].layer.name)
+    np.testing.assert_allclose(model.forward(x, until="add"), by_hand, rtol=1e-6)
+    assert model.forward(x[:1], until="l1").shape == (1, 28, 28, 9)
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.forward(x, until="nope")
 
 
 @pytest.mark.parametrize("layer", ["l1", "add", "l5"])

@@ -1,4 +1,4 @@
-"""tinynet's thread policy (backend.py): what "auto" changes in the process, and that "keep"
+"""tinynet's thread policy (threads.py): what "auto" changes in the process, and that "keep"
 (``TINYNET_THREADS=keep`` or ``set_thread_policy("keep")``) changes nothing."""
 import json
 import os
@@ -8,21 +8,21 @@ import textwrap
 
 import pytest
 
-from tinynet import backend
+from tinynet import threads
 
 OMP_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 @pytest.fixture
-def threads(monkeypatch):
+def blas_calls(monkeypatch):
     """A fresh policy state, no thread variable in the environment, and a recorder of the
     OpenBLAS thread counts that tinynet would set."""
     for name in OMP_VARIABLES + ("TINYNET_THREADS",):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setitem(backend._threads, "policy", None)
-    monkeypatch.setitem(backend._threads, "cores_shared", False)
+    monkeypatch.setitem(threads._state, "policy", None)
+    monkeypatch.setitem(threads._state, "cores_shared", False)
     calls = []
-    monkeypatch.setattr(backend, "set_blas_threads", calls.append)
+    monkeypatch.setattr(threads, "set_blas_threads", calls.append)
     return calls
 
 
@@ -36,16 +36,16 @@ def threads(monkeypatch):
     (2, {"TINYNET_THREADS": "keep"}, None, []),
     (2, {"TINYNET_THREADS": "KEEP"}, None, []),
 ])
-def test_share_cores_puts_blas_on_one_thread_only_under_auto(threads, monkeypatch, cpus, env,
+def test_share_cores_puts_blas_on_one_thread_only_under_auto(blas_calls, monkeypatch, cpus, env,
                                                               policy, expected):
-    monkeypatch.setattr(backend, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: cpus)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     if policy:
-        backend.set_thread_policy(policy)
-    backend.share_cores()
-    backend.share_cores()  # once per process
-    assert threads == expected
+        threads.set_thread_policy(policy)
+    threads.share_cores()
+    threads.share_cores()  # once per process
+    assert blas_calls == expected
 
 
 @pytest.mark.parametrize("env,policy,expected", [
@@ -54,33 +54,33 @@ def test_share_cores_puts_blas_on_one_thread_only_under_auto(threads, monkeypatc
     ({"OMP_WAIT_POLICY": "active"}, None, None),
     ({"GOMP_SPINCOUNT": "5"}, None, "5"),
 ])
-def test_openmp_spinning_is_limited_only_under_auto(threads, monkeypatch, env, policy, expected):
+def test_openmp_spinning_is_limited_only_under_auto(blas_calls, monkeypatch, env, policy, expected):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     if policy:
-        backend.set_thread_policy(policy)
-    backend.configure_openmp()
+        threads.set_thread_policy(policy)
+    threads.configure_openmp()
     assert os.environ.get("GOMP_SPINCOUNT") == expected
 
 
-def test_a_bad_policy_is_refused_with_the_valid_names(threads, monkeypatch):
+def test_a_bad_policy_is_refused_with_the_valid_names(blas_calls, monkeypatch):
     with pytest.raises(ValueError, match="auto, keep.*'fast'"):
-        backend.set_thread_policy("fast")
+        threads.set_thread_policy("fast")
     monkeypatch.setenv("TINYNET_THREADS", "1")
     with pytest.raises(ValueError, match="TINYNET_THREADS must be one of auto, keep"):
-        backend.thread_policy()
+        threads.thread_policy()
 
 
 CHILD = textwrap.dedent("""
     import json, os, sys
     import numpy as np
-    from tinynet import backend, layers
+    from tinynet import backend, layers, sysinfo, threads
     backend.set_backend("numba")
-    before = backend.blas_threads()
+    before = threads.blas_threads()
     conv = layers.Conv2D(4, 3, activation="relu")
     conv.forward(np.ones((2, 8, 8, 1), np.float32))  # a parallel numba kernel
-    print(json.dumps({"before": before, "after": backend.blas_threads(),
-                      "gomp": os.environ.get("GOMP_SPINCOUNT"), "cpus": backend.usable_cpus()}))
+    print(json.dumps({"before": before, "after": threads.blas_threads(),
+                      "gomp": os.environ.get("GOMP_SPINCOUNT"), "cpus": sysinfo.usable_cpus()}))
 """)
 
 

@@ -3,8 +3,8 @@
     from tinynet import Sequential, Model, layers, optimizers
 """
 from . import backend, callbacks, layers, losses, optimizers, utils
-from .io import load_model
-from .model import Model, NonFiniteLossError, Sequential
+from .model import Model, Sequential, load_model
+from .training import NonFiniteLossError
 
 __version__ = "0.1.0"
 

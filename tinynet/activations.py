@@ -9,9 +9,7 @@ The backward pass needs only the saved output ``y``:
            dx_i = y_i (dy_i - sum_j dy_j y_j)   (the full Jacobian, applied without forming it)
 * linear:  y = x,                  dx = dy
 """
-def _xp(a):
-    from .kernels.numpy_ref import array_module
-    return array_module(a)
+from .backend import get_array_module as _xp
 
 
 def relu(x):
@@ -65,6 +63,16 @@ ACTIVATIONS = {
     "tanh": (tanh, tanh_backward),
     "softmax": (softmax, softmax_backward),
 }
+
+
+def forward(name, z):
+    """``y = f(z)`` for the activation called ``name``."""
+    return ACTIVATIONS[name][0](z)
+
+
+def backward(name, dy, y):
+    """``dL/dz`` from ``dy = dL/dy`` and the saved output ``y`` of the activation ``name``."""
+    return ACTIVATIONS[name][1](dy, y)
 
 
 def get(name, owner=None):

@@ -15,6 +15,7 @@ gradient of that array: ``max_i |a_i - n_i| / max_i max(|a_i|, |n_i|)``. Run in 
 import numpy as np
 
 from . import backend
+from . import training as training_
 
 
 def relative_error(analytic, numeric):
@@ -24,18 +25,21 @@ def relative_error(analytic, numeric):
 
 
 def _numeric(f, array, h, entries, rng):
-    """Central differences of ``f()`` with respect to the entries of ``array`` (changed in place)."""
-    flat = array.reshape(-1)
-    idx = np.arange(flat.size) if entries is None or entries >= flat.size else \
-        rng.choice(flat.size, size=entries, replace=False)
-    grad = np.zeros(flat.size)
+    """Central differences of ``f()`` with respect to the entries of ``array``, changed in place
+    one at a time (through its own indices: a view or a non-contiguous array is changed itself,
+    never a copy)."""
+    size = int(np.prod(array.shape))
+    idx = np.arange(size) if entries is None or entries >= size else \
+        rng.choice(size, size=entries, replace=False)
+    grad = np.zeros(size)
     for i in idx:
-        old = flat[i].item()
-        flat[i] = old + h
+        at = np.unravel_index(int(i), array.shape)
+        old = array[at].item()
+        array[at] = old + h
         f_plus = f()
-        flat[i] = old - h
+        array[at] = old - h
         f_minus = f()
-        flat[i] = old
+        array[at] = old
         grad[i] = (f_plus - f_minus) / (2 * h)
     return grad, idx
 
@@ -47,13 +51,9 @@ def _compare(name, analytic, f, array, h, entries, rng, out):
 
 
 def _seeded(fn, seed):
-    """Run ``fn`` with tinynet's generator reset to ``seed`` (same dropout mask every call)."""
-    saved = backend.rng()
-    backend.set_seed(seed)
-    try:
+    """Run ``fn`` with a generator seeded with ``seed`` (the same dropout mask every call)."""
+    with backend.generator(np.random.default_rng(seed)):
         return fn()
-    finally:
-        backend._rng = saved
 
 
 def check_layer(layer, x, training=False, h=1e-6, entries=None, seed=0):
@@ -86,36 +86,33 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
     """Worst relative error of every parameter array of ``model`` and of its input.
 
     Without ``y`` the objective is ``sum(output ⊙ G)``; with one-hot ``y`` it is the compiled loss
-    (through the softmax shortcut when the model ends in a softmax, as in ``fit``).
+    (through the fused softmax + cross-entropy when the model ends in a softmax, as in ``fit``).
     Keys are ``"input"`` and ``"<layer name>/w<k>"``.
     """
     rng = np.random.default_rng(seed)
     x = backend.asarray(x, dtype=backend.floatx())
-    G = None
 
-    def run():
-        return _seeded(lambda: model.forward(x, training=training), seed)
-
-    out_val = run()
     if y is None:
+        out_val = _seeded(lambda: model.graph.forward(x, training=training), seed)
         G = backend.asarray(rng.standard_normal(out_val.shape))
 
         def objective():
-            return float((run() * G).sum())
-        dx = model.backward(G)
+            return float((_seeded(lambda: model.graph.forward(x, training=training), seed) * G).sum())
+        dx = model.graph.backward(G)
     else:
         y = backend.asarray(y, dtype=backend.floatx())
 
+        def loss_and_gradient():
+            return _seeded(lambda: training_.loss_and_gradient(model, x, y, training), seed)
+
         def objective():
-            out = run()
-            return float(model._loss_and_grad(y, out)[0].mean())
-        _, grad, from_logits = model._loss_and_grad(y, out_val)
-        dx = model.backward(grad, from_logits=from_logits)
+            return float(loss_and_gradient()[1].mean())
+        dx = model.graph.backward(loss_and_gradient()[2])
     results = {}
-    analytic = {f"{layer.name}/w{k}": g.copy() for layer in model._order
+    analytic = {f"{layer.name}/w{k}": g.copy() for layer in model.graph.order
                 for k, g in enumerate(layer.grads)}
     _compare("input", dx, objective, x, h, entries, rng, results)
-    for layer in model._order:
+    for layer in model.graph.order:
         for k, p in enumerate(layer.params):
             name = f"{layer.name}/w{k}"
             _compare(name, analytic[name], objective, p, h, entries, rng, results)

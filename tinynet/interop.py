@@ -323,7 +323,7 @@ def to_keras(model):
     params = model.params
     dtype = str(backend.to_numpy(params[0]).dtype) if params else backend.floatx()
 
-    input_layer = model._input.layer
+    input_layer = model.graph.input
     x = keras.Input(shape=input_layer.input_shape, name=input_layer.name, dtype=dtype)
     pairs = []
     if isinstance(model, Sequential):
@@ -342,7 +342,7 @@ def to_keras(model):
             ins = [tensors[id(t.layer)] for t in layer.inbound]
             tensors[id(layer)] = new(ins if isinstance(layer, tl.Add) else ins[0])
             pairs.append((layer, new))
-        kmodel = keras.Model(x, tensors[id(model._output.layer)], name=model.name)
+        kmodel = keras.Model(x, tensors[id(model.graph.output)], name=model.name)
     for layer, new in pairs:
         new.set_weights(layer.get_weights())
     return kmodel

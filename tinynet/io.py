@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 
+from . import backend
 from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
@@ -27,13 +28,12 @@ class ModelFileError(ValueError):
 
 
 def _architecture(model):
-    from .model import Sequential
     return {
-        "class": "Sequential" if isinstance(model, Sequential) else "Model",
+        "class": type(model).__name__,
         "name": model.name,
         "layers": [{"class": type(layer).__name__, "config": layer.get_config(),
-                    "inbound": [t.layer.name for t in layer.inbound]} for layer in model._order],
-        "output": model._output.layer.name,
+                    "inbound": [t.layer.name for t in layer.inbound]} for layer in model.graph.order],
+        "output": model.graph.output.name,
     }
 
 
@@ -93,7 +93,7 @@ def save_model(model, path):
     model._require_built("the architecture to save")
     path = os.fspath(path)
     header = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model),
-              "epoch": model.epoch, "compile": None}
+              "dtype": model.dtype.name, "epoch": model.epoch, "compile": None}
     arrays = {}
     for i, w in enumerate(model.get_weights()):
         arrays[f"weight_{i}"] = w
@@ -113,8 +113,14 @@ def save_model(model, path):
     write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
-def load_model(path):
-    """Rebuild the model saved at ``path``, with its weights, compile settings and optimizer state.
+def load_model(path, classes):
+    """Rebuild the model saved at ``path``, with its weights, compile settings and optimizer state,
+    in the float type it was saved in; ``classes`` maps "Model"/"Sequential" to their classes
+    (``tinynet.load_model`` gives them: this module does not import the model's).
+
+    Loading draws no random number from tinynet's generator (the layers' initial weights, which
+    the saved ones replace, come from a generator of their own), so the numbers drawn after a
+    load are those that would have been drawn without it.
 
     Anything that is not a complete, readable tinynet model file raises :class:`ModelFileError`
     naming the file and the problem; a model is returned only when everything loaded.
@@ -152,7 +158,9 @@ def load_model(path):
         raise ModelFileError(f"{path} was written by a newer tinynet (format version "
                              f"{version}; this one reads up to {VERSION}): upgrade tinynet")
     try:
-        return _rebuild(header, arrays)
+        with backend.floatx_scope(header.get("dtype", "float32")), \
+                backend.generator(np.random.default_rng(0)):
+            return _rebuild(header, arrays, classes)
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -160,8 +168,8 @@ def load_model(path):
                              f"{e})") from None
 
 
-def _rebuild(header, arrays):
-    from .model import Model, Sequential
+def _rebuild(header, arrays, classes):
+    Model, Sequential = classes["Model"], classes["Sequential"]
     arch = header["architecture"]
     built = {}
     for spec in arch["layers"]:
@@ -184,7 +192,7 @@ def _rebuild(header, arrays):
         model._set_graph(inputs[0], outputs)
     else:
         model = Model(inputs[0], outputs, name=arch["name"])
-    n_weights = sum(len(layer.params) for layer in model._order)
+    n_weights = sum(len(layer.params) for layer in model.graph.order)
     for i in range(n_weights):
         if f"weight_{i}" not in arrays:
             raise ModelFileError(f"weight 'weight_{i}' is missing")

@@ -1,86 +1,103 @@
 """Optimizers that update parameters in place: ``optimizer.apply_gradients(zip(grads, params))``.
 
-Each keeps its state (running averages, momenta) per parameter, created on first use with the
-parameter's shape, dtype and device. The updates follow Keras 3 exactly.
+Each keeps its state (running averages, momenta) per parameter, keyed by the parameter's
+*position* in the list it is given (the model always gives its parameters in the same order), so
+the state follows the model through a save, a load or a copy of its arrays. A parameter's state
+arrays are created as zeros of its shape, dtype and device on first use. The updates follow
+Keras 3 exactly.
 """
 import numpy as np
 
-from .kernels.numpy_ref import array_module
+from . import backend
+from .backend import get_array_module
+
+
+class ParamState(dict):
+    """The state arrays of one parameter, by name (``"s"``, ``"moment"``, ...)."""
+
+    def arrays(self, like, *names):
+        """The state arrays ``names`` (zeros like ``like`` on first use), in that order."""
+        for n in names:
+            if n not in self:
+                self[n] = get_array_module(like).zeros_like(like)
+        return [self[n] for n in names]
 
 
 class Optimizer:
     def __init__(self, learning_rate):
         self.learning_rate = float(learning_rate)
         self.iterations = 0
-        self._slots = {}  # id(param) -> dict of state arrays
+        self._slots = []  # ParamState of the i-th parameter given to apply_gradients
 
     def get_config(self):
         raise NotImplementedError
 
-    def _state(self, param, *names):
-        """The state arrays of ``param`` (zeros on first use), in the order of ``names``."""
-        slots = self._slots.setdefault(id(param), {"param": param})
-        for n in names:
-            if n not in slots:
-                slots[n] = array_module(param).zeros_like(param)
-        return [slots[n] for n in names]
+    def _param_state(self, i, param):
+        while len(self._slots) <= i:
+            self._slots.append(ParamState())
+        state = self._slots[i]
+        for name, a in state.items():
+            if a.shape != param.shape:
+                raise ValueError(f"{type(self).__name__}: parameter {i} has shape "
+                                 f"{tuple(param.shape)} but its state {name!r} has shape "
+                                 f"{tuple(a.shape)}: is this optimizer used for another model? "
+                                 "Give each model its own optimizer")
+        return state
 
     def apply_gradients(self, grads_and_params):
-        for g, p in grads_and_params:
+        for i, (g, p) in enumerate(grads_and_params):
             if g is None:
                 continue
             if g.shape != p.shape:
                 raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape "
                                  f"{tuple(p.shape)}")
-            self.update(p, g.astype(p.dtype, copy=False))
+            self.update(p, g.astype(p.dtype, copy=False), self._param_state(i, p))
         self.iterations += 1
 
-    def update(self, param, grad):
+    def update(self, theta, g, state):
+        """Update ``theta`` in place from its gradient ``g``; ``state`` is its :class:`ParamState`."""
         raise NotImplementedError
 
     def snapshot(self, params):
         """Copies of ``params`` and of their state, to undo a step with :meth:`restore`."""
         return (self.iterations, [p.copy() for p in params],
-                {k: {n: a.copy() for n, a in slots.items() if n != "param"}
-                 for k, slots in self._slots.items()})
+                [{n: a.copy() for n, a in state.items()} for state in self._slots])
 
     def restore(self, params, snap):
         """Put back the parameters and the state saved by :meth:`snapshot` (in place)."""
         self.iterations, saved_params, saved_slots = snap
         for p, saved in zip(params, saved_params):
             p[...] = saved
-        for k in list(self._slots):
-            if k not in saved_slots:
-                del self._slots[k]  # state created by the undone step
-                continue
-            for n, a in saved_slots[k].items():
-                self._slots[k][n][...] = a
+        del self._slots[len(saved_slots):]  # state created by the undone step
+        for state, saved in zip(self._slots, saved_slots):
+            for n in list(state):
+                if n in saved:
+                    state[n][...] = saved[n]
+                else:
+                    del state[n]
 
-    # state as plain arrays, in the order the parameters are given (for saving and loading)
+    # state as plain arrays, in the order of the parameters (for saving and loading)
     def get_state(self, params):
         names = self.slot_names()
         out = []
-        for p in params:
-            slots = self._slots.get(id(p), {})
-            out.append([None if n not in slots else np.asarray(_host(slots[n])) for n in names])
+        for i, _ in enumerate(params):
+            state = self._slots[i] if i < len(self._slots) else {}
+            out.append([None if n not in state else np.asarray(backend.to_numpy(state[n]))
+                        for n in names])
         return {"iterations": self.iterations, "slots": out}
 
     def set_state(self, params, state):
         self.iterations = int(state["iterations"])
         names = self.slot_names()
-        self._slots = {}
-        for p, arrays in zip(params, state["slots"]):
-            slots = self._slots.setdefault(id(p), {"param": p})
+        self._slots = []
+        for i, (p, arrays) in enumerate(zip(params, state["slots"])):
+            slots = self._param_state(i, p)
             for n, a in zip(names, arrays):
                 if a is not None:
-                    slots[n] = array_module(p).asarray(a, dtype=p.dtype)
+                    slots[n] = get_array_module(p).asarray(a, dtype=p.dtype)
 
     def slot_names(self):
         return ()
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else a
 
 
 class RMSprop(Optimizer):
@@ -112,25 +129,25 @@ class RMSprop(Optimizer):
     def slot_names(self):
         return ("s", "mean_grad", "moment")
 
-    def update(self, theta, g):
+    def update(self, theta, g, state):
         rho, eta, eps = self.rho, self.learning_rate, self.epsilon
-        if array_module(theta) is not np:  # on the GPU these lines run fused as one CUDA kernel
-            from .kernels.cupy_gpu import rmsprop_update
-            rmsprop_update(theta, g, *self._state(theta, "s", "mean_grad", "moment"), eta, rho,
-                           eps, self.momentum, self.centered)
+        fused = backend.fused("rmsprop_update", theta)
+        if fused is not None:  # the backend runs the lines below as one kernel (the GPU's)
+            fused(theta, g, *state.arrays(theta, "s", "mean_grad", "moment"), eta, rho, eps,
+                  self.momentum, self.centered)
             return
-        (s,) = self._state(theta, "s")
+        (s,) = state.arrays(theta, "s")
         s *= rho
         s += (1 - rho) * g * g                               # equation (1)
         denominator = s + eps
         if self.centered:
-            (mean_grad,) = self._state(theta, "mean_grad")
+            (mean_grad,) = state.arrays(theta, "mean_grad")
             mean_grad *= rho
             mean_grad += (1 - rho) * g
             denominator = s - mean_grad * mean_grad + eps
-        step = eta * g / array_module(g).sqrt(denominator)  # equation (2): η g ⊘ sqrt(s + ε)
+        step = eta * g / get_array_module(g).sqrt(denominator)  # equation (2): η g ⊘ sqrt(s + ε)
         if self.momentum > 0:
-            (moment,) = self._state(theta, "moment")
+            (moment,) = state.arrays(theta, "moment")
             moment *= self.momentum
             moment += step
             step = moment
@@ -152,12 +169,12 @@ class SGD(Optimizer):
     def slot_names(self):
         return ("velocity",)
 
-    def update(self, theta, g):
+    def update(self, theta, g, state):
         eta = self.learning_rate
         if self.momentum == 0:
             theta -= eta * g
             return
-        (v,) = self._state(theta, "velocity")
+        (v,) = state.arrays(theta, "velocity")
         v *= self.momentum
         v -= eta * g
         if self.nesterov:
@@ -182,15 +199,17 @@ class Adam(Optimizer):
     def slot_names(self):
         return ("m", "v", "v_hat")
 
-    def update(self, theta, g):
-        xp = array_module(g)
+    def update(self, theta, g, state):
+        xp = get_array_module(g)
         t = self.iterations + 1
-        alpha = self.learning_rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        m, v = self._state(theta, "m", "v")
+        # a scalar of the parameters' dtype: float32 weights are updated in float32
+        alpha = theta.dtype.type(self.learning_rate * np.sqrt(1 - self.beta_2 ** t)
+                                 / (1 - self.beta_1 ** t))
+        m, v = state.arrays(theta, "m", "v")
         m += (g - m) * (1 - self.beta_1)
         v += (g * g - v) * (1 - self.beta_2)
         if self.amsgrad:
-            (v_hat,) = self._state(theta, "v_hat")
+            (v_hat,) = state.arrays(theta, "v_hat")
             xp.maximum(v_hat, v, out=v_hat)
             v = v_hat
         theta -= (m * alpha) / (xp.sqrt(v) + self.epsilon)

@@ -24,7 +24,7 @@ from .layers.base import InputLayer
 DPI = 100
 
 __all__ = ["plot_history", "plot_histories", "plot_confusion_matrix", "plot_model",
-           "plot_misclassified", "plot_conv_filters", "plot_feature_maps", "layer_output",
+           "plot_misclassified", "plot_conv_filters", "plot_feature_maps",
            "plot_hog", "plot_rmsprop_paths", "plot_bars", "plot_f1_scores"]
 
 
@@ -207,7 +207,7 @@ def plot_model(model, path, size=None, title=None, show_params=True):
     connection that jumps over layers (the skip connection of a residual block) drawn as a
     coloured arc on the right into its ``Add`` box. No graphviz needed.
     """
-    order = list(getattr(model, "_order", []) or [])
+    order = model.graph.order if getattr(model, "built", False) else []
     if not order:
         raise ValueError(f"model '{getattr(model, 'name', model)}' is not built: plot it after "
                          "giving it an input shape")
@@ -357,40 +357,22 @@ def plot_conv_filters(conv_layer, path, size=None, title=None, max_channels=16):
     return _save(fig, path)
 
 
-def layer_output(model, image, layer_name):
-    """Run ``model`` on one image (or a batch) up to ``layer_name`` and return that layer's output
-    as a NumPy array (with the batch axis). The layers run in the model's topological order, in
-    inference mode, exactly as ``Model.forward`` feeds them."""
-    order = list(model._order)
-    names = [layer.name for layer in order]
-    if layer_name not in names:
-        raise ValueError(f"no layer named {layer_name!r} in model '{model.name}'; layers: {names}")
-    expected = tuple(order[0].input_shape)
+def _one_image(model, image):
+    """``image`` as a batch of one for ``model`` (the channel axis added when it is missing)."""
+    expected = tuple(model.input_shape[1:])
     x = np.asarray(backend.to_numpy(image))
-    if x.shape == expected or (x.size == int(np.prod(expected)) and x.ndim <= len(expected)):
-        x = x.reshape((1,) + expected)  # one image, possibly without its channel axis
-    elif tuple(x.shape[1:]) != expected:
-        x = x.reshape((x.shape[0],) + expected)
-    x = backend.asarray(x, dtype=backend.floatx())
-    outputs = {}
-    for layer in order:
-        if isinstance(layer, InputLayer):
-            out = layer.forward(x)
-        else:
-            ins = [outputs[id(t.layer)] for t in layer.inbound]
-            out = layer.forward(ins if isinstance(layer.input_shape, list) else ins[0], training=False)
-        outputs[id(layer)] = out
-        if layer.name == layer_name:
-            return np.asarray(backend.to_numpy(out))
-    raise AssertionError("unreachable")
+    if x.size != int(np.prod(expected)):
+        raise ValueError(f"plot_feature_maps: give one image of shape {expected}, got an array of "
+                         f"shape {x.shape}")
+    return x.reshape((1,) + expected)
 
 
 def plot_feature_maps(model, image, layer_name, path, size=None, max_maps=32, title=None):
     """The input image and what layer ``layer_name`` makes of it: one panel per channel for
     image-shaped outputs (Conv2D, MaxPooling2D, Add), a bar per unit for vectors (Dense)."""
-    out = layer_output(model, image, layer_name)[0]
+    out = backend.to_numpy(model.forward(_one_image(model, image), until=layer_name))[0]
     picture = _input_picture(image)
-    kind = next(type(layer).__name__ for layer in model._order if layer.name == layer_name)
+    kind = type(model.get_layer(layer_name)).__name__
     if out.ndim == 3:
         maps = min(out.shape[-1], max_maps)
         rows, cols = _grid(maps + 1, aspect=1.6)

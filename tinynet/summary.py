@@ -1,5 +1,6 @@
 """The Keras-style ``model.summary()`` table (the layout of the practical work's printouts)."""
-from .layers.base import InputLayer, fmt_shape
+from .layers.base import InputLayer
+from .shapes import fmt_shape
 
 
 def _row(fields, widths):
@@ -12,8 +13,8 @@ def _row(fields, widths):
 
 def _is_chain(model):
     """True when every layer reads from one layer and is read by at most one (no 'Connected to')."""
-    return all(len(layer.inbound) <= 1 for layer in model._order) and \
-        all(n <= 1 for n in model._consumers.values())
+    return all(len(layer.inbound) <= 1 for layer in model.graph.order) and \
+        all(n <= 1 for n in model.graph.consumers.values())
 
 
 def format_summary(model):

@@ -9,9 +9,8 @@ are the reference ones, which run on CuPy arrays as they are.
 import cupy as cp
 import numpy as np
 
+from ..shapes import output_size
 from . import numpy_ref
-from .numpy_ref import *  # noqa: F401,F403  (reference versions for anything not overridden)
-from .numpy_ref import output_size
 
 _DECODE_NHWC = """
     long long t = i;

@@ -32,13 +32,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .. import backend
-from . import numpy_ref
-from .numpy_ref import array_module, output_size, pad_images  # noqa: F401  (same helpers)
+from ..shapes import output_size
 
-# Threads: before numba starts its OpenMP thread pool (at the first parallel loop, not at import),
-# apply tinynet's thread policy; it lives in backend.py with the measurements behind it.
-backend.configure_openmp()
+# Threads: tinynet.backend applies the thread policy (tinynet/threads.py) when this backend is
+# selected and before its kernels run; nothing here changes a process-wide setting.
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # 'contract' lets LLVM fuse a*b+c into one FMA; 'reassoc' lets it vectorise a reduction (a dot
@@ -555,8 +552,15 @@ def _maxpool_backward_tiled(dout, arg, ph, pw, top, left, dx):
 # ---------------------------------------------------------------------------------------------
 # checked entry points (the same functions as numpy_ref)
 # ---------------------------------------------------------------------------------------------
-def _is_numpy_float(*arrays):
-    return all(isinstance(a, np.ndarray) and a.dtype in _FLOATS for a in arrays)
+def _require_float(what, *arrays):
+    """The compiled kernels take NumPy float32/float64 arrays (the layers cast their inputs to
+    floatx); anything else is refused rather than silently computed another way."""
+    for a in arrays:
+        if a is not None and not (isinstance(a, np.ndarray) and a.dtype in _FLOATS):
+            kind = f"a {type(a).__module__}.{type(a).__name__}" if not isinstance(a, np.ndarray) \
+                else f"dtype {a.dtype}"
+            raise TypeError(f"{what}: the numba kernels take NumPy float32 or float64 arrays, got "
+                            f"{kind}; cast with .astype('float32') (or use the numpy backend)")
 
 
 def _check_images(x, what):
@@ -587,8 +591,7 @@ def _ints(*values):
 
 def im2col(x, kh, kw, sh, sw, pads):
     """Same as :func:`numpy_ref.im2col` (compiled, parallel over images)."""
-    if not _is_numpy_float(x):
-        return numpy_ref.im2col(x, kh, kw, sh, sw, pads)
+    _require_float("im2col", x)
     kh, kw, sh, sw = _ints(kh, kw, sh, sw)
     pads = _ints(*pads)
     _check_images(x, "im2col")
@@ -602,8 +605,7 @@ def im2col(x, kh, kw, sh, sw, pads):
 
 def col2im(cols, x_shape, kh, kw, sh, sw, pads):
     """Same as :func:`numpy_ref.col2im` (compiled; each pixel sums in the reference's order)."""
-    if not _is_numpy_float(cols):
-        return numpy_ref.col2im(cols, x_shape, kh, kw, sh, sw, pads)
+    _require_float("col2im", cols)
     kh, kw, sh, sw = _ints(kh, kw, sh, sw)
     pads = _ints(*pads)
     n, h, w, c = _ints(*x_shape)
@@ -620,15 +622,13 @@ def col2im(cols, x_shape, kh, kw, sh, sw, pads):
 
 def maxpool_forward(x, ph, pw, sh, sw, pads):
     """Same as :func:`numpy_ref.maxpool_forward`, with the same tie rule (first maximum wins)."""
-    if not _is_numpy_float(x):
-        return numpy_ref.maxpool_forward(x, ph, pw, sh, sw, pads)
+    _require_float("maxpool_forward", x)
     ph, pw, sh, sw = _ints(ph, pw, sh, sw)
     pads = _ints(*pads)
     _check_images(x, "maxpool_forward")
     _check_window(ph, pw, sh, sw, pads, "maxpool_forward")
     n, h, w, c = x.shape
     oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
-    backend.share_cores()
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
     arg = np.empty((n, oh, ow, c), dtype=np.int32)
     x = np.ascontiguousarray(x)
@@ -641,8 +641,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
 
 def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     """Same as :func:`numpy_ref.maxpool_backward`."""
-    if not _is_numpy_float(dout) or not isinstance(arg, np.ndarray):
-        return numpy_ref.maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads)
+    _require_float("maxpool_backward", dout)
     ph, pw, sh, sw = _ints(ph, pw, sh, sw)
     pads = _ints(*pads)
     n, h, w, c = _ints(*x_shape)
@@ -724,10 +723,8 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     Stride 1 runs the compiled direct convolution (see the module doc); other strides use the
     compiled im2col and one BLAS product.
     """
-    if not _is_numpy_float(x, kernel) or (bias is not None and not _is_numpy_float(bias)):
-        return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu)
+    _require_float("conv2d_forward", x, kernel, bias)
     (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
-    backend.share_cores()
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
     oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")
@@ -754,9 +751,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
     """Same as :func:`numpy_ref.conv2d_backward`: ``(dx, dkernel, dbias)``."""
     x, cols = saved
-    if (not _is_numpy_float(dout, x, kernel)
-            or (relu_output is not None and not _is_numpy_float(relu_output))):
-        return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads, relu_output, need_dx)
+    _require_float("conv2d_backward", dout, x, kernel, relu_output)
     (sh, sw), pads = _check_conv(x, kernel, None, strides, pads, "conv2d_backward")
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape

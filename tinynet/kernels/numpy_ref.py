@@ -8,17 +8,20 @@ import importlib
 
 import numpy as np
 
-
-def array_module(a):
-    """``numpy`` for NumPy arrays, ``cupy`` for CuPy arrays."""
-    if isinstance(a, np.ndarray):
-        return np
-    return importlib.import_module(type(a).__module__.split(".")[0])
+from ..shapes import output_size
 
 
-def output_size(size, window, stride, pad_before, pad_after):
-    """Number of window positions along one axis: ``floor((size + pads - window) / stride) + 1``."""
-    return (size + pad_before + pad_after - window) // stride + 1
+def get_array_module(*arrays):
+    """The array library of ``arrays``: ``cupy`` when any of them is a CuPy array, else ``numpy``.
+
+    The one place in tinynet that picks it (``tinynet.backend`` re-exports it), so that one
+    function body serves NumPy and CuPy arrays alike (as Chainer's and CuPy's functions of the
+    same name do). It lives here, with the reference kernels, so that no kernel imports the backend.
+    """
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            return importlib.import_module("cupy")
+    return np
 
 
 def pad_images(x, pads, value=0.0):
@@ -26,7 +29,7 @@ def pad_images(x, pads, value=0.0):
     top, bottom, left, right = pads
     if not any(pads):
         return x
-    xp = array_module(x)
+    xp = get_array_module(x)
     return xp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
@@ -37,7 +40,7 @@ def im2col(x, kh, kw, sh, sw, pads):
     holds ``x_padded[n, oh*sh + i, ow*sw + j, c]`` at column ``(i*kw + j)*C + c``. A convolution
     is then one matrix product with the kernel reshaped to ``(kh*kw*C, F)``.
     """
-    xp = array_module(x)
+    xp = get_array_module(x)
     n, h, w, c = x.shape
     oh = output_size(h, kh, sh, pads[0], pads[1])
     ow = output_size(w, kw, sw, pads[2], pads[3])
@@ -55,7 +58,7 @@ def col2im(cols, x_shape, kh, kw, sh, sw, pads):
     Where patches overlap (stride smaller than the kernel) the contributions are summed, which is
     exactly the gradient of ``im2col`` with respect to ``x``.
     """
-    xp = array_module(cols)
+    xp = get_array_module(cols)
     n, h, w, c = x_shape
     top, bottom, left, right = pads
     oh = output_size(h, kh, sh, top, bottom)
@@ -75,7 +78,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
     row-major index ``i*pw + j`` of the *first* maximum of each window, so that on ties the whole
     gradient goes to one element, as in TensorFlow. Padding (``padding="same"``) uses ``-inf``.
     """
-    xp = array_module(x)
+    xp = get_array_module(x)
     n, h, w, c = x.shape
     oh = output_size(h, ph, sh, pads[0], pads[1])
     ow = output_size(w, pw, sw, pads[2], pads[3])
@@ -95,7 +98,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
 
 def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     """Route each output gradient to the element that won its window (``arg``); sum overlaps."""
-    xp = array_module(dout)
+    xp = get_array_module(dout)
     n, h, w, c = x_shape
     top, bottom, left, right = pads
     oh, ow = dout.shape[1], dout.shape[2]
@@ -115,7 +118,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col):
     :func:`conv2d_backward` needs (here the input and its im2col matrix). ``unfold`` is the
     im2col to use (the CuPy backend passes its CUDA one).
     """
-    xp = array_module(x)
+    xp = get_array_module(x)
     kh, kw, _, f = kernel.shape
     sh, sw = strides
     n, h, w, _ = x.shape

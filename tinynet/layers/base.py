@@ -2,10 +2,20 @@
 
 A layer turns an input batch into an output batch (``forward``) and, given the gradient of the
 loss with respect to its output, returns the gradient with respect to its input and fills
-``layer.grads`` with the gradients of its parameters (``backward``). The maths of each layer lives
-in its ``_forward``/``_backward``; this class does the bookkeeping around them: building on first
-use, checking shapes, naming, and applying the layer's activation ``y = f(z)`` after ``_forward``
-(and ``dz = f'(z) dy`` before ``_backward``).
+``layer.grads`` with the gradients of its parameters (``backward``). Each layer writes its own
+maths in ``_forward``/``_backward`` (the pre-activation ``z`` and its gradients); this class does
+the rest, once for every layer:
+
+* building on first use, checking shapes and casting integer input to the layer's float type;
+* the activation: ``y = f(z)`` after ``_forward`` and ``dz = f'(z) ⊙ dy`` before ``_backward``.
+  A layer whose kernel can apply its activation in the same pass over memory lists it in
+  ``fused_activations`` (Conv2D: ``relu``); ``_forward`` then receives ``fused="relu"`` and
+  returns ``y`` directly, and ``_backward`` receives that ``y`` to form ``dz`` itself. Same numbers;
+* ``forward(x, activate=False)`` returns the pre-activation ``z`` (the *logits* of a softmax
+  layer) and the following ``backward`` takes ``dL/dz``: this is how ``fit`` trains a softmax
+  output with the fused softmax + cross-entropy of :mod:`tinynet.losses`;
+* ``backward(..., need_input_grad=False)``: a layer whose input needs no gradient (it is the
+  data) computes only its weights' gradients and returns ``None``.
 """
 import math
 from collections import defaultdict
@@ -13,6 +23,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import activations, backend
+from ..shapes import fmt_shape
 
 _name_counts = defaultdict(int)
 
@@ -29,13 +40,6 @@ def reset_names():
     _name_counts.clear()
 
 
-def fmt_shape(shape):
-    """Write a shape as summary() does: batch dimension as ``None``."""
-    if isinstance(shape, list):
-        return "[" + ", ".join(fmt_shape(s) for s in shape) + "]"
-    return str((None,) + tuple(shape))
-
-
 def glorot_uniform(shape, fan_in, fan_out):
     """Keras's default kernel initialiser: U(-l, l) with ``l = sqrt(6 / (fan_in + fan_out))``."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -47,22 +51,29 @@ def zeros(shape):
     return backend.xp().zeros(shape, dtype=backend.floatx())
 
 
-class Tensor:
-    """A symbolic tensor of the functional API: a shape and the layer (and inputs) that produce it."""
+def as_float(x, dtype):
+    """``x`` itself when it holds float32/float64 numbers, else ``x`` cast to ``dtype`` (integer
+    pixels, booleans, float16), as Keras casts a layer's input to its compute type."""
+    return x if x.dtype.kind == "f" and x.dtype.itemsize >= 4 else x.astype(dtype)
 
-    def __init__(self, shape, layer, inputs):
+
+class Tensor:
+    """A symbolic tensor of the functional API: a shape (batch axis ``None``) and the layer that
+    produces it. The layer's ``inbound`` tensors say where its own inputs come from."""
+
+    def __init__(self, shape, layer):
         self.shape = (None,) + tuple(shape)
         self.layer = layer
-        self.inputs = inputs
 
     def __repr__(self):
         return f"<Tensor shape={self.shape} from '{self.layer.name}'>"
 
 
 class Layer:
-    """Base class. Subclasses set ``default_name`` and implement ``build``, ``_forward``, ``_backward``."""
+    """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``."""
 
     default_name = "layer"
+    fused_activations = ()  # activations the layer's kernel applies itself (see the module doc)
 
     def __init__(self, name=None, activation=None):
         self.name = name if name is not None else unique_name(self.default_name)
@@ -70,6 +81,7 @@ class Layer:
         self.built = False
         self.input_shape = None
         self.output_shape = None
+        self.dtype = None
         self.params = []
         self.grads = []
         self.inbound = None  # symbolic input tensors, once the layer is part of a graph
@@ -84,16 +96,20 @@ class Layer:
 
     # ---- shapes and building ---------------------------------------------------------------
     def build(self, input_shape):
-        """Create the parameters for inputs of ``input_shape`` (no batch axis); set output_shape."""
+        """Create the parameters for inputs of ``input_shape`` (no batch axis); set output_shape.
+        Subclasses with weights or padding compute them first, then call this."""
         self.input_shape = tuple(input_shape)
-        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.output_shape = tuple(self.compute_output_shape(self.input_shape))
+        self.dtype = np.dtype(self.params[0].dtype if self.params else backend.floatx())
         self.built = True
 
     def compute_output_shape(self, input_shape):
+        """The output shape (no batch axis) for ``input_shape``; no side effect."""
         return tuple(input_shape)
 
     def _check_input(self, x):
-        """Build on first use; then refuse inputs whose shape differs from the built one."""
+        """Build on first use; refuse inputs whose shape differs from the built one; cast integer
+        (or float16) input to the layer's float type, as Keras does. Return the input to use."""
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"layer '{self.name}' expects an array, got {type(x).__name__}")
         if x.ndim < 1:
@@ -104,6 +120,7 @@ class Layer:
             raise ValueError(
                 f"layer '{self.name}' ({type(self).__name__}) expects input of shape "
                 f"{fmt_shape(self.input_shape)}, got {fmt_shape(x.shape[1:])}")
+        return as_float(x, self.dtype)
 
     # ---- parameters ------------------------------------------------------------------------
     def get_weights(self):
@@ -137,36 +154,36 @@ class Layer:
         return int(sum(int(np.prod(p.shape)) for p in self.params))
 
     # ---- the two passes --------------------------------------------------------------------
-    def forward(self, x, training=False):
-        """Output for the batch ``x``; keeps what ``backward`` needs."""
-        self._check_input(x)
-        z = self._forward(x, training)
-        fn, _ = activations.ACTIVATIONS[self.activation]
-        if self.activation == "softmax":
-            self.logits = z  # kept for the softmax + cross-entropy shortcut in Model.fit
-        self._y = fn(z)
+    def forward(self, x, training=False, activate=True):
+        """The output ``y = f(z)`` for the batch ``x`` (or ``z`` itself with ``activate=False``);
+        keeps what ``backward`` needs."""
+        x = self._check_input(x)
+        self._activated = activate
+        self._fused = activate and self.activation in self.fused_activations
+        if self._fused:
+            self._y = self._forward(x, training, fused=self.activation)
+        else:
+            z = self._forward(x, training)
+            self._y = activations.forward(self.activation, z) if activate else z
         return self._y
 
     def backward(self, grad_output, need_input_grad=True):
-        """Gradient w.r.t. the input, given ``grad_output`` = dL/d(output); fills ``self.grads``.
+        """dL/d(input) given ``grad_output`` = dL/d(output) of the last ``forward``; fills ``grads``.
 
         With ``need_input_grad=False`` a layer with weights fills ``self.grads`` only and returns
-        ``None``: the model asks this of the first weighted layers, whose input is the data (no
-        weight upstream needs dL/d(input)), and so saves their largest product (``dz @ W.T``, or
-        the col2im of a convolution). Layers without weights may ignore the flag: the model does
-        not call them at all when their input gradient is not needed.
+        ``None``: the model asks this of the first weighted layers, whose input is the data, and
+        so saves their largest product (``dz @ W.T``, or the col2im of a convolution).
         """
-        _, fn_backward = activations.ACTIVATIONS[self.activation]
-        return self._backward(fn_backward(grad_output, self._y), need_input_grad)
+        if self._fused:
+            return self._backward(grad_output, need_input_grad, fused_output=self._y)
+        dz = (activations.backward(self.activation, grad_output, self._y) if self._activated
+              else grad_output)
+        return self._backward(dz, need_input_grad)
 
-    def backward_from_logits(self, grad_logits, need_input_grad=True):
-        """Like ``backward`` but given dL/dz for the pre-activation ``z`` (the softmax shortcut)."""
-        return self._backward(grad_logits, need_input_grad)
-
-    def _forward(self, x, training):
+    def _forward(self, x, training, fused=None):
         raise NotImplementedError
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         raise NotImplementedError
 
     # ---- functional API --------------------------------------------------------------------
@@ -179,7 +196,7 @@ class Layer:
             shapes = [t.shape[1:] for t in symbolic]
             self.build(shapes if isinstance(inputs, list) else shapes[0])
             self.inbound = symbolic
-            return Tensor(self.output_shape, self, symbolic)
+            return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
             raise TypeError(f"layer '{self.name}': cannot mix symbolic tensors and arrays")
         return self.forward(inputs, training=training)
@@ -201,16 +218,15 @@ class InputLayer(Layer):
     def get_config(self):
         return {"name": self.name, "shape": list(self.input_shape)}
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, fused=None):
         return x
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz
 
 
 def Input(shape, name=None):
     """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis)."""
     layer = InputLayer(shape, name=name)
-    out = Tensor(layer.output_shape, layer, [])
     layer.inbound = []
-    return out
+    return Tensor(layer.output_shape, layer)

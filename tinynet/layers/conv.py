@@ -1,39 +1,25 @@
-"""Conv2D by im2col: a convolution is one matrix product over unfolded patches.
+"""Conv2D: a convolution is one matrix product over unfolded patches (im2col).
 
-The layer states the maths; the work is done by the backend's ``conv2d_forward`` /
-``conv2d_backward`` kernels (``tinynet.kernels``): im2col and one matrix product in the NumPy
-reference, a compiled direct convolution with the numba backend.
+Shapes: input ``x`` (N, H, W, C); kernel ``W`` (KH, KW, C, F); bias ``b`` (F,); output (N, OH, OW, F)
+with ``OH, OW`` from :func:`tinynet.shapes.padding_amounts`. With ``X = im2col(x)``, the matrix
+of shape ``(N*OH*OW, KH*KW*C)`` whose row ``(n, oh, ow)`` is the patch under output pixel
+``(oh, ow)``, and the kernel viewed as ``(KH*KW*C, F)``:
+
+    forward     z = X W + b                              reshaped to (N, OH, OW, F)
+    backward    dL/dW = X^T dz      (KH*KW*C, F)
+                dL/db = sum of dz over N, OH, OW   (F,)
+                dL/dx = col2im(dz W^T)             (N, H, W, C): each patch's gradient added
+                                                   back to the pixels it came from
+
+The work is done by the backend's ``conv2d_forward`` / ``conv2d_backward`` kernels: im2col and one
+matrix product in the NumPy reference (``kernels/numpy_ref.py``, the code of the formulas above),
+a compiled direct convolution with the numba backend, the same numbers either way.
 """
 import numpy as np
 
 from .. import backend
-from .base import Layer, fmt_shape
-
-
-def pair(value, what, owner):
-    """Keras accepts ``3`` or ``(3, 3)``: return a pair of positive ints or raise naming the layer."""
-    message = f"layer '{owner}': {what} must be a positive int or a pair of them, got {value!r}"
-    try:
-        v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    except TypeError:
-        raise ValueError(message) from None
-    if len(v) != 2 or not all(isinstance(a, (int, np.integer)) and a > 0 for a in v):
-        raise ValueError(message)
-    return int(v[0]), int(v[1])
-
-
-def padding_amounts(size, window, stride, padding):
-    """Output size and (before, after) padding along one axis, as Keras/TensorFlow compute them.
-
-    ``"valid"``: no padding, ``out = floor((size - window) / stride) + 1``.
-    ``"same"``: ``out = ceil(size / stride)`` and the padding needed for it,
-    ``max((out - 1) * stride + window - size, 0)``, is split with the extra row at the end.
-    """
-    if padding == "valid":
-        return (size - window) // stride + 1, 0, 0
-    out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
-    return out, total // 2, total - total // 2
+from ..shapes import fmt_shape, padding_amounts, pair
+from .base import Layer
 
 
 def check_padding(padding, owner):
@@ -42,17 +28,28 @@ def check_padding(padding, owner):
     return padding
 
 
+def window_geometry(layer, input_shape, window, what):
+    """``(oh, ow), (top, bottom, left, right)`` of a window layer (Conv2D, MaxPooling2D) on images
+    of ``input_shape`` (H, W, C), or an error naming the layer when the window does not fit."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{type(layer).__name__} layer '{layer.name}' expects images (None, "
+                         f"height, width, channels), got {fmt_shape(input_shape)}")
+    h, w, _ = input_shape
+    (kh, kw), (sh, sw) = window, layer.strides
+    if layer.padding == "valid" and (kh > h or kw > w):
+        raise ValueError(f"{type(layer).__name__} layer '{layer.name}': {what} {window} is larger "
+                         f"than its input {fmt_shape(input_shape)} with padding='valid'; use "
+                         f"padding='same' or a smaller {what}")
+    oh, top, bottom = padding_amounts(h, kh, sh, layer.padding)
+    ow, left, right = padding_amounts(w, kw, sw, layer.padding)
+    return (oh, ow), (top, bottom, left, right)
+
+
 class Conv2D(Layer):
-    """2-D convolution (cross-correlation, like every framework) over ``(N, H, W, C)`` images.
-
-    With ``X = im2col(x)`` of shape ``(N*OH*OW, KH*KW*C)`` and the kernel ``W`` of shape
-    ``(KH, KW, C, F)`` viewed as ``(KH*KW*C, F)``:
-
-        z = X W + b                                  (reshaped to (N, OH, OW, F))
-        dL/dW = X^T dz      dL/db = sum dz           dL/dx = col2im(dz W^T)
-    """
+    """2-D convolution (cross-correlation, like every framework) over ``(N, H, W, C)`` images."""
 
     default_name = "conv2d"
+    fused_activations = ("relu",)  # the kernels apply max(z, 0) in the same pass
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, name=None):
@@ -60,8 +57,8 @@ class Conv2D(Layer):
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"Conv2D '{self.name}': filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
-        self.kernel_size = pair(kernel_size, "kernel_size", self.name)
-        self.strides = pair(strides, "strides", self.name)
+        self.kernel_size = pair(kernel_size, "kernel_size", f"layer '{self.name}'")
+        self.strides = pair(strides, "strides", f"layer '{self.name}'")
         self.padding = check_padding(padding, self.name)
         self.use_bias = bool(use_bias)
 
@@ -72,56 +69,25 @@ class Conv2D(Layer):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"Conv2D layer '{self.name}' expects images (None, height, width, "
-                             f"channels), got {fmt_shape(input_shape)}")
+        _, self.pads = window_geometry(self, input_shape, self.kernel_size, "kernel")
         kh, kw = self.kernel_size
         c = input_shape[2]
         self._create_kernel_and_bias((kh, kw, c, self.filters), kh * kw * c, kh * kw * self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        h, w, _ = input_shape
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        if self.padding == "valid" and (kh > h or kw > w):
-            raise ValueError(f"Conv2D layer '{self.name}': kernel {self.kernel_size} is larger than "
-                             f"its input {fmt_shape(input_shape)} with padding='valid'; use "
-                             "padding='same' or a smaller kernel")
-        oh, top, bottom = padding_amounts(h, kh, sh, self.padding)
-        ow, left, right = padding_amounts(w, kw, sw, self.padding)
-        self.pads = (top, bottom, left, right)
+        (oh, ow), _ = window_geometry(self, tuple(input_shape), self.kernel_size, "kernel")
         return (oh, ow, self.filters)
 
-    def forward(self, x, training=False):
-        """As :meth:`Layer.forward`; a ``relu`` activation is applied by the kernel in the same pass
-        as the convolution: ``max(z, 0)``, the same numbers, one pass over memory fewer."""
-        if self.activation != "relu":
-            return super().forward(x, training)
-        self._check_input(x)
-        self._y = self._convolve(x, relu=True)
-        return self._y
-
-    def backward(self, grad_output, need_input_grad=True):
-        """As :meth:`Layer.backward`; with ``relu`` the kernel takes ``dz = dy [y > 0]`` itself."""
-        if self.activation != "relu":
-            return super().backward(grad_output, need_input_grad)
-        return self._gradients(grad_output, need_input_grad, relu_output=self._y)
-
-    def _forward(self, x, training):
-        return self._convolve(x, relu=False)
-
-    def _backward(self, dz, need_input_grad=True):
-        return self._gradients(dz, need_input_grad)
-
-    def _convolve(self, x, relu):
+    def _forward(self, x, training, fused=None):
         bias = self.bias if self.use_bias else None
         z, self._saved = backend.kernels().conv2d_forward(x, self.kernel, bias, self.strides,
-                                                          self.pads, relu=relu)
+                                                          self.pads, relu=fused == "relu")
         return z
 
-    def _gradients(self, dy, need_input_grad, relu_output=None):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         dx, dkernel, dbias = backend.kernels().conv2d_backward(
-            dy, self._saved, self.kernel, self.strides, self.pads, relu_output=relu_output,
+            dz, self._saved, self.kernel, self.strides, self.pads, relu_output=fused_output,
             need_dx=need_input_grad)
         self.grads[0] = dkernel
         if self.use_bias:

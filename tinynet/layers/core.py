@@ -1,17 +1,18 @@
-"""Dense, Dropout, Flatten and Activation."""
+"""Dense, Dropout, Flatten and Activation: each forward and backward next to its formulas."""
 import numpy as np
 
 from .. import backend
-from .base import Layer, fmt_shape
+from ..shapes import fmt_shape
+from .base import Layer
 
 
 class Dense(Layer):
     """Fully connected layer: ``z = x W + b`` then ``y = activation(z)``.
 
-    ``x`` is ``(N, in)``, the kernel ``W`` is ``(in, units)`` and the bias ``b`` is ``(units,)``
-    (Keras's layouts). Backward, with ``dz = dL/dz`` of shape ``(N, units)``:
+    Shapes (Keras's layouts): ``x`` (N, in), kernel ``W`` (in, units), bias ``b`` (units,),
+    ``z`` and ``y`` (N, units). Backward, with ``dz = dL/dz`` of shape (N, units)::
 
-        dL/dW = x^T dz        dL/db = sum_n dz        dL/dx = dz W^T
+        dL/dW = x^T dz   (in, units)      dL/db = sum_n dz   (units,)      dL/dx = dz W^T   (N, in)
     """
 
     default_name = "dense"
@@ -40,14 +41,14 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return (self.units,)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, fused=None):
         self._x = x
         z = x @ self.kernel
         if self.use_bias:
             z += self.bias
         return z
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         self.grads[0] = self._x.T @ dz
         if self.use_bias:
             self.grads[1] = dz.sum(axis=0)
@@ -73,7 +74,7 @@ class Dropout(Layer):
     def get_config(self):
         return {"name": self.name, "rate": self.rate}
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, fused=None):
         if not training or self.rate == 0.0:
             self._mask = None
             return x
@@ -82,7 +83,7 @@ class Dropout(Layer):
         self._mask = backend.xp().asarray(mask)
         return x * self._mask
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz if self._mask is None else dz * self._mask
 
 
@@ -94,11 +95,11 @@ class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, fused=None):
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz.reshape(self._shape)
 
 
@@ -113,8 +114,8 @@ class Activation(Layer):
     def get_config(self):
         return {"name": self.name, "activation": self.activation}
 
-    def _forward(self, x, training):
-        return x
+    def _forward(self, x, training, fused=None):
+        return x  # z = x; the base class applies y = f(z) and dz = f'(z) dy
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz

@@ -1,5 +1,10 @@
-"""Add: the merge of a residual block, ``y = x_1 + x_2 + ...``; each input receives ``dy``."""
-from .base import Layer, fmt_shape
+"""Add: the merge of a residual block.
+
+    forward     y = x_1 + x_2 + ... + x_k          every x_i and y of shape (N, ...)
+    backward    dL/dx_i = dL/dy                    for every i (the sum passes the gradient on)
+"""
+from ..shapes import fmt_shape
+from .base import Layer, as_float
 
 
 class Add(Layer):
@@ -14,9 +19,8 @@ class Add(Layer):
         if any(s != shapes[0] for s in shapes):
             raise ValueError(f"Add layer '{self.name}' needs inputs of one shape, got "
                              + ", ".join(fmt_shape(s) for s in shapes))
+        super().build(shapes[0])
         self.input_shape = shapes
-        self.output_shape = shapes[0]
-        self.built = True
 
     def _check_input(self, xs):
         if not isinstance(xs, (list, tuple)):
@@ -31,12 +35,13 @@ class Add(Layer):
         if len({x.shape[0] for x in xs}) != 1:
             raise ValueError(f"Add layer '{self.name}': inputs have different batch sizes "
                              f"{[x.shape[0] for x in xs]}")
+        return [as_float(x, self.dtype) for x in xs]
 
-    def _forward(self, xs, training):
+    def _forward(self, xs, training, fused=None):
         y = xs[0]
         for x in xs[1:]:
             y = y + x
         return y
 
-    def _backward(self, dz, need_input_grad=True):
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
         return [dz for _ in self.input_shape]

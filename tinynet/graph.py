@@ -1,0 +1,98 @@
+"""The graph of a model: its layers in order, and the two passes a student reads.
+
+``forward`` feeds each layer the outputs of the layers it was called on, in topological order
+(every layer after the layers it reads from). ``backward`` walks the same order in reverse,
+handing each layer ``dL/d(its output)`` and collecting ``dL/d(its inputs)``. A tensor used by
+several layers (the skip connection of a residual block) receives the *sum* of their gradients:
+that is the chain rule for a variable with several consumers.
+"""
+from .layers.base import InputLayer, Tensor
+
+
+def topological_order(output):
+    """Layers from the inputs to ``output``, each after all the layers it reads from."""
+    order, done = [], set()
+
+    def visit(layer, path):
+        if id(layer) in done:
+            return
+        if id(layer) in path:
+            raise ValueError(f"the graph has a cycle through layer '{layer.name}'")
+        path.add(id(layer))
+        for t in layer.inbound:
+            visit(t.layer, path)
+        path.discard(id(layer))
+        done.add(id(layer))
+        order.append(layer)
+
+    visit(output.layer, set())
+    return order
+
+
+class Graph:
+    """One input tensor, one output tensor, and the layers between them."""
+
+    def __init__(self, inputs, outputs):
+        if not isinstance(inputs, Tensor) or not isinstance(inputs.layer, InputLayer):
+            raise TypeError("Model(inputs, outputs): inputs must come from layers.Input(shape)")
+        if not isinstance(outputs, Tensor):
+            raise TypeError("Model(inputs, outputs): outputs must be the result of calling layers "
+                            "on the input")
+        self.order = topological_order(outputs)
+        found = [layer for layer in self.order if isinstance(layer, InputLayer)]
+        if found != [inputs.layer]:
+            raise ValueError("the outputs do not depend on exactly the given input: "
+                             f"they start from {[layer.name for layer in found]}")
+        self.input, self.output = inputs.layer, outputs.layer
+        self.consumers = {id(layer): 0 for layer in self.order}
+        for layer in self.order:
+            for t in layer.inbound:
+                self.consumers[id(t.layer)] += 1
+        # A layer's input gradient matters to training only when weights lie upstream of it.
+        self.weights_upstream = {}
+        for layer in self.order:
+            self.weights_upstream[id(layer)] = any(
+                bool(t.layer.params) or self.weights_upstream[id(t.layer)] for t in layer.inbound)
+
+    def forward(self, x, training=False, until=None, logits=False):
+        """The output for the batch ``x``; or the output of layer ``until`` (a name), or, with
+        ``logits=True``, the output layer's pre-activation ``z`` (its softmax's logits)."""
+        outputs = {}
+        for layer in self.order:
+            ins = [outputs[id(t.layer)] for t in layer.inbound] or [x]
+            activate = not (logits and layer is self.output)
+            y = layer.forward(ins if isinstance(layer.input_shape, list) else ins[0],
+                              training=training, activate=activate)
+            if layer.name == until:
+                return y
+            outputs[id(layer)] = y
+        if until is not None:
+            raise ValueError(f"no layer named {until!r}; layers: {[l.name for l in self.order]}")
+        return outputs[id(self.output)]
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Back-propagate ``grad_output`` = dL/d(output of the last forward) through every layer;
+        fill each layer's ``grads``; return dL/d(input).
+
+        Training needs only the weights' gradients: with ``need_input_grad=False`` the pass stops
+        where no weight lies upstream (the layers between the input and the first weighted
+        layers are skipped, and those layers compute no dL/d(their input)) and returns ``None``.
+        The weights' gradients are the same numbers either way.
+        """
+        pending = {id(self.output): grad_output}
+        for layer in reversed(self.order):
+            g = pending.pop(id(layer), None)
+            if g is None:
+                continue
+            if layer is self.input:
+                return g if need_input_grad else None
+            wanted = need_input_grad or self.weights_upstream[id(layer)]
+            if not (wanted or layer.params):
+                continue
+            dx = layer.backward(g, need_input_grad=wanted)
+            if not wanted:
+                continue
+            for t, d in zip(layer.inbound, dx if isinstance(dx, list) else [dx]):
+                key = id(t.layer)
+                pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
+        return None
