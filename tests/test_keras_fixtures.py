@@ -7,7 +7,10 @@ The fixtures in ``tests/fixtures/keras/`` are written by ``tests/keras_reference
   respect to the input and each weight, for a random ``G``;
 * categorical cross-entropy: loss (mean over the batch) and gradient w.r.t. ``y_pred``, on the
   logits path and on the probabilities path (with Keras's renormalisation and clipping at 1e-7);
-* an optimizer: the parameters after each of 6 ``apply_gradients`` steps.
+* an optimizer: the parameters after each of 6 ``apply_gradients`` steps;
+* a whole model: one ``train_on_batch`` of the digits CNN and of the raw-pixel MLP, compiled with
+  ``RMSprop()`` and categorical cross-entropy, in float32 and in float64 (the loss and accuracy
+  it returns and the weights after the step; tolerances in ``test_one_training_step_...``).
 
 Tolerances: every entry is compared, each relative to its own magnitude: layers and loss at most
 1e-10 relative error, optimizer trajectories at most 1e-12. An entry that is a sum or difference of
@@ -26,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinynet import backend, layers, losses, optimizers
+from tinynet import backend, layers, losses, optimizers, report_models
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras"
 ALL = sorted(FIXTURES.glob("*.npz"))
@@ -40,6 +43,7 @@ def _kind(path):
 LAYER_FILES = [p for p in ALL if _kind(p) == "layer"]
 LOSS_FILES = [p for p in ALL if _kind(p) == "loss"]
 OPTIMIZER_FILES = [p for p in ALL if _kind(p) == "optimizer"]
+MODEL_STEP_FILES = [p for p in ALL if _kind(p) == "model_step"]
 
 LAYER_RTOL = 1e-10
 OPT_RTOL = 1e-12
@@ -79,14 +83,15 @@ def device(a):
     return to(a) if to is not None else a
 
 
-def assert_close(actual, expected, what, rtol, dtype=np.float64, roundings=ROUNDINGS):
-    """Every entry: ``|actual - expected| <= rtol * |expected| + roundings * eps * max|expected|``
-    (eps of ``dtype``), and ``actual`` of that dtype."""
+def assert_close(actual, expected, what, rtol, dtype=np.float64, roundings=ROUNDINGS, floor=None):
+    """Every entry: ``|actual - expected| <= rtol * |expected| + floor``, and ``actual`` of
+    ``dtype``; the floor is by default ``roundings * eps * max|expected|`` (eps of ``dtype``)."""
     actual = host(actual)
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, Keras {expected.shape}"
     assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
-    atol = roundings * np.finfo(dtype).eps * float(np.abs(expected).max(initial=0.0))
+    atol = floor if floor is not None else \
+        roundings * np.finfo(dtype).eps * float(np.abs(expected).max(initial=0.0))
     diff = np.abs(actual.astype(np.float64) - expected)
     excess = diff - (atol + rtol * np.abs(expected))
     if not np.all(np.isfinite(actual)) or excess.max(initial=-np.inf) > 0:
@@ -190,6 +195,72 @@ def test_optimizer_trajectory_matches_keras(path):
 
 
 # --------------------------------------------------------------------------------------------
+# one training step of a whole model
+# --------------------------------------------------------------------------------------------
+
+# float64: both frameworks compute the same formulas and differ only in the order of their sums,
+# which the layer fixtures above show costs at most ~1e-12 relative; 1e-10 is the standard used
+# there. float32: the same sums rounded to float32 (eps 1.2e-7) over up to 784 terms with
+# cancellation; 1e-5 leaves two orders of magnitude above eps while a wrong formula (a missing
+# 1/N, epsilon outside the square root, the wrong rho) moves the loss or the step by far more.
+STEP_RTOL = {"float64": 1e-10, "float32": 1e-5}
+
+
+@pytest.mark.parametrize("path", MODEL_STEP_FILES, ids=ids(MODEL_STEP_FILES))
+def test_one_training_step_of_a_report_model_matches_keras(path):
+    """``train_on_batch`` from the same weights on the same batch: the loss (before the step), the
+    accuracy and every weight after the step as Keras's.
+
+    The weights are compared with ``|w - w_keras| <= rtol * (|w_keras| + max|dw_keras|)``, where
+    ``dw_keras`` is the change the step made to that weight array (RMSprop's first step moves a
+    weight by up to ``learning_rate * sqrt(1 / (1 - rho))`` = 3.2e-3): each weight to ``rtol`` of
+    its own magnitude and, for weights near zero, to ``rtol`` of the step. Comparing only the
+    weights to their own magnitude would hide a wrong step, a step being much smaller than the
+    weights; so the change each weight went through is also checked on its own: weights Keras
+    left unchanged (those of pixels no image of the batch inks) must be left exactly unchanged,
+    and in float64 every change must be Keras's to 1e-10 of itself, beyond the two roundings of
+    the weight it is added to (``2 * eps * |w|``: one in each framework).
+    """
+    f = load(path)
+    dtype, name = str(f["dtype"]), str(f["model"])
+    rtol = STEP_RTOL[dtype]
+    backend.set_floatx(dtype)  # the autouse fixture restores the previous floatx afterwards
+    # the MLP's Dropout at rate 0: a dropout mask is random and cannot be shared with Keras
+    model = report_models.mlp_raw(dropout=0.0) if name == "mlp_raw" else getattr(report_models, name)()
+    before = [f[f"w{i}"] for i in range(int(f["n_weights"]))]
+    change = [f[f"dw{i}"] for i in range(int(f["n_weights"]))]
+    model.set_weights(before)
+    model.compile(optimizer=optimizers.RMSprop(), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    loss, accuracy = model.train_on_batch(f["x"].astype(dtype), f["y"].astype(dtype))
+
+    assert abs(loss - float(f["loss"])) <= rtol * abs(float(f["loss"])), \
+        f"{name} {dtype}: loss {loss!r}, Keras {float(f['loss'])!r}"
+    # a fraction k / 32 of the batch, exact in both dtypes; a tie between two top
+    # probabilities could flip a prediction, but random weights make one vanishingly unlikely
+    assert accuracy == float(f["accuracy"]), f"{name} {dtype}: accuracy {accuracy}, Keras {float(f['accuracy'])}"
+
+    after = model.get_weights()
+    assert len(after) == len(before)
+    eps = np.finfo(dtype).eps
+    for i, (w, w0, dw) in enumerate(zip(after, before, change)):
+        what = f"{name} {dtype} weight {i} {w0.shape} after the step"
+        assert w.dtype == np.dtype(dtype), f"{what}: dtype {w.dtype}"
+        keras_w = w0 + dw
+        step = float(np.abs(dw).max())
+        assert step > 0, f"{what}: Keras did not change it (the fixture is wrong)"
+        assert_close(w, keras_w, what, rtol, dtype=np.dtype(dtype).type, floor=rtol * step)
+        still = dw == 0.0
+        np.testing.assert_array_equal(w[still], w0[still].astype(dtype),
+                                      err_msg=f"{what}: weights Keras left unchanged moved")
+        if dtype == "float64":
+            diff = np.abs((w - w0) - dw)
+            bound = rtol * np.abs(dw) + 2 * eps * np.abs(keras_w)
+            assert np.all(diff <= bound), \
+                f"{what}: the change differs from Keras's by up to {np.max(diff / np.maximum(np.abs(dw), 1e-300)):.3e} of itself"
+
+
+# --------------------------------------------------------------------------------------------
 # the fixtures themselves
 # --------------------------------------------------------------------------------------------
 
@@ -197,6 +268,8 @@ def test_fixture_set_is_complete():
     versions = json.loads((FIXTURES / "VERSIONS.json").read_text())
     assert versions["keras"].startswith("3."), versions
     assert len(LAYER_FILES) >= 50 and len(LOSS_FILES) >= 2 and len(OPTIMIZER_FILES) >= 10
+    steps = {(str(load(p)["model"]), str(load(p)["dtype"])) for p in MODEL_STEP_FILES}
+    assert steps == {(m, d) for m in ("cnn_digits", "mlp_raw") for d in ("float32", "float64")}
     classes = {json.loads(str(load(p)["config"]))["class"] for p in LAYER_FILES}
     assert classes >= {"Dense", "Conv2D", "MaxPooling2D", "Flatten", "Add", "Dropout", "Activation"}
     assert sum(p.stat().st_size for p in FIXTURES.iterdir()) < 5_000_000

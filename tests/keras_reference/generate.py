@@ -25,6 +25,16 @@ Fixture kinds (key ``kind``):
   parameters), ``g{k}_{i}`` (gradient of parameter i at step k) and ``p{k}_{i}`` (parameter i after
   step k, k = 1..n_steps).
 
+* ``model_step``: one ``train_on_batch`` of a report model (``model``: ``cnn_digits`` or
+  ``mlp_raw``, the MLP with its Dropout at rate 0, since a dropout mask is random and cannot be
+  shared with Keras) compiled with ``RMSprop()``, ``categorical_crossentropy`` and ``accuracy``,
+  in ``dtype`` (``float32`` or ``float64``): the batch ``x`` (32 digit-like images, ink only in
+  the central 16 x 16 pixels, values k / 255 rounded to float32 so that both dtypes see the same
+  numbers), one-hot ``y``, the initial weights ``w0``, ``w1``, ... (Keras order; multiples of
+  2**-10, exact in float32 and compressible), what ``train_on_batch`` returned (``loss``,
+  ``accuracy``) and the change of each weight, ``dw0``, ``dw1``, ... = weights after the step
+  minus before (mostly zeros: pixels never inked get no gradient, which keeps the files small).
+
 Every file also holds ``keras_version`` and ``tensorflow_version``; the versions are written to
 ``VERSIONS.json`` too.
 """
@@ -386,6 +396,85 @@ def optimizer_cases():
 
 
 # ---------------------------------------------------------------------------------------------
+# one training step of a whole model
+# ---------------------------------------------------------------------------------------------
+
+STEP_BATCH = 32
+
+
+def _step_batch(rng, n=STEP_BATCH):
+    """``n`` digit-like images (28, 28, 1): ink (values k / 255) on about a third of the central
+    16 x 16 pixels, none outside; and one-hot labels."""
+    x = np.zeros((n, 28, 28, 1))
+    for i in range(n):
+        ink = rng.random((16, 16)) < 0.35
+        x[i, 6:22, 6:22, 0] = ink * rng.integers(1, 256, size=(16, 16)) / 255.0
+    x = x.astype(np.float32).astype(DT)  # the same numbers in a float32 and a float64 run
+    y = np.eye(10)[rng.integers(0, 10, size=n)]
+    return x, y
+
+
+def _step_weights(rng, shapes):
+    """Kernels ~ N(0, 1 / fan_in) and biases ~ N(0, 0.1^2), rounded to multiples of 2**-10."""
+    weights = []
+    for shape in shapes:
+        scale = 1.0 / np.sqrt(int(np.prod(shape[:-1]))) if len(shape) > 1 else 0.1
+        weights.append(np.round(rng.standard_normal(shape) * scale * 1024.0) / 1024.0)
+    return weights
+
+
+def model_step_fixture(name, model_name, dtype):
+    import keras_models
+
+    rng = rng_for(f"model_step_{model_name}")  # the same batch and weights for both dtypes
+    x, y = _step_batch(rng)
+    if model_name == "mlp_raw":
+        x = x.reshape(len(x), -1)
+    previous = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)  # layers take the policy, which floatx does not reset
+    try:
+        if model_name == "mlp_raw":
+            model = keras_models.keras_mlp(784, "MLP-raw", dropout=0.0)
+        else:
+            model = keras_models.KERAS_BUILDERS[model_name]()
+        weights = _step_weights(rng, [tuple(w.shape) for w in model.get_weights()])
+        model.set_weights([w.astype(dtype) for w in weights])
+        # exact hyper-parameters in float64 (see optimizer_fixture); rounded to float32 in float32
+        opt = keras.optimizers.RMSprop(learning_rate=np.float64(0.001), rho=np.float64(0.9),
+                                       epsilon=np.float64(1e-7))
+        model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"],
+                      jit_compile=False)
+        logs = model.train_on_batch(x.astype(dtype), y.astype(dtype), return_dict=True)
+        after = model.get_weights()
+    finally:
+        keras.config.set_floatx(previous[0])
+        keras.config.set_dtype_policy(previous[1])
+    assert all(w.dtype == np.dtype(dtype) for w in after), [w.dtype for w in after]
+    out = {
+        "kind": "model_step",
+        "model": model_name,
+        "dtype": dtype,
+        "config": _json({"optimizer": "RMSprop", "loss": "categorical_crossentropy",
+                         "metrics": ["accuracy"], "dropout": 0.0 if model_name == "mlp_raw" else None}),
+        "x": x,
+        "y": y,
+        "n_weights": len(weights),
+        "loss": np.float64(logs["loss"]),
+        "accuracy": np.float64(logs["accuracy"]),
+    }
+    for i, (w, a) in enumerate(zip(weights, after)):
+        out[f"w{i}"] = w
+        out[f"dw{i}"] = a.astype(DT) - w
+    return out
+
+
+def model_step_cases():
+    return [(f"model_step_{m}_{d}", m, d) for m in ("cnn_digits", "mlp_raw")
+            for d in ("float32", "float64")]
+
+
+# ---------------------------------------------------------------------------------------------
 
 def generate(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -398,6 +487,8 @@ def generate(out_dir: Path) -> list[Path]:
     fixtures.update(loss_cases())
     for name, cfg in optimizer_cases():
         fixtures[name] = optimizer_fixture(name, cfg)
+    for name, model_name, dtype in model_step_cases():
+        fixtures[name] = model_step_fixture(name, model_name, dtype)
 
     written = []
     for name, arrays in fixtures.items():
@@ -420,10 +511,15 @@ def same_numbers(a: Path, b: Path, rtol: float = 1e-12, roundings: int = 16) -> 
     """The two fixture files hold the same arrays (the recorded versions aside): integers and
     strings equal, and every float entry within ``rtol`` of itself, plus a floor of ``roundings``
     float64 roundings of the array's largest entry (an entry where larger terms cancel cannot be
-    more exact than their rounding)."""
+    more exact than their rounding). A fixture computed in float32 (a ``model_step`` with
+    ``dtype`` float32) is float32 arithmetic whose rounding another TensorFlow may do in another
+    order: its floats are compared at the test's float32 tolerance instead, 1e-5 of each entry
+    plus 1e-5 of the array's largest."""
     with np.load(a) as x, np.load(b) as y:
         if set(x.files) != set(y.files):
             return False
+        if "dtype" in x.files and str(x["dtype"]) == "float32":
+            rtol, roundings = 1e-5, 1e-5 / np.finfo(np.float64).eps
         for k in x.files:
             if k.endswith("_version"):
                 continue
@@ -441,7 +537,8 @@ def same_numbers(a: Path, b: Path, rtol: float = 1e-12, roundings: int = 16) -> 
 
 def check(out: Path) -> int:
     """Regenerate into a temporary directory and compare with ``out``: byte for byte when the
-    installed versions are those recorded in VERSIONS.json, else number by number (1e-12)."""
+    installed versions are those recorded in VERSIONS.json, else number by number (1e-12, see
+    ``same_numbers``)."""
     recorded = json.loads((out / "VERSIONS.json").read_text())
     changed = {k: f"{recorded.get(k)} -> {v}" for k, v in VERSIONS.items() if recorded.get(k) != v}
     with tempfile.TemporaryDirectory() as tmp:

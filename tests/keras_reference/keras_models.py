@@ -4,11 +4,11 @@ import keras
 from keras import layers as kl
 
 
-def keras_mlp(n_in, name):
+def keras_mlp(n_in, name, dropout=0.25):
     return keras.Sequential([
         keras.Input((n_in,), name="input"),
         kl.Dense(256, activation="relu", name="Input"),
-        kl.Dropout(0.25, name="dropout"),
+        kl.Dropout(dropout, name="dropout"),
         kl.Dense(10, activation="softmax", name="Output"),
     ], name=name)
 
