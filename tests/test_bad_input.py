@@ -4,10 +4,9 @@ Each row of this table is a test case: ``test_bad_input[<case>]`` makes the call
 checks that it raises exactly the exception named (the exact class: ``NotCompiledError`` is also a
 ``RuntimeError`` and a ``ValueError``, ``NonFiniteLossError`` a ``FloatingPointError``), with a
 message containing the excerpt. Rows whose exception is ``works`` are inputs tinynet accepts on
-purpose, like Keras; their test checks the result described. A ``†`` marks behaviour wanted but
-not there yet: that row's test is an expected failure (``xfail``, strict) until the core bug named
-in ``XFAIL`` below is fixed. The models are ``mlp`` (input ``(4,)``, layers ``hidden`` and
-``probs``: 3 classes) and ``cnn`` (input ``(28, 28, 1)``); ``x`` and ``y`` have 10 examples.
+purpose, like Keras; their test checks the result described. The models are ``mlp`` (input
+``(4,)``, layers ``hidden`` and ``probs``: 3 classes) and ``cnn`` (input ``(28, 28, 1)``); ``x``
+and ``y`` have 10 examples.
 Files that are not loadable models (``ModelFileError``) are tried in ``test_checkpoints.py``;
 random layer stacks and data shapes in ``test_fuzz.py``.
 
@@ -99,24 +98,18 @@ import tinynet.model
 from tinynet import backend, layers, optimizers
 from tinynet.callbacks import Callback
 
-# The core bugs behind rows marked † (none left: all fixed); each such row is a strict xfail.
-XFAIL = {}
-
-
 def parse_table(doc):
-    """The rows of the docstring's table: {case: (exception name, excerpt, marked †)}."""
+    """The rows of the docstring's table: {case: (exception name, excerpt)}."""
     rows = {}
     for line in doc.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
         if not line.startswith("| ") or len(cells) != 4 or cells[0] in ("case", "------"):
             continue
         case, _, exception, excerpt = cells
-        dagger = exception.endswith("†")
-        exception = exception.rstrip("† ").strip()
         if excerpt.startswith("`") and excerpt.endswith("`"):
             excerpt = excerpt[1:-1]
         assert case not in rows, f"case {case} twice in the table"
-        rows[case] = (exception, excerpt, dagger)
+        rows[case] = (exception, excerpt)
     return rows
 
 
@@ -434,19 +427,15 @@ def exception_class(name):
 
 def test_the_table_and_the_cases_agree():
     assert list(ROWS) == list(CASES)
-    assert {case for case, (_, _, dagger) in ROWS.items() if dagger} == set(XFAIL)
-    for case, (exception, _, _) in ROWS.items():
+    for case, (exception, _) in ROWS.items():
         assert exception == "works" or issubclass(exception_class(exception), Exception), case
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                             "ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.parametrize("case", [
-    pytest.param(case, id=case,
-                 marks=[pytest.mark.xfail(reason=XFAIL[case], strict=True)] if case in XFAIL else [])
-    for case in ROWS])
+@pytest.mark.parametrize("case", list(ROWS))
 def test_bad_input(case):
-    exception, excerpt, _ = ROWS[case]
+    exception, excerpt = ROWS[case]
     if exception == "works":
         CASES[case]()
         return
