@@ -66,6 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import write_atomic
+from .shapes import pair
 
 try:  # numba is optional: without it the (slower) vectorised NumPy path is used
     import numba
@@ -90,20 +91,6 @@ _CACHE_VERSION = "hog-v1"  # bump when the numbers produced change
 # --------------------------------------------------------------------------------------------
 
 
-def _pair(value, name: str) -> tuple[int, int]:
-    """``k`` or ``(kr, kc)`` -> ``(kr, kc)`` of positive Python ints, else ``ValueError``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        value = (value, value)
-    try:
-        r, c = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    for v in (r, c):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be positive integers, got {value!r}")
-    return int(r), int(c)
-
-
 def _check_params(orientations, pixels_per_cell, cells_per_block):
     if (
         isinstance(orientations, (bool, np.bool_))
@@ -111,7 +98,8 @@ def _check_params(orientations, pixels_per_cell, cells_per_block):
         or orientations < 1
     ):
         raise ValueError(f"orientations must be a positive integer, got {orientations!r}")
-    return int(orientations), _pair(pixels_per_cell, "pixels_per_cell"), _pair(cells_per_block, "cells_per_block")
+    return (int(orientations), pair(pixels_per_cell, "pixels_per_cell", "hog_features"),
+            pair(cells_per_block, "cells_per_block", "hog_features"))
 
 
 def _grid(height: int, width: int, ppc, cpb):
