@@ -46,7 +46,7 @@ def curves(histories, key, path, title):
 def accuracy_bars(labels, ours, path, title, reference=None, reference_label="practical work"):
     """Test accuracy per model: tinynet's mean with the seeds' standard deviation as an error bar
     (``ours`` holds one list of accuracies per label), and a marker for the practical work's."""
-    fig = _figure(max(520, 95 * len(labels) + 160), 420)
+    fig = _figure(max(520, 95 * len(labels) + 160), 460)
     ax = fig.subplots()
     x = np.arange(len(labels))
     means = np.array([np.mean(v) for v in ours])
@@ -66,7 +66,7 @@ def accuracy_bars(labels, ours, path, title, reference=None, reference_label="pr
                        ha="right" if len(labels) > 4 else "center")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)  # below: no bar hidden
     ax.set_title(title)
     return _save(fig, path)
 
@@ -173,5 +173,69 @@ def number_grids(arrays, path, title):
         ax.grid(which="minor", color="#666666", linewidth=0.6)
         ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
         ax.set_title(name, fontsize="small")
+    fig.suptitle(title, fontsize="medium")
+    return _save(fig, path)
+
+
+def hog_glyphs(image, cell_sizes, features_of, path, orientations=8):
+    """A digit and, for each cell size, its HOG descriptor drawn large: in every cell one line per
+    orientation bin, along the edge (across the gradient), its length and colour the bin's value.
+    ``features_of(image, pixels_per_cell)`` returns the descriptor (cells row-major, then bins)."""
+    image = np.asarray(image, dtype=np.float64)
+    fig = _figure(330 * (len(cell_sizes) + 1) + 20, 400)
+    axes = np.atleast_1d(fig.subplots(1, len(cell_sizes) + 1))
+    axes[0].imshow(image, cmap="gray_r")
+    axes[0].set_title("the digit (28x28 pixels)", fontsize="small")
+    angles = np.pi * (np.arange(orientations) + 0.5) / orientations   # the bins' mid-orientations
+    for ax, ppc in zip(axes[1:], cell_sizes):
+        values = np.asarray(features_of(image, ppc), dtype=np.float64).reshape(28 // ppc, 28 // ppc, orientations)
+        ax.imshow(image, cmap="gray_r", alpha=0.25)
+        top = values.max() or 1.0
+        segments, strengths = [], []
+        for (r, c, b), v in np.ndenumerate(values):
+            if v <= 0.02 * top:
+                continue
+            cy, cx, half = (r + 0.5) * ppc - 0.5, (c + 0.5) * ppc - 0.5, 0.48 * ppc * v / top
+            dx, dy = half * np.sin(angles[b]), -half * np.cos(angles[b])   # along the edge
+            segments.append([(cx - dx, cy - dy), (cx + dx, cy + dy)])
+            strengths.append(v / top)
+        from matplotlib.collections import LineCollection
+        lines = LineCollection(segments, array=np.array(strengths), cmap="plasma", linewidths=1.6,
+                               clim=(0, 1))
+        ax.add_collection(lines)
+        for k in range(1, 28 // ppc):
+            ax.axhline(k * ppc - 0.5, color="#bbbbbb", lw=0.4)
+            ax.axvline(k * ppc - 0.5, color="#bbbbbb", lw=0.4)
+        n = values.size
+        ax.set_title(f"{ppc}x{ppc} px/cell: {28 // ppc}x{28 // ppc} cells x {orientations} = {n} features",
+                     fontsize="small")
+    for ax in axes:
+        ax.set_xlim(-0.5, 27.5)
+        ax.set_ylim(27.5, -0.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(lines, ax=axes[1:].tolist(), shrink=0.8, label="bin value / largest bin")
+    fig.suptitle("HOG: in each cell, one line per gradient orientation (8 bins over 180°), drawn along "
+                 "the edge;\nlonger and brighter = stronger. Each cell is normalised on its own "
+                 "(1x1-cell blocks), so faint edges draw long too", fontsize="medium")
+    return _save(fig, path)
+
+
+def filters(kernel, path, title):
+    """The kernels of a first convolution (one input channel), each on its own symmetric colour
+    scale (red positive, blue negative), its largest |weight| written under it."""
+    kernel = np.asarray(kernel, dtype=np.float64)[:, :, 0, :]
+    count = kernel.shape[-1]
+    cols = min(count, 9)
+    rows = -(-count // cols)
+    fig = _figure(cols * 95 + 20, rows * 115 + 50)
+    axes = np.array(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for f in range(count):
+        k = kernel[:, :, f]
+        limit = float(np.abs(k).max()) or 1.0
+        axes[f].imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        axes[f].set_title(f"filter {f}\nmax |w| {limit:.2f}", fontsize=7)
     fig.suptitle(title, fontsize="medium")
     return _save(fig, path)

@@ -24,9 +24,10 @@
 from tinynet import Model, Sequential, layers, plots, report_models
 
 try:
-    from lessons import common, practical_work
+    from lessons import common, drawing, practical_work
 except ImportError:  # run as `python lessons/l2_complexity.py`, or opened as a notebook in lessons/
     import common
+    import drawing
     import practical_work
 
 args = common.options("l2_complexity")
@@ -131,16 +132,15 @@ section.table("Weights per layer", ["Model", "Layer", "Formula", "tinynet", "Pra
 # %% [markdown]
 # ## What the MLP on features reads, and the three models drawn
 #
-# The HOG picture draws, in each cell, one line per orientation, its brightness the strength of
-# the gradient in that orientation (the line is drawn across the gradient, along the edge).
-# Smaller cells mean more cells, more features and more weights in the first Dense layer.
+# The HOG picture draws, in each cell, one line per orientation bin, its length and colour the
+# strength of the gradient in that orientation (the line is drawn across the gradient, along the
+# edge it comes from). Smaller cells mean more cells, more features and more weights in the first
+# Dense layer (2x2-pixel cells, the third size of lesson 4, give 1,568 features).
 
 # %%
 digits = common.load("mnist", args)
-hog_picture = plots.plot_hog(digits.x_test[0], args.out / "hog_digit.png", orientations=8,
-                             pixels_per_cell=(4, 7, 2), size=(1000, 320),
-                             title="HOG of a test digit: in each cell, a line per orientation along "
-                                   "the edge, brighter where the gradient is stronger")
+hog_picture = drawing.hog_glyphs(digits.x_test[0], (4, 7), lambda image, ppc: common.hog(image[None], ppc)[0],
+                                 args.out / "hog_digit.png")
 diagrams = [plots.plot_model(model, args.out / f"{key}_model.png") for key, model in MODELS.items()]
 hog_rows = [[f"{c}x{c}", f"{28 // c} x {28 // c}", f"{practical_work.hog_length(c):,}",
              f"{practical_work.hog_length(c) * 256 + 256:,}"] for c in (4, 7, 2)]

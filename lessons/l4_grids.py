@@ -15,7 +15,7 @@
 # %%
 import numpy as np
 
-from tinynet import backend, metrics, optimizers, plots
+from tinynet import backend, layers, metrics, optimizers, plots
 
 try:
     from lessons import common, drawing, practical_work
@@ -61,6 +61,7 @@ for grid_name, rows in practical_work.GRIDS.items():
         results[row.key] = []
         for seed in row_seeds:
             backend.set_seed(seed + row.seed_offset)
+            layers.reset_names()   # default layer names start again (dropout, not dropout_7)
             model = row.build()
             if seed == args.seed:
                 print(f"\n--- {row.key}: {row.label}")

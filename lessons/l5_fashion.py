@@ -23,9 +23,10 @@ import numpy as np
 from tinynet import Model, backend, layers, metrics, optimizers, plots
 
 try:
-    from lessons import common, practical_work
+    from lessons import common, drawing, practical_work
 except ImportError:  # run as `python lessons/l5_fashion.py`, or opened as a notebook in lessons/
     import common
+    import drawing
     import practical_work
 
 args = common.options("l5_fashion")
@@ -95,6 +96,7 @@ for name, (build, report_key) in BUILDERS.items():
     results[name] = []
     for seed in (common.seeds(args) if name == "model 3" else [args.seed]):
         backend.set_seed(seed)
+        layers.reset_names()   # default layer names start again (dropout, not dropout_7)
         model = build()
         assert model.count_params() == practical_work.REPORT_TOTALS[report_key], model.count_params()
         if seed == args.seed:
@@ -198,6 +200,7 @@ section.picture(plots.plot_misclassified(fashion.x_test, fashion.y_test, third["
 diagrams = [plots.plot_model(runs[0]["model"], args.out / f"fashion_{name.replace(' ', '_')}_model.png")
             for name, runs in results.items()]
 section.picture(*diagrams, caption="The three models; the red arc of model 3 is its skip connection:")
-section.picture(plots.plot_conv_filters(third["model"].get_layer("l1"), args.out / "fashion_m3_l1_filters.png"),
+section.picture(drawing.filters(third["model"].get_layer("l1").get_weights()[0], args.out / "fashion_m3_l1_filters.png",
+                                "Model 3, l1: nine 7x7 kernels, each on its own colour scale"),
                 plots.plot_feature_maps(third["model"], x_test[0], "add", args.out / "fashion_m3_add_maps.png"),
                 caption="Model 3's first convolution and the output of its residual block for a test image:")
