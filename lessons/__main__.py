@@ -53,6 +53,7 @@ def main(argv=None):
         write_notebooks(names, args.notebooks, _without_option(lesson_argv, "--notebooks"))
         return {}
     started = time.perf_counter()
+    commit = common.source_commit()
     pages = {}
     for name in names:
         print(f"\n######## {name} ########")
@@ -61,7 +62,7 @@ def main(argv=None):
         print(f"######## {name}: {time.perf_counter() - lesson_started:.1f} s")
     command = "python -m lessons " + " ".join(raw)
     report = common.write_report([p["section"] for p in pages.values()], args, args.out,
-                                 time.perf_counter() - started, command.strip())
+                                 time.perf_counter() - started, command.strip(), commit)
     print(f"\nAll done in {time.perf_counter() - started:.1f} s: {report}")
     return pages
 

@@ -256,7 +256,18 @@ def describe_run(args):
     ]
 
 
-def write_report(sections, args, out, seconds, command):
+def source_commit():
+    """The git commit of the code that runs (``None`` outside a git checkout)."""
+    import subprocess
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def write_report(sections, args, out, seconds, command, commit=None):
     """REPORT.md in ``out``: a header with the settings, then every lesson's section."""
     head = [
         "# Practical Work 04 with tinynet",
@@ -265,8 +276,8 @@ def write_report(sections, args, out, seconds, command):
         "that produced its section: the models are built, compiled, trained and evaluated there. "
         "Every number in the text below is computed from this run.",
         "",
-        f"- Generated {datetime.date.today().isoformat()} by `{command}` in "
-        f"{duration(seconds)}",
+        f"- Generated {datetime.date.today().isoformat()} by `{command}` in {duration(seconds)}"
+        + (f", tinynet at commit {commit}" if commit else ""),
         *describe_run(args),
         "",
     ]
