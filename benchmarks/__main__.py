@@ -47,8 +47,8 @@ def parse_args(argv=None):
                     help="comma-separated subset of numpy,numba,cupy (default: all that run here)")
     ap.add_argument("--models", default=",".join(common.MODELS), help="comma-separated report models")
     ap.add_argument("--out", type=Path, default=HERE, help="folder for RESULTS.md, results.json, PNGs")
-    ap.add_argument("--data", default=None, help="data folder holding mnist/ (default: $TINYNET_DATA "
-                                                  "or ../shared/data)")
+    ap.add_argument("--data", default=None, help="data folder holding mnist/ (default, as in "
+                                                  "tinynet.datasets: $TINYNET_DATA, else the user cache)")
     ap.add_argument("--keras-python", default=None,
                     help="a Python with TensorFlow: measure Keras in this run with it")
     ap.add_argument("--no-keras-run", action="store_true",
@@ -60,6 +60,27 @@ def parse_args(argv=None):
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: kernels,epochs,"
                                                "variants,memory,scaling,batch")
     return ap.parse_args(argv)
+
+
+def _without_paths(argv):
+    """The command line as recorded in results.json and RESULTS.md: the values of options that
+    name a place on this machine (an interpreter, a data or output folder) are left out."""
+    out, hide = [], False
+    for arg in argv:
+        if hide:
+            out.append("...")
+            hide = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if name in _PATH_OPTIONS:
+            out.append(name + ("=..." if eq else ""))
+            hide = not eq
+        else:
+            out.append(arg)
+    return out
+
+
+_PATH_OPTIONS = ("--keras-python", "--data", "--out", "--report-only")
 
 
 def available_backends():
@@ -111,7 +132,7 @@ def run_keras(python, out_dir, models, data):
     names = [common.KERAS_NAMES[m] for m in models]
     cmd = [python, str(KERAS_SCRIPT), "--out", str(target), "--random-hog", "--models", *names]
     if data:
-        cmd += ["--data", str(Path(data) / "mnist")]
+        cmd += ["--data", str(data)]
     common.log("keras:", " ".join(cmd))
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=common.ROOT, timeout=1800)
     if done.returncode != 0 or not target.exists():
@@ -145,7 +166,7 @@ def measure(args):
             common.log(f"backend {b} does not run here: {why.get(b)}")
             backends.remove(b)
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
-               "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
+               "command": "python -m benchmarks " + " ".join(_without_paths(sys.argv[1:])),
                "quick": args.quick, "machine": common.machine(), "backends": backends,
                "unavailable": why, "models": models}
     results["machine"]["load_average_before"] = results["machine"].pop("load_average")
@@ -253,8 +274,9 @@ def measure(args):
             run["machine"]["load_average_1_5_15_before"] for run in keras_runs.values()]
         keras["machine"]["load_average_1_5_15_after"] = [
             run["machine"]["load_average_1_5_15_after"] for run in keras_runs.values()]
-        source = (f"measured in this run, each model right after tinynet's runs of it "
-                  f"({keras_python} tests/keras_reference/keras_epoch_times.py --random-hog)")
+        source = ("measured in this run, each model right after tinynet's runs of it "
+                  "(tests/keras_reference/keras_epoch_times.py --random-hog, run by the Python "
+                  "given with --keras-python or this one)")
     if keras is None and KERAS_JSON.exists():
         keras = json.loads(KERAS_JSON.read_text())
         source = ("benchmarks/keras_times.json, measured earlier on this machine by "

@@ -1,7 +1,6 @@
-"""Shared helpers of the benchmarks: data, models, timing, machine description."""
-import gzip
+"""Shared helpers of the benchmarks: data, models, timing. The machine is described by
+``tinynet.sysinfo`` and the data read by ``tinynet.datasets``, as everywhere else."""
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -19,30 +18,27 @@ TRAIN_SIZE = 60_000
 
 
 def data_dir(explicit=None):
-    """--data, else $TINYNET_DATA, else ../shared/data next to the repository."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get("TINYNET_DATA"):
-        return Path(os.environ["TINYNET_DATA"])
-    return ROOT.parent / "shared" / "data"
-
-
-def _read_idx(path):
-    raw = gzip.open(path, "rb").read() if str(path).endswith(".gz") else Path(path).read_bytes()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    """The data folder by tinynet.datasets' rule: --data, else $TINYNET_DATA, else the user cache."""
+    from tinynet import datasets
+    return datasets.resolve_data_dir(explicit or None)
 
 
 def load_mnist(folder):
-    """((x_train, y_train), (x_test, y_test)) as uint8, with tinynet.datasets when it is there."""
-    try:
-        from tinynet import datasets
-        return datasets.load_mnist(folder, download=False)
-    except Exception:  # datasets missing or refusing: read the IDX files directly
-        d = Path(folder) / "mnist"
-        return ((_read_idx(d / "train-images-idx3-ubyte.gz"), _read_idx(d / "train-labels-idx1-ubyte.gz")),
-                (_read_idx(d / "t10k-images-idx3-ubyte.gz"), _read_idx(d / "t10k-labels-idx1-ubyte.gz")))
+    """((x_train, y_train), (x_test, y_test)) as uint8, checked by tinynet.datasets; never
+    downloads during a measurement (a missing file is an error saying where to put it)."""
+    from tinynet import datasets
+    return datasets.load_mnist(folder, download=False)
+
+
+def machine():
+    """tinynet.sysinfo's description of the machine, as the committed results record it: the
+    values of environment variables that name a folder (TINYNET_DATA, NUMBA_CACHE_DIR) are
+    replaced by ``(a folder)``: where files lie on one machine is no property of its speed."""
+    from tinynet import sysinfo
+
+    info = sysinfo.machine()
+    info["env"] = {k: ("(a folder)" if os.sep in v else v) for k, v in info["env"].items()}
+    return info
 
 
 def model_inputs(name, images):
@@ -88,48 +84,6 @@ def current_rss_mb():
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
         return float("nan")
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def blas_description():
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}".strip()
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
-
-def machine():
-    """What the numbers were measured on."""
-    info = {
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "blas": blas_description(),
-        "env": {k: v for k, v in sorted(os.environ.items())
-                if k.startswith(("OPENBLAS_", "OMP_", "GOMP_", "NUMBA_", "MKL_", "TINYNET_"))},
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-    }
-    try:
-        import numba
-        info["numba"] = numba.__version__
-        info["numba_threads"] = numba.get_num_threads()
-    except ImportError:
-        info["numba"] = None
-    return info
 
 
 class Timer:

@@ -7,15 +7,14 @@ Prints one JSON document.
 """
 import argparse
 import json
-import platform
 import statistics
 import time
-
-import numpy as np
 
 from tinynet import backend, report_models, utils
 from tinynet.callbacks import Callback
 from tinynet.datasets import load_mnist
+
+from . import common
 
 MODELS = {"mlp_raw": (report_models.mlp_raw, "flat"), "cnn_digits": (report_models.cnn_digits, "img"),
           "cnn_fashion_3": (report_models.cnn_fashion_3, "img")}
@@ -53,7 +52,7 @@ def main():
     (x_train, y_train), _ = load_mnist()
     data = {"img": x_train[:, :, :, None] / 255.0, "flat": x_train.reshape(-1, 784) / 255.0}
     y = utils.to_categorical(y_train, 10)
-    result = {"machine": platform.processor() or platform.machine(), "models": {}}
+    result = {"machine": common.machine(), "models": {}}
     try:
         import cupy
         result["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()

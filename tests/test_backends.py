@@ -7,7 +7,6 @@ index out of bounds.
 * The numba kernels run under ``NUMBA_BOUNDSCHECK=1`` (every array access checked) on edge shapes,
   in a subprocess because the variable must be set before numba compiles anything.
 """
-import gzip
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from tinynet import backend, optimizers, report_models, utils
+from tinynet.datasets import read_idx
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TINYNET_DATA", REPO.parent / "shared" / "data"))
@@ -42,14 +42,6 @@ def use_backend():
 
     yield switch
     backend.set_backend(previous)
-
-
-def read_idx(path):
-    """A gzip-compressed IDX file as a NumPy array (magic: 0, 0, dtype, ndim; big-endian dims)."""
-    raw = gzip.open(path, "rb").read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def digits(n):

@@ -1,8 +1,13 @@
 """Time Keras on the practical work's four models: seconds per training epoch and inference speed.
 
-Run with a Python that has TensorFlow/Keras 3 (and scikit-image for the HOG features)::
+Run with a Python that has TensorFlow/Keras 3 (``pip install -e ".[keras]"``; scikit-image for
+the HOG features)::
 
-    /work/tfvenv/bin/python tests/keras_reference/keras_epoch_times.py [--data DIR] [--out FILE]
+    python tests/keras_reference/keras_epoch_times.py [--data DIR] [--out FILE]
+
+``--data`` is the folder holding ``mnist/``, found and read as ``tinynet.datasets`` does (the
+argument, else ``$TINYNET_DATA``, else the user cache); the machine is described by
+``tinynet.sysinfo`` (through ``benchmarks/common.py``). tinynet is imported from this checkout.
 
 Settings as in the report: MNIST (60,000 training images), batch 128, RMSprop with Keras's
 defaults, categorical cross-entropy, float32, ``verbose=0``. Each model trains one warm-up epoch
@@ -27,7 +32,6 @@ written to ``benchmarks/keras_times.json`` holds the numbers, the machine and th
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -44,33 +48,14 @@ import keras  # noqa: E402
 from keras_models import KERAS_BUILDERS  # noqa: E402  (beside this script)
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = Path("/work/shared/data/mnist")
+sys.path.insert(0, str(ROOT))  # this checkout's tinynet, also under a Python that lacks it
+from tinynet import datasets  # noqa: E402
+from benchmarks.common import machine as describe_machine  # noqa: E402  (tinynet.sysinfo's)
+
 DEFAULT_OUT = ROOT / "benchmarks" / "keras_times.json"
 BATCH = 128
 EXPECTED_PARAMS = {"mlp_raw": 203_530, "mlp_hog": 103_178, "cnn_digits": 7_465,
                    "cnn_fashion_residual": 10_244}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read a (gzip-compressed) IDX file: magic (0, 0, dtype code, ndim), big-endian dims, data."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims)
-
-
-def load_mnist(data_dir: Path):
-    x_train = read_idx(data_dir / "train-images-idx3-ubyte.gz")
-    y_train = read_idx(data_dir / "train-labels-idx1-ubyte.gz")
-    x_test = read_idx(data_dir / "t10k-images-idx3-ubyte.gz")
-    y_test = read_idx(data_dir / "t10k-labels-idx1-ubyte.gz")
-    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
-    return (x_train, y_train), (x_test, y_test)
 
 
 def hog_features(images: np.ndarray) -> np.ndarray:
@@ -120,9 +105,21 @@ def time_model(model, x_train, y_train, x_test, timed_epochs=3):
     }
 
 
+def machine(load_before):
+    """tinynet.sysinfo's description (as benchmarks/ records it), with the load average before
+    and after the run and the devices TensorFlow sees."""
+    info = describe_machine()
+    info.pop("load_average", None)
+    info["load_average_1_5_15_before"] = [round(v, 2) for v in load_before]
+    info["load_average_1_5_15_after"] = [round(v, 2) for v in os.getloadavg()]
+    info["tf_devices"] = [d.device_type for d in tf.config.list_logical_devices()]
+    return info
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--data", type=Path, default=None,
+                    help="folder holding mnist/ (default: $TINYNET_DATA, else the user cache)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--random-hog", action="store_true",
                     help="use random 392-dim features instead of computing HOG (timing is the same)")
@@ -133,7 +130,7 @@ def main(argv=None) -> int:
 
     keras.config.set_floatx("float32")
     keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(args.data)
     y_train_1h = np.eye(10, dtype="float32")[y_train]
     img_train = (x_train.astype("float32") / 255.0)[..., None]
     img_test = (x_test.astype("float32") / 255.0)[..., None]
@@ -178,11 +175,7 @@ def main(argv=None) -> int:
         "notes": notes,
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "platform": platform.platform(),
-                    "load_average_1_5_15_before": [round(v, 2) for v in load_before],
-                    "load_average_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
-                    "tf_devices": [d.device_type for d in tf.config.list_logical_devices()]},
+        "machine": machine(load_before),
     }
     text = json.dumps(report, indent=2, sort_keys=True)
     print(text)
