@@ -53,7 +53,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--sample", type=int, default=2000, help="images for the skimage timing (default 2000)")
-    parser.add_argument("--data-dir", default=os.environ.get("TINYNET_DATA") or str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data-dir", default=None, help="folder holding mnist/ (default, as in "
+                        "tinynet.datasets: $TINYNET_DATA, else the user cache)")
     parser.add_argument("--skip-numpy", action="store_true", help="don't time the NumPy fallback path")
     args = parser.parse_args(argv)
 

@@ -1,8 +1,11 @@
 """Train the same model from the same weights in tinynet and in Keras, step by step, and compare.
 
-Run with a Python that has TensorFlow/Keras 3 and tinynet installed::
+Run with a Python that has TensorFlow/Keras 3 and tinynet installed (``pip install -e ".[keras]"``)::
 
-    /work/tfvenv/bin/python benchmarks/keras_trajectory.py [--data DIR] [--steps 300]
+    python benchmarks/keras_trajectory.py [--data DIR] [--steps 300]
+
+``--data`` is the folder holding ``mnist/`` (default, as in ``tinynet.datasets``: ``$TINYNET_DATA``,
+else the user cache).
 
 For the report's digits CNN (``report_models.cnn_digits``, 7,465 parameters) and its MLP on raw
 pixels (``report_models.mlp_raw``, 203,530 parameters), in float32 and in float64:
@@ -43,7 +46,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tinynet  # noqa: E402
-from tinynet import backend, optimizers, report_models  # noqa: E402
+from tinynet import backend, optimizers, report_models, sysinfo  # noqa: E402
 from tinynet.datasets import load_mnist  # noqa: E402
 from tinynet.interop import to_keras  # noqa: E402
 
@@ -62,9 +65,11 @@ def _sync_keras_to_tinynet(tmodel, kmodel):
     opt = kmodel.optimizer
     if not opt.built:
         opt.build(kmodel.trainable_variables)
-    for velocity, param in zip(opt._velocities, tmodel.params):
-        s = tmodel.optimizer._slots.get(id(param), {}).get("s")
-        velocity.assign(np.zeros(param.shape, param.dtype) if s is None else backend.to_numpy(s))
+    state = tmodel.optimizer.get_state(tmodel.params)  # per parameter, in slot_names() order
+    s_at = tmodel.optimizer.slot_names().index("s")
+    for velocity, param, slots in zip(opt._velocities, tmodel.params, state["slots"]):
+        s = slots[s_at]
+        velocity.assign(np.zeros(param.shape, param.dtype) if s is None else s)
 
 
 def run(name, dtype, x, y, steps, batch, seed, synced=False):
@@ -262,7 +267,8 @@ def plot(results, path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("TINYNET_DATA", "/work/shared/data"))
+    ap.add_argument("--data", default=None,
+                    help="folder holding mnist/ (default: $TINYNET_DATA, else the user cache)")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
@@ -357,9 +363,10 @@ def main(argv=None):
         "versions": {"tinynet": tinynet.__version__, "keras": keras.__version__,
                      "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": sys.version.split()[0]},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+        "machine": {"description": sysinfo.describe_machine(), "platform": platform.platform(),
+                    "usable_cpus": sysinfo.usable_cpus(),
                     "load_average_before": load_before, "load_average_after": os.getloadavg(),
-                    "note": "2 CPU cores shared with other jobs; the ms-per-step numbers are "
+                    "note": "a machine shared with other jobs: the ms-per-step numbers are "
                             "indicative only"},
         "runs": results,
     }

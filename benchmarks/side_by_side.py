@@ -1,9 +1,12 @@
 """The report's four models trained in Keras and in tinynet, side by side, against the report.
 
 Run with a Python that has TensorFlow/Keras 3 and tinynet installed (long: 20-40 minutes on two
-cores; try ``--quick`` first)::
+cores; try ``--quick`` first; ``pip install -e ".[keras]"`` installs TensorFlow)::
 
-    /work/tfvenv/bin/python benchmarks/side_by_side.py [--data DIR] [--seeds 0 1 2] [--quick]
+    python benchmarks/side_by_side.py [--data DIR] [--seeds 0 1 2] [--quick]
+
+``--data`` is the folder holding ``mnist/`` and ``fashion-mnist/`` (default, as in
+``tinynet.datasets``: ``$TINYNET_DATA``, else the user cache).
 
 For each model, with the report's hyper-parameters (RMSprop with Keras's defaults, batch 128,
 10 epochs, categorical cross-entropy, shuffling every epoch, the report's dropout):
@@ -30,9 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,7 +46,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tinynet  # noqa: E402
-from tinynet import backend, callbacks, optimizers, report_models  # noqa: E402
+from tinynet import backend, callbacks, optimizers, report_models, sysinfo  # noqa: E402
 from tinynet.datasets import load_fashion_mnist, load_mnist  # noqa: E402
 from tinynet.features import hog_features  # noqa: E402
 from tinynet.interop import to_keras  # noqa: E402
@@ -236,14 +239,16 @@ def markdown(table, meta):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("TINYNET_DATA", "/work/shared/data"))
+    ap.add_argument("--data", default=None, help="folder holding mnist/ and fashion-mnist/ "
+                                                  "(default: $TINYNET_DATA, else the user cache)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
     ap.add_argument("--quick", action="store_true",
-                    help="a smoke test: 1 epoch on 10,000 training images, seed 0, outputs in /tmp")
+                    help="a smoke test: 1 epoch on 10,000 training images, seed 0, outputs in "
+                         "the temporary folder")
     ap.add_argument("--resume", action="store_true", help="skip the runs already in the JSON")
     ap.add_argument("--out", default=None, help="path prefix of the .json and .md outputs")
     ap.add_argument("--summarise", action="store_true",
@@ -251,7 +256,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds = 1, args.seeds[:1]
-    out = Path(args.out or ("/tmp/side_by_side_quick" if args.quick else HERE / "side_by_side"))
+    out = Path(args.out or (Path(tempfile.gettempdir()) / "side_by_side_quick" if args.quick
+                            else HERE / "side_by_side"))
     keras.config.set_floatx("float32")
     backend.set_floatx("float32")
 
@@ -272,8 +278,8 @@ def main(argv=None):
         "commit": commit,
         "versions": (f"tinynet {tinynet.__version__}, Keras {keras.__version__}, TensorFlow "
                      f"{tf.__version__}, NumPy {np.__version__}, Python {sys.version.split()[0]}"),
-        "machine_note": f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores.",
-        "cpus": os.cpu_count(),
+        "machine_note": f"Machine: {sysinfo.describe_machine()}.",
+        "cpus": sysinfo.usable_cpus(),
     }
     runs = []
     json_path = out.with_suffix(".json")
