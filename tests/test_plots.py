@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.patches import Rectangle
 
-from tinynet import backend, plots, report_models
+from tinynet import plots, report_models
 from tinynet.callbacks import History
 
 SIZE = (333, 217)  # odd sizes: the PNG must keep them exactly (no "tight" cropping)
