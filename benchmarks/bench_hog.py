@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tinynet import datasets, features  # noqa: E402
+from tinynet import datasets, features, sysinfo  # noqa: E402
 from tinynet.features import hog_features  # noqa: E402
 
 PARAMS = dict(orientations=8, pixels_per_cell=(4, 4), cells_per_block=(1, 1))
@@ -66,7 +66,7 @@ def main(argv=None):
     n = len(images)
     print(f"HOG of {n} MNIST images {images.shape[1:]}, {PARAMS}")
     print(f"numpy {np.__version__}, scikit-image {skimage_version}, numba "
-          f"{features.numba.__version__ if features._HAVE_NUMBA else 'absent'}, {os.cpu_count()} CPUs\n")
+          f"{features.numba.__version__ if features._HAVE_NUMBA else 'absent'}; {sysinfo.describe_machine()}\n")
 
     t0 = time.perf_counter()
     hog_features(images[:16], cache=False, progress=False, **PARAMS)
