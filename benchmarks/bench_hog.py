@@ -17,7 +17,6 @@ Prints medians over ``--repeats`` runs, and checks on the sample that both agree
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
