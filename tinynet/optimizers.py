@@ -3,34 +3,135 @@
 Each keeps its state (running averages, momenta) per parameter, keyed by the parameter's
 *position* in the list it is given (the model always gives its parameters in the same order), so
 the state follows the model through a save, a load or a copy of its arrays. A parameter's state
-arrays are created as zeros of its shape, dtype and device on first use. The updates follow
-Keras 3 exactly.
+arrays are created on first use, of its shape, dtype and device (zeros, or Adagrad's initial
+value). The updates follow Keras 3 exactly, in the parameters' float type.
+
+One step, for every parameter ``θ`` with gradient ``g`` (as Keras's ``apply_gradients``):
+
+1. clip the gradients, if asked (at most one of the three, as in Keras):
+   ``clipnorm=c``: each gradient on its own, ``g = g c / max(‖g‖, c)`` (its L2 norm at most c);
+   ``global_clipnorm=c``: all together, ``g = g c / max(G, c)`` with ``G² = Σ_params ‖g‖²``;
+   ``clipvalue=v``: each entry, ``g = clip(g, -v, v)``;
+2. decoupled weight decay, if asked (``weight_decay=λ``): ``θ = θ - η λ θ``;
+3. the optimizer's own update (RMSprop's equations (1) and (2), Adam, ...) with the gradient.
+
+Every optimizer takes, besides its own arguments, Keras's ``learning_rate`` (alias ``lr=``, the
+Keras 2 name), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``name``.
 """
+import inspect
+import math
+
 import numpy as np
 
 from . import backend
 from .backend import get_array_module
 
+# Keras 3 optimizer arguments that tinynet accepts only at their default (they change nothing)
+KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                  "loss_scale_factor": None, "gradient_accumulation_steps": None}
+COMMON = ("learning_rate", "lr", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "name")
+
 
 class ParamState(dict):
     """The state arrays of one parameter, by name (``"s"``, ``"moment"``, ...)."""
 
-    def arrays(self, like, *names):
-        """The state arrays ``names`` (zeros like ``like`` on first use), in that order."""
+    def arrays(self, like, *names, fill=0.0):
+        """The state arrays ``names`` (filled with ``fill`` like ``like`` on first use), in order."""
         for n in names:
             if n not in self:
-                self[n] = get_array_module(like).zeros_like(like)
+                self[n] = get_array_module(like).full_like(like, fill)
         return [self[n] for n in names]
 
 
+def _positive_or_none(cls, what, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
+            not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{cls}: {what} must be a positive number (or None, for none), got "
+                         f"{value!r}")
+    return float(value)
+
+
 class Optimizer:
-    def __init__(self, learning_rate):
+    """The common part: argument checks, gradient clipping, weight decay, state per parameter."""
+
+    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 weight_decay=None, name=None, **kwargs):
+        cls = type(self).__name__
+        if "lr" in kwargs:  # Keras 2's name
+            lr = kwargs.pop("lr")
+            default = inspect.signature(type(self).__init__).parameters["learning_rate"].default
+            if learning_rate != default and learning_rate != lr:
+                raise TypeError(f"{cls}: give the learning rate once, as learning_rate= (lr= is "
+                                f"its Keras 2 name), not both learning_rate={learning_rate} and "
+                                f"lr={lr}")
+            learning_rate = lr
+        decay = kwargs.pop("decay", None)
+        if decay not in (None, 0, 0.0):
+            raise TypeError(f"{cls}: decay={decay!r} (Keras 2's learning-rate decay) is not "
+                            "implemented in tinynet, nor in Keras 3; lower the learning rate with "
+                            "the callback tinynet.callbacks.ReduceLROnPlateau, or set "
+                            "optimizer.learning_rate between epochs")
+        for k in list(kwargs):
+            if k in KERAS_DEFAULTS and kwargs[k] == KERAS_DEFAULTS[k]:
+                del kwargs[k]
+        if kwargs:
+            k = next(iter(kwargs))
+            what = ("a Keras argument that tinynet does not implement" if k in KERAS_DEFAULTS
+                    else "not an argument of this optimizer")
+            raise TypeError(f"{cls}: {k}={kwargs[k]!r} is {what}; tinynet's {cls} takes "
+                            f"{', '.join(self.arguments())}")
+        if callable(learning_rate) or isinstance(learning_rate, (bool, str)) or \
+                not isinstance(learning_rate, (int, float, np.number)):
+            raise TypeError(f"{cls}: learning_rate must be a number, got {learning_rate!r} "
+                            "(learning-rate schedules are not implemented in tinynet; use the "
+                            "callback tinynet.callbacks.ReduceLROnPlateau)")
         self.learning_rate = float(learning_rate)
+        self.clipnorm = _positive_or_none(cls, "clipnorm", clipnorm)
+        self.clipvalue = _positive_or_none(cls, "clipvalue", clipvalue)
+        self.global_clipnorm = _positive_or_none(cls, "global_clipnorm", global_clipnorm)
+        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(f"{cls}: give at most one of clipnorm, clipvalue and "
+                             f"global_clipnorm (as in Keras); got clipnorm={clipnorm}, "
+                             f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        if self.weight_decay is not None and not self.weight_decay >= 0:
+            raise ValueError(f"{cls}: weight_decay must be >= 0 (or None), got {weight_decay!r}")
+        self.name = cls.lower() if name is None else str(name)
         self.iterations = 0
         self._slots = []  # ParamState of the i-th parameter given to apply_gradients
 
+    @classmethod
+    def arguments(cls):
+        """The names of the arguments this optimizer takes (for error messages)."""
+        own = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+               if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        return own + [n for n in COMMON if n not in own]
+
+    @property
+    def lr(self):
+        """Keras 2's name of :attr:`learning_rate`."""
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = float(value)
+
     def get_config(self):
+        """The constructor's arguments, with ``"class"``: :func:`from_config` rebuilds it."""
+        return {"class": type(self).__name__, "name": self.name,
+                "learning_rate": self.learning_rate, **self._own_config(),
+                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay}
+
+    def _own_config(self):
         raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if k != "class" and v is not None)
+        return f"{type(self).__name__}({args})"
 
     def _param_state(self, i, param):
         while len(self._slots) <= i:
@@ -44,14 +145,41 @@ class Optimizer:
                                  "Give each model its own optimizer")
         return state
 
+    def clip_gradients(self, grads):
+        """The gradients after ``clipnorm`` / ``global_clipnorm`` / ``clipvalue`` (new arrays;
+        the list itself when there is no clipping)."""
+        if self.clipnorm is not None:
+            out = []
+            for g in grads:
+                xp, c = get_array_module(g), g.dtype.type(self.clipnorm)
+                norm = xp.sqrt((g * g).sum())
+                out.append(g * c / xp.maximum(norm, c))      # ‖g‖ ≤ c: g unchanged
+            return out
+        if self.global_clipnorm is not None and grads:
+            xp = get_array_module(grads[0])
+            norm = xp.sqrt(sum((g * g).sum() for g in grads))  # G, over every parameter
+            scale = self.global_clipnorm / xp.maximum(norm, self.global_clipnorm)
+            scale = scale + (norm - norm)   # NaN when G is NaN or infinite, as in Keras
+            return [g * scale.astype(g.dtype) for g in grads]
+        if self.clipvalue is not None:
+            return [get_array_module(g).clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
     def apply_gradients(self, grads_and_params):
+        """One step: clip the gradients, decay the weights, update each parameter in place."""
+        steps = []  # (position, gradient, parameter)
         for i, (g, p) in enumerate(grads_and_params):
             if g is None:
                 continue
             if g.shape != p.shape:
                 raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape "
                                  f"{tuple(p.shape)}")
-            self.update(p, g.astype(p.dtype, copy=False), self._param_state(i, p))
+            steps.append((i, g.astype(p.dtype, copy=False), p))
+        grads = self.clip_gradients([g for _, g, _ in steps])
+        for (i, _, p), g in zip(steps, grads):
+            if self.weight_decay:
+                p -= p * p.dtype.type(self.weight_decay) * p.dtype.type(self.learning_rate)
+            self.update(p, g, self._param_state(i, p))
         self.iterations += 1
 
     def update(self, theta, g, state):
@@ -100,6 +228,11 @@ class Optimizer:
         return ()
 
 
+def _epsilon(value):
+    """Keras 2 accepted ``epsilon=None`` for its default, 1e-7."""
+    return 1e-07 if value is None else float(value)
+
+
 class RMSprop(Optimizer):
     """RMSprop as in the practical work's equations, with Keras's momentum and centered options.
 
@@ -113,18 +246,19 @@ class RMSprop(Optimizer):
     ``momentum=μ > 0`` accumulates the step: ``m = μ m + η g ⊘ sqrt(...)``, ``θ = θ - m``.
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho}")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"RMSprop: momentum must be in [0, 1), got {momentum}")
-        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), _epsilon(epsilon)
         self.centered = bool(centered)
 
-    def get_config(self):
-        return {"class": "RMSprop", "learning_rate": self.learning_rate, "rho": self.rho,
-                "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+    def _own_config(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
 
     def slot_names(self):
         return ("s", "mean_grad", "moment")
@@ -158,13 +292,14 @@ class SGD(Optimizer):
     """Gradient descent ``θ = θ - η g``; with momentum ``v = μ v - η g``, ``θ = θ + v``
     (Nesterov: ``θ = θ + μ v - η g``)."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def get_config(self):
-        return {"class": "SGD", "learning_rate": self.learning_rate, "momentum": self.momentum,
-                "nesterov": self.nesterov}
+    def _own_config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def slot_names(self):
         return ("velocity",)
@@ -187,14 +322,15 @@ class Adam(Optimizer):
     """Adam: ``m = β1 m + (1-β1) g``, ``v = β2 v + (1-β2) g²``,
     ``θ = θ - α m / (sqrt(v) + ε)`` with ``α = η sqrt(1-β2^t) / (1-β1^t)`` (Keras's form)."""
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False):
-        super().__init__(learning_rate)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), _epsilon(epsilon)
         self.amsgrad = bool(amsgrad)
 
-    def get_config(self):
-        return {"class": "Adam", "learning_rate": self.learning_rate, "beta_1": self.beta_1,
-                "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+    def _own_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}
 
     def slot_names(self):
         return ("m", "v", "v_hat")
@@ -215,23 +351,126 @@ class Adam(Optimizer):
         theta -= (m * alpha) / (xp.sqrt(v) + self.epsilon)
 
 
-OPTIMIZERS = {"rmsprop": RMSprop, "sgd": SGD, "adam": Adam}
+class Adagrad(Optimizer):
+    """Adagrad: each parameter's step shrinks with the sum of its squared gradients so far.
+
+        a = a + g ⊙ g                 (a starts at ``initial_accumulator_value``, 0.1)
+        θ = θ - η g ⊘ sqrt(a + ε)
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-07,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not initial_accumulator_value >= 0.0:
+            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got "
+                             f"{initial_accumulator_value}")
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = _epsilon(epsilon)
+
+    def _own_config(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+    def slot_names(self):
+        return ("accumulator",)
+
+    def update(self, theta, g, state):
+        (a,) = state.arrays(theta, "accumulator", fill=self.initial_accumulator_value)
+        a += g * g
+        theta -= self.learning_rate * g / get_array_module(g).sqrt(a + self.epsilon)
+
+
+class Adadelta(Optimizer):
+    """Adadelta: the step ``Δ`` is scaled by the ratio of two running root-mean-squares, of the
+    past steps and of the gradients, so that it has the units of ``θ``.
+
+        s = ρ s + (1 - ρ) g ⊙ g                       running mean of squared gradients
+        Δ = - sqrt(d + ε) ⊙ g ⊘ sqrt(s + ε)           (d: running mean of squared steps)
+        d = ρ d + (1 - ρ) Δ ⊙ Δ
+        θ = θ + η Δ
+
+    Keras 3's default learning rate is 0.001 (Keras 2's was 1.0, the rate of the original paper).
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-07, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"Adadelta: rho must be in [0, 1), got {rho}")
+        self.rho, self.epsilon = float(rho), _epsilon(epsilon)
+
+    def _own_config(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+    def slot_names(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def update(self, theta, g, state):
+        xp, rho, eps = get_array_module(g), self.rho, self.epsilon
+        s, d = state.arrays(theta, "accumulated_grad", "accumulated_delta_var")
+        s *= rho
+        s += (1 - rho) * (g * g)
+        delta = -(xp.sqrt(d + eps) * g) / xp.sqrt(s + eps)
+        d *= rho
+        d += (1 - rho) * (delta * delta)
+        theta += self.learning_rate * delta
+
+
+CLASSES = (RMSprop, SGD, Adam, Adagrad, Adadelta)
+OPTIMIZERS = {cls.__name__.lower(): cls for cls in CLASSES}
+
+# Keras 3 optimizers that tinynet does not implement (lower case, as keras.optimizers.get takes them)
+KERAS_ONLY = ("adamw", "adamax", "nadam", "ftrl", "lion", "adafactor", "lamb", "muon",
+              "lossscaleoptimizer", "schedulefreeadamw")
+
+
+def available():
+    return "Adam, RMSprop, SGD, Adagrad and Adadelta (as classes, or by name: 'adam', ...)"
 
 
 def get(optimizer):
-    """An optimizer from a name (``"rmsprop"``, ``"sgd"``, ``"adam"``: defaults) or an instance."""
+    """An optimizer from a name (``"adam"``, ``"RMSprop"``, ... in any case: Keras's defaults), a
+    class (its defaults), an instance (returned as is) or a config dict (:func:`from_config`, or
+    Keras's ``{"class_name": ..., "config": {...}}``)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
-        return OPTIMIZERS[optimizer.lower()]()
-    raise ValueError(f"unknown optimizer {optimizer!r}; valid names: {', '.join(OPTIMIZERS)}")
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer) and optimizer is not Optimizer:
+        return optimizer()
+    if isinstance(optimizer, dict):
+        if "class_name" in optimizer:
+            return from_config({"class": optimizer["class_name"], **optimizer.get("config", {})})
+        return from_config(optimizer)
+    if isinstance(optimizer, str):
+        key = optimizer.lower()
+        if key in OPTIMIZERS:
+            return OPTIMIZERS[key]()
+        if key in KERAS_ONLY:
+            raise ValueError(f"optimizer {optimizer!r} is a Keras optimizer that tinynet does not "
+                             f"implement; tinynet has {available()}")
+        raise ValueError(f"unknown optimizer {optimizer!r}; tinynet has {available()}")
+    name = getattr(optimizer, "__name__", None) or type(optimizer).__name__
+    if name.lower() in KERAS_ONLY:
+        raise ValueError(f"optimizer {name!r} is a Keras optimizer that tinynet does not "
+                         f"implement; tinynet has {available()}")
+    raise ValueError(f"cannot interpret {optimizer!r} as an optimizer; tinynet has {available()}")
 
 
 def from_config(config):
+    """The optimizer described by ``config`` (from :meth:`Optimizer.get_config`; the keys of
+    configs saved before ``name`` and the clipping arguments existed are enough)."""
     config = dict(config)
-    name = config.pop("class")
-    classes = {c.__name__: c for c in (RMSprop, SGD, Adam)}
-    if name not in classes:
-        raise ValueError(f"unknown optimizer class {name!r}; known: {', '.join(classes)}")
-    cls = classes[name]
+    name = config.pop("class", None)
+    cls = OPTIMIZERS.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer class {name!r}; tinynet has {available()}")
     return cls(**config)
+
+
+def __getattr__(name):
+    if name.lower() in KERAS_ONLY:
+        raise AttributeError(f"tinynet.optimizers has no {name!r}: that Keras optimizer is not "
+                             f"implemented in tinynet; it has {available()}")
+    if name == "schedules":
+        raise AttributeError("tinynet.optimizers has no 'schedules': learning-rate schedules are "
+                             "not implemented in tinynet; give a number as learning_rate and "
+                             "lower it with the callback tinynet.callbacks.ReduceLROnPlateau")
+    raise AttributeError(f"module 'tinynet.optimizers' has no attribute {name!r}")
