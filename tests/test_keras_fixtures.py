@@ -5,9 +5,12 @@ The fixtures in ``tests/fixtures/keras/`` are written by ``tests/keras_reference
 
 * a layer: forward output for an input and weights, and the gradients of ``sum(y * G)`` with
   respect to the input and each weight, for a random ``G``;
-* categorical cross-entropy: loss (mean over the batch) and gradient w.r.t. ``y_pred``, on the
-  logits path and on the probabilities path (with Keras's renormalisation and clipping at 1e-7);
-* an optimizer: the parameters after each of 6 ``apply_gradients`` steps;
+* a loss (categorical and sparse categorical cross-entropy, binary cross-entropy, mean squared
+  error): the loss (mean over the batch) and its gradient w.r.t. ``y_pred``, on the logits path and
+  on the probabilities path (with Keras's clipping at 1e-7), and the per-position values of
+  Keras's function of the same name (``sparse_categorical_crossentropy``, ...);
+* an optimizer (RMSprop, SGD, Adam, Adagrad, Adadelta, with and without clipnorm, clipvalue,
+  global_clipnorm, weight_decay): the parameters after each of 6 ``apply_gradients`` steps;
 * a whole model: one ``train_on_batch`` of the digits CNN and of the raw-pixel MLP, compiled with
   ``RMSprop()`` and categorical cross-entropy, in float32 and in float64 (the loss and accuracy
   it returns and the weights after the step; tolerances in ``test_one_training_step_...``).
@@ -172,6 +175,17 @@ def test_loss_matches_keras(path):
     grad = fn.gradient(y_true, y_pred)
     assert_close(grad, f["grad"], f"{cls}({config}) gradient", LAYER_RTOL)
 
+    per_example = host(fn.per_example(y_true, y_pred))
+    assert per_example.shape == (y_pred.shape[0],), f"{cls}: per_example shape {per_example.shape}"
+    assert_close(np.asarray(per_example.mean()).reshape(()), f["loss"],
+                 f"{cls}({config}) mean of per_example", LAYER_RTOL)
+
+    if "function" in f:  # Keras's function of the same name: the loss per position
+        function = getattr(losses, str(f["function"]))
+        assert losses.get(function).get_config() == type(fn)().get_config()
+        assert_close(function(y_true, y_pred, **config), f["per_position"],
+                     f"losses.{f['function']}(..., {config})", LAYER_RTOL)
+
 
 # --------------------------------------------------------------------------------------------
 # optimizers
@@ -267,7 +281,14 @@ def test_one_training_step_of_a_report_model_matches_keras(path):
 def test_fixture_set_is_complete():
     versions = json.loads((FIXTURES / "VERSIONS.json").read_text())
     assert versions["keras"].startswith("3."), versions
-    assert len(LAYER_FILES) >= 50 and len(LOSS_FILES) >= 2 and len(OPTIMIZER_FILES) >= 10
+    assert len(LAYER_FILES) >= 50 and len(LOSS_FILES) >= 18 and len(OPTIMIZER_FILES) >= 23
+    loss_classes = {json.loads(str(load(p)["config"]))["class"] for p in LOSS_FILES}
+    assert loss_classes == {"CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+                            "BinaryCrossentropy", "MeanSquaredError"}
+    opt_configs = [json.loads(str(load(p)["config"])) for p in OPTIMIZER_FILES]
+    assert {c["class"] for c in opt_configs} == {"RMSprop", "SGD", "Adam", "Adagrad", "Adadelta"}
+    for arg in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay"):
+        assert any(arg in c for c in opt_configs), arg
     steps = {(str(load(p)["model"]), str(load(p)["dtype"])) for p in MODEL_STEP_FILES}
     assert steps == {(m, d) for m in ("cnn_digits", "mlp_raw") for d in ("float32", "float64")}
     classes = {json.loads(str(load(p)["config"]))["class"] for p in LAYER_FILES}

@@ -18,9 +18,14 @@ Fixture kinds (key ``kind``):
   ``x0``, ``x1``, ...), weights ``w0``, ``w1``, ... in Keras layout and order, the forward output
   ``y`` (``training=False``), a random ``G`` shaped like ``y`` and the gradients of
   ``sum(y * G)``: ``dx`` (or ``dx0``, ...) and ``dw0``, ``dw1``, ...
-* ``loss``: ``config`` (JSON: {"class": "CategoricalCrossentropy", "from_logits": ...}),
-  ``y_true``, ``y_pred``, ``loss`` (mean over the batch) and ``grad`` = dloss/dy_pred.
-* ``optimizer``: ``config`` (JSON: {"class": ..., **constructor args}), ``keras_config`` (JSON of
+* ``loss``: ``config`` (JSON: {"class": "CategoricalCrossentropy", "from_logits": ..., **other
+  constructor args}; also SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError),
+  ``y_true`` (int64 for integer labels), ``y_pred``, ``loss`` (mean over the batch) and ``grad`` =
+  dloss/dy_pred; for the classes other than CategoricalCrossentropy also ``function`` (the name of
+  Keras's loss function, e.g. ``sparse_categorical_crossentropy``) and ``per_position`` (what it
+  returns for the same arguments: the loss with the last axis reduced).
+* ``optimizer``: ``config`` (JSON: {"class": ..., **constructor args, clipping and weight decay
+  included}), ``keras_config`` (JSON of
   Keras's full ``get_config()``, for information), ``n_params``, ``n_steps``, ``p{i}`` (initial
   parameters), ``g{k}_{i}`` (gradient of parameter i at step k) and ``p{k}_{i}`` (parameter i after
   step k, k = 1..n_steps).
@@ -273,23 +278,37 @@ def layer_cases():
 # loss
 # ---------------------------------------------------------------------------------------------
 
-def loss_fixture(name, from_logits, y_true, y_pred):
-    fn = keras.losses.CategoricalCrossentropy(from_logits=from_logits)
-    yt = tf.constant(y_true, dtype=tf.float64)
+# the Keras function that gives each loss class's values per position (the last axis reduced)
+LOSS_FUNCTIONS = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+                  "BinaryCrossentropy": "binary_crossentropy",
+                  "MeanSquaredError": "mean_squared_error"}
+
+
+def loss_fixture(name, from_logits, y_true, y_pred, cls="CategoricalCrossentropy", **args):
+    if from_logits is not None:
+        args = {"from_logits": from_logits, **args}
+    fn = getattr(keras.losses, cls)(**args)
+    yt = tf.constant(y_true, dtype=tf.int64 if y_true.dtype.kind in "iu" else tf.float64)
     yp = tf.constant(y_pred, dtype=tf.float64)
     with tf.GradientTape() as tape:
         tape.watch(yp)
         loss = fn(yt, yp)
     grad = tape.gradient(loss, yp)
     assert loss.dtype == tf.float64
-    return {
+    out = {
         "kind": "loss",
-        "config": _json({"class": "CategoricalCrossentropy", "from_logits": from_logits}),
+        "config": _json({"class": cls, **args}),
         "y_true": y_true,
         "y_pred": y_pred,
         "loss": loss.numpy(),
         "grad": grad.numpy(),
     }
+    # Keras's function too, the loss per position (Keras's binary_crossentropy function, unlike
+    # its class, refuses labels of another rank than the output)
+    if cls in LOSS_FUNCTIONS and not (cls == "BinaryCrossentropy" and y_true.ndim != y_pred.ndim):
+        out["function"] = LOSS_FUNCTIONS[cls]
+        out["per_position"] = getattr(keras.losses, LOSS_FUNCTIONS[cls])(yt, yp, **args).numpy()
+    return out
 
 
 def loss_cases():
@@ -322,6 +341,92 @@ def loss_cases():
     p = rng.dirichlet(np.ones(4) * 2.0, size=3)          # comfortably inside (1e-7, 1 - 1e-7)
     y_true = np.eye(4)[rng.integers(0, 4, size=3)]
     out["cce_probs_unclipped"] = loss_fixture("cce_probs_unclipped", False, y_true, p)
+
+    rng = rng_for("cce_label_smoothing")
+    y_true = np.eye(4)[rng.integers(0, 4, size=3)]
+    out["cce_logits_label_smoothing"] = loss_fixture(
+        "cce_logits_label_smoothing", True, y_true, rng.standard_normal((3, 4)) * 2.0,
+        label_smoothing=0.2)
+    out.update(sparse_loss_cases())
+    out.update(elementwise_loss_cases())
+    return out
+
+
+def sparse_loss_cases():
+    """Integer labels: (N,), (N, 1) and one per pixel; logits and probabilities (Keras clips
+    probabilities without renormalising them, then takes the log-softmax of their log)."""
+    scce = "SparseCategoricalCrossentropy"
+    out = {}
+    rng = rng_for("scce_logits")
+    n, k = 5, 6
+    labels = rng.integers(0, k, size=n)
+    logits = rng.standard_normal((n, k)) * 2.0
+    logits[3] = [30.0, -25.0, 0.5, -40.0, 12.0, 1.0]
+    logits[4] = [-20.0, 25.0, -30.0, 0.0, 3.0, -8.0]
+    out["scce_logits"] = loss_fixture("scce_logits", True, labels, logits, scce)
+    out["scce_logits_labels_n1"] = loss_fixture("scce_logits_labels_n1", True, labels[:, None],
+                                                logits, scce)
+
+    rng = rng_for("scce_probs")
+    p = rng.dirichlet(np.ones(5), size=4)
+    p[1] = [1.0 - 3e-9, 1e-9, 1e-9, 5e-10, 5e-10]
+    p[2] = [2e-8, 0.6, 0.4 - 2e-8 - 3e-9, 3e-9, 0.0]
+    p[3] = [1e-12, 1e-12, 1e-12, 1.0 - 3e-12, 1e-12]
+    out["scce_probs"] = loss_fixture("scce_probs", False, np.array([2, 1, 0, 3]), p, scce)
+
+    rng = rng_for("scce_probs_unnormalised")  # rows that do not sum to one
+    p = rng.uniform(0.05, 0.9, size=(4, 3))
+    out["scce_probs_unnormalised"] = loss_fixture("scce_probs_unnormalised", False,
+                                                  rng.integers(0, 3, size=(4, 1)), p, scce)
+
+    rng = rng_for("scce_per_pixel")
+    out["scce_logits_per_pixel"] = loss_fixture(
+        "scce_logits_per_pixel", True, rng.integers(0, 4, size=(2, 3, 3)),
+        rng.standard_normal((2, 3, 3, 4)) * 2.0, scce)
+    rng = rng_for("scce_probs_per_pixel")
+    out["scce_probs_per_pixel"] = loss_fixture(
+        "scce_probs_per_pixel", False, rng.integers(0, 4, size=(2, 3, 3)),
+        rng.dirichlet(np.ones(4), size=(2, 3, 3)), scce)
+    return out
+
+
+def elementwise_loss_cases():
+    """Binary cross-entropy (probabilities and logits) and mean squared error."""
+    bce, mse = "BinaryCrossentropy", "MeanSquaredError"
+    out = {}
+    rng = rng_for("bce_probs")
+    p = rng.uniform(0.02, 0.98, size=(4, 3))
+    p[1] = [1e-9, 1.0 - 1e-9, 0.0]               # clipped at 1e-7 and 1 - 1e-7
+    p[2, 0] = 1.0
+    y = (rng.random((4, 3)) < 0.5).astype(float)
+    y[3] = [0.25, 0.5, 0.9]                       # soft targets
+    out["bce_probs"] = loss_fixture("bce_probs", False, y, p, bce)
+    out["bce_probs_label_smoothing"] = loss_fixture("bce_probs_label_smoothing", False, y, p, bce,
+                                                    label_smoothing=0.1)
+
+    rng = rng_for("bce_logits")
+    z = rng.standard_normal((4, 3)) * 3.0
+    z[1] = [40.0, -40.0, 15.0]                    # saturated sigmoid on both sides
+    z[2] = [-15.0, 0.5, -0.5]
+    y = (rng.random((4, 3)) < 0.5).astype(float)
+    y[1] = [1.0, 0.0, 0.0]
+    y[3] = [0.3, 0.7, 1.0]
+    out["bce_logits"] = loss_fixture("bce_logits", True, y, z, bce)
+
+    rng = rng_for("bce_probs_n1")                 # labels (N,) against a sigmoid output (N, 1)
+    out["bce_probs_labels_n"] = loss_fixture(
+        "bce_probs_labels_n", False, rng.integers(0, 2, size=5).astype(float),
+        rng.uniform(0.05, 0.95, size=(5, 1)), bce)
+
+    rng = rng_for("mse")
+    out["mse"] = loss_fixture("mse", None, rng.standard_normal((4, 3)),
+                              rng.standard_normal((4, 3)), mse)
+    rng = rng_for("mse_4d")
+    out["mse_4d"] = loss_fixture("mse_4d", None, rng.standard_normal((2, 3, 3, 2)),
+                                 rng.standard_normal((2, 3, 3, 2)), mse)
+    rng = rng_for("mse_labels_n")
+    out["mse_labels_n"] = loss_fixture("mse_labels_n", None, rng.standard_normal(5),
+                                       rng.standard_normal((5, 1)), mse)
     return out
 
 
@@ -352,7 +457,7 @@ def optimizer_fixture(name, config):
     # checks) keep the hyper-parameters exact, so the fixture is Keras's formula in float64.
     keras_args = {k: np.float64(v) if isinstance(v, float) else v for k, v in args.items()}
     opt = getattr(keras.optimizers, config["class"])(**keras_args)
-    for attr in ("momentum", "beta_1", "beta_2", "rho", "epsilon"):
+    for attr in ("momentum", "beta_1", "beta_2", "rho", "epsilon", "initial_accumulator_value"):
         if isinstance(getattr(opt, attr, None), float) and attr not in keras_args:
             setattr(opt, attr, np.float64(getattr(opt, attr)))  # Keras's defaults, exact too
     variables = [keras.Variable(p.copy(), dtype="float64") for p in params0]
@@ -392,6 +497,26 @@ def optimizer_cases():
         ("opt_adam_default", {"class": "Adam"}),
         ("opt_adam_custom", {"class": "Adam", "learning_rate": 0.01, "beta_1": 0.8,
                              "beta_2": 0.95, "epsilon": 1e-4, "amsgrad": False}),
+        ("opt_adagrad_default", {"class": "Adagrad"}),
+        ("opt_adagrad_custom", {"class": "Adagrad", "learning_rate": 0.05,
+                                "initial_accumulator_value": 0.5, "epsilon": 1e-4}),
+        ("opt_adadelta_default", {"class": "Adadelta"}),
+        ("opt_adadelta_custom", {"class": "Adadelta", "learning_rate": 1.0, "rho": 0.9,
+                                 "epsilon": 1e-6}),
+        # gradient clipping (the gradients' norms range from about 0.01 to 12, so some steps are
+        # clipped and some not) and decoupled weight decay
+        ("opt_sgd_momentum_clipnorm", {"class": "SGD", "learning_rate": 0.05, "momentum": 0.9,
+                                       "clipnorm": 1.0}),
+        ("opt_rmsprop_clipnorm", {"class": "RMSprop", "clipnorm": 0.5}),
+        ("opt_adam_clipvalue", {"class": "Adam", "learning_rate": 0.01, "clipvalue": 0.5}),
+        ("opt_adagrad_clipvalue", {"class": "Adagrad", "learning_rate": 0.05, "clipvalue": 0.1}),
+        ("opt_adadelta_clipnorm", {"class": "Adadelta", "learning_rate": 1.0, "clipnorm": 2.0}),
+        ("opt_sgd_global_clipnorm", {"class": "SGD", "learning_rate": 0.05, "global_clipnorm": 2.0}),
+        ("opt_adam_global_clipnorm", {"class": "Adam", "learning_rate": 0.01,
+                                      "global_clipnorm": 1.0}),
+        ("opt_adam_weight_decay", {"class": "Adam", "learning_rate": 0.01, "weight_decay": 0.1}),
+        ("opt_sgd_weight_decay_clipnorm", {"class": "SGD", "learning_rate": 0.05,
+                                           "weight_decay": 0.5, "clipnorm": 1.0}),
     ]
 
 
