@@ -107,3 +107,249 @@ def test_unknown_optimizer_name_lists_valid_ones():
 def test_gradient_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match=r"\(3, 4\)"):
         optimizers.RMSprop().apply_gradients([(np.zeros((4, 3)), THETA0.copy())])
+
+
+def test_adagrad_by_hand():
+    theta, a = THETA0.copy(), np.full_like(THETA0, 0.5)
+    got = run(optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.5, epsilon=1e-4))
+    for g, b in zip(GRADS, got):
+        a = a + g * g                                    # the sum of squared gradients so far
+        theta = theta - 0.05 * g / np.sqrt(a + 1e-4)
+        np.testing.assert_allclose(b, theta, rtol=1e-13)
+
+
+def test_adagrad_first_step_uses_the_initial_accumulator():
+    """With a = 0.1 + g² after one step, a gradient of 1 moves θ by η / sqrt(1.1 + ε): a bug
+    that starts the accumulator at zero moves it by η."""
+    theta = np.zeros(3)
+    optimizers.Adagrad(learning_rate=0.1).apply_gradients([(np.ones(3), theta)])
+    np.testing.assert_allclose(theta, -0.1 / np.sqrt(1.1 + 1e-7), rtol=1e-14)
+
+
+def test_adadelta_by_hand():
+    theta, s, d = THETA0.copy(), np.zeros_like(THETA0), np.zeros_like(THETA0)
+    got = run(optimizers.Adadelta(learning_rate=1.0, rho=0.9, epsilon=1e-6))
+    for g, b in zip(GRADS, got):
+        s = 0.9 * s + 0.1 * g * g
+        delta = -np.sqrt(d + 1e-6) / np.sqrt(s + 1e-6) * g
+        d = 0.9 * d + 0.1 * delta * delta
+        theta = theta + delta
+        np.testing.assert_allclose(b, theta, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# clipping and weight decay (before every optimizer's own update, as in Keras)
+# --------------------------------------------------------------------------------------------
+
+def sgd_step(grads, **kwargs):
+    """The gradients as SGD(learning_rate=1) applied them to parameters at zero (read exactly)."""
+    params = [np.zeros_like(g) for g in grads]
+    optimizers.SGD(learning_rate=1.0, **kwargs).apply_gradients(zip(grads, params))
+    return [-p for p in params]
+
+
+def test_clipnorm_clips_each_gradient_to_that_norm():
+    big, small = GRADS[0] * 10, GRADS[1] * 0.01     # norms about 35 and 0.035
+    used = sgd_step([big, small], clipnorm=1.0)
+    assert np.linalg.norm(used[0]) == pytest.approx(1.0, rel=1e-14)
+    np.testing.assert_allclose(used[0], big / np.linalg.norm(big), rtol=1e-13)  # same direction
+    np.testing.assert_allclose(used[1], small, rtol=1e-13)                      # under: unchanged
+    zero = sgd_step([np.zeros_like(THETA0)], clipnorm=1.0)
+    np.testing.assert_array_equal(zero[0], 0.0)                                 # no 0 / 0
+
+
+def test_global_clipnorm_scales_all_gradients_together():
+    grads = [GRADS[0] * 10, GRADS[1] * 0.01]
+    total = np.sqrt(sum((g * g).sum() for g in grads))
+    used = sgd_step(grads, global_clipnorm=2.0)
+    assert np.sqrt(sum((u * u).sum() for u in used)) == pytest.approx(2.0, rel=1e-14)
+    for u, g in zip(used, grads):
+        np.testing.assert_allclose(u, g * 2.0 / total, rtol=1e-13)  # the small one shrinks too
+    unchanged = sgd_step([GRADS[1] * 0.01], global_clipnorm=2.0)
+    np.testing.assert_allclose(unchanged[0], GRADS[1] * 0.01, rtol=1e-13)
+
+
+def test_global_clipnorm_of_an_infinite_gradient_is_nan_as_in_keras():
+    """Not a silent zero step: the training loop sees the NaN and stops with a message."""
+    g = GRADS[0].copy()
+    g[0, 0] = np.inf
+    params = [THETA0.copy(), THETA0.copy()]
+    with np.errstate(invalid="ignore"):
+        optimizers.SGD(global_clipnorm=1.0).apply_gradients(zip([g, GRADS[1]], params))
+    assert np.isnan(params[0]).all() and np.isnan(params[1]).all()
+
+
+def test_clipvalue_clips_each_entry():
+    used = sgd_step([GRADS[0]], clipvalue=0.5)
+    np.testing.assert_array_equal(used[0], np.clip(GRADS[0], -0.5, 0.5))
+    assert (np.abs(GRADS[0]) > 0.5).any() and (np.abs(GRADS[0]) < 0.5).any()
+
+
+@pytest.mark.parametrize("kwargs", [{"clipnorm": 0.1}, {"global_clipnorm": 0.1}, {"clipvalue": 0.1}])
+def test_clipping_leaves_the_callers_gradients_alone(kwargs):
+    g = GRADS[0].copy()
+    optimizers.RMSprop(**kwargs).apply_gradients([(g, THETA0.copy())])
+    np.testing.assert_array_equal(g, GRADS[0])
+
+
+def test_clipping_comes_before_the_optimizers_own_update():
+    """Adam after clipnorm is Adam on the clipped gradients."""
+    clipped = [g * 0.5 / max(np.linalg.norm(g), 0.5) for g in GRADS]
+    theta, reference = THETA0.copy(), THETA0.copy()
+    opt, ref = optimizers.Adam(learning_rate=0.01, clipnorm=0.5), optimizers.Adam(learning_rate=0.01)
+    for g, c in zip(GRADS, clipped):
+        opt.apply_gradients([(g, theta)])
+        ref.apply_gradients([(c, reference)])
+    np.testing.assert_allclose(theta, reference, rtol=1e-13)
+
+
+def test_weight_decay_shrinks_the_weights_before_the_update():
+    theta = THETA0.copy()
+    optimizers.SGD(learning_rate=0.1, weight_decay=0.5).apply_gradients([(GRADS[0], theta)])
+    np.testing.assert_allclose(theta, THETA0 - 0.1 * 0.5 * THETA0 - 0.1 * GRADS[0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("opt", [
+    optimizers.RMSprop(clipnorm=0.5), optimizers.Adam(global_clipnorm=0.5),
+    optimizers.SGD(momentum=0.9, clipvalue=0.1, weight_decay=0.01), optimizers.Adagrad(),
+    optimizers.Adadelta(learning_rate=1.0),
+])
+def test_float32_parameters_stay_float32_with_every_option(opt):
+    theta = THETA0.astype(np.float32)
+    ref = THETA0.copy()
+    opt64 = optimizers.from_config(opt.get_config())
+    for g in GRADS:
+        opt.apply_gradients([(g.astype(np.float32), theta)])
+        opt64.apply_gradients([(g, ref)])
+        assert theta.dtype == np.float32
+        for state in opt._slots:
+            assert all(a.dtype == np.float32 for a in state.values())
+    np.testing.assert_allclose(theta, ref, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Keras's arguments and names
+# --------------------------------------------------------------------------------------------
+
+def test_lr_is_keras_2s_name_for_learning_rate():
+    assert run(optimizers.SGD(lr=0.1))[-1].tolist() == run(optimizers.SGD(learning_rate=0.1))[-1].tolist()
+    opt = optimizers.Adagrad(lr=0.05)
+    assert opt.learning_rate == 0.05 and opt.lr == 0.05
+    opt.lr = 0.01
+    assert opt.learning_rate == 0.01
+    with pytest.raises(TypeError, match="learning rate once.*learning_rate=0.1.*lr=0.2"):
+        optimizers.Adam(learning_rate=0.1, lr=0.2)
+
+
+def test_keras_2_spellings_that_mean_the_default_are_accepted():
+    opt = optimizers.RMSprop(lr=0.001, rho=0.9, epsilon=None, decay=0.0)   # Keras 2's signature
+    assert opt.epsilon == 1e-7 and opt.learning_rate == 0.001
+    assert optimizers.Adam(use_ema=False, ema_momentum=0.99, weight_decay=None).get_config() == \
+        optimizers.Adam().get_config()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"decay": 1e-6}, "decay=1e-06 .*Keras 2's learning-rate decay.*not implemented.*ReduceLROnPlateau"),
+    ({"use_ema": True}, "use_ema=True is a Keras argument that tinynet does not implement"),
+    ({"momentum": 0.9}, "momentum=0.9 is not an argument of this optimizer; tinynet's Adam takes "
+                        "learning_rate, beta_1, beta_2, epsilon, amsgrad, lr, clipnorm, clipvalue, "
+                        "global_clipnorm, weight_decay, name"),
+    ({"learning_rate": lambda step: 0.1}, "learning_rate must be a number.*schedules"),
+])
+def test_arguments_tinynet_does_not_have_are_named(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        optimizers.Adam(**kwargs)
+
+
+def test_bad_clipping_arguments():
+    with pytest.raises(ValueError, match="at most one of clipnorm, clipvalue and global_clipnorm"):
+        optimizers.SGD(clipnorm=1.0, clipvalue=0.5)
+    with pytest.raises(ValueError, match="clipnorm must be a positive number"):
+        optimizers.SGD(clipnorm=-1.0)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        optimizers.SGD(weight_decay=-0.1)
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("adam", optimizers.Adam), ("Adam", optimizers.Adam), ("rmsprop", optimizers.RMSprop),
+    ("RMSprop", optimizers.RMSprop), ("SGD", optimizers.SGD), ("sgd", optimizers.SGD),
+    ("adagrad", optimizers.Adagrad), ("Adagrad", optimizers.Adagrad),
+    ("adadelta", optimizers.Adadelta), ("ADADELTA", optimizers.Adadelta),
+])
+def test_get_by_name_in_any_case(name, cls):
+    opt = optimizers.get(name)
+    assert type(opt) is cls
+    assert opt.get_config() == cls().get_config()   # Keras's defaults
+
+
+def test_get_classes_instances_and_configs():
+    assert type(optimizers.get(optimizers.Adadelta)) is optimizers.Adadelta
+    opt = optimizers.Adam(learning_rate=0.01)
+    assert optimizers.get(opt) is opt
+    assert optimizers.get({"class_name": "Adagrad", "config": {"learning_rate": 0.2}}).learning_rate == 0.2
+    assert optimizers.get(opt.get_config()).get_config() == opt.get_config()
+
+
+def test_keras_optimizers_tinynet_does_not_have_say_so():
+    with pytest.raises(ValueError, match="'nadam' is a Keras optimizer that tinynet does not "
+                                         "implement; tinynet has Adam, RMSprop, SGD, Adagrad"):
+        optimizers.get("nadam")
+    with pytest.raises(AttributeError, match="'AdamW'.*not implemented in tinynet.*Adadelta"):
+        optimizers.AdamW  # noqa: B018
+    with pytest.raises(AttributeError, match="schedules.*ReduceLROnPlateau"):
+        optimizers.schedules  # noqa: B018
+    with pytest.raises(ValueError, match="cannot interpret 0.1 as an optimizer"):
+        optimizers.get(0.1)
+
+
+@pytest.mark.parametrize("opt", [
+    optimizers.RMSprop(learning_rate=0.01, rho=0.8, momentum=0.5, epsilon=1e-6, centered=True,
+                       clipnorm=2.0, name="mine"),
+    optimizers.SGD(lr=0.1, momentum=0.9, nesterov=True, global_clipnorm=5.0),
+    optimizers.Adam(beta_1=0.8, beta_2=0.99, amsgrad=True, clipvalue=0.25, weight_decay=0.004),
+    optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.3, epsilon=1e-5, clipnorm=1.0),
+    optimizers.Adadelta(learning_rate=1.0, rho=0.9, epsilon=1e-6, clipvalue=0.5),
+])
+def test_config_round_trip_keeps_every_argument(opt):
+    again = optimizers.from_config(opt.get_config())
+    assert type(again) is type(opt) and again.get_config() == opt.get_config()
+    np.testing.assert_array_equal(run(again)[-1], run(opt)[-1])
+
+
+def test_configs_saved_before_clipping_existed_still_load():
+    old = {"class": "RMSprop", "learning_rate": 0.01, "rho": 0.9, "momentum": 0.0,
+           "epsilon": 1e-07, "centered": False}
+    opt = optimizers.from_config(old)
+    assert opt.clipnorm is None and opt.weight_decay is None and opt.learning_rate == 0.01
+
+
+@pytest.mark.parametrize("cls", [optimizers.Adagrad, optimizers.Adadelta])
+def test_new_optimizers_resume_from_their_saved_state(cls):
+    """get_state/set_state (what model files hold) continue the trajectory exactly, Adagrad's
+    accumulator included (it does not start again from initial_accumulator_value)."""
+    straight = cls(learning_rate=0.1)
+    theta = THETA0.copy()
+    for g in GRADS:
+        straight.apply_gradients([(g, theta)])
+    first = cls(learning_rate=0.1)
+    resumed = THETA0.copy()
+    for g in GRADS[:2]:
+        first.apply_gradients([(g, resumed)])
+    second = cls(learning_rate=0.1)
+    second.set_state([resumed], first.get_state([resumed]))
+    for g in GRADS[2:]:
+        second.apply_gradients([(g, resumed)])
+    np.testing.assert_array_equal(resumed, theta)
+
+
+def test_an_undone_first_adagrad_step_is_redone_from_the_initial_accumulator():
+    opt = optimizers.Adagrad(learning_rate=0.1)
+    theta = THETA0.copy()
+    saved = opt.snapshot([theta])
+    opt.apply_gradients([(GRADS[0], theta)])
+    opt.restore([theta], saved)
+    np.testing.assert_array_equal(theta, THETA0)
+    opt.apply_gradients([(GRADS[1], theta)])
+    fresh = THETA0.copy()
+    optimizers.Adagrad(learning_rate=0.1).apply_gradients([(GRADS[1], fresh)])
+    np.testing.assert_array_equal(theta, fresh)
