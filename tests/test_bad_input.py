@@ -28,7 +28,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | y-soft | probability rows (label smoothing) as y | works | trains; the loss is the soft cross-entropy |
 | x-nan | `fit` with a NaN in x | ValueError | `fit: x contains NaN or infinite values` |
 | x-inf | `predict` with an inf in x | ValueError | `predict: x contains NaN or infinite values` |
-| y-nan | `fit` with a NaN in y | ValueError | `fit: y must be one-hot (or probability) rows` |
+| y-nan | `fit` with a NaN in y | ValueError | `fit: y contains NaN or infinite values` |
 | val-x-nan | a NaN in `validation_data`'s x | ValueError | `fit (validation_data): x contains NaN or infinite values` |
 | x-empty | `fit` with x and y of 0 examples | ValueError | `fit: x is empty (shape (0, 4))` |
 | predict-empty | `predict` with x of 0 examples | ValueError | `predict: x is empty (shape (0, 4))` |
@@ -51,16 +51,16 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | wrong-classes | one-hot y of 10 classes for 3 outputs | ValueError | `fit: y has shape (None, 10) but the model's output 'probs' is (None, 3)` |
 | not-one-hot | y with a 2 in it | ValueError | `y must be one-hot (or probability) rows: values in [0, 1] summing to 1 per example` |
 | negative-labels | y with a -1 in it | ValueError | `y must be one-hot (or probability) rows` |
-| labels-column | integer labels as a column (10, 1) | ValueError | `y has shape (None, 1) but the model's output 'probs' is (None, 3)` |
+| labels-column | integer labels as a column (10, 1) | ValueError | `categorical_crossentropy needs one-hot labels of shape (None, 3); use tinynet.utils.to_categorical(y, 3), or loss='sparse_categorical_crossentropy'` |
 | fit-uncompiled | `fit` before `compile` | NotCompiledError | `fit: model 'mlp' is not compiled; call model.compile(optimizer, loss, metrics) first` |
 | evaluate-uncompiled | `evaluate` before `compile` | NotCompiledError | `evaluate: model 'mlp' is not compiled; call model.compile(optimizer, loss, metrics) first` |
 | train-on-batch-uncompiled | `train_on_batch` before `compile` | NotCompiledError | `train_on_batch: model 'mlp' is not compiled; call model.compile(optimizer, loss, metrics) first` |
 | predict-uncompiled | `predict` before `compile` | works | as in Keras: outputs of shape (10, 3) |
 | unknown-activation | `Dense(8, activation="rleu", name="hidden")` | ValueError | `unknown activation 'rleu' in layer 'hidden'; valid names: linear, relu, sigmoid, tanh, softmax` |
 | unknown-activation-layer | `Activation("softplus")` | ValueError | `unknown activation 'softplus'` |
-| unknown-loss | `compile(loss="mse")` | ValueError | `unknown loss 'mse'; valid names: categorical_crossentropy` |
-| unknown-optimizer | `compile("adamw")` | ValueError | `unknown optimizer 'adamw'; valid names: rmsprop, sgd, adam` |
-| unknown-metric | `compile(metrics=["mae"])` | ValueError | `unknown metric 'mae'; valid names: accuracy, acc, categorical_accuracy` |
+| unknown-loss | `compile(loss="huber")` | ValueError | `loss 'huber' is a Keras loss that tinynet does not implement; tinynet has categorical_crossentropy` |
+| unknown-optimizer | `compile("adamw")` | ValueError | `optimizer 'adamw' is a Keras optimizer that tinynet does not implement; tinynet has Adam, RMSprop, SGD` |
+| unknown-metric | `compile(metrics=["mae"])` | ValueError | `unknown metric 'mae'; tinynet computes the accuracy, under Keras's names: accuracy, acc` |
 | metrics-string | `compile(metrics="accuracy")` (not a list) | ValueError | `metrics must be a list` |
 | dense-on-images | `Dense` right after `Input((28, 28, 1))` | ValueError | `Dense layer 'head' expects input of shape (None, features), got (None, 28, 28, 1). Put a Flatten() layer before it.` |
 | conv-on-vectors | `Conv2D` after `Input((4,))` | ValueError | `Conv2D layer 'conv' expects images (None, height, width, channels), got (None, 4)` |
@@ -385,7 +385,7 @@ CASES = {
     "predict-uncompiled": _predict_uncompiled,
     "unknown-activation": lambda: layers.Dense(8, activation="rleu", name="hidden"),
     "unknown-activation-layer": lambda: layers.Activation("softplus"),
-    "unknown-loss": lambda: mlp(compiled=False).compile(loss="mse"),
+    "unknown-loss": lambda: mlp(compiled=False).compile(loss="huber"),
     "unknown-optimizer": lambda: mlp(compiled=False).compile("adamw"),
     "unknown-metric": lambda: mlp(compiled=False).compile(metrics=["mae"]),
     "metrics-string": lambda: mlp(compiled=False).compile(metrics="accuracy"),

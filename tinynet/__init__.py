@@ -1,12 +1,26 @@
 """tinynet: a small, readable deep-learning framework on NumPy that reproduces a Keras practical work.
 
     from tinynet import Sequential, Model, layers, optimizers
+
+It answers to Keras's names for everything it implements, so that a Keras script runs with its
+import changed to ``import tinynet as keras``; a Keras name it does not implement raises an error
+that says so and what tinynet has instead.
 """
-from . import backend, callbacks, layers, losses, optimizers, utils
+from . import (activations, backend, callbacks, datasets, layers, losses, metrics, models,
+               optimizers, utils)
+from .layers import Input
 from .model import Model, Sequential, load_model
 from .training import NonFiniteLossError
 
 __version__ = "0.1.0"
 
-__all__ = ["backend", "callbacks", "layers", "losses", "optimizers", "utils", "load_model", "Model",
-           "Sequential", "NonFiniteLossError", "__version__"]
+__all__ = ["activations", "backend", "callbacks", "datasets", "layers", "losses", "metrics", "models",
+           "optimizers", "utils", "Input", "load_model", "Model", "Sequential",
+           "NonFiniteLossError", "__version__"]
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"tinynet has no {name!r}: it is a Keras name tinynet does not implement; "
+                         f"tinynet has {', '.join(__all__[:-2])}")

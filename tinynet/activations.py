@@ -76,9 +76,12 @@ def backward(name, dy, y):
 
 
 def get(name, owner=None):
-    """Return the activation's name, validated; ``None`` means ``"linear"``."""
+    """Return the activation's name, validated; ``None`` means ``"linear"``. A function is taken
+    by its name (``activation=tinynet.activations.relu``, as Keras allows)."""
     if name is None:
         return "linear"
+    if callable(name) and getattr(name, "__name__", None) in ACTIVATIONS:
+        return name.__name__
     if not isinstance(name, str) or name not in ACTIVATIONS:
         where = f" in layer '{owner}'" if owner else ""
         raise ValueError(f"unknown activation {name!r}{where}; valid names: {', '.join(ACTIVATIONS)}")

@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from . import threads
+from . import names, threads
 from .kernels import numpy_ref
 from .kernels.numpy_ref import get_array_module  # noqa: F401  (defined with the reference kernels)
 
@@ -239,3 +239,13 @@ def to_numpy(a):
     if get is not None:
         return get()
     return np.asarray(a)
+
+
+def image_data_format():
+    """Always ``"channels_last"``: tinynet's images are ``(N, H, W, C)``, Keras's default."""
+    return "channels_last"
+
+
+def clear_session():
+    """Start default layer names from scratch, like ``keras.backend.clear_session()``."""
+    names.reset_names()

@@ -69,6 +69,7 @@ class History(Callback):
     def __init__(self):
         self.history = {}
         self.epoch = []
+        self.params = {}  # set by fit: verbose, epochs, steps (per epoch), as in Keras
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

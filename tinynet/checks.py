@@ -45,25 +45,92 @@ def inputs(x, expected, dtype, model_name, where):
     return x
 
 
-def targets(y, n, output_shape, output_name, dtype, where):
-    """Check one-hot (or probability) labels against the model's output and the ``n`` inputs."""
+def looks_unscaled(x):
+    """Whether ``x`` looks like 0-255 pixel values (integers above 1 and at most 255): a model
+    trains badly on them, and tinynet says so once (Keras lets them pass)."""
+    if np.dtype(x.dtype).kind not in "iuf" or x.ndim == 0:
+        return False
+    host = backend.to_numpy(x[:1000])
+    if host.size == 0 or host.min() < 0 or not 1.0 < host.max() <= 255.0:
+        return False
+    return np.dtype(host.dtype).kind in "iu" or bool(np.array_equal(host, np.round(host)))
+
+
+def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorical_crossentropy"):
+    """Check the labels against the model's output, the loss and the ``n`` inputs; return them on
+    the device: one-hot (or probability) rows as floats, or integer class labels for the sparse
+    cross-entropy (shape ``(N,)``; ``(N, 1)`` is accepted, as in Keras)."""
     y = as_numeric_array(y, "y", where)
-    if y.ndim == 1 and np.dtype(y.dtype).kind in "iu":
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ValueError(f"{where}: x has {n} examples but y has "
+                         f"{y.shape[0] if y.ndim else 'none (a scalar)'}")
+    classes = output_shape[-1]
+    labels_shape = tuple(output_shape[:-1])
+    integral = np.dtype(y.dtype).kind in "biu"
+    if loss_name == "sparse_categorical_crossentropy":
+        shape = tuple(y.shape[1:])
+        if shape not in (labels_shape, labels_shape + (1,)):
+            hint = (" (one-hot labels? use loss='categorical_crossentropy')"
+                    if shape == tuple(output_shape) else "")
+            raise ValueError(f"{where}: sparse_categorical_crossentropy takes one class number per "
+                             f"example, y of shape {fmt_shape(labels_shape)}; got "
+                             f"{fmt_shape(shape)}{hint}")
+        y_host = backend.to_numpy(y)
+        if not integral and not np.array_equal(y_host, np.round(y_host)):
+            raise ValueError(f"{where}: sparse_categorical_crossentropy takes integer class "
+                             "numbers; y holds fractions")
+        if y_host.size and (y_host.min() < 0 or y_host.max() >= classes):
+            raise ValueError(f"{where}: y holds class numbers from {int(y_host.min())} to "
+                             f"{int(y_host.max())} but the model's output '{output_name}' has "
+                             f"{classes} units (classes 0 to {classes - 1}); give the last layer "
+                             f"{int(y_host.max()) + 1} units")
+        return backend.asarray(y.reshape((n,) + labels_shape), dtype=np.int64)
+    if loss_name == "categorical_crossentropy" and integral and tuple(y.shape[1:]) in (
+            labels_shape, labels_shape + (1,)) and tuple(y.shape[1:]) != tuple(output_shape):
         raise ValueError(f"{where}: y holds integer labels of shape {tuple(y.shape)} but "
                          f"categorical_crossentropy needs one-hot labels of shape "
                          f"{fmt_shape(output_shape)}; use tinynet.utils.to_categorical(y, "
-                         f"{output_shape[-1]})")
+                         f"{classes}), or loss='sparse_categorical_crossentropy'")
     if tuple(y.shape[1:]) != tuple(output_shape):
+        hint = ""
+        if y.ndim == len(output_shape) + 1 and y.shape[-1] != classes:
+            hint = (f": y has {y.shape[-1]} classes and the last layer {classes} units; give "
+                    f"the last layer {y.shape[-1]} units (or check the labels)")
         raise ValueError(f"{where}: y has shape {fmt_shape(y.shape[1:])} but the model's output "
-                         f"'{output_name}' is {fmt_shape(output_shape)}")
-    if y.shape[0] != n:
-        raise ValueError(f"{where}: x has {n} examples but y has {y.shape[0]}")
+                         f"'{output_name}' is {fmt_shape(output_shape)}{hint}")
     y_host = backend.to_numpy(y)
-    if not np.isfinite(y_host).all() or y_host.min() < 0 or y_host.max() > 1 or \
-            not np.allclose(y_host.sum(axis=-1), 1.0, atol=1e-3):
+    if not np.isfinite(y_host).all():
+        raise ValueError(f"{where}: y contains NaN or infinite values")
+    if loss_name == "categorical_crossentropy" and (
+            y_host.min() < 0 or y_host.max() > 1 or
+            not np.allclose(y_host.sum(axis=-1), 1.0, atol=1e-3)):
         raise ValueError(f"{where}: y must be one-hot (or probability) rows: values in [0, 1] "
                          "summing to 1 per example")
+    if loss_name == "binary_crossentropy" and (y_host.min() < 0 or y_host.max() > 1):
+        raise ValueError(f"{where}: binary_crossentropy takes targets in [0, 1]")
     return backend.asarray(y, dtype=dtype)
+
+
+def sample_weights(sample_weight, class_weight, y_host, n, where):
+    """Per-example weights (N,) from ``sample_weight`` and/or ``class_weight`` (a dict from class
+    number to weight, applied by each example's class), or ``None`` when neither is given."""
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(f"{where}: sample_weight must be {n} finite non-negative numbers, one "
+                             f"per example, got shape {w.shape}")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"{where}: class_weight must be a dict {{class number: weight}}")
+        labels = y_host.argmax(axis=-1) if y_host.ndim > 1 and y_host.shape[-1] > 1 else \
+            y_host.reshape(n).astype(np.int64)
+        missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+        if missing:
+            raise ValueError(f"{where}: class_weight has no weight for classes {missing}")
+        cw = np.array([class_weight[int(c)] for c in labels], dtype=np.float64)
+        w = cw if w is None else w * cw
+    return w
 
 
 def batch_size(value):

@@ -437,3 +437,25 @@ def load_fashion_mnist(data_dir=None, download: bool = True):
 def _clear_cache() -> None:
     """Forget the in-memory cache of decoded data sets (for tests)."""
     _load_cached.cache_clear()
+
+
+class _KerasDataset:
+    """``tinynet.datasets.mnist.load_data()``: a loader under Keras's name, with Keras's return."""
+
+    def __init__(self, loader, name):
+        self._loader, self._name = loader, name
+
+    def load_data(self, path=None):
+        """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, like ``keras.datasets``.
+
+        Keras's ``path`` names its cache file; tinynet's files are found by the rule of
+        :func:`resolve_data_dir` (``TINYNET_DATA``, else the user cache), so ``path`` is ignored.
+        """
+        return self._loader()
+
+    def __repr__(self):
+        return f"<tinynet.datasets.{self._name}: load_data() -> (x_train, y_train), (x_test, y_test)>"
+
+
+mnist = _KerasDataset(load_mnist, "mnist")
+fashion_mnist = _KerasDataset(load_fashion_mnist, "fashion_mnist")

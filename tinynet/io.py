@@ -28,6 +28,12 @@ class ModelFileError(ValueError):
 
 
 def _architecture(model):
+    for layer in model.graph.order:
+        if not isinstance(getattr(layers_mod, type(layer).__name__, None), type):
+            raise ValueError(f"model '{model.name}': layer '{layer.name}' "
+                             f"({getattr(layer, 'kind', type(layer).__name__)}) cannot be saved in "
+                             "a tinynet model file (a model used as a layer is not supported "
+                             "yet); save the inner model, or its weights with save_weights")
     return {
         "class": type(model).__name__,
         "name": model.name,
@@ -99,8 +105,8 @@ def save_model(model, path):
         arrays[f"weight_{i}"] = w
     if model.optimizer is not None:
         state = model.optimizer.get_state(model.params)
-        header["compile"] = {"optimizer": model.optimizer.get_config(), "loss": model.loss.name,
-                             "from_logits": model.loss.from_logits, "metrics": model.metrics,
+        header["compile"] = {"optimizer": model.optimizer.get_config(),
+                             "loss": model.loss.get_config(), "metrics": model.metrics,
                              "iterations": state["iterations"], "slots": []}
         for i, slots in enumerate(state["slots"]):
             present = []
@@ -200,8 +206,10 @@ def _rebuild(header, arrays, classes):
     model.epoch = int(header.get("epoch", 0))
     comp = header.get("compile")
     if comp:
-        model.compile(optimizers_mod.from_config(comp["optimizer"]),
-                      losses_mod.CategoricalCrossentropy(from_logits=comp["from_logits"]),
+        loss = comp["loss"]
+        if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
+            loss = {"class": "CategoricalCrossentropy", "from_logits": comp.get("from_logits", False)}
+        model.compile(optimizers_mod.from_config(comp["optimizer"]), losses_mod.get(loss),
                       comp["metrics"])
         names = model.optimizer.slot_names()
         params = model.params
@@ -223,3 +231,29 @@ def _rebuild(header, arrays, classes):
             slots.append(row)
         model.optimizer.set_state(params, {"iterations": comp["iterations"], "slots": slots})
     return model
+
+
+def save_weights(weights, path):
+    """Write a list of weight arrays (Keras order) to one ``.npz`` file, atomically."""
+    arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
+    arrays["header"] = np.frombuffer(json.dumps({"format": FORMAT + "-weights", "version": VERSION,
+                                                 "count": len(weights)}).encode(), dtype=np.uint8)
+    write_atomic(os.fspath(path), lambda f: np.savez(f, **arrays))
+
+
+def load_weights(path):
+    """The list of weight arrays written by :func:`save_weights`."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(data["header"].tobytes().decode())
+            if header.get("format") != FORMAT + "-weights":
+                raise ModelFileError(f"{path} is not a tinynet weights file (save it with "
+                                     "model.save_weights; a whole model loads with load_model)")
+            return [data[f"weight_{i}"] for i in range(int(header["count"]))]
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, AttributeError,
+            json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path} is not a readable tinynet weights file "
+                             f"({type(e).__name__}: {e})") from None

@@ -9,6 +9,8 @@ A :class:`Model` ties three small pieces together, each in its own module:
 What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict``,
 ``train_on_batch``, the weights, ``summary`` and ``save``.
 """
+import warnings
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -23,7 +25,9 @@ class NotCompiledError(RuntimeError, ValueError):
     """``fit``/``evaluate``/``train_on_batch`` before ``compile`` (a RuntimeError as in Keras)."""
 
 
-METRICS = ("accuracy", "acc", "categorical_accuracy")
+# Keras's names of the accuracy; each is logged under the name the user gave, as Keras does
+METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
+           "binary_accuracy")
 
 
 class Model:
@@ -38,7 +42,9 @@ class Model:
         self.metrics = []
         self.stop_training = False
         self.epoch = 0  # epochs trained so far, over every fit (saved with the model)
+        self.history = None  # the History of the last fit, as in Keras
         self.graph = None
+        self._warned_unscaled = False
         if inputs is not None or outputs is not None:
             self._set_graph(inputs, outputs)
 
@@ -62,6 +68,16 @@ class Model:
     def layers(self):
         """The layers in topological order (the input layer first for functional models)."""
         return list(self.graph.order) if self.built else []
+
+    @property
+    def inputs(self):
+        """The symbolic input tensors (one), as Keras's ``model.inputs``."""
+        return [self.graph.input.output()] if self.built else None
+
+    @property
+    def outputs(self):
+        """The symbolic output tensors (one), as Keras's ``model.outputs``."""
+        return [Tensor(self.graph.output.output_shape, self.graph.output)] if self.built else None
 
     @property
     def input_shape(self):
@@ -130,6 +146,10 @@ class Model:
         return self.graph.backward(grad_output, need_input_grad=need_input_grad)
 
     def __call__(self, x, training=False):
+        """On data: the output (as ``forward``). On a symbolic tensor: the model used as one layer
+        of another model (``Sequential([model, layers.Softmax()])``)."""
+        if isinstance(x, Tensor):
+            return NestedModel(self)(x)
         return self.forward(x, training=training)
 
     # ---- checks ----------------------------------------------------------------------------
@@ -144,15 +164,35 @@ class Model:
 
     def _prepare_y(self, y, n, where):
         return checks.targets(y, n, self.graph.output.output_shape, self.graph.output.name,
-                              self.dtype, where)
+                              self.dtype, where, loss_name=getattr(self.loss, "name", None))
 
     def _prepare(self, x, y, where):
+        self._warn_if_unscaled(x)
         x = self._prepare_x(x, where)
         return x, self._prepare_y(y, x.shape[0], where)
 
+    def _warn_if_unscaled(self, x):
+        """Once per model: 0-255 pixels fed to a model that does not rescale them itself."""
+        if self._warned_unscaled or not hasattr(x, "dtype") or not checks.looks_unscaled(x):
+            return
+        self._maybe_build(np.asarray(x[:1]))
+        first = self.graph.order[1] if self.built and len(self.graph.order) > 1 else None
+        if type(first).__name__ != "Rescaling":
+            self._warned_unscaled = True
+            warnings.warn(f"model '{self.name}': the inputs look like 0-255 pixel values; networks "
+                          "train far better on inputs scaled to [0, 1]: divide them by 255 "
+                          "(x / 255.0), or start the model with layers.Rescaling(1 / 255)",
+                          UserWarning, stacklevel=4)
+
     # ---- training --------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss="categorical_crossentropy", metrics=None):
-        """Choose the optimizer, the loss and the metrics (only ``"accuracy"``)."""
+    def compile(self, optimizer="rmsprop", loss="categorical_crossentropy", metrics=None,
+                **keras_options):
+        """Choose the optimizer, the loss and the metrics (Keras's names of the accuracy)."""
+        for key, value in keras_options.items():
+            if key not in ("run_eagerly", "jit_compile", "steps_per_execution") or \
+                    value not in (None, False, True, 1, "auto"):
+                raise TypeError(f"compile: Keras's argument {key}= is not implemented in tinynet; "
+                                "compile takes optimizer, loss, metrics")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses_mod.get(loss)
         if isinstance(metrics, str):
@@ -160,25 +200,64 @@ class Model:
         metrics = list(metrics or [])
         for m in metrics:
             if m not in METRICS:
-                raise ValueError(f"unknown metric {m!r}; valid names: {', '.join(METRICS)}")
-        self.metrics = ["accuracy" for _ in metrics[:1]]
+                raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
+                                 f"Keras's names: {', '.join(METRICS)}")
+        self.metrics = list(dict.fromkeys(metrics))
+        self._warn_if_probabilities_without_softmax()
+
+    def _warn_if_probabilities_without_softmax(self):
+        """A cross-entropy on probabilities after a last layer that gives none (Keras lets it
+        pass, and the model trains to a fraction of its accuracy)."""
+        if not self.built or getattr(self.loss, "from_logits", True):
+            return
+        output = self.graph.output
+        if self.loss.name in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
+                and output.activation != "softmax" and output.output_shape[-1] > 1 \
+                and not isinstance(output, NestedModel):
+            warnings.warn(f"model '{self.name}': {self.loss.name} expects probabilities, but the "
+                          f"last layer '{output.name}' has no softmax (activation "
+                          f"{output.activation!r}); add activation='softmax' to it, or use "
+                          f"{type(self.loss).__name__}(from_logits=True)", UserWarning, stacklevel=3)
+        if self.loss.name == "binary_crossentropy" and output.activation != "sigmoid":
+            warnings.warn(f"model '{self.name}': binary_crossentropy expects probabilities, but "
+                          f"the last layer '{output.name}' has no sigmoid; add "
+                          "activation='sigmoid', or use BinaryCrossentropy(from_logits=True)",
+                          UserWarning, stacklevel=3)
 
     def _require_compiled(self, where):
         if self.loss is None:
             raise NotCompiledError(f"{where}: model '{self.name}' is not compiled; call "
                                    "model.compile(optimizer, loss, metrics) first")
 
-    def train_on_batch(self, x, y):
+    def _result(self, loss, accuracy, return_dict=False):
+        """What Keras returns: the loss, or ``[loss, *metrics]``, or a dict of them."""
+        if return_dict:
+            return {"loss": loss, **{m: accuracy for m in self.metrics}}
+        return [loss] + [accuracy for _ in self.metrics] if self.metrics else loss
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on the batch; returns the loss (before the step), or [loss, accuracy]."""
         self._require_compiled("train_on_batch")
         x, y = self._prepare(x, y, "train_on_batch")
-        loss_sum, right = training.train_step(self, x, y)
+        w = self._weights(sample_weight, class_weight, y, "train_on_batch")
+        loss_sum, right = training.train_step(self, x, y, w)
         n = x.shape[0]
-        loss = float(loss_sum) / n
-        return [loss, float(right) / n] if self.metrics else loss
+        return self._result(float(loss_sum) / n,
+                            float(right) / (n if w is None else float(w.sum()) or 1.0), return_dict)
 
-    def fit(self, x, y, batch_size=32, epochs=1, verbose=1, validation_data=None,
-            validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=0, seed=None):
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """The loss (and accuracy) on one batch, in inference mode, without a step."""
+        return self.evaluate(x, y, batch_size=len(x), sample_weight=sample_weight,
+                             return_dict=return_dict)
+
+    def _weights(self, sample_weight, class_weight, y, where):
+        w = checks.sample_weights(sample_weight, class_weight, backend.to_numpy(y), y.shape[0],
+                                  where)
+        return None if w is None else backend.asarray(w, dtype=self.dtype)
+
+    def fit(self, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, seed=None, **keras_options):
         """Train for ``epochs`` epochs of mini-batches; return a :class:`History`.
 
         ``validation_split`` holds out the *last* fraction of the data (before shuffling), as
@@ -186,24 +265,39 @@ class Model:
         their own, a function of ``(seed, epoch)``, so that a fit resumed from a checkpoint
         repeats a straight one. Epochs run from ``initial_epoch`` to ``epochs - 1``;
         ``model.epoch`` counts the epochs completed so far, over every fit. ``verbose``: 0 silent,
-        1 (or ``"auto"``) a progress bar, 2 one line per epoch.
+        1 (or ``"auto"``) a progress bar, 2 one line per epoch. ``class_weight`` (a dict from class
+        to weight) and ``sample_weight`` (one weight per example) weight each example's loss.
         """
+        for key in keras_options:  # Keras arguments for data generators and distribution
+            raise TypeError(f"fit: Keras's argument {key}= is not implemented in tinynet; fit "
+                            "takes arrays x and y and the arguments of Model.fit's signature")
         self._require_compiled("fit")
         batch_size = checks.batch_size(batch_size)
         verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "fit")
+        w = self._weights(sample_weight, class_weight, y, "fit")
+        if w is not None and validation_split:
+            split = int(x.shape[0] * (1.0 - validation_split))
+            w = w[:split]
         x, y, validation_data = checks.validation(x, y, validation_data, validation_split,
                                                   self._prepare)
-        return training.fit(self, x, y, batch_size, epochs, verbose, validation_data, shuffle,
-                            callbacks, initial_epoch, seed)
+        self.history = training.fit(self, x, y, batch_size, epochs, verbose, validation_data,
+                                    shuffle, callbacks, initial_epoch, seed, weights=w)
+        return self.history
 
-    def evaluate(self, x, y, batch_size=32, verbose=0):
-        """Mean loss over ``(x, y)`` in inference mode, and the accuracy: ``[loss, accuracy]``."""
+    def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, return_dict=False):
+        """Mean loss over ``(x, y)`` in inference mode and the metrics: ``[loss, accuracy]`` (or
+        the loss alone without metrics, or a dict with ``return_dict=True``), as Keras returns."""
         self._require_compiled("evaluate")
         batch_size = checks.batch_size(batch_size)
         x, y = self._prepare(x, y, "evaluate")
-        loss, acc = training.evaluate_arrays(self, x, y, batch_size)
-        return [loss, acc] if self.metrics else loss
+        w = self._weights(sample_weight, None, y, "evaluate")
+        loss, acc = training.evaluate_arrays(self, x, y, batch_size, w)
+        return self._result(loss, acc, return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch ``x``, in inference mode, as a NumPy array."""
+        return self.predict(x, batch_size=max(len(x), 1), verbose=0)
 
     def predict(self, x, batch_size=32, verbose=0):
         """Outputs for ``x`` in inference mode, as a NumPy array."""
@@ -225,6 +319,14 @@ class Model:
         """Write architecture, weights, compile settings, optimizer state and epoch to one file."""
         io.save_model(self, path)
 
+    def save_weights(self, path):
+        """Write the weights alone (Keras order) to one ``.npz`` file, atomically."""
+        io.save_weights(self.get_weights(), path)
+
+    def load_weights(self, path):
+        """Read weights written by ``save_weights`` into this model (same architecture)."""
+        self.set_weights(io.load_weights(path))
+
 
 class Sequential(Model):
     """A stack of layers, each fed the previous one's output.
@@ -245,13 +347,20 @@ class Sequential(Model):
             self.build(input_shape)
 
     def add(self, layer):
+        if isinstance(layer, InputLayer):
+            layer = layer.output()
         if isinstance(layer, Tensor) and isinstance(layer.layer, InputLayer):
             if self._stack or self._input_tensor is not None:
                 raise ValueError("Input must be the first element of a Sequential model")
             self._input_tensor = layer
             return
-        if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
+        if isinstance(layer, Model):
+            layer = NestedModel(layer)
+        if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a layer, got {layer!r}")
+        shape = getattr(layer, "requested_input_shape", None)
+        if shape is not None and not self._stack and self._input_tensor is None:
+            self._input_tensor = Input(shape)  # Keras 2's Dense(..., input_shape=(784,)) first
         if self.built:
             output = layer(Tensor(self.graph.output.output_shape, self.graph.output))
             self._stack.append(layer)  # connected first: a layer that does not fit is not added
@@ -295,6 +404,49 @@ class Sequential(Model):
     def layers(self):
         """The layers you added (Keras does not list the input layer of a Sequential)."""
         return list(self._stack)
+
+
+class NestedModel(Layer):
+    """A model used as one layer of another (``Sequential([model, layers.Softmax()])``): its
+    forward and backward are the inner model's graph passes; its weights are the inner model's."""
+
+    def __init__(self, model):
+        if not model.built:
+            raise ValueError(f"model '{model.name}' is used as a layer before it is built: give it "
+                             "an input shape first (layers.Input, or input_shape= on its first "
+                             "layer)")
+        super().__init__(name=model.name)
+        self.model = model
+        self.params = model.params
+        self.requested_input_shape = model.graph.input.input_shape  # first in a Sequential
+
+    @property
+    def kind(self):
+        return type(self.model).__name__
+
+    @property
+    def grads(self):
+        return self.model.grads
+
+    @grads.setter
+    def grads(self, value):  # Layer.__init__ sets it; the inner layers hold the gradients
+        pass
+
+    def build(self, input_shape):
+        expected = self.model.graph.input.input_shape
+        if tuple(input_shape) != expected:
+            raise ValueError(f"model '{self.model.name}' used as a layer expects input of shape "
+                             f"{(None,) + expected}, got {(None,) + tuple(input_shape)}")
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.model.graph.output.output_shape
+
+    def _forward(self, x, training, fused=None):
+        return self.model.graph.forward(x, training=training)
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return self.model.graph.backward(dz, need_input_grad=need_input_grad)
 
 
 def load_model(path):

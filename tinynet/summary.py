@@ -32,7 +32,8 @@ def format_summary(model):
         shape = fmt_shape(layer.output_shape)
         if isinstance(layer, InputLayer):
             shape = f"[{shape}]"
-        fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params()]
+        fields = [f"{layer.name} ({getattr(layer, 'kind', type(layer).__name__)})", shape,
+                  layer.count_params()]
         sources = [f"'{t.layer.name}[0][0]'" for t in layer.inbound]
         if chain:
             lines.append(_row(fields, widths))

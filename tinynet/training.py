@@ -20,46 +20,67 @@ from tqdm.auto import tqdm
 
 from . import backend
 from .callbacks import Callback, History
-from .losses import CategoricalCrossentropy, softmax_cross_entropy
+from . import losses
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss (or a gradient) became NaN or infinite during ``fit``."""
 
 
-def trains_on_logits(model):
-    """Whether the model's softmax output and probability cross-entropy are trained as the fused
-    softmax + cross-entropy on the logits (what Keras does, and what ``fit`` does here)."""
-    return (isinstance(model.loss, CategoricalCrossentropy) and not model.loss.from_logits
-            and model.graph.output.activation == "softmax")
+def fused_softmax_loss(model):
+    """The fused softmax + loss function that trains the model on its logits, or ``None``.
+
+    A model whose last layer applies a softmax, compiled with a cross-entropy on probabilities,
+    is trained on the fused softmax + cross-entropy of its logits, as Keras does: the same loss,
+    computed stably and without the clipping, and one Jacobian product fewer.
+    """
+    if (getattr(model.loss, "from_logits", True) or getattr(model.loss, "label_smoothing", 0)
+            or model.graph.output.activation != "softmax"):
+        return None
+    return {"categorical_crossentropy": losses.softmax_cross_entropy,
+            "sparse_categorical_crossentropy": getattr(losses, "sparse_softmax_cross_entropy",
+                                                       None)}.get(model.loss.name)
 
 
-def loss_and_gradient(model, x, y, training):
-    """Forward ``x``; return ``(out, per-example losses (N,), dL/d(out))``. On the logits path
-    ``out`` is the logits ``z``, which ranks the classes as the probabilities do."""
-    if trains_on_logits(model):
-        z = model.graph.forward(x, training=training, logits=True)
-        per_example, grad = softmax_cross_entropy(y, z)
-        return z, per_example, grad
-    out = model.graph.forward(x, training=training)
-    return out, model.loss.per_example(y, out), model.loss.gradient(y, out)
+def loss_and_gradient(model, x, y, training, weights=None):
+    """Forward ``x``; return ``(out, per-example losses (N,), dL/d(out))`` of the batch-mean loss,
+    each example's loss multiplied by its weight when ``weights`` (N,) are given (Keras's
+    ``sample_weight``: the mean is still over the N examples). On the fused softmax path ``out``
+    is the logits ``z``, which rank the classes as the probabilities do."""
+    fused = fused_softmax_loss(model)
+    if fused is not None:
+        out = model.graph.forward(x, training=training, logits=True)
+        per_example, grad = fused(y, out)
+    else:
+        out = model.graph.forward(x, training=training)
+        per_example, grad = model.loss.per_example(y, out), model.loss.gradient(y, out)
+    if weights is not None:
+        per_example = per_example * weights
+        grad = grad * weights.reshape((-1,) + (1,) * (grad.ndim - 1))
+    return out, per_example, grad
 
 
-def correct(y, out):
-    """How many examples are right (the arg-max class), each counting the fraction of its
-    positions that are right when the output has more than one position per example."""
-    hits = out.argmax(axis=-1) == y.argmax(axis=-1)
-    return hits.reshape(hits.shape[0], -1).mean(axis=1).sum()
+def hits(y, out, logits=False):
+    """Per example, the fraction of its positions whose predicted class is right: the arg-max
+    class for a softmax output (``y`` one-hot or class numbers), ``out > 0.5`` (``> 0`` on logits)
+    for one sigmoid unit."""
+    if out.shape[-1] == 1:
+        right = (out > (0 if logits else 0.5)) == (y > 0.5)
+    else:
+        predicted = out.argmax(axis=-1)
+        right = predicted == (y.argmax(axis=-1) if y.shape == out.shape
+                              else y.reshape(predicted.shape))
+    return right.reshape(right.shape[0], -1).mean(axis=1)
 
 
-def train_step(model, xb, yb):
-    """One step on one batch; return (summed loss, correct count) as device scalars.
+def train_step(model, xb, yb, weights=None):
+    """One step on one batch; return (summed loss, summed hits) as device scalars.
 
     The step is undone when the loss or the updated weights are NaN or infinite (NaN and inf
     propagate through sums, so one device-to-host transfer per batch checks them all): the
     weights and the optimizer's state are then those from before this batch.
     """
-    out, per_example, grad = loss_and_gradient(model, xb, yb, training=True)
+    out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     model.graph.backward(grad, need_input_grad=False)
     loss_sum = per_example.sum()
     params = model.params
@@ -70,30 +91,34 @@ def train_step(model, xb, yb):
         model.optimizer.restore(params, saved)
         what = "the loss" if not math.isfinite(float(loss_sum)) else "the updated weights"
         raise NonFiniteLossError(f"{what} is NaN or infinite")
-    return loss_sum, correct(yb, out)
+    h = hits(yb, out, logits=getattr(model.loss, "from_logits", False))
+    return loss_sum, (h * weights).sum() if weights is not None else h.sum()
 
 
-def evaluate_arrays(model, x, y, batch_size):
-    """``[mean loss, accuracy]`` over checked arrays, in inference mode."""
+def evaluate_arrays(model, x, y, batch_size, weights=None):
+    """``[mean loss, accuracy]`` over checked arrays, in inference mode (weighted as in ``fit``)."""
     loss_total, right = 0.0, 0.0
+    logits = getattr(model.loss, "from_logits", False)
     for i in range(0, x.shape[0], batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        out, per_example, _ = loss_and_gradient(model, xb, yb, training=False)
+        wb = None if weights is None else weights[i:i + batch_size]
+        out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb)
         loss_total += float(per_example.sum())
-        right += float(correct(yb, out))
+        h = hits(yb, out, logits)
+        right += float(h.sum() if wb is None else (h * wb).sum())
     n = x.shape[0]
-    return [loss_total / n, right / n]
+    return [loss_total / n, right / (n if weights is None else float(weights.sum()) or 1.0)]
 
 
-def _logs(model, loss_total, right, seen):
+def _logs(model, loss_total, right, seen, weight_seen):
     logs = {"loss": float(loss_total) / max(seen, 1)}
-    if model.metrics:
-        logs["accuracy"] = float(right) / max(seen, 1)
+    for name in model.metrics:  # logged under the names the user gave, as Keras does
+        logs[name] = float(right) / (float(weight_seen) or 1.0)
     return logs
 
 
 def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, callbacks,
-        initial_epoch, seed):
+        initial_epoch, seed, weights=None):
     """The loop of ``Model.fit`` on checked arrays; returns the :class:`History`."""
     history = History()
     callbacks = list(callbacks or [])
@@ -108,6 +133,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     model.stop_training = False
     n = x.shape[0]
     steps = -(-n // batch_size)
+    history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
     with _StopOnInterrupt(model):
         for cb in callbacks:
             cb.on_train_begin()
@@ -122,13 +148,13 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                        disable=verbose != 1, leave=True, dynamic_ncols=True)
             try:
                 with backend.generator(gen):
-                    logs, seen = _train_epoch(model, x, y, batch_size, epoch, steps, shuffle, bar,
-                                              batch_hooks, verbose)
+                    logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
+                                              shuffle, bar, batch_hooks, verbose)
                 if validation_data is not None:
                     val = evaluate_arrays(model, *validation_data, batch_size=max(batch_size, 256))
                     logs["val_loss"] = val[0]
-                    if model.metrics:
-                        logs["val_accuracy"] = val[1]
+                    for name in model.metrics:
+                        logs[f"val_{name}"] = val[1]
                     bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             finally:
                 bar.close()
@@ -146,17 +172,19 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     return history
 
 
-def _train_epoch(model, x, y, batch_size, epoch, steps, shuffle, bar, batch_hooks, verbose):
+def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, batch_hooks,
+                 verbose):
     """The batches of one epoch: returns the epoch's logs (running means) and how many examples
     were trained on (fewer than all when training was stopped part-way)."""
     n = x.shape[0]
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
-    loss_total, right, seen, logs = 0.0, 0, 0, {}
+    loss_total, right, seen, weight_seen, logs = 0.0, 0, 0, 0.0, {}
     for step in range(steps):
         idx = order[step * batch_size:(step + 1) * batch_size]
         xb, yb = x[idx], y[idx]
+        wb = None if weights is None else weights[idx]
         try:
-            loss_sum, ok = train_step(model, xb, yb)
+            loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:
             raise NonFiniteLossError(
                 f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped and the "
@@ -165,15 +193,17 @@ def _train_epoch(model, x, y, batch_size, epoch, steps, shuffle, bar, batch_hook
         loss_total = loss_total + loss_sum  # stays on the device: no transfer
         right = right + ok
         seen += xb.shape[0]
+        weight_seen = weight_seen + (xb.shape[0] if wb is None else wb.sum())
         bar.update(1)
         if step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks:
-            logs = _logs(model, loss_total, right, seen)
+            logs = _logs(model, loss_total, right, seen, weight_seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
             cb.on_batch_end(step, logs)
         if model.stop_training:
             break
-    return _logs(model, loss_total, right, seen), seen  # the epoch's mean, however it ended
+    # the epoch's mean, however it ended
+    return _logs(model, loss_total, right, seen, weight_seen), seen
 
 
 class _StopOnInterrupt:

@@ -1,13 +1,21 @@
-"""Small helpers a user of Keras expects."""
+"""Small helpers a user of Keras expects: ``to_categorical`` and ``set_random_seed``."""
 import numpy as np
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
-    """One-hot encode integer labels: ``to_categorical([2, 0], 3) -> [[0, 0, 1], [1, 0, 0]]``."""
+    """One-hot encode integer labels: ``to_categorical([2, 0], 3) -> [[0, 0, 1], [1, 0, 0]]``.
+
+    As in Keras, labels of shape ``(N, 1)`` are treated as ``(N,)``, and float labels holding
+    whole numbers (``3.0``) are accepted; the result has shape ``(N, num_classes)``.
+    """
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dtype.kind == "f" and y.size and np.array_equal(y, np.round(y)):
+        y = y.astype(np.int64)
     if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise ValueError(f"to_categorical expects a 1-D array of integer labels, got shape "
-                         f"{y.shape} and dtype {y.dtype}")
+        raise ValueError(f"to_categorical expects integer labels of shape (N,) or (N, 1), got "
+                         f"shape {y.shape} and dtype {y.dtype}")
     if num_classes is None:
         num_classes = int(y.max()) + 1
     if y.size and (y.min() < 0 or y.max() >= num_classes):
@@ -15,3 +23,12 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     out = np.zeros((y.shape[0], num_classes), dtype=dtype)
     out[np.arange(y.shape[0]), y] = 1
     return out
+
+
+def set_random_seed(seed):
+    """Seed every random number tinynet draws (initial weights, shuffles, dropout masks), and
+    NumPy's global generator, as ``keras.utils.set_random_seed`` seeds Python's, NumPy's and the
+    backend's."""
+    from . import backend
+    np.random.seed(seed)
+    backend.set_seed(seed)

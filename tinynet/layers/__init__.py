@@ -1,9 +1,29 @@
-"""Layers: each has ``build``, ``forward``, ``backward``, ``params``/``grads`` and Keras weights."""
+"""Layers: each has ``build``, ``forward``, ``backward``, ``params``/``grads`` and Keras weights.
+
+Keras's names for the same layers (``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``) are aliases.
+A Keras layer that tinynet does not have raises an error naming it and listing what tinynet has.
+"""
 from .base import Input, InputLayer, Layer, Tensor, reset_names
 from .conv import Conv2D
-from .core import Activation, Dense, Dropout, Flatten
+from .core import Activation, Dense, Dropout, Flatten, ReLU, Rescaling, Reshape, Softmax
 from .merge import Add
-from .pooling import MaxPooling2D
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool2D = GlobalAveragePooling2D
+Convolution2D = Conv2D
 
 __all__ = ["Input", "InputLayer", "Layer", "Tensor", "reset_names", "Conv2D", "Activation", "Dense",
-           "Dropout", "Flatten", "Add", "MaxPooling2D"]
+           "Dropout", "Flatten", "ReLU", "Rescaling", "Reshape", "Softmax", "Add",
+           "AveragePooling2D", "GlobalAveragePooling2D", "MaxPooling2D", "MaxPool2D", "AvgPool2D",
+           "GlobalAvgPool2D", "Convolution2D"]
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(
+        f"tinynet.layers has no {name}: tinynet implements the layers of its practical work and a "
+        f"few that Keras tutorials use ({', '.join(n for n in __all__ if n not in ('Layer', 'Tensor', 'reset_names'))})"
+        f"; {name} is a Keras layer tinynet does not implement")

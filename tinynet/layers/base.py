@@ -17,34 +17,36 @@ the rest, once for every layer:
 * ``backward(..., need_input_grad=False)``: a layer whose input needs no gradient (it is the
   data) computes only its weights' gradients and returns ``None``.
 """
+import inspect
 import math
-from collections import defaultdict
 
 import numpy as np
 
 from .. import activations, backend
+from ..names import reset_names, unique_name  # noqa: F401  (reset_names: tinynet.layers's)
 from ..shapes import fmt_shape
 
-_name_counts = defaultdict(int)
+# Kernel initialisers, U(-l, l) with l = sqrt(3 * scale / fan) as Keras defines them:
+#   glorot_uniform (Keras's default)  scale 1, fan = (fan_in + fan_out) / 2:  l = sqrt(6 / (fan_in + fan_out))
+#   he_uniform                        scale 2, fan = fan_in:                   l = sqrt(6 / fan_in)
+#   lecun_uniform                     scale 1, fan = fan_in:                   l = sqrt(3 / fan_in)
+INITIALIZERS = ("glorot_uniform", "he_uniform", "lecun_uniform", "zeros")
 
 
-def unique_name(prefix):
-    """Keras-style default names: ``dense``, ``dense_1``, ``dense_2``, ..."""
-    n = _name_counts[prefix]
-    _name_counts[prefix] += 1
-    return prefix if n == 0 else f"{prefix}_{n}"
-
-
-def reset_names():
-    """Start default layer names from scratch (like ``keras.backend.clear_session()``)."""
-    _name_counts.clear()
+def initial_kernel(shape, fan_in, fan_out, initializer="glorot_uniform"):
+    """A kernel of ``shape`` drawn from tinynet's generator as ``initializer`` says."""
+    if initializer == "zeros":
+        return zeros(shape)
+    limit = {"glorot_uniform": math.sqrt(6.0 / (fan_in + fan_out)),
+             "he_uniform": math.sqrt(6.0 / fan_in),
+             "lecun_uniform": math.sqrt(3.0 / fan_in)}[initializer]
+    w = backend.rng().uniform(-limit, limit, size=shape)
+    return backend.asarray(w.astype(backend.floatx()))
 
 
 def glorot_uniform(shape, fan_in, fan_out):
     """Keras's default kernel initialiser: U(-l, l) with ``l = sqrt(6 / (fan_in + fan_out))``."""
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    w = backend.rng().uniform(-limit, limit, size=shape)
-    return backend.asarray(w.astype(backend.floatx()))
+    return initial_kernel(shape, fan_in, fan_out, "glorot_uniform")
 
 
 def zeros(shape):
@@ -75,9 +77,10 @@ class Layer:
     default_name = "layer"
     fused_activations = ()  # activations the layer's kernel applies itself (see the module doc)
 
-    def __init__(self, name=None, activation=None):
+    def __init__(self, name=None, activation=None, **keras_options):
         self.name = name if name is not None else unique_name(self.default_name)
         self.activation = activations.get(activation, owner=self.name)
+        self.requested_input_shape = self._keras_options(keras_options)
         self.built = False
         self.input_shape = None
         self.output_shape = None
@@ -87,6 +90,47 @@ class Layer:
         self.inbound = None  # symbolic input tensors, once the layer is part of a graph
 
     # ---- configuration ---------------------------------------------------------------------
+    def _keras_options(self, options):
+        """Keras's arguments common to all layers. ``input_shape=(28, 28, 1)`` / ``input_dim=784``
+        (Keras 2 style) give a Sequential model its input; the rest are accepted where tinynet
+        does what they ask, and refused with the reason where it does not. Returns the shape."""
+        shape = None
+        if options.get("input_shape") is not None:
+            shape = options.pop("input_shape")
+            shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if options.get("input_dim") is not None:
+            shape = (options.pop("input_dim"),)
+        if options.get("batch_input_shape") is not None:
+            shape = tuple(options.pop("batch_input_shape"))[1:]
+        for key in ("input_shape", "input_dim", "batch_input_shape"):
+            options.pop(key, None)
+        where = f"{type(self).__name__} '{self.name}'"
+        if options.get("data_format") not in (None, "channels_last"):
+            raise ValueError(f"{where}: data_format={options['data_format']!r} is not supported: "
+                             "tinynet is channels-last only (images (N, H, W, C)); transpose "
+                             "channels-first images with x.transpose(0, 2, 3, 1)")
+        options.pop("data_format", None)
+        dtype = options.pop("dtype", None)
+        if dtype is not None and np.dtype(dtype).name != backend.floatx():
+            raise ValueError(f"{where}: dtype={dtype!r} per layer is not supported; tinynet sets "
+                             f"the float type of every layer with tinynet.backend.set_floatx"
+                             f"({np.dtype(dtype).name!r}) (now {backend.floatx()!r})")
+        if options.pop("trainable", True) is not True:
+            raise ValueError(f"{where}: trainable=False (frozen layers) is not implemented in "
+                             "tinynet; every layer with weights is trained")
+        if options:
+            name = next(iter(options))
+            accepted = [p for p in inspect.signature(type(self).__init__).parameters
+                        if p not in ("self", "keras_options", "kwargs")]
+            raise TypeError(f"{where}: Keras's argument {name}= is not implemented in tinynet; "
+                            f"{type(self).__name__} takes {', '.join(accepted)}, and input_shape, "
+                            "input_dim, dtype, data_format='channels_last'")
+        if shape is not None and (not shape or any(
+                not isinstance(d, (int, np.integer)) or d <= 0 for d in shape)):
+            raise ValueError(f"{where}: input_shape must be positive integers without the batch "
+                             f"axis, like (28, 28, 1), got {shape}")
+        return None if shape is None else tuple(int(d) for d in shape)
+
     def get_config(self):
         """Constructor arguments (JSON-able) that rebuild this layer."""
         return {"name": self.name}
@@ -140,10 +184,21 @@ class Layer:
                                  f"set from an array of shape {w.shape}")
             p[...] = backend.xp().asarray(w, dtype=p.dtype)
 
+    @staticmethod
+    def _check_initializers(owner, kernel_initializer, bias_initializer):
+        if kernel_initializer not in INITIALIZERS:
+            raise ValueError(f"{owner}: kernel_initializer={kernel_initializer!r} is not "
+                             f"implemented in tinynet; choose one of {', '.join(INITIALIZERS)}")
+        if bias_initializer != "zeros":
+            raise ValueError(f"{owner}: bias_initializer={bias_initializer!r} is not implemented "
+                             "in tinynet; biases start at zero ('zeros')")
+        return kernel_initializer
+
     def _create_kernel_and_bias(self, shape, fan_in, fan_out):
-        """Keras's defaults: a Glorot-uniform kernel of ``shape`` and, with ``use_bias``, a zero
-        bias with one entry per output unit (the last axis); ``params`` in Keras's order."""
-        self.kernel = glorot_uniform(shape, fan_in, fan_out)
+        """A kernel of ``shape`` (Glorot-uniform by default, as in Keras) and, with ``use_bias``, a
+        zero bias with one entry per output unit (the last axis); ``params`` in Keras's order."""
+        self.kernel = initial_kernel(shape, fan_in, fan_out,
+                                     getattr(self, "kernel_initializer", "glorot_uniform"))
         self.params = [self.kernel]
         if self.use_bias:
             self.bias = zeros((shape[-1],))
@@ -203,17 +258,28 @@ class Layer:
 
 
 class InputLayer(Layer):
-    """The entry of a functional model: holds the input shape, passes data through unchanged."""
+    """The entry of a model: holds the input shape (no batch axis), passes data through unchanged.
+
+    ``layers.Input(shape)`` makes one for the functional API; Keras scripts may also put
+    ``layers.InputLayer(shape=...)`` (or Keras 2's ``input_shape=``) first in a ``Sequential``.
+    """
 
     default_name = "input_layer"
 
-    def __init__(self, shape, name=None):
-        super().__init__(name=name)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        shape = input_shape if shape is None else shape
+        if shape is None:
+            raise ValueError("InputLayer needs the shape of one example: InputLayer(shape=(28, 28, 1))")
+        if batch_size is not None:
+            raise ValueError("InputLayer: a fixed batch_size is not implemented in tinynet; every "
+                             "model takes batches of any size")
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         if not shape or any((not isinstance(d, (int, np.integer))) or d <= 0 for d in shape):
             raise ValueError(f"Input shape must be a tuple of positive integers (without the "
                              f"batch axis), got {shape}")
         self.build(tuple(int(d) for d in shape))
+        self.inbound = []
 
     def get_config(self):
         return {"name": self.name, "shape": list(self.input_shape)}
@@ -224,9 +290,11 @@ class InputLayer(Layer):
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz
 
+    def output(self):
+        """The symbolic tensor this input layer produces."""
+        return Tensor(self.output_shape, self)
 
-def Input(shape, name=None):
+
+def Input(shape=None, batch_size=None, name=None, dtype=None):
     """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis)."""
-    layer = InputLayer(shape, name=name)
-    layer.inbound = []
-    return Tensor(layer.output_shape, layer)
+    return InputLayer(shape, batch_size=batch_size, name=name, dtype=dtype).output()

@@ -52,15 +52,19 @@ class Conv2D(Layer):
     fused_activations = ("relu",)  # the kernels apply max(z, 0) in the same pass
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
-                 use_bias=True, name=None):
-        super().__init__(name=name, activation=activation)
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None, **keras_options):
+        super().__init__(name=name, activation=activation, **keras_options)
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"Conv2D '{self.name}': filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
         self.kernel_size = pair(kernel_size, "kernel_size", f"layer '{self.name}'")
         self.strides = pair(strides, "strides", f"layer '{self.name}'")
-        self.padding = check_padding(padding, self.name)
+        self.padding = check_padding(padding.lower() if isinstance(padding, str) else padding,
+                                     self.name)
         self.use_bias = bool(use_bias)
+        self.kernel_initializer = self._check_initializers(f"Conv2D '{self.name}'",
+                                                           kernel_initializer, bias_initializer)
 
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),

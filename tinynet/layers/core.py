@@ -17,12 +17,15 @@ class Dense(Layer):
 
     default_name = "dense"
 
-    def __init__(self, units, activation=None, use_bias=True, name=None):
-        super().__init__(name=name, activation=activation)
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, **keras_options):
+        super().__init__(name=name, activation=activation, **keras_options)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': units must be a positive integer, got {units!r}")
         self.units = int(units)
         self.use_bias = bool(use_bias)
+        self.kernel_initializer = self._check_initializers(f"Dense '{self.name}'",
+                                                           kernel_initializer, bias_initializer)
 
     def get_config(self):
         return {"name": self.name, "units": self.units, "activation": self.activation,
@@ -65,8 +68,12 @@ class Dropout(Layer):
 
     default_name = "dropout"
 
-    def __init__(self, rate, name=None):
-        super().__init__(name=name)
+    def __init__(self, rate, seed=None, name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+        if seed is not None:
+            raise ValueError(f"Dropout '{self.name}': a seed per layer is not implemented in "
+                             "tinynet; seed every mask at once with tinynet.utils.set_random_seed "
+                             "or fit(..., seed=...)")
         if not isinstance(rate, (int, float, np.integer, np.floating)) or not (0.0 <= float(rate) < 1.0):
             raise ValueError(f"Dropout '{self.name}': rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
@@ -92,6 +99,9 @@ class Flatten(Layer):
 
     default_name = "flatten"
 
+    def __init__(self, name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
 
@@ -108,8 +118,8 @@ class Activation(Layer):
 
     default_name = "activation"
 
-    def __init__(self, activation, name=None):
-        super().__init__(name=name, activation=activation)
+    def __init__(self, activation, name=None, **keras_options):
+        super().__init__(name=name, activation=activation, **keras_options)
 
     def get_config(self):
         return {"name": self.name, "activation": self.activation}
@@ -119,3 +129,93 @@ class Activation(Layer):
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz
+
+
+class Softmax(Activation):
+    """``softmax`` over the last axis as a layer (Keras's ``layers.Softmax()``)."""
+
+    default_name = "softmax"
+
+    def __init__(self, axis=-1, name=None, **keras_options):
+        if axis not in (-1,):
+            raise ValueError(f"Softmax: axis={axis!r} is not implemented in tinynet; the softmax "
+                             "runs over the last axis (axis=-1)")
+        super().__init__("softmax", name=name, **keras_options)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class ReLU(Activation):
+    """``max(x, 0)`` as a layer (Keras's ``layers.ReLU()`` with its default arguments)."""
+
+    default_name = "re_lu"
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None,
+                 **keras_options):
+        if max_value is not None or negative_slope != 0.0 or threshold != 0.0:
+            raise ValueError("ReLU: max_value, negative_slope and threshold are not implemented "
+                             "in tinynet; ReLU() is max(x, 0)")
+        super().__init__("relu", name=name, **keras_options)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Reshape(Layer):
+    """Give each example a new shape with the same number of values, row-major like NumPy:
+    ``Reshape((28, 28, 1))`` turns ``(N, 784)`` into ``(N, 28, 28, 1)``; one ``-1`` is inferred.
+    Backward reshapes the gradient back: ``dx = dy.reshape(x.shape)``."""
+
+    default_name = "reshape"
+
+    def __init__(self, target_shape, name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+        target = (target_shape,) if isinstance(target_shape, (int, np.integer)) else tuple(target_shape)
+        if not target or sum(d == -1 for d in target) > 1 or any(
+                not isinstance(d, (int, np.integer)) or (d <= 0 and d != -1) for d in target):
+            raise ValueError(f"Reshape '{self.name}': target_shape must be positive integers "
+                             f"(at most one -1), without the batch axis, got {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target)
+
+    def get_config(self):
+        return {"name": self.name, "target_shape": list(self.target_shape)}
+
+    def compute_output_shape(self, input_shape):
+        size = int(np.prod(input_shape))
+        known = int(np.prod([d for d in self.target_shape if d != -1]))
+        shape = tuple(size // known if d == -1 else d for d in self.target_shape)
+        if int(np.prod(shape)) != size:
+            raise ValueError(f"Reshape '{self.name}': cannot reshape {fmt_shape(input_shape)} "
+                             f"({size} values per example) into {fmt_shape(self.target_shape)}")
+        return shape
+
+    def _forward(self, x, training, fused=None):
+        return x.reshape((x.shape[0],) + self.output_shape)
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return dz.reshape((dz.shape[0],) + self.input_shape)
+
+
+class Rescaling(Layer):
+    """``y = x * scale + offset`` (Keras's ``layers.Rescaling(1 / 255)``: pixels to [0, 1] inside
+    the model); backward ``dx = dy * scale``."""
+
+    default_name = "rescaling"
+
+    def __init__(self, scale, offset=0.0, name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+        if not isinstance(scale, (int, float, np.integer, np.floating)) or \
+                not isinstance(offset, (int, float, np.integer, np.floating)):
+            raise ValueError(f"Rescaling '{self.name}': scale and offset must be numbers, got "
+                             f"{scale!r} and {offset!r}")
+        self.scale, self.offset = float(scale), float(offset)
+
+    def get_config(self):
+        return {"name": self.name, "scale": self.scale, "offset": self.offset}
+
+    def _forward(self, x, training, fused=None):
+        return x * x.dtype.type(self.scale) + x.dtype.type(self.offset)
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return dz * dz.dtype.type(self.scale)

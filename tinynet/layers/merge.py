@@ -12,6 +12,9 @@ class Add(Layer):
 
     default_name = "add"
 
+    def __init__(self, name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+
     def build(self, input_shape):
         if not isinstance(input_shape, list) or len(input_shape) < 2:
             raise ValueError(f"Add layer '{self.name}' needs a list of at least two inputs")

@@ -22,12 +22,13 @@ class MaxPooling2D(Layer):
 
     default_name = "max_pooling2d"
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
-        super().__init__(name=name)
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
         self.pool_size = pair(pool_size, "pool_size", f"layer '{self.name}'")
         self.strides = self.pool_size if strides is None else pair(strides, "strides",
                                                                      f"layer '{self.name}'")
-        self.padding = check_padding(padding, self.name)
+        self.padding = check_padding(padding.lower() if isinstance(padding, str) else padding,
+                                     self.name)
 
     def get_config(self):
         return {"name": self.name, "pool_size": list(self.pool_size),
@@ -51,3 +52,93 @@ class MaxPooling2D(Layer):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         return backend.kernels().maxpool_backward(dz, self._winner, self._x_shape, ph, pw, sh, sw,
                                                   self.pads)
+
+
+class AveragePooling2D(Layer):
+    """The mean of each ``pool_size`` window, moved by ``strides`` (default: the pool size).
+
+    With ``padding="same"`` the windows at the border average only the pixels they cover (the
+    padding is not counted), as in Keras. Backward: each output gradient is shared equally by the
+    pixels of its window, ``dL/dx[p] = sum over windows w containing p of dL/dy[w] / count[w]``.
+    Written with plain array operations (one loop over the window's offsets): it is not one of
+    the practical work's layers, so it has no compiled kernel.
+    """
+
+    default_name = "average_pooling2d"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+        self.pool_size = pair(pool_size, "pool_size", f"layer '{self.name}'")
+        self.strides = self.pool_size if strides is None else pair(strides, "strides",
+                                                                     f"layer '{self.name}'")
+        self.padding = check_padding(padding.lower() if isinstance(padding, str) else padding,
+                                     self.name)
+
+    def get_config(self):
+        return {"name": self.name, "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+    def build(self, input_shape):
+        _, self.pads = window_geometry(self, tuple(input_shape), self.pool_size, "pool")
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        (oh, ow), _ = window_geometry(self, tuple(input_shape), self.pool_size, "pool")
+        return (oh, ow, input_shape[2])
+
+    def _windows(self):
+        """The slices of the padded image that hold the (i, j)-th pixel of every window."""
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        oh, ow, _ = self.output_shape
+        return [(slice(None), slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw))
+                for i in range(ph) for j in range(pw)]
+
+    def _pad(self, a):
+        top, bottom, left, right = self.pads
+        return backend.get_array_module(a).pad(a, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+    def _forward(self, x, training, fused=None):
+        xp = backend.get_array_module(x)
+        covered = self._pad(xp.ones((1,) + x.shape[1:3] + (1,), dtype=x.dtype))  # 1 on real pixels
+        xpad = self._pad(x)
+        total = sum(xpad[s] for s in self._windows())
+        self._count = sum(covered[s] for s in self._windows())  # pixels in each window, (1, OH, OW, 1)
+        return total / self._count
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        xp = backend.get_array_module(dz)
+        h, w, c = self.input_shape
+        top, bottom, left, right = self.pads
+        dxpad = xp.zeros((dz.shape[0], h + top + bottom, w + left + right, c), dtype=dz.dtype)
+        share = dz / self._count
+        for s in self._windows():
+            dxpad[s] += share
+        return dxpad[:, top:top + h, left:left + w, :]
+
+
+class GlobalAveragePooling2D(Layer):
+    """The mean of each channel over the whole image: ``(N, H, W, C) -> (N, C)``,
+    ``y[n, c] = mean over h, w of x[n, h, w, c]``; backward ``dx[n, h, w, c] = dy[n, c] / (H W)``."""
+
+    default_name = "global_average_pooling2d"
+
+    def __init__(self, keepdims=False, name=None, **keras_options):
+        super().__init__(name=name, **keras_options)
+        if keepdims:
+            raise ValueError(f"GlobalAveragePooling2D '{self.name}': keepdims=True is not "
+                             "implemented in tinynet; add Reshape((1, 1, C)) after it")
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"GlobalAveragePooling2D layer '{self.name}' expects images (None, "
+                             f"height, width, channels), got {(None,) + tuple(input_shape)}")
+        return (input_shape[2],)
+
+    def _forward(self, x, training, fused=None):
+        return x.mean(axis=(1, 2))
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        h, w, _ = self.input_shape
+        xp = backend.get_array_module(dz)
+        return xp.broadcast_to((dz / dz.dtype.type(h * w))[:, None, None, :],
+                               (dz.shape[0], h, w, dz.shape[1])).copy()
