@@ -91,6 +91,9 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
                          f"categorical_crossentropy needs one-hot labels of shape "
                          f"{fmt_shape(output_shape)}; use tinynet.utils.to_categorical(y, "
                          f"{classes}), or loss='sparse_categorical_crossentropy'")
+    if loss_name in ("binary_crossentropy", "mean_squared_error") and tuple(output_shape) == (1,) \
+            and y.ndim == 1:
+        y = y.reshape(n, 1)  # one target per example for one output unit, as Keras accepts
     if tuple(y.shape[1:]) != tuple(output_shape):
         hint = ""
         if y.ndim == len(output_shape) + 1 and y.shape[-1] != classes:

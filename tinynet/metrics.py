@@ -208,3 +208,49 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
         digits=digits,
     )
     return lines
+
+
+# ---- Keras's metric objects, for compile(metrics=[...]) ----------------------------------------
+class _AccuracyMetric:
+    """A Keras metric object that ``compile`` accepts: ``metrics=[SparseCategoricalAccuracy()]``.
+    tinynet computes every accuracy the same way (the arg-max class, or ``> 0.5`` for one unit);
+    the object only gives the name it is logged under."""
+
+    default_name = "accuracy"
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or self.default_name
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Accuracy(_AccuracyMetric):
+    default_name = "accuracy"
+
+
+class CategoricalAccuracy(_AccuracyMetric):
+    default_name = "categorical_accuracy"
+
+
+class SparseCategoricalAccuracy(_AccuracyMetric):
+    default_name = "sparse_categorical_accuracy"
+
+
+class BinaryAccuracy(_AccuracyMetric):
+    default_name = "binary_accuracy"
+
+
+__all__ += ["Accuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "BinaryAccuracy"]
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"tinynet.metrics has no {name}: it is a Keras metric tinynet does not "
+                         "implement; compile(metrics=...) takes the accuracy under Keras's names "
+                         "('accuracy', 'acc', 'categorical_accuracy', "
+                         "'sparse_categorical_accuracy', 'binary_accuracy') or as Accuracy(), "
+                         "CategoricalAccuracy(), SparseCategoricalAccuracy(), BinaryAccuracy(); "
+                         "tinynet.metrics also has confusion_matrix, f1_scores and "
+                         "classification_report for labels")

@@ -163,8 +163,9 @@ class Model:
         return checks.inputs(x, self.graph.input.input_shape, self.dtype, self.name, where)
 
     def _prepare_y(self, y, n, where):
+        kind = type(self.loss).name if self.loss is not None else None
         return checks.targets(y, n, self.graph.output.output_shape, self.graph.output.name,
-                              self.dtype, where, loss_name=getattr(self.loss, "name", None))
+                              self.dtype, where, loss_name=kind)
 
     def _prepare(self, x, y, where):
         self._warn_if_unscaled(x)
@@ -197,7 +198,7 @@ class Model:
         self.loss = losses_mod.get(loss)
         if isinstance(metrics, str):
             raise ValueError(f"metrics must be a list, like metrics=[{metrics!r}]")
-        metrics = list(metrics or [])
+        metrics = [getattr(m, "name", m) if not isinstance(m, str) else m for m in metrics or []]
         for m in metrics:
             if m not in METRICS:
                 raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
@@ -211,14 +212,15 @@ class Model:
         if not self.built or getattr(self.loss, "from_logits", True):
             return
         output = self.graph.output
-        if self.loss.name in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
+        kind = type(self.loss).name  # the class's name: a user may rename the loss itself
+        if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
                 and output.activation != "softmax" and output.output_shape[-1] > 1 \
                 and not isinstance(output, NestedModel):
-            warnings.warn(f"model '{self.name}': {self.loss.name} expects probabilities, but the "
+            warnings.warn(f"model '{self.name}': {kind} expects probabilities, but the "
                           f"last layer '{output.name}' has no softmax (activation "
                           f"{output.activation!r}); add activation='softmax' to it, or use "
                           f"{type(self.loss).__name__}(from_logits=True)", UserWarning, stacklevel=3)
-        if self.loss.name == "binary_crossentropy" and output.activation != "sigmoid":
+        if kind == "binary_crossentropy" and output.activation != "sigmoid":
             warnings.warn(f"model '{self.name}': binary_crossentropy expects probabilities, but "
                           f"the last layer '{output.name}' has no sigmoid; add "
                           "activation='sigmoid', or use BinaryCrossentropy(from_logits=True)",

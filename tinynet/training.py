@@ -27,19 +27,24 @@ class NonFiniteLossError(FloatingPointError):
     """The loss (or a gradient) became NaN or infinite during ``fit``."""
 
 
-def fused_softmax_loss(model):
-    """The fused softmax + loss function that trains the model on its logits, or ``None``.
+def fused_loss(model):
+    """The fused activation + loss that trains the model on its logits, or ``None``.
 
-    A model whose last layer applies a softmax, compiled with a cross-entropy on probabilities,
-    is trained on the fused softmax + cross-entropy of its logits, as Keras does: the same loss,
-    computed stably and without the clipping, and one Jacobian product fewer.
+    A model whose last layer applies a softmax (a sigmoid), compiled with a cross-entropy (a
+    binary cross-entropy) on probabilities, is trained on the fused loss of its logits ``z``, as
+    Keras does: the same loss, computed stably without the clipping, and with the famous gradient
+    ``dL/dz = (p - y) / N`` instead of a Jacobian product (see :mod:`tinynet.losses`).
     """
-    if (getattr(model.loss, "from_logits", True) or getattr(model.loss, "label_smoothing", 0)
-            or model.graph.output.activation != "softmax"):
+    loss = model.loss
+    if getattr(loss, "from_logits", True) or \
+            getattr(loss, "fuses_with", None) != model.graph.output.activation:
         return None
-    return {"categorical_crossentropy": losses.softmax_cross_entropy,
-            "sparse_categorical_crossentropy": getattr(losses, "sparse_softmax_cross_entropy",
-                                                       None)}.get(model.loss.name)
+    return loss.logits_loss
+
+
+def on_logits(model):
+    """Whether the outputs the loop sees are logits (``from_logits=True``, or the fused path)."""
+    return bool(getattr(model.loss, "from_logits", False)) or fused_loss(model) is not None
 
 
 def loss_and_gradient(model, x, y, training, weights=None):
@@ -47,7 +52,7 @@ def loss_and_gradient(model, x, y, training, weights=None):
     each example's loss multiplied by its weight when ``weights`` (N,) are given (Keras's
     ``sample_weight``: the mean is still over the N examples). On the fused softmax path ``out``
     is the logits ``z``, which rank the classes as the probabilities do."""
-    fused = fused_softmax_loss(model)
+    fused = fused_loss(model)
     if fused is not None:
         out = model.graph.forward(x, training=training, logits=True)
         per_example, grad = fused(y, out)
@@ -91,14 +96,14 @@ def train_step(model, xb, yb, weights=None):
         model.optimizer.restore(params, saved)
         what = "the loss" if not math.isfinite(float(loss_sum)) else "the updated weights"
         raise NonFiniteLossError(f"{what} is NaN or infinite")
-    h = hits(yb, out, logits=getattr(model.loss, "from_logits", False))
+    h = hits(yb, out, logits=on_logits(model))
     return loss_sum, (h * weights).sum() if weights is not None else h.sum()
 
 
 def evaluate_arrays(model, x, y, batch_size, weights=None):
     """``[mean loss, accuracy]`` over checked arrays, in inference mode (weighted as in ``fit``)."""
     loss_total, right = 0.0, 0.0
-    logits = getattr(model.loss, "from_logits", False)
+    logits = on_logits(model)
     for i in range(0, x.shape[0], batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         wb = None if weights is None else weights[i:i + batch_size]
