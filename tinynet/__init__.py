@@ -20,7 +20,5 @@ __all__ = ["activations", "backend", "callbacks", "datasets", "layers", "losses"
 
 
 def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise AttributeError(f"tinynet has no {name!r}: it is a Keras name tinynet does not implement; "
-                         f"tinynet has {', '.join(__all__[:-2])}")
+    from .names import missing
+    raise missing("tinynet", name, "name", __all__[:-2])

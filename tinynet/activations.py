@@ -87,3 +87,8 @@ def get(name, owner=None):
         raise ValueError(f"unknown activation {name!r}{where}; valid names: {', '.join(ACTIVATIONS)}")
     return name
 
+
+
+def __getattr__(name):
+    from .names import missing
+    raise missing("tinynet.activations", name, "activation", sorted(ACTIVATIONS))

@@ -249,3 +249,9 @@ def image_data_format():
 def clear_session():
     """Start default layer names from scratch, like ``keras.backend.clear_session()``."""
     names.reset_names()
+
+
+def __getattr__(name):
+    raise names.missing("tinynet.backend", name, "backend function",
+                        ["floatx", "set_floatx", "image_data_format", "clear_session", "set_seed",
+                         "set_backend", "get_backend", "get_array_module"])

@@ -326,3 +326,8 @@ class CSVLogger(Callback):
             row.update((k, self._value(logs.get(k, "NA"))) for k in self.keys)
             writer.writerow(row)
             f.flush()
+
+
+def __getattr__(name):
+    from .names import missing
+    raise missing("tinynet.callbacks", name, "callback", ['Callback', 'History', 'EarlyStopping', 'ModelCheckpoint', 'ReduceLROnPlateau', 'CSVLogger'])

@@ -459,3 +459,8 @@ class _KerasDataset:
 
 mnist = _KerasDataset(load_mnist, "mnist")
 fashion_mnist = _KerasDataset(load_fashion_mnist, "fashion_mnist")
+
+
+def __getattr__(name):
+    from .names import missing
+    raise missing("tinynet.datasets", name, "data set", ['mnist', 'fashion_mnist', 'load_mnist', 'load_fashion_mnist'])

@@ -14,3 +14,12 @@ def unique_name(prefix):
 def reset_names():
     """Start default names from scratch (like ``keras.backend.clear_session()``)."""
     _counts.clear()
+
+
+def missing(module, name, kind, have):
+    """The error for a Keras name that tinynet does not implement, raised by the modules'
+    ``__getattr__``: it names what was asked for and lists what tinynet has instead."""
+    if name.startswith("__"):
+        return AttributeError(name)
+    return AttributeError(f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
+                          f"implement; {module} has {', '.join(have)}")

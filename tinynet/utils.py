@@ -32,3 +32,15 @@ def set_random_seed(seed):
     from . import backend
     np.random.seed(seed)
     backend.set_seed(seed)
+
+
+def plot_model(model, to_file="model.png", **keras_options):
+    """Keras's ``plot_model``: tinynet's own diagram of the model (:func:`tinynet.plots.plot_model`,
+    no graphviz needed), written to ``to_file``; Keras's display options are not used."""
+    from .plots import plot_model as draw
+    return draw(model, to_file)
+
+
+def __getattr__(name):
+    from .names import missing
+    raise missing("tinynet.utils", name, "utility", ['to_categorical', 'set_random_seed', 'plot_model'])

@@ -21,9 +21,6 @@ __all__ = ["Input", "InputLayer", "Layer", "Tensor", "reset_names", "Conv2D", "A
 
 
 def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise AttributeError(
-        f"tinynet.layers has no {name}: tinynet implements the layers of its practical work and a "
-        f"few that Keras tutorials use ({', '.join(n for n in __all__ if n not in ('Layer', 'Tensor', 'reset_names'))})"
-        f"; {name} is a Keras layer tinynet does not implement")
+    from ..names import missing
+    raise missing("tinynet.layers", name, "layer",
+                  [n for n in __all__ if n not in ("Layer", "Tensor", "reset_names")])

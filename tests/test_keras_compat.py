@@ -1,0 +1,251 @@
+"""Keras's API on tinynet (issue 11): the names, arguments and return values Keras scripts use,
+and the mistakes Keras lets pass that tinynet points out. Numbers, not just "it runs"."""
+import warnings
+
+import numpy as np
+import pytest
+
+import tinynet as keras
+from tinynet import backend, layers
+
+
+def _digits(n=64, seed=0, shape=(8, 8)):
+    r = np.random.default_rng(seed)
+    return r.random((n,) + shape), r.integers(0, 3, n)
+
+
+# ---- models --------------------------------------------------------------------------------
+def test_input_shape_and_input_dim_on_a_first_layer_build_the_sequential_model():
+    a = keras.Sequential([layers.Dense(5, activation="relu", input_shape=(784,)), layers.Dense(3)])
+    b = keras.Sequential()
+    b.add(layers.Dense(5, input_dim=784))
+    c = keras.Sequential([layers.InputLayer(shape=(784,)), layers.Dense(5)])
+    assert a.count_params() == 784 * 5 + 5 + 5 * 3 + 3
+    assert b.count_params() == c.count_params() == 784 * 5 + 5
+    assert a.inputs[0].shape == (None, 784) and a.outputs[0].shape == (None, 3)
+
+
+def test_a_model_used_as_a_layer_trains_its_own_weights():
+    backend.set_floatx("float64")
+    inner = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3)])
+    outer = keras.Sequential([inner, layers.Softmax()])
+    assert outer.count_params() == inner.count_params() == 64 * 3 + 3
+    x, y = _digits()
+    np.testing.assert_allclose(outer.predict(x).sum(axis=1), 1.0, rtol=1e-12)
+    z = inner.predict(x)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(outer.predict(x), e / e.sum(axis=1, keepdims=True), rtol=1e-12)
+    before = inner.get_weights()[0].copy()
+    outer.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    outer.fit(x, y, epochs=1, verbose=0)
+    assert np.abs(inner.get_weights()[0] - before).max() > 1e-6  # the gradient reached inside
+
+
+def test_calling_a_model_on_an_array_is_predict():
+    model = keras.Sequential([layers.Dense(4, activation="tanh", input_shape=(6,))])
+    x = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(model(x)), model.predict(x))
+
+
+def test_activation_given_as_a_function_is_the_named_one():
+    a = layers.Dense(4, activation=keras.activations.relu)
+    b = layers.Dense(4, activation="relu")
+    x = np.random.default_rng(1).standard_normal((3, 5))
+    assert a.activation == "relu"
+    backend.set_seed(0)
+    ya = a(x)  # the weights are drawn when the layer first sees data
+    backend.set_seed(0)
+    np.testing.assert_array_equal(ya, b(x))
+
+
+def test_reshape_rescaling_and_the_average_poolings_compute_their_formulas():
+    x = np.arange(2 * 4 * 4 * 1, dtype="float64").reshape(2, 4, 4, 1)
+    assert layers.Reshape((-1, 2))(x.reshape(2, 16)).shape == (2, 8, 2)
+    np.testing.assert_array_equal(layers.Rescaling(0.5, offset=-1.0)(x), x * 0.5 - 1.0)
+    # 'same' pooling of 3x3 windows, stride 2, on 4x4: out = ceil(4 / 2) = 2, one row and one
+    # column of padding, at the end (TensorFlow's rule); the border windows average what they cover
+    got = layers.AveragePooling2D(3, strides=2, padding="same")(x)[0, :, :, 0]
+    img = x[0, :, :, 0]
+    expected = [[img[0:3, 0:3].mean(), img[0:3, 2:4].mean()],
+                [img[2:4, 0:3].mean(), img[2:4, 2:4].mean()]]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(layers.GlobalAveragePooling2D()(x), x.mean(axis=(1, 2)), rtol=1e-12)
+
+
+# ---- losses, labels, metrics ---------------------------------------------------------------
+def _fit_weights(loss, labels, metrics=("accuracy",), **fit_args):
+    backend.set_floatx("float64")
+    backend.set_seed(3)
+    model = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3, activation="softmax")])
+    model.compile("rmsprop", loss, list(metrics))
+    x, _ = _digits()
+    history = model.fit(x, labels, batch_size=16, epochs=2, verbose=0, seed=1, **fit_args)
+    return model.get_weights(), history
+
+
+def test_sparse_labels_train_exactly_as_their_one_hot_labels():
+    _, y = _digits()
+    one_hot, _ = _fit_weights("categorical_crossentropy", keras.utils.to_categorical(y, 3))
+    sparse, _ = _fit_weights("sparse_categorical_crossentropy", y)
+    column, _ = _fit_weights(keras.losses.SparseCategoricalCrossentropy(), y[:, None])
+    for a, b, c in zip(one_hot, sparse, column):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(c, b)
+
+
+def test_metrics_are_logged_under_the_names_given():
+    _, y = _digits()
+    x, _ = _digits()
+    _, history = _fit_weights("sparse_categorical_crossentropy", y, metrics=("acc",),
+                              validation_data=(x, y))
+    assert sorted(history.history) == ["acc", "loss", "val_acc", "val_loss"]
+    assert history.params == {"verbose": 0, "epochs": 2, "steps": 4}
+
+
+def test_class_weight_is_sample_weight_by_class():
+    _, y = _digits()
+    weights = {0: 1.0, 1: 3.0, 2: 0.5}
+    by_class, _ = _fit_weights("sparse_categorical_crossentropy", y, class_weight=weights)
+    by_sample, _ = _fit_weights("sparse_categorical_crossentropy", y,
+                                sample_weight=np.array([weights[c] for c in y]))
+    plain, _ = _fit_weights("sparse_categorical_crossentropy", y)
+    for a, b in zip(by_class, by_sample):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(by_class[0] - plain[0]).max() > 1e-4
+
+
+def test_a_weighted_loss_is_the_mean_of_weighted_example_losses_as_keras():
+    backend.set_floatx("float64")
+    model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    r = np.random.default_rng(2)
+    x, y, w = r.standard_normal((6, 4)), r.integers(0, 3, 6), r.random(6)
+    p = model.predict(x)
+    expected = float(np.mean(w * -np.log(p[np.arange(6), y])))  # sum(w L) / N, not / sum(w)
+    assert model.evaluate(x, y, sample_weight=w) == pytest.approx(expected, rel=1e-12)
+
+
+def test_evaluate_test_on_batch_and_predict_on_batch_return_what_keras_returns():
+    backend.set_floatx("float64")
+    model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    x, y = np.random.default_rng(0).standard_normal((10, 4)), np.arange(10) % 3
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    loss, acc = model.evaluate(x, y)
+    assert model.evaluate(x, y, return_dict=True) == {"loss": loss, "accuracy": acc}
+    assert model.test_on_batch(x, y) == pytest.approx([loss, acc], rel=1e-12)
+    np.testing.assert_array_equal(model.predict_on_batch(x), model.predict(x))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert model.evaluate(x, y) == pytest.approx(loss, rel=1e-12)  # no metrics: the loss alone
+
+
+def test_save_weights_and_load_weights_round_trip(tmp_path):
+    a = keras.Sequential([layers.Dense(3, input_shape=(4,))])
+    b = keras.Sequential([layers.Dense(3, input_shape=(4,))])
+    a.save_weights(tmp_path / "w.npz")
+    b.load_weights(tmp_path / "w.npz")
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(u, v)
+
+
+# ---- utilities -----------------------------------------------------------------------------
+def test_keras_dataset_loaders_are_tinynets(data_dir, monkeypatch):
+    monkeypatch.setenv("TINYNET_DATA", str(data_dir))
+    (x, y), (xt, yt) = keras.datasets.mnist.load_data()
+    (x2, y2), _ = keras.datasets.load_mnist()
+    assert x.shape == (60000, 28, 28) and x.dtype == np.uint8 and yt.shape == (10000,)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_to_categorical_takes_columns_and_whole_floats():
+    expected = np.eye(3)[[2, 0, 1]]
+    np.testing.assert_array_equal(keras.utils.to_categorical(np.array([[2], [0], [1]])), expected)
+    np.testing.assert_array_equal(keras.utils.to_categorical([2.0, 0.0, 1.0], 3), expected)
+    with pytest.raises(ValueError, match="integer labels"):
+        keras.utils.to_categorical([0.5, 1.0])
+
+
+def test_backend_answers_keras_questions():
+    assert keras.backend.image_data_format() == "channels_last"
+    assert keras.backend.floatx() == "float32"
+    keras.utils.set_random_seed(5)
+    a = keras.layers.Dense(2)(np.ones((1, 3)))
+    keras.utils.set_random_seed(5)
+    np.testing.assert_array_equal(keras.layers.Dense(2)(np.ones((1, 3))), a)
+
+
+# ---- what tinynet does not have ------------------------------------------------------------
+@pytest.mark.parametrize("get,names", [
+    (lambda: keras.layers.LSTM, ["LSTM", "Dense", "Conv2D"]),
+    (lambda: keras.regularizers, ["regularizers", "layers"]),
+    (lambda: keras.callbacks.TensorBoard, ["TensorBoard", "EarlyStopping"]),
+    (lambda: keras.datasets.cifar10, ["cifar10", "mnist"]),
+    (lambda: keras.metrics.AUC, ["AUC", "accuracy"]),
+])
+def test_a_missing_keras_name_is_named_with_what_tinynet_has(get, names):
+    with pytest.raises(AttributeError) as info:
+        get()
+    for name in names:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize("make,error,excerpt", [
+    (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
+    (lambda: layers.Dense(4, kernel_regularizer="l2"), TypeError, "kernel_regularizer= is not implemented"),
+    (lambda: layers.Dense(4, trainable=False), ValueError, "trainable=False"),
+    (lambda: layers.Dense(4, kernel_initializer="orthogonal"), ValueError, "orthogonal"),
+])
+def test_keras_arguments_tinynet_lacks_are_refused_by_name(make, error, excerpt):
+    with pytest.raises(error, match=excerpt):
+        make()
+
+
+# ---- mistakes Keras lets pass --------------------------------------------------------------
+def test_a_probability_loss_without_softmax_is_pointed_out():
+    model = keras.Sequential([layers.Dense(3, input_shape=(4,))])
+    with pytest.warns(UserWarning, match=r"no softmax.*activation='softmax'.*from_logits=True"):
+        model.compile("adam", "sparse_categorical_crossentropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+def test_unscaled_pixels_are_pointed_out_once_unless_the_model_rescales_them():
+    x = np.random.default_rng(0).integers(0, 256, (20, 8, 8)).astype("uint8")
+    y = np.arange(20) % 3
+    model = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match=r"0-255 pixel values.*x / 255.0.*Rescaling\(1 / 255\)"):
+        model.fit(x, y, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, verbose=0)  # once per model
+        rescaled = keras.Sequential([layers.Rescaling(1 / 255, input_shape=(8, 8)), layers.Flatten(),
+                                     layers.Dense(3, activation="softmax")])
+        rescaled.compile("adam", "sparse_categorical_crossentropy")
+        rescaled.fit(x, y, verbose=0)
+        model.fit(x / 255.0, y, verbose=0)
+
+
+def test_a_single_image_without_its_batch_axis_gets_the_fix():
+    model = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3)])
+    with pytest.raises(ValueError, match=r"single example without its batch axis: use x\[None\]"):
+        model.predict(np.zeros((8, 8)))
+
+
+def test_integer_labels_with_the_categorical_loss_get_both_fixes():
+    model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile("adam", "categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"to_categorical\(y, 3\).*sparse_categorical_crossentropy"):
+        model.fit(np.zeros((5, 4)), np.zeros((5, 1), int), verbose=0)
+
+
+@pytest.mark.parametrize("loss,labels,excerpt", [
+    ("sparse_categorical_crossentropy", np.arange(5), r"class numbers from 0 to 4.*3 units.*5 units"),
+    ("categorical_crossentropy", np.eye(5), r"5 classes and the last layer 3 units.*5 units"),
+])
+def test_labels_with_more_classes_than_the_last_layer_say_what_to_change(loss, labels, excerpt):
+    model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile("adam", loss)
+    with pytest.raises(ValueError, match=excerpt):
+        model.fit(np.zeros((5, 4)), labels, verbose=0)
