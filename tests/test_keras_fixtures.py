@@ -4,7 +4,11 @@ The fixtures in ``tests/fixtures/keras/`` are written by ``tests/keras_reference
 (run with a Python that has TensorFlow; this test needs only NumPy). Each file is one case:
 
 * a layer: forward output for an input and weights, and the gradients of ``sum(y * G)`` with
-  respect to the input and each weight, for a random ``G``;
+  respect to the input and each weight, for a random ``G`` (Dense, Conv2D, MaxPooling2D, Flatten,
+  Add, Dropout, Activation, and the layers Keras scripts bring: Softmax, ReLU, Reshape, Rescaling,
+  AveragePooling2D, GlobalAveragePooling2D, activations given as functions). Keras's float64
+  ``Rescaling(1 / 255)`` rounds a Python-float scale through float32 (1.5e-8 off); the generator
+  gives it the float64 number, which is what ``Rescaling(1 / 255)`` means and what tinynet uses;
 * a loss (categorical and sparse categorical cross-entropy, binary cross-entropy, mean squared
   error): the loss (mean over the batch) and its gradient w.r.t. ``y_pred``, on the logits path and
   on the probabilities path (with Keras's clipping at 1e-7), and the per-position values of
@@ -32,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinynet import backend, layers, losses, optimizers, report_models
+from tinynet import activations, backend, layers, losses, optimizers, report_models
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keras"
 ALL = sorted(FIXTURES.glob("*.npz"))
@@ -70,6 +74,13 @@ def load(path):
 
 def ids(paths):
     return [p.stem for p in paths]
+
+
+def layer_args(config):
+    """A fixture's layer config as constructor arguments: ``{"function": name}`` stands for the
+    activation function ``tinynet.activations.<name>`` (Keras's of that name in the generator)."""
+    return {k: getattr(activations, v["function"]) if isinstance(v, dict) and set(v) == {"function"}
+            else v for k, v in config.items()}
 
 
 def host(a):
@@ -118,7 +129,7 @@ def test_layer_matches_keras(path):
     f = load(path)
     config = json.loads(str(f["config"]))
     cls = config.pop("class")
-    layer = getattr(layers, cls)(**config)
+    layer = getattr(layers, cls)(**layer_args(config))
     n_inputs = int(f["n_inputs"])
     n_weights = int(f["n_weights"])
 
@@ -281,7 +292,7 @@ def test_one_training_step_of_a_report_model_matches_keras(path):
 def test_fixture_set_is_complete():
     versions = json.loads((FIXTURES / "VERSIONS.json").read_text())
     assert versions["keras"].startswith("3."), versions
-    assert len(LAYER_FILES) >= 50 and len(LOSS_FILES) >= 18 and len(OPTIMIZER_FILES) >= 23
+    assert len(LAYER_FILES) >= 94 and len(LOSS_FILES) >= 18 and len(OPTIMIZER_FILES) >= 23
     loss_classes = {json.loads(str(load(p)["config"]))["class"] for p in LOSS_FILES}
     assert loss_classes == {"CategoricalCrossentropy", "SparseCategoricalCrossentropy",
                             "BinaryCrossentropy", "MeanSquaredError"}
@@ -291,8 +302,24 @@ def test_fixture_set_is_complete():
         assert any(arg in c for c in opt_configs), arg
     steps = {(str(load(p)["model"]), str(load(p)["dtype"])) for p in MODEL_STEP_FILES}
     assert steps == {(m, d) for m in ("cnn_digits", "mlp_raw") for d in ("float32", "float64")}
-    classes = {json.loads(str(load(p)["config"]))["class"] for p in LAYER_FILES}
-    assert classes >= {"Dense", "Conv2D", "MaxPooling2D", "Flatten", "Add", "Dropout", "Activation"}
+    layer_configs = [json.loads(str(load(p)["config"])) for p in LAYER_FILES]
+    classes = {c["class"] for c in layer_configs}
+    assert classes >= {"Dense", "Conv2D", "MaxPooling2D", "Flatten", "Add", "Dropout", "Activation",
+                       "Softmax", "ReLU", "Reshape", "Rescaling", "AveragePooling2D",
+                       "GlobalAveragePooling2D"}
+    # the cases issue 11 asks for: average pooling with pools 2 and 3, strides 1 and 2, 'valid'
+    # and 'same' (each pair of them), Reshape with a -1, Rescaling with an offset, activations
+    # given as functions
+    avg = [c for c in layer_configs if c["class"] == "AveragePooling2D"]
+    combos = {(c["pool_size"], c.get("strides", c["pool_size"]), c["padding"]) for c in avg
+              if isinstance(c["pool_size"], int) and isinstance(c.get("strides", 1), int)}
+    assert any(isinstance(c["pool_size"], list) for c in avg)  # a rectangular pool too
+    assert {(p, s, pad) for p in (2, 3) for s in (1, 2) for pad in ("valid", "same")} <= combos
+    assert any(-1 in c["target_shape"] for c in layer_configs if c["class"] == "Reshape")
+    assert any(c.get("offset") for c in layer_configs if c["class"] == "Rescaling")
+    assert {c["activation"]["function"] for c in layer_configs
+            if isinstance(c.get("activation"), dict)} >= {"linear", "relu", "sigmoid", "tanh",
+                                                           "softmax"}
     assert sum(p.stat().st_size for p in FIXTURES.iterdir()) < 5_000_000
     for p in ALL:
         f = load(p)

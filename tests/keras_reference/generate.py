@@ -13,7 +13,9 @@ the committed files.
 
 Fixture kinds (key ``kind``):
 
-* ``layer``: ``config`` (JSON: {"class": ..., **constructor args as tinynet takes them}),
+* ``layer``: ``config`` (JSON: {"class": ..., **constructor args as tinynet takes them; a value
+  {"function": name} stands for the activation function of that name, ``keras.activations.<name>``
+  here and ``tinynet.activations.<name>`` in the test, as a Keras script passes ``activation=``}),
   ``input_shape`` (without the batch dimension; one row per input for ``Add``), ``x`` (or
   ``x0``, ``x1``, ...), weights ``w0``, ``w1``, ... in Keras layout and order, the forward output
   ``y`` (``training=False``), a random ``G`` shaped like ``y`` and the gradients of
@@ -125,6 +127,12 @@ def _json(obj) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def _random_input(rng, shape, kind):
+    if kind == "pixels":
+        # what Rescaling meets in a script: integer pixel values 0..255, as floats
+        return rng.integers(0, 256, size=shape).astype(DT)
+    if kind == "wide":
+        # logits up to about +-40: a softmax with saturated entries (down to ~1e-30)
+        return rng.standard_normal(shape) * 15.0
     if kind == "pool":
         # distinct values: no ties inside any pooling window
         n = int(np.prod(shape))
@@ -136,9 +144,23 @@ def _random_input(rng, shape, kind):
     return x
 
 
+def _keras_arg(value):
+    """A constructor argument for Keras: ``{"function": name}`` becomes Keras's activation
+    function of that name; a Python float becomes ``np.float64`` (still a ``float``). Keras's
+    TensorFlow backend casts a Python float to a float64 tensor through float32
+    (``ops.cast(1 / 255, "float64")`` is 1/255 rounded to float32, 1.5e-8 off), which would put
+    a float32 artefact into a float64 fixture: ``Rescaling(1 / 255)`` means the float64 number
+    1/255, as tinynet computes it."""
+    if isinstance(value, dict) and set(value) == {"function"}:
+        return getattr(keras.activations, value["function"])
+    if isinstance(value, float):
+        return np.float64(value)
+    return value
+
+
 def layer_fixture(name, config, input_shape, batch=2, n_inputs=1, input_kind="normal"):
     rng = rng_for(name)
-    args = {k: v for k, v in config.items() if k != "class"}
+    args = {k: _keras_arg(v) for k, v in config.items() if k != "class"}
     cls = getattr(keras.layers, config["class"])
     layer = cls(**args, dtype="float64")
     shape = tuple(input_shape)
@@ -271,6 +293,95 @@ def layer_cases():
         cases.append((f"activation_{act}", {"class": "Activation", "activation": act}, (6,), 3))
     cases.append(("activation_softmax_4d", {"class": "Activation", "activation": "softmax"}, (2, 3, 5), 2))
     cases.append(("activation_relu_4d", {"class": "Activation", "activation": "relu"}, (3, 3, 4), 2))
+    cases += keras_script_layer_cases()
+    return cases
+
+
+def keras_script_layer_cases():
+    """The layers Keras scripts bring along (issue 11): Softmax, ReLU, Reshape, Rescaling,
+    AveragePooling2D, GlobalAveragePooling2D, and activations given as functions."""
+    cases = []
+
+    # Softmax and ReLU layers (the last axis; 2-D and 4-D; saturated logits)
+    cases.append(("softmax_layer_6", {"class": "Softmax"}, (6,), 3))
+    cases.append(("softmax_layer_2x3x5", {"class": "Softmax"}, (2, 3, 5), 2))
+    cases.append(("softmax_layer_wide_10", {"class": "Softmax"}, (10,), 4, 1, "wide"))
+    cases.append(("relu_layer_6", {"class": "ReLU"}, (6,), 3))
+    cases.append(("relu_layer_3x3x4", {"class": "ReLU"}, (3, 3, 4), 2))
+
+    # Activation (and Dense, Conv2D) with the activation given as a function
+    for act in ["linear", "relu", "sigmoid", "tanh", "softmax"]:
+        cases.append((f"activation_fn_{act}",
+                      {"class": "Activation", "activation": {"function": act}}, (6,), 3))
+    cases.append(("activation_fn_softmax_4d",
+                  {"class": "Activation", "activation": {"function": "softmax"}}, (2, 3, 5), 2))
+    cases.append(("dense_fn_relu", {"class": "Dense", "units": 4,
+                                    "activation": {"function": "relu"}}, (5,), 3))
+    cases.append(("conv2d_k3_s1_same_6x5x2_f3_fn_tanh",
+                  {"class": "Conv2D", "filters": 3, "kernel_size": 3, "padding": "same",
+                   "activation": {"function": "tanh"}}, (6, 5, 2), 2))
+
+    # Reshape: (input shape, target shape), one -1 inferred in most
+    reshapes = [
+        ((12,), (3, 4)),
+        ((784,), (28, 28, 1)),
+        ((2, 3, 4), (-1, 4)),
+        ((24,), (2, -1, 3)),
+        ((3, 3, 2), (-1,)),
+        ((4, 5, 6), (6, -1)),
+    ]
+    for shape, target in reshapes:
+        dims = lambda t: "x".join("m1" if d == -1 else str(d) for d in t)  # noqa: E731
+        cases.append((f"reshape_{dims(shape)}_to_{dims(target)}",
+                      {"class": "Reshape", "target_shape": list(target)}, shape, 2))
+
+    # Rescaling: (scale, offset, input shape, input kind)
+    rescalings = [
+        (1 / 255, 0.0, (28, 28, 1), "pixels", "1over255"),
+        (1 / 127.5, -1.0, (5, 6, 3), "pixels", "1over127.5_offset-1"),
+        (2.5, 0.3, (7,), "normal", "2.5_offset0.3"),
+        (-0.75, 1.25, (3, 4, 2), "normal", "-0.75_offset1.25"),
+    ]
+    for scale, offset, shape, kind, label in rescalings:
+        cfg = {"class": "Rescaling", "scale": scale}
+        if offset:
+            cfg["offset"] = offset
+        cases.append((f"rescaling_{label}_{'x'.join(map(str, shape))}", cfg, shape, 2, 1, kind))
+
+    # AveragePooling2D: (pool, strides, padding, H, W, C); 'same' averages only the pixels each
+    # window covers, so border windows divide by fewer than pool_h * pool_w
+    pools = [
+        (2, None, "valid", 7, 7, 2),
+        (2, None, "same", 7, 7, 2),
+        (2, None, "valid", 8, 8, 3),
+        (2, 1, "valid", 5, 6, 3),
+        (2, 1, "same", 5, 6, 3),
+        (2, 2, "same", 9, 10, 2),
+        (3, None, "valid", 10, 11, 2),
+        (3, None, "same", 7, 8, 1),
+        (3, 1, "valid", 7, 7, 1),
+        (3, 1, "same", 7, 9, 2),
+        (3, 2, "valid", 9, 10, 2),
+        (3, 2, "same", 9, 10, 2),
+        (3, 2, "same", 8, 8, 3),
+        (3, 2, "same", 2, 3, 1),     # the window is larger than the image
+        (2, 3, "same", 10, 9, 2),    # strides larger than the pool (H padded, W not)
+        ((2, 3), (1, 2), "same", 7, 8, 2),
+        ((3, 2), (2, 1), "valid", 9, 7, 1),
+    ]
+    for p, s, pad, h, w, c in pools:
+        cfg = {"class": "AveragePooling2D", "pool_size": p if isinstance(p, int) else list(p),
+               "padding": pad}
+        if s is not None:
+            cfg["strides"] = s if isinstance(s, int) else list(s)
+        tag = lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v)  # noqa: E731
+        name = f"avgpool_p{tag(p)}_s{tag(s) if s is not None else 'default'}_{pad}_{h}x{w}x{c}"
+        cases.append((name, cfg, (h, w, c), 2))
+
+    # GlobalAveragePooling2D
+    for h, w, c, batch in [(5, 6, 3, 2), (1, 1, 4, 3), (7, 7, 16, 2), (4, 9, 1, 3)]:
+        cases.append((f"global_avgpool_{h}x{w}x{c}", {"class": "GlobalAveragePooling2D"},
+                      (h, w, c), batch))
     return cases
 
 
