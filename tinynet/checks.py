@@ -3,6 +3,8 @@
 Each says what was expected, what was found, and the change that fixes it, in the shapes that
 ``summary()`` prints. They return the data as the model's float type, on the backend's device.
 """
+import warnings
+
 import numpy as np
 
 from . import backend
@@ -162,3 +164,39 @@ def validation(x, y, validation_data, validation_split, prepare):
             raise ValueError("validation_data must be a pair (x_val, y_val)")
         return x, y, prepare(*validation_data, "fit (validation_data)")
     return x, y, None
+
+
+def warn_if_unscaled(model, x):
+    """Warn when ``x`` looks like 0-255 pixels and the model does not rescale them itself (Keras
+    lets them pass: the model trains to a fraction of its accuracy). Returns whether it warned."""
+    if not hasattr(x, "dtype") or not looks_unscaled(x):
+        return False
+    model._maybe_build(np.asarray(x[:1]))
+    first = model.graph.order[1] if model.built and len(model.graph.order) > 1 else None
+    if type(first).__name__ == "Rescaling":
+        return False
+    warnings.warn(f"model '{model.name}': the inputs look like 0-255 pixel values; networks "
+                  "train far better on inputs scaled to [0, 1]: divide them by 255 "
+                  "(x / 255.0), or start the model with layers.Rescaling(1 / 255)",
+                  UserWarning, stacklevel=5)
+    return True
+
+
+def warn_if_probabilities_without_softmax(model):
+    """Warn when a loss on probabilities follows a last layer that gives none (Keras lets it pass,
+    and the model trains to a fraction of its accuracy)."""
+    if not model.built or getattr(model.loss, "from_logits", True):
+        return
+    output = model.graph.output
+    kind = type(model.loss).name  # the class's name: a user may rename the loss itself
+    if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
+            and output.activation != "softmax" and output.output_shape[-1] > 1 \
+            and not hasattr(output, "model"):  # a nested model's own output layer is inside it
+        warnings.warn(f"model '{model.name}': {kind} expects probabilities, but the last layer "
+                      f"'{output.name}' has no softmax (activation {output.activation!r}); add "
+                      f"activation='softmax' to it, or use {type(model.loss).__name__}"
+                      "(from_logits=True)", UserWarning, stacklevel=4)
+    if kind == "binary_crossentropy" and output.activation != "sigmoid":
+        warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but the "
+                      f"last layer '{output.name}' has no sigmoid; add activation='sigmoid', or "
+                      "use BinaryCrossentropy(from_logits=True)", UserWarning, stacklevel=4)

@@ -9,8 +9,6 @@ A :class:`Model` ties three small pieces together, each in its own module:
 What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict``,
 ``train_on_batch``, the weights, ``summary`` and ``save``.
 """
-import warnings
-
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -19,6 +17,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .graph import Graph
 from .layers.base import Input, InputLayer, Layer, Tensor, unique_name
+from .layers.nested import NestedModel
 
 
 class NotCompiledError(RuntimeError, ValueError):
@@ -168,22 +167,10 @@ class Model:
                               self.dtype, where, loss_name=kind)
 
     def _prepare(self, x, y, where):
-        self._warn_if_unscaled(x)
+        if not self._warned_unscaled:
+            self._warned_unscaled = checks.warn_if_unscaled(self, x)
         x = self._prepare_x(x, where)
         return x, self._prepare_y(y, x.shape[0], where)
-
-    def _warn_if_unscaled(self, x):
-        """Once per model: 0-255 pixels fed to a model that does not rescale them itself."""
-        if self._warned_unscaled or not hasattr(x, "dtype") or not checks.looks_unscaled(x):
-            return
-        self._maybe_build(np.asarray(x[:1]))
-        first = self.graph.order[1] if self.built and len(self.graph.order) > 1 else None
-        if type(first).__name__ != "Rescaling":
-            self._warned_unscaled = True
-            warnings.warn(f"model '{self.name}': the inputs look like 0-255 pixel values; networks "
-                          "train far better on inputs scaled to [0, 1]: divide them by 255 "
-                          "(x / 255.0), or start the model with layers.Rescaling(1 / 255)",
-                          UserWarning, stacklevel=4)
 
     # ---- training --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss="categorical_crossentropy", metrics=None,
@@ -204,27 +191,7 @@ class Model:
                 raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
                                  f"Keras's names: {', '.join(METRICS)}")
         self.metrics = list(dict.fromkeys(metrics))
-        self._warn_if_probabilities_without_softmax()
-
-    def _warn_if_probabilities_without_softmax(self):
-        """A cross-entropy on probabilities after a last layer that gives none (Keras lets it
-        pass, and the model trains to a fraction of its accuracy)."""
-        if not self.built or getattr(self.loss, "from_logits", True):
-            return
-        output = self.graph.output
-        kind = type(self.loss).name  # the class's name: a user may rename the loss itself
-        if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
-                and output.activation != "softmax" and output.output_shape[-1] > 1 \
-                and not isinstance(output, NestedModel):
-            warnings.warn(f"model '{self.name}': {kind} expects probabilities, but the "
-                          f"last layer '{output.name}' has no softmax (activation "
-                          f"{output.activation!r}); add activation='softmax' to it, or use "
-                          f"{type(self.loss).__name__}(from_logits=True)", UserWarning, stacklevel=3)
-        if kind == "binary_crossentropy" and output.activation != "sigmoid":
-            warnings.warn(f"model '{self.name}': binary_crossentropy expects probabilities, but "
-                          f"the last layer '{output.name}' has no sigmoid; add "
-                          "activation='sigmoid', or use BinaryCrossentropy(from_logits=True)",
-                          UserWarning, stacklevel=3)
+        checks.warn_if_probabilities_without_softmax(self)
 
     def _require_compiled(self, where):
         if self.loss is None:
@@ -406,49 +373,6 @@ class Sequential(Model):
     def layers(self):
         """The layers you added (Keras does not list the input layer of a Sequential)."""
         return list(self._stack)
-
-
-class NestedModel(Layer):
-    """A model used as one layer of another (``Sequential([model, layers.Softmax()])``): its
-    forward and backward are the inner model's graph passes; its weights are the inner model's."""
-
-    def __init__(self, model):
-        if not model.built:
-            raise ValueError(f"model '{model.name}' is used as a layer before it is built: give it "
-                             "an input shape first (layers.Input, or input_shape= on its first "
-                             "layer)")
-        super().__init__(name=model.name)
-        self.model = model
-        self.params = model.params
-        self.requested_input_shape = model.graph.input.input_shape  # first in a Sequential
-
-    @property
-    def kind(self):
-        return type(self.model).__name__
-
-    @property
-    def grads(self):
-        return self.model.grads
-
-    @grads.setter
-    def grads(self, value):  # Layer.__init__ sets it; the inner layers hold the gradients
-        pass
-
-    def build(self, input_shape):
-        expected = self.model.graph.input.input_shape
-        if tuple(input_shape) != expected:
-            raise ValueError(f"model '{self.model.name}' used as a layer expects input of shape "
-                             f"{(None,) + expected}, got {(None,) + tuple(input_shape)}")
-        super().build(input_shape)
-
-    def compute_output_shape(self, input_shape):
-        return self.model.graph.output.output_shape
-
-    def _forward(self, x, training, fused=None):
-        return self.model.graph.forward(x, training=training)
-
-    def _backward(self, dz, need_input_grad=True, fused_output=None):
-        return self.model.graph.backward(dz, need_input_grad=need_input_grad)
 
 
 def load_model(path):

@@ -1,0 +1,51 @@
+"""A model used as one layer of another, as Keras allows: ``Sequential([model, layers.Softmax()])``.
+
+    forward     y = model(x)           the inner model's graph, run as one step of the outer one
+    backward    dL/dx = model.backward(dL/dy), filling the inner layers' gradients
+
+Its weights are the inner model's arrays themselves, so training the outer model trains the inner.
+"""
+from .base import Layer
+
+
+class NestedModel(Layer):
+    """A model used as one layer of another (``Sequential([model, layers.Softmax()])``): its
+    forward and backward are the inner model's graph passes; its weights are the inner model's."""
+
+    def __init__(self, model):
+        if not model.built:
+            raise ValueError(f"model '{model.name}' is used as a layer before it is built: give it "
+                             "an input shape first (layers.Input, or input_shape= on its first "
+                             "layer)")
+        super().__init__(name=model.name)
+        self.model = model
+        self.params = model.params
+        self.requested_input_shape = model.graph.input.input_shape  # first in a Sequential
+
+    @property
+    def kind(self):
+        return type(self.model).__name__
+
+    @property
+    def grads(self):
+        return self.model.grads
+
+    @grads.setter
+    def grads(self, value):  # Layer.__init__ sets it; the inner layers hold the gradients
+        pass
+
+    def build(self, input_shape):
+        expected = self.model.graph.input.input_shape
+        if tuple(input_shape) != expected:
+            raise ValueError(f"model '{self.model.name}' used as a layer expects input of shape "
+                             f"{(None,) + expected}, got {(None,) + tuple(input_shape)}")
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.model.graph.output.output_shape
+
+    def _forward(self, x, training, fused=None):
+        return self.model.graph.forward(x, training=training)
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return self.model.graph.backward(dz, need_input_grad=need_input_grad)
