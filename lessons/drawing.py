@@ -35,8 +35,11 @@ def curves(histories, key, path, title):
         ax.plot(np.arange(1, len(values) + 1), values, "o-", markersize=4, label=label)
     ax.set_xlim(0.5, longest + 0.5)
     ax.xaxis.get_major_locator().set_params(integer=True)
+    every = np.concatenate([np.asarray(h.history[key], dtype=np.float64) for h in histories.values()])
+    if every.min() > 0 and every.max() > 5 * every.min():   # one run far above the others: log scale
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(WORDS.get(key, key))
+    ax.set_ylabel(WORDS.get(key, key) + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title(title)
@@ -141,7 +144,8 @@ def see_it_learn(image, stages, path, title):
                 ax.set_xticks([])
                 ax.set_yticks([])
                 rms = float(np.sqrt(np.mean(a * a)))
-                ax.set_title(f"{name}\nrms {rms:.1e}", fontsize=7)
+                shown = name.split(":")[0] if kind == "activation" else name
+                ax.set_title(f"{shown}\nrms {rms:.1e}", fontsize=7)
                 if j == 0:
                     ax.set_ylabel(f"{stage}\n{kind}", fontsize=8)
             if kind != "activation":

@@ -51,6 +51,8 @@ print(f"{digits.sizes}; HOG features {hog_train.shape[1]} per image, computed in
 # start from the gradient of the cross-entropy with respect to the output probabilities,
 # $\partial L/\partial p = -y/p$, and hand it backwards through each layer's `backward`, which
 # returns the gradient with respect to that layer's input, that is, the previous layer's output.
+# For the output layer the picture shows $\partial L/\partial z = p - y$, the gradient at its
+# logits (lesson 0): $-y/p$ stays near $-1$ even when the answer is right, $p - y$ goes to 0.
 
 # %%
 def forward_backward(model, image, label):
@@ -62,12 +64,18 @@ def forward_backward(model, image, label):
         a = layer.forward(a, training=False)
         outputs.append(a)
     p = outputs[-1]
-    g = -backend.asarray(common.one_hot(np.array([label])), dtype=p.dtype) / p   # dL/dp
-    gradients = [g]
+    y = backend.asarray(common.one_hot(np.array([label])), dtype=p.dtype)
+    g = -y / p                          # dL/dp, handed to the softmax layer's own backward
+    gradients = [p - y]                 # shown for the output: dL/dz = p - y (lesson 0), what flows back
     for layer in reversed(chain[1:]):
         g = layer.backward(g)           # dL/d(input of this layer) = dL/d(output of the one before)
         gradients.insert(0, g)
-    return ([layer.name for layer in chain], [backend.to_numpy(o) for o in outputs],
+    # The model's own passes give the same numbers: forward up to a named layer, and backward.
+    middle = chain[len(chain) // 2]
+    assert np.allclose(backend.to_numpy(model.forward(image[None], until=middle.name)),
+                       backend.to_numpy(outputs[len(chain) // 2]), rtol=1e-5, atol=1e-6)
+    names = [layer.name for layer in chain[:-1]] + [f"{chain[-1].name}: p - y"]
+    return (names, [backend.to_numpy(o) for o in outputs],
             [backend.to_numpy(g) for g in gradients])
 
 
@@ -222,11 +230,12 @@ p_before, p_after = float(before[1][-1][0, label]), float(after[1][-1][0, label]
 section.picture(template_picture, caption="What the MLP's first layer learnt:")
 section.picture(learn_picture, caption="See it learn: the CNN on one test digit, forward and backward:")
 section.text(f"""
-At initialisation the CNN gives the true digit a probability of {p_before:.2f}; after training,
-{p_after:.4f}. The gradient at the output shrinks accordingly (its RMS goes from
-{rms_before[-1]:.2e} to {rms_after[-1]:.2e}), and on its way back to the first convolution it
-is multiplied by each layer's weights and masked by each ReLU and pooling: at initialisation it
-arrives at `{before[0][0]}`'s output with an RMS of {rms_before[0]:.2e}
-({rms_before[0] / rms_before[-1]:.1e} times the output's), after training {rms_after[0]:.2e}.
-The pooling layers pass the gradient to one pixel in four, which is why their input-side
-pictures look sparse.""")
+At initialisation the CNN gives the true digit ({label}) a probability of {p_before:.2f}; after
+training, {f"{p_after:.2f}" if p_after < 0.99 else f"1 - {1 - p_after:.1e}" if p_after < 1 else "1 to float32's precision"}.
+The gradient at the output, p - y, shrinks accordingly (its RMS goes from {rms_before[-1]:.2e} to
+{rms_after[-1]:.2e}){": a digit the model already gets right teaches it almost nothing" if p_after > 0.99 else ""}. On its way back to the first convolution the gradient is multiplied by
+each layer's weights and masked by each ReLU and pooling: it arrives at `{before[0][0]}`'s output
+with an RMS of {rms_before[0]:.2e} at initialisation ({rms_before[0] / rms_before[-1]:.1e} times
+the output's) and {rms_after[0]:.2e} after training ({rms_after[0] / rms_after[-1]:.1e} times).
+A pooling layer passes each window's gradient to one element of four, which is why the gradient
+pictures of the layers before a pooling look sparse.""")

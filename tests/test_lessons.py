@@ -161,6 +161,23 @@ def test_report_holds_every_section_and_well_formed_tables(quick_run):
     assert "203,530 | 203,530" in report and "7,465 | 7,465" in report
 
 
+def test_the_committed_report_is_a_full_run_with_its_pictures():
+    folder = REPO / "lessons" / "report"
+    report = (folder / "REPORT.md").read_text()
+    assert "--quick" not in report and "--seeds 3" in report
+    assert "the whole data sets (60,000 / 10,000)" in report
+    for title in ("0. Backpropagation by hand", "1. RMSprop", "2. Model complexity",
+                  "3. Shallow and deep networks", "4. Hyper-parameter grids", "5. Fashion-MNIST CNNs"):
+        assert f"## {title}\n" in report, title
+    linked = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report))
+    present = {p.name for p in folder.glob("*.png")}
+    assert linked == present, (linked ^ present)   # every picture shown, none left over
+    total = sum(p.stat().st_size for p in folder.iterdir())
+    assert total < 6 * 2 ** 20, f"lessons/report/ holds {total / 2 ** 20:.1f} MB (at most 6)"
+    for table in re.findall(r"((?:^\|.*\|\n)+)", report, re.M):
+        assert len({len(table_cells(line)) for line in table.strip().splitlines()}) == 1, table[:200]
+
+
 # ---- lesson 0 and lesson 1: the numbers by hand ------------------------------------------------
 @needs_data
 def test_lesson_0_compares_every_step_below_its_bound(quick_run):
