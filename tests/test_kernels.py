@@ -252,3 +252,48 @@ def test_numba_kernels_refuse_shapes_that_do_not_fit(call):
     K, _, _ = _kernels("numba")
     with pytest.raises(ValueError):
         call(K)
+
+
+RMSPROP_OPTIONS = [{}, {"momentum": 0.9}, {"centered": True}, {"momentum": 0.5, "centered": True},
+                   {"learning_rate": 0.01, "rho": 0.5, "epsilon": 1e-3}]
+
+
+def _rmsprop_trajectory(options, dtype, steps=6):
+    from tinynet import optimizers
+    r = np.random.default_rng(7)
+    params = [r.standard_normal((37, 19)).astype(dtype), r.standard_normal(19).astype(dtype)]
+    opt = optimizers.RMSprop(**options)
+    for _ in range(steps):
+        grads = [(r.standard_normal(p.shape) * 10.0 ** r.integers(-4, 2)).astype(dtype)
+                 for p in params]
+        opt.apply_gradients(zip(grads, params))
+    state = opt.get_state(params)["slots"]
+    return params, state
+
+
+@pytest.mark.parametrize("options", RMSPROP_OPTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_rmsprop_gives_the_readable_updates_numbers(options, dtype, monkeypatch):
+    """The numba backend's one-pass RMSprop against the reference lines of optimizers.RMSprop
+    (the report's equations 1 and 2): bit for bit in float64 and float32, state included."""
+    pytest.importorskip("numba")
+    backend.set_backend("numpy")
+    assert backend.fused("rmsprop_update", np.zeros(1)) is None  # the reference runs its own lines
+    ref_params, ref_state = _rmsprop_trajectory(options, dtype)
+    backend.set_backend("numba")
+    from tinynet.kernels import numba_cpu
+    calls = []
+    real = numba_cpu.rmsprop_update
+    monkeypatch.setattr(numba_cpu, "rmsprop_update", lambda *a: calls.append(1) or real(*a))
+    backend._registry.pop("numba", None)  # rebuild the registry entry around the spy
+    backend.set_backend("numba")
+    params, state = _rmsprop_trajectory(options, dtype)
+    backend._registry.pop("numba", None)
+    assert len(calls) == 6 * 2  # every update of every parameter went through the fused kernel
+    for a, b in zip(params, ref_params):
+        np.testing.assert_array_equal(a, b)
+    for s, t in zip(state, ref_state):
+        for u, v in zip(s, t):
+            assert (u is None) == (v is None)
+            if u is not None:
+                np.testing.assert_array_equal(u, v)

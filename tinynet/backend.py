@@ -55,7 +55,8 @@ class BackendError(RuntimeError):
 
 def _namespace(module, before_parallel=None):
     """The registry entry of one backend: its :data:`KERNELS` and whichever :data:`FUSED` it has.
-    ``before_parallel`` runs before each kernel (the numba thread policy: a no-op after once)."""
+    ``before_parallel`` runs before each of the (parallel) :data:`KERNELS`: the numba thread
+    policy, a no-op after its first call; the fused updates run on one thread and skip it."""
     entries = {}
     for name in KERNELS + FUSED:
         fn = getattr(module, name, None)
@@ -63,7 +64,7 @@ def _namespace(module, before_parallel=None):
             if name in KERNELS:
                 raise BackendError(f"kernel module {module.__name__} lacks {name}()")
             continue
-        if before_parallel is not None:
+        if before_parallel is not None and name in KERNELS:
             fn = _after(before_parallel, fn)
         entries[name] = fn
     return types.SimpleNamespace(**entries)

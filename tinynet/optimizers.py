@@ -266,9 +266,11 @@ class RMSprop(Optimizer):
     def update(self, theta, g, state):
         rho, eta, eps = self.rho, self.learning_rate, self.epsilon
         fused = backend.fused("rmsprop_update", theta)
-        if fused is not None:  # the backend runs the lines below as one kernel (the GPU's)
-            fused(theta, g, *state.arrays(theta, "s", "mean_grad", "moment"), eta, rho, eps,
-                  self.momentum, self.centered)
+        if fused is not None:  # the backend runs the lines below as one pass (numba, CUDA)
+            (s,) = state.arrays(theta, "s")
+            mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
+            moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
+            fused(theta, g, s, mean_grad, moment, eta, rho, eps, self.momentum, self.centered)
             return
         (s,) = state.arrays(theta, "s")
         s *= rho

@@ -175,6 +175,9 @@ _rmsprop = cp.ElementwiseKernel(
 
 
 def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered):
-    """``optimizers.RMSprop.update`` as one CUDA kernel (instead of about ten array operations)."""
+    """``optimizers.RMSprop.update`` as one CUDA kernel (instead of about ten array operations).
+    ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off."""
+    mean_grad = cp.zeros_like(theta) if mean_grad is None else mean_grad  # unused by the kernel
+    moment = cp.zeros_like(theta) if moment is None else moment
     t = theta.dtype.type
     _rmsprop(g, t(lr), t(rho), t(eps), t(momentum), bool(centered), theta, s, mean_grad, moment)

@@ -794,3 +794,57 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     dkernel = np.ascontiguousarray(total[:, :-1].T).reshape(kernel.shape)
     dbias = total[:, -1].copy()
     return (dx if need_dx else None), dkernel, dbias
+
+
+# ---------------------------------------------------------------------------------------------
+# fused optimizer update
+# ---------------------------------------------------------------------------------------------
+# The operations of optimizers.RMSprop.update in its order, one element at a time, with no
+# fastmath: each element is rounded exactly as the NumPy reference rounds it (bit-identical in
+# float32 and float64). error_model="numpy" lets LLVM vectorise the division and the square root
+# (no ZeroDivisionError checks); the plain case has a loop of its own, free of branches.
+@njit(cache=True, error_model="numpy")
+def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps):
+    for i in range(theta.size):
+        gi = g[i]
+        si = s[i] * rho + one_minus_rho * gi * gi                    # (1)
+        s[i] = si
+        theta[i] = theta[i] - lr * gi / np.sqrt(si + eps)           # (2)
+
+
+@njit(cache=True, error_model="numpy")
+def _rmsprop(theta, g, s, mean_grad, moment, lr, rho, one_minus_rho, eps, mu, centered):
+    for i in range(theta.size):
+        gi = g[i]
+        si = s[i] * rho + one_minus_rho * gi * gi                    # (1)
+        s[i] = si
+        denominator = si + eps
+        if centered:
+            mi = mean_grad[i] * rho + one_minus_rho * gi
+            mean_grad[i] = mi
+            denominator = si - mi * mi + eps
+        step = lr * gi / np.sqrt(denominator)                       # (2)
+        if mu > 0:
+            step = moment[i] * mu + step
+            moment[i] = step
+        theta[i] = theta[i] - step
+
+
+def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered):
+    """``optimizers.RMSprop.update`` as one compiled pass over the parameter, in place (instead of
+    about ten NumPy operations with their temporaries); the same numbers as the reference.
+    ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off."""
+    mean_grad = s if mean_grad is None else mean_grad  # never read nor written then
+    moment = s if moment is None else moment
+    _require_float("rmsprop_update", theta, g, s, mean_grad, moment)
+    if not all(a.flags.c_contiguous for a in (theta, s, mean_grad, moment)):
+        raise ValueError("rmsprop_update: the parameter and its state must be contiguous arrays "
+                         "(they are updated in place)")
+    t = theta.dtype.type
+    g = np.ascontiguousarray(g, dtype=theta.dtype)
+    if not centered and momentum == 0:
+        _rmsprop_plain(theta.reshape(-1), g.reshape(-1), s.reshape(-1), t(lr), t(rho), t(1 - rho),
+                       t(eps))
+        return
+    _rmsprop(theta.reshape(-1), g.reshape(-1), s.reshape(-1), mean_grad.reshape(-1),
+             moment.reshape(-1), t(lr), t(rho), t(1 - rho), t(eps), t(momentum), bool(centered))
