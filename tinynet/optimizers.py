@@ -187,9 +187,21 @@ class Optimizer:
         raise NotImplementedError
 
     def snapshot(self, params):
-        """Copies of ``params`` and of their state, to undo a step with :meth:`restore`."""
-        return (self.iterations, [p.copy() for p in params],
-                [{n: a.copy() for n, a in state.items()} for state in self._slots])
+        """Copies of ``params`` and of their state, to undo a step with :meth:`restore`.
+
+        ``fit`` takes one before every step, so the copies go into buffers kept from one step to
+        the next (allocating fresh arrays of this size costs ten times the copy: page faults).
+        Only the latest snapshot can be restored."""
+        arrays = list(params) + [a for state in self._slots for a in state.values()]
+        buffers = getattr(self, "_undo_buffers", [])
+        if len(buffers) != len(arrays) or any(b.shape != a.shape or b.dtype != a.dtype
+                                              for b, a in zip(buffers, arrays)):
+            buffers = self._undo_buffers = [get_array_module(a).empty_like(a) for a in arrays]
+        for b, a in zip(buffers, arrays):
+            b[...] = a
+        copies = iter(buffers[len(params):])
+        return (self.iterations, buffers[:len(params)],
+                [{n: next(copies) for n in state} for state in self._slots])
 
     def restore(self, params, snap):
         """Put back the parameters and the state saved by :meth:`snapshot` (in place)."""
