@@ -21,6 +21,14 @@ def float64():
 
 
 @pytest.fixture(autouse=True)
+def _fixed_thread_counts(monkeypatch):
+    """Tests compare runs bit for bit; fit's adaptation of the thread counts to the machine's
+    load (tinynet.threads.adapt_to_load) would make that depend on what else runs. test_threads
+    tests the adaptation itself."""
+    monkeypatch.setattr("tinynet.threads.adapt_to_load", lambda: None)
+
+
+@pytest.fixture(autouse=True)
 def _restore_backend_and_seed():
     """Every test starts from the same seed and leaves the backend and floatx as it found them."""
     name, fx = backend.get_backend(), backend.floatx()

@@ -10,6 +10,7 @@ import pytest
 
 from tinynet import threads
 
+ADAPT_TO_LOAD = threads.adapt_to_load  # conftest replaces it by a no-op for the other tests
 OMP_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
@@ -104,3 +105,80 @@ def test_a_process_running_the_numba_kernels(policy):
     else:
         assert got["gomp"] == "1000"
         assert after == ({path: 1 for path in after} if got["cpus"] <= 4 else got["before"])
+
+
+@pytest.fixture
+def adapting(monkeypatch, blas_calls):
+    """adapt_to_load with a fake clock and fake /proc counters; returns (numba calls, set_load)."""
+    monkeypatch.setattr(threads, "adapt_to_load", ADAPT_TO_LOAD)
+    monkeypatch.setitem(threads._state, "sample", None)
+    monkeypatch.setitem(threads._state, "threads", None)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    clock = {"t": 100.0, "busy": 0, "mine": 0}
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(threads, "_cpu_ticks", lambda: (clock["busy"], clock["mine"]))
+    numba_calls = []
+    numba = pytest.importorskip("numba")
+    monkeypatch.setattr(numba, "set_num_threads", numba_calls.append)
+
+    def one_second(others, mine=1.0):
+        clock["t"] += 1.0
+        clock["busy"] += int((others + mine) * ticks_per_s)
+        clock["mine"] += int(mine * ticks_per_s)
+
+    return numba_calls, one_second
+
+
+def test_others_busy_cores_is_the_machines_busy_time_less_this_processs(adapting):
+    _, one_second = adapting
+    assert threads.others_busy_cores() is None  # the first call only takes a sample
+    one_second(others=1.5, mine=0.5)
+    assert threads.others_busy_cores() == pytest.approx(1.5, abs=0.02)
+
+
+@pytest.mark.parametrize("others,expected", [(0.1, 2), (0.6, 1), (1.4, 1), (3.0, 1)])
+def test_adapt_to_load_uses_the_cores_others_leave_free(adapting, blas_calls, others, expected):
+    numba_calls, one_second = adapting
+    threads.adapt_to_load()
+    one_second(others)
+    threads.adapt_to_load()
+    assert numba_calls == [expected] and blas_calls == [expected]
+    one_second(others)
+    threads.adapt_to_load()
+    assert numba_calls == [expected]  # unchanged load: nothing set again
+
+
+def test_adapt_to_load_follows_the_load_down_and_up(adapting, blas_calls):
+    numba_calls, one_second = adapting
+    threads.adapt_to_load()
+    for others in (1.2, 1.1, 0.1):
+        one_second(others)
+        threads.adapt_to_load()
+    assert numba_calls == [1, 2] and blas_calls == [1, 2]
+
+
+def test_adapt_to_load_changes_nothing_under_keep_or_a_users_blas_setting(adapting, blas_calls,
+                                                                         monkeypatch):
+    numba_calls, one_second = adapting
+    threads.set_thread_policy("keep")
+    threads.adapt_to_load()
+    one_second(1.5)
+    threads.adapt_to_load()
+    assert numba_calls == [] and blas_calls == []
+    threads.set_thread_policy("auto")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    threads.adapt_to_load()
+    one_second(1.5)
+    threads.adapt_to_load()
+    assert numba_calls == [1] and blas_calls == []  # numba follows the load, BLAS is the user's
+
+
+def test_blas_stays_on_one_thread_once_the_parallel_kernels_run(adapting, blas_calls,
+                                                                monkeypatch):
+    numba_calls, one_second = adapting
+    monkeypatch.setitem(threads._state, "cores_shared", True)
+    threads.adapt_to_load()
+    one_second(0.0)
+    threads.adapt_to_load()
+    assert numba_calls == [2] and blas_calls == []

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend
+from . import backend, threads
 from .callbacks import Callback, History
 from . import losses
 
@@ -185,6 +185,8 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
     loss_total, right, seen, weight_seen, logs = 0.0, 0, 0, 0.0, {}
     for step in range(steps):
+        if step % 100 == 0:
+            threads.adapt_to_load()  # as many threads as the cores other processes leave free
         idx = order[step * batch_size:(step + 1) * batch_size]
         xb, yb = x[idx], y[idx]
         wb = None if weights is None else weights[idx]
