@@ -152,3 +152,17 @@ def test_numba_kernels_stay_in_bounds_on_edge_shapes(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "bounds ok" in done.stdout
+
+
+def test_a_slow_first_kernel_call_says_that_kernels_are_compiling(capsys, monkeypatch):
+    import time
+    monkeypatch.setitem(backend._notice, "shown", False)
+    fast = backend._notify_if_slow(lambda: 1, seconds=0.5)
+    assert fast() == 1
+    assert capsys.readouterr().err == ""
+    slow = backend._notify_if_slow(lambda: time.sleep(0.3) or 2, seconds=0.05)
+    assert slow() == 2
+    assert backend.COMPILE_NOTICE in capsys.readouterr().err
+    slow()  # the notice is given once per process, on a first call only
+    backend._notify_if_slow(lambda: time.sleep(0.3), seconds=0.05)()
+    assert capsys.readouterr().err == ""

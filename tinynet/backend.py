@@ -28,6 +28,8 @@ when that backend is selected.
 import contextlib
 import functools
 import os
+import sys
+import threading
 import types
 import warnings
 
@@ -66,6 +68,8 @@ def _namespace(module, before_parallel=None):
             continue
         if before_parallel is not None and name in KERNELS:
             fn = _after(before_parallel, fn)
+        if module.__name__.endswith("numba_cpu"):
+            fn = _notify_if_slow(fn)
         entries[name] = fn
     return types.SimpleNamespace(**entries)
 
@@ -75,6 +79,38 @@ def _after(hook, fn):
     def run(*args, **kwargs):
         hook()
         return fn(*args, **kwargs)
+    return run
+
+
+COMPILE_NOTICE = ("tinynet: compiling the numba kernels (once after installation: they are cached "
+                  "on disk for later runs; the first time takes up to a minute)...")
+_notice = {"shown": False}
+
+
+def _notify_if_slow(fn, seconds=1.0):
+    """``fn`` that, on its first call only, prints :data:`COMPILE_NOTICE` to stderr if the call is
+    still running after ``seconds`` (numba compiles a kernel on its first call when its on-disk
+    cache is empty: a silent wait of 10-20 s otherwise). Printed once per process."""
+    state = {"first": True}
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if not state["first"]:
+            return fn(*args, **kwargs)
+        state["first"] = False
+
+        def notice():
+            if not _notice["shown"]:
+                _notice["shown"] = True
+                print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+
+        timer = threading.Timer(seconds, notice)
+        timer.daemon = True
+        timer.start()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timer.cancel()
     return run
 
 
