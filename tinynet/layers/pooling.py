@@ -17,10 +17,9 @@ from .base import Layer
 from .conv import check_padding, window_geometry
 
 
-class MaxPooling2D(Layer):
-    """Max over each ``pool_size`` window, moved by ``strides`` (default: the pool size)."""
-
-    default_name = "max_pooling2d"
+class _Pooling2D(Layer):
+    """What the window poolings share: ``pool_size``, ``strides`` (default: the pool size) and
+    ``padding``, and the output size of :func:`tinynet.shapes.padding_amounts`."""
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **keras_options):
         super().__init__(name=name, **keras_options)
@@ -41,6 +40,12 @@ class MaxPooling2D(Layer):
     def compute_output_shape(self, input_shape):
         (oh, ow), _ = window_geometry(self, tuple(input_shape), self.pool_size, "pool")
         return (oh, ow, input_shape[2])
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max over each ``pool_size`` window, moved by ``strides`` (default: the pool size)."""
+
+    default_name = "max_pooling2d"
 
     def _forward(self, x, training, fused=None):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
@@ -54,7 +59,7 @@ class MaxPooling2D(Layer):
                                                   self.pads)
 
 
-class AveragePooling2D(Layer):
+class AveragePooling2D(_Pooling2D):
     """The mean of each ``pool_size`` window, moved by ``strides`` (default: the pool size).
 
     With ``padding="same"`` the windows at the border average only the pixels they cover (the
@@ -65,26 +70,6 @@ class AveragePooling2D(Layer):
     """
 
     default_name = "average_pooling2d"
-
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **keras_options):
-        super().__init__(name=name, **keras_options)
-        self.pool_size = pair(pool_size, "pool_size", f"layer '{self.name}'")
-        self.strides = self.pool_size if strides is None else pair(strides, "strides",
-                                                                     f"layer '{self.name}'")
-        self.padding = check_padding(padding.lower() if isinstance(padding, str) else padding,
-                                     self.name)
-
-    def get_config(self):
-        return {"name": self.name, "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
-
-    def build(self, input_shape):
-        _, self.pads = window_geometry(self, tuple(input_shape), self.pool_size, "pool")
-        super().build(input_shape)
-
-    def compute_output_shape(self, input_shape):
-        (oh, ow), _ = window_geometry(self, tuple(input_shape), self.pool_size, "pool")
-        return (oh, ow, input_shape[2])
 
     def _windows(self):
         """The slices of the padded image that hold the (i, j)-th pixel of every window."""
