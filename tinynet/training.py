@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 
 from . import backend, threads
 from .callbacks import Callback, History
-from . import losses
 
 
 class NonFiniteLossError(FloatingPointError):
