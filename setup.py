@@ -11,6 +11,7 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6"],
         "gpu": ["cupy-cuda12x"],
         "keras": ["tensorflow-cpu>=2.16"],
+        "torch": ["torch"],
         "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
     },
 )

@@ -1,27 +1,34 @@
-"""tinynet benchmarks: numpy vs numba vs cupy, per kernel and per training epoch, against Keras.
+"""tinynet benchmarks: tinynet against Keras and PyTorch, interleaved in one run, and its kernels
+against NumPy's sgemm on a quiet and on a loaded machine.
 
-    python -m benchmarks [--quick] [--backends numpy,numba[,cupy]] [--models m1,m2] [--out DIR]
-                         [--keras-python PATH] [--no-cold-compile] [--data DIR]
+    python -m benchmarks [--quick] [--rounds N] [--epochs N] [--out DIR] [--models m1,m2]
+                         [--backends numpy,numba[,cupy]] [--keras-python PATH] [--no-keras]
+                         [--no-torch] [--torch-threads N] [--load-seconds S] [--busy-loops N]
+                         [--no-cold-compile] [--skip PARTS] [--data DIR] [--report-only JSON]
 
-Measures, on every backend that runs here (cupy only where CuPy imports and sees a GPU):
+What it measures (each measurement in a fresh process, ``benchmarks/worker.py``):
 
-* each kernel at the report models' shapes (batch 128, float32): conv forward/backward, max-pool
-  forward/backward, dense forward/backward -- median of several calls after a warm-up;
-* seconds per training epoch of the report's four models (real MNIST, batch 128, float32,
-  RMSprop): one ``fit`` call of 1 warm-up + N timed epochs, each timed by a callback, median;
-  the slow NumPy backend trains the CNNs on fewer images and the time is scaled to 60,000
-  images (an epoch's time is linear in the number of images: see the scaling plot);
-* inference throughput (``predict`` on the 10,000 test images, batch 128);
-* the first epoch's extra time (numba loading its cached kernels, or compiling them with an
-  empty cache), and the peak resident memory of training on all of MNIST;
-* epoch time vs number of images, and throughput vs batch size.
+* seconds per training epoch of the report's four models (real MNIST, 60,000 images, batch 128,
+  float32, RMSprop with Keras's defaults) in tinynet (numba backend, and the NumPy and CuPy
+  backends where they run), Keras (when TensorFlow imports in this Python, or in the one given with
+  ``--keras-python``) and PyTorch (when torch imports), **interleaved**: in each of ``--rounds``
+  rounds, for each model, tinynet then Keras then PyTorch, the order rotated by one every round,
+  so that the figures compared are measured seconds apart under the same load. Each process warms
+  up on a few batches and one as small as the epoch's last partial batch (so Keras does not retrace
+  inside a timed epoch), then times ``--epochs`` epochs. The figure is the median over the rounds,
+  with its spread (min-max) and the ratios tinynet/Keras and tinynet/PyTorch; the load average and
+  the CPU steal time (``/proc/stat``) are recorded before and after every measurement;
+* the numba convolution kernels' GFLOP/s at the report models' shapes next to NumPy's float32
+  matmul (sgemm) at the same shapes and work, first on the machine as it is, then again while the
+  benchmark keeps every CPU busy with one pure-Python busy loop per CPU (stopped after the
+  measurement, and by themselves after ``--load-seconds`` at the latest);
+* the first training step with an empty numba cache (the first run after installation);
+* the peak resident memory of training on all of MNIST;
+* inference throughput, epoch time vs number of images, throughput vs batch size.
 
-Every measurement runs in a fresh process (``benchmarks/worker.py``). Keras's numbers come from
-running ``tests/keras_reference/keras_epoch_times.py`` in the same run when TensorFlow imports
-here or ``--keras-python`` names an interpreter that has it; otherwise from
-``benchmarks/keras_times.json`` (measured earlier on the same machine), which the report says.
-
-Writes ``RESULTS.md``, ``results.json`` and PNG charts into ``--out`` (default: ``benchmarks/``).
+Writes ``RESULTS.md``, ``results.json`` and PNG charts into ``--out``: by default
+``benchmarks_out/`` (git-ignored), never over the committed ``benchmarks/RESULTS.md`` unless asked
+with ``--out benchmarks``.
 """
 import argparse
 import datetime
@@ -36,43 +43,70 @@ from pathlib import Path
 from . import common
 
 HERE = Path(__file__).resolve().parent
-KERAS_SCRIPT = common.ROOT / "tests" / "keras_reference" / "keras_epoch_times.py"
-KERAS_JSON = HERE / "keras_times.json"
+FRAMEWORK_NAMES = {"tinynet": "tinynet", "keras": "Keras", "torch": "PyTorch"}
+SERIES_NAMES = {"numba": "tinynet numba", "numpy": "tinynet numpy", "cupy": "tinynet cupy",
+                "keras": "Keras", "torch": "PyTorch", "torch_default": "PyTorch, default threads"}
+MEMORY_TARGET_MB = 450
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+KERNEL_TARGET = 2.0  # the convolution kernels within 2x of sgemm's GFLOP/s
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer images and repeats (a few minutes)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer images, epochs and repeats (to try the harness; not for figures)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds of every framework on every model (default 3)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="timed epochs per process (default 1: the rounds give the repeats)")
     ap.add_argument("--backends", default=None,
                     help="comma-separated subset of numpy,numba,cupy (default: all that run here)")
     ap.add_argument("--models", default=",".join(common.MODELS), help="comma-separated report models")
-    ap.add_argument("--out", type=Path, default=HERE, help="folder for RESULTS.md, results.json, PNGs")
+    ap.add_argument("--out", type=Path, default=common.DEFAULT_OUT,
+                    help="folder for RESULTS.md, results.json, PNGs (default: benchmarks_out/; "
+                         "`--out benchmarks` updates the committed results)")
     ap.add_argument("--data", default=None, help="data folder holding mnist/ (default, as in "
                                                   "tinynet.datasets: $TINYNET_DATA, else the user cache)")
     ap.add_argument("--keras-python", default=None,
-                    help="a Python with TensorFlow: measure Keras in this run with it")
-    ap.add_argument("--no-keras-run", action="store_true",
-                    help="never run Keras; use benchmarks/keras_times.json")
+                    help="a Python with TensorFlow/Keras 3 to measure Keras with (default: this one "
+                         "when TensorFlow imports here)")
+    ap.add_argument("--no-keras", action="store_true", help="do not measure Keras")
+    ap.add_argument("--no-torch", action="store_true", help="do not measure PyTorch")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch.set_num_threads for PyTorch (default: PyTorch's own choice); when "
+                         "given, PyTorch with its default threads is measured once more in the "
+                         "first round, on fewer images")
+    ap.add_argument("--load-seconds", type=float, default=None,
+                    help="longest life of the busy loops of the loaded kernel measurement "
+                         "(default 240; 90 with --quick)")
+    ap.add_argument("--busy-loops", type=int, default=None,
+                    help="busy-loop processes for the loaded measurement (default: one per usable CPU)")
     ap.add_argument("--no-cold-compile", action="store_true",
                     help="skip timing numba's compilation with an empty cache")
     ap.add_argument("--report-only", type=Path, default=None, metavar="RESULTS_JSON",
                     help="measure nothing: rewrite RESULTS.md and the charts from a results.json")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: kernels,epochs,"
-                                               "variants,memory,scaling,batch")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: kernels,loaded,epochs,"
+                                               "variants,cold,memory,scaling,batch")
     return ap.parse_args(argv)
 
 
 def _without_paths(argv):
     """The command line as recorded in results.json and RESULTS.md: the values of options that
-    name a place on this machine (an interpreter, a data or output folder) are left out."""
+    name a place on this machine (an interpreter, a data folder, an absolute output folder) are
+    left out; a relative ``--out`` (``--out benchmarks``) is kept: it says what was updated."""
     out, hide = [], False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if hide:
             out.append("...")
             hide = False
             continue
-        name, eq, _ = arg.partition("=")
-        if name in _PATH_OPTIONS:
+        name, eq, value = arg.partition("=")
+        if name == "--out":
+            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            if not os.path.isabs(value):
+                out.append(arg)
+                continue
+        if name in _PATH_OPTIONS or name == "--out":
             out.append(name + ("=..." if eq else ""))
             hide = not eq
         else:
@@ -80,7 +114,7 @@ def _without_paths(argv):
     return out
 
 
-_PATH_OPTIONS = ("--keras-python", "--data", "--out", "--report-only")
+_PATH_OPTIONS = ("--keras-python", "--data", "--report-only")
 
 
 def available_backends():
@@ -99,65 +133,138 @@ def available_backends():
     return out, why
 
 
-def run_worker(spec, env=None, timeout=1200, unset=()):
+def imports(python, module):
+    """None when ``module`` imports in ``python``, else the reason (the error's last line)."""
+    try:
+        done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True,
+                              timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if done.returncode == 0:
+        return None
+    return (done.stderr.strip().splitlines() or ["failed"])[-1]
+
+
+def run_worker(spec, env=None, timeout=1200, unset=(), python=None):
     """Run one measurement in a fresh process (with ``env`` added and the variables ``unset``
-    removed); returns its result dict (or {"error": ...})."""
+    removed); returns its result dict (or {"error": ...}), with the machine's conditions before
+    and after it (``common.between``) under ``"conditions"``."""
     e = {k: v for k, v in os.environ.items() if k not in unset}
     e.update(env or {})
     e.setdefault("PYTHONPATH", "")
     e["PYTHONPATH"] = str(common.ROOT) + (os.pathsep + e["PYTHONPATH"] if e["PYTHONPATH"] else "")
+    e.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t = time.perf_counter()
+    before = common.conditions()
     try:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(spec)],
+        done = subprocess.run([python or sys.executable, "-m", "benchmarks.worker", json.dumps(spec)],
                               capture_output=True, text=True, env=e, cwd=common.ROOT,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
+        return {"error": f"timed out after {timeout} s",
+                "conditions": common.between(before, common.conditions())}
+    cond = common.between(before, common.conditions())
     for line in done.stdout.splitlines()[::-1]:
         if line.startswith("RESULT "):
             res = json.loads(line[7:])
             res["process_s"] = time.perf_counter() - t
+            res["conditions"] = cond
             return res
-    return {"error": (done.stderr or done.stdout)[-2000:]}
-
-
-def tensorflow_here():
-    done = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True)
-    return done.returncode == 0
-
-
-def run_keras(python, out_dir, models, data):
-    """Keras's epoch times measured now with ``python`` (the reference script), or None."""
-    target = out_dir / f"keras_times_{'_'.join(models)}.json"
-    names = [common.KERAS_NAMES[m] for m in models]
-    cmd = [python, str(KERAS_SCRIPT), "--out", str(target), "--random-hog", "--models", *names]
-    if data:
-        cmd += ["--data", str(data)]
-    common.log("keras:", " ".join(cmd))
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=common.ROOT, timeout=1800)
-    if done.returncode != 0 or not target.exists():
-        common.log("keras run failed:", done.stderr[-1500:])
-        return None
-    result = json.loads(target.read_text())
-    target.unlink()
-    return result
+    return {"error": (done.stderr or done.stdout)[-2000:], "conditions": cond}
 
 
 # ---------------------------------------------------------------------------------------------
-def plan(quick, backend, model):
-    """(number of images, timed epochs) for an epoch measurement: everything on 60,000 images
-    except the NumPy backend's CNNs, which are slow (a minute per epoch) and are scaled."""
+def plan(quick, series, model):
+    """Images per timed epoch: all 60,000, except the NumPy backend's CNNs, which are slow (a
+    minute per epoch: trained on fewer images and scaled), and everything with --quick."""
     cnn = model.startswith("cnn")
-    if backend == "numpy" and cnn:
-        return (2560, 2) if quick else (6400, 2)
+    if series == "torch_default":  # measured once, to show what PyTorch's default threads do here
+        return 6400 if cnn else 20000
+    if series == "numpy" and cnn:
+        return 2560 if quick else 6400
     if quick:
-        return (12800, 2) if cnn else (30000, 2)
-    return 60000, 3
+        return 6400 if cnn else 20000
+    return common.TRAIN_SIZE
+
+
+def rotated(items, r):
+    """``items`` rotated left by ``r``: round r of the interleaving starts with a different one."""
+    if not items:
+        return []
+    r %= len(items)
+    return list(items[r:]) + list(items[:r])
+
+
+def measure_epochs(args, models, backends, frameworks, keras_python, results):
+    """The interleaved rounds: results["epochs"][model][series] = one entry per round."""
+    epochs = args.epochs or 1
+    results["epochs"] = {m: {} for m in models}
+    results["order"] = []
+    for r in range(args.rounds):
+        order = rotated(frameworks, r)
+        results["order"].append(order)
+        for m in models:
+            position = 0
+            for fw in order:
+                if fw == "tinynet":  # the NumPy backend, far slower, only in the first round
+                    series = [b for b in backends if b != "numpy" or r == 0]
+                elif fw == "torch" and args.torch_threads and r == 0:
+                    series = ["torch", "torch_default"]
+                else:
+                    series = [fw]
+                for s in series:
+                    n = plan(args.quick, s, m)
+                    spec = {"model": m, "n": n, "repeats": epochs, "data": args.data}
+                    python = None
+                    if fw == "tinynet":
+                        spec.update(task="epochs", backend=s)
+                    elif fw == "keras":
+                        spec.update(task="keras_epochs")
+                        python = keras_python
+                    else:
+                        spec.update(task="torch_epochs",
+                                    threads=args.torch_threads if s == "torch" else None,
+                                    inference=s == "torch")
+                    common.log(f"round {r + 1}/{args.rounds}: {m} on {SERIES_NAMES[s]} "
+                               f"({n} images, {epochs} timed epoch(s)) ...")
+                    res = run_worker(spec, python=python)
+                    res.update(round=r + 1, position=position)
+                    position += 1
+                    results["epochs"][m].setdefault(s, []).append(res)
+                    fig = per_epoch(res)
+                    common.log(f"    {fig:.2f} s/epoch" if fig else f"    failed: {res.get('error', '')[-300:]}")
+
+
+def measure_kernels(args, backends, results):
+    """Kernel timings and sgemm, quiet, then with one busy loop per CPU."""
+    repeats = 5 if args.quick else 9
+    kern = results["kernels"] = {"quiet": {}}
+    for b in [b for b in ("numba", "numpy", "cupy") if b in backends]:
+        common.log(f"kernels on {b} ...")
+        kern["quiet"][b] = run_worker({"task": "kernels", "backend": b, "repeats": repeats})
+    common.log("numpy float32 matmul (sgemm) ...")
+    kern["quiet"]["sgemm"] = run_worker({"task": "sgemm", "repeats": repeats})
+    kern["quiet"]["sgemm_1thread"] = run_worker({"task": "sgemm", "repeats": repeats}, env=ONE_THREAD)
+    if "loaded" in args.skip_set or "numba" not in backends:
+        return
+    count = args.busy_loops or common.machine().get("usable_cpus") or os.cpu_count() or 1
+    seconds = args.load_seconds or (90 if args.quick else 240)
+    common.log(f"kernels and sgemm again with {count} busy loop(s) (at most {seconds:.0f} s) ...")
+    loops = common.start_busy_loops(count, seconds)
+    try:
+        time.sleep(2.0)  # let the loops reach the CPUs
+        loaded = {"numba": run_worker({"task": "kernels", "backend": "numba", "repeats": repeats}),
+                  "sgemm": run_worker({"task": "sgemm", "repeats": repeats}),
+                  "sgemm_1thread": run_worker({"task": "sgemm", "repeats": repeats}, env=ONE_THREAD)}
+    finally:
+        still_running = common.stop_busy_loops(loops)
+    loaded.update(busy_loops=count, load_seconds=seconds, held_throughout=still_running == count)
+    kern["loaded"] = loaded
 
 
 def measure(args):
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.skip_set = skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     avail, why = available_backends()
     backends = avail if args.backends is None else [
         b.strip() for b in args.backends.split(",") if b.strip()]
@@ -165,39 +272,41 @@ def measure(args):
         if b not in avail:
             common.log(f"backend {b} does not run here: {why.get(b)}")
             backends.remove(b)
-    results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
+    backends = [b for b in ("numba", "numpy", "cupy") if b in backends]  # numba first: the figure
+    not_measured = {}
+    keras_python = args.keras_python or sys.executable
+    if args.no_keras:
+        not_measured["keras"] = "--no-keras"
+    else:
+        reason = imports(keras_python, "keras, tensorflow")
+        if reason:
+            not_measured["keras"] = (f"TensorFlow/Keras does not import ({reason}): install the "
+                                     "keras extra, `pip install -e \".[keras]\"`, or pass --keras-python")
+    if args.no_torch:
+        not_measured["torch"] = "--no-torch"
+    else:
+        reason = imports(sys.executable, "torch")
+        if reason:
+            not_measured["torch"] = (f"PyTorch does not import ({reason}): install the torch extra, "
+                                     "`pip install -e \".[torch]\"`")
+    frameworks = ["tinynet"] + [f for f in ("keras", "torch") if f not in not_measured]
+    results = {"format": 2, "started": datetime.datetime.now().isoformat(timespec="seconds"),
                "command": "python -m benchmarks " + " ".join(_without_paths(sys.argv[1:])),
-               "quick": args.quick, "machine": common.machine(), "backends": backends,
-               "unavailable": why, "models": models}
+               "quick": args.quick, "rounds": args.rounds, "machine": common.machine(),
+               "backends": backends, "unavailable": why, "models": models,
+               "frameworks": frameworks, "not_measured": not_measured,
+               "torch_threads": args.torch_threads}
     results["machine"]["load_average_before"] = results["machine"].pop("load_average")
+    results["machine"]["cpu_times_before"] = common.cpu_times()
     t_start = time.perf_counter()
 
-    # kernels -----------------------------------------------------------------------------------
     if "kernels" not in skip:
-        results["kernels"] = {}
-        for b in backends:
-            common.log(f"kernels on {b} ...")
-            results["kernels"][b] = run_worker({"task": "kernels", "backend": b, "data": args.data,
-                                                "repeats": 5 if args.quick else 9})
-
-    # epochs: backends (and Keras, when it runs here) interleaved per model, so that the numbers
-    # compared are measured minutes apart at most, under the same load -------------------------
-    keras_python = args.keras_python or (sys.executable if tensorflow_here() else None)
-    keras_runs = {}
+        measure_kernels(args, backends, results)
     if "epochs" not in skip:
-        results["epochs"] = {m: {} for m in models}
-        for m in models:
-            for b in backends:
-                n, reps = plan(args.quick, b, m)
-                common.log(f"epochs: {m} on {b} ({n} images, 1 + {reps} epochs) ...")
-                results["epochs"][m][b] = run_worker({"task": "epochs", "backend": b, "model": m,
-                                                      "n": n, "repeats": reps, "data": args.data})
-            if keras_python and not args.no_keras_run:
-                keras_runs[m] = run_keras(keras_python, args.out, [m], args.data)
+        measure_epochs(args, models, backends, frameworks, keras_python, results)
 
-    # the same epochs under other BLAS settings: without this environment's OpenBLAS tuning
-    # variables (they slow BLAS down), and with one BLAS thread (OpenBLAS's threads spin while
-    # they wait for work, which is costly when other processes share the cores)
+    # the numba epochs under other BLAS settings: without this environment's OpenBLAS tuning
+    # variables, and with one BLAS thread (OpenBLAS's threads spin while they wait for work)
     blas_vars = [k for k in os.environ if k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")]
     variants = []
     if blas_vars:
@@ -206,29 +315,26 @@ def measure(args):
     if "OPENBLAS_NUM_THREADS" not in os.environ:
         variants.append({"label": "with `OPENBLAS_NUM_THREADS=1`", "env": {"OPENBLAS_NUM_THREADS": "1"},
                          "unset": [], "models": list(models)})
-    if not args.quick and "epochs" not in skip and "variants" not in skip:
+    if not args.quick and "epochs" not in skip and "variants" not in skip and "numba" in backends:
         results["variants"] = []
         for v in variants:
             v = dict(v, epochs={m: {} for m in v["models"]})
             for m in v["models"]:
-                for b in [b for b in backends if b in ("numpy", "numba")]:
-                    if b == "numpy" and m.startswith("cnn"):
-                        continue  # minutes per epoch, and BLAS is not what limits it
-                    n, reps = plan(args.quick, b, m)
-                    common.log(f"epochs with {v['label']}: {m} on {b} ...")
-                    v["epochs"][m][b] = run_worker(
-                        {"task": "epochs", "backend": b, "model": m, "n": n, "repeats": reps,
-                         "inference": False, "data": args.data}, env=v["env"], unset=v["unset"])
+                common.log(f"epochs with {v['label']}: {m} on numba ...")
+                v["epochs"][m]["numba"] = run_worker(
+                    {"task": "epochs", "backend": "numba", "model": m, "n": plan(False, "numba", m),
+                     "repeats": 1, "inference": False, "data": args.data},
+                    env=v["env"], unset=v["unset"])
             results["variants"].append(v)
 
-    # numba compiling with an empty cache -----------------------------------------------------
-    if "numba" in backends and not args.quick and not args.no_cold_compile and "epochs" not in skip:
+    # the first run after installation: numba compiling with an empty cache --------------------
+    if "numba" in backends and not args.no_cold_compile and "cold" not in skip:
         results["cold_compile"] = {}
-        for m in [m for m in ("cnn_fashion_3",) if m in models]:  # it uses every kernel
+        for m in [m for m in ("cnn_fashion_3",) if m in models] or models[-1:]:
             with tempfile.TemporaryDirectory() as cache:
                 common.log(f"numba compile with an empty cache: {m} ...")
                 results["cold_compile"][m] = run_worker(
-                    {"task": "epochs", "backend": "numba", "model": m, "n": 2560, "repeats": 2,
+                    {"task": "epochs", "backend": "numba", "model": m, "n": 1280, "repeats": 1,
                      "inference": False, "data": args.data}, env={"NUMBA_CACHE_DIR": cache})
 
     # memory on all of MNIST ------------------------------------------------------------------
@@ -252,10 +358,6 @@ def measure(args):
             common.log(f"scaling on {b} ...")
             results["scaling"]["points"][b] = run_worker(
                 {"task": "scaling", "backend": b, "model": scale_model, "sizes": sizes, "data": args.data})
-        if "numpy" in backends:
-            results["scaling"]["points"]["numpy"] = run_worker(
-                {"task": "scaling", "backend": "numpy", "model": scale_model,
-                 "sizes": [1280, 2560] if args.quick else [2560, 5000, 10000], "data": args.data})
     if "batch" not in skip:
         results["batch_sweep"] = {"model": scale_model, "points": {}}
         for b in fast:
@@ -265,46 +367,152 @@ def measure(args):
                  "n": 6144 if args.quick else 12288,
                  "batch_sizes": [32, 64, 128, 256, 512, 1024], "data": args.data})
 
-    # Keras -----------------------------------------------------------------------------------
-    keras, source = None, None
-    if keras_runs and all(keras_runs.values()):
-        keras = dict(next(iter(keras_runs.values())))
-        keras["models"] = {k: v for run in keras_runs.values() for k, v in run["models"].items()}
-        keras["machine"]["load_average_1_5_15_before"] = [
-            run["machine"]["load_average_1_5_15_before"] for run in keras_runs.values()]
-        keras["machine"]["load_average_1_5_15_after"] = [
-            run["machine"]["load_average_1_5_15_after"] for run in keras_runs.values()]
-        source = ("measured in this run, each model right after tinynet's runs of it "
-                  "(tests/keras_reference/keras_epoch_times.py --random-hog, run by the Python "
-                  "given with --keras-python or this one)")
-    if keras is None and KERAS_JSON.exists():
-        keras = json.loads(KERAS_JSON.read_text())
-        source = ("benchmarks/keras_times.json, measured earlier on this machine by "
-                  "tests/keras_reference/keras_epoch_times.py (not in this run)")
-    results["keras"] = {"source": source, "data": keras}
     results["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    results["machine"]["cpu_times_after"] = common.cpu_times()
     results["total_s"] = time.perf_counter() - t_start
     return results
 
 
 # ---------------------------------------------------------------------------------------------
 def per_epoch(entry):
-    """Seconds per 60,000-image epoch (median of the timed epochs, scaled when fewer images)."""
+    """Seconds per 60,000-image epoch of one measurement (the median of its timed epochs, scaled
+    when it trained on fewer images), or None when it failed."""
     if not entry or "error" in entry or not entry.get("epoch_s"):
         return None
     return common.median(entry["epoch_s"]) * common.TRAIN_SIZE / entry["n"]
 
 
-def keras_epoch(results, model):
-    k = (results.get("keras") or {}).get("data") or {}
-    m = k.get("models", {}).get(common.KERAS_NAMES[model])
-    return m and m.get("epoch_seconds_median")
+def series_of(results):
+    """The epoch series of this run in the order of the tables: tinynet's backends, Keras, PyTorch."""
+    present = {s for per in (results.get("epochs") or {}).values() for s in per}
+    return [s for s in list(results.get("backends", [])) + ["keras", "torch", "torch_default"]
+            if s in present]
 
 
-def keras_inference(results, model):
-    k = (results.get("keras") or {}).get("data") or {}
-    m = k.get("models", {}).get(common.KERAS_NAMES[model])
-    return m and m.get("inference_images_per_second")
+def _spread(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    out = {"median": common.median(values), "min": values[0], "max": values[-1], "n": len(values)}
+    if len(values) >= 4:
+        q = __import__("statistics").quantiles(values, n=4)
+        out["q1"], out["q3"] = q[0], q[2]
+    return out
+
+
+def summarise(results):
+    """Medians over the rounds, spreads, and the ratios, added to ``results["summary"]``: for each
+    model ``epoch_s[series]`` (the median over rounds of each round's figure), ``spread[series]``
+    (min, max, and the quartiles from 4 rounds on), ``numba_over_keras`` / ``numba_over_torch``
+    (ratio of the medians) with ``..._by_round`` (the same ratio within each round), and
+    ``numba_speedup_over_numpy``."""
+    summary = {}
+    for m, per_series in (results.get("epochs") or {}).items():
+        row = {"epoch_s": {}, "spread": {}}
+        by_round = {}
+        for s, entries in per_series.items():
+            figures = [per_epoch(e) for e in entries]
+            by_round[s] = {e.get("round"): f for e, f in zip(entries, figures) if f is not None}
+            sp = _spread(figures)
+            row["epoch_s"][s] = sp and sp["median"]
+            if sp:
+                row["spread"][s] = sp
+        s = row["epoch_s"]
+        if s.get("numpy") and s.get("numba"):
+            row["numba_speedup_over_numpy"] = s["numpy"] / s["numba"]
+        for other in ("keras", "torch"):
+            if s.get("numba") and s.get(other):
+                row[f"numba_over_{other}"] = s["numba"] / s[other]
+                paired = [by_round["numba"][r] / by_round[other][r]
+                          for r in by_round["numba"] if r in by_round.get(other, {})]
+                row[f"numba_over_{other}_by_round"] = paired
+        first = [e for e in per_series.get("numba", []) if "error" not in e and e.get("first_steps_s")]
+        if first:
+            row["numba_first_step_overhead_s"] = common.median(
+                [e["first_steps_s"][0] - min(e["first_steps_s"][1:]) for e in first])
+            row["numba_import_s"] = common.median([e["import_s"] for e in first])
+        summary[m] = row
+    results["summary"] = summary
+    results["kernel_summary"] = kernel_summary(results)
+    return summary
+
+
+def _gflops(rows, kernel, shape):
+    for r in rows or []:
+        if r["kernel"] == kernel and r["shape"] == shape:
+            return r.get("gflops")
+    return None
+
+
+def kernel_table(kern):
+    """Per convolution shape: the numba kernels' GFLOP/s and sgemm's at the same im2col shape and
+    at a square shape of the same work, from one condition's measurements (``{"numba": ..,
+    "sgemm": ..}``)."""
+    from .worker import CONV_SHAPES
+    numba = (kern.get("numba") or {}).get("rows")
+    sgemm = (kern.get("sgemm") or {}).get("rows")
+    one = (kern.get("sgemm_1thread") or {}).get("rows")
+    if not numba or not sgemm:
+        return []
+    table = []
+    for name, *_ in CONV_SHAPES:
+        table.append({"shape": name,
+                      "forward": _gflops(numba, "conv forward (+relu)", name),
+                      "backward": _gflops(numba, "conv backward (dx, dw, db)", name),
+                      "sgemm_im2col": _gflops(sgemm, "numpy float32 matmul", f"{name} im2col"),
+                      "sgemm_square": _sgemm_square_for(sgemm, name),
+                      "sgemm_square_1thread": _sgemm_square_for(one, name) if one else None})
+    return table
+
+
+def _sgemm_square_for(rows, conv_name):
+    """sgemm's GFLOP/s on the square product of the same work as ``conv_name``'s forward pass."""
+    from .worker import sgemm_shapes
+    shapes = sgemm_shapes()
+    m, k, n = next((m, k, n) for nm, m, k, n in shapes if nm == f"{conv_name} im2col")
+    side = max(16, int(round((m * k * n) ** (1 / 3))))
+    for r in rows:
+        if r["shape"].startswith(f"square {side} "):
+            return r.get("gflops")
+    return None
+
+
+def kernel_summary(results):
+    """Medians over the convolution shapes of the kernels' and sgemm's GFLOP/s in each condition,
+    how many times slower than sgemm the kernels are, and what each keeps of its quiet speed."""
+    kern = results.get("kernels") or {}
+    out = {}
+    for cond in ("quiet", "loaded"):
+        table = kernel_table(kern.get(cond) or {})
+        if not table:
+            continue
+        med = {}
+        for col in ("forward", "backward", "sgemm_im2col", "sgemm_square"):
+            vals = [row[col] for row in table if row[col]]
+            med[col] = common.median(vals) if vals else None
+        sg = (kern[cond].get("sgemm") or {}).get("rows") or []
+        med["sgemm_1024"] = _gflops(sg, "numpy float32 matmul", "square 1024")
+        one = (kern[cond].get("sgemm_1thread") or {}).get("rows") or []
+        if one:
+            vals = [row["sgemm_square_1thread"] for row in table if row["sgemm_square_1thread"]]
+            med["sgemm_square_1thread"] = common.median(vals) if vals else None
+            med["sgemm_1024_1thread"] = _gflops(one, "numpy float32 matmul", "square 1024")
+        # against the faster of NumPy's two sgemm runs (its default threads, one thread)
+        worst = max((max(row["sgemm_square"], row.get("sgemm_square_1thread") or 0)
+                     / min(row["forward"], row["backward"])
+                     for row in table if row["sgemm_square"] and row["forward"] and row["backward"]),
+                    default=None)
+        med["worst_sgemm_over_kernel"] = worst
+        med["within_target"] = worst is not None and worst <= KERNEL_TARGET
+        med["table"] = table
+        out[cond] = med
+    if "quiet" in out and "loaded" in out:
+        for col in ("forward", "backward", "sgemm_im2col", "sgemm_square", "sgemm_1024",
+                    "sgemm_square_1thread"):
+            q, l = out["quiet"].get(col), out["loaded"].get(col)
+            if q and l:
+                out.setdefault("kept_under_load", {})[col] = l / q
+    return out
 
 
 def fmt(v, digits=2, unit=""):
@@ -313,26 +521,11 @@ def fmt(v, digits=2, unit=""):
     return f"{v:.{digits}f}{unit}"
 
 
-def summarise(results):
-    """Ratios computed within the run, added to ``results["summary"]``."""
-    summary = {}
-    for m, per_backend in (results.get("epochs") or {}).items():
-        s = {b: per_epoch(e) for b, e in per_backend.items()}
-        s["keras"] = keras_epoch(results, m)
-        row = {"epoch_s": s}
-        if s.get("numpy") and s.get("numba"):
-            row["numba_speedup_over_numpy"] = s["numpy"] / s["numba"]
-        for b in ("numba", "cupy"):
-            if s.get(b) and s.get("keras"):
-                row[f"{b}_over_keras"] = s[b] / s["keras"]
-        nb = per_backend.get("numba")
-        if nb and "error" not in nb:
-            if nb.get("first_steps_s"):
-                row["numba_first_step_overhead_s"] = nb["first_steps_s"][0] - min(nb["first_steps_s"][1:])
-                row["numba_import_s"] = nb.get("import_s")
-        summary[m] = row
-    results["summary"] = summary
-    return summary
+def fmt_load(cond):
+    if not cond or not cond.get("load_before"):
+        return "–"
+    b, a = cond["load_before"][0], (cond.get("load_after") or [None])[0]
+    return f"{b:.2f} → {a:.2f}" if a is not None else f"{b:.2f}"
 
 
 # RESULTS.md keeps, below this line, what was measured elsewhere (the GPU machine) and written by
@@ -366,18 +559,27 @@ def in_run_order(obj, groups):
 def load_results(path):
     """A results.json, with its models and backends in the order of the run."""
     results = json.loads(Path(path).read_text())
-    return in_run_order(results, [results["models"], results["backends"]])
+    return in_run_order(results, [results["models"],
+                                  list(results["backends"]) + ["keras", "torch", "torch_default"]])
+
+
+def _cond_line(entry):
+    c = entry.get("conditions") or {}
+    steal = f"{c['steal_pct']:.1f}" if c.get("steal_pct") is not None else "–"
+    busy = f"{c['busy_pct']:.0f}" if c.get("busy_pct") is not None else "–"
+    return fmt_load(c), steal, busy
 
 
 def write_report(results, out):
     summary = summarise(results)
     mach = results["machine"]
     backends = results["backends"]
+    series = series_of(results)
     lines = [
         "# tinynet benchmarks",
         "",
         f"Generated by `{results['command']}` on {results['started']} in {results['total_s'] / 60:.1f} min"
-        + (" (**--quick**: fewer images and repeats)" if results["quick"] else "") + ".",
+        + (" (**--quick**: fewer images and epochs; not for comparison)" if results["quick"] else "") + ".",
         "",
         "## Machine",
         "",
@@ -386,133 +588,266 @@ def write_report(results, out):
         f"- Python {mach['python']}, NumPy {mach['numpy']} (BLAS: {mach['blas']}), numba {mach.get('numba')} "
         f"({mach.get('numba_threads')} threads)",
         f"- Environment: " + (", ".join(f"`{k}={v}`" for k, v in mach["env"].items()) or "none of note"),
-        f"- Load average (1, 5, 15 min) before: {mach['load_average_before']}, after: "
+        f"- Load average (1, 5, 15 min) before the run: {mach['load_average_before']}, after: "
         f"{mach.get('load_average_after')}. The machine is shared: a load above the number of CPUs "
-        "means other jobs ran at the same time and slowed every measurement (CPU seconds are "
-        "given beside wall seconds to show it).",
-        f"- Backends measured: {', '.join(backends)}"
+        "means other jobs ran at the same time and slowed the measurements; each figure below "
+        "gives the load before and after it and the share of CPU time stolen by the hypervisor "
+        "(`steal` in /proc/stat) while it ran.",
+        f"- tinynet backends measured: {', '.join(backends)}"
         + "".join(f"; {b} not measured: {why}" for b, why in results.get("unavailable", {}).items()),
         "",
     ]
+    for fw, why in (results.get("not_measured") or {}).items():
+        lines.insert(-1, f"- {FRAMEWORK_NAMES[fw]} not measured: {why}")
+    versions = {}
+    for per in (results.get("epochs") or {}).values():
+        for s in ("keras", "torch"):
+            for e in per.get(s, []):
+                versions.setdefault(s, e.get("versions"))
+                if s == "torch" and e.get("threads"):
+                    versions["torch_threads"] = e["threads"]
+            for e in per.get("torch_default", []):
+                if e.get("threads"):
+                    versions["torch_default_threads"] = e["threads"]
+    if versions.get("keras"):
+        lines.insert(-1, f"- Keras {versions['keras'].get('keras')} on TensorFlow "
+                         f"{versions['keras'].get('tensorflow')} (CPU)")
+    if versions.get("torch"):
+        lines.insert(-1, f"- PyTorch {versions['torch'].get('torch')} "
+                         f"({versions.get('torch_threads')} thread(s)"
+                         + (", set by --torch-threads" if results.get("torch_threads") else
+                            ", its default") + ")")
     # epochs ------------------------------------------------------------------------------------
     if results.get("epochs"):
-        ks = results.get("keras") or {}
-        lines += ["## Seconds per training epoch (60,000 MNIST images, batch 128, float32, RMSprop)", "",
-                  "| model | " + " | ".join(backends) + " | Keras | numba speed-up over numpy | "
-                  "numba / Keras |" + (" cupy / Keras |" if "cupy" in backends else ""),
-                  "|---|" + "---:|" * (len(backends) + 3 + ("cupy" in backends))]
+        has = {s: s in series for s in ("keras", "torch")}
+        head = ["model"] + [SERIES_NAMES[s] for s in series]
+        if has["keras"]:
+            head.append("numba / Keras")
+        if has["torch"]:
+            head.append("numba / PyTorch")
+        if "numpy" in series:
+            head.append("numba speed-up over numpy")
+        lines += [f"## Seconds per training epoch (60,000 MNIST images, batch 128, float32, RMSprop)", "",
+                  f"Median over {results['rounds']} interleaved round(s), each round's figure the "
+                  "median of its process's timed epochs; in brackets the lowest and highest round. "
+                  "The ratios are the medians' ratio (below 1: tinynet is faster), in brackets the "
+                  "range of the same ratio within each round.", "",
+                  "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for m, row in summary.items():
-            s = row["epoch_s"]
-            cells = [fmt(s.get(b)) for b in backends] + [fmt(s.get("keras"))]
-            cells.append(fmt(row.get("numba_speedup_over_numpy"), 1, "x"))
-            cells.append(fmt(row.get("numba_over_keras"), 2, "x"))
-            if "cupy" in backends:
-                cells.append(fmt(row.get("cupy_over_keras"), 2, "x"))
+            cells = []
+            for s in series:
+                sp = row["spread"].get(s)
+                cells.append("–" if not sp else f"{sp['median']:.2f} ({sp['min']:.2f}–{sp['max']:.2f})")
+            for other in ("keras", "torch"):
+                if has[other]:
+                    r, rr = row.get(f"numba_over_{other}"), row.get(f"numba_over_{other}_by_round") or []
+                    cells.append(fmt(r, 2, "x") + (f" ({min(rr):.2f}–{max(rr):.2f})" if len(rr) > 1 else ""))
+            if "numpy" in series:
+                cells.append(fmt(row.get("numba_speedup_over_numpy"), 1, "x"))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
-        lines += ["", "How each number was measured:", ""]
-        for m, per_backend in results["epochs"].items():
-            for b, e in per_backend.items():
-                if "error" in e:
-                    lines.append(f"- {m} / {b}: **failed**: `{e['error'][-300:]}`")
-                    continue
-                scaled = "" if e["n"] == common.TRAIN_SIZE else (
-                    f", scaled from {e['n']} images to 60,000")
-                cpu = common.median(e["epoch_cpu_s"]) * common.TRAIN_SIZE / e["n"]
-                lines.append(f"- {m} / {b}: median of {len(e['epoch_s'])} epochs on {e['n']} images"
-                             f"{scaled} (epochs: {', '.join(f'{t:.2f}' for t in e['epoch_s'])} s; "
-                             f"CPU {cpu:.2f} s per 60,000); load {e.get('load_1min')}"
-                             + (f"; inputs: {e['note']}" if e.get("note") else ""))
+        lines += ["", "Load while each figure was measured (one row per process, in the order they ran; "
+                  "load: the 1-minute load average before → after; steal and busy: percent of all CPUs' "
+                  "time during the process, busy counting every process, the measured one included):", "",
+                  "| round | model | framework | images | timed epochs (s) | s per 60,000 | load | steal % | busy % |",
+                  "|---:|---|---|---:|---|---:|---|---:|---:|"]
+        rows = []
+        for m, per in results["epochs"].items():
+            for s, entries in per.items():
+                for e in entries:
+                    rows.append((e.get("round", 0), list(results["epochs"]).index(m), e.get("position", 0), m, s, e))
+        for rnd, _, _, m, s, e in sorted(rows, key=lambda t: t[:3]):
+            load, steal, busy = _cond_line(e)
+            if "error" in e:
+                lines.append(f"| {rnd} | {m} | {SERIES_NAMES[s]} | | **failed**: "
+                             f"`{e['error'][-150:].strip().splitlines()[-1] if e['error'].strip() else ''}` "
+                             f"| | {load} | {steal} | {busy} |")
+                continue
+            lines.append(f"| {rnd} | {m} | {SERIES_NAMES[s]} | {e['n']} | "
+                         + ", ".join(f"{t:.2f}" for t in e["epoch_s"])
+                         + f" | {per_epoch(e):.2f} | {load} | {steal} | {busy} |")
+        lines += ["", "The same models in each framework, with the same parameter counts (203,530; "
+                  "103,178; 7,465; 10,244): tinynet's `tinynet.report_models`, Keras's "
+                  "`tests/keras_reference/keras_models.py`, PyTorch's `benchmarks/torch_models.py`. "
+                  "mlp_features gets the same 392 HOG features per image in all three. Each process "
+                  "first trains on 4 batches and one batch as small as the timed epoch's last one "
+                  "(96 images for 60,000), so that no compilation or tracing falls in a timed epoch, "
+                  "then times its epochs with a callback (PyTorch: around its epoch loop). PyTorch "
+                  "runs NCHW (the channels-last images converted once, before timing), ends in "
+                  "logits with `CrossEntropyLoss` on integer labels (tinynet fuses softmax and the "
+                  "loss the same way), and uses `torch.optim.RMSprop(lr=0.001, alpha=0.9, eps=1e-07)`: "
+                  "Keras's defaults, except that PyTorch adds epsilon outside the square root "
+                  "(sqrt(s) + eps) where Keras and tinynet add it inside (sqrt(s + eps)); PyTorch has "
+                  "no option for Keras's form, the two differ only while s is of the order of "
+                  "epsilon, and cost the same."]
+        if "numpy" in series:
+            n_numpy = sorted({e["n"] for m, per in results["epochs"].items() if m.startswith("cnn")
+                              for e in per.get("numpy", []) if "n" in e})
+            lines.append("The NumPy backend, ten times slower on the CNNs, is measured in the first "
+                         "round only" + (f", and trains the CNNs on {', '.join(f'{n:,}' for n in n_numpy)} "
+                                         "images, its time scaled to 60,000 (an epoch's time is linear "
+                                         "in the number of images: see Scaling)" if n_numpy else "") + ".")
+        if "torch_default" in series:
+            lines.append(f"PyTorch ran with {results.get('torch_threads')} thread(s) "
+                         "(`--torch-threads`); *PyTorch, default threads* is PyTorch as installed "
+                         f"({versions.get('torch_default_threads')} threads), measured in the first round "
+                         "only, on 20,000 images (MLPs) or 6,400 (CNNs), the time scaled to 60,000.")
         for v in results.get("variants") or []:
-            lines += ["", f"The same, measured **{v['label']}** (seconds per epoch; "
-                      "numba / Keras against the Keras time above):", ""]
+            lines += ["", f"tinynet numba measured once more **{v['label']}** (seconds per epoch, "
+                      "one epoch after the warm-up; the ratio against the Keras median above):", ""]
             for m, per_backend in v["epochs"].items():
-                cells = []
-                for b, e in per_backend.items():
-                    t = per_epoch(e)
-                    k = keras_epoch(results, m)
-                    cells.append(f"{b} {fmt(t)}" + (f" ({t / k:.2f}x Keras)" if b == "numba" and t and k else "")
-                                 + (f" [load {e.get('load_1min')}]" if e.get("load_1min") else ""))
-                lines.append(f"- {m}: " + ", ".join(cells))
-        lines += ["", f"Keras (3 / TensorFlow CPU): {ks.get('source') or 'not available'}."]
-        kd = ks.get("data") or {}
-        if kd:
-            lines.append(f"Keras versions: {kd.get('versions')}; load average during the Keras run: "
-                         f"{kd.get('machine', {}).get('load_average_1_5_15_before')} -> "
-                         f"{kd.get('machine', {}).get('load_average_1_5_15_after')}. Keras trains "
-                         "mlp_features on the same 392 inputs per image (HOG or random values: "
-                         "the time does not depend on them).")
+                e = per_backend.get("numba")
+                t = per_epoch(e)
+                k = summary.get(m, {}).get("epoch_s", {}).get("keras")
+                lines.append(f"- {m}: {fmt(t)}" + (f" ({t / k:.2f}x Keras)" if t and k else "")
+                             + f" [load {fmt_load((e or {}).get('conditions'))}]")
         lines += ["", "![epoch times](epochs.png)", ""]
         # inference
-        lines += ["## Inference throughput (predict on the 10,000 test images, batch 128; images/s)", "",
-                  "| model | " + " | ".join(backends) + " | Keras |", "|---|" + "---:|" * (len(backends) + 1)]
-        for m, per_backend in results["epochs"].items():
-            cells = [fmt(per_backend.get(b, {}).get("inference_images_per_s"), 0) for b in backends]
-            cells.append(fmt(keras_inference(results, m), 0))
+        lines += ["## Inference throughput (predict on the 10,000 test images, batch 128; images/s, "
+                  "median over the rounds)", "",
+                  "| model | " + " | ".join(SERIES_NAMES[s] for s in series) + " |",
+                  "|---|" + "---:|" * len(series)]
+        for m, per in results["epochs"].items():
+            cells = []
+            for s in series:
+                vals = [e.get("inference_images_per_s") for e in per.get(s, []) if e.get("inference_images_per_s")]
+                cells.append(fmt(common.median(vals), 0) if vals else "–")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
-        # compile
-        lines += ["## numba's first-epoch overhead", "",
-                  "The extra seconds of the first training step of a fresh process over a later "
-                  "step: loading the compiled kernels from numba's on-disk cache (or compiling them "
-                  "when the cache is empty) and starting the thread pool. Every kernel an epoch uses "
-                  "runs in that first step, so this is the whole extra time of the first epoch. "
-                  "`import` is the time to import tinynet with numba and the kernels module.", ""]
-        for m, row in summary.items():
-            if "numba_first_step_overhead_s" in row:
-                lines.append(f"- {m}: {row['numba_first_step_overhead_s']:.2f} s with the cache "
-                             f"filled (import {fmt(row.get('numba_import_s'))} s)")
-        cold = results.get("cold_compile") or {}
+    # first run -------------------------------------------------------------------------------
+    cold = results.get("cold_compile") or {}
+    if cold or any("numba_first_step_overhead_s" in r for r in summary.values()):
+        lines += ["## First run after installation: numba compiling the kernels", "",
+                  "The first training step of the first tinynet process after installation "
+                  "compiles every numba kernel the model uses and stores them in numba's on-disk "
+                  "cache; later processes load them from there. Measured as the first step's time "
+                  "minus a later step's, in a fresh process with an empty cache "
+                  "(`NUMBA_CACHE_DIR` pointing at a new folder), and in the epoch processes above "
+                  "(cache filled).", ""]
         for m, e in cold.items():
             if "error" in e:
-                lines.append(f"- {m} with an empty cache: failed: `{e['error'][-200:]}`")
+                lines.append(f"- **first run after installation** ({m}, every kernel): failed: "
+                             f"`{e['error'][-200:]}`")
             elif e.get("first_steps_s"):
-                lines.append(f"- {m} with an **empty** cache (compiling every kernel it uses): "
-                             f"{e['first_steps_s'][0] - min(e['first_steps_s'][1:]):.1f} s")
+                lines.append(f"- **first run after installation** ({m}, which uses every kernel "
+                             f"an epoch needs): the first step takes "
+                             f"{e['first_steps_s'][0] - min(e['first_steps_s'][1:]):.1f} s longer "
+                             f"(load {fmt_load(e.get('conditions'))})")
+        for m, row in summary.items():
+            if "numba_first_step_overhead_s" in row:
+                lines.append(f"- later runs, {m}: {row['numba_first_step_overhead_s']:.2f} s "
+                             f"(loading the cached kernels; importing tinynet: "
+                             f"{fmt(row.get('numba_import_s'))} s)")
         lines.append("")
     # memory --------------------------------------------------------------------------------
     if results.get("memory"):
-        lines += ["## Peak memory training on all of MNIST (resident set, MB)", "",
+        lines += [f"## Peak memory training on all of MNIST (resident set, MB; target for the CNN: "
+                  f"under {MEMORY_TARGET_MB} MB)", "",
                   "A fresh process loads the 60,000 training images as the model's float32 input, "
                   "builds the model and trains it (stopped after a few dozen batches: the peak is "
                   "reached in the first batches). `after imports` is the interpreter with numpy, "
                   "numba and tinynet loaded.", "",
-                  "| model | backend | after imports | with the data | peak |", "|---|---|---:|---:|---:|"]
+                  "| model | backend | after imports | with the data | peak | under 450 MB |",
+                  "|---|---|---:|---:|---:|---|"]
         for m, per_backend in results["memory"].items():
             for b, e in per_backend.items():
                 if "error" in e:
-                    lines.append(f"| {m} | {b} | failed | | |")
+                    lines.append(f"| {m} | {b} | failed | | | |")
                 else:
+                    ok = "yes" if e["max_rss_mb"] < MEMORY_TARGET_MB else "**no**"
                     lines.append(f"| {m} | {b} | {e['rss_after_imports_mb']:.0f} | "
-                                 f"{e['rss_with_data_mb']:.0f} | **{e['max_rss_mb']:.0f}** |")
+                                 f"{e['rss_with_data_mb']:.0f} | **{e['max_rss_mb']:.0f}** | {ok} |")
         lines.append("")
-    # kernels -------------------------------------------------------------------------------
-    if results.get("kernels"):
-        kb = [b for b in backends if "rows" in results["kernels"].get(b, {})]
+    # kernels against sgemm -----------------------------------------------------------------
+    ksum = results.get("kernel_summary") or {}
+    kern = results.get("kernels") or {}
+    if ksum:
+        lines += ["## Convolution kernels against NumPy's sgemm, quiet and loaded (GFLOP/s)", "",
+                  "The numba convolution kernels (batch 128, float32, the report models' shapes; "
+                  "backward computes dx, dw and db: twice the forward's FLOPs) next to NumPy's float32 "
+                  "matmul in a separate process at the same im2col shape (batch·H·W × k·k·C times "
+                  "k·k·C × F, the forward pass's work) and at a square shape of the same work, "
+                  "with NumPy's default BLAS threads and with one (`OPENBLAS_NUM_THREADS=1`). "
+                  "*Loaded*: measured again while the benchmark ran one pure-Python busy loop per "
+                  "CPU, as a user's other programs would.", ""]
+        conds = [c for c in ("quiet", "loaded") if c in ksum]
+        head = ["shape"]
+        for c in conds:
+            head += [f"fwd {c}", f"bwd {c}", f"sgemm im2col {c}", f"sgemm square {c}",
+                     f"sgemm square 1 thread {c}"]
+        lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        tables = {c: {r["shape"]: r for r in ksum[c]["table"]} for c in conds}
+        for shape in tables[conds[0]]:
+            cells = []
+            for c in conds:
+                r = tables[c].get(shape, {})
+                cells += [fmt(r.get(col), 0) for col in ("forward", "backward", "sgemm_im2col",
+                                                          "sgemm_square", "sgemm_square_1thread")]
+            lines.append(f"| {shape} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for c in conds:
+            k = ksum[c]
+            cond = ""
+            if c == "loaded":
+                ld = kern.get("loaded", {})
+                cond = (f" ({ld.get('busy_loops')} busy loop(s); they "
+                        + ("ran throughout" if ld.get("held_throughout") else "**stopped before the end**")
+                        + f"; load {fmt_load((ld.get('numba') or {}).get('conditions'))} during the kernels)")
+            else:
+                cond = f" (load {fmt_load(((kern.get('quiet') or {}).get('numba') or {}).get('conditions'))})"
+            lines.append(f"- **{c}**{cond}: medians over the shapes: forward {fmt(k['forward'], 0)}, "
+                         f"backward {fmt(k['backward'], 0)}, sgemm at the im2col shapes "
+                         f"{fmt(k['sgemm_im2col'], 0)}, square sgemm of the same work "
+                         f"{fmt(k['sgemm_square'], 0)}, square 1024 sgemm {fmt(k.get('sgemm_1024'), 0)} "
+                         f"GFLOP/s (with one BLAS thread: square of the same work "
+                         f"{fmt(k.get('sgemm_square_1thread'), 0)}, square 1024 "
+                         f"{fmt(k.get('sgemm_1024_1thread'), 0)}). Worst shape: the faster of the two square "
+                         f"sgemm runs of the same work does {fmt(k['worst_sgemm_over_kernel'], 1, 'x')} "
+                         f"the slower kernel's GFLOP/s (target: within {KERNEL_TARGET:.0f}x: "
+                         + ("met" if k["within_target"] else "**not met**") + ").")
+        kept = ksum.get("kept_under_load")
+        if kept:
+            lines.append(f"- **Under load** the kernels keep {100 * kept.get('forward', 0):.0f}% "
+                         f"(forward) and {100 * kept.get('backward', 0):.0f}% (backward) of their "
+                         f"quiet speed; NumPy's sgemm keeps {100 * kept.get('sgemm_square', 0):.0f}% "
+                         f"(square, same work) and {100 * kept.get('sgemm_im2col', 0):.0f}% (im2col "
+                         f"shapes). With every CPU shared with one busy process, a kernel that keeps "
+                         f"near 50% gets its fair share; much less means its threads wait for each "
+                         f"other (a parallel region finishes with its slowest thread).")
+        lines.append("")
+    if any("rows" in (kern.get("quiet") or {}).get(b, {}) for b in ("numba", "numpy", "cupy")):
+        kb = [b for b in ("numba", "numpy", "cupy") if "rows" in kern["quiet"].get(b, {})]
+        lb = ["numba"] if "rows" in (kern.get("loaded") or {}).get("numba", {}) else []
         lines += ["## Kernels (batch 128, float32; milliseconds per call, median)", "",
-                  "| kernel | shape | " + " | ".join(kb) + (" | numba speed-up |" if {"numpy", "numba"} <= set(kb) else " |"),
-                  "|---|---|" + "---:|" * (len(kb) + ({"numpy", "numba"} <= set(kb)))]
+                  "| kernel | shape | " + " | ".join(f"{b} quiet" for b in kb)
+                  + "".join(f" | {b} loaded" for b in lb)
+                  + (" | numba speed-up over numpy |" if {"numpy", "numba"} <= set(kb) else " |"),
+                  "|---|---|" + "---:|" * (len(kb) + len(lb) + ({"numpy", "numba"} <= set(kb)))]
         rows = {}
         for b in kb:
-            for r in results["kernels"][b]["rows"]:
+            for r in kern["quiet"][b]["rows"]:
                 rows.setdefault((r["kernel"], r["shape"]), {})[b] = r
+        for b in lb:
+            for r in kern["loaded"][b]["rows"]:
+                rows.setdefault((r["kernel"], r["shape"]), {})[b + " loaded"] = r
         for (k, shape), per in rows.items():
             cells = []
-            for b in kb:
+            for b in kb + [b + " loaded" for b in lb]:
                 r = per.get(b)
                 cells.append("–" if r is None else f"{r['ms']:.3f}" +
                              (f" ({r['gflops']:.0f} GFLOP/s)" if r.get("gflops") else ""))
-            if {"numpy", "numba"} <= set(kb) and "numpy" in per and "numba" in per:
-                cells.append(f"{per['numpy']['ms'] / per['numba']['ms']:.1f}x")
+            if {"numpy", "numba"} <= set(kb):
+                cells.append(f"{per['numpy']['ms'] / per['numba']['ms']:.1f}x"
+                             if "numpy" in per and "numba" in per else "–")
             lines.append(f"| {k} | {shape} | " + " | ".join(cells) + " |")
-        for b in backends:
-            if "error" in results["kernels"].get(b, {}):
-                lines.append(f"\n{b}: failed: `{results['kernels'][b]['error'][-300:]}`")
-        if "numba" in kb:
-            lines += ["", "The dense rows time NumPy's BLAS (tinynet's Dense is the same code on both "
-                      "CPU backends); in the numba process OpenBLAS runs on one thread once the "
-                      "parallel kernels have run (see the thread policy in `tinynet/backend.py`: on a small "
-                      "machine BLAS's spinning threads otherwise take the cores from the kernels)."]
-        lines += ["", "![kernels](kernels.png)", ""]
+        for b in ("numba", "numpy", "cupy", "sgemm", "sgemm_1thread"):
+            for c in ("quiet", "loaded"):
+                e = (kern.get(c) or {}).get(b)
+                if isinstance(e, dict) and "error" in e:
+                    lines.append(f"\n{b} ({c}): failed: `{e['error'][-300:]}`")
+        lines += ["", "The dense rows time NumPy's BLAS (tinynet's Dense is the same code on both "
+                  "CPU backends); in the numba process OpenBLAS runs on one thread once the "
+                  "parallel kernels have run (see the thread policy in `tinynet/backend.py`).",
+                  "", "![kernels](kernels.png)", ""]
     # scaling -------------------------------------------------------------------------------
     if results.get("scaling") or results.get("batch_sweep"):
         sc = results.get("scaling") or {}
@@ -522,7 +857,8 @@ def write_report(results, out):
                 lines.append(f"- {b}: failed: `{e['error'][-200:]}`")
                 continue
             pts = ", ".join(f"{p['n']}: {p['epoch_s']:.2f} s" for p in e["points"])
-            lines.append(f"- {b}, seconds for one epoch by number of images: {pts}")
+            lines.append(f"- {b}, seconds for one epoch by number of images: {pts} "
+                         f"(load {fmt_load(e.get('conditions'))})")
         bs = results.get("batch_sweep") or {}
         for b, e in (bs.get("points") or {}).items():
             if "error" in e:
@@ -530,13 +866,18 @@ def write_report(results, out):
                 continue
             pts = ", ".join(f"{p['batch']}: {p['train_images_per_s']:.0f} / {p['inference_images_per_s']:.0f}"
                             for p in e["points"])
-            lines.append(f"- {b}, images/s training / inference by batch size ({e['n']} images): {pts}")
+            lines.append(f"- {b}, images/s training / inference by batch size ({e['n']} images): {pts} "
+                         f"(load {fmt_load(e.get('conditions'))})")
         lines += ["", "![scaling](scaling.png)", ""]
     lines += ["## Method", "",
-              "- Every measurement runs in a fresh process (`python -m benchmarks.worker`); times are "
-              "medians after a warm-up; ratios are computed from numbers of this same run.",
-              "- Epoch times come from one `fit(..., epochs=1+N, verbose=0)` call, each epoch timed by "
-              "a callback (as the Keras script times Keras), so data preparation is not counted.",
+              "- Every measurement runs in a fresh process (`python -m benchmarks.worker`); "
+              "tinynet, Keras and PyTorch are interleaved: in each round, for each model, one "
+              "process each, the frameworks' order rotated by one every round; the figures are "
+              "medians over the rounds and every ratio is computed from numbers of this same run.",
+              "- Epoch times are wall-clock seconds of whole epochs of a `fit` call, timed by a "
+              "callback (PyTorch: its epoch loop), so data preparation is not counted.",
+              "- Load and steal: `os.getloadavg()` and the `cpu` line of `/proc/stat`, read by the "
+              "driver just before and just after each process.",
               "- Peak memory is `ru_maxrss` of the measuring process.",
               ""]
     lines += kept_sections(out / "RESULTS.md")
@@ -549,46 +890,56 @@ def write_plots(results, out):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    colors = {"numpy": "#8c8c8c", "numba": "#1f77b4", "cupy": "#2ca02c", "keras": "#d62728"}
+    colors = {"numpy": "#8c8c8c", "numba": "#1f77b4", "cupy": "#2ca02c", "keras": "#d62728",
+              "torch": "#ff7f0e", "torch_default": "#ffbb78"}
     summary = results.get("summary") or {}
-    if summary:
+    series = series_of(results)
+    if summary and series:
         names = list(summary)
-        series = [b for b in results["backends"]] + ["keras"]
-        fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
+        fig, ax = plt.subplots(figsize=(8.5, 4.2), dpi=100)
         width = 0.8 / len(series)
-        for i, b in enumerate(series):
-            vals = [summary[m]["epoch_s"].get(b) for m in names]
+        for i, s in enumerate(series):
+            sps = [summary[m]["spread"].get(s) for m in names]
             xs = np.arange(len(names)) + (i - (len(series) - 1) / 2) * width
-            heights = [v if v else 0 for v in vals]
-            bars = ax.bar(xs, heights, width, label=b if b != "keras" else "Keras (TF CPU)",
-                          color=colors.get(b))
-            for bar, v in zip(bars, vals):
+            heights = [sp["median"] if sp else 0 for sp in sps]
+            err = np.array([[sp["median"] - sp["min"], sp["max"] - sp["median"]] if sp else [0, 0]
+                            for sp in sps]).T
+            bars = ax.bar(xs, heights, width, yerr=err, capsize=2, label=SERIES_NAMES[s],
+                          color=colors.get(s))
+            for bar, v in zip(bars, heights):
                 if v:
-                    ax.annotate(f"{v:.1f}" if v >= 1 else f"{v:.2f}", (bar.get_x() + bar.get_width() / 2, v),
-                                ha="center", va="bottom", fontsize=7)
+                    ax.annotate(f"{v:.1f}" if v >= 1 else f"{v:.2f}",
+                                (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom",
+                                fontsize=7)
         ax.set_yscale("log")
         ax.set_xticks(np.arange(len(names)), names)
         ax.set_ylabel("seconds per epoch (60,000 images, log scale)")
-        ax.set_title("Training epoch time, batch 128, float32 (lower is better)")
+        ax.set_title("Training epoch time, batch 128, float32: median and range over rounds")
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / "epochs.png")
         plt.close(fig)
-    kern = results.get("kernels") or {}
-    kb = [b for b in results["backends"] if "rows" in kern.get(b, {})]
-    if kb:
-        labels = [f"{r['kernel'].split(' (')[0]}\n{r['shape']}" for r in kern[kb[0]]["rows"]]
+    ksum = results.get("kernel_summary") or {}
+    if ksum.get("quiet"):
+        shapes = [r["shape"] for r in ksum["quiet"]["table"]]
+        cols = [(c, col) for c in ("quiet", "loaded") if c in ksum
+                for col in ("forward", "backward", "sgemm_square", "sgemm_square_1thread")]
         fig, ax = plt.subplots(figsize=(11, 4.5), dpi=90)
-        width = 0.8 / len(kb)
-        for i, b in enumerate(kb):
-            ms = [r["ms"] for r in kern[b]["rows"]]
-            ax.bar(np.arange(len(ms)) + (i - (len(kb) - 1) / 2) * width, ms, width, label=b,
-                   color=colors.get(b))
-        ax.set_yscale("log")
-        ax.set_xticks(np.arange(len(labels)), labels, rotation=90, fontsize=6)
-        ax.set_ylabel("ms per call (log)")
-        ax.set_title("Kernels at the report models' shapes, batch 128, float32")
-        ax.legend(fontsize=8)
+        width = 0.8 / len(cols)
+        for i, (c, col) in enumerate(cols):
+            table = {r["shape"]: r for r in ksum[c]["table"]}
+            vals = [table.get(s, {}).get(col) or 0 for s in shapes]
+            ax.bar(np.arange(len(shapes)) + (i - (len(cols) - 1) / 2) * width, vals, width,
+                   label={"forward": "conv forward", "backward": "conv backward",
+                          "sgemm_square": "sgemm, same work",
+                          "sgemm_square_1thread": "sgemm, same work, 1 thread"}[col] + f" ({c})",
+                   color={"forward": "#1f77b4", "backward": "#17becf", "sgemm_square": "#8c8c8c",
+                          "sgemm_square_1thread": "#c7c7c7"}[col],
+                   alpha=1.0 if c == "quiet" else 0.45, hatch=None if c == "quiet" else "//")
+        ax.set_xticks(np.arange(len(shapes)), shapes, rotation=30, fontsize=7, ha="right")
+        ax.set_ylabel("GFLOP/s")
+        ax.set_title("numba convolution kernels vs NumPy sgemm (same work), quiet and with a busy loop per CPU")
+        ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
         fig.savefig(out / "kernels.png")
         plt.close(fig)
@@ -637,6 +988,7 @@ def main(argv=None):
     write_report(results, args.out)
     write_plots(results, args.out)
     print((args.out / "RESULTS.md").read_text())
+    common.log(f"written to {args.out}/ (RESULTS.md, results.json, PNGs)")
     return 0
 
 

@@ -3,6 +3,7 @@
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,9 @@ MODELS = ("mlp_raw", "mlp_features", "cnn_digits", "cnn_fashion_3")
 KERAS_NAMES = {"mlp_raw": "mlp_raw", "mlp_features": "mlp_hog", "cnn_digits": "cnn_digits",
                "cnn_fashion_3": "cnn_fashion_residual"}
 TRAIN_SIZE = 60_000
+# where ``python -m benchmarks`` writes by default: a folder of its own (git-ignored), so that a
+# first run never overwrites the committed benchmarks/RESULTS.md; ``--out benchmarks`` updates that
+DEFAULT_OUT = ROOT / "benchmarks_out"
 
 
 def data_dir(explicit=None):
@@ -101,3 +105,73 @@ class Timer:
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
+
+
+# --- the conditions a figure was measured under -----------------------------------------------
+_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_times():
+    """The machine's cumulative CPU seconds by state (all CPUs together) from the first line of
+    ``/proc/stat``: user, nice, system, idle, iowait, irq, softirq, steal; ``{}`` where there is no
+    /proc/stat. Steal is the time the hypervisor gave this machine's CPUs to other guests."""
+    try:
+        with open("/proc/stat") as f:
+            values = f.readline().split()[1:1 + len(_STAT_FIELDS)]
+    except OSError:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return {k: int(v) / tick for k, v in zip(_STAT_FIELDS, values)}
+
+
+def conditions():
+    """A snapshot taken before and after each measurement: load average and CPU times."""
+    load = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return {"time": time.time(), "load": load, "cpu": cpu_times()}
+
+
+def between(before, after):
+    """What happened on the machine between two ``conditions()`` snapshots: the load averages at
+    both ends, the cumulative steal seconds at both ends, and over the interval the percentage of
+    all CPU time that was stolen and that was busy (by any process, the measured one included)."""
+    out = {"load_before": before["load"], "load_after": after["load"],
+           "seconds": round(after["time"] - before["time"], 2)}
+    b, a = before.get("cpu") or {}, after.get("cpu") or {}
+    if b and a:
+        delta = {k: a[k] - b[k] for k in a}
+        total = sum(delta.values())
+        out["steal_s_before"] = round(b["steal"], 2)
+        out["steal_s_after"] = round(a["steal"], 2)
+        if total > 0:
+            out["steal_pct"] = round(100 * delta["steal"] / total, 2)
+            out["busy_pct"] = round(100 * (total - delta["idle"] - delta["iowait"]) / total, 1)
+    return out
+
+
+# --- load generator ---------------------------------------------------------------------------
+BUSY_LOOP = "import time\nend = time.monotonic() + {seconds!r}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def start_busy_loops(count, seconds):
+    """Start ``count`` processes that each keep one CPU busy with a pure-Python ``while`` loop and
+    stop by themselves after ``seconds`` (so that none outlives the benchmark, even if it is killed);
+    ``stop_busy_loops`` ends them earlier. Returns the ``Popen`` objects."""
+    code = BUSY_LOOP.format(seconds=float(seconds))
+    return [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(int(count))]
+
+
+def stop_busy_loops(procs, timeout=5.0):
+    """End the given busy loops (those still running) and reap them; returns how many were still
+    running, i.e. whether the load lasted the whole measurement."""
+    alive = [p for p in procs if p.poll() is None]
+    for p in alive:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return len(alive)

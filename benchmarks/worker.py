@@ -15,6 +15,18 @@ Tasks (``spec["task"]``):
                   report models' shapes, batch 128, float32.
 * ``scaling``     seconds per epoch for several training-set sizes.
 * ``batch_sweep`` training and inference throughput for several batch sizes.
+* ``keras_epochs`` / ``torch_epochs``  the same measurement as ``epochs`` for the same model built
+                  in Keras (``tests/keras_reference/keras_models.py``) or PyTorch
+                  (``benchmarks/torch_models.py``), on the same inputs; run by any Python that has
+                  the framework and NumPy (this checkout is on its path).
+* ``sgemm``       NumPy's float32 matrix product (``a @ b``, BLAS sgemm) in GFLOP/s at the
+                  convolutions' im2col shapes and at square sizes of the same work, in a process
+                  that has not imported tinynet (BLAS with its own thread settings).
+
+Every epoch measurement warms up first with one short ``fit`` on ``4 * batch`` images plus as many
+as the last partial batch of the timed epochs holds (96 for 60,000 images at batch 128), so that
+nothing is compiled or traced inside a timed epoch (Keras traces its step again for the smaller
+last batch), then times ``repeats`` epochs of one ``fit`` call, each by a callback.
 """
 import json
 import sys
@@ -71,10 +83,16 @@ def _data(spec, n=None, test=False):
     (x, y), (xt, yt) = common.load_mnist(common.data_dir(spec.get("data")))
     n = len(x) if n is None else min(int(n), len(x))
     xin, note = common.model_inputs(spec["model"], x[:n])
-    out = {"x": xin, "y": common.one_hot(y[:n]), "note": note}
+    out = {"x": xin, "y": common.one_hot(y[:n]), "labels": y[:n].astype(np.int64), "note": note}
     if test:
         out["xt"], _ = common.model_inputs(spec["model"], xt)
     return out
+
+
+def warmup_size(n, batch):
+    """Images of the warm-up fit: four full batches and one as large as the timed epochs' last,
+    partial batch (none when ``batch`` divides ``n``)."""
+    return min(n, 4 * batch + n % batch)
 
 
 def _compiled(model, optimizer="rmsprop"):
@@ -97,13 +115,17 @@ def task_epochs(spec):
         model.train_on_batch(d["x"][:spec.get("batch", 128)], d["y"][:spec.get("batch", 128)])
         steps.append(time.perf_counter() - t)
     model = _compiled(common.build(spec["model"]))
+    batch = spec.get("batch", 128)
+    n = len(d["x"])
+    w = warmup_size(n, batch)
+    t = time.perf_counter()
+    model.fit(d["x"][:w], d["y"][:w], batch_size=batch, epochs=1, verbose=0, seed=0)
+    warmup_s = time.perf_counter() - t
     timer = _EpochTimer()
     repeats = int(spec.get("repeats", 3))
-    model.fit(d["x"], d["y"], batch_size=spec.get("batch", 128), epochs=1 + repeats, verbose=0,
-              callbacks=[timer], seed=0)
-    n = len(d["x"])
-    res = {"n": n, "batch": spec.get("batch", 128), "first_epoch_s": timer.wall[0],
-           "epoch_s": timer.wall[1:], "epoch_cpu_s": timer.cpu[1:], "data_s": load_s,
+    model.fit(d["x"], d["y"], batch_size=batch, epochs=repeats, verbose=0, callbacks=[timer], seed=0)
+    res = {"n": n, "batch": batch, "warmup_images": w, "warmup_s": warmup_s,
+           "epoch_s": timer.wall, "epoch_cpu_s": timer.cpu, "data_s": load_s,
            "note": d["note"], "backend": backend.get_backend(), "import_s": spec["_import_s"],
            "first_steps_s": steps}
     if spec.get("inference", True):
@@ -233,7 +255,172 @@ def task_batch_sweep(spec):
     return {"points": out, "n": len(d["x"])}
 
 
-TASKS = {"epochs": task_epochs, "memory": task_memory, "kernels": task_kernels,
+def task_keras_epochs(spec):
+    """Keras (3, TensorFlow CPU) on the same inputs: the model of tests/keras_reference/keras_models.py,
+    RMSprop with Keras's defaults, categorical cross-entropy on one-hot labels, as the report."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t = time.perf_counter()
+    import keras
+    import tensorflow as tf
+    sys.path.insert(0, str(common.ROOT / "tests" / "keras_reference"))
+    from keras_models import KERAS_BUILDERS
+    import_s = time.perf_counter() - t
+    keras.config.set_floatx("float32")
+    keras.utils.set_random_seed(0)
+    d = _data(spec, spec["n"], test=spec.get("inference", True))
+    model = KERAS_BUILDERS[spec["model"]]()
+    model.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    batch = spec.get("batch", 128)
+    n = len(d["x"])
+    w = warmup_size(n, batch)
+    t = time.perf_counter()
+    model.fit(d["x"][:w], d["y"][:w], batch_size=batch, epochs=1, verbose=0)
+    warmup_s = time.perf_counter() - t
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.wall, self.cpu = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = (time.perf_counter(), time.process_time())
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.wall.append(time.perf_counter() - self._t[0])
+            self.cpu.append(time.process_time() - self._t[1])
+
+    timer = Timer()
+    hist = model.fit(d["x"], d["y"], batch_size=batch, epochs=int(spec.get("repeats", 3)),
+                     verbose=0, callbacks=[timer])
+    res = {"n": n, "batch": batch, "warmup_images": w, "warmup_s": warmup_s, "epoch_s": timer.wall,
+           "epoch_cpu_s": timer.cpu, "note": d["note"], "import_s": import_s,
+           "params": int(model.count_params()), "final_loss": float(hist.history["loss"][-1]),
+           "versions": {"keras": keras.__version__, "tensorflow": tf.__version__,
+                        "numpy": np.__version__}}
+    if spec.get("inference", True):
+        xt = d["xt"]
+        model.predict(xt, batch_size=batch, verbose=0)
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            model.predict(xt, batch_size=batch, verbose=0)
+            times.append(time.perf_counter() - t)
+        res["inference_images_per_s"] = len(xt) / common.median(times)
+    res["max_rss_mb"] = common.max_rss_mb()
+    return res
+
+
+def task_torch_epochs(spec):
+    """PyTorch (CPU) on the same inputs: benchmarks/torch_models.py, NCHW, logits with
+    CrossEntropyLoss on integer labels, RMSprop with Keras's defaults (see torch_models.rmsprop),
+    a shuffled epoch of ``batch``-sized slices as Keras's and tinynet's ``fit`` do, the running
+    loss and accuracy kept as Keras's progress does."""
+    t = time.perf_counter()
+    import torch
+    from . import torch_models
+    import_s = time.perf_counter() - t
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    torch.manual_seed(0)
+    d = _data(spec, spec["n"], test=spec.get("inference", True))
+
+    def tensor(a):
+        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        return x.permute(0, 3, 1, 2).contiguous() if x.dim() == 4 else x  # NHWC -> NCHW
+
+    x, y = tensor(d["x"]), torch.from_numpy(d["labels"])
+    model = torch_models.build(spec["model"])
+    opt = torch_models.rmsprop(model.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batch = spec.get("batch", 128)
+    gen = torch.Generator().manual_seed(0)
+
+    def epoch(x, y):
+        model.train()
+        n = len(x)
+        order = torch.randperm(n, generator=gen)
+        total, correct = torch.zeros(()), torch.zeros((), dtype=torch.int64)
+        for i in range(0, n, batch):
+            idx = order[i:i + batch]
+            xb, yb = x[idx], y[idx]
+            opt.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                total += loss.detach() * len(idx)
+                correct += (out.argmax(1) == yb).sum()
+        return float(total) / n
+
+    n = len(x)
+    w = warmup_size(n, batch)
+    t = time.perf_counter()
+    epoch(x[:w], y[:w])
+    warmup_s = time.perf_counter() - t
+    wall, cpu = [], []
+    for _ in range(int(spec.get("repeats", 3))):
+        t = (time.perf_counter(), time.process_time())
+        loss = epoch(x, y)
+        wall.append(time.perf_counter() - t[0])
+        cpu.append(time.process_time() - t[1])
+    res = {"n": n, "batch": batch, "warmup_images": w, "warmup_s": warmup_s, "epoch_s": wall,
+           "epoch_cpu_s": cpu, "note": d["note"], "import_s": import_s,
+           "params": torch_models.count_params(model), "final_loss": loss,
+           "threads": torch.get_num_threads(),
+           "versions": {"torch": torch.__version__, "numpy": np.__version__}}
+    if spec.get("inference", True):
+        xt = tensor(d["xt"])
+        model.eval()
+
+        def predict():
+            with torch.inference_mode():
+                return [model(xt[i:i + batch]) for i in range(0, len(xt), batch)]
+
+        predict()
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            predict()
+            times.append(time.perf_counter() - t)
+        res["inference_images_per_s"] = len(xt) / common.median(times)
+    res["max_rss_mb"] = common.max_rss_mb()
+    return res
+
+
+def sgemm_shapes(batch=128):
+    """(name, m, k, n) of the products compared with the convolution kernels: for each convolution
+    its im2col product (batch*H*W x k*k*C times k*k*C x F, the forward pass's work) and a square
+    product of the same number of FLOPs; and one large square product (BLAS's best case)."""
+    out, seen = [], set()
+    for name, h, c, f, k in CONV_SHAPES:
+        m, kk = batch * h * h, k * k * c
+        out.append((f"{name} im2col", m, kk, f))
+        side = max(16, int(round((m * kk * f) ** (1 / 3))))
+        if side not in seen:
+            seen.add(side)
+            out.append((f"square {side} (as {name})", side, side, side))
+    out.append(("square 1024", 1024, 1024, 1024))
+    return out
+
+
+def task_sgemm(spec):
+    """NumPy's float32 matmul (BLAS sgemm) GFLOP/s; no tinynet import, so BLAS keeps the thread
+    count it starts with."""
+    r = np.random.default_rng(0)
+    rows = []
+    for name, m, k, n in sgemm_shapes(int(spec.get("batch", 128))):
+        a = r.random((m, k), dtype=np.float32)
+        b = r.random((k, n), dtype=np.float32)
+        ms = _median_ms(lambda: a @ b, int(spec.get("repeats", 7)))
+        rows.append({"kernel": "numpy float32 matmul", "shape": name, "m": m, "k": k, "n": n,
+                     "ms": ms, "gflops": 2 * m * k * n / ms / 1e6})
+    return {"rows": rows, "numpy": np.__version__}
+
+
+TASKS = {"epochs": task_epochs, "keras_epochs": task_keras_epochs, "torch_epochs": task_torch_epochs,
+         "sgemm": task_sgemm, "memory": task_memory, "kernels": task_kernels,
          "scaling": task_scaling, "batch_sweep": task_batch_sweep}
 
 

@@ -1,0 +1,175 @@
+"""The benchmark harness (benchmarks/): its report from a small made-up results.json, where it
+writes by default, the PyTorch models' sizes and the busy-loop load generator. Nothing here times
+anything: speed is measured by ``python -m benchmarks``, never asserted by a test."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks import common
+from benchmarks.__main__ import (_without_paths, load_results, parse_args, rotated, summarise,
+                                 write_report)
+from benchmarks.worker import CONV_SHAPES, sgemm_shapes, warmup_size
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+REPORT_PARAMS = {"mlp_raw": 203_530, "mlp_features": 103_178, "cnn_digits": 7_465,
+                 "cnn_fashion_3": 10_244}
+
+
+def _epoch(seconds, rnd, position, load, steal_pct, n=60000, **extra):
+    return dict({"n": n, "epoch_s": [seconds], "epoch_cpu_s": [seconds], "round": rnd,
+                 "position": position, "first_steps_s": [3.0, 0.05, 0.04], "import_s": 0.2,
+                 "conditions": {"load_before": [load, 1.0, 1.0], "load_after": [load + 0.5, 1.0, 1.0],
+                                "steal_s_before": 10.0, "steal_s_after": 10.5,
+                                "steal_pct": steal_pct, "busy_pct": 90.0, "seconds": seconds}},
+                **extra)
+
+
+def _kernel_rows(scale):
+    rows = []
+    for name, *_ in CONV_SHAPES:
+        rows.append({"kernel": "conv forward (+relu)", "shape": name, "ms": 1.0, "gflops": 100 * scale})
+        rows.append({"kernel": "conv backward (dx, dw, db)", "shape": name, "ms": 2.0, "gflops": 80 * scale})
+    return {"rows": rows}
+
+
+def _sgemm_rows(gflops):
+    return {"rows": [{"kernel": "numpy float32 matmul", "shape": name, "m": m, "k": k, "n": n,
+                      "ms": 1.0, "gflops": gflops} for name, m, k, n in sgemm_shapes()]}
+
+
+def fake_results():
+    """Two rounds of mlp_raw: numba 1.0 / 3.0 s, Keras 2.0 / 4.0 s, PyTorch 4.0 / 2.0 s; numpy
+    once, on 20,000 images. Kernels: quiet 100/80 GFLOP/s against sgemm 150; loaded half."""
+    epochs = {"mlp_raw": {
+        "numba": [_epoch(1.0, 1, 0, 1.25, 0.5), _epoch(3.0, 2, 2, 3.0, 2.0)],
+        "numpy": [_epoch(2.0, 1, 1, 1.5, 0.5, n=20000)],
+        "keras": [_epoch(2.0, 1, 2, 1.5, 0.5), _epoch(4.0, 2, 0, 2.75, 1.0)],
+        "torch": [_epoch(4.0, 1, 3, 1.75, 0.5, threads=1), _epoch(2.0, 2, 1, 2.5, 1.5, threads=1)],
+    }}
+    return {"format": 2, "started": "2026-12-01T00:00:00", "command": "python -m benchmarks --rounds 2",
+            "quick": False, "rounds": 2, "total_s": 120.0, "models": ["mlp_raw"],
+            "backends": ["numba", "numpy"], "unavailable": {}, "frameworks": ["tinynet", "keras", "torch"],
+            "not_measured": {}, "torch_threads": None,
+            "machine": {"cpu": "a CPU", "logical_cpus": 2, "usable_cpus": 2, "platform": "Linux",
+                        "python": "3.11", "numpy": "2", "blas": "openblas", "numba": "0.6",
+                        "numba_threads": 2, "env": {}, "load_average_before": [1.0, 1.0, 1.0],
+                        "load_average_after": [2.0, 1.0, 1.0]},
+            "epochs": epochs,
+            "kernels": {"quiet": {"numba": _kernel_rows(1.0), "sgemm": _sgemm_rows(150.0),
+                                  "sgemm_1thread": _sgemm_rows(100.0)},
+                        "loaded": {"numba": _kernel_rows(0.5), "sgemm": _sgemm_rows(60.0),
+                                   "sgemm_1thread": _sgemm_rows(50.0), "busy_loops": 2,
+                                   "load_seconds": 60, "held_throughout": True}}}
+
+
+def test_summary_medians_spreads_and_ratios():
+    results = fake_results()
+    row = summarise(results)["mlp_raw"]
+    assert row["epoch_s"]["numba"] == 2.0 and row["epoch_s"]["keras"] == 3.0
+    assert row["epoch_s"]["torch"] == 3.0
+    assert row["epoch_s"]["numpy"] == pytest.approx(6.0)  # 2 s on 20,000 images -> 60,000
+    assert row["spread"]["numba"]["min"] == 1.0 and row["spread"]["numba"]["max"] == 3.0
+    assert row["numba_over_keras"] == pytest.approx(2.0 / 3.0)
+    assert row["numba_over_torch"] == pytest.approx(2.0 / 3.0)
+    # the same ratio within each round: 1/2 and 3/4 (Keras), 1/4 and 3/2 (PyTorch)
+    assert sorted(row["numba_over_keras_by_round"]) == pytest.approx([0.5, 0.75])
+    assert sorted(row["numba_over_torch_by_round"]) == pytest.approx([0.25, 1.5])
+    assert row["numba_speedup_over_numpy"] == pytest.approx(3.0)
+    k = results["kernel_summary"]
+    assert k["quiet"]["forward"] == 100 and k["loaded"]["backward"] == 40
+    # the slower kernel (80, loaded 40) against the faster sgemm (150, loaded 60)
+    assert k["quiet"]["worst_sgemm_over_kernel"] == pytest.approx(150 / 80)
+    assert k["quiet"]["within_target"] and k["loaded"]["within_target"]
+    assert k["kept_under_load"]["forward"] == pytest.approx(0.5)
+    assert k["kept_under_load"]["sgemm_square"] == pytest.approx(0.4)
+
+
+def test_report_from_a_small_results_json(tmp_path):
+    """results.json -> RESULTS.md: the medians with their ranges, the ratios, and one row per
+    process with its load before -> after and its steal time."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "results.json").write_text(json.dumps(fake_results(), sort_keys=True))
+    results = load_results(tmp_path / "in" / "results.json")
+    write_report(results, tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| mlp_raw |")][0]
+    cells = [c.strip() for c in table.strip("|").split("|")]
+    head = [line for line in text.splitlines() if line.startswith("| model | tinynet numba")][0]
+    assert [c.strip() for c in head.strip("|").split("|")] == [
+        "model", "tinynet numba", "tinynet numpy", "Keras", "PyTorch", "numba / Keras",
+        "numba / PyTorch", "numba speed-up over numpy"]
+    assert cells[1:] == ["2.00 (1.00–3.00)", "6.00 (6.00–6.00)", "3.00 (2.00–4.00)",
+                         "3.00 (2.00–4.00)", "0.67x (0.50–0.75)", "0.67x (0.25–1.50)", "3.0x"]
+    assert "| round | model | framework | images | timed epochs (s) | s per 60,000 | load | steal % | busy % |" in text
+    # the per-process rows, in the order they ran: round 2 started with Keras
+    assert "| 1 | mlp_raw | tinynet numba | 60000 | 1.00 | 1.00 | 1.25 → 1.75 | 0.5 | 90 |" in text
+    assert "| 1 | mlp_raw | tinynet numpy | 20000 | 2.00 | 6.00 | 1.50 → 2.00 | 0.5 | 90 |" in text
+    assert "| 2 | mlp_raw | Keras | 60000 | 4.00 | 4.00 | 2.75 → 3.25 | 1.0 | 90 |" in text
+    assert "| 2 | mlp_raw | PyTorch | 60000 | 2.00 | 2.00 | 2.50 → 3.00 | 1.5 | 90 |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 2 | mlp_raw |")]
+    assert [r.split("|")[3].strip() for r in rows] == ["Keras", "PyTorch", "tinynet numba"]
+    assert "Under load** the kernels keep 50% (forward) and 50% (backward)" in text
+    assert "first run after installation" in text.lower()
+
+
+def test_default_output_is_a_folder_of_its_own():
+    """A first `python -m benchmarks` must not overwrite the committed benchmarks/RESULTS.md."""
+    out = parse_args([]).out
+    assert out == common.DEFAULT_OUT
+    assert out.resolve() != BENCH.resolve() and BENCH.resolve() not in out.resolve().parents
+    assert parse_args(["--out", "benchmarks"]).out == Path("benchmarks")
+    ignored = (BENCH.parent / ".gitignore").read_text().split()
+    assert f"/{out.name}/" in ignored
+
+
+def test_recorded_command_line_names_no_machine_path():
+    assert _without_paths(["--out", "benchmarks", "--rounds", "3"]) == ["--out", "benchmarks", "--rounds", "3"]
+    assert _without_paths(["--out", "/home/me/x", "--keras-python", "/opt/py/bin/python",
+                           "--data=/data"]) == ["--out", "...", "--keras-python", "...", "--data=..."]
+
+
+def test_interleaving_order_and_warmup():
+    assert [rotated(["tinynet", "keras", "torch"], r) for r in range(4)] == [
+        ["tinynet", "keras", "torch"], ["keras", "torch", "tinynet"],
+        ["torch", "tinynet", "keras"], ["tinynet", "keras", "torch"]]
+    assert warmup_size(60000, 128) == 4 * 128 + 96  # covers the last, partial batch
+    assert warmup_size(6400, 128) == 4 * 128
+    assert warmup_size(300, 128) == 300
+
+
+def test_torch_models_have_the_report_parameter_counts():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the torch extra)")
+    from benchmarks import torch_models
+
+    for name, expected in REPORT_PARAMS.items():
+        model = torch_models.build(name)
+        assert torch_models.count_params(model) == expected == torch_models.EXPECTED_PARAMS[name]
+        x = torch.zeros((2, 1, 28, 28)) if name.startswith("cnn") else torch.zeros((2, 784 if name == "mlp_raw" else 392))
+        assert tuple(model(x).shape) == (2, 10)
+
+
+def test_busy_loops_stop_by_themselves_and_when_asked():
+    procs = common.start_busy_loops(2, 0.3)
+    deadline = time.monotonic() + 20
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p.returncode for p in procs] == [0, 0]
+    assert common.stop_busy_loops(procs) == 0  # nothing left to stop
+    procs = common.start_busy_loops(1, 600)
+    time.sleep(0.2)
+    assert common.stop_busy_loops(procs) == 1
+    assert procs[0].poll() is not None
+
+
+def test_conditions_and_steal():
+    before = common.conditions()
+    after = dict(before, time=before["time"] + 1.0)
+    if before["cpu"]:
+        after["cpu"] = dict(before["cpu"], steal=before["cpu"]["steal"] + 0.5,
+                            idle=before["cpu"]["idle"] + 1.0, user=before["cpu"]["user"] + 0.5)
+    got = common.between(before, after)
+    assert got["load_before"] == before["load"] and got["seconds"] == 1.0
+    if before["cpu"]:
+        assert got["steal_pct"] == pytest.approx(25.0) and got["busy_pct"] == pytest.approx(50.0)
