@@ -45,6 +45,21 @@ def machine():
     return info
 
 
+def commit():
+    """The checkout's commit (short hash), with ``+ uncommitted changes`` when tinynet/ or
+    benchmarks/ differ from it; None outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=30)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tinynet", "benchmarks"],
+                               capture_output=True, text=True, cwd=ROOT, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
+
+
 def model_inputs(name, images):
     """The model's input for uint8 images (N, 28, 28): float32 pixels / 255, flat for the MLP,
     HOG features for mlp_features (tinynet.features; random 392-dim features if it is missing).
