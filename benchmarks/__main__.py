@@ -170,7 +170,7 @@ def run_worker(spec, env=None, timeout=1200, unset=(), python=None):
             res["process_s"] = time.perf_counter() - t
             res["conditions"] = cond
             return res
-    return {"error": (done.stderr or done.stdout)[-2000:], "conditions": cond}
+    return {"error": common.scrub(done.stderr or done.stdout)[-2000:], "conditions": cond}
 
 
 # ---------------------------------------------------------------------------------------------

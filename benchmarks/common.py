@@ -45,6 +45,20 @@ def machine():
     return info
 
 
+def scrub(text):
+    """``text`` (an error message, a traceback) without the places of this machine it names: the
+    checkout, the interpreter's prefix, the data folder, the temporary folder and the home folder
+    become ``<checkout>``, ``<python>``, ``<data>``, ``<tmp>`` and ``~``."""
+    import tempfile
+    places = [(str(ROOT), "<checkout>"), (sys.prefix, "<python>"), (sys.base_prefix, "<python>"),
+              (os.environ.get("TINYNET_DATA", ""), "<data>"), (tempfile.gettempdir(), "<tmp>"),
+              (os.path.expanduser("~"), "~")]
+    for place, name in sorted(places, key=lambda p: -len(p[0])):
+        if place and len(place) > 1:
+            text = text.replace(place, name)
+    return text
+
+
 def commit():
     """The checkout's commit (short hash), with ``+ uncommitted changes`` when tinynet/ or
     benchmarks/ differ from it; None outside a git checkout."""

@@ -173,3 +173,20 @@ def test_conditions_and_steal():
     assert got["load_before"] == before["load"] and got["seconds"] == 1.0
     if before["cpu"]:
         assert got["steal_pct"] == pytest.approx(25.0) and got["busy_pct"] == pytest.approx(50.0)
+
+
+def test_error_messages_are_recorded_without_machine_paths():
+    import os
+    import sys
+    text = f'File "{common.ROOT}/tinynet/x.py", line 1\n  {sys.prefix}/lib/python3/site.py {os.path.expanduser("~")}/y'
+    got = common.scrub(text)
+    assert str(common.ROOT) not in got and sys.prefix not in got
+    assert "<checkout>/tinynet/x.py" in got and "<python>/lib/python3/site.py" in got
+
+
+@pytest.mark.parametrize("name", ["RESULTS.md", "results.json"])
+def test_committed_results_name_no_machine_path(name):
+    import sys
+    text = (BENCH / name).read_text()
+    for place in {str(common.ROOT), sys.prefix, "/work/", "/home/", ".venv"}:
+        assert place not in text, place
