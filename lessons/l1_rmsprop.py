@@ -178,8 +178,10 @@ The practical work's MLP on raw pixels with RMSprop's defaults reaches a test lo
 {"; ".join(sentences)}. The lowest test loss of this run comes with *{ranked[0]}*, the highest
 with *{ranked[-1]}*. A learning rate ten times larger takes steps ten times larger: its
 training loss over epoch 1 is {histories['learning_rate=0.01'].history['loss'][0]:.4f}
-(defaults: {histories['defaults'].history['loss'][0]:.4f}) and its test loss after the last epoch
-{results['learning_rate=0.01'][0]:.4f}. epsilon=1.0 makes $\\sqrt{{s + \\epsilon}} \\approx 1$
+(defaults: {histories['defaults'].history['loss'][0]:.4f}), its test loss is lowest after epoch
+{int(np.argmin(histories['learning_rate=0.01'].history['val_loss'])) + 1} and
+{results['learning_rate=0.01'][0]:.4f} after the last (defaults: lowest after epoch
+{int(np.argmin(histories['defaults'].history['val_loss'])) + 1}). epsilon=1.0 makes $\\sqrt{{s + \\epsilon}} \\approx 1$
 for these small gradients, so RMSprop becomes plain gradient descent with a step of 0.001 times
 the gradient: {results['epsilon=1.0'][1]:.2%} after {args.epochs} epoch(s).""")
 section.picture(curves)

@@ -142,14 +142,18 @@ sentences = []
 for grid_name, (ours, theirs) in best_rows.items():
     rows = practical_work.GRIDS[grid_name]
     accuracy = {r.key: np.mean([x["accuracy"] for x in results[r.key]]) for r in rows}
+    mean_loss = {r.key: np.mean([x["loss"] for x in results[r.key]]) for r in rows}
+    runner_up = sorted(mean_loss, key=mean_loss.get)[1]
     top = max(accuracy, key=accuracy.get)
     agree = "the same row as" if ours.key == theirs.key else "not the row chosen by"
-    sentences.append(f"*{grid_name}*: lowest test loss here `{ours.key}` ({accuracy[ours.key]:.2%}), "
+    sentences.append(f"*{grid_name}*: lowest test loss here `{ours.key}` ({mean_loss[ours.key]:.4f}, "
+                     f"{accuracy[ours.key]:.2%}; next `{runner_up}`, {mean_loss[runner_up] - mean_loss[ours.key]:+.4f}), "
                      f"{agree} the practical work (`{theirs.key}`)"
                      + (f"; the highest accuracy is `{top}`'s, {100 * (accuracy[top] - accuracy[ours.key]):.2f} "
                         "points higher" if top != ours.key else ""))
 if spread:
-    noise = "; ".join(f"`{k}` {100 * s[0]:.2f} points between its best and worst seed" for k, s in spread.items())
+    noise = "; ".join(f"`{k}` {100 * s[0]:.2f} points of accuracy between its best and worst seed, "
+                      f"test loss ± {np.std([r['loss'] for r in results[k]], ddof=1):.4f}" for k, s in spread.items())
     conclusion = (f"From the seeds alone, the scores move by: {noise}. A lead smaller than that "
                   "says nothing about the hyper-parameters.")
 else:

@@ -241,7 +241,7 @@ def test_discussion_points_are_the_runs_numbers(quick_run):
     assert theirs.key == "cnn_32"   # the practical work keeps the row of lowest test loss
     means = {k: np.mean([r["loss"] for r in runs]) for k, runs in l4["results"].items() if k.startswith("cnn_") and not k.startswith("cnn_f")}
     assert ours.key == min(means, key=means.get)
-    assert "points between its best and worst seed" in report
+    assert "points of accuracy between its best and worst seed" in report
     assert f"almost {practical_work.REPORT_HOG_MINUTES_LAPTOP} minutes" in report
 
 
