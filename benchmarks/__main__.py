@@ -77,8 +77,10 @@ def parse_args(argv=None):
                          "given, PyTorch with its default threads is measured once more in the "
                          "first round, on fewer images")
     ap.add_argument("--load-seconds", type=float, default=None,
-                    help="longest life of the busy loops of the loaded kernel measurement "
-                         "(default 240; 90 with --quick)")
+                    help="longest life of the busy loops of the loaded measurements "
+                         "(default 480; 180 with --quick)")
+    ap.add_argument("--loaded-model", default="cnn_digits",
+                    help="the model trained for one epoch in each framework under the busy loops")
     ap.add_argument("--busy-loops", type=int, default=None,
                     help="busy-loop processes for the loaded measurement (default: one per usable CPU)")
     ap.add_argument("--no-cold-compile", action="store_true",
@@ -235,8 +237,9 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
                     common.log(f"    {fig:.2f} s/epoch" if fig else f"    failed: {res.get('error', '')[-300:]}")
 
 
-def measure_kernels(args, backends, results):
-    """Kernel timings and sgemm, quiet, then with one busy loop per CPU."""
+def measure_kernels(args, backends, results, frameworks=(), keras_python=None, models=()):
+    """Kernel timings and sgemm, quiet, then with one busy loop per CPU; while the loops run,
+    one epoch of one model in each framework too (``results["loaded_epochs"]``)."""
     repeats = 5 if args.quick else 9
     kern = results["kernels"] = {"quiet": {}}
     for b in [b for b in ("numba", "numpy", "cupy") if b in backends]:
@@ -248,7 +251,7 @@ def measure_kernels(args, backends, results):
     if "loaded" in args.skip_set or "numba" not in backends:
         return
     count = args.busy_loops or common.machine().get("usable_cpus") or os.cpu_count() or 1
-    seconds = args.load_seconds or (90 if args.quick else 240)
+    seconds = args.load_seconds or (180 if args.quick else 480)
     common.log(f"kernels and sgemm again with {count} busy loop(s) (at most {seconds:.0f} s) ...")
     loops = common.start_busy_loops(count, seconds)
     try:
@@ -256,9 +259,28 @@ def measure_kernels(args, backends, results):
         loaded = {"numba": run_worker({"task": "kernels", "backend": "numba", "repeats": repeats}),
                   "sgemm": run_worker({"task": "sgemm", "repeats": repeats}),
                   "sgemm_1thread": run_worker({"task": "sgemm", "repeats": repeats}, env=ONE_THREAD)}
+        m = args.loaded_model if args.loaded_model in models else (models[0] if models else None)
+        if m and "epochs" not in args.skip_set:
+            results["loaded_epochs"] = {"model": m, "busy_loops": count, "epochs": {}}
+            for fw in frameworks:
+                s = "numba" if fw == "tinynet" else fw
+                spec = {"model": m, "n": plan(args.quick, s, m), "repeats": 1, "data": args.data,
+                        "inference": False}
+                if fw == "tinynet":
+                    spec.update(task="epochs", backend="numba")
+                elif fw == "keras":
+                    spec.update(task="keras_epochs")
+                else:
+                    spec.update(task="torch_epochs", threads=args.torch_threads)
+                common.log(f"under load: {m} on {SERIES_NAMES[s]} ...")
+                res = run_worker(spec, python=keras_python if fw == "keras" else None)
+                results["loaded_epochs"]["epochs"][s] = res
+                common.log(f"    {fmt(per_epoch(res))} s/epoch")
     finally:
         still_running = common.stop_busy_loops(loops)
     loaded.update(busy_loops=count, load_seconds=seconds, held_throughout=still_running == count)
+    if "loaded_epochs" in results:
+        results["loaded_epochs"]["held_throughout"] = still_running == count
     kern["loaded"] = loaded
 
 
@@ -301,7 +323,7 @@ def measure(args):
     t_start = time.perf_counter()
 
     if "kernels" not in skip:
-        measure_kernels(args, backends, results)
+        measure_kernels(args, backends, results, frameworks, keras_python, models)
     if "epochs" not in skip:
         measure_epochs(args, models, backends, frameworks, keras_python, results)
 
@@ -768,8 +790,9 @@ def write_report(results, out):
                   "matmul in a separate process at the same im2col shape (batch·H·W × k·k·C times "
                   "k·k·C × F, the forward pass's work) and at a square shape of the same work, "
                   "with NumPy's default BLAS threads and with one (`OPENBLAS_NUM_THREADS=1`). "
-                  "*Loaded*: measured again while the benchmark ran one pure-Python busy loop per "
-                  "CPU, as a user's other programs would.", ""]
+                  "*Quiet*: without the benchmark's busy loops (other users' load as it was, see the "
+                  "load below); *loaded*: measured again while the benchmark ran one pure-Python "
+                  "busy loop per CPU, as a user's other programs would.", ""]
         conds = [c for c in ("quiet", "loaded") if c in ksum]
         head = ["shape"]
         for c in conds:
@@ -814,6 +837,30 @@ def write_report(results, out):
                          f"shapes). With every CPU shared with one busy process, a kernel that keeps "
                          f"near 50% gets its fair share; much less means its threads wait for each "
                          f"other (a parallel region finishes with its slowest thread).")
+        lines.append("")
+    le = results.get("loaded_epochs") or {}
+    if le.get("epochs"):
+        m = le["model"]
+        quiet = (summary.get(m) or {}).get("epoch_s", {})
+        lines += [f"## Training under load ({m}, one busy loop per CPU)", "",
+                  f"One epoch of {m} in each framework while the benchmark's {le.get('busy_loops')} "
+                  "busy loop(s) ran (they " + ("ran throughout" if le.get("held_throughout") else
+                                               "**stopped before the end**")
+                  + "), beside the median of the interleaved rounds above (no busy loops).", "",
+                  "| framework | s per 60,000 under load | without the busy loops (median) | "
+                  "kept of its speed | load | steal % |", "|---|---:|---:|---:|---|---:|"]
+        loaded_s = {}
+        for s, e in le["epochs"].items():
+            t = per_epoch(e)
+            loaded_s[s] = t
+            q = quiet.get(s)
+            load, steal, _ = _cond_line(e)
+            lines.append(f"| {SERIES_NAMES[s]} | {fmt(t) if t else 'failed'} | {fmt(q)} | "
+                         + (f"{100 * q / t:.0f}%" if t and q else "–") + f" | {load} | {steal} |")
+        ratios = [f"numba / {SERIES_NAMES[o]} {loaded_s['numba'] / loaded_s[o]:.2f}x"
+                  for o in ("keras", "torch") if loaded_s.get("numba") and loaded_s.get(o)]
+        if ratios:
+            lines += ["", "Under load: " + ", ".join(ratios) + "."]
         lines.append("")
     if any("rows" in (kern.get("quiet") or {}).get(b, {}) for b in ("numba", "numpy", "cupy")):
         kb = [b for b in ("numba", "numpy", "cupy") if "rows" in kern["quiet"].get(b, {})]

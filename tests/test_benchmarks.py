@@ -61,7 +61,10 @@ def fake_results():
                                   "sgemm_1thread": _sgemm_rows(100.0)},
                         "loaded": {"numba": _kernel_rows(0.5), "sgemm": _sgemm_rows(60.0),
                                    "sgemm_1thread": _sgemm_rows(50.0), "busy_loops": 2,
-                                   "load_seconds": 60, "held_throughout": True}}}
+                                   "load_seconds": 60, "held_throughout": True}},
+            "loaded_epochs": {"model": "mlp_raw", "busy_loops": 2, "held_throughout": True, "epochs": {
+                "numba": _epoch(4.0, 0, 0, 3.0, 1.0), "keras": _epoch(5.0, 0, 1, 3.0, 1.0),
+                "torch": _epoch(8.0, 0, 2, 3.0, 1.0)}}}
 
 
 def test_summary_medians_spreads_and_ratios():
@@ -112,6 +115,10 @@ def test_report_from_a_small_results_json(tmp_path):
     assert [r.split("|")[3].strip() for r in rows] == ["Keras", "PyTorch", "tinynet numba"]
     assert "Under load** the kernels keep 50% (forward) and 50% (backward)" in text
     assert "first run after installation" in text.lower()
+    # one epoch per framework under the busy loops, against the interleaved medians
+    assert "| tinynet numba | 4.00 | 2.00 | 50% | 3.00 → 3.50 | 1.0 |" in text
+    assert "| Keras | 5.00 | 3.00 | 60% | 3.00 → 3.50 | 1.0 |" in text
+    assert "Under load: numba / Keras 0.80x, numba / PyTorch 0.50x." in text
 
 
 def test_default_output_is_a_folder_of_its_own():
