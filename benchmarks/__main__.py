@@ -4,6 +4,7 @@ against NumPy's sgemm on a quiet and on a loaded machine.
     python -m benchmarks [--quick] [--rounds N] [--epochs N] [--out DIR] [--models m1,m2]
                          [--backends numpy,numba[,cupy]] [--keras-python PATH] [--no-keras]
                          [--no-torch] [--torch-threads N] [--load-seconds S] [--busy-loops N]
+                         [--loaded-model M]
                          [--no-cold-compile] [--skip PARTS] [--data DIR] [--report-only JSON]
 
 What it measures (each measurement in a fresh process, ``benchmarks/worker.py``):
@@ -21,7 +22,8 @@ What it measures (each measurement in a fresh process, ``benchmarks/worker.py``)
 * the numba convolution kernels' GFLOP/s at the report models' shapes next to NumPy's float32
   matmul (sgemm) at the same shapes and work, first on the machine as it is, then again while the
   benchmark keeps every CPU busy with one pure-Python busy loop per CPU (stopped after the
-  measurement, and by themselves after ``--load-seconds`` at the latest);
+  measurement, and by themselves after ``--load-seconds`` at the latest), and, under the same
+  loops, one epoch of ``--loaded-model`` in each framework;
 * the first training step with an empty numba cache (the first run after installation);
 * the peak resident memory of training on all of MNIST;
 * inference throughput, epoch time vs number of images, throughput vs batch size.
@@ -713,7 +715,9 @@ def write_report(results, out):
             lines.append(f"PyTorch ran with {results.get('torch_threads')} thread(s) "
                          "(`--torch-threads`); *PyTorch, default threads* is PyTorch as installed "
                          f"({versions.get('torch_default_threads')} threads), measured in the first round "
-                         "only, on 20,000 images (MLPs) or 6,400 (CNNs), the time scaled to 60,000.")
+                         "only, on " + " / ".join(sorted({f"{e['n']:,}" for per in results["epochs"].values()
+                                                          for e in per.get("torch_default", []) if "n" in e}))
+                         + " images, the time scaled to 60,000.")
         for v in results.get("variants") or []:
             lines += ["", f"tinynet numba measured once more **{v['label']}** (seconds per epoch, "
                       "one epoch after the warm-up; the ratio against the Keras median above):", ""]
