@@ -42,7 +42,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | xy-lengths | `fit` with 10 examples in x, 9 in y | ValueError | `fit: x has 10 examples but y has 9` |
 | evaluate-lengths | `evaluate` with 10 examples in x, 12 in y | ValueError | `evaluate: x has 10 examples but y has 12` |
 | val-lengths | `validation_data` with 10 x and 3 y | ValueError | `fit (validation_data): x has 10 examples but y has 3` |
-| val-not-a-pair | `validation_data=x_val` (no labels) | ValueError | `validation_data must be a pair (x_val, y_val)` |
+| val-not-a-pair | `validation_data=x_val` (no labels) | ValueError | `validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)` |
 | images-no-channel | images (N, 28, 28) where (N, 28, 28, 1) is expected | ValueError | `expects input of shape (None, 28, 28, 1), got (None, 28, 28); add the channel axis with x.reshape((-1, 28, 28, 1)) or x[..., None]` |
 | images-flat | images flattened to (N, 784) | ValueError | `got (None, 784); reshape it with x.reshape((-1, 28, 28, 1))` |
 | images-channels-first | images (N, 3, 8, 8) where (N, 8, 8, 3) is expected | ValueError | `channels-first? use x.transpose(0, 2, 3, 1)` |

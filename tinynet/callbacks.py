@@ -182,8 +182,13 @@ class ModelCheckpoint(Callback):
     ``model.fit(..., initial_epoch=model.epoch)``.
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, mode="auto",
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None):
+        if save_freq != "epoch":
+            raise ValueError(f"ModelCheckpoint: save_freq={save_freq!r} is not implemented in "
+                             "tinynet; it saves at the end of each epoch (save_freq='epoch')")
+        self.save_weights_only = bool(save_weights_only)  # model.save_weights instead of save
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
         self.verbose = verbose
@@ -220,7 +225,10 @@ class ModelCheckpoint(Callback):
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        self.model.save(path)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
         self.last_saved = path
         if self.verbose and not self.save_best_only:
             print(f"Epoch {epoch + 1}: saving model to {path}")

@@ -3,6 +3,7 @@
 Each says what was expected, what was found, and the change that fixes it, in the shapes that
 ``summary()`` prints. They return the data as the model's float type, on the backend's device.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -68,7 +69,9 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
                          f"{y.shape[0] if y.ndim else 'none (a scalar)'}")
     classes = output_shape[-1]
     labels_shape = tuple(output_shape[:-1])
-    integral = np.dtype(y.dtype).kind in "biu"
+    integral = np.dtype(y.dtype).kind in "biu" or (
+        y.ndim <= 2 and tuple(y.shape[1:]) in (labels_shape, labels_shape + (1,))
+        and bool(np.array_equal(backend.to_numpy(y), np.round(backend.to_numpy(y)))))
     if loss_name == "sparse_categorical_crossentropy":
         shape = tuple(y.shape[1:])
         if shape not in (labels_shape, labels_shape + (1,)):
@@ -128,8 +131,14 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
     if class_weight is not None:
         if not isinstance(class_weight, dict):
             raise TypeError(f"{where}: class_weight must be a dict {{class number: weight}}")
-        labels = y_host.argmax(axis=-1) if y_host.ndim > 1 and y_host.shape[-1] > 1 else \
-            y_host.reshape(n).astype(np.int64)
+        if y_host.ndim == 2 and y_host.shape[1] > 1:
+            labels = y_host.argmax(axis=-1)             # one-hot rows
+        elif y_host.size == n:
+            labels = y_host.reshape(n).astype(np.int64)  # class numbers, (N,) or (N, 1)
+        else:
+            raise ValueError(f"{where}: class_weight needs one label per example; with a label "
+                             f"per position (y of shape {tuple(y_host.shape)}), weight the "
+                             "examples with sample_weight instead")
         missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
         if missing:
             raise ValueError(f"{where}: class_weight has no weight for classes {missing}")
@@ -147,23 +156,41 @@ def batch_size(value):
     return int(value)
 
 
-def validation(x, y, validation_data, validation_split, prepare):
-    """``(x, y, validation pair or None)`` from ``fit``'s arguments. ``validation_split`` holds out
-    the *last* fraction of the data (before shuffling), as Keras does; ``prepare(x, y, where)``
-    checks a validation pair given as ``validation_data``."""
-    if validation_data is None and validation_split:
+def validation(x, y, sample_weight, validation_data, validation_split, prepare):
+    """``(x, y, sample_weight, validation)`` from ``fit``'s arguments, ``validation`` being
+    ``(x_val, y_val, sample_weight_val or None)`` or ``None``. ``validation_split`` holds out the
+    *last* fraction of the data and of its weights (before shuffling), as Keras does;
+    ``validation_data`` is ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``, checked by
+    ``prepare(x, y, where)``, and takes precedence over ``validation_split``, as in Keras."""
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, "
+                             "sample_weight_val)")
+        vx, vy = prepare(validation_data[0], validation_data[1], "fit (validation_data)")
+        vw = validation_data[2] if len(validation_data) == 3 else None
+        return x, y, sample_weight, (vx, vy, vw)
+    if validation_split:
         if not 0.0 < validation_split < 1.0:
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
         split = int(x.shape[0] * (1.0 - validation_split))
         if split == 0 or split == x.shape[0]:
             raise ValueError(f"validation_split={validation_split} leaves no training or no "
                              f"validation example out of {x.shape[0]}")
-        return x[:split], y[:split], (x[split:], y[split:])
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val)")
-        return x, y, prepare(*validation_data, "fit (validation_data)")
-    return x, y, None
+        if sample_weight is None:
+            train_w = val_w = None
+        else:
+            train_w, val_w = sample_weight[:split], sample_weight[split:]
+        return x[:split], y[:split], train_w, (x[split:], y[split:], val_w)
+    return x, y, sample_weight, None
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` that makes a warning point at the user's line (the first frame outside
+    tinynet), whichever tinynet functions lie between it and the ``warnings.warn`` call."""
+    frame, level = sys._getframe(2), 2  # the caller of the function that warns
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tinynet"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def warn_if_unscaled(model, x):
@@ -178,7 +205,7 @@ def warn_if_unscaled(model, x):
     warnings.warn(f"model '{model.name}': the inputs look like 0-255 pixel values; networks "
                   "train far better on inputs scaled to [0, 1]: divide them by 255 "
                   "(x / 255.0), or start the model with layers.Rescaling(1 / 255)",
-                  UserWarning, stacklevel=5)
+                  UserWarning, stacklevel=_user_stacklevel())
     return True
 
 
@@ -195,8 +222,9 @@ def warn_if_probabilities_without_softmax(model):
         warnings.warn(f"model '{model.name}': {kind} expects probabilities, but the last layer "
                       f"'{output.name}' has no softmax (activation {output.activation!r}); add "
                       f"activation='softmax' to it, or use {type(model.loss).__name__}"
-                      "(from_logits=True)", UserWarning, stacklevel=4)
+                      "(from_logits=True)", UserWarning, stacklevel=_user_stacklevel())
     if kind == "binary_crossentropy" and output.activation != "sigmoid":
         warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but the "
                       f"last layer '{output.name}' has no sigmoid; add activation='sigmoid', or "
-                      "use BinaryCrossentropy(from_logits=True)", UserWarning, stacklevel=4)
+                      "use BinaryCrossentropy(from_logits=True)", UserWarning,
+                      stacklevel=_user_stacklevel())

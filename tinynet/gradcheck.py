@@ -90,7 +90,9 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
     Keys are ``"input"`` and ``"<layer name>/w<k>"``.
     """
     rng = np.random.default_rng(seed)
-    x = backend.asarray(x, dtype=backend.floatx())
+    if y is not None:
+        model._require_compiled("check_model with labels (the compiled loss is the objective)")
+    x = backend.asarray(x, dtype=model.dtype)
 
     if y is None:
         out_val = _seeded(lambda: model.graph.forward(x, training=training), seed)
@@ -100,7 +102,7 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
             return float((_seeded(lambda: model.graph.forward(x, training=training), seed) * G).sum())
         dx = model.graph.backward(G)
     else:
-        y = backend.asarray(y, dtype=backend.floatx())
+        y = backend.asarray(y, dtype=model.dtype)
 
         def loss_and_gradient():
             return _seeded(lambda: training_.loss_and_gradient(model, x, y, training), seed)

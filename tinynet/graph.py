@@ -43,6 +43,11 @@ class Graph:
         if found != [inputs.layer]:
             raise ValueError("the outputs do not depend on exactly the given input: "
                              f"they start from {[layer.name for layer in found]}")
+        names = [layer.name for layer in self.order]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"layer names must be unique in a model (they key its saved file and "
+                             f"get_layer); these appear more than once: {twice}")
         self.input, self.output = inputs.layer, outputs.layer
         self.consumers = {id(layer): 0 for layer in self.order}
         for layer in self.order:

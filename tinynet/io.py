@@ -107,6 +107,7 @@ def save_model(model, path):
         state = model.optimizer.get_state(model.params)
         header["compile"] = {"optimizer": model.optimizer.get_config(),
                              "loss": model.loss.get_config(), "metrics": model.metrics,
+                             "metric_kinds": model.metric_kinds,
                              "iterations": state["iterations"], "slots": []}
         for i, slots in enumerate(state["slots"]):
             present = []
@@ -209,8 +210,10 @@ def _rebuild(header, arrays, classes):
         loss = comp["loss"]
         if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
             loss = {"class": "CategoricalCrossentropy", "from_logits": comp.get("from_logits", False)}
-        model.compile(optimizers_mod.from_config(comp["optimizer"]), losses_mod.get(loss),
-                      comp["metrics"])
+        model.compile(optimizers_mod.from_config(comp["optimizer"]), losses_mod.get(loss))
+        model.metrics = list(comp["metrics"])
+        model.metric_kinds = dict(comp.get("metric_kinds") or
+                                  {m: model._accuracy_kind(m) for m in model.metrics})
         names = model.optimizer.slot_names()
         params = model.params
         if len(comp["slots"]) != len(params):

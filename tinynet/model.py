@@ -16,7 +16,8 @@ from . import backend, checks, io, training
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .graph import Graph
-from .layers.base import Input, InputLayer, Layer, Tensor, unique_name
+from .layers.base import Input, InputLayer, Layer, Tensor
+from .names import reserve, unique_name
 from .layers.nested import NestedModel
 
 
@@ -35,10 +36,13 @@ class Model:
     default_name = "functional"
 
     def __init__(self, inputs=None, outputs=None, name=None):
+        if name:
+            reserve(name)
         self.name = name or unique_name(self.default_name)
         self.optimizer = None
         self.loss = None
-        self.metrics = []
+        self.metrics = []        # the names the accuracies are logged under
+        self.metric_kinds = {}   # name -> "accuracy" (arg-max class) or "binary_accuracy"
         self.stop_training = False
         self.epoch = 0  # epochs trained so far, over every fit (saved with the model)
         self.history = None  # the History of the last fit, as in Keras
@@ -69,14 +73,24 @@ class Model:
         return list(self.graph.order) if self.built else []
 
     @property
+    def input(self):
+        """The symbolic input tensor, as Keras's ``model.input``."""
+        return self.inputs[0] if self.built else None
+
+    @property
+    def output(self):
+        """The symbolic output tensor, as Keras's ``model.output``."""
+        return self.outputs[0] if self.built else None
+
+    @property
     def inputs(self):
         """The symbolic input tensors (one), as Keras's ``model.inputs``."""
-        return [self.graph.input.output()] if self.built else None
+        return [self.graph.input.output] if self.built else None
 
     @property
     def outputs(self):
         """The symbolic output tensors (one), as Keras's ``model.outputs``."""
-        return [Tensor(self.graph.output.output_shape, self.graph.output)] if self.built else None
+        return [self.graph.output.output] if self.built else None
 
     @property
     def input_shape(self):
@@ -102,8 +116,8 @@ class Model:
     def _require_built(self, what):
         if not self.built:
             raise ValueError(f"model '{self.name}' is not built yet, so {what} is unknown: give "
-                             "it an input shape (layers.Input, or build(input_shape)), or call it "
-                             "on data first")
+                             "it an input shape (layers.Input first, input_shape= on its first "
+                             "layer, or model.build((None, ...))), or call it on data first")
 
     # ---- weights ---------------------------------------------------------------------------
     @property
@@ -185,24 +199,38 @@ class Model:
         self.loss = losses_mod.get(loss)
         if isinstance(metrics, str):
             raise ValueError(f"metrics must be a list, like metrics=[{metrics!r}]")
-        metrics = [getattr(m, "name", m) if not isinstance(m, str) else m for m in metrics or []]
-        for m in metrics:
-            if m not in METRICS:
+        self.metrics, self.metric_kinds = [], {}
+        for m in metrics or []:
+            kind = m if isinstance(m, str) else getattr(type(m), "default_name", None)
+            name = m if isinstance(m, str) else getattr(m, "name", None)
+            if kind not in METRICS:
                 raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
-                                 f"Keras's names: {', '.join(METRICS)}")
-        self.metrics = list(dict.fromkeys(metrics))
+                                 f"Keras's names: {', '.join(METRICS)} (or as the classes of "
+                                 "tinynet.metrics)")
+            if name not in self.metric_kinds:
+                self.metrics.append(name)
+                self.metric_kinds[name] = self._accuracy_kind(kind)
         checks.warn_if_probabilities_without_softmax(self)
+
+    def _accuracy_kind(self, kind):
+        """Keras's reading of "accuracy": the binary accuracy for a binary cross-entropy or one
+        output unit, else the arg-max class."""
+        if kind in ("accuracy", "acc") and (
+                type(self.loss).name == "binary_crossentropy"
+                or (self.built and self.graph.output.output_shape[-1] == 1)):
+            return "binary_accuracy"
+        return "binary_accuracy" if kind == "binary_accuracy" else "accuracy"
 
     def _require_compiled(self, where):
         if self.loss is None:
             raise NotCompiledError(f"{where}: model '{self.name}' is not compiled; call "
                                    "model.compile(optimizer, loss, metrics) first")
 
-    def _result(self, loss, accuracy, return_dict=False):
-        """What Keras returns: the loss, or ``[loss, *metrics]``, or a dict of them."""
+    def _result(self, logs, return_dict=False):
+        """What Keras returns: the loss, or ``[loss, *metrics]``, or the dict of them."""
         if return_dict:
-            return {"loss": loss, **{m: accuracy for m in self.metrics}}
-        return [loss] + [accuracy for _ in self.metrics] if self.metrics else loss
+            return dict(logs)
+        return [logs["loss"]] + [logs[m] for m in self.metrics] if self.metrics else logs["loss"]
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on the batch; returns the loss (before the step), or [loss, accuracy]."""
@@ -211,8 +239,8 @@ class Model:
         w = self._weights(sample_weight, class_weight, y, "train_on_batch")
         loss_sum, right = training.train_step(self, x, y, w)
         n = x.shape[0]
-        return self._result(float(loss_sum) / n,
-                            float(right) / (n if w is None else float(w.sum()) or 1.0), return_dict)
+        logs = training.make_logs(self, loss_sum, right, n, n if w is None else w.sum())
+        return self._result(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and accuracy) on one batch, in inference mode, without a step."""
@@ -244,14 +272,15 @@ class Model:
         batch_size = checks.batch_size(batch_size)
         verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "fit")
-        w = self._weights(sample_weight, class_weight, y, "fit")
-        if w is not None and validation_split:
-            split = int(x.shape[0] * (1.0 - validation_split))
-            w = w[:split]
-        x, y, validation_data = checks.validation(x, y, validation_data, validation_split,
-                                                  self._prepare)
-        self.history = training.fit(self, x, y, batch_size, epochs, verbose, validation_data,
-                                    shuffle, callbacks, initial_epoch, seed, weights=w)
+        if sample_weight is not None:
+            sample_weight = checks.sample_weights(sample_weight, None, None, x.shape[0], "fit")
+        x, y, sample_weight, val = checks.validation(x, y, sample_weight, validation_data,
+                                                     validation_split, self._prepare)
+        w = self._weights(sample_weight, class_weight, y, "fit")  # class weights: training only
+        if val is not None:
+            val = (val[0], val[1], self._weights(val[2], None, val[1], "fit (validation_data)"))
+        self.history = training.fit(self, x, y, batch_size, epochs, verbose, val, shuffle,
+                                    callbacks, initial_epoch, seed, weights=w)
         return self.history
 
     def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, return_dict=False):
@@ -261,8 +290,7 @@ class Model:
         batch_size = checks.batch_size(batch_size)
         x, y = self._prepare(x, y, "evaluate")
         w = self._weights(sample_weight, None, y, "evaluate")
-        loss, acc = training.evaluate_arrays(self, x, y, batch_size, w)
-        return self._result(loss, acc, return_dict)
+        return self._result(training.evaluate_arrays(self, x, y, batch_size, w), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``, in inference mode, as a NumPy array."""
@@ -313,11 +341,11 @@ class Sequential(Model):
         for layer in layers or []:
             self.add(layer)
         if input_shape is not None and not self.built:
-            self.build(input_shape)
+            self.build((None,) + tuple(input_shape))
 
     def add(self, layer):
         if isinstance(layer, InputLayer):
-            layer = layer.output()
+            layer = layer.output
         if isinstance(layer, Tensor) and isinstance(layer.layer, InputLayer):
             if self._stack or self._input_tensor is not None:
                 raise ValueError("Input must be the first element of a Sequential model")
@@ -331,7 +359,7 @@ class Sequential(Model):
         if shape is not None and not self._stack and self._input_tensor is None:
             self._input_tensor = Input(shape)  # Keras 2's Dense(..., input_shape=(784,)) first
         if self.built:
-            output = layer(Tensor(self.graph.output.output_shape, self.graph.output))
+            output = layer(self.graph.output.output)
             self._stack.append(layer)  # connected first: a layer that does not fit is not added
             self._set_graph(self._input_tensor, output)
         else:
@@ -356,18 +384,22 @@ class Sequential(Model):
         self._set_graph(input_tensor, t)
 
     def build(self, input_shape):
-        """Build for inputs of ``input_shape`` (without the batch axis)."""
+        """Build for batches of ``input_shape``, as Keras: the batch axis first, ``(None, 28, 28)``."""
         if self.built:
             return
         if not self._stack:
             raise ValueError(f"Sequential model '{self.name}' has no layers")
-        input_tensor = Input(tuple(input_shape))
+        input_shape = tuple(input_shape)
+        if len(input_shape) < 2:
+            raise ValueError(f"Sequential.build takes the shape of a batch, the batch axis first "
+                             f"as in Keras: build((None, 784)), got {input_shape}")
+        input_tensor = Input(input_shape[1:])
         self._connect(input_tensor)
         self._input_tensor = input_tensor
 
     def _maybe_build(self, x):
         if not self.built:
-            self.build(tuple(x.shape[1:]))
+            self.build((None,) + tuple(x.shape[1:]))
 
     @property
     def layers(self):

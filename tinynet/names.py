@@ -11,6 +11,16 @@ def unique_name(prefix):
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+def reserve(name):
+    """Note a name given by the user (or read from a file), so that default names skip it:
+    after ``reserve("dense_3")`` the next default ``dense`` name is ``dense_4``."""
+    prefix, _, number = name.rpartition("_")
+    if prefix and number.isdigit():
+        _counts[prefix] = max(_counts[prefix], int(number) + 1)
+    else:
+        _counts[name] = max(_counts[name], 1)
+
+
 def reset_names():
     """Start default names from scratch (like ``keras.backend.clear_session()``)."""
     _counts.clear()

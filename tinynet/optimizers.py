@@ -186,13 +186,17 @@ class Optimizer:
         """Update ``theta`` in place from its gradient ``g``; ``state`` is its :class:`ParamState`."""
         raise NotImplementedError
 
+    def state_arrays(self):
+        """Every state array of every parameter (for the snapshot and the finiteness check)."""
+        return [a for state in self._slots for a in state.values()]
+
     def snapshot(self, params):
         """Copies of ``params`` and of their state, to undo a step with :meth:`restore`.
 
         ``fit`` takes one before every step, so the copies go into buffers kept from one step to
         the next (allocating fresh arrays of this size costs ten times the copy: page faults).
         Only the latest snapshot can be restored."""
-        arrays = list(params) + [a for state in self._slots for a in state.values()]
+        arrays = list(params) + self.state_arrays()
         buffers = getattr(self, "_undo_buffers", [])
         if len(buffers) != len(arrays) or any(b.shape != a.shape or b.dtype != a.dtype
                                               for b, a in zip(buffers, arrays)):
@@ -222,8 +226,8 @@ class Optimizer:
         out = []
         for i, _ in enumerate(params):
             state = self._slots[i] if i < len(self._slots) else {}
-            out.append([None if n not in state else np.asarray(backend.to_numpy(state[n]))
-                        for n in names])
+            out.append([None if n not in state else np.array(backend.to_numpy(state[n]))
+                        for n in names])  # copies: the state goes on changing after this
         return {"iterations": self.iterations, "slots": out}
 
     def set_state(self, params, state):
@@ -234,7 +238,7 @@ class Optimizer:
             slots = self._param_state(i, p)
             for n, a in zip(names, arrays):
                 if a is not None:
-                    slots[n] = get_array_module(p).asarray(a, dtype=p.dtype)
+                    slots[n] = get_array_module(p).array(a, dtype=p.dtype)  # our own copy
 
     def slot_names(self):
         return ()

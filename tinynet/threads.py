@@ -10,16 +10,16 @@ Measured on this project's 2-core machine, idle, seconds per epoch:
   MLP            (no numba kernel, only BLAS) OpenBLAS on 2 threads 0.55, on 1: 0.80
 
 and with other jobs on the machine, long-spinning OpenMP threads made the digits CNN's epoch
-24-36 s instead of 5-10 s. Hence the ``"auto"`` policy, applied by ``backend.set_backend("numba")``:
+24-36 s instead of 5-10 s. Hence the ``"auto"`` policy of the numba backend:
 
 * :func:`configure_openmp`, when the backend is selected: OpenMP threads spin only 1000 turns
   before they sleep (unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set);
 * :func:`share_cores`, before the first parallel kernel runs: on a machine of at most 4 cores,
   OpenBLAS runs on one thread (unless ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set). An
-  MLP, which runs no parallel kernel, keeps BLAS's threads.
-
-* :func:`adapt_to_load`, every hundred training steps: as many threads as the cores that other
-  processes leave free (at least one), for numba's kernels and for BLAS. On a shared machine a
+  MLP, which runs no parallel kernel, keeps BLAS's threads while the cores are free;
+* :func:`adapt_to_load`, every hundred steps of ``fit`` on the numba backend (the numpy backend,
+  the reference, never changes them): as many threads as the cores that other processes leave
+  free (at least one), for numba's kernels and for BLAS. On a shared machine a
   parallel loop or a BLAS product on more threads than free cores waits, at every step, for the
   thread the scheduler put aside: measured on the 2-core machine with other jobs running (load
   average 7), one MLP training step took 63-100 ms with OpenBLAS on 2 threads and 5.5 ms on 1.
@@ -27,8 +27,10 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
 These settings are process-wide, hence the ``"keep"`` policy, which changes nothing.
 OpenBLAS's float32 products round differently on 1 and 2 threads (x @ W for a batch of 128 and
 a 784x256 kernel: up to 3e-5 apart, about 1e-7 relative), so under "auto" a Dense layer's
-float32 numbers can depend on whether a convolution ran earlier in the same process; "keep" or
-``OPENBLAS_NUM_THREADS`` fixes the count, and with it the numbers, bit for bit.
+float32 numbers can depend on whether a convolution ran earlier in the same process, and, through
+:func:`adapt_to_load`, on what else the machine was running (numba's kernels also split the batch
+by thread count); "keep", or ``OPENBLAS_NUM_THREADS`` with ``NUMBA_NUM_THREADS``, fixes the counts
+and with them the numbers, bit for bit.
 """
 import ctypes
 import os

@@ -46,7 +46,7 @@ def on_logits(model):
     return bool(getattr(model.loss, "from_logits", False)) or fused_loss(model) is not None
 
 
-def loss_and_gradient(model, x, y, training, weights=None):
+def loss_and_gradient(model, x, y, training, weights=None, gradient=True):
     """Forward ``x``; return ``(out, per-example losses (N,), dL/d(out))`` of the batch-mean loss,
     each example's loss multiplied by its weight when ``weights`` (N,) are given (Keras's
     ``sample_weight``: the mean is still over the N examples). On the fused softmax path ``out``
@@ -57,18 +57,21 @@ def loss_and_gradient(model, x, y, training, weights=None):
         per_example, grad = fused(y, out)
     else:
         out = model.graph.forward(x, training=training)
-        per_example, grad = model.loss.per_example(y, out), model.loss.gradient(y, out)
+        per_example = model.loss.per_example(y, out)
+        grad = model.loss.gradient(y, out) if gradient else None
     if weights is not None:
         per_example = per_example * weights
-        grad = grad * weights.reshape((-1,) + (1,) * (grad.ndim - 1))
+        if grad is not None:
+            grad = grad * weights.reshape((-1,) + (1,) * (grad.ndim - 1))
     return out, per_example, grad
 
 
-def hits(y, out, logits=False):
-    """Per example, the fraction of its positions whose predicted class is right: the arg-max
-    class for a softmax output (``y`` one-hot or class numbers), ``out > 0.5`` (``> 0`` on logits)
-    for one sigmoid unit."""
-    if out.shape[-1] == 1:
+def hits(y, out, logits=False, binary=False):
+    """Per example, the fraction of its predictions that are right: the arg-max class of a softmax
+    output (``y`` one-hot or class numbers), or, with ``binary`` (Keras's ``binary_accuracy``, and
+    its ``accuracy`` for one output unit), each unit's ``out > 0.5`` (``> 0`` on logits)."""
+    if binary or out.shape[-1] == 1:
+        y = y.reshape(out.shape)
         right = (out > (0 if logits else 0.5)) == (y > 0.5)
     else:
         predicted = out.argmax(axis=-1)
@@ -77,12 +80,21 @@ def hits(y, out, logits=False):
     return right.reshape(right.shape[0], -1).mean(axis=1)
 
 
-def train_step(model, xb, yb, weights=None):
-    """One step on one batch; return (summed loss, summed hits) as device scalars.
+def metric_sums(model, y, out, weights=None):
+    """``{metric name: summed (weighted) hits}`` of the compiled accuracies on one batch."""
+    logits, sums = on_logits(model), {}
+    for name in model.metrics:
+        h = hits(y, out, logits, binary=model.metric_kinds.get(name) == "binary_accuracy")
+        sums[name] = h.sum() if weights is None else (h * weights).sum()
+    return sums
 
-    The step is undone when the loss or the updated weights are NaN or infinite (NaN and inf
-    propagate through sums, so one device-to-host transfer per batch checks them all): the
-    weights and the optimizer's state are then those from before this batch.
+
+def train_step(model, xb, yb, weights=None):
+    """One step on one batch; return (summed loss, {metric: summed hits}) on the device.
+
+    The step is undone when the loss, the updated weights or the optimizer's updated state are NaN
+    or infinite (NaN and inf propagate through sums, so one device-to-host transfer per batch
+    checks them all): the weights and the state are then those from before this batch.
     """
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     model.graph.backward(grad, need_input_grad=False)
@@ -90,34 +102,42 @@ def train_step(model, xb, yb, weights=None):
     params = model.params
     saved = model.optimizer.snapshot(params)
     model.optimizer.apply_gradients(zip(model.grads, params))
-    check = loss_sum + sum(p.sum() for p in params)
+    state = model.optimizer.state_arrays()
+    check = loss_sum + sum(p.sum() for p in params) + sum(a.sum() for a in state)
     if not math.isfinite(float(check)):
         model.optimizer.restore(params, saved)
-        what = "the loss" if not math.isfinite(float(loss_sum)) else "the updated weights"
-        raise NonFiniteLossError(f"{what} is NaN or infinite")
-    h = hits(yb, out, logits=on_logits(model))
-    return loss_sum, (h * weights).sum() if weights is not None else h.sum()
+        if not math.isfinite(float(loss_sum)):
+            what = "the loss is"
+        elif not math.isfinite(float(sum(p.sum() for p in params))):
+            what = "the updated weights are"
+        else:
+            what = "the optimizer's state (its running averages) is"
+        raise NonFiniteLossError(f"{what} NaN or infinite")
+    return loss_sum, metric_sums(model, yb, out, weights)
 
 
 def evaluate_arrays(model, x, y, batch_size, weights=None):
-    """``[mean loss, accuracy]`` over checked arrays, in inference mode (weighted as in ``fit``)."""
-    loss_total, right = 0.0, 0.0
-    logits = on_logits(model)
+    """``{"loss": mean loss, metric: value, ...}`` over checked arrays, in inference mode, weighted
+    as in ``fit``."""
+    loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
     for i in range(0, x.shape[0], batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         wb = None if weights is None else weights[i:i + batch_size]
-        out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb)
+        out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
+                                                gradient=False)
         loss_total += float(per_example.sum())
-        h = hits(yb, out, logits)
-        right += float(h.sum() if wb is None else (h * wb).sum())
+        for name, h in metric_sums(model, yb, out, wb).items():
+            right[name] += float(h)
     n = x.shape[0]
-    return [loss_total / n, right / (n if weights is None else float(weights.sum()) or 1.0)]
+    return make_logs(model, loss_total, right, n, n if weights is None else float(weights.sum()))
 
 
-def _logs(model, loss_total, right, seen, weight_seen):
+def make_logs(model, loss_total, right, seen, weight_seen):
+    """The loss (the mean over the examples) and each metric (the weighted mean of its hits),
+    under the names the user gave, as Keras logs them."""
     logs = {"loss": float(loss_total) / max(seen, 1)}
-    for name in model.metrics:  # logged under the names the user gave, as Keras does
-        logs[name] = float(right) / (float(weight_seen) or 1.0)
+    for name in model.metrics:
+        logs[name] = float(right[name]) / (float(weight_seen) or 1.0)
     return logs
 
 
@@ -155,10 +175,9 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                     logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
                                               shuffle, bar, batch_hooks, verbose)
                 if validation_data is not None:
-                    val = evaluate_arrays(model, *validation_data, batch_size=max(batch_size, 256))
-                    logs["val_loss"] = val[0]
-                    for name in model.metrics:
-                        logs[f"val_{name}"] = val[1]
+                    vx, vy, vw = validation_data
+                    val = evaluate_arrays(model, vx, vy, max(batch_size, 256), vw)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
                     bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             finally:
                 bar.close()
@@ -182,9 +201,9 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
     were trained on (fewer than all when training was stopped part-way)."""
     n = x.shape[0]
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
-    loss_total, right, seen, weight_seen, logs = 0.0, 0, 0, 0.0, {}
+    loss_total, right, seen, weight_seen, logs = 0.0, {}, 0, 0.0, {}
     for step in range(steps):
-        if step % 100 == 0:
+        if step % 100 == 0 and backend.get_backend() == "numba":
             threads.adapt_to_load()  # as many threads as the cores other processes leave free
         idx = order[step * batch_size:(step + 1) * batch_size]
         xb, yb = x[idx], y[idx]
@@ -197,19 +216,19 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
                 "weights are those before this batch (lower the learning rate, or check the data "
                 "for extreme values)") from None
         loss_total = loss_total + loss_sum  # stays on the device: no transfer
-        right = right + ok
+        right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
         seen += xb.shape[0]
         weight_seen = weight_seen + (xb.shape[0] if wb is None else wb.sum())
         bar.update(1)
         if step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks:
-            logs = _logs(model, loss_total, right, seen, weight_seen)
+            logs = make_logs(model, loss_total, right, seen, weight_seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
             cb.on_batch_end(step, logs)
         if model.stop_training:
             break
     # the epoch's mean, however it ended
-    return _logs(model, loss_total, right, seen, weight_seen), seen
+    return make_logs(model, loss_total, right, seen, weight_seen), seen
 
 
 class _StopOnInterrupt:

@@ -7,7 +7,8 @@ maths in ``_forward``/``_backward`` (the pre-activation ``z`` and its gradients)
 the rest, once for every layer:
 
 * building on first use, checking shapes and casting integer input to the layer's float type;
-* the activation: ``y = f(z)`` after ``_forward`` and ``dz = f'(z) ⊙ dy`` before ``_backward``.
+* the activation: ``y = f(z)`` after ``_forward``, and before ``_backward`` the gradient through
+  it, ``dz = f'(z) ⊙ dy`` for the element-wise ones (the full Jacobian product for softmax).
   A layer whose kernel can apply its activation in the same pass over memory lists it in
   ``fused_activations`` (Conv2D: ``relu``); ``_forward`` then receives ``fused="relu"`` and
   returns ``y`` directly, and ``_backward`` receives that ``y`` to form ``dz`` itself. Same numbers;
@@ -23,7 +24,7 @@ import math
 import numpy as np
 
 from .. import activations, backend
-from ..names import reset_names, unique_name  # noqa: F401  (reset_names: tinynet.layers's)
+from ..names import reserve, reset_names, unique_name  # noqa: F401  (reset_names: tinynet.layers's)
 from ..shapes import fmt_shape
 
 # Kernel initialisers, U(-l, l) with l = sqrt(3 * scale / fan) as Keras defines them:
@@ -42,11 +43,6 @@ def initial_kernel(shape, fan_in, fan_out, initializer="glorot_uniform"):
              "lecun_uniform": math.sqrt(3.0 / fan_in)}[initializer]
     w = backend.rng().uniform(-limit, limit, size=shape)
     return backend.asarray(w.astype(backend.floatx()))
-
-
-def glorot_uniform(shape, fan_in, fan_out):
-    """Keras's default kernel initialiser: U(-l, l) with ``l = sqrt(6 / (fan_in + fan_out))``."""
-    return initial_kernel(shape, fan_in, fan_out, "glorot_uniform")
 
 
 def zeros(shape):
@@ -78,6 +74,8 @@ class Layer:
     fused_activations = ()  # activations the layer's kernel applies itself (see the module doc)
 
     def __init__(self, name=None, activation=None, **keras_options):
+        if name is not None:
+            reserve(name)  # default names will not take it
         self.name = name if name is not None else unique_name(self.default_name)
         self.activation = activations.get(activation, owner=self.name)
         self.requested_input_shape = self._keras_options(keras_options)
@@ -242,6 +240,22 @@ class Layer:
         raise NotImplementedError
 
     # ---- functional API --------------------------------------------------------------------
+    @property
+    def output(self):
+        """The symbolic tensor this layer produces in its graph (Keras's ``layer.output``)."""
+        if self.inbound is None:
+            raise AttributeError(f"layer '{self.name}' is not connected to a graph yet, so it has "
+                                 "no output tensor: call it on layers.Input(...) first")
+        return Tensor(self.output_shape, self)
+
+    @property
+    def input(self):
+        """The symbolic tensor(s) this layer reads (Keras's ``layer.input``)."""
+        if self.inbound is None:
+            raise AttributeError(f"layer '{self.name}' is not connected to a graph yet, so it has "
+                                 "no input tensor")
+        return self.inbound[0] if len(self.inbound) == 1 else list(self.inbound)
+
     def __call__(self, inputs, training=False):
         symbolic = inputs if isinstance(inputs, list) else [inputs]
         if all(isinstance(t, Tensor) for t in symbolic):
@@ -267,7 +281,10 @@ class InputLayer(Layer):
     default_name = "input_layer"
 
     def __init__(self, shape=None, batch_size=None, name=None, input_shape=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name)
+        if dtype is not None and np.dtype(dtype).kind not in "biuf":
+            raise ValueError(f"Input: dtype={dtype!r} is not a numeric type; tinynet casts numeric "
+                             "inputs (uint8 pixels, say) to its float type itself")
         shape = input_shape if shape is None else shape
         if shape is None:
             raise ValueError("InputLayer needs the shape of one example: InputLayer(shape=(28, 28, 1))")
@@ -290,11 +307,8 @@ class InputLayer(Layer):
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz
 
-    def output(self):
-        """The symbolic tensor this input layer produces."""
-        return Tensor(self.output_shape, self)
 
 
 def Input(shape=None, batch_size=None, name=None, dtype=None):
     """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis)."""
-    return InputLayer(shape, batch_size=batch_size, name=name, dtype=dtype).output()
+    return InputLayer(shape, batch_size=batch_size, name=name, dtype=dtype).output

@@ -125,7 +125,7 @@ class Activation(Layer):
         return {"name": self.name, "activation": self.activation}
 
     def _forward(self, x, training, fused=None):
-        return x  # z = x; the base class applies y = f(z) and dz = f'(z) dy
+        return x  # z = x; the base class applies y = f(z), and the gradient through f backward
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz

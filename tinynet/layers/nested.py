@@ -17,7 +17,12 @@ class NestedModel(Layer):
             raise ValueError(f"model '{model.name}' is used as a layer before it is built: give it "
                              "an input shape first (layers.Input, or input_shape= on its first "
                              "layer)")
+        if getattr(model, "used_as_layer", False):
+            raise ValueError(f"model '{model.name}' is already used as a layer; tinynet does not "
+                             "share layers (their saved inputs would be overwritten): build a "
+                             "second model")
         super().__init__(name=model.name)
+        model.used_as_layer = True
         self.model = model
         self.params = model.params
         self.requested_input_shape = model.graph.input.input_shape  # first in a Sequential
@@ -25,6 +30,15 @@ class NestedModel(Layer):
     @property
     def kind(self):
         return type(self.model).__name__
+
+    @property
+    def activation(self):
+        """The inner model's output activation: a softmax inside is trained on its logits too."""
+        return self.model.graph.output.activation
+
+    @activation.setter
+    def activation(self, value):  # Layer.__init__ sets it; the inner output layer holds it
+        pass
 
     @property
     def grads(self):
@@ -44,8 +58,10 @@ class NestedModel(Layer):
     def compute_output_shape(self, input_shape):
         return self.model.graph.output.output_shape
 
-    def _forward(self, x, training, fused=None):
-        return self.model.graph.forward(x, training=training)
+    def forward(self, x, training=False, activate=True):
+        """The inner model's output, or its output layer's pre-activation with ``activate=False``."""
+        return self.model.graph.forward(self._check_input(x), training=training,
+                                        logits=not activate)
 
-    def _backward(self, dz, need_input_grad=True, fused_output=None):
-        return self.model.graph.backward(dz, need_input_grad=need_input_grad)
+    def backward(self, grad_output, need_input_grad=True):
+        return self.model.graph.backward(grad_output, need_input_grad=need_input_grad)

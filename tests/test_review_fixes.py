@@ -1,0 +1,196 @@
+"""Defects a review of the redesigned core found (reproduced, then fixed): each test failed before
+its fix. Keras's numbers are stated where Keras was the reference."""
+import warnings
+
+import numpy as np
+import pytest
+
+import tinynet as keras
+from tinynet import backend, gradcheck, layers, optimizers
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    backend.set_floatx("float64")
+
+
+def test_validation_split_carries_the_sample_weights_along():
+    x = np.random.default_rng(0).standard_normal((10, 3))
+    y = np.arange(10) % 2
+    w = np.ones(10)
+    w[8:] = [5.0, 0.0]
+    model = keras.Sequential([layers.Dense(2, activation="softmax", input_shape=(3,))])
+    model.compile(optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy")
+    history = model.fit(x, y, sample_weight=w, validation_split=0.2, verbose=0, batch_size=4)
+    p = model.predict(x[8:])
+    losses = -np.log(p[np.arange(2), y[8:]])
+    # Keras: (5 l8 + 0 l9) / 2, the weights split with the data
+    assert history.history["val_loss"][0] == pytest.approx((5 * losses[0] + 0 * losses[1]) / 2)
+    model.fit(x, y, sample_weight=w, validation_split=0.2, validation_data=(x, y), verbose=0)
+    model.fit(x, y, validation_data=(x, y, w), verbose=0)  # Keras's 3-tuple
+
+
+def test_a_nested_softmax_model_trains_on_its_logits():
+    """Keras takes the logits of a softmax however deep it is nested: a confidently wrong nested
+    model gets the flat model's gradient, not the zero of a clipped probability."""
+    def model(nested):
+        dense = layers.Dense(3, activation="softmax")
+        inner = keras.Sequential([layers.Input((2,)), dense])
+        dense.set_weights([np.array([[-10.0, 10.0, 0.0], [-10.0, 10.0, 0.0]]), np.zeros(3)])
+        m = keras.Sequential([layers.Input((2,)), inner]) if nested else inner
+        m.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        return m, dense
+    x, y = np.ones((4, 2)), np.zeros(4, int)
+    (flat, d1), (nested, d2) = model(False), model(True)
+    # z = (-20, 20, 0) for every row, label 0: L = 40 on the logits (a clipped probability
+    # would give -log(1e-7) = 16.1 and no gradient); dL/dW[0, 0] = mean(p_0 - 1) x = -1
+    assert flat.train_on_batch(x, y) == pytest.approx(40.0)
+    assert nested.train_on_batch(x, y) == pytest.approx(40.0)
+    np.testing.assert_allclose(d2.get_weights()[0], d1.get_weights()[0], rtol=1e-12)
+    assert d2.get_weights()[0][0, 0] == pytest.approx(-9.9)
+
+
+def test_a_model_used_twice_as_a_layer_is_refused():
+    inner = keras.Sequential([layers.Input((3,)), layers.Dense(3)])
+    i = layers.Input((3,))
+    t = inner(i)
+    with pytest.raises(ValueError, match="already used as a layer"):
+        inner(t)
+
+
+def test_default_names_skip_the_names_given_and_duplicates_are_refused(tmp_path):
+    model = keras.Sequential([layers.Input((3,)), layers.Dense(2, name="dense")])
+    assert layers.Dense(2).name != "dense"
+    model.save(tmp_path / "m.npz")
+    loaded = keras.load_model(tmp_path / "m.npz")
+    loaded.add(layers.Dense(2))
+    loaded.save(tmp_path / "m2.npz")
+    assert len(keras.load_model(tmp_path / "m2.npz").layers) == 2
+    x = layers.Input((3,))
+    with pytest.raises(ValueError, match=r"unique.*\['twin'\]"):
+        keras.Model(x, layers.Dense(2, name="twin")(layers.Dense(3, name="twin")(x)))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_an_overflowing_optimizer_state_stops_fit_and_is_undone():
+    model = keras.Sequential([layers.Input((3,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizers.RMSprop(0.001), "sparse_categorical_crossentropy")
+    x = np.ones((2, 3))
+    x[0] = 1e160  # a finite loss whose squared gradient overflows RMSprop's running mean
+    before = model.get_weights()
+    with pytest.raises(keras.NonFiniteLossError, match="optimizer's state"):
+        model.fit(x, np.array([0, 1]), batch_size=2, verbose=0)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(a).all() for s in model.optimizer.get_state(model.params)["slots"]
+               for a in s if a is not None)
+
+
+def test_binary_accuracy_on_several_units_is_per_unit_as_keras():
+    model = keras.Sequential([layers.Dense(3, activation="sigmoid", input_shape=(2,))])
+    model.compile("sgd", "binary_crossentropy", ["accuracy", "binary_accuracy"])
+    x = np.random.default_rng(1).standard_normal((4, 2))
+    y = np.random.default_rng(2).integers(0, 2, (4, 3)).astype(float)
+    _, acc, binary = model.evaluate(x, y)
+    expected = float(np.mean((model.predict(x) > 0.5) == (y > 0.5)))
+    assert acc == pytest.approx(expected) and binary == pytest.approx(expected)
+
+
+def test_a_metric_object_is_logged_under_its_own_name():
+    model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(2,))])
+    model.compile("sgd", "sparse_categorical_crossentropy",
+                  [keras.metrics.SparseCategoricalAccuracy(name="acc_train")])
+    history = model.fit(np.ones((4, 2)), np.arange(4) % 3, verbose=0,
+                        validation_data=(np.ones((2, 2)), np.arange(2)))
+    assert sorted(history.history) == ["acc_train", "loss", "val_acc_train", "val_loss"]
+
+
+def test_sequential_build_takes_the_batch_shape_as_keras():
+    model = keras.Sequential([layers.Flatten(), layers.Dense(10)])
+    model.build((None, 28, 28))
+    assert model.count_params() == 7850  # Keras: 7,850
+    with pytest.raises(ValueError, match=r"batch axis first.*\(None, 784\)"):
+        keras.Sequential([layers.Dense(2)]).build((784,))
+
+
+def test_gradcheck_checks_a_float64_model_in_float64_whatever_floatx():
+    model = keras.Sequential([layers.Input((4,)), layers.Dense(3, activation="tanh")])
+    backend.set_floatx("float32")
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    assert max(gradcheck.check_model(model, x).values()) < 1e-7
+    with pytest.raises(RuntimeError, match="not compiled"):
+        gradcheck.check_model(model, x, np.eye(3)[[0, 1, 2, 0, 1]])
+
+
+def test_the_numpy_backend_never_changes_thread_counts(monkeypatch):
+    from tinynet import threads, training
+    calls = []
+    monkeypatch.setattr(threads, "adapt_to_load", lambda: calls.append(1))
+    model = keras.Sequential([layers.Input((4,)), layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    backend.set_backend("numpy")
+    model.fit(np.ones((8, 4)), np.arange(8) % 2, batch_size=1, verbose=0)
+    assert calls == [] and training.threads is threads
+    backend.set_backend("numba")
+    model.fit(np.ones((8, 4)), np.arange(8) % 2, batch_size=1, verbose=0)
+    assert len(calls) == 1  # step 0 of the only epoch
+
+
+def test_class_weight_with_a_label_per_position_says_to_use_sample_weight():
+    x = layers.Input((2, 2, 1))
+    model = keras.Model(x, layers.Conv2D(3, 1, activation="softmax")(x))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="one label per example.*sample_weight"):
+        model.fit(np.ones((3, 2, 2, 1)), np.zeros((3, 2, 2), int), class_weight={0: 1, 1: 1, 2: 1},
+                  verbose=0)
+
+
+def test_float_class_numbers_with_the_categorical_loss_get_the_to_categorical_hint():
+    model = keras.Sequential([layers.Dense(10, activation="softmax", input_shape=(2,))])
+    model.compile("sgd", "categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"to_categorical\(y, 10\)"):
+        model.fit(np.ones((3, 2)), np.array([[1.0], [2.0], [3.0]]), verbose=0)
+
+
+def test_teaching_warnings_point_at_the_users_line():
+    model = keras.Sequential([layers.Dense(3, input_shape=(2,))])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile("sgd", "sparse_categorical_crossentropy"); line = _line()  # noqa: E702
+    assert caught and caught[0].filename == __file__ and caught[0].lineno == line
+
+
+def _line():
+    import inspect
+    return inspect.currentframe().f_back.f_lineno
+
+
+def test_keras_input_output_names_and_checkpoint_weights(tmp_path):
+    model = keras.Sequential([layers.Input((4,), dtype="uint8"), layers.Dense(3, name="d1"),
+                              layers.Dense(2, name="d2")])
+    assert model.input.shape == (None, 4) and model.output.shape == (None, 2)
+    probe = keras.Model(model.input, model.get_layer("d1").output)
+    np.testing.assert_allclose(probe.predict(np.ones((1, 4))),
+                               np.ones((1, 4)) @ model.get_weights()[0] + model.get_weights()[1])
+    model.compile("sgd", "mse")
+    cb = keras.callbacks.ModelCheckpoint(str(tmp_path / "w.npz"), save_weights_only=True,
+                                         save_freq="epoch")
+    model.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0, callbacks=[cb])
+    other = keras.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
+    other.load_weights(tmp_path / "w.npz")
+    for a, b in zip(other.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_optimizer_state_given_out_and_taken_in_is_a_copy():
+    p = np.ones(3)
+    opt = optimizers.RMSprop()
+    opt.apply_gradients([(np.ones(3), p)])
+    saved = opt.get_state([p])
+    s_before = saved["slots"][0][0].copy()
+    opt.apply_gradients([(np.ones(3), p)])
+    np.testing.assert_array_equal(saved["slots"][0][0], s_before)
+    other = optimizers.RMSprop()
+    other.set_state([p], saved)
+    other.apply_gradients([(np.ones(3), p)])
+    np.testing.assert_array_equal(saved["slots"][0][0], s_before)
