@@ -617,6 +617,41 @@ def _cond_line(entry):
     return fmt_load(c), steal, busy
 
 
+KERAS_TARGET, TORCH_TARGET = 0.5, 1.0  # issue 13: numba at most 0.5x Keras, at most 1.0x PyTorch
+TORCH_TARGET_MODELS = ("mlp_raw", "cnn_digits")  # "on the MLP and the CNN"
+
+
+def targets(results, summary):
+    """The issue's targets, each with this run's figure and whether it holds."""
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+
+    out = []
+    for m, row in summary.items():
+        r = row.get("numba_over_keras")
+        if r is not None:
+            out.append(f"- {m}: numba / Keras {r:.2f}x (target at most {KERAS_TARGET}x: "
+                       f"{verdict(r <= KERAS_TARGET)})")
+        r = row.get("numba_over_torch")
+        if r is not None and m in TORCH_TARGET_MODELS:
+            out.append(f"- {m}: numba / PyTorch {r:.2f}x (target at most {TORCH_TARGET}x: "
+                       f"{verdict(r <= TORCH_TARGET)})")
+    for cond, k in (results.get("kernel_summary") or {}).items():
+        if cond in ("quiet", "loaded") and k.get("worst_sgemm_over_kernel") is not None:
+            out.append(f"- convolution kernels, {cond}: on the worst shape, sgemm of the same work "
+                       f"runs at {k['worst_sgemm_over_kernel']:.1f}x the slower kernel's GFLOP/s (target within "
+                       f"{KERNEL_TARGET:.0f}x: {verdict(k['within_target'])})")
+    for m, per in (results.get("memory") or {}).items():
+        e = per.get("numba") or {}
+        if m.startswith("cnn") and "max_rss_mb" in e:
+            out.append(f"- peak memory training {m} on all of MNIST (numba): {e['max_rss_mb']:.0f} MB "
+                       f"(target under {MEMORY_TARGET_MB} MB: {verdict(e['max_rss_mb'] < MEMORY_TARGET_MB)})")
+    if not out:
+        return []
+    return ["## Issue 13's targets in this run", "",
+            "Ratios of the medians over the interleaved rounds (details below)."] + [""] + out + [""]
+
+
 def write_report(results, out):
     summary = summarise(results)
     mach = results["machine"]
@@ -667,6 +702,7 @@ def write_report(results, out):
                          f"({versions.get('torch_threads')} thread(s)"
                          + (", set by --torch-threads" if results.get("torch_threads") else
                             ", its default") + ")")
+    lines += targets(results, summary)
     # epochs ------------------------------------------------------------------------------------
     if results.get("epochs"):
         has = {s: s in series for s in ("keras", "torch")}

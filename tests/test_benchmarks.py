@@ -115,6 +115,10 @@ def test_report_from_a_small_results_json(tmp_path):
     assert [r.split("|")[3].strip() for r in rows] == ["Keras", "PyTorch", "tinynet numba"]
     assert "Under load** the kernels keep 50% (forward) and 50% (backward)" in text
     assert "first run after installation" in text.lower()
+    assert "- mlp_raw: numba / Keras 0.67x (target at most 0.5x: **not met**)" in text
+    assert "- mlp_raw: numba / PyTorch 0.67x (target at most 1.0x: met)" in text
+    assert ("- convolution kernels, quiet: on the worst shape, sgemm of the same work runs at 1.9x "
+            "the slower kernel's GFLOP/s (target within 2x: met)") in text
     # one epoch per framework under the busy loops, against the interleaved medians
     assert "| tinynet numba | 4.00 | 2.00 | 50% | 3.00 → 3.50 | 1.0 |" in text
     assert "| Keras | 5.00 | 3.00 | 60% | 3.00 → 3.50 | 1.0 |" in text
