@@ -364,7 +364,7 @@ def measure(args):
         for v in variants:
             v = dict(v, epochs={m: {} for m in v["models"]})
             for m in v["models"]:
-                common.log(f"epochs with {v['label']}: {m} on numba ...")
+                common.log(f"epochs {v['label']}: {m} on numba ...")
                 v["epochs"][m]["numba"] = run_worker(
                     {"task": "epochs", "backend": "numba", "model": m, "n": plan(False, "numba", m),
                      "repeats": 1, "inference": False, "data": args.data},
