@@ -897,9 +897,12 @@ def write_report(results, out):
         if kept:
             lines.append(f"- **Under load** the kernels keep {100 * kept.get('forward', 0):.0f}% "
                          f"(forward) and {100 * kept.get('backward', 0):.0f}% (backward) of their "
-                         f"quiet speed; NumPy's sgemm keeps {100 * kept.get('sgemm_square', 0):.0f}% "
-                         f"(square, same work) and {100 * kept.get('sgemm_im2col', 0):.0f}% (im2col "
-                         f"shapes). With every CPU shared with one busy process, a kernel that keeps "
+                         f"quiet speed; NumPy's sgemm of the same work keeps "
+                         f"{100 * kept.get('sgemm_square_1thread', 0):.0f}% on one BLAS thread, and "
+                         f"{100 * kept.get('sgemm_square', 0):.0f}% (square) and "
+                         f"{100 * kept.get('sgemm_im2col', 0):.0f}% (im2col shapes) with NumPy's default "
+                         f"threads, whose speed swings from shape to shape when other processes hold the "
+                         f"CPUs (see the table). With every CPU shared with one busy process, a kernel that keeps "
                          f"near 50% gets its fair share; much less means its threads wait for each "
                          f"other (a parallel region finishes with its slowest thread).")
         lines.append("")
