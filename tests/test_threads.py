@@ -122,10 +122,10 @@ def adapting(monkeypatch, blas_calls):
     numba = pytest.importorskip("numba")
     monkeypatch.setattr(numba, "set_num_threads", numba_calls.append)
 
-    def one_second(others, mine=1.0):
-        clock["t"] += 1.0
-        clock["busy"] += int((others + mine) * ticks_per_s)
-        clock["mine"] += int(mine * ticks_per_s)
+    def one_second(others, mine=1.0, seconds=threads.WINDOW_S):
+        clock["t"] += seconds
+        clock["busy"] += int((others + mine) * ticks_per_s * seconds)
+        clock["mine"] += int(mine * ticks_per_s * seconds)
 
     return numba_calls, one_second
 
@@ -137,7 +137,7 @@ def test_others_busy_cores_is_the_machines_busy_time_less_this_processs(adapting
     assert threads.others_busy_cores() == pytest.approx(1.5, abs=0.02)
 
 
-@pytest.mark.parametrize("others,expected", [(0.1, 2), (0.6, 1), (1.4, 1), (3.0, 1)])
+@pytest.mark.parametrize("others,expected", [(0.1, 2), (0.7, 2), (0.8, 1), (1.4, 1), (3.0, 1)])
 def test_adapt_to_load_uses_the_cores_others_leave_free(adapting, blas_calls, others, expected):
     numba_calls, one_second = adapting
     threads.adapt_to_load()
@@ -147,6 +147,17 @@ def test_adapt_to_load_uses_the_cores_others_leave_free(adapting, blas_calls, ot
     one_second(others)
     threads.adapt_to_load()
     assert numba_calls == [expected]  # unchanged load: nothing set again
+
+
+def test_adapt_to_load_measures_again_only_after_its_window(adapting, blas_calls):
+    numba_calls, one_second = adapting
+    threads.adapt_to_load()
+    one_second(1.5, seconds=threads.WINDOW_S / 4)
+    threads.adapt_to_load()  # too soon: a short window would be noise
+    assert numba_calls == []
+    one_second(1.5)
+    threads.adapt_to_load()
+    assert numba_calls == [1]
 
 
 def test_adapt_to_load_follows_the_load_down_and_up(adapting, blas_calls):

@@ -17,7 +17,7 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
 * :func:`share_cores`, before the first parallel kernel runs: on a machine of at most 4 cores,
   OpenBLAS runs on one thread (unless ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set). An
   MLP, which runs no parallel kernel, keeps BLAS's threads while the cores are free;
-* :func:`adapt_to_load`, every hundred steps of ``fit`` on the numba backend (the numpy backend,
+* :func:`adapt_to_load`, every two seconds of ``fit`` on the numba backend (the numpy backend,
   the reference, never changes them): as many threads as the cores that other processes leave
   free (at least one), for numba's kernels and for BLAS. On a shared machine a
   parallel loop or a BLAS product on more threads than free cores waits, at every step, for the
@@ -156,15 +156,23 @@ def others_busy_cores():
     return max(0.0, others / elapsed)
 
 
+WINDOW_S = 2.0  # the load is measured over at least this long: shorter windows are noise
+
+
 def adapt_to_load():
     """Under "auto": run numba's kernels and BLAS on the cores that other processes leave free
-    (at least one; BLAS stays on one thread once the parallel kernels run on a small machine)."""
+    (at least one; BLAS stays on one thread once the parallel kernels run on a small machine).
+    Cheap to call at every step: it measures again only when :data:`WINDOW_S` have passed; a
+    core counts as taken when others kept it at least three-quarters busy."""
     if thread_policy() != "auto":
+        return
+    sample = _state["sample"]
+    if sample is not None and time.monotonic() - sample[0] < WINDOW_S:
         return
     others = others_busy_cores()
     if others is None:
         return
-    wanted = max(1, usable_cpus() - int(round(others)))
+    wanted = max(1, usable_cpus() - int(others + 0.25))
     if wanted == _state["threads"]:
         return
     _state["threads"] = wanted

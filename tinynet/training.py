@@ -202,8 +202,9 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
     n = x.shape[0]
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
     loss_total, right, seen, weight_seen, logs = 0.0, {}, 0, 0.0, {}
+    adapt = backend.get_backend() == "numba"  # the numpy backend, the reference, never does
     for step in range(steps):
-        if step % 100 == 0 and backend.get_backend() == "numba":
+        if adapt:
             threads.adapt_to_load()  # as many threads as the cores other processes leave free
         idx = order[step * batch_size:(step + 1) * batch_size]
         xb, yb = x[idx], y[idx]
