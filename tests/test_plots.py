@@ -302,7 +302,6 @@ def test_plot_conv_filters_draws_each_kernel_slice(tmp_path, drawn):
         panels = [ax for ax in data_axes(drawn[-1]) if ax.images]
         kh, kw, channels, filters = kernel.shape
         assert len(panels) == min(channels, 16) * filters
-        limit = np.abs(kernel).max()
         if channels == 1:  # a grid of filters, in order
             pictures = [kernel[:, :, 0, f] for f in range(filters)]
         else:  # a (channel x filter) table, row by row
@@ -310,7 +309,8 @@ def test_plot_conv_filters_draws_each_kernel_slice(tmp_path, drawn):
         for ax, expected in zip(panels, pictures):
             (image,) = ax.images
             np.testing.assert_allclose(np.asarray(image.get_array()), expected, rtol=1e-6)
-            assert image.norm.vmin == -limit and image.norm.vmax == limit  # one shared, centred scale
+            limit = np.abs(expected).max()
+            assert image.norm.vmin == -limit and image.norm.vmax == limit  # its own centred scale
 
 
 def conv_same_relu(image, kernel, bias):
@@ -387,14 +387,18 @@ def test_plot_hog_shows_the_image_and_one_panel_per_cell_size(tmp_path, drawn):
 
     images, _ = digits(1, seed=6)
     plots.plot_hog(images[0], tmp_path / "hog.png", pixels_per_cell=(4, (7, 7), 2))
-    panels = data_axes(drawn[-1])
+    panels = [ax for ax in data_axes(drawn[-1]) if ax.get_label() != "<colorbar>"]
     assert len(panels) == 4
     np.testing.assert_array_equal(np.asarray(panels[0].images[0].get_array()), images[0])
     for ax, cell in zip(panels[1:], (4, 7, 2)):
         n = hog_feature_length((28, 28), 8, (cell, cell), (1, 1))
         assert n == (28 // cell) ** 2 * 8
-        assert ax.get_title().startswith(f"{cell}x{cell} px/cell: {n} features")
-        assert np.asarray(ax.images[0].get_array()).shape == (28, 28)
+        assert ax.get_title().startswith(f"{cell}x{cell} px/cell: ") and ax.get_title().endswith(f"= {n} features")
+        assert np.asarray(ax.images[0].get_array()).shape == (28, 28)  # the faded digit under the lines
+        (lines,) = ax.collections
+        assert 0 < len(lines.get_segments()) <= n  # one line per non-negligible orientation bin
+    keys = [ax for ax in drawn[-1].axes if ax.get_label() == "<colorbar>"]
+    assert len(keys) == 1 and keys[0].get_ylabel() == "bin value / largest bin"
 
 
 def test_plot_model_writes_every_layer_with_its_shape_and_parameters(tmp_path, drawn):
@@ -403,10 +407,31 @@ def test_plot_model_writes_every_layer_with_its_shape_and_parameters(tmp_path, d
     (ax,) = drawn[-1].axes
     texts = [t.get_text() for t in ax.texts]
     for layer in model.layers:
-        name_line = f"{layer.name} ({type(layer).__name__})"
-        assert name_line in texts
+        name_line = f"{layer.name} ({type(layer).__name__}"
+        assert any(t.startswith(name_line) for t in texts), name_line
         shape_lines = [t for t in texts if t.startswith(f"output {(None,) + tuple(layer.output_shape)}")]
         assert shape_lines, layer.name
     assert any(f"{model.count_params():,} parameters" in t for t in texts)
     assert model.count_params() == 10_244  # the report's count
     assert sum(t == "skip" for t in texts) == 1  # the one residual connection
+    # what each layer does: kernel sizes, strides, padding, activations, dropout rate
+    for line in ("l1 (Conv2D: 9 filters 7x7, stride 1, same, relu)", "l1_mp (MaxPooling2D: 2x2, stride 2, valid)",
+                 "l5 (Dense: 32 units, relu)", "l7 (Dense: 10 units, softmax)"):
+        assert line in texts, line
+    assert any(t.endswith("(Dropout: rate 0.3)") for t in texts)
+
+
+def test_words_integers_and_keys_a_reader_needs(tmp_path, drawn):
+    plots.plot_histories({"a": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}}, tmp_path / "h.png")
+    (ax,) = data_axes(drawn[-1])
+    assert ax.get_ylabel() == "validation loss"  # in words, not val_loss
+    plots.plot_bars(["MLP", "CNN"], {"weights": [203_530, 7_465]}, tmp_path / "b.png", log=True)
+    (ax,) = data_axes(drawn[-1])
+    assert [t.get_text() for t in ax.texts] == ["203,530", "7,465"]  # not 2.035e+05
+    plots.plot_bars(["a", "b"], {"x": [0.5, 0.25], "y": [0.75, None]}, tmp_path / "c.png")
+    (ax,) = data_axes(drawn[-1])
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().y1 < ax.get_window_extent().y0 + 1  # below the bars
+    plots.plot_confusion_matrix(np.array([[5, 1], [2, 7]]), ["a", "b"], tmp_path / "cm.png")
+    keys = [im.colorbar for ax in drawn[-1].axes for im in ax.images if im.colorbar]
+    assert len(keys) == 1 and keys[0].ax.get_ylabel() == "number of examples"

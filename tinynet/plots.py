@@ -80,6 +80,15 @@ def _grid(n, aspect=1.0):
     return math.ceil(n / cols), cols
 
 
+_WORDS = {"loss": "training loss", "val_loss": "validation loss", "accuracy": "training accuracy",
+          "val_accuracy": "validation accuracy"}
+
+
+def _words(key):
+    """A history key in words: ``val_loss`` -> ``validation loss``."""
+    return _WORDS.get(key, str(key).replace("_", " "))
+
+
 def _labels(y):
     """Integer labels from labels, one-hot rows or probability rows."""
     y = np.asarray(backend.to_numpy(y))
@@ -129,12 +138,12 @@ def plot_histories(histories, path, key="val_loss", title=None, size=(700, 420))
             ax.plot(np.arange(1, len(values) + 1), values, "o-", label=str(label), markersize=4)
     ax.set_xlim(0.5, longest + 0.5)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(key)
+    ax.set_ylabel(_words(key))
     ax.grid(alpha=0.3)
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ax.lines:
         ax.legend(fontsize="small")
-    ax.set_title(title or key)
+    ax.set_title(title or _words(key))
     return _save(fig, path)
 
 
@@ -151,7 +160,8 @@ def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
     fig = _figure(size)
     ax = fig.subplots()
     image = ax.imshow(cm, cmap="Blues", interpolation="nearest")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("number of examples")
     cell_pt = min(size) * 0.55 / k * 72 / DPI  # a cell's side in points
     fontsize = max(4.0, min(11.0, cell_pt / (0.65 * max(1, len(str(int(cm.max()))))) ))
     threshold = cm.max() / 2.0 if cm.size else 0
@@ -201,6 +211,27 @@ def _lanes(edges):
     return lanes, len(busy)
 
 
+def _settings_text(layer):
+    """What a layer does, in a few words: ``9 filters 5x5, stride 1, same, relu``."""
+    kind = type(layer).__name__
+    act = getattr(layer, "activation", None)
+    act = f", {act}" if act not in (None, "linear") else ""
+    if kind == "Conv2D":
+        (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+        stride = sh if sh == sw else f"{sh}x{sw}"
+        return f"{layer.filters} filters {kh}x{kw}, stride {stride}, {layer.padding}{act}"
+    if kind == "MaxPooling2D":
+        (ph, pw), (sh, sw) = layer.pool_size, layer.strides
+        return f"{ph}x{pw}, stride {sh if sh == sw else f'{sh}x{sw}'}, {layer.padding}"
+    if kind == "Dense":
+        return f"{layer.units} units{act}"
+    if kind == "Dropout":
+        return f"rate {layer.rate:g}"
+    if kind == "Activation":
+        return str(act).lstrip(", ")
+    return ""
+
+
 def plot_model(model, path, size=None, title=None, show_params=True):
     """A diagram of the model: one box per layer (name, type, output shape, parameters) from the
     input at the top to the output at the bottom, arrows along the data flow, and every
@@ -235,7 +266,8 @@ def plot_model(model, path, size=None, title=None, show_params=True):
         line2 = f"output {shape}"
         if show_params and not isinstance(layer, InputLayer):
             line2 += f"   {layer.count_params():,} params"
-        texts.append((f"{layer.name} ({type(layer).__name__})", line2))
+        settings = _settings_text(layer)
+        texts.append((f"{layer.name} ({type(layer).__name__}{': ' + settings if settings else ''})", line2))
     longest = max(max(len(a), len(b)) for a, b in texts)
     box_px = (box_right - box_left) * width_px
     fontsize = min(11.0, 0.25 * row_px * 72 / DPI, box_px / (0.62 * longest) * 72 / DPI)
@@ -325,8 +357,9 @@ def _kernel_of(conv_layer):
 
 
 def plot_conv_filters(conv_layer, path, size=None, title=None, max_channels=16):
-    """The kernels of a Conv2D layer, one small image per filter on one shared colour scale
-    (blue negative, red positive). A first layer (one input channel) is drawn as a grid of
+    """The kernels of a Conv2D layer, one small image per filter, each on its own symmetric
+    colour scale (blue negative, red positive; one strong filter would make the others look
+    blank on a shared scale), its largest |weight| under it. A first layer (one input channel) is drawn as a grid of
     filters; deeper layers as a (channel x filter) table, up to ``max_channels`` channels."""
     kernel, name = _kernel_of(conv_layer)
     kh, kw, channels, filters = kernel.shape
@@ -341,19 +374,17 @@ def plot_conv_filters(conv_layer, path, size=None, title=None, max_channels=16):
         size = (min(1600, 70 * cols + 60), min(1600, 75 * rows + 60))
     fig = _figure(size)
     axes = np.array(fig.subplots(rows, cols, squeeze=False))
-    limit = float(np.abs(kernel).max()) or 1.0
     fontsize = max(4.0, min(9.0, size[0] / cols / 5 * 72 / DPI))
     for ax in axes.ravel():
         ax.axis("off")
-    image = None
     for r, c, k, label in cells:
         ax = axes[r, c]
-        image = ax.imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        limit = float(np.abs(k).max()) or 1.0
+        ax.imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         if label is not None:
-            ax.set_title(label, fontsize=fontsize)
-    if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
-    fig.suptitle(title or f"{name}: {filters} filters of {kh}x{kw}x{channels}", fontsize="medium")
+            ax.set_title(f"{label}\n±{limit:.2g}", fontsize=fontsize)
+    fig.suptitle(title or f"{name}: {filters} filters of {kh}x{kw}x{channels}, each on its own scale "
+                          "(red +, blue -)", fontsize="medium")
     return _save(fig, path)
 
 
@@ -420,10 +451,13 @@ def _input_picture(image):
 
 # ---- HOG ------------------------------------------------------------------------------------
 def plot_hog(image, path, orientations=8, pixels_per_cell=(4, (7, 7), 2), size=None, title=None):
-    """A digit and its HOG picture(s): for each cell, the strength of each gradient orientation
-    drawn as a line. ``pixels_per_cell`` is one cell size (int or pair) or a list of them, one
-    panel each (the report compares 4, 7 and 2 pixels per cell)."""
-    from .features import hog_feature_length, hog_image
+    """A digit and its HOG descriptor(s), drawn large over the faded digit: in each cell one line
+    per orientation bin, along the edge (across the gradient), its length and colour the bin's
+    value; a colour bar and the title say so. ``pixels_per_cell`` is one cell size (int or pair)
+    or a list of them, one panel each (the report compares 4, 7 and 2 pixels per cell)."""
+    from matplotlib.collections import LineCollection
+
+    from .features import hog_features
 
     picture = _as_grayscale(image)
     if isinstance(pixels_per_cell, (int, np.integer)) or (
@@ -435,20 +469,47 @@ def plot_hog(image, path, orientations=8, pixels_per_cell=(4, (7, 7), 2), size=N
     cells = [(c, c) if isinstance(c, (int, np.integer)) else tuple(c) for c in cells]
     panels = 1 + len(cells)
     if size is None:
-        size = (250 * panels + 20, 300)
+        size = (330 * panels + 80, 400)
     fig = _figure(size)
     axes = np.atleast_1d(fig.subplots(1, panels))
     axes[0].imshow(picture, cmap="gray_r", interpolation="nearest")
-    axes[0].set_title("image")
+    axes[0].set_title("image", fontsize="small")
+    angles = np.pi * (np.arange(orientations) + 0.5) / orientations   # the bins' mid-orientations
+    height, width = picture.shape
+    lines = None
     for ax, ppc in zip(axes[1:], cells):
-        hog = hog_image(picture, orientations=orientations, pixels_per_cell=ppc)
-        ax.imshow(hog, cmap="magma", interpolation="nearest")
-        n = hog_feature_length(picture.shape, orientations, ppc, (1, 1))
-        ax.set_title(f"{ppc[0]}x{ppc[1]} px/cell: {n} features", fontsize="small")
+        rows, cols = height // ppc[0], width // ppc[1]
+        values = hog_features(picture[None], orientations=orientations, pixels_per_cell=ppc,
+                              cells_per_block=(1, 1), cache=False, progress=False)[0]
+        values = np.asarray(values, dtype=np.float64).reshape(rows, cols, orientations)
+        top = values.max() or 1.0
+        segments, strength = [], []
+        for (r, c, b), v in np.ndenumerate(values):
+            if v > 0.02 * top:
+                cy, cx = (r + 0.5) * ppc[0] - 0.5, (c + 0.5) * ppc[1] - 0.5
+                half = 0.48 * min(ppc) * v / top
+                dx, dy = half * np.sin(angles[b]), -half * np.cos(angles[b])  # along the edge
+                segments.append([(cx - dx, cy - dy), (cx + dx, cy + dy)])
+                strength.append(v / top)
+        ax.imshow(picture, cmap="gray_r", alpha=0.25, interpolation="nearest")
+        lines = LineCollection(segments, array=np.asarray(strength), cmap="plasma", clim=(0, 1),
+                               linewidths=1.5)
+        ax.add_collection(lines)
+        for k in range(1, rows):
+            ax.axhline(k * ppc[0] - 0.5, color="#bbbbbb", lw=0.4)
+        for k in range(1, cols):
+            ax.axvline(k * ppc[1] - 0.5, color="#bbbbbb", lw=0.4)
+        ax.set_title(f"{ppc[0]}x{ppc[1]} px/cell: {rows}x{cols} cells x {orientations} = "
+                     f"{values.size} features", fontsize="small")
     for ax in axes:
+        ax.set_xlim(-0.5, width - 0.5)
+        ax.set_ylim(height - 0.5, -0.5)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(title or f"HOG, {orientations} orientations", fontsize="medium")
+    if lines is not None:
+        fig.colorbar(lines, ax=axes[1:].tolist(), shrink=0.8, label="bin value / largest bin")
+    fig.suptitle(title or f"HOG, {orientations} orientations: in each cell one line per orientation "
+                          "bin, along the edge; longer and brighter = stronger", fontsize="medium")
     return _save(fig, path)
 
 
@@ -511,9 +572,11 @@ def plot_rmsprop_paths(paths, path, f=None, xlim=None, ylim=None, minimum=None, 
 
 # ---- comparisons ----------------------------------------------------------------------------
 def plot_bars(labels, series, path, title=None, ylabel=None, log=False, size=(800, 420),
-              value_format="{:,.4g}"):
+              value_format=None):
     """Grouped bars: ``series`` maps a legend label to one value per entry of ``labels``
-    (``None`` for a missing value). Each bar is annotated with its value."""
+    (``None`` for a missing value). Each bar is annotated with its value (``value_format``, by
+    default whole numbers as ``203,530`` and others with 4 significant digits); the legend goes
+    below the axes, where it hides no bar."""
     labels = [str(v) for v in labels]
     series = {str(k): list(v) for k, v in series.items()}
     fig = _figure(size)
@@ -526,7 +589,9 @@ def plot_bars(labels, series, path, title=None, ylabel=None, log=False, size=(80
         bars = ax.bar(positions, heights, width, label=name)
         for bar, v in zip(bars, values):
             if v is not None:
-                ax.annotate(value_format.format(v), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                text = (value_format.format(v) if value_format else
+                        f"{v:,.0f}" if float(v).is_integer() else f"{v:,.4g}")
+                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                             ha="center", va="bottom", fontsize="x-small")
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize="small")
@@ -536,7 +601,7 @@ def plot_bars(labels, series, path, title=None, ylabel=None, log=False, size=(80
         ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
     if len(series) > 1:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(series))
     if title:
         ax.set_title(title)
     return _save(fig, path)
