@@ -24,10 +24,9 @@
 from tinynet import Model, Sequential, layers, plots, report_models
 
 try:
-    from lessons import common, drawing, practical_work
+    from lessons import common, practical_work
 except ImportError:  # run as `python lessons/l2_complexity.py`, or opened as a notebook in lessons/
     import common
-    import drawing
     import practical_work
 
 args = common.options("l2_complexity")
@@ -139,8 +138,7 @@ section.table("Weights per layer", ["Model", "Layer", "Formula", "tinynet", "Pra
 
 # %%
 digits = common.load("mnist", args)
-hog_picture = drawing.hog_glyphs(digits.x_test[0], (4, 7), lambda image, ppc: common.hog(image[None], ppc)[0],
-                                 args.out / "hog_digit.png")
+hog_picture = plots.plot_hog(digits.x_test[0], args.out / "hog_digit.png", pixels_per_cell=[4, 7])
 diagrams = [plots.plot_model(model, args.out / f"{key}_model.png") for key, model in MODELS.items()]
 hog_rows = [[f"{c}x{c}", f"{28 // c} x {28 // c}", f"{practical_work.hog_length(c):,}",
              f"{practical_work.hog_length(c) * 256 + 256:,}"] for c in (4, 7, 2)]

@@ -23,10 +23,9 @@ import numpy as np
 from tinynet import Model, backend, layers, metrics, optimizers, plots
 
 try:
-    from lessons import common, drawing, practical_work
+    from lessons import common, practical_work
 except ImportError:  # run as `python lessons/l5_fashion.py`, or opened as a notebook in lessons/
     import common
-    import drawing
     import practical_work
 
 args = common.options("l5_fashion")
@@ -206,7 +205,7 @@ section.picture(plots.plot_misclassified(fashion.x_test, fashion.y_test, third["
 diagrams = [plots.plot_model(runs[0]["model"], args.out / f"fashion_{name.replace(' ', '_')}_model.png")
             for name, runs in results.items()]
 section.picture(*diagrams, caption="The three models; the red arc of model 3 is its skip connection:")
-section.picture(drawing.filters(third["model"].get_layer("l1").get_weights()[0], args.out / "fashion_m3_l1_filters.png",
-                                "Model 3, l1: nine 7x7 kernels, each on its own colour scale"),
+section.picture(plots.plot_conv_filters(third["model"].get_layer("l1"), args.out / "fashion_m3_l1_filters.png",
+                                        title="Model 3, l1: nine 7x7 kernels, each on its own colour scale"),
                 plots.plot_feature_maps(third["model"], x_test[0], "add", args.out / "fashion_m3_add_maps.png"),
                 caption="Model 3's first convolution and the output of its residual block for a test image:")

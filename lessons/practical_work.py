@@ -71,9 +71,9 @@ GRIDS = {
             partial(rm.cnn_digits, hidden=(16, 8), dropout_hidden=0.3), (0.0451, 0.9856)),
     ],
     "Fashion-MNIST CNN": [
-        Row("cnn_f_25", f"digits CNN; Dense 25", "fashion", "images",
+        Row("cnn_f_25", "digits CNN; Dense 25", "fashion", "images",
             partial(rm.cnn_digits, hidden=25), (0.3018, 0.8917)),
-        Row("cnn_f_32", f"digits CNN; Dense 32", "fashion", "images",
+        Row("cnn_f_32", "digits CNN; Dense 32", "fashion", "images",
             partial(rm.cnn_digits, hidden=32), (0.2981, 0.8931)),
         Row("cnn_f_res_16", f"residual: {_RESIDUAL}; Dense 16", "fashion", "images",
             partial(rm.cnn_fashion_3, hidden=16), (0.2951, 0.8908)),
