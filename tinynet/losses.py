@@ -84,7 +84,7 @@ EPSILON = 1e-7
 
 def _arrays(y_true, y_pred):
     """Both as arrays of the prediction's array library; ``y_pred`` as floats (float64 when it
-    holds integers) and ``y_true`` in ``y_pred``'s float type, as Keras casts it."""
+    holds integers). ``y_true`` keeps its dtype: the arithmetic with ``y_pred`` promotes it."""
     xp = get_array_module(y_pred) if hasattr(y_pred, "shape") else np
     y_pred = xp.asarray(y_pred)
     if y_pred.dtype.kind != "f":

@@ -211,6 +211,11 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
 
 
 # ---- Keras's metric objects, for compile(metrics=[...]) ----------------------------------------
+# Keras's names of the accuracy, the one metric tinynet's models compute; each is logged under the
+# name the user gave, as Keras does
+ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
+                  "binary_accuracy")
+
 class _AccuracyMetric:
     """A Keras metric object that ``compile`` accepts: ``metrics=[SparseCategoricalAccuracy()]``.
     tinynet computes every accuracy the same way (the arg-max class, or ``> 0.5`` for one unit);
@@ -249,8 +254,7 @@ def __getattr__(name):
         raise AttributeError(name)
     raise AttributeError(f"tinynet.metrics has no {name}: it is a Keras metric tinynet does not "
                          "implement; compile(metrics=...) takes the accuracy under Keras's names "
-                         "('accuracy', 'acc', 'categorical_accuracy', "
-                         "'sparse_categorical_accuracy', 'binary_accuracy') or as Accuracy(), "
+                         f"({', '.join(ACCURACY_NAMES)}) or as Accuracy(), "
                          "CategoricalAccuracy(), SparseCategoricalAccuracy(), BinaryAccuracy(); "
                          "tinynet.metrics also has confusion_matrix, f1_scores and "
                          "classification_report for labels")

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from . import backend, checks, io, training
 from . import losses as losses_mod
+from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .graph import Graph
 from .layers.base import Input, InputLayer, Layer, Tensor
@@ -25,9 +26,7 @@ class NotCompiledError(RuntimeError, ValueError):
     """``fit``/``evaluate``/``train_on_batch`` before ``compile`` (a RuntimeError as in Keras)."""
 
 
-# Keras's names of the accuracy; each is logged under the name the user gave, as Keras does
-METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
-           "binary_accuracy")
+METRICS = metrics_mod.ACCURACY_NAMES  # the accuracy under Keras's names
 
 
 class Model:

@@ -1,6 +1,7 @@
-"""MaxPooling2D: the largest value of each window.
+"""Pooling layers: MaxPooling2D (the largest value of each window), AveragePooling2D (their
+mean) and GlobalAveragePooling2D (the mean of each channel over the whole image).
 
-Shapes: input ``x`` (N, H, W, C), output (N, OH, OW, C) with ``OH, OW`` from
+MaxPooling2D, the practical work's; shapes: input ``x`` (N, H, W, C), output (N, OH, OW, C) with ``OH, OW`` from
 :func:`tinynet.shapes.padding_amounts` (``"valid"`` keeps only whole windows: 7 -> 3 with pool 2).
 
     forward     y[n, i, j, c] = max over the window (i, j) of x[n, ., ., c]
