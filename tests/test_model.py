@@ -191,3 +191,24 @@ def test_training_backward_skips_only_the_input_gradient(build, float64, monkeyp
     model.compile("sgd", "categorical_crossentropy")
     model.train_on_batch(x, np.eye(10)[rng.integers(0, 10, 5)])
     assert (first.name, False, True) in asked
+
+
+def test_forward_and_backward_record_every_layers_output_and_gradient():
+    """What a student looks at: every layer's output and dL/d(its output), by name, for a residual
+    model (the Add's output is the sum of its two inputs' recorded outputs)."""
+    from tinynet import report_models
+    backend.set_floatx("float64")
+    model = report_models.cnn_fashion_3()
+    x = np.random.default_rng(0).random((2, 28, 28, 1))
+    outputs, grads = {}, {}
+    y = model.forward(x, record=outputs)
+    np.testing.assert_array_equal(outputs[model.layers[-1].name], y)
+    assert set(outputs) == {layer.name for layer in model.layers}
+    dx = model.backward(np.ones_like(y), record=grads)
+    np.testing.assert_array_equal(grads[model.layers[0].name], dx)  # the input layer's
+    add = model.get_layer("add")
+    source = add.inbound[1].layer  # the skip comes from the pooling before the block
+    consumers = [layer for layer in model.layers if any(t.layer is source for t in layer.inbound)]
+    assert len(consumers) == 2
+    np.testing.assert_allclose(outputs[add.name], outputs[add.inbound[0].layer.name] + outputs[source.name])
+    assert grads[source.name].shape == outputs[source.name].shape

@@ -59,15 +59,18 @@ class Graph:
             self.weights_upstream[id(layer)] = any(
                 bool(t.layer.params) or self.weights_upstream[id(t.layer)] for t in layer.inbound)
 
-    def forward(self, x, training=False, until=None, logits=False):
+    def forward(self, x, training=False, until=None, logits=False, record=None):
         """The output for the batch ``x``; or the output of layer ``until`` (a name), or, with
-        ``logits=True``, the output layer's pre-activation ``z`` (its softmax's logits)."""
+        ``logits=True``, the output layer's pre-activation ``z`` (its softmax's logits). A dict
+        given as ``record`` receives every layer's output, by layer name (to look inside)."""
         outputs = {}
         for layer in self.order:
             ins = [outputs[id(t.layer)] for t in layer.inbound] or [x]
             activate = not (logits and layer is self.output)
             y = layer.forward(ins if isinstance(layer.input_shape, list) else ins[0],
                               training=training, activate=activate)
+            if record is not None:
+                record[layer.name] = y
             if layer.name == until:
                 return y
             outputs[id(layer)] = y
@@ -75,20 +78,23 @@ class Graph:
             raise ValueError(f"no layer named {until!r}; layers: {[l.name for l in self.order]}")
         return outputs[id(self.output)]
 
-    def backward(self, grad_output, need_input_grad=True):
+    def backward(self, grad_output, need_input_grad=True, record=None):
         """Back-propagate ``grad_output`` = dL/d(output of the last forward) through every layer;
         fill each layer's ``grads``; return dL/d(input).
 
         Training needs only the weights' gradients: with ``need_input_grad=False`` the pass stops
         where no weight lies upstream (the layers between the input and the first weighted
         layers are skipped, and those layers compute no dL/d(their input)) and returns ``None``.
-        The weights' gradients are the same numbers either way.
+        The weights' gradients are the same numbers either way. A dict given as ``record``
+        receives dL/d(output) of every layer the pass reaches, by layer name.
         """
         pending = {id(self.output): grad_output}
         for layer in reversed(self.order):
             g = pending.pop(id(layer), None)
             if g is None:
                 continue
+            if record is not None:
+                record[layer.name] = g
             if layer is self.input:
                 return g if need_input_grad else None
             wanted = need_input_grad or self.weights_upstream[id(layer)]

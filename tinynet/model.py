@@ -146,16 +146,18 @@ class Model:
             i += k
 
     # ---- the two passes --------------------------------------------------------------------
-    def forward(self, x, training=False, until=None):
+    def forward(self, x, training=False, until=None, record=None):
         """The output for a batch ``x`` (checked and cast like ``predict``'s), on the device; with
-        ``until="layer name"``, that layer's output instead (what the layer makes of ``x``)."""
+        ``until="layer name"``, that layer's output instead (what the layer makes of ``x``); a dict
+        given as ``record`` receives every layer's output, by name."""
         x = self._prepare_x(x, "forward")
-        return self.graph.forward(x, training=training, until=until)
+        return self.graph.forward(x, training=training, until=until, record=record)
 
-    def backward(self, grad_output, need_input_grad=True):
+    def backward(self, grad_output, need_input_grad=True, record=None):
         """Back-propagate dL/d(output) of the last ``forward``; fill every layer's ``grads``;
-        return dL/d(input) (see :meth:`tinynet.graph.Graph.backward`)."""
-        return self.graph.backward(grad_output, need_input_grad=need_input_grad)
+        return dL/d(input); a dict given as ``record`` receives dL/d(output) of every layer, by
+        name (see :meth:`tinynet.graph.Graph.backward`)."""
+        return self.graph.backward(grad_output, need_input_grad=need_input_grad, record=record)
 
     def __call__(self, x, training=False):
         """On data: the output (as ``forward``). On a symbolic tensor: the model used as one layer
