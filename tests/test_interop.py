@@ -2,7 +2,7 @@
 
 Needs TensorFlow/Keras 3 (``pip install -e ".[keras]"``); skipped without it. Run with::
 
-    TINYNET_DATA=/work/shared/data /work/tfvenv/bin/python -m pytest tests/test_interop.py
+    pip install -e ".[keras]" && TINYNET_DATA=../shared/data pytest tests/test_interop.py
 
 Both ways (a tinynet model copied to Keras, a Keras model built and initialised by Keras copied to
 tinynet) the two models must have the same name, layer names, weight shapes and parameter count,

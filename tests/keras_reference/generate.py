@@ -1,9 +1,10 @@
 """Generate the Keras reference fixtures in ``tests/fixtures/keras/``.
 
-Run with a Python that has TensorFlow/Keras 3 (NOT needed by the test suite)::
+Run from the project's root with a Python that has TensorFlow/Keras 3 (NOT needed by the test
+suite)::
 
-    python3 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-cpu numpy
-    /work/tfvenv/bin/python tests/keras_reference/generate.py
+    pip install -e ".[keras]"
+    python tests/keras_reference/generate.py            # or --check, as CI does
 
 Every input, weight and upstream gradient comes from ``numpy.random.default_rng`` with a seed
 derived from the fixture's name, and everything is computed in float64, so the files are
