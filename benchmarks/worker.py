@@ -37,24 +37,24 @@ import numpy as np
 from . import common
 
 
-class _EpochTimer:
-    """A tinynet callback recording wall and CPU seconds of every epoch."""
+def epoch_timer(base=None):
+    """A callback recording the wall and CPU seconds of every epoch: a subclass of ``base``,
+    tinynet's ``Callback`` by default, or Keras's (both call the same three hooks)."""
+    if base is None:
+        from tinynet.callbacks import Callback as base
 
-    def __new__(cls):
-        from tinynet.callbacks import Callback
+    class EpochTimer(base):
+        def on_train_begin(self, logs=None):
+            self.wall, self.cpu = [], []
 
-        class EpochTimer(Callback):
-            def on_train_begin(self, logs=None):
-                self.wall, self.cpu = [], []
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = (time.perf_counter(), time.process_time())
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t = (time.perf_counter(), time.process_time())
+        def on_epoch_end(self, epoch, logs=None):
+            self.wall.append(time.perf_counter() - self._t[0])
+            self.cpu.append(time.process_time() - self._t[1])
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.wall.append(time.perf_counter() - self._t[0])
-                self.cpu.append(time.process_time() - self._t[1])
-
-        return EpochTimer()
+    return EpochTimer()
 
 
 class _StopAfter:
@@ -121,7 +121,7 @@ def task_epochs(spec):
     t = time.perf_counter()
     model.fit(d["x"][:w], d["y"][:w], batch_size=batch, epochs=1, verbose=0, seed=0)
     warmup_s = time.perf_counter() - t
-    timer = _EpochTimer()
+    timer = epoch_timer()
     repeats = int(spec.get("repeats", 3))
     model.fit(d["x"], d["y"], batch_size=batch, epochs=repeats, verbose=0, callbacks=[timer], seed=0)
     res = {"n": n, "batch": batch, "warmup_images": w, "warmup_s": warmup_s,
@@ -230,7 +230,7 @@ def task_scaling(spec):
     model.fit(d["x"][:1280], d["y"][:1280], batch_size=128, epochs=1, verbose=0, seed=0)  # warm-up
     out = []
     for n in spec["sizes"]:
-        timer = _EpochTimer()
+        timer = epoch_timer()
         model.fit(d["x"][:n], d["y"][:n], batch_size=128, epochs=1, verbose=0, callbacks=[timer], seed=0)
         out.append({"n": n, "epoch_s": timer.wall[0], "epoch_cpu_s": timer.cpu[0]})
     return {"points": out}
@@ -243,7 +243,7 @@ def task_batch_sweep(spec):
     for bs in spec["batch_sizes"]:
         model = _compiled(common.build(spec["model"]))
         model.fit(d["x"][:2 * bs], d["y"][:2 * bs], batch_size=bs, epochs=1, verbose=0, seed=0)
-        timer = _EpochTimer()
+        timer = epoch_timer()
         model.fit(d["x"], d["y"], batch_size=bs, epochs=1, verbose=0, callbacks=[timer], seed=0)
         xt = d["xt"][:spec["n"]]
         model.predict(xt[:bs], batch_size=bs)
@@ -279,18 +279,7 @@ def task_keras_epochs(spec):
     model.fit(d["x"][:w], d["y"][:w], batch_size=batch, epochs=1, verbose=0)
     warmup_s = time.perf_counter() - t
 
-    class Timer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.wall, self.cpu = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t = (time.perf_counter(), time.process_time())
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.wall.append(time.perf_counter() - self._t[0])
-            self.cpu.append(time.process_time() - self._t[1])
-
-    timer = Timer()
+    timer = epoch_timer(keras.callbacks.Callback)
     hist = model.fit(d["x"], d["y"], batch_size=batch, epochs=int(spec.get("repeats", 3)),
                      verbose=0, callbacks=[timer])
     res = {"n": n, "batch": batch, "warmup_images": w, "warmup_s": warmup_s, "epoch_s": timer.wall,
