@@ -302,27 +302,33 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
-class CategoricalCrossentropy(Loss):
-    """Categorical cross-entropy on one-hot (or probability) targets, as Keras's:
-    ``L = -sum_k y_k log p_k`` per row (see the module docstring for both paths)."""
-
-    name = "categorical_crossentropy"
-    fuses_with = "softmax"
+class _SmoothedCrossentropy(Loss):
+    """What the categorical and the binary cross-entropy share: ``from_logits`` and Keras's
+    ``label_smoothing`` (targets pulled towards the uniform ones), and their config."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        super().__init__(reduction, name, dtype)
+                 reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(reduction, type(self).name if name is None else name, dtype)
         self._check_axis(axis)
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(label_smoothing)
         if not 0.0 <= self.label_smoothing <= 1.0:
-            raise ValueError(f"CategoricalCrossentropy: label_smoothing must be in [0, 1], got "
+            raise ValueError(f"{type(self).__name__}: label_smoothing must be in [0, 1], got "
                              f"{label_smoothing}")
 
     def get_config(self):
         config = super().get_config()
         config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
         return config
+
+
+class CategoricalCrossentropy(_SmoothedCrossentropy):
+    """Categorical cross-entropy on one-hot (or probability) targets, as Keras's:
+    ``L = -sum_k y_k log p_k`` per row (see the module docstring for both paths)."""
+
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+
 
     def _targets(self, y_true, y_pred):
         y_true = _categorical_targets(y_true, y_pred, self.name)
@@ -417,27 +423,13 @@ class SparseCategoricalCrossentropy(Loss):
         return sparse_softmax_cross_entropy(y_true, logits)
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Binary cross-entropy per output unit, targets in ``[0, 1]``, as Keras's:
     ``L = -y log p - (1 - y) log(1 - p)``, averaged over every unit."""
 
     name = "binary_crossentropy"
     fuses_with = "sigmoid"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        super().__init__(reduction, name, dtype)
-        self._check_axis(axis)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        if not 0.0 <= self.label_smoothing <= 1.0:
-            raise ValueError(f"BinaryCrossentropy: label_smoothing must be in [0, 1], got "
-                             f"{label_smoothing}")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
-        return config
 
     def _targets(self, y_true, y_pred):
         y_true = _same_shape(y_true, y_pred, self.name)
