@@ -3,7 +3,8 @@
 Keras's names for the same layers (``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``) are aliases.
 A Keras layer that tinynet does not have raises an error naming it and listing what tinynet has.
 """
-from .base import Input, InputLayer, Layer, Tensor, reset_names
+from ..names import reset_names
+from .base import Input, InputLayer, Layer, Tensor
 from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, ReLU, Rescaling, Reshape, Softmax
 from .merge import Add

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from .. import activations, backend
-from ..names import reserve, reset_names, unique_name  # noqa: F401  (reset_names: tinynet.layers's)
+from ..names import reserve, unique_name
 from ..shapes import fmt_shape
 
 # Kernel initialisers, U(-l, l) with l = sqrt(3 * scale / fan) as Keras defines them:
