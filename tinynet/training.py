@@ -105,13 +105,13 @@ def train_step(model, xb, yb, weights=None):
     state = model.optimizer.state_arrays()
     check = loss_sum + sum(p.sum() for p in params) + sum(a.sum() for a in state)
     if not math.isfinite(float(check)):
-        model.optimizer.restore(params, saved)
         if not math.isfinite(float(loss_sum)):
             what = "the loss is"
-        elif not math.isfinite(float(sum(p.sum() for p in params))):
+        elif not math.isfinite(float(sum(p.sum() for p in params))):  # before they are restored
             what = "the updated weights are"
         else:
             what = "the optimizer's state (its running averages) is"
+        model.optimizer.restore(params, saved)
         raise NonFiniteLossError(f"{what} NaN or infinite")
     return loss_sum, metric_sums(model, yb, out, weights)
 
