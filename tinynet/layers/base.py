@@ -182,6 +182,22 @@ class Layer:
                                  f"set from an array of shape {w.shape}")
             p[...] = backend.xp().asarray(w, dtype=p.dtype)
 
+    def param_holders(self):
+        """``(layer, i)`` for each array of ``params``: the layer whose ``params[i]`` it is (this
+        one; a model used as a layer answers for its inner layers)."""
+        return [(self, i) for i in range(len(self.params))]
+
+    def hold_params(self, arrays):
+        """Hold ``arrays`` (same shapes, values already copied in) as the parameters from now on:
+        ``params[i]`` and the attribute naming it (``kernel``, ``bias``) are rebound to them. The
+        model's arena makes them views of its flat buffer this way (:mod:`tinynet.arena`)."""
+        for i, new in enumerate(arrays):
+            old = self.params[i]
+            for key, value in list(vars(self).items()):
+                if value is old:
+                    setattr(self, key, new)
+            self.params[i] = new
+
     @staticmethod
     def _check_initializers(owner, kernel_initializer, bias_initializer):
         if kernel_initializer not in INITIALIZERS:

@@ -24,7 +24,6 @@ class NestedModel(Layer):
         super().__init__(name=model.name)
         model.used_as_layer = True
         self.model = model
-        self.params = model.params
         self.requested_input_shape = model.graph.input.input_shape  # first in a Sequential
 
     @property
@@ -39,6 +38,18 @@ class NestedModel(Layer):
     @activation.setter
     def activation(self, value):  # Layer.__init__ sets it; the inner output layer holds it
         pass
+
+    @property
+    def params(self):
+        """The inner model's parameter arrays, as they are now (its arena may replace them)."""
+        return self.model.params
+
+    @params.setter
+    def params(self, value):  # Layer.__init__ sets it; the inner layers hold the parameters
+        pass
+
+    def param_holders(self):
+        return [h for layer in self.model.layers for h in layer.param_holders()]
 
     @property
     def grads(self):
