@@ -12,7 +12,7 @@ What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict`
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, checks, io, training
+from . import arena, backend, checks, io, training
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -46,6 +46,7 @@ class Model:
         self.epoch = 0  # epochs trained so far, over every fit (saved with the model)
         self.history = None  # the History of the last fit, as in Keras
         self.graph = None
+        self._arena = None  # the flat buffers of its weights, from compile on (tinynet.arena)
         self._warned_unscaled = False
         if inputs is not None or outputs is not None:
             self._set_graph(inputs, outputs)
@@ -212,6 +213,7 @@ class Model:
                 self.metrics.append(name)
                 self.metric_kinds[name] = self._accuracy_kind(kind)
         checks.warn_if_probabilities_without_softmax(self)
+        arena.of(self)  # the weights become views of one flat buffer (built later if need be)
 
     def _accuracy_kind(self, kind):
         """Keras's reading of "accuracy": the binary accuracy for a binary cross-entropy or one

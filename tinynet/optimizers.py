@@ -17,9 +17,17 @@ One step, for every parameter ``θ`` with gradient ``g`` (as Keras's ``apply_gra
 
 Every optimizer takes, besides its own arguments, Keras's ``learning_rate`` (alias ``lr=``, the
 Keras 2 name), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``name``.
+
+Each ``update(θ, g, state)`` below is the readable step for one parameter. ``fit`` runs the very
+same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`): a compiled
+model keeps its weights, its gradients and the optimizer's state end to end in flat buffers (the
+arena, :mod:`tinynet.arena`), and since every update is element-wise with the same
+hyper-parameters for every parameter, one call over the flat arrays gives the same numbers, bit
+for bit, as one call per parameter.
 """
 import inspect
 import math
+import operator
 
 import numpy as np
 
@@ -41,6 +49,48 @@ class ParamState(dict):
             if n not in self:
                 self[n] = get_array_module(like).full_like(like, fill)
         return [self[n] for n in names]
+
+
+class FlatState(ParamState):
+    """The state of a group of parameters laid end to end in a model's arena (:mod:`tinynet.arena`):
+    one flat array per slot name (``"s"``, ...), cut into views that are the slots of each
+    parameter's :class:`ParamState`. ``update`` receives it with the flat weights and gradient."""
+
+    def __init__(self, group, states):
+        super().__init__()
+        self.group, self.states, self.views = group, states, {}
+        self.clipped = None  # the clipped gradient, laid flat (kept from step to step)
+
+    def arrays(self, like, *names, fill=0.0):
+        for n in names:
+            if n not in self:  # created flat, and its views handed to the parameters
+                self.lay_out(n, get_array_module(like).full_like(like, fill))
+        return [self[n] for n in names]
+
+    def lay_out(self, name, flat):
+        """Make ``flat`` the slot ``name``: its views become that slot of every parameter."""
+        self[name] = flat
+        self.views[name] = self.group.views(flat)
+        for state, view in zip(self.states, self.views[name]):
+            state[name] = view
+
+    def remove(self, name):
+        """Forget the slot ``name``, here and in every parameter's state."""
+        del self[name], self.views[name]
+        for state in self.states:
+            state.pop(name, None)
+
+    def in_sync(self, slots):
+        """Whether ``slots`` (the optimizer's per-parameter states) still hold exactly this
+        state's views, and nothing else (``set_state`` or ``restore`` may have replaced them)."""
+        positions = self.group.positions
+        if len(slots) <= positions[-1] or \
+                not all(map(operator.is_, (slots[i] for i in positions), self.states)):
+            return False
+        n = len(self)
+        return all(len(state) == n for state in self.states) and all(
+            state.get(name) is view for name, views in self.views.items()
+            for state, view in zip(self.states, views))
 
 
 def _positive_or_none(cls, what, value):
@@ -101,6 +151,7 @@ class Optimizer:
         self.name = cls.lower() if name is None else str(name)
         self.iterations = 0
         self._slots = []  # ParamState of the i-th parameter given to apply_gradients
+        self._flat_arena, self._flat = None, []  # FlatState of each group of that arena
 
     @classmethod
     def arguments(cls):
@@ -196,13 +247,7 @@ class Optimizer:
         ``fit`` takes one before every step, so the copies go into buffers kept from one step to
         the next (allocating fresh arrays of this size costs ten times the copy: page faults).
         Only the latest snapshot can be restored."""
-        arrays = list(params) + self.state_arrays()
-        buffers = getattr(self, "_undo_buffers", [])
-        if len(buffers) != len(arrays) or any(b.shape != a.shape or b.dtype != a.dtype
-                                              for b, a in zip(buffers, arrays)):
-            buffers = self._undo_buffers = [get_array_module(a).empty_like(a) for a in arrays]
-        for b, a in zip(buffers, arrays):
-            b[...] = a
+        buffers = self._kept_copies(list(params) + self.state_arrays())
         copies = iter(buffers[len(params):])
         return (self.iterations, buffers[:len(params)],
                 [{n: next(copies) for n in state} for state in self._slots])
@@ -219,6 +264,88 @@ class Optimizer:
                     state[n][...] = saved[n]
                 else:
                     del state[n]
+
+    def _kept_copies(self, arrays):
+        """Copies of ``arrays`` in buffers kept from one call to the next (reallocated only when
+        the shapes change)."""
+        buffers = getattr(self, "_undo_buffers", [])
+        if len(buffers) != len(arrays) or any(b.shape != a.shape or b.dtype != a.dtype
+                                              for b, a in zip(buffers, arrays)):
+            buffers = self._undo_buffers = [get_array_module(a).empty_like(a) for a in arrays]
+        for b, a in zip(buffers, arrays):
+            b[...] = a
+        return buffers
+
+    # ---- the same step over a model's arena: one call per flat buffer -------------------------
+    # The model's weights, gradients and this optimizer's state laid end to end (tinynet.arena):
+    # the update below is element-wise with the same hyper-parameters for every parameter, so
+    # update(flat weights, flat gradient, flat state) computes exactly what update(θ, g, state)
+    # computes for each parameter in turn, in one call. Clipping by norm works per parameter (or
+    # over all of them), so it runs on the views first, as in apply_gradients.
+    def flat_states(self, arena):
+        """The :class:`FlatState` of each group of ``arena``, laid out from the per-parameter
+        states (copied) when they changed; ``None`` when they cannot be laid flat (a slot that
+        some parameters have and others lack: take the per-parameter path)."""
+        if self._flat_arena is not arena:
+            self._flat_arena, self._flat = arena, [None] * len(arena.groups)
+        for k, group in enumerate(arena.groups):
+            flat = self._flat[k]
+            if flat is None or not flat.in_sync(self._slots):
+                flat = self._flat[k] = self._lay_out(group)
+                if flat is None:
+                    return None
+        return self._flat
+
+    def _lay_out(self, group):
+        states = [self._param_state(i, view) for i, view in zip(group.positions, group.weight_views)]
+        flat = FlatState(group, states)
+        for name in dict.fromkeys(n for state in states for n in state):
+            if not all(name in state for state in states):
+                return None
+            buffer = get_array_module(group.weights).empty_like(group.weights)
+            for view, state in zip(group.views(buffer), states):
+                view[...] = state[name]
+            flat.lay_out(name, buffer)
+        return flat
+
+    def apply_flat(self, arena, flats):
+        """:meth:`apply_gradients` of the arena's gradients to its weights, one update per group."""
+        views = arena.gradient_views
+        grads = self.clip_gradients(views)  # per parameter (or over all), as apply_gradients
+        for group, flat in zip(arena.groups, flats):
+            g = group.gradients
+            if grads is not views:  # clipped copies: laid end to end for the update
+                if flat.clipped is None:
+                    flat.clipped = get_array_module(g).empty_like(g)
+                for view, k in zip(group.views(flat.clipped), group.positions):
+                    view[...] = grads[k]
+                g = flat.clipped
+            theta = group.weights
+            if self.weight_decay:
+                theta -= theta * theta.dtype.type(self.weight_decay) * \
+                    theta.dtype.type(self.learning_rate)
+            self.update(theta, g, flat)
+        self.iterations += 1
+
+    def snapshot_flat(self, arena, flats):
+        """:meth:`snapshot` of the arena's weights and the flat state: one copy per buffer."""
+        names = [list(flat) for flat in flats]
+        buffers = iter(self._kept_copies([group.weights for group in arena.groups] +
+                                         [flat[n] for flat, ns in zip(flats, names) for n in ns]))
+        weights = [next(buffers) for _ in arena.groups]
+        return self.iterations, weights, [{n: next(buffers) for n in ns} for ns in names]
+
+    def restore_flat(self, arena, flats, snap):
+        """:meth:`restore` of what :meth:`snapshot_flat` saved (slots created since are removed)."""
+        self.iterations, weights, slots = snap
+        for group, saved in zip(arena.groups, weights):
+            group.weights[...] = saved
+        for flat, saved in zip(flats, slots):
+            for n in list(flat):
+                if n in saved:
+                    flat[n][...] = saved[n]
+                else:
+                    flat.remove(n)
 
     # state as plain arrays, in the order of the parameters (for saving and loading)
     def get_state(self, params):

@@ -7,6 +7,9 @@ One step on a batch ``(x, y)`` is, in order (:func:`train_step`)::
     model.backward(g)                             # fills every layer's grads
     optimizer.apply_gradients(zip(grads, params)) # e.g. RMSprop's equations (1) and (2)
 
+where the last line runs once over the model's flat buffers (:mod:`tinynet.arena`), not once per
+parameter: the same numbers, in one call.
+
 and :func:`fit` runs it over shuffled batches, epoch after epoch, calling the callbacks (as
 Keras's trainer does, with ``History`` last so that it records what the others add to the logs),
 showing a progress bar, and stopping cleanly on Ctrl-C or on a NaN loss.
@@ -18,7 +21,7 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, threads
+from . import arena, backend, threads
 from .callbacks import Callback, History
 
 
@@ -99,10 +102,19 @@ def train_step(model, xb, yb, weights=None):
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     model.graph.backward(grad, need_input_grad=False)
     loss_sum = per_example.sum()
-    params = model.params
-    saved = model.optimizer.snapshot(params)
-    model.optimizer.apply_gradients(zip(model.grads, params))
-    state = model.optimizer.state_arrays()
+    optimizer = model.optimizer
+    flat_arena = arena.for_step(model)
+    flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
+    if flats is not None:  # one copy, one update and one sum per flat buffer (tinynet.arena)
+        saved = optimizer.snapshot_flat(flat_arena, flats)
+        optimizer.apply_flat(flat_arena, flats)
+        params = [group.weights for group in flat_arena.groups]
+        state = [flat[n] for flat in flats for n in flat]
+    else:  # the same step, parameter by parameter
+        params = model.params
+        saved = optimizer.snapshot(params)
+        optimizer.apply_gradients(zip(model.grads, params))
+        state = optimizer.state_arrays()
     check = loss_sum + sum(p.sum() for p in params) + sum(a.sum() for a in state)
     if not math.isfinite(float(check)):
         if not math.isfinite(float(loss_sum)):
@@ -111,7 +123,10 @@ def train_step(model, xb, yb, weights=None):
             what = "the updated weights are"
         else:
             what = "the optimizer's state (its running averages) is"
-        model.optimizer.restore(params, saved)
+        if flats is not None:
+            optimizer.restore_flat(flat_arena, flats, saved)
+        else:
+            optimizer.restore(params, saved)
         raise NonFiniteLossError(f"{what} NaN or infinite")
     return loss_sum, metric_sums(model, yb, out, weights)
 

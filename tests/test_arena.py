@@ -1,0 +1,334 @@
+"""The parameter arena (``tinynet.arena``): the flat step gives the per-parameter step's numbers, bit
+for bit, and everything that replaces or copies weights keeps training the arrays it should.
+
+The reference is the per-parameter path (``arena.ENABLED = False``): ``optimizer.apply_gradients``
+one parameter at a time, the readable code."""
+import numpy as np
+import pytest
+
+import tinynet
+from tinynet import arena, backend, layers, optimizers, training
+from tinynet.callbacks import EarlyStopping
+from tinynet.model import Model, Sequential
+
+
+def small_cnn():
+    """Conv2D, pooling, Dense with and without bias, dropout: seven parameter arrays."""
+    x = layers.Input((6, 6, 2))
+    y = layers.Conv2D(3, 3, padding="same", activation="relu")(x)
+    y = layers.MaxPooling2D(2)(y)
+    y = layers.Flatten()(y)
+    y = layers.Dense(7, activation="tanh", use_bias=False)(y)
+    y = layers.Dropout(0.25)(y)
+    y = layers.Dense(5, activation="relu")(y)
+    y = layers.Dense(3, activation="softmax")(y)
+    return Model(x, y)
+
+
+def batches(n=4, size=8, shape=(6, 6, 2), classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((size,) + shape),
+             np.eye(classes)[rng.integers(0, classes, size)]) for _ in range(n)]
+
+
+def trained(make_optimizer, flat, monkeypatch, dtype="float32", steps=4, build=small_cnn,
+            data=None):
+    """A model trained ``steps`` steps, with the arena (``flat``) or parameter by parameter."""
+    monkeypatch.setattr(arena, "ENABLED", flat)
+    backend.set_floatx(dtype)
+    backend.set_seed(7)  # the initial weights and the dropout masks
+    model = build()
+    model.compile(make_optimizer(), "categorical_crossentropy")
+    for k, (xb, yb) in enumerate(data or batches(steps)):
+        step(model, xb, yb, seed=k)
+    assert (model._arena is not None) == flat
+    return model
+
+
+def step(model, xb, yb, seed):
+    """One ``train_on_batch`` with its dropout masks drawn from ``seed``."""
+    backend.set_seed(100 + seed)
+    return model.train_on_batch(xb, yb)
+
+
+def assert_same_training_state(a, b):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        assert wa.dtype == wb.dtype
+        np.testing.assert_array_equal(wa, wb)
+    sa, sb = (m.optimizer.get_state(m.params) for m in (a, b))
+    assert sa["iterations"] == sb["iterations"]
+    for ra, rb in zip(sa["slots"], sb["slots"], strict=True):
+        for x, y in zip(ra, rb, strict=True):
+            assert (x is None) == (y is None)
+            if x is not None:
+                assert x.dtype == y.dtype
+                np.testing.assert_array_equal(x, y)
+
+
+OPTIMIZERS = {
+    "rmsprop": lambda: optimizers.RMSprop(learning_rate=0.01),
+    "rmsprop-momentum": lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.9),
+    "rmsprop-centered": lambda: optimizers.RMSprop(learning_rate=0.01, centered=True),
+    "rmsprop-centered-momentum": lambda: optimizers.RMSprop(centered=True, momentum=0.5),
+    "sgd": lambda: optimizers.SGD(learning_rate=0.1),
+    "sgd-momentum": lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9),
+    "sgd-nesterov": lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
+    "adam": lambda: optimizers.Adam(learning_rate=0.01),
+    "adam-amsgrad": lambda: optimizers.Adam(learning_rate=0.01, amsgrad=True),
+    "adagrad": lambda: optimizers.Adagrad(learning_rate=0.1),
+    "adadelta": lambda: optimizers.Adadelta(learning_rate=1.0),
+    # the clipping options and weight decay act on the views before the flat update
+    "rmsprop-clipnorm": lambda: optimizers.RMSprop(learning_rate=0.01, clipnorm=0.05),
+    "rmsprop-global-clipnorm": lambda: optimizers.RMSprop(learning_rate=0.01, global_clipnorm=0.1),
+    "rmsprop-clipvalue": lambda: optimizers.RMSprop(learning_rate=0.01, clipvalue=0.01),
+    "rmsprop-momentum-decay": lambda: optimizers.RMSprop(momentum=0.9, weight_decay=0.1),
+    "sgd-nesterov-clipnorm": lambda: optimizers.SGD(momentum=0.9, nesterov=True, clipnorm=0.05),
+    "adam-global-clipnorm-decay": lambda: optimizers.Adam(global_clipnorm=0.1, weight_decay=0.05),
+    "adagrad-clipvalue": lambda: optimizers.Adagrad(learning_rate=0.1, clipvalue=0.02),
+    "adadelta-clipnorm": lambda: optimizers.Adadelta(learning_rate=1.0, clipnorm=0.05),
+}
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_the_flat_step_gives_the_per_parameter_numbers_bit_for_bit(name, dtype, backend_name,
+                                                                   monkeypatch):
+    if backend_name == "numba":
+        pytest.importorskip("numba")
+    backend.set_backend(backend_name)
+    flat = trained(OPTIMIZERS[name], True, monkeypatch, dtype)
+    reference = trained(OPTIMIZERS[name], False, monkeypatch, dtype)
+    assert_same_training_state(flat, reference)
+    assert flat.get_weights()[0].dtype == np.dtype(dtype)
+
+
+def test_one_update_call_per_step_over_the_whole_arena(monkeypatch):
+    calls = []
+    original = optimizers.RMSprop.update
+
+    def spy(self, theta, g, state):
+        calls.append(theta.shape)
+        return original(self, theta, g, state)
+    monkeypatch.setattr(optimizers.RMSprop, "update", spy)
+    model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=3)
+    assert calls == [(model.count_params(),)] * 3
+    calls.clear()
+    trained(OPTIMIZERS["rmsprop"], False, monkeypatch, steps=1)
+    assert len(calls) == len(model.params) == 7
+
+
+def test_weights_gradients_and_state_are_views_of_the_flat_buffers(monkeypatch):
+    model = trained(OPTIMIZERS["rmsprop-momentum"], True, monkeypatch, steps=1)
+    (group,) = model._arena.groups
+    (flat,) = model.optimizer._flat
+    layer = model.get_layer(model.layers[1].name)  # the Conv2D
+    assert layer.kernel is layer.params[0] and layer.bias is layer.params[1]
+    for p, g, state in zip(model.params, model.grads, model.optimizer._slots, strict=True):
+        assert p.base is group.weights and g.base is group.gradients
+        assert state["s"].base is flat["s"] and state["moment"].base is flat["moment"]
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_non_finite_step_is_undone_and_named(flat, monkeypatch):
+    """A first step that overflows the weights is named as such and leaves the weights and an
+    empty state, and the next step is a first step again (Adagrad's accumulator starts again
+    from its initial value): in the flat buffers as parameter by parameter."""
+    monkeypatch.setattr(arena, "ENABLED", flat)
+    backend.set_seed(7)
+    model = small_cnn()
+    model.compile(optimizers.Adagrad(learning_rate=0.1), "categorical_crossentropy")
+    before = model.get_weights()
+    (xb, yb), (xc, yc) = batches(2)
+    model.optimizer.learning_rate = 1e39  # infinite in float32: the weights overflow
+    with pytest.raises(training.NonFiniteLossError, match="updated weights"), \
+            np.errstate(all="ignore"):
+        step(model, xb, yb, seed=0)
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer.iterations == 0
+    assert model.optimizer.state_arrays() == []
+    model.optimizer.learning_rate = 0.1
+    step(model, xc, yc, seed=0)
+
+    reference = trained(lambda: optimizers.Adagrad(learning_rate=0.1), False, monkeypatch,
+                        data=[(xc, yc)])
+    assert_same_training_state(model, reference)
+
+
+def test_after_set_weights_training_moves_the_arrays_get_weights_returns(monkeypatch):
+    model = trained(OPTIMIZERS["adam"], True, monkeypatch, steps=2)
+    new = [np.full_like(w, 0.01 * (i + 1)) for i, w in enumerate(model.get_weights())]
+    model.set_weights(new)
+    kernel = model.layers[1].kernel
+    for a, b in zip(model.get_weights(), new):
+        np.testing.assert_array_equal(a, b)
+    xb, yb = batches(1, seed=3)[0]
+    model.train_on_batch(xb, yb)
+    after = model.get_weights()
+    assert not np.array_equal(after[0], new[0])
+    np.testing.assert_array_equal(kernel, after[0])  # the same array, moved in place
+
+
+def test_after_load_weights_the_optimizer_step_moves_the_loaded_weights(tmp_path, monkeypatch):
+    source = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=3)
+    source.save_weights(tmp_path / "w.npz")
+    data = batches(2, seed=5)
+
+    def loaded_then_trained(flat):
+        model = trained(OPTIMIZERS["rmsprop"], flat, monkeypatch, steps=1)
+        model.load_weights(tmp_path / "w.npz")
+        for a, b in zip(model.get_weights(), source.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        for xb, yb in data:
+            model.train_on_batch(xb, yb)
+        return model
+
+    flat = loaded_then_trained(True)
+    assert not np.array_equal(flat.get_weights()[0], source.get_weights()[0])
+    assert_same_training_state(flat, loaded_then_trained(False))
+
+
+def test_a_loaded_model_continues_training_as_the_saved_one(tmp_path, monkeypatch):
+    model = trained(OPTIMIZERS["rmsprop-centered-momentum"], True, monkeypatch, steps=2)
+    model.save(tmp_path / "m.npz")
+    loaded = tinynet.load_model(tmp_path / "m.npz")
+    assert loaded._arena is not None
+    for k, (xb, yb) in enumerate(batches(2, seed=9)):
+        step(model, xb, yb, seed=k)
+        step(loaded, xb, yb, seed=k)
+    assert_same_training_state(model, loaded)
+
+
+def test_set_state_in_the_middle_of_training_is_the_state_the_next_step_uses(monkeypatch):
+    """Rewinding weights and optimizer state to step 2 (set_weights, set_state) and training again
+    repeats steps 3 and 4: the flat state follows the arrays set_state creates."""
+    data = batches(4)
+    model = trained(OPTIMIZERS["adam-amsgrad"], True, monkeypatch, data=data[:2])
+    weights, state = model.get_weights(), model.optimizer.get_state(model.params)
+    for k, (xb, yb) in enumerate(data[2:]):
+        step(model, xb, yb, seed=k)
+    straight = (model.get_weights(), model.optimizer.get_state(model.params))
+    model.set_weights(weights)
+    model.optimizer.set_state(model.params, state)
+    for k, (xb, yb) in enumerate(data[2:]):
+        step(model, xb, yb, seed=k)
+    for a, b in zip(model.get_weights(), straight[0]):
+        np.testing.assert_array_equal(a, b)
+    for ra, rb in zip(model.optimizer.get_state(model.params)["slots"], straight[1]["slots"]):
+        for x, y in zip(ra, rb):
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_array_equal(x, y)
+
+
+def test_a_model_used_as_a_layer_is_trained_through_the_outer_model(monkeypatch):
+    def build():
+        inner = Sequential([layers.Input((4,)), layers.Dense(6, activation="relu")], name="inner")
+        return Sequential([inner, layers.Dense(3, activation="softmax")])
+
+    data = batches(3, shape=(4,))
+    outer = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, build=build, data=data)
+    reference = trained(OPTIMIZERS["rmsprop"], False, monkeypatch, build=build, data=data)
+    assert_same_training_state(outer, reference)
+    inner = outer.layers[0].model
+    np.testing.assert_array_equal(inner.get_weights()[0], outer.get_weights()[0])
+    assert inner.layers[0].kernel.base is outer._arena.groups[0].weights
+
+    # the inner model trained on its own takes its weights into an arena of its own; the outer
+    # model, trained again, takes them back, with the values the inner training left
+    inner.compile(optimizers.SGD(learning_rate=0.5), "mse")
+    before = inner.get_weights()
+    inner.train_on_batch(np.ones((2, 4)), np.ones((2, 6)))
+    moved = inner.get_weights()
+    assert not np.array_equal(moved[0], before[0])
+    np.testing.assert_array_equal(outer.get_weights()[0], moved[0])
+    outer.train_on_batch(*data[0])
+    assert not np.array_equal(inner.get_weights()[0], moved[0])
+    np.testing.assert_array_equal(inner.get_weights()[0], outer.get_weights()[0])
+    assert inner.layers[0].kernel.base is outer._arena.groups[0].weights
+
+
+def test_layers_built_late_and_layers_added_later_are_trained(monkeypatch):
+    def build():
+        return Sequential([layers.Dense(5, activation="relu"), layers.Dense(3, activation="softmax")])
+
+    data = batches(3, shape=(4,))
+    model = trained(OPTIMIZERS["sgd-momentum"], True, monkeypatch, build=build, data=data)
+    reference = trained(OPTIMIZERS["sgd-momentum"], False, monkeypatch, build=build, data=data)
+    assert_same_training_state(model, reference)
+
+    for m in (model, reference):
+        monkeypatch.setattr(arena, "ENABLED", m is model)
+        m.add(layers.Dense(3, activation="softmax", name=f"added_{m is model}"))
+        for k, (xb, yb) in enumerate(data):
+            step(m, xb, yb, seed=k)
+    assert model.get_layer("added_True").kernel.base is model._arena.groups[0].weights
+    assert_same_training_state(model, reference)
+
+
+def test_a_replaced_parameter_array_is_taken_into_a_new_arena(monkeypatch):
+    model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=1)
+    dense = model.layers[-1]
+    mine = np.full(dense.kernel.shape, 0.5, dtype=dense.kernel.dtype)
+    dense.params[0] = mine  # rebinding, not copying: the arena is rebuilt around it
+    dense.kernel = mine
+    model.train_on_batch(*batches(1)[0])
+    assert dense.kernel is dense.params[0] and dense.kernel.base is model._arena.groups[0].weights
+    assert not np.array_equal(dense.kernel, mine) and np.allclose(dense.kernel, 0.5, atol=0.05)
+
+
+def test_restored_best_weights_are_the_ones_training_continues_from(monkeypatch):
+    model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=1)
+    x = np.concatenate([xb for xb, _ in batches(4)])
+    y = np.concatenate([yb for _, yb in batches(4)])
+    stop = EarlyStopping(monitor="loss", patience=0, restore_best_weights=True)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[stop])
+    restored = model.get_weights()
+    model.train_on_batch(x[:8], y[:8])
+    assert not np.array_equal(model.get_weights()[0], restored[0])
+    np.testing.assert_array_equal(model.layers[1].kernel, model.get_weights()[0])
+
+
+def test_a_hand_written_step_updates_the_arena(monkeypatch):
+    """A student's own loop, forward / backward / apply_gradients, trains an arena's views."""
+    model = trained(OPTIMIZERS["sgd"], True, monkeypatch, steps=1)
+    before = model.get_weights()
+    xb, yb = batches(1, seed=2)[0]
+    out = model.forward(xb, training=True)
+    model.backward(model.loss.gradient(yb, out))
+    grads = [g.copy() for g in model.grads]
+    model.optimizer.apply_gradients(zip(model.grads, model.params))
+    for b, a, g in zip(before, model.get_weights(), grads):
+        np.testing.assert_allclose(b - a, np.float32(0.1) * g, rtol=1e-6, atol=1e-7)
+
+
+def test_parameters_of_two_float_types_make_two_groups(monkeypatch):
+    def build():
+        backend.set_floatx("float64")
+        model = Sequential([layers.Input((4,)), layers.Dense(5, activation="relu")])
+        backend.set_floatx("float32")
+        model.add(layers.Dense(3, activation="softmax"))
+        return model
+
+    data = batches(3, shape=(4,))
+    model = trained(OPTIMIZERS["adam"], True, monkeypatch, build=build, data=data)
+    reference = trained(OPTIMIZERS["adam"], False, monkeypatch, build=build, data=data)
+    assert [g.dtype for g in model._arena.groups] == [np.float64, np.float32]
+    assert_same_training_state(model, reference)
+
+
+def test_interop_copies_the_trained_weights(monkeypatch):
+    pytest.importorskip("tensorflow")
+    from tinynet.interop import from_keras, to_keras
+    model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=2,
+                    build=lambda: Sequential([layers.Input((4,)),
+                                                  layers.Dense(3, activation="softmax")]),
+                    data=batches(2, shape=(4,)))
+    for a, b in zip(to_keras(model).get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    back = from_keras(to_keras(model))
+    back.compile(optimizers.RMSprop(learning_rate=0.01), "categorical_crossentropy")
+    back.train_on_batch(*batches(1, shape=(4,))[0])
+    assert back.layers[0].kernel.base is back._arena.groups[0].weights
+    assert not np.array_equal(back.get_weights()[0], model.get_weights()[0])

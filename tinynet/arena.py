@@ -1,0 +1,160 @@
+"""The parameter arena: all the weights of a model in one flat buffer, and their gradients in another.
+
+Each layer holds its weights as arrays of their own shapes (a ``Dense`` kernel ``(in, units)``, its
+bias ``(units,)``). Once a model is compiled (or first trained), those arrays become *views* into
+one contiguous buffer per float type, laid end to end in the order of ``model.params``::
+
+    weights    [ kernel of layer 1 | bias of layer 1 | kernel of layer 2 | bias of layer 2 ]
+    gradients  [ dL/dkernel 1      | dL/dbias 1      | dL/dkernel 2      | dL/dbias 2      ]
+
+``layer.kernel`` is still an array of shape ``(in, units)``, only it lives inside the arena; and
+``layer.grads[i] = g``, as every layer's backward writes it, copies ``g`` into its view of the
+gradient buffer. The optimizer keeps its state the same way, one flat buffer per slot (RMSprop's
+``s``, Adam's ``m`` and ``v``, ...), whose views are each parameter's state.
+
+Why: the optimizer's update, the undo snapshot and the finiteness check of a training step treat
+every number alike (element by element, with the same hyper-parameters), so they can run once over
+the flat buffers instead of once per parameter array: one call per step instead of one per
+parameter, fewer Python calls, and a layout a GPU likes (one kernel launch over one block of
+memory, issue 14). The per-parameter ``Optimizer.apply_gradients`` stays the readable reference;
+the flat step gives the same numbers, bit for bit (tests/test_arena.py).
+
+Anything may still replace a parameter array (``layer.params[0] = w``) or add a layer: the arena
+notices that ``model.params`` are no longer its views and is rebuilt around the new arrays (their
+values copied in). Arrays that replace the weights' *values* should be copied
+into them (``set_weights`` does), so that references to ``layer.kernel`` stay valid.
+"""
+import operator
+
+import numpy as np
+
+from .backend import get_array_module
+
+ENABLED = True  # False: every step takes the per-parameter path (the reference), for comparisons
+
+
+class GradientViews(list):
+    """A layer's ``grads`` once its model has an arena: ``grads[i] = g`` copies ``g`` into the
+    i-th view of the arena's gradient buffer (and ``grads[i]`` is that view). A gradient of
+    another shape is kept as it is, so that the optimizer reports the mismatch as it would."""
+
+    def __init__(self, views, current):
+        super().__init__([None] * len(views))
+        self.views = views
+        for i, g in enumerate(current):
+            if g is not None:
+                self[i] = g
+
+    def __setitem__(self, i, g):
+        if isinstance(i, slice):
+            for j, gj in zip(range(*i.indices(len(self))), list(g)):
+                self[j] = gj
+            return
+        view = self.views[i]
+        if g is not None and getattr(g, "shape", None) == view.shape and \
+                get_array_module(g) is get_array_module(view):
+            if g is not view:
+                view[...] = g
+            g = view
+        super().__setitem__(i, g)
+
+
+class Group:
+    """The parameters of one float type (and one device): where each lies in the flat buffers.
+
+    ``positions`` are the parameters' positions in ``model.params`` (the optimizer keys its
+    per-parameter state by them); ``weights`` and ``gradients`` are the flat buffers, and
+    ``weight_views`` / ``gradient_views`` their views of each parameter's shape."""
+
+    def __init__(self, xp, dtype, positions, shapes):
+        self.dtype, self.positions, self.shapes = np.dtype(dtype), positions, shapes
+        self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes]).tolist()
+        self.size = self.offsets[-1]
+        self.weights = xp.empty(self.size, dtype=self.dtype)
+        self.gradients = xp.zeros(self.size, dtype=self.dtype)
+        self.weight_views = self.views(self.weights)
+        self.gradient_views = self.views(self.gradients)
+
+    def views(self, flat):
+        """``flat`` (one number per parameter entry of this group) cut into the parameters' shapes."""
+        return [flat[a:b].reshape(shape)
+                for a, b, shape in zip(self.offsets, self.offsets[1:], self.shapes)]
+
+
+class Arena:
+    """The flat weight and gradient buffers of one model (one :class:`Group` per float type)."""
+
+    def __init__(self, model):
+        params = model.params
+        holders = [h for layer in model.layers for h in layer.param_holders()]
+        if len(holders) != len(params):
+            raise RuntimeError(f"model '{model.name}': {len(params)} parameters but "
+                               f"{len(holders)} holders")
+        by_kind = {}
+        for k, p in enumerate(params):
+            by_kind.setdefault((get_array_module(p), np.dtype(p.dtype)), []).append(k)
+        self.groups = []
+        self.views = [None] * len(params)
+        self.gradient_views = [None] * len(params)
+        for (xp, dtype), positions in by_kind.items():
+            group = Group(xp, dtype, positions, [tuple(params[k].shape) for k in positions])
+            for k, w, g in zip(positions, group.weight_views, group.gradient_views):
+                w[...] = params[k]
+                self.views[k], self.gradient_views[k] = w, g
+            self.groups.append(group)
+        # the layers hold the views from now on: params[i] and the attribute naming it (kernel)
+        by_layer = {}
+        for k, (layer, i) in enumerate(holders):
+            by_layer.setdefault(id(layer), (layer, {}))[1][i] = k
+        self.layers = []
+        for layer, index in by_layer.values():
+            layer.hold_params([self.views[index[i]] for i in range(len(layer.params))])
+            self.layers.append((layer, [self.gradient_views[index[i]]
+                                        for i in range(len(layer.params))]))
+        self.install_gradients()
+
+    def install_gradients(self):
+        """Give every layer a :class:`GradientViews` as ``grads`` (its present gradients copied in)."""
+        for layer, views in self.layers:
+            if not (isinstance(layer.grads, GradientViews) and layer.grads.views is views):
+                layer.grads = GradientViews(views, list(layer.grads))
+
+    def holds(self, params):
+        """Whether ``params`` (``model.params``) are still exactly this arena's views."""
+        return len(params) == len(self.views) and all(map(operator.is_, params, self.views)) \
+            and all(v.base is g.weights for g in self.groups for v in g.weight_views)
+
+    def has_gradients(self, grads):
+        """Whether ``grads`` (``model.grads``) are this arena's gradient views: every layer has
+        written its gradient into the flat buffer since the arena was built."""
+        return len(grads) == len(self.gradient_views) and \
+            all(map(operator.is_, grads, self.gradient_views))
+
+
+def of(model):
+    """The arena of ``model`` (``None`` when it has no weights, or with :data:`ENABLED` off):
+    built on first use, rebuilt when ``model.params`` are no longer its views (a layer added, a
+    parameter array replaced, arrays copied out of their buffer)."""
+    if not ENABLED or not model.built:
+        return None
+    params = model.params
+    if not params:
+        return None
+    arena = getattr(model, "_arena", None)
+    if arena is None or not arena.holds(params):
+        arena = model._arena = Arena(model)
+    return arena
+
+
+def for_step(model):
+    """The arena of ``model`` with every gradient of the last backward pass in its flat buffer,
+    ready for a flat optimizer step; ``None`` when there is none, or while some gradient is
+    missing (a layer that back-propagation has not reached): take the per-parameter path then."""
+    arena = of(model)
+    if arena is None:
+        return None
+    if not arena.has_gradients(model.grads):
+        arena.install_gradients()  # a layer's grads list was replaced: copy what it holds
+        if not arena.has_gradients(model.grads):
+            return None
+    return arena
