@@ -150,6 +150,78 @@ def test_conv2d_random_shapes(fast, n, h, w, c, f, kh, kw, sh, sw, padding, relu
     check_conv_against_reference(fast, x, kernel, bias, (sh, sw), pads, relu, r)
 
 
+# (N, H, W, C, F, kh, kw, strides, pads, pool): a convolution and the max pooling that reads it,
+# run as one step (Conv2D.forward_pooled): the report's pairs, odd sizes (the last row and column
+# are dropped), non-square windows, 1x1 windows (the convolution itself), a strided convolution
+POOL_CASES = [
+    (5, 28, 28, 1, 9, 5, 5, (1, 1), (2, 2, 2, 2), (2, 2)),     # cnn_digits l1 + l1_mp
+    (3, 14, 14, 9, 9, 5, 5, (1, 1), (2, 2, 2, 2), (2, 2)),     # cnn_digits l2 + l2_mp
+    (13, 7, 7, 9, 16, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),     # cnn_digits l3: 7 -> 3
+    (2, 28, 28, 1, 9, 7, 7, (1, 1), (3, 3, 3, 3), (2, 2)),     # cnn_fashion_3 l1 + l1_mp
+    (3, 9, 11, 2, 3, 3, 3, (1, 1), (0, 0, 0, 0), (3, 2)),
+    (2, 5, 6, 2, 3, 2, 2, (1, 1), (0, 1, 0, 1), (1, 1)),
+    (2, 9, 10, 3, 4, 3, 3, (2, 2), (1, 1, 1, 1), (2, 2)),      # strided: the two kernels
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "x".join(map(str, c[:7])) + f"s{c[7][0]}pool{c[9][0]}{c[9][1]}")
+def test_conv2d_maxpool_equals_the_reference(fast, case, relu):
+    """float64: the pooled output and the three gradients of the one-step kernel equal the
+    reference's (the convolution, then the pooling)."""
+    K, dev, host = fast
+    n, h, w, c, f, kh, kw, strides, pads, pool = case
+    r = np.random.default_rng(sum(map(hash, case[:7])) % 2**32)
+    x, kernel, bias = (r.standard_normal(s) for s in ((n, h, w, c), (kh, kw, c, f), (f,)))
+    ref, saved = numpy_ref.conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool, relu)
+    got, got_saved = K.conv2d_maxpool_forward(dev(x), dev(kernel), dev(bias), strides, pads, pool,
+                                              relu)
+    assert_close(host(got), ref, np.float64)
+    dout = r.standard_normal(ref.shape)
+    refs = numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool, relu)
+    gots = K.conv2d_maxpool_backward(dev(dout), got_saved, dev(kernel), strides, pads, pool, relu)
+    for g, rf in zip(gots, refs):
+        assert_close(host(g), rf, np.float64)
+    dx, dk, db = K.conv2d_maxpool_backward(dev(dout), got_saved, dev(kernel), strides, pads, pool,
+                                           relu, need_dx=False)
+    assert dx is None
+    assert_close(host(dk), refs[1], np.float64)
+    assert_close(host(db), refs[2], np.float64)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", POOL_CASES[:4], ids=lambda c: "x".join(map(str, c[:7])))
+def test_conv2d_maxpool_float32_gives_the_two_kernels_numbers(fast, case, relu):
+    """float32: the one-step kernel's pooled output is bit for bit the backend's own convolution
+    then pooling (the same sums, compared in the same order), and its gradients are theirs up
+    to the order of the bias sum. (Against the NumPy reference, float32 rounding could let another
+    element of a nearly tied window win.)"""
+    K, dev, host = fast
+    n, h, w, c, f, kh, kw, strides, pads, pool = case
+    r = np.random.default_rng(7)
+    x, kernel, bias = (r.standard_normal(s).astype(np.float32)
+                       for s in ((n, h, w, c), (kh, kw, c, f), (f,)))
+    x, kernel, bias = dev(x), dev(kernel), dev(bias)
+    y, conv_saved = K.conv2d_forward(x, kernel, bias, strides, pads, relu=relu)
+    two, arg = K.maxpool_forward(y, *pool, *pool, (0, 0, 0, 0))
+    one, saved = K.conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool, relu)
+    assert np.array_equal(host(one), host(two))
+    dout = dev(r.standard_normal(one.shape).astype(np.float32))
+    dy = K.maxpool_backward(dout, arg, y.shape, *pool, *pool, (0, 0, 0, 0))
+    refs = K.conv2d_backward(dy, conv_saved, kernel, strides, pads,
+                             relu_output=y if relu else None)
+    gots = K.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool, relu)
+    for g, rf in zip(gots, refs):
+        assert_close(host(g), host(rf), np.float32)
+
+
+def test_conv2d_maxpool_refuses_a_pool_larger_than_the_output():
+    K, _, _ = _kernels("numba")
+    x, kernel = np.zeros((1, 3, 3, 1), np.float32), np.zeros((3, 3, 1, 1), np.float32)
+    with pytest.raises(ValueError, match=r"pool \(2, 2\) does not fit the convolution's output \(1, 1\)"):
+        K.conv2d_maxpool_forward(x, kernel, None, (1, 1), (0, 0, 0, 0), (2, 2))
+
+
 # (N, H, W, C, kh, kw, sh, sw, pads)
 WINDOW_CASES = [
     (3, 28, 28, 9, 2, 2, 2, 2, (0, 0, 0, 0)),      # the report's pooling

@@ -41,7 +41,7 @@ from .kernels.numpy_ref import get_array_module  # noqa: F401  (defined with the
 
 BACKENDS = ("numpy", "numba", "cupy")
 KERNELS = ("im2col", "col2im", "conv2d_forward", "conv2d_backward", "maxpool_forward",
-           "maxpool_backward")
+           "maxpool_backward", "conv2d_maxpool_forward", "conv2d_maxpool_backward")
 FUSED = ("rmsprop_update",)
 FLOATX = ("float32", "float64")
 

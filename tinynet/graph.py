@@ -5,8 +5,17 @@
 handing each layer ``dL/d(its output)`` and collecting ``dL/d(its inputs)``. A tensor used by
 several layers (the skip connection of a residual block) receives the *sum* of their gradients:
 that is the chain rule for a variable with several consumers.
+
+One optimisation changes how, never what, is computed: a Conv2D whose only reader is a
+MaxPooling2D with windows that tile its output runs *with* that pooling, as one kernel
+(:meth:`Conv2D.forward_pooled`): the convolution's output, four times the pooled one for 2x2
+windows, is then never stored, and the backward pass goes straight from the pooled gradient to
+the convolution's. The numbers are those of the two layers run one after the other. A forward
+pass asked to show a layer's output (``until``, ``record``) runs every layer on its own.
 """
 from .layers.base import InputLayer, Tensor
+from .layers.conv import Conv2D
+from .layers.pooling import MaxPooling2D
 
 
 def topological_order(output):
@@ -27,6 +36,15 @@ def topological_order(output):
 
     visit(output.layer, set())
     return order
+
+
+def runs_with_pooling(conv, pool):
+    """Whether ``conv`` and ``pool`` (its only reader) can run as one kernel: a Conv2D with a ReLU
+    or no activation, then a MaxPooling2D whose windows tile the image (strides equal to the
+    pool size, ``padding="valid"``), the report's ``MaxPooling2D(2)``."""
+    return (isinstance(conv, Conv2D) and conv.activation in ("relu", "linear")
+            and isinstance(pool, MaxPooling2D) and tuple(pool.strides) == tuple(pool.pool_size)
+            and pool.padding == "valid")
 
 
 class Graph:
@@ -58,13 +76,30 @@ class Graph:
         for layer in self.order:
             self.weights_upstream[id(layer)] = any(
                 bool(t.layer.params) or self.weights_upstream[id(t.layer)] for t in layer.inbound)
+        # pooling -> the convolution it runs with (see the module doc)
+        self.pooled_conv = {}
+        for layer in self.order:
+            if len(layer.inbound) == 1:
+                conv = layer.inbound[0].layer
+                if self.consumers[id(conv)] == 1 and runs_with_pooling(conv, layer):
+                    self.pooled_conv[id(layer)] = conv
+        self._skipped = {id(conv) for conv in self.pooled_conv.values()}
+        self._fused_last = False  # whether the last forward pass ran them together
 
     def forward(self, x, training=False, until=None, logits=False, record=None):
         """The output for the batch ``x``; or the output of layer ``until`` (a name), or, with
         ``logits=True``, the output layer's pre-activation ``z`` (its softmax's logits). A dict
         given as ``record`` receives every layer's output, by layer name (to look inside)."""
+        fuse = self._fused_last = until is None and record is None
         outputs = {}
         for layer in self.order:
+            if fuse and id(layer) in self._skipped:
+                continue  # computed by the pooling that reads it
+            if fuse and id(layer) in self.pooled_conv:
+                conv = self.pooled_conv[id(layer)]
+                ins = [outputs[id(t.layer)] for t in conv.inbound] or [x]
+                outputs[id(layer)] = conv.forward_pooled(ins[0], layer, training=training)
+                continue
             ins = [outputs[id(t.layer)] for t in layer.inbound] or [x]
             activate = not (logits and layer is self.output)
             y = layer.forward(ins if isinstance(layer.input_shape, list) else ins[0],
@@ -86,8 +121,14 @@ class Graph:
         where no weight lies upstream (the layers between the input and the first weighted
         layers are skipped, and those layers compute no dL/d(their input)) and returns ``None``.
         The weights' gradients are the same numbers either way. A dict given as ``record``
-        receives dL/d(output) of every layer the pass reaches, by layer name.
+        receives dL/d(output) of every layer the pass reaches, by layer name (the forward pass
+        must then have recorded too, so that each layer ran on its own).
         """
+        if record is not None and self._fused_last and self.pooled_conv:
+            raise ValueError("backward(record=...) needs the forward pass to record as well "
+                             "(model.forward(x, record={})): without it, each Conv2D and the "
+                             "MaxPooling2D after it ran as one kernel, and the convolution's own "
+                             "output and gradient were never formed")
         pending = {id(self.output): grad_output}
         for layer in reversed(self.order):
             g = pending.pop(id(layer), None)
@@ -97,13 +138,17 @@ class Graph:
                 record[layer.name] = g
             if layer is self.input:
                 return g if need_input_grad else None
-            wanted = need_input_grad or self.weights_upstream[id(layer)]
-            if not (wanted or layer.params):
+            step, backward = layer, layer.backward
+            if self._fused_last and id(layer) in self.pooled_conv:
+                step = self.pooled_conv[id(layer)]  # dL/d(pooled) -> dL/d(the conv's input)
+                backward = step.backward_pooled
+            wanted = need_input_grad or self.weights_upstream[id(step)]
+            if not (wanted or step.params):
                 continue
-            dx = layer.backward(g, need_input_grad=wanted)
+            dx = backward(g, need_input_grad=wanted)
             if not wanted:
                 continue
-            for t, d in zip(layer.inbound, dx if isinstance(dx, list) else [dx]):
+            for t, d in zip(step.inbound, dx if isinstance(dx, list) else [dx]):
                 key = id(t.layer)
                 pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
         return None

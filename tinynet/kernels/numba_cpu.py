@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..shapes import output_size
+from . import numpy_ref
 
 # Threads: tinynet.backend applies the thread policy (tinynet/threads.py) when this backend is
 # selected and before its kernels run; nothing here changes a process-wide setting.
@@ -293,34 +294,47 @@ def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
                     dst[w] = row[w, c]
 
 
+@njit(cache=True, fastmath=_FMA)
+def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb):
+    """``acc[f, p]``: the stride-1 convolution (plus bias) of images ``n0 .. n0+nb-1`` of ``x``
+    on their grid (see the module doc); ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]``
+    (the shift) describe tap ``t``."""
+    c_in = x.shape[3]
+    f_out = wts.shape[0]
+    length = nb * hp * wp
+    planes = np.zeros((c_in, length + tail), x.dtype)
+    _fill_planes(planes, x, n0, nb, top, left, hp, wp, 0)
+    acc = np.empty((f_out, length), x.dtype)
+    for f in range(f_out):
+        acc[f, :] = bias[f]
+    for f in range(0, f_out - 1, 2):  # output channels in pairs, then the odd one
+        _taps_axpy2(acc[f], acc[f + 1], planes, pidx, offs, wts[f], wts[f + 1], length)
+    if f_out % 2:
+        _taps_axpy(acc[f_out - 1], planes, pidx, offs, wts[f_out - 1], length)
+    return acc
+
+
+@njit(cache=True)
+def _tail(offs):
+    """How far past a grid position the taps read: the zero columns planes need at their end."""
+    tail = 0
+    for t in range(offs.shape[0]):
+        tail = max(tail, offs[t] + 1)
+    return tail
+
+
 @njit(parallel=True, cache=True, fastmath=_FMA)
 def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, out):
-    """Stride-1 convolution of ``x`` (N, H, W, C) into ``out`` (N, OH, OW, F), see the module doc.
-
-    ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]`` (the shift) describe tap ``t``.
-    """
-    n_img, _, _, c_in = x.shape
+    """Stride-1 convolution of ``x`` (N, H, W, C) into ``out`` (N, OH, OW, F), see the module doc."""
+    n_img = x.shape[0]
     _, oh_n, ow_n, f_out = out.shape
-    ntaps = pidx.shape[0]
     size = hp * wp
-    tail = 0
-    for t in range(ntaps):
-        tail = max(tail, offs[t] + 1)
-    n_groups = (n_img + group - 1) // group
-    for g in prange(n_groups):
+    tail = _tail(offs)
+    zero = x.dtype.type(0)
+    for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
-        length = nb * size
-        planes = np.zeros((c_in, length + tail), x.dtype)
-        _fill_planes(planes, x, n0, nb, top, left, hp, wp, 0)
-        acc = np.empty((f_out, length), x.dtype)
-        for f in range(f_out):
-            acc[f, :] = bias[f]
-        for f in range(0, f_out - 1, 2):  # output channels in pairs, then the odd one
-            _taps_axpy2(acc[f], acc[f + 1], planes, pidx, offs, wts[f], wts[f + 1], length)
-        if f_out % 2:
-            _taps_axpy(acc[f_out - 1], planes, pidx, offs, wts[f_out - 1], length)
-        zero = x.dtype.type(0)
+        acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb)
         for b in range(nb):
             for oh in range(oh_n):
                 base = b * size + oh * wp
@@ -336,6 +350,101 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, o
                             row[ow, f] = src[ow]
 
 
+@njit(parallel=True, cache=True, fastmath=_FMA)
+def _conv_pool_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, ph, pw,
+                          out, arg):
+    """Stride-1 convolution, max pooling over ``(ph, pw)`` windows that tile the image, and the
+    ReLU (when ``relu``), in one pass: each group's convolution stays on its grid, in cache, and
+    only the pooled ``out`` (N, OH//ph, OW//pw, F) and the winners ``arg`` (``i*pw + j``, the
+    first maximum of each window in row-major order, as in ``maxpool_forward``) are written.
+    ``max(relu(z)) = relu(max(z))``, so the ReLU is applied to the winners only; a window with
+    no positive value may then name another winner than the pooling of ReLU's output would (all
+    its values are 0 after the ReLU), which changes nothing: its gradient is 0 either way."""
+    n_img = x.shape[0]
+    _, po_n, qo_n, f_out = out.shape
+    size = hp * wp
+    tail = _tail(offs)
+    zero = x.dtype.type(0)
+    for g in prange((n_img + group - 1) // group):
+        n0 = g * group
+        nb = min(group, n_img - n0)
+        acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb)
+        for f in range(f_out):
+            for b in range(nb):
+                for po in range(po_n):
+                    window = acc[f, b * size + po * ph * wp:]
+                    orow = out[n0 + b, po]
+                    arow = arg[n0 + b, po]
+                    if ph == 2 and pw == 2:  # the report's pooling: four candidates, no branch
+                        r0 = window[:]
+                        r1 = window[wp:]
+                        for qo in range(qo_n):
+                            best = r0[2 * qo]
+                            k = 0
+                            v = r0[2 * qo + 1]
+                            k = 1 if v > best else k  # strictly greater: the first maximum wins
+                            best = v if v > best else best
+                            v = r1[2 * qo]
+                            k = 2 if v > best else k
+                            best = v if v > best else best
+                            v = r1[2 * qo + 1]
+                            k = 3 if v > best else k
+                            best = v if v > best else best
+                            if relu:
+                                best = zero if best <= zero else best
+                            orow[qo, f] = best
+                            arow[qo, f] = k
+                        continue
+                    for qo in range(qo_n):
+                        best = window[qo * pw]
+                        k = 0
+                        for i in range(ph):
+                            for j in range(pw):
+                                v = window[i * wp + qo * pw + j]
+                                k = i * pw + j if v > best else k
+                                best = v if v > best else best
+                        if relu:
+                            best = zero if best <= zero else best
+                        orow[qo, f] = best
+                        arow[qo, f] = k
+
+
+@njit(cache=True, fastmath=_DOT)
+def _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
+                         dw_offs, top, left, hp, wp, need_dx, dx, part):
+    """The part of the stride-1 backward that follows ``dz`` on the grid (``dplanes``, with
+    ``front`` zeros before it): group ``g``'s ``dL/dw`` into ``part[g, f, t]`` and, when
+    ``need_dx``, its images' ``dL/dx`` into ``dx``."""
+    _, h_in, w_in, c_in = x.shape
+    f_out = dplanes.shape[0]
+    ntaps = dw_pidx.shape[0]
+    size = hp * wp
+    length = nb * size
+    xplanes = np.zeros((c_in, length + _tail(dw_offs)), x.dtype)
+    _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
+    for f in range(0, f_out - 1, 2):
+        _taps_dot2(part[g, f, :ntaps], part[g, f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
+                   dplanes[f, front:], dplanes[f + 1, front:], length)
+    if f_out % 2:
+        _taps_dot(part[g, f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
+                  dplanes[f_out - 1, front:], length)
+    if need_dx:
+        acc = np.zeros((c_in, length), x.dtype)
+        for c in range(0, c_in - 1, 2):
+            _taps_axpy2(acc[c], acc[c + 1], dplanes, dx_pidx, dx_offs, dx_wts[c],
+                        dx_wts[c + 1], length)
+        if c_in % 2:
+            _taps_axpy(acc[c_in - 1], dplanes, dx_pidx, dx_offs, dx_wts[c_in - 1], length)
+        for b in range(nb):
+            for h in range(h_in):
+                base = b * size + (h + top) * wp + left
+                row = dx[n0 + b, h]
+                for c in range(c_in):
+                    src = acc[c, base:]
+                    for w in range(w_in):
+                        row[w, c] = src[w]
+
+
 @njit(parallel=True, cache=True, fastmath=_DOT)
 def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
                       top, left, hp, wp, front, group, need_dx, dx, part):
@@ -345,22 +454,15 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
     before it. Group ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f, t]``) and ``dL/db``
     (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
     """
-    n_img, h_in, w_in, c_in = x.shape
+    n_img = x.shape[0]
     _, oh_n, ow_n, f_out = dout.shape
     ntaps = dw_pidx.shape[0]
     size = hp * wp
-    tail = 0
-    for t in range(ntaps):
-        tail = max(tail, dw_offs[t] + 1)
-    n_groups = (n_img + group - 1) // group
     zero = x.dtype.type(0)
-    for g in prange(n_groups):
+    for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
-        length = nb * size
-        xplanes = np.zeros((c_in, length + tail), x.dtype)
-        _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
-        dplanes = np.zeros((f_out, front + length), x.dtype)
+        dplanes = np.zeros((f_out, front + nb * size), x.dtype)
         for b in range(nb):
             for oh in range(oh_n):
                 base = front + b * size + oh * wp
@@ -376,27 +478,45 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
                         dst[ow] = v
                         total += v
                     part[g, f, ntaps] += total
-        for f in range(0, f_out - 1, 2):
-            _taps_dot2(part[g, f, :ntaps], part[g, f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
-                       dplanes[f, front:], dplanes[f + 1, front:], length)
-        if f_out % 2:
-            _taps_dot(part[g, f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
-                      dplanes[f_out - 1, front:], length)
-        if need_dx:
-            acc = np.zeros((c_in, length), x.dtype)
-            for c in range(0, c_in - 1, 2):
-                _taps_axpy2(acc[c], acc[c + 1], dplanes, dx_pidx, dx_offs, dx_wts[c],
-                            dx_wts[c + 1], length)
-            if c_in % 2:
-                _taps_axpy(acc[c_in - 1], dplanes, dx_pidx, dx_offs, dx_wts[c_in - 1], length)
+        _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
+                             dw_offs, top, left, hp, wp, need_dx, dx, part)
+
+
+@njit(parallel=True, cache=True, fastmath=_DOT)
+def _conv_pool_backward_s1(dout, y, arg, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
+                           top, left, hp, wp, front, group, ph, pw, need_dx, dx, part):
+    """Backward of :func:`_conv_pool_forward_s1`: each pooled gradient ``dout[n, po, qo, f]``
+    goes to the grid position of its window's winner (times ``[y > 0]`` when ``relu``, ``y``
+    the pooled output: the winner's ReLU output), every other position gets 0; then the same
+    dL/dw, dL/db and dL/dx as :func:`_conv_backward_s1`."""
+    n_img = x.shape[0]
+    _, po_n, qo_n, f_out = dout.shape
+    ntaps = dw_pidx.shape[0]
+    size = hp * wp
+    zero = x.dtype.type(0)
+    for g in prange((n_img + group - 1) // group):
+        n0 = g * group
+        nb = min(group, n_img - n0)
+        dplanes = np.zeros((f_out, front + nb * size), x.dtype)
+        for f in range(f_out):
+            dst = dplanes[f]
+            total = zero
             for b in range(nb):
-                for h in range(h_in):
-                    base = b * size + (h + top) * wp + left
-                    row = dx[n0 + b, h]
-                    for c in range(c_in):
-                        src = acc[c, base:]
-                        for w in range(w_in):
-                            row[w, c] = src[w]
+                for po in range(po_n):
+                    drow = dout[n0 + b, po]
+                    yrow = y[n0 + b, po]
+                    arow = arg[n0 + b, po]
+                    base = front + b * size + po * ph * wp
+                    for qo in range(qo_n):
+                        v = drow[qo, f]
+                        if relu:
+                            v = v * (yrow[qo, f] > zero)
+                        k = arow[qo, f]
+                        dst[base + (k // pw) * wp + qo * pw + k % pw] = v
+                        total += v
+            part[g, f, ntaps] += total
+        _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
+                             dw_offs, top, left, hp, wp, need_dx, dx, part)
 
 
 @njit(parallel=True, cache=True)
@@ -717,6 +837,44 @@ def _check_conv(x, kernel, bias, strides, pads, what):
     return (sh, sw), pads
 
 
+def _forward_s1_args(x, kernel, bias, pads):
+    """What the stride-1 forward kernels take besides ``x`` and the output: the kernel as tap
+    weights ``wts[f, t]``, the tap tables, the bias, the grid and the group size."""
+    kh, kw, c, f = kernel.shape
+    n, h, w, _ = x.shape
+    hp, wp = _grid(h, w, kh, kw, pads)
+    pidx, offs = _taps(kh, kw, c, wp)
+    wts = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T, dtype=x.dtype)
+    b = np.zeros(f, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    return (wts, pidx, offs, b), (pads[0], pads[2], hp, wp, _group_size(n, hp * wp))
+
+
+def _backward_s1_args(x, kernel, pads, need_dx):
+    """What the stride-1 backward kernels take besides the gradient: the mirrored kernel and tap
+    tables of dL/dx, the tap tables of dL/dw, the grid, and the outputs ``dx`` and ``part``."""
+    kh, kw, c, f = kernel.shape
+    n, h, w, _ = x.shape
+    hp, wp = _grid(h, w, kh, kw, pads)
+    front = (kh - 1) * wp + kw - 1
+    dw_pidx, dw_offs = _taps(kh, kw, c, wp)           # dL/dw taps: t = (i*KW + j)*C + c
+    dx_pidx, dx_offs = _taps(kh, kw, f, wp, front)    # dL/dx taps: t = (i*KW + j)*F + f
+    dx_wts = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * f),
+                                  dtype=x.dtype)
+    group = _group_size(n, hp * wp)
+    part = np.zeros((-(-n // group), f, kh * kw * c + 1), dtype=x.dtype)
+    dx = np.empty((n, h, w, c), x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
+    return ((dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, pads[0], pads[2], hp, wp, front, group),
+            dx, part)
+
+
+def _gradients(kernel, dx, part, need_dx):
+    """``(dx, dkernel, dbias)`` from the groups' partial sums ``part[g, f, t]`` (``t = ntaps``:
+    the bias)."""
+    total = part.sum(axis=0)
+    dkernel = np.ascontiguousarray(total[:, :-1].T).reshape(kernel.shape)
+    return (dx if need_dx else None), dkernel, total[:, -1].copy()
+
+
 def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     """Same as :func:`numpy_ref.conv2d_forward`: ``(out, saved)``.
 
@@ -738,14 +896,16 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
         if relu:
             np.maximum(z, 0, out=z)
         return z.reshape(n, oh, ow, f), (x, cols)
-    hp, wp = _grid(h, w, kh, kw, pads)
-    pidx, offs = _taps(kh, kw, c, wp)
-    wts = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T, dtype=dtype)
-    b = np.zeros(f, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+    (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
     out = np.empty((n, oh, ow, f), dtype=dtype)
-    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), pads[0], pads[2], hp, wp,
-                     _group_size(n, hp * wp), out)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, out)
     return out, (x, None)
+
+
+def _check_dout(dout, expected, what):
+    if tuple(dout.shape) != tuple(expected):
+        raise ValueError(f"{what}: gradient of shape {tuple(dout.shape)} does not match the "
+                         f"output {tuple(expected)}")
 
 
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
@@ -756,9 +916,7 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
     oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_backward")
-    if tuple(dout.shape) != (n, oh, ow, f):
-        raise ValueError(f"conv2d_backward: gradient of shape {tuple(dout.shape)} does not match "
-                         f"the output {(n, oh, ow, f)}")
+    _check_dout(dout, (n, oh, ow, f), "conv2d_backward")
     if relu_output is not None and tuple(relu_output.shape) != tuple(dout.shape):
         raise ValueError(f"conv2d_backward: relu output {tuple(relu_output.shape)} does not "
                          f"match the gradient {tuple(dout.shape)}")
@@ -777,23 +935,64 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
             dx = col2im(dz @ kernel.reshape(-1, f).T.astype(dtype, copy=False), (n, h, w, c),
                         kh, kw, sh, sw, pads)
         return dx, dkernel, dbias
-    hp, wp = _grid(h, w, kh, kw, pads)
-    front = (kh - 1) * wp + kw - 1
-    dw_pidx, dw_offs = _taps(kh, kw, c, wp)           # dL/dw taps: t = (i*KW + j)*C + c
-    dx_pidx, dx_offs = _taps(kh, kw, f, wp, front)    # dL/dx taps: t = (i*KW + j)*F + f
-    dx_wts = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * f),
-                                  dtype=dtype)
     y = dout if relu_output is None else np.ascontiguousarray(relu_output, dtype=dtype)
-    group = _group_size(n, hp * wp)
-    n_groups = -(-n // group)
-    part = np.zeros((n_groups, f, kh * kw * c + 1), dtype=dtype)
-    dx = np.empty((n, h, w, c), dtype=dtype) if need_dx else np.empty((0, 0, 0, 0), dtype)
-    _conv_backward_s1(dout, y, relu_output is not None, x, dx_wts, dx_pidx, dx_offs, dw_pidx,
-                      dw_offs, pads[0], pads[2], hp, wp, front, group, bool(need_dx), dx, part)
-    total = part.sum(axis=0)
-    dkernel = np.ascontiguousarray(total[:, :-1].T).reshape(kernel.shape)
-    dbias = total[:, -1].copy()
-    return (dx if need_dx else None), dkernel, dbias
+    args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
+    _conv_backward_s1(dout, y, relu_output is not None, x, *args, bool(need_dx), dx, part)
+    return _gradients(kernel, dx, part, need_dx)
+
+
+def _pooled_hw(oh, ow, pool_size, what):
+    ph, pw = _ints(*pool_size)
+    if min(ph, pw) < 1 or ph > oh or pw > ow:
+        raise ValueError(f"{what}: pool {(ph, pw)} does not fit the convolution's output "
+                         f"{(oh, ow)}")
+    return ph, pw, oh // ph, ow // pw
+
+
+def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False):
+    """Same as :func:`numpy_ref.conv2d_maxpool_forward`: ``(pooled, saved)``.
+
+    Stride 1 runs the convolution, the ReLU and the pooling in one compiled pass
+    (:func:`_conv_pool_forward_s1`): the convolution's output is never written to memory, only
+    the pooled output and each window's winner. Other strides run the two kernels.
+    """
+    _require_float("conv2d_maxpool_forward", x, kernel, bias)
+    (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_maxpool_forward")
+    if (sh, sw) != (1, 1):
+        return numpy_ref.conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu,
+                                                conv=conv2d_forward, pool=maxpool_forward)
+    kh, kw, c, f = kernel.shape
+    n, h, w, _ = x.shape
+    oh, ow = _out_hw(h, w, kh, kw, 1, 1, pads, "conv2d_maxpool_forward")
+    ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, "conv2d_maxpool_forward")
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
+    out = np.empty((n, po, qo, f), dtype=dtype)
+    arg = np.empty((n, po, qo, f), dtype=np.int32)
+    _conv_pool_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, ph, pw, out, arg)
+    return out, (x, arg, out)
+
+
+def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
+                            need_dx=True):
+    """Same as :func:`numpy_ref.conv2d_maxpool_backward`: ``(dx, dkernel, dbias)``."""
+    if _ints(*strides) != (1, 1):
+        return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
+                                                 relu, need_dx, conv_backward=conv2d_backward,
+                                                 pool_backward=maxpool_backward)
+    x, arg, y = saved
+    _require_float("conv2d_maxpool_backward", dout, x, kernel)
+    _, pads = _check_conv(x, kernel, None, strides, pads, "conv2d_maxpool_backward")
+    _check_dout(dout, y.shape, "conv2d_maxpool_backward")
+    ph, pw = _ints(*pool_size)
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
+    (dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front, group) = args
+    _conv_pool_backward_s1(dout, y, arg, bool(relu), x, dx_wts, dx_pidx, dx_offs, dw_pidx,
+                           dw_offs, top, left, hp, wp, front, group, ph, pw, bool(need_dx), dx,
+                           part)
+    return _gradients(kernel, dx, part, need_dx)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -156,3 +156,31 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     dbias = dz.sum(axis=0)
     dx = fold(dz @ kernel.reshape(-1, f).T, x.shape, kh, kw, sh, sw, pads) if need_dx else None
     return dx, dkernel, dbias
+
+
+def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False,
+                           conv=conv2d_forward, pool=maxpool_forward):
+    """A convolution (with its ReLU when ``relu``) followed by max pooling over ``pool_size``
+    windows that tile its output (strides equal to the pool, no padding): ``(pooled, saved)``.
+
+    The model runs a Conv2D whose only reader is such a MaxPooling2D as this one step. Here it is
+    just the two kernels one after the other (``conv`` and ``pool``, which a backend may pass);
+    a compiled version computes it in one pass, without writing the convolution's output, which
+    is ``ph*pw`` times larger than the pooled one.
+    """
+    y, conv_saved = conv(x, kernel, bias, strides, pads, relu=relu)
+    ph, pw = pool_size
+    out, arg = pool(y, ph, pw, ph, pw, (0, 0, 0, 0))
+    return out, (conv_saved, y, arg)
+
+
+def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
+                            need_dx=True, conv_backward=conv2d_backward,
+                            pool_backward=maxpool_backward):
+    """Gradients of :func:`conv2d_maxpool_forward`: ``(dx, dkernel, dbias)``: the pooling's
+    backward (each gradient to its window's winner), then the convolution's."""
+    conv_saved, y, arg = saved
+    ph, pw = pool_size
+    dy = pool_backward(dout, arg, y.shape, ph, pw, ph, pw, (0, 0, 0, 0))
+    return conv_backward(dy, conv_saved, kernel, strides, pads,
+                         relu_output=y if relu else None, need_dx=need_dx)

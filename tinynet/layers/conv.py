@@ -93,7 +93,32 @@ class Conv2D(Layer):
         dx, dkernel, dbias = backend.kernels().conv2d_backward(
             dz, self._saved, self.kernel, self.strides, self.pads, relu_output=fused_output,
             need_dx=need_input_grad)
+        return self._gradients(dx, dkernel, dbias)
+
+    def _gradients(self, dx, dkernel, dbias):
         self.grads[0] = dkernel
         if self.use_bias:
             self.grads[1] = dbias
         return dx
+
+    # ---- run with the max pooling that reads it (see tinynet/graph.py) -----------------------
+    def forward_pooled(self, x, pool, training=False):
+        """``pool(self(x))`` as one kernel, for a MaxPooling2D ``pool`` whose windows tile this
+        layer's output: ``y[n, i, j, f] = max over window (i, j) of relu(z[n, ., ., f])``. Only
+        the pooled output and each window's winner are kept: the backward pass puts each pooled
+        gradient on its winner (times ``[y > 0]``), the rest of ``dz`` is 0."""
+        x = self._check_input(x)
+        if not pool.built:
+            pool.build(self.output_shape)
+        bias = self.bias if self.use_bias else None
+        self._pool = pool.pool_size
+        y, self._saved = backend.kernels().conv2d_maxpool_forward(
+            x, self.kernel, bias, self.strides, self.pads, self._pool,
+            relu=self.activation == "relu")
+        return y
+
+    def backward_pooled(self, dy, need_input_grad=True):
+        """dL/d(input) from ``dy`` = dL/d(the pooled output of :meth:`forward_pooled`)."""
+        return self._gradients(*backend.kernels().conv2d_maxpool_backward(
+            dy, self._saved, self.kernel, self.strides, self.pads, self._pool,
+            relu=self.activation == "relu", need_dx=need_input_grad))

@@ -1,0 +1,96 @@
+"""A Conv2D read only by a MaxPooling2D runs with it as one kernel (tinynet/graph.py): which pairs
+the graph fuses, and that the fused pass gives the numbers of the two layers run one by one."""
+import numpy as np
+import pytest
+
+from tinynet import backend, layers, report_models
+from tinynet.model import Model
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def float64_backend(request):
+    previous = backend.get_backend()
+    try:
+        backend.set_backend(request.param)
+    except backend.BackendError as e:
+        pytest.skip(str(e))
+    with backend.floatx_scope("float64"):
+        yield request.param
+    backend.set_backend(previous)
+
+
+def fused_names(model):
+    return sorted((conv.name, model.graph.order[[id(l) for l in model.graph.order].index(pool)].name)
+                  for pool, conv in model.graph.pooled_conv.items())
+
+
+def test_the_report_models_fuse_each_convolution_with_its_pooling():
+    assert fused_names(report_models.cnn_digits()) == [("l1", "l1_mp"), ("l2", "l2_mp"),
+                                                       ("l3", "l3_mp")]
+    # the residual model: l1's output is read by its pooling only; the pooling after the Add
+    # reads no convolution
+    assert fused_names(report_models.cnn_fashion_3()) == [("l1", "l1_mp"), ("l3", "l3_mp")]
+
+
+def _conv_pool(conv_kwargs=None, pool_kwargs=None, second_reader=False):
+    x = layers.Input((8, 8, 2))
+    c = layers.Conv2D(3, 3, padding="same", name="c", **{"activation": "relu", **(conv_kwargs or {})})(x)
+    p = layers.MaxPooling2D(name="p", **{"pool_size": 2, **(pool_kwargs or {})})(c)
+    y = layers.Flatten()(p)
+    if second_reader:  # the convolution's output is also read by another layer
+        y = layers.Add()([y, layers.Flatten()(layers.MaxPooling2D(2)(c))])
+    return Model(x, layers.Dense(2)(y))
+
+
+@pytest.mark.parametrize("conv_kwargs, pool_kwargs, second_reader, fused", [
+    ({}, {}, False, True),
+    ({"activation": None}, {}, False, True),
+    ({"activation": "tanh"}, {}, False, False),        # the kernel knows ReLU only
+    ({}, {"strides": 1}, False, False),                # overlapping windows
+    ({}, {"padding": "same", "pool_size": 3}, False, False),
+    ({}, {}, True, False),                             # the convolution's output is needed
+])
+def test_which_pairs_are_fused(conv_kwargs, pool_kwargs, second_reader, fused):
+    model = _conv_pool(conv_kwargs, pool_kwargs, second_reader)
+    assert (("c", "p") in fused_names(model)) == fused
+
+
+@pytest.mark.parametrize("name", ["cnn_digits", "cnn_fashion_3"])
+def test_fused_passes_give_the_layer_by_layer_numbers(float64_backend, name):
+    """The same output, weight gradients and input gradient as running every layer on its own
+    (which ``record=`` does), float64, on both CPU backends (dropout included)."""
+    model = getattr(report_models, name)()
+    r = np.random.default_rng(3)
+    x = r.random((5, 28, 28, 1))
+    for layer in model.layers:  # non-zero biases, so that a bias gradient error shows
+        if layer.params and len(layer.params) > 1:
+            layer.params[1][...] = r.standard_normal(layer.params[1].shape) * 0.1
+    dy = r.standard_normal((5, 10))
+
+    backend.set_seed(1)  # the same dropout masks in both passes
+    y_fused = model.graph.forward(x, training=True)
+    dx_fused = model.graph.backward(dy)
+    grads_fused = [g.copy() for g in model.grads]
+    assert model.graph._fused_last
+
+    backend.set_seed(1)
+    y_plain = model.graph.forward(x, training=True, record={})
+    dx_plain = model.graph.backward(dy, record={})
+    assert not model.graph._fused_last
+
+    np.testing.assert_allclose(y_fused, y_plain, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(dx_fused, dx_plain, rtol=0, atol=1e-12)
+    for g, h in zip(grads_fused, model.grads):
+        np.testing.assert_allclose(g, h, rtol=1e-11, atol=1e-12)
+
+
+def test_recording_gradients_needs_a_recorded_forward_pass():
+    model = report_models.cnn_digits()
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    y = model.forward(x)
+    with pytest.raises(ValueError, match=r"forward pass to record as well"):
+        model.backward(np.ones_like(y), record={})
+    y = model.forward(x, record={})
+    grads = {}
+    model.backward(np.ones_like(y), record=grads)
+    assert "l1" in grads and grads["l1"].shape == (2, 28, 28, 9)
