@@ -121,8 +121,7 @@ class Arena:
 
     def holds(self, params):
         """Whether ``params`` (``model.params``) are still exactly this arena's views."""
-        return len(params) == len(self.views) and all(map(operator.is_, params, self.views)) \
-            and all(v.base is g.weights for g in self.groups for v in g.weight_views)
+        return len(params) == len(self.views) and all(map(operator.is_, params, self.views))
 
     def has_gradients(self, grads):
         """Whether ``grads`` (``model.grads``) are this arena's gradient views: every layer has
@@ -134,7 +133,7 @@ class Arena:
 def of(model):
     """The arena of ``model`` (``None`` when it has no weights, or with :data:`ENABLED` off):
     built on first use, rebuilt when ``model.params`` are no longer its views (a layer added, a
-    parameter array replaced, arrays copied out of their buffer)."""
+    parameter array replaced)."""
     if not ENABLED or not model.built:
         return None
     params = model.params
