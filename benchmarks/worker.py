@@ -11,8 +11,9 @@ Tasks (``spec["task"]``):
                   the 10,000 test images.
 * ``memory``      load all of MNIST as the model's input, then ``fit`` on all of it, stopping after
                   ``batches`` batches: the peak resident memory of training on the full data.
-* ``kernels``     time each kernel (conv forward/backward, max-pool forward/backward, dense) at the
-                  report models' shapes, batch 128, float32.
+* ``kernels``     time each kernel (conv forward/backward, max-pool forward/backward, dense, and
+                  conv + ReLU + max-pool as the models run it) at the report models' shapes, batch
+                  128, float32.
 * ``scaling``     seconds per epoch for several training-set sizes.
 * ``batch_sweep`` training and inference throughput for several batch sizes.
 * ``keras_epochs`` / ``torch_epochs``  the same measurement as ``epochs`` for the same model built
@@ -170,6 +171,10 @@ CONV_SHAPES = [("cnn_digits l1", 28, 1, 9, 5), ("cnn_digits l2", 14, 9, 9, 5),
                ("cnn_fashion_3 l2", 14, 9, 9, 5), ("cnn_fashion_3 l2_2", 14, 9, 9, 3),
                ("cnn_fashion_3 l3", 7, 9, 18, 3)]
 POOL_SHAPES = [("pool 28x28x9", 28, 9), ("pool 14x14x9", 14, 9), ("pool 7x7x16", 7, 16)]
+# the convolutions followed by MaxPooling2D(2) in the models, which the graph runs with their
+# pooling as one kernel (conv2d_maxpool_forward / backward)
+POOLED_CONVS = ("cnn_digits l1", "cnn_digits l2", "cnn_digits l3", "cnn_fashion_3 l1",
+                "cnn_fashion_3 l3")
 DENSE_SHAPES = [("dense 784->256", 784, 256), ("dense 392->256", 392, 256), ("dense 144->25", 144, 25)]
 
 
@@ -203,6 +208,16 @@ def task_kernels(spec):
                      "gflops": flops / fwd / 1e6})
         rows.append({"kernel": "conv backward (dx, dw, db)", "shape": name, "ms": bwd,
                      "gflops": 2 * flops / bwd / 1e6})
+        if name in POOLED_CONVS:  # the same convolution with its ReLU and 2x2 max pooling
+            yp, saved = K.conv2d_maxpool_forward(x, w, b, (1, 1), pads, (2, 2), relu=True)
+            dyp = xp.asarray(r.standard_normal(yp.shape).astype(np.float32))
+            fwd = timed(lambda: K.conv2d_maxpool_forward(x, w, b, (1, 1), pads, (2, 2), relu=True))
+            bwd = timed(lambda: K.conv2d_maxpool_backward(dyp, saved, w, (1, 1), pads, (2, 2),
+                                                          relu=True))
+            rows.append({"kernel": "conv + relu + max-pool forward", "shape": name, "ms": fwd,
+                         "gflops": flops / fwd / 1e6})
+            rows.append({"kernel": "conv + relu + max-pool backward (dx, dw, db)", "shape": name,
+                         "ms": bwd, "gflops": 2 * flops / bwd / 1e6})
     for name, h, c in POOL_SHAPES:
         x = xp.asarray(r.random((batch, h, h, c), dtype=np.float32))
         out, arg = K.maxpool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
