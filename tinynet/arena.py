@@ -21,8 +21,9 @@ the flat step gives the same numbers, bit for bit (tests/test_arena.py).
 
 Anything may still replace a parameter array (``layer.params[0] = w``) or add a layer: the arena
 notices that ``model.params`` are no longer its views and is rebuilt around the new arrays (their
-values copied in). Arrays that replace the weights' *values* should be copied
-into them (``set_weights`` does), so that references to ``layer.kernel`` stay valid.
+values copied in). New *values* should be copied into the weights (``set_weights`` does), so that
+references to ``layer.kernel`` stay valid. A reference taken *before* ``compile`` is to the array
+the arena replaced: training no longer moves it.
 """
 import operator
 
