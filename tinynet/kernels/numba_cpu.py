@@ -494,27 +494,31 @@ def _conv_pool_backward_s1(dout, y, arg, relu, x, dx_wts, dx_pidx, dx_offs, dw_p
     ntaps = dw_pidx.shape[0]
     size = hp * wp
     zero = x.dtype.type(0)
+    shift = np.empty(ph * pw, np.int64)  # window element k = i*pw + j -> its grid offset
+    for i in range(ph):
+        for j in range(pw):
+            shift[i * pw + j] = i * wp + j
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
         dplanes = np.zeros((f_out, front + nb * size), x.dtype)
-        for f in range(f_out):
-            dst = dplanes[f]
-            total = zero
-            for b in range(nb):
-                for po in range(po_n):
-                    drow = dout[n0 + b, po]
-                    yrow = y[n0 + b, po]
-                    arow = arg[n0 + b, po]
-                    base = front + b * size + po * ph * wp
-                    for qo in range(qo_n):
+        total = np.zeros(f_out, x.dtype)  # dL/db: one running sum per filter
+        for b in range(nb):
+            for po in range(po_n):
+                drow = dout[n0 + b, po]
+                yrow = y[n0 + b, po]
+                arow = arg[n0 + b, po]
+                base = front + b * size + po * ph * wp
+                for qo in range(qo_n):
+                    at = base + qo * pw
+                    for f in range(f_out):  # filters innermost: contiguous reads, F sums
                         v = drow[qo, f]
                         if relu:
                             v = v * (yrow[qo, f] > zero)
-                        k = arow[qo, f]
-                        dst[base + (k // pw) * wp + qo * pw + k % pw] = v
-                        total += v
-            part[g, f, ntaps] += total
+                        dplanes[f, at + shift[arow[qo, f]]] = v
+                        total[f] += v
+        for f in range(f_out):
+            part[g, f, ntaps] += total[f]
         _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
                              dw_offs, top, left, hp, wp, need_dx, dx, part)
 
