@@ -25,6 +25,12 @@ that waste small. The backward pass uses the same loops: ``dL/dx`` is the same s
 mirrored (a "full" correlation of ``dz`` with the kernel), and ``dL/dw[i, j, c, f]`` is the dot
 product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on the same grid. The sums are the
 same as the reference's up to the order of the additions (float rounding only).
+
+A convolution followed by a 2x2 max pooling (every convolution of the report's CNNs but one) runs
+as one kernel, :func:`conv2d_maxpool_forward`: each group's convolution is pooled while it is
+still on its grid, in cache, so that only the pooled output and each window's winner reach memory
+(a quarter of the convolution's output). Its backward pass lays each pooled gradient on its
+winner's grid position, the rest of ``dz`` being 0, and continues as above.
 """
 import functools
 
