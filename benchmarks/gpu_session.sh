@@ -5,8 +5,10 @@
 #
 #     bash benchmarks/gpu_session.sh            # results under $OUT (else ./gpu_out)
 #
-# 1. the CuPy tests: kernels against the NumPy reference, the fused RMSprop, gradient checks, and
-#    numpy/cupy training parity (tests/test_cupy.py, tests/test_kernels.py, tests/test_backends.py);
+# 1. the CuPy tests: kernels against the NumPy reference, the fused RMSprop, gradient checks,
+#    numpy/cupy training parity, the flat (arena) training step against the per-parameter one, and
+#    a convolution run with its pooling against the two layers (tests/test_cupy.py,
+#    tests/test_kernels.py, tests/test_backends.py, tests/test_arena.py, tests/test_fusion.py);
 # 2. the Keras fixtures on the cupy backend (TINYNET_BACKEND=cupy);
 # 3. seconds per epoch of the report's models, CuPy and numba on the same machine
 #    (benchmarks/gpu_epochs.py), as JSON.
@@ -42,7 +44,8 @@ step() {  # step NAME COMMAND...: run, log to $out/NAME.log, remember the first 
   nproc; } >"$out/device.txt"
 cat "$out/device.txt"
 
-step cupy_tests python3 -m pytest -q -rs tests/test_cupy.py tests/test_kernels.py tests/test_backends.py -k cupy
+step cupy_tests python3 -m pytest -q -rs tests/test_cupy.py tests/test_kernels.py tests/test_backends.py \
+    tests/test_arena.py tests/test_fusion.py -k cupy
 step keras_fixtures_on_cupy env TINYNET_BACKEND=cupy python3 -m pytest -q tests/test_keras_fixtures.py
 step gpu_epochs python3 -m benchmarks.gpu_epochs --epochs "${GPU_EPOCHS:-3}" --backends "${GPU_BACKENDS:-cupy,numba}"
 # the JSON document is the end of the log, from its first line that is exactly "{"

@@ -7,12 +7,12 @@ from tinynet import backend, layers, report_models
 from tinynet.model import Model
 
 
-@pytest.fixture(params=["numpy", "numba"])
+@pytest.fixture(params=["numpy", "numba", "cupy"])
 def float64_backend(request):
     previous = backend.get_backend()
     try:
         backend.set_backend(request.param)
-    except backend.BackendError as e:
+    except backend.BackendError as e:  # CuPy runs in benchmarks/gpu_session.sh, on a GPU
         pytest.skip(str(e))
     with backend.floatx_scope("float64"):
         yield request.param
