@@ -1,10 +1,12 @@
-"""A Conv2D read only by a MaxPooling2D runs with it as one kernel (tinynet/graph.py): which pairs
-the graph fuses, and that the fused pass gives the numbers of the two layers run one by one."""
+"""A Conv2D read only by a MaxPooling2D runs with it as one step (tinynet/graph.py, PooledConv):
+which pairs the graph takes together, that such a pass gives the numbers of the two layers run one
+by one, and what refuses to mix the two kinds of pass."""
 import numpy as np
 import pytest
 
 from tinynet import backend, layers, report_models
-from tinynet.model import Model
+from tinynet.layers.pooling import PooledConv
+from tinynet.model import Model, Sequential
 
 
 @pytest.fixture(params=["numpy", "numba", "cupy"])
@@ -20,8 +22,8 @@ def float64_backend(request):
 
 
 def fused_names(model):
-    return sorted((conv.name, model.graph.order[[id(l) for l in model.graph.order].index(pool)].name)
-                  for pool, conv in model.graph.pooled_conv.items())
+    return sorted((s.conv.name, s.pool.name) for s in model.graph.steps()
+                  if isinstance(s, PooledConv))
 
 
 def test_the_report_models_fuse_each_convolution_with_its_pooling():
@@ -71,12 +73,11 @@ def test_fused_passes_give_the_layer_by_layer_numbers(float64_backend, name):
     y_fused = model.graph.forward(x, training=True)
     dx_fused = model.graph.backward(dy)
     grads_fused = [g.copy() for g in model.grads]
-    assert model.graph._fused_last
+    assert fused_names(model)
 
     backend.set_seed(1)
     y_plain = model.graph.forward(x, training=True, record={})
     dx_plain = model.graph.backward(dy, record={})
-    assert not model.graph._fused_last
 
     np.testing.assert_allclose(y_fused, y_plain, rtol=0, atol=1e-14)
     np.testing.assert_allclose(dx_fused, dx_plain, rtol=0, atol=1e-12)
@@ -94,3 +95,56 @@ def test_recording_gradients_needs_a_recorded_forward_pass():
     grads = {}
     model.backward(np.ones_like(y), record=grads)
     assert "l1" in grads and grads["l1"].shape == (2, 28, 28, 9)
+
+
+def test_backward_refuses_a_forward_pass_that_stopped_at_a_layer():
+    model = report_models.cnn_digits()
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    y = model.forward(x)
+    model.forward(x, until="l2")  # a look at the feature maps: the model's state is now partial
+    with pytest.raises(ValueError, match=r"did not run the whole model .* call forward\(x\) first"):
+        model.backward(np.ones_like(y))
+    model.forward(x)
+    assert model.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_a_layers_own_backward_refuses_after_a_pass_that_ran_it_with_another():
+    model = report_models.cnn_digits()
+    model.forward(np.zeros((2, 28, 28, 1), np.float32))
+    for name in ("l1", "l1_mp"):
+        with pytest.raises(RuntimeError, match=r"backward\(\) needs a forward pass through this "):
+            model.get_layer(name).backward(np.zeros((2, 28, 28, 9), np.float32))
+
+
+def test_a_conv2d_subclass_or_a_patched_layer_runs_its_own_code():
+    calls = []
+
+    class LoggingConv(layers.Conv2D):
+        def _forward(self, x, training, fused=None):
+            calls.append(self.name)
+            return super()._forward(x, training, fused)
+
+    model = Sequential([layers.Input((8, 8, 1)), LoggingConv(2, 3, activation="relu", name="c"),
+                        layers.MaxPooling2D(2)])
+    model.predict(np.zeros((1, 8, 8, 1), np.float32), verbose=0)
+    assert calls == ["c"] and not fused_names(model)
+
+    model = _conv_pool()
+    conv = model.get_layer("c")
+    original = conv.forward
+    conv.forward = lambda *a, **k: calls.append("patched") or original(*a, **k)
+    model.predict(np.zeros((1, 8, 8, 2), np.float32), verbose=0)
+    assert calls[-1] == "patched" and not fused_names(model)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_pass_as_through_the_two_layers(float64_backend, value):
+    """NaN and infinities in the images reach the pooled output as through Conv2D then
+    MaxPooling2D (NaN first in a window wins; later, it loses every comparison)."""
+    model = _conv_pool()
+    r = np.random.default_rng(0)
+    x = r.standard_normal((3, 8, 8, 2))
+    x[0, 2, 3, 1] = x[1, 0, 0, 0] = x[2, 7, 7, 1] = value
+    fused = model.graph.forward(x)  # (Model.forward refuses such input: the graph's own pass)
+    plain = model.graph.forward(x, record={})
+    np.testing.assert_array_equal(fused, plain)

@@ -215,6 +215,22 @@ def test_conv2d_maxpool_float32_gives_the_two_kernels_numbers(fast, case, relu):
         assert_close(host(g), host(rf), np.float32)
 
 
+@pytest.mark.parametrize("change", ["pool", "pads", "kernel", "saved"])
+def test_conv2d_maxpool_backward_refuses_what_another_forward_pass_saved(change):
+    """A backward call whose pool size, padding or kernel differ from the forward pass's would
+    place gradients outside the compiled loop's grid: refused with the reason."""
+    K, _, _ = _kernels("numba")
+    r = np.random.default_rng(0)
+    x, kernel = r.standard_normal((4, 12, 12, 1)), r.standard_normal((3, 3, 1, 2))
+    out, saved = K.conv2d_maxpool_forward(x, kernel, None, (1, 1), (1, 1, 1, 1), (2, 2))
+    args = {"saved": saved, "kernel": kernel, "pads": (1, 1, 1, 1), "pool": (2, 2)}
+    args[change] = {"pool": (3, 3), "pads": (0, 0, 0, 0), "kernel": r.standard_normal((5, 5, 1, 2)),
+                    "saved": (x, None)}[change]
+    with pytest.raises(ValueError, match=r"conv2d_maxpool_backward: (what was saved|saved must)"):
+        K.conv2d_maxpool_backward(np.ones_like(out), args["saved"], args["kernel"], (1, 1),
+                                  args["pads"], args["pool"])
+
+
 def test_conv2d_maxpool_refuses_a_pool_larger_than_the_output():
     K, _, _ = _kernels("numba")
     x, kernel = np.zeros((1, 3, 3, 1), np.float32), np.zeros((3, 3, 1, 1), np.float32)

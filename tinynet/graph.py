@@ -7,15 +7,14 @@ several layers (the skip connection of a residual block) receives the *sum* of t
 that is the chain rule for a variable with several consumers.
 
 One optimisation changes how, never what, is computed: a Conv2D whose only reader is a
-MaxPooling2D with windows that tile its output runs *with* that pooling, as one kernel
-(:meth:`Conv2D.forward_pooled`): the convolution's output, four times the pooled one for 2x2
-windows, is then never stored, and the backward pass goes straight from the pooled gradient to
-the convolution's. The numbers are those of the two layers run one after the other. A forward
-pass asked to show a layer's output (``until``, ``record``) runs every layer on its own.
+MaxPooling2D with windows that tile its output runs *with* that pooling, as one step
+(:class:`~tinynet.layers.pooling.PooledConv`; the numba kernel never writes the convolution's
+output, four times the pooled one for 2x2 windows). The numbers are those of the two layers run
+one after the other. A forward pass asked to show a layer's output (``until``, ``record``) runs
+every layer on its own.
 """
 from .layers.base import InputLayer, Tensor
-from .layers.conv import Conv2D
-from .layers.pooling import MaxPooling2D
+from .layers.pooling import PooledConv
 
 
 def topological_order(output):
@@ -36,15 +35,6 @@ def topological_order(output):
 
     visit(output.layer, set())
     return order
-
-
-def runs_with_pooling(conv, pool):
-    """Whether ``conv`` and ``pool`` (its only reader) can run as one kernel: a Conv2D with a ReLU
-    or no activation, then a MaxPooling2D whose windows tile the image (strides equal to the
-    pool size, ``padding="valid"``), the report's ``MaxPooling2D(2)``."""
-    return (isinstance(conv, Conv2D) and conv.activation in ("relu", "linear")
-            and isinstance(pool, MaxPooling2D) and tuple(pool.strides) == tuple(pool.pool_size)
-            and pool.padding == "valid")
 
 
 class Graph:
@@ -71,36 +61,36 @@ class Graph:
         for layer in self.order:
             for t in layer.inbound:
                 self.consumers[id(t.layer)] += 1
-        # A layer's input gradient matters to training only when weights lie upstream of it.
-        self.weights_upstream = {}
+        # Whether weights lie at or before a layer's output, by name: a layer's input gradient
+        # matters to training only when weights lie before its input.
+        self.weights_before = {}
         for layer in self.order:
-            self.weights_upstream[id(layer)] = any(
-                bool(t.layer.params) or self.weights_upstream[id(t.layer)] for t in layer.inbound)
-        # pooling -> the convolution it runs with (see the module doc)
-        self.pooled_conv = {}
+            self.weights_before[layer.name] = bool(layer.params) or any(
+                self.weights_before[t.layer.name] for t in layer.inbound)
+        self._last_steps = None  # the steps of the last complete forward pass
+
+    def steps(self):
+        """The steps of a plain forward pass: the layers in order, each Conv2D read only by a
+        MaxPooling2D that tiles it taken with that pooling as one :class:`PooledConv` (decided at
+        each pass: a layer changed on the object since is run on its own)."""
+        steps = []
         for layer in self.order:
-            if len(layer.inbound) == 1:
-                conv = layer.inbound[0].layer
-                if self.consumers[id(conv)] == 1 and runs_with_pooling(conv, layer):
-                    self.pooled_conv[id(layer)] = conv
-        self._skipped = {id(conv) for conv in self.pooled_conv.values()}
-        self._fused_last = False  # whether the last forward pass ran them together
+            conv = layer.inbound[0].layer if len(layer.inbound) == 1 else None
+            if conv is not None and self.consumers[id(conv)] == 1 and PooledConv.fits(conv, layer):
+                steps[steps.index(conv)] = PooledConv(conv, layer)
+            else:
+                steps.append(layer)
+        return steps
 
     def forward(self, x, training=False, until=None, logits=False, record=None):
         """The output for the batch ``x``; or the output of layer ``until`` (a name), or, with
         ``logits=True``, the output layer's pre-activation ``z`` (its softmax's logits). A dict
         given as ``record`` receives every layer's output, by layer name (to look inside)."""
-        fuse = self._fused_last = until is None and record is None
+        steps = self.order if until is not None or record is not None else self.steps()
+        self._last_steps = None  # set again once this pass is complete
         outputs = {}
-        for layer in self.order:
-            if fuse and id(layer) in self._skipped:
-                continue  # computed by the pooling that reads it
-            if fuse and id(layer) in self.pooled_conv:
-                conv = self.pooled_conv[id(layer)]
-                ins = [outputs[id(t.layer)] for t in conv.inbound] or [x]
-                outputs[id(layer)] = conv.forward_pooled(ins[0], layer, training=training)
-                continue
-            ins = [outputs[id(t.layer)] for t in layer.inbound] or [x]
+        for layer in steps:
+            ins = [outputs[t.layer.name] for t in layer.inbound] or [x]
             activate = not (logits and layer is self.output)
             y = layer.forward(ins if isinstance(layer.input_shape, list) else ins[0],
                               training=training, activate=activate)
@@ -108,10 +98,11 @@ class Graph:
                 record[layer.name] = y
             if layer.name == until:
                 return y
-            outputs[id(layer)] = y
+            outputs[layer.name] = y
         if until is not None:
             raise ValueError(f"no layer named {until!r}; layers: {[l.name for l in self.order]}")
-        return outputs[id(self.output)]
+        self._last_steps = steps
+        return outputs[self.output.name]
 
     def backward(self, grad_output, need_input_grad=True, record=None):
         """Back-propagate ``grad_output`` = dL/d(output of the last forward) through every layer;
@@ -124,31 +115,33 @@ class Graph:
         receives dL/d(output) of every layer the pass reaches, by layer name (the forward pass
         must then have recorded too, so that each layer ran on its own).
         """
-        if record is not None and self._fused_last and self.pooled_conv:
+        steps = self._last_steps
+        if steps is None:
+            raise ValueError("backward() goes back through the last forward pass, which did not "
+                             "run the whole model (forward(x, until=...) stops at a layer): call "
+                             "forward(x) first")
+        if record is not None and steps is not self.order:
             raise ValueError("backward(record=...) needs the forward pass to record as well "
                              "(model.forward(x, record={})): without it, each Conv2D and the "
-                             "MaxPooling2D after it ran as one kernel, and the convolution's own "
+                             "MaxPooling2D after it ran as one step, and the convolution's own "
                              "output and gradient were never formed")
-        pending = {id(self.output): grad_output}
-        for layer in reversed(self.order):
-            g = pending.pop(id(layer), None)
+        pending = {self.output.name: grad_output}
+        for layer in reversed(steps):
+            g = pending.pop(layer.name, None)
             if g is None:
                 continue
             if record is not None:
                 record[layer.name] = g
             if layer is self.input:
                 return g if need_input_grad else None
-            step, backward = layer, layer.backward
-            if self._fused_last and id(layer) in self.pooled_conv:
-                step = self.pooled_conv[id(layer)]  # dL/d(pooled) -> dL/d(the conv's input)
-                backward = step.backward_pooled
-            wanted = need_input_grad or self.weights_upstream[id(step)]
-            if not (wanted or step.params):
+            wanted = need_input_grad or any(self.weights_before[t.layer.name]
+                                            for t in layer.inbound)
+            if not (wanted or layer.params):
                 continue
-            dx = backward(g, need_input_grad=wanted)
+            dx = layer.backward(g, need_input_grad=wanted)
             if not wanted:
                 continue
-            for t, d in zip(step.inbound, dx if isinstance(dx, list) else [dx]):
-                key = id(t.layer)
+            for t, d in zip(layer.inbound, dx if isinstance(dx, list) else [dx]):
+                key = t.layer.name
                 pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
         return None

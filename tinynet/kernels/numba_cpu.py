@@ -26,8 +26,9 @@ mirrored (a "full" correlation of ``dz`` with the kernel), and ``dL/dw[i, j, c, 
 product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on the same grid. The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 
-A convolution followed by a 2x2 max pooling (every convolution of the report's CNNs but one) runs
-as one kernel, :func:`conv2d_maxpool_forward`: each group's convolution is pooled while it is
+A stride-1 convolution read only by a max pooling with tiling windows (in the report's CNNs,
+every convolution but the residual block's two) runs with it as one kernel,
+:func:`conv2d_maxpool_forward`: each group's convolution is pooled while it is
 still on its grid, in cache, so that only the pooled output and each window's winner reach memory
 (a quarter of the convolution's output). Its backward pass lays each pooled gradient on its
 winner's grid position, the rest of ``dz`` being 0, and continues as above.
@@ -365,7 +366,9 @@ def _conv_pool_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, gro
     first maximum of each window in row-major order, as in ``maxpool_forward``) are written.
     ``max(relu(z)) = relu(max(z))``, so the ReLU is applied to the winners only; a window with
     no positive value may then name another winner than the pooling of ReLU's output would (all
-    its values are 0 after the ReLU), which changes nothing: its gradient is 0 either way."""
+    its values are 0 after the ReLU): the gradient that reaches the convolution is 0 there either
+    way (unless the incoming gradient is NaN or infinite: ``0 * NaN`` lands on another pixel,
+    and training stops on it anyway)."""
     n_img = x.shape[0]
     _, po_n, qo_n, f_out = out.shape
     size = hp * wp
@@ -991,11 +994,24 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
         return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
                                                  relu, need_dx, conv_backward=conv2d_backward,
                                                  pool_backward=maxpool_backward)
+    what = "conv2d_maxpool_backward"
+    if not (isinstance(saved, tuple) and len(saved) == 3):
+        raise ValueError(f"{what}: saved must be the second result of conv2d_maxpool_forward")
     x, arg, y = saved
-    _require_float("conv2d_maxpool_backward", dout, x, kernel)
-    _, pads = _check_conv(x, kernel, None, strides, pads, "conv2d_maxpool_backward")
-    _check_dout(dout, y.shape, "conv2d_maxpool_backward")
-    ph, pw = _ints(*pool_size)
+    _require_float(what, dout, x, kernel)
+    _, pads = _check_conv(x, kernel, None, strides, pads, what)
+    kh, kw, _, f = kernel.shape
+    oh, ow = _out_hw(x.shape[1], x.shape[2], kh, kw, 1, 1, pads, what)
+    ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, what)
+    expected = (x.shape[0], po, qo, f)
+    # saved by a forward pass with this kernel, padding and pool size? (else the compiled loop
+    # would place gradients outside its grid)
+    if (tuple(y.shape) != expected or tuple(arg.shape) != expected or arg.dtype != np.int32
+            or (arg.size and not 0 <= int(arg.min()) <= int(arg.max()) < ph * pw)):
+        raise ValueError(f"{what}: what was saved (pooled output {tuple(y.shape)}) does not come "
+                         f"from a forward pass with kernel {tuple(kernel.shape)}, pads {pads} and "
+                         f"pool {(ph, pw)} (expected {expected})")
+    _check_dout(dout, expected, what)
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
     (dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front, group) = args

@@ -86,6 +86,7 @@ class Layer:
         self.params = []
         self.grads = []
         self.inbound = None  # symbolic input tensors, once the layer is part of a graph
+        self._y = None  # the output of the last forward pass: what backward goes back through
 
     # ---- configuration ---------------------------------------------------------------------
     def _keras_options(self, options):
@@ -243,6 +244,11 @@ class Layer:
         ``None``: the model asks this of the first weighted layers, whose input is the data, and
         so saves their largest product (``dz @ W.T``, or the col2im of a convolution).
         """
+        if self._y is None:
+            raise RuntimeError(
+                f"layer '{self.name}': backward() needs a forward pass through this layer first "
+                "(a model's own forward pass may have run it together with the layer before or "
+                "after it, as one step: go back through the model then, model.backward(...))")
         if self._fused:
             return self._backward(grad_output, need_input_grad, fused_output=self._y)
         dz = (activations.backward(self.activation, grad_output, self._y) if self._activated

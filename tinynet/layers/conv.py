@@ -13,7 +13,8 @@ of shape ``(N*OH*OW, KH*KW*C)`` whose row ``(n, oh, ow)`` is the patch under out
 
 The work is done by the backend's ``conv2d_forward`` / ``conv2d_backward`` kernels: im2col and one
 matrix product in the NumPy reference (``kernels/numpy_ref.py``, the code of the formulas above),
-a compiled direct convolution with the numba backend, the same numbers either way.
+a compiled direct convolution with the numba backend, the same numbers either way. A Conv2D read
+only by a MaxPooling2D runs with it as one step (:class:`tinynet.layers.pooling.PooledConv`).
 """
 import numpy as np
 
@@ -101,15 +102,17 @@ class Conv2D(Layer):
             self.grads[1] = dbias
         return dx
 
-    # ---- run with the max pooling that reads it (see tinynet/graph.py) -----------------------
+    # ---- run with the max pooling that reads it (see pooling.PooledConv) ---------------------
     def forward_pooled(self, x, pool, training=False):
-        """``pool(self(x))`` as one kernel, for a MaxPooling2D ``pool`` whose windows tile this
-        layer's output: ``y[n, i, j, f] = max over window (i, j) of relu(z[n, ., ., f])``. Only
-        the pooled output and each window's winner are kept: the backward pass puts each pooled
-        gradient on its winner (times ``[y > 0]``), the rest of ``dz`` is 0."""
+        """``pool(self(x))`` in one step, for a MaxPooling2D ``pool`` whose windows tile this
+        layer's output: ``y[n, i, j, f] = max over window (i, j) of a(z[n, ., ., f])``, ``a`` this
+        layer's activation (ReLU or none). The numba kernel computes it without writing ``z`` out:
+        it keeps the pooled output and each window's winner, and the backward pass puts each
+        pooled gradient on its winner (times ``[y > 0]`` for the ReLU); the rest of ``dz`` is 0."""
         x = self._check_input(x)
         if not pool.built:
             pool.build(self.output_shape)
+        self._y = pool._y = None  # neither layer's own pass ran: their backward would refuse
         bias = self.bias if self.use_bias else None
         self._pool = pool.pool_size
         y, self._saved = backend.kernels().conv2d_maxpool_forward(
@@ -122,3 +125,4 @@ class Conv2D(Layer):
         return self._gradients(*backend.kernels().conv2d_maxpool_backward(
             dy, self._saved, self.kernel, self.strides, self.pads, self._pool,
             relu=self.activation == "relu", need_dx=need_input_grad))
+

@@ -11,11 +11,12 @@ MaxPooling2D, the practical work's; shapes: input ``x`` (N, H, W, C), output (N,
 On ties the first maximum in row-major order wins, as in TensorFlow; overlapping windows
 (strides smaller than the pool) add their contributions. The backend's ``maxpool_forward`` /
 ``maxpool_backward`` kernels do the work (``kernels/numpy_ref.py`` is the readable version).
+:class:`PooledConv` is a Conv2D and the MaxPooling2D that alone reads it, run as one step.
 """
 from .. import backend
 from ..shapes import pair
 from .base import Layer
-from .conv import check_padding, window_geometry
+from .conv import Conv2D, check_padding, window_geometry
 
 
 class _Pooling2D(Layer):
@@ -128,3 +129,45 @@ class GlobalAveragePooling2D(Layer):
         xp = backend.get_array_module(dz)
         return xp.broadcast_to((dz / dz.dtype.type(h * w))[:, None, None, :],
                                (dz.shape[0], h, w, dz.shape[1])).copy()
+
+
+class PooledConv:
+    """A Conv2D and the MaxPooling2D that alone reads it, as one step of a model's graph.
+
+    To the graph it is one more layer: its input is the convolution's, its output (and name) the
+    pooling's, its weights the convolution's. It runs :meth:`Conv2D.forward_pooled` and
+    :meth:`Conv2D.backward_pooled`, which give the numbers of the two layers run one after the
+    other while the compiled kernel never writes the convolution's output, ``ph*pw`` times the
+    pooled one (the graph builds the pair where :meth:`fits` says it may).
+    """
+
+    def __init__(self, conv, pool):
+        self.conv, self.pool = conv, pool
+        self.name = pool.name
+        self.inbound = conv.inbound
+
+    @staticmethod
+    def fits(conv, pool):
+        """Whether ``pool`` can run with ``conv``: exactly a Conv2D (not a subclass, nothing
+        replaced on the object) with a ReLU or no activation, then exactly a MaxPooling2D whose
+        windows tile the image (strides equal to the pool size, ``padding="valid"``), as the
+        report's ``MaxPooling2D(2)``."""
+        untouched = not ({"forward", "backward", "_forward", "_backward"}
+                         & (vars(conv).keys() | vars(pool).keys()))
+        return (type(conv) is Conv2D and type(pool) is MaxPooling2D and untouched
+                and conv.activation in conv.fused_activations + ("linear",)
+                and tuple(pool.strides) == tuple(pool.pool_size) and pool.padding == "valid")
+
+    @property
+    def params(self):
+        return self.conv.params
+
+    @property
+    def input_shape(self):
+        return self.conv.input_shape
+
+    def forward(self, x, training=False, activate=True):
+        return self.conv.forward_pooled(x, self.pool, training=training)
+
+    def backward(self, grad_output, need_input_grad=True):
+        return self.conv.backward_pooled(grad_output, need_input_grad=need_input_grad)
