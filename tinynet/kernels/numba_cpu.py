@@ -335,44 +335,20 @@ def _tail(offs):
 
 
 @njit(parallel=True, cache=True, fastmath=_FMA)
-def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, out):
-    """Stride-1 convolution of ``x`` (N, H, W, C) into ``out`` (N, OH, OW, F), see the module doc."""
-    n_img = x.shape[0]
-    _, oh_n, ow_n, f_out = out.shape
-    size = hp * wp
-    tail = _tail(offs)
-    zero = x.dtype.type(0)
-    for g in prange((n_img + group - 1) // group):
-        n0 = g * group
-        nb = min(group, n_img - n0)
-        acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb)
-        for b in range(nb):
-            for oh in range(oh_n):
-                base = b * size + oh * wp
-                row = out[n0 + b, oh]
-                for f in range(f_out):
-                    src = acc[f, base:]
-                    if relu:
-                        for ow in range(ow_n):
-                            v = src[ow]
-                            row[ow, f] = zero if v <= zero else v  # max(z, 0); NaN stays NaN
-                    else:
-                        for ow in range(ow_n):
-                            row[ow, f] = src[ow]
+def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, ph, pw, out, arg):
+    """Stride-1 convolution of ``x`` (N, H, W, C), see the module doc, with its ReLU when
+    ``relu``, and max pooling over ``(ph, pw)`` windows that tile the image.
 
-
-@njit(parallel=True, cache=True, fastmath=_FMA)
-def _conv_pool_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, ph, pw,
-                          out, arg):
-    """Stride-1 convolution, max pooling over ``(ph, pw)`` windows that tile the image, and the
-    ReLU (when ``relu``), in one pass: each group's convolution stays on its grid, in cache, and
-    only the pooled ``out`` (N, OH//ph, OW//pw, F) and the winners ``arg`` (``i*pw + j``, the
-    first maximum of each window in row-major order, as in ``maxpool_forward``) are written.
-    ``max(relu(z)) = relu(max(z))``, so the ReLU is applied to the winners only; a window with
-    no positive value may then name another winner than the pooling of ReLU's output would (all
-    its values are 0 after the ReLU): the gradient that reaches the convolution is 0 there either
-    way (unless the incoming gradient is NaN or infinite: ``0 * NaN`` lands on another pixel,
-    and training stops on it anyway)."""
+    ``ph = pw = 1``: no pooling, ``out`` (N, OH, OW, F) receives the convolution (``arg`` is not
+    used). Otherwise the pooling runs in the same pass: each group's convolution stays on its
+    grid, in cache, and only the pooled ``out`` (N, OH//ph, OW//pw, F) and the winners ``arg``
+    (``i*pw + j``, the first maximum of each window in row-major order, as in
+    ``maxpool_forward``) are written. ``max(relu(z)) = relu(max(z))``, so the ReLU is applied to
+    the winners only; a window with no positive value may then name another winner than the
+    pooling of ReLU's output would (all its values are 0 after the ReLU): the gradient that
+    reaches the convolution is 0 there either way (unless the incoming gradient is NaN or
+    infinite: ``0 * NaN`` lands on another pixel, and training stops on it anyway).
+    """
     n_img = x.shape[0]
     _, po_n, qo_n, f_out = out.shape
     size = hp * wp
@@ -382,6 +358,21 @@ def _conv_pool_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, gro
         n0 = g * group
         nb = min(group, n_img - n0)
         acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb)
+        if ph == 1 and pw == 1:  # the convolution's output itself
+            for b in range(nb):
+                for oh in range(po_n):
+                    base = b * size + oh * wp
+                    row = out[n0 + b, oh]
+                    for f in range(f_out):
+                        src = acc[f, base:]
+                        if relu:
+                            for ow in range(qo_n):
+                                v = src[ow]
+                                row[ow, f] = zero if v <= zero else v  # NaN stays NaN
+                        else:
+                            for ow in range(qo_n):
+                                row[ow, f] = src[ow]
+            continue
         for f in range(f_out):
             for b in range(nb):
                 for po in range(po_n):
@@ -459,49 +450,17 @@ def _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs,
 
 
 @njit(parallel=True, cache=True, fastmath=_DOT)
-def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
-                      top, left, hp, wp, front, group, need_dx, dx, part):
-    """Stride-1 convolution backward, see the module doc.
+def _conv_backward_s1(dout, y, arg, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
+                      top, left, hp, wp, front, group, ph, pw, need_dx, dx, part):
+    """Backward of :func:`_conv_forward_s1`, see the module doc.
 
-    ``dz = dout`` (or ``dout * (y > 0)`` when ``relu``) is laid on the grid with ``front`` zeros
-    before it. Group ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f, t]``) and ``dL/db``
-    (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
+    ``dz`` is laid on the grid with ``front`` zeros before it: with ``ph = pw = 1``, ``dout``
+    (or ``dout * [y > 0]`` when ``relu``, ``y`` the output); with pooling, each pooled gradient
+    ``dout[n, po, qo, f]`` at the grid position of its window's winner ``arg`` (times
+    ``[y > 0]``, ``y`` the pooled output: the winner's ReLU output), 0 everywhere else. Group
+    ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f, t]``) and ``dL/db`` (``part[g, f,
+    ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
     """
-    n_img = x.shape[0]
-    _, oh_n, ow_n, f_out = dout.shape
-    ntaps = dw_pidx.shape[0]
-    size = hp * wp
-    zero = x.dtype.type(0)
-    for g in prange((n_img + group - 1) // group):
-        n0 = g * group
-        nb = min(group, n_img - n0)
-        dplanes = np.zeros((f_out, front + nb * size), x.dtype)
-        for b in range(nb):
-            for oh in range(oh_n):
-                base = front + b * size + oh * wp
-                drow = dout[n0 + b, oh]
-                yrow = y[n0 + b, oh]
-                for f in range(f_out):
-                    dst = dplanes[f, base:]
-                    total = zero
-                    for ow in range(ow_n):
-                        v = drow[ow, f]
-                        if relu:
-                            v = v * (yrow[ow, f] > zero)  # relu_backward: dy * [y > 0]
-                        dst[ow] = v
-                        total += v
-                    part[g, f, ntaps] += total
-        _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
-                             dw_offs, top, left, hp, wp, need_dx, dx, part)
-
-
-@njit(parallel=True, cache=True, fastmath=_DOT)
-def _conv_pool_backward_s1(dout, y, arg, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
-                           top, left, hp, wp, front, group, ph, pw, need_dx, dx, part):
-    """Backward of :func:`_conv_pool_forward_s1`: each pooled gradient ``dout[n, po, qo, f]``
-    goes to the grid position of its window's winner (times ``[y > 0]`` when ``relu``, ``y``
-    the pooled output: the winner's ReLU output), every other position gets 0; then the same
-    dL/dw, dL/db and dL/dx as :func:`_conv_backward_s1`."""
     n_img = x.shape[0]
     _, po_n, qo_n, f_out = dout.shape
     ntaps = dw_pidx.shape[0]
@@ -520,8 +479,20 @@ def _conv_pool_backward_s1(dout, y, arg, relu, x, dx_wts, dx_pidx, dx_offs, dw_p
             for po in range(po_n):
                 drow = dout[n0 + b, po]
                 yrow = y[n0 + b, po]
-                arow = arg[n0 + b, po]
                 base = front + b * size + po * ph * wp
+                if ph == 1 and pw == 1:  # dz on the grid, row by row
+                    for f in range(f_out):
+                        dst = dplanes[f, base:]
+                        row_total = zero
+                        for ow in range(qo_n):
+                            v = drow[ow, f]
+                            if relu:
+                                v = v * (yrow[ow, f] > zero)  # relu_backward: dy * [y > 0]
+                            dst[ow] = v
+                            row_total += v
+                        total[f] += row_total
+                    continue
+                arow = arg[n0 + b, po]
                 for qo in range(qo_n):
                     at = base + qo * pw
                     for f in range(f_out):  # filters innermost: contiguous reads, F sums
@@ -884,6 +855,10 @@ def _backward_s1_args(x, kernel, pads, need_dx):
             dx, part)
 
 
+# the winners' array of the kernels' calls without pooling (one type for every call: one compilation)
+_NO_WINNERS = np.empty((0, 0, 0, 0), np.int32)
+
+
 def _gradients(kernel, dx, part, need_dx):
     """``(dx, dkernel, dbias)`` from the groups' partial sums ``part[g, f, t]`` (``t = ntaps``:
     the bias)."""
@@ -915,7 +890,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
         return z.reshape(n, oh, ow, f), (x, cols)
     (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
     out = np.empty((n, oh, ow, f), dtype=dtype)
-    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, out)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, 1, 1, out, _NO_WINNERS)
     return out, (x, None)
 
 
@@ -954,7 +929,10 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
         return dx, dkernel, dbias
     y = dout if relu_output is None else np.ascontiguousarray(relu_output, dtype=dtype)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
-    _conv_backward_s1(dout, y, relu_output is not None, x, *args, bool(need_dx), dx, part)
+    (dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front, group) = args
+    _conv_backward_s1(dout, y, _NO_WINNERS, relu_output is not None, x, dx_wts, dx_pidx, dx_offs,
+                      dw_pidx, dw_offs, top, left, hp, wp, front, group, 1, 1, bool(need_dx), dx,
+                      part)
     return _gradients(kernel, dx, part, need_dx)
 
 
@@ -970,7 +948,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False
     """Same as :func:`numpy_ref.conv2d_maxpool_forward`: ``(pooled, saved)``.
 
     Stride 1 runs the convolution, the ReLU and the pooling in one compiled pass
-    (:func:`_conv_pool_forward_s1`): the convolution's output is never written to memory, only
+    (:func:`_conv_forward_s1` with pooling): the convolution's output is never written out, only
     the pooled output and each window's winner. Other strides run the two kernels.
     """
     _require_float("conv2d_maxpool_forward", x, kernel, bias)
@@ -986,8 +964,9 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False
     x = np.ascontiguousarray(x, dtype=dtype)
     (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
     out = np.empty((n, po, qo, f), dtype=dtype)
-    arg = np.empty((n, po, qo, f), dtype=np.int32)
-    _conv_pool_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, ph, pw, out, arg)
+    # 1x1 windows: the convolution itself, every window's winner its one element
+    arg = (np.zeros if (ph, pw) == (1, 1) else np.empty)((n, po, qo, f), dtype=np.int32)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, ph, pw, out, arg)
     return out, (x, arg, out)
 
 
@@ -1019,9 +998,8 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
     (dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front, group) = args
-    _conv_pool_backward_s1(dout, y, arg, bool(relu), x, dx_wts, dx_pidx, dx_offs, dw_pidx,
-                           dw_offs, top, left, hp, wp, front, group, ph, pw, bool(need_dx), dx,
-                           part)
+    _conv_backward_s1(dout, y, arg, bool(relu), x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
+                      top, left, hp, wp, front, group, ph, pw, bool(need_dx), dx, part)
     return _gradients(kernel, dx, part, need_dx)
 
 
