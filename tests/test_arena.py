@@ -333,3 +333,27 @@ def test_interop_copies_the_trained_weights(monkeypatch):
     back.train_on_batch(*batches(1, shape=(4,))[0])
     assert back.layers[0].kernel.base is back._arena.groups[0].weights
     assert not np.array_equal(back.get_weights()[0], model.get_weights()[0])
+
+
+def test_a_deep_copy_of_a_trained_model_trains_on_its_own():
+    """copy.deepcopy(model): the copy's steps move the copy's weights (copied views are no
+    longer views of the copied buffer: the copy builds its own arena), as the original's would,
+    and leave the original alone."""
+    import copy
+
+    from tinynet import report_models
+    backend.set_seed(0)
+    model = report_models.cnn_digits()
+    model.compile("rmsprop", "categorical_crossentropy")
+    r = np.random.default_rng(0)
+    x = r.random((64, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(64) % 10]
+    model.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    twin = copy.deepcopy(model)
+    before = [w.copy() for w in model.get_weights()]
+    twin.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert not any(np.array_equal(a, b) for a, b in zip(before, twin.get_weights()))
+    model.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)

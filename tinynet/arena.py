@@ -114,6 +114,12 @@ class Arena:
                                         for i in range(len(layer.params))]))
         self.install_gradients()
 
+    def __deepcopy__(self, memo):
+        """A deep copy of a model gets no arena: copied views are no longer views of the copied
+        buffer (training the copy would move the buffer, not its layers' weights); the copy
+        builds its own at its first step."""
+        return None
+
     def install_gradients(self):
         """Give every layer a :class:`GradientViews` as ``grads`` (its present gradients copied in)."""
         for layer, views in self.layers:

@@ -57,10 +57,10 @@ class Graph:
             raise ValueError(f"layer names must be unique in a model (they key its saved file and "
                              f"get_layer); these appear more than once: {twice}")
         self.input, self.output = inputs.layer, outputs.layer
-        self.consumers = {id(layer): 0 for layer in self.order}
+        self.consumers = {layer.name: 0 for layer in self.order}  # readers of each output
         for layer in self.order:
             for t in layer.inbound:
-                self.consumers[id(t.layer)] += 1
+                self.consumers[t.layer.name] += 1
         # Whether weights lie at or before a layer's output, by name: a layer's input gradient
         # matters to training only when weights lie before its input.
         self.weights_before = {}
@@ -76,7 +76,7 @@ class Graph:
         steps = []
         for layer in self.order:
             conv = layer.inbound[0].layer if len(layer.inbound) == 1 else None
-            if conv is not None and self.consumers[id(conv)] == 1 and PooledConv.fits(conv, layer):
+            if conv is not None and self.consumers[conv.name] == 1 and PooledConv.fits(conv, layer):
                 steps[steps.index(conv)] = PooledConv(conv, layer)
             else:
                 steps.append(layer)
