@@ -13,7 +13,7 @@ Tasks (``spec["task"]``):
                   ``batches`` batches: the peak resident memory of training on the full data.
 * ``kernels``     time each kernel (conv forward/backward, max-pool forward/backward, dense, and
                   conv + ReLU + max-pool as the models run it) at the report models' shapes, batch
-                  128, float32.
+                  128, float32: every kernel in turn, round after round, the median of the rounds.
 * ``scaling``     seconds per epoch for several training-set sizes.
 * ``batch_sweep`` training and inference throughput for several batch sizes.
 * ``keras_epochs`` / ``torch_epochs``  the same measurement as ``epochs`` for the same model built
@@ -154,8 +154,9 @@ def task_memory(spec):
             "max_rss_mb": common.max_rss_mb(), "batches": int(spec.get("batches", 40))}
 
 
-def _median_ms(fn, repeats, min_time=0.2):
-    fn()  # warm-up (and compilation)
+def _median_ms(fn, repeats, min_time=0.2, warm_up=True):
+    if warm_up:
+        fn()  # (and compilation)
     times = []
     t_end = time.perf_counter() + min_time
     while len(times) < repeats or (time.perf_counter() < t_end and len(times) < 20 * repeats):
@@ -179,19 +180,24 @@ DENSE_SHAPES = [("dense 784->256", 784, 256), ("dense 392->256", 392, 256), ("de
 
 
 def task_kernels(spec):
+    """Every kernel timed in ``rounds`` rounds (each round a median of a few calls of every kernel
+    in turn; the figure: the median of the rounds), so that a slow spell of the shared machine
+    falls in one round of many kernels rather than in every call of one."""
+    from functools import partial
+
     backend = _setup(spec)
     xp, K = backend.xp(), backend.kernels()
     sync = (lambda: xp.cuda.Stream.null.synchronize()) if backend.get_backend() == "cupy" else (lambda: None)
-    repeats = int(spec.get("repeats", 7))
+    rounds = int(spec.get("rounds", 5))
+    repeats = max(3, int(spec.get("repeats", 7)) // 2)
     batch = int(spec.get("batch", 128))
     r = np.random.default_rng(0)
-    rows = []
+    rows, measured = [], []
 
-    def timed(fn):
-        def run():
-            fn()
-            sync()
-        return _median_ms(run, repeats)
+    def add(kernel, shape, fn, flops=None):
+        row = {"kernel": kernel, "shape": shape}
+        rows.append(row)
+        measured.append((row, fn, flops))
 
     for name, h, c, f, k in CONV_SHAPES:
         x = xp.asarray(r.random((batch, h, h, c), dtype=np.float32))
@@ -202,40 +208,50 @@ def task_kernels(spec):
         y, saved = K.conv2d_forward(x, w, b, (1, 1), pads, relu=True)
         dy = xp.asarray(r.standard_normal(y.shape).astype(np.float32))
         flops = 2 * batch * h * h * f * k * k * c
-        fwd = timed(lambda: K.conv2d_forward(x, w, b, (1, 1), pads, relu=True))
-        bwd = timed(lambda: K.conv2d_backward(dy, saved, w, (1, 1), pads, relu_output=y))
-        rows.append({"kernel": "conv forward (+relu)", "shape": name, "ms": fwd,
-                     "gflops": flops / fwd / 1e6})
-        rows.append({"kernel": "conv backward (dx, dw, db)", "shape": name, "ms": bwd,
-                     "gflops": 2 * flops / bwd / 1e6})
+        add("conv forward (+relu)", name, partial(K.conv2d_forward, x, w, b, (1, 1), pads,
+                                                  relu=True), flops)
+        add("conv backward (dx, dw, db)", name, partial(K.conv2d_backward, dy, saved, w, (1, 1),
+                                                        pads, relu_output=y), 2 * flops)
         if name in POOLED_CONVS:  # the same convolution with its ReLU and 2x2 max pooling
             yp, saved = K.conv2d_maxpool_forward(x, w, b, (1, 1), pads, (2, 2), relu=True)
             dyp = xp.asarray(r.standard_normal(yp.shape).astype(np.float32))
-            fwd = timed(lambda: K.conv2d_maxpool_forward(x, w, b, (1, 1), pads, (2, 2), relu=True))
-            bwd = timed(lambda: K.conv2d_maxpool_backward(dyp, saved, w, (1, 1), pads, (2, 2),
-                                                          relu=True))
-            rows.append({"kernel": "conv + relu + max-pool forward", "shape": name, "ms": fwd,
-                         "gflops": flops / fwd / 1e6})
-            rows.append({"kernel": "conv + relu + max-pool backward (dx, dw, db)", "shape": name,
-                         "ms": bwd, "gflops": 2 * flops / bwd / 1e6})
+            add("conv + relu + max-pool forward", name,
+                partial(K.conv2d_maxpool_forward, x, w, b, (1, 1), pads, (2, 2), relu=True), flops)
+            add("conv + relu + max-pool backward (dx, dw, db)", name,
+                partial(K.conv2d_maxpool_backward, dyp, saved, w, (1, 1), pads, (2, 2), relu=True),
+                2 * flops)
     for name, h, c in POOL_SHAPES:
         x = xp.asarray(r.random((batch, h, h, c), dtype=np.float32))
         out, arg = K.maxpool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
         dout = xp.asarray(r.random(out.shape, dtype=np.float32))
-        rows.append({"kernel": "max-pool forward", "shape": name,
-                     "ms": timed(lambda: K.maxpool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0)))})
-        rows.append({"kernel": "max-pool backward", "shape": name,
-                     "ms": timed(lambda: K.maxpool_backward(dout, arg, x.shape, 2, 2, 2, 2, (0, 0, 0, 0)))})
+        add("max-pool forward", name, partial(K.maxpool_forward, x, 2, 2, 2, 2, (0, 0, 0, 0)))
+        add("max-pool backward", name,
+            partial(K.maxpool_backward, dout, arg, x.shape, 2, 2, 2, 2, (0, 0, 0, 0)))
     from tinynet import layers
     for name, n_in, n_out in DENSE_SHAPES:
         layer = layers.Dense(n_out, activation="relu")
         x = xp.asarray(r.random((batch, n_in), dtype=np.float32))
         y = layer.forward(x, training=True)
         dy = xp.asarray(r.random(y.shape, dtype=np.float32))
-        rows.append({"kernel": "dense forward (+relu)", "shape": name,
-                     "ms": timed(lambda: layer.forward(x, training=True))})
-        rows.append({"kernel": "dense backward", "shape": name, "ms": timed(lambda: layer.backward(dy))})
-    return {"rows": rows, "batch": batch}
+        add("dense forward (+relu)", name, partial(layer.forward, x, training=True))
+        add("dense backward", name, partial(layer.backward, dy))
+
+    def synced(fn):
+        def run():
+            fn()
+            sync()
+        return run
+
+    per_round = [[] for _ in measured]
+    for rnd in range(rounds):
+        for times, (row, fn, _) in zip(per_round, measured):
+            times.append(_median_ms(synced(fn), repeats, min_time=0.2 / rounds, warm_up=rnd == 0))
+    for times, (row, _, flops) in zip(per_round, measured):
+        row["ms"] = common.median(times)
+        row["rounds_ms"] = times
+        if flops:
+            row["gflops"] = flops / row["ms"] / 1e6
+    return {"rows": rows, "batch": batch, "rounds": rounds}
 
 
 def task_scaling(spec):
