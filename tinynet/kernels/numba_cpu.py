@@ -929,10 +929,8 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
         return dx, dkernel, dbias
     y = dout if relu_output is None else np.ascontiguousarray(relu_output, dtype=dtype)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
-    (dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front, group) = args
-    _conv_backward_s1(dout, y, _NO_WINNERS, relu_output is not None, x, dx_wts, dx_pidx, dx_offs,
-                      dw_pidx, dw_offs, top, left, hp, wp, front, group, 1, 1, bool(need_dx), dx,
-                      part)
+    _conv_backward_s1(dout, y, _NO_WINNERS, relu_output is not None, x, *args, 1, 1,
+                      bool(need_dx), dx, part)
     return _gradients(kernel, dx, part, need_dx)
 
 
@@ -997,9 +995,7 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
     _check_dout(dout, expected, what)
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
-    (dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front, group) = args
-    _conv_backward_s1(dout, y, arg, bool(relu), x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
-                      top, left, hp, wp, front, group, ph, pw, bool(need_dx), dx, part)
+    _conv_backward_s1(dout, y, arg, bool(relu), x, *args, ph, pw, bool(need_dx), dx, part)
     return _gradients(kernel, dx, part, need_dx)
 
 
