@@ -97,6 +97,14 @@ def test_recording_gradients_needs_a_recorded_forward_pass():
     assert "l1" in grads and grads["l1"].shape == (2, 28, 28, 9)
 
 
+def test_recording_gradients_needs_nothing_more_where_no_layers_run_together():
+    model = report_models.mlp_raw()
+    y = model.forward(np.zeros((2, 784), np.float32))
+    grads = {}
+    model.backward(np.ones_like(y), record=grads)
+    assert sorted(grads) == sorted(layer.name for layer in model.graph.order)
+
+
 def test_backward_refuses_a_forward_pass_that_stopped_at_a_layer():
     model = report_models.cnn_digits()
     x = np.zeros((2, 28, 28, 1), np.float32)

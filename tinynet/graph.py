@@ -120,7 +120,7 @@ class Graph:
             raise ValueError("backward() goes back through the last forward pass, which did not "
                              "run the whole model (forward(x, until=...) stops at a layer): call "
                              "forward(x) first")
-        if record is not None and steps is not self.order:
+        if record is not None and any(isinstance(step, PooledConv) for step in steps):
             raise ValueError("backward(record=...) needs the forward pass to record as well "
                              "(model.forward(x, record={})): without it, each Conv2D and the "
                              "MaxPooling2D after it ran as one step, and the convolution's own "
