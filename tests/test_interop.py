@@ -194,6 +194,24 @@ def test_tinynet_sequential_without_report_names():
     np.testing.assert_allclose(model.predict(x), keras_predict(kmodel, x), rtol=1e-5, atol=1e-6)
 
 
+def test_from_logits_after_a_softmax_trains_as_in_keras():
+    # Keras takes the softmax's logits when from_logits=True follows a softmax (and warns);
+    # tinynet must train the same, not apply a second softmax (tests/test_keras_compat.py)
+    from tinynet import Sequential, losses
+    backend.set_seed(3)
+    model = Sequential([layers.Input((6,)), layers.Dense(5, activation="relu", name="h"),
+                        layers.Dense(4, activation="softmax", name="out")], name="tut")
+    kmodel = to_keras(model)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 6)).astype("float32"), rng.integers(0, 4, 96)
+    with pytest.warns(UserWarning, match="from_logits=True"):
+        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    kmodel.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ours = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0).history["loss"]
+    theirs = kmodel.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
 # ---- clear errors -------------------------------------------------------------------------------
 def _functional(*make):
     inp = keras.Input((8, 8, 3), name="x")

@@ -210,6 +210,44 @@ def test_a_probability_loss_without_softmax_is_pointed_out():
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
 
+@pytest.mark.parametrize("activation,loss,labels", [
+    ("softmax", "SparseCategoricalCrossentropy", lambda r: r.integers(0, 3, 64)),
+    ("sigmoid", "BinaryCrossentropy", lambda r: (r.random((64, 3)) > 0.5).astype("float32")),
+])
+def test_from_logits_after_a_softmax_trains_on_its_logits_as_keras_does(activation, loss, labels):
+    # the TensorFlow tutorial's loss on a model that already ends in a softmax: applying the softmax
+    # a second time trained on a wrong loss (3 epochs of MNIST: 1.62 instead of 0.38), silently
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 4)).astype("float32"), labels(rng)
+    runs = []
+    for from_logits in (False, True):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([layers.Input((4,)), layers.Dense(8, activation="relu"),
+                                  layers.Dense(3, activation=activation)])
+        if from_logits:
+            with pytest.warns(UserWarning, match=rf"from_logits=True.*applies a {activation}.*"
+                                                 r"as Keras does.*activation=None"):
+                model.compile("rmsprop", getattr(keras.losses, loss)(from_logits=True),
+                              metrics=["accuracy"])
+        else:
+            model.compile("rmsprop", getattr(keras.losses, loss)(), metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+        runs.append((history, model.get_weights(), model.evaluate(x, y, verbose=0)))
+    (h0, w0, e0), (h1, w1, e1) = runs
+    assert h0 == h1 and e0 == e1 and h0["loss"][1] < h0["loss"][0]
+    assert all(np.array_equal(a, b) for a, b in zip(w0, w1))
+
+
+def test_freezing_a_layer_or_a_model_is_refused_not_ignored():
+    model = keras.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
+    model.layers[0].trainable = True  # what it is: accepted
+    assert model.layers[0].trainable and model.trainable
+    for frozen in (model.layers[0], model):
+        with pytest.raises(ValueError, match=r"trainable = False \(frozen layers\) is not implemented"):
+            frozen.trainable = False
+    assert model.layers[0].trainable and model.trainable
+
+
 def test_unscaled_pixels_are_pointed_out_once_unless_the_model_rescales_them():
     x = np.random.default_rng(0).integers(0, 256, (20, 8, 8)).astype("uint8")
     y = np.arange(20) % 3

@@ -228,3 +228,23 @@ def warn_if_probabilities_without_softmax(model):
                       f"last layer '{output.name}' has no sigmoid; add activation='sigmoid', or "
                       "use BinaryCrossentropy(from_logits=True)", UserWarning,
                       stacklevel=_user_stacklevel())
+
+
+def warn_if_logits_loss_after_activation(model):
+    """Warn when a loss on logits (``from_logits=True``) follows a last layer whose softmax (or
+    sigmoid) already made probabilities of them. Keras warns too, and computes the loss from that
+    activation's logits, as if ``from_logits=False``; tinynet does the same (see
+    ``training.fused_loss``), where applying the softmax a second time would train on a wrong
+    loss."""
+    loss = model.loss
+    if not model.built or not getattr(loss, "from_logits", False):
+        return
+    output = model.graph.output
+    activation = getattr(loss, "fuses_with", None)
+    if activation is not None and output.activation == activation:
+        warnings.warn(f"model '{model.name}': {type(loss).__name__}(from_logits=True) expects "
+                      f"logits, but the last layer '{output.name}' applies a {activation}, so "
+                      f"its outputs are probabilities; as Keras does, the loss is computed from "
+                      f"the {activation}'s logits (the same as from_logits=False). Remove the "
+                      f"{activation} (activation=None) to output logits, or drop from_logits=True",
+                      UserWarning, stacklevel=_user_stacklevel())

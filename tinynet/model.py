@@ -120,6 +120,8 @@ class Model:
                              "layer, or model.build((None, ...))), or call it on data first")
 
     # ---- weights ---------------------------------------------------------------------------
+    trainable = Layer.trainable  # always True; ``model.trainable = False`` is refused, not ignored
+
     @property
     def params(self):
         return [p for layer in self.layers for p in layer.params]
@@ -213,6 +215,7 @@ class Model:
                 self.metrics.append(name)
                 self.metric_kinds[name] = self._accuracy_kind(kind)
         checks.warn_if_probabilities_without_softmax(self)
+        checks.warn_if_logits_loss_after_activation(self)
         arena.of(self)  # the weights become views of one flat buffer (built later if need be)
 
     def _accuracy_kind(self, kind):

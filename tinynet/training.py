@@ -36,10 +36,12 @@ def fused_loss(model):
     binary cross-entropy) on probabilities, is trained on the fused loss of its logits ``z``, as
     Keras does: the same loss, computed stably without the clipping, and with the famous gradient
     ``dL/dz = (p - y) / N`` instead of a Jacobian product (see :mod:`tinynet.losses`).
+    With ``from_logits=True`` too: the outputs are then probabilities, not the logits the loss
+    asks for, and Keras (as tinynet, which warns at ``compile``) takes the softmax's logits
+    instead of applying a second softmax to the probabilities.
     """
     loss = model.loss
-    if getattr(loss, "from_logits", True) or \
-            getattr(loss, "fuses_with", None) != model.graph.output.activation:
+    if getattr(loss, "fuses_with", None) != model.graph.output.activation:
         return None
     return loss.logits_loss
 

@@ -130,6 +130,20 @@ class Layer:
                              f"axis, like (28, 28, 1), got {shape}")
         return None if shape is None else tuple(int(d) for d in shape)
 
+    @property
+    def trainable(self):
+        """``True``: tinynet trains the weights of every layer (Keras's frozen layers are not
+        implemented, and ``layer.trainable = False`` is refused rather than ignored)."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        if not value:
+            raise ValueError(f"{type(self).__name__} '{self.name}': trainable = False (frozen "
+                             "layers) is not implemented in tinynet; every layer with weights is "
+                             "trained. To train on the features of a model that stays as it is, "
+                             "compute them once with its predict() and train another model on them")
+
     def get_config(self):
         """Constructor arguments (JSON-able) that rebuild this layer."""
         return {"name": self.name}
