@@ -65,7 +65,7 @@ def forward_backward(model, image, label):
         outputs.append(a)
     p = outputs[-1]
     y = backend.asarray(common.one_hot(np.array([label])), dtype=p.dtype)
-    g = -y / p                          # dL/dp, handed to the softmax layer's own backward
+    g = -y / p                          # dL/dp, handed to the last layer's backward (its softmax, then its Dense)
     gradients = [p - y]                 # shown for the output: dL/dz = p - y (lesson 0), what flows back
     for layer in reversed(chain[1:]):
         g = layer.backward(g)           # dL/d(input of this layer) = dL/d(output of the one before)
@@ -141,10 +141,11 @@ section.text(f"""
 {cnn_acc:.2%}, {verdict} the MLP's {mlp_acc:.2%} ({100 * (cnn_acc - mlp_acc):+.2f} points); the
 practical work had {report_rows['cnn_25'].report[1]:.2%} against {report_rows['mlp_raw_256'].report[1]:.2%}.
 Why fewer weights can do better: the MLP's first layer gives every one of its 256 units
-its own weight for every pixel (200,960 weights), and nothing in it knows that neighbouring
-pixels belong together or that a stroke means the same thing anywhere in the image. A
-convolution looks at small neighbourhoods and reuses the same 5x5 kernel at every position, so
-its few weights are trained by every patch of every image; the poolings then make the features
+its own weight for every pixel (784 x 256 = 200,704 weights), and nothing in it knows that
+neighbouring pixels belong together or that a stroke means the same thing anywhere in the image.
+A convolution looks at small neighbourhoods and reuses the same small kernel (5x5; 3x3 in the
+third) at every position, so its few weights are trained by every patch of every image; the
+poolings then make the features
 tolerant to small shifts. Depth lets the later convolutions combine strokes into parts of
 digits. Fewer weights, each used at every position: the CNN's 7,465 are enough.""")
 accuracy_picture = drawing.accuracy_bars(
