@@ -25,6 +25,44 @@ def test_input_shape_and_input_dim_on_a_first_layer_build_the_sequential_model()
     assert a.inputs[0].shape == (None, 784) and a.outputs[0].shape == (None, 3)
 
 
+def test_weights_are_the_live_arrays_in_keras_order_and_all_of_them_train():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu"),
+                              layers.Dropout(0.5), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    dense = model.layers[0]
+    assert dense.weights[0] is dense.kernel and dense.weights[1] is dense.bias
+    assert model.layers[1].weights == [] and model.layers[1].non_trainable_weights == []
+    w = model.weights
+    assert [a.shape for a in w] == [(4, 3), (3,), (3, 2), (2,)]  # Keras's order: layer by layer
+    for same in (model.trainable_weights, model.trainable_variables, dense.trainable_weights
+                 + model.layers[2].trainable_variables):
+        assert len(same) == 4 and all(a is b for a, b in zip(same, w))
+    assert model.non_trainable_weights == [] == model.non_trainable_variables
+    before = [a.copy() for a in w]
+    x, y = np.random.default_rng(0).random((16, 4)), np.random.default_rng(1).random((16, 2))
+    model.fit(x, y, epochs=1, verbose=0)
+    assert all(not np.array_equal(a, b) for a, b in zip(w, before))  # the arrays that train
+    w[3][...] = 5.0  # and writing into them changes the model
+    np.testing.assert_array_equal(model.get_weights()[3], [5.0, 5.0])
+    assert keras.Sequential([layers.Dense(3)]).weights == []  # not built yet, as in Keras
+
+
+@pytest.mark.parametrize("name,instead", [
+    ("get_config", "model.save(path)"), ("to_json", "to_keras(model)"),
+    ("metrics_names", "return_dict=True"),
+])
+def test_keras_model_attributes_tinynet_lacks_say_so_and_what_to_use(name, instead):
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
+    model.compile("adam", "mse", metrics=["accuracy"])
+    with pytest.raises(AttributeError, match=f"Sequential.{name}: Keras's {name} is not "
+                                             "implemented in tinynet") as info:
+        getattr(model, name)
+    assert instead in str(info.value)
+    assert not hasattr(model, name)
+    with pytest.raises(AttributeError, match="'Sequential' object has no attribute 'nothing'"):
+        model.nothing  # other names: Python's own message
+
+
 def test_a_model_used_as_a_layer_trains_its_own_weights():
     backend.set_floatx("float64")
     inner = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3)])

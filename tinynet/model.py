@@ -28,6 +28,18 @@ class NotCompiledError(RuntimeError, ValueError):
 
 METRICS = metrics_mod.ACCURACY_NAMES  # the accuracy under Keras's names
 
+_CONFIG = ("tinynet saves a model's architecture with its weights in one file, model.save(path) "
+           "and tinynet.load_model(path); model.summary() prints the architecture, and "
+           "tinynet.interop.to_keras(model) gives the same model in Keras, which has {}")
+# Keras's model attributes that tinynet does not implement, and what it has instead
+NOT_IMPLEMENTED = {
+    "get_config": _CONFIG.format("get_config()"),
+    "to_json": _CONFIG.format("to_json()"),
+    "metrics_names": "Keras 3's is ['loss', 'compile_metrics'] after compile, not one name per "
+                     "value evaluate() returns: evaluate(x, y, return_dict=True) gives the values "
+                     "by name, and model.metrics lists the compiled metrics' names",
+}
+
 
 class Model:
     """A functional model: ``Model(inputs, outputs)`` with ``inputs`` from ``layers.Input``."""
@@ -129,6 +141,21 @@ class Model:
     @property
     def grads(self):
         return [g for layer in self.layers for g in layer.grads]
+
+    # Keras's names for the weight arrays themselves, layer after layer (see Layer.weights)
+    weights = Layer.weights
+    trainable_weights = Layer.trainable_weights
+    non_trainable_weights = Layer.non_trainable_weights
+    trainable_variables = Layer.trainable_variables
+    non_trainable_variables = Layer.non_trainable_variables
+
+    def __getattr__(self, name):
+        # Python calls this only for a name the model does not have: Keras's names that tinynet
+        # does not implement get an answer that says what to use instead
+        if name in NOT_IMPLEMENTED:
+            raise AttributeError(f"{type(self).__name__}.{name}: Keras's {name} is not implemented "
+                                 f"in tinynet; {NOT_IMPLEMENTED[name]}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def count_params(self):
         self._require_built("the number of parameters")

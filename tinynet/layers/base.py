@@ -144,6 +144,29 @@ class Layer:
                              "trained. To train on the features of a model that stays as it is, "
                              "compute them once with its predict() and train another model on them")
 
+    # ---- Keras's views of the weights: the arrays themselves -----------------------------------
+    @property
+    def weights(self):
+        """Keras's ``layer.weights``: the layer's weight arrays themselves (not copies, unlike
+        ``get_weights()``), in Keras's order (kernel, bias); ``[]`` before the layer is built.
+        Writing into them (``w[...] = ...``) changes the layer. A model's ``compile`` moves the
+        weights into one flat buffer (:mod:`tinynet.arena`): arrays taken before it are no
+        longer the layer's after it."""
+        return list(self.params)
+
+    @property
+    def trainable_weights(self):
+        """Keras's ``trainable_weights``: all of ``weights``, since every weight trains in tinynet."""
+        return self.weights
+
+    @property
+    def non_trainable_weights(self):
+        """Keras's ``non_trainable_weights``: ``[]`` (tinynet has no frozen or non-trained weights)."""
+        return []
+
+    trainable_variables = trainable_weights  # Keras 3's other names for the same lists
+    non_trainable_variables = non_trainable_weights
+
     def get_config(self):
         """Constructor arguments (JSON-able) that rebuild this layer."""
         return {"name": self.name}
