@@ -27,6 +27,7 @@ when that backend is selected.
 """
 import contextlib
 import functools
+import importlib
 import os
 import sys
 import threading
@@ -122,7 +123,7 @@ def _load(name):
         entry = np, _namespace(numpy_ref)
     elif name == "numba":
         try:
-            import numba  # noqa: F401
+            importlib.import_module("numba")  # installed and importable?
         except ImportError as e:
             raise BackendError(
                 f"backend 'numba' needs the numba package, which does not import here ({e}); "
