@@ -238,6 +238,60 @@ def test_keras_arguments_tinynet_lacks_are_refused_by_name(make, error, excerpt)
         make()
 
 
+# Keras 3's normal initialisers: (name, layer, input shape, the kernel's standard deviation and
+# whether it is a normal cut at two of its underlying standard deviations, std / 0.8796). The
+# shapes have fan_in != fan_out, so that a swapped fan changes the standard deviation.
+NORMAL_INITIALIZERS = [
+    ("he_normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), (2 / 400) ** 0.5, True),
+    ("he_normal", lambda i: layers.Conv2D(64, 3, kernel_initializer=i), (8, 8, 32),
+     (2 / (9 * 32)) ** 0.5, True),
+    ("glorot_normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), (2 / 600) ** 0.5,
+     True),
+    ("glorot_normal", lambda i: layers.Conv2D(64, 3, kernel_initializer=i), (8, 8, 32),
+     (2 / (9 * 32 + 9 * 64)) ** 0.5, True),
+    ("lecun_normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), (1 / 400) ** 0.5,
+     True),
+    ("random_normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), 0.05, False),
+]
+
+
+def _check_normal_draws(w, std, truncated):
+    """The draws ``w`` have mean 0 and standard deviation ``std`` (to 3%: a std without Keras's
+    0.8796 correction is 12% off, an untruncated one 14%); truncated ones lie within two
+    standard deviations of the underlying normal, and reach close to that cut."""
+    w = np.asarray(w, dtype=np.float64).ravel()
+    assert abs(w.mean()) < 5 * std / np.sqrt(w.size)
+    assert w.std() == pytest.approx(std, rel=0.03)
+    cut = 2 * std / 0.87962566103423978
+    if truncated:
+        assert cut * 0.97 < np.abs(w).max() <= cut * (1 + 1e-6)
+    else:
+        assert np.abs(w).max() > cut * 1.5  # about 3.5 std: some dozens of 18,000 draws and more
+
+
+@pytest.mark.parametrize("name,make,input_shape,std,truncated", NORMAL_INITIALIZERS)
+def test_normal_initializers_draw_keras_distributions(name, make, input_shape, std, truncated):
+    keras.utils.set_random_seed(0)
+    layer = make(name)
+    layer.build(input_shape)
+    _check_normal_draws(layer.kernel, std, truncated)
+    np.testing.assert_array_equal(layer.bias, 0)
+    keras.utils.set_random_seed(0)  # the draws come from tinynet's generator, as every initialiser
+    again = make(name)
+    again.build(input_shape)
+    np.testing.assert_array_equal(again.kernel, layer.kernel)
+
+
+@pytest.mark.parametrize("name,make,input_shape,std,truncated", NORMAL_INITIALIZERS)
+def test_keras_draws_the_distributions_the_normal_initializers_are_checked_against(
+        name, make, input_shape, std, truncated):
+    real_keras = pytest.importorskip("keras", reason="the [keras] extra is not installed")
+    layer = make(name)
+    layer.build(input_shape)
+    w = real_keras.initializers.get(name)(tuple(layer.kernel.shape))
+    _check_normal_draws(real_keras.ops.convert_to_numpy(w), std, truncated)
+
+
 # ---- mistakes Keras lets pass --------------------------------------------------------------
 def test_a_probability_loss_without_softmax_is_pointed_out():
     model = keras.Sequential([layers.Dense(3, input_shape=(4,))])

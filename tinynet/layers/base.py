@@ -27,22 +27,47 @@ from .. import activations, backend
 from ..names import reserve, unique_name
 from ..shapes import fmt_shape
 
-# Kernel initialisers, U(-l, l) with l = sqrt(3 * scale / fan) as Keras defines them:
-#   glorot_uniform (Keras's default)  scale 1, fan = (fan_in + fan_out) / 2:  l = sqrt(6 / (fan_in + fan_out))
-#   he_uniform                        scale 2, fan = fan_in:                   l = sqrt(6 / fan_in)
-#   lecun_uniform                     scale 1, fan = fan_in:                   l = sqrt(3 / fan_in)
-INITIALIZERS = ("glorot_uniform", "he_uniform", "lecun_uniform", "zeros")
+# Kernel initialisers as Keras 3 defines them (keras/src/initializers/random_initializers.py),
+# from the kernel's fan_in and fan_out (a convolution's count every position of its window):
+# uniform U(-l, l) with l = sqrt(3 * scale / fan), or a truncated normal of std sqrt(scale / fan):
+#   glorot_uniform (Keras's default), glorot_normal  scale 1, fan = (fan_in + fan_out) / 2
+#   he_uniform, he_normal                            scale 2, fan = fan_in
+#   lecun_uniform, lecun_normal                      scale 1, fan = fan_in
+# The truncated normal draws N(0, s^2) and draws again every value beyond two s, which leaves a
+# standard deviation of 0.8796 s: Keras takes s = sqrt(scale / fan) / 0.8796 so that the kernel's
+# own standard deviation is sqrt(scale / fan). random_normal is N(0, 0.05^2), not truncated.
+INITIALIZERS = ("glorot_uniform", "he_uniform", "lecun_uniform", "glorot_normal", "he_normal",
+                "lecun_normal", "random_normal", "zeros")
+TRUNCATED_STD = 0.87962566103423978  # the standard deviation of N(0, 1) cut at -2 and 2
 
 
 def initial_kernel(shape, fan_in, fan_out, initializer="glorot_uniform"):
     """A kernel of ``shape`` drawn from tinynet's generator as ``initializer`` says."""
     if initializer == "zeros":
         return zeros(shape)
-    limit = {"glorot_uniform": math.sqrt(6.0 / (fan_in + fan_out)),
-             "he_uniform": math.sqrt(6.0 / fan_in),
-             "lecun_uniform": math.sqrt(3.0 / fan_in)}[initializer]
-    w = backend.rng().uniform(-limit, limit, size=shape)
+    if initializer.endswith("_uniform"):
+        limit = {"glorot_uniform": math.sqrt(6.0 / (fan_in + fan_out)),
+                 "he_uniform": math.sqrt(6.0 / fan_in),
+                 "lecun_uniform": math.sqrt(3.0 / fan_in)}[initializer]
+        w = backend.rng().uniform(-limit, limit, size=shape)
+    elif initializer == "random_normal":
+        w = backend.rng().normal(0.0, 0.05, size=shape)
+    else:
+        std = {"glorot_normal": math.sqrt(2.0 / (fan_in + fan_out)),
+               "he_normal": math.sqrt(2.0 / fan_in),
+               "lecun_normal": math.sqrt(1.0 / fan_in)}[initializer]
+        w = truncated_normal(shape, std / TRUNCATED_STD)
     return backend.asarray(w.astype(backend.floatx()))
+
+
+def truncated_normal(shape, s):
+    """N(0, s^2) values cut at two ``s``: every value beyond is drawn again (as Keras does)."""
+    w = backend.rng().normal(0.0, s, size=shape)
+    outside = np.abs(w) > 2 * s
+    while outside.any():
+        w[outside] = backend.rng().normal(0.0, s, size=int(outside.sum()))
+        outside = np.abs(w) > 2 * s
+    return w
 
 
 def zeros(shape):
