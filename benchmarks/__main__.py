@@ -672,7 +672,7 @@ def write_report(results, out):
         f"{mach['platform']}",
         f"- Python {mach['python']}, NumPy {mach['numpy']} (BLAS: {mach['blas']}), numba {mach.get('numba')} "
         f"({mach.get('numba_threads')} threads)",
-        f"- Environment: " + (", ".join(f"`{k}={v}`" for k, v in mach["env"].items()) or "none of note"),
+        "- Environment: " + (", ".join(f"`{k}={v}`" for k, v in mach["env"].items()) or "none of note"),
         f"- Load average (1, 5, 15 min) before the run: {mach['load_average_before']}, after: "
         f"{mach.get('load_average_after')}. The machine is shared: a load above the number of CPUs "
         "means other jobs ran at the same time and slowed the measurements; each figure below "
@@ -713,7 +713,7 @@ def write_report(results, out):
             head.append("numba / PyTorch")
         if "numpy" in series:
             head.append("numba speed-up over numpy")
-        lines += [f"## Seconds per training epoch (60,000 MNIST images, batch 128, float32, RMSprop)", "",
+        lines += ["## Seconds per training epoch (60,000 MNIST images, batch 128, float32, RMSprop)", "",
                   f"Median over {results['rounds']} interleaved round(s), each round's figure the "
                   "median of its process's timed epochs; in brackets the lowest and highest round. "
                   "The ratios are the medians' ratio (below 1: tinynet is faster), in brackets the "

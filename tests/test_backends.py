@@ -31,10 +31,7 @@ def use_backend():
 
     def switch(name):
         if name == "cupy":
-            try:
-                import cupy  # noqa: F401
-            except ImportError:
-                pytest.skip("CuPy is not installed")
+            pytest.importorskip("cupy", reason="CuPy is not installed")
         try:
             backend.set_backend(name)
         except backend.BackendError as e:
