@@ -493,6 +493,14 @@ def _bad_files():
         p.write_bytes(pickle.dumps({"weights": [1, 2]}))
         return p
 
+    def keras_archive(tmp, s):  # the members of Keras 3's .keras files
+        import zipfile
+        p = tmp / "model.keras"
+        with zipfile.ZipFile(p, "w") as archive:
+            for name in ("metadata.json", "config.json", "model.weights.h5"):
+                archive.writestr(name, "{}")
+        return p
+
     def set_(path, value):
         def fn(h):
             d = h
@@ -511,6 +519,9 @@ def _bad_files():
         ("truncated-last-byte", raw(lambda b: b[:-1]), "not a readable tinynet model file"),
         ("pickle", pickled, "not a readable tinynet model file"),
         ("npz-without-header", arrays(header=None), "not a tinynet model (no header)"),
+        ("keras-archive", keras_archive, "a Keras model file (Keras 3's .keras archive), not a "
+         "tinynet model file"),
+        ("hdf5-file", raw(b"\x89HDF\r\n\x1a\n" + bytes(100)), "is an HDF5 file, as Keras writes"),
         ("other-format", header(set_(["format"], "keras-v3")), "is not a tinynet model file"),
         ("newer-version", header(set_(["version"], 99)), "newer tinynet (format version 99"),
         ("header-not-json", arrays(header=np.frombuffer(b"{not json", np.uint8)),
@@ -553,6 +564,43 @@ def test_unloadable_file_gives_model_file_error_naming_file_and_problem(tmp_path
     message = str(info.value)
     assert str(path) in message
     assert excerpt in message
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_model_file_is_named_and_its_conversion_shown(tmp_path, suffix):
+    keras = pytest.importorskip("keras", reason="the [keras] extra is not installed")
+    k = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                          keras.layers.Dense(2, activation="softmax")])
+    path = str(tmp_path / f"keras_model{suffix}")
+    k.save(path)
+    with pytest.raises(ModelFileError, match="not a tinynet model file") as info:
+        tinynet.models.load_model(path)
+    advice = f"tinynet.interop.from_keras(keras.models.load_model({path!r}))"
+    assert advice in str(info.value)
+    from tinynet import interop  # noqa: F401 (the advice's name)
+    model = eval(advice, {"tinynet": tinynet, "keras": keras})  # the advice works as written
+    x = np.random.default_rng(0).random((5, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict(x), k.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    weights = str(tmp_path / "keras.weights.h5")
+    k.save_weights(weights)
+    with pytest.raises(ModelFileError, match=r"not a tinynet weights file.*set_weights"):
+        model.load_weights(weights)
+
+
+@pytest.mark.parametrize("name", ["my_model", "model.ckpt", "model.weights"])
+def test_a_model_file_name_without_a_model_extension_is_refused_as_keras_does(tmp_path, name):
+    model = tinynet.Sequential([layers.Input((3,)), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"needs one of the extensions \.keras, \.h5, .*\.npz.*"
+                                         rf"model\.save\('.*{name}\.keras'\)"):
+        model.save(tmp_path / name)
+    with pytest.raises(ValueError, match=r"ModelCheckpoint\('ckpt\.keras'\)"):
+        tinynet.callbacks.ModelCheckpoint("ckpt")  # at once, not after the first epoch
+    tinynet.callbacks.ModelCheckpoint("weights", save_weights_only=True)  # save_weights's file
+    assert os.listdir(tmp_path) == []
+    for suffix in (".keras", ".h5", ".npz"):  # tinynet's own format under each
+        model.save(tmp_path / f"m{suffix}")
+        loaded = tinynet.load_model(tmp_path / f"m{suffix}")
+        assert_same_weights(loaded.get_weights(), model.get_weights())
 
 
 def test_missing_file_is_file_not_found(tmp_path):

@@ -23,6 +23,8 @@ import warnings
 
 import numpy as np
 
+from . import io
+
 MODES = ("auto", "min", "max")
 
 
@@ -190,6 +192,8 @@ class ModelCheckpoint(Callback):
                              "tinynet; it saves at the end of each epoch (save_freq='epoch')")
         self.save_weights_only = bool(save_weights_only)  # model.save_weights instead of save
         self.filepath = os.fspath(filepath)
+        if not self.save_weights_only:  # a name model.save refuses is refused now, as in Keras
+            io.check_model_path(self.filepath, "ModelCheckpoint")
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)

@@ -1,5 +1,9 @@
 """Saving and loading whole models in one ``.npz`` file, written atomically.
 
+It is tinynet's own format whatever the file's name: ``model.save("model.keras")`` (or ``.h5``,
+as Keras scripts name their files, or ``.npz``) writes it, Keras does not read it, and tinynet
+does not read Keras's files (a clear error says so): :mod:`tinynet.interop` converts models.
+
 The file holds a JSON header (format version, architecture as layer configs and connections,
 compile settings, optimizer configuration, epoch counter) and the arrays: the weights in Keras
 order and the optimizer's state. It is written to a temporary file beside the target, then
@@ -95,9 +99,60 @@ def write_atomic(path, write):
         raise
 
 
-def save_model(model, path):
-    model._require_built("the architecture to save")
+# what reading a damaged or foreign file as a zip archive (an .npz) may raise
+UNREADABLE = (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, zlib.error,
+              struct.error, KeyError)
+EXTENSIONS = (".keras", ".h5", ".hdf5", ".npz")  # Keras's two (it refuses others), and .npz
+
+
+def check_model_path(path, where="model.save"):
+    """Refuse a model file name without one of :data:`EXTENSIONS`, as Keras 3 refuses one
+    without ``.keras`` or ``.h5`` (``model.save("my_model")``)."""
     path = os.fspath(path)
+    if not path.lower().endswith(EXTENSIONS):
+        raise ValueError(f"{where}({path!r}): the file name needs one of the extensions "
+                         f"{', '.join(EXTENSIONS)}, as Keras needs .keras or .h5: for example "
+                         f"{where}({path + '.keras'!r}). (tinynet writes its own format under "
+                         "each of them; Keras does not read it)")
+    return path
+
+
+def keras_file(path):
+    """What a Keras file at ``path`` is, in words, when it is one (else ``None``): Keras 3's
+    ``.keras`` (a zip archive holding ``config.json``) or an HDF5 file (its ``.h5`` models and
+    ``.weights.h5`` weights). tinynet reads neither; the messages say how to convert them."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) == b"\x89HDF\r\n\x1a\n":
+                return "an HDF5 file, as Keras writes with model.save('....h5') or save_weights"
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" in archive.namelist():
+                return "a Keras model file (Keras 3's .keras archive)"
+    except UNREADABLE:  # not a zip archive, a damaged one, a directory: not a Keras file either
+        pass
+    return None
+
+
+def _refuse_keras_file(path, what):
+    """Raise :class:`ModelFileError` for a Keras file given where tinynet's ``what`` is read."""
+    kind = keras_file(path)
+    if kind is None:
+        return
+    if what == "model":
+        fix = (f"load it with Keras and convert it: tinynet.interop.from_keras(keras.models."
+               f"load_model({path!r})) is the same model with its weights (compile it to train it)")
+    else:
+        fix = (f"load it into the same model in Keras, keras_model.load_weights({path!r}), and "
+               "copy the weights (the layouts are Keras's): model.set_weights(keras_model."
+               "get_weights()), or convert it with tinynet.interop.from_keras(keras_model)")
+    writer = "model.save" if what == "model" else "model.save_weights"
+    raise ModelFileError(f"{path} is {kind}, not a tinynet {what} file: tinynet reads only the "
+                         f"files its own {writer} writes. To use it, {fix}")
+
+
+def save_model(model, path):
+    path = check_model_path(path)
+    model._require_built("the architecture to save")
     header = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model),
               "dtype": model.dtype.name, "epoch": model.epoch, "compile": None}
     arrays = {}
@@ -135,6 +190,7 @@ def load_model(path, classes):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")
+    _refuse_keras_file(path, "model")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -144,8 +200,7 @@ def load_model(path, classes):
             arrays = {k: data[k] for k in data.files}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, zlib.error,
-            struct.error, KeyError) as e:
+    except UNREADABLE as e:
         raise ModelFileError(f"{path} is not a readable tinynet model file ({type(e).__name__}: "
                              f"{e})") from None
     if "header" not in arrays:
@@ -247,6 +302,8 @@ def save_weights(weights, path):
 def load_weights(path):
     """The list of weight arrays written by :func:`save_weights`."""
     path = os.fspath(path)
+    if os.path.exists(path):
+        _refuse_keras_file(path, "weights")
     try:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(data["header"].tobytes().decode())

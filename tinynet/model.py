@@ -346,7 +346,13 @@ class Model:
         print_fn(format_summary(self))
 
     def save(self, path):
-        """Write architecture, weights, compile settings, optimizer state and epoch to one file."""
+        """Write architecture, weights, compile settings, optimizer state and epoch to one file.
+
+        The name ends in ``.keras``, ``.h5`` or ``.npz``: a name without one of them is refused,
+        as Keras 3 refuses one without ``.keras`` or ``.h5``. Whatever its name, the file is
+        tinynet's own format (an ``.npz`` archive): ``tinynet.load_model`` reads it, Keras does
+        not. For a Keras file, convert the model first: ``tinynet.interop.to_keras(model)``
+        (architecture and weights) has Keras's ``save``."""
         io.save_model(self, path)
 
     def save_weights(self, path):
@@ -442,5 +448,7 @@ class Sequential(Model):
 
 def load_model(path):
     """The model saved by ``model.save(path)``: architecture, weights, compile settings, optimizer
-    state and epoch counter, in the float type it was saved in, ready to continue training."""
+    state and epoch counter, in the float type it was saved in, ready to continue training.
+    Keras's own files (``.keras``, ``.h5``) are not read: the error says how to convert them
+    (``tinynet.interop.from_keras(keras.models.load_model(path))``)."""
     return io.load_model(path, {"Model": Model, "Sequential": Sequential})
