@@ -1,4 +1,4 @@
-"""``python -m lessons.check [NAME ...] [--solutions]``: check the exercises against tinynet.
+"""``python -m lessons.check [NAME ...] [--solutions | --dir FOLDER]``: check the exercises against tinynet.
 
 Every exercise in ``lessons/exercises/`` is run on random inputs (several shapes and seeds) and
 compared with tinynet's own implementation of the same thing: its ``Dense`` and
@@ -8,12 +8,15 @@ compared with tinynet's own implementation of the same thing: its ``Dense`` and
     passed | FAILED: what differs, by how much, and a hint | not written yet | ERROR: the exception
 
 The exit status is 0 only when every checked exercise passes. ``--solutions`` checks the
-reference answers of ``lessons/exercises/solutions/`` instead (they must pass).
+reference answers of ``lessons/exercises/solutions/`` instead (they must pass); ``--dir FOLDER``
+checks copies of the exercise files kept in ``FOLDER``, outside the repository.
 """
 import argparse
 import importlib
+import importlib.util
 import sys
 import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -28,13 +31,46 @@ class Mismatch(Exception):
     """An answer that differs from tinynet's: the message says what, by how much, and a hint."""
 
 
-def _largest_difference(ours, theirs, what, hint):
+def _diagnosis(ours, theirs, start=None, batch=None):
+    """What a wrong answer looks like next to tinynet's, when it is a simple change of it (the sign,
+    a constant factor, the transpose, float32, NaN): a phrase, or "" when it is none of these.
+    With ``start``, the changes ``answer - start`` are compared (an update step's direction)."""
+    ours64, theirs64 = ours.astype(np.float64), theirs.astype(np.float64)
+    if start is not None:
+        ours64, theirs64 = ours64 - start, theirs64 - start
+    scale = float(np.max(np.abs(theirs64), initial=0.0))
+    if np.isnan(ours64).any() and not np.isnan(theirs64).any():
+        return (f"it has NaN where tinynet's has {theirs64[np.isnan(ours64)].ravel()[0]:g}: a 0 / 0? "
+                "(read again what the exercise says about a denominator of 0)")
+    if ours.dtype != np.float64 and np.allclose(ours64, theirs64, rtol=1e-5, atol=1e-6 * scale):
+        return (f"it is computed in {ours.dtype}: keep the inputs' float64 (no .astype(np.float32)), "
+                "the checker compares to 1e-10")
+    if scale > 0 and np.allclose(ours64, -theirs64, rtol=1e-9, atol=1e-12 * scale):
+        return "it is minus tinynet's: check the sign"
+    big = np.abs(theirs64) > 1e-6 * scale
+    if scale > 0 and big.any():
+        ratio = ours64[big] / theirs64[big]
+        r = float(ratio[0])
+        if np.allclose(ratio, r, rtol=1e-9) and np.allclose(ours64, r * theirs64, atol=1e-12 * scale):
+            factor = f"it is tinynet's times {r:.6g}"
+            if batch and (np.isclose(r, 1 / batch) or np.isclose(r, batch)):
+                factor += f" ({'1 / ' if r < 1 else ''}N, N = {batch} the batch size: a sum or a mean?)"
+            return factor
+    if ours64.ndim == 2 and ours64.shape[0] == ours64.shape[1] and \
+            np.allclose(ours64, theirs64.T, rtol=1e-9, atol=1e-12 * max(scale, 1e-300)):
+        return "it is the transpose of tinynet's (rows and columns swapped)"
+    return ""
+
+
+def _largest_difference(ours, theirs, what, hint, start=None, batch=None):
     ours, theirs = np.asarray(ours), np.asarray(theirs)
     if ours.shape != theirs.shape:
         raise Mismatch(f"{what} has shape {ours.shape}, expected {theirs.shape}. Hint: {hint}")
     diff = float(np.max(np.abs(ours.astype(np.float64) - theirs.astype(np.float64)), initial=0.0))
     if not diff <= TOLERANCE:   # also catches NaN
-        raise Mismatch(f"{what} differs from tinynet's by up to {diff:.3g}. Hint: {hint}")
+        why = _diagnosis(ours, theirs, start, batch)
+        raise Mismatch(f"{what} differs from tinynet's by up to {diff:.3g}" +
+                       (f": {why}" if why else "") + f". Hint: {hint}")
     return diff
 
 
@@ -62,20 +98,27 @@ def check_dense_backward(module):
         dx_ref = backend.to_numpy(dense.backward(backend.asarray(grad_z)))
         dW_ref, db_ref = (backend.to_numpy(g) for g in dense.grads)
         dx, dW, db = module.dense_backward(x.copy(), W.copy(), b.copy(), grad_z.copy())
-        worst = max(worst, _largest_difference(dW, dW_ref, "dW", "dW = x.T @ grad_z, shape (n_in, units)"),
-                    _largest_difference(db, db_ref, "db", "db sums grad_z over the batch axis (axis 0)"),
-                    _largest_difference(dx, dx_ref, "dx", "dx = grad_z @ W.T, shape (N, n_in)"))
+        worst = max(worst, _largest_difference(dW, dW_ref, "dW", "dW = x.T @ grad_z, shape (n_in, units)",
+                                               batch=n),
+                    _largest_difference(db, db_ref, "db", "db sums grad_z over the batch axis (axis 0)",
+                                        batch=n),
+                    _largest_difference(dx, dx_ref, "dx", "dx = grad_z @ W.T, shape (N, n_in)", batch=n))
     return f"max |difference| {worst:.1e} over 3 shapes"
 
 
 def check_conv_shapes(module):
     cases = [(28, 5, 1, "same"), (28, 5, 1, "valid"), (28, 3, 2, "valid"), (28, 3, 2, "same"),
-             (7, 2, 2, "valid"), (14, 7, 3, "valid"), (15, 4, 2, "same"), (9, 9, 1, "valid")]
+             (7, 2, 2, "valid"), (14, 7, 3, "valid"), (15, 4, 2, "same"), (9, 9, 1, "valid"),
+             (11, 3, 3, "valid"), (10, 3, 4, "same")]  # the last two: round() is not floor/ceil
     for n, k, s, padding in cases:
         conv = layers.Conv2D(4, k, strides=s, padding=padding)
         conv.build((n, n, 1))
         expected = conv.output_shape[0]
         got = module.conv_output_size(n, k, s, padding)
+        if not isinstance(got, (int, np.integer)):
+            raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) returned {got!r}, a "
+                           f"{type(got).__name__}: a size counts pixels, a whole number. Hint: "
+                           "integer division // (or math.ceil), not /")
         if got != expected:
             raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) = {got}, tinynet's Conv2D "
                            f"gives {expected}. Hint: " +
@@ -102,16 +145,22 @@ def check_rmsprop_step(module):
         for step in range(5):
             g = rng.standard_normal(theta.shape) * 10.0 ** (step - 2)
             given = (ours.copy(), g.copy(), s.copy())
-            before = given[0].copy()
+            before = [a.copy() for a in given]
             ours, s = module.rmsprop_step(*given, **settings)
-            if not np.array_equal(given[0], before):
-                raise Mismatch("rmsprop_step changed the theta array it was given. Hint: compute "
-                               "theta - ... into a new array instead of using -=")
+            for name, a, b in zip(("theta", "g", "s"), given, before):
+                if not np.array_equal(a, b):
+                    raise Mismatch(f"rmsprop_step changed the {name} array it was given. Hint: "
+                                   f"compute the new values into new arrays instead of using -=, "
+                                   "+= or *= on the inputs")
             optimizer.apply_gradients([(g, reference)])
+            s_ref = optimizer.get_state([reference])["slots"][0][0]
+            where = f"after step {step + 1} with {settings or 'the defaults'}"
+            _largest_difference(s, s_ref, f"the s you return {where}",
+                                "equation (1): the new s = rho * s + (1 - rho) * g * g, rho weighing "
+                                "the old s; return it with theta")
             worst = max(worst, _largest_difference(
-                ours, reference, f"theta after step {step + 1} with {settings or 'the defaults'}",
-                "s is the running mean of g*g (equation 1) and epsilon goes inside the square "
-                "root: g / sqrt(s + epsilon)"))
+                ours, reference, f"theta {where}", "equation (2) with the new s, and epsilon inside "
+                "the square root: theta - learning_rate * g / sqrt(s + epsilon)", start=before[0]))
     return f"max |difference| {worst:.1e} over 3 settings x 5 steps"
 
 
@@ -133,10 +182,12 @@ def check_maxpool_backward(module):
 
 
 def check_confusion_f1(module):
-    for seed, (n, k) in enumerate([(50, 3), (200, 10), (30, 6)]):
+    for seed, (n, k) in enumerate([(50, 3), (200, 10), (30, 6), (40, 5)]):
         rng = np.random.default_rng(seed)
         y_true = rng.integers(0, k, n)
         y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, k - 1, n))  # class k-1 rarely predicted
+        if k == 5:  # class 0 never predicted (a column of 0s), class 4 never present (a row of 0s)
+            y_true, y_pred = rng.integers(0, k - 1, n), rng.integers(1, k, n)
         cm = np.asarray(module.confusion_matrix(y_true.copy(), y_pred.copy(), k))
         expected = metrics.confusion_matrix(y_true, y_pred, k)
         _largest_difference(cm, expected, "the confusion matrix",
@@ -144,7 +195,7 @@ def check_confusion_f1(module):
         _largest_difference(module.f1_scores(expected), metrics.f1_scores(y_true, y_pred, k),
                             "the F1 scores", "precision = cm[k, k] / column sum, recall = "
                             "cm[k, k] / row sum, F1 = 2PR / (P + R), and 0 where a sum is 0")
-    return "3 label sets, equal to tinynet.metrics"
+    return "4 label sets (one with a class never predicted, one never present), equal to tinynet.metrics"
 
 
 CHECKERS = dict(zip(EXERCISES, (check_dense_backward, check_conv_shapes, check_rmsprop_step,
@@ -160,8 +211,24 @@ def check(name, module):
     except Mismatch as e:
         return "failed", str(e)
     except Exception as e:  # noqa: BLE001  (a student's code can raise anything: report it)
-        where = traceback.extract_tb(e.__traceback__)[-1]
-        return "error", f"{type(e).__name__}: {e} (line {where.lineno} of {where.filename.split('/')[-1]})"
+        frames = traceback.extract_tb(e.__traceback__)
+        own = getattr(module, "__file__", None)
+        # the student's line: the last frame in the exercise's file (else the last frame of all)
+        where = next((f for f in reversed(frames) if own and f.filename == own), frames[-1])
+        line = f": {where.line}" if where.line else ""
+        return "error", (f"{type(e).__name__}: {e} (line {where.lineno} of "
+                         f"{where.filename.split('/')[-1]}{line})")
+
+
+def _from_folder(folder, name):
+    """The exercise ``name`` from ``folder/name.py`` (a copy kept outside the repository)."""
+    path = Path(folder) / f"{name}.py"
+    if not path.is_file():
+        raise NotImplementedError(f"there is no {path}: copy lessons/exercises/{name}.py there")
+    spec = importlib.util.spec_from_file_location(f"exercise_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def resolve(names):
@@ -182,17 +249,28 @@ def main(argv=None):
                                                                  "a prefix such as 'ex3' is enough")
     parser.add_argument("--solutions", action="store_true",
                         help="check the reference answers in lessons/exercises/solutions/")
+    parser.add_argument("--dir", metavar="FOLDER",
+                        help="check the answers in FOLDER (copies of lessons/exercises/*.py that "
+                             "you keep elsewhere) instead of lessons/exercises/")
     args = parser.parse_args(argv)
+    if args.dir and args.solutions:
+        parser.error("--dir and --solutions both say where the answers are: give one of them")
     package = "lessons.exercises.solutions" if args.solutions else "lessons.exercises"
     results = []
     for name in resolve(args.names):
-        status, detail = check(name, importlib.import_module(f"{package}.{name}"))
+        try:
+            module = (_from_folder(args.dir, name) if args.dir
+                      else importlib.import_module(f"{package}.{name}"))
+            status, detail = check(name, module)
+        except NotImplementedError as e:
+            status, detail = "not written", str(e)
         results.append(status)
         print(f"{name:22s} {status.upper() if status in ('failed', 'error') else status}: {detail}")
     passed = results.count("passed")
+    folder = args.dir or package.replace(".", "/")
     print(f"\n{passed} of {len(results)} exercises pass" +
           ("" if passed == len(results) else
-           f" ({package.replace('.', '/')}/: write or fix the others, then run this again)"))
+           f" ({folder}/: write or fix the others, then run this again)"))
     return 0 if passed == len(results) else 1
 
 

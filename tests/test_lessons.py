@@ -6,6 +6,7 @@ reference solutions and fails wrong ones; a page also runs alone, as a module, a
 """
 import contextlib
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -302,6 +303,77 @@ def test_checker_reports_an_exception_and_a_changed_input():
         return theta, s
     status, detail = check.check("ex3_rmsprop_step", types.SimpleNamespace(rmsprop_step=in_place))
     assert status == "failed" and "changed the theta" in detail
+
+
+def _f1_without_zero_rule(cm, nan=None):
+    cm = np.asarray(cm, dtype=float)
+    with np.errstate(all="ignore"):
+        p, r = np.diag(cm) / cm.sum(axis=0), np.diag(cm) / cm.sum(axis=1)
+        f1 = 2 * p * r / (p + r)
+    return f1 if nan is None else np.nan_to_num(f1, nan=nan)
+
+
+def _rmsprop(t, g, s, learning_rate=0.001, rho=0.9, epsilon=1e-7, sign=-1, keep_s=False, swap=False):
+    new_s = (1 - rho) * s + rho * g * g if swap else rho * s + (1 - rho) * g * g
+    return t + sign * learning_rate * g / np.sqrt(new_s + epsilon), (s if keep_s else new_s)
+
+
+def _in_place_g(t, g, s, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+    s = rho * s + (1 - rho) * g * g
+    g /= np.sqrt(s + epsilon)
+    return t - learning_rate * g, s
+
+
+MISTAKES = [  # (exercise, a plausible mistake, what the verdict must say about it)
+    ("ex1_dense_backward", dict(dense_backward=lambda x, W, b, g: (-(g @ W.T), -(x.T @ g), -g.sum(0))),
+     "it is minus tinynet's: check the sign"),
+    ("ex1_dense_backward", dict(dense_backward=lambda x, W, b, g: (g @ W.T, x.T @ g / len(x), g.sum(0))),
+     "times 0.2 (1 / N, N = 5 the batch size"),
+    ("ex1_dense_backward", dict(dense_backward=lambda x, W, b, g: ((g @ W.T).astype(np.float32), x.T @ g,
+                                                                  g.sum(0))),
+     "computed in float32"),
+    ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": -(-n // s) if p == "same"
+                             else round((n - k) / s) + 1, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f),
+     "conv_output_size(11, 3, 3, 'valid') = 4"),
+    ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": float(-(-n // s)) if p == "same"
+                             else (n - k) // s + 1, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f),
+     "a float: a size counts pixels"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, sign=+1)),
+     "it is minus tinynet's: check the sign"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, keep_s=True)),
+     "the s you return after step 1"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, swap=True)),
+     "the s you return after step 1"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=_in_place_g), "changed the g array"),
+    ("ex5_confusion_f1", dict(confusion_matrix=lambda t, p, k: _solution("ex5_confusion_f1").confusion_matrix(t, p, k).T,
+                              f1_scores=lambda cm: _solution("ex5_confusion_f1").f1_scores(cm)),
+     "it is the transpose of tinynet's"),
+    ("ex5_confusion_f1", dict(confusion_matrix=lambda t, p, k: _solution("ex5_confusion_f1").confusion_matrix(t, p, k),
+                              f1_scores=_f1_without_zero_rule), "it has NaN where tinynet's has 0"),
+    ("ex5_confusion_f1", dict(confusion_matrix=lambda t, p, k: _solution("ex5_confusion_f1").confusion_matrix(t, p, k),
+                              f1_scores=lambda cm: _f1_without_zero_rule(cm, nan=1.0)), "the F1 scores differs"),
+]
+
+
+@pytest.mark.parametrize("name,answer,says", MISTAKES, ids=[f"{m[0][:3]}-{i}" for i, m in enumerate(MISTAKES)])
+def test_checker_names_the_mistake(name, answer, says):
+    status, detail = check.check(name, types.SimpleNamespace(**answer))
+    assert status == "failed" and says in detail and "Hint:" in detail, detail
+
+
+def test_checker_checks_answers_kept_in_another_folder_and_shows_their_failing_line(tmp_path, capsys):
+    for name in check.EXERCISES:
+        (tmp_path / f"{name}.py").write_text(inspect.getsource(_solution(name)))
+    assert check.main(["--dir", str(tmp_path)]) == 0
+    assert "5 of 5 exercises pass" in capsys.readouterr().out
+    (tmp_path / "ex1_dense_backward.py").write_text(
+        "import numpy as np\n\n\ndef dense_backward(x, W, b, grad_z):\n"
+        "    return grad_z @ W.T, x.T @ grad_z, np.sum(grad_z, axis=(0, 1, 2))\n")
+    (tmp_path / "ex2_conv_shapes.py").unlink()
+    assert check.main(["ex1", "ex2", "--dir", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert "line 5 of ex1_dense_backward.py: return grad_z @ W.T" in printed   # the student's line
+    assert f"not written: there is no {tmp_path / 'ex2_conv_shapes.py'}" in printed
 
 
 def test_check_runs_as_a_module():

@@ -11,6 +11,7 @@ Each function raises ``NotImplementedError`` until you write it. Then run
     python -m lessons.check               # your answers, against tinynet on random inputs
     python -m lessons.check ex3           # only one exercise
     python -m lessons.check --solutions   # the reference answers in exercises/solutions/
+    python -m lessons.check --dir my_answers   # your copies of these files, kept in my_answers/
 
 One line per exercise says whether it passed, or how far it is from tinynet and a hint.
 """
