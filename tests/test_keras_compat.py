@@ -227,6 +227,34 @@ def test_a_missing_keras_name_is_named_with_what_tinynet_has(get, names):
         assert name in str(info.value)
 
 
+@pytest.mark.parametrize("base", [keras.Model, keras.Sequential])
+def test_a_subclassed_model_is_refused_when_made_with_the_functional_way_shown(base):
+    class MyModel(base):  # the TensorFlow quickstart "for experts": the forward pass in call()
+        def __init__(self):
+            super().__init__()
+            self.d1 = layers.Dense(32, activation="relu")
+            self.d2 = layers.Dense(10)
+
+        def call(self, x):
+            return self.d2(self.d1(x))
+
+    with pytest.raises(TypeError, match=r"MyModel: subclassed models .* not implemented in "
+                                        r"tinynet") as info:
+        MyModel()
+    for way in ("keras.Input((784,))", "keras.Model(inputs, outputs)", "keras.Sequential(["):
+        assert way in str(info.value)
+
+
+def test_a_model_subclass_without_call_is_a_model():
+    class Classifier(keras.Model):  # a functional model in a class of its own: no call()
+        def __init__(self):
+            inputs = keras.Input((4,))
+            super().__init__(inputs, layers.Dense(3, activation="softmax")(inputs))
+
+    model = Classifier()
+    assert model.count_params() == 15 and model.predict(np.ones((2, 4))).shape == (2, 3)
+
+
 @pytest.mark.parametrize("make,error,excerpt", [
     (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
     (lambda: layers.Dense(4, kernel_regularizer="l2"), TypeError, "kernel_regularizer= is not implemented"),

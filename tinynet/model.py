@@ -31,6 +31,14 @@ METRICS = metrics_mod.ACCURACY_NAMES  # the accuracy under Keras's names
 _CONFIG = ("tinynet saves a model's architecture with its weights in one file, model.save(path) "
            "and tinynet.load_model(path); model.summary() prints the architecture, and "
            "tinynet.interop.to_keras(model) gives the same model in Keras, which has {}")
+SUBCLASSED = """{name}: subclassed models (a Model subclass with its own call() method) are not \
+implemented in tinynet. Build the same model from layers with the functional API:
+    inputs = keras.Input((784,))
+    x = keras.layers.Dense(32, activation="relu")(inputs)
+    outputs = keras.layers.Dense(10)(x)
+    model = keras.Model(inputs, outputs)
+or, for a stack of layers, keras.Sequential([keras.Input((784,)), keras.layers.Dense(32, \
+activation="relu"), keras.layers.Dense(10)])"""
 # Keras's model attributes that tinynet does not implement, and what it has instead
 NOT_IMPLEMENTED = {
     "get_config": _CONFIG.format("get_config()"),
@@ -45,6 +53,14 @@ class Model:
     """A functional model: ``Model(inputs, outputs)`` with ``inputs`` from ``layers.Input``."""
 
     default_name = "functional"
+
+    def __new__(cls, *args, **kwargs):
+        # Keras's subclassed models, whose forward pass is their own call() method, are refused
+        # as they are made: tinynet's models are graphs of layers (a subclass without a call()
+        # that passes inputs and outputs to Model.__init__ is one)
+        if hasattr(cls, "call"):
+            raise TypeError(SUBCLASSED.format(name=cls.__name__))
+        return super().__new__(cls)
 
     def __init__(self, inputs=None, outputs=None, name=None):
         if name:
