@@ -4,8 +4,9 @@
 # Gradient descent moves each weight against its gradient, by a learning rate $\eta$ times the
 # gradient. When some directions are steep and others flat, one learning rate is too large for
 # the first and too small for the second. RMSprop keeps, for every weight, a running mean $s$ of
-# its squared gradient $g$ and divides the step by its square root, so every coordinate moves by
-# about $\eta$ whatever the scale of its gradient:
+# its squared gradient $g$ and divides the step by its square root, so a coordinate's step is
+# $\eta$ times its gradient over the gradient's recent RMS: of the order of $\eta$ whatever the
+# scale of that gradient:
 #
 # $$s \leftarrow \rho\, s + (1 - \rho)\, g \odot g \qquad (1)$$
 # $$\theta \leftarrow \theta - \eta\, g \oslash \sqrt{s + \epsilon} \qquad (2)$$
@@ -104,6 +105,17 @@ for label, settings in SETTINGS.items():
     path_rows.append([label, f"{diff:.1e}", f"({ours[-1][0]:.3f}, {ours[-1][1]:.3f})",
                       f"{rosenbrock(*ours[-1]):.1e}", str(near[0]) if near.size else "never"])
 
+# The size of the steps of the default setting, per coordinate, in units of the learning rate.
+# s starts at 0 and RMSprop has no bias correction: the first step is g / sqrt((1 - rho) g*g),
+# 1 / sqrt(1 - rho) = 3.16 learning rates for rho = 0.9, whatever g is.
+default = paths["rho=0.9 (default)"]
+steps_eta = np.abs(np.diff(default, axis=0)) / LEARNING_RATE
+# on the valley's floor once the wall term 100 (t2 - t1^2)^2 is below the floor term (1 - t1)^2
+on_floor = np.flatnonzero(100 * (default[:, 1] - default[:, 0] ** 2) ** 2 < (1 - default[:, 0]) ** 2)
+reached = [row[0] for row in path_rows if row[-1] != "never"]
+floor_step = int(on_floor[0]) if on_floor.size else STEPS
+crossings = int(np.sum(np.diff(np.sign(default[floor_step:, 1] - default[floor_step:, 0] ** 2)) != 0))
+
 picture = plots.plot_rmsprop_paths(
     paths, args.out / "rmsprop_paths.png", f=rosenbrock, xlim=(-2.0, 2.0), ylim=(-1.0, 3.0),
     minimum=(1.0, 1.0), title=f"RMSprop on the Rosenbrock valley, learning rate {LEARNING_RATE}, "
@@ -112,8 +124,16 @@ section.text(f"""
 Equations (1) and (2) stepped by hand in NumPy next to `tinynet.optimizers.RMSprop`, from
 ({START[0]:g}, {START[1]:g}) with learning rate {LEARNING_RATE}, {STEPS} steps, in float64: the
 two paths agree to {max(float(r[1]) for r in path_rows):.1e} for every setting. Because each
-coordinate's step is divided by its own running RMS, the steps have about the size of the
-learning rate in both directions: the path drops into the valley, then follows its floor.""")
+coordinate's step is divided by its own running RMS, the steps have the order of the learning
+rate in both directions, steep or flat: with the defaults the first step is
+{steps_eta[0].max():.2f} learning rates long ($1/\\sqrt{{1 - \\rho}}$: $s$ starts at 0), and
+from step 100 on the median step is {np.median(steps_eta[100:]):.2f} of them per coordinate.
+The path reaches the valley's floor after {floor_step} steps and then creeps along it at that
+pace, zig-zagging across it (it crosses the floor's line $\\theta_2 = \\theta_1^2$ at
+{crossings} of its {STEPS - floor_step} next steps): after {STEPS} steps the defaults are at
+({default[-1][0]:.3f}, {default[-1][1]:.3f}), and
+{f"{len(reached)} of {len(path_rows)} settings ({', '.join(reached)})" if reached else "no setting"}
+came within 0.05 of the minimum (1, 1).""")
 section.table("RMSprop by hand against tinynet on the valley",
               ["Setting", "max |hand - tinynet|", "End point", "J(end)", "First step within 0.05 of (1, 1)"],
               path_rows)
@@ -170,6 +190,13 @@ ranked = sorted(results, key=lambda k: results[k][0])
 section.table("RMSprop settings on the MLP", ["RMSprop", "Test", "Test loss - defaults'",
                                                "Training loss, epoch 1", "Lowest test loss at epoch",
                                                "Training"], rows)
+lowest = {k: int(np.argmin(histories[k].history["val_loss"])) + 1 for k in ("learning_rate=0.01", "defaults")}
+lowest_epochs = "" if args.epochs < 2 else (  # with one epoch there is no "lowest" to speak of
+    f"; its test loss is lowest after epoch {lowest['learning_rate=0.01']} and "
+    f"{results['learning_rate=0.01'][0]:.4f} after the last (defaults: lowest after epoch "
+    f"{lowest['defaults']}, {base_loss:.4f} after the last)")
+chance = (", about the 10% of guessing among ten digits: it has hardly moved from its initial "
+          "weights" if results["epsilon=1.0"][1] < 0.2 else "")
 curves = drawing.curves(histories, "val_loss", args.out / "rmsprop_mlp_test_loss.png",
                         "MLP on raw pixels: test loss after each epoch, by RMSprop setting")
 section.text(f"""
@@ -178,10 +205,8 @@ The practical work's MLP on raw pixels with RMSprop's defaults reaches a test lo
 {"; ".join(sentences)}. The lowest test loss of this run comes with *{ranked[0]}*, the highest
 with *{ranked[-1]}*. A learning rate ten times larger takes steps ten times larger: its
 training loss over epoch 1 is {histories['learning_rate=0.01'].history['loss'][0]:.4f}
-(defaults: {histories['defaults'].history['loss'][0]:.4f}), its test loss is lowest after epoch
-{int(np.argmin(histories['learning_rate=0.01'].history['val_loss'])) + 1} and
-{results['learning_rate=0.01'][0]:.4f} after the last (defaults: lowest after epoch
-{int(np.argmin(histories['defaults'].history['val_loss'])) + 1}). epsilon=1.0 makes $\\sqrt{{s + \\epsilon}} \\approx 1$
-for these small gradients, so RMSprop becomes plain gradient descent with a step of 0.001 times
-the gradient: {results['epsilon=1.0'][1]:.2%} after {args.epochs} epoch(s).""")
+(defaults: {histories['defaults'].history['loss'][0]:.4f}){lowest_epochs}. epsilon=1.0 makes
+$\\sqrt{{s + \\epsilon}} \\approx 1$ for these small gradients, so RMSprop becomes plain
+gradient descent with a step of 0.001 times the gradient: {results['epsilon=1.0'][1]:.2%} after
+{args.epochs} epoch(s){chance}.""")
 section.picture(curves)
