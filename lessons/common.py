@@ -235,6 +235,8 @@ class Section:
             self.blocks.append(caption.strip())
         self.pictures += [Path(p).name for p in paths]
         self.blocks.append(" ".join(img(p, Path(p).stem) for p in paths))
+        for p in paths:  # say where it is: a page run on its own leaves no report to look in
+            print(f"picture: {p}")
 
 
 def describe_run(args):
