@@ -358,6 +358,29 @@ def test_from_logits_after_a_softmax_trains_on_its_logits_as_keras_does(activati
     assert all(np.array_equal(a, b) for a, b in zip(w0, w1))
 
 
+def test_a_custom_layer_with_only_call_is_refused_with_how_to_write_one():
+    class Double(layers.Layer):
+        def call(self, x):
+            return 2 * x
+    with pytest.raises(TypeError, match=r"Double: a custom layer with a call\(\) method.*"
+                                        r"_forward\(self, x, training.*_backward\(self, dz"):
+        Double()
+
+    class Twice(layers.Layer):  # tinynet's way: both passes written (a call() beside them is fine)
+        def call(self, x):
+            return 2 * x
+
+        def _forward(self, x, training, fused=None):
+            return 2 * x
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            return 2 * dz
+    model = keras.Sequential([layers.Input((3,)), Twice(), layers.Dense(2)])
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               (2 * x) @ model.layers[1].kernel + model.layers[1].bias, rtol=1e-6)
+
+
 def test_freezing_a_layer_or_a_model_is_refused_not_ignored():
     model = keras.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
     model.layers[0].trainable = True  # what it is: accepted

@@ -98,6 +98,22 @@ class Layer:
     default_name = "layer"
     fused_activations = ()  # activations the layer's kernel applies itself (see the module doc)
 
+    def __new__(cls, *args, **kwargs):
+        # Keras's custom layers write only call() and leave the gradient to automatic
+        # differentiation, which tinynet does not have: such a layer is refused as it is made
+        # (it failed later with a bare NotImplementedError from deep inside the forward pass)
+        if hasattr(cls, "call") and cls._forward is Layer._forward:
+            raise TypeError(
+                f"{cls.__name__}: a custom layer with a call() method (Keras's way, its gradient "
+                "found by automatic differentiation) is not implemented in tinynet, where every "
+                "layer writes both of its passes: subclass tinynet.layers.Layer and write "
+                "_forward(self, x, training, fused=None), which returns the output, and "
+                "_backward(self, dz, need_input_grad=True, fused_output=None), which returns "
+                "dL/dx from dz = dL/d(output) (Flatten in tinynet/layers/core.py is a short "
+                "example; tinynet.gradcheck checks your backward). An elementwise function may "
+                "already be layers.Activation(...) or layers.Rescaling(...)")
+        return super().__new__(cls)
+
     def __init__(self, name=None, activation=None, **keras_options):
         if name is not None:
             reserve(name)  # default names will not take it
