@@ -381,6 +381,13 @@ def test_a_custom_layer_with_only_call_is_refused_with_how_to_write_one():
                                (2 * x) @ model.layers[1].kernel + model.layers[1].bias, rtol=1e-6)
 
 
+def test_an_unbuilt_model_says_how_its_kind_is_built():
+    with pytest.raises(ValueError, match=r"not built yet.*Model\(inputs, outputs\)"):
+        keras.Model().count_params()                       # a functional model has no build()
+    with pytest.raises(ValueError, match=r"not built yet.*model.build\(\(None, \.\.\.\)\)"):
+        keras.Sequential([layers.Dense(3)]).count_params()
+
+
 def test_freezing_a_layer_or_a_model_is_refused_not_ignored():
     model = keras.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
     model.layers[0].trainable = True  # what it is: accepted

@@ -143,9 +143,12 @@ class Model:
 
     def _require_built(self, what):
         if not self.built:
-            raise ValueError(f"model '{self.name}' is not built yet, so {what} is unknown: give "
-                             "it an input shape (layers.Input first, input_shape= on its first "
-                             "layer, or model.build((None, ...))), or call it on data first")
+            how = ("give it an input shape (layers.Input first, input_shape= on its first layer, "
+                   "or model.build((None, ...))), or call it on data first"
+                   if hasattr(self, "build") else
+                   "a functional model is made from its tensors, Model(inputs, outputs), with "
+                   "inputs = layers.Input(shape) and outputs the layers called on them")
+            raise ValueError(f"model '{self.name}' is not built yet, so {what} is unknown: {how}")
 
     # ---- weights ---------------------------------------------------------------------------
     trainable = Layer.trainable  # always True; ``model.trainable = False`` is refused, not ignored
