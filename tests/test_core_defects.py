@@ -160,6 +160,20 @@ def test_verbose_2_prints_one_line_per_epoch_and_no_bar(capsys):
     assert "batch" not in err and "it/s" not in err and "%|" not in err  # no tqdm bar
 
 
+def test_evaluate_shows_its_values_as_keras_does(capsys):
+    # it printed nothing whatever the verbose; Keras shows a bar (verbose 1, its "auto") or a line
+    model = _mlp()
+    x, y = _data()
+    loss, accuracy = model.evaluate(x, y, verbose=2)
+    out, err = capsys.readouterr()
+    assert out.strip() == f"evaluate - loss: {loss:.4f} - accuracy: {accuracy:.4f}" and "%|" not in err
+    model.evaluate(x, y)                                    # "auto": the bar, ending with the values
+    out, err = capsys.readouterr()
+    assert out == "" and "evaluate" in err and f"loss={loss:.4f}" in err and f"accuracy={accuracy:.4f}" in err
+    model.evaluate(x, y, verbose=0)
+    assert capsys.readouterr() == ("", "")
+
+
 # 8 ------------------------------------------------------------------------------------------
 def test_model_epoch_counts_the_epochs_done_over_several_fits():
     model = _mlp()

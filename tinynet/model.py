@@ -337,12 +337,16 @@ class Model:
 
     def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, return_dict=False):
         """Mean loss over ``(x, y)`` in inference mode and the metrics: ``[loss, accuracy]`` (or
-        the loss alone without metrics, or a dict with ``return_dict=True``), as Keras returns."""
+        the loss alone without metrics, or a dict with ``return_dict=True``), as Keras returns.
+        ``verbose``: 1 (``"auto"``, as in Keras) a progress bar that ends with the values, 2 one
+        line with them, 0 nothing."""
         self._require_compiled("evaluate")
         batch_size = checks.batch_size(batch_size)
+        verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "evaluate")
         w = self._weights(sample_weight, None, y, "evaluate")
-        return self._result(training.evaluate_arrays(self, x, y, batch_size, w), return_dict)
+        return self._result(training.evaluate_arrays(self, x, y, batch_size, w, verbose),
+                            return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``, in inference mode, as a NumPy array."""

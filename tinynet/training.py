@@ -133,20 +133,35 @@ def train_step(model, xb, yb, weights=None):
     return loss_sum, metric_sums(model, yb, out, weights)
 
 
-def evaluate_arrays(model, x, y, batch_size, weights=None):
+def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0):
     """``{"loss": mean loss, metric: value, ...}`` over checked arrays, in inference mode, weighted
-    as in ``fit``."""
+    as in ``fit``. ``verbose``: 1 a progress bar ending with the values, 2 one line, 0 silent."""
     loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
-    for i in range(0, x.shape[0], batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        wb = None if weights is None else weights[i:i + batch_size]
-        out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
-                                                gradient=False)
-        loss_total += float(per_example.sum())
-        for name, h in metric_sums(model, yb, out, wb).items():
-            right[name] += float(h)
-    n = x.shape[0]
-    return make_logs(model, loss_total, right, n, n if weights is None else float(weights.sum()))
+    bar = tqdm(total=-(-x.shape[0] // batch_size), desc="evaluate", unit="batch",
+               disable=verbose != 1, leave=True, dynamic_ncols=True)
+    try:
+        for i in range(0, x.shape[0], batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            wb = None if weights is None else weights[i:i + batch_size]
+            out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
+                                                    gradient=False)
+            loss_total += float(per_example.sum())
+            for name, h in metric_sums(model, yb, out, wb).items():
+                right[name] += float(h)
+            bar.update(1)
+        n = x.shape[0]
+        logs = make_logs(model, loss_total, right, n, n if weights is None else float(weights.sum()))
+        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+    finally:
+        bar.close()
+    if verbose == 2:  # one line and no bar, as Keras
+        print("evaluate - " + format_logs(logs))
+    return logs
+
+
+def format_logs(logs):
+    """``loss: 0.1234 - accuracy: 0.9876``: the values of a log line, as Keras prints them."""
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
 def make_logs(model, loss_total, right, seen, weight_seen):
@@ -199,8 +214,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
             finally:
                 bar.close()
             if verbose == 2:  # one line per epoch and no bar, as Keras
-                print(f"Epoch {epoch + 1}/{epochs} - " +
-                      " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+                print(f"Epoch {epoch + 1}/{epochs} - " + format_logs(logs))
             if seen == n:  # an epoch interrupted part-way is not counted as done
                 model.epoch += 1
             for cb in callbacks:
