@@ -8,9 +8,10 @@
 # is the whole recipe: build, compile, fit, evaluate.
 #
 # The first row of each digits table and the last Fashion row (the headline models) are trained
-# with every seed of the run (`--seeds`), to show how much the score moves from one set of
-# initial weights to another: the error bars of the pictures. Compare that spread with the
-# differences between rows before calling one row better than another.
+# with every seed of the run (`--seeds`), to show how much the score moves from one seed to
+# another (the seed sets the initial weights, the order of the batches and the dropout masks):
+# the error bars of the pictures. Compare that spread with the differences between rows before
+# calling one row better than another.
 
 # %%
 import numpy as np
@@ -133,29 +134,45 @@ for grid_name, rows in practical_work.GRIDS.items():
 # (a binomial count): 0.14 points at 98% on 10,000 images.
 
 # %%
-spread = {}
+spread = {}  # headline row -> (sigma of its accuracy, sigma of its test loss) over the seeds
 for key in practical_work.HEADLINE:
-    accuracies = [r["accuracy"] for r in results[key]]
-    if len(accuracies) > 1:
-        spread[key] = (max(accuracies) - min(accuracies), np.std(accuracies, ddof=1))
-sentences = []
+    if len(results[key]) > 1:
+        spread[key] = (np.std([r["accuracy"] for r in results[key]], ddof=1),
+                       np.std([r["loss"] for r in results[key]], ddof=1))
+sentences, leads = [], []
 for grid_name, (ours, theirs) in best_rows.items():
     rows = practical_work.GRIDS[grid_name]
     accuracy = {r.key: np.mean([x["accuracy"] for x in results[r.key]]) for r in rows}
     mean_loss = {r.key: np.mean([x["loss"] for x in results[r.key]]) for r in rows}
     runner_up = sorted(mean_loss, key=mean_loss.get)[1]
+    lead = mean_loss[runner_up] - mean_loss[ours.key]
+    leads.append(lead)
+    sigma = next((spread[r.key][1] for r in rows if r.key in spread), None)  # the grid's headline row
+    tie = (f" (a lead under twice this table's seed spread, ± {sigma:.4f}: a tie)"
+           if sigma is not None and lead < 2 * sigma else "")
     top = max(accuracy, key=accuracy.get)
     agree = "the same row as" if ours.key == theirs.key else "not the row chosen by"
     sentences.append(f"*{grid_name}*: lowest test loss here `{ours.key}` ({mean_loss[ours.key]:.4f}, "
-                     f"{accuracy[ours.key]:.2%}; next `{runner_up}`, {mean_loss[runner_up] - mean_loss[ours.key]:+.4f}), "
+                     f"{accuracy[ours.key]:.2%}; next `{runner_up}`, {lead:+.4f}{tie}), "
                      f"{agree} the practical work (`{theirs.key}`)"
                      + (f"; the highest accuracy is `{top}`'s, {100 * (accuracy[top] - accuracy[ours.key]):.2f} "
                         "points higher" if top != ours.key else ""))
 if spread:
-    noise = "; ".join(f"`{k}` {100 * s[0]:.2f} points of accuracy between its best and worst seed, "
-                      f"test loss ± {np.std([r['loss'] for r in results[k]], ddof=1):.4f}" for k, s in spread.items())
-    conclusion = (f"From the seeds alone, the scores move by: {noise}. A lead smaller than that "
-                  "says nothing about the hyper-parameters.")
+    noise = "; ".join(f"`{k}` accuracy ± {100 * a:.2f} points, test loss ± {l:.4f}"
+                      for k, (a, l) in spread.items())
+    conclusion = (f"From the seeds alone (the standard deviation σ over {len(results[next(iter(spread))])} "
+                  f"seeds), the scores move by: {noise}. A lead smaller than about twice that says "
+                  "nothing about the hyper-parameters.")
+    twice = [r for r in practical_work.GRIDS["MLP on HOG features"] if r.key.endswith("_rerun")]
+    if twice and twice[0].key[:-len("_rerun")] in results:
+        again, first = twice[0], twice[0].key[:-len("_rerun")]
+        ours_first, ours_again = results[first][0]["loss"], results[again.key][0]["loss"]
+        report_first = next(r for r in practical_work.GRIDS["MLP on HOG features"] if r.key == first).report[0]
+        moved = abs(ours_again - ours_first)
+        conclusion += (f" The practical work itself trained one setting twice (`{first}`): test "
+                       f"losses {report_first:.4f} and {again.report[0]:.4f}; here, with the next "
+                       f"seed, {ours_first:.4f} and {ours_again:.4f}, a difference of {moved:.4f}, "
+                       f"larger than {sum(moved > x for x in leads)} of the {len(leads)} leads above.")
 else:
     conclusion = ("This run used one seed, so it cannot say how much of a lead is luck: run with "
                   "`--seeds 3` to see the spread.")
