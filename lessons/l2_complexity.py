@@ -17,8 +17,9 @@
 # - `Dropout`, `Flatten` and `MaxPooling2D` have none.
 #
 # The output size of a convolution or a pooling along one axis of size $n$, with a window $k$,
-# padding $p$ and stride $s$, is $\lfloor (n + 2p - k)/s \rfloor + 1$: `padding="same"` keeps
-# 28 at stride 1, and a 2x2 pooling of stride 2 halves it, rounding down (7 becomes 3).
+# padding $p$ and stride $s$, is $\lfloor (n + 2p - k)/s \rfloor + 1$: `padding="same"` pads
+# $p = (k - 1)/2$ for an odd $k$ (2 for a 5x5 kernel), which keeps 28 at stride 1, and a 2x2
+# pooling of stride 2 halves it, rounding down (7 becomes 3).
 
 # %%
 from tinynet import Model, Sequential, layers, plots, report_models
@@ -51,10 +52,12 @@ mlp_raw.summary()
 # %% [markdown]
 # ## The MLP on HOG features
 #
-# A histogram of oriented gradients (HOG) describes each cell of $c \times c$ pixels by how much
-# gradient it holds in each of 8 directions. With 4x4-pixel cells a 28x28 digit has 7x7 cells,
-# hence $7 \cdot 7 \cdot 8 = 392$ features: half the pixels, so half the weights in the first
-# layer.
+# A histogram of oriented gradients (HOG) describes each cell of $c \times c$ pixels by how its
+# gradient is shared among 8 orientation bins over 0-180 degrees (unsigned: an edge and its
+# reverse fall in the same bin), each cell's histogram normalised on its own (the practical
+# work's blocks of one cell). With 4x4-pixel cells a 28x28 digit has 7x7 cells, hence
+# $7 \cdot 7 \cdot 8 = 392$ features: half the pixels, so about half the weights in the first
+# layer (the 256 biases do not halve).
 
 # %%
 features = practical_work.hog_length(4)
@@ -112,7 +115,9 @@ for key, model in MODELS.items():
     same = getattr(report_models, key)()  # what the later lessons train
     assert [l.count_params() for l in same.layers] == [l.count_params() for l in model.layers], \
         f"tinynet.report_models.{key} differs from the model written here"
-    totals.append([model.name, len(model.layers), f"{total:,}", f"{expected:,}"])
+    # layers that compute (a functional model's layers list its InputLayer too: not counted)
+    totals.append([model.name, sum(not isinstance(l, layers.InputLayer) for l in model.layers),
+                   f"{total:,}", f"{expected:,}"])
     for name, count in practical_work.REPORT_LAYER_PARAMS[key].items():
         layer = model.get_layer(name)
         assert layer.count_params() == count, (model.name, name, layer.count_params(), count)
@@ -131,10 +136,12 @@ section.table("Weights per layer", ["Model", "Layer", "Formula", "tinynet", "Pra
 # %% [markdown]
 # ## What the MLP on features reads, and the three models drawn
 #
-# The HOG picture draws, in each cell, one line per orientation bin, its length and colour the
-# strength of the gradient in that orientation (the line is drawn across the gradient, along the
-# edge it comes from). Smaller cells mean more cells, more features and more weights in the first
-# Dense layer (2x2-pixel cells, the third size of lesson 4, give 1,568 features).
+# The HOG picture draws, in each cell, one line per orientation bin, its length and colour that
+# bin's share of the cell's normalised histogram (the line is drawn across the gradient, along
+# the edge it comes from). A cell that only touches the stroke's fringe gets long lines too: each
+# cell is normalised on its own. Smaller cells mean more cells, more features and more weights in
+# the first Dense layer (2x2-pixel cells, the third size of lesson 4, give 1,568 features; lesson 4
+# puts a Dense 384 on them, not the Dense 256 of this table).
 
 # %%
 digits = common.load("mnist", args)
