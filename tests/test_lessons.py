@@ -226,9 +226,13 @@ def test_discussion_points_are_the_runs_numbers(quick_run):
     report = (out / "REPORT.md").read_text()
     l5 = pages["l5_fashion"]
     val_loss = l5["results"]["model 1"][0]["history"].history["val_loss"]
-    assert f"lowest after epoch {int(np.argmin(val_loss)) + 1}" in report
+    assert len(val_loss) == 1 and "With one epoch there is no curve to read" in report
+    assert "lowest after epoch" not in report.split("## 5.")[1]  # one epoch has no lowest
     gap = l5["results"]["model 1"][0]["loss"] - l5["results"]["model 1"][0]["train_loss"]
     assert f"a gap of {gap:.4f}" in report
+    loss = {name: runs[0]["loss"] for name, runs in l5["results"].items()}
+    rank = ["lowest", "second", "highest"][sorted(loss, key=loss.get).index("model 1")]
+    assert f"{loss['model 1']:.4f} against the practical work's\n0.445, is the {rank}" in report
     hardest = pages["l5_fashion"]["names"][int(np.argmin(l5["f1"]["model 3"]))]
     assert f"**The hardest classes for model 3**: *{hardest}*" in report
     l3 = pages["l3_shallow_deep"]
@@ -242,7 +246,14 @@ def test_discussion_points_are_the_runs_numbers(quick_run):
     assert theirs.key == "cnn_32"   # the practical work keeps the row of lowest test loss
     means = {k: np.mean([r["loss"] for r in runs]) for k, runs in l4["results"].items() if k.startswith("cnn_") and not k.startswith("cnn_f")}
     assert ours.key == min(means, key=means.get)
-    assert "points of accuracy between its best and worst seed" in report
+    for key in practical_work.HEADLINE:   # the seeds' spread, as standard deviations
+        acc, loss = ([r[m] for r in l4["results"][key]] for m in ("accuracy", "loss"))
+        assert (f"`{key}` accuracy ± {100 * np.std(acc, ddof=1):.2f} points, test loss ± "
+                f"{np.std(loss, ddof=1):.4f}") in report
+    sigma = np.std([r["loss"] for r in l4["results"]["cnn_25"]], ddof=1)
+    lead = sorted(means.values())[1] - min(means.values())
+    assert (f"{lead:+.4f} (a lead under twice this table's seed spread, ± {sigma:.4f}: a tie)" in report) \
+        == (lead < 2 * sigma)
     assert f"almost {practical_work.REPORT_HOG_MINUTES_LAPTOP} minutes" in report
 
 
