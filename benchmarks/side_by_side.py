@@ -131,7 +131,7 @@ def train(framework, name, seed, data, epochs, batch):
         timer = _TinyTimer()
         hist = model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[timer],
                          seed=seed)
-        loss, acc = model.evaluate(xt, yt, batch_size=1000)
+        loss, acc = model.evaluate(xt, yt, batch_size=1000, verbose=0)
         train_loss = hist.history["loss"]
     else:
         kmodel = to_keras(model)  # the same initial weights as tinynet's run with this seed

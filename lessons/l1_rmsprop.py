@@ -168,7 +168,7 @@ for label, settings in TRAINING.items():
     with common.Timer() as t:
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
                             validation_data=(x_test, y_test), verbose=2)
-    loss, accuracy = model.evaluate(x_test, y_test)
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"RMSprop {label}: Test score: {loss:.4f} Test accuracy: {accuracy:.4f}")
     histories[label], results[label] = history, (loss, accuracy, t.seconds)
 

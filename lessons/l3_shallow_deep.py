@@ -105,7 +105,7 @@ for name, (build, kind) in MODELS.items():
         with common.Timer() as t:
             history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
                                 validation_data=(x_test, y_test), verbose=2)
-        loss, accuracy = model.evaluate(x_test, y_test)
+        loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
         predicted = model.predict(x_test).argmax(axis=1)
         print(f"{name}, seed {seed}: Test score: {loss:.4f} Test accuracy: {accuracy:.4f} "
               f"({t.seconds:.1f} s)")

@@ -72,7 +72,7 @@ for grid_name, rows in practical_work.GRIDS.items():
             with common.Timer() as t:
                 history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
                                     validation_data=(x_test, y_test), verbose=2)
-            loss, accuracy = model.evaluate(x_test, y_test)
+            loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
             print(f"{row.key}, seed {seed + row.seed_offset}: Test score: {loss:.4f} "
                   f"Test accuracy: {accuracy:.4f}")
             results[row.key].append(dict(model=model, history=history, loss=loss, accuracy=accuracy,

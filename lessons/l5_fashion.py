@@ -106,12 +106,12 @@ for name, (build, report_key) in BUILDERS.items():
         with common.Timer() as t:
             history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
                                 validation_data=(x_test, y_test), verbose=2)
-        loss, accuracy = model.evaluate(x_test, y_test)
+        loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
         print(f"{name}, seed {seed}: Test score: {loss:.4f} Test accuracy: {accuracy:.4f}")
         run = dict(model=model, history=history, loss=loss, accuracy=accuracy, seconds=t.seconds,
                    predicted=model.predict(x_test).argmax(axis=1))
         if name == "model 1":
-            run["train_loss"], run["train_accuracy"] = model.evaluate(x_train, y_train)
+            run["train_loss"], run["train_accuracy"] = model.evaluate(x_train, y_train, verbose=0)
         results[name].append(run)
 
 still_falling = [name for name, runs in results.items()

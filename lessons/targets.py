@@ -68,7 +68,7 @@ def main(argv=None):
         with common.Timer() as t:
             history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs,
                                 validation_data=(x_test, y_test), verbose=2)
-        loss, _ = model.evaluate(x_test, y_test)
+        loss, _ = model.evaluate(x_test, y_test, verbose=0)
         val = history.history["val_accuracy"]
         for after, minimum in checks:
             ok = val[after - 1] >= minimum

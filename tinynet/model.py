@@ -296,7 +296,7 @@ class Model:
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and accuracy) on one batch, in inference mode, without a step."""
-        return self.evaluate(x, y, batch_size=len(x), sample_weight=sample_weight,
+        return self.evaluate(x, y, batch_size=len(x), verbose=0, sample_weight=sample_weight,
                              return_dict=return_dict)
 
     def _weights(self, sample_weight, class_weight, y, where):
