@@ -346,7 +346,7 @@ def test_from_logits_after_a_softmax_trains_on_its_logits_as_keras_does(activati
                                   layers.Dense(3, activation=activation)])
         if from_logits:
             with pytest.warns(UserWarning, match=rf"from_logits=True.*applies a {activation}.*"
-                                                 r"as Keras does.*activation=None"):
+                                                 r"as Keras on TensorFlow does.*activation=None"):
                 model.compile("rmsprop", getattr(keras.losses, loss)(from_logits=True),
                               metrics=["accuracy"])
         else:
@@ -386,6 +386,18 @@ def test_an_unbuilt_model_says_how_its_kind_is_built():
         keras.Model().count_params()                       # a functional model has no build()
     with pytest.raises(ValueError, match=r"not built yet.*model.build\(\(None, \.\.\.\)\)"):
         keras.Sequential([layers.Dense(3)]).count_params()
+
+
+def test_a_loss_that_does_not_fit_the_output_is_pointed_out_when_the_model_builds_late():
+    # compiled before it knew its input shape: the checks ran on nothing and never again
+    model = keras.Sequential([layers.Dense(8), layers.Dense(3, activation="softmax")])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.warns(UserWarning, match=r"from_logits=True.*applies a softmax"):
+        model.fit(np.ones((4, 5), "float32"), np.arange(4) % 3, verbose=0)
+    model = keras.Sequential([layers.Dense(3)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match="no softmax"):
+        model.build((None, 5))
 
 
 def test_freezing_a_layer_or_a_model_is_refused_not_ignored():

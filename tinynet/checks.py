@@ -232,10 +232,10 @@ def warn_if_probabilities_without_softmax(model):
 
 def warn_if_logits_loss_after_activation(model):
     """Warn when a loss on logits (``from_logits=True``) follows a last layer whose softmax (or
-    sigmoid) already made probabilities of them. Keras warns too, and computes the loss from that
-    activation's logits, as if ``from_logits=False``; tinynet does the same (see
+    sigmoid) already made probabilities of them. Keras on TensorFlow warns too, and computes the
+    loss from that activation's logits, as if ``from_logits=False``; tinynet does the same (see
     ``training.fused_loss``), where applying the softmax a second time would train on a wrong
-    loss."""
+    loss (as Keras's JAX and PyTorch backends do)."""
     loss = model.loss
     if not model.built or not getattr(loss, "from_logits", False):
         return
@@ -244,7 +244,7 @@ def warn_if_logits_loss_after_activation(model):
     if activation is not None and output.activation == activation:
         warnings.warn(f"model '{model.name}': {type(loss).__name__}(from_logits=True) expects "
                       f"logits, but the last layer '{output.name}' applies a {activation}, so "
-                      f"its outputs are probabilities; as Keras does, the loss is computed from "
+                      f"its outputs are probabilities; as Keras on TensorFlow does, the loss is computed from "
                       f"the {activation}'s logits (the same as from_logits=False). Remove the "
                       f"{activation} (activation=None) to output logits, or drop from_logits=True",
                       UserWarning, stacklevel=_user_stacklevel())

@@ -219,6 +219,13 @@ class Model:
     def _maybe_build(self, x):
         pass
 
+    def _check_loss_against_output(self):
+        """The mistakes of a loss that does not fit the last layer (checks.py), once the model
+        is both compiled and built: at ``compile``, or when a compiled model builds on its data."""
+        if self.built and self.loss is not None:
+            checks.warn_if_probabilities_without_softmax(self)
+            checks.warn_if_logits_loss_after_activation(self)
+
     def _prepare_x(self, x, where):
         x = checks.as_numeric_array(x, "x", where)
         self._maybe_build(x)
@@ -260,8 +267,7 @@ class Model:
             if name not in self.metric_kinds:
                 self.metrics.append(name)
                 self.metric_kinds[name] = self._accuracy_kind(kind)
-        checks.warn_if_probabilities_without_softmax(self)
-        checks.warn_if_logits_loss_after_activation(self)
+        self._check_loss_against_output()
         arena.of(self)  # the weights become views of one flat buffer (built later if need be)
 
     def _accuracy_kind(self, kind):
@@ -458,6 +464,7 @@ class Sequential(Model):
         input_tensor = Input(input_shape[1:])
         self._connect(input_tensor)
         self._input_tensor = input_tensor
+        self._check_loss_against_output()  # compiled before it knew its input shape
 
     def _maybe_build(self, x):
         if not self.built:

@@ -37,7 +37,7 @@ def fused_loss(model):
     Keras does: the same loss, computed stably without the clipping, and with the famous gradient
     ``dL/dz = (p - y) / N`` instead of a Jacobian product (see :mod:`tinynet.losses`).
     With ``from_logits=True`` too: the outputs are then probabilities, not the logits the loss
-    asks for, and Keras (as tinynet, which warns at ``compile``) takes the softmax's logits
+    asks for, and Keras on TensorFlow (as tinynet, which warns) takes the softmax's logits
     instead of applying a second softmax to the probabilities.
     """
     loss = model.loss
