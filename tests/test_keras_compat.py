@@ -366,6 +366,12 @@ def test_a_custom_layer_with_only_call_is_refused_with_how_to_write_one():
                                         r"_forward\(self, x, training.*_backward\(self, dz"):
         Double()
 
+    class ScaledDense(layers.Dense):  # a call() over a ready-made layer: Dense's pass would run
+        def call(self, x):
+            return 2 * super().call(x)
+    with pytest.raises(TypeError, match="ScaledDense: a custom layer with a call"):
+        ScaledDense(3)
+
     class Twice(layers.Layer):  # tinynet's way: both passes written (a call() beside them is fine)
         def call(self, x):
             return 2 * x

@@ -92,6 +92,15 @@ class Tensor:
         return f"<Tensor shape={self.shape} from '{self.layer.name}'>"
 
 
+def _call_overrides_forward(cls):
+    """Whether ``cls`` (or a class between it and the forward pass it inherits) defines Keras's
+    ``call()``: the forward pass tinynet runs, ``_forward`` or ``forward``, would then be an older
+    one than the ``call`` its author wrote (``class Scaled(layers.Dense): def call...``)."""
+    def first(name):
+        return next((i for i, c in enumerate(cls.__mro__) if name in vars(c)), len(cls.__mro__))
+    return first("call") < min(first("_forward"), first("forward"))
+
+
 class Layer:
     """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``."""
 
@@ -102,7 +111,7 @@ class Layer:
         # Keras's custom layers write only call() and leave the gradient to automatic
         # differentiation, which tinynet does not have: such a layer is refused as it is made
         # (it failed later with a bare NotImplementedError from deep inside the forward pass)
-        if hasattr(cls, "call") and cls._forward is Layer._forward:
+        if _call_overrides_forward(cls):
             raise TypeError(
                 f"{cls.__name__}: a custom layer with a call() method (Keras's way, its gradient "
                 "found by automatic differentiation) is not implemented in tinynet, where every "
@@ -110,8 +119,10 @@ class Layer:
                 "_forward(self, x, training, fused=None), which returns the output, and "
                 "_backward(self, dz, need_input_grad=True, fused_output=None), which returns "
                 "dL/dx from dz = dL/d(output) (Flatten in tinynet/layers/core.py is a short "
-                "example; tinynet.gradcheck checks your backward). An elementwise function may "
-                "already be layers.Activation(...) or layers.Rescaling(...)")
+                "example; Dense shows a layer with weights, made in build() into self.params, "
+                "their gradients written into self.grads; tinynet.gradcheck checks your "
+                "backward). An elementwise function may already be layers.Activation(...) or "
+                "layers.Rescaling(...)")
         return super().__new__(cls)
 
     def __init__(self, name=None, activation=None, **keras_options):
