@@ -36,23 +36,25 @@ def _diagnosis(ours, theirs, start=None, batch=None):
     a constant factor, the transpose, float32, NaN): a phrase, or "" when it is none of these.
     With ``start``, the changes ``answer - start`` are compared (an update step's direction)."""
     ours64, theirs64 = ours.astype(np.float64), theirs.astype(np.float64)
-    if start is not None:
-        ours64, theirs64 = ours64 - start, theirs64 - start
-    scale = float(np.max(np.abs(theirs64), initial=0.0))
     if np.isnan(ours64).any() and not np.isnan(theirs64).any():
         return (f"it has NaN where tinynet's has {theirs64[np.isnan(ours64)].ravel()[0]:g}: a 0 / 0? "
                 "(read again what the exercise says about a denominator of 0)")
-    if ours.dtype != np.float64 and np.allclose(ours64, theirs64, rtol=1e-5, atol=1e-6 * scale):
+    size = float(np.max(np.abs(theirs64), initial=0.0))
+    if ours.dtype != np.float64 and np.allclose(ours64, theirs64, rtol=1e-5, atol=1e-6 * size):
         return (f"it is computed in {ours.dtype}: keep the inputs' float64 (no .astype(np.float32)), "
                 "the checker compares to 1e-10")
+    it = "its change from the input you were given" if start is not None else "it"
+    if start is not None:
+        ours64, theirs64 = ours64 - start, theirs64 - start
+    scale = float(np.max(np.abs(theirs64), initial=0.0))
     if scale > 0 and np.allclose(ours64, -theirs64, rtol=1e-9, atol=1e-12 * scale):
-        return "it is minus tinynet's: check the sign"
+        return f"{it} is minus tinynet's: check the sign"
     big = np.abs(theirs64) > 1e-6 * scale
     if scale > 0 and big.any():
         ratio = ours64[big] / theirs64[big]
         r = float(ratio[0])
         if np.allclose(ratio, r, rtol=1e-9) and np.allclose(ours64, r * theirs64, atol=1e-12 * scale):
-            factor = f"it is tinynet's times {r:.6g}"
+            factor = f"{it} is tinynet's times {r:.6g}"
             if batch and (np.isclose(r, 1 / batch) or np.isclose(r, batch)):
                 factor += f" ({'1 / ' if r < 1 else ''}N, N = {batch} the batch size: a sum or a mean?)"
             return factor
@@ -115,10 +117,10 @@ def check_conv_shapes(module):
         conv.build((n, n, 1))
         expected = conv.output_shape[0]
         got = module.conv_output_size(n, k, s, padding)
-        if not isinstance(got, (int, np.integer)):
-            raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) returned {got!r}, a "
-                           f"{type(got).__name__}: a size counts pixels, a whole number. Hint: "
-                           "integer division // (or math.ceil), not /")
+        if not isinstance(got, (int, np.integer, float, np.floating)) or not float(got).is_integer():
+            raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) returned {got!r}: a "
+                           "size counts pixels, a whole number. Hint: round down with // (or "
+                           "math.floor), up with math.ceil")
         if got != expected:
             raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) = {got}, tinynet's Conv2D "
                            f"gives {expected}. Hint: " +

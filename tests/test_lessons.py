@@ -346,11 +346,13 @@ MISTAKES = [  # (exercise, a plausible mistake, what the verdict must say about 
     ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": -(-n // s) if p == "same"
                              else round((n - k) / s) + 1, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f),
      "conv_output_size(11, 3, 3, 'valid') = 4"),
-    ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": float(-(-n // s)) if p == "same"
+    ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": n / s if p == "same"
                              else (n - k) // s + 1, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f),
-     "a float: a size counts pixels"),
+     "returned 7.5: a size counts pixels, a whole number"),
     ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, sign=+1)),
-     "it is minus tinynet's: check the sign"),
+     "its change from the input you were given is minus tinynet's: check the sign"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: tuple(v.astype(np.float32) for v in _rmsprop(*a, **k))),
+     "computed in float32"),
     ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, keep_s=True)),
      "the s you return after step 1"),
     ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, swap=True)),
@@ -370,6 +372,14 @@ MISTAKES = [  # (exercise, a plausible mistake, what the verdict must say about 
 def test_checker_names_the_mistake(name, answer, says):
     status, detail = check.check(name, types.SimpleNamespace(**answer))
     assert status == "failed" and says in detail and "Hint:" in detail, detail
+
+
+def test_checker_accepts_a_whole_size_given_as_a_float():
+    import math
+    floats = types.SimpleNamespace(   # np.floor / math.ceil style: right values, float type
+        conv_output_size=lambda n, k, s=1, p="valid": float(math.ceil(n / s)) if p == "same"
+        else np.floor((n - k) / s) + 1, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f)
+    assert check.check("ex2_conv_shapes", floats)[0] == "passed"
 
 
 def test_checker_checks_answers_kept_in_another_folder_and_shows_their_failing_line(tmp_path, capsys):
