@@ -132,8 +132,8 @@ work's 90.27%, whose number of epochs and batch size are not known (here {args.e
 of batches of {args.batch_size}; Keras's default batch of 32 makes four times more steps per
 epoch). Its test loss is the {rank} of the three in this run, where the practical work had it
 lowest.""" + ("" if args.epochs < 2 else f""" The test loss was still at its lowest after the last
-epoch (first seed) for {", ".join(still_falling) or "no model"}: more epochs might help
-{"them" if len(still_falling) > 1 else "it" if still_falling else "none"}."""))
+epoch (first seed) for {", ".join(still_falling)}: more epochs might help {"them" if len(still_falling) > 1
+else "it"}.""" if still_falling else " No model's test loss was still at its lowest after the last epoch."))
 for name, runs in results.items():
     key = name.replace(" ", "_")
     section.picture(plots.plot_history(runs[0]["history"], args.out / f"fashion_{key}_loss.png",
@@ -154,9 +154,13 @@ lowest = int(np.argmin(val_loss)) + 1
 rise = val_loss[-1] - val_loss[lowest - 1]
 # how much the test loss moves from one epoch to the next over the second half of the run: a rise
 # no larger than that is the curve's own jitter, a plateau rather than a turn
-jitter = float(np.median(np.abs(np.diff(val_loss[len(val_loss) // 2:])))) if len(val_loss) > 2 else 0.0
+jitter = float(np.median(np.abs(np.diff(val_loss[len(val_loss) // 2:])))) if len(val_loss) >= 6 else None
 if len(val_loss) < 2:
     curve = "With one epoch there is no curve to read (the full run has 10)."
+elif jitter is None and lowest < len(val_loss):
+    curve = (f"Its test loss is lowest after epoch {lowest} ({val_loss[lowest - 1]:.4f}) and "
+             f"{val_loss[-1]:.4f} after the last, epoch {len(val_loss)}: too few epochs to tell a "
+             "turn from the curve's jitter.")
 elif lowest == len(val_loss):
     curve = (f"Its test loss is still falling after the last epoch, {len(val_loss)} "
              f"({val_loss[-1]:.4f}): no sign of overfitting yet in the curve.")
@@ -169,7 +173,7 @@ else:
                 f"up by {rise:.4f}, more than twice its epoch-to-epoch jitter ({jitter:.4f}): "
                 "it has turned")
              + f", while the training loss went from {train_loss[0]:.4f} to {train_loss[-1]:.4f}.")
-m1_rank = sorted(results, key=lambda k: results[k][0]["loss"]).index("model 1")
+m1_rank = by_loss.index("model 1")  # by the mean test loss over the seeds, as model 3's rank above
 section.text(f"""
 **Model 1 in this run.** {curve} At the end, scored as the test images are (by `evaluate`, with
 the final weights; the loss `fit` logs is instead the mean over the epoch's batches while the
@@ -177,8 +181,8 @@ weights still change), its loss is {m1['train_loss']:.4f} on the training images
 {m1['loss']:.4f} on the test images, a gap of {m1['loss'] - m1['train_loss']:.4f} (accuracy
 {m1['train_accuracy']:.2%} against {m1['accuracy']:.2%}): {"it fits its training images clearly "
 "better than new ones, the first mark of overfitting" if m1['loss'] > 1.2 * m1['train_loss'] else
-"hardly better on its training images than on new ones: little overfitting so far"}. Its test loss, {m1['loss']:.4f} against the practical work's
-0.445, is the {["lowest", "second", "highest"][m1_rank]} of the three models here.
+"hardly better on its training images than on new ones: little overfitting so far"}. Its test loss, {np.mean([r['loss'] for r in results['model 1']]):.4f} against the practical
+work's 0.445, is the {["lowest", "second", "highest"][m1_rank]} of the three models here.
 Stopping at the lowest test loss would choose the epoch on the test set; a held-out validation
 split and `tinynet.callbacks.EarlyStopping` do it properly.""")
 
