@@ -219,6 +219,7 @@ def test_backend_answers_keras_questions():
     (lambda: keras.callbacks.TensorBoard, ["TensorBoard", "EarlyStopping"]),
     (lambda: keras.datasets.cifar10, ["cifar10", "mnist"]),
     (lambda: keras.metrics.AUC, ["AUC", "accuracy"]),
+    (lambda: keras.initializers.HeNormal, ["kernel_initializer='he_normal'", "lecun_normal"]),
 ])
 def test_a_missing_keras_name_is_named_with_what_tinynet_has(get, names):
     with pytest.raises(AttributeError) as info:

@@ -31,5 +31,10 @@ def missing(module, name, kind, have):
     ``__getattr__``: it names what was asked for and lists what tinynet has instead."""
     if name.startswith("__"):
         return AttributeError(name)
+    advice = ""
+    if module == "tinynet" and name == "initializers":  # Keras's HeNormal() and the like
+        from .layers.base import INITIALIZERS
+        advice = (" (give a layer its initializer by name instead, kernel_initializer='he_normal'; "
+                  f"tinynet has {', '.join(INITIALIZERS)})")
     return AttributeError(f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
-                          f"implement; {module} has {', '.join(have)}")
+                          f"implement{advice}; {module} has {', '.join(have)}")
