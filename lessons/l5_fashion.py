@@ -167,7 +167,7 @@ elif lowest == len(val_loss):
 else:
     curve = (f"Its test loss is lowest after epoch {lowest} ({val_loss[lowest - 1]:.4f}) and "
              f"{val_loss[-1]:.4f} after the last, epoch {len(val_loss)}: "
-             + (f"up by {rise:.4f}, about what it moves from one epoch to the next (median "
+             + (f"up by {rise:.4f}, no more than twice what it moves from one epoch to the next (median "
                 f"{jitter:.4f} over the second half), so a plateau rather than a clear rise"
                 if rise <= 2 * jitter else
                 f"up by {rise:.4f}, more than twice its epoch-to-epoch jitter ({jitter:.4f}): "
