@@ -21,4 +21,9 @@ __all__ = ["activations", "backend", "callbacks", "datasets", "layers", "losses"
 
 def __getattr__(name):
     from .names import missing
-    raise missing("tinynet", name, "name", __all__[:-2])
+    advice = ""
+    if name == "initializers":  # Keras's HeNormal() and the like
+        from .layers.base import INITIALIZERS
+        advice = ("give a layer its initializer by name instead, kernel_initializer='he_normal'; "
+                  f"tinynet has {', '.join(INITIALIZERS)}")
+    raise missing("tinynet", name, "name", __all__[:-2], advice)

@@ -26,15 +26,12 @@ def reset_names():
     _counts.clear()
 
 
-def missing(module, name, kind, have):
+def missing(module, name, kind, have, advice=""):
     """The error for a Keras name that tinynet does not implement, raised by the modules'
-    ``__getattr__``: it names what was asked for and lists what tinynet has instead."""
+    ``__getattr__``: it names what was asked for, what to do instead (``advice``, if any) and
+    lists what tinynet has."""
     if name.startswith("__"):
         return AttributeError(name)
-    advice = ""
-    if module == "tinynet" and name == "initializers":  # Keras's HeNormal() and the like
-        from .layers.base import INITIALIZERS
-        advice = (" (give a layer its initializer by name instead, kernel_initializer='he_normal'; "
-                  f"tinynet has {', '.join(INITIALIZERS)})")
     return AttributeError(f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
-                          f"implement{advice}; {module} has {', '.join(have)}")
+                          f"implement{f' ({advice})' if advice else ''}; {module} has "
+                          f"{', '.join(have)}")
