@@ -269,8 +269,9 @@ def test_valid_stacks_build_run_and_pass_gradcheck(stack, how, n, training, seed
         np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
 
     errors = check_model(model, x, entries=3, seed=seed, training=training)
-    assert set(errors) == {"input"} | {f"{l.name}/w{k}" for l in model.graph.order
-                                       for k in range(len(l.params))}
+    assert set(errors) == {"input"} | {f"{l.name}/{n}" for l in model.graph.order
+                                       for n in l.param_names()}
+    assert len(errors) == 1 + len(model.params)
     assert max(errors.values()) < 1e-6, errors
 
 

@@ -151,7 +151,8 @@ def test_residual_fashion_model_gradients(float64):
     x = np.random.default_rng(3).random((2, 28, 28, 1))
     y = np.eye(10)[[3, 7]]
     errors = gradcheck.check_model(model, x, y, entries=40)
-    assert "add/w0" not in errors and "l2_2/w1" in errors and "input" in errors
+    assert "add/kernel" not in errors and "l2_2/bias" in errors and "input" in errors
+    assert len(errors) == 1 + len(model.params)   # every array under a name of its own
     assert_small(errors)
     assert_small(gradcheck.check_model(model, x, entries=40))  # sum(output * G): the softmax Jacobian
 

@@ -87,7 +87,8 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
 
     Without ``y`` the objective is ``sum(output ⊙ G)``; with one-hot ``y`` it is the compiled loss
     (through the fused softmax + cross-entropy when the model ends in a softmax, as in ``fit``).
-    Keys are ``"input"`` and ``"<layer name>/w<k>"``.
+    Keys are ``"input"`` and ``"<layer name>/<parameter>"``, the parameter named as the layer
+    holds it (``"dense/kernel"``, ``"dense/bias"``; see ``Layer.param_names``).
     """
     rng = np.random.default_rng(seed)
     if y is not None:
@@ -111,11 +112,11 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
             return float(loss_and_gradient()[1].mean())
         dx = model.graph.backward(loss_and_gradient()[2])
     results = {}
-    analytic = {f"{layer.name}/w{k}": g.copy() for layer in model.graph.order
-                for k, g in enumerate(layer.grads)}
+    analytic = {f"{layer.name}/{name}": g.copy() for layer in model.graph.order
+                for name, g in zip(layer.param_names(), layer.grads)}
     _compare("input", dx, objective, x, h, entries, rng, results)
     for layer in model.graph.order:
-        for k, p in enumerate(layer.params):
-            name = f"{layer.name}/w{k}"
+        for name, p in zip(layer.param_names(), layer.params):
+            name = f"{layer.name}/{name}"
             _compare(name, analytic[name], objective, p, h, entries, rng, results)
     return results

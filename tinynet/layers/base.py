@@ -277,6 +277,17 @@ class Layer:
         one; a model used as a layer answers for its inner layers)."""
         return [(self, i) for i in range(len(self.params))]
 
+    def param_names(self):
+        """A name for each array of ``params``: the attribute that holds it (``kernel``,
+        ``bias``), else ``w<i>``; a model used as a layer prefixes its inner layer's name."""
+        names = []
+        for i, (holder, k) in enumerate(self.param_holders()):
+            array = holder.params[k]
+            name = next((key for key, value in vars(holder).items()
+                         if value is array and key != "params"), f"w{k}")
+            names.append(name if holder is self else f"{holder.name}.{name}")
+        return names
+
     def hold_params(self, arrays):
         """Hold ``arrays`` (same shapes, values already copied in) as the parameters from now on:
         ``params[i]`` and the attribute naming it (``kernel``, ``bias``) are rebound to them. The
