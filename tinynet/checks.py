@@ -244,7 +244,7 @@ def warn_if_logits_loss_after_activation(model):
     if activation is not None and output.activation == activation:
         warnings.warn(f"model '{model.name}': {type(loss).__name__}(from_logits=True) expects "
                       f"logits, but the last layer '{output.name}' applies a {activation}, so "
-                      f"its outputs are probabilities; as Keras on TensorFlow does, the loss is computed from "
-                      f"the {activation}'s logits (the same as from_logits=False). Remove the "
-                      f"{activation} (activation=None) to output logits, or drop from_logits=True",
-                      UserWarning, stacklevel=_user_stacklevel())
+                      "its outputs are probabilities; as Keras on TensorFlow does, the loss is "
+                      f"computed from the {activation}'s logits (the same as from_logits=False). "
+                      f"Remove the {activation} (activation=None) to output logits, or drop "
+                      "from_logits=True", UserWarning, stacklevel=_user_stacklevel())

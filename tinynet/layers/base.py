@@ -281,22 +281,22 @@ class Layer:
         """A name for each array of ``params``: the attribute that holds it (``kernel``,
         ``bias``), else ``w<i>``; a model used as a layer prefixes its inner layer's name."""
         names = []
-        for i, (holder, k) in enumerate(self.param_holders()):
-            array = holder.params[k]
-            name = next((key for key, value in vars(holder).items()
-                         if value is array and key != "params"), f"w{k}")
+        for holder, k in self.param_holders():
+            name = next(iter(holder._attributes_holding(holder.params[k])), f"w{k}")
             names.append(name if holder is self else f"{holder.name}.{name}")
         return names
+
+    def _attributes_holding(self, array):
+        """The names of this layer's attributes that are ``array`` itself (``kernel``, ``bias``)."""
+        return [key for key, value in vars(self).items() if value is array and key != "params"]
 
     def hold_params(self, arrays):
         """Hold ``arrays`` (same shapes, values already copied in) as the parameters from now on:
         ``params[i]`` and the attribute naming it (``kernel``, ``bias``) are rebound to them. The
         model's arena makes them views of its flat buffer this way (:mod:`tinynet.arena`)."""
         for i, new in enumerate(arrays):
-            old = self.params[i]
-            for key, value in list(vars(self).items()):
-                if value is old:
-                    setattr(self, key, new)
+            for key in self._attributes_holding(self.params[i]):
+                setattr(self, key, new)
             self.params[i] = new
 
     @staticmethod
