@@ -357,3 +357,29 @@ def test_a_deep_copy_of_a_trained_model_trains_on_its_own():
     model.fit(x, y, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", ["functional", "sequential", "sequential_late", "deep_copy"])
+def test_a_reference_to_a_weight_taken_before_compile_sees_training(make):
+    """Keras's ``layer.kernel`` is a variable: a reference taken once the model exists follows
+    training. Here too: the weights are views of the model's flat buffer from the moment the model
+    is built (not only from ``compile`` on, which left earlier references silently stale)."""
+    import copy
+    backend.set_seed(0)
+    if make == "sequential":
+        model = Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+    elif make == "sequential_late":
+        model = Sequential([layers.Dense(3, activation="softmax")])
+        model.build((None, 4))
+    else:
+        model = Model(*(lambda x: (x, layers.Dense(3, activation="softmax")(x)))(layers.Input((4,))))
+        if make == "deep_copy":
+            model = copy.deepcopy(model)
+    kernel, weights = model.layers[-1].kernel, model.weights
+    start = kernel.copy()
+    model.compile("rmsprop", "categorical_crossentropy")
+    x = np.random.default_rng(1).standard_normal((16, 4)).astype(np.float32)
+    model.fit(x, np.eye(3, dtype=np.float32)[np.arange(16) % 3], epochs=1, verbose=0)
+    assert not np.array_equal(kernel, start)  # it moved ...
+    np.testing.assert_array_equal(kernel, model.get_weights()[0])  # ... with the model
+    assert all(a is b for a, b in zip(weights, model.weights))

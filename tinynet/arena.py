@@ -19,11 +19,13 @@ parameter, fewer Python calls, and a layout a GPU likes (one kernel launch over 
 memory, issue 14). The per-parameter ``Optimizer.apply_gradients`` stays the readable reference;
 the flat step gives the same numbers, bit for bit (tests/test_arena.py).
 
-Anything may still replace a parameter array (``layer.params[0] = w``) or add a layer: the arena
-notices that ``model.params`` are no longer its views and is rebuilt around the new arrays (their
-values copied in). New *values* should be copied into the weights (``set_weights`` does), so that
-references to ``layer.kernel`` stay valid. A reference taken *before* ``compile`` is to the array
-the arena replaced: training no longer moves it.
+The arena is built as soon as the model is (a functional model when it is made, a ``Sequential``
+when it knows its input shape), so a reference to ``layer.kernel`` taken from then on follows
+training, as a reference to a Keras variable does. Anything may still replace a parameter array
+(``layer.params[0] = w``) or add a layer: the arena notices that ``model.params`` are no longer its
+views and is rebuilt around the new arrays (their values copied in); references taken before such
+a change are to the arrays it replaced. New *values* should be copied into the weights
+(``set_weights`` does), so that references stay valid.
 """
 import operator
 
@@ -115,9 +117,9 @@ class Arena:
         self.install_gradients()
 
     def __deepcopy__(self, memo):
-        """A deep copy of a model gets no arena: copied views are no longer views of the copied
-        buffer (training the copy would move the buffer, not its layers' weights); the copy
-        builds its own at its first step."""
+        """A deep copy of a model gets no arena of this one: copied views are no longer views of
+        the copied buffer (training the copy would move the buffer, not its layers' weights);
+        ``Model.__deepcopy__`` builds the copy's own."""
         return None
 
     def install_gradients(self):

@@ -9,6 +9,8 @@ A :class:`Model` ties three small pieces together, each in its own module:
 What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict``,
 ``train_on_batch``, the weights, ``summary`` and ``save``.
 """
+import copy
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -74,7 +76,7 @@ class Model:
         self.epoch = 0  # epochs trained so far, over every fit (saved with the model)
         self.history = None  # the History of the last fit, as in Keras
         self.graph = None
-        self._arena = None  # the flat buffers of its weights, from compile on (tinynet.arena)
+        self._arena = None  # the flat buffers of its weights, once it is built (tinynet.arena)
         self._warned_unscaled = False
         if inputs is not None or outputs is not None:
             self._set_graph(inputs, outputs)
@@ -89,6 +91,9 @@ class Model:
                 raise ValueError("tinynet models produce exactly one output tensor")
             outputs = outputs[0]
         self.graph = Graph(inputs, outputs)
+        # the weights become views of one flat buffer now, so that a reference to layer.kernel
+        # taken from here on follows training (as a reference to a Keras variable does)
+        arena.of(self)
 
     # ---- structure -------------------------------------------------------------------------
     @property
@@ -167,6 +172,16 @@ class Model:
     non_trainable_weights = Layer.non_trainable_weights
     trainable_variables = Layer.trainable_variables
     non_trainable_variables = Layer.non_trainable_variables
+
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy(model)``: every attribute copied, then the copy's own arena built, so
+        that its weights are views of its own flat buffer from the start (the copied arena's
+        views would be views of the copied buffer, not of the copy's weights)."""
+        twin = object.__new__(type(self))
+        memo[id(self)] = twin
+        twin.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        arena.of(twin)
+        return twin
 
     def __getattr__(self, name):
         # Python calls this only for a name the model does not have: Keras's names that tinynet
@@ -268,7 +283,7 @@ class Model:
                 self.metrics.append(name)
                 self.metric_kinds[name] = self._accuracy_kind(kind)
         self._check_loss_against_output()
-        arena.of(self)  # the weights become views of one flat buffer (built later if need be)
+        arena.of(self)  # rebuilt if layers or weight arrays were replaced since the model was built
 
     def _accuracy_kind(self, kind):
         """Keras's reading of "accuracy": the binary accuracy for a binary cross-entropy or one

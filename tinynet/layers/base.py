@@ -201,9 +201,9 @@ class Layer:
     def weights(self):
         """Keras's ``layer.weights``: the layer's weight arrays themselves (not copies, unlike
         ``get_weights()``), in Keras's order (kernel, bias); ``[]`` before the layer is built.
-        Writing into them (``w[...] = ...``) changes the layer. A model's ``compile`` moves the
-        weights into one flat buffer (:mod:`tinynet.arena`): arrays taken before it are no
-        longer the layer's after it."""
+        Writing into them (``w[...] = ...``) changes the layer. Building a model moves its
+        weights into one flat buffer (:mod:`tinynet.arena`): arrays taken from a layer before it
+        joins a model are no longer the layer's after."""
         return list(self.params)
 
     @property
