@@ -163,3 +163,34 @@ def test_a_slow_first_kernel_call_says_that_kernels_are_compiling(capsys, monkey
     slow()  # the notice is given once per process, on a first call only
     backend._notify_if_slow(lambda: time.sleep(0.3), seconds=0.05)()
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("first, then", [("numba", "numpy"), ("numpy", "numba")])
+def test_a_backward_pass_uses_the_kernels_of_its_forward_pass(first, then, use_backend):
+    """What a forward pass saves for its backward belongs to its kernels (numba's fused conv +
+    pool keeps the pooled output and the winners, NumPy's the convolution's output): switching
+    backend between the two passes still gives the gradients of one backend alone (it raised a
+    broadcasting error from inside NumPy)."""
+    from tinynet import layers
+    from tinynet.model import Model
+    use_backend(first)
+
+    def gradients(switch_to=None):
+        backend.set_seed(0)
+        x = layers.Input((8, 8, 2))
+        y = layers.Conv2D(3, 3, padding="same", activation="relu")(x)
+        y = layers.MaxPooling2D(2)(y)
+        y = layers.Conv2D(2, 3, padding="same")(y)
+        y = layers.MaxPooling2D(2)(y)
+        y = layers.Flatten()(y)
+        model = Model(x, layers.Dense(3, activation="softmax")(y))
+        xb = np.random.default_rng(1).random((4, 8, 8, 2)).astype(np.float32)
+        out = model.forward(xb, training=True)
+        if switch_to:
+            backend.set_backend(switch_to)
+        model.backward(out - np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+        backend.set_backend(first)
+        return [np.array(g) for g in model.grads]
+
+    for a, b in zip(gradients(), gradients(switch_to=then), strict=True):
+        np.testing.assert_array_equal(a, b)

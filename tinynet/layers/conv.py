@@ -86,12 +86,13 @@ class Conv2D(Layer):
 
     def _forward(self, x, training, fused=None):
         bias = self.bias if self.use_bias else None
-        z, self._saved = backend.kernels().conv2d_forward(x, self.kernel, bias, self.strides,
+        self._kernels = backend.kernels()  # the backward pass reads what these kernels saved
+        z, self._saved = self._kernels.conv2d_forward(x, self.kernel, bias, self.strides,
                                                           self.pads, relu=fused == "relu")
         return z
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
-        dx, dkernel, dbias = backend.kernels().conv2d_backward(
+        dx, dkernel, dbias = self._kernels.conv2d_backward(
             dz, self._saved, self.kernel, self.strides, self.pads, relu_output=fused_output,
             need_dx=need_input_grad)
         return self._gradients(dx, dkernel, dbias)
@@ -115,14 +116,15 @@ class Conv2D(Layer):
         self._y = pool._y = None  # neither layer's own pass ran: their backward would refuse
         bias = self.bias if self.use_bias else None
         self._pool = pool.pool_size
-        y, self._saved = backend.kernels().conv2d_maxpool_forward(
+        self._kernels = backend.kernels()
+        y, self._saved = self._kernels.conv2d_maxpool_forward(
             x, self.kernel, bias, self.strides, self.pads, self._pool,
             relu=self.activation == "relu")
         return y
 
     def backward_pooled(self, dy, need_input_grad=True):
         """dL/d(input) from ``dy`` = dL/d(the pooled output of :meth:`forward_pooled`)."""
-        return self._gradients(*backend.kernels().conv2d_maxpool_backward(
+        return self._gradients(*self._kernels.conv2d_maxpool_backward(
             dy, self._saved, self.kernel, self.strides, self.pads, self._pool,
             relu=self.activation == "relu", need_dx=need_input_grad))
 
