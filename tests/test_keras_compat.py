@@ -1,5 +1,7 @@
 """Keras's API on tinynet (issue 11): the names, arguments and return values Keras scripts use,
 and the mistakes Keras lets pass that tinynet points out. Numbers, not just "it runs"."""
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -226,6 +228,26 @@ def test_a_missing_keras_name_is_named_with_what_tinynet_has(get, names):
         get()
     for name in names:
         assert name in str(info.value)
+
+
+def test_from_import_of_a_missing_name_keeps_the_message():
+    """``from keras.callbacks import LearningRateScheduler``, the usual form in scripts: Python
+    turns an AttributeError raised there into a bare "cannot import name"; tinynet's message must
+    reach the user all the same, while hasattr() still answers False and tinynet's own modules
+    not imported yet still import."""
+    with pytest.raises(ImportError, match=r"LearningRateScheduler is a Keras callback .* "
+                                          r"ReduceLROnPlateau"):
+        from tinynet.callbacks import LearningRateScheduler  # noqa: F401
+    with pytest.raises(ImportError, match=r"kernel_initializer='he_normal'"):
+        from tinynet import initializers  # noqa: F401
+    with pytest.raises(ImportError, match=r"BatchNormalization is a Keras layer .* Dense"):
+        from tinynet.layers import Dense, BatchNormalization  # noqa: F401
+    assert not hasattr(keras.callbacks, "LearningRateScheduler")
+    assert getattr(keras.layers, "BatchNormalization", None) is None
+    code = "import sys, tinynet; assert 'tinynet.gradcheck' not in sys.modules; " \
+           "from tinynet import gradcheck; print(gradcheck.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "tinynet.gradcheck"
 
 
 @pytest.mark.parametrize("base", [keras.Model, keras.Sequential])

@@ -1,5 +1,10 @@
-"""Keras-style default names of layers and models: ``dense``, ``dense_1``, ``dense_2``, ..."""
+"""Keras-style default names of layers and models: ``dense``, ``dense_1``, ``dense_2``, ...; and
+the error for a Keras name that tinynet does not have."""
+import dis
+import importlib.util
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 _counts = defaultdict(int)
 
@@ -29,9 +34,41 @@ def reset_names():
 def missing(module, name, kind, have, advice=""):
     """The error for a Keras name that tinynet does not implement, raised by the modules'
     ``__getattr__``: it names what was asked for, what to do instead (``advice``, if any) and
-    lists what tinynet has."""
+    lists what tinynet has.
+
+    An AttributeError (``hasattr`` and ``getattr(m, name, default)`` rely on it), except under
+    ``from tinynet.callbacks import LearningRateScheduler``: Python replaces an AttributeError
+    raised there by a bare "cannot import name", so the statement gets an ImportError carrying
+    the same message."""
     if name.startswith("__"):
         return AttributeError(name)
-    return AttributeError(f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
-                          f"implement{f' ({advice})' if advice else ''}; {module} has "
-                          f"{', '.join(have)}")
+    message = (f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
+               f"implement{f' ({advice})' if advice else ''}; {module} has {', '.join(have)}")
+    if _importing_from() and not _is_submodule(module, name):
+        return ImportError(message, name=module)
+    return AttributeError(message)
+
+
+def _is_submodule(module, name):
+    """Whether ``module.name`` is a module not imported yet (``from tinynet import plots``):
+    Python imports it after the AttributeError, which must then stay one."""
+    try:
+        return importlib.util.find_spec(f"{module}.{name}") is not None
+    except ImportError:  # module is not a package
+        return False
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _importing_from():
+    """Whether the code that asked for the missing name (the first frame outside tinynet) is
+    executing a ``from ... import name`` statement."""
+    try:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+            frame = frame.f_back
+        return frame is not None and \
+            frame.f_code.co_code[frame.f_lasti] == dis.opmap["IMPORT_FROM"]
+    except (AttributeError, IndexError, KeyError, ValueError):  # another Python's frames
+        return False
