@@ -165,6 +165,32 @@ def test_a_weighted_loss_is_the_mean_of_weighted_example_losses_as_keras():
     assert model.evaluate(x, y, sample_weight=w) == pytest.approx(expected, rel=1e-12)
 
 
+def test_sample_and_class_weights_weight_the_loss_not_the_accuracy_as_keras():
+    """Keras weights the metrics of ``compile(metrics=...)`` by nothing (only its
+    ``weighted_metrics``): the accuracy under sample or class weights is the plain fraction of
+    right answers (tinynet weighted it, silently another number than Keras's)."""
+    backend.set_floatx("float64")
+    model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile(keras.optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    r = np.random.default_rng(3)
+    x, y, w = r.standard_normal((40, 4)), r.integers(0, 3, 40), r.random(40) * (r.random(40) > 0.5)
+    p = model.predict(x)
+    plain = float(np.mean(p.argmax(axis=1) == y))
+    loss = float(np.mean(w * -np.log(p[np.arange(40), y])))
+    assert np.mean(w * (p.argmax(axis=1) == y)) / w.mean() != pytest.approx(plain)  # would differ
+    for result in (model.evaluate(x, y, sample_weight=w, verbose=0),
+                   model.test_on_batch(x, y, sample_weight=w),
+                   model.train_on_batch(x, y, sample_weight=w)):
+        assert result == [pytest.approx(loss, rel=1e-12), pytest.approx(plain, abs=1e-15)]
+    history = model.fit(x, y, sample_weight=w, batch_size=8, epochs=1, verbose=0,
+                        validation_data=(x, y, w))
+    assert history.history["accuracy"] == [pytest.approx(plain, abs=1e-15)]
+    assert history.history["val_accuracy"] == [pytest.approx(plain, abs=1e-15)]
+    history = model.fit(x, y, class_weight={0: 0.1, 1: 5.0, 2: 1.0}, batch_size=8, verbose=0)
+    assert history.history["accuracy"] == [pytest.approx(plain, abs=1e-15)]
+
+
 def test_evaluate_test_on_batch_and_predict_on_batch_return_what_keras_returns():
     backend.set_floatx("float64")
     model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])

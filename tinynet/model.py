@@ -312,7 +312,7 @@ class Model:
         w = self._weights(sample_weight, class_weight, y, "train_on_batch")
         loss_sum, right = training.train_step(self, x, y, w)
         n = x.shape[0]
-        logs = training.make_logs(self, loss_sum, right, n, n if w is None else w.sum())
+        logs = training.make_logs(self, loss_sum, right, n)
         return self._result(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
@@ -336,7 +336,8 @@ class Model:
         repeats a straight one. Epochs run from ``initial_epoch`` to ``epochs - 1``;
         ``model.epoch`` counts the epochs completed so far, over every fit. ``verbose``: 0 silent,
         1 (or ``"auto"``) a progress bar, 2 one line per epoch. ``class_weight`` (a dict from class
-        to weight) and ``sample_weight`` (one weight per example) weight each example's loss.
+        to weight) and ``sample_weight`` (one weight per example) weight each example's loss; the
+        accuracy stays the plain fraction of right answers, as Keras's ``metrics`` do.
         """
         for key in keras_options:  # Keras arguments for data generators and distribution
             raise TypeError(f"fit: Keras's argument {key}= is not implemented in tinynet; fit "

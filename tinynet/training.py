@@ -85,12 +85,14 @@ def hits(y, out, logits=False, binary=False):
     return right.reshape(right.shape[0], -1).mean(axis=1)
 
 
-def metric_sums(model, y, out, weights=None):
-    """``{metric name: summed (weighted) hits}`` of the compiled accuracies on one batch."""
+def metric_sums(model, y, out):
+    """``{metric name: summed hits}`` of the compiled accuracies on one batch. Not weighted by
+    ``sample_weight`` or ``class_weight``, which weight the loss only: Keras weights the metrics
+    given as ``compile(metrics=...)`` neither (only its ``weighted_metrics``, not in tinynet)."""
     logits, sums = on_logits(model), {}
     for name in model.metrics:
         h = hits(y, out, logits, binary=model.metric_kinds.get(name) == "binary_accuracy")
-        sums[name] = h.sum() if weights is None else (h * weights).sum()
+        sums[name] = h.sum()
     return sums
 
 
@@ -130,12 +132,12 @@ def train_step(model, xb, yb, weights=None):
         else:
             optimizer.restore(params, saved)
         raise NonFiniteLossError(f"{what} NaN or infinite")
-    return loss_sum, metric_sums(model, yb, out, weights)
+    return loss_sum, metric_sums(model, yb, out)
 
 
 def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0):
-    """``{"loss": mean loss, metric: value, ...}`` over checked arrays, in inference mode, weighted
-    as in ``fit``. ``verbose``: 1 a progress bar ending with the values, 2 one line, 0 silent."""
+    """``{"loss": mean loss, metric: value, ...}`` over checked arrays, in inference mode, the loss
+    weighted as in ``fit``. ``verbose``: 1 a progress bar ending with the values, 2 one line, 0 silent."""
     loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
     bar = tqdm(total=-(-x.shape[0] // batch_size), desc="evaluate", unit="batch",
                disable=verbose != 1, leave=True, dynamic_ncols=True)
@@ -146,11 +148,10 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0):
             out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
                                                     gradient=False)
             loss_total += float(per_example.sum())
-            for name, h in metric_sums(model, yb, out, wb).items():
+            for name, h in metric_sums(model, yb, out).items():
                 right[name] += float(h)
             bar.update(1)
-        n = x.shape[0]
-        logs = make_logs(model, loss_total, right, n, n if weights is None else float(weights.sum()))
+        logs = make_logs(model, loss_total, right, x.shape[0])
         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
     finally:
         bar.close()
@@ -164,12 +165,12 @@ def format_logs(logs):
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
-def make_logs(model, loss_total, right, seen, weight_seen):
-    """The loss (the mean over the examples) and each metric (the weighted mean of its hits),
+def make_logs(model, loss_total, right, seen):
+    """The loss and each metric (the mean of its hits), each a mean over the ``seen`` examples,
     under the names the user gave, as Keras logs them."""
     logs = {"loss": float(loss_total) / max(seen, 1)}
     for name in model.metrics:
-        logs[name] = float(right[name]) / (float(weight_seen) or 1.0)
+        logs[name] = float(right[name]) / max(seen, 1)
     return logs
 
 
@@ -232,7 +233,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
     were trained on (fewer than all when training was stopped part-way)."""
     n = x.shape[0]
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
-    loss_total, right, seen, weight_seen, logs = 0.0, {}, 0, 0.0, {}
+    loss_total, right, seen, logs = 0.0, {}, 0, {}
     adapt = backend.get_backend() == "numba"  # the numpy backend, the reference, never does
     for step in range(steps):
         if adapt:
@@ -250,17 +251,16 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
         loss_total = loss_total + loss_sum  # stays on the device: no transfer
         right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
         seen += xb.shape[0]
-        weight_seen = weight_seen + (xb.shape[0] if wb is None else wb.sum())
         bar.update(1)
         if step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks:
-            logs = make_logs(model, loss_total, right, seen, weight_seen)
+            logs = make_logs(model, loss_total, right, seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
             cb.on_batch_end(step, logs)
         if model.stop_training:
             break
     # the epoch's mean, however it ended
-    return make_logs(model, loss_total, right, seen, weight_seen), seen
+    return make_logs(model, loss_total, right, seen), seen
 
 
 class _StopOnInterrupt:
