@@ -154,6 +154,15 @@ def test_class_weight_is_sample_weight_by_class():
     assert np.abs(by_class[0] - plain[0]).max() > 1e-4
 
 
+def test_a_class_the_class_weights_do_not_name_weighs_one_as_in_keras():
+    _, y = _digits()
+    some, _ = _fit_weights("sparse_categorical_crossentropy", y, class_weight={1: 3.0})
+    full, _ = _fit_weights("sparse_categorical_crossentropy", y,
+                           class_weight={c: 3.0 if c == 1 else 1.0 for c in range(3)})
+    for a, b in zip(some, full):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_weighted_loss_is_the_mean_of_weighted_example_losses_as_keras():
     backend.set_floatx("float64")
     model = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])

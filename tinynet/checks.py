@@ -121,7 +121,8 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
 
 def sample_weights(sample_weight, class_weight, y_host, n, where):
     """Per-example weights (N,) from ``sample_weight`` and/or ``class_weight`` (a dict from class
-    number to weight, applied by each example's class), or ``None`` when neither is given."""
+    number to weight, applied by each example's class; 1 for a class it does not name, as in
+    Keras), or ``None`` when neither is given."""
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
@@ -139,10 +140,8 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
             raise ValueError(f"{where}: class_weight needs one label per example; with a label "
                              f"per position (y of shape {tuple(y_host.shape)}), weight the "
                              "examples with sample_weight instead")
-        missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
-        if missing:
-            raise ValueError(f"{where}: class_weight has no weight for classes {missing}")
-        cw = np.array([class_weight[int(c)] for c in labels], dtype=np.float64)
+        # a class the dict does not name weighs 1, as in Keras
+        cw = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float64)
         w = cw if w is None else w * cw
     return w
 
