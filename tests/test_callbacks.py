@@ -464,3 +464,108 @@ def test_all_callbacks_together_with_warnings_as_errors(tmp_path):
     assert len(history.epoch) == 3
     assert tinynet.load_model(tmp_path / "m.npz").epoch == 3
     assert len(read_csv(tmp_path / "log.csv")) == 4
+
+
+class Every(tinynet.callbacks.Callback):
+    """Records each hook Keras defines, with its batch or epoch number (Keras 3's names)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, logs=None):
+        self.calls.append("train_begin")
+
+    def on_train_end(self, logs=None):
+        self.calls.append(f"train_end {sorted(logs)}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.calls.append(f"epoch_begin {epoch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(f"epoch_end {epoch}")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.calls.append(f"train_batch_begin {batch}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(f"train_batch_end {batch}")
+
+    def on_test_begin(self, logs=None):
+        self.calls.append("test_begin")
+
+    def on_test_end(self, logs=None):
+        self.calls.append(f"test_end {sorted(logs)}")
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.calls.append(f"test_batch_begin {batch}")
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.calls.append(f"test_batch_end {batch} {logs['loss']:.6f}")
+
+    def on_predict_begin(self, logs=None):
+        self.calls.append("predict_begin")
+
+    def on_predict_end(self, logs=None):
+        self.calls.append("predict_end")
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self.calls.append(f"predict_batch_begin {batch}")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.calls.append(f"predict_batch_end {batch} {logs['outputs'].shape}")
+
+
+def test_every_keras_hook_is_called_in_keras_order_by_fit_evaluate_and_predict():
+    """Keras calls, around each training batch, on_train_batch_begin/end; for the validation
+    data, on_test_begin, on_test_batch_begin/end per batch and on_test_end, before on_epoch_end;
+    evaluate(callbacks=) the on_test hooks and predict(callbacks=) the on_predict ones (tinynet
+    called only the epoch and train-batch-end hooks: the others were silently never called)."""
+    model, (x, y), every = make_model(), data(24), Every()
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, shuffle=False, callbacks=[every],
+              validation_data=(x[:8], y[:8]))
+    batches = [f"train_batch_{w} {b}" for b in range(3) for w in ("begin", "end")]
+    test_loss = model.evaluate(x[:8], y[:8], verbose=0)[0]
+    assert every.calls == ["train_begin", "epoch_begin 0", *batches, "test_begin",
+                           "test_batch_begin 0", f"test_batch_end 0 {test_loss:.6f}",
+                           "test_end ['accuracy', 'loss']", "epoch_end 0",
+                           "train_end ['accuracy', 'loss', 'val_accuracy', 'val_loss']"]
+    every.calls = []
+    # evaluate: the running mean after each batch, the whole mean at the end
+    first = model.evaluate(x[:10], y[:10], verbose=0)[0]
+    loss = model.evaluate(x, y, batch_size=10, verbose=0, callbacks=[every])[0]
+    assert every.calls == ["test_begin", "test_batch_begin 0", f"test_batch_end 0 {first:.6f}",
+                           "test_batch_begin 1", "test_batch_end 1 "
+                           f"{model.evaluate(x[:20], y[:20], verbose=0)[0]:.6f}",
+                           "test_batch_begin 2", f"test_batch_end 2 {loss:.6f}",
+                           "test_end ['accuracy', 'loss']"]
+    every.calls = []
+    model.predict(x, batch_size=16, callbacks=[every])
+    assert every.calls == ["predict_begin", "predict_batch_begin 0", "predict_batch_end 0 (16, 3)",
+                           "predict_batch_begin 1", "predict_batch_end 1 (8, 3)", "predict_end"]
+
+
+def test_keras_2_batch_hook_names_are_called_too():
+    class Old(tinynet.callbacks.Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_batch_begin(self, batch, logs=None):
+            self.calls.append(("begin", batch))
+
+        def on_batch_end(self, batch, logs=None):
+            self.calls.append(("end", batch))
+
+    model, (x, y), old = make_model(), data(20), Old()
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, callbacks=[old])
+    assert old.calls == [("begin", 0), ("end", 0), ("begin", 1), ("end", 1)]
+
+
+def test_evaluate_and_predict_take_keras_steps():
+    model, (x, y) = make_model(), data(24)
+    np.testing.assert_array_equal(model.predict(x, batch_size=5, steps=2), model.predict(x[:10]))
+    assert model.evaluate(x, y, batch_size=5, steps=2, verbose=0) == \
+        pytest.approx(model.evaluate(x[:10], y[:10], verbose=0), rel=1e-14)
+    assert model.evaluate(x, y, batch_size=5, steps=99, verbose=0) == \
+        pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-14)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        model.predict(x, steps=0)

@@ -513,3 +513,24 @@ def test_labels_with_more_classes_than_the_last_layer_say_what_to_change(loss, l
     model.compile("adam", loss)
     with pytest.raises(ValueError, match=excerpt):
         model.fit(np.zeros((5, 4)), labels, verbose=0)
+
+
+def test_keras_arguments_of_get_layer_train_on_batch_and_summary():
+    model = keras.Sequential([layers.Input((4,)), layers.Dense(3, name="a"), layers.Dense(2, name="b")])
+    assert model.get_layer(index=-1) is model.get_layer("b") is model.layers[1]
+    assert model.get_layer(index=0).name == "a"
+    with pytest.raises(ValueError, match="no index 2"):
+        model.get_layer(index=2)
+    lines = []
+    model.summary(line_length=80, positions=[0.3, 0.6, 1.0], show_trainable=True, print_fn=lines.append)
+    assert "Total params: 23" in lines[0]
+    with pytest.raises(TypeError, match="expand_nested and layer_range are not implemented"):
+        model.summary(expand_nested=True)
+    model.compile("sgd", "mse")
+    x, y = np.ones((2, 4)), np.zeros((2, 2))
+    before = model.evaluate(x, y, verbose=0)
+    assert model.train_on_batch(x, y, reset_metrics=True) == pytest.approx(before)
+    with pytest.raises(TypeError, match="reset_metrics=False .* not implemented"):
+        model.train_on_batch(x, y, reset_metrics=False)
+    with pytest.raises(AttributeError, match="model.save.*to_keras"):
+        model.export("saved")

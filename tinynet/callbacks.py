@@ -1,12 +1,19 @@
-"""Callbacks: hooks that ``fit`` calls at the start and end of training, of each epoch and of each
-batch, with Keras's names and arguments.
+"""Callbacks: hooks that ``fit``, ``evaluate`` and ``predict`` call at the start and end of their
+work, of each epoch and of each batch, with Keras's names and arguments.
 
 ``fit`` calls, in order: ``on_train_begin()``, then for each epoch ``on_epoch_begin(epoch)``,
-``on_batch_end(batch, logs)`` after every batch, ``on_epoch_end(epoch, logs)``, and finally
-``on_train_end()``. ``epoch`` and ``batch`` count from 0 (as in Keras); ``logs`` holds the running
-means of the epoch (``"loss"``, ``"accuracy"``) and, at the end of an epoch, ``"val_loss"`` and
-``"val_accuracy"`` when there is validation data. A callback stops training by setting
-``self.model.stop_training = True``; ``fit`` stops at the end of the current batch.
+``on_train_batch_begin(batch)`` and ``on_train_batch_end(batch, logs)`` around every batch (their
+Keras 2 names ``on_batch_begin``/``on_batch_end`` work too), the validation's ``on_test_*`` hooks
+below when there is validation data, ``on_epoch_end(epoch, logs)``, and finally
+``on_train_end()``. ``evaluate`` (and the validation) calls ``on_test_begin()``,
+``on_test_batch_begin(batch)`` and ``on_test_batch_end(batch, logs)`` around every batch, then
+``on_test_end(logs)``; ``predict`` calls ``on_predict_begin()``, ``on_predict_batch_begin(batch)``,
+``on_predict_batch_end(batch, {"outputs": ...})``, ``on_predict_end()``. ``epoch`` and ``batch``
+count from 0 (as in Keras); ``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at
+the end of an epoch, ``"val_loss"`` and ``"val_accuracy"`` when there is validation data. A
+callback stops training by setting ``self.model.stop_training = True``; ``fit`` stops at the end
+of the current batch. A batch hook is called only by callbacks that override it (computing the
+running means needs the device's numbers: a batch without a hook to read them skips that).
 
 The callbacks here:
 
@@ -48,21 +55,73 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None):
         pass
 
+    def on_batch_begin(self, batch, logs=None):
+        pass
+
     def on_batch_end(self, batch, logs=None):
         pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Keras's other name for ``on_batch_begin``: override either one."""
 
     def on_train_batch_end(self, batch, logs=None):
         """Keras's other name for ``on_batch_end``: override either one."""
 
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
     def __init_subclass__(cls, **kwargs):
-        # A Keras-style callback that overrides only on_train_batch_end gets an on_batch_end that
-        # calls it (fit calls on_batch_end, and only for callbacks that override it).
+        # A Keras-style callback that overrides only on_train_batch_begin/end gets an
+        # on_batch_begin/end that calls it (fit calls the Keras 2 names).
         super().__init_subclass__(**kwargs)
-        if cls.on_train_batch_end is not Callback.on_train_batch_end and \
-                cls.on_batch_end is Callback.on_batch_end:
-            def on_batch_end(self, batch, logs=None):
-                self.on_train_batch_end(batch, logs)
-            cls.on_batch_end = on_batch_end
+        for when in ("begin", "end"):
+            keras_name, old_name = f"on_train_batch_{when}", f"on_batch_{when}"
+            if getattr(cls, keras_name) is not getattr(Callback, keras_name) and \
+                    getattr(cls, old_name) is getattr(Callback, old_name):
+                setattr(cls, old_name, _calling(keras_name))
+
+
+def _calling(hook):
+    def alias(self, batch, logs=None):
+        getattr(self, hook)(batch, logs)
+    return alias
+
+
+def prepare(callbacks, model, where):
+    """``callbacks`` as a list, each checked and given ``model``."""
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"{where}: callbacks must be tinynet.callbacks.Callback objects, got "
+                            f"{cb!r}")
+        cb.set_model(model)
+    return callbacks
+
+
+def overriding(callbacks, hook):
+    """The callbacks whose class overrides ``hook`` (a method name): those a loop calls per batch."""
+    return [cb for cb in callbacks if getattr(type(cb), hook) is not getattr(Callback, hook)]
 
 
 class History(Callback):

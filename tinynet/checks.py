@@ -146,6 +146,17 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
     return w
 
 
+def steps(value, batch_size, n, where):
+    """How many of the ``n`` examples ``steps`` batches cover (all of them for ``None``): Keras's
+    ``steps`` of ``evaluate`` and ``predict``, which stop after that many batches."""
+    if value is None:
+        return n
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{where}: steps must be a positive integer (a number of batches) or "
+                         f"None for all the data, got {value!r}")
+    return min(n, int(value) * batch_size)
+
+
 def batch_size(value):
     """A positive batch size (Keras's default 32 for ``None``); larger than the data is one batch."""
     if value is None:

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import arena, backend, checks, io, training
+from . import callbacks as callbacks_mod
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -45,6 +46,8 @@ activation="relu"), keras.layers.Dense(10)])"""
 NOT_IMPLEMENTED = {
     "get_config": _CONFIG.format("get_config()"),
     "to_json": _CONFIG.format("to_json()"),
+    "export": "tinynet saves a model with model.save('name.keras') (tinynet's own format); for "
+              "Keras or TensorFlow Serving, convert it first with tinynet.interop.to_keras(model)",
     "metrics_names": "Keras 3's is ['loss', 'compile_metrics'] after compile, not one name per "
                      "value evaluate() returns: evaluate(x, y, return_dict=True) gives the values "
                      "by name, and model.metrics lists the compiled metrics' names",
@@ -139,7 +142,15 @@ class Model:
         params = self.params if self.built else []
         return params[0].dtype if params else np.dtype(backend.floatx())
 
-    def get_layer(self, name):
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or at position ``index`` of ``model.layers``, as Keras."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer takes a layer's name or its index, one of the two")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"model '{self.name}' has {len(self.layers)} layers, no index "
+                                 f"{index}")
+            return self.layers[index]
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -305,8 +316,14 @@ class Model:
             return dict(logs)
         return [logs["loss"]] + [logs[m] for m in self.metrics] if self.metrics else logs["loss"]
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on the batch; returns the loss (before the step), or [loss, accuracy]."""
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False,
+                       reset_metrics=True):
+        """One optimizer step on the batch; returns the loss (before the step), or [loss, accuracy]
+        of this batch alone (Keras's ``reset_metrics=True``)."""
+        if not reset_metrics:
+            raise TypeError("train_on_batch: reset_metrics=False (metrics accumulated over calls) "
+                            "is not implemented in tinynet; each call returns the values of its "
+                            "batch alone")
         self._require_compiled("train_on_batch")
         x, y = self._prepare(x, y, "train_on_batch")
         w = self._weights(sample_weight, class_weight, y, "train_on_batch")
@@ -357,35 +374,64 @@ class Model:
                                     callbacks, initial_epoch, seed, weights=w)
         return self.history
 
-    def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, return_dict=False):
+    def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
         """Mean loss over ``(x, y)`` in inference mode and the metrics: ``[loss, accuracy]`` (or
         the loss alone without metrics, or a dict with ``return_dict=True``), as Keras returns.
         ``verbose``: 1 (``"auto"``, as in Keras) a progress bar that ends with the values, 2 one
-        line with them, 0 nothing."""
+        line with them, 0 nothing. ``steps``: only the first ``steps`` batches. ``callbacks`` get
+        the ``on_test_*`` hooks (see :mod:`tinynet.callbacks`)."""
         self._require_compiled("evaluate")
         batch_size = checks.batch_size(batch_size)
         verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "evaluate")
         w = self._weights(sample_weight, None, y, "evaluate")
-        return self._result(training.evaluate_arrays(self, x, y, batch_size, w, verbose),
-                            return_dict)
+        keep = checks.steps(steps, batch_size, x.shape[0], "evaluate")
+        x, y, w = x[:keep], y[:keep], None if w is None else w[:keep]
+        callbacks = callbacks_mod.prepare(callbacks, self, "evaluate")
+        return self._result(training.evaluate_arrays(self, x, y, batch_size, w, verbose,
+                                                     callbacks), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``, in inference mode, as a NumPy array."""
         return self.predict(x, batch_size=max(len(x), 1), verbose=0)
 
-    def predict(self, x, batch_size=32, verbose=0):
-        """Outputs for ``x`` in inference mode, as a NumPy array."""
+    def predict(self, x, batch_size=32, verbose=0, steps=None, callbacks=None):
+        """Outputs for ``x`` in inference mode, as a NumPy array. ``steps``: only the first
+        ``steps`` batches. ``callbacks`` get the ``on_predict_*`` hooks (see
+        :mod:`tinynet.callbacks`)."""
         batch_size = checks.batch_size(batch_size)
         x = self._prepare_x(x, "predict")
-        chunks = [backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False))
-                  for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose == 0,
-                                desc="predict", unit="batch")]
+        x = x[:checks.steps(steps, batch_size, x.shape[0], "predict")]
+        callbacks = callbacks_mod.prepare(callbacks, self, "predict")
+        begin = callbacks_mod.overriding(callbacks, "on_predict_batch_begin")
+        end = callbacks_mod.overriding(callbacks, "on_predict_batch_end")
+        for cb in callbacks:
+            cb.on_predict_begin()
+        chunks = []
+        for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose == 0, desc="predict",
+                      unit="batch"):
+            for cb in begin:
+                cb.on_predict_batch_begin(i // batch_size)
+            chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False)))
+            for cb in end:
+                cb.on_predict_batch_end(i // batch_size, {"outputs": chunks[-1]})
+        for cb in callbacks:
+            cb.on_predict_end()
         return np.concatenate(chunks)
 
     # ---- summary and saving ----------------------------------------------------------------
-    def summary(self, print_fn=print):
-        """Print a Keras-style table of layers, output shapes and parameter counts."""
+    def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print a Keras-style table of layers, output shapes and parameter counts.
+
+        Keras's layout arguments ``line_length`` and ``positions`` are accepted and the table keeps
+        its own widths; ``show_trainable`` would show "Y" on every row (every layer trains).
+        ``expand_nested`` and ``layer_range`` are not implemented."""
+        if expand_nested or layer_range is not None:
+            raise TypeError("summary: expand_nested and layer_range are not implemented in "
+                            "tinynet; a model used as a layer lists its layers in its own "
+                            "summary()")
         self._require_built("the summary")
         from .summary import format_summary
         print_fn(format_summary(self))

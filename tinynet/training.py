@@ -22,7 +22,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import arena, backend, threads
-from .callbacks import Callback, History
+from .callbacks import History, overriding
+from .callbacks import prepare as prepare_callbacks
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -135,14 +136,21 @@ def train_step(model, xb, yb, weights=None):
     return loss_sum, metric_sums(model, yb, out)
 
 
-def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0):
+def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=()):
     """``{"loss": mean loss, metric: value, ...}`` over checked arrays, in inference mode, the loss
-    weighted as in ``fit``. ``verbose``: 1 a progress bar ending with the values, 2 one line, 0 silent."""
+    weighted as in ``fit``. ``verbose``: 1 a progress bar ending with the values, 2 one line, 0
+    silent. ``callbacks`` (ready, see :func:`callbacks.prepare`) get the ``on_test_*`` hooks."""
+    batch_begin = overriding(callbacks, "on_test_batch_begin")
+    batch_end = overriding(callbacks, "on_test_batch_end")
+    for cb in callbacks:
+        cb.on_test_begin()
     loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
     bar = tqdm(total=-(-x.shape[0] // batch_size), desc="evaluate", unit="batch",
                disable=verbose != 1, leave=True, dynamic_ncols=True)
     try:
         for i in range(0, x.shape[0], batch_size):
+            for cb in batch_begin:
+                cb.on_test_batch_begin(i // batch_size)
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             wb = None if weights is None else weights[i:i + batch_size]
             out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
@@ -151,12 +159,18 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0):
             for name, h in metric_sums(model, yb, out).items():
                 right[name] += float(h)
             bar.update(1)
+            if batch_end:
+                running = make_logs(model, loss_total, right, i + xb.shape[0])
+                for cb in batch_end:
+                    cb.on_test_batch_end(i // batch_size, running)
         logs = make_logs(model, loss_total, right, x.shape[0])
         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
     finally:
         bar.close()
     if verbose == 2:  # one line and no bar, as Keras
         print("evaluate - " + format_logs(logs))
+    for cb in callbacks:
+        cb.on_test_end(logs)
     return logs
 
 
@@ -178,15 +192,8 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
         initial_epoch, seed, weights=None):
     """The loop of ``Model.fit`` on checked arrays; returns the :class:`History`."""
     history = History()
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be tinynet.callbacks.Callback objects, got {cb!r}")
-    callbacks.append(history)  # last, as in Keras: it records what the others add to the logs
-    for cb in callbacks:
-        cb.set_model(model)
-    # the running loss is read back from the device only when someone looks at it
-    batch_hooks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    # History last, as in Keras: it records what the others add to the logs
+    callbacks = prepare_callbacks(callbacks, model, "fit") + prepare_callbacks([history], model, "fit")
     model.stop_training = False
     n = x.shape[0]
     steps = -(-n // batch_size)
@@ -194,6 +201,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     with _StopOnInterrupt(model):
         for cb in callbacks:
             cb.on_train_begin()
+        logs = None
         for epoch in range(int(initial_epoch), epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
@@ -206,10 +214,11 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
             try:
                 with backend.generator(gen):
                     logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
-                                              shuffle, bar, batch_hooks, verbose)
+                                              shuffle, bar, callbacks, verbose)
                 if validation_data is not None:
                     vx, vy, vw = validation_data
-                    val = evaluate_arrays(model, vx, vy, max(batch_size, 256), vw)
+                    val = evaluate_arrays(model, vx, vy, max(batch_size, 256), vw,
+                                          callbacks=callbacks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                     bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             finally:
@@ -223,14 +232,17 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
             if model.stop_training:
                 break
         for cb in callbacks:
-            cb.on_train_end()
+            cb.on_train_end(logs)  # the last epoch's logs, as in Keras
     return history
 
 
-def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, batch_hooks,
+def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, callbacks,
                  verbose):
     """The batches of one epoch: returns the epoch's logs (running means) and how many examples
     were trained on (fewer than all when training was stopped part-way)."""
+    # the running loss is read back from the device only when someone looks at it
+    batch_begin = overriding(callbacks, "on_batch_begin")
+    batch_hooks = overriding(callbacks, "on_batch_end")
     n = x.shape[0]
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
     loss_total, right, seen, logs = 0.0, {}, 0, {}
@@ -241,6 +253,8 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, b
         idx = order[step * batch_size:(step + 1) * batch_size]
         xb, yb = x[idx], y[idx]
         wb = None if weights is None else weights[idx]
+        for cb in batch_begin:
+            cb.on_batch_begin(step)
         try:
             loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:
