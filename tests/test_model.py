@@ -214,3 +214,18 @@ def test_forward_and_backward_record_every_layers_output_and_gradient():
     assert len(consumers) == 2
     np.testing.assert_allclose(outputs[add.name], outputs[add.inbound[0].layer.name] + outputs[source.name])
     assert grads[source.name].shape == outputs[source.name].shape
+
+
+def test_a_layer_refused_by_a_second_model_stays_in_its_first_model():
+    """A layer of one model put into another is refused (tinynet does not share layers); the
+    refusal must not unplug it from the model that owns it (it did: that model's predict failed,
+    and the layer could then be called again, rebuilt with new random weights)."""
+    dense = layers.Dense(3)
+    owner = Sequential([layers.Input((8,)), dense])
+    x = np.random.default_rng(0).random((4, 8))
+    before = owner.predict(x)
+    for make in (lambda: Sequential([layers.Input((8,)), layers.Dense(8), dense]),
+                 lambda: dense(layers.Input((8,)))):
+        with pytest.raises(ValueError, match="already used in a graph"):
+            make()
+    np.testing.assert_array_equal(owner.predict(x), before)

@@ -502,13 +502,16 @@ class Sequential(Model):
                     raise
 
     def _connect(self, input_tensor):
-        """Call the layers in order on ``input_tensor``; on failure leave every layer unconnected."""
-        t = input_tensor
+        """Call the layers in order on ``input_tensor``; on failure leave the layers this call
+        connected unconnected again (and the others, such as a layer of another model refused
+        here, as they were)."""
+        t, connected = input_tensor, []
         try:
             for layer in self._stack:
                 t = layer(t)
+                connected.append(layer)
         except Exception:
-            for layer in self._stack:
+            for layer in connected:
                 layer.inbound = None
             raise
         self._set_graph(input_tensor, t)
