@@ -224,7 +224,8 @@ def test_a_layer_refused_by_a_second_model_stays_in_its_first_model():
     owner = Sequential([layers.Input((8,)), dense])
     x = np.random.default_rng(0).random((4, 8))
     before = owner.predict(x)
-    for make in (lambda: Sequential([layers.Input((8,)), layers.Dense(8), dense]),
+    for make in (lambda: Sequential([layers.Input((8,)), dense]),
+                 lambda: Sequential([layers.Dense(8), dense]).build((None, 8)),
                  lambda: dense(layers.Input((8,)))):
         with pytest.raises(ValueError, match="already used in a graph"):
             make()
