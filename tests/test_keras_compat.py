@@ -534,3 +534,17 @@ def test_keras_arguments_of_get_layer_train_on_batch_and_summary():
         model.train_on_batch(x, y, reset_metrics=False)
     with pytest.raises(AttributeError, match="model.save.*to_keras"):
         model.export("saved")
+
+
+def test_an_activation_function_of_ones_own_is_refused_even_named_like_a_built_in():
+    """``activation=relu`` with the user's own leaky ``relu`` ran tinynet's relu instead, silently
+    (the function was taken by its name); tinynet's and Keras's functions are still taken."""
+    def relu(x):
+        return np.where(x > 0, x, 0.1 * x)
+
+    with pytest.raises(ValueError, match=r"activation=<function .*relu.* not a function of one's "
+                                         r"own.* _forward and _backward"):
+        layers.Dense(2, activation=relu)
+    assert layers.Dense(2, activation=keras.activations.relu).activation == "relu"
+    keras_module = pytest.importorskip("keras")
+    assert layers.Dense(2, activation=keras_module.activations.sigmoid).activation == "sigmoid"

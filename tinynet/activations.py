@@ -76,14 +76,26 @@ def backward(name, dy, y):
 
 
 def get(name, owner=None):
-    """Return the activation's name, validated; ``None`` means ``"linear"``. A function is taken
-    by its name (``activation=tinynet.activations.relu``, as Keras allows)."""
+    """Return the activation's name, validated; ``None`` means ``"linear"``. One of tinynet's
+    functions, or Keras's or TensorFlow's of the same name, is taken by its name
+    (``activation=tinynet.activations.relu`` or ``keras.activations.relu``, as Keras allows); a
+    function of one's own is refused, even named ``relu``: tinynet would run its own ``relu``
+    instead, and it needs each activation's derivative, written by hand."""
+    where = f" in layer '{owner}'" if owner else ""
     if name is None:
         return "linear"
-    if callable(name) and getattr(name, "__name__", None) in ACTIVATIONS:
-        return name.__name__
+    if callable(name) and not isinstance(name, str):
+        known = getattr(name, "__name__", None)
+        module = getattr(name, "__module__", None) or ""
+        if known in ACTIVATIONS and (name is ACTIVATIONS[known][0]
+                                     or module.split(".")[0] in ("keras", "tensorflow", "tf_keras")):
+            return known
+        raise ValueError(f"activation={name!r}{where}: tinynet takes an activation by name "
+                         f"({', '.join(ACTIVATIONS)}), or as tinynet's or Keras's function of that "
+                         "name, not a function of one's own: the backward pass needs its "
+                         "derivative, which tinynet writes by hand for each. For another one, "
+                         "write a layer with its _forward and _backward (see tinynet.layers.base.Layer)")
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        where = f" in layer '{owner}'" if owner else ""
         raise ValueError(f"unknown activation {name!r}{where}; valid names: {', '.join(ACTIVATIONS)}")
     return name
 
