@@ -212,6 +212,112 @@ def test_from_logits_after_a_softmax_trains_as_in_keras():
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
+# ---- the layers Keras scripts use beyond the report's: Rescaling, ReLU, Softmax, Reshape, ---------
+# ---- AveragePooling2D and GlobalAveragePooling2D ------------------------------------------------
+def _tinynet_extra_layers(scale=1 / 255):
+    """A functional model with every option of the extra layers that tinynet has."""
+    from tinynet import Model
+    inp = layers.Input((9, 8, 3), name="img")
+    x = layers.Rescaling(scale, offset=-0.5, name="resc")(inp)
+    x = layers.Conv2D(4, 3, padding="same", name="c")(x)
+    x = layers.ReLU(name="r")(x)
+    a = layers.AveragePooling2D((3, 2), strides=(2, 1), padding="same", name="ap")(x)
+    v = layers.AveragePooling2D(2, padding="valid", name="av")(a)
+    g = layers.GlobalAveragePooling2D(name="gap")(v)
+    r = layers.Reshape((2, -1), name="rs")(g)
+    f = layers.Flatten(name="f")(r)
+    y = layers.Softmax(name="sm")(layers.Dense(5, name="d")(f))
+    return Model(inp, y, name="extra_layers")
+
+
+EXTRA_KERAS_CONFIGS = {  # what each Keras layer must be configured with
+    "resc": {"offset": -0.5},
+    "r": {"max_value": None, "negative_slope": 0.0, "threshold": 0.0},
+    "ap": {"pool_size": (3, 2), "strides": (2, 1), "padding": "same"},
+    "av": {"pool_size": (2, 2), "strides": (2, 2), "padding": "valid"},
+    "gap": {"keepdims": False},
+    "rs": {"target_shape": (2, -1)},
+    "sm": {"axis": -1},
+}
+
+
+def _pixels(shape, seed=0, dtype="float32"):
+    return np.random.default_rng(seed).integers(0, 256, shape).astype(dtype)
+
+
+# Keras's Rescaling makes its scale a float32 constant before casting it to a float64 model's
+# dtype (1/255 becomes 0.0039215688593685627): in float64 the scale is one float32 holds exactly
+@pytest.mark.parametrize("dtype, scale, tol", [("float32", 1 / 255, 1e-6),
+                                               ("float64", 1 / 256, TOL64)])
+def test_to_keras_extra_layers(dtype, scale, tol):
+    backend.set_floatx(dtype)  # restored by conftest
+    backend.set_seed(4)
+    tmodel = _tinynet_extra_layers(scale)
+    kmodel = to_keras(tmodel)  # said "has no tinynet equivalent" for Rescaling and the rest
+    assert_same_structure(tmodel, kmodel)
+    assert kmodel.get_layer("resc").get_config()["scale"] == scale
+    for name, expected in EXTRA_KERAS_CONFIGS.items():
+        config = kmodel.get_layer(name).get_config()
+        for key, value in expected.items():
+            got = tuple(config[key]) if isinstance(config[key], list) else config[key]
+            assert got == value, (name, key)
+    x = _pixels((32, 9, 8, 3), dtype=dtype)
+    a, b = tmodel.predict(x), keras_predict(kmodel, x)
+    assert a.shape == b.shape == (32, 5)
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    assert np.ptp(b, axis=1).mean() > 1e-3  # not a trivially uniform output
+
+
+def test_from_keras_extra_layers_and_back():
+    keras.utils.set_random_seed(8)
+    inp = keras.Input((9, 8, 3), name="img")
+    x = kl.Rescaling(1 / 127.5, offset=-1.0, name="resc")(inp)
+    x = kl.Conv2D(4, 3, padding="same", name="c")(x)
+    x = kl.ReLU(name="r")(x)
+    x = kl.AveragePooling2D((2, 3), strides=(1, 2), padding="same", name="ap")(x)
+    x = kl.AveragePooling2D(2, name="av")(x)
+    x = kl.GlobalAveragePooling2D(name="gap")(x)
+    x = kl.Reshape((2, 2), name="rs")(x)
+    x = kl.Softmax(axis=2, name="sm2")(x)  # the last axis written as a positive index
+    x = kl.Flatten(name="f")(x)
+    y = kl.Softmax(name="sm")(kl.Dense(5, name="d")(x))
+    kmodel = keras.Model(inp, y, name="extra_keras")
+    tmodel = from_keras(kmodel)
+    assert_same_structure(tmodel, kmodel)
+    assert tmodel.get_layer("resc").get_config() == {"name": "resc", "scale": 1 / 127.5,
+                                                     "offset": -1.0}
+    assert tmodel.get_layer("ap").pool_size == (2, 3) and tmodel.get_layer("ap").strides == (1, 2)
+    assert tmodel.get_layer("ap").padding == "same"
+    assert tmodel.get_layer("rs").target_shape == (2, 2)
+    x = _pixels((32, 9, 8, 3), seed=1)
+    np.testing.assert_allclose(tmodel.predict(x), keras_predict(kmodel, x), rtol=1e-6, atol=1e-6)
+    back = to_keras(tmodel)
+    np.testing.assert_allclose(keras_predict(back, x), keras_predict(kmodel, x), rtol=1e-6,
+                               atol=1e-7)
+
+
+def test_sequential_rescaling_script_model_converts_and_saves_in_keras(tmp_path):
+    """The model of tests/keras_scripts/residual_rescaling.py, as a Sequential with a
+    ReLU layer, converted and saved by Keras as the README suggests (to_keras(model).save)."""
+    from tinynet import Sequential
+    backend.set_seed(6)
+    tmodel = Sequential([layers.Input((28, 28, 1)), layers.Rescaling(1.0 / 255),
+                         layers.Conv2D(8, 3, padding="same"), layers.ReLU(),
+                         layers.MaxPooling2D(2), layers.GlobalAveragePooling2D(),
+                         layers.Dense(10, activation="softmax")], name="rescaled")
+    kmodel = to_keras(tmodel)
+    assert isinstance(kmodel, keras.Sequential)
+    assert_same_structure(tmodel, kmodel)
+    path = tmp_path / "rescaled.keras"
+    kmodel.save(path)
+    reloaded = keras.models.load_model(path)
+    x = images()[:64, :, :, None]  # uint8 pixels: the Rescaling inside the model scales them
+    expected = tmodel.predict(x)
+    np.testing.assert_allclose(keras_predict(reloaded, x.astype("float32")), expected,
+                               rtol=1e-5, atol=1e-6)
+    assert np.ptp(expected, axis=1).mean() > 1e-4
+
+
 # ---- clear errors -------------------------------------------------------------------------------
 def _functional(*make):
     inp = keras.Input((8, 8, 3), name="x")
@@ -228,7 +334,15 @@ def _functional(*make):
     (lambda: kl.Conv2D(2, 3, activation="gelu", name="g"), ["'g'", "gelu"]),
     (lambda: kl.Conv2D(2, 3, kernel_regularizer="l2", name="reg"), ["'reg'", "kernel_regularizer"]),
     (lambda: kl.MaxPooling2D(2, data_format="channels_first", name="cf"), ["'cf'", "channels_first"]),
-    (lambda: kl.AveragePooling2D(2, name="avg"), ["'avg'", "AveragePooling2D"]),
+    (lambda: kl.GlobalMaxPooling2D(name="gmp"), ["Keras layer 'gmp'", "GlobalMaxPooling2D",
+                                                 "no tinynet equivalent", "AveragePooling2D"]),
+    (lambda: kl.AveragePooling2D(2, data_format="channels_first", name="acf"),
+     ["'acf'", "channels_first"]),
+    (lambda: kl.ReLU(max_value=6.0, name="relu6"), ["'relu6'", "max_value=6.0"]),
+    (lambda: kl.ReLU(negative_slope=0.1, name="leaky"), ["'leaky'", "negative_slope=0.1"]),
+    (lambda: kl.Softmax(axis=1, name="sm1"), ["'sm1'", "axis=1", "last axis"]),
+    (lambda: kl.GlobalAveragePooling2D(keepdims=True, name="gk"), ["'gk'", "keepdims=True"]),
+    (lambda: kl.Rescaling([1.0, 2.0, 3.0], name="per_channel"), ["'per_channel'", "scale="]),
     (lambda: kl.Dropout(0.5, noise_shape=(None, 1, 1, 3), name="nd"), ["'nd'", "noise_shape"]),
 ])
 def test_unsupported_keras_layer_or_option_names_the_layer(make, words):
@@ -268,8 +382,11 @@ def test_unsupported_tinynet_layer_names_the_layer():
 
     x = layers.Input((3,), name="x")
     model = __import__("tinynet").Model(x, Scale("linear", name="scale")(x), name="custom")
-    with pytest.raises(InteropError, match="'scale' \\(Scale\\)"):
+    with pytest.raises(InteropError, match="'scale' \\(Scale\\) cannot be converted to Keras") \
+            as info:
         to_keras(model)
+    assert "no tinynet equivalent" not in str(info.value)  # it is a tinynet layer
+    assert "Rescaling" in str(info.value)  # the list of the layers it does convert
 
 
 def test_to_keras_without_tensorflow_says_how_to_install(monkeypatch):

@@ -10,11 +10,13 @@ Both directions keep the model's name, every layer's name and configuration, and
 compute the same function, up to float rounding: that is how tinynet is validated against Keras
 (``tests/test_interop.py``, ``benchmarks/keras_trajectory.py``).
 
-Supported layers: ``InputLayer``, ``Dense``, ``Conv2D``, ``MaxPooling2D``, ``Flatten``,
-``Dropout``, ``Add`` and ``Activation``, with the activations ``linear``, ``relu``, ``sigmoid``,
-``tanh`` and ``softmax``, in Sequential or functional models with one input and one output.
-Anything else (another layer, a shared layer, a regularizer, ``channels_first``, a dilation, ...)
-raises :class:`InteropError` naming the layer and the option.
+Supported layers: ``InputLayer``, ``Dense``, ``Conv2D``, ``MaxPooling2D``,
+``AveragePooling2D``, ``GlobalAveragePooling2D``, ``Flatten``, ``Reshape``, ``Dropout``, ``Add``,
+``Rescaling``, ``ReLU``, ``Softmax`` and ``Activation``, with the activations ``linear``,
+``relu``, ``sigmoid``, ``tanh`` and ``softmax``, in Sequential or functional models with one input
+and one output. Anything else (another layer, a shared layer, a regularizer, ``channels_first``, a
+dilation, a ``ReLU`` with ``max_value``, a ``Softmax`` over another axis than the last, ...) raises
+:class:`InteropError` naming the layer and the option.
 
 The dtype: ``from_keras`` builds the tinynet layers in the Keras model's dtype (float32 or
 float64); ``to_keras`` gives every Keras layer the dtype of tinynet's weights. Only the
@@ -27,8 +29,9 @@ from . import activations, backend
 from . import layers as tl
 from .model import Model, Sequential
 
-SUPPORTED = ("InputLayer", "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Add",
-             "Activation")
+SUPPORTED = ("InputLayer", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+             "GlobalAveragePooling2D", "Flatten", "Reshape", "Dropout", "Add", "Rescaling", "ReLU",
+             "Softmax", "Activation")
 
 
 class InteropError(ValueError):
@@ -51,11 +54,17 @@ def _import_keras():
     return keras
 
 
-def _unsupported(layer, what=None):
+def _unsupported(layer, what=None, to="tinynet"):
+    """The error for a layer (or one of its options) that cannot be converted ``to`` the other
+    framework ("tinynet" from Keras, "Keras" from tinynet)."""
     kind = type(layer).__name__
     if what is None:
-        return InteropError(f"layer '{layer.name}' ({kind}) has no tinynet equivalent; "
-                            f"supported layers: {', '.join(SUPPORTED)}")
+        if to == "Keras":
+            return InteropError(
+                f"layer '{layer.name}' ({kind}) cannot be converted to Keras: tinynet.interop "
+                f"converts the layers {', '.join(SUPPORTED)}")
+        return InteropError(f"Keras layer '{layer.name}' ({kind}) has no tinynet equivalent; "
+                            f"tinynet.interop converts the layers {', '.join(SUPPORTED)}")
     return InteropError(f"layer '{layer.name}' ({kind}): {what} is not supported by tinynet")
 
 
@@ -133,9 +142,51 @@ def _tinynet_layer(layer, keras):
         return tl.MaxPooling2D(tuple(config["pool_size"]),
                                strides=None if strides is None else tuple(strides),
                                padding=config["padding"], name=name)
+    if kind is kl.AveragePooling2D:
+        _check_plain(layer, config)
+        strides = config["strides"]
+        return tl.AveragePooling2D(tuple(config["pool_size"]),
+                                   strides=None if strides is None else tuple(strides),
+                                   padding=config["padding"], name=name)
+    if kind is kl.GlobalAveragePooling2D:
+        _check_plain(layer, config)
+        if config.get("keepdims"):
+            raise _unsupported(layer, "keepdims=True (tinynet's GlobalAveragePooling2D gives "
+                                      "(None, channels); a Reshape((1, 1, channels)) after it "
+                                      "keeps the axes)")
+        return tl.GlobalAveragePooling2D(name=name)
     if kind is kl.Flatten:
         _check_plain(layer, config)
         return tl.Flatten(name=name)
+    if kind is kl.Reshape:
+        _check_plain(layer, config)
+        return tl.Reshape(tuple(config["target_shape"]), name=name)
+    if kind is kl.Rescaling:
+        _check_plain(layer, config)
+        scale, offset = config["scale"], config["offset"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in (scale, offset)):
+            raise _unsupported(layer, f"scale={scale!r}, offset={offset!r} (tinynet's Rescaling "
+                                      "takes one number for each, the same for every channel)")
+        return tl.Rescaling(scale, offset, name=name)
+    if kind is kl.ReLU:
+        _check_plain(layer, config)
+        for key, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
+            if config.get(key, default) != default:
+                raise _unsupported(layer, f"{key}={config[key]!r} (tinynet's ReLU is max(x, 0), "
+                                          "Keras's ReLU with its default arguments)")
+        return tl.ReLU(name=name)
+    if kind is kl.Softmax:
+        _check_plain(layer, config)
+        axis = config.get("axis", -1)
+        try:
+            rank = len(layer.input.shape)  # with the batch axis
+        except (AttributeError, ValueError):
+            rank = None
+        if axis != -1 and not (rank is not None and axis == rank - 1):
+            raise _unsupported(layer, f"axis={axis!r} (tinynet's Softmax runs over the last "
+                                      "axis, axis=-1)")
+        return tl.Softmax(name=name)
     if kind is kl.Dropout:
         _check_plain(layer, config)
         if config.get("noise_shape") is not None:
@@ -298,15 +349,28 @@ def _keras_layer(layer, keras, dtype):
     if kind is tl.MaxPooling2D:
         return kl.MaxPooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding,
                                name=name, dtype=dtype)
+    if kind is tl.AveragePooling2D:
+        return kl.AveragePooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding,
+                                   name=name, dtype=dtype)
+    if kind is tl.GlobalAveragePooling2D:
+        return kl.GlobalAveragePooling2D(name=name, dtype=dtype)
     if kind is tl.Flatten:
         return kl.Flatten(name=name, dtype=dtype)
+    if kind is tl.Reshape:
+        return kl.Reshape(layer.target_shape, name=name, dtype=dtype)
     if kind is tl.Dropout:
         return kl.Dropout(layer.rate, name=name, dtype=dtype)
     if kind is tl.Add:
         return kl.Add(name=name, dtype=dtype)
+    if kind is tl.Rescaling:
+        return kl.Rescaling(layer.scale, offset=layer.offset, name=name, dtype=dtype)
+    if kind is tl.ReLU:  # tinynet's ReLU has Keras's default arguments only: max(x, 0)
+        return kl.ReLU(name=name, dtype=dtype)
+    if kind is tl.Softmax:  # over the last axis, the only one tinynet's Softmax takes
+        return kl.Softmax(axis=-1, name=name, dtype=dtype)
     if kind is tl.Activation:
         return kl.Activation(layer.activation, name=name, dtype=dtype)
-    raise _unsupported(layer)
+    raise _unsupported(layer, to="Keras")
 
 
 def to_keras(model):
