@@ -105,6 +105,39 @@ def test_errors():
         accuracy(["a"], ["a"])
 
 
+def test_sigmoid_column_gets_the_threshold_advice_that_works():
+    # (N, 1) probabilities of one sigmoid unit: the advice was to pass a 2-D (N, K) array to be
+    # arg-maxed, which for K = 1 gives class 0 everywhere
+    p = np.array([[0.9], [0.2], [0.7], [0.4]])
+    y = [1, 0, 0, 0]
+    with pytest.raises(ValueError) as info:
+        confusion_matrix(y, p, 2)
+    message = str(info.value)
+    assert "confusion_matrix: y_pred must hold integer class labels, got 0.9 at index 0" in message
+    assert "shape (4, 1)" in message and "sigmoid" in message and "argmax" not in message
+    fix = "(p > 0.5).astype(int).ravel()"
+    assert f"passing {fix} as y_pred" in message
+    labels = eval(fix, {"p": p})  # the advice, as written, gives the right matrix
+    np.testing.assert_array_equal(confusion_matrix(y, labels, 2), [[2, 1], [0, 1]])
+    with pytest.raises(ValueError, match=r"f1_scores: y_true .*\(p > 0\.5\)\.astype\(int\)\.ravel"):
+        f1_scores(p, y)
+    # 1-D probabilities: threshold them too, or pass (N, K) rows; scores outside [0, 1]: rows
+    with pytest.raises(ValueError, match=r"passing \(p > 0\.5\)\.astype\(int\) as y_pred;.*\(N, K\)"):
+        accuracy(y, p.ravel())
+    with pytest.raises(ValueError, match=r"got 2\.5 at index 1; pass rows of K class"):
+        accuracy(y, [1.0, 2.5, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("fn", [confusion_matrix, f1_scores, precision_recall_f1,
+                                classification_report])
+def test_empty_labels_are_an_error_naming_the_function(fn):
+    # f1_scores([], []) returned [0.]: a score of no predictions at all
+    for args in (([], []), (np.zeros(0, int), np.zeros(0, int), 3), (np.zeros((0, 3)), [])):
+        with pytest.raises(ValueError, match=rf"{fn.__name__}: y_true and y_pred are empty "
+                                             r"\(0 examples\)"):
+            fn(*args)
+
+
 def test_classification_report_matches_sklearn_layout():
     # scikit-learn's documented example, whose output is reproduced character for character
     report = classification_report([0, 1, 2, 2, 2], [0, 0, 2, 2, 1], 3, class_names=["class 0", "class 1", "class 2"])

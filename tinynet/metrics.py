@@ -4,7 +4,8 @@ All functions take *integer class labels* ``0 .. num_classes - 1``. For convenie
 of shape ``(N, K)`` with ``K > 1`` -- one-hot targets or predicted probabilities / logits, as
 ``model.predict`` returns them -- is turned into labels by ``argmax`` along its last axis; a
 column ``(N, 1)`` is read as labels. Float arrays holding whole numbers (``3.0``) are accepted as
-labels; other floats are an error.
+labels; other floats are an error, which for the ``(N, 1)`` probabilities of one sigmoid unit says
+to threshold them: ``(p > 0.5).astype(int).ravel()``. Empty inputs are an error.
 
 Definitions, for a class ``k`` with the confusion matrix ``C`` (rows: true class, columns:
 predicted class)::
@@ -34,12 +35,13 @@ __all__ = [
 ]
 
 
-def _to_labels(y, name: str) -> np.ndarray:
+def _to_labels(y, name: str, where: str = "metrics") -> np.ndarray:
     """Integer labels (int64, shape (N,)) from labels, one-hot rows or probability rows."""
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numeric labels, got dtype {y.dtype}")
-    if y.ndim == 2 and y.shape[1] == 1:
+    column = y.ndim == 2 and y.shape[1] == 1
+    if column:
         y = y[:, 0]
     elif y.ndim == 2:
         if y.shape[1] == 0:
@@ -52,9 +54,22 @@ def _to_labels(y, name: str) -> np.ndarray:
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             bad = int(np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))[0])
+            probabilities = bool(np.all((y >= 0) & (y <= 1)))
+            fix = "(p > 0.5).astype(int).ravel()" if column else "(p > 0.5).astype(int)"
+            if column and probabilities:
+                advice = (f"{name} has shape ({y.shape[0]}, 1): the output of one sigmoid unit, the "
+                          f"probability of class 1? Threshold it at 0.5 for labels 0 and 1, "
+                          f"passing {fix} as {name}")
+            elif probabilities:
+                advice = (f"probabilities of class 1 (one sigmoid unit)? Threshold them at 0.5 for "
+                          f"labels 0 and 1, passing {fix} as {name}; rows of K class "
+                          "probabilities are passed as a 2-D (N, K) array to have them argmax-ed")
+            else:
+                advice = ("pass rows of K class probabilities or scores as a 2-D (N, K) array to "
+                          "have them argmax-ed")
             raise ValueError(
-                f"{name} must hold integer class labels, got {y[bad]!r} at index {bad} "
-                f"(pass probabilities as a 2-D (N, K) array to have them argmax-ed)"
+                f"{where}: {name} must hold integer class labels, got {y[bad].item()!r} at index {bad}; "
+                f"{advice}"
             )
     return y.astype(np.int64)
 
@@ -64,16 +79,20 @@ def _num_classes_of(y) -> int | None:
     return int(y.shape[1]) if y.ndim == 2 and y.shape[1] > 1 else None
 
 
-def _prepare(y_true, y_pred, num_classes=None):
-    """Validated ``(t, p, num_classes)``: equal lengths, labels within ``[0, num_classes)``.
+def _prepare(y_true, y_pred, num_classes=None, where="metrics"):
+    """Validated ``(t, p, num_classes)``: equal lengths, at least one example, labels within
+    ``[0, num_classes)``; ``where`` (the public function's name) starts the error messages.
 
     ``num_classes=None`` takes it from a one-hot / probability input's width, else from the
     largest label + 1.
     """
-    t = _to_labels(y_true, "y_true")
-    p = _to_labels(y_pred, "y_pred")
+    t = _to_labels(y_true, "y_true", where)
+    p = _to_labels(y_pred, "y_pred", where)
     if t.shape[0] != p.shape[0]:
         raise ValueError(f"y_true and y_pred have different lengths: {t.shape[0]} and {p.shape[0]}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{where}: y_true and y_pred are empty (0 examples): there are no "
+                         "predictions to count or score; pass the labels of at least one example")
     if num_classes is None:
         widths = [w for w in (_num_classes_of(y_true), _num_classes_of(y_pred)) if w is not None]
         if widths:
@@ -109,8 +128,8 @@ def accuracy(y_true, y_pred) -> float:
 
     Labels, one-hot rows or probability rows (argmax-ed). Empty inputs are an error.
     """
-    t = _to_labels(y_true, "y_true")
-    p = _to_labels(y_pred, "y_pred")
+    t = _to_labels(y_true, "y_true", "accuracy")
+    p = _to_labels(y_pred, "y_pred", "accuracy")
     if t.shape[0] != p.shape[0]:
         raise ValueError(f"y_true and y_pred have different lengths: {t.shape[0]} and {p.shape[0]}")
     if t.shape[0] == 0:
@@ -123,9 +142,13 @@ def confusion_matrix(y_true, y_pred, num_classes=None) -> np.ndarray:
 
     Rows are the true class, columns the predicted class (like scikit-learn), so the diagonal
     holds the correct predictions, ``C.sum(axis=1)`` the support of each class and
-    ``C.sum(axis=0)`` how often each class was predicted.
+    ``C.sum(axis=0)`` how often each class was predicted. Empty inputs are an error.
     """
-    t, p, k = _prepare(y_true, y_pred, num_classes)
+    return _confusion(*_prepare(y_true, y_pred, num_classes, "confusion_matrix"))
+
+
+def _confusion(t, p, k):
+    """The confusion matrix of validated labels ``t``, ``p`` of ``k`` classes."""
     # Each (true, predicted) pair gets one integer code t*k + p; counting codes fills the matrix.
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.int64)
 
@@ -134,9 +157,13 @@ def precision_recall_f1(y_true, y_pred, num_classes=None):
     """Per-class ``(precision, recall, f1)``: three float64 arrays of length ``num_classes``.
 
     A class never predicted has precision 0; a class absent from ``y_true`` has recall 0; F1 is
-    0 when both are 0 (see the module docstring for the formulas).
+    0 when both are 0 (see the module docstring for the formulas). Empty inputs are an error.
     """
-    cm = confusion_matrix(y_true, y_pred, num_classes)
+    return _precision_recall_f1(*_prepare(y_true, y_pred, num_classes, "precision_recall_f1"))
+
+
+def _precision_recall_f1(t, p, k):
+    cm = _confusion(t, p, k)
     tp = np.diag(cm)
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
@@ -147,8 +174,9 @@ def precision_recall_f1(y_true, y_pred, num_classes=None):
 
 
 def f1_scores(y_true, y_pred, num_classes=None) -> np.ndarray:
-    """Per-class F1 scores (float64 array of length ``num_classes``); ``.mean()`` is macro-F1."""
-    return precision_recall_f1(y_true, y_pred, num_classes)[2]
+    """Per-class F1 scores (float64 array of length ``num_classes``); ``.mean()`` is macro-F1.
+    Empty inputs are an error (the F1 of no predictions is undefined)."""
+    return _precision_recall_f1(*_prepare(y_true, y_pred, num_classes, "f1_scores"))[2]
 
 
 def classification_report(y_true, y_pred, num_classes=None, class_names=None, digits=2) -> str:
@@ -170,7 +198,7 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
 
     ``class_names`` (a sequence of ``num_classes`` strings) replaces the numeric row labels.
     """
-    t, p, k = _prepare(y_true, y_pred, num_classes)
+    t, p, k = _prepare(y_true, y_pred, num_classes, "classification_report")
     if class_names is None:
         class_names = [str(i) for i in range(k)]
     else:
@@ -179,7 +207,7 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
             raise ValueError(f"class_names has {len(class_names)} names for {k} classes")
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
         raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
-    precision, recall, f1 = precision_recall_f1(t, p, k)
+    precision, recall, f1 = _precision_recall_f1(t, p, k)
     support = np.bincount(t, minlength=k)
     total = int(support.sum())
     acc = float(np.mean(t == p)) if total else 0.0
