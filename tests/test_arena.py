@@ -272,11 +272,32 @@ def test_a_replaced_parameter_array_is_taken_into_a_new_arena(monkeypatch):
     model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=1)
     dense = model.layers[-1]
     mine = np.full(dense.kernel.shape, 0.5, dtype=dense.kernel.dtype)
-    dense.params[0] = mine  # rebinding, not copying: the arena is rebuilt around it
-    dense.kernel = mine
+    dense.hold_params([mine] + dense.params[1:])  # rebinding, not copying: a new arena around it
     model.train_on_batch(*batches(1)[0])
     assert dense.kernel is dense.params[0] and dense.kernel.base is model._arena.groups[0].weights
     assert not np.array_equal(dense.kernel, mine) and np.allclose(dense.kernel, 0.5, atol=0.05)
+
+
+@pytest.mark.parametrize("how", ["attribute", "params"])
+def test_an_array_assigned_to_a_weight_is_copied_into_it(how, monkeypatch):
+    """``layer.kernel = w`` (or ``layer.params[0] = w``) rebound one name only: the forward pass
+    then ran one array and the optimizer trained another, silently. Now the values are copied in:
+    every holder (attribute, params, flat buffer, references) sees them and training moves them."""
+    model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=1)
+    dense = model.layers[-1]
+    kernel = dense.kernel
+    mine = np.full(kernel.shape, 0.5)
+    if how == "attribute":
+        dense.kernel = mine
+    else:
+        dense.params[0] = mine
+    assert dense.kernel is kernel is dense.params[0] and np.all(kernel == 0.5)
+    model.train_on_batch(*batches(1)[0])
+    assert kernel.base is model._arena.groups[0].weights and not np.all(kernel == 0.5)
+    np.testing.assert_array_equal(model.get_weights()[-2], kernel)  # the one array, trained
+    with pytest.raises(ValueError, match=r"kernel has shape \(5, 3\); the array assigned has "
+                                         r"shape \(2, 3\)"):
+        dense.kernel = np.ones((2, 3))
 
 
 def test_restored_best_weights_are_the_ones_training_continues_from(monkeypatch):

@@ -21,11 +21,11 @@ the flat step gives the same numbers, bit for bit (tests/test_arena.py).
 
 The arena is built as soon as the model is (a functional model when it is made, a ``Sequential``
 when it knows its input shape), so a reference to ``layer.kernel`` taken from then on follows
-training, as a reference to a Keras variable does. Anything may still replace a parameter array
-(``layer.params[0] = w``) or add a layer: the arena notices that ``model.params`` are no longer its
-views and is rebuilt around the new arrays (their values copied in); references taken before such
-a change are to the arrays it replaced. New *values* should be copied into the weights
-(``set_weights`` does), so that references stay valid.
+training, as a reference to a Keras variable does. Assigning to a weight (``layer.kernel = w``,
+``layer.params[0] = w``, ``set_weights``) copies the values into it. Adding a layer, or using the
+model as a layer of another, changes ``model.params``: the arena notices that they are no longer
+its views and is rebuilt around them (their values copied in); references taken before such a
+change are to the arrays it replaced.
 """
 import operator
 

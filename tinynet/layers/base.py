@@ -101,6 +101,35 @@ def _call_overrides_forward(cls):
     return first("call") < min(first("_forward"), first("forward"))
 
 
+
+def _copy_into(param, value, what):
+    """``param[...] = value`` for an assignment to a parameter, shape checked."""
+    shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    if shape != tuple(param.shape):
+        raise ValueError(f"{what} has shape {tuple(param.shape)}; the array assigned has shape "
+                         f"{shape} (to change a layer's shape, make a new layer)")
+    param[...] = value
+
+
+class Params(list):
+    """A layer's ``params``: ``params[i] = w`` copies ``w`` into the i-th parameter, which stays
+    the array its layer's attribute (``kernel``), the optimizer and the model's flat buffer hold."""
+
+    def __init__(self, arrays, owner):
+        super().__init__(arrays)
+        self.owner = owner
+
+    def __setitem__(self, i, value):
+        if isinstance(i, slice):
+            indices, values = range(*i.indices(len(self))), list(value)
+            if len(indices) != len(values):
+                raise ValueError(f"layer '{self.owner}': {len(values)} arrays for "
+                                 f"{len(indices)} parameters")
+            for j, v in zip(indices, values):
+                self[j] = v
+            return
+        _copy_into(self[i], value, f"layer '{self.owner}': params[{i}]")
+
 class Layer:
     """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``."""
 
@@ -296,8 +325,22 @@ class Layer:
         model's arena makes them views of its flat buffer this way (:mod:`tinynet.arena`)."""
         for i, new in enumerate(arrays):
             for key in self._attributes_holding(self.params[i]):
-                setattr(self, key, new)
-            self.params[i] = new
+                object.__setattr__(self, key, new)
+            list.__setitem__(self.params, i, new)
+
+    def __setattr__(self, name, value):
+        # ``layer.kernel = w`` copies w into the kernel: the kernel stays the array that
+        # ``params``, the forward pass, the optimizer and the model's flat buffer all hold
+        # (rebinding the attribute alone would train one array and run another)
+        params = self.__dict__.get("params")
+        if params and name != "params":
+            current = self.__dict__.get(name)
+            if current is not None and current is not value and any(current is p for p in params):
+                _copy_into(current, value, f"layer '{self.name}': {name}")
+                return
+        if name == "params" and type(value) is list:
+            value = Params(value, self.name)
+        object.__setattr__(self, name, value)
 
     @staticmethod
     def _check_initializers(owner, kernel_initializer, bias_initializer):
@@ -312,6 +355,7 @@ class Layer:
     def _create_kernel_and_bias(self, shape, fan_in, fan_out):
         """A kernel of ``shape`` (Glorot-uniform by default, as in Keras) and, with ``use_bias``, a
         zero bias with one entry per output unit (the last axis); ``params`` in Keras's order."""
+        self.params = []  # a layer built again gets new arrays (not copies into the old ones)
         self.kernel = initial_kernel(shape, fan_in, fan_out,
                                      getattr(self, "kernel_initializer", "glorot_uniform"))
         self.params = [self.kernel]
