@@ -353,3 +353,37 @@ def test_an_undone_first_adagrad_step_is_redone_from_the_initial_accumulator():
     fresh = THETA0.copy()
     optimizers.Adagrad(learning_rate=0.1).apply_gradients([(GRADS[1], fresh)])
     np.testing.assert_array_equal(theta, fresh)
+
+
+def test_one_optimizer_compiled_into_two_models_is_refused():
+    """Its state is per weight of its model: a second model silently shared Adam's moments and
+    step count (iterations 4 after one 2-step epoch of each); Keras refuses too."""
+    import tinynet
+    opt = optimizers.Adam()
+    first = tinynet.Sequential([tinynet.Input((4,)), tinynet.layers.Dense(2)])
+    first.compile(opt, "mse")
+    first.compile(opt, "mse")  # the same model again: fine
+    second = tinynet.Sequential([tinynet.Input((4,)), tinynet.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"this Adam already trains model '.*'.* its own "
+                                         r"optimizer"):
+        second.compile(opt, "mse")
+
+
+def test_the_learning_rate_answers_keras_variable_methods_and_is_checked_when_set():
+    import tinynet
+    opt = optimizers.RMSprop(learning_rate=0.1)
+    model = tinynet.Sequential([tinynet.Input((2,)), tinynet.layers.Dense(1, use_bias=False)])
+    model.compile(opt, "mse")
+    opt.learning_rate.assign(0.5)  # Keras 3's way; the step uses it
+    assert opt.learning_rate == 0.5 and opt.learning_rate.numpy() == 0.5
+    w = model.get_weights()[0].copy()
+    model.train_on_batch(np.ones((1, 2)), np.zeros((1, 1)))
+    g = 2 * (np.ones((1, 2)) @ w).item()  # d(mse)/dw for each weight (the input is all ones)
+    # RMSprop's first step: s = 0.1 g^2, so the step is 0.5 * g / sqrt(0.1 g^2 + 1e-7)
+    step = 0.5 * g / np.sqrt(0.1 * g * g + 1e-7)
+    np.testing.assert_allclose(model.get_weights()[0], w - step, rtol=1e-5)
+    for bad, kind in ((np.array([0.1]), TypeError), (None, TypeError), ("0.1", TypeError),
+                      (float("nan"), ValueError), (-0.1, ValueError)):
+        with pytest.raises(kind, match="learning_rate must be a"):
+            opt.learning_rate = bad
+    assert opt.learning_rate == 0.5

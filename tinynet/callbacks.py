@@ -339,7 +339,7 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
         if logs is not None:
-            logs["learning_rate"] = optimizer.learning_rate
+            logs["learning_rate"] = float(optimizer.learning_rate)
         current = _monitored(logs, self.monitor, "ReduceLROnPlateau")
         if current is None:
             return

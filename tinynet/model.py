@@ -278,7 +278,17 @@ class Model:
                     value not in (None, False, True, 1, "auto"):
                 raise TypeError(f"compile: Keras's argument {key}= is not implemented in tinynet; "
                                 "compile takes optimizer, loss, metrics")
-        self.optimizer = optimizers_mod.get(optimizer)
+        optimizer = optimizers_mod.get(optimizer)
+        owner = getattr(optimizer, "_model", None)
+        if owner is not None and owner is not self:
+            kind = type(optimizer).__name__
+            raise ValueError(f"compile: this {kind} already trains model '{owner.name}', and its "
+                             "state (running averages, step count) belongs to that model's "
+                             f"weights; give each model its own optimizer: "
+                             f"compile(optimizer=optimizers.{kind}(...)) or a name such as "
+                             f"'{kind.lower()}'")
+        optimizer._model = self
+        self.optimizer = optimizer
         self.loss = losses_mod.get(loss)
         if isinstance(metrics, str):
             raise ValueError(f"metrics must be a list, like metrics=[{metrics!r}]")

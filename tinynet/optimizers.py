@@ -103,6 +103,26 @@ def _positive_or_none(cls, what, value):
     return float(value)
 
 
+class LearningRate(float):
+    """An optimizer's learning rate as it reads: a plain number, that also answers Keras's
+    variable methods, ``numpy()`` (the number) and ``assign(value)`` (sets the optimizer's
+    learning rate, as ``optimizer.learning_rate = value`` does)."""
+
+    def __new__(cls, value, optimizer):
+        number = super().__new__(cls, value)
+        number._optimizer = optimizer
+        return number
+
+    def numpy(self):
+        return float(self)
+
+    def assign(self, value):
+        self._optimizer.learning_rate = float(value)
+
+    def __reduce__(self):  # copied or pickled: the number alone
+        return float, (float(self),)
+
+
 class Optimizer:
     """The common part: argument checks, gradient clipping, weight decay, state per parameter."""
 
@@ -132,12 +152,7 @@ class Optimizer:
                     else "not an argument of this optimizer")
             raise TypeError(f"{cls}: {k}={kwargs[k]!r} is {what}; tinynet's {cls} takes "
                             f"{', '.join(self.arguments())}")
-        if callable(learning_rate) or isinstance(learning_rate, (bool, str)) or \
-                not isinstance(learning_rate, (int, float, np.number)):
-            raise TypeError(f"{cls}: learning_rate must be a number, got {learning_rate!r} "
-                            "(learning-rate schedules are not implemented in tinynet; use the "
-                            "callback tinynet.callbacks.ReduceLROnPlateau)")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = learning_rate
         self.clipnorm = _positive_or_none(cls, "clipnorm", clipnorm)
         self.clipvalue = _positive_or_none(cls, "clipvalue", clipvalue)
         self.global_clipnorm = _positive_or_none(cls, "global_clipnorm", global_clipnorm)
@@ -150,6 +165,7 @@ class Optimizer:
             raise ValueError(f"{cls}: weight_decay must be >= 0 (or None), got {weight_decay!r}")
         self.name = cls.lower() if name is None else str(name)
         self.iterations = 0
+        self._model = None  # the model compiled with it: one only, its state is per weight
         self._slots = []  # ParamState of the i-th parameter given to apply_gradients
         self._flat_arena, self._flat = None, []  # FlatState of each group of that arena
 
@@ -161,18 +177,37 @@ class Optimizer:
         return own + [n for n in COMMON if n not in own]
 
     @property
+    def learning_rate(self):
+        """The learning rate η: a number, which also answers Keras's ``learning_rate.numpy()`` and
+        ``learning_rate.assign(η)`` (see :class:`LearningRate`). Set it at any time
+        (``optimizer.learning_rate = 1e-4``): the next step uses it."""
+        return LearningRate(self._learning_rate, self)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        cls = type(self).__name__
+        if callable(value) or isinstance(value, (bool, str)) or \
+                not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"{cls}: learning_rate must be a number, got {value!r} "
+                            "(learning-rate schedules are not implemented in tinynet; use the "
+                            "callback tinynet.callbacks.ReduceLROnPlateau)")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{cls}: learning_rate must be a finite number >= 0, got {value!r}")
+        self._learning_rate = float(value)
+
+    @property
     def lr(self):
         """Keras 2's name of :attr:`learning_rate`."""
         return self.learning_rate
 
     @lr.setter
     def lr(self, value):
-        self.learning_rate = float(value)
+        self.learning_rate = value
 
     def get_config(self):
         """The constructor's arguments, with ``"class"``: :func:`from_config` rebuilds it."""
         return {"class": type(self).__name__, "name": self.name,
-                "learning_rate": self.learning_rate, **self._own_config(),
+                "learning_rate": float(self.learning_rate), **self._own_config(),
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
                 "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay}
 
