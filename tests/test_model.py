@@ -1,4 +1,6 @@
 """Models: the report's parameter counts, summary(), graph semantics, weights, save and load."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -230,3 +232,22 @@ def test_a_layer_refused_by_a_second_model_stays_in_its_first_model():
         with pytest.raises(ValueError, match="already used in a graph"):
             make()
     np.testing.assert_array_equal(owner.predict(x), before)
+
+
+@pytest.mark.parametrize("new_name", ["renamed", "l3"])
+def test_renaming_a_layer_of_a_built_model_changes_nothing_it_computes(new_name):
+    """The passes were keyed by layer names: a new name failed with a bare KeyError, and the
+    name of another layer silently fed that layer's output forward (predictions moved by 1.95)."""
+    backend.set_seed(0)
+    model = report_models.cnn_fashion_3()
+    model.compile("rmsprop", "categorical_crossentropy")
+    x = np.random.default_rng(0).random((8, 28, 28, 1))
+    y = np.eye(10)[np.arange(8)]
+    before, twin = model.predict(x), copy.deepcopy(model)
+    model.get_layer("l2").name = new_name  # read by l2_2 in the residual block
+    np.testing.assert_array_equal(model.predict(x), before)
+    for m in (model, twin):  # the same training step (the same dropout masks)
+        backend.set_seed(1)
+        m.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -37,6 +37,12 @@ def topological_order(output):
     return order
 
 
+def _key(step):
+    """The layer whose output a step of a pass produces: the layer itself, or for a
+    :class:`PooledConv` its pooling layer (the one the next layers read)."""
+    return step.pool if isinstance(step, PooledConv) else step
+
+
 class Graph:
     """One input tensor, one output tensor, and the layers between them."""
 
@@ -57,16 +63,18 @@ class Graph:
             raise ValueError(f"layer names must be unique in a model (they key its saved file and "
                              f"get_layer); these appear more than once: {twice}")
         self.input, self.output = inputs.layer, outputs.layer
-        self.consumers = {layer.name: 0 for layer in self.order}  # readers of each output
+        # the dicts of the passes are keyed by the layers themselves, not by their names (which
+        # a user may change): see _key
+        self.consumers = {layer: 0 for layer in self.order}  # readers of each output
         for layer in self.order:
             for t in layer.inbound:
-                self.consumers[t.layer.name] += 1
-        # Whether weights lie at or before a layer's output, by name: a layer's input gradient
-        # matters to training only when weights lie before its input.
+                self.consumers[t.layer] += 1
+        # Whether weights lie at or before a layer's output: a layer's input gradient matters to
+        # training only when weights lie before its input.
         self.weights_before = {}
         for layer in self.order:
-            self.weights_before[layer.name] = bool(layer.params) or any(
-                self.weights_before[t.layer.name] for t in layer.inbound)
+            self.weights_before[layer] = bool(layer.params) or any(
+                self.weights_before[t.layer] for t in layer.inbound)
         self._last_steps = None  # the steps of the last complete forward pass
 
     def steps(self):
@@ -76,7 +84,7 @@ class Graph:
         steps = []
         for layer in self.order:
             conv = layer.inbound[0].layer if len(layer.inbound) == 1 else None
-            if conv is not None and self.consumers[conv.name] == 1 and PooledConv.fits(conv, layer):
+            if conv is not None and self.consumers[conv] == 1 and PooledConv.fits(conv, layer):
                 steps[steps.index(conv)] = PooledConv(conv, layer)
             else:
                 steps.append(layer)
@@ -90,7 +98,7 @@ class Graph:
         self._last_steps = None  # set again once this pass is complete
         outputs = {}
         for layer in steps:
-            ins = [outputs[t.layer.name] for t in layer.inbound] or [x]
+            ins = [outputs[t.layer] for t in layer.inbound] or [x]
             activate = not (logits and layer is self.output)
             y = layer.forward(ins if isinstance(layer.input_shape, list) else ins[0],
                               training=training, activate=activate)
@@ -98,11 +106,11 @@ class Graph:
                 record[layer.name] = y
             if layer.name == until:
                 return y
-            outputs[layer.name] = y
+            outputs[_key(layer)] = y
         if until is not None:
             raise ValueError(f"no layer named {until!r}; layers: {[l.name for l in self.order]}")
         self._last_steps = steps
-        return outputs[self.output.name]
+        return outputs[self.output]
 
     def backward(self, grad_output, need_input_grad=True, record=None):
         """Back-propagate ``grad_output`` = dL/d(output of the last forward) through every layer;
@@ -125,23 +133,22 @@ class Graph:
                              "(model.forward(x, record={})): without it, each Conv2D and the "
                              "MaxPooling2D after it ran as one step, and the convolution's own "
                              "output and gradient were never formed")
-        pending = {self.output.name: grad_output}
+        pending = {self.output: grad_output}
         for layer in reversed(steps):
-            g = pending.pop(layer.name, None)
+            g = pending.pop(_key(layer), None)
             if g is None:
                 continue
             if record is not None:
                 record[layer.name] = g
             if layer is self.input:
                 return g if need_input_grad else None
-            wanted = need_input_grad or any(self.weights_before[t.layer.name]
-                                            for t in layer.inbound)
+            wanted = need_input_grad or any(self.weights_before[t.layer] for t in layer.inbound)
             if not (wanted or layer.params):
                 continue
             dx = layer.backward(g, need_input_grad=wanted)
             if not wanted:
                 continue
             for t, d in zip(layer.inbound, dx if isinstance(dx, list) else [dx]):
-                key = t.layer.name
+                key = t.layer
                 pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
         return None
