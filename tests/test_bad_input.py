@@ -86,6 +86,12 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | x-fortran | x in Fortran order | works | same outputs and training as a C-ordered copy |
 | x-read-only | x and y read-only (`flags.writeable = False`) | works | fit, evaluate and predict run; x and y are unchanged |
 | x-unchanged | a float32 x that fit could use without copying | works | fit, evaluate and predict leave x and y as they were |
+| backend-int | `backend.set_backend(1)` | TypeError | `set_backend: the backend is given by its name, one of 'numpy', 'numba', 'cupy' or 'auto', got 1 (int)` |
+| floatx-float | `backend.set_floatx("float")` (Keras refuses it) | ValueError | `floatx must be 'float32' or 'float64', got 'float' (write the name in full` |
+| floatx-double | `backend.set_floatx("double")` (Keras refuses it) | ValueError | `floatx must be 'float32' or 'float64', got 'double' (write the name in full` |
+| floatx-bfloat16 | `backend.set_floatx("bfloat16")` (a Keras floatx) | ValueError | `got 'bfloat16' (bfloat16 is one of Keras's floatx; tinynet does not compute in it` |
+| floatx-python-float | `backend.set_floatx(float)` | TypeError | `set_floatx: the float type is given by its name, 'float32' or 'float64', got <class 'float'>` |
+| floatx-numpy-type | `backend.set_floatx(np.float64)` | works | floatx is 'float64' (NumPy's type names it exactly) |
 """
 import builtins
 
@@ -333,6 +339,22 @@ def _y_with(value):
     return y
 
 
+def _floatx_kept(dtype):
+    """``set_floatx(dtype)``, which must raise and leave floatx as it was."""
+    try:
+        backend.set_floatx(dtype)
+    finally:
+        assert backend.floatx() == "float32"
+
+
+def _floatx_numpy_type():
+    backend.set_floatx(np.float64)
+    assert backend.floatx() == "float64"
+    dense = layers.Dense(2)
+    dense.build((3,))
+    assert dense.kernel.dtype == np.float64
+
+
 X, Y = data()
 
 CASES = {
@@ -414,6 +436,12 @@ CASES = {
     "x-fortran": _fortran,
     "x-read-only": _read_only,
     "x-unchanged": _unchanged,
+    "backend-int": lambda: backend.set_backend(1),
+    "floatx-float": lambda: _floatx_kept("float"),
+    "floatx-double": lambda: _floatx_kept("double"),
+    "floatx-bfloat16": lambda: _floatx_kept("bfloat16"),
+    "floatx-python-float": lambda: _floatx_kept(float),
+    "floatx-numpy-type": _floatx_numpy_type,
 }
 
 

@@ -86,14 +86,20 @@ def test_an_overflowing_optimizer_state_stops_fit_and_is_undone():
                for a in s if a is not None)
 
 
-def test_binary_accuracy_on_several_units_is_per_unit_as_keras():
+def test_accuracy_on_several_sigmoid_units_is_read_from_the_shape_as_keras_3():
+    """Keras 3 picks "accuracy" from the shapes alone (keras/src/trainers/compile_utils.py): one
+    output unit, the binary accuracy; several, the arg-max class (CategoricalAccuracy), even
+    under a binary cross-entropy; "binary_accuracy" stays per unit."""
     model = keras.Sequential([layers.Dense(3, activation="sigmoid", input_shape=(2,))])
     model.compile("sgd", "binary_crossentropy", ["accuracy", "binary_accuracy"])
-    x = np.random.default_rng(1).standard_normal((4, 2))
-    y = np.random.default_rng(2).integers(0, 2, (4, 3)).astype(float)
-    _, acc, binary = model.evaluate(x, y)
-    expected = float(np.mean((model.predict(x) > 0.5) == (y > 0.5)))
-    assert acc == pytest.approx(expected) and binary == pytest.approx(expected)
+    x = np.random.default_rng(1).standard_normal((40, 2))
+    y = np.random.default_rng(2).integers(0, 2, (40, 3)).astype(float)
+    _, acc, binary = model.evaluate(x, y, verbose=0)
+    p = model.predict(x)
+    per_unit = float(np.mean((p > 0.5) == (y > 0.5)))
+    arg_max = float(np.mean(p.argmax(axis=1) == y.argmax(axis=1)))
+    assert per_unit != pytest.approx(arg_max)
+    assert acc == pytest.approx(arg_max) and binary == pytest.approx(per_unit)
 
 
 def test_a_metric_object_is_logged_under_its_own_name():

@@ -160,6 +160,10 @@ def set_backend(name):
     Asking for a named backend that cannot run raises :class:`BackendError` with the reason.
     Models keep the arrays they were built with: build (or load) a model after choosing its backend.
     """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"set_backend: the backend is given by its name, one of "
+                        f"{', '.join(repr(b) for b in BACKENDS)} or 'auto', got {name!r} "
+                        f"({type(name).__name__})")
     name = (name or "auto").lower()
     if name == "auto":
         try:
@@ -216,16 +220,32 @@ def floatx():
 
 def set_floatx(dtype):
     """Set the default float dtype: ``"float32"`` (default, like Keras) or ``"float64"`` (gradient
-    checks). Applies to layers and optimizers built after the call."""
+    checks). Applies to layers and optimizers built after the call.
+
+    As in Keras, the name is written in full: ``"float"`` and ``"double"`` (float64 to NumPy,
+    float32 in other frameworks) are refused, as are Keras's ``"float16"`` and ``"bfloat16"``,
+    which tinynet does not compute in. NumPy's own ``np.float32`` / ``np.float64`` and their
+    ``np.dtype`` are accepted (Keras takes only the names)."""
     global _floatx
-    try:
+    accepted = " or ".join(repr(n) for n in FLOATX)
+    if isinstance(dtype, str):
+        name = dtype
+    elif isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
         name = np.dtype(dtype).name
-    except TypeError:
-        name = repr(dtype)
+    else:
+        raise TypeError(f"set_floatx: the float type is given by its name, {accepted}, got "
+                        f"{dtype!r} ({type(dtype).__name__})")
     if name not in FLOATX:
-        extra = (" (float16 would need loss scaling and float32 master weights, which tinynet does "
-                 "not have)" if name == "float16" else "")
-        raise ValueError(f"floatx must be 'float32' or 'float64', got {name}{extra}")
+        if name in ("float16", "bfloat16"):
+            why = (f" ({name} is one of Keras's floatx; tinynet does not compute in it: it would "
+                   "need loss scaling and float32 master weights, which tinynet does not have)")
+        elif name in ("float", "double", "single", "half") or name.lower() in FLOATX:
+            why = (f" (write the name in full, as Keras needs it: {name!r} is ambiguous, float64 "
+                   "to NumPy and float32 in other frameworks)" if name.lower() not in FLOATX
+                   else " (the name is lower case, as Keras needs it)")
+        else:
+            why = ""
+        raise ValueError(f"floatx must be {accepted}, got {name!r}{why}")
     _floatx = name
 
 

@@ -307,12 +307,10 @@ class Model:
         arena.of(self)  # rebuilt if layers or weight arrays were replaced since the model was built
 
     def _accuracy_kind(self, kind):
-        """Keras's reading of "accuracy": the binary accuracy for a binary cross-entropy or one
-        output unit, else the arg-max class."""
-        if kind in ("accuracy", "acc") and (
-                type(self.loss).name == "binary_crossentropy"
-                or (self.built and self.graph.output.output_shape[-1] == 1)):
-            return "binary_accuracy"
+        """Keras 3's reading of "accuracy": from the output's shape alone, whatever the loss: the
+        binary accuracy for one output unit (:func:`training.hits` sees it at each batch), else the
+        arg-max class (Keras 2 read a binary cross-entropy on several units as their binary
+        accuracy; ask for ``"binary_accuracy"`` for that)."""
         return "binary_accuracy" if kind == "binary_accuracy" else "accuracy"
 
     def _require_compiled(self, where):
