@@ -88,8 +88,26 @@ def test_plot_history(tmp_path):
 
 
 def test_plot_history_refuses_what_is_not_a_history(tmp_path):
-    with pytest.raises(ValueError, match="History"):
+    with pytest.raises(ValueError, match=r"needs a History .* got a dict with the keys \['acc'\]"):
         plots.plot_history({"acc": [1]}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="needs a History .* got list"):
+        plots.plot_history([0.5, 0.4], tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_an_empty_history_has_no_epochs_to_plot(tmp_path):
+    # it said the History, which it was, "needs a History"
+    from tinynet import Sequential, layers
+    model = Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile("sgd")
+    fitted = model.fit(np.zeros((4, 3)), np.eye(2)[[0, 1, 0, 1]], epochs=0, verbose=0)
+    for empty in (fitted, History(), {}, {"loss": [], "val_loss": []}):
+        with pytest.raises(ValueError, match=r"plot_history: the (History|history) has no epochs "
+                                             r"to plot: fit ran no epoch \(epochs=0"):
+            plots.plot_history(empty, tmp_path / "h.png")
+    with pytest.raises(ValueError, match=r"plot_histories: the History of run 'b' has no epochs"):
+        plots.plot_histories({"a": history(), "b": History()}, tmp_path / "hs.png")
+    assert not list(tmp_path.iterdir())
 
 
 def test_plot_histories(tmp_path):

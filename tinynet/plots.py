@@ -51,11 +51,21 @@ def _wrap(title, width_px, fontsize=12):
     return textwrap.fill(str(title), width=max(20, int(width_px / (0.6 * fontsize * DPI / 72))))
 
 
-def _history_dict(history):
-    """``History`` objects and plain ``{"loss": [...], ...}`` dicts alike."""
+def _history_dict(history, where="plot_history", label=None):
+    """``History`` objects and plain ``{"loss": [...], ...}`` dicts alike; ``where`` (the calling
+    function) and ``label`` (the run's name in ``plot_histories``) go into the error messages."""
     h = getattr(history, "history", history)
+    run = "" if label is None else f" of run {label!r}"
+    if isinstance(h, dict) and not any(len(v) for v in h.values() if hasattr(v, "__len__")):
+        what = "History" if h is not history else "history"
+        raise ValueError(f"{where}: the {what}{run} has no epochs to plot: fit ran no epoch "
+                         "(epochs=0, or initial_epoch equal to epochs) or was never called; "
+                         "plot the History that fit returns after at least one epoch")
     if not isinstance(h, dict) or "loss" not in h:
-        raise ValueError("plot_history needs a History (from fit) or a dict with at least 'loss'")
+        got = (f"a dict with the keys {sorted(map(str, h))}" if isinstance(h, dict)
+               else type(history).__name__)
+        raise ValueError(f"{where} needs a History (what fit returns) or a dict with at least "
+                         f"'loss'{run}, got {got}")
     return h
 
 
@@ -132,7 +142,7 @@ def plot_histories(histories, path, key="val_loss", title=None, size=(700, 420))
     ax = fig.subplots()
     longest = 1
     for label, history in histories.items():
-        values = _history_dict(history).get(key)
+        values = _history_dict(history, "plot_histories", label).get(key)
         if values:
             longest = max(longest, len(values))
             ax.plot(np.arange(1, len(values) + 1), values, "o-", label=str(label), markersize=4)
