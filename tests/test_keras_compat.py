@@ -505,7 +505,7 @@ def test_integer_labels_with_the_categorical_loss_get_both_fixes():
 
 
 @pytest.mark.parametrize("loss,labels,excerpt", [
-    ("sparse_categorical_crossentropy", np.arange(5), r"class numbers from 0 to 4.*3 units.*5 units"),
+    ("sparse_categorical_crossentropy", np.arange(5), r"class numbers up to 4.*3 units.*5 units"),
     ("categorical_crossentropy", np.eye(5), r"5 classes and the last layer 3 units.*5 units"),
 ])
 def test_labels_with_more_classes_than_the_last_layer_say_what_to_change(loss, labels, excerpt):

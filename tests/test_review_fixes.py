@@ -200,3 +200,51 @@ def test_optimizer_state_given_out_and_taken_in_is_a_copy():
     other.set_state([p], saved)
     other.apply_gradients([(np.ones(3), p)])
     np.testing.assert_array_equal(saved["slots"][0][0], s_before)
+
+
+# ---- an adversarial tester's findings (checks of fit/evaluate/predict's arguments) -----------
+def _small(loss="sparse_categorical_crossentropy", units=3, activation="softmax"):
+    model = keras.Sequential([layers.Dense(units, activation=activation, input_shape=(4,))])
+    model.compile("sgd", loss)
+    return model
+
+
+def test_class_weight_reads_smoothed_binary_labels_as_keras_rounding_them():
+    """A label 0.95 is class 1 for class_weight, as Keras rounds it (it was truncated to class 0:
+    every positive example got the negatives' weight, loss 1.065 against Keras's 2.812)."""
+    model = _small("binary_crossentropy", 1, "sigmoid")
+    y = np.array([0.05, 0.95, 0.95, 0.05])[:, None]
+    x = np.random.default_rng(0).standard_normal((4, 4))
+    weighted = model.evaluate(x, y, sample_weight=np.array([1.0, 10.0, 10.0, 1.0]), verbose=0)
+    with_classes = model.fit(x, y, class_weight={0: 1.0, 1: 10.0}, epochs=1, verbose=0,
+                             batch_size=4).history["loss"][0]
+    assert with_classes == pytest.approx(weighted, rel=1e-6)
+
+
+@pytest.mark.parametrize("weight", ["2", float("nan"), -1.0, None])
+def test_class_weights_must_be_finite_non_negative_numbers(weight):
+    with pytest.raises(ValueError, match="class_weight must give each class a finite number >= 0"):
+        _small().fit(np.zeros((3, 4)), np.array([0, 1, 2]), class_weight={0: 1.0, 1: weight},
+                     verbose=0)
+
+
+@pytest.mark.parametrize("labels,excerpt", [
+    ([0, 1, np.inf], "y contains NaN or infinite values"),      # an OverflowError before
+    ([0, 1, np.nan], "y contains NaN or infinite values"),      # "y holds fractions" before
+    ([0, 1, -1], r"class number -1; class numbers run from 0 to 2"),  # "give the last layer 2 units"
+])
+def test_bad_class_numbers_are_named_for_what_they_are(labels, excerpt):
+    with pytest.raises(ValueError, match=excerpt):
+        _small().fit(np.zeros((3, 4)), np.array(labels, dtype=float), verbose=0)
+
+
+def test_inputs_keras_accepts_and_inputs_named_for_what_they_are():
+    backend.set_floatx("float32")
+    model = _small()
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    np.testing.assert_array_equal(model.predict([x]), model.predict(x))  # Keras's [x]
+    for bad, excerpt in ((np.float64(3.0), "x is a single number"),
+                         ([[1, 2, 3, 4], [1, 2]], "elements have different shapes"),
+                         (np.full((2, 4), 1e300), r"too large for float32 \(largest magnitude 1e\+300")):
+        with pytest.raises(ValueError, match=excerpt):
+            model.predict(bad)

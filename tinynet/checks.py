@@ -15,7 +15,11 @@ from .shapes import fmt_shape
 def as_numeric_array(a, what, where):
     """``a`` as an array of numbers (lists are converted), else a TypeError naming ``what``."""
     if isinstance(a, (list, tuple)):
-        a = np.asarray(a)
+        try:
+            a = np.asarray(a)
+        except ValueError:
+            raise ValueError(f"{where}: {what} is a list whose elements have different shapes; "
+                             f"give one array with the examples along its first axis") from None
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
         raise TypeError(f"{where}: {what} must be an array, got {type(a).__name__}")
     if np.dtype(a.dtype).kind not in "biuf":
@@ -24,10 +28,22 @@ def as_numeric_array(a, what, where):
     return a
 
 
+def one_input(x, expected):
+    """``x`` itself, or ``x[0]`` for Keras's list of the inputs of a one-input model, ``[x]``
+    (an array whose examples have the ``expected`` shape; a list of examples stays a list)."""
+    if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape") and \
+            expected is not None and tuple(x[0].shape[1:]) == tuple(expected):
+        return x[0]
+    return x
+
+
 def inputs(x, expected, dtype, model_name, where):
     """Check a batch of inputs against the model's input shape ``expected`` (no batch axis)."""
     x = as_numeric_array(x, "x", where)
-    if x.ndim < 1 or x.shape[0] == 0:
+    if x.ndim == 0:
+        raise ValueError(f"{where}: x is a single number; give a batch of examples, an array of "
+                         f"shape {fmt_shape(expected)}")
+    if x.shape[0] == 0:
         raise ValueError(f"{where}: x is empty (shape {tuple(x.shape)})")
     got = tuple(x.shape[1:])
     if got != expected:
@@ -42,10 +58,15 @@ def inputs(x, expected, dtype, model_name, where):
             hint = f"; reshape it with x.reshape({(-1,) + expected})"
         raise ValueError(f"{where}: model '{model_name}' expects input of shape "
                          f"{fmt_shape(expected)}, got {fmt_shape(got)}{hint}")
-    x = backend.asarray(x, dtype=dtype)
-    if not bool(backend.xp().isfinite(x).all()):
+    cast = backend.asarray(x, dtype=dtype)
+    if not bool(backend.xp().isfinite(cast).all()):
+        if np.dtype(x.dtype).kind == "f" and bool(backend.xp().isfinite(x).all()):
+            raise ValueError(f"{where}: x holds values too large for {np.dtype(dtype).name} "
+                             f"(largest magnitude {float(abs(x).max()):.3g}; "
+                             f"{np.dtype(dtype).name} holds up to {np.finfo(dtype).max:.3g}): "
+                             "scale the inputs")
         raise ValueError(f"{where}: x contains NaN or infinite values")
-    return x
+    return cast
 
 
 def looks_unscaled(x):
@@ -81,14 +102,19 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
                              f"example, y of shape {fmt_shape(labels_shape)}; got "
                              f"{fmt_shape(shape)}{hint}")
         y_host = backend.to_numpy(y)
+        if not np.isfinite(y_host).all():
+            raise ValueError(f"{where}: y contains NaN or infinite values")
         if not integral and not np.array_equal(y_host, np.round(y_host)):
             raise ValueError(f"{where}: sparse_categorical_crossentropy takes integer class "
                              "numbers; y holds fractions")
-        if y_host.size and (y_host.min() < 0 or y_host.max() >= classes):
-            raise ValueError(f"{where}: y holds class numbers from {int(y_host.min())} to "
-                             f"{int(y_host.max())} but the model's output '{output_name}' has "
-                             f"{classes} units (classes 0 to {classes - 1}); give the last layer "
-                             f"{int(y_host.max()) + 1} units")
+        if y_host.size and y_host.min() < 0:
+            raise ValueError(f"{where}: y holds the class number {int(y_host.min())}; class "
+                             f"numbers run from 0 to {classes - 1} (the model's output "
+                             f"'{output_name}' has {classes} units)")
+        if y_host.size and y_host.max() >= classes:
+            raise ValueError(f"{where}: y holds class numbers up to {int(y_host.max())} but the "
+                             f"model's output '{output_name}' has {classes} units (classes 0 to "
+                             f"{classes - 1}); give the last layer {int(y_host.max()) + 1} units")
         return backend.asarray(y.reshape((n,) + labels_shape), dtype=np.int64)
     if loss_name == "categorical_crossentropy" and integral and tuple(y.shape[1:]) in (
             labels_shape, labels_shape + (1,)) and tuple(y.shape[1:]) != tuple(output_shape):
@@ -135,13 +161,18 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
         if y_host.ndim == 2 and y_host.shape[1] > 1:
             labels = y_host.argmax(axis=-1)             # one-hot rows
         elif y_host.size == n:
-            labels = y_host.reshape(n).astype(np.int64)  # class numbers, (N,) or (N, 1)
+            # class numbers, (N,) or (N, 1); rounded, as Keras does (a smoothed 0.95 is class 1)
+            labels = np.round(y_host.reshape(n)).astype(np.int64)
         else:
             raise ValueError(f"{where}: class_weight needs one label per example; with a label "
                              f"per position (y of shape {tuple(y_host.shape)}), weight the "
                              "examples with sample_weight instead")
+        bad = {c: v for c, v in class_weight.items() if not _finite_non_negative(v)}
+        if bad:
+            raise ValueError(f"{where}: class_weight must give each class a finite number >= 0; "
+                             f"got {bad}")
         # a class the dict does not name weighs 1, as in Keras
-        cw = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float64)
+        cw = np.array([float(class_weight.get(int(c), 1.0)) for c in labels], dtype=np.float64)
         w = cw if w is None else w * cw
     return w
 
@@ -155,6 +186,12 @@ def steps(value, batch_size, n, where):
         raise ValueError(f"{where}: steps must be a positive integer (a number of batches) or "
                          f"None for all the data, got {value!r}")
     return min(n, int(value) * batch_size)
+
+
+def _finite_non_negative(value):
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.number)):
+        return False
+    return bool(np.isfinite(value)) and value >= 0
 
 
 def batch_size(value):
