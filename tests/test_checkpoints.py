@@ -823,15 +823,6 @@ def test_load_weights_skip_mismatch_keeps_the_mismatched_layer_and_loads_the_oth
         tio.load_weights_into(target, tmp_path / "w.npz", by_name=True)
 
 
-def _forwards(method, argument):
-    import inspect
-    return argument in inspect.signature(method).parameters
-
-
-@pytest.mark.skipif(not (_forwards(tinynet.Model.save, "overwrite")
-                         and _forwards(tinynet.load_model, "compile")
-                         and _forwards(tinynet.Model.load_weights, "skip_mismatch")),
-                    reason="model.py does not forward Keras's arguments to tinynet.io yet")
 def test_the_public_methods_take_keras_arguments(tmp_path):
     model = trained_cnn()
     model.save(tmp_path / "m.keras", include_optimizer=False)

@@ -253,6 +253,8 @@ class Model:
             checks.warn_if_logits_loss_after_activation(self)
 
     def _prepare_x(self, x, where):
+        if self.built:
+            x = checks.one_input(x, self.graph.input.input_shape)
         x = checks.as_numeric_array(x, "x", where)
         self._maybe_build(x)
         self._require_built("its input shape")
@@ -444,23 +446,27 @@ class Model:
         from .summary import format_summary
         print_fn(format_summary(self))
 
-    def save(self, path):
+    def save(self, path, overwrite=True, zipped=None, **kwargs):
         """Write architecture, weights, compile settings, optimizer state and epoch to one file.
 
         The name ends in ``.keras``, ``.h5`` or ``.npz``: a name without one of them is refused,
         as Keras 3 refuses one without ``.keras`` or ``.h5``. Whatever its name, the file is
         tinynet's own format (an ``.npz`` archive): ``tinynet.load_model`` reads it, Keras does
         not. For a Keras file, convert the model first: ``tinynet.interop.to_keras(model)``
-        (architecture and weights) has Keras's ``save``."""
-        io.save_model(self, path)
+        (architecture and weights) has Keras's ``save``. Keras's arguments ``overwrite`` and
+        ``include_optimizer`` work as in Keras (see :func:`tinynet.io.save_model`)."""
+        io.save_model(self, path, overwrite=overwrite, zipped=zipped, **kwargs)
 
-    def save_weights(self, path):
+    def save_weights(self, path, overwrite=True, max_shard_size=None):
         """Write the weights alone (Keras order) to one ``.npz`` file, atomically."""
-        io.save_weights(self.get_weights(), path)
+        io.save_weights(self.get_weights(), path, overwrite=overwrite,
+                        max_shard_size=max_shard_size)
 
-    def load_weights(self, path):
-        """Read weights written by ``save_weights`` into this model (same architecture)."""
-        self.set_weights(io.load_weights(path))
+    def load_weights(self, path, skip_mismatch=False, **kwargs):
+        """Read weights written by ``save_weights`` into this model (same architecture); with
+        ``skip_mismatch=True`` a layer whose shapes differ keeps its weights, with a warning (see
+        :func:`tinynet.io.load_weights_into`)."""
+        io.load_weights_into(self, path, skip_mismatch=skip_mismatch, **kwargs)
 
 
 class Sequential(Model):
@@ -549,9 +555,10 @@ class Sequential(Model):
         return list(self._stack)
 
 
-def load_model(path):
+def load_model(path, custom_objects=None, compile=True, safe_mode=True):
     """The model saved by ``model.save(path)``: architecture, weights, compile settings, optimizer
-    state and epoch counter, in the float type it was saved in, ready to continue training.
-    Keras's own files (``.keras``, ``.h5``) are not read: the error says how to convert them
-    (``tinynet.interop.from_keras(keras.models.load_model(path))``)."""
-    return io.load_model(path, {"Model": Model, "Sequential": Sequential})
+    state and epoch counter, in the float type it was saved in, ready to continue training
+    (``compile=False``: uncompiled). Keras's own files (``.keras``, ``.h5``) are not read: the
+    error says how to convert them (``tinynet.interop.from_keras(keras.models.load_model(path))``)."""
+    return io.load_model(path, {"Model": Model, "Sequential": Sequential},
+                         custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
