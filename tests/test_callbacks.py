@@ -315,7 +315,7 @@ def test_checkpoint_verbose_says_what_it_did_in_keras_words(tmp_path, capsys):
     fit(model, [Script([1.0, 0.8, 0.9]), ModelCheckpoint(str(tmp_path / "b.npz"), save_best_only=True,
                                                           verbose=1)], epochs=3)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch ")]
-    assert lines == [f"Epoch 1: val_loss improved from inf to 1.00000, saving model to {tmp_path / 'b.npz'}",
+    assert lines == [f"Epoch 1: val_loss improved from None to 1.00000, saving model to {tmp_path / 'b.npz'}",
                      f"Epoch 2: val_loss improved from 1.00000 to 0.80000, saving model to {tmp_path / 'b.npz'}",
                      "Epoch 3: val_loss did not improve from 0.80000"]   # 5 decimals, as Keras
 

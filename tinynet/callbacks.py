@@ -276,15 +276,14 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
             current = _monitored(logs, self.monitor, "ModelCheckpoint")
-            # what Keras prints: the best so far (inf, or -inf for a maximised value, at first)
-            best = self.best if self.best is not None else \
-                -math.inf if _maximises(self.monitor, self.mode) else math.inf
+            # what Keras 3 prints: the best so far, "None" before the first save
+            best = "None" if self.best is None else f"{self.best:.5f}"
             if current is None or not self._better(current):
                 if self.verbose and current is not None:
-                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best:.5f}")
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
             if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {best:.5f} to "
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
                       f"{current:.5f}, "
                       f"saving model to {self._path(epoch, logs)}")
             self.best = current
