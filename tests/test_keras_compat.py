@@ -548,3 +548,15 @@ def test_an_activation_function_of_ones_own_is_refused_even_named_like_a_built_i
     assert layers.Dense(2, activation=keras.activations.relu).activation == "relu"
     keras_module = pytest.importorskip("keras")
     assert layers.Dense(2, activation=keras_module.activations.sigmoid).activation == "sigmoid"
+
+
+def test_calling_a_model_or_a_layer_on_data_answers_numpy_as_tensorflow():
+    """TensorFlow's quickstart: ``predictions = model(x_train[:1]).numpy()`` (it raised
+    AttributeError on the NumPy array tinynet returned)."""
+    model = keras.Sequential([layers.Input((4,)), layers.Dense(3)])
+    x = np.random.default_rng(0).random((2, 4))
+    out = model(x)
+    assert type(out.numpy()) is np.ndarray
+    np.testing.assert_array_equal(out.numpy(), model.predict(x))
+    np.testing.assert_allclose(model.layers[0](x).numpy(), out.numpy(), rtol=1e-6)
+    assert repr(out).startswith("array(")

@@ -289,6 +289,23 @@ def asarray(a, dtype=None):
     return xp().asarray(a, dtype=dtype)
 
 
+class Eager(np.ndarray):
+    """What ``model(x)`` and ``layer(x)`` return on data: a NumPy array that also answers
+    TensorFlow's ``.numpy()``, so that ``model(x_train[:1]).numpy()`` runs as in TensorFlow's
+    tutorials. It prints, computes and converts as the plain array it is."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+    def __repr__(self):
+        return repr(np.asarray(self))
+
+
+def eager(a):
+    """``a`` as an :class:`Eager` array (a view, no copy); a GPU array is returned as it is."""
+    return a.view(Eager) if isinstance(a, np.ndarray) else a
+
+
 def to_numpy(a):
     """Return ``a`` as a NumPy array (copies from the GPU when ``a`` is a CuPy array)."""
     if isinstance(a, np.ndarray):

@@ -239,7 +239,7 @@ class Model:
         of another model (``Sequential([model, layers.Softmax()])``)."""
         if isinstance(x, Tensor):
             return NestedModel(self)(x)
-        return self.forward(x, training=training)
+        return backend.eager(self.forward(x, training=training))
 
     # ---- checks ----------------------------------------------------------------------------
     def _maybe_build(self, x):

@@ -15,7 +15,7 @@ model = keras.models.Sequential([
     keras.layers.Dropout(0.2),
     keras.layers.Dense(10),
 ])
-predictions = model(x_train[:1]).numpy() if hasattr(model(x_train[:1]), "numpy") else model(x_train[:1])
+predictions = model(x_train[:1]).numpy()
 loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 print("initial loss:", float(np.mean(loss_fn(y_train[:1], predictions))))
 

@@ -434,7 +434,7 @@ class Layer:
             return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
             raise TypeError(f"layer '{self.name}': cannot mix symbolic tensors and arrays")
-        return self.forward(inputs, training=training)
+        return backend.eager(self.forward(inputs, training=training))
 
 
 class InputLayer(Layer):
