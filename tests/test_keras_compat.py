@@ -560,3 +560,16 @@ def test_calling_a_model_or_a_layer_on_data_answers_numpy_as_tensorflow():
     np.testing.assert_array_equal(out.numpy(), model.predict(x))
     np.testing.assert_allclose(model.layers[0](x).numpy(), out.numpy(), rtol=1e-6)
     assert repr(out).startswith("array(")
+
+
+def test_keras_input_batch_shape_mixed_precision_and_an_empty_batch():
+    assert layers.Input(batch_shape=(None, 28, 28, 1)).shape == (None, 28, 28, 1)
+    with pytest.raises(ValueError, match="fixed batch_size is not implemented"):
+        layers.Input(batch_shape=(32, 4))
+    with pytest.raises(ValueError, match=r"dtype='mixed_float16' is not implemented .* no mixed "
+                                         r"precision"):
+        layers.Dense(2, dtype="mixed_float16")
+    model = keras.Sequential([layers.Input((4,)), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"x is empty \(shape \(0, 4\)\)"):  # not "batch_size ... 0"
+        model.test_on_batch(np.zeros((0, 4)), np.zeros((0, 2)))

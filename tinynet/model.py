@@ -344,8 +344,8 @@ class Model:
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and accuracy) on one batch, in inference mode, without a step."""
-        return self.evaluate(x, y, batch_size=len(x), verbose=0, sample_weight=sample_weight,
-                             return_dict=return_dict)
+        return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0,
+                             sample_weight=sample_weight, return_dict=return_dict)
 
     def _weights(self, sample_weight, class_weight, y, where):
         w = checks.sample_weights(sample_weight, class_weight, backend.to_numpy(y), y.shape[0],

@@ -191,6 +191,14 @@ class Layer:
                              "channels-first images with x.transpose(0, 2, 3, 1)")
         options.pop("data_format", None)
         dtype = options.pop("dtype", None)
+        try:
+            known = dtype is None or np.dtype(dtype).kind in "biuf"
+        except TypeError:  # Keras's mixed-precision policies ("mixed_float16") are not dtypes
+            known = False
+        if not known:
+            raise ValueError(f"{where}: dtype={dtype!r} is not implemented in tinynet (no "
+                             f"mixed precision); every layer computes in "
+                             f"tinynet.backend.floatx(), now {backend.floatx()!r}")
         if dtype is not None and np.dtype(dtype).name != backend.floatx():
             raise ValueError(f"{where}: dtype={dtype!r} per layer is not supported; tinynet sets "
                              f"the float type of every layer with tinynet.backend.set_floatx"
@@ -475,6 +483,19 @@ class InputLayer(Layer):
 
 
 
-def Input(shape=None, batch_size=None, name=None, dtype=None):
-    """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis)."""
+def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, **keras_options):
+    """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis), or
+    Keras's ``Input(batch_shape=(None, 28, 28, 1))``."""
+    if keras_options:
+        key = next(iter(keras_options))
+        raise TypeError(f"Input: Keras's argument {key}= is not implemented in tinynet; Input "
+                        "takes shape (or batch_shape), name and dtype")
+    if batch_shape is not None:
+        if shape is not None:
+            raise ValueError("Input: give shape or batch_shape, not both")
+        batch_shape = tuple(batch_shape)
+        if len(batch_shape) < 2:
+            raise ValueError(f"Input: batch_shape has the batch axis first, (None, 28, 28, 1); got "
+                             f"{batch_shape}")
+        shape, batch_size = batch_shape[1:], batch_shape[0]
     return InputLayer(shape, batch_size=batch_size, name=name, dtype=dtype).output
