@@ -566,7 +566,7 @@ def test_keras_input_batch_shape_mixed_precision_and_an_empty_batch():
     assert layers.Input(batch_shape=(None, 28, 28, 1)).shape == (None, 28, 28, 1)
     with pytest.raises(ValueError, match="fixed batch_size is not implemented"):
         layers.Input(batch_shape=(32, 4))
-    with pytest.raises(ValueError, match=r"dtype='mixed_float16' is not implemented .* no mixed "
+    with pytest.raises(ValueError, match=r"dtype=.mixed_float16. is not implemented .*no mixed "
                                          r"precision"):
         layers.Dense(2, dtype="mixed_float16")
     model = keras.Sequential([layers.Input((4,)), layers.Dense(2)])
