@@ -395,3 +395,40 @@ def test_to_keras_without_tensorflow_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` now raises ImportError
     with pytest.raises(ImportError, match=r'pip install -e "\.\[keras\]"'):
         to_keras(model)
+
+
+def _branchy(lib, which):
+    """Graphs with parallel branches, built the same way in ``lib`` (tinynet or keras)."""
+    L, Input, Model = lib.layers, lib.Input, lib.Model
+    x = Input((6,), name="in")
+    if which == "short_branch_first":
+        c = L.Dense(4, name="c")(x)
+        b = L.Dense(4, name="b")(L.Dense(5, name="a")(x))
+        y = L.Add(name="add")([c, b])
+    elif which == "long_branch_first":
+        b = L.Dense(4, name="b")(L.Dense(5, name="a")(x))
+        c = L.Dense(4, name="c")(x)
+        y = L.Add(name="add")([b, c])
+    else:  # a skip over two layers, added in the second place, then a second branch
+        h = L.Dense(4, name="h")(x)
+        s = L.Add(name="add")([L.Dense(4, name="g")(L.Dense(4, name="f")(h)), h])
+        y = L.Add(name="add2")([L.Dense(4, name="e")(x), s])
+    return Model(x, L.Dense(2, name="out")(y))
+
+
+@pytest.mark.parametrize("which", ["short_branch_first", "long_branch_first", "skip_then_branch"])
+def test_layers_and_weights_come_in_keras_order_on_graphs_with_branches(which):
+    """``model.layers`` and ``get_weights()`` list the layers as Keras does (by depth, then the
+    order a walk back from the output meets them): weights moved with get_weights/set_weights
+    between the two frameworks land on the same layers (tinynet's own order once put them on
+    other layers of the same shapes, silently: predictions moved by 3.6)."""
+    backend.set_floatx("float64")
+    keras.backend.set_floatx("float64")
+    try:
+        ours, theirs = _branchy(__import__("tinynet"), which), _branchy(keras, which)
+        assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+        theirs.set_weights(ours.get_weights())
+        x = np.random.default_rng(0).standard_normal((5, 6))
+        np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x), rtol=1e-12)
+    finally:
+        keras.backend.set_floatx("float32")

@@ -18,23 +18,31 @@ from .layers.pooling import PooledConv
 
 
 def topological_order(output):
-    """Layers from the inputs to ``output``, each after all the layers it reads from."""
-    order, done = [], set()
+    """Layers from the inputs to ``output``, each after all the layers it reads from, in Keras's
+    order (``model.layers``, and so ``get_weights``, list the layers as a Keras model of the same
+    graph does): by decreasing depth (the longest path to the output), ties in the order a
+    depth-first walk back from the output first meets them."""
+    met, post_order, done = {}, [], set()  # met: the walk's first meeting, for the ties
 
     def visit(layer, path):
         if id(layer) in done:
             return
         if id(layer) in path:
             raise ValueError(f"the graph has a cycle through layer '{layer.name}'")
+        met.setdefault(id(layer), len(met))
         path.add(id(layer))
         for t in layer.inbound:
             visit(t.layer, path)
         path.discard(id(layer))
         done.add(id(layer))
-        order.append(layer)
+        post_order.append(layer)  # after all the layers it reads from
 
     visit(output.layer, set())
-    return order
+    depth = {id(output.layer): 0}
+    for layer in reversed(post_order):  # every layer before the layers it reads from
+        for t in layer.inbound:
+            depth[id(t.layer)] = max(depth.get(id(t.layer), 0), depth[id(layer)] + 1)
+    return sorted(post_order, key=lambda layer: (-depth[id(layer)], met[id(layer)]))
 
 
 def _key(step):

@@ -323,11 +323,16 @@ def _rebuild(header, arrays, classes, compile=True):
         model._set_graph(inputs[0], outputs)
     else:
         model = Model(inputs[0], outputs, name=arch["name"])
-    n_weights = sum(len(layer.params) for layer in model.graph.order)
+    # the file lists its layers, and their weights, in the order of the model that wrote it
+    in_file = [built[spec["config"]["name"]].layer for spec in arch["layers"]]
+    n_weights = sum(len(layer.params) for layer in in_file)
     for i in range(n_weights):
         if f"weight_{i}" not in arrays:
             raise ModelFileError(f"weight 'weight_{i}' is missing")
-    model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
+    start = 0
+    for layer in in_file:
+        layer.set_weights([arrays[f"weight_{i}"] for i in range(start, start + len(layer.params))])
+        start += len(layer.params)
     model.epoch = int(header.get("epoch", 0))
     comp = header.get("compile") if compile else None
     if comp:
@@ -339,7 +344,7 @@ def _rebuild(header, arrays, classes, compile=True):
         model.metric_kinds = dict(comp.get("metric_kinds") or
                                   {m: model._accuracy_kind(m) for m in model.metrics})
         names = model.optimizer.slot_names()
-        params = model.params
+        params = [p for layer in in_file for p in layer.params]  # the file's order
         if len(comp["slots"]) != len(params):
             raise ModelFileError(f"optimizer state for {len(comp['slots'])} parameters, the model "
                                  f"has {len(params)}")
@@ -356,7 +361,9 @@ def _rebuild(header, arrays, classes, compile=True):
                                          f"its parameter {tuple(params[i].shape)}")
                 row[j] = a
             slots.append(row)
-        model.optimizer.set_state(params, {"iterations": comp["iterations"], "slots": slots})
+        position = {id(p): k for k, p in enumerate(params)}  # in the file, by parameter
+        slots = [slots[position[id(p)]] for p in model.params]
+        model.optimizer.set_state(model.params, {"iterations": comp["iterations"], "slots": slots})
     return model
 
 
