@@ -489,6 +489,9 @@ def test_unscaled_pixels_are_pointed_out_once_unless_the_model_rescales_them():
         rescaled.compile("adam", "sparse_categorical_crossentropy")
         rescaled.fit(x, y, verbose=0)
         model.fit(x / 255.0, y, verbose=0)
+        table = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+        table.compile("adam", "sparse_categorical_crossentropy")  # small integer features
+        table.fit(np.random.default_rng(1).integers(0, 10, (20, 4)), y, verbose=0)
 
 
 def test_a_single_image_without_its_batch_axis_gets_the_fix():

@@ -70,12 +70,13 @@ def inputs(x, expected, dtype, model_name, where):
 
 
 def looks_unscaled(x):
-    """Whether ``x`` looks like 0-255 pixel values (integers above 1 and at most 255): a model
-    trains badly on them, and tinynet says so once (Keras lets them pass)."""
+    """Whether ``x`` looks like 0-255 pixel values (integers, the largest above 127 and at most
+    255): a model trains badly on them, and tinynet says so once (Keras lets them pass). Small
+    integer features (counts, categories 0-9) are not taken for pixels."""
     if np.dtype(x.dtype).kind not in "iuf" or x.ndim == 0:
         return False
     host = backend.to_numpy(x[:1000])
-    if host.size == 0 or host.min() < 0 or not 1.0 < host.max() <= 255.0:
+    if host.size == 0 or host.min() < 0 or not 127.0 < host.max() <= 255.0:
         return False
     return np.dtype(host.dtype).kind in "iu" or bool(np.array_equal(host, np.round(host)))
 
