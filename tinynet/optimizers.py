@@ -181,7 +181,9 @@ class Optimizer:
         """The learning rate η: a number, which also answers Keras's ``learning_rate.numpy()`` and
         ``learning_rate.assign(η)`` (see :class:`LearningRate`). Set it at any time
         (``optimizer.learning_rate = 1e-4``): the next step uses it."""
-        return LearningRate(self._learning_rate, self)
+        return LearningRate(self._learning_rate, self)  # the updates read the plain float
+        # self._learning_rate: NumPy 2 takes a Python float as the array's own type (weak), but
+        # a subclass of float as a float64, which would round a float32 update differently
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -264,7 +266,7 @@ class Optimizer:
         grads = self.clip_gradients([g for _, g, _ in steps])
         for (i, _, p), g in zip(steps, grads):
             if self.weight_decay:
-                p -= p * p.dtype.type(self.weight_decay) * p.dtype.type(self.learning_rate)
+                p -= p * p.dtype.type(self.weight_decay) * p.dtype.type(self._learning_rate)
             self.update(p, g, self._param_state(i, p))
         self.iterations += 1
 
@@ -358,7 +360,7 @@ class Optimizer:
             theta = group.weights
             if self.weight_decay:
                 theta -= theta * theta.dtype.type(self.weight_decay) * \
-                    theta.dtype.type(self.learning_rate)
+                    theta.dtype.type(self._learning_rate)
             self.update(theta, g, flat)
         self.iterations += 1
 
@@ -442,7 +444,7 @@ class RMSprop(Optimizer):
         return ("s", "mean_grad", "moment")
 
     def update(self, theta, g, state):
-        rho, eta, eps = self.rho, self.learning_rate, self.epsilon
+        rho, eta, eps = self.rho, self._learning_rate, self.epsilon
         fused = backend.fused("rmsprop_update", theta)
         if fused is not None:  # the backend runs the lines below as one pass (numba, CUDA)
             (s,) = state.arrays(theta, "s")
@@ -485,7 +487,7 @@ class SGD(Optimizer):
         return ("velocity",)
 
     def update(self, theta, g, state):
-        eta = self.learning_rate
+        eta = self._learning_rate
         if self.momentum == 0:
             theta -= eta * g
             return
@@ -519,7 +521,7 @@ class Adam(Optimizer):
         xp = get_array_module(g)
         t = self.iterations + 1
         # a scalar of the parameters' dtype: float32 weights are updated in float32
-        alpha = theta.dtype.type(self.learning_rate * np.sqrt(1 - self.beta_2 ** t)
+        alpha = theta.dtype.type(self._learning_rate * np.sqrt(1 - self.beta_2 ** t)
                                  / (1 - self.beta_1 ** t))
         m, v = state.arrays(theta, "m", "v")
         m += (g - m) * (1 - self.beta_1)
@@ -557,7 +559,7 @@ class Adagrad(Optimizer):
     def update(self, theta, g, state):
         (a,) = state.arrays(theta, "accumulator", fill=self.initial_accumulator_value)
         a += g * g
-        theta -= self.learning_rate * g / get_array_module(g).sqrt(a + self.epsilon)
+        theta -= self._learning_rate * g / get_array_module(g).sqrt(a + self.epsilon)
 
 
 class Adadelta(Optimizer):
@@ -592,7 +594,7 @@ class Adadelta(Optimizer):
         delta = -(xp.sqrt(d + eps) * g) / xp.sqrt(s + eps)
         d *= rho
         d += (1 - rho) * (delta * delta)
-        theta += self.learning_rate * delta
+        theta += self._learning_rate * delta
 
 
 CLASSES = (RMSprop, SGD, Adam, Adagrad, Adadelta)
