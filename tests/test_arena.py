@@ -224,8 +224,11 @@ def test_set_state_in_the_middle_of_training_is_the_state_the_next_step_uses(mon
 
 
 def test_a_model_used_as_a_layer_is_trained_through_the_outer_model(monkeypatch):
+    kernels = []
+
     def build():
         inner = Sequential([layers.Input((4,)), layers.Dense(6, activation="relu")], name="inner")
+        kernels.append(inner.layers[0].kernel)  # taken before the inner model becomes a layer
         return Sequential([inner, layers.Dense(3, activation="softmax")])
 
     data = batches(3, shape=(4,))
@@ -235,9 +238,10 @@ def test_a_model_used_as_a_layer_is_trained_through_the_outer_model(monkeypatch)
     inner = outer.layers[0].model
     np.testing.assert_array_equal(inner.get_weights()[0], outer.get_weights()[0])
     assert inner.layers[0].kernel.base is outer._arena.groups[0].weights
+    assert inner.layers[0].kernel is kernels[0]  # the outer arena took the inner one's buffer
 
-    # the inner model trained on its own takes its weights into an arena of its own; the outer
-    # model, trained again, takes them back, with the values the inner training left
+    # the inner model trained on its own moves the same arrays (its arena and the outer one
+    # share the buffer); the outer model, trained again, goes on from the values it left
     inner.compile(optimizers.SGD(learning_rate=0.5), "mse")
     before = inner.get_weights()
     inner.train_on_batch(np.ones((2, 4)), np.ones((2, 6)))
@@ -259,12 +263,17 @@ def test_layers_built_late_and_layers_added_later_are_trained(monkeypatch):
     reference = trained(OPTIMIZERS["sgd-momentum"], False, monkeypatch, build=build, data=data)
     assert_same_training_state(model, reference)
 
+    first_kernel = model.layers[0].kernel  # a reference taken before the model grows
     for m in (model, reference):
         monkeypatch.setattr(arena, "ENABLED", m is model)
         m.add(layers.Dense(3, activation="softmax", name=f"added_{m is model}"))
         for k, (xb, yb) in enumerate(data):
             step(m, xb, yb, seed=k)
-    assert model.get_layer("added_True").kernel.base is model._arena.groups[0].weights
+    # the layers there before keep their buffer (no copy: references stay theirs), the added
+    # layer's weights get one of their own
+    assert [len(g.positions) for g in model._arena.groups] == [4, 2]
+    assert model.get_layer("added_True").kernel.base is model._arena.groups[1].weights
+    assert model.layers[0].kernel is first_kernel
     assert_same_training_state(model, reference)
 
 

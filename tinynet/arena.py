@@ -69,13 +69,16 @@ class Group:
     per-parameter state by them); ``weights`` and ``gradients`` are the flat buffers, and
     ``weight_views`` / ``gradient_views`` their views of each parameter's shape."""
 
-    def __init__(self, xp, dtype, positions, shapes):
+    def __init__(self, xp, dtype, positions, shapes, adopt=None):
         self.dtype, self.positions, self.shapes = np.dtype(dtype), positions, shapes
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes]).tolist()
         self.size = self.offsets[-1]
-        self.weights = xp.empty(self.size, dtype=self.dtype)
+        if adopt is None:
+            self.weights = xp.empty(self.size, dtype=self.dtype)
+            self.weight_views = self.views(self.weights)
+        else:  # (buffer, the parameters that already are its views, end to end): kept as they are
+            self.weights, self.weight_views = adopt[0], list(adopt[1])
         self.gradients = xp.zeros(self.size, dtype=self.dtype)
-        self.weight_views = self.views(self.weights)
         self.gradient_views = self.views(self.gradients)
 
     def views(self, flat):
@@ -93,18 +96,27 @@ class Arena:
         if len(holders) != len(params):
             raise RuntimeError(f"model '{model.name}': {len(params)} parameters but "
                                f"{len(holders)} holders")
-        by_kind = {}
-        for k, p in enumerate(params):
-            by_kind.setdefault((get_array_module(p), np.dtype(p.dtype)), []).append(k)
         self.groups = []
         self.views = [None] * len(params)
         self.gradient_views = [None] * len(params)
+        # parameters that are already, in order, the whole of one flat buffer (this model's
+        # before a layer was added, or the arena of a model now used as a layer) keep it: no
+        # copy, and references to them stay the layers' weights
+        adopted, taken = _whole_buffers(params), set()
+        for positions, buffer in adopted:
+            self._add(Group(get_array_module(buffer), buffer.dtype, positions,
+                            [tuple(params[k].shape) for k in positions],
+                            adopt=(buffer, [params[k] for k in positions])), params)
+            taken.update(positions)
+        by_kind = {}
+        for k, p in enumerate(params):
+            if k not in taken:
+                by_kind.setdefault((get_array_module(p), np.dtype(p.dtype)), []).append(k)
         for (xp, dtype), positions in by_kind.items():
             group = Group(xp, dtype, positions, [tuple(params[k].shape) for k in positions])
-            for k, w, g in zip(positions, group.weight_views, group.gradient_views):
+            for k, w in zip(positions, group.weight_views):
                 w[...] = params[k]
-                self.views[k], self.gradient_views[k] = w, g
-            self.groups.append(group)
+            self._add(group, params)
         # the layers hold the views from now on: params[i] and the attribute naming it (kernel)
         by_layer = {}
         for k, (layer, i) in enumerate(holders):
@@ -115,6 +127,11 @@ class Arena:
             self.layers.append((layer, [self.gradient_views[index[i]]
                                         for i in range(len(layer.params))]))
         self.install_gradients()
+
+    def _add(self, group, params):
+        for k, w, g in zip(group.positions, group.weight_views, group.gradient_views):
+            self.views[k], self.gradient_views[k] = w, g
+        self.groups.append(group)
 
     def __deepcopy__(self, memo):
         """A deep copy of a model gets no arena of this one: copied views are no longer views of
@@ -137,6 +154,33 @@ class Arena:
         written its gradient into the flat buffer since the arena was built."""
         return len(grads) == len(self.gradient_views) and \
             all(map(operator.is_, grads, self.gradient_views))
+
+
+def _whole_buffers(params):
+    """``[(positions, buffer)]``: runs of consecutive parameters that are, in order and end to
+    end, the views of the whole of one flat buffer (an arena's weights)."""
+    runs, k = [], 0
+    while k < len(params):
+        buffer = getattr(params[k], "base", None)
+        if buffer is None or buffer.ndim != 1 or _offset(params[k], buffer) != 0:
+            k += 1
+            continue
+        end, offset = k, 0
+        while end < len(params) and getattr(params[end], "base", None) is buffer and \
+                params[end].flags.c_contiguous and _offset(params[end], buffer) == offset:
+            offset += params[end].size
+            end += 1
+        if offset == buffer.size:
+            runs.append((list(range(k, end)), buffer))
+        k = max(end, k + 1)
+    return runs
+
+
+def _offset(view, buffer):
+    """Where ``view`` starts in ``buffer``, in elements (numpy or cupy arrays)."""
+    start = view.data.ptr if hasattr(view.data, "ptr") else view.__array_interface__["data"][0]
+    base = buffer.data.ptr if hasattr(buffer.data, "ptr") else buffer.__array_interface__["data"][0]
+    return (start - base) // buffer.itemsize
 
 
 def of(model):
