@@ -24,8 +24,9 @@ when it knows its input shape), so a reference to ``layer.kernel`` taken from th
 training, as a reference to a Keras variable does. Assigning to a weight (``layer.kernel = w``,
 ``layer.params[0] = w``, ``set_weights``) copies the values into it. Adding a layer, or using the
 model as a layer of another, changes ``model.params``: the arena notices that they are no longer
-its views and is rebuilt around them (their values copied in); references taken before such a
-change are to the arrays it replaced.
+its views and is rebuilt around them. The parameters that already fill a flat buffer end to end
+keep it as one group of the new arena (the model's own before the new layer, the inner model's
+arena), so references to them stay valid; the others are copied into a new group.
 """
 import operator
 
