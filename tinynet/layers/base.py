@@ -341,7 +341,7 @@ class Layer:
         # ``params``, the forward pass, the optimizer and the model's flat buffer all hold
         # (rebinding the attribute alone would train one array and run another)
         params = self.__dict__.get("params")
-        if params and name != "params":
+        if params and name != "params" and not name.startswith("_"):  # kernel, bias: public names
             current = self.__dict__.get(name)
             if current is not None and current is not value and any(current is p for p in params):
                 _copy_into(current, value, f"layer '{self.name}': {name}")
