@@ -263,18 +263,41 @@ def test_layers_built_late_and_layers_added_later_are_trained(monkeypatch):
     reference = trained(OPTIMIZERS["sgd-momentum"], False, monkeypatch, build=build, data=data)
     assert_same_training_state(model, reference)
 
-    first_kernel = model.layers[0].kernel  # a reference taken before the model grows
     for m in (model, reference):
         monkeypatch.setattr(arena, "ENABLED", m is model)
         m.add(layers.Dense(3, activation="softmax", name=f"added_{m is model}"))
         for k, (xb, yb) in enumerate(data):
             step(m, xb, yb, seed=k)
-    # the layers there before keep their buffer (no copy: references stay theirs), the added
-    # layer's weights get one of their own
-    assert [len(g.positions) for g in model._arena.groups] == [4, 2]
-    assert model.get_layer("added_True").kernel.base is model._arena.groups[1].weights
-    assert model.layers[0].kernel is first_kernel
+    # one buffer for all the weights, the added layer's too: one update call a step
+    assert [len(g.positions) for g in model._arena.groups] == [6]
+    assert model.get_layer("added_True").kernel.base is model._arena.groups[0].weights
     assert_same_training_state(model, reference)
+
+
+@pytest.mark.parametrize("how", ["layers", "input_shape", "add", "functional", "built_late"])
+def test_a_model_however_made_keeps_its_weights_in_one_buffer(how):
+    """One group, one optimizer update a step, whichever way the model was put together (a
+    Sequential grown layer by layer got one buffer a layer, and three times slower steps)."""
+    def dense(**kw):
+        return layers.Dense(4, activation="relu", **kw)
+
+    if how == "layers":
+        model = Sequential([layers.Input((3,)), dense(), dense(), dense()])
+    elif how == "input_shape":
+        model = Sequential([dense(input_shape=(3,)), dense(), dense()])
+    elif how == "add":
+        model = Sequential()
+        for layer in (layers.Input((3,)), dense(), dense(), dense()):
+            model.add(layer)
+    elif how == "functional":
+        x = layers.Input((3,))
+        model = Model(x, dense()(dense()(dense()(x))))
+    else:
+        model = Sequential([dense(), dense(), dense()])
+        model.build((None, 3))
+    model.compile("adam", "mse")
+    model.train_on_batch(np.ones((2, 3)), np.ones((2, 4)))
+    assert len(model._arena.groups) == 1
 
 
 def test_a_replaced_parameter_array_is_taken_into_a_new_arena(monkeypatch):

@@ -24,9 +24,9 @@ when it knows its input shape), so a reference to ``layer.kernel`` taken from th
 training, as a reference to a Keras variable does. Assigning to a weight (``layer.kernel = w``,
 ``layer.params[0] = w``, ``set_weights``) copies the values into it. Adding a layer, or using the
 model as a layer of another, changes ``model.params``: the arena notices that they are no longer
-its views and is rebuilt around them. The parameters that already fill a flat buffer end to end
-keep it as one group of the new arena (the model's own before the new layer, the inner model's
-arena), so references to them stay valid; the others are copied into a new group.
+its views and is rebuilt around them. The weights of a model used as a layer keep that model's
+buffer (one more group; references to them stay valid); the others are copied into one new
+buffer, so references taken before ``model.add`` are to the arrays it replaced.
 """
 import operator
 
@@ -74,6 +74,7 @@ class Group:
         self.dtype, self.positions, self.shapes = np.dtype(dtype), positions, shapes
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes]).tolist()
         self.size = self.offsets[-1]
+        self.adopted = adopt is not None
         if adopt is None:
             self.weights = xp.empty(self.size, dtype=self.dtype)
             self.weight_views = self.views(self.weights)
@@ -100,10 +101,15 @@ class Arena:
         self.groups = []
         self.views = [None] * len(params)
         self.gradient_views = [None] * len(params)
-        # parameters that are already, in order, the whole of one flat buffer (this model's
-        # before a layer was added, or the arena of a model now used as a layer) keep it: no
-        # copy, and references to them stay the layers' weights
-        adopted, taken = _whole_buffers(params), set()
+        # parameters that are already, in order, the whole of another model's flat buffer (the
+        # arena of a model now used as a layer) keep it: no copy, and references to them stay the
+        # layers' weights. The model's own earlier buffers are not kept: a Sequential grown
+        # layer by layer gets one buffer, not one a layer (one update call each)
+        own = getattr(model, "_arena", None)
+        own = {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
+        adopted = [(positions, buffer) for positions, buffer in _whole_buffers(params)
+                   if id(buffer) not in own]
+        taken = set()
         for positions, buffer in adopted:
             self._add(Group(get_array_module(buffer), buffer.dtype, positions,
                             [tuple(params[k].shape) for k in positions],
