@@ -1,8 +1,10 @@
 """The parameter arena: all the weights of a model in one flat buffer, and their gradients in another.
 
 Each layer holds its weights as arrays of their own shapes (a ``Dense`` kernel ``(in, units)``, its
-bias ``(units,)``). Once a model is compiled (or first trained), those arrays become *views* into
-one contiguous buffer per float type, laid end to end in the order of ``model.params``::
+bias ``(units,)``). Once a model is built (when it is made, for a functional model or a
+``Sequential`` that knows its input shape; else on its first data), those arrays become *views*
+into one contiguous buffer per float type (a model used as a layer brings its own), laid end to
+end in the order of ``model.params``::
 
     weights    [ kernel of layer 1 | bias of layer 1 | kernel of layer 2 | bias of layer 2 ]
     gradients  [ dL/dkernel 1      | dL/dbias 1      | dL/dkernel 2      | dL/dbias 2      ]

@@ -5,7 +5,7 @@ work, of each epoch and of each batch, with Keras's names and arguments.
 ``on_train_batch_begin(batch)`` and ``on_train_batch_end(batch, logs)`` around every batch (their
 Keras 2 names ``on_batch_begin``/``on_batch_end`` work too), the validation's ``on_test_*`` hooks
 below when there is validation data, ``on_epoch_end(epoch, logs)``, and finally
-``on_train_end()``. ``evaluate`` (and the validation) calls ``on_test_begin()``,
+``on_train_end(logs)`` with the last epoch's logs. ``evaluate`` (and the validation) calls ``on_test_begin()``,
 ``on_test_batch_begin(batch)`` and ``on_test_batch_end(batch, logs)`` around every batch, then
 ``on_test_end(logs)``; ``predict`` calls ``on_predict_begin()``, ``on_predict_batch_begin(batch)``,
 ``on_predict_batch_end(batch, {"outputs": ...})``, ``on_predict_end()``. ``epoch`` and ``batch``

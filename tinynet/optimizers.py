@@ -19,9 +19,9 @@ Every optimizer takes, besides its own arguments, Keras's ``learning_rate`` (ali
 Keras 2 name), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``name``.
 
 Each ``update(θ, g, state)`` below is the readable step for one parameter. ``fit`` runs the very
-same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`): a compiled
-model keeps its weights, its gradients and the optimizer's state end to end in flat buffers (the
-arena, :mod:`tinynet.arena`), and since every update is element-wise with the same
+same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`; once per
+flat buffer): a model keeps its weights, its gradients and the optimizer's state end to end in
+flat buffers (the arena, :mod:`tinynet.arena`), and since every update is element-wise with the same
 hyper-parameters for every parameter, one call over the flat arrays gives the same numbers, bit
 for bit, as one call per parameter.
 """
