@@ -367,6 +367,17 @@ def test_one_optimizer_compiled_into_two_models_is_refused():
     with pytest.raises(ValueError, match=r"this Adam already trains model '.*'.* its own "
                                          r"optimizer"):
         second.compile(opt, "mse")
+    # not refused: a copy of it; an optimizer its first model no longer uses; one whose compile
+    # failed (it trains nothing)
+    import copy
+    second.compile(copy.deepcopy(opt), "mse")
+    first.compile(optimizers.Adam(), "mse")
+    second.compile(opt, "mse")
+    third = tinynet.Sequential([tinynet.Input((4,)), tinynet.layers.Dense(2)])
+    spare = optimizers.SGD()
+    with pytest.raises(ValueError, match="unknown loss"):
+        first.compile(spare, "no such loss")
+    third.compile(spare, "mse")
 
 
 def test_the_learning_rate_answers_keras_variable_methods_and_is_checked_when_set():

@@ -10,6 +10,7 @@ What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict`
 ``train_on_batch``, the weights, ``summary`` and ``save``.
 """
 import copy
+import weakref
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -281,15 +282,14 @@ class Model:
                 raise TypeError(f"compile: Keras's argument {key}= is not implemented in tinynet; "
                                 "compile takes optimizer, loss, metrics")
         optimizer = optimizers_mod.get(optimizer)
-        owner = getattr(optimizer, "_model", None)
-        if owner is not None and owner is not self:
+        owner = optimizer._model() if getattr(optimizer, "_model", None) is not None else None
+        if owner is not None and owner is not self and owner.optimizer is optimizer:
             kind = type(optimizer).__name__
             raise ValueError(f"compile: this {kind} already trains model '{owner.name}', and its "
                              "state (running averages, step count) belongs to that model's "
                              f"weights; give each model its own optimizer: "
                              f"compile(optimizer=optimizers.{kind}(...)) or a name such as "
                              f"'{kind.lower()}'")
-        optimizer._model = self
         self.optimizer = optimizer
         self.loss = losses_mod.get(loss)
         if isinstance(metrics, str):
@@ -307,6 +307,7 @@ class Model:
                 self.metric_kinds[name] = self._accuracy_kind(kind)
         self._check_loss_against_output()
         arena.of(self)  # rebuilt if layers or weight arrays were replaced since the model was built
+        optimizer._model = weakref.ref(self)  # compiled: the optimizer is this model's now
 
     def _accuracy_kind(self, kind):
         """Keras 3's reading of "accuracy": from the output's shape alone, whatever the loss: the

@@ -165,9 +165,15 @@ class Optimizer:
             raise ValueError(f"{cls}: weight_decay must be >= 0 (or None), got {weight_decay!r}")
         self.name = cls.lower() if name is None else str(name)
         self.iterations = 0
-        self._model = None  # the model compiled with it: one only, its state is per weight
+        self._model = None  # a weak reference to the model compiled with it: one only (its state
+        # is per weight of that model); copies and pickles of the optimizer belong to no model
         self._slots = []  # ParamState of the i-th parameter given to apply_gradients
         self._flat_arena, self._flat = None, []  # FlatState of each group of that arena
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_model"] = None
+        return state
 
     @classmethod
     def arguments(cls):
