@@ -60,7 +60,7 @@ def inputs(x, expected, dtype, model_name, where):
                          f"{fmt_shape(expected)}, got {fmt_shape(got)}{hint}")
     cast = backend.asarray(x, dtype=dtype)
     if not bool(backend.xp().isfinite(cast).all()):
-        if np.dtype(x.dtype).kind == "f" and bool(backend.xp().isfinite(x).all()):
+        if np.dtype(x.dtype).kind == "f" and bool(backend.get_array_module(x).isfinite(x).all()):
             raise ValueError(f"{where}: x holds values too large for {np.dtype(dtype).name} "
                              f"(largest magnitude {float(abs(x).max()):.3g}; "
                              f"{np.dtype(dtype).name} holds up to {np.finfo(dtype).max:.3g}): "
