@@ -277,6 +277,12 @@ def test_from_import_of_a_missing_name_keeps_the_message():
         from tinynet import initializers  # noqa: F401
     with pytest.raises(ImportError, match=r"BatchNormalization is a Keras layer .* Dense"):
         from tinynet.layers import Dense, BatchNormalization  # noqa: F401
+    with pytest.raises(ImportError, match=r"'Nadam': that Keras optimizer is not implemented"):
+        from tinynet.optimizers import Nadam  # noqa: F401
+    with pytest.raises(ImportError, match=r"'schedules': learning-rate schedules"):
+        from tinynet.optimizers import schedules  # noqa: F401
+    with pytest.raises(ImportError, match=r"AUC: it is a Keras metric"):
+        from tinynet.metrics import AUC  # noqa: F401
     assert not hasattr(keras.callbacks, "LearningRateScheduler")
     assert getattr(keras.layers, "BatchNormalization", None) is None
     code = "import sys, tinynet; assert 'tinynet.gradcheck' not in sys.modules; " \

@@ -617,7 +617,8 @@ def from_config(config):
 
 
 def __getattr__(name):
+    from .names import absent
     if name in KERAS_ONLY:
-        raise AttributeError(f"tinynet.losses has no {name!r}: that Keras loss is not implemented "
-                             f"in tinynet; it has {available()}")
+        raise absent(f"tinynet.losses has no {name!r}: that Keras loss is not implemented in "
+                     f"tinynet; it has {available()}", __name__, name)
     raise AttributeError(f"module 'tinynet.losses' has no attribute {name!r}")

@@ -280,9 +280,9 @@ __all__ += ["Accuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "Bin
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    raise AttributeError(f"tinynet.metrics has no {name}: it is a Keras metric tinynet does not "
-                         "implement; compile(metrics=...) takes the accuracy under Keras's names "
-                         f"({', '.join(ACCURACY_NAMES)}) or as Accuracy(), "
-                         "CategoricalAccuracy(), SparseCategoricalAccuracy(), BinaryAccuracy(); "
-                         "tinynet.metrics also has confusion_matrix, f1_scores and "
-                         "classification_report for labels")
+    from .names import absent
+    raise absent(f"tinynet.metrics has no {name}: it is a Keras metric tinynet does not "
+                 "implement; compile(metrics=...) takes the accuracy under Keras's names "
+                 f"({', '.join(ACCURACY_NAMES)}) or as Accuracy(), CategoricalAccuracy(), "
+                 "SparseCategoricalAccuracy(), BinaryAccuracy(); tinynet.metrics also has "
+                 "confusion_matrix, f1_scores and classification_report for labels", __name__, name)

@@ -2,6 +2,7 @@
 the error for a Keras name that tinynet does not have."""
 import dis
 import importlib.util
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -42,8 +43,14 @@ def missing(module, name, kind, have, advice=""):
     the same message."""
     if name.startswith("__"):
         return AttributeError(name)
-    message = (f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
-               f"implement{f' ({advice})' if advice else ''}; {module} has {', '.join(have)}")
+    return absent(f"{module}.{name}: {name} is a Keras {kind} that tinynet does not "
+                  f"implement{f' ({advice})' if advice else ''}; {module} has {', '.join(have)}",
+                  module, name)
+
+
+def absent(message, module, name):
+    """The error with ``message`` for ``module.name``, which tinynet does not have: an
+    AttributeError, or under ``from module import name`` an ImportError (see :func:`missing`)."""
     if _importing_from() and not _is_submodule(module, name):
         return ImportError(message, name=module)
     return AttributeError(message)
@@ -58,7 +65,7 @@ def _is_submodule(module, name):
         return False
 
 
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = str(Path(__file__).resolve().parent) + os.sep  # tinynet's own files, not tinynet_x.py
 
 
 def _importing_from():

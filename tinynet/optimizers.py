@@ -654,11 +654,12 @@ def from_config(config):
 
 
 def __getattr__(name):
+    from .names import absent
     if name.lower() in KERAS_ONLY:
-        raise AttributeError(f"tinynet.optimizers has no {name!r}: that Keras optimizer is not "
-                             f"implemented in tinynet; it has {available()}")
+        raise absent(f"tinynet.optimizers has no {name!r}: that Keras optimizer is not "
+                     f"implemented in tinynet; it has {available()}", __name__, name)
     if name == "schedules":
-        raise AttributeError("tinynet.optimizers has no 'schedules': learning-rate schedules are "
-                             "not implemented in tinynet; give a number as learning_rate and "
-                             "lower it with the callback tinynet.callbacks.ReduceLROnPlateau")
+        raise absent("tinynet.optimizers has no 'schedules': learning-rate schedules are not "
+                     "implemented in tinynet; give a number as learning_rate and lower it with "
+                     "the callback tinynet.callbacks.ReduceLROnPlateau", __name__, name)
     raise AttributeError(f"module 'tinynet.optimizers' has no attribute {name!r}")
