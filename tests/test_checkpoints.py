@@ -864,15 +864,15 @@ def test_a_model_with_branches_saves_and_resumes_with_each_weight_and_state_in_p
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_a_saved_file_has_the_permissions_of_any_new_file(tmp_path):
+def test_a_saved_file_has_the_permissions_of_any_new_file(tmp_path, monkeypatch):
     """Written through a temporary file (mkstemp: 0600), it was readable by its owner alone;
-    Keras's files, like any new file, get 0666 minus the umask."""
-    umask = os.umask(0o022)
-    try:
-        model = tinynet.Sequential([layers.Input((4,)), layers.Dense(2)])
-        model.save(tmp_path / "m.keras")
-        model.save_weights(tmp_path / "w.npz")
-        for name in ("m.keras", "w.npz"):
-            assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
-    finally:
-        os.umask(umask)
+    Keras's files, like any new file, get 0666 minus the umask; a file saved over keeps its own."""
+    monkeypatch.setattr(tio, "_UMASK", 0o022)
+    model = tinynet.Sequential([layers.Input((4,)), layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "w.npz")
+    for name in ("m.keras", "w.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+    os.chmod(tmp_path / "m.keras", 0o600)
+    model.save(tmp_path / "m.keras")
+    assert (tmp_path / "m.keras").stat().st_mode & 0o777 == 0o600

@@ -88,6 +88,15 @@ def _temporary_file(path):
     return tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=TMP_SUFFIX, dir=directory)
 
 
+def _read_umask():
+    umask = os.umask(0)  # the only way to read it is to set it: once, at import
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
 def write_atomic(path, write):
     """Write the file ``path`` so that it is either complete or not there: ``write(f)`` fills a
     temporary file beside it (see :func:`_temporary_file`), which is flushed to disk and then
@@ -99,10 +108,9 @@ def write_atomic(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        # the permissions of any new file (mkstemp's are 0600: readable by its owner alone)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        # the file replaced keeps its permissions, a new one gets those of any new file
+        # (mkstemp's are 0600: readable by its owner alone)
+        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
