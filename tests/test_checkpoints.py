@@ -838,28 +838,72 @@ def test_the_public_methods_take_keras_arguments(tmp_path):
     assert_same_weights(other.get_weights(), model.get_weights())
 
 
-def test_a_model_with_branches_saves_and_resumes_with_each_weight_and_state_in_place(tmp_path):
-    """The file lists layers, weights and optimizer slots in the writing model's order; loading
-    puts each on its layer by that list (not by the order the loaded graph sorts its layers in),
-    so a branchy graph resumes exactly."""
-    def branchy():
-        x = layers.Input((6,))
-        c = layers.Dense(4, name="c")(x)
-        b = layers.Dense(4, name="b")(layers.Dense(5, name="a")(x))
-        return tinynet.Model(x, layers.Dense(3, activation="softmax", name="out")(
-            layers.Add(name="add")([c, b])))
+def _branchy():
+    """A graph whose layers tinynet's graph walk and Keras's order list differently:
+    walk c, a, b; Keras a, c, b."""
+    x = layers.Input((6,))
+    c = layers.Dense(4, name="c")(x)
+    b = layers.Dense(4, name="b")(layers.Dense(5, name="a")(x))
+    return tinynet.Model(x, layers.Dense(3, activation="softmax", name="out")(
+        layers.Add(name="add")([c, b])))
 
+
+def test_files_written_in_tinynet_s_earlier_layer_order_load_onto_the_right_layers(tmp_path):
+    """Before tinynet took Keras's layer order, model files and weights files listed a branchy
+    graph's arrays in its graph walk's order: loading them in the new order put them on other
+    layers of the same shapes, silently. A model file places them by its own layer list; a
+    weights file says which order it is in (older ones: the walk's)."""
+    from tinynet.graph import topological_order
     backend.set_seed(0)
-    model = branchy()
+    model = _branchy()
     model.compile(tinynet.optimizers.Adam(learning_rate=0.01), "categorical_crossentropy")
     r = np.random.default_rng(0)
     x, y = r.standard_normal((8, 6)), np.eye(3)[np.arange(8) % 3]
     model.train_on_batch(x, y)
-    model.save(tmp_path / "b.keras")
-    back = tinynet.load_model(tmp_path / "b.keras")
+    walk = [layer for layer in topological_order(model.graph.output.output, keras_order=False)
+            if layer.params]
+    assert [layer.name for layer in walk] != [layer.name for layer in model.layers if layer.params]
+    # a weights file as tinynet wrote it then: the walk's order, no "order" in its header
+    old = {f"weight_{i}": w for i, w in enumerate(w for layer in walk for w in layer.get_weights())}
+    old["header"] = np.frombuffer(json.dumps({"format": "tinynet-model-weights", "version": 1,
+                                              "count": len(old)}).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **old)
+    backend.set_seed(5)
+    again = _branchy()  # built anew: other initial weights, other default names
+    again.load_weights(tmp_path / "old.npz")
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    model.save_weights(tmp_path / "new.npz")
+    backend.set_seed(6)
+    again = _branchy()
+    again.load_weights(tmp_path / "new.npz")
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    # a model file in the walk's order (its layer list and arrays both), resumed exactly
+    model.save(tmp_path / "m.keras")
+    with np.load(tmp_path / "m.keras") as data:
+        arrays = dict(data)
+    header = json.loads(arrays["header"].tobytes().decode())
+    by_name = {spec["config"]["name"]: spec for spec in header["architecture"]["layers"]}
+    names = [layer.name for layer in topological_order(model.graph.output.output,
+                                                       keras_order=False)]
+    header["architecture"]["layers"] = [by_name[n] for n in names]
+    position = {id(p): k for k, p in enumerate(model.params)}
+    walk_params = [p for layer in walk for p in layer.params]
+    for k, p in enumerate(walk_params):  # the arrays and the optimizer's slots, in the walk's order
+        arrays[f"weight_{k}"] = data_k = model.get_weights()[position[id(p)]]
+        assert data_k.shape == p.shape
+    slots = header["compile"]["slots"]
+    header["compile"]["slots"] = [slots[position[id(p)]] for p in walk_params]
+    saved_slots = {key: arrays.pop(key) for key in [k for k in arrays if k.startswith("slot_")]}
+    for k, p in enumerate(walk_params):
+        for j in header["compile"]["slots"][k]:
+            arrays[f"slot_{k}_{j}"] = saved_slots[f"slot_{position[id(p)]}_{j}"]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "walk.npz", **arrays)
+    os.replace(tmp_path / "walk.npz", tmp_path / "walk.keras")
+    back = tinynet.load_model(tmp_path / "walk.keras")
     for m in (model, back):
         m.train_on_batch(x, y)
-    for a, b in zip(model.get_weights(), back.get_weights(), strict=True):
+    for a, b in zip(model.get_weights(), back.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 

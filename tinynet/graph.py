@@ -17,11 +17,13 @@ from .layers.base import InputLayer, Tensor
 from .layers.pooling import PooledConv
 
 
-def topological_order(output):
+def topological_order(output, keras_order=True):
     """Layers from the inputs to ``output``, each after all the layers it reads from, in Keras's
     order (``model.layers``, and so ``get_weights``, list the layers as a Keras model of the same
     graph does): by decreasing depth (the longest path to the output), ties in the order a
-    depth-first walk back from the output first meets them."""
+    depth-first walk back from the output first meets them. ``keras_order=False``: the walk's own
+    order (each layer as soon as the layers it reads are done), tinynet's order before it took
+    Keras's, in which older weights files list their arrays."""
     met, post_order, done = {}, [], set()  # met: the walk's first meeting, for the ties
 
     def visit(layer, path):
@@ -38,6 +40,8 @@ def topological_order(output):
         post_order.append(layer)  # after all the layers it reads from
 
     visit(output.layer, set())
+    if not keras_order:
+        return post_order
     depth = {id(output.layer): 0}
     for layer in reversed(post_order):  # every layer before the layers it reads from
         for t in layer.inbound:

@@ -29,6 +29,7 @@ from . import backend
 from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
+from .graph import topological_order
 
 FORMAT = "tinynet-model"
 VERSION = 1
@@ -380,7 +381,9 @@ def _rebuild(header, arrays, classes, compile=True):
 
 
 def save_weights(weights, path, overwrite=True, max_shard_size=None):
-    """Write a list of weight arrays (Keras order) to one ``.npz`` file, atomically.
+    """Write a list of weight arrays (Keras order: ``model.get_weights()``) to one ``.npz`` file,
+    atomically. The arrays are placed back by their order (:func:`load_weights_into`), as Keras's
+    ``load_weights`` does, so a model built again (its layers named anew) loads them.
 
     Keras's arguments: ``overwrite=False`` keeps an existing file and raises
     :class:`FileExistsError` (Keras asks on the terminal); ``max_shard_size`` (Keras's weights
@@ -391,13 +394,19 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None):
                          "file; leave max_shard_size out")
     _refuse_existing(os.fspath(path), overwrite, "model.save_weights")
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
-    arrays["header"] = np.frombuffer(json.dumps({"format": FORMAT + "-weights", "version": VERSION,
-                                                 "count": len(weights)}).encode(), dtype=np.uint8)
+    header = {"format": FORMAT + "-weights", "version": VERSION, "count": len(weights),
+              "order": "keras"}
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     write_atomic(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
 def load_weights(path):
     """The list of weight arrays written by :func:`save_weights`."""
+    return _read_weights(path)[0]
+
+
+def _read_weights(path):
+    """``(the weight arrays, the file's header)``."""
     path = os.fspath(path)
     if os.path.exists(path):
         _refuse_keras_file(path, "weights")
@@ -407,13 +416,25 @@ def load_weights(path):
             if header.get("format") != FORMAT + "-weights":
                 raise ModelFileError(f"{path} is not a tinynet weights file (save it with "
                                      "model.save_weights; a whole model loads with load_model)")
-            return [data[f"weight_{i}"] for i in range(int(header["count"]))]
+            return [data[f"weight_{i}"] for i in range(int(header["count"]))], header
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, AttributeError,
             json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path} is not a readable tinynet weights file "
                              f"({type(e).__name__}: {e})") from None
+
+
+def _layers_in_file_order(model, header):
+    """The model's layers with weights, in the order of the file's arrays: ``model.layers``
+    (Keras's order) for files that say so, else the order of tinynet's graph walk, in which
+    tinynet wrote them before it took Keras's order (the two differ on graphs with branches)."""
+    if header.get("order") == "keras" or model.graph is None or \
+            type(model).__name__ == "Sequential":
+        order = model.layers
+    else:
+        order = topological_order(model.graph.output.output, keras_order=False)
+    return [layer for layer in order if layer.params]
 
 
 def load_weights_into(model, path, skip_mismatch=False, **kwargs):
@@ -423,14 +444,14 @@ def load_weights_into(model, path, skip_mismatch=False, **kwargs):
 
     ``skip_mismatch=True`` (Keras's argument): a layer whose arrays in the file have other shapes
     than its own keeps its weights, with a warning naming it and both shapes, and the other layers
-    are loaded. The arrays are matched to the layers by their order (the file holds no layer
-    names), so the file must hold as many arrays as the model; otherwise nothing can be matched
-    and ``ValueError`` says so.
+    are loaded. The arrays are matched to the layers by their order (``model.layers``; older
+    files, in tinynet's earlier order: see :func:`_layers_in_file_order`), so the file must hold as
+    many arrays as the model; otherwise nothing can be matched and ``ValueError`` says so.
     """
     _refuse_unknown(kwargs, "model.load_weights", ("path", "skip_mismatch=False"))
     skip_mismatch = _check_flag(skip_mismatch, "skip_mismatch", "model.load_weights")
-    weights = load_weights(path)
-    layers = [layer for layer in model.layers if layer.params]
+    weights, header = _read_weights(path)
+    layers = _layers_in_file_order(model, header)
     expected = sum(len(layer.params) for layer in layers)
     if len(weights) != expected:
         fix = (" skip_mismatch=True skips layers whose shapes differ but cannot match arrays to "
