@@ -48,3 +48,11 @@ def data_dir():
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+def zip_equal(*sequences):
+    """``zip(..., strict=True)`` for Python 3.9 (which the project supports): the sequences must
+    have the same length."""
+    sequences = [list(s) for s in sequences]
+    assert len({len(s) for s in sequences}) <= 1, [len(s) for s in sequences]
+    return zip(*sequences)

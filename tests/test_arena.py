@@ -11,6 +11,8 @@ from tinynet import arena, backend, layers, optimizers, training
 from tinynet.callbacks import EarlyStopping
 from tinynet.model import Model, Sequential
 
+from conftest import zip_equal
+
 
 def small_cnn():
     """Conv2D, pooling, Dense with and without bias, dropout: seven parameter arrays."""
@@ -52,13 +54,13 @@ def step(model, xb, yb, seed):
 
 
 def assert_same_training_state(a, b):
-    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+    for wa, wb in zip_equal(a.get_weights(), b.get_weights()):
         assert wa.dtype == wb.dtype
         np.testing.assert_array_equal(wa, wb)
     sa, sb = (m.optimizer.get_state(m.params) for m in (a, b))
     assert sa["iterations"] == sb["iterations"]
-    for ra, rb in zip(sa["slots"], sb["slots"], strict=True):
-        for x, y in zip(ra, rb, strict=True):
+    for ra, rb in zip_equal(sa["slots"], sb["slots"]):
+        for x, y in zip_equal(ra, rb):
             assert (x is None) == (y is None)
             if x is not None:
                 assert x.dtype == y.dtype
@@ -125,7 +127,7 @@ def test_weights_gradients_and_state_are_views_of_the_flat_buffers(monkeypatch):
     (flat,) = model.optimizer._flat
     layer = model.get_layer(model.layers[1].name)  # the Conv2D
     assert layer.kernel is layer.params[0] and layer.bias is layer.params[1]
-    for p, g, state in zip(model.params, model.grads, model.optimizer._slots, strict=True):
+    for p, g, state in zip_equal(model.params, model.grads, model.optimizer._slots):
         assert p.base is group.weights and g.base is group.gradients
         assert state["s"].base is flat["s"] and state["moment"].base is flat["moment"]
 
@@ -145,7 +147,7 @@ def test_a_non_finite_step_is_undone_and_named(flat, monkeypatch):
     with pytest.raises(training.NonFiniteLossError, match="updated weights"), \
             np.errstate(all="ignore"):
         step(model, xb, yb, seed=0)
-    for a, b in zip(model.get_weights(), before, strict=True):
+    for a, b in zip_equal(model.get_weights(), before):
         np.testing.assert_array_equal(a, b)
     assert model.optimizer.iterations == 0
     assert model.optimizer.state_arrays() == []

@@ -15,11 +15,17 @@ from .shapes import fmt_shape
 def as_numeric_array(a, what, where):
     """``a`` as an array of numbers (lists are converted), else a TypeError naming ``what``."""
     if isinstance(a, (list, tuple)):
+        ragged = ValueError(f"{where}: {what} is a list whose elements have different shapes; "
+                            f"give one array with the examples along its first axis")
         try:
-            a = np.asarray(a)
-        except ValueError:
-            raise ValueError(f"{where}: {what} is a list whose elements have different shapes; "
-                             f"give one array with the examples along its first axis") from None
+            with warnings.catch_warnings():  # NumPy < 1.24 warns and makes an object array
+                warnings.simplefilter("ignore")
+                items = a
+                a = np.asarray(a)
+        except ValueError:  # NumPy >= 1.24
+            raise ragged from None
+        if a.dtype == object and any(hasattr(item, "__len__") for item in items):
+            raise ragged
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
         raise TypeError(f"{where}: {what} must be an array, got {type(a).__name__}")
     if np.dtype(a.dtype).kind not in "biuf":
