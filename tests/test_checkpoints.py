@@ -920,3 +920,14 @@ def test_a_saved_file_has_the_permissions_of_any_new_file(tmp_path, monkeypatch)
     os.chmod(tmp_path / "m.keras", 0o600)
     model.save(tmp_path / "m.keras")
     assert (tmp_path / "m.keras").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_model_whose_layers_were_renamed_alike_is_refused_before_saving(tmp_path):
+    """Its passes do not mind (they key the layers themselves), but its file keys them by name:
+    it was written, and then could not be loaded."""
+    model = tinynet.Sequential([layers.Input((4,)), layers.Dense(3, name="a"),
+                                layers.Dense(2, name="b")])
+    model.get_layer("a").name = "b"
+    with pytest.raises(ValueError, match=r"several layers named \['b'\].*rename them apart"):
+        model.save(tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()

@@ -243,6 +243,14 @@ def test_inputs_keras_accepts_and_inputs_named_for_what_they_are():
     model = _small()
     x = np.random.default_rng(0).standard_normal((5, 4))
     np.testing.assert_array_equal(model.predict([x]), model.predict(x))  # Keras's [x]
+    np.testing.assert_array_equal(model.predict_on_batch([x]), model.predict(x))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    assert model.test_on_batch([x], np.arange(5) % 3) == model.evaluate(x, np.arange(5) % 3,
+                                                                        batch_size=5, verbose=0)
+    late = keras.Sequential([layers.Dense(3, activation="softmax")])  # built by its first data
+    late.compile("sgd", "sparse_categorical_crossentropy")
+    late.fit([x], np.arange(5) % 3, verbose=0)
+    assert late.layers[0].kernel.shape == (4, 3)
     for bad, excerpt in ((np.float64(3.0), "x is a single number"),
                          ([[1, 2, 3, 4], [1, 2]], "elements have different shapes"),
                          (np.full((2, 4), 1e300), r"too large for float32 \(largest magnitude 1e\+300")):

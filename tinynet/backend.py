@@ -300,6 +300,11 @@ class Eager(np.ndarray):
     def __repr__(self):
         return repr(np.asarray(self))
 
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # what is computed from it (a sum, model(x) * 2) is a plain array or number again
+        array = array.view(np.ndarray)
+        return array[()] if return_scalar else array
+
 
 def eager(a):
     """``a`` as an :class:`Eager` array (a view, no copy); a GPU array is returned as it is."""

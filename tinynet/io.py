@@ -224,6 +224,11 @@ def save_model(model, path, overwrite=True, zipped=None, include_optimizer=True,
     path = check_model_path(path)
     _refuse_existing(path, overwrite, where)
     model._require_built("the architecture to save")
+    names = [layer.name for layer in model.graph.order]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # a layer renamed after the model was made: the file could not be loaded
+        raise ValueError(f"{where}: model '{model.name}' has several layers named {twice}; the "
+                         "file keys the layers by name: rename them apart before saving")
     header = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model),
               "dtype": model.dtype.name, "epoch": model.epoch, "compile": None}
     arrays = {}

@@ -253,9 +253,17 @@ class Model:
             checks.warn_if_probabilities_without_softmax(self)
             checks.warn_if_logits_loss_after_activation(self)
 
-    def _prepare_x(self, x, where):
+    def _one_input(self, x):
+        """``x``, or the array of Keras's ``[x]`` for this one-input model (a model not built yet
+        takes a one-element list of an array of two or more axes for it)."""
         if self.built:
-            x = checks.one_input(x, self.graph.input.input_shape)
+            return checks.one_input(x, self.graph.input.input_shape)
+        if isinstance(x, (list, tuple)) and len(x) == 1 and getattr(x[0], "ndim", 0) >= 2:
+            return x[0]
+        return x
+
+    def _prepare_x(self, x, where):
+        x = self._one_input(x)
         x = checks.as_numeric_array(x, "x", where)
         self._maybe_build(x)
         self._require_built("its input shape")
@@ -345,6 +353,7 @@ class Model:
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and accuracy) on one batch, in inference mode, without a step."""
+        x = self._one_input(x)
         return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0,
                              sample_weight=sample_weight, return_dict=return_dict)
 
@@ -405,6 +414,7 @@ class Model:
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``, in inference mode, as a NumPy array."""
+        x = self._one_input(x)
         return self.predict(x, batch_size=max(len(x), 1), verbose=0)
 
     def predict(self, x, batch_size=32, verbose=0, steps=None, callbacks=None):

@@ -106,7 +106,12 @@ def _positive_or_none(cls, what, value):
 class LearningRate(float):
     """An optimizer's learning rate as it reads: a plain number, that also answers Keras's
     variable methods, ``numpy()`` (the number) and ``assign(value)`` (sets the optimizer's
-    learning rate, as ``optimizer.learning_rate = value`` does)."""
+    learning rate, as ``optimizer.learning_rate = value`` does).
+
+    Unlike a Keras variable it is a snapshot: ``lr = opt.learning_rate; lr.assign(0.5)`` changes
+    the optimizer, and ``opt.learning_rate`` reads 0.5, while ``lr`` stays the number it was. In
+    NumPy arithmetic it counts as a float64 (a subclass of float is not taken as a "weak" Python
+    number): an optimizer's ``update`` reads ``self._learning_rate``, the plain float."""
 
     def __new__(cls, value, optimizer):
         number = super().__new__(cls, value)

@@ -117,18 +117,18 @@ class Params(list):
 
     def __init__(self, arrays, owner):
         super().__init__(arrays)
-        self.owner = owner
+        self.owner = owner  # the layer (its name is read when a message needs it)
 
     def __setitem__(self, i, value):
         if isinstance(i, slice):
             indices, values = range(*i.indices(len(self))), list(value)
             if len(indices) != len(values):
-                raise ValueError(f"layer '{self.owner}': {len(values)} arrays for "
+                raise ValueError(f"layer '{self.owner.name}': {len(values)} arrays for "
                                  f"{len(indices)} parameters")
             for j, v in zip(indices, values):
                 self[j] = v
             return
-        _copy_into(self[i], value, f"layer '{self.owner}': params[{i}]")
+        _copy_into(self[i], value, f"layer '{self.owner.name}': params[{i}]")
 
 class Layer:
     """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``."""
@@ -347,7 +347,7 @@ class Layer:
                 _copy_into(current, value, f"layer '{self.name}': {name}")
                 return
         if name == "params" and type(value) is list:
-            value = Params(value, self.name)
+            value = Params(value, self)
         object.__setattr__(self, name, value)
 
     @staticmethod
