@@ -11,6 +11,7 @@ test images (random images when the data is absent).
 """
 import os
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -398,8 +399,12 @@ def test_to_keras_without_tensorflow_says_how_to_install(monkeypatch):
 
 
 def _branchy(lib, which):
-    """Graphs with parallel branches, built the same way in ``lib`` (tinynet or keras)."""
-    L, Input, Model = lib.layers, lib.Input, lib.Model
+    """Graphs with parallel branches, built the same way in ``lib`` (tinynet or keras), in float64
+    (named on every layer: Keras's global dtype policy, which other tests set, outranks floatx)."""
+    import functools
+    L = types.SimpleNamespace(Dense=functools.partial(lib.layers.Dense, dtype="float64"),
+                              Add=functools.partial(lib.layers.Add, dtype="float64"))
+    Input, Model = lib.Input, lib.Model
     x = Input((6,), name="in")
     if which == "short_branch_first":
         c = L.Dense(4, name="c")(x)
