@@ -30,6 +30,7 @@ from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .graph import topological_order
+from .names import unknown_argument
 
 FORMAT = "tinynet-model"
 VERSION = 1
@@ -188,8 +189,7 @@ def _refuse_existing(path, overwrite, where):
 def _refuse_unknown(kwargs, where, accepted):
     if kwargs:
         name = next(iter(kwargs))
-        raise TypeError(f"{where}: Keras's argument {name}= is not implemented in tinynet; "
-                        f"{where} takes {', '.join(accepted)}")
+        raise unknown_argument(where, name, f"{where} takes {', '.join(accepted)}")
 
 
 SAVE_ARGS = ("path", "overwrite=True", "zipped=None", "include_optimizer=True")

@@ -22,7 +22,7 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .graph import Graph
 from .layers.base import Input, InputLayer, Layer, Tensor
-from .names import reserve, unique_name
+from .names import reserve, unique_name, unknown_argument
 from .layers.nested import NestedModel
 
 
@@ -287,8 +287,7 @@ class Model:
         for key, value in keras_options.items():
             if key not in ("run_eagerly", "jit_compile", "steps_per_execution") or \
                     value not in (None, False, True, 1, "auto"):
-                raise TypeError(f"compile: Keras's argument {key}= is not implemented in tinynet; "
-                                "compile takes optimizer, loss, metrics")
+                raise unknown_argument("compile", key, "compile takes optimizer, loss, metrics")
         optimizer = optimizers_mod.get(optimizer)
         owner = optimizer._model() if getattr(optimizer, "_model", None) is not None else None
         if owner is not None and owner is not self and owner.optimizer is optimizer:
@@ -377,8 +376,8 @@ class Model:
         accuracy stays the plain fraction of right answers, as Keras's ``metrics`` do.
         """
         for key in keras_options:  # Keras arguments for data generators and distribution
-            raise TypeError(f"fit: Keras's argument {key}= is not implemented in tinynet; fit "
-                            "takes arrays x and y and the arguments of Model.fit's signature")
+            raise unknown_argument("fit", key, "fit takes arrays x and y and the arguments of "
+                                   "Model.fit's signature")
         self._require_compiled("fit")
         batch_size = checks.batch_size(batch_size)
         verbose = 1 if verbose == "auto" else verbose

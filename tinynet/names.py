@@ -32,6 +32,12 @@ def reset_names():
     _counts.clear()
 
 
+def unknown_argument(where, key, takes):
+    """The error for Keras's argument ``key=`` given to ``where`` (a function or layer), which
+    tinynet does not implement; ``takes`` says what it takes instead."""
+    return TypeError(f"{where}: Keras's argument {key}= is not implemented in tinynet; {takes}")
+
+
 def missing(module, name, kind, have, advice=""):
     """The error for a Keras name that tinynet does not implement, raised by the modules'
     ``__getattr__``: it names what was asked for, what to do instead (``advice``, if any) and

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from .. import activations, backend
-from ..names import reserve, unique_name
+from ..names import reserve, unique_name, unknown_argument
 from ..shapes import fmt_shape
 
 # Kernel initialisers as Keras 3 defines them (keras/src/initializers/random_initializers.py),
@@ -210,9 +210,9 @@ class Layer:
             name = next(iter(options))
             accepted = [p for p in inspect.signature(type(self).__init__).parameters
                         if p not in ("self", "keras_options", "kwargs")]
-            raise TypeError(f"{where}: Keras's argument {name}= is not implemented in tinynet; "
-                            f"{type(self).__name__} takes {', '.join(accepted)}, and input_shape, "
-                            "input_dim, dtype, data_format='channels_last'")
+            raise unknown_argument(where, name, f"{type(self).__name__} takes "
+                                   f"{', '.join(accepted)}, and input_shape, input_dim, dtype, "
+                                   "data_format='channels_last'")
         if shape is not None and (not shape or any(
                 not isinstance(d, (int, np.integer)) or d <= 0 for d in shape)):
             raise ValueError(f"{where}: input_shape must be positive integers without the batch "
@@ -488,8 +488,7 @@ def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, 
     Keras's ``Input(batch_shape=(None, 28, 28, 1))``."""
     if keras_options:
         key = next(iter(keras_options))
-        raise TypeError(f"Input: Keras's argument {key}= is not implemented in tinynet; Input "
-                        "takes shape (or batch_shape), name and dtype")
+        raise unknown_argument("Input", key, "Input takes shape (or batch_shape), name and dtype")
     if batch_shape is not None:
         if shape is not None:
             raise ValueError("Input: give shape or batch_shape, not both")
