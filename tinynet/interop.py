@@ -136,18 +136,12 @@ def _tinynet_layer(layer, keras):
                          strides=tuple(config["strides"]), padding=config["padding"],
                          activation=_keras_activation(layer, config),
                          use_bias=config["use_bias"], name=name)
-    if kind is kl.MaxPooling2D:
+    if kind in (kl.MaxPooling2D, kl.AveragePooling2D):
         _check_plain(layer, config)
         strides = config["strides"]
-        return tl.MaxPooling2D(tuple(config["pool_size"]),
-                               strides=None if strides is None else tuple(strides),
-                               padding=config["padding"], name=name)
-    if kind is kl.AveragePooling2D:
-        _check_plain(layer, config)
-        strides = config["strides"]
-        return tl.AveragePooling2D(tuple(config["pool_size"]),
-                                   strides=None if strides is None else tuple(strides),
-                                   padding=config["padding"], name=name)
+        pooling = tl.MaxPooling2D if kind is kl.MaxPooling2D else tl.AveragePooling2D
+        return pooling(tuple(config["pool_size"]), strides=None if strides is None else tuple(strides),
+                       padding=config["padding"], name=name)
     if kind is kl.GlobalAveragePooling2D:
         _check_plain(layer, config)
         if config.get("keepdims"):
