@@ -151,12 +151,22 @@ def test_adam_update_runs_in_the_parameters_dtype():
 
 
 # 7 ------------------------------------------------------------------------------------------
-def test_verbose_2_prints_one_line_per_epoch_and_no_bar(capsys):
+def test_verbose_2_prints_keras_3_s_two_lines_per_epoch_and_no_bar(capsys):
+    """Keras 3: ``Epoch 1/2``, then ``2/2 - 0s - 3ms/step - accuracy: ... - loss: ...`` (the
+    values by name; tinynet printed one line, the loss first)."""
     model = _mlp()
-    model.fit(*_data(), batch_size=8, epochs=2, verbose=2)
+    history = model.fit(*_data(), batch_size=8, epochs=2, verbose=2)
     out, err = capsys.readouterr()
     lines = [line for line in out.splitlines() if line.strip()]
-    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    steps = -(-len(_data()[0]) // 8)
+    assert lines[0::2] == ["Epoch 1/2", "Epoch 2/2"]
+    for line, epoch in zip(lines[1::2], range(2)):
+        head, rest = line.split(" - ", 1)
+        assert head == f"{steps}/{steps}" and rest.split(" - ")[0].endswith("s")
+        values = dict(item.split(": ") for item in rest.split(" - ")[2:])
+        assert list(values) == ["accuracy", "loss"]
+        assert float(values["loss"]) == pytest.approx(history.history["loss"][epoch], abs=5e-5)
+    assert list(history.history) == ["accuracy", "loss"]
     assert "batch" not in err and "it/s" not in err and "%|" not in err  # no tqdm bar
 
 
@@ -166,7 +176,8 @@ def test_evaluate_shows_its_values_as_keras_does(capsys):
     x, y = _data()
     loss, accuracy = model.evaluate(x, y, verbose=2)
     out, err = capsys.readouterr()
-    assert out.strip() == f"evaluate - loss: {loss:.4f} - accuracy: {accuracy:.4f}" and "%|" not in err
+    assert out.strip().endswith(f"ms/step - accuracy: {accuracy:.4f} - loss: {loss:.4f}") \
+        and out.startswith("2/2 - ") and "%|" not in err  # 40 examples, batches of 32
     model.evaluate(x, y)                                    # "auto": the bar, ending with the values
     out, err = capsys.readouterr()
     assert out == "" and "evaluate" in err and f"loss={loss:.4f}" in err and f"accuracy={accuracy:.4f}" in err

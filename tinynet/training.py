@@ -17,6 +17,7 @@ showing a progress bar, and stopping cleanly on Ctrl-C or on a NaN loss.
 import math
 import signal
 import threading
+import time
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -145,7 +146,8 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     for cb in callbacks:
         cb.on_test_begin()
     loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
-    bar = tqdm(total=-(-x.shape[0] // batch_size), desc="evaluate", unit="batch",
+    started, steps = time.perf_counter(), -(-x.shape[0] // batch_size)
+    bar = tqdm(total=steps, desc="evaluate", unit="batch",
                disable=verbose != 1, leave=True, dynamic_ncols=True)
     try:
         for i in range(0, x.shape[0], batch_size):
@@ -168,24 +170,30 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     finally:
         bar.close()
     if verbose == 2:  # one line and no bar, as Keras
-        print("evaluate - " + format_logs(logs))
+        print(progress_line(steps, time.perf_counter() - started, logs))
     for cb in callbacks:
         cb.on_test_end(logs)
     return logs
 
 
 def format_logs(logs):
-    """``loss: 0.1234 - accuracy: 0.9876``: the values of a log line, as Keras prints them."""
+    """``accuracy: 0.9876 - loss: 0.1234``: the values of a log line, as Keras prints them."""
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+def progress_line(steps, seconds, logs):
+    """Keras 3's line for ``verbose=2``: ``469/469 - 3s - 6ms/step - accuracy: ... - loss: ...``."""
+    return (f"{steps}/{steps} - {seconds:.0f}s - {1000 * seconds / max(steps, 1):.0f}ms/step - "
+            + format_logs(logs))
 
 
 def make_logs(model, loss_total, right, seen):
     """The loss and each metric (the mean of its hits), each a mean over the ``seen`` examples,
-    under the names the user gave, as Keras logs them."""
+    under the names the user gave, in Keras 3's order (by name: ``accuracy`` before ``loss``)."""
     logs = {"loss": float(loss_total) / max(seen, 1)}
     for name in model.metrics:
         logs[name] = float(right[name]) / max(seen, 1)
-    return logs
+    return dict(sorted(logs.items()))
 
 
 def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, callbacks,
@@ -209,6 +217,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
             # own, a function of (seed, epoch) only: a resumed fit repeats a straight one, and
             # the global generator is left as it was
             gen = np.random.default_rng([seed, epoch]) if seed is not None else backend.rng()
+            started = time.perf_counter()
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                        disable=verbose != 1, leave=True, dynamic_ncols=True)
             try:
@@ -223,8 +232,9 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                     bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             finally:
                 bar.close()
-            if verbose == 2:  # one line per epoch and no bar, as Keras
-                print(f"Epoch {epoch + 1}/{epochs} - " + format_logs(logs))
+            if verbose == 2:  # no bar: two lines per epoch, as Keras 3 prints them
+                print(f"Epoch {epoch + 1}/{epochs}")
+                print(progress_line(steps, time.perf_counter() - started, logs))
             if seen == n:  # an epoch interrupted part-way is not counted as done
                 model.epoch += 1
             for cb in callbacks:
