@@ -371,9 +371,10 @@ class Model:
         their own, a function of ``(seed, epoch)``, so that a fit resumed from a checkpoint
         repeats a straight one. Epochs run from ``initial_epoch`` to ``epochs - 1``;
         ``model.epoch`` counts the epochs completed so far, over every fit. ``verbose``: 0 silent,
-        1 (or ``"auto"``) a progress bar, 2 two lines per epoch (Keras 3's: the epoch, then steps, time and values). ``class_weight`` (a dict from class
-        to weight) and ``sample_weight`` (one weight per example) weight each example's loss; the
-        accuracy stays the plain fraction of right answers, as Keras's ``metrics`` do.
+        1 (or ``"auto"``) a progress bar, 2 two lines per epoch (Keras 3's: the epoch, then steps,
+        time and values). ``class_weight`` (a dict from class to weight) and ``sample_weight``
+        (one weight per example) weight each example's loss; the accuracy stays the plain
+        fraction of right answers, as Keras's ``metrics`` do.
         """
         for key in keras_options:  # Keras arguments for data generators and distribution
             raise unknown_argument("fit", key, "fit takes arrays x and y and the arguments of "
