@@ -377,7 +377,18 @@ def test_one_optimizer_compiled_into_two_models_is_refused():
     spare = optimizers.SGD()
     with pytest.raises(ValueError, match="unknown loss"):
         first.compile(spare, "no such loss")
+    assert first.optimizer is not spare and first.loss is not None  # a failed compile: no change
     third.compile(spare, "mse")
+    # an optimizer that trained a model carries that model's state: not for another one, even
+    # once freed, nor a copy of it
+    third.train_on_batch(np.ones((2, 4)), np.ones((2, 2)))
+    third.compile(optimizers.SGD(), "mse")
+    for used in (spare, copy.deepcopy(spare)):
+        with pytest.raises(ValueError, match=r"holds the state of another model's training \(1 "
+                                             r"step:"):
+            first.compile(used, "mse")
+    twin = copy.deepcopy(third)  # a model's copy keeps its optimizer, state and all
+    twin.compile(twin.optimizer, "mse")
 
 
 def test_the_learning_rate_answers_keras_variable_methods_and_is_checked_when_set():

@@ -289,19 +289,11 @@ class Model:
                     value not in (None, False, True, 1, "auto"):
                 raise unknown_argument("compile", key, "compile takes optimizer, loss, metrics")
         optimizer = optimizers_mod.get(optimizer)
-        owner = optimizer._model() if getattr(optimizer, "_model", None) is not None else None
-        if owner is not None and owner is not self and owner.optimizer is optimizer:
-            kind = type(optimizer).__name__
-            raise ValueError(f"compile: this {kind} already trains model '{owner.name}', and its "
-                             "state (running averages, step count) belongs to that model's "
-                             f"weights; give each model its own optimizer: "
-                             f"compile(optimizer=optimizers.{kind}(...)) or a name such as "
-                             f"'{kind.lower()}'")
-        self.optimizer = optimizer
-        self.loss = losses_mod.get(loss)
+        self._check_optimizer_is_free(optimizer)
+        loss = losses_mod.get(loss)
         if isinstance(metrics, str):
             raise ValueError(f"metrics must be a list, like metrics=[{metrics!r}]")
-        self.metrics, self.metric_kinds = [], {}
+        names, kinds = [], {}
         for m in metrics or []:
             kind = m if isinstance(m, str) else getattr(type(m), "default_name", None)
             name = m if isinstance(m, str) else getattr(m, "name", None)
@@ -309,12 +301,35 @@ class Model:
                 raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
                                  f"Keras's names: {', '.join(METRICS)} (or as the classes of "
                                  "tinynet.metrics)")
-            if name not in self.metric_kinds:
-                self.metrics.append(name)
-                self.metric_kinds[name] = self._accuracy_kind(kind)
+            if name not in kinds:
+                names.append(name)
+                kinds[name] = self._accuracy_kind(kind)
+        # every argument checked: the model takes them all (a compile that fails changes nothing)
+        self.optimizer, self.loss, self.metrics, self.metric_kinds = optimizer, loss, names, kinds
+        optimizer._model = weakref.ref(self)  # the optimizer is this model's now
         self._check_loss_against_output()
         arena.of(self)  # rebuilt if layers or weight arrays were replaced since the model was built
-        optimizer._model = weakref.ref(self)  # compiled: the optimizer is this model's now
+
+    def _check_optimizer_is_free(self, optimizer):
+        """An optimizer's state (running averages, step count) belongs to the weights of the model
+        it trained: refused for another model while that one still uses it, or while it holds
+        that state (Keras refuses such an optimizer too). This model's own optimizer (also the
+        copy a deep copy of the model holds) and a fresh one are fine."""
+        if optimizer is self.optimizer:
+            return
+        kind = type(optimizer).__name__
+        fresh = f"give each model its own optimizer: compile(optimizer=optimizers.{kind}(...)) " \
+                f"or a name such as '{kind.lower()}'"
+        owner = optimizer._model() if getattr(optimizer, "_model", None) is not None else None
+        if owner is not None and owner is not self and owner.optimizer is optimizer:
+            raise ValueError(f"compile: this {kind} already trains model '{owner.name}', and its "
+                             f"state (running averages, step count) belongs to that model's "
+                             f"weights; {fresh}")
+        if optimizer.iterations or optimizer._slots:
+            raise ValueError(f"compile: this {kind} holds the state of another model's training "
+                             f"({optimizer.iterations} step{'s' * (optimizer.iterations != 1)}: "
+                             "running averages of other weights); "
+                             f"{fresh}")
 
     def _accuracy_kind(self, kind):
         """Keras 3's reading of "accuracy": from the output's shape alone, whatever the loss: the
