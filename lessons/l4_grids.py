@@ -160,7 +160,10 @@ def experiment(key):
     loss, accuracy = again[key]
     # against the same seed at the run's batch size (the gap itself is the mean over the seeds)
     ours, theirs = results[key][0]["accuracy"], rows_by_key[key].report[1]
-    closed = (accuracy - ours) / (theirs - ours) if theirs > ours else 1.0
+    if theirs <= ours:
+        return (f"`{key}` reaches {accuracy:.2%} against {ours:.2%}, this seed having already "
+                f"reached the practical work's {theirs:.2%} at batches of {args.batch_size}")
+    closed = (accuracy - ours) / (theirs - ours)
     share = ("most of" if closed >= 2 / 3 else "part of" if closed >= 1 / 3 else
              "little of" if closed > 0 else "none of")
     return (f"`{key}` reaches {accuracy:.2%} against {ours:.2%} (test loss {loss:.4f} against "

@@ -908,18 +908,23 @@ def test_files_written_in_tinynet_s_earlier_layer_order_load_onto_the_right_laye
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_a_saved_file_has_the_permissions_of_any_new_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_a_saved_file_has_the_permissions_of_any_new_file(tmp_path, umask, mode):
     """Written through a temporary file (mkstemp: 0600), it was readable by its owner alone;
-    Keras's files, like any new file, get 0666 minus the umask; a file saved over keeps its own."""
-    monkeypatch.setattr(tio, "_UMASK", 0o022)
+    Keras's files, like any new file, get 0666 minus the umask of the moment; a file saved over
+    keeps its own."""
     model = tinynet.Sequential([layers.Input((4,)), layers.Dense(2)])
-    model.save(tmp_path / "m.keras")
-    model.save_weights(tmp_path / "w.npz")
+    previous = os.umask(umask)
+    try:
+        model.save(tmp_path / "m.keras")
+        model.save_weights(tmp_path / "w.npz")
+    finally:
+        os.umask(previous)
     for name in ("m.keras", "w.npz"):
-        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
-    os.chmod(tmp_path / "m.keras", 0o600)
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode
+    os.chmod(tmp_path / "m.keras", 0o640)
     model.save(tmp_path / "m.keras")
-    assert (tmp_path / "m.keras").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "m.keras").stat().st_mode & 0o777 == 0o640
 
 
 def test_a_model_whose_layers_were_renamed_alike_is_refused_before_saving(tmp_path):

@@ -168,6 +168,12 @@ def test_verbose_2_prints_keras_3_s_two_lines_per_epoch_and_no_bar(capsys):
         assert float(values["loss"]) == pytest.approx(history.history["loss"][epoch], abs=5e-5)
     assert list(history.history) == ["accuracy", "loss"]
     assert "batch" not in err and "it/s" not in err and "%|" not in err  # no tqdm bar
+    from tinynet.training import progress_line
+    assert progress_line(469, 2.6, {"loss": 0.31234, "lr": 1e-4}) == \
+        "469/469 - 3s - 6ms/step - loss: 0.3123 - lr: 1.0000e-04"
+    assert progress_line(10, 0.004, {"loss": 2.0}) == "10/10 - 0s - 400us/step - loss: 2.0000"
+    model.fit(*_data(), batch_size=8, epochs=1, verbose=2)  # one epoch: no "Epoch 1/1" line
+    assert not capsys.readouterr().out.startswith("Epoch")
 
 
 def test_evaluate_shows_its_values_as_keras_does(capsys):
@@ -176,7 +182,7 @@ def test_evaluate_shows_its_values_as_keras_does(capsys):
     x, y = _data()
     loss, accuracy = model.evaluate(x, y, verbose=2)
     out, err = capsys.readouterr()
-    assert out.strip().endswith(f"ms/step - accuracy: {accuracy:.4f} - loss: {loss:.4f}") \
+    assert out.strip().endswith(f"s/step - accuracy: {accuracy:.4f} - loss: {loss:.4f}") \
         and out.startswith("2/2 - ") and "%|" not in err  # 40 examples, batches of 32
     model.evaluate(x, y)                                    # "auto": the bar, ending with the values
     out, err = capsys.readouterr()

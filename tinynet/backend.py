@@ -301,7 +301,10 @@ class Eager(np.ndarray):
         return repr(np.asarray(self))
 
     def __array_wrap__(self, array, context=None, return_scalar=False):
-        # what is computed from it (a sum, model(x) * 2) is a plain array or number again
+        # what is computed from it (a sum, model(x) * 2) is a plain array or number again; an
+        # in-place operation (y -= 1) leaves it what it was
+        if array is self:
+            return self
         array = array.view(np.ndarray)
         return array[()] if return_scalar else array
 

@@ -20,12 +20,11 @@ def as_numeric_array(a, what, where):
         try:
             with warnings.catch_warnings():  # NumPy < 1.24 warns and makes an object array
                 warnings.simplefilter("ignore")
-                items = a
                 a = np.asarray(a)
         except ValueError:  # NumPy >= 1.24
             raise ragged from None
-        if a.dtype == object and any(hasattr(item, "__len__") for item in items):
-            raise ragged
+        if a.dtype == object and any(isinstance(e, (list, tuple, np.ndarray)) for e in a.flat):
+            raise ragged  # rows of different lengths (a list of numbers and None is not ragged)
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
         raise TypeError(f"{where}: {what} must be an array, got {type(a).__name__}")
     if np.dtype(a.dtype).kind not in "biuf":

@@ -17,8 +17,8 @@ them).
 """
 import json
 import os
+import secrets
 import struct
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -87,16 +87,15 @@ def _temporary_file(path):
                     os.remove(os.path.join(directory, entry))
                 except OSError:
                     pass
-    return tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=TMP_SUFFIX, dir=directory)
-
-
-def _read_umask():
-    umask = os.umask(0)  # the only way to read it is to set it: once, at import
-    os.umask(umask)
-    return umask
-
-
-_UMASK = _read_umask()
+    while True:
+        tmp = os.path.join(directory, f"{prefix}{os.getpid()}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+        try:
+            # mode 0666: the system applies the umask, as to any new file (mkstemp's 0600 made
+            # saved models readable by their owner alone)
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                           0o666), tmp
+        except FileExistsError:  # the same random name: draw again
+            continue
 
 
 def write_atomic(path, write):
@@ -110,9 +109,8 @@ def write_atomic(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        # the file replaced keeps its permissions, a new one gets those of any new file
-        # (mkstemp's are 0600: readable by its owner alone)
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~_UMASK)
+        if os.path.exists(path):  # the file saved over keeps its permissions
+            os.chmod(tmp, os.stat(path).st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -433,9 +431,10 @@ def _read_weights(path):
 def _layers_in_file_order(model, header):
     """The model's layers with weights, in the order of the file's arrays: ``model.layers``
     (Keras's order) for files that say so, else the order of tinynet's graph walk, in which
-    tinynet wrote them before it took Keras's order (the two differ on graphs with branches)."""
-    if header.get("order") == "keras" or model.graph is None or \
-            type(model).__name__ == "Sequential":
+    tinynet wrote them before it took Keras's order (the two differ on graphs with branches; a
+    chain of layers, a Sequential, has one order). Not reordered: the layers inside a model used
+    as a layer, and the files of the few commits that wrote Keras's order without saying so."""
+    if header.get("order") == "keras" or model.graph is None:
         order = model.layers
     else:
         order = topological_order(model.graph.output.output, keras_order=False)

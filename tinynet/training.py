@@ -182,9 +182,13 @@ def format_logs(logs):
 
 
 def progress_line(steps, seconds, logs):
-    """Keras 3's line for ``verbose=2``: ``469/469 - 3s - 6ms/step - accuracy: ... - loss: ...``."""
-    return (f"{steps}/{steps} - {seconds:.0f}s - {1000 * seconds / max(steps, 1):.0f}ms/step - "
-            + format_logs(logs))
+    """Keras 3's line for ``verbose=2``: ``469/469 - 3s - 6ms/step - accuracy: ... - loss: ...``
+    (the time a step in s, ms or us, whichever is at least 1; a value up to 1e-3 as ``1.2340e-04``)."""
+    per = seconds / max(steps, 1)
+    step = (f"{per:.0f}s" if per >= 1 or per == 0 else
+            f"{per * 1e3:.0f}ms" if per >= 1e-3 else f"{per * 1e6:.0f}us")
+    values = " - ".join(f"{k}: {v:.4f}" if v > 1e-3 else f"{k}: {v:.4e}" for k, v in logs.items())
+    return f"{steps}/{steps} - {seconds:.0f}s - {step}/step - {values}"
 
 
 def make_logs(model, loss_total, right, seen):
@@ -233,7 +237,8 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
             finally:
                 bar.close()
             if verbose == 2:  # no bar: two lines per epoch, as Keras 3 prints them
-                print(f"Epoch {epoch + 1}/{epochs}")
+                if epochs > 1:  # (Keras names no epoch when there is one)
+                    print(f"Epoch {epoch + 1}/{epochs}")
                 print(progress_line(steps, time.perf_counter() - started, logs))
             if seen == n:  # an epoch interrupted part-way is not counted as done
                 model.epoch += 1
