@@ -44,10 +44,15 @@ def compare(what, ours, theirs, bound=TOLERANCE):
 # ## A two-layer network and a batch
 #
 # Four examples of six features, a hidden Dense layer of five ReLU units and a softmax output
-# over three classes. In Keras's layout a Dense kernel is `(inputs, units)`:
+# over three classes. A `Dense` (fully connected) layer computes each of its units from every
+# one of its inputs; in Keras's layout its kernel is `(inputs, units)`. ReLU is $\max(z, 0)$,
+# element by element:
 #
 # $$z_1 = x W_1 + b_1,\quad h = \max(z_1, 0),\quad z_2 = h W_2 + b_2,\quad
-#   p = \mathrm{softmax}(z_2),\quad p_{nk} = \frac{e^{z_{nk}}}{\sum_j e^{z_{nj}}}$$
+#   p = \mathrm{softmax}(z_2),\quad p_{nk} = \frac{e^{z_{2,nk}}}{\sum_j e^{z_{2,nj}}}$$
+#
+# The output layer's scores before the softmax, $z_2$, are called the *logits*; the softmax turns
+# each row of them into probabilities that sum to 1.
 #
 # The loss is the categorical cross-entropy averaged over the batch of $N$ examples with one-hot
 # targets $y$: $L = -\frac{1}{N}\sum_n \sum_k y_{nk} \log p_{nk}$.
@@ -76,14 +81,21 @@ print(f"loss by hand: {loss:.6f}  (chance level for 3 classes: log 3 = {np.log(3
 # %% [markdown]
 # ## The backward pass: the chain rule, one layer at a time
 #
-# The softmax and the cross-entropy together have the simplest gradient of the whole network:
+# The softmax and the cross-entropy together have the simplest gradient of the whole network.
+# For one example (the index $n$ dropped), $L = -\sum_k y_k \log p_k$, and differentiating the
+# softmax gives $\partial p_k/\partial z_j = p_k (1 - p_j)$ for $k = j$, $-p_k p_j$ otherwise; so
+# $\partial L/\partial z_j = -\sum_k (y_k/p_k)\, \partial p_k/\partial z_j = -y_j + p_j \sum_k y_k
+# = p_j - y_j$, because the one-hot $y$ sums to 1. The mean over the batch divides by $N$:
 #
 # $$\frac{\partial L}{\partial z_2} = \frac{p - y}{N}$$
 #
 # Then each layer turns the gradient of its output into the gradients of its weights and of its
-# input. For $z = xW + b$: $\partial L/\partial W = x^\top \delta$, $\partial L/\partial b =
-# \sum_n \delta_n$, $\partial L/\partial x = \delta W^\top$, where $\delta = \partial L/\partial
-# z$. ReLU lets the gradient through where its input was positive and stops it elsewhere.
+# input. Write $\delta = \partial L/\partial z$. For $z = xW + b$, that is $z_{nj} = \sum_i x_{ni}
+# W_{ij} + b_j$, the chain rule sums over every $z_{nj}$ that a weight or an input feeds:
+# $\partial L/\partial W_{ij} = \sum_n x_{ni} \delta_{nj}$, i.e. $x^\top \delta$; $\partial
+# L/\partial b_j = \sum_n \delta_{nj}$; $\partial L/\partial x_{ni} = \sum_j \delta_{nj} W_{ij}$,
+# i.e. $\delta W^\top$. ReLU lets the gradient through where its input was positive and stops it
+# elsewhere.
 
 # %%
 dz2 = (p - y) / N
@@ -164,7 +176,8 @@ compare("dL/dW1 by hand vs central differences", dW1, numeric_dW1, bound=1e-8)
 # $$s \leftarrow \rho s + (1 - \rho)\, g \odot g \qquad (1)$$
 # $$\theta \leftarrow \theta - \eta\, g \oslash \sqrt{s + \epsilon} \qquad (2)$$
 #
-# with Keras's defaults $\rho = 0.9$, $\epsilon = 10^{-7}$ and here $\eta = 0.01$. A whole
+# ($\odot$ and $\oslash$ multiply and divide element by element), with Keras's defaults
+# $\rho = 0.9$, $\epsilon = 10^{-7}$ and here $\eta = 0.01$. A whole
 # tinynet model does forward, loss, backward and this update in `train_on_batch`.
 
 # %%
