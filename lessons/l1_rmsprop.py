@@ -11,12 +11,14 @@
 # $$s \leftarrow \rho\, s + (1 - \rho)\, g \odot g \qquad (1)$$
 # $$\theta \leftarrow \theta - \eta\, g \oslash \sqrt{s + \epsilon} \qquad (2)$$
 #
-# Keras's `RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False)`
-# has five settings: the learning rate $\eta$; $\rho$, how long the mean remembers past
+# ($\odot$ and $\oslash$: element by element.) Keras's
+# `RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False)` has five
+# settings: the learning rate $\eta$; $\rho$, how long the mean remembers past
 # gradients; `momentum`, which accumulates the steps ($m \leftarrow \mu m + \text{step}$,
 # $\theta \leftarrow \theta - m$); $\epsilon$, which keeps the division finite; and `centered`,
-# which divides by an estimate of the gradient's variance, $s - \bar g^2$ (with $\bar g$ the
-# running mean of $g$), instead of its second moment.
+# which divides by the square root of an estimate of the gradient's variance,
+# $\sqrt{s - \bar g^2 + \epsilon}$ (with $\bar g$ the running mean of $g$), instead of
+# $\sqrt{s + \epsilon}$.
 #
 # The lesson first steps the equations by hand on a two-dimensional valley, next to tinynet's
 # optimiser, then trains the practical work's MLP with several settings.
@@ -145,6 +147,14 @@ section.picture(picture)
 # The MLP on raw pixels (Dense 256 with ReLU, Dropout 0.25, Dense 10 with softmax) trained on
 # MNIST with the defaults and then with one setting changed at a time. Each run starts from the
 # same initial weights (same seed), so only the optimiser differs.
+#
+# An MLP (multi-layer perceptron) is a stack of Dense layers, the network of lesson 0 made
+# larger: here the 784 pixels of a 28x28 digit, 256 hidden ReLU units and 10 outputs.
+# `Dropout(0.25)` sets each hidden unit to 0 with probability 0.25 at each training step (and
+# scales the others by 1/0.75), so that no unit can count on another; it does nothing at test
+# time. `fit` takes the training images, shuffled, in mini-batches of `--batch-size` (128), one
+# RMSprop step per batch; an *epoch* is one pass over all of them. After each epoch it scores the test images
+# (`validation_data`): that is the "test loss" below.
 
 # %%
 digits = common.load("mnist", args)
