@@ -234,12 +234,12 @@ if spread:
                   "nothing about the hyper-parameters.")
     twice = [r for r in practical_work.GRIDS["MLP on HOG features"] if r.key.endswith("_rerun")]
     if twice and twice[0].key[:-len("_rerun")] in results:
-        again, first = twice[0], twice[0].key[:-len("_rerun")]
-        ours_first, ours_again = results[first][0]["loss"], results[again.key][0]["loss"]
+        rerun, first = twice[0], twice[0].key[:-len("_rerun")]
+        ours_first, ours_again = results[first][0]["loss"], results[rerun.key][0]["loss"]
         report_first = next(r for r in practical_work.GRIDS["MLP on HOG features"] if r.key == first).report[0]
         moved = abs(ours_again - ours_first)
         conclusion += (f" The practical work itself trained one setting twice (`{first}`): test "
-                       f"losses {report_first:.4f} and {again.report[0]:.4f}; here, with the next "
+                       f"losses {report_first:.4f} and {rerun.report[0]:.4f}; here, with the next "
                        f"seed, {ours_first:.4f} and {ours_again:.4f}, a difference of {moved:.4f}, "
                        f"larger than {sum(moved > x for x in leads)} of the {len(leads)} leads above.")
 else:
