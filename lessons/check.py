@@ -167,20 +167,21 @@ def check_rmsprop_step(module):
 
 
 def check_maxpool_backward(module):
-    for seed, (shape, pool) in enumerate([((1, 4, 4, 1), 2), ((2, 6, 6, 3), 2), ((2, 7, 5, 2), 2),
-                                          ((1, 9, 9, 2), 3)]):
+    for seed, (shape, pool, low) in enumerate([((1, 4, 4, 1), 2, 0), ((2, 6, 6, 3), 2, 0), ((2, 7, 5, 2), 2, 0),
+                                               ((1, 9, 9, 2), 3, 0), ((2, 6, 6, 3), 2, -3)]):
         rng = np.random.default_rng(seed)
-        x = rng.integers(0, 3, size=shape).astype(np.float64)   # small integers: many ties
+        # small integers: many ties; the last input is all negative (a running maximum started at 0 fails it)
+        x = rng.integers(low, low + 3, size=shape).astype(np.float64)
         pooling = _float64_layer(layers.MaxPooling2D(pool), shape[1:])
         out = pooling.forward(backend.asarray(x))
         grad_out = rng.standard_normal(out.shape)
         expected = backend.to_numpy(pooling.backward(backend.asarray(grad_out)))
         got = module.maxpool_backward(x.copy(), grad_out.copy(), pool)
-        _largest_difference(got, expected, f"dx for input {shape}, pool {pool}",
+        _largest_difference(got, expected, f"dx for input {shape}{' (all negative)' if low < 0 else ''}, pool {pool}",
                             "one window's gradient goes to one element only, the first maximum in "
-                            "row-major order (np.argmax of the flattened window); leftover rows "
-                            "and columns get 0")
-    return "4 shapes with ties, equal to tinynet's MaxPooling2D"
+                            "row-major order (np.argmax of the flattened window), whatever the sign "
+                            "of x; leftover rows and columns get 0")
+    return "5 inputs with ties (one all negative), equal to tinynet's MaxPooling2D"
 
 
 def check_confusion_f1(module):
