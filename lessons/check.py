@@ -185,20 +185,24 @@ def check_maxpool_backward(module):
 
 
 def check_confusion_f1(module):
-    for seed, (n, k) in enumerate([(50, 3), (200, 10), (30, 6), (40, 5)]):
+    for seed, (n, k) in enumerate([(50, 3), (200, 10), (30, 6), (40, 5), (25, 7)]):
         rng = np.random.default_rng(seed)
         y_true = rng.integers(0, k, n)
         y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, k - 1, n))  # class k-1 rarely predicted
         if k == 5:  # class 0 never predicted (a column of 0s), class 4 never present (a row of 0s)
             y_true, y_pred = rng.integers(0, k - 1, n), rng.integers(1, k, n)
+        if k == 7:  # classes 5 and 6 in neither: the size comes from num_classes, not from the labels
+            y_true, y_pred = rng.integers(0, 5, n), rng.integers(0, 5, n)
         cm = np.asarray(module.confusion_matrix(y_true.copy(), y_pred.copy(), k))
         expected = metrics.confusion_matrix(y_true, y_pred, k)
         _largest_difference(cm, expected, "the confusion matrix",
-                            "rows are the true classes, columns the predicted ones")
+                            "num_classes x num_classes (a class may be in neither list), rows "
+                            "the true classes, columns the predicted ones")
         _largest_difference(module.f1_scores(expected), metrics.f1_scores(y_true, y_pred, k),
                             "the F1 scores", "precision = cm[k, k] / column sum, recall = "
                             "cm[k, k] / row sum, F1 = 2PR / (P + R), and 0 where a sum is 0")
-    return "4 label sets (one with a class never predicted, one never present), equal to tinynet.metrics"
+    return ("5 label sets (a class never predicted, one never present, two in neither), equal to "
+            "tinynet.metrics")
 
 
 CHECKERS = dict(zip(EXERCISES, (check_dense_backward, check_conv_shapes, check_rmsprop_step,
