@@ -240,7 +240,8 @@ class Section:
 
 
 def describe_run(args):
-    subset = (f"the first {args.train_size or 'all'} training and {args.test_size or 'all'} test images"
+    first = lambda size: f"the first {size:,}" if size else "all the"  # noqa: E731
+    subset = (f"{first(args.train_size)} training and {first(args.test_size)} test images"
               if (args.train_size or args.test_size) else "the whole data sets (60,000 / 10,000)")
     cores = sysinfo.usable_cpus()
     return [
