@@ -213,6 +213,41 @@ def test_from_logits_after_a_softmax_trains_as_in_keras():
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
+def test_learning_rate_schedules_and_the_scheduler_callback_train_as_in_keras():
+    """A step schedule given to the optimizer, and an epoch schedule given as a callback: the same
+    losses as Keras's, epoch by epoch, and the same rates in the logs."""
+    from tinynet import Sequential, callbacks, optimizers
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 6)).astype("float32"), rng.integers(0, 4, 96)
+    for lib in ("schedule", "callback"):
+        backend.set_seed(5)
+        model = Sequential([layers.Input((6,)), layers.Dense(8, activation="relu", name="h"),
+                            layers.Dense(4, activation="softmax", name="out")], name="lr")
+        kmodel = to_keras(model)
+        if lib == "schedule":
+            kwargs = dict(initial_learning_rate=0.01, decay_steps=2, decay_rate=0.7)
+            model.compile(optimizers.RMSprop(optimizers.schedules.ExponentialDecay(**kwargs)),
+                          "sparse_categorical_crossentropy")
+            kmodel.compile(keras.optimizers.RMSprop(keras.optimizers.schedules.ExponentialDecay(
+                **kwargs)), "sparse_categorical_crossentropy")
+            ours_cb = theirs_cb = []
+        else:
+            model.compile(optimizers.RMSprop(0.01), "sparse_categorical_crossentropy")
+            kmodel.compile(keras.optimizers.RMSprop(0.01), "sparse_categorical_crossentropy")
+            ours_cb = [callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)]
+            theirs_cb = [keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)]
+        ours = model.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0,
+                         callbacks=ours_cb).history
+        theirs = kmodel.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0,
+                            callbacks=theirs_cb).history
+        np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-5)
+        assert ours.keys() == theirs.keys()
+        if lib == "callback":
+            np.testing.assert_allclose(ours["learning_rate"], theirs["learning_rate"], rtol=1e-7)
+        np.testing.assert_allclose(float(model.optimizer.learning_rate),
+                                   float(kmodel.optimizer.learning_rate), rtol=1e-6)
+
+
 # ---- the layers Keras scripts use beyond the report's: Rescaling, ReLU, Softmax, Reshape, ---------
 # ---- AveragePooling2D and GlobalAveragePooling2D ------------------------------------------------
 def _tinynet_extra_layers(scale=1 / 255):

@@ -5,15 +5,17 @@ work, of each epoch and of each batch, with Keras's names and arguments.
 ``on_train_batch_begin(batch)`` and ``on_train_batch_end(batch, logs)`` around every batch (their
 Keras 2 names ``on_batch_begin``/``on_batch_end`` work too), the validation's ``on_test_*`` hooks
 below when there is validation data, ``on_epoch_end(epoch, logs)``, and finally
-``on_train_end(logs)`` with the last epoch's logs. ``evaluate`` (and the validation) calls ``on_test_begin()``,
-``on_test_batch_begin(batch)`` and ``on_test_batch_end(batch, logs)`` around every batch, then
-``on_test_end(logs)``; ``predict`` calls ``on_predict_begin()``, ``on_predict_batch_begin(batch)``,
-``on_predict_batch_end(batch, {"outputs": ...})``, ``on_predict_end()``. ``epoch`` and ``batch``
-count from 0 (as in Keras); ``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at
-the end of an epoch, ``"val_loss"`` and ``"val_accuracy"`` when there is validation data. A
-callback stops training by setting ``self.model.stop_training = True``; ``fit`` stops at the end
-of the current batch. A batch hook is called only by callbacks that override it (computing the
-running means needs the device's numbers: a batch without a hook to read them skips that).
+``on_train_end(logs)`` with the last epoch's logs. ``evaluate`` (and the validation) calls
+``on_test_begin()``, ``on_test_batch_begin(batch)`` and ``on_test_batch_end(batch, logs)`` around
+every batch, then ``on_test_end(logs)``; ``predict`` calls ``on_predict_begin()``,
+``on_predict_batch_begin(batch)``, ``on_predict_batch_end(batch, {"outputs": ...})``,
+``on_predict_end()``. ``epoch`` and ``batch`` count from 0 (as in Keras); every hook gets ``logs``
+as Keras passes it (``None`` where Keras passes none; by keyword, ``logs=``, to the batch hooks);
+``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at the end of an epoch,
+``"val_loss"`` and ``"val_accuracy"`` when there is validation data. A callback stops training by
+setting ``self.model.stop_training = True``; ``fit`` stops at the end of the current batch. A batch
+hook is called only by callbacks that override it (computing the running means needs the device's
+numbers: a batch without a hook to read them skips that).
 
 The callbacks here:
 
@@ -21,6 +23,8 @@ The callbacks here:
 * :class:`EarlyStopping` -- stop when a monitored value stops improving;
 * :class:`ModelCheckpoint` -- save the model (weights, optimizer state, epoch) after each epoch;
 * :class:`ReduceLROnPlateau` -- divide the learning rate when a monitored value stops improving;
+* :class:`LearningRateScheduler` -- set the learning rate at each epoch from a function;
+* :class:`LambdaCallback` -- a callback made of functions given as arguments;
 * :class:`CSVLogger` -- one line of ``logs`` per epoch in a CSV file.
 """
 import csv
@@ -104,7 +108,7 @@ class Callback:
 
 def _calling(hook):
     def alias(self, batch, logs=None):
-        getattr(self, hook)(batch, logs)
+        getattr(self, hook)(batch, logs=logs)
     return alias
 
 
@@ -120,8 +124,10 @@ def prepare(callbacks, model, where):
 
 
 def overriding(callbacks, hook):
-    """The callbacks whose class overrides ``hook`` (a method name): those a loop calls per batch."""
-    return [cb for cb in callbacks if getattr(type(cb), hook) is not getattr(Callback, hook)]
+    """The callbacks that override ``hook`` (a method name), in their class or, as
+    :class:`LambdaCallback` does, on the object itself: those a loop calls per batch."""
+    return [cb for cb in callbacks
+            if hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)]
 
 
 class History(Callback):
@@ -359,6 +365,70 @@ class ReduceLROnPlateau(Callback):
                 self.wait = 0
 
 
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch to ``schedule(epoch, lr)`` (``epoch`` from
+    0, ``lr`` the current rate), or ``schedule(epoch)`` for a function of one argument, as Keras
+    does; the rate is added to the logs as ``"learning_rate"``. ``verbose=1`` prints each new rate.
+
+    This is a rate per *epoch*; a schedule per *step* is given to the optimizer itself
+    (:mod:`tinynet.schedules`)."""
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be a function "
+                            f"schedule(epoch, lr) -> new rate, got {schedule!r}")
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        try:  # Keras's way to tell schedule(epoch, lr) from schedule(epoch)
+            rate = self.schedule(epoch, float(optimizer.learning_rate))
+        except TypeError:
+            rate = self.schedule(epoch)
+        if isinstance(rate, bool) or not isinstance(rate, (float, np.floating)):
+            raise ValueError(f"LearningRateScheduler: the schedule must return a float (the new "
+                             f"learning rate); at epoch {epoch} it returned {rate!r}")
+        optimizer.learning_rate = rate
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions, for one-off hooks: ``on_epoch_begin(epoch, logs)``,
+    ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``,
+    ``on_train_batch_begin(batch, logs)``, ``on_train_batch_end(batch, logs)``; any other hook by
+    its name as a keyword (``on_test_end=...``), as in Keras::
+
+        LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **kwargs):
+        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
+                     on_train_begin=on_train_begin, on_train_end=on_train_end,
+                     on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end, **kwargs)
+        for name, fn in hooks.items():
+            if fn is None:
+                continue
+            if not (name.startswith("on_") and callable(getattr(Callback, name, None))):
+                raise TypeError(f"LambdaCallback: {name}= is not a callback hook; the hooks are "
+                                + ", ".join(h for h in vars(Callback) if h.startswith("on_")))
+            if not callable(fn):
+                raise TypeError(f"LambdaCallback: {name}= must be a function, got {fn!r}")
+            setattr(self, name, fn)
+        for when in ("begin", "end"):  # fit calls the Keras 2 names, on_batch_begin/end
+            keras_name, old_name = f"on_train_batch_{when}", f"on_batch_{when}"
+            if keras_name in vars(self) and old_name not in vars(self):
+                setattr(self, old_name, getattr(self, keras_name))
+
+
 class CSVLogger(Callback):
     """Write one row per epoch to ``filename``: ``epoch`` (from 0, as Keras) then the logs' keys
     in sorted order, separated by ``separator``. ``append=True`` continues an existing file (the
@@ -404,4 +474,6 @@ class CSVLogger(Callback):
 
 def __getattr__(name):
     from .names import missing
-    raise missing("tinynet.callbacks", name, "callback", ['Callback', 'History', 'EarlyStopping', 'ModelCheckpoint', 'ReduceLROnPlateau', 'CSVLogger'])
+    raise missing("tinynet.callbacks", name, "callback",
+                  ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
+                   "LearningRateScheduler", "LambdaCallback", "CSVLogger"])

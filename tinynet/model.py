@@ -443,17 +443,17 @@ class Model:
         begin = callbacks_mod.overriding(callbacks, "on_predict_batch_begin")
         end = callbacks_mod.overriding(callbacks, "on_predict_batch_end")
         for cb in callbacks:
-            cb.on_predict_begin()
+            cb.on_predict_begin(None)
         chunks = []
         for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose == 0, desc="predict",
                       unit="batch"):
             for cb in begin:
-                cb.on_predict_batch_begin(i // batch_size)
+                cb.on_predict_batch_begin(i // batch_size, logs=None)
             chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False)))
             for cb in end:
-                cb.on_predict_batch_end(i // batch_size, {"outputs": chunks[-1]})
+                cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
         for cb in callbacks:
-            cb.on_predict_end()
+            cb.on_predict_end(None)
         return np.concatenate(chunks)
 
     # ---- summary and saving ----------------------------------------------------------------

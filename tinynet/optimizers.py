@@ -16,7 +16,8 @@ One step, for every parameter ``θ`` with gradient ``g`` (as Keras's ``apply_gra
 3. the optimizer's own update (RMSprop's equations (1) and (2), Adam, ...) with the gradient.
 
 Every optimizer takes, besides its own arguments, Keras's ``learning_rate`` (alias ``lr=``, the
-Keras 2 name), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``name``.
+Keras 2 name: a number, or a schedule from :mod:`tinynet.schedules`, which gives the rate of each
+step), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``name``.
 
 Each ``update(θ, g, state)`` below is the readable step for one parameter. ``fit`` runs the very
 same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`; once per
@@ -29,10 +30,16 @@ import inspect
 import math
 import operator
 
+import sys
+
 import numpy as np
 
-from . import backend
+from . import backend, schedules
 from .backend import get_array_module
+from .schedules import LearningRateSchedule
+
+# `from tinynet.optimizers.schedules import ExponentialDecay`, as in Keras (this module is no package)
+sys.modules[__name__ + ".schedules"] = schedules
 
 # Keras 3 optimizer arguments that tinynet accepts only at their default (they change nothing)
 KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
@@ -144,10 +151,10 @@ class Optimizer:
             learning_rate = lr
         decay = kwargs.pop("decay", None)
         if decay not in (None, 0, 0.0):
-            raise TypeError(f"{cls}: decay={decay!r} (Keras 2's learning-rate decay) is not "
-                            "implemented in tinynet, nor in Keras 3; lower the learning rate with "
-                            "the callback tinynet.callbacks.ReduceLROnPlateau, or set "
-                            "optimizer.learning_rate between epochs")
+            raise TypeError(f"{cls}: decay={decay!r} (Keras 2's learning-rate decay) is not an "
+                            "argument in tinynet, nor in Keras 3; Keras 2's η / (1 + decay · t) "
+                            "is the schedule tinynet.optimizers.schedules.InverseTimeDecay(η, "
+                            f"decay_steps=1, decay_rate={decay!r}), given as learning_rate")
         for k in list(kwargs):
             if k in KERAS_DEFAULTS and kwargs[k] == KERAS_DEFAULTS[k]:
                 del kwargs[k]
@@ -157,6 +164,8 @@ class Optimizer:
                     else "not an argument of this optimizer")
             raise TypeError(f"{cls}: {k}={kwargs[k]!r} is {what}; tinynet's {cls} takes "
                             f"{', '.join(self.arguments())}")
+        self.iterations = 0
+        self._schedule = None  # a LearningRateSchedule given as learning_rate, else None
         self.learning_rate = learning_rate
         self.clipnorm = _positive_or_none(cls, "clipnorm", clipnorm)
         self.clipvalue = _positive_or_none(cls, "clipvalue", clipvalue)
@@ -169,7 +178,6 @@ class Optimizer:
         if self.weight_decay is not None and not self.weight_decay >= 0:
             raise ValueError(f"{cls}: weight_decay must be >= 0 (or None), got {weight_decay!r}")
         self.name = cls.lower() if name is None else str(name)
-        self.iterations = 0
         self._model = None  # a weak reference to the model compiled with it: one only (its state
         # is per weight of that model); copies and pickles of the optimizer belong to no model
         self._slots = []  # ParamState of the i-th parameter given to apply_gradients
@@ -189,9 +197,12 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The learning rate η: a number, which also answers Keras's ``learning_rate.numpy()`` and
-        ``learning_rate.assign(η)`` (see :class:`LearningRate`). Set it at any time
-        (``optimizer.learning_rate = 1e-4``): the next step uses it."""
+        """The learning rate η of the next step: a number, which also answers Keras's
+        ``learning_rate.numpy()`` and ``learning_rate.assign(η)`` (see :class:`LearningRate`).
+        Set it at any time (``optimizer.learning_rate = 1e-4``): the next step uses it. With a
+        schedule (:mod:`tinynet.schedules`), the schedule's value at ``iterations``."""
+        if self._schedule is not None:
+            return LearningRate(self._scheduled_rate(), self)
         return LearningRate(self._learning_rate, self)  # the updates read the plain float
         # self._learning_rate: NumPy 2 takes a Python float as the array's own type (weak), but
         # a subclass of float as a float64, which would round a float32 update differently
@@ -199,14 +210,42 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value):
         cls = type(self).__name__
+        if isinstance(value, LearningRateSchedule):
+            self._schedule = value
+            self._learning_rate = self._scheduled_rate()
+            return
+        if self._schedule is not None:
+            raise TypeError(f"{cls}: this optimizer was given a learning-rate schedule "
+                            f"({self._schedule!r}), which sets its learning rate at every step; "
+                            f"it cannot also be set to {value!r} (by hand or by a callback). "
+                            "Give the optimizer a number as learning_rate to set it as you go, "
+                            "or give it another schedule")
         if callable(value) or isinstance(value, (bool, str)) or \
                 not isinstance(value, (int, float, np.number)):
-            raise TypeError(f"{cls}: learning_rate must be a number, got {value!r} "
-                            "(learning-rate schedules are not implemented in tinynet; use the "
-                            "callback tinynet.callbacks.ReduceLROnPlateau)")
+            raise TypeError(f"{cls}: learning_rate must be a number or a learning-rate schedule "
+                            f"(tinynet.optimizers.schedules: ExponentialDecay, ..., or a subclass "
+                            f"of LearningRateSchedule with __call__(self, step)), got {value!r}")
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{cls}: learning_rate must be a finite number >= 0, got {value!r}")
         self._learning_rate = float(value)
+
+    def _scheduled_rate(self):
+        """The schedule's learning rate for step ``iterations``, checked."""
+        value = self._schedule(self.iterations)
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = None
+        if rate is None or not math.isfinite(rate) or rate < 0:
+            raise ValueError(f"{type(self).__name__}: the learning-rate schedule {self._schedule!r} "
+                             f"gave {value!r} at step {self.iterations}; it must give a finite "
+                             "number >= 0")
+        return rate
+
+    def _begin_step(self):
+        """Before a step: a schedule's learning rate for this step becomes ``_learning_rate``."""
+        if self._schedule is not None:
+            self._learning_rate = self._scheduled_rate()
 
     @property
     def lr(self):
@@ -219,8 +258,10 @@ class Optimizer:
 
     def get_config(self):
         """The constructor's arguments, with ``"class"``: :func:`from_config` rebuilds it."""
+        rate = (float(self._learning_rate) if self._schedule is None
+                else schedules.serialize(self._schedule))
         return {"class": type(self).__name__, "name": self.name,
-                "learning_rate": float(self.learning_rate), **self._own_config(),
+                "learning_rate": rate, **self._own_config(),
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
                 "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay}
 
@@ -266,6 +307,7 @@ class Optimizer:
 
     def apply_gradients(self, grads_and_params):
         """One step: clip the gradients, decay the weights, update each parameter in place."""
+        self._begin_step()
         steps = []  # (position, gradient, parameter)
         for i, (g, p) in enumerate(grads_and_params):
             if g is None:
@@ -358,6 +400,7 @@ class Optimizer:
 
     def apply_flat(self, arena, flats):
         """:meth:`apply_gradients` of the arena's gradients to its weights, one update per group."""
+        self._begin_step()
         views = arena.gradient_views
         grads = self.clip_gradients(views)  # per parameter (or over all), as apply_gradients
         for group, flat in zip(arena.groups, flats):
@@ -655,6 +698,8 @@ def from_config(config):
     cls = OPTIMIZERS.get(str(name).lower())
     if cls is None:
         raise ValueError(f"unknown optimizer class {name!r}; tinynet has {available()}")
+    if isinstance(config.get("learning_rate"), dict):  # a schedule, as serialize wrote it
+        config["learning_rate"] = schedules.deserialize(config["learning_rate"])
     return cls(**config)
 
 
@@ -663,8 +708,4 @@ def __getattr__(name):
     if name.lower() in KERAS_ONLY:
         raise absent(f"tinynet.optimizers has no {name!r}: that Keras optimizer is not "
                      f"implemented in tinynet; it has {available()}", __name__, name)
-    if name == "schedules":
-        raise absent("tinynet.optimizers has no 'schedules': learning-rate schedules are not "
-                     "implemented in tinynet; give a number as learning_rate and lower it with "
-                     "the callback tinynet.callbacks.ReduceLROnPlateau", __name__, name)
     raise AttributeError(f"module 'tinynet.optimizers' has no attribute {name!r}")

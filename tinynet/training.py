@@ -144,7 +144,7 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     batch_begin = overriding(callbacks, "on_test_batch_begin")
     batch_end = overriding(callbacks, "on_test_batch_end")
     for cb in callbacks:
-        cb.on_test_begin()
+        cb.on_test_begin(None)
     loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
     started, steps = time.perf_counter(), -(-x.shape[0] // batch_size)
     bar = tqdm(total=steps, desc="evaluate", unit="batch",
@@ -152,7 +152,7 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     try:
         for i in range(0, x.shape[0], batch_size):
             for cb in batch_begin:
-                cb.on_test_batch_begin(i // batch_size)
+                cb.on_test_batch_begin(i // batch_size, logs=None)
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             wb = None if weights is None else weights[i:i + batch_size]
             out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
@@ -164,7 +164,7 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
             if batch_end:
                 running = make_logs(model, loss_total, right, i + xb.shape[0])
                 for cb in batch_end:
-                    cb.on_test_batch_end(i // batch_size, running)
+                    cb.on_test_batch_end(i // batch_size, logs=running)
         logs = make_logs(model, loss_total, right, x.shape[0])
         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
     finally:
@@ -212,11 +212,11 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
     with _StopOnInterrupt(model):
         for cb in callbacks:
-            cb.on_train_begin()
+            cb.on_train_begin(None)
         logs = None
         for epoch in range(int(initial_epoch), epochs):
             for cb in callbacks:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, None)
             # with a seed, the epoch's shuffle and dropout masks come from a generator of their
             # own, a function of (seed, epoch) only: a resumed fit repeats a straight one, and
             # the global generator is left as it was
@@ -269,7 +269,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
         xb, yb = x[idx], y[idx]
         wb = None if weights is None else weights[idx]
         for cb in batch_begin:
-            cb.on_batch_begin(step)
+            cb.on_batch_begin(step, logs=None)
         try:
             loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:
@@ -285,7 +285,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
             logs = make_logs(model, loss_total, right, seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
-            cb.on_batch_end(step, logs)
+            cb.on_batch_end(step, logs=logs)
         if model.stop_training:
             break
     # the epoch's mean, however it ended
