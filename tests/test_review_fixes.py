@@ -256,3 +256,78 @@ def test_inputs_keras_accepts_and_inputs_named_for_what_they_are():
                          (np.full((2, 4), 1e300), r"too large for float32 \(largest magnitude 1e\+300")):
         with pytest.raises(ValueError, match=excerpt):
             model.predict(bad)
+
+
+# ---- an adversarial tester's findings (2026-12-01, fifth session) ---------------------------
+def test_a_result_is_never_a_view_of_the_callers_input():
+    """A model or layer that only reshapes or passes its input on (Flatten, Reshape, Dropout at
+    inference) returned a view of x: changing the result in place changed x (Keras's results
+    are new arrays)."""
+    x = np.ones((2, 4, 4, 1))
+    flat = keras.Sequential([layers.Input((4, 4, 1)), layers.Flatten()])
+    for result in (lambda: flat(x), lambda: flat([x]), lambda: flat.forward(x),
+                   lambda: layers.Dropout(0.5)(x), lambda: layers.Reshape((16,))(x)):
+        y = result()
+        y -= 1
+        assert x.max() == 1.0
+    dense = keras.Sequential([layers.Input((4, 4, 1)), layers.Flatten(), layers.Dense(3)])
+    assert not np.shares_memory(dense(x), x)
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_an_empty_batch_goes_through_a_convolution(name):
+    """numba's stride-1 convolution divided by the number of groups: 0 for an empty batch."""
+    backend.set_backend(name)
+    try:
+        x = np.zeros((0, 5, 5, 2))
+        conv = layers.Conv2D(3, 3, padding="same")
+        assert conv(x).shape == (0, 5, 5, 3)
+        assert conv.backward(np.zeros((0, 5, 5, 3))).shape == (0, 5, 5, 2)
+        kernels, kernel = backend.kernels(), np.ones((3, 3, 2, 3))
+        pooled, saved = kernels.conv2d_maxpool_forward(np.zeros((0, 6, 6, 2)), kernel, None,
+                                                       (1, 1), (1, 1, 1, 1), (2, 2), relu=True)
+        assert pooled.shape == (0, 3, 3, 3)
+        dx, dkernel, _ = kernels.conv2d_maxpool_backward(pooled, saved, kernel, (1, 1),
+                                                         (1, 1, 1, 1), (2, 2), relu=True)
+        assert dx.shape == (0, 6, 6, 2) and not dkernel.any()
+    finally:
+        backend.set_backend("numba")
+
+
+def test_a_gradient_of_the_wrong_shape_is_named_not_broadcast():
+    """layer.backward(g) broadcast a gradient of another shape (GlobalAveragePooling2D gave
+    (5, 6, 6, 7) for input (3, 6, 6, 2)), or failed inside NumPy."""
+    x = np.random.default_rng(0).standard_normal((3, 6, 6, 2))
+    for layer, g in ((layers.GlobalAveragePooling2D(), np.ones((5, 7))),
+                     (layers.Flatten(), np.ones((6, 36))),
+                     (layers.Activation("relu"), np.ones((1, 1, 1, 1))),
+                     (layers.Conv2D(2, 3), np.ones((3, 4, 4, 3)))):
+        layer(x)
+        with pytest.raises(ValueError, match=r"backward\(\) got a gradient of shape .* but the "
+                                             r"last forward pass gave an output of shape"):
+            layer.backward(g)
+    pooled = keras.Sequential([layers.Input((6, 6, 2)), layers.Conv2D(2, 3, activation="relu"),
+                               layers.MaxPooling2D(2)])   # one fused step
+    pooled.forward(x)
+    with pytest.raises(ValueError, match=r"got a gradient of shape \(3, 2, 2, 3\), but .* pooled "
+                                         r"output of shape \(3, 2, 2, 2\)"):
+        pooled.backward(np.ones((3, 2, 2, 3)))
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_integer_gradients_work_on_every_backend(name):
+    """An integer dL/d(output) worked on the numpy backend and raised a TypeError on numba."""
+    backend.set_backend(name)
+    try:
+        x = np.random.default_rng(0).standard_normal((2, 6, 6, 2))
+        conv = layers.Conv2D(2, 3)
+        y = conv(x)
+        np.testing.assert_allclose(conv.backward(np.ones(y.shape, np.int64)),
+                                   conv.backward(np.ones(y.shape)), rtol=1e-12)
+        model = keras.Sequential([layers.Input((6, 6, 2)), layers.Conv2D(2, 3, activation="relu"),
+                                  layers.MaxPooling2D(2)])
+        out = model.forward(x)
+        np.testing.assert_allclose(model.backward(np.ones(out.shape, np.int32)),
+                                   model.backward(np.ones(out.shape)), rtol=1e-12)
+    finally:
+        backend.set_backend("numba")

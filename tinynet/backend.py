@@ -314,6 +314,22 @@ def eager(a):
     return a.view(Eager) if isinstance(a, np.ndarray) else a
 
 
+def apart_from(out, *inputs):
+    """``out``, or a copy of it where it shares memory with one of ``inputs``: a model or layer
+    that only reshapes or passes its input through (Flatten, Reshape, Dropout at inference) would
+    otherwise return a view of the caller's array, which an in-place change of the result would
+    change too (Keras's results are new arrays)."""
+    xp = get_array_module(out)
+    for a in inputs:
+        if isinstance(a, (list, tuple)):  # model([x]): Keras's list of one input
+            if a and apart_from(out, *a) is not out:
+                return out.copy()
+            continue
+        if hasattr(a, "shape") and get_array_module(a) is xp and xp.may_share_memory(out, a):
+            return out.copy()
+    return out
+
+
 def to_numpy(a):
     """Return ``a`` as a NumPy array (copies from the GPU when ``a`` is a CuPy array)."""
     if isinstance(a, np.ndarray):

@@ -226,8 +226,9 @@ class Model:
         """The output for a batch ``x`` (checked and cast like ``predict``'s), on the device; with
         ``until="layer name"``, that layer's output instead (what the layer makes of ``x``); a dict
         given as ``record`` receives every layer's output, by name."""
-        x = self._prepare_x(x, "forward")
-        return self.graph.forward(x, training=training, until=until, record=record)
+        prepared = self._prepare_x(x, "forward")
+        out = self.graph.forward(prepared, training=training, until=until, record=record)
+        return backend.apart_from(out, x)  # never a view of the caller's x
 
     def backward(self, grad_output, need_input_grad=True, record=None):
         """Back-propagate dL/d(output) of the last ``forward``; fill every layer's ``grads``;

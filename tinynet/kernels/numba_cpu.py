@@ -786,6 +786,8 @@ def _taps(kh, kw, c, wp, front=None):
 
 def _group_size(n, plane_size):
     """Images per group: about GROUP_ELEMENTS grid positions, and whole groups per thread."""
+    if n == 0:  # an empty batch: no group at all
+        return 1
     per_group = max(1, GROUP_ELEMENTS // plane_size)
     threads = numba.get_num_threads()
     groups_per_thread = -(-n // (threads * per_group))

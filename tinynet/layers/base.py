@@ -401,11 +401,29 @@ class Layer:
                 f"layer '{self.name}': backward() needs a forward pass through this layer first "
                 "(a model's own forward pass may have run it together with the layer before or "
                 "after it, as one step: go back through the model then, model.backward(...))")
+        grad_output = self._check_gradient(grad_output)
         if self._fused:
             return self._backward(grad_output, need_input_grad, fused_output=self._y)
         dz = (activations.backward(self.activation, grad_output, self._y) if self._activated
               else grad_output)
         return self._backward(dz, need_input_grad)
+
+    def _check_gradient(self, g):
+        """``g`` = dL/d(output) as an array of the output's float type, checked: it must have
+        the shape of the last forward pass's output (a gradient of another shape would be
+        broadcast, or fail inside NumPy)."""
+        y = self._y
+        if not hasattr(g, "shape") or not hasattr(g, "dtype"):
+            g = backend.get_array_module(y).asarray(g)
+        if tuple(g.shape) != tuple(y.shape):
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}): backward() got a "
+                             f"gradient of shape {tuple(g.shape)}, but the last forward pass gave "
+                             f"an output of shape {tuple(y.shape)}; dL/d(output) has the "
+                             "output's shape")
+        if g.dtype.kind not in "fiub":
+            raise TypeError(f"layer '{self.name}': backward() expects a gradient of numbers, got "
+                            f"dtype {g.dtype}")
+        return as_float(g, y.dtype)
 
     def _forward(self, x, training, fused=None):
         raise NotImplementedError
@@ -442,7 +460,7 @@ class Layer:
             return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
             raise TypeError(f"layer '{self.name}': cannot mix symbolic tensors and arrays")
-        return backend.eager(self.forward(inputs, training=training))
+        return backend.eager(backend.apart_from(self.forward(inputs, training=training), *symbolic))
 
 
 class InputLayer(Layer):
