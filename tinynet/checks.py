@@ -63,7 +63,8 @@ def inputs(x, expected, dtype, model_name, where):
             hint = f"; reshape it with x.reshape({(-1,) + expected})"
         raise ValueError(f"{where}: model '{model_name}' expects input of shape "
                          f"{fmt_shape(expected)}, got {fmt_shape(got)}{hint}")
-    cast = backend.asarray(x, dtype=dtype)
+    with np.errstate(over="ignore"):  # values too large for float32: named just below
+        cast = backend.asarray(x, dtype=dtype)
     if not bool(backend.xp().isfinite(cast).all()):
         if np.dtype(x.dtype).kind == "f" and bool(backend.get_array_module(x).isfinite(x).all()):
             raise ValueError(f"{where}: x holds values too large for {np.dtype(dtype).name} "
