@@ -71,8 +71,15 @@ def _largest_difference(ours, theirs, what, hint, start=None, batch=None):
     diff = float(np.max(np.abs(ours.astype(np.float64) - theirs.astype(np.float64)), initial=0.0))
     if not diff <= TOLERANCE:   # also catches NaN
         why = _diagnosis(ours, theirs, start, batch)
-        raise Mismatch(f"{what} differs from tinynet's by up to {diff:.3g}" +
-                       (f": {why}" if why else "") + f". Hint: {hint}")
+        nan_ours, nan_theirs = np.isnan(ours), np.isnan(theirs)
+        if (nan_ours != nan_theirs).any():   # a difference of NaN says nothing: say where
+            where = int((nan_ours & ~nan_theirs).sum())
+            found = (f"NaN in {where} of {ours.size} entries where tinynet's has a number"
+                     if where else f"a number in {int((nan_theirs & ~nan_ours).sum())} of "
+                                   f"{ours.size} entries where tinynet's has NaN")
+        else:
+            found = f"largest difference from tinynet's {diff:.3g}"
+        raise Mismatch(f"{what}: {found}" + (f"; {why}" if why else "") + f". Hint: {hint}")
     return diff
 
 

@@ -41,6 +41,7 @@ section = common.Section("2. Model complexity", "l2_complexity")
 # kept so that the summaries can be compared line by line with the practical work's.
 
 # %%
+layers.reset_names()   # default layer names start again (dropout, not dropout_7)
 mlp_raw = Sequential([
     layers.Input((784,), name="input"),                     # the 784 pixels, scaled to [0, 1]
     layers.Dense(256, activation="relu", name="Input"),     # the hidden layer: 784 * 256 + 256
@@ -61,6 +62,7 @@ mlp_raw.summary()
 
 # %%
 features = practical_work.hog_length(4)
+layers.reset_names()
 mlp_hog = Sequential([
     layers.Input((features,), name="input"),
     layers.Dense(256, activation="relu", name="Input"),

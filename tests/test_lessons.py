@@ -366,7 +366,11 @@ MISTAKES = [  # (exercise, a plausible mistake, what the verdict must say about 
     ("ex5_confusion_f1", dict(confusion_matrix=lambda t, p, k: _solution("ex5_confusion_f1").confusion_matrix(t, p, k),
                               f1_scores=_f1_without_zero_rule), "it has NaN where tinynet's has 0"),
     ("ex5_confusion_f1", dict(confusion_matrix=lambda t, p, k: _solution("ex5_confusion_f1").confusion_matrix(t, p, k),
-                              f1_scores=lambda cm: _f1_without_zero_rule(cm, nan=1.0)), "the F1 scores differs"),
+                              f1_scores=lambda cm: _f1_without_zero_rule(cm, nan=1.0)),
+     "the F1 scores: largest difference from tinynet's 1"),
+    ("ex5_confusion_f1", dict(confusion_matrix=lambda t, p, k: _solution("ex5_confusion_f1").confusion_matrix(t, p, k),
+                              f1_scores=lambda cm: _solution("ex5_confusion_f1").f1_scores(cm) * np.r_[np.nan, np.ones(len(cm) - 1)]),
+     "NaN in 1 of 3 entries where tinynet's has a number"),
 ]
 
 
