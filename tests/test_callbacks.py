@@ -569,3 +569,47 @@ def test_evaluate_and_predict_take_keras_steps():
         pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-14)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         model.predict(x, steps=0)
+
+
+class _Explodes(tinynet.optimizers.schedules.LearningRateSchedule):
+    """A learning rate of 1e308 at step 2: the step after it overflows."""
+
+    def __call__(self, step):
+        return 1e308 if step == 2 else 0.01
+
+
+def test_terminate_on_nan_stops_without_an_error_and_keeps_the_last_finite_weights(capsys):
+    x, y = data(64)
+    model = make_model(optimizers.SGD(learning_rate=_Explodes()))
+    kept = []
+    record = tinynet.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: kept.append(model.get_weights()))
+    with np.errstate(all="ignore"):
+        history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                            callbacks=[record, tinynet.callbacks.TerminateOnNaN()])
+    assert "Batch 3: Invalid loss, terminating training: the loss is NaN or infinite at epoch " \
+           "1, batch 4 of 4" in capsys.readouterr().out
+    assert len(kept) == 3 and model.optimizer.iterations == 3 and model.epoch == 0
+    for a, b in zip(kept[-1], model.get_weights()):   # those after step 2, the last good one
+        np.testing.assert_array_equal(a, b)
+    assert list(history.history) == ["accuracy", "loss"] and len(history.history["loss"]) == 1
+    assert math.isfinite(history.history["loss"][0])   # the mean over the 3 good batches
+
+
+def test_terminate_on_nan_can_raise_and_its_absence_raises_tinynets_error():
+    x, y = data(64)
+    with np.errstate(all="ignore"):
+        with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 3: the loss"):
+            make_model(optimizers.SGD(learning_rate=_Explodes())).fit(
+                x, y, batch_size=16, shuffle=False, verbose=0,
+                callbacks=[tinynet.callbacks.TerminateOnNaN(raise_error=True)])
+        with pytest.raises(tinynet.NonFiniteLossError, match="epoch 1, batch 4 of 4"):
+            make_model(optimizers.SGD(learning_rate=_Explodes())).fit(
+                x, y, batch_size=16, shuffle=False, verbose=0)
+    # an epoch stopped at its first batch has no mean to give: NaN, not 0
+    stopped = make_model(optimizers.SGD(learning_rate=1e308))
+    with np.errstate(all="ignore"):
+        stopped.fit(x, y, batch_size=64, verbose=0, callbacks=[tinynet.callbacks.TerminateOnNaN()])
+        history = stopped.fit(x, y, batch_size=64, verbose=0,
+                              callbacks=[tinynet.callbacks.TerminateOnNaN()])
+    assert math.isnan(history.history["loss"][0])

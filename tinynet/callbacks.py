@@ -25,6 +25,7 @@ The callbacks here:
 * :class:`ReduceLROnPlateau` -- divide the learning rate when a monitored value stops improving;
 * :class:`LearningRateScheduler` -- set the learning rate at each epoch from a function;
 * :class:`LambdaCallback` -- a callback made of functions given as arguments;
+* :class:`TerminateOnNaN` -- stop training, without an error, when the loss is NaN;
 * :class:`CSVLogger` -- one line of ``logs`` per epoch in a CSV file.
 """
 import csv
@@ -429,6 +430,26 @@ class LambdaCallback(Callback):
                 setattr(self, old_name, getattr(self, keras_name))
 
 
+class TerminateOnNaN(Callback):
+    """Stop training when the loss becomes NaN or infinite, without an error: ``fit`` returns its
+    History as usual (``raise_error=True``: a RuntimeError instead, as in Keras).
+
+    Without it tinynet's ``fit`` raises :class:`tinynet.NonFiniteLossError` there. Either way the
+    weights are those from before the bad batch (Keras would keep the NaN weights), and the
+    epoch's logs are the means over the batches before it."""
+
+    def __init__(self, raise_error=False):
+        self.raise_error = bool(raise_error)
+
+    def on_nonfinite_loss(self, batch, message):
+        """Called by ``fit`` for a batch whose loss (or update) was not finite and was undone."""
+        if self.raise_error:
+            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}: {message}. "
+                               "Terminating training immediately.")
+        print(f"Batch {batch}: Invalid loss, terminating training: {message}")
+        self.model.stop_training = True
+
+
 class CSVLogger(Callback):
     """Write one row per epoch to ``filename``: ``epoch`` (from 0, as Keras) then the logs' keys
     in sorted order, separated by ``separator``. ``append=True`` continues an existing file (the
@@ -476,4 +497,4 @@ def __getattr__(name):
     from .names import missing
     raise missing("tinynet.callbacks", name, "callback",
                   ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
-                   "LearningRateScheduler", "LambdaCallback", "CSVLogger"])
+                   "LearningRateScheduler", "LambdaCallback", "TerminateOnNaN", "CSVLogger"])

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import arena, backend, threads
-from .callbacks import History, overriding
+from .callbacks import History, TerminateOnNaN, overriding
 from .callbacks import prepare as prepare_callbacks
 
 
@@ -194,9 +194,9 @@ def progress_line(steps, seconds, logs):
 def make_logs(model, loss_total, right, seen):
     """The loss and each metric (the mean of its hits), each a mean over the ``seen`` examples,
     under the names the user gave, in Keras 3's order (by name: ``accuracy`` before ``loss``)."""
-    logs = {"loss": float(loss_total) / max(seen, 1)}
+    logs = {"loss": float(loss_total) / seen if seen else math.nan}  # NaN: no example yet
     for name in model.metrics:
-        logs[name] = float(right[name]) / max(seen, 1)
+        logs[name] = float(right.get(name, 0.0)) / seen if seen else math.nan
     return dict(sorted(logs.items()))
 
 
@@ -273,10 +273,15 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
         try:
             loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:
-            raise NonFiniteLossError(
-                f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped and the "
-                "weights are those before this batch (lower the learning rate, or check the data "
-                "for extreme values)") from None
+            message = (f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped "
+                       "and the weights are those before this batch (lower the learning rate, or "
+                       "check the data for extreme values)")
+            terminate = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
+            if not terminate:
+                raise NonFiniteLossError(message) from None
+            for cb in terminate:  # stop without an error (or raise Keras's RuntimeError)
+                cb.on_nonfinite_loss(step, message)
+            break
         loss_total = loss_total + loss_sum  # stays on the device: no transfer
         right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
         seen += xb.shape[0]
