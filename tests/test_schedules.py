@@ -337,7 +337,7 @@ def test_lambda_callback_calls_its_functions_with_keras_arguments():
         on_test_end=lambda logs: calls.append(("test_end", sorted(logs))))
     mlp(optimizers.SGD()).fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False,
                               validation_data=(x, y), callbacks=[callback])
-    assert calls == [("train_begin", None), ("epoch_begin", 0, None),
+    assert calls == [("train_begin", {}), ("epoch_begin", 0, {}),
                      ("batch_end", 0, ["accuracy", "loss"]), ("batch_end", 1, ["accuracy", "loss"]),
                      ("test_end", ["accuracy", "loss"]),
                      ("epoch_end", 0, ["accuracy", "loss", "val_accuracy", "val_loss"])]
@@ -347,8 +347,9 @@ def test_lambda_callback_calls_its_functions_with_keras_arguments():
 
 
 def test_hooks_written_without_a_default_for_logs_are_called_as_keras_calls_them():
-    """Keras passes ``logs`` to every hook (None where it has none): a callback written with
-    ``def on_epoch_begin(self, epoch, logs)`` works there, and must here."""
+    """Keras passes ``logs`` to every hook (an empty dict where it has nothing to report): a
+    callback written ``def on_epoch_begin(self, epoch, logs)``, or one that writes into those
+    logs (``logs["t0"] = time.time()``), works there, and must here."""
     seen = []
 
     class Strict(tinynet.callbacks.Callback):
@@ -356,7 +357,8 @@ def test_hooks_written_without_a_default_for_logs_are_called_as_keras_calls_them
             seen.append(logs)
 
         def on_epoch_begin(self, epoch, logs):
-            seen.append(logs)
+            seen.append(dict(logs))
+            logs["t0"] = 0.0   # the guides' timing callbacks write into them
 
         def on_train_batch_begin(self, batch, logs):
             seen.append(logs)
@@ -377,5 +379,70 @@ def test_hooks_written_without_a_default_for_logs_are_called_as_keras_calls_them
         model.fit(x, y, batch_size=16, epochs=1, verbose=0, validation_data=(x, y),
                   callbacks=[Strict()])
         model.predict(x, callbacks=[Strict()])
-    assert seen == [None] * 6
+    assert seen == [{}] * 6   # Keras 3.15 passes {} to each of these six (checked)
     assert math.isfinite(model.evaluate(x, y, verbose=0)[0])
+
+
+# ---- a review's findings ---------------------------------------------------------------------
+def test_a_model_with_a_schedule_of_ones_own_loads_given_custom_objects(tmp_path):
+    x, y = data()
+    model = mlp(optimizers.Adam(learning_rate=Halving(0.01)))
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    model.save(tmp_path / "own.npz")
+    with pytest.raises(tinynet.io.ModelFileError, match="custom_objects=\\{'Halving': Halving\\}"):
+        tinynet.models.load_model(tmp_path / "own.npz")
+    again = tinynet.models.load_model(tmp_path / "own.npz", custom_objects={"Halving": Halving})
+    assert isinstance(again.optimizer._schedule, Halving) and again.optimizer.iterations == 4
+    assert again.optimizer.learning_rate == 0.01 / 5
+    assert schedules.serialize(Halving(0.1)) == {"module": None, "class_name": "Halving",
+                                                 "config": {"initial_learning_rate": 0.1},
+                                                 "registered_name": "Halving"}   # as Keras
+
+
+def test_schedules_made_of_numpy_numbers_save_and_load(tmp_path):
+    schedule = schedules.PiecewiseConstantDecay(np.array([2, 5]), np.array([0.1, 0.05, 0.01]))
+    x, y = data()
+    model = mlp(optimizers.SGD(learning_rate=schedules.ExponentialDecay(
+        np.float32(0.1), np.int64(3), np.float64(0.5))))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model.save(tmp_path / "np.npz")
+    again = tinynet.models.load_model(tmp_path / "np.npz")
+    assert again.optimizer.learning_rate == model.optimizer.learning_rate
+    model.optimizer.learning_rate = schedule
+    model.save(tmp_path / "np2.npz")
+    assert tinynet.models.load_model(tmp_path / "np2.npz").optimizer._schedule(3) == f32(0.05)
+
+
+def test_a_refused_schedule_changes_nothing():
+    class Negative(schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return -1.0
+
+    opt = optimizers.SGD(learning_rate=0.1)
+    with pytest.raises(ValueError, match="gave -1.0 at step 0"):
+        opt.learning_rate = Negative()
+    assert opt.learning_rate == 0.1
+    opt.learning_rate = 0.2   # still a number that can be set
+    assert opt.learning_rate == 0.2
+
+
+def test_the_epoch_line_shows_what_callbacks_add_to_the_logs(capsys):
+    x, y = data(32)
+    model = mlp(optimizers.SGD(learning_rate=0.1))
+    model.fit(x, y, batch_size=16, epochs=2, verbose=2,
+              callbacks=[LearningRateScheduler(lambda epoch, lr: lr / 2)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("2/2")]
+    assert len(lines) == 2 and lines[0].endswith("learning_rate: 0.0500")   # as Keras prints it
+    assert lines[1].endswith("learning_rate: 0.0250")
+
+
+def test_keras_details_of_the_scheduler_and_lambda_callbacks():
+    x, y = data(16)
+    model = mlp(optimizers.SGD())
+    with pytest.raises(ValueError, match="must return a float"):   # Keras refuses float16 too
+        model.fit(x, y, verbose=0, callbacks=[LearningRateScheduler(lambda e: np.float16(0.1))])
+    called = []
+    both = LambdaCallback(on_batch_begin=lambda batch, logs: called.append("old"),
+                          on_train_batch_begin=lambda batch, logs: called.append("new"))
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[both])
+    assert called == ["new", "new"]   # Keras calls on_train_batch_begin's function only

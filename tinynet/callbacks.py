@@ -10,8 +10,8 @@ below when there is validation data, ``on_epoch_end(epoch, logs)``, and finally
 every batch, then ``on_test_end(logs)``; ``predict`` calls ``on_predict_begin()``,
 ``on_predict_batch_begin(batch)``, ``on_predict_batch_end(batch, {"outputs": ...})``,
 ``on_predict_end()``. ``epoch`` and ``batch`` count from 0 (as in Keras); every hook gets ``logs``
-as Keras passes it (``None`` where Keras passes none; by keyword, ``logs=``, to the batch hooks);
-``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at the end of an epoch,
+as Keras passes it (an empty dict where there is nothing to report; by keyword, ``logs=``, to the
+batch hooks); ``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at the end of an epoch,
 ``"val_loss"`` and ``"val_accuracy"`` when there is validation data. A callback stops training by
 setting ``self.model.stop_training = True``; ``fit`` stops at the end of the current batch. A batch
 hook is called only by callbacks that override it (computing the running means needs the device's
@@ -387,7 +387,7 @@ class LearningRateScheduler(Callback):
             rate = self.schedule(epoch, float(optimizer.learning_rate))
         except TypeError:
             rate = self.schedule(epoch)
-        if isinstance(rate, bool) or not isinstance(rate, (float, np.floating)):
+        if not isinstance(rate, (float, np.float32, np.float64)):  # Keras's test
             raise ValueError(f"LearningRateScheduler: the schedule must return a float (the new "
                              f"learning rate); at epoch {epoch} it returned {rate!r}")
         optimizer.learning_rate = rate
@@ -424,9 +424,9 @@ class LambdaCallback(Callback):
             if not callable(fn):
                 raise TypeError(f"LambdaCallback: {name}= must be a function, got {fn!r}")
             setattr(self, name, fn)
-        for when in ("begin", "end"):  # fit calls the Keras 2 names, on_batch_begin/end
+        for when in ("begin", "end"):  # fit calls the Keras 2 names, on_batch_begin/end;
             keras_name, old_name = f"on_train_batch_{when}", f"on_batch_{when}"
-            if keras_name in vars(self) and old_name not in vars(self):
+            if keras_name in vars(self):  # Keras calls the new name's function (only)
                 setattr(self, old_name, getattr(self, keras_name))
 
 

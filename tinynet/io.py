@@ -245,8 +245,25 @@ def save_model(model, path, overwrite=True, zipped=None, include_optimizer=True,
                     arrays[f"slot_{i}_{j}"] = a
                     present.append(j)
             header["compile"]["slots"].append(present)
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    arrays["header"] = _header_bytes(header)
     write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def _json_value(value):
+    """NumPy numbers and arrays in a configuration (``ExponentialDecay(np.float32(0.1), ...)``) as
+    the Python numbers and lists JSON holds; anything else cannot be saved: say what."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot save {value!r} ({type(value).__name__}) in the model file: a "
+                    "configuration (a layer's, a loss's, an optimizer's or its learning-rate "
+                    "schedule's get_config()) must hold numbers, strings, lists and dicts")
+
+
+def _header_bytes(header):
+    """The file's header: JSON, as a byte array."""
+    return np.frombuffer(json.dumps(header, default=_json_value).encode(), dtype=np.uint8)
 
 
 def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True):
@@ -256,8 +273,10 @@ def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True)
 
     Keras's arguments: ``compile=False`` returns the model uncompiled (architecture, weights and
     epoch counter; the compile settings and the optimizer's state in the file are not read), as
-    Keras does. ``custom_objects`` (a dict, or ``None``) and ``safe_mode`` are accepted and change
-    nothing: a tinynet file names only tinynet's own classes and holds no code (it is read with
+    Keras does. ``custom_objects`` (a dict, or ``None``) gives the classes of one's own that the
+    file names by name: in tinynet, a learning-rate schedule written as a subclass of
+    ``LearningRateSchedule`` (``{"MySchedule": MySchedule}``), as in Keras. ``safe_mode`` is
+    accepted and changes nothing: a tinynet file holds no code (it is read with
     ``allow_pickle=False``).
 
     Loading draws no random number from tinynet's generator (the layers' initial weights, which
@@ -307,7 +326,7 @@ def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True)
     try:
         with backend.floatx_scope(header.get("dtype", "float32")), \
                 backend.generator(np.random.default_rng(0)):
-            return _rebuild(header, arrays, classes, compile)
+            return _rebuild(header, arrays, classes, compile, custom_objects)
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -315,7 +334,7 @@ def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True)
                              f"{e})") from None
 
 
-def _rebuild(header, arrays, classes, compile=True):
+def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
     Model, Sequential = classes["Model"], classes["Sequential"]
     arch = header["architecture"]
     built = {}
@@ -355,7 +374,8 @@ def _rebuild(header, arrays, classes, compile=True):
         loss = comp["loss"]
         if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
             loss = {"class": "CategoricalCrossentropy", "from_logits": comp.get("from_logits", False)}
-        model.compile(optimizers_mod.from_config(comp["optimizer"]), losses_mod.get(loss))
+        model.compile(optimizers_mod.from_config(comp["optimizer"], custom_objects),
+                      losses_mod.get(loss))
         model.metrics = list(comp["metrics"])
         model.metric_kinds = dict(comp.get("metric_kinds") or
                                   {m: model._accuracy_kind(m) for m in model.metrics})
@@ -399,7 +419,7 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None):
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
     header = {"format": FORMAT + "-weights", "version": VERSION, "count": len(weights),
               "order": "keras"}
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    arrays["header"] = _header_bytes(header)
     write_atomic(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 

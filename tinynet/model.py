@@ -444,17 +444,17 @@ class Model:
         begin = callbacks_mod.overriding(callbacks, "on_predict_batch_begin")
         end = callbacks_mod.overriding(callbacks, "on_predict_batch_end")
         for cb in callbacks:
-            cb.on_predict_begin(None)
+            cb.on_predict_begin({})
         chunks = []
         for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose == 0, desc="predict",
                       unit="batch"):
             for cb in begin:
-                cb.on_predict_batch_begin(i // batch_size, logs=None)
+                cb.on_predict_batch_begin(i // batch_size, logs={})
             chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False)))
             for cb in end:
                 cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
         for cb in callbacks:
-            cb.on_predict_end(None)
+            cb.on_predict_end({})
         return np.concatenate(chunks)
 
     # ---- summary and saving ----------------------------------------------------------------

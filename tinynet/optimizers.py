@@ -211,8 +211,8 @@ class Optimizer:
     def learning_rate(self, value):
         cls = type(self).__name__
         if isinstance(value, LearningRateSchedule):
-            self._schedule = value
-            self._learning_rate = self._scheduled_rate()
+            rate = self._scheduled_rate(value)  # checked first: a failed set changes nothing
+            self._schedule, self._learning_rate = value, rate
             return
         if self._schedule is not None:
             raise TypeError(f"{cls}: this optimizer was given a learning-rate schedule "
@@ -229,15 +229,17 @@ class Optimizer:
             raise ValueError(f"{cls}: learning_rate must be a finite number >= 0, got {value!r}")
         self._learning_rate = float(value)
 
-    def _scheduled_rate(self):
-        """The schedule's learning rate for step ``iterations``, checked."""
-        value = self._schedule(self.iterations)
+    def _scheduled_rate(self, schedule=None):
+        """The learning rate of ``schedule`` (the optimizer's own by default) for step
+        ``iterations``, checked."""
+        schedule = self._schedule if schedule is None else schedule
+        value = schedule(self.iterations)
         try:
             rate = float(value)
         except (TypeError, ValueError):
             rate = None
         if rate is None or not math.isfinite(rate) or rate < 0:
-            raise ValueError(f"{type(self).__name__}: the learning-rate schedule {self._schedule!r} "
+            raise ValueError(f"{type(self).__name__}: the learning-rate schedule {schedule!r} "
                              f"gave {value!r} at step {self.iterations}; it must give a finite "
                              "number >= 0")
         return rate
@@ -690,16 +692,17 @@ def get(optimizer):
     raise ValueError(f"cannot interpret {optimizer!r} as an optimizer; tinynet has {available()}")
 
 
-def from_config(config):
+def from_config(config, custom_objects=None):
     """The optimizer described by ``config`` (from :meth:`Optimizer.get_config`; the keys of
-    configs saved before ``name`` and the clipping arguments existed are enough)."""
+    configs saved before ``name`` and the clipping arguments existed are enough);
+    ``custom_objects`` (``{name: class}``) gives learning-rate schedules of one's own."""
     config = dict(config)
     name = config.pop("class", None)
     cls = OPTIMIZERS.get(str(name).lower())
     if cls is None:
         raise ValueError(f"unknown optimizer class {name!r}; tinynet has {available()}")
     if isinstance(config.get("learning_rate"), dict):  # a schedule, as serialize wrote it
-        config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
     return cls(**config)
 
 

@@ -125,8 +125,9 @@ class InverseTimeDecay(LearningRateSchedule):
 class PolynomialDecay(LearningRateSchedule):
     """``(η0 - η_end) · (1 - t'/T)^power + η_end`` with ``t' = min(t, T)``: from ``η0`` down to
     ``end_learning_rate`` in ``decay_steps`` steps (a straight line for ``power=1``), then
-    constant. ``cycle=True``: past ``T`` the decay starts again from ``η0`` over the next multiple
-    of ``T`` (``T · ceil(t/T)`` steps in all)."""
+    constant. ``cycle=True``: ``t`` is not clamped; instead ``T`` grows to the next multiple of
+    itself past ``t`` (``T · ceil(t/T)``), so the rate jumps up at each multiple of ``T`` (to
+    0.45 at step 11 for ``η0 = 1``, ``T = 10``, ``η_end = 0``) and decays again, more slowly."""
 
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
                  cycle=False, name="PolynomialDecay"):
@@ -269,8 +270,10 @@ def serialize(schedule):
     if not isinstance(schedule, LearningRateSchedule):
         raise TypeError(f"serialize: {schedule!r} is not a learning-rate schedule (a "
                         "tinynet.optimizers.schedules.LearningRateSchedule)")
-    return {"module": "keras.optimizers.schedules", "class_name": type(schedule).__name__,
-            "config": schedule.get_config(), "registered_name": None}
+    name = type(schedule).__name__
+    own = SCHEDULES.get(name) is not type(schedule)  # a schedule of one's own, as Keras writes it
+    return {"module": None if own else "keras.optimizers.schedules", "class_name": name,
+            "config": schedule.get_config(), "registered_name": name if own else None}
 
 
 def deserialize(config, custom_objects=None):

@@ -144,7 +144,7 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     batch_begin = overriding(callbacks, "on_test_batch_begin")
     batch_end = overriding(callbacks, "on_test_batch_end")
     for cb in callbacks:
-        cb.on_test_begin(None)
+        cb.on_test_begin({})
     loss_total, right = 0.0, {name: 0.0 for name in model.metrics}
     started, steps = time.perf_counter(), -(-x.shape[0] // batch_size)
     bar = tqdm(total=steps, desc="evaluate", unit="batch",
@@ -152,7 +152,7 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     try:
         for i in range(0, x.shape[0], batch_size):
             for cb in batch_begin:
-                cb.on_test_batch_begin(i // batch_size, logs=None)
+                cb.on_test_batch_begin(i // batch_size, logs={})
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             wb = None if weights is None else weights[i:i + batch_size]
             out, per_example, _ = loss_and_gradient(model, xb, yb, training=False, weights=wb,
@@ -212,11 +212,11 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
     with _StopOnInterrupt(model):
         for cb in callbacks:
-            cb.on_train_begin(None)
+            cb.on_train_begin({})
         logs = None
         for epoch in range(int(initial_epoch), epochs):
             for cb in callbacks:
-                cb.on_epoch_begin(epoch, None)
+                cb.on_epoch_begin(epoch, {})
             # with a seed, the epoch's shuffle and dropout masks come from a generator of their
             # own, a function of (seed, epoch) only: a resumed fit repeats a straight one, and
             # the global generator is left as it was
@@ -233,17 +233,18 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                     val = evaluate_arrays(model, vx, vy, max(batch_size, 256), vw,
                                           callbacks=callbacks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
-                    bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+                if seen == n:  # an epoch interrupted part-way is not counted as done
+                    model.epoch += 1
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                # the epoch's line shows what the callbacks added too (learning_rate), as Keras's
+                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             finally:
                 bar.close()
             if verbose == 2:  # no bar: two lines per epoch, as Keras 3 prints them
                 if epochs > 1:  # (Keras names no epoch when there is one)
                     print(f"Epoch {epoch + 1}/{epochs}")
                 print(progress_line(steps, time.perf_counter() - started, logs))
-            if seen == n:  # an epoch interrupted part-way is not counted as done
-                model.epoch += 1
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
         for cb in callbacks:
@@ -269,7 +270,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
         xb, yb = x[idx], y[idx]
         wb = None if weights is None else weights[idx]
         for cb in batch_begin:
-            cb.on_batch_begin(step, logs=None)
+            cb.on_batch_begin(step, logs={})
         try:
             loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:

@@ -80,6 +80,22 @@ def as_float(x, dtype):
     return x if x.dtype.kind == "f" and x.dtype.itemsize >= 4 else x.astype(dtype)
 
 
+def checked_gradient(g, y, who):
+    """``g`` = dL/dy as an array of ``y``'s float type, checked: it must have the shape of the
+    output ``y`` of the last forward pass (a gradient of another shape would be broadcast, or
+    fail inside NumPy) and hold real numbers."""
+    if not hasattr(g, "shape") or not hasattr(g, "dtype"):
+        g = backend.get_array_module(y).asarray(g)
+    if tuple(g.shape) != tuple(y.shape):
+        raise ValueError(f"{who}: backward() got a gradient of shape {tuple(g.shape)}, but the "
+                         f"last forward pass gave an output of shape {tuple(y.shape)}; "
+                         "dL/d(output) has the output's shape")
+    if g.dtype.kind not in "fiub":
+        raise TypeError(f"{who}: backward() expects a gradient of real numbers, got dtype "
+                        f"{g.dtype}")
+    return as_float(g, y.dtype)
+
+
 class Tensor:
     """A symbolic tensor of the functional API: a shape (batch axis ``None``) and the layer that
     produces it. The layer's ``inbound`` tensors say where its own inputs come from."""
@@ -409,21 +425,7 @@ class Layer:
         return self._backward(dz, need_input_grad)
 
     def _check_gradient(self, g):
-        """``g`` = dL/d(output) as an array of the output's float type, checked: it must have
-        the shape of the last forward pass's output (a gradient of another shape would be
-        broadcast, or fail inside NumPy)."""
-        y = self._y
-        if not hasattr(g, "shape") or not hasattr(g, "dtype"):
-            g = backend.get_array_module(y).asarray(g)
-        if tuple(g.shape) != tuple(y.shape):
-            raise ValueError(f"layer '{self.name}' ({type(self).__name__}): backward() got a "
-                             f"gradient of shape {tuple(g.shape)}, but the last forward pass gave "
-                             f"an output of shape {tuple(y.shape)}; dL/d(output) has the "
-                             "output's shape")
-        if g.dtype.kind not in "fiub":
-            raise TypeError(f"layer '{self.name}': backward() expects a gradient of numbers, got "
-                            f"dtype {g.dtype}")
-        return as_float(g, y.dtype)
+        return checked_gradient(g, self._y, f"layer '{self.name}' ({type(self).__name__})")
 
     def _forward(self, x, training, fused=None):
         raise NotImplementedError

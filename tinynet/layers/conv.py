@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..shapes import fmt_shape, padding_amounts, pair
-from .base import Layer, as_float
+from .base import Layer, checked_gradient
 
 
 def check_padding(padding, owner):
@@ -120,16 +120,12 @@ class Conv2D(Layer):
         y, self._saved = self._kernels.conv2d_maxpool_forward(
             x, self.kernel, bias, self.strides, self.pads, self._pool,
             relu=self.activation == "relu")
-        self._pooled_shape = tuple(y.shape)
+        self._pooled = y
         return y
 
     def backward_pooled(self, dy, need_input_grad=True):
         """dL/d(input) from ``dy`` = dL/d(the pooled output of :meth:`forward_pooled`)."""
-        if tuple(getattr(dy, "shape", ())) != self._pooled_shape:
-            raise ValueError(f"layer '{self.name}' with its max pooling: backward() got a gradient "
-                             f"of shape {tuple(getattr(dy, 'shape', ()))}, but the last forward "
-                             f"pass gave a pooled output of shape {self._pooled_shape}")
-        dy = as_float(dy, self.dtype)
+        dy = checked_gradient(dy, self._pooled, f"layer '{self.name}' with its max pooling")
         return self._gradients(*self._kernels.conv2d_maxpool_backward(
             dy, self._saved, self.kernel, self.strides, self.pads, self._pool,
             relu=self.activation == "relu", need_dx=need_input_grad))
