@@ -583,3 +583,82 @@ def test_keras_input_batch_shape_mixed_precision_and_an_empty_batch():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"x is empty \(shape \(0, 4\)\)"):  # not "batch_size ... 0"
         model.test_on_batch(np.zeros((0, 4)), np.zeros((0, 2)))
+
+
+# ---- from a Keras user's trial of the guides (2026-12-01, fifth session) -------------------
+def test_sequential_pop_removes_the_last_layer_and_keeps_the_others_weights():
+    backend.set_seed(0)
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(8, activation="relu"),
+                              layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).random((5, 4)).astype("float32")
+    hidden = model.layers[0].get_weights()
+    last = model.pop()
+    assert isinstance(last, layers.Dense) and last.units == 3 and len(model.layers) == 1
+    np.testing.assert_array_equal(model.predict(x), np.maximum(x @ hidden[0] + hidden[1], 0))
+    model.add(layers.Dense(2, activation="softmax"))   # a new head, as the guide does
+    assert model.predict(x).shape == (5, 2)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, np.arange(5) % 2, verbose=0)
+    model.pop()
+    model.pop()
+    assert not model.built and model.layers == []
+    with pytest.raises(IndexError, match="has no layer to pop"):
+        model.pop()
+
+
+def test_validation_freq_and_validation_batch_size_as_in_keras():
+    x, y = _digits(48, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    every_other = model.fit(x, y, epochs=5, validation_split=0.25, validation_freq=2, verbose=0)
+    assert len(every_other.history["loss"]) == 5 and len(every_other.history["val_loss"]) == 2
+    listed = model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=[1, 4],
+                       validation_batch_size=7, verbose=0)
+    assert len(listed.history["val_loss"]) == 2
+    assert listed.history["val_loss"][-1] == pytest.approx(model.evaluate(x, y, verbose=0),
+                                                           rel=1e-6)
+    with pytest.raises(ValueError, match="validation_freq must be an integer >= 1"):
+        model.fit(x, y, validation_freq=0, verbose=0)
+
+
+def test_what_fit_does_not_take_is_named_with_what_to_do():
+    x, y = _digits(16, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(TypeError, match=r"steps_per_epoch= is not implemented.*x\[:steps \* "
+                                        r"batch_size\]"):
+        model.fit(x, y, steps_per_epoch=3, verbose=0)
+    with pytest.raises(TypeError, match=r"fit\(\) got an unexpected keyword argument 'epoch'; "
+                                        r"fit takes x, y \(arrays\), batch_size, epochs"):
+        model.fit(x, y, epoch=3, verbose=0)
+
+
+def test_several_inputs_or_outputs_and_shared_layers_say_what_to_do():
+    inputs = keras.Input((4,))
+    h = layers.Dense(5, name="h")(inputs)
+    out = layers.Dense(2, name="out")(h)
+    with pytest.raises(ValueError, match=r"several outputs are not implemented.*"
+                                         r"model.forward\(x, record=outputs\)"):
+        keras.Model(inputs, [h, out])
+    with pytest.raises(ValueError, match="several inputs are not implemented"):
+        keras.Model([inputs, keras.Input((4,))], out)
+    with pytest.raises(ValueError, match="does not share layers .*a new layer, which has weights "
+                                         "of its own"):
+        h.layer(keras.Input((4,)))   # the layer "h" called a second time
+    outputs = {}   # the way the message gives to read every layer's output
+    model = keras.Model(inputs, out)
+    model.forward(np.ones((3, 4)), record=outputs)
+    assert {"h", "out"} <= set(outputs) and outputs["h"].shape == (3, 5)
+    assert inputs.dtype == "float32" and h.dtype == "float32"   # Keras's KerasTensor.dtype
+
+
+def test_optimizer_iterations_and_binary_accuracy_threshold_as_keras_scripts_use_them():
+    x, y = _digits(32, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert model.optimizer.iterations == 4 and model.optimizer.iterations.numpy() == 4
+    assert isinstance(model.optimizer.iterations.numpy(), int)
+    assert keras.metrics.BinaryAccuracy(threshold=0.5).name == "binary_accuracy"
+    with pytest.raises(ValueError, match="threshold=0.3 is not implemented.*leave threshold at 0.5"):
+        keras.metrics.BinaryAccuracy(threshold=0.3)

@@ -210,6 +210,20 @@ def batch_size(value):
     return int(value)
 
 
+def validation_freq(value):
+    """Keras's ``validation_freq``: an int ``k >= 1`` (validate after every k-th epoch), or the
+    epochs after which to validate, counted from 1 (returned as a tuple)."""
+    if isinstance(value, (list, tuple, range)):
+        epochs = tuple(value)
+        if all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 1
+               for e in epochs):
+            return tuple(int(e) for e in epochs)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    raise ValueError(f"validation_freq must be an integer >= 1 (validate every that many epochs) "
+                     f"or a list of epochs counted from 1, got {value!r}")
+
+
 def validation(x, y, sample_weight, validation_data, validation_split, prepare):
     """``(x, y, sample_weight, validation)`` from ``fit``'s arguments, ``validation`` being
     ``(x_val, y_val, sample_weight_val or None)`` or ``None``. ``validation_split`` holds out the

@@ -273,6 +273,13 @@ class SparseCategoricalAccuracy(_AccuracyMetric):
 class BinaryAccuracy(_AccuracyMetric):
     default_name = "binary_accuracy"
 
+    def __init__(self, name=None, dtype=None, threshold=0.5):
+        if threshold != 0.5:
+            raise ValueError(f"BinaryAccuracy: threshold={threshold!r} is not implemented in "
+                             "tinynet, whose binary accuracy counts an output > 0.5 as class 1 "
+                             "(a logit > 0 with from_logits=True); leave threshold at 0.5")
+        super().__init__(name, dtype)
+
 
 __all__ += ["Accuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "BinaryAccuracy"]
 

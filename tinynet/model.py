@@ -88,11 +88,18 @@ class Model:
     def _set_graph(self, inputs, outputs):
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != 1:
-                raise ValueError("tinynet models take exactly one input tensor")
+                raise ValueError(f"tinynet models take exactly one input tensor, got "
+                                 f"{len(inputs)}: Keras's models with several inputs are not "
+                                 "implemented in tinynet; give the model one Input")
             inputs = inputs[0]
         if isinstance(outputs, (list, tuple)):
             if len(outputs) != 1:
-                raise ValueError("tinynet models produce exactly one output tensor")
+                raise ValueError(f"tinynet models produce exactly one output tensor, got "
+                                 f"{len(outputs)}: Keras's models with several outputs are not "
+                                 "implemented in tinynet. To read every layer's output (feature "
+                                 "extraction), run model.forward(x, record=outputs): the dict "
+                                 "outputs receives each layer's output by name; or make one "
+                                 "Model(model.input, layer.output) per layer")
             outputs = outputs[0]
         self.graph = Graph(inputs, outputs)
         # the weights become views of one flat buffer now, so that a reference to layer.kernel
@@ -379,7 +386,8 @@ class Model:
 
     def fit(self, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, seed=None, **keras_options):
+            sample_weight=None, initial_epoch=0, seed=None, validation_freq=1,
+            validation_batch_size=None, **keras_options):
         """Train for ``epochs`` epochs of mini-batches; return a :class:`History`.
 
         ``validation_split`` holds out the *last* fraction of the data (before shuffling), as
@@ -390,13 +398,21 @@ class Model:
         1 (or ``"auto"``) a progress bar, 2 two lines per epoch (Keras 3's: the epoch, then steps,
         time and values). ``class_weight`` (a dict from class to weight) and ``sample_weight``
         (one weight per example) weight each example's loss; the accuracy stays the plain
-        fraction of right answers, as Keras's ``metrics`` do.
+        fraction of right answers, as Keras's ``metrics`` do. ``validation_freq``: validate
+        after every ``k``-th epoch (an int), or after the epochs listed (counted from 1), as Keras;
+        ``validation_batch_size``: the batch size of the validation (by default ``batch_size``,
+        at least 256: the numbers depend on it only through float rounding).
         """
         for key in keras_options:  # Keras arguments for data generators and distribution
-            raise unknown_argument("fit", key, "fit takes arrays x and y and the arguments of "
-                                   "Model.fit's signature")
+            if key not in FIT_ADVICE:
+                raise TypeError(f"fit() got an unexpected keyword argument {key!r}; "
+                                f"{FIT_ADVICE[None]}")
+            raise unknown_argument("fit", key, FIT_ADVICE[key])
         self._require_compiled("fit")
         batch_size = checks.batch_size(batch_size)
+        validation_batch_size = (max(batch_size, 256) if validation_batch_size is None
+                                 else checks.batch_size(validation_batch_size))
+        validation_freq = checks.validation_freq(validation_freq)
         verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "fit")
         if sample_weight is not None:
@@ -407,7 +423,8 @@ class Model:
         if val is not None:
             val = (val[0], val[1], self._weights(val[2], None, val[1], "fit (validation_data)"))
         self.history = training.fit(self, x, y, batch_size, epochs, verbose, val, shuffle,
-                                    callbacks, initial_epoch, seed, weights=w)
+                                    callbacks, initial_epoch, seed, weights=w,
+                                    validation=(validation_freq, validation_batch_size))
         return self.history
 
     def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, steps=None,
@@ -496,6 +513,20 @@ class Model:
         io.load_weights_into(self, path, skip_mismatch=skip_mismatch, **kwargs)
 
 
+# what fit says of Keras's arguments for data pipelines that it does not take
+FIT_ADVICE = {
+    None: ("fit takes x, y (arrays), batch_size, epochs, verbose, callbacks, validation_split, "
+           "validation_data, shuffle, class_weight, sample_weight, initial_epoch, seed, "
+           "validation_freq, validation_batch_size"),
+    "steps_per_epoch": ("each epoch trains on every batch of x (for fewer steps, slice the data: "
+                        "x[:steps * batch_size])"),
+    "validation_steps": ("the validation runs on all of validation_data (for fewer steps, slice "
+                         "it)"),
+}
+for _key in ("max_queue_size", "workers", "use_multiprocessing"):
+    FIT_ADVICE[_key] = "fit takes arrays, read in the process itself: leave it out"
+
+
 class Sequential(Model):
     """A stack of layers, each fed the previous one's output.
 
@@ -541,6 +572,20 @@ class Sequential(Model):
                 except Exception:
                     self._stack.pop()
                     raise
+
+    def pop(self, rebuild=True):
+        """Remove the last layer and return it, as Keras: the model then ends at the layer before
+        (its weights kept). ``rebuild`` is Keras's argument; tinynet always rebuilds at once."""
+        if not self._stack:
+            raise IndexError(f"Sequential model '{self.name}' has no layer to pop")
+        layer = self._stack.pop()
+        layer.inbound = None  # free to be used in another model
+        if self.built:
+            if self._stack:
+                self._set_graph(self._input_tensor, self._stack[-1].output)
+            else:  # only the input is left: nothing to run
+                self.graph = None
+        return layer
 
     def _connect(self, input_tensor):
         """Call the layers in order on ``input_tensor``; on failure leave the layers this call

@@ -135,6 +135,17 @@ class LearningRate(float):
         return float, (float(self),)
 
 
+class StepCount(int):
+    """``optimizer.iterations``: the number of steps taken, an int that also answers Keras's
+    variable method ``numpy()``."""
+
+    def numpy(self):
+        return int(self)
+
+    def __reduce__(self):  # copied or pickled: the number alone
+        return int, (int(self),)
+
+
 class Optimizer:
     """The common part: argument checks, gradient clipping, weight decay, state per parameter."""
 
@@ -187,6 +198,15 @@ class Optimizer:
         state = dict(self.__dict__)
         state["_model"] = None
         return state
+
+    @property
+    def iterations(self):
+        """The number of steps taken (0 before the first): an int, with Keras's ``.numpy()``."""
+        return StepCount(self._iterations)
+
+    @iterations.setter
+    def iterations(self, value):
+        self._iterations = int(value)
 
     @classmethod
     def arguments(cls):

@@ -201,8 +201,10 @@ def make_logs(model, loss_total, right, seen):
 
 
 def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, callbacks,
-        initial_epoch, seed, weights=None):
-    """The loop of ``Model.fit`` on checked arrays; returns the :class:`History`."""
+        initial_epoch, seed, weights=None, validation=(1, None)):
+    """The loop of ``Model.fit`` on checked arrays; returns the :class:`History`. ``validation``:
+    ``(validation_freq, validation batch size)``."""
+    validation_freq, validation_batch = validation
     history = History()
     # History last, as in Keras: it records what the others add to the logs
     callbacks = prepare_callbacks(callbacks, model, "fit") + prepare_callbacks([history], model, "fit")
@@ -228,9 +230,11 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                 with backend.generator(gen):
                     logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
                                               shuffle, bar, callbacks, verbose)
-                if validation_data is not None:
+                if validation_data is not None and (
+                        epoch + 1 in validation_freq if isinstance(validation_freq, tuple)
+                        else (epoch + 1) % validation_freq == 0):  # Keras's epochs, from 1
                     vx, vy, vw = validation_data
-                    val = evaluate_arrays(model, vx, vy, max(batch_size, 256), vw,
+                    val = evaluate_arrays(model, vx, vy, validation_batch or max(batch_size, 256), vw,
                                           callbacks=callbacks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 if seen == n:  # an epoch interrupted part-way is not counted as done

@@ -104,6 +104,11 @@ class Tensor:
         self.shape = (None,) + tuple(shape)
         self.layer = layer
 
+    @property
+    def dtype(self):
+        """The float type of its values, by name, as Keras's ``"float32"``."""
+        return np.dtype(getattr(self.layer, "dtype", None) or backend.floatx()).name
+
     def __repr__(self):
         return f"<Tensor shape={self.shape} from '{self.layer.name}'>"
 
@@ -455,7 +460,9 @@ class Layer:
         if all(isinstance(t, Tensor) for t in symbolic):
             if self.inbound is not None:
                 raise ValueError(f"layer '{self.name}' is already used in a graph; tinynet does "
-                                 "not share layers: create a new layer")
+                                 "not share layers (one layer, and its weights, called at two "
+                                 "places, as Keras's shared layers): create a new layer, which "
+                                 "has weights of its own")
             shapes = [t.shape[1:] for t in symbolic]
             self.build(shapes if isinstance(inputs, list) else shapes[0])
             self.inbound = symbolic
