@@ -662,3 +662,17 @@ def test_optimizer_iterations_and_binary_accuracy_threshold_as_keras_scripts_use
     assert keras.metrics.BinaryAccuracy(threshold=0.5).name == "binary_accuracy"
     with pytest.raises(ValueError, match="threshold=0.3 is not implemented.*leave threshold at 0.5"):
         keras.metrics.BinaryAccuracy(threshold=0.3)
+
+
+def test_binary_accuracy_on_logits_counts_a_logit_above_zero_as_class_one():
+    """The one accuracy that differs from Keras's on purpose (README): Keras 3.15 compares the
+    logit itself with 0.5."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 5))
+    y = (x[:, 0] + 0.3 * rng.standard_normal(200) > 0.2).astype("float32")
+    model = keras.Sequential([keras.Input((5,)), layers.Dense(1)])
+    model.compile("sgd", keras.losses.BinaryCrossentropy(from_logits=True), metrics=["accuracy"])
+    logits = model.predict(x)[:, 0]
+    _, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy == pytest.approx(np.mean((logits > 0) == y), abs=1e-12)
+    assert accuracy != pytest.approx(np.mean((logits > 0.5) == y), abs=1e-12)
