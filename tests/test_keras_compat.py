@@ -606,19 +606,47 @@ def test_sequential_pop_removes_the_last_layer_and_keeps_the_others_weights():
         model.pop()
 
 
+def test_a_layer_added_after_pop_starts_with_a_fresh_optimizer_state():
+    """The optimizer's state is kept by parameter position: the popped layer's must go, or the
+    layer added in its place (of the same shape) would take it over."""
+    backend.set_floatx("float64")
+    try:
+        x, y = _digits(16, shape=(4,))
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3), layers.Dense(2)])
+        model.compile(keras.optimizers.RMSprop(0.01), "sparse_categorical_crossentropy")
+        model.fit(x, y % 2, epochs=2, verbose=0)
+        model.pop()
+        model.add(layers.Dense(2, activation="softmax"))
+        model.train_on_batch(x, y % 2)
+        g = model.layers[-1].grads[0]
+        s = model.optimizer._slots[2]["s"]
+        np.testing.assert_allclose(s, 0.1 * g * g, rtol=1e-12)   # rho = 0.9 from s = 0
+        model.pop()
+        model.add(layers.Dense(5))   # another shape: trains, not "used for another model"
+        model.compile(keras.optimizers.RMSprop(0.01), "mse")
+        model.fit(x, np.zeros((16, 5)), verbose=0)
+    finally:
+        backend.set_floatx("float32")
+
+
 def test_validation_freq_and_validation_batch_size_as_in_keras():
     x, y = _digits(48, shape=(4,))
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")
     every_other = model.fit(x, y, epochs=5, validation_split=0.25, validation_freq=2, verbose=0)
     assert len(every_other.history["loss"]) == 5 and len(every_other.history["val_loss"]) == 2
+    batches = []
+    count = keras.callbacks.LambdaCallback(on_test_batch_end=lambda b, logs: batches.append(b))
     listed = model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=[1, 4],
-                       validation_batch_size=7, verbose=0)
+                       validation_batch_size=7, verbose=0, callbacks=[count])
     assert len(listed.history["val_loss"]) == 2
+    assert batches == list(range(7)) * 2   # 48 examples in batches of 7, after epochs 1 and 4
     assert listed.history["val_loss"][-1] == pytest.approx(model.evaluate(x, y, verbose=0),
                                                            rel=1e-6)
     with pytest.raises(ValueError, match="validation_freq must be an integer >= 1"):
         model.fit(x, y, validation_freq=0, verbose=0)
+    with pytest.raises(ValueError, match="validation_batch_size must be a positive integer"):
+        model.fit(x, y, validation_batch_size=0, verbose=0)
 
 
 def test_what_fit_does_not_take_is_named_with_what_to_do():
@@ -631,6 +659,9 @@ def test_what_fit_does_not_take_is_named_with_what_to_do():
     with pytest.raises(TypeError, match=r"fit\(\) got an unexpected keyword argument 'epoch'; "
                                         r"fit takes x, y \(arrays\), batch_size, epochs"):
         model.fit(x, y, epoch=3, verbose=0)
+    with pytest.raises(TypeError, match="workers= is Keras 2's argument .*Keras 3 has it no more"):
+        model.fit(x, y, workers=2, verbose=0)
+    model.fit(x, y, steps_per_epoch=None, validation_steps=None, verbose=0)   # Keras's defaults
 
 
 def test_several_inputs_or_outputs_and_shared_layers_say_what_to_do():
@@ -659,6 +690,11 @@ def test_optimizer_iterations_and_binary_accuracy_threshold_as_keras_scripts_use
     model.fit(x, y, batch_size=8, verbose=0)
     assert model.optimizer.iterations == 4 and model.optimizer.iterations.numpy() == 4
     assert isinstance(model.optimizer.iterations.numpy(), int)
+    model.optimizer.iterations.assign(10)   # Keras's way to set it
+    assert model.optimizer.iterations == 10
+    for bad in (2.7, -1, "3", True):
+        with pytest.raises(ValueError, match="iterations counts steps: an integer >= 0"):
+            model.optimizer.iterations = bad
     assert keras.metrics.BinaryAccuracy(threshold=0.5).name == "binary_accuracy"
     with pytest.raises(ValueError, match="threshold=0.3 is not implemented.*leave threshold at 0.5"):
         keras.metrics.BinaryAccuracy(threshold=0.3)

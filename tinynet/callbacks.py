@@ -166,7 +166,8 @@ def _monitored(logs, monitor, owner):
     if value is None:
         warnings.warn(f"{owner}: the monitored value {monitor!r} is not in the logs (available: "
                       f"{', '.join(sorted(logs or {})) or 'none'}); it does nothing this epoch. "
-                      "'val_...' values need validation_data or validation_split in fit.",
+                      "'val_...' values need validation_data or validation_split in fit, and "
+                      "an epoch that is validated (see fit's validation_freq).",
                       RuntimeWarning, stacklevel=3)
         return None
     return float(value)
@@ -442,11 +443,12 @@ class TerminateOnNaN(Callback):
         self.raise_error = bool(raise_error)
 
     def on_nonfinite_loss(self, batch, message):
-        """Called by ``fit`` for a batch whose loss (or update) was not finite and was undone."""
+        """Called by ``fit`` for batch ``batch`` (counted from 0, as Keras prints it) of this
+        epoch, whose loss (or update) was not finite and was undone."""
         if self.raise_error:
-            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}: {message}. "
+            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch} ({message}). "
                                "Terminating training immediately.")
-        print(f"Batch {batch}: Invalid loss, terminating training: {message}")
+        print(f"Batch {batch}: Invalid loss, terminating training ({message})")
         self.model.stop_training = True
 
 

@@ -189,7 +189,7 @@ def steps(value, batch_size, n, where):
     ``steps`` of ``evaluate`` and ``predict``, which stop after that many batches."""
     if value is None:
         return n
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if not _positive_int(value):
         raise ValueError(f"{where}: steps must be a positive integer (a number of batches) or "
                          f"None for all the data, got {value!r}")
     return min(n, int(value) * batch_size)
@@ -201,12 +201,17 @@ def _finite_non_negative(value):
     return bool(np.isfinite(value)) and value >= 0
 
 
-def batch_size(value):
+def _positive_int(value):
+    """Whether ``value`` is an integer >= 1 (a bool is not)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def batch_size(value, name="batch_size"):
     """A positive batch size (Keras's default 32 for ``None``); larger than the data is one batch."""
     if value is None:
         return 32
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {value!r}")
+    if not _positive_int(value):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -214,11 +219,9 @@ def validation_freq(value):
     """Keras's ``validation_freq``: an int ``k >= 1`` (validate after every k-th epoch), or the
     epochs after which to validate, counted from 1 (returned as a tuple)."""
     if isinstance(value, (list, tuple, range)):
-        epochs = tuple(value)
-        if all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 1
-               for e in epochs):
-            return tuple(int(e) for e in epochs)
-    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+        if all(map(_positive_int, value)):
+            return tuple(int(e) for e in value)
+    elif _positive_int(value):
         return int(value)
     raise ValueError(f"validation_freq must be an integer >= 1 (validate every that many epochs) "
                      f"or a list of epochs counted from 1, got {value!r}")

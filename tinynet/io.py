@@ -31,6 +31,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .graph import topological_order
 from .names import unknown_argument
+from .schedules import UnknownScheduleError
 
 FORMAT = "tinynet-model"
 VERSION = 1
@@ -374,8 +375,12 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
         loss = comp["loss"]
         if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
             loss = {"class": "CategoricalCrossentropy", "from_logits": comp.get("from_logits", False)}
-        model.compile(optimizers_mod.from_config(comp["optimizer"], custom_objects),
-                      losses_mod.get(loss))
+        try:
+            optimizer = optimizers_mod.from_config(comp["optimizer"], custom_objects)
+        except UnknownScheduleError as e:  # the file is fine: a class of one's own is missing
+            raise ModelFileError(f"the model was compiled with a learning-rate schedule of its "
+                                 f"own ({e}); pass load_model(..., custom_objects=...)") from None
+        model.compile(optimizer, losses_mod.get(loss))
         model.metrics = list(comp["metrics"])
         model.metric_kinds = dict(comp.get("metric_kinds") or
                                   {m: model._accuracy_kind(m) for m in model.metrics})

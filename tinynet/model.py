@@ -403,15 +403,21 @@ class Model:
         ``validation_batch_size``: the batch size of the validation (by default ``batch_size``,
         at least 256: the numbers depend on it only through float rounding).
         """
-        for key in keras_options:  # Keras arguments for data generators and distribution
+        for key, value in keras_options.items():  # Keras arguments for data pipelines
+            if key in FIT_ADVICE and value is None:
+                continue  # Keras's default: all the data
+            if key in KERAS_2_FIT:
+                raise TypeError(f"fit: {key}= is Keras 2's argument for data generators (Keras 3 "
+                                "has it no more); tinynet's fit takes arrays: leave it out")
             if key not in FIT_ADVICE:
                 raise TypeError(f"fit() got an unexpected keyword argument {key!r}; "
                                 f"{FIT_ADVICE[None]}")
             raise unknown_argument("fit", key, FIT_ADVICE[key])
         self._require_compiled("fit")
         batch_size = checks.batch_size(batch_size)
-        validation_batch_size = (max(batch_size, 256) if validation_batch_size is None
-                                 else checks.batch_size(validation_batch_size))
+        if validation_batch_size is not None:
+            validation_batch_size = checks.batch_size(validation_batch_size,
+                                                      "validation_batch_size")
         validation_freq = checks.validation_freq(validation_freq)
         verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "fit")
@@ -523,8 +529,7 @@ FIT_ADVICE = {
     "validation_steps": ("the validation runs on all of validation_data (for fewer steps, slice "
                          "it)"),
 }
-for _key in ("max_queue_size", "workers", "use_multiprocessing"):
-    FIT_ADVICE[_key] = "fit takes arrays, read in the process itself: leave it out"
+KERAS_2_FIT = ("max_queue_size", "workers", "use_multiprocessing")
 
 
 class Sequential(Model):
@@ -578,8 +583,11 @@ class Sequential(Model):
         (its weights kept). ``rebuild`` is Keras's argument; tinynet always rebuilds at once."""
         if not self._stack:
             raise IndexError(f"Sequential model '{self.name}' has no layer to pop")
+        kept = sum(len(other.params) for other in self._stack[:-1])
         layer = self._stack.pop()
         layer.inbound = None  # free to be used in another model
+        if getattr(self, "optimizer", None) is not None:  # its state of the popped weights goes
+            self.optimizer.forget_from(kept)
         if self.built:
             if self._stack:
                 self._set_graph(self._input_tensor, self._stack[-1].output)

@@ -137,10 +137,19 @@ class LearningRate(float):
 
 class StepCount(int):
     """``optimizer.iterations``: the number of steps taken, an int that also answers Keras's
-    variable method ``numpy()``."""
+    variable methods ``numpy()`` and ``assign(n)`` (sets the optimizer's count, as
+    ``optimizer.iterations = n`` does; like :class:`LearningRate`, a snapshot)."""
+
+    def __new__(cls, value, optimizer):
+        number = super().__new__(cls, value)
+        number._optimizer = optimizer
+        return number
 
     def numpy(self):
         return int(self)
+
+    def assign(self, value):
+        self._optimizer.iterations = value
 
     def __reduce__(self):  # copied or pickled: the number alone
         return int, (int(self),)
@@ -201,12 +210,22 @@ class Optimizer:
 
     @property
     def iterations(self):
-        """The number of steps taken (0 before the first): an int, with Keras's ``.numpy()``."""
-        return StepCount(self._iterations)
+        """The number of steps taken (0 before the first): an int, with Keras's ``.numpy()`` and
+        ``.assign(n)``. A schedule's learning rate is read at this step count."""
+        return StepCount(self._iterations, self)
 
     @iterations.setter
     def iterations(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{type(self).__name__}: iterations counts steps: an integer >= 0, "
+                             f"got {value!r}")
         self._iterations = int(value)
+
+    def forget_from(self, position):
+        """Drop the state of the parameters from ``position`` on (a model lost its last
+        layers: ``Sequential.pop``), so that a layer added in their place starts afresh."""
+        del self._slots[position:]
+        self._flat_arena, self._flat = None, []
 
     @classmethod
     def arguments(cls):

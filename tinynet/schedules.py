@@ -276,6 +276,10 @@ def serialize(schedule):
             "config": schedule.get_config(), "registered_name": name if own else None}
 
 
+class UnknownScheduleError(ValueError):
+    """A serialized schedule names a class that is neither tinynet's nor in ``custom_objects``."""
+
+
 def deserialize(config, custom_objects=None):
     """The schedule that :func:`serialize` described (a schedule of one's own is found in
     ``custom_objects``, ``{class name: class}``, as in Keras)."""
@@ -285,7 +289,7 @@ def deserialize(config, custom_objects=None):
     name = config["class_name"]
     cls = dict(SCHEDULES, **(custom_objects or {})).get(name)
     if cls is None:
-        raise ValueError(f"deserialize: unknown learning-rate schedule {name!r}; tinynet has "
+        raise UnknownScheduleError(f"deserialize: unknown learning-rate schedule {name!r}; tinynet has "
                          f"{', '.join(SCHEDULES)}; give a schedule of your own as "
                          f"custom_objects={{{name!r}: {name}}}")
     return cls.from_config(dict(config.get("config", {})))

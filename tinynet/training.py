@@ -203,8 +203,10 @@ def make_logs(model, loss_total, right, seen):
 def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, callbacks,
         initial_epoch, seed, weights=None, validation=(1, None)):
     """The loop of ``Model.fit`` on checked arrays; returns the :class:`History`. ``validation``:
-    ``(validation_freq, validation batch size)``."""
+    ``(validation_freq, validation batch size or None)``; ``None``: the batch size, at least 256
+    (fewer, larger batches: the numbers depend on it only through float rounding)."""
     validation_freq, validation_batch = validation
+    validation_batch = validation_batch or max(batch_size, 256)
     history = History()
     # History last, as in Keras: it records what the others add to the logs
     callbacks = prepare_callbacks(callbacks, model, "fit") + prepare_callbacks([history], model, "fit")
@@ -215,10 +217,12 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     with _StopOnInterrupt(model):
         for cb in callbacks:
             cb.on_train_begin({})
-        logs = None
+        logs = {}  # what on_train_end gets when no epoch runs, as Keras
         for epoch in range(int(initial_epoch), epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
+            if verbose == 2 and epochs > 1:  # Keras 3's first line (no epoch named for one)
+                print(f"Epoch {epoch + 1}/{epochs}")
             # with a seed, the epoch's shuffle and dropout masks come from a generator of their
             # own, a function of (seed, epoch) only: a resumed fit repeats a straight one, and
             # the global generator is left as it was
@@ -234,7 +238,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                         epoch + 1 in validation_freq if isinstance(validation_freq, tuple)
                         else (epoch + 1) % validation_freq == 0):  # Keras's epochs, from 1
                     vx, vy, vw = validation_data
-                    val = evaluate_arrays(model, vx, vy, validation_batch or max(batch_size, 256), vw,
+                    val = evaluate_arrays(model, vx, vy, validation_batch, vw,
                                           callbacks=callbacks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 if seen == n:  # an epoch interrupted part-way is not counted as done
@@ -245,9 +249,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             finally:
                 bar.close()
-            if verbose == 2:  # no bar: two lines per epoch, as Keras 3 prints them
-                if epochs > 1:  # (Keras names no epoch when there is one)
-                    print(f"Epoch {epoch + 1}/{epochs}")
+            if verbose == 2:  # no bar: the second line, after the callbacks, as Keras 3's
                 print(progress_line(steps, time.perf_counter() - started, logs))
             if model.stop_training:
                 break
@@ -278,14 +280,14 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
         try:
             loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:
-            message = (f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped "
-                       "and the weights are those before this batch (lower the learning rate, or "
-                       "check the data for extreme values)")
             terminate = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
             if not terminate:
-                raise NonFiniteLossError(message) from None
+                raise NonFiniteLossError(
+                    f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped and "
+                    "the weights are those before this batch (lower the learning rate, or check "
+                    "the data for extreme values)") from None
             for cb in terminate:  # stop without an error (or raise Keras's RuntimeError)
-                cb.on_nonfinite_loss(step, message)
+                cb.on_nonfinite_loss(step, f"{e}; the weights are those before this batch")
             break
         loss_total = loss_total + loss_sum  # stays on the device: no transfer
         right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
