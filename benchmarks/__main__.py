@@ -962,7 +962,7 @@ def write_report(results, out):
                     lines.append(f"\n{b} ({c}): failed: `{e['error'][-300:]}`")
         lines += ["", "The dense rows time NumPy's BLAS (tinynet's Dense is the same code on both "
                   "CPU backends); in the numba process OpenBLAS runs on one thread once the "
-                  "parallel kernels have run (see the thread policy in `tinynet/backend.py`).",
+                  "parallel kernels have run (see the thread policy in `tinynet/threads.py`).",
                   "", "![kernels](kernels.png)", ""]
     # scaling -------------------------------------------------------------------------------
     if results.get("scaling") or results.get("batch_sweep"):

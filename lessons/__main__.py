@@ -58,7 +58,10 @@ def main(argv=None):
     for name in names:
         print(f"\n######## {name} ########")
         lesson_started = time.perf_counter()
-        pages[name] = run_lesson(name, args)
+        try:
+            pages[name] = run_lesson(name, args)
+        except FileNotFoundError as e:  # no data set: its message says where to put it
+            raise SystemExit(f"lesson {name} needs the data sets: {e}") from None
         print(f"######## {name}: {time.perf_counter() - lesson_started:.1f} s")
     command = "python -m lessons " + " ".join(raw)
     report = common.write_report([p["section"] for p in pages.values()], args, args.out,

@@ -250,8 +250,10 @@ def describe_run(args):
         f"- Training: RMSprop (Keras's defaults unless stated), categorical cross-entropy, batch "
         f"{args.batch_size} and {args.epochs} epoch(s). The practical work gives neither a batch "
         "size nor a number of epochs: these are tinynet's choice (Keras's default batch is 32).",
-        f"- Seeds: {', '.join(map(str, seeds(args)))} for the four headline models (mean ± standard "
-        f"deviation over the seeds), {args.seed} for the others",
+        (f"- Seeds: {', '.join(map(str, seeds(args)))} for the four headline models (mean ± "
+         f"standard deviation over the seeds), {args.seed} for the others"
+         if len(seeds(args)) > 1 else f"- Seed: {args.seed} for every model (one run each; "
+                                      "`--seeds 3` gives the spread over seeds)"),
         "- Validation data: the test set, as in the practical work's notebooks. \"Score\" is the test "
         "loss and \"Accuracy\" the test accuracy after the last epoch.",
         f"- Backend: {backend.get_backend()}; machine: {sysinfo.cpu_model()}, {cores} CPU core(s) "

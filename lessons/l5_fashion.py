@@ -198,11 +198,14 @@ third = results["model 3"][0]
 f1 = {name: metrics.f1_scores(fashion.y_test, runs[0]["predicted"], 10) for name, runs in results.items()}
 f1_seeds = np.array([metrics.f1_scores(fashion.y_test, r["predicted"], 10) for r in results["model 3"]])
 print(metrics.classification_report(fashion.y_test, third["predicted"], 10, class_names=names))
+several = len(f1_seeds) > 1  # a column over the seeds only when there are several
 rows = [[n] + [f"{f1[m][i]:.2f}" for m in results] +
-        [f"{f1_seeds[:, i].mean():.2f}" + (f" ± {f1_seeds[:, i].std(ddof=1):.2f}" if len(f1_seeds) > 1 else ""),
-         f"{practical_work.REPORT_F1[i]:.2f}"] for i, n in enumerate(names)]
-section.table("F1 per class", ["Class", "model 1", "model 2", "model 3 (first seed)",
-                               f"model 3, {len(f1_seeds)} seed(s)", "practical work, model 3"], rows)
+        ([f"{f1_seeds[:, i].mean():.2f} ± {f1_seeds[:, i].std(ddof=1):.2f}"] if several else []) +
+        [f"{practical_work.REPORT_F1[i]:.2f}"] for i, n in enumerate(names)]
+section.table("F1 per class", ["Class", "model 1", "model 2",
+                               "model 3 (first seed)" if several else "model 3"] +
+              ([f"model 3, {len(f1_seeds)} seed(s)"] if several else []) +  # (as in the report)
+              ["practical work, model 3"], rows)
 cm = metrics.confusion_matrix(fashion.y_test, third["predicted"], 10)
 hardest = np.argsort(f1["model 3"], kind="stable")[:3]
 taken = []

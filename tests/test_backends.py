@@ -73,7 +73,8 @@ def test_cnn_digits_trains_to_the_same_losses_as_numpy(name, use_backend, float6
     use_backend(name)
     ref, ref_w = loss_curve("numpy", report_models.cnn_digits, steps=200, batch=32)
     got, got_w = loss_curve(name, report_models.cnn_digits, steps=200, batch=32)
-    assert ref[-1] < 0.7 * ref[0]  # it did learn
+    if (DATA / "mnist" / "train-images-idx3-ubyte.gz").exists():  # random labels teach nothing
+        assert ref[-1] < 0.7 * ref[0]  # it did learn
     np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
     for g, r in zip(got_w, ref_w):
         np.testing.assert_allclose(g, r, rtol=1e-8, atol=1e-10)

@@ -176,7 +176,7 @@ def test_verbose_2_prints_keras_3_s_two_lines_per_epoch_and_no_bar(capsys):
     assert not capsys.readouterr().out.startswith("Epoch")
 
 
-def test_evaluate_shows_its_values_as_keras_does(capsys):
+def test_evaluate_shows_its_values_as_keras_does(capsys, monkeypatch):
     # it printed nothing whatever the verbose; Keras shows a bar (verbose 1, its "auto") or a line
     model = _mlp()
     x, y = _data()
@@ -184,7 +184,10 @@ def test_evaluate_shows_its_values_as_keras_does(capsys):
     out, err = capsys.readouterr()
     assert out.strip().endswith(f"s/step - accuracy: {accuracy:.4f} - loss: {loss:.4f}") \
         and out.startswith("2/2 - ") and "%|" not in err  # 40 examples, batches of 32
-    model.evaluate(x, y)                                    # "auto": the bar, ending with the values
+    model.evaluate(x, y)             # "auto" to a file or pipe (pytest's capture): the line
+    assert capsys.readouterr().out.split(" - ")[3:] == out.split(" - ")[3:]   # the same values
+    monkeypatch.setattr("tinynet.training._isatty", lambda stream: True)
+    model.evaluate(x, y)             # "auto" in a terminal: the bar, ending with the values
     out, err = capsys.readouterr()
     assert out == "" and "evaluate" in err and f"loss={loss:.4f}" in err and f"accuracy={accuracy:.4f}" in err
     model.evaluate(x, y, verbose=0)

@@ -712,3 +712,31 @@ def test_binary_accuracy_on_logits_counts_a_logit_above_zero_as_class_one():
     _, accuracy = model.evaluate(x, y, verbose=0)
     assert accuracy == pytest.approx(np.mean((logits > 0) == y), abs=1e-12)
     assert accuracy != pytest.approx(np.mean((logits > 0.5) == y), abs=1e-12)
+
+
+def test_tinynets_own_modules_are_attributes_of_the_package():
+    """``import tinynet; tinynet.gradcheck`` (the README names it so) said "a Keras name that
+    tinynet does not implement"; ``tf.keras`` says how to write it."""
+    code = ("import sys, tinynet; assert 'tinynet.gradcheck' not in sys.modules; "
+            "print(tinynet.gradcheck.__name__, tinynet.interop.__name__, "
+            "tinynet.report_models.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["tinynet.gradcheck", "tinynet.interop", "tinynet.report_models"]
+    with pytest.raises(AttributeError, match="tinynet is itself the keras module"):
+        keras.keras  # noqa: B018
+    assert not hasattr(keras, "BatchNormalization")
+
+
+def test_a_progress_bar_that_cannot_redraw_prints_one_line_an_epoch(capsys):
+    """verbose=1 (Keras's "auto") with output to a file or pipe: Keras prints one line an epoch;
+    tinynet's bar wrote every frame of itself there (16 an epoch in a log file)."""
+    x, y = _digits(32, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=8, epochs=2)   # pytest's capture is not a terminal
+    out, err = capsys.readouterr()
+    assert [line.split(" - ")[0] for line in out.splitlines()] == ["Epoch 1/2", "4/4", "Epoch 2/2",
+                                                                  "4/4"]
+    assert "\r" not in err and "batch/s" not in err and history.params["verbose"] == 1
+    model.evaluate(x, y)
+    assert capsys.readouterr().out.startswith("1/1 - ")   # evaluate: batches of 32

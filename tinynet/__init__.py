@@ -20,8 +20,16 @@ __all__ = ["activations", "backend", "callbacks", "datasets", "layers", "losses"
 
 
 def __getattr__(name):
+    import importlib
+    import importlib.util
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")  # tinynet.gradcheck, .interop, ...
     from .names import missing
     advice = ""
+    if name == "keras":  # TensorFlow's tutorials: tf.keras.layers.Dense(...)
+        raise AttributeError("tinynet.keras: tinynet is itself the keras module: where TensorFlow's "
+                             "tutorials write tf.keras.layers.Dense, write import tinynet as "
+                             "keras and keras.layers.Dense")
     if name == "initializers":  # Keras's HeNormal() and the like
         from .layers.base import INITIALIZERS
         advice = ("give a layer its initializer by name instead, kernel_initializer='he_normal'; "

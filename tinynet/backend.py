@@ -83,8 +83,9 @@ def _after(hook, fn):
     return run
 
 
-COMPILE_NOTICE = ("tinynet: compiling the numba kernels (once after installation: they are cached "
-                  "on disk for later runs; the first time takes up to a minute)...")
+COMPILE_NOTICE = ("tinynet: compiling the numba kernels (once after installation for each float "
+                  "type, float32 and float64: they are cached on disk for later runs; the first "
+                  "time takes up to a minute)...")
 _notice = {"shown": False}
 
 

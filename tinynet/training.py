@@ -16,6 +16,7 @@ showing a progress bar, and stopping cleanly on Ctrl-C or on a NaN loss.
 """
 import math
 import signal
+import sys
 import threading
 import time
 
@@ -103,8 +104,15 @@ def train_step(model, xb, yb, weights=None):
 
     The step is undone when the loss, the updated weights or the optimizer's updated state are NaN
     or infinite (NaN and inf propagate through sums, so one device-to-host transfer per batch
-    checks them all): the weights and the state are then those from before this batch.
+    checks them all): the weights and the state are then those from before this batch. NumPy's
+    own overflow warnings are silenced here: a value that overflows reaches that check, which
+    names it.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _train_step(model, xb, yb, weights)
+
+
+def _train_step(model, xb, yb, weights):
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     model.graph.backward(grad, need_input_grad=False)
     loss_sum = per_example.sum()
@@ -141,6 +149,7 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     """``{"loss": mean loss, metric: value, ...}`` over checked arrays, in inference mode, the loss
     weighted as in ``fit``. ``verbose``: 1 a progress bar ending with the values, 2 one line, 0
     silent. ``callbacks`` (ready, see :func:`callbacks.prepare`) get the ``on_test_*`` hooks."""
+    verbose = shown(verbose)
     batch_begin = overriding(callbacks, "on_test_batch_begin")
     batch_end = overriding(callbacks, "on_test_batch_end")
     for cb in callbacks:
@@ -174,6 +183,21 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     for cb in callbacks:
         cb.on_test_end(logs)
     return logs
+
+
+def shown(verbose):
+    """``verbose``, or 2 for a progress bar (1) that could not redraw itself in place: output
+    to a file or a pipe would get every frame of it; Keras prints one line an epoch there too."""
+    if verbose == 1 and not (_isatty(sys.stderr) or "ipykernel" in sys.modules):
+        return 2
+    return verbose
+
+
+def _isatty(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def format_logs(logs):
@@ -214,6 +238,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     n = x.shape[0]
     steps = -(-n // batch_size)
     history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+    verbose = shown(verbose)
     with _StopOnInterrupt(model):
         for cb in callbacks:
             cb.on_train_begin({})

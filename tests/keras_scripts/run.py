@@ -75,6 +75,7 @@ def main(argv=None):
     rows = ["| script | " + " | ".join(f"{f} test accuracy | {f} s" for f in frameworks) + " |",
             "|---|" + "---:|---:|" * len(frameworks)]
     failed = 0
+    print("\n".join(rows), flush=True)  # the header, then each row as its scripts finish
     for path in SCRIPTS:
         cells = []
         for framework in frameworks:
@@ -87,7 +88,6 @@ def main(argv=None):
         rows.append(f"| {path.name} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     table = "\n".join(rows)
-    print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")
     return 1 if failed else 0
