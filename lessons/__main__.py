@@ -8,7 +8,7 @@ import runpy
 import sys
 import time
 
-from tinynet import backend
+from tinynet import backend, datasets
 
 from . import common
 
@@ -60,7 +60,7 @@ def main(argv=None):
         lesson_started = time.perf_counter()
         try:
             pages[name] = run_lesson(name, args)
-        except FileNotFoundError as e:  # no data set: its message says where to put it
+        except datasets.DataNotFoundError as e:  # no data set: its message says where to put it
             raise SystemExit(f"lesson {name} needs the data sets: {e}") from None
         print(f"######## {name}: {time.perf_counter() - lesson_started:.1f} s")
     command = "python -m lessons " + " ".join(raw)

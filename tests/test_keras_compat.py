@@ -692,8 +692,11 @@ def test_optimizer_iterations_and_binary_accuracy_threshold_as_keras_scripts_use
     assert isinstance(model.optimizer.iterations.numpy(), int)
     model.optimizer.iterations.assign(10)   # Keras's way to set it
     assert model.optimizer.iterations == 10
-    for bad in (2.7, -1, "3", True):
-        with pytest.raises(ValueError, match="iterations counts steps: an integer >= 0"):
+    for value, expected in ((np.array(5), 5), (7.0, 7), (np.int64(3), 3)):   # as Keras's assign
+        model.optimizer.iterations.assign(value)
+        assert model.optimizer.iterations == expected
+    for bad in (2.7, -1, "3", True, np.inf):
+        with pytest.raises(ValueError, match="iterations counts steps: a whole number >= 0"):
             model.optimizer.iterations = bad
     assert keras.metrics.BinaryAccuracy(threshold=0.5).name == "binary_accuracy"
     with pytest.raises(ValueError, match="threshold=0.3 is not implemented.*leave threshold at 0.5"):
@@ -725,11 +728,13 @@ def test_tinynets_own_modules_are_attributes_of_the_package():
     with pytest.raises(AttributeError, match="tinynet is itself the keras module"):
         keras.keras  # noqa: B018
     assert not hasattr(keras, "BatchNormalization")
+    assert not hasattr(keras, "layers.base") and getattr(keras, "x.y", None) is None
 
 
 def test_a_progress_bar_that_cannot_redraw_prints_one_line_an_epoch(capsys):
-    """verbose=1 (Keras's "auto") with output to a file or pipe: Keras prints one line an epoch;
-    tinynet's bar wrote every frame of itself there (16 an epoch in a log file)."""
+    """verbose=1 (Keras's "auto") with stderr, where the bar goes, to a file or pipe: the bar
+    wrote every frame of itself there (16 an epoch in a log file); now one line an epoch
+    (tinynet's choice: Keras 3.15 writes its frames into a file all the same)."""
     x, y = _digits(32, shape=(4,))
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -740,3 +745,15 @@ def test_a_progress_bar_that_cannot_redraw_prints_one_line_an_epoch(capsys):
     assert "\r" not in err and "batch/s" not in err and history.params["verbose"] == 1
     model.evaluate(x, y)
     assert capsys.readouterr().out.startswith("1/1 - ")   # evaluate: batches of 32
+    model.predict(x, verbose=2)   # Keras's one line for predict too
+    assert capsys.readouterr().out.startswith("1/1 - ")
+
+
+def test_in_a_terminal_verbose_1_is_a_progress_bar(capsys, monkeypatch):
+    monkeypatch.setattr("tinynet.training._isatty", lambda stream: True)
+    x, y = _digits(32, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=8, epochs=2)
+    out, err = capsys.readouterr()
+    assert out == "" and "Epoch 2/2" in err and "4/4" in err and "loss=" in err

@@ -473,3 +473,17 @@ def test_quick_defaults_and_seeds():
 def test_markdown_cells_are_escaped():
     table = common.md_table(["max |a - b|", "x"], [["1 | 2", "y\nz"]])
     assert all(len(table_cells(line)) == 2 for line in table.splitlines())
+
+
+def test_a_missing_data_set_stops_the_runner_with_its_message(tmp_path, monkeypatch):
+    """Without the data (and no network) the runner printed a traceback part-way through."""
+    from tinynet import datasets
+
+    def missing(*args, **kwargs):
+        raise datasets.DataNotFoundError("mnist: missing data files; put them in FOLDER")
+
+    monkeypatch.setattr(datasets, "load_mnist", missing)
+    monkeypatch.setattr(datasets.mnist, "load_data", missing, raising=False)
+    with pytest.raises(SystemExit, match="lesson l2_complexity needs the data sets: mnist: "
+                                         "missing data files; put them in FOLDER"):
+        runner.main(["l2", "--quick", "--out", str(tmp_path)])

@@ -22,7 +22,8 @@ __all__ = ["activations", "backend", "callbacks", "datasets", "layers", "losses"
 def __getattr__(name):
     import importlib
     import importlib.util
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    if name.isidentifier() and not name.startswith("_") and \
+            importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")  # tinynet.gradcheck, .interop, ...
     from .names import missing
     advice = ""

@@ -124,6 +124,11 @@ _UBYTE = 0x08
 _TIMEOUT_S = 30
 
 
+class DataNotFoundError(FileNotFoundError):
+    """A data set's files are neither in the data folder nor downloadable: the message says
+    where to put them."""
+
+
 class DownloadError(OSError):
     """No mirror delivered a verified copy of a file.
 
@@ -378,7 +383,7 @@ def _load_cached(dataset: str, root: str, download: bool):
         if still_missing:
             files = "\n".join(f"  {target_dir / (n + '.gz')}" for n in still_missing)
             reason = ("downloading failed:\n" + "\n".join(errors)) if download else "download=False"
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"{dataset}: missing data files and {reason}\n"
                 f"Put these files (gzip-compressed IDX, from {_MIRRORS[dataset][0]}) in {target_dir}:\n"
                 f"{files}\n"

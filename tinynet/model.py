@@ -10,6 +10,7 @@ What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict`
 ``train_on_batch``, the weights, ``summary`` and ``save``.
 """
 import copy
+import time
 import weakref
 
 import numpy as np
@@ -468,14 +469,17 @@ class Model:
         end = callbacks_mod.overriding(callbacks, "on_predict_batch_end")
         for cb in callbacks:
             cb.on_predict_begin({})
-        chunks = []
-        for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose == 0, desc="predict",
+        chunks, started = [], time.perf_counter()
+        verbose = training.shown(1 if verbose == "auto" else verbose)
+        for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose != 1, desc="predict",
                       unit="batch"):
             for cb in begin:
                 cb.on_predict_batch_begin(i // batch_size, logs={})
             chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False)))
             for cb in end:
                 cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
+        if verbose == 2:  # one line, as Keras's
+            print(training.progress_line(len(chunks), time.perf_counter() - started, {}))
         for cb in callbacks:
             cb.on_predict_end({})
         return np.concatenate(chunks)

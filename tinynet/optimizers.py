@@ -216,10 +216,19 @@ class Optimizer:
 
     @iterations.setter
     def iterations(self, value):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{type(self).__name__}: iterations counts steps: an integer >= 0, "
-                             f"got {value!r}")
-        self._iterations = int(value)
+        # an int, a NumPy integer (also 0-d), or a whole float such as 5.0, as Keras takes
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            number = int(value)
+        else:
+            try:
+                number = float(value) if not isinstance(value, (bool, str)) else math.nan
+            except (TypeError, ValueError):
+                number = math.nan
+            number = int(number) if number == number and float(number).is_integer() else -1
+        if number < 0:
+            raise ValueError(f"{type(self).__name__}: iterations counts steps: a whole number "
+                             f">= 0, got {value!r}")
+        self._iterations = number
 
     def forget_from(self, position):
         """Drop the state of the parameters from ``position`` on (a model lost its last

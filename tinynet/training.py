@@ -15,6 +15,7 @@ Keras's trainer does, with ``History`` last so that it records what the others a
 showing a progress bar, and stopping cleanly on Ctrl-C or on a NaN loss.
 """
 import math
+import os
 import signal
 import sys
 import threading
@@ -104,15 +105,8 @@ def train_step(model, xb, yb, weights=None):
 
     The step is undone when the loss, the updated weights or the optimizer's updated state are NaN
     or infinite (NaN and inf propagate through sums, so one device-to-host transfer per batch
-    checks them all): the weights and the state are then those from before this batch. NumPy's
-    own overflow warnings are silenced here: a value that overflows reaches that check, which
-    names it.
+    checks them all): the weights and the state are then those from before this batch.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train_step(model, xb, yb, weights)
-
-
-def _train_step(model, xb, yb, weights):
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     model.graph.backward(grad, need_input_grad=False)
     loss_sum = per_example.sum()
@@ -186,9 +180,11 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
 
 
 def shown(verbose):
-    """``verbose``, or 2 for a progress bar (1) that could not redraw itself in place: output
-    to a file or a pipe would get every frame of it; Keras prints one line an epoch there too."""
-    if verbose == 1 and not (_isatty(sys.stderr) or "ipykernel" in sys.modules):
+    """``verbose``, or 2 for a progress bar (1) that could not redraw itself in place (the bar
+    goes to stderr: a file or a pipe there would get every frame of it). tinynet's choice: Keras
+    writes its frames into a file all the same."""
+    if verbose == 1 and not (_isatty(sys.stderr) or "ipykernel" in sys.modules
+                             or os.environ.get("PYCHARM_HOSTED")):  # PyCharm's console redraws
         return 2
     return verbose
 
@@ -211,8 +207,9 @@ def progress_line(steps, seconds, logs):
     per = seconds / max(steps, 1)
     step = (f"{per:.0f}s" if per >= 1 or per == 0 else
             f"{per * 1e3:.0f}ms" if per >= 1e-3 else f"{per * 1e6:.0f}us")
-    values = " - ".join(f"{k}: {v:.4f}" if v > 1e-3 else f"{k}: {v:.4e}" for k, v in logs.items())
-    return f"{steps}/{steps} - {seconds:.0f}s - {step}/step - {values}"
+    values = "".join(f" - {k}: {v:.4f}" if v > 1e-3 else f" - {k}: {v:.4e}"
+                     for k, v in logs.items())
+    return f"{steps}/{steps} - {seconds:.0f}s - {step}/step{values}"
 
 
 def make_logs(model, loss_total, right, seen):
