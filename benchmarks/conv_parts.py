@@ -1,0 +1,120 @@
+"""Where a convolution kernel's time goes: the taps loops against everything else (issue 13).
+
+The numba stride-1 convolution (tinynet/kernels/numba_cpu.py) spends its time in two kinds of
+work: the *taps* loops (``_taps_axpy2``/``_taps_dot2`` over the zero-padded planes: the FLOPs) and
+the rest (filling the planes, pooling and writing the NHWC output, laying the pooled gradient on
+its winners, writing dL/dx back). This script times, for the report CNNs' shapes (batch 128,
+float32), the fused conv + ReLU + max-pool forward and backward as tinynet runs them, and the same
+groups of images through the taps loops alone, and prints both with the taps' GFLOP/s (counting
+the positions computed on the padded grid, the work the loops really do)::
+
+    python -m benchmarks.conv_parts [--threads 1] [--repeats 30]
+
+Single-thread figures (the default) are the steadiest on a shared machine; the minimum over the
+repeats is printed. A step of ``cnn_digits`` runs l1, l2 and l3 forward and backward (l1 without
+dL/dx).
+"""
+import argparse
+import time
+
+import numba
+import numpy as np
+from numba import njit
+
+from tinynet.kernels import numba_cpu as K
+
+# name, input (N, H, W, C), kernel (KH, KW, C, F), pads, dL/dx wanted
+SHAPES = [("cnn_digits l1", (128, 28, 28, 1), (5, 5, 1, 9), (2, 2, 2, 2), False),
+          ("cnn_digits l2", (128, 14, 14, 9), (5, 5, 9, 9), (2, 2, 2, 2), True),
+          ("cnn_digits l3", (128, 7, 7, 9), (3, 3, 9, 16), (1, 1, 1, 1), True)]
+
+
+@njit(cache=True)
+def _forward_taps(x, wts, pidx, offs, bias, top, left, hp, wp, group):
+    """The forward's taps loops alone, group by group, as the kernel runs them."""
+    tail, checksum = K._tail(offs), 0.0
+    for n0 in range(0, x.shape[0], group):
+        acc = K._conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0,
+                            min(group, x.shape[0] - n0))
+        checksum += acc[0, 0]
+    return checksum
+
+
+@njit(cache=True)
+def _backward_taps(x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front,
+                   group, need_dx, f_out):
+    """The backward's taps loops alone (dL/dw, and dL/dx when asked), on a dense dz of ones."""
+    c_in, size, ntaps = x.shape[3], hp * wp, dw_pidx.shape[0]
+    part = np.zeros((1, f_out, ntaps + 1), x.dtype)
+    checksum = 0.0
+    for n0 in range(0, x.shape[0], group):
+        length = min(group, x.shape[0] - n0) * size
+        dplanes = np.ones((f_out, front + length), x.dtype)
+        xplanes = np.zeros((c_in, length + K._tail(dw_offs)), x.dtype)
+        K._fill_planes(xplanes, x, n0, length // size, top, left, hp, wp, 0)
+        for f in range(0, f_out - 1, 2):
+            K._taps_dot2(part[0, f, :ntaps], part[0, f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
+                         dplanes[f, front:], dplanes[f + 1, front:], length)
+        if f_out % 2:
+            K._taps_dot(part[0, f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
+                        dplanes[f_out - 1, front:], length)
+        if need_dx:
+            acc = np.zeros((c_in, length), x.dtype)
+            for c in range(0, c_in - 1, 2):
+                K._taps_axpy2(acc[c], acc[c + 1], dplanes, dx_pidx, dx_offs, dx_wts[c],
+                              dx_wts[c + 1], length)
+            if c_in % 2:
+                K._taps_axpy(acc[c_in - 1], dplanes, dx_pidx, dx_offs, dx_wts[c_in - 1], length)
+            checksum += acc[0, 0]
+    return checksum + part[0, 0, 0]
+
+
+def _best(fns, repeats):
+    """The minimum time of each of ``fns`` in milliseconds, calling them in turn (alternating, so
+    that a change of the machine's load falls on all of them alike)."""
+    times = [[] for _ in fns]
+    for fn in fns:
+        fn()
+    for _ in range(repeats):
+        for fn, kept in zip(fns, times):
+            started = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - started)
+    return [min(kept) * 1e3 for kept in times]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="numba threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls of each (min kept)")
+    args = parser.parse_args(argv)
+    numba.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    print(f"numba threads: {args.threads}; milliseconds, minimum of {args.repeats} calls")
+    print("| shape | pass | kernel | taps loops | the rest | taps GFLOP/s |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, x_shape, k_shape, pads, need_dx in SHAPES:
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        kernel = (0.1 * rng.standard_normal(k_shape)).astype(np.float32)
+        bias = np.zeros(k_shape[3], np.float32)
+        out, saved = K.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, (2, 2), relu=True)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        (wts, pidx, offs, b), (top, left, hp, wp, group) = K._forward_s1_args(x, kernel, bias, pads)
+        args_b, _, _ = K._backward_s1_args(x, kernel, pads, need_dx)
+        # multiply-adds on the padded grid: positions x taps x filters
+        grid_macs = x_shape[0] * hp * wp * int(np.prod(k_shape))
+        rows = [("forward", lambda: K.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, (2, 2),
+                                                             relu=True),
+                 lambda: _forward_taps(x, wts, pidx, offs, b, top, left, hp, wp, group), 1),
+                ("backward", lambda: K.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads,
+                                                               (2, 2), relu=True, need_dx=need_dx),
+                 lambda: _backward_taps(x, *args_b, need_dx, k_shape[3]), 2 if need_dx else 1)]
+        for what, whole, taps, passes in rows:
+            t_whole, t_taps = _best([whole, taps], args.repeats)
+            gflops = 2 * grid_macs * passes / (t_taps * 1e-3) / 1e9
+            print(f"| {name} | {what} | {t_whole:.3f} | {t_taps:.3f} | {t_whole - t_taps:.3f} "
+                  f"| {gflops:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
