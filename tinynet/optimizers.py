@@ -110,15 +110,15 @@ def _positive_or_none(cls, what, value):
     return float(value)
 
 
-class LearningRate(float):
-    """An optimizer's learning rate as it reads: a plain number, that also answers Keras's
-    variable methods, ``numpy()`` (the number) and ``assign(value)`` (sets the optimizer's
-    learning rate, as ``optimizer.learning_rate = value`` does).
+class _Reading:
+    """A number read from an optimizer that also answers Keras's variable methods: ``numpy()``
+    (the number) and ``assign(value)`` (sets the optimizer's attribute ``_attribute``, as
+    ``optimizer.<attribute> = value`` does, with its checks).
 
     Unlike a Keras variable it is a snapshot: ``lr = opt.learning_rate; lr.assign(0.5)`` changes
-    the optimizer, and ``opt.learning_rate`` reads 0.5, while ``lr`` stays the number it was. In
-    NumPy arithmetic it counts as a float64 (a subclass of float is not taken as a "weak" Python
-    number): an optimizer's ``update`` reads ``self._learning_rate``, the plain float."""
+    the optimizer, and ``opt.learning_rate`` reads 0.5, while ``lr`` stays the number it was."""
+
+    _attribute = None
 
     def __new__(cls, value, optimizer):
         number = super().__new__(cls, value)
@@ -126,33 +126,27 @@ class LearningRate(float):
         return number
 
     def numpy(self):
-        return float(self)
+        return self._number(self)
 
     def assign(self, value):
-        self._optimizer.learning_rate = float(value)
+        setattr(self._optimizer, self._attribute, value)
 
     def __reduce__(self):  # copied or pickled: the number alone
-        return float, (float(self),)
+        return self._number, (self._number(self),)
 
 
-class StepCount(int):
-    """``optimizer.iterations``: the number of steps taken, an int that also answers Keras's
-    variable methods ``numpy()`` and ``assign(n)`` (sets the optimizer's count, as
-    ``optimizer.iterations = n`` does; like :class:`LearningRate`, a snapshot)."""
+class LearningRate(_Reading, float):
+    """``optimizer.learning_rate``, a float (see :class:`_Reading`). In NumPy arithmetic it counts
+    as a float64 (a subclass of float is not taken as a "weak" Python number): an optimizer's
+    ``update`` reads ``self._learning_rate``, the plain float."""
 
-    def __new__(cls, value, optimizer):
-        number = super().__new__(cls, value)
-        number._optimizer = optimizer
-        return number
+    _attribute, _number = "learning_rate", float
 
-    def numpy(self):
-        return int(self)
 
-    def assign(self, value):
-        self._optimizer.iterations = value
+class StepCount(_Reading, int):
+    """``optimizer.iterations``: the number of steps taken, an int (see :class:`_Reading`)."""
 
-    def __reduce__(self):  # copied or pickled: the number alone
-        return int, (int(self),)
+    _attribute, _number = "iterations", int
 
 
 class Optimizer:

@@ -74,52 +74,44 @@ def _positive_steps(cls, what, value):
     return value
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _PeriodDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments, and the number of
+    periods done, ``p = t/T`` (``floor(t/T)`` with ``staircase=True``), in float32."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name=None):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive_steps(type(self).__name__, "decay_steps", decay_steps)
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = type(self).__name__ if name is None else name  # Keras's default name
+
+    def _periods(self, step):
+        p = _F32(step) / _F32(self.decay_steps)
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_PeriodDecay):
     """``η0 · r^(t/T)``: the rate is multiplied by ``decay_rate`` every ``decay_steps`` steps,
     smoothly, or all at once at the end of each period with ``staircase=True`` (``r^floor(t/T)``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive_steps("ExponentialDecay", "decay_steps", decay_steps)
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step):
-        p = _F32(step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _F32(self.initial_learning_rate) * np.power(_F32(self.decay_rate), p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return _F32(self.initial_learning_rate) * np.power(_F32(self.decay_rate),
+                                                           self._periods(step))
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_PeriodDecay):
     """``η0 / (1 + r · t/T)``: the rate falls as ``1/t`` (``staircase=True``: ``floor(t/T)``,
     by steps at the end of each period of ``decay_steps``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive_steps("InverseTimeDecay", "decay_steps", decay_steps)
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step):
-        p = _F32(step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) * p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return _F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) *
+                                                   self._periods(step))
 
 
 class PolynomialDecay(LearningRateSchedule):
