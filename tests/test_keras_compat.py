@@ -757,3 +757,13 @@ def test_in_a_terminal_verbose_1_is_a_progress_bar(capsys, monkeypatch):
     model.fit(x, y, batch_size=8, epochs=2)
     out, err = capsys.readouterr()
     assert out == "" and "Epoch 2/2" in err and "4/4" in err and "loss=" in err
+
+
+def test_sample_weight_and_class_weight_together_are_refused_as_keras_refuses_them():
+    x, y = _digits(16, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    for train in (lambda **w: model.fit(x, y, verbose=0, **w),
+                  lambda **w: model.train_on_batch(x, y, **w)):
+        with pytest.raises(ValueError, match="give sample_weight or class_weight, not both"):
+            train(sample_weight=np.ones(16), class_weight={0: 2.0})

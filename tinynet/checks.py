@@ -153,9 +153,13 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
 
 
 def sample_weights(sample_weight, class_weight, y_host, n, where):
-    """Per-example weights (N,) from ``sample_weight`` and/or ``class_weight`` (a dict from class
+    """Per-example weights (N,) from ``sample_weight`` or ``class_weight`` (a dict from class
     number to weight, applied by each example's class; 1 for a class it does not name, as in
-    Keras), or ``None`` when neither is given."""
+    Keras), or ``None`` when neither is given. Not both: Keras refuses the pair."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{where}: give sample_weight or class_weight, not both (Keras refuses "
+                         "the pair too); for both, fold the class weights into the sample "
+                         "weights: sample_weight * np.array([class_weight[c] for c in labels])")
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
@@ -179,8 +183,7 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
             raise ValueError(f"{where}: class_weight must give each class a finite number >= 0; "
                              f"got {bad}")
         # a class the dict does not name weighs 1, as in Keras
-        cw = np.array([float(class_weight.get(int(c), 1.0)) for c in labels], dtype=np.float64)
-        w = cw if w is None else w * cw
+        w = np.array([float(class_weight.get(int(c), 1.0)) for c in labels], dtype=np.float64)
     return w
 
 
