@@ -1,18 +1,19 @@
 """Where a convolution kernel's time goes: the taps loops against everything else (issue 13).
 
 The numba stride-1 convolution (tinynet/kernels/numba_cpu.py) spends its time in two kinds of
-work: the *taps* loops (``_taps_axpy2``/``_taps_dot2`` over the zero-padded planes: the FLOPs) and
-the rest (filling the planes, pooling and writing the NHWC output, laying the pooled gradient on
-its winners, writing dL/dx back). This script times, for the report CNNs' shapes (batch 128,
-float32), the fused conv + ReLU + max-pool forward and backward as tinynet runs them, and the same
-groups of images through the taps loops alone, and prints both with the taps' GFLOP/s (counting
-the positions computed on the padded grid, the work the loops really do)::
+work: the *taps* loops (``_taps_axpy2``/``_taps_dot2`` over the zero-padded planes: the FLOPs,
+timed here with the allocation and filling of their planes, 5-16% of that column) and the rest
+(pooling and writing the NHWC output, laying the pooled gradient on its winners, writing dL/dx
+back, the Python checks and tap tables). This script times, for the report CNNs' shapes (batch
+128, float32), the fused conv + ReLU + max-pool forward and backward as tinynet runs them, and the
+same groups of images through the taps loops alone, alternately, and prints both with the taps'
+GFLOP/s (counting the positions computed on the padded grid, the work the loops really do)::
 
-    python -m benchmarks.conv_parts [--threads 1] [--repeats 30]
+    python -m benchmarks.conv_parts [--repeats 30]
 
-Single-thread figures (the default) are the steadiest on a shared machine; the minimum over the
-repeats is printed. A step of ``cnn_digits`` runs l1, l2 and l3 forward and backward (l1 without
-dL/dx).
+On one thread (the kernels' parallel loops would split the groups over threads, the loops alone
+here do not), the steadiest figures on a shared machine; the minimum over the repeats is printed.
+A step of ``cnn_digits`` runs l1, l2 and l3 forward and backward (l1 without dL/dx).
 """
 import argparse
 import time
@@ -85,12 +86,13 @@ def _best(fns, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="numba threads (default 1)")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls of each (min kept)")
     args = parser.parse_args(argv)
-    numba.set_num_threads(args.threads)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    numba.set_num_threads(1)
     rng = np.random.default_rng(0)
-    print(f"numba threads: {args.threads}; milliseconds, minimum of {args.repeats} calls")
+    print(f"one numba thread; milliseconds, minimum of {args.repeats} calls")
     print("| shape | pass | kernel | taps loops | the rest | taps GFLOP/s |")
     print("|---|---|---:|---:|---:|---:|")
     for name, x_shape, k_shape, pads, need_dx in SHAPES:

@@ -447,3 +447,24 @@ def test_keras_details_of_the_scheduler_and_lambda_callbacks():
                           on_train_batch_begin=lambda batch, logs: called.append("new"))
     model.fit(x, y, batch_size=8, verbose=0, callbacks=[both])
     assert called == ["new", "new"]   # Keras calls on_train_batch_begin's function only
+
+
+def test_the_refactored_schedules_and_readings_keep_keras_behaviour():
+    """A review of a refactor: Keras's default names in the signatures (name=None stays None,
+    a subclass keeps its parent's name) and learning_rate.assign of what Keras's variable takes."""
+    import inspect
+    for cls in (schedules.ExponentialDecay, schedules.InverseTimeDecay):
+        assert inspect.signature(cls).parameters["name"].default == cls.__name__
+        assert cls(0.1, 10, 0.5, name=None).get_config()["name"] is None
+
+    class Sub(schedules.ExponentialDecay):
+        pass
+    assert Sub(0.1, 10, 0.5).get_config()["name"] == "ExponentialDecay"
+    opt = optimizers.SGD(learning_rate=0.1)
+    for value, expected in ((np.array(0.5), 0.5), (np.float32(0.25), 0.25), (True, 1.0)):
+        opt.learning_rate.assign(value)
+        assert opt.learning_rate == expected and type(opt._learning_rate) is float
+    opt.learning_rate = np.array(0.125, np.float32)   # a 0-d array, as Keras takes it
+    assert opt.learning_rate == 0.125
+    with pytest.raises(TypeError, match="assign takes a number; to give the optimizer a schedule"):
+        opt.learning_rate.assign(schedules.ExponentialDecay(0.1, 10, 0.5))

@@ -159,7 +159,8 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
     if sample_weight is not None and class_weight is not None:
         raise ValueError(f"{where}: give sample_weight or class_weight, not both (Keras refuses "
                          "the pair too); for both, fold the class weights into the sample "
-                         "weights: sample_weight * np.array([class_weight[c] for c in labels])")
+                         "weights: sample_weight * np.array([class_weight.get(c, 1.0) for c in "
+                         "class_numbers]), class_numbers being y (or y.argmax(-1) for one-hot y)")
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)

@@ -129,7 +129,11 @@ class _Reading:
         return self._number(self)
 
     def assign(self, value):
-        setattr(self._optimizer, self._attribute, value)
+        setattr(self._optimizer, self._attribute, self._assigned(value))
+
+    @staticmethod
+    def _assigned(value):
+        return value
 
     def __reduce__(self):  # copied or pickled: the number alone
         return self._number, (self._number(self),)
@@ -141,6 +145,13 @@ class LearningRate(_Reading, float):
     ``update`` reads ``self._learning_rate``, the plain float."""
 
     _attribute, _number = "learning_rate", float
+
+    @staticmethod
+    def _assigned(value):  # a number, as Keras's variable takes (np.array(0.5), True: 1.0)
+        if isinstance(value, LearningRateSchedule):
+            raise TypeError("learning_rate.assign takes a number; to give the optimizer a "
+                            "schedule, set optimizer.learning_rate = schedule")
+        return float(value)
 
 
 class StepCount(_Reading, int):
@@ -252,6 +263,8 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value):
         cls = type(self).__name__
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+            value = value.item()  # a 0-d array of a number, as Keras takes it
         if isinstance(value, LearningRateSchedule):
             rate = self._scheduled_rate(value)  # checked first: a failed set changes nothing
             self._schedule, self._learning_rate = value, rate

@@ -78,13 +78,12 @@ class _PeriodDecay(LearningRateSchedule):
     """What ExponentialDecay and InverseTimeDecay share: their arguments, and the number of
     periods done, ``p = t/T`` (``floor(t/T)`` with ``staircase=True``), in float32."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name=None):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive_steps(type(self).__name__, "decay_steps", decay_steps)
         self.decay_rate = decay_rate
         self.staircase = staircase
-        self.name = type(self).__name__ if name is None else name  # Keras's default name
+        self.name = name
 
     def _periods(self, step):
         p = _F32(step) / _F32(self.decay_steps)
@@ -100,6 +99,10 @@ class ExponentialDecay(_PeriodDecay):
     """``η0 · r^(t/T)``: the rate is multiplied by ``decay_rate`` every ``decay_steps`` steps,
     smoothly, or all at once at the end of each period with ``staircase=True`` (``r^floor(t/T)``)."""
 
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
     def __call__(self, step):
         return _F32(self.initial_learning_rate) * np.power(_F32(self.decay_rate),
                                                            self._periods(step))
@@ -108,6 +111,10 @@ class ExponentialDecay(_PeriodDecay):
 class InverseTimeDecay(_PeriodDecay):
     """``η0 / (1 + r · t/T)``: the rate falls as ``1/t`` (``staircase=True``: ``floor(t/T)``,
     by steps at the end of each period of ``decay_steps``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="InverseTimeDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
         return _F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) *
