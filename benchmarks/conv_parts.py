@@ -101,7 +101,8 @@ def main(argv=None):
         bias = np.zeros(k_shape[3], np.float32)
         out, saved = K.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, (2, 2), relu=True)
         dout = rng.standard_normal(out.shape).astype(np.float32)
-        (wts, pidx, offs, b), (top, left, hp, wp, group) = K._forward_s1_args(x, kernel, bias, pads)
+        (wts, pidx, offs, b), grid = K._forward_s1_args(x, kernel, bias, pads)
+        top, left, hp, wp, group = grid
         args_b, _, _ = K._backward_s1_args(x, kernel, pads, need_dx)
         # multiply-adds on the padded grid: positions x taps x filters
         grid_macs = x_shape[0] * hp * wp * int(np.prod(k_shape))

@@ -196,11 +196,6 @@ def _isatty(stream):
         return False
 
 
-def format_logs(logs):
-    """``accuracy: 0.9876 - loss: 0.1234``: the values of a log line, as Keras prints them."""
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-
-
 def progress_line(steps, seconds, logs):
     """Keras 3's line for ``verbose=2``: ``469/469 - 3s - 6ms/step - accuracy: ... - loss: ...``
     (the time a step in s, ms or us, whichever is at least 1; a value up to 1e-3 as ``1.2340e-04``)."""
