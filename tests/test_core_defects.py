@@ -233,6 +233,29 @@ def test_a_layer_called_on_integers_casts_them(name):
     assert dense(x.reshape(2, -1)).dtype == np.float32
 
 
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_a_float32_layer_called_on_float64_computes_in_float32_as_keras(name):
+    """Keras casts a layer's input to its compute type: NumPy's default float64 given to a
+    float32 layer gives float32 outputs and gradients (the same numbers as float32 input), not a
+    float64 result beside float32 weights."""
+    backend.set_backend(name)
+    rng = np.random.default_rng(0)
+    x64 = rng.standard_normal((3, 6, 6, 2))
+    for make in (lambda: layers.Conv2D(4, 3, padding="same", activation="relu"),
+                 lambda: layers.Dense(5), lambda: layers.MaxPooling2D(2)):
+        backend.set_seed(1)
+        layer = make()
+        x = x64 if not isinstance(layer, layers.Dense) else x64.reshape(3, -1)
+        y = layer(x)
+        assert y.dtype == np.float32
+        dx = layer.backward(np.ones(y.shape))  # a float64 gradient, cast as well
+        assert dx.dtype == np.float32 and all(g.dtype == np.float32 for g in layer.grads)
+        backend.set_seed(1)
+        same = make()
+        np.testing.assert_array_equal(same(x.astype(np.float32)), y)
+        np.testing.assert_array_equal(same.backward(np.ones(y.shape, np.float32)), dx)
+
+
 # 12 -----------------------------------------------------------------------------------------
 def test_optimizer_state_follows_the_parameters_position_not_the_array():
     g = np.array([1.0, 2.0, 3.0])

@@ -75,9 +75,11 @@ def zeros(shape):
 
 
 def as_float(x, dtype):
-    """``x`` itself when it holds float32/float64 numbers, else ``x`` cast to ``dtype`` (integer
-    pixels, booleans, float16), as Keras casts a layer's input to its compute type."""
-    return x if x.dtype.kind == "f" and x.dtype.itemsize >= 4 else x.astype(dtype)
+    """``x`` itself when it already holds ``dtype`` numbers, else ``x`` cast to ``dtype`` (integer
+    pixels, booleans, float16, and NumPy's default float64 given to a float32 layer), as Keras
+    casts a layer's input to its compute type: a float32 layer computes in float32 whatever it
+    is given."""
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def checked_gradient(g, y, who):
