@@ -125,6 +125,42 @@ def test_keras_style_on_train_batch_end_is_called_too():
     assert all(np.isfinite(loss) for _, loss in cb.batches)
 
 
+def test_a_class_with_both_batch_hook_names_gets_on_train_batch_called_as_in_keras_3():
+    """Keras 3's fit calls on_train_batch_begin/end, whose default calls on_batch_begin/end: a
+    class overriding both names (or a subclass overriding the new name of a base class that
+    overrides the old one) gets the new one only, unless it calls the other itself."""
+    class Old(tinynet.callbacks.Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_batch_begin(self, batch, logs=None):
+            self.calls.append(("on_batch_begin", batch))
+
+        def on_batch_end(self, batch, logs=None):
+            self.calls.append(("on_batch_end", batch))
+
+    class Both(Old):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.calls.append(("on_train_batch_begin", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls.append(("on_train_batch_end", batch))
+
+    class Chained(Old):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs=logs)  # the default: on_batch_end
+            self.calls.append(("on_train_batch_end", batch))
+
+    old, both, chained = Old(), Both(), Chained()
+    fit(make_model(), [old, both, chained], epochs=1)  # 3 batches
+    assert old.calls == [("on_batch_begin", 0), ("on_batch_end", 0), ("on_batch_begin", 1),
+                         ("on_batch_end", 1), ("on_batch_begin", 2), ("on_batch_end", 2)]
+    assert both.calls == [(f"on_train_batch_{when}", b) for b in range(3)
+                          for when in ("begin", "end")]
+    assert chained.calls == [(name, b) for b in range(3) for name in
+                             ("on_batch_begin", "on_batch_end", "on_train_batch_end")]
+
+
 def test_stop_training_from_on_batch_end_stops_after_that_batch():
     class StopAt(tinynet.callbacks.Callback):
         def on_batch_end(self, batch, logs=None):
@@ -204,6 +240,30 @@ def test_early_stopping_mode_auto_maximises_accuracy_and_mode_max_min_are_obeyed
                            EarlyStopping("val_loss", patience=0, mode="max")], epochs=4).epoch) == 4
     with pytest.raises(ValueError, match="mode must be one of auto, min, max"):
         EarlyStopping(mode="minimum")
+
+
+def test_mode_auto_decides_as_keras_3_from_the_loss_and_the_models_metrics():
+    """Keras 3: 'auto' minimises the loss, maximises a compiled metric (under the name it was
+    given, here an accuracy called 'hits', which Keras 2's rule "'acc' in the name" minimised),
+    and refuses any other name, here before the first epoch trains."""
+    rising = [0.1, 0.2, 0.3, 0.4]
+    model = make_model()
+    model.compile(optimizers.RMSprop(learning_rate=0.01),
+                  metrics=[tinynet.metrics.CategoricalAccuracy(name="hits")])
+    for cb in (EarlyStopping("val_hits", patience=0),
+               ReduceLROnPlateau("val_hits", patience=1, factor=0.5)):
+        fit(model, [Script(rising, "val_hits"), cb], epochs=4)
+        assert cb.best == 0.4  # maximised: every epoch improved
+    assert model.optimizer.learning_rate == 0.01  # never reduced
+    for cb in (EarlyStopping("val_auc"), ReduceLROnPlateau("learning_rate"),
+               ModelCheckpoint("never.npz", monitor="val_auc", save_best_only=True)):
+        before = model.get_weights()
+        with pytest.raises(ValueError, match=r"cannot tell whether '(val_auc|learning_rate)' "
+                                             r"should be maximised.*loss, hits.*mode='max'"):
+            fit(model, [cb], epochs=1)
+        assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    es = EarlyStopping("val_auc", patience=0, mode="max")  # the direction given: accepted
+    assert len(fit(model, [Script(rising, "val_auc"), es], epochs=4).epoch) == 4
 
 
 def test_early_stopping_baseline_must_be_beaten_to_reset_patience():

@@ -2,8 +2,10 @@
 work, of each epoch and of each batch, with Keras's names and arguments.
 
 ``fit`` calls, in order: ``on_train_begin()``, then for each epoch ``on_epoch_begin(epoch)``,
-``on_train_batch_begin(batch)`` and ``on_train_batch_end(batch, logs)`` around every batch (their
-Keras 2 names ``on_batch_begin``/``on_batch_end`` work too), the validation's ``on_test_*`` hooks
+``on_train_batch_begin(batch)`` and ``on_train_batch_end(batch, logs)`` around every batch (as in
+Keras 3, their default calls the Keras 2 names ``on_batch_begin``/``on_batch_end``, so that either
+name can be overridden; a class that overrides both gets its ``on_train_batch_*`` called, which
+calls the other only if it says so), the validation's ``on_test_*`` hooks
 below when there is validation data, ``on_epoch_end(epoch, logs)``, and finally
 ``on_train_end(logs)`` with the last epoch's logs. ``evaluate`` (and the validation) calls
 ``on_test_begin()``, ``on_test_batch_begin(batch)`` and ``on_test_batch_end(batch, logs)`` around
@@ -67,10 +69,14 @@ class Callback:
         pass
 
     def on_train_batch_begin(self, batch, logs=None):
-        """Keras's other name for ``on_batch_begin``: override either one."""
+        """What ``fit`` calls before each batch; by default ``on_batch_begin``, its Keras 2
+        name, as in Keras 3: override either one."""
+        self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        """Keras's other name for ``on_batch_end``: override either one."""
+        """What ``fit`` calls after each batch; by default ``on_batch_end``, its Keras 2 name,
+        as in Keras 3: override either one."""
+        self.on_batch_end(batch, logs=logs)
 
     def on_test_begin(self, logs=None):
         pass
@@ -96,22 +102,6 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None):
         pass
 
-    def __init_subclass__(cls, **kwargs):
-        # A Keras-style callback that overrides only on_train_batch_begin/end gets an
-        # on_batch_begin/end that calls it (fit calls the Keras 2 names).
-        super().__init_subclass__(**kwargs)
-        for when in ("begin", "end"):
-            keras_name, old_name = f"on_train_batch_{when}", f"on_batch_{when}"
-            if getattr(cls, keras_name) is not getattr(Callback, keras_name) and \
-                    getattr(cls, old_name) is getattr(Callback, old_name):
-                setattr(cls, old_name, _calling(keras_name))
-
-
-def _calling(hook):
-    def alias(self, batch, logs=None):
-        getattr(self, hook)(batch, logs=logs)
-    return alias
-
 
 def prepare(callbacks, model, where):
     """``callbacks`` as a list, each checked and given ``model``."""
@@ -124,11 +114,12 @@ def prepare(callbacks, model, where):
     return callbacks
 
 
-def overriding(callbacks, hook):
-    """The callbacks that override ``hook`` (a method name), in their class or, as
+def overriding(callbacks, *hooks):
+    """The callbacks that override one of ``hooks`` (method names), in their class or, as
     :class:`LambdaCallback` does, on the object itself: those a loop calls per batch."""
     return [cb for cb in callbacks
-            if hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)]
+            if any(hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
+                   for hook in hooks)]
 
 
 class History(Callback):
@@ -152,12 +143,42 @@ def _check_mode(mode, owner):
     return mode
 
 
-def _maximises(monitor, mode):
-    """Whether a larger ``monitor`` is better: ``mode="auto"`` maximises accuracies (Keras's rule:
-    the name contains ``"acc"``) and minimises everything else (losses)."""
-    if mode == "auto":
-        return "acc" in monitor
-    return mode == "max"
+def _maximises(monitor, mode, model, owner):
+    """Whether a larger ``monitor`` is better. ``mode="auto"`` decides as Keras 3: the loss
+    (``"loss"``, ``"val_loss"``) is minimised, a metric the model was compiled with (tinynet's are
+    accuracies, under the names given) maximised, and any other name refused, since which way is
+    better cannot be told from it: ``mode="min"`` or ``"max"`` says it."""
+    if mode != "auto":
+        return mode == "max"
+    name = monitor[len("val_"):] if monitor.startswith("val_") else monitor
+    if name == "loss":
+        return False
+    metrics = list(getattr(model, "metrics", None) or [])
+    if name in metrics:
+        return True
+    raise ValueError(f"{owner}: mode='auto' cannot tell whether {monitor!r} should be maximised "
+                     f"or minimised: it knows the loss and the model's metrics ("
+                     f"{', '.join(['loss'] + metrics)}, each also with 'val_'); pass mode='max' "
+                     "to keep the highest value or mode='min' to keep the lowest")
+
+
+class _Watching(Callback):
+    """What the callbacks that watch a value share: ``monitor``, ``mode`` and which way is better,
+    decided once the model is known (see :func:`_maximises`)."""
+
+    def __init__(self, monitor, mode):
+        self.monitor = monitor
+        self.mode = _check_mode(mode, type(self).__name__)
+        self._max = None  # decided by _maximising()
+
+    def _maximising(self):
+        if self._max is None:
+            self._max = _maximises(self.monitor, self.mode, self.model, type(self).__name__)
+        return self._max
+
+    def on_train_begin(self, logs=None):
+        self._max = None
+        self._maximising()  # refuse a name of unknown direction now, not after an epoch
 
 
 def _monitored(logs, monitor, owner):
@@ -173,12 +194,16 @@ def _monitored(logs, monitor, owner):
     return float(value)
 
 
-class EarlyStopping(Callback):
-    """Stop training when ``monitor`` has not improved for ``patience`` epochs (Keras 3 semantics).
+class EarlyStopping(_Watching):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs (Keras 3 semantics,
+    but for two choices: a NaN never counts as the best, where Keras 3 takes a NaN first value
+    as its best and then sees nothing beat it; an epoch without the value is skipped, with a
+    warning).
 
     An epoch *improves* when its value beats the best so far by more than ``min_delta``
     (``value < best - min_delta`` when minimising, ``value > best + min_delta`` when maximising;
-    a NaN never improves).
+    the first value improves unless it is NaN). ``mode="auto"`` minimises the loss and maximises
+    the model's metrics; give ``mode`` for any other value.
     After ``patience`` epochs without improvement training stops. ``baseline``: the value must also
     beat it to count as improvement. ``start_from_epoch``: epochs before it are not watched.
     ``restore_best_weights=True`` puts back, at the end of training, the weights of the best epoch.
@@ -186,13 +211,12 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
-        self.monitor = monitor
+        super().__init__(monitor, mode)
         self.min_delta = abs(float(min_delta))
         if not isinstance(patience, (int, np.integer)) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be a non-negative integer, got {patience!r}")
         self.patience = int(patience)
         self.verbose = verbose
-        self.mode = _check_mode(mode, "EarlyStopping")
         self.baseline = baseline
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
@@ -201,16 +225,19 @@ class EarlyStopping(Callback):
     def _reset(self):
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = -math.inf if _maximises(self.monitor, self.mode) else math.inf
+        self.best = None  # no value seen yet
         self.best_weights = None
         self.best_epoch = 0
 
     def _improves(self, value, reference):
-        if _maximises(self.monitor, self.mode):
+        if reference is None:
+            return not math.isnan(value)
+        if self._maximising():
             return value - self.min_delta > reference
         return value + self.min_delta < reference
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -240,12 +267,14 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_Watching):
     """Save the whole model (architecture, weights, optimizer state, epoch) after each epoch.
 
     ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1) and the logs:
     ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``. With ``save_best_only=True`` the model is saved only
-    when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given).
+    when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given;
+    ``mode="auto"`` minimises the loss and maximises the model's metrics, as in Keras 3; a NaN is
+    never the best, and an epoch without the value saves nothing, with a warning).
     Saves go through ``model.save``, which writes a temporary file and renames it: a checkpoint
     on disk is always a complete one. Load one with ``tinynet.load_model(path)`` and resume with
     ``model.fit(..., initial_epoch=model.epoch)``.
@@ -261,10 +290,9 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         if not self.save_weights_only:  # a name model.save refuses is refused now, as in Keras
             io.check_model_path(self.filepath, "ModelCheckpoint")
-        self.monitor = monitor
+        super().__init__(monitor, mode)
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
-        self.mode = _check_mode(mode, "ModelCheckpoint")
         self.best = None if initial_value_threshold is None else float(initial_value_threshold)
         self.last_saved = None  # path of the last file written
 
@@ -279,7 +307,11 @@ class ModelCheckpoint(Callback):
     def _better(self, value):
         if self.best is None:
             return not math.isnan(value)
-        return value > self.best if _maximises(self.monitor, self.mode) else value < self.best
+        return value > self.best if self._maximising() else value < self.best
+
+    def on_train_begin(self, logs=None):
+        if self.save_best_only:  # only then is the monitored value used
+            super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
@@ -308,11 +340,13 @@ class ModelCheckpoint(Callback):
             print(f"Epoch {epoch + 1}: saving model to {path}")
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(_Watching):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
     epochs (improving means beating the best by more than ``min_delta``), never below ``min_lr``;
-    then wait ``cooldown`` epochs before watching again. Keras 3 semantics; the current learning
-    rate is added to the logs as ``"learning_rate"``.
+    then wait ``cooldown`` epochs before watching again. Keras 3 semantics (``mode="auto"``
+    minimises the loss and maximises the model's metrics), but for the same two choices as
+    :class:`EarlyStopping` (a NaN is never the best; an epoch without the value is skipped); the
+    current learning rate is added to the logs as ``"learning_rate"``.
     """
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
@@ -320,27 +354,29 @@ class ReduceLROnPlateau(Callback):
         if not 0.0 < float(factor) < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) (the learning rate is "
                              f"multiplied by it), got {factor!r}")
-        self.monitor = monitor
+        super().__init__(monitor, mode)
         self.factor = float(factor)
         self.patience = int(patience)
         self.verbose = verbose
-        self.mode = _check_mode(mode, "ReduceLROnPlateau")
         self.min_delta = float(min_delta)
         self.cooldown = int(cooldown)
         self.min_lr = float(min_lr)
         self._reset()
 
     def _reset(self):
-        self.best = -math.inf if _maximises(self.monitor, self.mode) else math.inf
+        self.best = None  # no value seen yet
         self.wait = 0
         self.cooldown_counter = 0
 
     def _improves(self, value):
-        if _maximises(self.monitor, self.mode):
+        if self.best is None:
+            return not math.isnan(value)
+        if self._maximising():
             return value > self.best + self.min_delta
         return value < self.best - self.min_delta
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -425,10 +461,6 @@ class LambdaCallback(Callback):
             if not callable(fn):
                 raise TypeError(f"LambdaCallback: {name}= must be a function, got {fn!r}")
             setattr(self, name, fn)
-        for when in ("begin", "end"):  # fit calls the Keras 2 names, on_batch_begin/end;
-            keras_name, old_name = f"on_train_batch_{when}", f"on_batch_{when}"
-            if keras_name in vars(self):  # Keras calls the new name's function (only)
-                setattr(self, old_name, getattr(self, keras_name))
 
 
 class TerminateOnNaN(Callback):

@@ -280,8 +280,8 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
     """The batches of one epoch: returns the epoch's logs (running means) and how many examples
     were trained on (fewer than all when training was stopped part-way)."""
     # the running loss is read back from the device only when someone looks at it
-    batch_begin = overriding(callbacks, "on_batch_begin")
-    batch_hooks = overriding(callbacks, "on_batch_end")
+    batch_begin = overriding(callbacks, "on_train_batch_begin", "on_batch_begin")
+    batch_hooks = overriding(callbacks, "on_train_batch_end", "on_batch_end")
     n = x.shape[0]
     order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
     loss_total, right, seen, logs = 0.0, {}, 0, {}
@@ -293,7 +293,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
         xb, yb = x[idx], y[idx]
         wb = None if weights is None else weights[idx]
         for cb in batch_begin:
-            cb.on_batch_begin(step, logs={})
+            cb.on_train_batch_begin(step, logs={})
         try:
             loss_sum, ok = train_step(model, xb, yb, wb)
         except NonFiniteLossError as e:
@@ -314,7 +314,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
             logs = make_logs(model, loss_total, right, seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
-            cb.on_batch_end(step, logs=logs)
+            cb.on_train_batch_end(step, logs=logs)
         if model.stop_training:
             break
     # the epoch's mean, however it ended
