@@ -161,6 +161,37 @@ def test_a_class_with_both_batch_hook_names_gets_on_train_batch_called_as_in_ker
                              ("on_batch_begin", "on_batch_end", "on_train_batch_end")]
 
 
+def test_every_callback_gets_keras_params_and_one_callback_need_not_be_in_a_list():
+    """Keras gives each callback ``self.params`` (a common read: ``self.params['epochs']``), and
+    takes ``callbacks=cb`` as well as a list; a non-integer epochs is refused with a message."""
+    class Reads(tinynet.callbacks.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_begin(self, logs=None):
+            self.seen.append(("fit", dict(self.params)))
+
+        def on_test_begin(self, logs=None):
+            self.seen.append(("evaluate", dict(self.params)))
+
+        def on_predict_begin(self, logs=None):
+            self.seen.append(("predict", dict(self.params)))
+
+    model, cb = make_model(), Reads()
+    x, y = data()  # 24 examples
+    model.fit(x, y, batch_size=10, epochs=3, verbose=0, callbacks=cb)
+    model.evaluate(x, y, batch_size=5, verbose=0, callbacks=cb)
+    model.predict(x[:7], batch_size=2, callbacks=cb)
+    assert cb.seen == [("fit", {"verbose": 0, "epochs": 3, "steps": 3}),
+                       ("evaluate", {"verbose": 0, "epochs": 1, "steps": 5}),
+                       ("predict", {"verbose": 0, "epochs": 1, "steps": 4})]
+    for bad in (2.0, None, -1, True):
+        with pytest.raises(ValueError, match=r"fit: epochs must be a whole number >= 0, got "):
+            model.fit(x, y, epochs=bad, verbose=0)
+    with pytest.raises(ValueError, match=r"fit: initial_epoch must be a whole number >= 0"):
+        model.fit(x, y, epochs=2, initial_epoch=0.5, verbose=0)
+
+
 def test_stop_training_from_on_batch_end_stops_after_that_batch():
     class StopAt(tinynet.callbacks.Callback):
         def on_batch_end(self, batch, logs=None):
@@ -308,6 +339,28 @@ def test_early_stopping_on_missing_monitor_warns_with_the_available_keys_and_doe
     with pytest.warns(RuntimeWarning, match="'val_loss' is not in the logs.*accuracy, loss"):
         history = fit(model, [EarlyStopping(patience=0)], epochs=3)
     assert len(history.epoch) == 3
+
+
+def test_model_checkpoint_without_its_value_saves_as_keras_and_a_nested_model_is_refused_first(
+        tmp_path):
+    """save_best_only with a value the logs lack (no validation data): Keras 3 warns and saves
+    every epoch, so the file a script loads afterwards exists; tinynet saved nothing. A model
+    that holds a model as a layer cannot be saved whole: refused before the first epoch trains
+    (it failed after it, losing the History), with save_weights_only=True as the way out."""
+    model = make_model()
+    with pytest.warns(RuntimeWarning, match="'val_loss' is not in the logs.*saved all the same"):
+        fit(model, [ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)], epochs=2)
+    assert tinynet.load_model(tmp_path / "best.npz").epoch == 2
+    inner = tinynet.Sequential([layers.Input((4,)), layers.Dense(3)])
+    nested = tinynet.Sequential([inner, layers.Softmax()])
+    nested.compile(optimizers.SGD(0.1))
+    before = nested.get_weights()
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: .*cannot be saved.*"
+                                         r"save_weights_only=True"):
+        fit(nested, [ModelCheckpoint(tmp_path / "n.npz")], epochs=1)
+    assert all(np.array_equal(a, b) for a, b in zip(before, nested.get_weights()))
+    fit(nested, [ModelCheckpoint(tmp_path / "n.weights.npz", save_weights_only=True)], epochs=1)
+    assert (tmp_path / "n.weights.npz").exists()
 
 
 def test_early_stopping_on_real_validation_loss_restores_the_best_epoch():
@@ -483,10 +536,28 @@ def test_csv_logger_separator_and_append(tmp_path):
     fit(model, [CSVLogger(path, separator="\t")], epochs=2)
     fit(model, [CSVLogger(path, separator="\t", append=True)], epochs=5, initial_epoch=2)
     rows = read_csv(path, "\t")
-    assert rows[0] == ["epoch", "accuracy", "loss"]
+    # without validation, as Keras: a val_ column for each value, NA in every row
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]  # one header, rows appended
+    assert all(r[3:] == ["NA", "NA"] for r in rows[1:])
     fit(model, [CSVLogger(path, separator="\t")], epochs=1)  # append=False starts afresh
     assert [r[0] for r in read_csv(path, "\t")] == ["epoch", "0"]
+
+
+def test_csv_logger_keeps_the_validation_columns_of_epochs_validated_later(tmp_path):
+    """validation_freq=2: the first epoch has no val_ values; the file had no val_ columns and
+    dropped every validation value (and append=True wrote 5 fields under a 3-field header).
+    Keras adds the val_ columns from the first epoch on, NA where an epoch has none."""
+    path = tmp_path / "log.csv"
+    model = make_model()
+    x, y = data()
+    history = model.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False,
+                        validation_data=(x[:6], y[:6]), validation_freq=2,
+                        callbacks=[CSVLogger(path)])
+    rows = read_csv(path)
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert [r[3:] for r in rows[1::2]] == [["NA", "NA"]] * 2  # epochs 0 and 2: not validated
+    assert [float(r[4]) for r in rows[2::2]] == history.history["val_loss"]  # epochs 1 and 3
 
 
 def test_csv_logger_rows_survive_a_training_that_crashes(tmp_path):

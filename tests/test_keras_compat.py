@@ -717,6 +717,69 @@ def test_binary_accuracy_on_logits_counts_a_logit_above_zero_as_class_one():
     assert accuracy != pytest.approx(np.mean((logits > 0.5) == y), abs=1e-12)
 
 
+def test_binary_accuracy_of_a_softmax_output_thresholds_its_probabilities():
+    """binary_accuracy on a softmax output trained with the categorical loss: the loop sees the
+    softmax's logits (the fused loss), and "logit > 0" is "probability > 0.5" for a sigmoid only;
+    the metric must count each unit's probability > 0.5, as Keras on the model's outputs. Class
+    numbers cannot be compared unit by unit: refused with what to use."""
+    rng = np.random.default_rng(0)
+    x, classes = rng.standard_normal((90, 4)), rng.integers(0, 3, 90)
+    y = np.eye(3)[classes]
+    for loss, activation in [("categorical_crossentropy", "softmax"),
+                             (keras.losses.CategoricalCrossentropy(from_logits=True), None)]:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=activation)])
+        model.compile("sgd", loss, metrics=["binary_accuracy"])
+        p = model.predict(x)
+        if activation is None:  # logits: the probabilities they stand for
+            p = np.exp(p) / np.exp(p).sum(axis=1, keepdims=True)
+        expected = np.mean((p > 0.5) == (y > 0.5))
+        assert model.evaluate(x, y, verbose=0)[1] == pytest.approx(expected, abs=1e-12)
+        history = model.fit(x, y, epochs=1, batch_size=90, shuffle=False, verbose=0)
+        assert history.history["binary_accuracy"][0] == pytest.approx(expected, abs=1e-12)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["binary_accuracy"])
+    with pytest.raises(ValueError, match=r"labels need the outputs' shape \(32, 3\), got "
+                                         r"\(32,\); for class numbers use metrics=\['accuracy'\]"):
+        model.evaluate(x, classes, verbose=0)
+
+
+class _Tensor:
+    """Another framework's tensor: converts with np.asarray, has a shape, and a dtype NumPy does
+    not know (tf.float32, torch.float32)."""
+
+    def __init__(self, a):
+        self._a, self.shape, self.dtype = a, a.shape, "tensor.float32"
+
+    def __array__(self, dtype=None, copy=None):
+        return self._a if dtype is None else self._a.astype(dtype)
+
+
+def test_tensors_are_taken_as_arrays_and_generators_or_a_missing_y_are_named():
+    """Keras takes TensorFlow tensors (``tf.one_hot(y, 3)``): tinynet failed inside NumPy on
+    their dtype. A generator or dataset (not supported) and a forgotten y said only "missing 1
+    required positional argument: 'y'" or "must be an array"."""
+    x, y = _digits(32, shape=(4,))
+    onehot = np.eye(3, dtype="float32")[y % 3]
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+    assert model.evaluate(_Tensor(x), _Tensor(onehot), verbose=0) == \
+        model.evaluate(x, onehot, verbose=0)
+    np.testing.assert_array_equal(model.predict(_Tensor(x)), model.predict(x))
+    history = model.fit(_Tensor(x), _Tensor(onehot), validation_data=(_Tensor(x), onehot),
+                        verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    batches = ((x[i:i + 8], onehot[i:i + 8]) for i in range(0, 32, 8))
+    for call in (lambda: model.fit(batches, verbose=0), lambda: model.predict(batches)):
+        with pytest.raises(TypeError, match=r"x is a generator, not an array: tinynet takes the "
+                                            r"data as arrays.*np.concatenate"):
+            call()
+    with pytest.raises(TypeError, match=r"fit: y is missing; fit needs the targets: "
+                                        r"model.fit\(x, y, ...\)"):
+        model.fit(x, verbose=0)
+    with pytest.raises(TypeError, match=r"evaluate: y is missing"):
+        model.evaluate(x, verbose=0)
+
+
 def test_tinynets_own_modules_are_attributes_of_the_package():
     """``import tinynet; tinynet.gradcheck`` (the README names it so) said "a Keras name that
     tinynet does not implement"; ``tf.keras`` says how to write it."""

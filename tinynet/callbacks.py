@@ -43,12 +43,18 @@ MODES = ("auto", "min", "max")
 
 
 class Callback:
-    """Base class. ``self.model`` is set by ``fit``; set ``model.stop_training = True`` to stop."""
+    """Base class. ``self.model`` is set by ``fit``; set ``model.stop_training = True`` to stop.
+    ``self.params``, as in Keras, is ``{"verbose": ..., "epochs": ..., "steps": ...}`` (steps: the
+    batches of an epoch; ``epochs`` 1 for ``evaluate`` and ``predict``)."""
 
     model = None
+    params = None
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = params
 
     def on_train_begin(self, logs=None):
         pass
@@ -103,14 +109,17 @@ class Callback:
         pass
 
 
-def prepare(callbacks, model, where):
-    """``callbacks`` as a list, each checked and given ``model``."""
-    callbacks = list(callbacks or [])
+def prepare(callbacks, model, where, params=None):
+    """``callbacks`` (a list, or one callback, as Keras takes it) as a list, each checked and
+    given ``model`` and, when given, ``params``."""
+    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"{where}: callbacks must be tinynet.callbacks.Callback objects, got "
                             f"{cb!r}")
         cb.set_model(model)
+        if params is not None:
+            cb.set_params(dict(params))
     return callbacks
 
 
@@ -181,12 +190,13 @@ class _Watching(Callback):
         self._maximising()  # refuse a name of unknown direction now, not after an epoch
 
 
-def _monitored(logs, monitor, owner):
-    """``logs[monitor]`` as a float, or ``None`` (with a warning naming the available keys)."""
+def _monitored(logs, monitor, owner, then="it does nothing this epoch"):
+    """``logs[monitor]`` as a float, or ``None`` (with a warning naming the available keys and
+    ``then``, what the callback does instead)."""
     value = (logs or {}).get(monitor)
     if value is None:
         warnings.warn(f"{owner}: the monitored value {monitor!r} is not in the logs (available: "
-                      f"{', '.join(sorted(logs or {})) or 'none'}); it does nothing this epoch. "
+                      f"{', '.join(sorted(logs or {})) or 'none'}); {then}. "
                       "'val_...' values need validation_data or validation_split in fit, and "
                       "an epoch that is validated (see fit's validation_freq).",
                       RuntimeWarning, stacklevel=3)
@@ -274,7 +284,8 @@ class ModelCheckpoint(_Watching):
     ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``. With ``save_best_only=True`` the model is saved only
     when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given;
     ``mode="auto"`` minimises the loss and maximises the model's metrics, as in Keras 3; a NaN is
-    never the best, and an epoch without the value saves nothing, with a warning).
+    never the best; an epoch without the value saves the model all the same, with a warning, as
+    Keras 3 does, so that the file a script loads afterwards exists).
     Saves go through ``model.save``, which writes a temporary file and renames it: a checkpoint
     on disk is always a complete one. Load one with ``tinynet.load_model(path)`` and resume with
     ``model.fit(..., initial_epoch=model.epoch)``.
@@ -310,23 +321,30 @@ class ModelCheckpoint(_Watching):
         return value > self.best if self._maximising() else value < self.best
 
     def on_train_begin(self, logs=None):
+        if not self.save_weights_only:  # refused now, not after the first epoch's training
+            try:
+                io.model_architecture(self.model)
+            except ValueError as e:
+                raise ValueError(f"ModelCheckpoint: {e}; or give the callback "
+                                 "save_weights_only=True") from None
         if self.save_best_only:  # only then is the monitored value used
             super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
-            current = _monitored(logs, self.monitor, "ModelCheckpoint")
+            current = _monitored(logs, self.monitor, "ModelCheckpoint",
+                                 then="the model is saved all the same, as Keras 3 does")
             # what Keras 3 prints: the best so far, "None" before the first save
             best = "None" if self.best is None else f"{self.best:.5f}"
-            if current is None or not self._better(current):
-                if self.verbose and current is not None:
+            if current is not None and not self._better(current):
+                if self.verbose:
                     print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
-            if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
-                      f"{current:.5f}, "
-                      f"saving model to {self._path(epoch, logs)}")
-            self.best = current
+            if current is not None:
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
+                          f"{current:.5f}, saving model to {self._path(epoch, logs)}")
+                self.best = current
         path = self._path(epoch, logs)
         directory = os.path.dirname(path)
         if directory:
@@ -485,8 +503,10 @@ class TerminateOnNaN(Callback):
 
 
 class CSVLogger(Callback):
-    """Write one row per epoch to ``filename``: ``epoch`` (from 0, as Keras) then the logs' keys
-    in sorted order, separated by ``separator``. ``append=True`` continues an existing file (the
+    """Write one row per epoch to ``filename``: ``epoch`` (from 0, as Keras) then the first
+    epoch's keys in sorted order, separated by ``separator``, and, as Keras does, a ``val_``
+    column for each when the first epoch has none (validated later, with ``validation_freq``,
+    or never: ``NA`` where an epoch has no value). ``append=True`` continues an existing file (the
     header is written only when the file is empty). Each row is flushed to disk when written, so
     the file survives an interrupted run.
     """
@@ -515,6 +535,8 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+            if not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]
         with open(self.filename, "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["epoch"] + self.keys, delimiter=self.sep,
                                     extrasaction="ignore")

@@ -25,7 +25,23 @@ def as_numeric_array(a, what, where):
             raise ragged from None
         if a.dtype == object and any(isinstance(e, (list, tuple, np.ndarray)) for e in a.flat):
             raise ragged  # rows of different lengths (a list of numbers and None is not ragged)
+    if a is None and what == "y":
+        raise TypeError(f"{where}: y is missing; {where} needs the targets: "
+                        f"model.{where.split()[0]}(x, y, ...)")
+    if not isinstance(a, np.ndarray) and backend.get_array_module(a) is np and \
+            hasattr(a, "__array__"):  # a TensorFlow or PyTorch tensor, a pandas table, ...
+        try:
+            a = np.asarray(a)
+        except Exception as e:  # a tensor on a GPU, for one
+            raise TypeError(f"{where}: {what} (a {type(a).__module__}.{type(a).__name__}) does "
+                            f"not convert to a NumPy array ({e}); convert it first, e.g. "
+                            f"{what}.numpy() or {what}.cpu().numpy()") from None
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
+        if hasattr(a, "__iter__") or hasattr(a, "__next__"):
+            raise TypeError(f"{where}: {what} is a {type(a).__name__}, not an array: tinynet "
+                            "takes the data as arrays (examples along the first axis), "
+                            "not tf.data, generators or data loaders: collect the batches "
+                            "into arrays first, e.g. np.concatenate([xb for xb, yb in data])")
         raise TypeError(f"{where}: {what} must be an array, got {type(a).__name__}")
     if np.dtype(a.dtype).kind not in "biuf":
         raise TypeError(f"{where}: {what} has dtype {a.dtype}, which cannot be used as numbers; "
@@ -217,6 +233,16 @@ def batch_size(value, name="batch_size"):
     if not _positive_int(value):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def epochs(epochs, initial_epoch):
+    """``(epochs, initial_epoch)`` as ints: whole numbers >= 0 (a float such as 2.0 or ``None``
+    stopped deep inside the loop)."""
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"fit: {name} must be a whole number >= 0, got {value!r} (fit trains "
+                             f"the epochs initial_epoch .. epochs - 1, counted from 0)")
+    return int(epochs), int(initial_epoch)
 
 
 def validation_freq(value):

@@ -41,7 +41,9 @@ class ModelFileError(ValueError):
     """A file that is not a loadable tinynet model (truncated, corrupted, unknown version, ...)."""
 
 
-def _architecture(model):
+def model_architecture(model):
+    """The model's architecture as saved in its file, or a ValueError naming the layer that a
+    tinynet model file cannot hold."""
     for layer in model.graph.order:
         if not isinstance(getattr(layers_mod, type(layer).__name__, None), type):
             raise ValueError(f"model '{model.name}': layer '{layer.name}' "
@@ -228,7 +230,7 @@ def save_model(model, path, overwrite=True, zipped=None, include_optimizer=True,
     if twice:  # a layer renamed after the model was made: the file could not be loaded
         raise ValueError(f"{where}: model '{model.name}' has several layers named {twice}; the "
                          "file keys the layers by name: rename them apart before saving")
-    header = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model),
+    header = {"format": FORMAT, "version": VERSION, "architecture": model_architecture(model),
               "dtype": model.dtype.name, "epoch": model.epoch, "compile": None}
     arrays = {}
     for i, w in enumerate(model.get_weights()):

@@ -284,6 +284,7 @@ class Model:
                               self.dtype, where, loss_name=kind)
 
     def _prepare(self, x, y, where):
+        x = checks.as_numeric_array(self._one_input(x), "x", where)  # its own dtype, for the warning
         if not self._warned_unscaled:
             self._warned_unscaled = checks.warn_if_unscaled(self, x)
         x = self._prepare_x(x, where)
@@ -385,7 +386,7 @@ class Model:
                                   where)
         return None if w is None else backend.asarray(w, dtype=self.dtype)
 
-    def fit(self, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None,
+    def fit(self, x, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, seed=None, validation_freq=1,
             validation_batch_size=None, **keras_options):
@@ -420,6 +421,7 @@ class Model:
             validation_batch_size = checks.batch_size(validation_batch_size,
                                                       "validation_batch_size")
         validation_freq = checks.validation_freq(validation_freq)
+        epochs, initial_epoch = checks.epochs(epochs, initial_epoch)
         verbose = 1 if verbose == "auto" else verbose
         x, y = self._prepare(x, y, "fit")
         if sample_weight is not None:
@@ -434,7 +436,7 @@ class Model:
                                     validation=(validation_freq, validation_batch_size))
         return self.history
 
-    def evaluate(self, x, y, batch_size=32, verbose="auto", sample_weight=None, steps=None,
+    def evaluate(self, x, y=None, batch_size=32, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Mean loss over ``(x, y)`` in inference mode and the metrics: ``[loss, accuracy]`` (or
         the loss alone without metrics, or a dict with ``return_dict=True``), as Keras returns.
@@ -448,7 +450,8 @@ class Model:
         w = self._weights(sample_weight, None, y, "evaluate")
         keep = checks.steps(steps, batch_size, x.shape[0], "evaluate")
         x, y, w = x[:keep], y[:keep], None if w is None else w[:keep]
-        callbacks = callbacks_mod.prepare(callbacks, self, "evaluate")
+        callbacks = callbacks_mod.prepare(callbacks, self, "evaluate", {
+            "verbose": verbose, "epochs": 1, "steps": -(-x.shape[0] // batch_size)})
         return self._result(training.evaluate_arrays(self, x, y, batch_size, w, verbose,
                                                      callbacks), return_dict)
 
@@ -464,7 +467,8 @@ class Model:
         batch_size = checks.batch_size(batch_size)
         x = self._prepare_x(x, "predict")
         x = x[:checks.steps(steps, batch_size, x.shape[0], "predict")]
-        callbacks = callbacks_mod.prepare(callbacks, self, "predict")
+        callbacks = callbacks_mod.prepare(callbacks, self, "predict", {
+            "verbose": verbose, "epochs": 1, "steps": -(-x.shape[0] // batch_size)})
         begin = callbacks_mod.overriding(callbacks, "on_predict_batch_begin")
         end = callbacks_mod.overriding(callbacks, "on_predict_batch_end")
         for cb in callbacks:

@@ -24,7 +24,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import arena, backend, threads
+from . import activations, arena, backend, threads
 from .callbacks import History, TerminateOnNaN, overriding
 from .callbacks import prepare as prepare_callbacks
 
@@ -78,8 +78,13 @@ def loss_and_gradient(model, x, y, training, weights=None, gradient=True):
 def hits(y, out, logits=False, binary=False):
     """Per example, the fraction of its predictions that are right: the arg-max class of a softmax
     output (``y`` one-hot or class numbers), or, with ``binary`` (Keras's ``binary_accuracy``, and
-    its ``accuracy`` for one output unit), each unit's ``out > 0.5`` (``> 0`` on logits)."""
+    its ``accuracy`` for one output unit), each unit's ``out > 0.5`` (``> 0`` on a sigmoid's
+    logits)."""
     if binary or out.shape[-1] == 1:
+        if y.size != out.size:
+            raise ValueError(f"binary_accuracy compares each output unit with its own label, so "
+                             f"the labels need the outputs' shape {tuple(out.shape)}, got "
+                             f"{tuple(y.shape)}; for class numbers use metrics=['accuracy']")
         y = y.reshape(out.shape)
         right = (out > (0 if logits else 0.5)) == (y > 0.5)
     else:
@@ -95,8 +100,13 @@ def metric_sums(model, y, out):
     given as ``compile(metrics=...)`` neither (only its ``weighted_metrics``, not in tinynet)."""
     logits, sums = on_logits(model), {}
     for name in model.metrics:
-        h = hits(y, out, logits, binary=model.metric_kinds.get(name) == "binary_accuracy")
-        sums[name] = h.sum()
+        binary = model.metric_kinds.get(name) == "binary_accuracy"
+        if binary and logits and getattr(model.loss, "fuses_with", None) == "softmax":
+            # "logit > 0" is "probability > 0.5" for a sigmoid only: a softmax's units are
+            # thresholded on its probabilities
+            sums[name] = hits(y, activations.softmax(out), False, binary=True).sum()
+        else:
+            sums[name] = hits(y, out, logits, binary=binary).sum()
     return sums
 
 
@@ -224,18 +234,19 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     validation_freq, validation_batch = validation
     validation_batch = validation_batch or max(batch_size, 256)
     history = History()
-    # History last, as in Keras: it records what the others add to the logs
-    callbacks = prepare_callbacks(callbacks, model, "fit") + prepare_callbacks([history], model, "fit")
-    model.stop_training = False
     n = x.shape[0]
     steps = -(-n // batch_size)
-    history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+    params = {"verbose": verbose, "epochs": epochs, "steps": steps}  # what Keras gives callbacks
+    # History last, as in Keras: it records what the others add to the logs
+    callbacks = prepare_callbacks(callbacks, model, "fit", params) + \
+        prepare_callbacks([history], model, "fit", params)
+    model.stop_training = False
     verbose = shown(verbose)
     with _StopOnInterrupt(model):
         for cb in callbacks:
             cb.on_train_begin({})
         logs = {}  # what on_train_end gets when no epoch runs, as Keras
-        for epoch in range(int(initial_epoch), epochs):
+        for epoch in range(initial_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
             if verbose == 2 and epochs > 1:  # Keras 3's first line (no epoch named for one)
