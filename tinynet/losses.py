@@ -494,7 +494,9 @@ class MeanSquaredError(Loss):
 # ---------------------------------------------------------------------------------------------
 
 def _keras_rank(y_true, y_pred):
-    """Keras's functions expand a rank-1 side to ``(N, 1)`` when the other is ``(N, 1)``."""
+    """A rank-1 ``y_pred`` beside an ``(N, 1)`` ``y_true`` becomes ``(N, 1)``, as Keras's
+    ``mean_squared_error`` does (Keras's ``binary_crossentropy`` function refuses that pair;
+    tinynet's takes it the same way)."""
     y_true, y_pred = _arrays(y_true, y_pred)
     if y_pred.ndim == 1 and y_true.ndim == 2 and y_true.shape[-1] == 1:
         y_pred = y_pred[:, None]
