@@ -587,6 +587,31 @@ def test_a_keras_model_file_is_named_and_its_conversion_shown(tmp_path, suffix):
         model.load_weights(weights)
 
 
+def test_load_weights_reads_a_whole_models_file_as_keras_3_reads_a_keras_file(tmp_path):
+    """Keras's common pattern: ModelCheckpoint("best.keras", save_best_only=True), then
+    model.load_weights("best.keras"): tinynet refused a whole model's file there."""
+    def build(seed):
+        backend.set_seed(seed)
+        x = layers.Input((5,))
+        a = layers.Dense(4, activation="relu", name="a")(x)
+        b = layers.Dense(4, name="b")(x)  # a branch: the order of the weights matters
+        model = tinynet.Model(x, layers.Dense(2, activation="softmax")(layers.Add()([a, b])))
+        model.compile(optimizers.Adam(0.01))
+        return model
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 5)), np.eye(2)[rng.integers(0, 2, 20)]
+    trained = build(0)
+    trained.fit(x, y, epochs=2, verbose=0,
+                callbacks=[tinynet.callbacks.ModelCheckpoint(tmp_path / "best.keras")])
+    fresh = build(1)
+    assert not np.array_equal(fresh.predict(x), trained.predict(x))
+    fresh.load_weights(tmp_path / "best.keras")
+    np.testing.assert_array_equal(fresh.predict(x), trained.predict(x))
+    other = tinynet.Sequential([layers.Input((5,)), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"holds 6 weight arrays, model '.*' has 2"):
+        other.load_weights(tmp_path / "best.keras")
+
+
 @pytest.mark.parametrize("name", ["my_model", "model.ckpt", "model.weights"])
 def test_a_model_file_name_without_a_model_extension_is_refused_as_keras_does(tmp_path, name):
     model = tinynet.Sequential([layers.Input((3,)), layers.Dense(2)])

@@ -436,16 +436,22 @@ def load_weights(path):
 
 
 def _read_weights(path):
-    """``(the weight arrays, the file's header)``."""
+    """``(the weight arrays, the file's header)``, from a weights file or, as Keras 3's
+    ``load_weights`` reads a ``.keras`` file, from a whole model's file (its weights are stored in
+    ``model.layers``' order, as in a weights file)."""
     path = os.fspath(path)
     if os.path.exists(path):
         _refuse_keras_file(path, "weights")
     try:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(data["header"].tobytes().decode())
+            if header.get("format") == FORMAT:  # a whole model: its weights, in Keras's order
+                count = sum(1 for k in data.files if k.startswith("weight_"))
+                return [data[f"weight_{i}"] for i in range(count)], {"order": "keras"}
             if header.get("format") != FORMAT + "-weights":
-                raise ModelFileError(f"{path} is not a tinynet weights file (save it with "
-                                     "model.save_weights; a whole model loads with load_model)")
+                raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
+                                     "model file (write them with model.save_weights or "
+                                     "model.save)")
             return [data[f"weight_{i}"] for i in range(int(header["count"]))], header
     except ModelFileError:
         raise
@@ -469,9 +475,10 @@ def _layers_in_file_order(model, header):
 
 
 def load_weights_into(model, path, skip_mismatch=False, **kwargs):
-    """Read the weights written by ``save_weights`` into ``model`` (what ``model.load_weights``
-    does), checking every shape before changing anything: a file that does not fit leaves the
-    model as it was and raises ``ValueError`` naming the layer.
+    """Read the weights written by ``save_weights``, or those of a model written by ``save`` (as
+    Keras 3 reads a ``.keras`` file's), into ``model`` (what ``model.load_weights`` does),
+    checking every shape before changing anything: a file that does not fit leaves the model as
+    it was and raises ``ValueError`` naming the layer.
 
     ``skip_mismatch=True`` (Keras's argument): a layer whose arrays in the file have other shapes
     than its own keeps its weights, with a warning naming it and both shapes, and the other layers

@@ -521,7 +521,8 @@ class Model:
                         max_shard_size=max_shard_size)
 
     def load_weights(self, path, skip_mismatch=False, **kwargs):
-        """Read weights written by ``save_weights`` into this model (same architecture); with
+        """Read weights written by ``save_weights``, or those of a file written by ``save``, as
+        Keras 3 reads a ``.keras`` file's, into this model (same architecture); with
         ``skip_mismatch=True`` a layer whose shapes differ keeps its weights, with a warning (see
         :func:`tinynet.io.load_weights_into`)."""
         io.load_weights_into(self, path, skip_mismatch=skip_mismatch, **kwargs)
