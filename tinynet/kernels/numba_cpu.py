@@ -414,11 +414,13 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
 
 
 @njit(cache=True, fastmath=_DOT)
-def _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
+def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
                          dw_offs, top, left, hp, wp, need_dx, dx, part):
     """The part of the stride-1 backward that follows ``dz`` on the grid (``dplanes``, with
-    ``front`` zeros before it): group ``g``'s ``dL/dw`` into ``part[g, f, t]`` and, when
-    ``need_dx``, its images' ``dL/dx`` into ``dx``."""
+    ``front`` zeros before it): the group's ``dL/dw`` into ``part[f, t]`` (its row of the
+    groups' partial sums: the caller passes ``part[g]``, so that this function is compiled once,
+    not once for each integer type a parallel loop's index can have) and, when ``need_dx``, its
+    images' ``dL/dx`` into ``dx``."""
     _, h_in, w_in, c_in = x.shape
     f_out = dplanes.shape[0]
     ntaps = dw_pidx.shape[0]
@@ -427,10 +429,10 @@ def _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs,
     xplanes = np.zeros((c_in, length + _tail(dw_offs)), x.dtype)
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
     for f in range(0, f_out - 1, 2):
-        _taps_dot2(part[g, f, :ntaps], part[g, f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
+        _taps_dot2(part[f, :ntaps], part[f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
                    dplanes[f, front:], dplanes[f + 1, front:], length)
     if f_out % 2:
-        _taps_dot(part[g, f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
+        _taps_dot(part[f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
                   dplanes[f_out - 1, front:], length)
     if need_dx:
         acc = np.zeros((c_in, length), x.dtype)
@@ -503,8 +505,8 @@ def _conv_backward_s1(dout, y, arg, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, 
                         total[f] += v
         for f in range(f_out):
             part[g, f, ntaps] += total[f]
-        _conv_backward_group(g, x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
-                             dw_offs, top, left, hp, wp, need_dx, dx, part)
+        _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
+                             dw_offs, top, left, hp, wp, need_dx, dx, part[g])
 
 
 @njit(parallel=True, cache=True)
