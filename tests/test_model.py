@@ -38,6 +38,21 @@ def test_residual_summary_shows_connections(capsys):
     assert "'l2_2[0][0]'," in add_rows[0] and "'l1_mp[0][0]']" in add_rows[1]
 
 
+def test_summary_of_a_sequential_not_built_yet_lists_its_layers_as_keras_3(capsys):
+    """Keras 3 prints an unbuilt Sequential's layers with '?' and '0 (unbuilt)' (a script that
+    calls summary() before fit ran on Keras and stopped on tinynet); built, the sizes appear."""
+    model = tinynet.Sequential([layers.Dense(8, activation="relu", name="hidden"),
+                                layers.Dense(3, name="out")])
+    model.summary()
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["hidden", "(Dense)", "?", "0", "(unbuilt)"] in rows
+    assert ["out", "(Dense)", "?", "0", "(unbuilt)"] in rows and ["Total", "params:", "0"] in rows
+    model.build((None, 4))
+    model.summary()
+    assert ["out", "(Dense)", "(None,", "3)", "27"] in [
+        line.split() for line in capsys.readouterr().out.splitlines()]
+
+
 def test_default_names_are_unique_and_user_names_kept():
     layers.reset_names()
     a, b, c = layers.Dense(2), layers.Dense(2), layers.Dense(2, name="head")

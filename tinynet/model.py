@@ -491,7 +491,8 @@ class Model:
     # ---- summary and saving ----------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
                 show_trainable=False, layer_range=None):
-        """Print a Keras-style table of layers, output shapes and parameter counts.
+        """Print a Keras-style table of layers, output shapes and parameter counts (for a
+        ``Sequential`` not built yet, its layers with ``?`` and ``0 (unbuilt)``, as Keras 3).
 
         Keras's layout arguments ``line_length`` and ``positions`` are accepted and the table keeps
         its own widths; ``show_trainable`` would show "Y" on every row (every layer trains).
@@ -500,8 +501,11 @@ class Model:
             raise TypeError("summary: expand_nested and layer_range are not implemented in "
                             "tinynet; a model used as a layer lists its layers in its own "
                             "summary()")
+        from .summary import format_summary, format_unbuilt_summary
+        if not self.built and self.layers:  # a Sequential given no input shape yet, as Keras 3
+            print_fn(format_unbuilt_summary(self))
+            return
         self._require_built("the summary")
-        from .summary import format_summary
         print_fn(format_summary(self))
 
     def save(self, path, overwrite=True, zipped=None, **kwargs):

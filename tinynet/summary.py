@@ -52,3 +52,18 @@ def format_summary(model):
     lines += ["=" * total_width, f"Total params: {total:,}", f"Trainable params: {total:,}",
               "Non-trainable params: 0", "_" * total_width]
     return "\n".join(lines)
+
+
+def format_unbuilt_summary(model):
+    """The table of a model not built yet (no input shape): each layer, ``?`` for its output shape
+    and ``0 (unbuilt)`` parameters, as Keras 3 prints it; the sizes come with the first batch."""
+    widths = [29, 26, 14]
+    total_width = sum(widths)
+    lines = [f'Model: "{model.name}"', "_" * total_width,
+             _row(["Layer (type)", "Output Shape", "Param #"], widths), "=" * total_width]
+    for layer in model.layers:
+        kind = getattr(layer, "kind", type(layer).__name__)
+        lines += [_row([f"{layer.name} ({kind})", "?", "0 (unbuilt)"], widths), " " * total_width]
+    lines += ["=" * total_width, "Total params: 0", "Trainable params: 0",
+              "Non-trainable params: 0", "_" * total_width]
+    return "\n".join(lines)
