@@ -341,24 +341,43 @@ def test_early_stopping_on_missing_monitor_warns_with_the_available_keys_and_doe
     assert len(history.epoch) == 3
 
 
-def test_model_checkpoint_without_its_value_saves_as_keras_and_a_nested_model_is_refused_first(
+def test_model_checkpoint_without_its_value_writes_a_first_file_and_keeps_the_best_and_a_nested_model_is_refused_first(
         tmp_path):
-    """save_best_only with a value the logs lack (no validation data): Keras 3 warns and saves
-    every epoch, so the file a script loads afterwards exists; tinynet saved nothing. A model
-    that holds a model as a layer cannot be saved whole: refused before the first epoch trains
-    (it failed after it, losing the History), with save_weights_only=True as the way out."""
+    """save_best_only with a value the logs lack (no validation data): tinynet saved nothing, so
+    the file a script then loads did not exist; now the callback's first file is written (Keras 3
+    saves at every such epoch). With validation_freq=2, the epochs without val_loss leave the
+    best file alone (Keras 3 saves over it), and a name with {val_loss} is filled when it can.
+    A model that holds a model as a layer cannot be saved whole: refused before the first epoch
+    trains (it failed after it, losing the History), with save_weights_only=True as the way out."""
     model = make_model()
     with pytest.warns(RuntimeWarning, match="'val_loss' is not in the logs.*saved all the same"):
-        fit(model, [ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)], epochs=2)
-    assert tinynet.load_model(tmp_path / "best.npz").epoch == 2
+        fit(model, [ModelCheckpoint(tmp_path / "first.npz", save_best_only=True)], epochs=2)
+    assert tinynet.load_model(tmp_path / "first.npz").epoch == 1  # the first, then nothing
+    x, y = data()
+    y_val = np.roll(y, 1, axis=1)  # val_loss rises as the model fits the training data
+    model = make_model(optimizers.RMSprop(learning_rate=0.05))
+    best = ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)
+    named = ModelCheckpoint(tmp_path / "ck-{epoch:02d}-{val_loss:.3f}.npz", save_best_only=True)
+    with pytest.warns(RuntimeWarning, match="nothing is saved this epoch"):
+        history = model.fit(x, y, epochs=6, batch_size=8, verbose=0, shuffle=False,
+                            validation_data=(x, y_val), validation_freq=2,
+                            callbacks=[best, named])
+    losses = history.history["val_loss"]  # epochs 2, 4, 6 (counted from 1)
+    assert losses[0] < min(losses[1:])
+    assert tinynet.load_model(tmp_path / "best.npz").epoch == 2  # not 5, an unvalidated epoch
+    assert sorted(os.listdir(tmp_path)) == ["best.npz", f"ck-02-{losses[0]:.3f}.npz", "first.npz"]
     inner = tinynet.Sequential([layers.Input((4,)), layers.Dense(3)])
     nested = tinynet.Sequential([inner, layers.Softmax()])
     nested.compile(optimizers.SGD(0.1))
     before = nested.get_weights()
+    (tmp_path / "log.csv").write_text("epoch,loss\n0,1.5\n")  # a previous run's log
     with pytest.raises(ValueError, match=r"ModelCheckpoint: .*cannot be saved.*"
                                          r"save_weights_only=True"):
-        fit(nested, [ModelCheckpoint(tmp_path / "n.npz")], epochs=1)
+        fit(nested, [CSVLogger(tmp_path / "log.csv"), ModelCheckpoint(tmp_path / "n.npz")],
+            epochs=1)
     assert all(np.array_equal(a, b) for a, b in zip(before, nested.get_weights()))
+    # refused before any callback started: the CSVLogger listed first has not emptied its file
+    assert (tmp_path / "log.csv").read_text() == "epoch,loss\n0,1.5\n"
     fit(nested, [ModelCheckpoint(tmp_path / "n.weights.npz", save_weights_only=True)], epochs=1)
     assert (tmp_path / "n.weights.npz").exists()
 

@@ -926,6 +926,10 @@ def test_files_written_in_tinynet_s_earlier_layer_order_load_onto_the_right_laye
     np.savez(tmp_path / "walk.npz", **arrays)
     os.replace(tmp_path / "walk.npz", tmp_path / "walk.keras")
     back = tinynet.load_model(tmp_path / "walk.keras")
+    backend.set_seed(7)
+    again = _branchy()  # load_weights from that model file: placed by its layer list too
+    again.load_weights(tmp_path / "walk.keras")
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
     for m in (model, back):
         m.train_on_batch(x, y)
     for a, b in zip(model.get_weights(), back.get_weights()):

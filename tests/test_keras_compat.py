@@ -738,9 +738,14 @@ def test_binary_accuracy_of_a_softmax_output_thresholds_its_probabilities():
         history = model.fit(x, y, epochs=1, batch_size=90, shuffle=False, verbose=0)
         assert history.history["binary_accuracy"][0] == pytest.approx(expected, abs=1e-12)
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["binary_accuracy"])
-    with pytest.raises(ValueError, match=r"labels need the outputs' shape \(32, 3\), got "
-                                         r"\(32,\); for class numbers use metrics=\['accuracy'\]"):
-        model.evaluate(x, classes, verbose=0)
+    before = model.get_weights()
+    for call in (lambda: model.evaluate(x, classes, verbose=0),
+                 lambda: model.fit(x, classes, verbose=0)):
+        with pytest.raises(ValueError, match=r"labels need the outputs' shape \(None, 3\), got "
+                                             r"\(None,\); for class numbers use "
+                                             r"metrics=\['accuracy'\]"):
+            call()
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # refused first
 
 
 class _Tensor:
@@ -778,6 +783,10 @@ def test_tensors_are_taken_as_arrays_and_generators_or_a_missing_y_are_named():
         model.fit(x, verbose=0)
     with pytest.raises(TypeError, match=r"evaluate: y is missing"):
         model.evaluate(x, verbose=0)
+    with pytest.raises(TypeError, match=r"y is missing; give validation_data=\(x_val, y_val\)"):
+        model.fit(x, onehot, validation_data=(x, None), verbose=0)
+    with pytest.raises(TypeError, match=r"fit: x must be an array, got str$"):
+        model.fit("train.csv", onehot, verbose=0)  # not "a generator or dataset"
 
 
 def test_tinynets_own_modules_are_attributes_of_the_package():

@@ -165,10 +165,13 @@ def _maximises(monitor, mode, model, owner):
     metrics = list(getattr(model, "metrics", None) or [])
     if name in metrics:
         return True
+    from .metrics import ACCURACY_NAMES
+    compile_it = (f"compile the model with metrics=[{name!r}] for it to be computed and logged, "
+                  "or " if name in ACCURACY_NAMES else "")
     raise ValueError(f"{owner}: mode='auto' cannot tell whether {monitor!r} should be maximised "
                      f"or minimised: it knows the loss and the model's metrics ("
-                     f"{', '.join(['loss'] + metrics)}, each also with 'val_'); pass mode='max' "
-                     "to keep the highest value or mode='min' to keep the lowest")
+                     f"{', '.join(['loss'] + metrics)}, each also with 'val_'); {compile_it}pass "
+                     "mode='max' to keep the highest value or mode='min' to keep the lowest")
 
 
 class _Watching(Callback):
@@ -185,9 +188,15 @@ class _Watching(Callback):
             self._max = _maximises(self.monitor, self.mode, self.model, type(self).__name__)
         return self._max
 
-    def on_train_begin(self, logs=None):
+    def _check_before_training(self):
+        """Refuse what would fail later (here a name of unknown direction): ``fit`` calls it
+        for every callback before any ``on_train_begin``, so that nothing has started yet (a
+        CSVLogger's file emptied, an epoch trained)."""
         self._max = None
-        self._maximising()  # refuse a name of unknown direction now, not after an epoch
+        self._maximising()
+
+    def on_train_begin(self, logs=None):
+        self._check_before_training()  # called by fit already: again for a direct call
 
 
 def _monitored(logs, monitor, owner, then="it does nothing this epoch"):
@@ -284,8 +293,9 @@ class ModelCheckpoint(_Watching):
     ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``. With ``save_best_only=True`` the model is saved only
     when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given;
     ``mode="auto"`` minimises the loss and maximises the model's metrics, as in Keras 3; a NaN is
-    never the best; an epoch without the value saves the model all the same, with a warning, as
-    Keras 3 does, so that the file a script loads afterwards exists).
+    never the best; an epoch without the value, with a warning, saves the model only when the
+    callback has written no file yet, so that a script loading it afterwards finds one: Keras 3
+    saves at every such epoch, over the best model, when ``validation_freq`` skips epochs).
     Saves go through ``model.save``, which writes a temporary file and renames it: a checkpoint
     on disk is always a complete one. Load one with ``tinynet.load_model(path)`` and resume with
     ``model.fit(..., initial_epoch=model.epoch)``.
@@ -320,7 +330,7 @@ class ModelCheckpoint(_Watching):
             return not math.isnan(value)
         return value > self.best if self._maximising() else value < self.best
 
-    def on_train_begin(self, logs=None):
+    def _check_before_training(self):
         if not self.save_weights_only:  # refused now, not after the first epoch's training
             try:
                 io.model_architecture(self.model)
@@ -328,24 +338,46 @@ class ModelCheckpoint(_Watching):
                 raise ValueError(f"ModelCheckpoint: {e}; or give the callback "
                                  "save_weights_only=True") from None
         if self.save_best_only:  # only then is the monitored value used
-            super().on_train_begin(logs)
+            super()._check_before_training()
+
+    def on_train_begin(self, logs=None):
+        self._check_before_training()
+
+    def _unwatched_path(self, epoch, logs):
+        """Where an epoch without the monitored value saves: only the first file of this callback
+        (Keras 3 saves at each such epoch, over the best one, when validation_freq > 1), and only
+        when the file name needs no missing value; else ``None``."""
+        if self.best is not None or self.last_saved is not None:
+            return None
+        try:
+            return self._path(epoch, logs)
+        except KeyError:
+            return None
 
     def on_epoch_end(self, epoch, logs=None):
+        path = None
         if self.save_best_only:
-            current = _monitored(logs, self.monitor, "ModelCheckpoint",
-                                 then="the model is saved all the same, as Keras 3 does")
-            # what Keras 3 prints: the best so far, "None" before the first save
-            best = "None" if self.best is None else f"{self.best:.5f}"
-            if current is not None and not self._better(current):
-                if self.verbose:
-                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
-                return
-            if current is not None:
+            if self.monitor not in (logs or {}):
+                path = self._unwatched_path(epoch, logs)
+                _monitored(logs, self.monitor, "ModelCheckpoint",
+                           then="nothing is saved this epoch" if path is None else
+                           "the model is saved all the same (the callback's first file, so that "
+                           "a script loading it finds one)")
+                if path is None:
+                    return
+            else:
+                current = _monitored(logs, self.monitor, "ModelCheckpoint")
+                # what Keras 3 prints: the best so far, "None" before the first save
+                best = "None" if self.best is None else f"{self.best:.5f}"
+                if not self._better(current):
+                    if self.verbose:
+                        print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
+                    return
                 if self.verbose:
                     print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
                           f"{current:.5f}, saving model to {self._path(epoch, logs)}")
                 self.best = current
-        path = self._path(epoch, logs)
+        path = path or self._path(epoch, logs)
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)

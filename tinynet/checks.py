@@ -26,8 +26,9 @@ def as_numeric_array(a, what, where):
         if a.dtype == object and any(isinstance(e, (list, tuple, np.ndarray)) for e in a.flat):
             raise ragged  # rows of different lengths (a list of numbers and None is not ragged)
     if a is None and what == "y":
-        raise TypeError(f"{where}: y is missing; {where} needs the targets: "
-                        f"model.{where.split()[0]}(x, y, ...)")
+        raise TypeError(f"{where}: y is missing; " + (
+            "give validation_data=(x_val, y_val)" if "validation_data" in where else
+            f"{where} needs the targets: model.{where}(x, y, ...)"))
     if not isinstance(a, np.ndarray) and backend.get_array_module(a) is np and \
             hasattr(a, "__array__"):  # a TensorFlow or PyTorch tensor, a pandas table, ...
         try:
@@ -35,9 +36,11 @@ def as_numeric_array(a, what, where):
         except Exception as e:  # a tensor on a GPU, for one
             raise TypeError(f"{where}: {what} (a {type(a).__module__}.{type(a).__name__}) does "
                             f"not convert to a NumPy array ({e}); convert it first, e.g. "
-                            f"{what}.numpy() or {what}.cpu().numpy()") from None
+                            f"{what}.numpy(), or for a PyTorch tensor "
+                            f"{what}.detach().cpu().numpy()") from None
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
-        if hasattr(a, "__iter__") or hasattr(a, "__next__"):
+        if (hasattr(a, "__iter__") or hasattr(a, "__next__")) and \
+                not isinstance(a, (str, bytes, dict, set)):
             raise TypeError(f"{where}: {what} is a {type(a).__name__}, not an array: tinynet "
                             "takes the data as arrays (examples along the first axis), "
                             "not tf.data, generators or data loaders: collect the batches "
@@ -166,6 +169,16 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
     if loss_name == "binary_crossentropy" and (y_host.min() < 0 or y_host.max() > 1):
         raise ValueError(f"{where}: binary_crossentropy takes targets in [0, 1]")
     return backend.asarray(y, dtype=dtype)
+
+
+def unit_labels(y, output_shape, where):
+    """``binary_accuracy`` compares each output unit with a label of its own: ``y`` must hold one
+    per unit (class numbers for several units cannot be compared so)."""
+    if y.size != y.shape[0] * int(np.prod(output_shape)):
+        raise ValueError(f"{where}: binary_accuracy compares each output unit with its own label, "
+                         f"so the labels need the outputs' shape {fmt_shape(output_shape)}, got "
+                         f"{fmt_shape(tuple(y.shape[1:]))}; for class numbers use "
+                         "metrics=['accuracy']")
 
 
 def sample_weights(sample_weight, class_weight, y_host, n, where):

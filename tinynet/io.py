@@ -437,17 +437,20 @@ def load_weights(path):
 
 def _read_weights(path):
     """``(the weight arrays, the file's header)``, from a weights file or, as Keras 3's
-    ``load_weights`` reads a ``.keras`` file, from a whole model's file (its weights are stored in
-    ``model.layers``' order, as in a weights file)."""
+    ``load_weights`` reads a ``.keras`` file, from a whole model's file: the model it holds is
+    rebuilt (its file lists its weights in the order of the model that wrote it, which older
+    files give in tinynet's earlier order) and its weights taken in Keras's order."""
     path = os.fspath(path)
     if os.path.exists(path):
         _refuse_keras_file(path, "weights")
     try:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(data["header"].tobytes().decode())
-            if header.get("format") == FORMAT:  # a whole model: its weights, in Keras's order
-                count = sum(1 for k in data.files if k.startswith("weight_"))
-                return [data[f"weight_{i}"] for i in range(count)], {"order": "keras"}
+            if header.get("format") == FORMAT:  # a whole model
+                from .model import Model, Sequential  # (the model module imports this one)
+                model = load_model(path, {"Model": Model, "Sequential": Sequential},
+                                   compile=False)
+                return model.get_weights(), {"order": "keras"}
             if header.get("format") != FORMAT + "-weights":
                 raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
                                      "model file (write them with model.save_weights or "

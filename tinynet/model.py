@@ -280,8 +280,12 @@ class Model:
 
     def _prepare_y(self, y, n, where):
         kind = type(self.loss).name if self.loss is not None else None
-        return checks.targets(y, n, self.graph.output.output_shape, self.graph.output.name,
-                              self.dtype, where, loss_name=kind)
+        output_shape = self.graph.output.output_shape
+        y = checks.targets(y, n, output_shape, self.graph.output.name, self.dtype, where,
+                           loss_name=kind)
+        if "binary_accuracy" in self.metric_kinds.values():
+            checks.unit_labels(y, output_shape, where)
+        return y
 
     def _prepare(self, x, y, where):
         x = checks.as_numeric_array(self._one_input(x), "x", where)  # its own dtype, for the warning

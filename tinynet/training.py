@@ -81,11 +81,7 @@ def hits(y, out, logits=False, binary=False):
     its ``accuracy`` for one output unit), each unit's ``out > 0.5`` (``> 0`` on a sigmoid's
     logits)."""
     if binary or out.shape[-1] == 1:
-        if y.size != out.size:
-            raise ValueError(f"binary_accuracy compares each output unit with its own label, so "
-                             f"the labels need the outputs' shape {tuple(out.shape)}, got "
-                             f"{tuple(y.shape)}; for class numbers use metrics=['accuracy']")
-        y = y.reshape(out.shape)
+        y = y.reshape(out.shape)  # one label per unit (checks.unit_labels)
         right = (out > (0 if logits else 0.5)) == (y > 0.5)
     else:
         predicted = out.argmax(axis=-1)
@@ -242,6 +238,8 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
         prepare_callbacks([history], model, "fit", params)
     model.stop_training = False
     verbose = shown(verbose)
+    for cb in callbacks:  # what a callback refuses, before any of them starts
+        getattr(cb, "_check_before_training", lambda: None)()
     with _StopOnInterrupt(model):
         for cb in callbacks:
             cb.on_train_begin({})
