@@ -748,6 +748,20 @@ def test_binary_accuracy_of_a_softmax_output_thresholds_its_probabilities():
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # refused first
 
 
+def test_a_metric_name_given_twice_is_logged_twice_as_keras():
+    """Keras 3 logs metrics=["accuracy", "accuracy", CategoricalAccuracy(name="accuracy")] as
+    accuracy, accuracy_1, accuracy_2 (checked against Keras 3.15); tinynet merged them into one,
+    so evaluate returned fewer values than the Keras script unpacks."""
+    x, y = _digits(16, shape=(4,))
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy",
+                  metrics=["accuracy", "accuracy", keras.metrics.CategoricalAccuracy(name="accuracy")])
+    history = model.fit(x, y % 3, verbose=0)
+    assert sorted(history.history) == ["accuracy", "accuracy_1", "accuracy_2", "loss"]
+    loss, *accuracies = model.evaluate(x, y % 3, verbose=0)
+    assert len(accuracies) == 3 and len(set(accuracies)) == 1
+
+
 class _Tensor:
     """Another framework's tensor: converts with np.asarray, has a shape, and a dtype NumPy does
     not know (tf.float32, torch.float32)."""

@@ -315,9 +315,12 @@ class Model:
                 raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
                                  f"Keras's names: {', '.join(METRICS)} (or as the classes of "
                                  "tinynet.metrics)")
-            if name not in kinds:
-                names.append(name)
-                kinds[name] = self._accuracy_kind(kind)
+            base, k = name, 0
+            while name in kinds:  # a name given twice is logged twice, as Keras: name_1, ...
+                k += 1
+                name = f"{base}_{k}"
+            names.append(name)
+            kinds[name] = self._accuracy_kind(kind)
         # every argument checked: the model takes them all (a compile that fails changes nothing)
         self.optimizer, self.loss, self.metrics, self.metric_kinds = optimizer, loss, names, kinds
         optimizer._model = weakref.ref(self)  # the optimizer is this model's now
