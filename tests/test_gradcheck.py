@@ -266,3 +266,46 @@ def test_global_average_pooling_gradients(float64, shape):
     x = randn(*shape)
     np.testing.assert_allclose(layer.forward(x), x.mean(axis=(1, 2)), rtol=1e-14)
     assert_below(gradcheck.check_layer(layer, x))
+
+
+class _InPlaceReLU(layers.Layer):
+    """A student's ReLU whose backward writes into the gradient it is given."""
+
+    def _forward(self, x, training, fused=None):
+        self._x = x
+        return np.maximum(x, 0)
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        dz[self._x <= 0] = 0  # the bug: dz may be another branch's gradient as well
+        return dz
+
+
+class _NoGrads(layers.Dense):
+    """A layer whose backward forgets to fill self.grads."""
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return dz @ self.kernel.T
+
+
+def test_gradcheck_refuses_what_it_cannot_check_and_checks_what_the_layer_computes(float64):
+    """A helper's findings: a backward that changes its incoming gradient in place passed
+    check_layer (4e-11) and gave wrong gradients in a residual model; a correct Add given the
+    same array twice reported 0.5, a float64 layer given float32 or integer input 0.02-1.0 (the
+    caller's array was perturbed before the layer cast it); a float32 layer reported 0.02-0.2
+    without a word; a backward that left self.grads unset ended in a bare AttributeError."""
+    x = randn(3, 5)
+    with pytest.raises(ValueError, match=r"changed the gradient it was given.*in place.*"
+                                         r"dz = dy \* mask"):
+        gradcheck.check_layer(_InPlaceReLU(), x)
+    assert_small(gradcheck.check_layer(layers.Add(), [x, x]))
+    dense = layers.Dense(4, activation="tanh")
+    assert_small(gradcheck.check_layer(dense, x.astype(np.float32)))
+    integers = np.random.default_rng(1).integers(-3, 4, (3, 5))
+    assert_small(gradcheck.check_layer(layers.Dense(4, activation="tanh"), integers))
+    assert integers.dtype.kind == "i"  # the caller's array is left alone
+    with pytest.raises(ValueError, match=r"left the gradient of its 'kernel' unset; _backward "
+                                         r"must fill self.grads"):
+        gradcheck.check_layer(_NoGrads(2), x)
+    backend.set_floatx("float32")
+    with pytest.warns(UserWarning, match=r"computes in float32.*set_floatx\('float64'\)"):
+        gradcheck.check_layer(layers.Dense(2), x)

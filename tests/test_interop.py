@@ -411,6 +411,11 @@ def test_unsupported_graphs():
     with pytest.raises(InteropError, match="'d3'.*Flatten"):  # tinynet's Dense needs 2-D input
         from_keras(keras.Sequential([keras.Input((4, 5)), kl.Dense(3, name="d3")]))
 
+    # Keras casts the data to an integer input's dtype (0.7 -> 0): converted, the model gave
+    # predictions up to 0.65 apart on float data, silently
+    with pytest.raises(InteropError, match="an input of dtype int32, to which Keras casts"):
+        from_keras(keras.Sequential([keras.Input((4,), dtype="int32"), kl.Dense(3)]))
+
 
 def test_unsupported_tinynet_layer_names_the_layer():
     class Scale(layers.Activation):

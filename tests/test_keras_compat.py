@@ -629,6 +629,28 @@ def test_a_layer_added_after_pop_starts_with_a_fresh_optimizer_state():
         backend.set_floatx("float32")
 
 
+def test_the_loss_is_checked_against_a_last_layer_changed_after_compile():
+    """compile warns when a probability loss meets an output without softmax; a pop() and add()
+    after compile changed the last layer without a word, and training ran on the clipped
+    cross-entropy of raw values. The check runs again when the model changed; only then."""
+    x, y = _digits(16, shape=(4,))
+    onehot = np.eye(3)[y % 3]
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(5, activation="tanh"),
+                              layers.Dense(3, activation="softmax")])
+    model.compile("rmsprop", "categorical_crossentropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, onehot, verbose=0)  # nothing to say
+    model.pop()
+    model.add(layers.Dense(3))
+    with pytest.warns(UserWarning, match=r"expects probabilities, but the last layer '.*' has no "
+                                         r"softmax"):
+        model.fit(x, onehot, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, onehot, verbose=0)  # said once
+
+
 def test_validation_freq_and_validation_batch_size_as_in_keras():
     x, y = _digits(48, shape=(4,))
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])

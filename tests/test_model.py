@@ -53,6 +53,19 @@ def test_summary_of_a_sequential_not_built_yet_lists_its_layers_as_keras_3(capsy
         line.split() for line in capsys.readouterr().out.splitlines()]
 
 
+def test_a_model_used_as_a_layer_is_reached_as_that_model_as_in_keras():
+    """outer.get_layer("inner") returned tinynet's wrapper, on which .get_layer, .layers and
+    .predict failed with bare AttributeErrors; Keras returns the model itself."""
+    inner = Sequential([layers.Input((5,)), layers.Dense(4, name="i1")], name="inner")
+    outer = Sequential([inner, layers.Dense(2, activation="softmax", name="head")])
+    assert outer.get_layer("inner") is inner and outer.get_layer(index=0) is inner
+    assert outer.get_layer("inner").get_layer("i1") is inner.layers[0]
+    wrapper = outer.layers[0]  # what model.layers lists: its attributes are the model's too
+    assert wrapper.get_layer("i1") is inner.layers[0] and wrapper.layers == inner.layers
+    x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    np.testing.assert_array_equal(wrapper.predict(x), inner.predict(x))
+
+
 def test_default_names_are_unique_and_user_names_kept():
     layers.reset_names()
     a, b, c = layers.Dense(2), layers.Dense(2), layers.Dense(2, name="head")

@@ -49,6 +49,12 @@ def topological_order(output, keras_order=True):
     return sorted(post_order, key=lambda layer: (-depth[id(layer)], met[id(layer)]))
 
 
+def _runner(step):
+    """The layer whose saved values a step's backward reads: the convolution of a fused
+    convolution + pooling step, the layer itself otherwise."""
+    return step.conv if isinstance(step, PooledConv) else step
+
+
 def _key(step):
     """The layer whose output a step of a pass produces: the layer itself, or for a
     :class:`PooledConv` its pooling layer (the one the next layers read)."""
@@ -88,6 +94,7 @@ class Graph:
             self.weights_before[layer] = bool(layer.params) or any(
                 self.weights_before[t.layer] for t in layer.inbound)
         self._last_steps = None  # the steps of the last complete forward pass
+        self._pass = None  # that pass's mark, which its layers carry (see forward)
 
     def steps(self):
         """The steps of a plain forward pass: the layers in order, each Conv2D read only by a
@@ -102,10 +109,15 @@ class Graph:
                 steps.append(layer)
         return steps
 
-    def forward(self, x, training=False, until=None, logits=False, record=None):
+    def forward(self, x, training=False, until=None, logits=False, record=None, keep=True):
         """The output for the batch ``x``; or the output of layer ``until`` (a name), or, with
         ``logits=True``, the output layer's pre-activation ``z`` (its softmax's logits). A dict
-        given as ``record`` receives every layer's output, by layer name (to look inside)."""
+        given as ``record`` receives every layer's output, by layer name (to look inside).
+
+        A complete pass is the one ``backward`` goes back through: each layer keeps what its
+        backward needs, and is marked with the pass, so that ``backward`` can refuse to mix
+        passes (a layer run again since, on other data). ``keep=False`` (``predict``,
+        ``evaluate``) leaves no pass to go back through."""
         steps = self.order if until is not None or record is not None else self.steps()
         self._last_steps = None  # set again once this pass is complete
         outputs = {}
@@ -121,7 +133,11 @@ class Graph:
             outputs[_key(layer)] = y
         if until is not None:
             raise ValueError(f"no layer named {until!r}; layers: {[l.name for l in self.order]}")
-        self._last_steps = steps
+        if keep:
+            self._pass = object()
+            for step in steps:
+                _runner(step)._pass = self._pass
+            self._last_steps = steps
         return outputs[self.output]
 
     def backward(self, grad_output, need_input_grad=True, record=None):
@@ -137,9 +153,18 @@ class Graph:
         """
         steps = self._last_steps
         if steps is None:
-            raise ValueError("backward() goes back through the last forward pass, which did not "
-                             "run the whole model (forward(x, until=...) stops at a layer): call "
-                             "forward(x) first")
+            raise ValueError("backward() goes back through the model's last forward pass, and "
+                             "there is none to go back through: the last one stopped at a layer "
+                             "(forward(x, until=...)) or was predict's or evaluate's, which keep "
+                             "none; call forward(x) first")
+        ran_since = [_runner(step).name for step in steps if getattr(_runner(step), "_pass", None)
+                     is not self._pass]
+        if ran_since:
+            raise ValueError(f"backward() goes back through the model's last forward pass, but "
+                             f"layer(s) {ran_since} ran again since (called on other data, "
+                             "directly or through another model): what they kept is no longer "
+                             "that pass's, and the gradients would be wrong; run the model's "
+                             "forward pass again, then backward()")
         if record is not None and any(isinstance(step, PooledConv) for step in steps):
             raise ValueError("backward(record=...) needs the forward pass to record as well "
                              "(model.forward(x, record={})): without it, each Conv2D and the "

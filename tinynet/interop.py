@@ -204,6 +204,10 @@ def _input_shape(input_layer):
                                         "dimensions (tinynet needs every dimension but the batch)")
     if config.get("sparse") or config.get("ragged"):
         raise _unsupported(input_layer, "a sparse or ragged input")
+    dtype = str(config.get("dtype") or "float32")
+    if not dtype.startswith("float"):  # Keras casts the data to it: 0.7 becomes 0
+        raise _unsupported(input_layer, f"an input of dtype {dtype}, to which Keras casts the "
+                                        "data (tinynet's models take floats)")
     return shape
 
 

@@ -152,17 +152,18 @@ class Model:
         return params[0].dtype if params else np.dtype(backend.floatx())
 
     def get_layer(self, name=None, index=None):
-        """The layer called ``name``, or at position ``index`` of ``model.layers``, as Keras."""
+        """The layer called ``name``, or at position ``index`` of ``model.layers``, as Keras (a
+        model used as a layer: that model itself, ``outer.get_layer("inner") is inner``)."""
         if (name is None) == (index is None):
             raise ValueError("get_layer takes a layer's name or its index, one of the two")
         if index is not None:
             if not -len(self.layers) <= index < len(self.layers):
                 raise ValueError(f"model '{self.name}' has {len(self.layers)} layers, no index "
                                  f"{index}")
-            return self.layers[index]
+            return _unwrapped(self.layers[index])
         for layer in self.layers:
             if layer.name == name:
-                return layer
+                return _unwrapped(layer)
         raise ValueError(f"no layer named {name!r} in model '{self.name}'; layers: "
                          f"{[layer.name for layer in self.layers]}")
 
@@ -261,6 +262,7 @@ class Model:
         if self.built and self.loss is not None:
             checks.warn_if_probabilities_without_softmax(self)
             checks.warn_if_logits_loss_after_activation(self)
+        self._loss_checked = (self.graph, self.loss)  # what the warnings were about
 
     def _one_input(self, x):
         """``x``, or the array of Keras's ``[x]`` for this one-input model (a model not built yet
@@ -288,6 +290,8 @@ class Model:
         return y
 
     def _prepare(self, x, y, where):
+        if getattr(self, "_loss_checked", None) != (self.graph, self.loss):
+            self._check_loss_against_output()  # layers added or popped since compile
         x = checks.as_numeric_array(self._one_input(x), "x", where)  # its own dtype, for the warning
         if not self._warned_unscaled:
             self._warned_unscaled = checks.warn_if_unscaled(self, x)
@@ -486,7 +490,8 @@ class Model:
                       unit="batch"):
             for cb in begin:
                 cb.on_predict_batch_begin(i // batch_size, logs={})
-            chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False)))
+            chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False,
+                                                              keep=False)))
             for cb in end:
                 cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
         if verbose == 2:  # one line, as Keras's
@@ -537,6 +542,11 @@ class Model:
         ``skip_mismatch=True`` a layer whose shapes differ keeps its weights, with a warning (see
         :func:`tinynet.io.load_weights_into`)."""
         io.load_weights_into(self, path, skip_mismatch=skip_mismatch, **kwargs)
+
+
+def _unwrapped(layer):
+    """The model a :class:`NestedModel` holds, or the layer itself."""
+    return layer.model if isinstance(layer, NestedModel) else layer
 
 
 # what fit says of Keras's arguments for data pipelines that it does not take

@@ -62,10 +62,10 @@ def loss_and_gradient(model, x, y, training, weights=None, gradient=True):
     is the logits ``z``, which rank the classes as the probabilities do."""
     fused = fused_loss(model)
     if fused is not None:
-        out = model.graph.forward(x, training=training, logits=True)
+        out = model.graph.forward(x, training=training, logits=True, keep=gradient)
         per_example, grad = fused(y, out)
     else:
-        out = model.graph.forward(x, training=training)
+        out = model.graph.forward(x, training=training, keep=gradient)
         per_example = model.loss.per_example(y, out)
         grad = model.loss.gradient(y, out) if gradient else None
     if weights is not None:

@@ -191,6 +191,7 @@ class Layer:
         self.grads = []
         self.inbound = None  # symbolic input tensors, once the layer is part of a graph
         self._y = None  # the output of the last forward pass: what backward goes back through
+        self._pass = None  # the model's forward pass that last ran this layer (graph.Graph.forward)
 
     # ---- configuration ---------------------------------------------------------------------
     def _keras_options(self, options):
@@ -402,6 +403,7 @@ class Layer:
     def forward(self, x, training=False, activate=True):
         """The output ``y = f(z)`` for the batch ``x`` (or ``z`` itself with ``activate=False``);
         keeps what ``backward`` needs."""
+        self._pass = None  # a pass of its own: no longer the one a model recorded
         x = self._check_input(x)
         self._activated = activate
         self._fused = activate and self.activation in self.fused_activations

@@ -114,6 +114,7 @@ class Conv2D(Layer):
         if not pool.built:
             pool.build(self.output_shape)
         self._y = pool._y = None  # neither layer's own pass ran: their backward would refuse
+        self._pass = pool._pass = None
         bias = self.bias if self.use_bias else None
         self._pool = pool.pool_size
         self._kernels = backend.kernels()

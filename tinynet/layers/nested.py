@@ -30,6 +30,13 @@ class NestedModel(Layer):
     def kind(self):
         return type(self.model).__name__
 
+    def __getattr__(self, name):
+        """What a layer does not have, the inner model answers (``outer.layers[0].layers``,
+        ``.get_layer(...)``, ``.summary()``), as Keras lists the model itself among the layers."""
+        if name.startswith("__") or name == "model":  # (copying and unpickling ask for these)
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
     @property
     def activation(self):
         """The inner model's output activation: a softmax inside is trained on its logits too."""
@@ -71,6 +78,7 @@ class NestedModel(Layer):
 
     def forward(self, x, training=False, activate=True):
         """The inner model's output, or its output layer's pre-activation with ``activate=False``."""
+        self._pass = None
         return self.model.graph.forward(self._check_input(x), training=training,
                                         logits=not activate)
 
