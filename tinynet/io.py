@@ -435,11 +435,12 @@ def load_weights(path):
     return _read_weights(path)[0]
 
 
-def _read_weights(path):
+def _read_weights(path, classes=None):
     """``(the weight arrays, the file's header)``, from a weights file or, as Keras 3's
-    ``load_weights`` reads a ``.keras`` file, from a whole model's file: the model it holds is
-    rebuilt (its file lists its weights in the order of the model that wrote it, which older
-    files give in tinynet's earlier order) and its weights taken in Keras's order."""
+    ``load_weights`` reads a ``.keras`` file, from a whole model's file when ``classes`` (as
+    :func:`load_model` takes them) are given: the model it holds is rebuilt (its file lists its
+    weights in the order of the model that wrote it, which older files give in tinynet's earlier
+    order) and its weights taken in Keras's order."""
     path = os.fspath(path)
     if os.path.exists(path):
         _refuse_keras_file(path, "weights")
@@ -447,10 +448,10 @@ def _read_weights(path):
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(data["header"].tobytes().decode())
             if header.get("format") == FORMAT:  # a whole model
-                from .model import Model, Sequential  # (the model module imports this one)
-                model = load_model(path, {"Model": Model, "Sequential": Sequential},
-                                   compile=False)
-                return model.get_weights(), {"order": "keras"}
+                if classes is None:
+                    raise ModelFileError(f"{path} holds a whole model: tinynet.load_model(path) "
+                                         "reads it, and model.load_weights(path) its weights")
+                return load_model(path, classes, compile=False).get_weights(), {"order": "keras"}
             if header.get("format") != FORMAT + "-weights":
                 raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
                                      "model file (write them with model.save_weights or "
@@ -477,7 +478,7 @@ def _layers_in_file_order(model, header):
     return [layer for layer in order if layer.params]
 
 
-def load_weights_into(model, path, skip_mismatch=False, **kwargs):
+def load_weights_into(model, path, skip_mismatch=False, classes=None, **kwargs):
     """Read the weights written by ``save_weights``, or those of a model written by ``save`` (as
     Keras 3 reads a ``.keras`` file's), into ``model`` (what ``model.load_weights`` does),
     checking every shape before changing anything: a file that does not fit leaves the model as
@@ -491,7 +492,7 @@ def load_weights_into(model, path, skip_mismatch=False, **kwargs):
     """
     _refuse_unknown(kwargs, "model.load_weights", ("path", "skip_mismatch=False"))
     skip_mismatch = _check_flag(skip_mismatch, "skip_mismatch", "model.load_weights")
-    weights, header = _read_weights(path)
+    weights, header = _read_weights(path, classes)
     layers = _layers_in_file_order(model, header)
     expected = sum(len(layer.params) for layer in layers)
     if len(weights) != expected:

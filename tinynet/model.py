@@ -541,7 +541,8 @@ class Model:
         Keras 3 reads a ``.keras`` file's, into this model (same architecture); with
         ``skip_mismatch=True`` a layer whose shapes differ keeps its weights, with a warning (see
         :func:`tinynet.io.load_weights_into`)."""
-        io.load_weights_into(self, path, skip_mismatch=skip_mismatch, **kwargs)
+        io.load_weights_into(self, path, skip_mismatch=skip_mismatch, classes=_model_classes(),
+                             **kwargs)
 
 
 def _unwrapped(layer):
@@ -665,10 +666,15 @@ class Sequential(Model):
         return list(self._stack)
 
 
+def _model_classes():
+    """The classes a model file names, for :mod:`tinynet.io` (which does not import this module)."""
+    return {"Model": Model, "Sequential": Sequential}
+
+
 def load_model(path, custom_objects=None, compile=True, safe_mode=True):
     """The model saved by ``model.save(path)``: architecture, weights, compile settings, optimizer
     state and epoch counter, in the float type it was saved in, ready to continue training
     (``compile=False``: uncompiled). Keras's own files (``.keras``, ``.h5``) are not read: the
     error says how to convert them (``tinynet.interop.from_keras(keras.models.load_model(path))``)."""
-    return io.load_model(path, {"Model": Model, "Sequential": Sequential},
+    return io.load_model(path, _model_classes(),
                          custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
