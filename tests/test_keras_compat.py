@@ -773,7 +773,8 @@ def test_binary_accuracy_of_a_softmax_output_thresholds_its_probabilities():
 def test_a_metric_name_given_twice_is_logged_twice_as_keras():
     """Keras 3 logs metrics=["accuracy", "accuracy", CategoricalAccuracy(name="accuracy")] as
     accuracy, accuracy_1, accuracy_2 (checked against Keras 3.15); tinynet merged them into one,
-    so evaluate returned fewer values than the Keras script unpacks."""
+    so the History lacked the keys a Keras script reads. (Keras's evaluate list then has one
+    value more than its names, a quirk tinynet does not copy: one value a name.)"""
     x, y = _digits(16, shape=(4,))
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy",

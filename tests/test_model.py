@@ -53,17 +53,32 @@ def test_summary_of_a_sequential_not_built_yet_lists_its_layers_as_keras_3(capsy
         line.split() for line in capsys.readouterr().out.splitlines()]
 
 
-def test_a_model_used_as_a_layer_is_reached_as_that_model_as_in_keras():
-    """outer.get_layer("inner") returned tinynet's wrapper, on which .get_layer, .layers and
-    .predict failed with bare AttributeErrors; Keras returns the model itself."""
+def test_a_model_used_as_a_layer_answers_as_that_model_and_its_passes_are_not_mixed():
+    """outer.get_layer("inner") gave tinynet's wrapper, on which .get_layer, .layers and .predict
+    failed with bare AttributeErrors; it now answers with the inner model's attributes, while its
+    .output stays its output in the outer graph (Keras's feature-extraction idiom). Running the
+    inner model on its own between the outer model's forward and backward is refused (its
+    gradients would be those of the other data)."""
     inner = Sequential([layers.Input((5,)), layers.Dense(4, name="i1")], name="inner")
     outer = Sequential([inner, layers.Dense(2, activation="softmax", name="head")])
-    assert outer.get_layer("inner") is inner and outer.get_layer(index=0) is inner
-    assert outer.get_layer("inner").get_layer("i1") is inner.layers[0]
-    wrapper = outer.layers[0]  # what model.layers lists: its attributes are the model's too
+    wrapper = outer.get_layer("inner")
     assert wrapper.get_layer("i1") is inner.layers[0] and wrapper.layers == inner.layers
-    x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    x, other = np.random.default_rng(0).standard_normal((2, 3, 5)).astype(np.float32)
     np.testing.assert_array_equal(wrapper.predict(x), inner.predict(x))
+    features = Model(outer.input, wrapper.output)  # Keras's idiom
+    np.testing.assert_array_equal(features.predict(x), inner.predict(x))
+    y = outer.forward(x)
+    inner.forward(other)
+    with pytest.raises(ValueError, match=r"model 'inner', used as a layer in it, ran again since"):
+        outer.backward(np.ones_like(y))
+    outer.forward(x)
+    assert outer.backward(np.ones_like(y)).shape == x.shape
+    outer.pop()
+    popped = outer.pop()  # the wrapper, disconnected
+    assert popped is wrapper
+    with pytest.raises(AttributeError, match="not connected to a graph"):
+        popped.output  # noqa: B018 (the layer's own error, not the inner model's output)
+    del popped
 
 
 def test_default_names_are_unique_and_user_names_kept():

@@ -205,7 +205,7 @@ def _input_shape(input_layer):
     if config.get("sparse") or config.get("ragged"):
         raise _unsupported(input_layer, "a sparse or ragged input")
     dtype = str(config.get("dtype") or "float32")
-    if not dtype.startswith("float"):  # Keras casts the data to it: 0.7 becomes 0
+    if "float" not in dtype:  # an integer: Keras casts the data to it, 0.7 becomes 0
         raise _unsupported(input_layer, f"an input of dtype {dtype}, to which Keras casts the "
                                         "data (tinynet's models take floats)")
     return shape

@@ -153,17 +153,18 @@ class Model:
 
     def get_layer(self, name=None, index=None):
         """The layer called ``name``, or at position ``index`` of ``model.layers``, as Keras (a
-        model used as a layer: that model itself, ``outer.get_layer("inner") is inner``)."""
+        model used as a layer answers with that model's attributes, ``.layers``, ``.get_layer``,
+        ``.predict``, and its ``.output`` is its output in this model's graph)."""
         if (name is None) == (index is None):
             raise ValueError("get_layer takes a layer's name or its index, one of the two")
         if index is not None:
             if not -len(self.layers) <= index < len(self.layers):
                 raise ValueError(f"model '{self.name}' has {len(self.layers)} layers, no index "
                                  f"{index}")
-            return _unwrapped(self.layers[index])
+            return self.layers[index]
         for layer in self.layers:
             if layer.name == name:
-                return _unwrapped(layer)
+                return layer
         raise ValueError(f"no layer named {name!r} in model '{self.name}'; layers: "
                          f"{[layer.name for layer in self.layers]}")
 
@@ -543,11 +544,6 @@ class Model:
         :func:`tinynet.io.load_weights_into`)."""
         io.load_weights_into(self, path, skip_mismatch=skip_mismatch, classes=_model_classes(),
                              **kwargs)
-
-
-def _unwrapped(layer):
-    """The model a :class:`NestedModel` holds, or the layer itself."""
-    return layer.model if isinstance(layer, NestedModel) else layer
 
 
 # what fit says of Keras's arguments for data pipelines that it does not take

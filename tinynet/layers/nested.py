@@ -35,6 +35,9 @@ class NestedModel(Layer):
         ``.get_layer(...)``, ``.summary()``), as Keras lists the model itself among the layers."""
         if name.startswith("__") or name == "model":  # (copying and unpickling ask for these)
             raise AttributeError(name)
+        attribute = getattr(type(self), name, None)
+        if isinstance(attribute, property):  # a layer's property that failed: its own error
+            return attribute.__get__(self, type(self))
         return getattr(self.model, name)
 
     @property
@@ -79,8 +82,14 @@ class NestedModel(Layer):
     def forward(self, x, training=False, activate=True):
         """The inner model's output, or its output layer's pre-activation with ``activate=False``."""
         self._pass = None
-        return self.model.graph.forward(self._check_input(x), training=training,
-                                        logits=not activate)
+        y = self.model.graph.forward(self._check_input(x), training=training, logits=not activate)
+        self._inner_pass = self.model.graph._pass  # the inner model run on its own since: refused
+        return y
 
     def backward(self, grad_output, need_input_grad=True):
+        if self.model.graph._pass is not getattr(self, "_inner_pass", None):
+            raise ValueError(f"backward() goes back through the model's last forward pass, but "
+                             f"model '{self.model.name}', used as a layer in it, ran again since "
+                             "on its own: what its layers kept is no longer that pass's; run the "
+                             "outer model's forward pass again, then backward()")
         return self.model.graph.backward(grad_output, need_input_grad=need_input_grad)
