@@ -382,6 +382,26 @@ def test_model_checkpoint_without_its_value_writes_a_first_file_and_keeps_the_be
     assert (tmp_path / "n.weights.npz").exists()
 
 
+def test_model_checkpoint_every_n_batches_counts_across_epochs_as_keras(tmp_path):
+    """save_freq=3 with 4 batches an epoch (Keras 3.15 writes ck-1-3 and ck-2-2 here: the count
+    runs across epochs, {batch} from 1) was refused; each file holds the weights of its step."""
+    model = make_model()
+    x, y = data(32)
+    after = []
+    record = tinynet.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: after.append(model.get_weights()))
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+              callbacks=[ModelCheckpoint(tmp_path / "ck-{epoch}-{batch}.npz", save_freq=3),
+                         record])
+    assert sorted(os.listdir(tmp_path)) == ["ck-1-3.npz", "ck-2-2.npz"]
+    for name, step in (("ck-1-3.npz", 3), ("ck-2-2.npz", 6)):
+        saved = tinynet.load_model(tmp_path / name).get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(saved, after[step - 1]))
+    for bad in (0, 2.5, "batch", True):
+        with pytest.raises(ValueError, match="save_freq must be 'epoch' or a positive number"):
+            ModelCheckpoint(tmp_path / "x.npz", save_freq=bad)
+
+
 def test_early_stopping_on_real_validation_loss_restores_the_best_epoch():
     # validation labels are the training labels shifted by one class: the better the model fits
     # the training data, the worse its validation loss, so val_loss rises from the first epoch on

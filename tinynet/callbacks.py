@@ -287,10 +287,12 @@ class EarlyStopping(_Watching):
 
 
 class ModelCheckpoint(_Watching):
-    """Save the whole model (architecture, weights, optimizer state, epoch) after each epoch.
+    """Save the whole model (architecture, weights, optimizer state, epoch) after each epoch, or
+    every ``save_freq`` batches (an int, counted across epochs, as Keras).
 
-    ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1) and the logs:
-    ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``. With ``save_best_only=True`` the model is saved only
+    ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1), the batch
+    (from 1, with an int ``save_freq``) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``
+    (a batch's logs are the epoch's running means so far, without ``val_`` values). With ``save_best_only=True`` the model is saved only
     when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given;
     ``mode="auto"`` minimises the loss and maximises the model's metrics, as in Keras 3; a NaN is
     never the best; an epoch without the value, with a warning, saves the model only when the
@@ -304,9 +306,15 @@ class ModelCheckpoint(_Watching):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None):
-        if save_freq != "epoch":
-            raise ValueError(f"ModelCheckpoint: save_freq={save_freq!r} is not implemented in "
-                             "tinynet; it saves at the end of each epoch (save_freq='epoch')")
+        if save_freq != "epoch" and not (isinstance(save_freq, (int, np.integer)) and
+                                         not isinstance(save_freq, bool) and save_freq > 0):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive number "
+                             f"of batches, got {save_freq!r}")
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self._batches = 0  # batches since the last save, with an int save_freq
+        self._epoch = 0
+        if save_freq != "epoch":  # fit reads a batch's logs for the callbacks that want them only
+            self.on_train_batch_end = self._after_batch
         self.save_weights_only = bool(save_weights_only)  # model.save_weights instead of save
         self.filepath = os.fspath(filepath)
         if not self.save_weights_only:  # a name model.save refuses is refused now, as in Keras
@@ -317,13 +325,14 @@ class ModelCheckpoint(_Watching):
         self.best = None if initial_value_threshold is None else float(initial_value_threshold)
         self.last_saved = None  # path of the last file written
 
-    def _path(self, epoch, logs):
+    def _path(self, epoch, logs, batch=None):
+        fields = {"epoch": epoch + 1, **({} if batch is None else {"batch": batch + 1})}
         try:
-            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+            return self.filepath.format(**{**fields, **(logs or {})})
         except (KeyError, IndexError) as e:
             raise KeyError(f"ModelCheckpoint: cannot fill the filepath {self.filepath!r}: no value "
-                           f"for {e}; available fields: epoch, "
-                           f"{', '.join(sorted(logs or {}))}") from None
+                           f"for {e}; available fields: "
+                           f"{', '.join(list(fields) + sorted(logs or {}))}") from None
 
     def _better(self, value):
         if self.best is None:
@@ -343,22 +352,36 @@ class ModelCheckpoint(_Watching):
     def on_train_begin(self, logs=None):
         self._check_before_training()
 
-    def _unwatched_path(self, epoch, logs):
+    def _unwatched_path(self, epoch, logs, batch):
         """Where an epoch without the monitored value saves: only the first file of this callback
         (Keras 3 saves at each such epoch, over the best one, when validation_freq > 1), and only
         when the file name needs no missing value; else ``None``."""
         if self.best is not None or self.last_saved is not None:
             return None
         try:
-            return self._path(epoch, logs)
+            return self._path(epoch, logs, batch)
         except KeyError:
             return None
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _after_batch(self, batch, logs=None):
+        """``on_train_batch_end`` of a checkpoint saved every ``save_freq`` batches."""
+        self._batches += 1
+        if self._batches >= self.save_freq:
+            self._batches = 0
+            self._save(self._epoch, logs, batch)
+
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def _save(self, epoch, logs, batch=None):
         path = None
         if self.save_best_only:
             if self.monitor not in (logs or {}):
-                path = self._unwatched_path(epoch, logs)
+                path = self._unwatched_path(epoch, logs, batch)
                 _monitored(logs, self.monitor, "ModelCheckpoint",
                            then="nothing is saved this epoch" if path is None else
                            "the model is saved all the same (the callback's first file, so that "
@@ -375,9 +398,9 @@ class ModelCheckpoint(_Watching):
                     return
                 if self.verbose:
                     print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
-                          f"{current:.5f}, saving model to {self._path(epoch, logs)}")
+                          f"{current:.5f}, saving model to {self._path(epoch, logs, batch)}")
                 self.best = current
-        path = path or self._path(epoch, logs)
+        path = path or self._path(epoch, logs, batch)
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
