@@ -3,6 +3,7 @@
 # table at the start of each epoch, one that stops at the lowest loss and puts back the best
 # weights, with ModelCheckpoint every few batches and evaluate(return_dict=True) at the end.
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -110,6 +111,7 @@ assert hooks.calls == {"train_begin": 1, "epoch_begin": 3, "train_batch_end": 3 
 assert len(batch_losses.losses) == 3 * steps
 assert sorted(os.listdir(folder)) == ["ck-1-40.keras", "ck-1-80.keras", "ck-2-35.keras",
                                       "ck-2-75.keras", "ck-3-30.keras", "ck-3-70.keras"]
+shutil.rmtree(folder)
 print("history:", sorted(history.history), "first batch loss", round(batch_losses.losses[0], 3))
 
 results = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
