@@ -6,6 +6,7 @@ monitored value in ``logs`` with a chosen sequence, so "improves" and "does not 
 epoch by epoch; ``Recorder`` keeps the weights at the end of every epoch to compare against.
 Models are tiny float64 MLPs, trained with ``shuffle=False`` so runs are reproducible.
 """
+import copy
 import csv
 import math
 import os
@@ -400,6 +401,26 @@ def test_model_checkpoint_every_n_batches_counts_across_epochs_as_keras(tmp_path
     for bad in (0, 2.5, "batch", True):
         with pytest.raises(ValueError, match="save_freq must be 'epoch' or a positive number"):
             ModelCheckpoint(tmp_path / "x.npz", save_freq=bad)
+    # a batch's logs have no val_ values: "the best" by val_loss every N batches is refused
+    with pytest.raises(ValueError, match=r"save_best_only with save_freq=3 compares 'val_loss'"):
+        ModelCheckpoint(tmp_path / "x.npz", save_best_only=True, save_freq=3)
+
+    class Mine(ModelCheckpoint):  # a subclass's batch hook is called, and its super() saves
+        calls = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Mine.calls += 1
+            super().on_train_batch_end(batch, logs)
+
+    folder = tmp_path / "more"
+    copied = copy.copy(ModelCheckpoint(folder / "c-{batch}.npz", save_freq=4))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[Mine(folder / "m-{batch}.npz", save_freq=4), copied])
+    assert Mine.calls == 4 and sorted(os.listdir(folder)) == ["c-4.npz", "m-4.npz"]
+    every_epoch, every_batch = ModelCheckpoint(tmp_path / "e.npz"), Mine(tmp_path / "b.npz")
+    # fit reads every batch's logs for the callbacks that use them only
+    assert tinynet.callbacks.overriding([every_epoch, every_batch], "on_train_batch_end") == \
+        [every_batch]
 
 
 def test_early_stopping_on_real_validation_loss_restores_the_best_epoch():

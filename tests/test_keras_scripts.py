@@ -7,7 +7,8 @@ model.add with SGD, the old Adadelta example, a residual network with Rescaling,
 documentation of learning-rate schedules and callbacks, its guide to writing one's own callbacks,
 whose script also asserts the hooks' calls, self.params and the checkpoints' files, as both
 frameworks give them). Each trains one epoch (two for the
-schedules) on 6,000 images and is scored on 2,000 test images. The thresholds are well above chance
+schedules, three for the callbacks, on 5,400 of them) on 6,000 images and is scored on 2,000 test
+images. The thresholds are well above chance
 (10%) and below what seeds 0-3 reach (tests/keras_scripts/RESULTS.md has Keras's figures for the
 same scripts): a script that runs but trains wrongly fails.
 """
@@ -25,7 +26,7 @@ MIN_ACCURACY = {
     "book_chapter2.py": 0.78,               # 0.833 / 0.875
     "cnn_model_add_sgd.py": 0.80,           # 0.850 / 0.882
     "convnet_keras_io.py": 0.65,            # 0.772 / 0.748
-    "custom_callbacks.py": 0.80,            # 0.891 / 0.894 (three epochs)
+    "custom_callbacks.py": 0.80,            # 0.891 / 0.892 (three epochs)
     "functional_guide.py": 0.78,            # 0.843 / 0.842
     "mlp_keras2_sequential.py": 0.80,       # 0.865 / 0.881
     "residual_rescaling.py": 0.30,          # 0.394 / 0.421: global pooling learns slowly in 1 epoch
@@ -53,8 +54,12 @@ def test_the_only_change_is_the_import():
         assert "tinynet" not in keras_scripts.as_keras(path.read_text()), path.name
 
 
-def test_a_keras_script_runs_on_keras_too(data_dir, monkeypatch):
+@pytest.mark.parametrize("name", ["functional_guide.py", "custom_callbacks.py"])
+def test_a_keras_script_runs_on_keras_too(name, data_dir, monkeypatch):
+    """On Keras as well (custom_callbacks.py asserts the hooks' calls, self.params and the
+    checkpoint files it asserts on tinynet: run.py --keras reports a Keras failure in its table
+    only)."""
     pytest.importorskip("keras", reason="the [keras] extra is not installed")
     monkeypatch.setenv("TINYNET_DATA", str(data_dir))
-    accuracy, _, _ = keras_scripts.run(keras_scripts.HERE / "functional_guide.py", "keras")
-    assert accuracy >= MIN_ACCURACY["functional_guide.py"]
+    accuracy, _, _ = keras_scripts.run(keras_scripts.HERE / name, "keras")
+    assert accuracy >= MIN_ACCURACY[name]

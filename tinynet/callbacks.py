@@ -23,7 +23,8 @@ The callbacks here:
 
 * :class:`History` -- what ``fit`` returns (added by ``fit`` itself);
 * :class:`EarlyStopping` -- stop when a monitored value stops improving;
-* :class:`ModelCheckpoint` -- save the model (weights, optimizer state, epoch) after each epoch;
+* :class:`ModelCheckpoint` -- save the model (weights, optimizer state, epoch) after each epoch
+  or every few batches;
 * :class:`ReduceLROnPlateau` -- divide the learning rate when a monitored value stops improving;
 * :class:`LearningRateScheduler` -- set the learning rate at each epoch from a function;
 * :class:`LambdaCallback` -- a callback made of functions given as arguments;
@@ -125,9 +126,11 @@ def prepare(callbacks, model, where, params=None):
 
 def overriding(callbacks, *hooks):
     """The callbacks that override one of ``hooks`` (method names), in their class or, as
-    :class:`LambdaCallback` does, on the object itself: those a loop calls per batch."""
+    :class:`LambdaCallback` does, on the object itself: those a loop calls per batch (but for a
+    hook the callback says is idle, such as an epoch-saving ModelCheckpoint's batch hook)."""
     return [cb for cb in callbacks
-            if any(hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
+            if any(hook in vars(cb) or (getattr(type(cb), hook) is not getattr(Callback, hook)
+                                        and not getattr(cb, "_idle", lambda hook: False)(hook))
                    for hook in hooks)]
 
 
@@ -313,8 +316,12 @@ class ModelCheckpoint(_Watching):
         self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
         self._batches = 0  # batches since the last save, with an int save_freq
         self._epoch = 0
-        if save_freq != "epoch":  # fit reads a batch's logs for the callbacks that want them only
-            self.on_train_batch_end = self._after_batch
+        if save_best_only and save_freq != "epoch" and str(monitor).startswith("val_"):
+            raise ValueError(f"ModelCheckpoint: save_best_only with save_freq={save_freq} "
+                             f"compares {monitor!r} every {save_freq} batches, and a batch's "
+                             "logs have no validation values (they come at the end of an "
+                             "epoch): monitor 'loss' or a metric, or save every epoch "
+                             "(save_freq='epoch')")
         self.save_weights_only = bool(save_weights_only)  # model.save_weights instead of save
         self.filepath = os.fspath(filepath)
         if not self.save_weights_only:  # a name model.save refuses is refused now, as in Keras
@@ -326,13 +333,13 @@ class ModelCheckpoint(_Watching):
         self.last_saved = None  # path of the last file written
 
     def _path(self, epoch, logs, batch=None):
-        fields = {"epoch": epoch + 1, **({} if batch is None else {"batch": batch + 1})}
+        fields = {**(logs or {}), "epoch": epoch + 1,
+                  **({} if batch is None else {"batch": batch + 1})}
         try:
-            return self.filepath.format(**{**fields, **(logs or {})})
+            return self.filepath.format(**fields)
         except (KeyError, IndexError) as e:
             raise KeyError(f"ModelCheckpoint: cannot fill the filepath {self.filepath!r}: no value "
-                           f"for {e}; available fields: "
-                           f"{', '.join(list(fields) + sorted(logs or {}))}") from None
+                           f"for {e}; available fields: {', '.join(sorted(fields))}") from None
 
     def _better(self, value):
         if self.best is None:
@@ -366,8 +373,16 @@ class ModelCheckpoint(_Watching):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def _after_batch(self, batch, logs=None):
-        """``on_train_batch_end`` of a checkpoint saved every ``save_freq`` batches."""
+    def _idle(self, hook):
+        """Whether ``hook`` is this class's own and has nothing to do (fit then need not read
+        every batch's logs for it): ``on_train_batch_end`` when it saves every epoch."""
+        return (self.save_freq == "epoch"
+                and getattr(type(self), hook, None) is ModelCheckpoint.__dict__.get(hook))
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Counts the batches, and saves every ``save_freq`` of them (an int)."""
+        if self.save_freq == "epoch":
+            return
         self._batches += 1
         if self._batches >= self.save_freq:
             self._batches = 0

@@ -98,20 +98,25 @@ model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
 
 hooks, batch_losses = CountHooks(), BatchLosses()
 folder = tempfile.mkdtemp()
-checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(folder, "ck-{epoch}-{batch}.keras"),
-                                             save_freq=40)
-history = model.fit(x_train, y_train, batch_size=64, epochs=3, verbose=0, validation_split=0.1,
-                    callbacks=[hooks, batch_losses, RateTable([(0, 2e-3), (2, 5e-4)]),
-                               StopAtLowestLoss(patience=1), checkpoint])
+try:
+    checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(folder, "ck-{epoch}-{batch}.keras"),
+                                                 save_freq=40)
+    history = model.fit(x_train, y_train, batch_size=64, epochs=3, verbose=0,
+                        validation_split=0.1,
+                        callbacks=[hooks, batch_losses, RateTable([(0, 2e-3), (2, 5e-4)]),
+                                   StopAtLowestLoss(patience=1), checkpoint])
+    saved = sorted(os.listdir(folder))
+finally:
+    shutil.rmtree(folder)
 
 steps = hooks.seen_params["steps"]  # 5400 training images in batches of 64: 85
 assert hooks.seen_params["epochs"] == 3 and steps == 85, hooks.seen_params
 assert hooks.calls == {"train_begin": 1, "epoch_begin": 3, "train_batch_end": 3 * steps,
                        "test_begin": 3, "epoch_end": 3, "train_end": 1}, hooks.calls
 assert len(batch_losses.losses) == 3 * steps
-assert sorted(os.listdir(folder)) == ["ck-1-40.keras", "ck-1-80.keras", "ck-2-35.keras",
-                                      "ck-2-75.keras", "ck-3-30.keras", "ck-3-70.keras"]
-shutil.rmtree(folder)
+# every 40 batches, counted across the epochs' 85: {batch} from 1 within its epoch
+assert saved == ["ck-1-40.keras", "ck-1-80.keras", "ck-2-35.keras", "ck-2-75.keras",
+                 "ck-3-30.keras", "ck-3-70.keras"], saved
 print("history:", sorted(history.history), "first batch loss", round(batch_losses.losses[0], 3))
 
 results = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
