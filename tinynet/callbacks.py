@@ -333,13 +333,14 @@ class ModelCheckpoint(_Watching):
         self.last_saved = None  # path of the last file written
 
     def _path(self, epoch, logs, batch=None):
-        fields = {**(logs or {}), "epoch": epoch + 1,
-                  **({} if batch is None else {"batch": batch + 1})}
+        counts = {"epoch": epoch + 1, **({} if batch is None else {"batch": batch + 1})}
+        fields = {**(logs or {}), **counts}  # the counts win over logs of the same name
         try:
             return self.filepath.format(**fields)
         except (KeyError, IndexError) as e:
+            names = list(counts) + sorted(k for k in fields if k not in counts)
             raise KeyError(f"ModelCheckpoint: cannot fill the filepath {self.filepath!r}: no value "
-                           f"for {e}; available fields: {', '.join(sorted(fields))}") from None
+                           f"for {e}; available fields: {', '.join(names)}") from None
 
     def _better(self, value):
         if self.best is None:
