@@ -785,6 +785,19 @@ def test_a_metric_name_given_twice_is_logged_twice_as_keras():
     assert len(accuracies) == 3 and len(set(accuracies)) == 1
 
 
+def test_compile_takes_keras_none_defaults_and_names_what_it_refuses():
+    """weighted_metrics=None and loss_weights=None are Keras's defaults, written out by some
+    scripts: taken (as fit takes steps_per_epoch=None); a value is refused, named."""
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=None, loss_weights=None, run_eagerly=False)
+    assert model.metrics == ["accuracy"]
+    for key, value in (("weighted_metrics", ["accuracy"]), ("loss_weights", [1.0])):
+        with pytest.raises(TypeError, match=rf"compile: Keras's argument {key}= is not "
+                                            r"implemented in tinynet"):
+            model.compile("sgd", "categorical_crossentropy", **{key: value})
+
+
 class _Tensor:
     """Another framework's tensor: converts with np.asarray, has a shape, and a dtype NumPy does
     not know (tf.float32, torch.float32)."""

@@ -304,6 +304,8 @@ class Model:
                 **keras_options):
         """Choose the optimizer, the loss and the metrics (Keras's names of the accuracy)."""
         for key, value in keras_options.items():
+            if key in ("weighted_metrics", "loss_weights") and value is None:
+                continue  # Keras's default: none
             if key not in ("run_eagerly", "jit_compile", "steps_per_execution") or \
                     value not in (None, False, True, 1, "auto"):
                 raise unknown_argument("compile", key, "compile takes optimizer, loss, metrics")
