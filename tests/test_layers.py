@@ -126,3 +126,18 @@ def test_dropout_is_the_identity_at_inference_and_at_rate_zero(float64):
     layer.forward(backend.asarray(x), training=True)
     np.testing.assert_array_equal(host(layer.forward(backend.asarray(x), training=False)), x)
     np.testing.assert_array_equal(host(layer.backward(backend.asarray(g))), g)
+
+
+def test_an_activation_set_after_creation_is_checked_when_set():
+    """layer.activation = "gelu" was taken and failed with a bare KeyError at the next predict;
+    a valid name set later is used."""
+    dense = layers.Dense(3)
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu' in layer 'dense.*'; valid "
+                                         r"names: linear, relu"):
+        dense.activation = "gelu"
+    assert dense.activation == "linear"  # unchanged
+    dense.activation = "relu"
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    y = dense(x)
+    np.testing.assert_allclose(y, np.maximum(x @ dense.kernel + dense.bias, 0), rtol=1e-6)
+    assert dense.activation == "relu"

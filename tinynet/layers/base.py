@@ -181,7 +181,7 @@ class Layer:
         if name is not None:
             reserve(name)  # default names will not take it
         self.name = name if name is not None else unique_name(self.default_name)
-        self.activation = activations.get(activation, owner=self.name)
+        self.activation = activation  # checked by the property below
         self.requested_input_shape = self._keras_options(keras_options)
         self.built = False
         self.input_shape = None
@@ -256,6 +256,16 @@ class Layer:
                              "layers) is not implemented in tinynet; every layer with weights is "
                              "trained. To train on the features of a model that stays as it is, "
                              "compute them once with its predict() and train another model on them")
+
+    @property
+    def activation(self):
+        """The activation's name (``"linear"`` for none); set it by name or as Keras's function,
+        checked when set (an unknown name failed only when the layer next ran)."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, value):
+        self._activation = activations.get(value, owner=self.name)
 
     # ---- Keras's views of the weights: the arrays themselves -----------------------------------
     @property
