@@ -139,5 +139,5 @@ def test_an_activation_set_after_creation_is_checked_when_set():
     dense.activation = "relu"
     x = np.random.default_rng(0).standard_normal((5, 4))
     y = dense(x)
-    np.testing.assert_allclose(y, np.maximum(x @ dense.kernel + dense.bias, 0), rtol=1e-6)
+    np.testing.assert_allclose(y, np.maximum(x @ dense.kernel + dense.bias, 0), rtol=1e-6, atol=1e-6)
     assert dense.activation == "relu"
