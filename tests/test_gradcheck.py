@@ -291,7 +291,7 @@ def test_gradcheck_refuses_what_it_cannot_check_and_checks_what_the_layer_comput
     """A helper's findings: a backward that changes its incoming gradient in place passed
     check_layer (4e-11) and gave wrong gradients in a residual model; a correct Add given the
     same array twice reported 0.5, a float64 layer given float32 or integer input 0.02-1.0 (the
-    caller's array was perturbed before the layer cast it); a float32 layer reported 0.02-0.2
+    caller's array was perturbed before the layer cast it); a float32 layer reported 0.02-0.8
     without a word; a backward that left self.grads unset ended in a bare AttributeError."""
     x = randn(3, 5)
     with pytest.raises(ValueError, match=r"changed the gradient it was given.*in place.*"

@@ -790,7 +790,8 @@ def test_compile_takes_keras_none_defaults_and_names_what_it_refuses():
     scripts: taken (as fit takes steps_per_epoch=None); a value is refused, named."""
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
     model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"],
-                  weighted_metrics=None, loss_weights=None, run_eagerly=False)
+                  weighted_metrics=None, loss_weights=None, run_eagerly=False,
+                  auto_scale_loss=True)
     assert model.metrics == ["accuracy"]
     for key, value in (("weighted_metrics", ["accuracy"]), ("loss_weights", [1.0])):
         with pytest.raises(TypeError, match=rf"compile: Keras's argument {key}= is not "

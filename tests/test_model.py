@@ -67,10 +67,13 @@ def test_a_model_used_as_a_layer_answers_as_that_model_and_its_passes_are_not_mi
     np.testing.assert_array_equal(wrapper.predict(x), inner.predict(x))
     features = Model(outer.input, wrapper.output)  # Keras's idiom
     np.testing.assert_array_equal(features.predict(x), inner.predict(x))
-    y = outer.forward(x)
-    inner.forward(other)
-    with pytest.raises(ValueError, match=r"model 'inner', used as a layer in it, ran again since"):
-        outer.backward(np.ones_like(y))
+    for on_its_own in (lambda: inner.forward(other), lambda: inner.predict(other),
+                       lambda: inner.forward(other, until="i1")):
+        y = outer.forward(x)
+        on_its_own()
+        with pytest.raises(ValueError, match=r"model 'inner', used as a layer in it, ran again "
+                                             r"since"):
+            outer.backward(np.ones_like(y))
     outer.forward(x)
     assert outer.backward(np.ones_like(y)).shape == x.shape
     outer.pop()

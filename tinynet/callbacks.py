@@ -291,7 +291,9 @@ class EarlyStopping(_Watching):
 
 class ModelCheckpoint(_Watching):
     """Save the whole model (architecture, weights, optimizer state, epoch) after each epoch, or
-    every ``save_freq`` batches (an int, counted across epochs, as Keras).
+    every ``save_freq`` batches (an int, counted across epochs, as Keras; with ``save_best_only``
+    it watches ``loss`` or a metric then, never a ``val_`` value, which a batch's logs do not
+    hold: refused, where Keras saves at each of them, over the best, with a warning).
 
     ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1), the batch
     (from 1, with an int ``save_freq``) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``

@@ -11,7 +11,7 @@ output element matters), or the model's compiled loss when labels are given.
 The error reported for each array is the worst absolute difference scaled by the largest
 gradient of that array: ``max_i |a_i - n_i| / max_i max(|a_i|, |n_i|)``. Run in float64
 (``backend.set_floatx("float64")`` before building): float32 cannot resolve the differences (a
-correct layer reports 1e-2 to 2e-1 there; the checks warn).
+correct layer reports 1e-2 up to about 1 there; the checks warn).
 
 Kinks: a ReLU at exactly 0 and a max-pooling window with tied values have no derivative, and a
 central difference across them is wrong for a correct backward pass. Check on random inputs

@@ -119,7 +119,7 @@ class Graph:
         passes (a layer run again since, on other data). ``keep=False`` (``predict``,
         ``evaluate``) leaves no pass to go back through."""
         steps = self.order if until is not None or record is not None else self.steps()
-        self._last_steps = None  # set again once this pass is complete
+        self._last_steps = self._pass = None  # set again once this pass is complete
         outputs = {}
         for layer in steps:
             ins = [outputs[t.layer] for t in layer.inbound] or [x]

@@ -306,7 +306,8 @@ class Model:
         for key, value in keras_options.items():
             if key in ("weighted_metrics", "loss_weights") and value is None:
                 continue  # Keras's default: none
-            if key not in ("run_eagerly", "jit_compile", "steps_per_execution") or \
+            if key not in ("run_eagerly", "jit_compile", "steps_per_execution",
+                           "auto_scale_loss") or \
                     value not in (None, False, True, 1, "auto"):
                 raise unknown_argument("compile", key, "compile takes optimizer, loss, metrics")
         optimizer = optimizers_mod.get(optimizer)
