@@ -256,6 +256,20 @@ def test_a_float32_layer_called_on_float64_computes_in_float32_as_keras(name):
         np.testing.assert_array_equal(same.backward(np.ones(y.shape, np.float32)), dx)
 
 
+def test_a_model_without_weights_keeps_the_float_type_it_was_built_in():
+    """Model.dtype came from its weights, else from the floatx of the moment: a float64 model of
+    Rescaling and Reshape used after set_floatx("float32") computed in float32 (1.8e-8 off)."""
+    backend.set_floatx("float64")
+    try:
+        model = tinynet.Sequential([layers.Input((3,)), layers.Rescaling(1 / 3),
+                                    layers.Reshape((3, 1))])
+    finally:
+        backend.set_floatx("float32")
+    x = np.array([[1.0, 2.0, 3.0]])
+    assert model.dtype == np.float64
+    np.testing.assert_array_equal(model.predict(x)[:, :, 0], x / 3)
+
+
 # 12 -----------------------------------------------------------------------------------------
 def test_optimizer_state_follows_the_parameters_position_not_the_array():
     g = np.array([1.0, 2.0, 3.0])

@@ -382,8 +382,7 @@ def to_keras(model):
         raise TypeError(f"to_keras expects a tinynet Sequential or Model, got {type(model).__name__}")
     keras = _import_keras()
     model._require_built("the architecture to convert")
-    params = model.params
-    dtype = str(backend.to_numpy(params[0]).dtype) if params else backend.floatx()
+    dtype = model.dtype.name  # its weights' (or, without weights, its layers' float type)
 
     input_layer = model.graph.input
     x = keras.Input(shape=input_layer.input_shape, name=input_layer.name, dtype=dtype)

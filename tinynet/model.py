@@ -147,9 +147,13 @@ class Model:
 
     @property
     def dtype(self):
-        """The float type the model computes in: its weights' (floatx when it was built)."""
+        """The float type the model computes in: its weights' (floatx when it was built; for a
+        model without weights, the floatx its layers were built in)."""
         params = self.params if self.built else []
-        return params[0].dtype if params else np.dtype(backend.floatx())
+        if params:
+            return params[0].dtype
+        built_in = getattr(self.graph.output, "dtype", None) if self.built else None
+        return np.dtype(built_in or backend.floatx())
 
     def get_layer(self, name=None, index=None):
         """The layer called ``name``, or at position ``index`` of ``model.layers``, as Keras (a
