@@ -13,8 +13,8 @@ every batch, then ``on_test_end(logs)``; ``predict`` calls ``on_predict_begin()`
 ``on_predict_batch_begin(batch)``, ``on_predict_batch_end(batch, {"outputs": ...})``,
 ``on_predict_end()``. ``epoch`` and ``batch`` count from 0 (as in Keras); every hook gets ``logs``
 as Keras passes it (an empty dict where there is nothing to report; by keyword, ``logs=``, to the
-batch hooks); ``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at the end of an epoch,
-``"val_loss"`` and ``"val_accuracy"`` when there is validation data. A callback stops training by
+batch hooks); ``logs`` holds the running means (``"loss"``, ``"accuracy"``) and, at the end of an
+epoch, ``"val_loss"`` and ``"val_accuracy"`` when there is validation data. A callback stops training by
 setting ``self.model.stop_training = True``; ``fit`` stops at the end of the current batch. A batch
 hook is called only by callbacks that override it (computing the running means needs the device's
 numbers: a batch without a hook to read them skips that).
@@ -296,16 +296,16 @@ class ModelCheckpoint(_Watching):
     hold: refused, where Keras saves at each of them, over the best, with a warning).
 
     ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1), the batch
-    (from 1, with an int ``save_freq``) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"``
-    (a batch's logs are the epoch's running means so far, without ``val_`` values). With ``save_best_only=True`` the model is saved only
-    when ``monitor`` beats the best value so far (and ``initial_value_threshold`` when given;
-    ``mode="auto"`` minimises the loss and maximises the model's metrics, as in Keras 3; a NaN is
-    never the best; an epoch without the value, with a warning, saves the model only when the
-    callback has written no file yet, so that a script loading it afterwards finds one: Keras 3
-    saves at every such epoch, over the best model, when ``validation_freq`` skips epochs).
-    Saves go through ``model.save``, which writes a temporary file and renames it: a checkpoint
-    on disk is always a complete one. Load one with ``tinynet.load_model(path)`` and resume with
-    ``model.fit(..., initial_epoch=model.epoch)``.
+    (from 1, with an int ``save_freq``) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"`` (a
+    batch's logs are the epoch's running means so far, without ``val_`` values). With
+    ``save_best_only=True`` the model is saved only when ``monitor`` beats the best value so far
+    (and ``initial_value_threshold`` when given; ``mode="auto"`` minimises the loss and maximises
+    the model's metrics, as in Keras 3; a NaN is never the best; an epoch without the value, with a
+    warning, saves the model only when the callback has written no file yet, so that a script
+    loading it afterwards finds one: Keras 3 saves at every such epoch, over the best model, when
+    ``validation_freq`` skips epochs). Saves go through ``model.save``, which writes a temporary
+    file and renames it: a checkpoint on disk is always a complete one. Load one with
+    ``tinynet.load_model(path)`` and resume with ``model.fit(..., initial_epoch=model.epoch)``.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -363,7 +363,7 @@ class ModelCheckpoint(_Watching):
         self._check_before_training()
 
     def _unwatched_path(self, epoch, logs, batch):
-        """Where an epoch without the monitored value saves: only the first file of this callback
+        """Where a save without the monitored value writes: only the first file of this callback
         (Keras 3 saves at each such epoch, over the best one, when validation_freq > 1), and only
         when the file name needs no missing value; else ``None``."""
         if self.best is not None or self.last_saved is not None:

@@ -17,7 +17,8 @@ Each rate is computed in float32, operation by operation in Keras's order, as Ke
 ``initial_learning_rate`` becomes a float32 tensor), so that a float32 model takes the same steps
 in both frameworks: the same float32 numbers where only +, -, *, / and floor are involved, within a
 float32 rounding or two (about 1e-7 relative) where a power or a cosine is (ExponentialDecay,
-CosineDecay, CosineDecayRestarts: NumPy's and TensorFlow's ``pow``/``cos`` round differently). With ``η0 = initial_learning_rate``, ``T = decay_steps`` and ``r = decay_rate``:
+CosineDecay, CosineDecayRestarts: NumPy's and TensorFlow's ``pow``/``cos`` round differently).
+With ``η0 = initial_learning_rate``, ``T = decay_steps`` and ``r = decay_rate``:
 
     ExponentialDecay        η0 · r^(t/T)                 (``staircase=True``: r^floor(t/T))
     InverseTimeDecay        η0 / (1 + r · t/T)           (``staircase=True``: floor(t/T))
