@@ -98,6 +98,39 @@ def build(name):
     return getattr(report_models, name)()
 
 
+def training_flops(name):
+    """Floating-point operations of one training example of report model ``name`` (a
+    multiply-add counts two), as a dict: ``forward``; ``weights`` (dL/dW, the same products as
+    the forward pass); ``inputs`` (dL/dx of every Conv2D and Dense layer but the first weighted
+    one, whose dL/dx training never needs: Keras, PyTorch and tinynet all skip it); ``total``;
+    and ``grid``: the total as tinynet's stride-1 convolution kernels compute it, on grids that
+    include padding positions whose results are thrown away (tinynet.kernels.numba_cpu._grid).
+    Only Conv2D and Dense layers are counted: biases, activations, pooling, the loss and the
+    optimizer add less than 1% here."""
+    from tinynet import layers
+    from tinynet.kernels.numba_cpu import _grid
+
+    forward = dx = grid_forward = grid_dx = 0
+    first = True
+    for layer in build(name).layers:
+        if isinstance(layer, layers.Conv2D):
+            (h, w, _), (oh, ow, f) = layer.input_shape, layer.output_shape
+            kh, kw, c, _ = layer.kernel.shape
+            macs = oh * ow * kh * kw * c * f
+            hp, wp = _grid(h, w, kh, kw, layer.pads)
+            grid = hp * wp * kh * kw * c * f if tuple(layer.strides) == (1, 1) else macs
+        elif isinstance(layer, layers.Dense):
+            macs = grid = layer.kernel.size
+        else:
+            continue
+        forward, grid_forward = forward + macs, grid_forward + grid
+        if not first:
+            dx, grid_dx = dx + macs, grid_dx + grid
+        first = False
+    return {"forward": 2 * forward, "weights": 2 * forward, "inputs": 2 * dx,
+            "total": 2 * (2 * forward + dx), "grid": 2 * (2 * grid_forward + grid_dx)}
+
+
 def one_hot(labels):
     return np.eye(10, dtype=np.float32)[labels]
 

@@ -123,6 +123,26 @@ def test_report_from_a_small_results_json(tmp_path):
     assert "| tinynet numba | 4.00 | 2.00 | 50% | 3.00 → 3.50 | 1.0 |" in text
     assert "| Keras | 5.00 | 3.00 | 60% | 3.00 → 3.50 | 1.0 |" in text
     assert "Under load: numba / Keras 0.80x, numba / PyTorch 0.50x." in text
+    # the epochs as GFLOP/s: forward and dL/dW of both Dense layers, dL/dx of the second only,
+    # against the run's best sgemm (square 1024: 150 GFLOP/s); 0.5x Keras's 3 s is 1.5 s
+    work = 2 * (2 * (784 * 256 + 256 * 10) + 256 * 10) * 60000 / 1e9
+    assert (f"| mlp_raw | {work:.1f} | 1.00x | {work / 150:.2f} s | {work / 2:.0f} GFLOP/s "
+            f"({work / 2 / 150:.0%}) | {work / 3:.0f} GFLOP/s ({work / 3 / 150:.0%}) | "
+            f"{work / 3:.0f} GFLOP/s ({work / 3 / 150:.0%}) | {work / 1.5:.0f} GFLOP/s "
+            f"({work / 1.5 / 150:.0%}) |") in text
+
+
+def test_training_flops_count_each_layer_once_and_the_padded_grids():
+    """cnn_digits per example, by hand: l1 28x28 outputs x 5x5x1 x 9, l2 14x14 x 5x5x9 x 9,
+    l3 7x7 x 3x3x9 x 16, Dense 144x25 and 25x10 multiply-adds; dL/dx for all but l1; tinynet's
+    kernels compute l1 on a 30x30 grid, l2 on 16x16 and l3 on 8x8 (rows share their padding)."""
+    l1, l2, l3, dense = 28 * 28 * 25 * 9, 14 * 14 * 225 * 9, 7 * 7 * 81 * 16, 144 * 25 + 25 * 10
+    flops = common.training_flops("cnn_digits")
+    assert flops["forward"] == flops["weights"] == 2 * (l1 + l2 + l3 + dense)
+    assert flops["inputs"] == 2 * (l2 + l3 + dense)
+    assert flops["total"] == 2 * (2 * (l1 + l2 + l3 + dense) + l2 + l3 + dense)
+    g1, g2, g3 = 30 * 30 * 25 * 9, 16 * 16 * 225 * 9, 8 * 8 * 81 * 16
+    assert flops["grid"] == 2 * (2 * (g1 + g2 + g3 + dense) + g2 + g3 + dense)
 
 
 def test_default_output_is_a_folder_of_its_own():
