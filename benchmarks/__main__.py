@@ -652,50 +652,63 @@ def targets(results, summary):
             "Ratios of the medians over the interleaved rounds (details below)."] + [""] + out + [""]
 
 
-def work_bound(results, summary):
+def _best_sgemm(quiet, key):
+    """The highest GFLOP/s of NumPy's sgemm over the shapes of one quiet sgemm measurement."""
+    return max([r.get("gflops") or 0 for r in (quiet.get(key) or {}).get("rows") or []], default=0)
+
+
+def arithmetic_section(results, summary):
     """What the epoch times mean in arithmetic: each framework's training epoch as GFLOP/s of the
-    model's useful work (:func:`common.training_flops`), against the best GFLOP/s NumPy's sgemm
-    reached on this machine in the same run (a large square product, the most favourable case of
-    a BLAS); and what tinynet's target (at most 0.5x Keras) asks of it."""
+    model's dense work (:func:`common.training_flops`), against the best GFLOP/s NumPy's sgemm
+    reached on this machine in the same run (quiet, over all its shapes); and what tinynet's
+    target (at most 0.5x Keras) asks of it."""
     quiet = (results.get("kernels") or {}).get("quiet") or {}
-    peak = max([r.get("gflops") or 0 for key in ("sgemm", "sgemm_1thread")
-                for r in (quiet.get(key) or {}).get("rows") or []
-                if r["shape"] == "square 1024"], default=0)
+    best, best_one = _best_sgemm(quiet, "sgemm"), _best_sgemm(quiet, "sgemm_1thread")
+    threads = results.get("torch_threads")
     rows = []
     for m, row in summary.items():
         epoch = row["epoch_s"]
-        if not (peak and epoch.get("numba") and epoch.get("keras")):
+        if not (best and epoch.get("numba") and epoch.get("keras")):
             continue
         flops = common.training_flops(m)
         work = flops["total"] * common.TRAIN_SIZE / 1e9  # GFLOP an epoch
-        target = KERAS_TARGET * epoch["keras"]
-        rate = {s: work / epoch[s] for s in ("numba", "keras", "torch") if epoch.get(s)}
-        rows.append((m, flops, work, target, rate))
+        rows.append((m, work, flops["grid"] / flops["total"], KERAS_TARGET * epoch["keras"],
+                     {s: work / epoch[s] for s in ("numba", "keras", "torch") if epoch.get(s)}))
     if not rows:
         return []
-    threads = results.get("torch_threads")
+    # PyTorch on one thread is compared with one-thread sgemm (when measured)
+    torch_best = best_one if threads == 1 and best_one else best
+
+    def cell(rate, against):
+        return "–" if rate is None else f"{rate:.0f} GFLOP/s ({rate / against:.0%})"
+
     one = f"PyTorch ({threads} thread{'s' if threads != 1 else ''})" if threads else "PyTorch"
-    head = ["model", "GFLOP an epoch", "on tinynet's grids", "epoch at sgemm's speed",
-            "tinynet numba", "Keras", one, f"{KERAS_TARGET}x Keras needs"]
+    head = ["model", "GFLOP an epoch", "epoch at sgemm's best", "tinynet numba", "Keras", one,
+            f"{KERAS_TARGET}x Keras needs", "tinynet's grids", "the same on tinynet's grids"]
     lines = ["## The epochs as arithmetic: how close each framework runs to the machine's speed", "",
-             "A training epoch's useful work (the multiply-adds of every Conv2D and Dense layer: "
-             "forward, dL/dW, and dL/dx of each layer but the first, which no framework computes; "
-             "`benchmarks/common.py: training_flops`) divided by the median epoch time above, as "
-             f"GFLOP/s and as a share of the fastest float32 product NumPy's BLAS ran in this run "
-             f"(square 1024 sgemm, quiet: {peak:.0f} GFLOP/s). No program does this work faster "
-             "than sgemm runs its most favourable shape, so *epoch at sgemm's speed* is a floor; "
-             "the last column is what the target of at most 0.5x Keras's epoch asks: the whole "
-             "step, layers, pooling, loss, optimizer and Python included, at that share of sgemm's "
-             "best. *On tinynet's grids*: the work of tinynet's stride-1 convolution kernels, which "
-             "also compute the padding positions of their flat grids (see tinynet/kernels/"
-             "numba_cpu.py), relative to the useful work.", "",
+             "A training epoch's dense work (the multiply-adds of every Conv2D and Dense layer: "
+             "forward, dL/dW, and dL/dx of each layer but the first, which none of the three "
+             "frameworks computes; `benchmarks/common.py: training_flops`) divided by the median "
+             "epoch time above, as GFLOP/s and, in brackets, as a share of the best GFLOP/s "
+             f"NumPy's float32 matrix product (sgemm) reached in this run's quiet measurements "
+             f"({best:.0f} GFLOP/s"
+             + (f"; PyTorch on one thread against sgemm's best on one, {best_one:.0f}" if
+                torch_best is not best else "") + "). "
+             "*Epoch at sgemm's best* is that work at that speed: a reference point for programs "
+             "that compute every one of these multiply-adds, as the three do, not a bound for "
+             "every algorithm (the gradient a max pooling passes back is three-quarters zeros, "
+             "and Winograd's convolutions multiply less). *0.5x Keras needs*: the target's epoch, "
+             "the whole step (layers, pooling, loss, optimizer and Python) at that share of "
+             "sgemm's best. *tinynet's grids*: the work tinynet's stride-1 convolution kernels "
+             "really do, relative to the dense work (they also compute the padding positions of "
+             "their flat grids, see tinynet/kernels/numba_cpu.py), and what the target then asks "
+             "of them.", "",
              "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for m, flops, work, target, rate in rows:
-        def cell(s):
-            return "–" if s not in rate else f"{rate[s]:.0f} GFLOP/s ({rate[s] / peak:.0%})"
-        lines.append(f"| {m} | {work:.1f} | {flops['grid'] / flops['total']:.2f}x | "
-                     f"{work / peak:.2f} s | {cell('numba')} | {cell('keras')} | {cell('torch')} | "
-                     f"{work / target:.0f} GFLOP/s ({work / target / peak:.0%}) |")
+    for m, work, grid, target, rate in rows:
+        need = work / target
+        lines.append(f"| {m} | {work:.1f} | {work / best:.2f} s | {cell(rate.get('numba'), best)} | "
+                     f"{cell(rate.get('keras'), best)} | {cell(rate.get('torch'), torch_best)} | "
+                     f"{cell(need, best)} | {grid:.2f}x | {cell(need * grid, best)} |")
     return lines + [""]
 
 
@@ -836,7 +849,7 @@ def write_report(results, out):
                 lines.append(f"- {m}: {fmt(t)}" + (f" ({t / k:.2f}x Keras)" if t and k else "")
                              + f" [load {fmt_load((e or {}).get('conditions'))}]")
         lines += ["", "![epoch times](epochs.png)", ""]
-        lines += work_bound(results, summary)
+        lines += arithmetic_section(results, summary)
         # inference
         lines += ["## Inference throughput (predict on the 10,000 test images, batch 128; images/s, "
                   "median over the rounds)", "",

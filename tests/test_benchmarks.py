@@ -124,12 +124,20 @@ def test_report_from_a_small_results_json(tmp_path):
     assert "| Keras | 5.00 | 3.00 | 60% | 3.00 → 3.50 | 1.0 |" in text
     assert "Under load: numba / Keras 0.80x, numba / PyTorch 0.50x." in text
     # the epochs as GFLOP/s: forward and dL/dW of both Dense layers, dL/dx of the second only,
-    # against the run's best sgemm (square 1024: 150 GFLOP/s); 0.5x Keras's 3 s is 1.5 s
+    # against the run's best sgemm (150 GFLOP/s); 0.5x Keras's 3 s is 1.5 s
     work = 2 * (2 * (784 * 256 + 256 * 10) + 256 * 10) * 60000 / 1e9
-    assert (f"| mlp_raw | {work:.1f} | 1.00x | {work / 150:.2f} s | {work / 2:.0f} GFLOP/s "
+    assert (f"| mlp_raw | {work:.1f} | {work / 150:.2f} s | {work / 2:.0f} GFLOP/s "
             f"({work / 2 / 150:.0%}) | {work / 3:.0f} GFLOP/s ({work / 3 / 150:.0%}) | "
             f"{work / 3:.0f} GFLOP/s ({work / 3 / 150:.0%}) | {work / 1.5:.0f} GFLOP/s "
-            f"({work / 1.5 / 150:.0%}) |") in text
+            f"({work / 1.5 / 150:.0%}) | 1.00x | {work / 1.5:.0f} GFLOP/s ({work / 1.5 / 150:.0%}) |"
+            ) in text
+    # PyTorch on one thread (--torch-threads 1) against one-thread sgemm's best (100)
+    one = fake_results()
+    one["torch_threads"] = 1
+    write_report(one, tmp_path)
+    row = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines()
+           if line.startswith(f"| mlp_raw | {work:.1f} |")][0]
+    assert row.split("|")[6].strip() == f"{work / 3:.0f} GFLOP/s ({work / 3 / 100:.0%})"
 
 
 def test_training_flops_count_each_layer_once_and_the_padded_grids():
