@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from . import backend
+from . import backend, losses
 from .shapes import fmt_shape
 
 
@@ -354,7 +354,7 @@ def warn_if_logits_loss_after_activation(model):
     if not model.built or not getattr(loss, "from_logits", False):
         return
     output = model.graph.output
-    activation = getattr(loss, "fuses_with", None)
+    activation = losses.fused_activation(loss)
     if activation is not None and output.activation == activation:
         warnings.warn(f"model '{model.name}': {type(loss).__name__}(from_logits=True) expects "
                       f"logits, but the last layer '{output.name}' applies a {activation}, so "

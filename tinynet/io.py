@@ -45,11 +45,17 @@ def model_architecture(model):
     """The model's architecture as saved in its file, or a ValueError naming the layer that a
     tinynet model file cannot hold."""
     for layer in model.graph.order:
-        if not isinstance(getattr(layers_mod, type(layer).__name__, None), type):
-            raise ValueError(f"model '{model.name}': layer '{layer.name}' "
-                             f"({getattr(layer, 'kind', type(layer).__name__)}) cannot be saved in "
-                             "a tinynet model file (a model used as a layer is not supported "
-                             "yet); save the inner model, or its weights with save_weights")
+        if getattr(layers_mod, type(layer).__name__, None) is type(layer):
+            continue  # one of tinynet's layers: rebuilt from its name and config
+        kind = getattr(layer, "kind", None)
+        why = ("a model used as a layer is not supported yet); save the inner model, or" if kind
+               else f"its class {type(layer).__module__}.{type(layer).__qualname__} is not one "
+               "of tinynet's layers, and a model file holds only their names: it would load as "
+               "another layer);")
+        raise ValueError(f"model '{model.name}': layer '{layer.name}' "
+                         f"({kind or type(layer).__name__}) cannot be saved in a tinynet model "
+                         f"file ({why} save the weights with save_weights and load them into the "
+                         "model built again in code")
     return {
         "class": type(model).__name__,
         "name": model.name,

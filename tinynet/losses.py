@@ -238,6 +238,25 @@ def sigmoid_cross_entropy(y_true, logits):
     return _per_example(per_unit), grad
 
 
+def fused_activation(loss):
+    """The output activation whose logits ``loss.logits_loss`` takes (``loss.fuses_with``), or
+    ``None``. A subclass that rewrites ``per_example`` or ``gradient`` but not ``logits_loss``
+    (a focal loss derived from CategoricalCrossentropy) is not fused: training then computes
+    the loss it wrote, on the probabilities, instead of its parent's fused loss."""
+    activation = getattr(loss, "fuses_with", None)
+    if activation is None:
+        return None
+    mro = type(loss).__mro__
+
+    def written_in(name):
+        return next(k for k in mro if name in vars(k))
+
+    fused_below = written_in("logits_loss").__mro__
+    if written_in("per_example") in fused_below and written_in("gradient") in fused_below:
+        return activation
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # the loss classes
 # ---------------------------------------------------------------------------------------------

@@ -432,7 +432,11 @@ class Optimizer:
     def flat_states(self, arena):
         """The :class:`FlatState` of each group of ``arena``, laid out from the per-parameter
         states (copied) when they changed; ``None`` when they cannot be laid flat (a slot that
-        some parameters have and others lack: take the per-parameter path)."""
+        some parameters have and others lack: take the per-parameter path); ``None`` too for an
+        ``update`` written outside tinynet (a subclass's own): it runs once per parameter, as
+        written, since it need not be element-wise (a step scaled by the gradient's norm)."""
+        if getattr(type(self).update, "__module__", None) != __name__:
+            return None
         if self._flat_arena is not arena:
             self._flat_arena, self._flat = arena, [None] * len(arena.groups)
         for k, group in enumerate(arena.groups):

@@ -24,7 +24,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import activations, arena, backend, threads
+from . import activations, arena, backend, losses, threads
 from .callbacks import History, TerminateOnNaN, overriding
 from .callbacks import prepare as prepare_callbacks
 
@@ -45,7 +45,8 @@ def fused_loss(model):
     instead of applying a second softmax to the probabilities.
     """
     loss = model.loss
-    if getattr(loss, "fuses_with", None) != model.graph.output.activation:
+    activation = losses.fused_activation(loss)
+    if activation is None or activation != model.graph.output.activation:
         return None
     return loss.logits_loss
 
@@ -67,6 +68,11 @@ def loss_and_gradient(model, x, y, training, weights=None, gradient=True):
     else:
         out = model.graph.forward(x, training=training, keep=gradient)
         per_example = model.loss.per_example(y, out)
+        if getattr(per_example, "shape", None) != (out.shape[0],):
+            raise ValueError(f"{type(model.loss).__name__}.per_example returned shape "
+                             f"{getattr(per_example, 'shape', type(per_example).__name__)} for "
+                             f"a batch of {out.shape[0]}: a loss gives one value per example, "
+                             "shape (N,) (average over the other axes: .mean(axis=-1))")
         grad = model.loss.gradient(y, out) if gradient else None
     if weights is not None:
         per_example = per_example * weights
@@ -97,7 +103,7 @@ def metric_sums(model, y, out):
     logits, sums = on_logits(model), {}
     for name in model.metrics:
         binary = model.metric_kinds.get(name) == "binary_accuracy"
-        if binary and logits and getattr(model.loss, "fuses_with", None) == "softmax":
+        if binary and logits and losses.fused_activation(model.loss) == "softmax":
             # "logit > 0" is "probability > 0.5" for a sigmoid only: a softmax's units are
             # thresholded on its probabilities
             sums[name] = hits(y, activations.softmax(out), False, binary=True).sum()
