@@ -115,3 +115,146 @@ def test_a_layer_class_of_ones_own_is_not_saved_as_tinynets_namesake(tmp_path):
         model.save(tmp_path / "m.keras")
     assert not (tmp_path / "m.keras").exists()
     model.save_weights(tmp_path / "w.weights.h5")  # the way out works
+
+
+class Multiply(layers.Layer):
+    """y = a * b for two inputs, as the Layer docstring says a layer of several inputs is written."""
+
+    def build(self, input_shape):
+        super().build(input_shape[0])
+        self.input_shape = list(input_shape)
+
+    def _forward(self, xs, training, fused=None):
+        self._xs = xs
+        return xs[0] * xs[1]
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return [dz * self._xs[1], dz * self._xs[0]]
+
+
+def test_a_layer_of_several_inputs_gets_them_all_or_is_refused_when_built():
+    """A layer that kept one input shape got only its first input (a batch of 3 predicted as 4
+    rows of the first input's product with itself): refused as the graph is built, with the fix."""
+    tinynet.backend.set_floatx("float64")
+    class OneShape(Multiply):
+        def build(self, input_shape):
+            layers.Layer.build(self, input_shape[0])
+
+    inp = tinynet.Input((4,))
+    with pytest.raises(ValueError, match=r"receives 2 inputs but its build\(\) kept one input "
+                                         r"shape.*self.input_shape = input_shape"):
+        OneShape()([layers.Dense(4)(inp), layers.Dense(4)(inp)])
+    a, b = layers.Dense(4, name="a")(inp), layers.Dense(4, name="b")(inp)
+    model = tinynet.Model(inp, Multiply()([a, b]))
+    x = np.random.default_rng(0).random((3, 4))
+    expected = model.forward(x, until="a") * model.forward(x, until="b")
+    np.testing.assert_array_equal(model.predict(x), expected)
+    model.compile("sgd", "mse")
+    errors = tinynet.gradcheck.check_model(model, x, np.ones((3, 4)))
+    assert max(errors.values()) < 1e-6
+
+
+def test_a_layer_of_ones_own_is_checked_where_it_goes_wrong():
+    """Each mistake named at the layer that makes it (they failed in the next layer, or with a
+    bare TypeError): a build without super().build(), an output that is not the declared shape."""
+    class NoSuper(layers.Layer):
+        def build(self, input_shape):
+            self.w = 1
+
+    with pytest.raises(ValueError, match=r"\(NoSuper\): its build\(\) must end with "
+                                         r"super\(\).build\(input_shape\)"):
+        tinynet.Sequential([tinynet.Input((4,)), NoSuper()])
+
+    class FirstTwo(layers.Layer):  # keeps the default compute_output_shape: wrong here
+        def _forward(self, x, training, fused=None):
+            return x[:, :2]
+
+    model = tinynet.Sequential([tinynet.Input((4,)), FirstTwo(), layers.Dense(3)])
+    with pytest.raises(ValueError, match=r"\(FirstTwo\) returned an output of shape \(None, 2\), "
+                                         r"but its compute_output_shape says \(None, 4\)"):
+        model.predict(np.ones((2, 4)))
+
+
+def test_add_weight_creates_a_trained_weight_with_its_gradient_slot():
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.a = self.add_weight(shape=(1,), initializer="ones")
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            self._x = x
+            return self.a * x
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            self.grads[0] = (dz * self._x).sum(keepdims=True).reshape(1)
+            return self.a * dz
+
+    tinynet.backend.set_floatx("float64")
+    layer = Scale()
+    x = np.random.default_rng(0).random((3, 5))
+    assert max(tinynet.gradcheck.check_layer(layer, x).values()) < 1e-8
+    assert layer.params[0] is layer.a and len(layer.grads) == 1 and float(layer.a[0]) == 1.0
+    model = tinynet.Sequential([tinynet.Input((5,)), Scale()])
+    model.compile(tinynet.optimizers.SGD(0.1), "mse")
+    model.fit(x, 3 * x, epochs=200, verbose=0)  # learns a = 3
+    assert float(model.layers[-1].a[0]) == pytest.approx(3.0, abs=1e-6)
+    with pytest.raises(ValueError, match="trainable=False"):
+        Scale().add_weight(shape=(2,), trainable=False)
+
+
+def test_keras_style_losses_and_optimizers_are_refused_when_made():
+    """A Keras 3 Loss with call() and an Optimizer with update_step were accepted by compile,
+    then fit stopped on an empty NotImplementedError."""
+    class Hinge(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.maximum(0, 1 - y_true * y_pred).mean(axis=-1)
+
+    with pytest.raises(TypeError, match=r"Hinge: a loss writes per_example.*per_example and "
+                                        r"gradient missing.*call\(y_true, y_pred\) is not enough"):
+        Hinge()
+
+    class KerasSGD(optimizers.Optimizer):
+        def update_step(self, gradient, variable, learning_rate):
+            variable -= learning_rate * gradient
+
+    with pytest.raises(TypeError, match=r"KerasSGD: an optimizer writes update\(self, theta, g, "
+                                        r"state\).*update_step"):
+        KerasSGD(0.01)
+
+
+class MyMSE(losses.Loss):
+    def per_example(self, y_true, y_pred):
+        return ((y_true - y_pred) ** 2).mean(axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return 2 * (y_pred - y_true) / y_pred.size
+
+
+class PlainSGD(optimizers.Optimizer):
+    def __init__(self, learning_rate=0.01, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+
+    def update(self, theta, g, state):
+        theta -= self._learning_rate * g
+
+
+def test_a_model_compiled_with_ones_own_loss_and_optimizer_loads_with_custom_objects(tmp_path):
+    r = np.random.default_rng(0)
+    x, y = r.random((32, 4)), r.random((32, 2))
+    model = tinynet.Sequential([tinynet.Input((4,)), layers.Dense(2)])
+    model.compile(PlainSGD(0.05), MyMSE())
+    model.fit(x, y, epochs=2, verbose=0)
+    model.save(tmp_path / "own.keras")
+    with pytest.raises(tinynet.io.ModelFileError,
+                       match=r"a loss of its own, 'MyMSE'; pass load_model\(\.\.\., "
+                             r"custom_objects=.*compile=False"):
+        tinynet.load_model(tmp_path / "own.keras")
+    loaded = tinynet.load_model(tmp_path / "own.keras",
+                                custom_objects={"MyMSE": MyMSE, "PlainSGD": PlainSGD})
+    assert type(loaded.loss) is MyMSE and type(loaded.optimizer) is PlainSGD
+    assert loaded.optimizer.learning_rate == pytest.approx(0.05)
+    # the same next step in both
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)

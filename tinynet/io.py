@@ -283,8 +283,9 @@ def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True)
     Keras's arguments: ``compile=False`` returns the model uncompiled (architecture, weights and
     epoch counter; the compile settings and the optimizer's state in the file are not read), as
     Keras does. ``custom_objects`` (a dict, or ``None``) gives the classes of one's own that the
-    file names by name: in tinynet, a learning-rate schedule written as a subclass of
-    ``LearningRateSchedule`` (``{"MySchedule": MySchedule}``), as in Keras. ``safe_mode`` is
+    file names by name: in tinynet, a loss, an optimizer or a learning-rate schedule written as a
+    subclass of ``Loss``, ``Optimizer`` or ``LearningRateSchedule`` (``{"MySchedule":
+    MySchedule}``), as in Keras (layers of one's own are not saved in model files). ``safe_mode`` is
     accepted and changes nothing: a tinynet file holds no code (it is read with
     ``allow_pickle=False``).
 
@@ -383,12 +384,22 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
         loss = comp["loss"]
         if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
             loss = {"class": "CategoricalCrossentropy", "from_logits": comp.get("from_logits", False)}
+        own = custom_objects or {}
+        for kind, name, known in (
+                ("loss", loss.get("class"), {c.__name__ for c in losses_mod.CLASSES}),
+                ("optimizer", comp["optimizer"].get("class"),
+                 {c.__name__ for c in optimizers_mod.OPTIMIZERS.values()})):
+            if name not in known and name not in own:  # the file is fine: a class is missing
+                raise ModelFileError(f"the model was compiled with a {kind} of its own, {name!r}; "
+                                     f"pass load_model(..., custom_objects={{{name!r}: its class}}"
+                                     "), or load it with compile=False (without its compile "
+                                     "settings and optimizer state)")
         try:
             optimizer = optimizers_mod.from_config(comp["optimizer"], custom_objects)
         except UnknownScheduleError as e:  # the file is fine: a class of one's own is missing
             raise ModelFileError(f"the model was compiled with a learning-rate schedule of its "
                                  f"own ({e}); pass load_model(..., custom_objects=...)") from None
-        model.compile(optimizer, losses_mod.get(loss))
+        model.compile(optimizer, losses_mod.from_config(loss, custom_objects))
         model.metrics = list(comp["metrics"])
         model.metric_kinds = dict(comp.get("metric_kinds") or
                                   {m: model._accuracy_kind(m) for m in model.metrics})

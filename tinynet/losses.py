@@ -269,6 +269,19 @@ class Loss:
     from_logits = False
     fuses_with = None  # the output activation whose logits ``logits_loss`` takes, if any
 
+    def __new__(cls, *args, **kwargs):
+        # a loss of one's own writes both per_example and gradient (tinynet has no automatic
+        # differentiation): refused when made, not at the first step of fit
+        missing = [m for m in ("per_example", "gradient") if getattr(cls, m) is getattr(Loss, m)]
+        if missing:
+            keras = (" (Keras's call(y_true, y_pred) is not enough: tinynet has no automatic "
+                     "differentiation)" if hasattr(cls, "call") else "")
+            raise TypeError(f"{cls.__name__}: a loss writes per_example(y_true, y_pred), each "
+                            "example's loss (shape (N,)), and gradient(y_true, y_pred), dL/dy_pred "
+                            f"of their mean; {' and '.join(missing)} missing{keras}; see "
+                            "tinynet.losses.MeanSquaredError for a short example")
+        return super().__new__(cls)
+
     def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
         cls = type(self).__name__
         if reduction != "sum_over_batch_size":
@@ -622,18 +635,24 @@ def get(loss):
                          f"tinynet has {available()}")
     if callable(loss):
         raise ValueError(f"cannot use {loss!r} as a loss: tinynet needs a loss it knows the "
-                         f"gradient of (custom loss functions are not supported); it has "
-                         f"{available()}")
+                         f"gradient of (a function is not enough: a loss of one's own "
+                         f"subclasses tinynet.losses.Loss and writes per_example and gradient); "
+                         f"it has {available()}")
     raise ValueError(f"cannot interpret {loss!r} as a loss; tinynet has {available()}")
 
 
-def from_config(config):
-    """The loss described by ``config`` (from :meth:`Loss.get_config`)."""
+def from_config(config, custom_objects=None):
+    """The loss described by ``config`` (from :meth:`Loss.get_config`); ``custom_objects``
+    (``{name: class}``) gives losses of one's own."""
     config = dict(config)
     name = config.pop("class", None)
     classes = {cls.__name__: cls for cls in CLASSES}
+    own = (custom_objects or {}).get(name)
+    if isinstance(own, type) and issubclass(own, Loss):
+        return own(**config)
     if name not in classes:
-        raise ValueError(f"unknown loss class {name!r}; known: {', '.join(classes)}")
+        raise ValueError(f"unknown loss class {name!r}; known: {', '.join(classes)} (a loss of "
+                         f"one's own: custom_objects={{{name!r}: its class}})")
     return classes[name](**config)
 
 

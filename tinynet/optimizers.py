@@ -161,7 +161,23 @@ class StepCount(_Reading, int):
 
 
 class Optimizer:
-    """The common part: argument checks, gradient clipping, weight decay, state per parameter."""
+    """The common part: argument checks, gradient clipping, weight decay, state per parameter.
+
+    An optimizer of one's own subclasses this and writes ``update(self, theta, g, state)`` (the
+    step of one parameter, in place, reading the rate from ``self._learning_rate``; its running
+    averages in ``state``, a :class:`ParamState`) and, if its constructor takes arguments of its
+    own, ``_own_config`` (them, as a dict: what a saved model is rebuilt with, given
+    ``load_model(..., custom_objects={"Name": Class})``)."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls.update is Optimizer.update:  # refused when made, not at the first step of fit
+            keras = (" (Keras's update_step/build are not tinynet's: its optimizers hold their "
+                     "state per parameter)" if any(hasattr(cls, m) for m in
+                                                   ("update_step", "build")) else "")
+            raise TypeError(f"{cls.__name__}: an optimizer writes update(self, theta, g, state), "
+                            f"the step of one parameter theta, in place, from its gradient g"
+                            f"{keras}; see tinynet.optimizers.SGD for a short example")
+        return super().__new__(cls)
 
     def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  weight_decay=None, name=None, **kwargs):
@@ -323,7 +339,8 @@ class Optimizer:
                 "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay}
 
     def _own_config(self):
-        raise NotImplementedError
+        """The subclass's own constructor arguments, by name (none here)."""
+        return {}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
@@ -754,12 +771,16 @@ def get(optimizer):
 def from_config(config, custom_objects=None):
     """The optimizer described by ``config`` (from :meth:`Optimizer.get_config`; the keys of
     configs saved before ``name`` and the clipping arguments existed are enough);
-    ``custom_objects`` (``{name: class}``) gives learning-rate schedules of one's own."""
+    ``custom_objects`` (``{name: class}``) gives optimizers and learning-rate schedules of one's
+    own."""
     config = dict(config)
     name = config.pop("class", None)
-    cls = OPTIMIZERS.get(str(name).lower())
+    own = (custom_objects or {}).get(name)
+    cls = own if isinstance(own, type) and issubclass(own, Optimizer) else \
+        OPTIMIZERS.get(str(name).lower())
     if cls is None:
-        raise ValueError(f"unknown optimizer class {name!r}; tinynet has {available()}")
+        raise ValueError(f"unknown optimizer class {name!r}; tinynet has {available()} (an "
+                         f"optimizer of one's own: custom_objects={{{name!r}: its class}})")
     if isinstance(config.get("learning_rate"), dict):  # a schedule, as serialize wrote it
         config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
     return cls(**config)

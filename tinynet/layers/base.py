@@ -154,7 +154,28 @@ class Params(list):
         _copy_into(self[i], value, f"layer '{self.owner.name}': params[{i}]")
 
 class Layer:
-    """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``."""
+    """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``.
+
+    A layer of one's own (``tinynet.gradcheck.check_layer(layer, x)`` then checks its backward)::
+
+        class Scale(Layer):                      # y = a * x, one trained weight a
+            def build(self, input_shape):        # input_shape: one example's, no batch axis
+                self.a = self.add_weight(shape=(1,), initializer="ones")  # in params and grads
+                super().build(input_shape)       # records input_shape and output_shape
+            def compute_output_shape(self, input_shape):
+                return input_shape               # (no batch axis); the default keeps the shape
+            def _forward(self, x, training, fused=None):
+                self._x = x                      # what _backward needs
+                return self.a * x                # a new array: never change x in place
+            def _backward(self, dz, need_input_grad=True, fused_output=None):
+                self.grads[0] = (dz * self._x).sum(keepdims=True).reshape(1)  # dL/da
+                return self.a * dz               # dL/dx; never change dz in place
+
+    A layer of several
+    inputs receives the list of their shapes in ``build`` and keeps it as ``self.input_shape``
+    (as :class:`~tinynet.layers.merge.Add` does, after ``super().build`` of its output's shape);
+    ``_forward`` then gets the list of arrays and ``_backward`` returns one gradient for each.
+    """
 
     default_name = "layer"
     fused_activations = ()  # activations the layer's kernel applies itself (see the module doc)
@@ -313,17 +334,50 @@ class Layer:
     def _check_input(self, x):
         """Build on first use; refuse inputs whose shape differs from the built one; cast integer
         (or float16) input to the layer's float type, as Keras does. Return the input to use."""
+        if isinstance(x, (list, tuple)):
+            return self._check_inputs(list(x))
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"layer '{self.name}' expects an array, got {type(x).__name__}")
         if x.ndim < 1:
             raise ValueError(f"layer '{self.name}' expects a batch (N, ...), got a scalar")
         if not self.built:
-            self.build(tuple(x.shape[1:]))
+            self._build_checked(tuple(x.shape[1:]))
+        elif isinstance(self.input_shape, list):
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) takes a list of "
+                             f"{len(self.input_shape)} inputs, got one array")
         elif tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"layer '{self.name}' ({type(self).__name__}) expects input of shape "
                 f"{fmt_shape(self.input_shape)}, got {fmt_shape(x.shape[1:])}")
         return as_float(x, self.dtype)
+
+    def _check_inputs(self, xs):
+        """:meth:`_check_input` for a layer of several inputs (``input_shape`` a list)."""
+        shapes = [tuple(getattr(x, "shape", ())[1:]) for x in xs]
+        if not self.built:
+            self._build_checked(shapes, several=True)
+        if not isinstance(self.input_shape, list):
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) takes one input, got a "
+                             f"list of {len(xs)}")
+        if shapes != [tuple(s) for s in self.input_shape] or len({x.shape[0] for x in xs}) > 1:
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) expects inputs of "
+                             + ", ".join(fmt_shape(s) for s in self.input_shape) + ", got "
+                             + ", ".join(fmt_shape(getattr(x, "shape", ())) for x in xs))
+        return [as_float(x, self.dtype) for x in xs]
+
+    def _build_checked(self, shapes, several=False):
+        """``build(shapes)``, then what a layer of one's own can get wrong named: a ``build``
+        that did not call ``super().build(...)``, a layer of several inputs that kept one shape."""
+        self.build(shapes)
+        who = f"layer '{self.name}' ({type(self).__name__})"
+        if self.output_shape is None or not self.built:
+            raise ValueError(f"{who}: its build() must end with super().build(input_shape), which "
+                             "records the input and output shapes (compute_output_shape)")
+        if several and not isinstance(self.input_shape, list):
+            raise ValueError(f"{who} receives {len(shapes)} inputs but its build() kept one input "
+                             f"shape, {fmt_shape(self.input_shape)}: a layer of several inputs "
+                             "keeps the list of their shapes, self.input_shape = input_shape, "
+                             "after super().build(its output's shape), as layers.Add does")
 
     # ---- parameters ------------------------------------------------------------------------
     def get_weights(self):
@@ -406,6 +460,39 @@ class Layer:
             self.params.append(self.bias)
         self.grads = [None] * len(self.params)
 
+    def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True,
+                   name=None, **keras_options):
+        """Keras's ``add_weight``: a new weight array of ``shape``, appended to ``params`` (with
+        a place in ``grads``, which ``_backward`` fills) and returned; keep it as an attribute
+        (``self.w = self.add_weight(...)``). ``initializer``: ``"zeros"``, ``"ones"`` or one of
+        the kernel initialisers (fan_in: the product of all axes but the last, fan_out: the
+        last, as Keras's for a Dense kernel)."""
+        owner = f"{type(self).__name__} '{self.name}': add_weight"
+        if not trainable:
+            raise ValueError(f"{owner}(trainable=False): weights that do not train are not "
+                             "implemented in tinynet; keep a constant array as an attribute")
+        if dtype is not None and np.dtype(dtype).name != backend.floatx():
+            raise ValueError(f"{owner}(dtype={dtype!r}): a layer's weights are in "
+                             f"tinynet.backend.floatx() ({backend.floatx()!r})")
+        unknown = [k for k in keras_options if keras_options[k] is not None
+                   and k not in ("regularizer", "constraint", "autocast", "aggregation")]
+        if unknown or keras_options.get("regularizer") or keras_options.get("constraint"):
+            raise ValueError(f"{owner}: {(unknown or ['regularizer/constraint'])[0]} is not "
+                             "implemented in tinynet (it takes shape, initializer, dtype, name)")
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape or ())
+        if initializer == "ones":
+            w = backend.xp().ones(shape, dtype=backend.floatx())
+        elif initializer in INITIALIZERS:
+            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            fan_out = int(shape[-1]) if shape else 1
+            w = initial_kernel(shape, fan_in, fan_out, initializer)
+        else:
+            raise ValueError(f"{owner}: initializer={initializer!r} is not implemented in "
+                             f"tinynet; choose 'ones' or one of {', '.join(INITIALIZERS)}")
+        self.params = list(self.params) + [w]
+        self.grads = list(self.grads) + [None] * (len(self.params) - len(self.grads))
+        return w
+
     def count_params(self):
         return int(sum(int(np.prod(p.shape)) for p in self.params))
 
@@ -422,6 +509,12 @@ class Layer:
         else:
             z = self._forward(x, training)
             self._y = activations.forward(self.activation, z) if activate else z
+        if tuple(getattr(self._y, "shape", (None,))[1:]) != self.output_shape:
+            raise ValueError(
+                f"layer '{self.name}' ({type(self).__name__}) returned an output of shape "
+                f"{fmt_shape(getattr(self._y, 'shape', (None,))[1:])}, but its "
+                f"compute_output_shape says {fmt_shape(self.output_shape)}: write compute_output_shape "
+                "to give what _forward returns (without the batch axis)")
         return self._y
 
     def backward(self, grad_output, need_input_grad=True):
@@ -478,7 +571,10 @@ class Layer:
                                  "places, as Keras's shared layers): create a new layer, which "
                                  "has weights of its own")
             shapes = [t.shape[1:] for t in symbolic]
-            self.build(shapes if isinstance(inputs, list) else shapes[0])
+            if isinstance(inputs, list):
+                self._build_checked(shapes, several=len(shapes) > 1)
+            else:
+                self._build_checked(shapes[0])
             self.inbound = symbolic
             return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
