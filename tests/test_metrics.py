@@ -194,3 +194,21 @@ def test_against_naive_loops(k, pairs):
         assert recall[c] == pytest.approx(tp / n_true if n_true else 0.0)
         pr, rc = precision[c], recall[c]
         assert f1[c] == pytest.approx(2 * pr * rc / (pr + rc) if pr + rc else 0.0)
+
+
+def test_classification_report_averages_the_classes_that_occur_as_scikit_learn():
+    """Class 1 occurs in neither input: scikit-learn leaves it out (macro F1 1.00 for perfect
+    predictions, where 0.67 was reported); naming every class (class_names, num_classes) keeps it,
+    as scikit-learn's labels= does."""
+    report = classification_report([0, 0, 2, 2], [0, 0, 2, 2])
+    rows = [line.split() for line in report.splitlines() if line.strip()]
+    assert [r[0] for r in rows[1:3]] == ["0", "2"]
+    assert rows[4][:5] == ["macro", "avg", "1.00", "1.00", "1.00"]
+    named = classification_report([0, 0, 2, 2], [0, 0, 2, 2], class_names=["a", "b", "c"])
+    assert "   b       0.00      0.00      0.00         0" in named
+    assert "macro avg       0.67      0.67      0.67" in named
+    # ten names for labels that stop at 8: ten classes (it was "10 names for 9 classes")
+    ten = classification_report([0, 8], [0, 8], class_names=[f"c{i}" for i in range(10)])
+    assert "c9" in ten
+    by_dict = classification_report([0, 1], [0, 1], class_names={0: "zero", 1: "one"})
+    assert "zero" in by_dict and "one" in by_dict

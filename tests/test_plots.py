@@ -453,3 +453,64 @@ def test_words_integers_and_keys_a_reader_needs(tmp_path, drawn):
     plots.plot_confusion_matrix(np.array([[5, 1], [2, 7]]), ["a", "b"], tmp_path / "cm.png")
     keys = [im.colorbar for ax in drawn[-1].axes for im in ax.images if im.colorbar]
     assert len(keys) == 1 and keys[0].ax.get_ylabel() == "number of examples"
+
+
+def test_plot_history_places_each_value_at_its_epoch(tmp_path, drawn):
+    """validation_freq=3 validates epochs 3 and 6 (they were drawn at 1 and 2, below the
+    training curve); initial_epoch=6 trains epochs 7-9; 'acc' is Keras's other accuracy name."""
+    h = History()
+    for epoch in range(6):
+        logs = {"loss": 1.0 / (epoch + 1), "acc": 0.5 + 0.05 * epoch}
+        if (epoch + 1) % 3 == 0:
+            logs.update(val_loss=2.0 / (epoch + 1), val_acc=0.4 + 0.05 * epoch)
+        h.on_epoch_end(epoch, logs)
+    plots.plot_history(h, tmp_path / "h.png")
+    loss_ax, acc_ax = data_axes(drawn[-1])
+    np.testing.assert_array_equal(curves(loss_ax)["validation"][0], [3, 6])
+    np.testing.assert_allclose(curves(loss_ax)["validation"][1], [2 / 3, 2 / 6])
+    np.testing.assert_allclose(curves(acc_ax)["training"][1], [0.5 + 0.05 * e for e in range(6)])
+    np.testing.assert_array_equal(curves(acc_ax)["validation"][0], [3, 6])
+    later = History()
+    for epoch in (6, 7, 8):
+        later.on_epoch_end(epoch, {"loss": np.float32(0.1 * epoch)})
+    plots.plot_history(later, tmp_path / "later.png")
+    np.testing.assert_array_equal(curves(data_axes(drawn[-1])[0])["training"][0], [7, 8, 9])
+    with pytest.raises(ValueError, match="val_loss has 2 values for 6 epochs.*plot the History"):
+        plots.plot_history(dict(h.history), tmp_path / "dict.png")
+    plots.plot_history({"loss": np.array([1.0, 0.5]), "accuracy": np.array([0.5, 0.8])},
+                       tmp_path / "arrays.png")  # arrays: a bare "truth value ... ambiguous"
+    np.testing.assert_allclose(curves(data_axes(drawn[-1])[1])["training"][1], [0.5, 0.8])
+
+
+def test_plot_misclassified_reads_labels_as_the_metrics_do(tmp_path, drawn):
+    """A column of class numbers was arg-maxed (every label 0: 'no misclassified examples'), and
+    1-D probabilities truncated to class 0; class names fewer than the classes were an IndexError."""
+    images = np.random.default_rng(0).random((4, 28, 28))
+    plots.plot_misclassified(images, np.array([[0], [1], [0], [1]]), np.array([[1], [1], [0], [0]]),
+                             ["zero", "one"], tmp_path / "m.png")
+    titles = [ax.get_title() for ax in drawn[-1].axes if ax.get_title()]
+    assert titles == ["zero\n-> one", "one\n-> zero"]
+    with pytest.raises(ValueError, match="y_pred must hold integer class labels, got 0.2"):
+        plots.plot_misclassified(images, [0, 1, 0, 1], [0.2, 0.9, 0.7, 0.1], ["a", "b"],
+                                 tmp_path / "p.png")
+    with pytest.raises(ValueError, match=r"y_true has label 2 at index 3, outside \[0, 1\]"):
+        plots.plot_misclassified(images, [0, 1, 0, 2], [0, 1, 0, 1], ["a", "b"], tmp_path / "n.png")
+    plots.plot_misclassified(images, [0, 1, 0, 1], [1, 1, 0, 0], {0: "zero", 1: "one"},
+                             tmp_path / "d.png")
+    assert [ax.get_title() for ax in drawn[-1].axes if ax.get_title()][0] == "zero\n-> one"
+
+
+def test_plot_confusion_matrix_of_fractions_has_no_accuracy_and_starts_at_zero(tmp_path, drawn):
+    """A row-normalised matrix was titled 'accuracy 70.00% of 2' (the counts give 86.4%), its
+    colour bar 'number of examples', and its smallest cell drawn white as if it were 0."""
+    cm = np.array([[90, 10], [5, 5]])
+    plots.plot_confusion_matrix(cm / cm.sum(axis=1, keepdims=True), ["a", "b"], tmp_path / "f.png")
+    ax = data_axes(drawn[-1])[0]
+    assert "accuracy" not in ax.get_title() and "fractions" in ax.get_title()
+    assert ax.images[0].get_clim()[0] == 0
+    assert ax.images[0].colorbar.ax.get_ylabel() == "fraction"
+    assert sorted(t.get_text() for t in ax.texts) == ["0.10", "0.50", "0.50", "0.90"]
+    plots.plot_confusion_matrix(cm.astype(float), None, tmp_path / "c.png")  # counts as floats
+    ax = data_axes(drawn[-1])[0]
+    assert ax.get_title() == "accuracy 86.36% of 110"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]

@@ -141,11 +141,15 @@ class History(Callback):
         self.history = {}
         self.epoch = []
         self.params = {}  # set by fit: verbose, epochs, steps (per epoch), as in Keras
+        # tinynet's addition: the epochs (from 0) of each key's values; with validation_freq
+        # the val_ values are fewer than the epochs (plots.plot_history places them with it)
+        self.recorded_at = {}
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+            self.recorded_at.setdefault(k, []).append(epoch)
 
 
 # ---- helpers shared by the callbacks that watch a value -----------------------------------------

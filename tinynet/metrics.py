@@ -174,9 +174,29 @@ def _precision_recall_f1(t, p, k):
 
 
 def f1_scores(y_true, y_pred, num_classes=None) -> np.ndarray:
-    """Per-class F1 scores (float64 array of length ``num_classes``); ``.mean()`` is macro-F1.
-    Empty inputs are an error (the F1 of no predictions is undefined)."""
+    """Per-class F1 scores (float64 array of length ``num_classes``); ``.mean()`` is macro-F1
+    over classes 0 to ``num_classes - 1`` (a class in neither input counts 0; the macro average
+    of :func:`classification_report` leaves such classes out, as scikit-learn's). Empty inputs
+    are an error (the F1 of no predictions is undefined)."""
     return _precision_recall_f1(*_prepare(y_true, y_pred, num_classes, "f1_scores"))[2]
+
+
+def class_names_list(class_names, where):
+    """``class_names`` as a list of strings, class ``i`` named by item ``i``: a sequence, or a
+    dict ``{0: "T-shirt/top", 1: ...}`` keyed by every class number from 0; ``None`` stays
+    ``None``."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, dict):
+        keys = sorted(class_names)
+        if keys != list(range(len(keys))):
+            raise ValueError(f"{where}: class_names as a dict is keyed by the class numbers 0, "
+                             f"1, ..., got the keys {keys[:12]}")
+        return [str(class_names[i]) for i in keys]
+    if isinstance(class_names, str) or not hasattr(class_names, "__iter__"):
+        raise TypeError(f"{where}: class_names is a list of names, one per class (class i named "
+                        f"by item i), got {type(class_names).__name__}")
+    return [str(n) for n in class_names]
 
 
 def classification_report(y_true, y_pred, num_classes=None, class_names=None, digits=2) -> str:
@@ -196,15 +216,20 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
            macro avg       0.50      0.56      0.49         5
         weighted avg       0.70      0.60      0.61         5
 
-    ``class_names`` (a sequence of ``num_classes`` strings) replaces the numeric row labels.
+    ``class_names`` (one name per class, class ``i`` named ``class_names[i]``) replaces the
+    numeric row labels. As scikit-learn's, the rows and the macro average are those of the
+    classes that occur in ``y_true`` or ``y_pred``, unless ``num_classes`` or ``class_names``
+    says how many classes there are (scikit-learn's ``labels=``): every class then has its row,
+    and one that never occurs counts 0 in the macro average.
     """
+    names = class_names_list(class_names, "classification_report")
+    if num_classes is None and names is not None:
+        num_classes = len(names)
     t, p, k = _prepare(y_true, y_pred, num_classes, "classification_report")
-    if class_names is None:
-        class_names = [str(i) for i in range(k)]
-    else:
-        class_names = [str(n) for n in class_names]
-        if len(class_names) != k:
-            raise ValueError(f"class_names has {len(class_names)} names for {k} classes")
+    if names is None:
+        names = [str(i) for i in range(k)]
+    elif len(names) != k:
+        raise ValueError(f"class_names has {len(names)} names for {k} classes")
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
         raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
     precision, recall, f1 = _precision_recall_f1(t, p, k)
@@ -212,20 +237,25 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
     total = int(support.sum())
     acc = float(np.mean(t == p)) if total else 0.0
     weights = support / total if total else np.zeros(k)
+    if num_classes is None and class_names is None:  # the classes that occur, as scikit-learn's
+        rows = np.flatnonzero(support + np.bincount(p, minlength=k))
+    else:
+        rows = np.arange(k)
+    class_names = [names[i] for i in rows]
+    precision_rows, recall_rows, f1_rows = precision[rows], recall[rows], f1[rows]
 
     headers = ["precision", "recall", "f1-score", "support"]
     width = max(max(len(n) for n in class_names), len("weighted avg"), digits)
     head_fmt = "{:>{width}s} " + " {:>9}" * len(headers)
     row_fmt = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
     lines = head_fmt.format("", *headers, width=width) + "\n\n"
-    for i, name in enumerate(class_names):
+    for name, i in zip(class_names, rows):
         lines += row_fmt.format(name, precision[i], recall[i], f1[i], int(support[i]), width=width, digits=digits)
     lines += "\n"
     acc_fmt = "{:>{width}s} " + " {:>9}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
     lines += acc_fmt.format("accuracy", "", "", acc, total, width=width, digits=digits)
-    lines += row_fmt.format(
-        "macro avg", precision.mean(), recall.mean(), f1.mean(), total, width=width, digits=digits
-    )
+    lines += row_fmt.format("macro avg", precision_rows.mean(), recall_rows.mean(), f1_rows.mean(),
+                            total, width=width, digits=digits)
     lines += row_fmt.format(
         "weighted avg",
         float(weights @ precision),

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from . import backend
+from . import backend, metrics
 from .layers.base import InputLayer
 
 DPI = 100
@@ -99,26 +99,56 @@ def _words(key):
     return _WORDS.get(key, str(key).replace("_", " "))
 
 
-def _labels(y):
-    """Integer labels from labels, one-hot rows or probability rows."""
-    y = np.asarray(backend.to_numpy(y))
-    return y.argmax(axis=-1) if y.ndim == 2 else y.astype(np.int64)
+def _names(class_names, k, where):
+    """``k`` class names as strings (a list, or a dict keyed 0..k-1; ``None``: the numbers)."""
+    names = metrics.class_names_list(class_names, where)
+    if names is None:
+        return [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"{where}: {len(names)} class names for {k} classes (class i is named "
+                         "by item i of class_names)")
+    return names
+
+
+def _accuracy_key(h):
+    """The accuracy's key in a history (``accuracy``, ``acc``, ``categorical_accuracy``, ...)."""
+    return next((name for name in metrics.ACCURACY_NAMES if name in h), "accuracy")
 
 
 # ---- training curves ------------------------------------------------------------------------
+def _epochs_of(history, h, key):
+    """The epochs (counted from 1, as fit prints them) at which ``h[key]`` was recorded: a History
+    knows them (``fit(initial_epoch=)`` starts later, and ``validation_freq`` validates some
+    epochs only); a plain dict's values are taken as epochs 1, 2, ..."""
+    values = h[key]
+    epochs = list(getattr(history, "epoch", None) or range(len(h["loss"])))
+    at = getattr(history, "recorded_at", {}).get(key)
+    if at is not None:
+        return np.asarray(at) + 1
+    if len(values) == len(epochs):
+        return np.asarray(epochs) + 1
+    raise ValueError(f"plot_history: {key} has {len(values)} values for {len(epochs)} epochs, and "
+                     "a dict does not say at which epochs they were measured (fit's "
+                     "validation_freq); plot the History that fit returns, which does")
+
+
 def plot_history(history, path, title=None, size=(900, 360)):
-    """Training and validation loss (left) and accuracy (right) per epoch."""
+    """Training and validation loss (left) and accuracy (right, under whichever of Keras's
+    names it was compiled: ``accuracy``, ``acc``, ``sparse_categorical_accuracy``, ...) per
+    epoch, the epochs numbered from 1 as ``fit`` prints them."""
     h = _history_dict(history)
     fig = _figure(size)
     axes = fig.subplots(1, 2)
-    epochs_run = max(len(v) for v in h.values() if hasattr(v, "__len__")) if h else 1
-    for ax, metric, label in zip(axes, ("loss", "accuracy"), ("loss", "accuracy")):
-        ax.set_xlim(0.5, epochs_run + 0.5)
+    accuracy = _accuracy_key(h)
+    shown = [e for key in ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h
+             and len(h[key]) for e in _epochs_of(history, h, key)]
+    for ax, metric, label in zip(axes, ("loss", accuracy), ("loss", "accuracy")):
+        ax.set_xlim(min(shown, default=1) - 0.5, max(shown, default=1) + 0.5)
         for key, name, style in ((metric, "training", "o-"), ("val_" + metric, "validation", "s--")):
             values = h.get(key)
-            if values:
-                epochs = np.arange(1, len(values) + 1)
-                ax.plot(epochs, values, style, label=name, markersize=4)
+            if values is not None and len(values):
+                ax.plot(_epochs_of(history, h, key), np.asarray(values, dtype=np.float64), style,
+                        label=name, markersize=4)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label)
@@ -143,7 +173,7 @@ def plot_histories(histories, path, key="val_loss", title=None, size=(700, 420))
     longest = 1
     for label, history in histories.items():
         values = _history_dict(history, "plot_histories", label).get(key)
-        if values:
+        if values is not None and len(values):
             longest = max(longest, len(values))
             ax.plot(np.arange(1, len(values) + 1), values, "o-", label=str(label), markersize=4)
     ax.set_xlim(0.5, longest + 0.5)
@@ -159,26 +189,29 @@ def plot_histories(histories, path, key="val_loss", title=None, size=(700, 420))
 
 # ---- confusion matrix -----------------------------------------------------------------------
 def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
-    """Heat map of a confusion matrix (rows: true class, columns: predicted) with the counts."""
-    cm = np.asarray(cm)
+    """Heat map of a confusion matrix (rows: true class, columns: predicted) with the counts, and
+    the accuracy in the title; a matrix of fractions (normalised by row, by column or in all) is
+    drawn with its values and no accuracy (it takes the counts). The colour scale starts at 0.
+    ``class_names``: one per class (or ``None``: the class numbers)."""
+    cm = np.asarray(backend.to_numpy(cm))
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.dtype.kind not in "biuf":
+        raise ValueError(f"plot_confusion_matrix: a confusion matrix is a square array of "
+                         f"numbers, got shape {cm.shape} and dtype {cm.dtype}")
     k = cm.shape[0]
-    if cm.ndim != 2 or cm.shape[1] != k:
-        raise ValueError(f"a confusion matrix is square, got shape {cm.shape}")
-    names = [str(n) for n in class_names]
-    if len(names) != k:
-        raise ValueError(f"{len(names)} class names for a {k} x {k} confusion matrix")
+    names = _names(class_names, k, "plot_confusion_matrix")
+    counts = bool(np.all(cm == np.round(cm)))
     fig = _figure(size)
     ax = fig.subplots()
-    image = ax.imshow(cm, cmap="Blues", interpolation="nearest")
+    image = ax.imshow(cm, cmap="Blues", interpolation="nearest", vmin=0)
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    bar.set_label("number of examples")
+    bar.set_label("number of examples" if counts else "fraction")
     cell_pt = min(size) * 0.55 / k * 72 / DPI  # a cell's side in points
     fontsize = max(4.0, min(11.0, cell_pt / (0.65 * max(1, len(str(int(cm.max()))))) ))
     threshold = cm.max() / 2.0 if cm.size else 0
     for i in range(k):
         for j in range(k):
             value = cm[i, j]
-            text = f"{value:d}" if np.issubdtype(cm.dtype, np.integer) else f"{value:.2f}"
+            text = f"{int(value):d}" if counts else f"{value:.2f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
                     color="white" if value > threshold else "black")
     ax.set_xticks(range(k))
@@ -188,9 +221,13 @@ def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
     ax.set_yticklabels(names, fontsize="small")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    total = int(cm.sum())
-    accuracy = np.trace(cm) / total if total else 0.0
-    ax.set_title(f"{title + ' - ' if title else ''}accuracy {accuracy:.2%} of {total:,}")
+    if counts:
+        total = int(cm.sum())
+        accuracy = np.trace(cm) / total if total else 0.0
+        heading = f"{title + ' - ' if title else ''}accuracy {accuracy:.2%} of {total:,}"
+    else:
+        heading = f"{title + ' - ' if title else ''}fractions"
+    ax.set_title(_wrap(heading, size[0], 10))
     return _save(fig, path)
 
 
@@ -324,12 +361,18 @@ def plot_model(model, path, size=None, title=None, show_params=True):
 # ---- examples -------------------------------------------------------------------------------
 def plot_misclassified(images, y_true, y_pred, class_names, path, n=25, size=None, title=None):
     """A grid of (up to) the first ``n`` test images whose prediction is wrong, each titled
-    ``true -> predicted``. Labels may be integers or one-hot/probability rows."""
-    y_true, y_pred = _labels(y_true), _labels(y_pred)
+    ``true -> predicted``. Labels are read as :mod:`tinynet.metrics` reads them: class numbers
+    (also as a column), or one-hot / probability rows; ``class_names`` (one per class, or ``None``
+    for the numbers) names them. Each image is drawn dark on light (``gray_r``), scaled from its
+    own smallest to its largest value."""
+    names = metrics.class_names_list(class_names, "plot_misclassified")
+    y_true, y_pred, k = metrics._prepare(backend.to_numpy(y_true), backend.to_numpy(y_pred),
+                                         None if names is None else len(names),
+                                         "plot_misclassified")
+    names = _names(names, k, "plot_misclassified")
     images = np.asarray(backend.to_numpy(images))
     if not (len(images) == len(y_true) == len(y_pred)):
         raise ValueError(f"{len(images)} images, {len(y_true)} true and {len(y_pred)} predicted labels")
-    names = [str(c) for c in class_names]
     wrong = np.flatnonzero(y_true != y_pred)[:n]
     shown = max(len(wrong), 1)
     rows, cols = _grid(shown)
@@ -343,12 +386,12 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, n=25, size=Non
     for ax, k in zip(axes, wrong):
         ax.imshow(_as_grayscale(images[k]), cmap="gray_r", interpolation="nearest")
         ax.set_title(f"{names[y_true[k]]}\n-> {names[y_pred[k]]}", fontsize=fontsize, color="#a61c00")
-    if len(wrong) == 0:
-        axes[0].text(0.5, 0.5, "no misclassified\nexamples", ha="center", va="center",
-                     transform=axes[0].transAxes)
     total = int(np.sum(y_true != y_pred))
-    fig.suptitle(title or f"misclassified: {total:,} of {len(y_true):,} (true -> predicted)",
-                 fontsize="medium")
+    if len(wrong) == 0:
+        axes[0].text(0.5, 0.5, "no misclassified\nexamples" if total == 0 else f"n={n}:\nnone shown",
+                     ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle(_wrap(title or f"misclassified: {total:,} of {len(y_true):,} (true -> predicted)",
+                       size[0], 10), fontsize="medium")
     return _save(fig, path)
 
 
@@ -375,10 +418,11 @@ def plot_conv_filters(conv_layer, path, size=None, title=None, max_channels=16):
     kh, kw, channels, filters = kernel.shape
     if channels == 1:
         rows, cols = _grid(filters, aspect=1.6)
-        cells = [(f // cols, f % cols, kernel[:, :, 0, f], f"{f}") for f in range(filters)]
-    else:
+        cells = [(f // cols, f % cols, kernel[:, :, 0, f], f"{f}\n±{np.abs(kernel[:, :, 0, f]).max():.2g}")
+                 for f in range(filters)]
+    else:  # rows: input channels; columns: filters (each cell on its own scale, not labelled)
         rows, cols = min(channels, max_channels), filters
-        cells = [(c, f, kernel[:, :, c, f], f"{f}" if c == 0 else None)
+        cells = [(c, f, kernel[:, :, c, f], f"filter {f}" if c == 0 else None)
                  for c in range(rows) for f in range(filters)]
     if size is None:
         size = (min(1600, 70 * cols + 60), min(1600, 75 * rows + 60))
@@ -392,9 +436,17 @@ def plot_conv_filters(conv_layer, path, size=None, title=None, max_channels=16):
         limit = float(np.abs(k).max()) or 1.0
         ax.imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         if label is not None:
-            ax.set_title(f"{label}\n±{limit:.2g}", fontsize=fontsize)
-    fig.suptitle(title or f"{name}: {filters} filters of {kh}x{kw}x{channels}, each on its own scale "
-                          "(red +, blue -)", fontsize="medium")
+            ax.set_title(label, fontsize=fontsize)
+    if channels > 1:
+        for c in range(rows):
+            axes[c, 0].text(-0.15, 0.5, f"in {c}", transform=axes[c, 0].transAxes, ha="right",
+                            va="center", fontsize=fontsize)
+    heading = title or (f"{name}: {filters} filters of {kh}x{kw}x{channels}"
+                        + (f" (rows: input channels, the first {rows} of {channels})"
+                           if rows < channels else " (rows: input channels)" if channels > 1 else "")
+                        + ", each on its own scale (red +, blue -"
+                        + (", the largest |weight| under it)" if channels == 1 else ")"))
+    fig.suptitle(_wrap(heading, size[0], 10), fontsize="medium")
     return _save(fig, path)
 
 
@@ -446,7 +498,7 @@ def plot_feature_maps(model, image, layer_name, path, size=None, max_maps=32, ti
         ax_bar.set_ylabel("activation")
         ax_bar.grid(alpha=0.3, axis="y")
         heading = f"{layer_name} ({kind}): output {_shape_text(out.shape)}"
-    fig.suptitle(title or heading, fontsize="medium")
+    fig.suptitle(_wrap(title or heading, size[0], 10), fontsize="medium")
     return _save(fig, path)
 
 
@@ -518,8 +570,11 @@ def plot_hog(image, path, orientations=8, pixels_per_cell=(4, (7, 7), 2), size=N
         ax.set_yticks([])
     if lines is not None:
         fig.colorbar(lines, ax=axes[1:].tolist(), shrink=0.8, label="bin value / largest bin")
-    fig.suptitle(title or f"HOG, {orientations} orientations: in each cell one line per orientation "
-                          "bin, along the edge; longer and brighter = stronger", fontsize="medium")
+    fig.suptitle(_wrap(title or f"HOG, {orientations} orientations: in each cell one line per "
+                                "orientation bin, along the edge; longer and brighter = a larger "
+                                "value of the bin in its cell's normalised histogram (not the "
+                                "edge's strength: each cell is normalised on its own)",
+                       size[0], 10), fontsize="medium")
     return _save(fig, path)
 
 
@@ -620,6 +675,10 @@ def plot_bars(labels, series, path, title=None, ylabel=None, log=False, size=(80
 def plot_f1_scores(f1, class_names, path, reference=None, reference_label="report",
                    title=None, size=(900, 420)):
     """Per-class F1 scores as bars, next to reference scores (the report's) when given."""
+    f1 = np.asarray(backend.to_numpy(f1), dtype=np.float64).ravel()
+    class_names = _names(class_names, f1.size, "plot_f1_scores")
+    if reference is not None and len(reference) != f1.size:
+        raise ValueError(f"plot_f1_scores: {len(reference)} reference scores for {f1.size} classes")
     series = {"tinynet": [float(v) for v in f1]}
     if reference is not None:
         series[reference_label] = [None if v is None else float(v) for v in reference]

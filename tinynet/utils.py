@@ -17,6 +17,9 @@ def to_categorical(y, num_classes=None, dtype="float32"):
         raise ValueError(f"to_categorical expects integer labels of shape (N,) or (N, 1), got "
                          f"shape {y.shape} and dtype {y.dtype}")
     if num_classes is None:
+        if not y.size:
+            raise ValueError("to_categorical: no labels to encode (an empty array): give "
+                             "num_classes to encode zero labels as an array of shape (0, K)")
         num_classes = int(y.max()) + 1
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}), got values from {y.min()} to {y.max()}")
