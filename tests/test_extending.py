@@ -170,9 +170,17 @@ def test_a_layer_of_ones_own_is_checked_where_it_goes_wrong():
             return x[:, :2]
 
     model = tinynet.Sequential([tinynet.Input((4,)), FirstTwo(), layers.Dense(3)])
-    with pytest.raises(ValueError, match=r"\(FirstTwo\) returned an output of shape \(None, 2\), "
-                                         r"but its compute_output_shape says \(None, 4\)"):
+    with pytest.raises(ValueError, match=r"\(FirstTwo\) returned shape \(None, 2\) for a batch "
+                                         r"of 2, but its compute_output_shape says \(None, 4\)"):
         model.predict(np.ones((2, 4)))
+
+    class FirstTwoImages(layers.Layer):  # the batch axis cut: predict returned 2 rows for 5
+        def _forward(self, x, training, fused=None):
+            return x[:2]
+
+    with pytest.raises(ValueError, match=r"returned shape \(None, 4\) for a batch of 2, but its "
+                                         r"compute_output_shape says \(None, 4\) for a batch of 5"):
+        tinynet.Sequential([tinynet.Input((4,)), FirstTwoImages()]).predict(np.ones((5, 4)))
 
 
 def test_add_weight_creates_a_trained_weight_with_its_gradient_slot():
@@ -258,3 +266,188 @@ def test_a_model_compiled_with_ones_own_loss_and_optimizer_loads_with_custom_obj
     loaded.train_on_batch(x, y)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+class MomentumSGD(optimizers.Optimizer):
+    """v = beta v + g; theta -= lr v: an argument and a state array of its own."""
+
+    def __init__(self, learning_rate=0.01, beta=0.9, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta = beta
+
+    def update(self, theta, g, state):
+        (v,) = state.arrays(theta, "v")
+        v *= self.beta
+        v += g
+        theta -= self._learning_rate * v
+
+
+class WeightedMSE(losses.Loss):
+    def __init__(self, w=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.w = w
+
+    def per_example(self, y_true, y_pred):
+        return self.w * ((y_true - y_pred) ** 2).mean(axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return self.w * 2 * (y_pred - y_true) / y_pred.size
+
+
+def test_save_refuses_what_would_load_changed_and_restores_what_is_complete(tmp_path):
+    """A saved model of one's own loss and optimizer came back with their constructors'
+    defaults (beta 0.9 for 0.3, w 1 for 5) and the momentum reset; a class named like tinynet's
+    came back as tinynet's."""
+    r = np.random.default_rng(0)
+    x, y = r.random((32, 4)), r.random((32, 2))
+
+    def trained(optimizer, loss):
+        model = tinynet.Sequential([tinynet.Input((4,)), layers.Dense(2)])
+        model.compile(optimizer, loss)
+        model.fit(x, y, epochs=2, verbose=0)
+        return model
+
+    path = tmp_path / "m.keras"
+    with pytest.raises(ValueError, match=r"MomentumSGD takes beta in its constructor, which its "
+                                         r"_own_config\(\) does not return.*\{'beta': self.beta\}"):
+        trained(MomentumSGD(0.05, beta=0.3), "mse").save(path)
+    with pytest.raises(ValueError, match=r"WeightedMSE takes w .*get_config\(\) returning "
+                                         r"\{\*\*super\(\).get_config\(\), 'w': self.w\}"):
+        trained("sgd", WeightedMSE(5.0)).save(path)
+
+    class Configured(MomentumSGD):
+        def _own_config(self):
+            return {"beta": self.beta}
+
+    with pytest.raises(ValueError, match=r"keeps the state \['v'\] that its slot_names\(\)"):
+        trained(Configured(0.05, beta=0.3), "mse").save(path)
+
+    class SGD(optimizers.SGD):  # tinynet's name
+        def update(self, theta, g, state):
+            theta -= self._learning_rate * np.sign(g)
+
+    with pytest.raises(ValueError, match="has the name of tinynet's SGD.*another name"):
+        trained(SGD(), "mse").save(path)
+
+    class Complete(Configured):
+        def slot_names(self):
+            return ("v",)
+
+    class CompleteMSE(WeightedMSE):
+        def get_config(self):
+            return {**super().get_config(), "w": self.w}
+
+    model = trained(Complete(0.05, beta=0.3), CompleteMSE(5.0))
+    model.save(path)
+    loaded = tinynet.load_model(path, custom_objects={"Complete": Complete,
+                                                      "CompleteMSE": CompleteMSE})
+    assert (loaded.optimizer.beta, loaded.loss.w) == (0.3, 5.0)
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)  # the momentum restored: the same step
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_cross_entropy_subclass_on_logits_keeps_the_softmax_where_it_belongs(recwarn):
+    """binary_accuracy of a (non-fused) cross-entropy subclass with from_logits=True thresholds
+    the softmax of the logits; after a softmax layer it warns that the softmax is applied twice."""
+    class Doubled(losses.CategoricalCrossentropy):
+        def per_example(self, y_true, y_pred):
+            return 2 * super().per_example(y_true, y_pred)
+
+        def gradient(self, y_true, y_pred):
+            return 2 * super().gradient(y_true, y_pred)
+
+    tinynet.backend.set_floatx("float64")
+    x, y = _data()
+    model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3)])
+    model.compile("sgd", Doubled(from_logits=True), metrics=["binary_accuracy"])
+    z = model.predict(x)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected = ((p > 0.5) == (y > 0.5)).mean()
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["binary_accuracy"] == \
+        pytest.approx(expected)
+    model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3, activation="softmax")])
+    with pytest.warns(UserWarning, match="a softmax is applied twice"):
+        model.compile("sgd", Doubled(from_logits=True))
+
+
+def test_what_a_subclass_writes_over_tinynets_own_is_run_or_refused():
+    """Keras's call() over a built-in loss and update_step over a built-in optimizer were
+    ignored (plain cross-entropy, plain Adam); apply_gradients of one's own was never called by
+    fit; a metric subclass whose __init__ skipped super() was logged as the accuracy; a loss
+    naming the activation it fuses with but without logits_loss stopped on a bare StopIteration."""
+    class Keras(losses.CategoricalCrossentropy):
+        def call(self, y_true, y_pred):
+            return 0.0
+
+    with pytest.raises(TypeError, match=r"call\(\) is written below them"):
+        Keras()
+
+    class KerasAdam(optimizers.Adam):
+        def update_step(self, gradient, variable, learning_rate):
+            pass
+
+    with pytest.raises(TypeError, match=r"update_step \(Keras's\) would not run"):
+        KerasAdam()
+
+    calls = []
+
+    class Counted(optimizers.SGD):
+        def apply_gradients(self, grads_and_vars):
+            calls.append(1)
+            return super().apply_gradients(grads_and_vars)
+
+    x, y = _data()
+    model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile(Counted(), "categorical_crossentropy")
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert len(calls) == 2
+
+    class Top3(metrics.SparseCategoricalAccuracy):
+        def __init__(self, name="top3"):
+            self.name = name
+
+        def result(self):
+            return 0.0
+
+    with pytest.raises(TypeError, match="Top3 defines result"):
+        Top3()
+
+    class Unfused(losses.Loss):
+        fuses_with = "softmax"
+
+        def per_example(self, y_true, y_pred):
+            return ((y_true - y_pred) ** 2).sum(axis=-1)
+
+        def gradient(self, y_true, y_pred):
+            return 2 * (y_pred - y_true) / len(y_pred)
+
+    model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", Unfused())
+    p = model.predict(x)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(((y - p) ** 2).sum(axis=1).mean(),
+                                                            rel=1e-5)
+
+
+def test_add_weight_follows_keras_and_a_rebuilt_layer_keeps_one_weight():
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.a = self.add_weight(shape=(1,), initializer="ones")
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            return self.a * x
+
+    layer = Scale()
+    layer(np.ones((2, 5)))  # built on an array, then again in a model
+    model = tinynet.Sequential([tinynet.Input((5,)), layer])
+    assert len(layer.params) == 1 and model.count_params() == 1 and layer.params[0] is layer.a
+    # Keras's fans for glorot_uniform: a vector's are its length; (3, 3, 2, 4): 18 and 36
+    big = layers.Layer().add_weight(shape=(3, 3, 2, 40000))
+    assert np.abs(big).max() == pytest.approx(np.sqrt(6 / (18 + 3 * 3 * 40000)), rel=1e-3)
+    vector = layers.Layer().add_weight(shape=(100000,))
+    assert np.abs(vector).max() == pytest.approx(np.sqrt(6 / 200000), rel=1e-3)
+    with pytest.raises(TypeError, match="give the name by keyword"):
+        layers.Layer().add_weight("w")  # Keras 2 put the name first

@@ -357,6 +357,8 @@ class ModelCheckpoint(_Watching):
         if not self.save_weights_only:  # refused now, not after the first epoch's training
             try:
                 io.model_architecture(self.model)
+                if self.model.optimizer is not None:
+                    io.check_restorable(self.model)
             except ValueError as e:
                 raise ValueError(f"ModelCheckpoint: {e}; or give the callback "
                                  "save_weights_only=True") from None

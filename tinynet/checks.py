@@ -354,11 +354,15 @@ def warn_if_logits_loss_after_activation(model):
     if not model.built or not getattr(loss, "from_logits", False):
         return
     output = model.graph.output
-    activation = losses.fused_activation(loss)
+    activation = getattr(loss, "fuses_with", None)
     if activation is not None and output.activation == activation:
+        computed = (f"as Keras on TensorFlow does, the loss is computed from the {activation}'s "
+                    "logits (the same as from_logits=False)" if losses.fused_activation(loss)
+                    else f"your loss receives these probabilities as its logits (it writes its "
+                    f"own per_example and gradient, so it is not computed from the "
+                    f"{activation}'s logits): a {activation} is applied twice")
         warnings.warn(f"model '{model.name}': {type(loss).__name__}(from_logits=True) expects "
                       f"logits, but the last layer '{output.name}' applies a {activation}, so "
-                      "its outputs are probabilities; as Keras on TensorFlow does, the loss is "
-                      f"computed from the {activation}'s logits (the same as from_logits=False). "
-                      f"Remove the {activation} (activation=None) to output logits, or drop "
-                      "from_logits=True", UserWarning, stacklevel=_user_stacklevel())
+                      f"its outputs are probabilities; {computed}. Remove the {activation} "
+                      "(activation=None) to output logits, or drop from_logits=True",
+                      UserWarning, stacklevel=_user_stacklevel())

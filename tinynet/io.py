@@ -15,6 +15,7 @@ safe_mode=True)``, ``save_weights(path, overwrite=True, max_shard_size=None)`` a
 ``load_weights(path, skip_mismatch=False)`` (see each function below for what tinynet does with
 them).
 """
+import inspect
 import json
 import os
 import secrets
@@ -48,10 +49,11 @@ def model_architecture(model):
         if getattr(layers_mod, type(layer).__name__, None) is type(layer):
             continue  # one of tinynet's layers: rebuilt from its name and config
         kind = getattr(layer, "kind", None)
+        namesake = isinstance(getattr(layers_mod, type(layer).__name__, None), type)
         why = ("a model used as a layer is not supported yet); save the inner model, or" if kind
                else f"its class {type(layer).__module__}.{type(layer).__qualname__} is not one "
-               "of tinynet's layers, and a model file holds only their names: it would load as "
-               "another layer);")
+               "of tinynet's layers, and a model file holds only their names"
+               + (": it would load as tinynet's);" if namesake else ");"))
         raise ValueError(f"model '{model.name}': layer '{layer.name}' "
                          f"({kind or type(layer).__name__}) cannot be saved in a tinynet model "
                          f"file ({why} save the weights with save_weights and load them into the "
@@ -242,6 +244,7 @@ def save_model(model, path, overwrite=True, zipped=None, include_optimizer=True,
     for i, w in enumerate(model.get_weights()):
         arrays[f"weight_{i}"] = w
     if model.optimizer is not None and include_optimizer:
+        check_restorable(model, where)
         state = model.optimizer.get_state(model.params)
         header["compile"] = {"optimizer": model.optimizer.get_config(),
                              "loss": model.loss.get_config(), "metrics": model.metrics,
@@ -256,6 +259,50 @@ def save_model(model, path, overwrite=True, zipped=None, include_optimizer=True,
             header["compile"]["slots"].append(present)
     arrays["header"] = _header_bytes(header)
     write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def check_restorable(model, where=None):
+    """The refusals of :func:`_check_restorable` for a compiled model's loss and optimizer
+    (``where`` starts the message)."""
+    _check_restorable(model.loss, losses_mod.CLASSES, "loss", "get_config", where)
+    _check_restorable(model.optimizer, optimizers_mod.CLASSES, "optimizer", "_own_config", where)
+
+
+def _check_restorable(obj, builtin, kind, config_method, where):
+    """A loss or optimizer of one's own is saved by its class's name and its configuration:
+    refuse what ``load_model(custom_objects=)`` would rebuild otherwise than it was (a class named
+    like one of tinynet's, constructor arguments the configuration leaves out, an optimizer's
+    state that ``slot_names`` does not list), rather than load it silently changed."""
+    cls = type(obj)
+    if cls in builtin:
+        return
+    own = f"the {kind} {cls.__module__}.{cls.__qualname__}"
+    if cls.__name__ in {c.__name__ for c in builtin}:
+        raise ValueError(f"{where + ': ' if where else ''}{own} has the name of tinynet's {cls.__name__}, and a model "
+                         f"file names the {kind}'s class only: it would load as tinynet's; give "
+                         "your class another name")
+    init = next(k for k in cls.__mro__ if "__init__" in vars(k))
+    if init.__module__.startswith("tinynet."):
+        taken = []  # tinynet's own constructor: its get_config gives every argument
+    else:
+        taken = [p.name for p in inspect.signature(init.__init__).parameters.values()
+                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    missing = [name for name in taken if name not in obj.get_config()]
+    at = f"{where}: " if where else ""
+    if missing:
+        entries = ", ".join(f"{n!r}: self.{n}" for n in missing)
+        example = (f"{{**super().get_config(), {entries}}}" if config_method == "get_config"
+                   else f"{{{entries}}}")
+        raise ValueError(f"{at}{own} takes {', '.join(missing)} in its constructor, which its "
+                         f"{config_method}() does not return, so the saved model would load with "
+                         f"{'its default' if len(missing) == 1 else 'their defaults'}; write "
+                         f"{config_method}() returning {example}")
+    if kind == "optimizer":
+        held = sorted({name for state in obj._slots for name in state} - set(obj.slot_names()))
+        if held:
+            raise ValueError(f"{at}{own} keeps the state {held} that its slot_names() does not "
+                             "list, so the saved model would restart it from zero; write "
+                             f"slot_names() returning {tuple(held)}")
 
 
 def _json_value(value):
@@ -385,6 +432,10 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
         if isinstance(loss, str):  # files of format version 1 before the loss's config was kept
             loss = {"class": "CategoricalCrossentropy", "from_logits": comp.get("from_logits", False)}
         own = custom_objects or {}
+        given = [k for k, v in own.items() if not isinstance(v, type)]
+        if given:
+            raise ModelFileError(f"custom_objects maps names to classes; {given[0]!r} maps to "
+                                 f"an object of {type(own[given[0]]).__name__}: give its class")
         for kind, name, known in (
                 ("loss", loss.get("class"), {c.__name__ for c in losses_mod.CLASSES}),
                 ("optimizer", comp["optimizer"].get("class"),
@@ -396,10 +447,15 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
                                      "settings and optimizer state)")
         try:
             optimizer = optimizers_mod.from_config(comp["optimizer"], custom_objects)
+            loss = losses_mod.from_config(loss, custom_objects)
         except UnknownScheduleError as e:  # the file is fine: a class of one's own is missing
             raise ModelFileError(f"the model was compiled with a learning-rate schedule of its "
                                  f"own ({e}); pass load_model(..., custom_objects=...)") from None
-        model.compile(optimizer, losses_mod.from_config(loss, custom_objects))
+        except TypeError as e:  # a class given in custom_objects that does not fit its config
+            raise ModelFileError(f"a class given in custom_objects does not take what the file "
+                                 f"saved from its get_config() ({e}); its __init__ must take "
+                                 "every key its get_config() returns") from None
+        model.compile(optimizer, loss)
         model.metrics = list(comp["metrics"])
         model.metric_kinds = dict(comp.get("metric_kinds") or
                                   {m: model._accuracy_kind(m) for m in model.metrics})

@@ -69,6 +69,7 @@ Besides the classes, Keras's functions (:func:`categorical_crossentropy`,
 alias :func:`mse`) return the loss per position (the last axis reduced), as Keras's do, and
 :func:`get` turns a name, a class, a function or an instance into a loss object.
 """
+import functools
 import math
 
 import numpy as np
@@ -244,17 +245,29 @@ def fused_activation(loss):
     (a focal loss derived from CategoricalCrossentropy) is not fused: training then computes
     the loss it wrote, on the probabilities, instead of its parent's fused loss."""
     activation = getattr(loss, "fuses_with", None)
-    if activation is None:
+    if activation is None or not _writes_its_logits_loss(type(loss)):
         return None
-    mro = type(loss).__mro__
+    return activation
 
+
+def _written_below(cls, name, other):
+    """Whether ``cls`` gets ``name`` from a class below (more derived than) the one it gets
+    ``other`` from: a Keras method (``call``) written over tinynet's (``per_example``)."""
+    def first(method):
+        return next((i for i, k in enumerate(cls.__mro__) if method in vars(k)), len(cls.__mro__))
+    return first(name) < first(other)
+
+
+@functools.lru_cache(maxsize=None)
+def _writes_its_logits_loss(cls):
+    """Whether ``cls``'s ``logits_loss`` is written where its ``per_example`` and ``gradient``
+    are, or below (once per class: training asks at every step)."""
     def written_in(name):
-        return next(k for k in mro if name in vars(k))
+        return next((k for k in cls.__mro__ if name in vars(k)), None)
 
-    fused_below = written_in("logits_loss").__mro__
-    if written_in("per_example") in fused_below and written_in("gradient") in fused_below:
-        return activation
-    return None
+    fused = written_in("logits_loss")
+    return fused is not None and all(written_in(name) in fused.__mro__
+                                     for name in ("per_example", "gradient"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,14 +284,18 @@ class Loss:
 
     def __new__(cls, *args, **kwargs):
         # a loss of one's own writes both per_example and gradient (tinynet has no automatic
-        # differentiation): refused when made, not at the first step of fit
+        # differentiation): refused when made, not at the first step of fit; so is Keras's
+        # call(), which tinynet would not run (a subclass of a built-in loss trained silently
+        # on its parent's formula)
         missing = [m for m in ("per_example", "gradient") if getattr(cls, m) is getattr(Loss, m)]
-        if missing:
-            keras = (" (Keras's call(y_true, y_pred) is not enough: tinynet has no automatic "
-                     "differentiation)" if hasattr(cls, "call") else "")
+        keras_call = _written_below(cls, "call", "per_example")
+        if missing or keras_call:
+            what = (f"{' and '.join(missing)} missing" if missing else
+                    "call() is written below them, and tinynet would not run it")
             raise TypeError(f"{cls.__name__}: a loss writes per_example(y_true, y_pred), each "
                             "example's loss (shape (N,)), and gradient(y_true, y_pred), dL/dy_pred "
-                            f"of their mean; {' and '.join(missing)} missing{keras}; see "
+                            f"of their mean; {what} (Keras's call(y_true, y_pred) is not enough: "
+                            "tinynet has no automatic differentiation); see "
                             "tinynet.losses.MeanSquaredError for a short example")
         return super().__new__(cls)
 

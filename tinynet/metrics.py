@@ -281,16 +281,19 @@ class _AccuracyMetric:
 
     default_name = "accuracy"
 
-    def __init__(self, name=None, dtype=None):
+    def __new__(cls, *args, **kwargs):  # whatever the subclass's __init__ does
         own = [m for m in ("update_state", "result", "reset_state", "reset_states")
-               if any(m in vars(k) for k in type(self).__mro__)]
+               if any(m in vars(k) for k in cls.__mro__)]
         if own:
-            raise TypeError(f"{type(self).__name__} defines {', '.join(own)}: a metric of one's "
+            raise TypeError(f"{cls.__name__} defines {', '.join(own)}: a metric of one's "
                             "own is not implemented in tinynet, whose models compute the "
                             "accuracy themselves (this object only names it) and would log the "
                             "accuracy under your metric's name; compute your metric in a "
                             "Callback's on_epoch_end (logs['val_top3'] = ..., which History "
                             "records), or with tinynet.metrics' functions after predict")
+        return super().__new__(cls)
+
+    def __init__(self, name=None, dtype=None):
         self.name = name or self.default_name
 
     def __repr__(self):

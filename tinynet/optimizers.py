@@ -160,23 +160,34 @@ class StepCount(_Reading, int):
     _attribute, _number = "iterations", int
 
 
+def _below(cls, name, other):
+    """Whether ``cls`` gets ``name`` from a class more derived than the one ``other`` comes from."""
+    def first(method):
+        return next((i for i, k in enumerate(cls.__mro__) if method in vars(k)), len(cls.__mro__))
+    return first(name) < first(other)
+
+
 class Optimizer:
     """The common part: argument checks, gradient clipping, weight decay, state per parameter.
 
     An optimizer of one's own subclasses this and writes ``update(self, theta, g, state)`` (the
     step of one parameter, in place, reading the rate from ``self._learning_rate``; its running
-    averages in ``state``, a :class:`ParamState`) and, if its constructor takes arguments of its
-    own, ``_own_config`` (them, as a dict: what a saved model is rebuilt with, given
-    ``load_model(..., custom_objects={"Name": Class})``)."""
+    averages in ``state``, a :class:`ParamState`: ``(v,) = state.arrays(theta, "v")``), and, to
+    be saved with a model and rebuilt by ``load_model(..., custom_objects={"Name": Class})``,
+    ``_own_config`` (its constructor's own arguments, as a dict) and ``slot_names`` (the names
+    of its state arrays); ``model.save`` refuses one whose saved form would load changed."""
 
     def __new__(cls, *args, **kwargs):
-        if cls.update is Optimizer.update:  # refused when made, not at the first step of fit
-            keras = (" (Keras's update_step/build are not tinynet's: its optimizers hold their "
-                     "state per parameter)" if any(hasattr(cls, m) for m in
-                                                   ("update_step", "build")) else "")
+        # refused when made, not at the first step of fit: no update, or Keras's update_step
+        # written over one (tinynet would not run it: a subclass of Adam stayed Adam)
+        keras = [m for m in ("update_step", "build") if _below(cls, m, "update")]
+        if cls.update is Optimizer.update or keras:
+            why = (f"{' and '.join(keras)} (Keras's) would not run" if keras
+                   else "it has none")
             raise TypeError(f"{cls.__name__}: an optimizer writes update(self, theta, g, state), "
-                            f"the step of one parameter theta, in place, from its gradient g"
-                            f"{keras}; see tinynet.optimizers.SGD for a short example")
+                            f"the step of one parameter theta, in place, from its gradient g; "
+                            f"{why} (tinynet's optimizers hold their state per parameter); see "
+                            "tinynet.optimizers.SGD for a short example")
         return super().__new__(cls)
 
     def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
@@ -450,9 +461,11 @@ class Optimizer:
         """The :class:`FlatState` of each group of ``arena``, laid out from the per-parameter
         states (copied) when they changed; ``None`` when they cannot be laid flat (a slot that
         some parameters have and others lack: take the per-parameter path); ``None`` too for an
-        ``update`` written outside tinynet (a subclass's own): it runs once per parameter, as
-        written, since it need not be element-wise (a step scaled by the gradient's norm)."""
-        if getattr(type(self).update, "__module__", None) != __name__:
+        ``update`` or ``apply_gradients`` written outside tinynet (a subclass's own): they run as
+        written, once per parameter, since they need not be element-wise (a step scaled by the
+        gradient's norm)."""
+        if any(getattr(getattr(self, m), "__module__", None) != __name__
+               for m in ("update", "apply_gradients")):  # one's own: as written, per parameter
             return None
         if self._flat_arena is not arena:
             self._flat_arena, self._flat = arena, [None] * len(arena.groups)

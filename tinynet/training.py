@@ -103,7 +103,7 @@ def metric_sums(model, y, out):
     logits, sums = on_logits(model), {}
     for name in model.metrics:
         binary = model.metric_kinds.get(name) == "binary_accuracy"
-        if binary and logits and losses.fused_activation(model.loss) == "softmax":
+        if binary and logits and getattr(model.loss, "fuses_with", None) == "softmax":
             # "logit > 0" is "probability > 0.5" for a sigmoid only: a softmax's units are
             # thresholded on its probabilities
             sums[name] = hits(y, activations.softmax(out), False, binary=True).sum()

@@ -171,10 +171,10 @@ class Layer:
                 self.grads[0] = (dz * self._x).sum(keepdims=True).reshape(1)  # dL/da
                 return self.a * dz               # dL/dx; never change dz in place
 
-    A layer of several
-    inputs receives the list of their shapes in ``build`` and keeps it as ``self.input_shape``
-    (as :class:`~tinynet.layers.merge.Add` does, after ``super().build`` of its output's shape);
-    ``_forward`` then gets the list of arrays and ``_backward`` returns one gradient for each.
+    A layer of several inputs receives the list of their shapes in ``build`` and keeps it as
+    ``self.input_shape`` (as :class:`~tinynet.layers.merge.Add` does, after ``super().build`` of
+    its output's shape); ``_forward`` then gets the list of arrays and ``_backward`` returns one
+    gradient for each.
     """
 
     default_name = "layer"
@@ -334,7 +334,9 @@ class Layer:
     def _check_input(self, x):
         """Build on first use; refuse inputs whose shape differs from the built one; cast integer
         (or float16) input to the layer's float type, as Keras does. Return the input to use."""
-        if isinstance(x, (list, tuple)):
+        if (isinstance(x, (list, tuple)) and len(x) > 1
+                and all(hasattr(a, "shape") and hasattr(a, "dtype") for a in x)
+                and (isinstance(self.input_shape, list) or not self.built)):
             return self._check_inputs(list(x))
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"layer '{self.name}' expects an array, got {type(x).__name__}")
@@ -353,22 +355,35 @@ class Layer:
 
     def _check_inputs(self, xs):
         """:meth:`_check_input` for a layer of several inputs (``input_shape`` a list)."""
-        shapes = [tuple(getattr(x, "shape", ())[1:]) for x in xs]
+        who = f"layer '{self.name}' ({type(self).__name__})"
+        shapes = [tuple(x.shape[1:]) for x in xs]
         if not self.built:
-            self._build_checked(shapes, several=True)
-        if not isinstance(self.input_shape, list):
-            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) takes one input, got a "
-                             f"list of {len(xs)}")
-        if shapes != [tuple(s) for s in self.input_shape] or len({x.shape[0] for x in xs}) > 1:
-            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) expects inputs of "
+            try:
+                self.build(shapes)
+            except (TypeError, ValueError) as e:  # a layer of one input, given a list
+                raise ValueError(f"{who} takes one array (N, ...), got a list of {len(xs)} "
+                                 f"arrays ({type(e).__name__} in its build: {e})") from None
+            self._check_built(shapes, several=True)
+        if shapes != [tuple(s) for s in self.input_shape]:
+            raise ValueError(f"{who} expects inputs of "
                              + ", ".join(fmt_shape(s) for s in self.input_shape) + ", got "
-                             + ", ".join(fmt_shape(getattr(x, "shape", ())) for x in xs))
+                             + ", ".join(fmt_shape(s) for s in shapes))
+        if len({x.shape[0] for x in xs}) > 1:
+            raise ValueError(f"{who}: its inputs have different batch sizes "
+                             f"{[x.shape[0] for x in xs]}")
         return [as_float(x, self.dtype) for x in xs]
 
     def _build_checked(self, shapes, several=False):
-        """``build(shapes)``, then what a layer of one's own can get wrong named: a ``build``
-        that did not call ``super().build(...)``, a layer of several inputs that kept one shape."""
+        """``build(shapes)`` (a layer built again starts without weights: a weight of
+        ``add_weight`` is not added twice), then :meth:`_check_built`."""
+        if self.built:
+            self.params, self.grads = [], []
         self.build(shapes)
+        self._check_built(shapes, several)
+
+    def _check_built(self, shapes, several=False):
+        """What a layer of one's own can get wrong in ``build``, named: no ``super().build(...)``,
+        a layer of several inputs that kept one shape."""
         who = f"layer '{self.name}' ({type(self).__name__})"
         if self.output_shape is None or not self.built:
             raise ValueError(f"{who}: its build() must end with super().build(input_shape), which "
@@ -479,12 +494,18 @@ class Layer:
         if unknown or keras_options.get("regularizer") or keras_options.get("constraint"):
             raise ValueError(f"{owner}: {(unknown or ['regularizer/constraint'])[0]} is not "
                              "implemented in tinynet (it takes shape, initializer, dtype, name)")
+        if isinstance(shape, str):
+            raise TypeError(f"{owner}: its first argument is the shape (Keras 3's order); give "
+                            f"the name by keyword: add_weight(shape=..., name={shape!r})")
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape or ())
         if initializer == "ones":
             w = backend.xp().ones(shape, dtype=backend.floatx())
         elif initializer in INITIALIZERS:
-            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-            fan_out = int(shape[-1]) if shape else 1
+            # Keras's fans: a vector's are its length; a kernel (..., in, out) counts every
+            # position of its window (the leading axes) in both, as Conv2D's
+            window = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            fan_in = int(shape[0]) if len(shape) == 1 else int(shape[-2]) * window if shape else 1
+            fan_out = int(shape[-1]) * window if shape else 1
             w = initial_kernel(shape, fan_in, fan_out, initializer)
         else:
             raise ValueError(f"{owner}: initializer={initializer!r} is not implemented in "
@@ -509,12 +530,16 @@ class Layer:
         else:
             z = self._forward(x, training)
             self._y = activations.forward(self.activation, z) if activate else z
-        if tuple(getattr(self._y, "shape", (None,))[1:]) != self.output_shape:
+        n = (x[0] if isinstance(x, list) else x).shape[0]
+        if getattr(self._y, "shape", None) != (n,) + self.output_shape:
+            got = (f"shape {fmt_shape(self._y.shape[1:])} for a batch of "
+                   f"{self._y.shape[0] if self._y.ndim else 'none'}" if hasattr(self._y, "shape")
+                   else f"a {type(self._y).__name__}")
             raise ValueError(
-                f"layer '{self.name}' ({type(self).__name__}) returned an output of shape "
-                f"{fmt_shape(getattr(self._y, 'shape', (None,))[1:])}, but its "
-                f"compute_output_shape says {fmt_shape(self.output_shape)}: write compute_output_shape "
-                "to give what _forward returns (without the batch axis)")
+                f"layer '{self.name}' ({type(self).__name__}) returned {got}, but its "
+                f"compute_output_shape says {fmt_shape(self.output_shape)} for a batch of {n}: "
+                "_forward returns one array of what compute_output_shape gives (without the "
+                "batch axis) for each example")
         return self._y
 
     def backward(self, grad_output, need_input_grad=True):
