@@ -499,6 +499,13 @@ def test_unscaled_pixels_are_pointed_out_once_unless_the_model_rescales_them():
         table = keras.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
         table.compile("adam", "sparse_categorical_crossentropy")  # small integer features
         table.fit(np.random.default_rng(1).integers(0, 10, (20, 4)), y, verbose=0)
+    # trained on [0, 1], asked to predict 0-255 pixels: saturated units, no word before
+    scaled = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3, activation="softmax")])
+    scaled.compile("adam", "sparse_categorical_crossentropy")
+    scaled.fit(x / 255.0, y, verbose=0)
+    with pytest.warns(UserWarning, match=r"0-255 pixel values; a model trained on inputs scaled "
+                                         r"to \[0, 1\] predicts nonsense"):
+        scaled.predict(x)
 
 
 def test_a_single_image_without_its_batch_axis_gets_the_fix():

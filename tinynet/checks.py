@@ -307,18 +307,21 @@ def _user_stacklevel():
     return level
 
 
-def warn_if_unscaled(model, x):
+def warn_if_unscaled(model, x, predicting=False):
     """Warn when ``x`` looks like 0-255 pixels and the model does not rescale them itself (Keras
-    lets them pass: the model trains to a fraction of its accuracy). Returns whether it warned."""
+    lets them pass: the model trains to a fraction of its accuracy, or, trained on pixels in
+    [0, 1], predicts from saturated units). Returns whether it warned."""
     if not hasattr(x, "dtype") or not looks_unscaled(x):
         return False
     model._maybe_build(np.asarray(x[:1]))
     first = model.graph.order[1] if model.built and len(model.graph.order) > 1 else None
     if type(first).__name__ == "Rescaling":
         return False
-    warnings.warn(f"model '{model.name}': the inputs look like 0-255 pixel values; networks "
-                  "train far better on inputs scaled to [0, 1]: divide them by 255 "
-                  "(x / 255.0), or start the model with layers.Rescaling(1 / 255)",
+    advice = ("a model trained on inputs scaled to [0, 1] predicts nonsense from them: scale "
+              "them as the training data was (x / 255.0)" if predicting else
+              "networks train far better on inputs scaled to [0, 1]: divide them by 255 "
+              "(x / 255.0), or start the model with layers.Rescaling(1 / 255)")
+    warnings.warn(f"model '{model.name}': the inputs look like 0-255 pixel values; {advice}",
                   UserWarning, stacklevel=_user_stacklevel())
     return True
 

@@ -484,6 +484,9 @@ class Model:
         ``steps`` batches. ``callbacks`` get the ``on_predict_*`` hooks (see
         :mod:`tinynet.callbacks`)."""
         batch_size = checks.batch_size(batch_size)
+        if not self._warned_unscaled:
+            x = checks.as_numeric_array(self._one_input(x), "x", "predict")
+            self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=True)
         x = self._prepare_x(x, "predict")
         x = x[:checks.steps(steps, batch_size, x.shape[0], "predict")]
         callbacks = callbacks_mod.prepare(callbacks, self, "predict", {
