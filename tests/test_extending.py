@@ -309,7 +309,8 @@ def test_save_refuses_what_would_load_changed_and_restores_what_is_complete(tmp_
 
     path = tmp_path / "m.keras"
     with pytest.raises(ValueError, match=r"MomentumSGD takes beta in its constructor, which its "
-                                         r"_own_config\(\) does not return.*\{'beta': self.beta\}"):
+                                         r"_own_config\(\) does not return.*\{\*\*super\(\)."
+                                         r"_own_config\(\), 'beta': self.beta\}"):
         trained(MomentumSGD(0.05, beta=0.3), "mse").save(path)
     with pytest.raises(ValueError, match=r"WeightedMSE takes w .*get_config\(\) returning "
                                          r"\{\*\*super\(\).get_config\(\), 'w': self.w\}"):
@@ -451,3 +452,90 @@ def test_add_weight_follows_keras_and_a_rebuilt_layer_keeps_one_weight():
     assert np.abs(vector).max() == pytest.approx(np.sqrt(6 / 200000), rel=1e-3)
     with pytest.raises(TypeError, match="give the name by keyword"):
         layers.Layer().add_weight("w")  # Keras 2 put the name first
+
+
+def test_what_save_accepts_and_refuses_of_a_subclass_of_tinynets_own(tmp_path):
+    """Arguments passed on to tinynet's parent (its get_config returns them, or they are fixed,
+    as a loss's reduction) are not refused; a get_config the constructor cannot take is; a state
+    that shows only once training ran is refused by ModelCheckpoint with its way out."""
+    x, y = _data()
+
+    def compiled(optimizer, loss):
+        model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer, loss)
+        return model
+
+    class Focal(losses.CategoricalCrossentropy):
+        def __init__(self, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                     reduction="sum_over_batch_size", name="focal", dtype=None):
+            super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                             reduction=reduction, name=name, dtype=dtype)
+            self.gamma = gamma
+
+        def get_config(self):
+            return {**super().get_config(), "gamma": self.gamma}
+
+    compiled("sgd", Focal()).save(tmp_path / "focal.keras")  # axis, reduction, dtype: fixed
+
+    class Focal3(losses.CategoricalCrossentropy):
+        def __init__(self, *, gamma=2.0, name="focal3"):
+            super().__init__(name=name)
+            self.gamma = gamma
+
+        def get_config(self):
+            return {**super().get_config(), "gamma": self.gamma}
+
+    with pytest.raises(ValueError, match=r"Focal3 returns 'from_logits', 'label_smoothing' from "
+                                         r"get_config\(\), which its constructor does not take"):
+        compiled("sgd", Focal3()).save(tmp_path / "focal3.keras")
+
+    checkpoint = tinynet.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras"))
+
+    class Stateful(MomentumSGD):
+        def _own_config(self):
+            return {**super()._own_config(), "beta": self.beta}
+
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: .*keeps the state \['v'\].*"
+                                         r"save_weights_only=True"):
+        compiled(Stateful(), "categorical_crossentropy").fit(x, y, verbose=0,
+                                                             callbacks=[checkpoint])
+
+
+def test_a_layer_with_weights_made_in_init_keeps_them_when_built_again():
+    """Keras's first subclassing example makes its weights in __init__: built on an array, then
+    put in a model, it lost them (0 parameters, and fit trained nothing)."""
+    class Linear(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.w = self.add_weight(shape=(4, 3))
+            self.b = self.add_weight(shape=(3,), initializer="zeros")
+
+        def compute_output_shape(self, input_shape):
+            return (3,)
+
+        def _forward(self, x, training, fused=None):
+            self._x = x
+            return x @ self.w + self.b
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            self.grads[0], self.grads[1] = self._x.T @ dz, dz.sum(axis=0)
+            return dz @ self.w.T
+
+    r = np.random.default_rng(0)
+    x, y = r.random((16, 4)), r.random((16, 3))
+    linear = Linear()
+    linear(x)
+    model = tinynet.Sequential([tinynet.Input((4,)), linear])
+    assert model.count_params() == 15
+    model.compile(optimizers.SGD(0.1), "mse")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=10, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 0.9 * before
+
+
+def test_a_list_given_to_a_layer_of_one_input_is_named_and_leaves_it_usable():
+    flatten, a = layers.Flatten(), np.ones((2, 4))
+    with pytest.raises(ValueError, match=r"\(Flatten\) takes one array \(N, \.\.\.\), got a list of 2"):
+        flatten([a, a])
+    assert flatten(a).shape == (2, 4)
+    assert tinynet.utils.to_categorical([], 3).shape == (0, 3)

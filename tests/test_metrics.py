@@ -212,3 +212,9 @@ def test_classification_report_averages_the_classes_that_occur_as_scikit_learn()
     assert "c9" in ten
     by_dict = classification_report([0, 1], [0, 1], class_names={0: "zero", 1: "one"})
     assert "zero" in by_dict and "one" in by_dict
+
+    # one-hot rows say how many classes there are: every class has its row, as scikit-learn's
+    onehot = classification_report(np.eye(4)[[0, 2]], np.eye(4)[[0, 2]])
+    assert [line.split()[0] for line in onehot.splitlines()[2:6]] == ["0", "1", "2", "3"]
+    with pytest.raises(ValueError, match="classification_report: class_names has 2 names for 3"):
+        classification_report([0, 1, 2], [0, 1, 2], class_names=["a", "b"])

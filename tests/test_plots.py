@@ -15,6 +15,8 @@ from matplotlib.patches import Rectangle
 
 from tinynet import plots, report_models
 from tinynet.callbacks import History
+from tinynet.layers import Dense, Input
+from tinynet.model import Sequential
 
 SIZE = (333, 217)  # odd sizes: the PNG must keep them exactly (no "tight" cropping)
 SKIP_RGB = np.array([0xcc, 0x41, 0x25]) / 255.0  # the colour of skip connections in plot_model
@@ -475,7 +477,7 @@ def test_plot_history_places_each_value_at_its_epoch(tmp_path, drawn):
         later.on_epoch_end(epoch, {"loss": np.float32(0.1 * epoch)})
     plots.plot_history(later, tmp_path / "later.png")
     np.testing.assert_array_equal(curves(data_axes(drawn[-1])[0])["training"][0], [7, 8, 9])
-    with pytest.raises(ValueError, match="val_loss has 2 values for 6 epochs.*plot the History"):
+    with pytest.raises(ValueError, match="val_loss has 2 values for 6 epochs.*plot tinynet's History"):
         plots.plot_history(dict(h.history), tmp_path / "dict.png")
     plots.plot_history({"loss": np.array([1.0, 0.5]), "accuracy": np.array([0.5, 0.8])},
                        tmp_path / "arrays.png")  # arrays: a bare "truth value ... ambiguous"
@@ -514,3 +516,27 @@ def test_plot_confusion_matrix_of_fractions_has_no_accuracy_and_starts_at_zero(t
     ax = data_axes(drawn[-1])[0]
     assert ax.get_title() == "accuracy 86.36% of 110"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]
+
+
+def test_plot_histories_and_an_edited_history_place_values_at_their_epochs(tmp_path, drawn):
+    """plot_histories drew validation_freq's values at epochs 1, 2; a History whose lists were
+    joined with another run's stopped on matplotlib's 'x and y must have same first dimension'."""
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    r = np.random.default_rng(0)
+    x, y = r.random((40, 4)), np.eye(3)[r.integers(0, 3, 40)]
+    h = model.fit(x, y, epochs=4, validation_split=0.25, validation_freq=2, verbose=0)
+    plots.plot_histories({"run": h}, tmp_path / "v.png", key="val_loss")
+    np.testing.assert_array_equal(curves(data_axes(drawn[-1])[0])["run"][0], [2, 4])
+    later = model.fit(x, y, epochs=6, initial_epoch=4, verbose=0)
+    for key in later.history:
+        later.history[key] = h.history["loss"] + later.history[key]  # two runs joined by hand
+    plots.plot_history(later, tmp_path / "joined.png")
+    np.testing.assert_array_equal(curves(data_axes(drawn[-1])[0])["training"][0], [1, 2, 3, 4, 5, 6])
+
+
+def test_plot_confusion_matrix_of_zeros_and_ones_as_floats_is_fractions(tmp_path, drawn):
+    """A perfect classifier's row-normalised matrix holds only 0 and 1: not counts."""
+    plots.plot_confusion_matrix(np.eye(2), ["a", "b"], tmp_path / "eye.png")
+    ax = data_axes(drawn[-1])[0]
+    assert "fractions" in ax.get_title() and "1.00" in [t.get_text() for t in ax.texts]

@@ -431,7 +431,11 @@ class ModelCheckpoint(_Watching):
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
-            self.model.save(path)
+            try:
+                self.model.save(path)
+            except ValueError as e:  # what only training shows (an optimizer's state)
+                raise ValueError(f"ModelCheckpoint: {e}; or give the callback "
+                                 "save_weights_only=True") from None
         self.last_saved = path
         if self.verbose and not self.save_best_only:
             print(f"Epoch {epoch + 1}: saving model to {path}")

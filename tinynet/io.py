@@ -282,27 +282,41 @@ def _check_restorable(obj, builtin, kind, config_method, where):
                          f"file names the {kind}'s class only: it would load as tinynet's; give "
                          "your class another name")
     init = next(k for k in cls.__mro__ if "__init__" in vars(k))
-    if init.__module__.startswith("tinynet."):
-        taken = []  # tinynet's own constructor: its get_config gives every argument
-    else:
-        taken = [p.name for p in inspect.signature(init.__init__).parameters.values()
-                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    missing = [name for name in taken if name not in obj.get_config()]
+    parent = next(k for k in cls.__mro__ if k.__module__.startswith("tinynet.")
+                  and "__init__" in vars(k))
+    config = obj.get_config()
     at = f"{where}: " if where else ""
+    own_params = _init_params(init)
+    if not own_params["**"]:
+        unknown = [key for key in config if key != "class" and key not in own_params["names"]]
+        if unknown:
+            raise ValueError(f"{at}{own} returns {', '.join(map(repr, unknown))} from "
+                             f"get_config(), which its constructor does not take, so the saved "
+                             "model could not be rebuilt; let __init__ take them (or **kwargs "
+                             "passed on to the parent's __init__)")
+    # the parent's own arguments are its get_config's (or fixed, as a loss's reduction)
+    missing = [name for name in own_params["names"] if name not in config
+               and name not in _init_params(parent)["names"] and name not in optimizers_mod.COMMON]
     if missing:
         entries = ", ".join(f"{n!r}: self.{n}" for n in missing)
-        example = (f"{{**super().get_config(), {entries}}}" if config_method == "get_config"
-                   else f"{{{entries}}}")
+        base = "get_config" if config_method == "get_config" else "_own_config"
         raise ValueError(f"{at}{own} takes {', '.join(missing)} in its constructor, which its "
                          f"{config_method}() does not return, so the saved model would load with "
                          f"{'its default' if len(missing) == 1 else 'their defaults'}; write "
-                         f"{config_method}() returning {example}")
+                         f"{config_method}() returning {{**super().{base}(), {entries}}}")
     if kind == "optimizer":
         held = sorted({name for state in obj._slots for name in state} - set(obj.slot_names()))
         if held:
             raise ValueError(f"{at}{own} keeps the state {held} that its slot_names() does not "
                              "list, so the saved model would restart it from zero; write "
                              f"slot_names() returning {tuple(held)}")
+
+
+def _init_params(cls):
+    """``{"names": the named parameters of cls.__init__, "**": whether it takes **kwargs}``."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
+    return {"names": [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)],
+            "**": any(p.kind == p.VAR_KEYWORD for p in params)}
 
 
 def _json_value(value):

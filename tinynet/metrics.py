@@ -223,13 +223,14 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
     and one that never occurs counts 0 in the macro average.
     """
     names = class_names_list(class_names, "classification_report")
-    if num_classes is None and names is not None:
-        num_classes = len(names)
     t, p, k = _prepare(y_true, y_pred, num_classes, "classification_report")
     if names is None:
         names = [str(i) for i in range(k)]
-    elif len(names) != k:
-        raise ValueError(f"class_names has {len(names)} names for {k} classes")
+    elif len(names) < k or (num_classes is not None and len(names) != k):
+        raise ValueError(f"classification_report: class_names has {len(names)} names for {k} "
+                         "classes")
+    elif len(names) > k:  # named classes that the labels do not reach
+        k = len(names)
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
         raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
     precision, recall, f1 = _precision_recall_f1(t, p, k)
@@ -237,7 +238,9 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
     total = int(support.sum())
     acc = float(np.mean(t == p)) if total else 0.0
     weights = support / total if total else np.zeros(k)
-    if num_classes is None and class_names is None:  # the classes that occur, as scikit-learn's
+    widths = [_num_classes_of(y) for y in (y_true, y_pred)]
+    if num_classes is None and class_names is None and not any(widths):
+        # labels, not one-hot rows: the classes that occur, as scikit-learn's
         rows = np.flatnonzero(support + np.bincount(p, minlength=k))
     else:
         rows = np.arange(k)

@@ -116,20 +116,23 @@ def _accuracy_key(h):
 
 
 # ---- training curves ------------------------------------------------------------------------
-def _epochs_of(history, h, key):
+def _epochs_of(history, h, key, where="plot_history"):
     """The epochs (counted from 1, as fit prints them) at which ``h[key]`` was recorded: a History
     knows them (``fit(initial_epoch=)`` starts later, and ``validation_freq`` validates some
     epochs only); a plain dict's values are taken as epochs 1, 2, ..."""
     values = h[key]
-    epochs = list(getattr(history, "epoch", None) or range(len(h["loss"])))
     at = getattr(history, "recorded_at", {}).get(key)
-    if at is not None:
+    if at is not None and len(at) == len(values):  # (lists edited since: the fallbacks below)
         return np.asarray(at) + 1
+    epochs = list(getattr(history, "epoch", None) or range(len(h.get("loss", values))))
     if len(values) == len(epochs):
         return np.asarray(epochs) + 1
-    raise ValueError(f"plot_history: {key} has {len(values)} values for {len(epochs)} epochs, and "
-                     "a dict does not say at which epochs they were measured (fit's "
-                     "validation_freq); plot the History that fit returns, which does")
+    if len(values) == len(h.get("loss", ())):
+        return np.arange(1, len(values) + 1)
+    raise ValueError(f"{where}: {key} has {len(values)} values for {len(epochs)} epochs, and "
+                     f"{'a dict' if at is None else 'the History, edited since,'} does not say at "
+                     "which epochs they were measured (fit's validation_freq); plot tinynet's "
+                     "History as fit returns it, which records them")
 
 
 def plot_history(history, path, title=None, size=(900, 360)):
@@ -170,13 +173,16 @@ def plot_histories(histories, path, key="val_loss", title=None, size=(700, 420))
     """
     fig = _figure(size)
     ax = fig.subplots()
-    longest = 1
+    shown = []
     for label, history in histories.items():
-        values = _history_dict(history, "plot_histories", label).get(key)
+        h = _history_dict(history, "plot_histories", label)
+        values = h.get(key)
         if values is not None and len(values):
-            longest = max(longest, len(values))
-            ax.plot(np.arange(1, len(values) + 1), values, "o-", label=str(label), markersize=4)
-    ax.set_xlim(0.5, longest + 0.5)
+            epochs = _epochs_of(history, h, key, "plot_histories")
+            shown += list(epochs)
+            ax.plot(epochs, np.asarray(values, dtype=np.float64), "o-", label=str(label),
+                    markersize=4)
+    ax.set_xlim(min(shown, default=1) - 0.5, max(shown, default=1) + 0.5)
     ax.set_xlabel("epoch")
     ax.set_ylabel(_words(key))
     ax.grid(alpha=0.3)
@@ -199,15 +205,20 @@ def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
                          f"numbers, got shape {cm.shape} and dtype {cm.dtype}")
     k = cm.shape[0]
     names = _names(class_names, k, "plot_confusion_matrix")
-    counts = bool(np.all(cm == np.round(cm)))
+    # counts: whole numbers (an integer matrix, or floats holding them beyond 0 and 1: a matrix
+    # of fractions may hold only 0s and 1s, as a perfect classifier's does)
+    finite = cm[np.isfinite(cm)] if cm.dtype.kind == "f" else cm
+    counts = cm.dtype.kind in "biu" or bool(
+        finite.size == cm.size and np.all(finite == np.round(finite)) and finite.max(initial=0) > 1)
     fig = _figure(size)
     ax = fig.subplots()
     image = ax.imshow(cm, cmap="Blues", interpolation="nearest", vmin=0)
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("number of examples" if counts else "fraction")
     cell_pt = min(size) * 0.55 / k * 72 / DPI  # a cell's side in points
-    fontsize = max(4.0, min(11.0, cell_pt / (0.65 * max(1, len(str(int(cm.max()))))) ))
-    threshold = cm.max() / 2.0 if cm.size else 0
+    widest = max(1, len(str(int(np.nanmax(cm)))) if counts else 4)
+    fontsize = max(4.0, min(11.0, cell_pt / (0.65 * widest)))
+    threshold = np.nanmax(cm) / 2.0 if cm.size and np.isfinite(cm).any() else 0
     for i in range(k):
         for j in range(k):
             value = cm[i, j]
@@ -444,7 +455,7 @@ def plot_conv_filters(conv_layer, path, size=None, title=None, max_channels=16):
     heading = title or (f"{name}: {filters} filters of {kh}x{kw}x{channels}"
                         + (f" (rows: input channels, the first {rows} of {channels})"
                            if rows < channels else " (rows: input channels)" if channels > 1 else "")
-                        + ", each on its own scale (red +, blue -"
+                        + ", each on its own scale (red positive, blue negative"
                         + (", the largest |weight| under it)" if channels == 1 else ")"))
     fig.suptitle(_wrap(heading, size[0], 10), fontsize="medium")
     return _save(fig, path)

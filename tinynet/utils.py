@@ -11,7 +11,7 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.dtype.kind == "f" and y.size and np.array_equal(y, np.round(y)):
+    if y.dtype.kind == "f" and np.array_equal(y, np.round(y)):  # [] is float64: none to round
         y = y.astype(np.int64)
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ValueError(f"to_categorical expects integer labels of shape (N,) or (N, 1), got "

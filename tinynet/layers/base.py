@@ -360,10 +360,13 @@ class Layer:
         if not self.built:
             try:
                 self.build(shapes)
+                self._check_built(shapes, several=True)
             except (TypeError, ValueError) as e:  # a layer of one input, given a list
-                raise ValueError(f"{who} takes one array (N, ...), got a list of {len(xs)} "
-                                 f"arrays ({type(e).__name__} in its build: {e})") from None
-            self._check_built(shapes, several=True)
+                self.built, self.input_shape, self.output_shape = False, None, None
+                if type(self).__module__.startswith("tinynet."):
+                    raise ValueError(f"{who} takes one array (N, ...), got a list of "
+                                     f"{len(xs)} arrays") from None
+                raise
         if shapes != [tuple(s) for s in self.input_shape]:
             raise ValueError(f"{who} expects inputs of "
                              + ", ".join(fmt_shape(s) for s in self.input_shape) + ", got "
@@ -374,11 +377,19 @@ class Layer:
         return [as_float(x, self.dtype) for x in xs]
 
     def _build_checked(self, shapes, several=False):
-        """``build(shapes)`` (a layer built again starts without weights: a weight of
-        ``add_weight`` is not added twice), then :meth:`_check_built`."""
-        if self.built:
-            self.params, self.grads = [], []
+        """``build(shapes)``, then :meth:`_check_built`. A layer built again (called on arrays,
+        then put in a model) whose ``build`` calls ``add_weight`` again keeps one weight: the
+        attribute ``self.w = self.add_weight(...)`` copies the new values into the array it
+        holds, and the new array, which nothing holds, is dropped (weights made in ``__init__``,
+        or made once, stay as they are)."""
+        before = list(self.params) if self.built else None
         self.build(shapes)
+        if before is not None:
+            held = [v for v in vars(self).values() if isinstance(v, np.ndarray)] + before
+            keep = [i for i, p in enumerate(self.params) if any(p is h for h in held)]
+            if len(keep) < len(self.params):
+                self.params = [self.params[i] for i in keep]
+                self.grads = [self.grads[i] if i < len(self.grads) else None for i in keep]
         self._check_built(shapes, several)
 
     def _check_built(self, shapes, several=False):
@@ -480,8 +491,8 @@ class Layer:
         """Keras's ``add_weight``: a new weight array of ``shape``, appended to ``params`` (with
         a place in ``grads``, which ``_backward`` fills) and returned; keep it as an attribute
         (``self.w = self.add_weight(...)``). ``initializer``: ``"zeros"``, ``"ones"`` or one of
-        the kernel initialisers (fan_in: the product of all axes but the last, fan_out: the
-        last, as Keras's for a Dense kernel)."""
+        the kernel initialisers, with Keras's fans: a vector's are its length, a kernel's
+        (..., in, out) are ``in`` and ``out`` times the size of its window (the leading axes)."""
         owner = f"{type(self).__name__} '{self.name}': add_weight"
         if not trainable:
             raise ValueError(f"{owner}(trainable=False): weights that do not train are not "
