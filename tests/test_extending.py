@@ -539,3 +539,33 @@ def test_a_list_given_to_a_layer_of_one_input_is_named_and_leaves_it_usable():
         flatten([a, a])
     assert flatten(a).shape == (2, 4)
     assert tinynet.utils.to_categorical([], 3).shape == (0, 3)
+
+
+@pytest.mark.parametrize("built_on_an_array_first", [False, True])
+def test_weights_kept_in_a_list_are_the_ones_trained(built_on_an_array_first):
+    """The model moves its weights into one flat buffer and rebinds the attributes holding them:
+    weights kept in a list stayed the old arrays, so fit trained the buffer and the layer kept
+    computing with its initial weights (no error, the loss never moved)."""
+    class AffineList(layers.Layer):  # y = a x + b, its two weights in a list
+        def build(self, input_shape):
+            self.ws = [self.add_weight(shape=(1,), initializer="ones") for _ in range(2)]
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            self._x = x
+            return self.ws[0] * x + self.ws[1]
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            self.grads[0] = (dz * self._x).sum(keepdims=True).reshape(1)
+            self.grads[1] = dz.sum(keepdims=True).reshape(1)
+            return self.ws[0] * dz
+
+    x = np.random.default_rng(0).random((8, 3))
+    layer = AffineList()
+    if built_on_an_array_first:
+        layer(x)
+    model = tinynet.Sequential([tinynet.Input((3,)), layer])
+    assert [id(p) for p in layer.params] == [id(w) for w in layer.ws]
+    model.compile(optimizers.SGD(0.1), "mse")
+    model.fit(x, 2 * x + 1, epochs=300, verbose=0)
+    np.testing.assert_allclose([float(w[0]) for w in layer.ws], [2, 1], atol=0.05)

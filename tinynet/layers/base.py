@@ -378,19 +378,30 @@ class Layer:
 
     def _build_checked(self, shapes, several=False):
         """``build(shapes)``, then :meth:`_check_built`. A layer built again (called on arrays,
-        then put in a model) whose ``build`` calls ``add_weight`` again keeps one weight: the
-        attribute ``self.w = self.add_weight(...)`` copies the new values into the array it
-        holds, and the new array, which nothing holds, is dropped (weights made in ``__init__``,
-        or made once, stay as they are)."""
+        then put in a model) whose ``build`` made weights again keeps those its attributes hold
+        (``self.w = self.add_weight(...)`` copies the new values into the array ``w`` held; a
+        list of weights made anew holds the new ones) and drops the rest; a build that made no
+        new weight (weights made in ``__init__``, or once) changes nothing."""
         before = list(self.params) if self.built else None
         self.build(shapes)
-        if before is not None:
-            held = [v for v in vars(self).values() if isinstance(v, np.ndarray)] + before
+        if before is not None and any(not any(p is b for b in before) for p in self.params):
+            held = self._held_arrays()  # new weights made: keep those the layer holds
             keep = [i for i, p in enumerate(self.params) if any(p is h for h in held)]
             if len(keep) < len(self.params):
                 self.params = [self.params[i] for i in keep]
                 self.grads = [self.grads[i] if i < len(self.grads) else None for i in keep]
         self._check_built(shapes, several)
+
+    def _held_arrays(self):
+        """The arrays this layer's attributes hold, directly or in a list, tuple or dict."""
+        held = []
+        for value in vars(self).values():
+            if isinstance(value, dict):
+                value = list(value.values())
+            items = value if isinstance(value, (list, tuple)) and not isinstance(value, Params) \
+                else [value]
+            held += [v for v in items if hasattr(v, "shape") and hasattr(v, "dtype")]
+        return held
 
     def _check_built(self, shapes, several=False):
         """What a layer of one's own can get wrong in ``build``, named: no ``super().build(...)``,
@@ -446,8 +457,20 @@ class Layer:
         ``params[i]`` and the attribute naming it (``kernel``, ``bias``) are rebound to them. The
         model's arena makes them views of its flat buffer this way (:mod:`tinynet.arena`)."""
         for i, new in enumerate(arrays):
-            for key in self._attributes_holding(self.params[i]):
+            old = self.params[i]
+            for key in self._attributes_holding(old):
                 object.__setattr__(self, key, new)
+            for key, value in list(vars(self).items()):  # weights kept in a list, tuple or dict
+                if isinstance(value, Params) or key == "params":
+                    continue
+                if isinstance(value, list):
+                    value[:] = [new if v is old else v for v in value]
+                elif isinstance(value, tuple) and any(v is old for v in value):
+                    object.__setattr__(self, key, tuple(new if v is old else v for v in value))
+                elif isinstance(value, dict):
+                    for k, v in list(value.items()):
+                        if v is old:
+                            value[k] = new
             list.__setitem__(self.params, i, new)
 
     def __setattr__(self, name, value):
