@@ -308,13 +308,14 @@ def test_save_refuses_what_would_load_changed_and_restores_what_is_complete(tmp_
         return model
 
     path = tmp_path / "m.keras"
-    with pytest.raises(ValueError, match=r"MomentumSGD takes beta in its constructor, which its "
-                                         r"_own_config\(\) does not return.*\{\*\*super\(\)."
-                                         r"_own_config\(\), 'beta': self.beta\}"):
+    with pytest.raises(ValueError, match=r"MomentumSGD would not load as it is \(beta=0.3 would "
+                                         r"load as 0.9\).*\{\*\*super\(\)._own_config\(\), "
+                                         r"'beta': self.beta\}"):
         trained(MomentumSGD(0.05, beta=0.3), "mse").save(path)
-    with pytest.raises(ValueError, match=r"WeightedMSE takes w .*get_config\(\) returning "
-                                         r"\{\*\*super\(\).get_config\(\), 'w': self.w\}"):
+    with pytest.raises(ValueError, match=r"WeightedMSE would not load as it is \(w=5.0 would load "
+                                         r"as 1.0\).*\{\*\*super\(\).get_config\(\), 'w': self.w\}"):
         trained("sgd", WeightedMSE(5.0)).save(path)
+    trained("sgd", WeightedMSE(1.0)).save(path)  # its default: loads as it is
 
     class Configured(MomentumSGD):
         def _own_config(self):
@@ -485,9 +486,25 @@ def test_what_save_accepts_and_refuses_of_a_subclass_of_tinynets_own(tmp_path):
         def get_config(self):
             return {**super().get_config(), "gamma": self.gamma}
 
-    with pytest.raises(ValueError, match=r"Focal3 returns 'from_logits', 'label_smoothing' from "
-                                         r"get_config\(\), which its constructor does not take"):
+    with pytest.raises(ValueError, match=r"Focal3 cannot be rebuilt from its get_config\(\) "
+                                         r"\(TypeError: .*'from_logits'"):
         compiled("sgd", Focal3()).save(tmp_path / "focal3.keras")
+
+    class KerasTwoSGD(optimizers.SGD):  # Keras 2's lr=: its config says learning_rate
+        def __init__(self, lr=0.05, **kwargs):
+            super().__init__(learning_rate=lr, **kwargs)
+
+    with pytest.raises(ValueError, match=r"KerasTwoSGD cannot be rebuilt.*learning_rate"):
+        compiled(KerasTwoSGD(), "categorical_crossentropy").save(tmp_path / "lr.keras")
+
+    class SumMSE(WeightedMSE):  # an argument named like the parent's, kept by the subclass
+        def __init__(self, reduction="sum_over_batch_size"):
+            super().__init__()
+            self.my_reduction = reduction
+
+    with pytest.raises(ValueError, match=r"my_reduction='sum' would load as "
+                                         r"'sum_over_batch_size'"):
+        compiled("sgd", SumMSE("sum")).save(tmp_path / "sum.keras")
 
     checkpoint = tinynet.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras"))
 
@@ -569,3 +586,45 @@ def test_weights_kept_in_a_list_are_the_ones_trained(built_on_an_array_first):
     model.compile(optimizers.SGD(0.1), "mse")
     model.fit(x, 2 * x + 1, epochs=300, verbose=0)
     np.testing.assert_allclose([float(w[0]) for w in layer.ws], [2, 1], atol=0.05)
+
+
+def test_a_layer_built_again_keeps_weights_kept_in_params_or_private_attributes():
+    """Built on an array, then put in a model: weights kept only in params were dropped (0 left,
+    predict failed); a private attribute's new weight sat beside the old one, which the gradients
+    went to (the layer never trained)."""
+    x = np.random.default_rng(0).random((8, 3))
+
+    class InParams(layers.Layer):
+        def build(self, input_shape):
+            self.params = [np.ones((1,)), np.zeros((1,))]
+            self.grads = [None, None]
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            return self.params[0] * x + self.params[1]
+
+    layer = InParams()
+    layer(x)
+    model = tinynet.Sequential([tinynet.Input((3,)), layer])
+    assert model.count_params() == 2 and model.predict(x).shape == (8, 3)
+
+    class Private(layers.Layer):
+        def build(self, input_shape):
+            self._a = self.add_weight(shape=(1,), initializer="ones")
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            self._x = x
+            return self._a * x
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            self.grads[0] = (dz * self._x).sum(keepdims=True).reshape(1)
+            return self._a * dz
+
+    layer = Private()
+    layer(x)
+    model = tinynet.Sequential([tinynet.Input((3,)), layer])
+    assert len(layer.params) == 1 and layer.params[0] is layer._a
+    model.compile(optimizers.SGD(0.1), "mse")
+    model.fit(x, 3 * x, epochs=200, verbose=0)
+    assert float(layer._a[0]) == pytest.approx(3.0, abs=1e-3)

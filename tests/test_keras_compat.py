@@ -503,8 +503,8 @@ def test_unscaled_pixels_are_pointed_out_once_unless_the_model_rescales_them():
     scaled = keras.Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(3, activation="softmax")])
     scaled.compile("adam", "sparse_categorical_crossentropy")
     scaled.fit(x / 255.0, y, verbose=0)
-    with pytest.warns(UserWarning, match=r"0-255 pixel values; a model trained on inputs scaled "
-                                         r"to \[0, 1\] predicts nonsense"):
+    with pytest.warns(UserWarning, match=r"0-255 pixel values; if the model was trained on "
+                                         r"inputs scaled to \[0, 1\], it predicts nonsense"):
         scaled.predict(x)
 
 
@@ -897,3 +897,21 @@ def test_sample_weight_and_class_weight_together_are_refused_as_keras_refuses_th
                   lambda **w: model.train_on_batch(x, y, **w)):
         with pytest.raises(ValueError, match="give sample_weight or class_weight, not both"):
             train(sample_weight=np.ones(16), class_weight={0: 2.0})
+
+
+def test_no_pixel_warning_when_a_rescaling_comes_first_however_the_model_is_built():
+    """The TF tutorial wraps a model that starts with Rescaling: Sequential([model, Softmax()]);
+    predict on its uint8 images warned, and its advice (divide by 255) would scale them twice."""
+    x = np.random.default_rng(0).integers(0, 256, (6, 8, 8)).astype("uint8")
+    inner = keras.Sequential([layers.Input((8, 8)), layers.Rescaling(1 / 255), layers.Flatten(),
+                              layers.Dense(3)])
+    reshaped = keras.Sequential([layers.Input((64,)), layers.Reshape((8, 8)),
+                                 layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras.Sequential([inner, layers.Softmax()]).predict(x)
+        reshaped.predict(x.reshape(6, 64))
+    trained = keras.Sequential([layers.Input((8, 8)), layers.Flatten(), layers.Dense(3)])
+    trained.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match=r"if the model was trained on inputs scaled to \[0, 1\]"):
+        trained.evaluate(x, np.zeros(6, int), verbose=0)

@@ -540,3 +540,12 @@ def test_plot_confusion_matrix_of_zeros_and_ones_as_floats_is_fractions(tmp_path
     plots.plot_confusion_matrix(np.eye(2), ["a", "b"], tmp_path / "eye.png")
     ax = data_axes(drawn[-1])[0]
     assert "fractions" in ax.get_title() and "1.00" in [t.get_text() for t in ax.texts]
+
+
+def test_plot_confusion_matrix_tells_counts_fractions_and_other_values_apart(tmp_path, drawn):
+    for cm, title in ((np.array([[1.0, 1.0], [0.0, 1.0]]), "accuracy 66.67% of 3"),
+                      (np.array([[0.5, 0.5], [0.25, 0.75]]), "fractions"),
+                      (np.array([[0.9, 0.1], [np.nan, np.nan]]), "fractions"),  # a class never seen
+                      (np.array([[5.0, np.nan], [1.0, 3.0]]), "values")):
+        plots.plot_confusion_matrix(cm, ["a", "b"], tmp_path / "cm.png")
+        assert data_axes(drawn[-1])[0].get_title() == title

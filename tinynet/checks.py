@@ -307,6 +307,22 @@ def _user_stacklevel():
     return level
 
 
+def _rescales_first(model):
+    """Whether a Rescaling comes before the model's first weights (after reshaping layers,
+    inside a model used as its first layer too): the model scales its pixels itself."""
+    if not getattr(model, "built", False):
+        return False
+    for layer in model.graph.order[1:]:
+        if type(layer).__name__ == "Rescaling":
+            return True
+        inner = getattr(layer, "model", None)
+        if inner is not None and hasattr(inner, "graph"):  # a model used as a layer
+            return _rescales_first(inner)
+        if layer.params or len(layer.inbound or []) != 1:
+            return False
+    return False
+
+
 def warn_if_unscaled(model, x, predicting=False):
     """Warn when ``x`` looks like 0-255 pixels and the model does not rescale them itself (Keras
     lets them pass: the model trains to a fraction of its accuracy, or, trained on pixels in
@@ -314,11 +330,10 @@ def warn_if_unscaled(model, x, predicting=False):
     if not hasattr(x, "dtype") or not looks_unscaled(x):
         return False
     model._maybe_build(np.asarray(x[:1]))
-    first = model.graph.order[1] if model.built and len(model.graph.order) > 1 else None
-    if type(first).__name__ == "Rescaling":
+    if _rescales_first(model):
         return False
-    advice = ("a model trained on inputs scaled to [0, 1] predicts nonsense from them: scale "
-              "them as the training data was (x / 255.0)" if predicting else
+    advice = ("if the model was trained on inputs scaled to [0, 1], it predicts nonsense from "
+              "these: scale them as the training data was (x / 255.0)" if predicting else
               "networks train far better on inputs scaled to [0, 1]: divide them by 255 "
               "(x / 255.0), or start the model with layers.Rescaling(1 / 255)")
     warnings.warn(f"model '{model.name}': the inputs look like 0-255 pixel values; {advice}",

@@ -15,7 +15,6 @@ safe_mode=True)``, ``save_weights(path, overwrite=True, max_shard_size=None)`` a
 ``load_weights(path, skip_mismatch=False)`` (see each function below for what tinynet does with
 them).
 """
-import inspect
 import json
 import os
 import secrets
@@ -270,53 +269,49 @@ def check_restorable(model, where=None):
 
 def _check_restorable(obj, builtin, kind, config_method, where):
     """A loss or optimizer of one's own is saved by its class's name and its configuration:
-    refuse what ``load_model(custom_objects=)`` would rebuild otherwise than it was (a class named
-    like one of tinynet's, constructor arguments the configuration leaves out, an optimizer's
-    state that ``slot_names`` does not list), rather than load it silently changed."""
+    rebuild it from them as ``load_model(custom_objects=)`` will, and refuse to save one that
+    comes back otherwise (a class named like one of tinynet's, an argument its configuration
+    leaves out, a configuration its constructor cannot take, a state ``slot_names`` does not
+    list) rather than let it load changed, or not at all."""
     cls = type(obj)
     if cls in builtin:
         return
     own = f"the {kind} {cls.__module__}.{cls.__qualname__}"
-    if cls.__name__ in {c.__name__ for c in builtin}:
-        raise ValueError(f"{where + ': ' if where else ''}{own} has the name of tinynet's {cls.__name__}, and a model "
-                         f"file names the {kind}'s class only: it would load as tinynet's; give "
-                         "your class another name")
-    init = next(k for k in cls.__mro__ if "__init__" in vars(k))
-    parent = next(k for k in cls.__mro__ if k.__module__.startswith("tinynet.")
-                  and "__init__" in vars(k))
-    config = obj.get_config()
     at = f"{where}: " if where else ""
-    own_params = _init_params(init)
-    if not own_params["**"]:
-        unknown = [key for key in config if key != "class" and key not in own_params["names"]]
-        if unknown:
-            raise ValueError(f"{at}{own} returns {', '.join(map(repr, unknown))} from "
-                             f"get_config(), which its constructor does not take, so the saved "
-                             "model could not be rebuilt; let __init__ take them (or **kwargs "
-                             "passed on to the parent's __init__)")
-    # the parent's own arguments are its get_config's (or fixed, as a loss's reduction)
-    missing = [name for name in own_params["names"] if name not in config
-               and name not in _init_params(parent)["names"] and name not in optimizers_mod.COMMON]
-    if missing:
-        entries = ", ".join(f"{n!r}: self.{n}" for n in missing)
+    if cls.__name__ in {c.__name__ for c in builtin}:
+        raise ValueError(f"{at}{own} has the name of tinynet's {cls.__name__}, and a model file "
+                         f"names the {kind}'s class only: it would load as tinynet's; give your "
+                         "class another name")
+    config = obj.get_config()
+    rebuild = losses_mod.from_config if kind == "loss" else optimizers_mod.from_config
+
+    def how(names=("gamma",)):
+        entries = ", ".join(f"{n!r}: self.{n}" for n in names)
         base = "get_config" if config_method == "get_config" else "_own_config"
-        raise ValueError(f"{at}{own} takes {', '.join(missing)} in its constructor, which its "
-                         f"{config_method}() does not return, so the saved model would load with "
-                         f"{'its default' if len(missing) == 1 else 'their defaults'}; write "
-                         f"{config_method}() returning {{**super().{base}(), {entries}}}")
+        return (f"its {config_method}() returns its constructor's own arguments "
+                f"({{**super().{base}(), {entries}}}) and its __init__ takes every key of its "
+                "get_config()")
+
+    try:
+        again = rebuild(json.loads(json.dumps(config, default=_json_value)),
+                        {cls.__name__: cls})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{at}{own} cannot be rebuilt from its get_config() ({type(e).__name__}: "
+                         f"{e}), as load_model would; make sure {how()}") from None
+    changed = sorted(k for k, v in vars(obj).items() if not k.startswith("_")
+                     and isinstance(v, (bool, int, float, str, type(None)))
+                     and getattr(again, k, None) != v)
+    if again.get_config() != config or changed:
+        diff = ", ".join(f"{k}={getattr(obj, k)!r} would load as {getattr(again, k, None)!r}"
+                         for k in changed) or "its get_config() changes"
+        raise ValueError(f"{at}{own} would not load as it is ({diff}); make sure "
+                         f"{how(changed or ('gamma',))}")
     if kind == "optimizer":
         held = sorted({name for state in obj._slots for name in state} - set(obj.slot_names()))
         if held:
             raise ValueError(f"{at}{own} keeps the state {held} that its slot_names() does not "
                              "list, so the saved model would restart it from zero; write "
                              f"slot_names() returning {tuple(held)}")
-
-
-def _init_params(cls):
-    """``{"names": the named parameters of cls.__init__, "**": whether it takes **kwargs}``."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
-    return {"names": [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)],
-            "**": any(p.kind == p.VAR_KEYWORD for p in params)}
 
 
 def _json_value(value):

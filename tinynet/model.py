@@ -298,8 +298,8 @@ class Model:
         if getattr(self, "_loss_checked", None) != (self.graph, self.loss):
             self._check_loss_against_output()  # layers added or popped since compile
         x = checks.as_numeric_array(self._one_input(x), "x", where)  # its own dtype, for the warning
-        if not self._warned_unscaled:
-            self._warned_unscaled = checks.warn_if_unscaled(self, x)
+        if not self._warned_unscaled:  # (evaluate: a trained model is asked to predict)
+            self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=where == "evaluate")
         x = self._prepare_x(x, where)
         return x, self._prepare_y(y, x.shape[0], where)
 

@@ -205,16 +205,19 @@ def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
                          f"numbers, got shape {cm.shape} and dtype {cm.dtype}")
     k = cm.shape[0]
     names = _names(class_names, k, "plot_confusion_matrix")
-    # counts: whole numbers (an integer matrix, or floats holding them beyond 0 and 1: a matrix
-    # of fractions may hold only 0s and 1s, as a perfect classifier's does)
-    finite = cm[np.isfinite(cm)] if cm.dtype.kind == "f" else cm
-    counts = cm.dtype.kind in "biu" or bool(
-        finite.size == cm.size and np.all(finite == np.round(finite)) and finite.max(initial=0) > 1)
+    # fractions: at most 1, with the rows, the columns or the whole summing to 1 (rows of a
+    # class never seen, 0 or NaN, left out); counts: whole numbers; anything else: values
+    filled = np.nan_to_num(cm.astype(np.float64))
+    rows, cols = filled.sum(axis=1), filled.sum(axis=0)
+    fractions = bool(filled.max(initial=0) <= 1 + 1e-9 and (
+        np.allclose(rows[rows > 0], 1) or np.allclose(cols[cols > 0], 1)
+        or np.isclose(filled.sum(), 1)))
+    counts = not fractions and bool(np.all(np.isfinite(cm)) and np.all(cm == np.round(cm)))
     fig = _figure(size)
     ax = fig.subplots()
     image = ax.imshow(cm, cmap="Blues", interpolation="nearest", vmin=0)
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    bar.set_label("number of examples" if counts else "fraction")
+    bar.set_label("number of examples" if counts else "fraction" if fractions else "value")
     cell_pt = min(size) * 0.55 / k * 72 / DPI  # a cell's side in points
     widest = max(1, len(str(int(np.nanmax(cm)))) if counts else 4)
     fontsize = max(4.0, min(11.0, cell_pt / (0.65 * widest)))
@@ -237,7 +240,7 @@ def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
         accuracy = np.trace(cm) / total if total else 0.0
         heading = f"{title + ' - ' if title else ''}accuracy {accuracy:.2%} of {total:,}"
     else:
-        heading = f"{title + ' - ' if title else ''}fractions"
+        heading = f"{title + ' - ' if title else ''}{'fractions' if fractions else 'values'}"
     ax.set_title(_wrap(heading, size[0], 10))
     return _save(fig, path)
 

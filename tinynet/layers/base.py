@@ -358,11 +358,13 @@ class Layer:
         who = f"layer '{self.name}' ({type(self).__name__})"
         shapes = [tuple(x.shape[1:]) for x in xs]
         if not self.built:
+            made = list(self.params), list(self.grads)  # (weights made in __init__)
             try:
                 self.build(shapes)
                 self._check_built(shapes, several=True)
-            except (TypeError, ValueError) as e:  # a layer of one input, given a list
+            except (TypeError, ValueError):  # a layer of one input, given a list
                 self.built, self.input_shape, self.output_shape = False, None, None
+                self.params, self.grads = made  # not what the failed build made
                 if type(self).__module__.startswith("tinynet."):
                     raise ValueError(f"{who} takes one array (N, ...), got a list of "
                                      f"{len(xs)} arrays") from None
@@ -378,28 +380,31 @@ class Layer:
 
     def _build_checked(self, shapes, several=False):
         """``build(shapes)``, then :meth:`_check_built`. A layer built again (called on arrays,
-        then put in a model) whose ``build`` made weights again keeps those its attributes hold
-        (``self.w = self.add_weight(...)`` copies the new values into the array ``w`` held; a
-        list of weights made anew holds the new ones) and drops the rest; a build that made no
-        new weight (weights made in ``__init__``, or once) changes nothing."""
+        then put in a model) whose ``build`` made its weights anew keeps the new ones: an old
+        weight that nothing of the layer holds any more is dropped (a new weight assigned to
+        the attribute of an old one is copied into it, see ``__setattr__``); weights made in
+        ``__init__``, or once, stay."""
         before = list(self.params) if self.built else None
         self.build(shapes)
         if before is not None and any(not any(p is b for b in before) for p in self.params):
-            held = self._held_arrays()  # new weights made: keep those the layer holds
-            keep = [i for i, p in enumerate(self.params) if any(p is h for h in held)]
+            held = self._held_arrays()
+            keep = [i for i, p in enumerate(self.params)
+                    if not any(p is b for b in before) or any(p is h for h in held)]
             if len(keep) < len(self.params):
                 self.params = [self.params[i] for i in keep]
                 self.grads = [self.grads[i] if i < len(self.grads) else None for i in keep]
         self._check_built(shapes, several)
 
     def _held_arrays(self):
-        """The arrays this layer's attributes hold, directly or in a list, tuple or dict."""
+        """The arrays this layer's attributes (other than ``params``) hold, directly or in a
+        list, tuple or dict."""
         held = []
-        for value in vars(self).values():
+        for key, value in vars(self).items():
+            if key in ("params", "grads"):
+                continue
             if isinstance(value, dict):
                 value = list(value.values())
-            items = value if isinstance(value, (list, tuple)) and not isinstance(value, Params) \
-                else [value]
+            items = value if isinstance(value, (list, tuple)) else [value]
             held += [v for v in items if hasattr(v, "shape") and hasattr(v, "dtype")]
         return held
 
@@ -482,6 +487,9 @@ class Layer:
             current = self.__dict__.get(name)
             if current is not None and current is not value and any(current is p for p in params):
                 _copy_into(current, value, f"layer '{self.name}': {name}")
+                if params[-1] is value:  # add_weight's new array for this weight, built again
+                    self.params = list(params[:-1])
+                    self.grads = list(self.__dict__.get("grads", []))[:len(self.params)]
                 return
         if name == "params" and type(value) is list:
             value = Params(value, self)
