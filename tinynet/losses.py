@@ -75,6 +75,7 @@ import math
 import numpy as np
 
 from .backend import get_array_module
+from .names import written_over
 
 EPSILON = 1e-7
 
@@ -250,14 +251,6 @@ def fused_activation(loss):
     return activation
 
 
-def _written_below(cls, name, other):
-    """Whether ``cls`` gets ``name`` from a class below (more derived than) the one it gets
-    ``other`` from: a Keras method (``call``) written over tinynet's (``per_example``)."""
-    def first(method):
-        return next((i for i, k in enumerate(cls.__mro__) if method in vars(k)), len(cls.__mro__))
-    return first(name) < first(other)
-
-
 @functools.lru_cache(maxsize=None)
 def _writes_its_logits_loss(cls):
     """Whether ``cls``'s ``logits_loss`` is written where its ``per_example`` and ``gradient``
@@ -288,7 +281,7 @@ class Loss:
         # call(), which tinynet would not run (a subclass of a built-in loss trained silently
         # on its parent's formula)
         missing = [m for m in ("per_example", "gradient") if getattr(cls, m) is getattr(Loss, m)]
-        keras_call = _written_below(cls, "call", "per_example")
+        keras_call = written_over(cls, "call", "per_example")
         if missing or keras_call:
             what = (f"{' and '.join(missing)} missing" if missing else
                     "call() is written below them, and tinynet would not run it")

@@ -1,5 +1,6 @@
-"""Keras-style default names of layers and models: ``dense``, ``dense_1``, ``dense_2``, ...; and
-the error for a Keras name that tinynet does not have."""
+"""Keras-style default names of layers and models: ``dense``, ``dense_1``, ``dense_2``, ...; the
+error for a Keras name that tinynet does not have; and whether a class writes a Keras method
+(``call``, ``update_step``) over tinynet's own (``_forward``, ``per_example``, ``update``)."""
 import dis
 import importlib.util
 import os
@@ -85,3 +86,12 @@ def _importing_from():
             frame.f_code.co_code[frame.f_lasti] == dis.opmap["IMPORT_FROM"]
     except (AttributeError, IndexError, KeyError, ValueError):  # another Python's frames
         return False
+
+
+def written_over(cls, keras_method, *own_methods):
+    """Whether ``cls`` gets ``keras_method`` from a class more derived than those it gets every
+    one of ``own_methods`` from: a Keras method written in a subclass of a tinynet class, which
+    tinynet would not run (``call`` over ``Dense._forward``, ``update_step`` over ``Adam.update``)."""
+    def first(name):
+        return next((i for i, k in enumerate(cls.__mro__) if name in vars(k)), len(cls.__mro__))
+    return first(keras_method) < min(first(name) for name in own_methods)

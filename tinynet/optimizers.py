@@ -36,6 +36,7 @@ import numpy as np
 
 from . import backend, schedules
 from .backend import get_array_module
+from .names import written_over
 from .schedules import LearningRateSchedule
 
 # `from tinynet.optimizers.schedules import ExponentialDecay`, as in Keras (this module is no package)
@@ -160,13 +161,6 @@ class StepCount(_Reading, int):
     _attribute, _number = "iterations", int
 
 
-def _below(cls, name, other):
-    """Whether ``cls`` gets ``name`` from a class more derived than the one ``other`` comes from."""
-    def first(method):
-        return next((i for i, k in enumerate(cls.__mro__) if method in vars(k)), len(cls.__mro__))
-    return first(name) < first(other)
-
-
 class Optimizer:
     """The common part: argument checks, gradient clipping, weight decay, state per parameter.
 
@@ -180,7 +174,7 @@ class Optimizer:
     def __new__(cls, *args, **kwargs):
         # refused when made, not at the first step of fit: no update, or Keras's update_step
         # written over one (tinynet would not run it: a subclass of Adam stayed Adam)
-        keras = [m for m in ("update_step", "build") if _below(cls, m, "update")]
+        keras = [m for m in ("update_step", "build") if written_over(cls, m, "update")]
         if cls.update is Optimizer.update or keras:
             why = (f"{' and '.join(keras)} (Keras's) would not run" if keras
                    else "it has none")

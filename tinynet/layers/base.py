@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from .. import activations, backend
-from ..names import reserve, unique_name, unknown_argument
+from ..names import reserve, unique_name, unknown_argument, written_over
 from ..shapes import fmt_shape
 
 # Kernel initialisers as Keras 3 defines them (keras/src/initializers/random_initializers.py),
@@ -115,16 +115,6 @@ class Tensor:
         return f"<Tensor shape={self.shape} from '{self.layer.name}'>"
 
 
-def _call_overrides_forward(cls):
-    """Whether ``cls`` (or a class between it and the forward pass it inherits) defines Keras's
-    ``call()``: the forward pass tinynet runs, ``_forward`` or ``forward``, would then be an older
-    one than the ``call`` its author wrote (``class Scaled(layers.Dense): def call...``)."""
-    def first(name):
-        return next((i for i, c in enumerate(cls.__mro__) if name in vars(c)), len(cls.__mro__))
-    return first("call") < min(first("_forward"), first("forward"))
-
-
-
 def _copy_into(param, value, what):
     """``param[...] = value`` for an assignment to a parameter, shape checked."""
     shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
@@ -184,7 +174,7 @@ class Layer:
         # Keras's custom layers write only call() and leave the gradient to automatic
         # differentiation, which tinynet does not have: such a layer is refused as it is made
         # (it failed later with a bare NotImplementedError from deep inside the forward pass)
-        if _call_overrides_forward(cls):
+        if written_over(cls, "call", "_forward", "forward"):
             raise TypeError(
                 f"{cls.__name__}: a custom layer with a call() method (Keras's way, its gradient "
                 "found by automatic differentiation) is not implemented in tinynet, where every "
