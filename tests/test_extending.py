@@ -497,15 +497,6 @@ def test_what_save_accepts_and_refuses_of_a_subclass_of_tinynets_own(tmp_path):
     with pytest.raises(ValueError, match=r"KerasTwoSGD cannot be rebuilt.*learning_rate"):
         compiled(KerasTwoSGD(), "categorical_crossentropy").save(tmp_path / "lr.keras")
 
-    class SumMSE(WeightedMSE):  # an argument named like the parent's, kept by the subclass
-        def __init__(self, reduction="sum_over_batch_size"):
-            super().__init__()
-            self.my_reduction = reduction
-
-    with pytest.raises(ValueError, match=r"my_reduction='sum' would load as "
-                                         r"'sum_over_batch_size'"):
-        compiled("sgd", SumMSE("sum")).save(tmp_path / "sum.keras")
-
     checkpoint = tinynet.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras"))
 
     class Stateful(MomentumSGD):
@@ -628,3 +619,59 @@ def test_a_layer_built_again_keeps_weights_kept_in_params_or_private_attributes(
     model.compile(optimizers.SGD(0.1), "mse")
     model.fit(x, 3 * x, epochs=200, verbose=0)
     assert float(layer._a[0]) == pytest.approx(3.0, abs=1e-3)
+
+
+def test_a_built_layer_keeps_its_weights_in_a_model_and_its_input_shape():
+    """As Keras: a layer called on arrays, then put in a model, keeps its weights (they were made
+    again, or doubled by add_weight); called on another input shape it is refused."""
+    dense = layers.Dense(3)
+    dense(np.ones((2, 5)))
+    kernel = dense.kernel.copy()
+    tinynet.Sequential([tinynet.Input((5,)), dense])
+    np.testing.assert_array_equal(dense.kernel, kernel)
+    other = layers.Dense(3)
+    other(np.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"was built for inputs \(None, 5\) and is called on "
+                                         r"\(None, 4\).*make a new layer"):
+        tinynet.Sequential([tinynet.Input((4,)), other])
+
+
+def test_weights_in_a_namedtuple_stay_a_namedtuple_in_the_model():
+    import collections
+    Pair = collections.namedtuple("Pair", "scale shift")
+
+    class Affine(layers.Layer):
+        def build(self, input_shape):
+            self.w = Pair(self.add_weight(shape=(1,), initializer="ones"),
+                          self.add_weight(shape=(1,), initializer="zeros"))
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            return self.w.scale * x + self.w.shift
+
+    layer = Affine()
+    tinynet.Sequential([tinynet.Input((3,)), layer])
+    assert isinstance(layer.w, Pair) and layer.w.scale is layer.params[0]
+
+
+def test_save_accepts_what_changes_in_training_or_round_trips_through_json(tmp_path):
+    """A counter an update sets, a tuple argument (a list once saved) and a NaN were refused."""
+    class Counting(optimizers.Optimizer):
+        def __init__(self, learning_rate=0.01, betas=(0.9, 0.99), floor=float("nan"), **kwargs):
+            super().__init__(learning_rate, **kwargs)
+            self.betas, self.floor, self.steps_done = tuple(betas), floor, 0
+
+        def _own_config(self):
+            return {"betas": self.betas, "floor": self.floor}
+
+        def update(self, theta, g, state):
+            self.steps_done += 1
+            theta -= self._learning_rate * g
+
+    x, y = _data()
+    model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile(Counting(), "categorical_crossentropy")
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "counting.keras")
+    loaded = tinynet.load_model(tmp_path / "counting.keras", custom_objects={"Counting": Counting})
+    assert list(loaded.optimizer.betas) == [0.9, 0.99]

@@ -911,6 +911,9 @@ def test_no_pixel_warning_when_a_rescaling_comes_first_however_the_model_is_buil
         warnings.simplefilter("error")
         keras.Sequential([inner, layers.Softmax()]).predict(x)
         reshaped.predict(x.reshape(6, 64))
+        weightless = keras.Sequential([layers.Input((64,)), layers.Reshape((8, 8))])
+        keras.Sequential([layers.Input((64,)), weightless, layers.Rescaling(1 / 255),
+                          layers.Flatten(), layers.Dense(3)]).predict(x.reshape(6, 64))
     trained = keras.Sequential([layers.Input((8, 8)), layers.Flatten(), layers.Dense(3)])
     trained.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.warns(UserWarning, match=r"if the model was trained on inputs scaled to \[0, 1\]"):

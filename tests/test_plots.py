@@ -549,3 +549,10 @@ def test_plot_confusion_matrix_tells_counts_fractions_and_other_values_apart(tmp
                       (np.array([[5.0, np.nan], [1.0, 3.0]]), "values")):
         plots.plot_confusion_matrix(cm, ["a", "b"], tmp_path / "cm.png")
         assert data_axes(drawn[-1])[0].get_title() == title
+
+
+def test_an_integer_count_matrix_is_counts_and_rounded_fractions_are_fractions(tmp_path, drawn):
+    plots.plot_confusion_matrix(np.array([[1, 0], [0, 1]]), ["a", "b"], tmp_path / "i.png")
+    assert data_axes(drawn[-1])[0].get_title() == "accuracy 100.00% of 2"
+    plots.plot_confusion_matrix(np.array([[0.33, 0.66], [0.5, 0.49]]), ["a", "b"], tmp_path / "r.png")
+    assert data_axes(drawn[-1])[0].get_title() == "fractions"

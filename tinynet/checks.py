@@ -316,8 +316,8 @@ def _rescales_first(model):
         if type(layer).__name__ == "Rescaling":
             return True
         inner = getattr(layer, "model", None)
-        if inner is not None and hasattr(inner, "graph"):  # a model used as a layer
-            return _rescales_first(inner)
+        if inner is not None and hasattr(inner, "graph") and _rescales_first(inner):
+            return True  # inside a model used as a layer
         if layer.params or len(layer.inbound or []) != 1:
             return False
     return False

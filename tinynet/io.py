@@ -15,6 +15,7 @@ safe_mode=True)``, ``save_weights(path, overwrite=True, max_shard_size=None)`` a
 ``load_weights(path, skip_mismatch=False)`` (see each function below for what tinynet does with
 them).
 """
+import inspect
 import json
 import os
 import secrets
@@ -282,36 +283,80 @@ def _check_restorable(obj, builtin, kind, config_method, where):
         raise ValueError(f"{at}{own} has the name of tinynet's {cls.__name__}, and a model file "
                          f"names the {kind}'s class only: it would load as tinynet's; give your "
                          "class another name")
-    config = obj.get_config()
-    rebuild = losses_mod.from_config if kind == "loss" else optimizers_mod.from_config
-
-    def how(names=("gamma",)):
-        entries = ", ".join(f"{n!r}: self.{n}" for n in names)
-        base = "get_config" if config_method == "get_config" else "_own_config"
-        return (f"its {config_method}() returns its constructor's own arguments "
-                f"({{**super().{base}(), {entries}}}) and its __init__ takes every key of its "
-                "get_config()")
-
-    try:
-        again = rebuild(json.loads(json.dumps(config, default=_json_value)),
-                        {cls.__name__: cls})
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{at}{own} cannot be rebuilt from its get_config() ({type(e).__name__}: "
-                         f"{e}), as load_model would; make sure {how()}") from None
-    changed = sorted(k for k, v in vars(obj).items() if not k.startswith("_")
-                     and isinstance(v, (bool, int, float, str, type(None)))
-                     and getattr(again, k, None) != v)
-    if again.get_config() != config or changed:
-        diff = ", ".join(f"{k}={getattr(obj, k)!r} would load as {getattr(again, k, None)!r}"
-                         for k in changed) or "its get_config() changes"
-        raise ValueError(f"{at}{own} would not load as it is ({diff}); make sure "
-                         f"{how(changed or ('gamma',))}")
+    config = _as_json(obj.get_config())
+    arguments = {n: getattr(obj, n) for n in _own_arguments(cls) if hasattr(obj, n)}
+    key = (cls, json.dumps([config, arguments], sort_keys=True, default=repr))
+    if key not in _REBUILT:  # once per class, configuration and arguments (a checkpoint saves
+        _REBUILT[key] = _rebuilt_differently(obj, kind, config, config_method)  # every epoch)
+    if _REBUILT[key]:
+        raise ValueError(f"{at}{own} {_REBUILT[key]}")
     if kind == "optimizer":
         held = sorted({name for state in obj._slots for name in state} - set(obj.slot_names()))
         if held:
             raise ValueError(f"{at}{own} keeps the state {held} that its slot_names() does not "
                              "list, so the saved model would restart it from zero; write "
                              f"slot_names() returning {tuple(held)}")
+
+
+_REBUILT = {}  # (class, its configuration as JSON) -> what rebuilding it showed ("": nothing)
+
+
+def _as_json(value):
+    """``value`` as it comes back from the file's JSON (tuples as lists, NumPy numbers as floats)."""
+    return json.loads(json.dumps(value, default=_json_value))
+
+
+def _rebuilt_differently(obj, kind, config, config_method):
+    """Rebuild ``obj`` from its configuration, as ``load_model(custom_objects=)`` does, and say
+    what would come back otherwise ("" when it comes back the same): the rebuild fails, its
+    configuration changes, or an argument of its own constructor is not the one it was given."""
+    cls = type(obj)
+    rebuild = losses_mod.from_config if kind == "loss" else optimizers_mod.from_config
+    own = {cls.__name__: cls}
+    schedule = getattr(obj, "_schedule", None)
+    if schedule is not None:  # a schedule of one's own is given to load_model the same way
+        own[type(schedule).__name__] = type(schedule)
+
+    def how(names):
+        entries = ", ".join(f"{n!r}: self.{n}" for n in names)
+        base = "get_config" if config_method == "get_config" else "_own_config"
+        return (f"make sure its {config_method}() returns its constructor's own arguments "
+                f"({{**super().{base}(), {entries}}}) and its __init__ takes every key of its "
+                "get_config()")
+
+    try:
+        again = rebuild(_as_json(config), own)
+    except Exception as e:  # noqa: BLE001 - any failure here is a failure of load_model later
+        return (f"cannot be rebuilt from its get_config() ({type(e).__name__}: {e}), as "
+                f"load_model would; {how(['gamma'])}")
+    changed = [n for n in _own_arguments(cls) if hasattr(obj, n)
+               and not _same(getattr(obj, n), getattr(again, n, None))]
+    if changed:
+        return ("would not load as it is (" + ", ".join(
+            f"{n}={getattr(obj, n)!r} would load as {getattr(again, n, None)!r}" for n in changed)
+            + f"); {how(changed)}")
+    if _as_json(again.get_config()) != config:
+        return f"comes back with another get_config() when rebuilt; {how(['gamma'])}"
+    return ""
+
+
+def _own_arguments(cls):
+    """The named arguments of the constructor ``cls`` runs (an attribute of the same name, when
+    the object has one, is compared with the rebuilt object's)."""
+    init = next(k for k in cls.__mro__ if "__init__" in vars(k))
+    return [p.name for p in inspect.signature(init.__init__).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+
+
+def _same(a, b):
+    """Whether two attribute values are the same once saved (NaN equals NaN; arrays, objects and
+    numbers of another kind are compared as JSON would keep them; what JSON cannot hold counts
+    as the same: it is not compared)."""
+    try:
+        a, b = _as_json(a), _as_json(b)
+    except TypeError:
+        return True
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
 def _json_value(value):

@@ -205,14 +205,16 @@ def plot_confusion_matrix(cm, class_names, path, title=None, size=(600, 560)):
                          f"numbers, got shape {cm.shape} and dtype {cm.dtype}")
     k = cm.shape[0]
     names = _names(class_names, k, "plot_confusion_matrix")
-    # fractions: at most 1, with the rows, the columns or the whole summing to 1 (rows of a
-    # class never seen, 0 or NaN, left out); counts: whole numbers; anything else: values
+    # counts: an integer matrix (confusion_matrix's), or whole numbers; fractions: floats up to
+    # 1 whose rows, columns or whole sum to 1 (to 0.02: rounded values; the rows of a class never
+    # seen, 0 or NaN, left out); anything else: values
     filled = np.nan_to_num(cm.astype(np.float64))
     rows, cols = filled.sum(axis=1), filled.sum(axis=0)
-    fractions = bool(filled.max(initial=0) <= 1 + 1e-9 and (
-        np.allclose(rows[rows > 0], 1) or np.allclose(cols[cols > 0], 1)
-        or np.isclose(filled.sum(), 1)))
-    counts = not fractions and bool(np.all(np.isfinite(cm)) and np.all(cm == np.round(cm)))
+    fractions = cm.dtype.kind == "f" and bool(filled.max(initial=0) <= 1 + 1e-9 and (
+        np.allclose(rows[rows > 0], 1, atol=0.02) or np.allclose(cols[cols > 0], 1, atol=0.02)
+        or np.isclose(filled.sum(), 1, atol=0.02)))
+    counts = cm.dtype.kind in "biu" or (not fractions and bool(
+        np.all(np.isfinite(cm)) and np.all(cm == np.round(cm))))
     fig = _figure(size)
     ax = fig.subplots()
     image = ax.imshow(cm, cmap="Blues", interpolation="nearest", vmin=0)

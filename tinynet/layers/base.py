@@ -369,34 +369,9 @@ class Layer:
         return [as_float(x, self.dtype) for x in xs]
 
     def _build_checked(self, shapes, several=False):
-        """``build(shapes)``, then :meth:`_check_built`. A layer built again (called on arrays,
-        then put in a model) whose ``build`` made its weights anew keeps the new ones: an old
-        weight that nothing of the layer holds any more is dropped (a new weight assigned to
-        the attribute of an old one is copied into it, see ``__setattr__``); weights made in
-        ``__init__``, or once, stay."""
-        before = list(self.params) if self.built else None
+        """``build(shapes)``, then :meth:`_check_built`."""
         self.build(shapes)
-        if before is not None and any(not any(p is b for b in before) for p in self.params):
-            held = self._held_arrays()
-            keep = [i for i, p in enumerate(self.params)
-                    if not any(p is b for b in before) or any(p is h for h in held)]
-            if len(keep) < len(self.params):
-                self.params = [self.params[i] for i in keep]
-                self.grads = [self.grads[i] if i < len(self.grads) else None for i in keep]
         self._check_built(shapes, several)
-
-    def _held_arrays(self):
-        """The arrays this layer's attributes (other than ``params``) hold, directly or in a
-        list, tuple or dict."""
-        held = []
-        for key, value in vars(self).items():
-            if key in ("params", "grads"):
-                continue
-            if isinstance(value, dict):
-                value = list(value.values())
-            items = value if isinstance(value, (list, tuple)) else [value]
-            held += [v for v in items if hasattr(v, "shape") and hasattr(v, "dtype")]
-        return held
 
     def _check_built(self, shapes, several=False):
         """What a layer of one's own can get wrong in ``build``, named: no ``super().build(...)``,
@@ -449,24 +424,26 @@ class Layer:
 
     def hold_params(self, arrays):
         """Hold ``arrays`` (same shapes, values already copied in) as the parameters from now on:
-        ``params[i]`` and the attribute naming it (``kernel``, ``bias``) are rebound to them. The
-        model's arena makes them views of its flat buffer this way (:mod:`tinynet.arena`)."""
-        for i, new in enumerate(arrays):
-            old = self.params[i]
-            for key in self._attributes_holding(old):
-                object.__setattr__(self, key, new)
-            for key, value in list(vars(self).items()):  # weights kept in a list, tuple or dict
-                if isinstance(value, Params) or key == "params":
-                    continue
-                if isinstance(value, list):
-                    value[:] = [new if v is old else v for v in value]
-                elif isinstance(value, tuple) and any(v is old for v in value):
-                    object.__setattr__(self, key, tuple(new if v is old else v for v in value))
-                elif isinstance(value, dict):
-                    for k, v in list(value.items()):
-                        if v is old:
-                            value[k] = new
-            list.__setitem__(self.params, i, new)
+        ``params[i]`` and whatever attribute holds it (``kernel``, ``bias``; an item of a list,
+        tuple or dict attribute) are rebound to them. The model's arena makes them views of its
+        flat buffer this way (:mod:`tinynet.arena`)."""
+        new = {id(old): a for old, a in zip(self.params, arrays)}
+        for key, value in list(vars(self).items()):
+            if key in ("params", "grads"):
+                continue
+            if id(value) in new:
+                object.__setattr__(self, key, new[id(value)])
+            elif isinstance(value, list) and any(id(v) in new for v in value):
+                value[:] = [new.get(id(v), v) for v in value]
+            elif isinstance(value, tuple) and any(id(v) in new for v in value):
+                items = [new.get(id(v), v) for v in value]
+                object.__setattr__(self, key, value._make(items) if hasattr(value, "_make")
+                                   else tuple(items))
+            elif isinstance(value, dict) and any(id(v) in new for v in value.values()):
+                for k, v in list(value.items()):
+                    value[k] = new.get(id(v), v)
+        for i, a in enumerate(arrays):
+            list.__setitem__(self.params, i, a)
 
     def __setattr__(self, name, value):
         # ``layer.kernel = w`` copies w into the kernel: the kernel stays the array that
@@ -477,9 +454,6 @@ class Layer:
             current = self.__dict__.get(name)
             if current is not None and current is not value and any(current is p for p in params):
                 _copy_into(current, value, f"layer '{self.name}': {name}")
-                if params[-1] is value:  # add_weight's new array for this weight, built again
-                    self.params = list(params[:-1])
-                    self.grads = list(self.__dict__.get("grads", []))[:len(self.params)]
                 return
         if name == "params" and type(value) is list:
             value = Params(value, self)
@@ -627,11 +601,21 @@ class Layer:
                                  "not share layers (one layer, and its weights, called at two "
                                  "places, as Keras's shared layers): create a new layer, which "
                                  "has weights of its own")
-            shapes = [t.shape[1:] for t in symbolic]
-            if isinstance(inputs, list):
-                self._build_checked(shapes, several=len(shapes) > 1)
-            else:
-                self._build_checked(shapes[0])
+            shapes = [tuple(t.shape[1:]) for t in symbolic]
+            wanted = shapes if isinstance(inputs, list) else shapes[0]
+            if not self.built:
+                self._build_checked(wanted, several=isinstance(inputs, list) and len(shapes) > 1)
+            elif (list(map(tuple, self.input_shape)) if isinstance(self.input_shape, list)
+                  else tuple(self.input_shape)) != wanted:
+                # built (called on arrays, or popped from a model): as in Keras, it keeps its
+                # weights, and with them the input shape they were made for
+                def shown(shape):
+                    return (", ".join(map(fmt_shape, shape)) if isinstance(shape, list)
+                            else fmt_shape(shape))
+                raise ValueError(f"layer '{self.name}' ({type(self).__name__}) was built for "
+                                 f"inputs {shown(self.input_shape)} and is called on "
+                                 f"{shown(wanted)}: its weights are made for the shape it was "
+                                 "built for; make a new layer for this one")
             self.inbound = symbolic
             return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
