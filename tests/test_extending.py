@@ -621,19 +621,23 @@ def test_a_layer_built_again_keeps_weights_kept_in_params_or_private_attributes(
     assert float(layer._a[0]) == pytest.approx(3.0, abs=1e-3)
 
 
-def test_a_built_layer_keeps_its_weights_in_a_model_and_its_input_shape():
-    """As Keras: a layer called on arrays, then put in a model, keeps its weights (they were made
-    again, or doubled by add_weight); called on another input shape it is refused."""
+def test_a_built_layer_keeps_its_weights_in_a_model_built_for_its_shape():
+    """As Keras: a layer called on arrays, then put in a model for the same input shape, keeps
+    its weights (they were made again, or doubled by add_weight); for another shape it is built
+    again (a failed model build can be retried with other data)."""
     dense = layers.Dense(3)
     dense(np.ones((2, 5)))
     kernel = dense.kernel.copy()
     tinynet.Sequential([tinynet.Input((5,)), dense])
     np.testing.assert_array_equal(dense.kernel, kernel)
-    other = layers.Dense(3)
-    other(np.ones((2, 5)))
-    with pytest.raises(ValueError, match=r"was built for inputs \(None, 5\) and is called on "
-                                         r"\(None, 4\).*make a new layer"):
-        tinynet.Sequential([tinynet.Input((4,)), other])
+    rescaling = layers.Rescaling(1 / 255)
+    rescaling(np.zeros((2, 7)))
+    model = tinynet.Sequential([tinynet.Input((4,)), rescaling])
+    assert model.predict(np.full((1, 4), 255.0)).tolist() == [[1.0, 1.0, 1.0, 1.0]]
+    retried = tinynet.Sequential([layers.Rescaling(1 / 255), layers.Dense(3)])
+    with pytest.raises(ValueError, match="Flatten"):
+        retried.predict(np.zeros((2, 4, 4)))
+    assert retried.predict(np.zeros((2, 16))).shape == (2, 3)
 
 
 def test_weights_in_a_namedtuple_stay_a_namedtuple_in_the_model():
@@ -675,3 +679,18 @@ def test_save_accepts_what_changes_in_training_or_round_trips_through_json(tmp_p
     model.save(tmp_path / "counting.keras")
     loaded = tinynet.load_model(tmp_path / "counting.keras", custom_objects={"Counting": Counting})
     assert list(loaded.optimizer.betas) == [0.9, 0.99]
+
+
+def test_a_scheduled_subclass_of_a_builtin_optimizer_saves_after_steps(tmp_path):
+    """Its learning rate reads the schedule's current step (it was compared with step 0's)."""
+    class Logged(optimizers.Adam):
+        pass
+
+    x, y = _data()
+    model = tinynet.Sequential([tinynet.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile(Logged(learning_rate=tinynet.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.5)),
+                  "categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0,
+              callbacks=[tinynet.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras"))])
+    loaded = tinynet.load_model(tmp_path / "ck.keras", custom_objects={"Logged": Logged})
+    assert loaded.optimizer.learning_rate == pytest.approx(model.optimizer.learning_rate)

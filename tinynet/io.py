@@ -285,9 +285,14 @@ def _check_restorable(obj, builtin, kind, config_method, where):
                          "class another name")
     config = _as_json(obj.get_config())
     arguments = {n: getattr(obj, n) for n in _own_arguments(cls) if hasattr(obj, n)}
-    key = (cls, json.dumps([config, arguments], sort_keys=True, default=repr))
+    try:
+        key = (cls, json.dumps([config, arguments], sort_keys=True, default=_json_value))
+    except TypeError:
+        key = (cls, json.dumps(config, sort_keys=True), id(obj))
     if key not in _REBUILT:  # once per class, configuration and arguments (a checkpoint saves
-        _REBUILT[key] = _rebuilt_differently(obj, kind, config, config_method)  # every epoch)
+        if len(_REBUILT) > 256:  # every epoch)
+            _REBUILT.clear()
+        _REBUILT[key] = _rebuilt_differently(obj, kind, config, config_method)
     if _REBUILT[key]:
         raise ValueError(f"{at}{own} {_REBUILT[key]}")
     if kind == "optimizer":
@@ -341,11 +346,17 @@ def _rebuilt_differently(obj, kind, config, config_method):
 
 
 def _own_arguments(cls):
-    """The named arguments of the constructor ``cls`` runs (an attribute of the same name, when
-    the object has one, is compared with the rebuilt object's)."""
+    """The named arguments of the constructor ``cls`` runs that tinynet's own class below it does
+    not take (an attribute of the same name, when the object has one, is compared with the
+    rebuilt object's; tinynet's arguments are its get_config's, and a scheduled learning rate
+    moves with the steps)."""
+    def named(k):
+        return {p.name for p in inspect.signature(k.__init__).parameters.values()
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
     init = next(k for k in cls.__mro__ if "__init__" in vars(k))
-    return [p.name for p in inspect.signature(init.__init__).parameters.values()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+    tinynets = next(k for k in cls.__mro__ if k.__module__.startswith("tinynet.")
+                    and "__init__" in vars(k))
+    return sorted(named(init) - named(tinynets) - {"lr"})
 
 
 def _same(a, b):

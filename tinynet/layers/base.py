@@ -603,19 +603,12 @@ class Layer:
                                  "has weights of its own")
             shapes = [tuple(t.shape[1:]) for t in symbolic]
             wanted = shapes if isinstance(inputs, list) else shapes[0]
-            if not self.built:
+            built_for = (list(map(tuple, self.input_shape)) if isinstance(self.input_shape, list)
+                         else self.input_shape)
+            if not self.built or built_for != wanted:
                 self._build_checked(wanted, several=isinstance(inputs, list) and len(shapes) > 1)
-            elif (list(map(tuple, self.input_shape)) if isinstance(self.input_shape, list)
-                  else tuple(self.input_shape)) != wanted:
-                # built (called on arrays, or popped from a model): as in Keras, it keeps its
-                # weights, and with them the input shape they were made for
-                def shown(shape):
-                    return (", ".join(map(fmt_shape, shape)) if isinstance(shape, list)
-                            else fmt_shape(shape))
-                raise ValueError(f"layer '{self.name}' ({type(self).__name__}) was built for "
-                                 f"inputs {shown(self.input_shape)} and is called on "
-                                 f"{shown(wanted)}: its weights are made for the shape it was "
-                                 "built for; make a new layer for this one")
+            # else: built for these inputs already (called on arrays, or popped from a model):
+            # as in Keras, it keeps its weights (building again made new ones)
             self.inbound = symbolic
             return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
