@@ -634,6 +634,11 @@ def test_a_built_layer_keeps_its_weights_in_a_model_built_for_its_shape():
     rescaling(np.zeros((2, 7)))
     model = tinynet.Sequential([tinynet.Input((4,)), rescaling])
     assert model.predict(np.full((1, 4), 255.0)).tolist() == [[1.0, 1.0, 1.0, 1.0]]
+    tinynet.backend.set_floatx("float64")  # built in another float type: built again
+    wide = layers.Dense(3)
+    wide(np.ones((2, 5)))
+    tinynet.backend.set_floatx("float32")
+    assert tinynet.Sequential([tinynet.Input((5,)), wide]).predict(np.ones((1, 5))).dtype == np.float32
     retried = tinynet.Sequential([layers.Rescaling(1 / 255), layers.Dense(3)])
     with pytest.raises(ValueError, match="Flatten"):
         retried.predict(np.zeros((2, 4, 4)))

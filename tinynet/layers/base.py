@@ -605,10 +605,10 @@ class Layer:
             wanted = shapes if isinstance(inputs, list) else shapes[0]
             built_for = (list(map(tuple, self.input_shape)) if isinstance(self.input_shape, list)
                          else self.input_shape)
-            if not self.built or built_for != wanted:
+            if not self.built or built_for != wanted or self.dtype != np.dtype(backend.floatx()):
                 self._build_checked(wanted, several=isinstance(inputs, list) and len(shapes) > 1)
-            # else: built for these inputs already (called on arrays, or popped from a model):
-            # as in Keras, it keeps its weights (building again made new ones)
+            # else: built for these inputs (and float type) already, called on arrays or popped
+            # from a model: as in Keras, it keeps its weights (building again made new ones)
             self.inbound = symbolic
             return Tensor(self.output_shape, self)
         if any(isinstance(t, Tensor) for t in symbolic):
