@@ -699,3 +699,14 @@ def test_a_scheduled_subclass_of_a_builtin_optimizer_saves_after_steps(tmp_path)
               callbacks=[tinynet.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras"))])
     loaded = tinynet.load_model(tmp_path / "ck.keras", custom_objects={"Logged": Logged})
     assert loaded.optimizer.learning_rate == pytest.approx(model.optimizer.learning_rate)
+
+
+def test_the_layer_docstrings_example_runs_and_its_gradients_check():
+    """The example a student copies from tinynet.layers.Layer's docstring."""
+    import textwrap
+    code = textwrap.dedent(layers.Layer.__doc__.split("::\n\n", 1)[1].split("\n\n")[0])
+    namespace = {"Layer": layers.Layer}
+    exec(code, namespace)  # noqa: S102 - the docstring's own code
+    tinynet.backend.set_floatx("float64")
+    x = np.random.default_rng(0).random((3, 4))
+    assert max(tinynet.gradcheck.check_layer(namespace["Scale"](), x).values()) < 1e-8
