@@ -322,8 +322,8 @@ def _rebuilt_differently(obj, kind, config, config_method):
     if schedule is not None:  # a schedule of one's own is given to load_model the same way
         own[type(schedule).__name__] = type(schedule)
 
-    def how(names):
-        entries = ", ".join(f"{n!r}: self.{n}" for n in names)
+    def how(names=()):
+        entries = ", ".join(f"{n!r}: self.{n}" for n in names) or "'<argument>': self.<argument>"
         base = "get_config" if config_method == "get_config" else "_own_config"
         return (f"make sure its {config_method}() returns its constructor's own arguments "
                 f"({{**super().{base}(), {entries}}}) and its __init__ takes every key of its "
@@ -333,7 +333,7 @@ def _rebuilt_differently(obj, kind, config, config_method):
         again = rebuild(_as_json(config), own)
     except Exception as e:  # noqa: BLE001 - any failure here is a failure of load_model later
         return (f"cannot be rebuilt from its get_config() ({type(e).__name__}: {e}), as "
-                f"load_model would; {how(['gamma'])}")
+                f"load_model would; {how()}")
     changed = [n for n in _own_arguments(cls) if hasattr(obj, n)
                and not _same(getattr(obj, n), getattr(again, n, None))]
     if changed:
@@ -341,7 +341,7 @@ def _rebuilt_differently(obj, kind, config, config_method):
             f"{n}={getattr(obj, n)!r} would load as {getattr(again, n, None)!r}" for n in changed)
             + f"); {how(changed)}")
     if _as_json(again.get_config()) != config:
-        return f"comes back with another get_config() when rebuilt; {how(['gamma'])}"
+        return f"comes back with another get_config() when rebuilt; {how()}"
     return ""
 
 

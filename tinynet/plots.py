@@ -143,15 +143,15 @@ def plot_history(history, path, title=None, size=(900, 360)):
     fig = _figure(size)
     axes = fig.subplots(1, 2)
     accuracy = _accuracy_key(h)
-    shown = [e for key in ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h
-             and len(h[key]) for e in _epochs_of(history, h, key)]
+    epochs = {key: _epochs_of(history, h, key) for key in
+              ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h and len(h[key])}
+    shown = [e for at in epochs.values() for e in at]
     for ax, metric, label in zip(axes, ("loss", accuracy), ("loss", "accuracy")):
         ax.set_xlim(min(shown, default=1) - 0.5, max(shown, default=1) + 0.5)
         for key, name, style in ((metric, "training", "o-"), ("val_" + metric, "validation", "s--")):
-            values = h.get(key)
-            if values is not None and len(values):
-                ax.plot(_epochs_of(history, h, key), np.asarray(values, dtype=np.float64), style,
-                        label=name, markersize=4)
+            if key in epochs:
+                ax.plot(epochs[key], np.asarray(h[key], dtype=np.float64), style, label=name,
+                        markersize=4)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label)
