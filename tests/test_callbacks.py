@@ -423,6 +423,43 @@ def test_model_checkpoint_every_n_batches_counts_across_epochs_as_keras(tmp_path
         [every_batch]
 
 
+def test_checkpoint_on_an_epochs_last_batch_counts_that_epoch(tmp_path):
+    """A save every 8 batches, 4 an epoch (TensorFlow's "every 2 epochs" recipe), wrote
+    ``model.epoch = 1`` into ck-02 with the weights of the end of epoch 2: resuming it with
+    ``initial_epoch=model.epoch`` trained epoch 2 twice (a review: 20 steps for 16)."""
+    x, y = data(32)
+    straight = make_model()
+    straight.fit(x, y, batch_size=8, epochs=4, verbose=0, seed=1)
+    first = make_model()
+    first.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=1,
+              callbacks=[ModelCheckpoint(tmp_path / "ck-{epoch:02d}.npz", save_freq=8)])
+    resumed = tinynet.load_model(tmp_path / "ck-02.npz")
+    assert resumed.epoch == 2 and resumed.optimizer.iterations == 8
+    history = resumed.fit(x, y, batch_size=8, epochs=4, initial_epoch=resumed.epoch, verbose=0,
+                          seed=1)
+    assert history.epoch == [2, 3] and resumed.optimizer.iterations == 16
+    assert same_weights(resumed.get_weights(), straight.get_weights())
+
+
+def test_model_epoch_after_fit_from_initial_epoch_is_the_epoch_reached(tmp_path):
+    """Weights of epoch 2 loaded into a new model, trained on from ``initial_epoch=2`` to 4:
+    ``model.epoch`` said 2 (the epochs run by this model), so a checkpoint of it resumed with
+    ``initial_epoch=model.epoch`` ran epochs 2 and 3 again. It is the epoch reached, 4; fits
+    that each start from 0 still count on (2 + 2 = 4)."""
+    x, y = data(32)
+    first = make_model()
+    first.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    first.save_weights(tmp_path / "w.weights.npz")
+    second = make_model()
+    second.load_weights(tmp_path / "w.weights.npz")
+    second.fit(x, y, batch_size=8, epochs=4, initial_epoch=2, verbose=0)
+    assert second.epoch == 4
+    again = make_model()
+    again.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    again.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert again.epoch == 4
+
+
 def test_early_stopping_on_real_validation_loss_restores_the_best_epoch():
     # validation labels are the training labels shifted by one class: the better the model fits
     # the training data, the worse its validation loss, so val_loss rises from the first epoch on

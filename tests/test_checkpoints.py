@@ -321,7 +321,8 @@ marker, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 
 class Pause(tinynet.callbacks.Callback):
     # mode "batch": at the 7th batch, announce it and wait there until the signal arrived
-    # mode "twice": the same, then announce again and wait for the second Ctrl-C
+    # mode "epoch2": the same at the 7th batch of the second epoch, with a ModelCheckpoint
+    # mode "twice": the same as "batch", then announce again and wait for the second Ctrl-C
     def __init__(self):
         self.n = 0
     def on_train_begin(self, logs=None):
@@ -329,7 +330,7 @@ class Pause(tinynet.callbacks.Callback):
             open(marker, "w").close()
     def on_batch_end(self, batch, logs=None):
         self.n += 1
-        if mode != "anytime" and self.n == 7:
+        if mode != "anytime" and self.n == (17 if mode == "epoch2" else 7):
             open(marker, "w").close()
             end = time.monotonic() + 60
             while not self.model.stop_training and time.monotonic() < end:
@@ -343,8 +344,9 @@ width = 256 if mode == "anytime" else 16
 m = model(width)
 result = {}
 try:
+    checkpoint = tinynet.callbacks.ModelCheckpoint(marker + "-ck-{epoch:02d}.npz")
     history = m.fit(x, y, batch_size=4, epochs=100000 if mode == "anytime" else 5, verbose=0,
-                    shuffle=False, callbacks=[Pause()])
+                    shuffle=False, callbacks=[Pause()] + ([checkpoint] if mode == "epoch2" else []))
     result["history"] = history.history
     result["epochs"] = history.epoch
 except KeyboardInterrupt:
@@ -389,9 +391,21 @@ def test_ctrl_c_stops_at_the_end_of_the_current_batch(tmp_path):
     assert "Interrupted" in output
     assert result["iterations"] == 7  # 10 batches per epoch: stopped after batch 7 of epoch 1
     np.testing.assert_array_equal(arrays["weights"], arrays["reference"])
-    assert result["epochs"] == [0]
-    assert len(result["history"]["loss"]) == 1 and np.isfinite(result["history"]["loss"][0])
+    # the interrupted epoch did not happen: not in the history, not counted (as Keras, where the
+    # KeyboardInterrupt ends fit before the epoch's end), and the message says so
+    assert result["epochs"] == [] and result["history"] == {} and result["epoch"] == 0
+    assert "Epoch 1 interrupted after 28 of 40 examples" in output
     assert result["handler_restored"]
+
+
+def test_ctrl_c_keeps_the_checkpoint_of_the_last_whole_epoch(tmp_path):
+    # a checkpoint of a half-trained epoch, saved as a whole one, made a resumed fit train its
+    # batches twice (a review: 22 steps for 20)
+    result, arrays, output = run_sigint_child(tmp_path, "epoch2", [0.0])
+    assert result["iterations"] == 17 and result["epochs"] == [0] and result["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.glob("marker-ck-*")) == ["marker-ck-01.npz"]
+    saved = tinynet.load_model(tmp_path / "marker-ck-01.npz")
+    assert saved.epoch == 1 and saved.optimizer.iterations == 10
 
 
 def test_ctrl_c_at_any_moment_keeps_the_weights_of_the_last_finished_batch(tmp_path):
@@ -400,7 +414,7 @@ def test_ctrl_c_at_any_moment_keeps_the_weights_of_the_last_finished_batch(tmp_p
     result, arrays, _ = run_sigint_child(tmp_path, "anytime", [0.3])
     assert result["iterations"] >= 1
     np.testing.assert_array_equal(arrays["weights"], arrays["reference"])
-    assert len(result["epochs"]) == -(-result["iterations"] // 10)  # epochs begun, the last partial
+    assert len(result["epochs"]) == result["iterations"] // 10  # whole epochs only
     assert result["handler_restored"]
 
 

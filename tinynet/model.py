@@ -78,7 +78,7 @@ class Model:
         self.metrics = []        # the names the accuracies are logged under
         self.metric_kinds = {}   # name -> "accuracy" (arg-max class) or "binary_accuracy"
         self.stop_training = False
-        self.epoch = 0  # epochs trained so far, over every fit (saved with the model)
+        self.epoch = 0  # the last epoch completed, from 1, over every fit (saved with the model)
         self.history = None  # the History of the last fit, as in Keras
         self.graph = None
         self._arena = None  # the flat buffers of its weights, once it is built (tinynet.arena)
@@ -415,7 +415,10 @@ class Model:
         Keras does. ``seed`` draws each epoch's shuffling and dropout masks from a generator of
         their own, a function of ``(seed, epoch)``, so that a fit resumed from a checkpoint
         repeats a straight one. Epochs run from ``initial_epoch`` to ``epochs - 1``;
-        ``model.epoch`` counts the epochs completed so far, over every fit. ``verbose``: 0 silent,
+        ``model.epoch`` is the last epoch completed, counted from 1 over every fit: each epoch
+        done adds one, and an epoch run from ``initial_epoch=k`` brings it to at least ``k + 1``
+        (so a checkpoint resumes with ``initial_epoch=model.epoch``). Ctrl-C stops at the end of
+        the current batch; that epoch is not counted and the callbacks do not see its end. ``verbose``: 0 silent,
         1 (or ``"auto"``) a progress bar, 2 two lines per epoch (Keras 3's: the epoch, then steps,
         time and values). ``class_weight`` (a dict from class to weight) and ``sample_weight``
         (one weight per example) weight each example's loss; the accuracy stays the plain

@@ -246,7 +246,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     verbose = shown(verbose)
     for cb in callbacks:  # what a callback refuses, before any of them starts
         getattr(cb, "_check_before_training", lambda: None)()
-    with _StopOnInterrupt(model):
+    with _StopOnInterrupt(model) as interrupt:
         for cb in callbacks:
             cb.on_train_begin({})
         logs = {}  # what on_train_end gets when no epoch runs, as Keras
@@ -264,8 +264,15 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                        disable=verbose != 1, leave=True, dynamic_ncols=True)
             try:
                 with backend.generator(gen):
-                    logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
-                                              shuffle, bar, callbacks, verbose)
+                    epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
+                                                    shuffle, bar, callbacks, verbose)
+                if interrupt.fired and seen < n:  # Ctrl-C part-way: the epoch did not happen
+                    print(f"Epoch {epoch + 1} interrupted after {seen} of {n} examples: it is "
+                          "not counted (no validation, no callbacks' end of epoch: a checkpoint "
+                          "keeps the last whole epoch); the weights are those after the last "
+                          "batch trained")
+                    break
+                logs = epoch_logs
                 if validation_data is not None and (
                         epoch + 1 in validation_freq if isinstance(validation_freq, tuple)
                         else (epoch + 1) % validation_freq == 0):  # Keras's epochs, from 1
@@ -273,8 +280,6 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                     val = evaluate_arrays(model, vx, vy, validation_batch, vw,
                                           callbacks=callbacks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
-                if seen == n:  # an epoch interrupted part-way is not counted as done
-                    model.epoch += 1
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 # the epoch's line shows what the callbacks added too (learning_rate), as Keras's
@@ -324,6 +329,10 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
         loss_total = loss_total + loss_sum  # stays on the device: no transfer
         right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
         seen += xb.shape[0]
+        if seen == n:  # every batch trained: the epoch is done (a checkpoint saved by the last
+            # batch's hook says so); one more epoch, and at least this one's number, from 1,
+            # so that fit(initial_epoch=k) after load_weights counts on from k
+            model.epoch = max(model.epoch + 1, epoch + 1)
         bar.update(1)
         if step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks:
             logs = make_logs(model, loss_total, right, seen)
@@ -342,9 +351,11 @@ class _StopOnInterrupt:
     def __init__(self, model):
         self.model = model
         self.previous = None
+        self.fired = False
 
     def _handler(self, signum, frame):
         print("\nInterrupted: stopping at the end of this batch (Ctrl-C again to abort).")
+        self.fired = True
         self.model.stop_training = True
         signal.signal(signal.SIGINT, self.previous)
 
