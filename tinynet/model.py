@@ -640,6 +640,9 @@ class Sequential(Model):
         connected unconnected again (and the others, such as a layer of another model refused
         here, as they were)."""
         t, connected = input_tensor, []
+        # the layers this call builds are left unbuilt again if it fails, so that a build
+        # retried with other data (another number of channels) builds them afresh
+        unbuilt = {id(layer): dict(layer.__dict__) for layer in self._stack if not layer.built}
         try:
             for layer in self._stack:
                 t = layer(t)
@@ -647,6 +650,10 @@ class Sequential(Model):
         except Exception:
             for layer in connected:
                 layer.inbound = None
+            for layer in self._stack:
+                if id(layer) in unbuilt:
+                    layer.__dict__.clear()
+                    layer.__dict__.update(unbuilt[id(layer)])
             raise
         self._set_graph(input_tensor, t)
 

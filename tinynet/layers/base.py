@@ -373,6 +373,37 @@ class Layer:
         self.build(shapes)
         self._check_built(shapes, several)
 
+    def _build_again(self, shapes, built_for, several=False):
+        """Build a built layer for other inputs (another image size, or the float type of the
+        model it joins) and keep its weights, as Keras keeps them: a Conv2D built for 5x5 images
+        runs on 9x9 ones with the same kernel (cast to the new float type). Inputs its weights do
+        not fit (another number of channels or features) are refused, as Keras refuses them, and
+        the layer is left as it was; so is a failed build. (Building anew gave new random
+        weights: weights set or loaded were lost without a word.)"""
+        before = dict(self.__dict__)  # every attribute, as it was: the weights among them
+        kept = [np.array(backend.to_numpy(p)) for p in self.params]
+        try:
+            self._build_checked(shapes, several)
+            needed = [tuple(p.shape) for p in self.params]
+            if len(needed) != len(kept):  # add_weight in build adds weights at each build
+                raise ValueError(
+                    f"layer '{self.name}' ({type(self).__name__}) was built for inputs of shape "
+                    f"{fmt_shape(built_for)}; building it again for {fmt_shape(shapes)} made "
+                    f"{len(needed)} weight arrays where it had {len(kept)} (its build adds "
+                    "weights each time it runs): use a new layer for these inputs")
+            if needed != [w.shape for w in kept]:
+                raise ValueError(
+                    f"layer '{self.name}' ({type(self).__name__}) was built for inputs of shape "
+                    f"{fmt_shape(built_for)}, with weights of shapes {[w.shape for w in kept]}; "
+                    f"inputs of shape {fmt_shape(shapes)} need weights of shapes {needed}. "
+                    "Keras refuses such a call too: use a new layer for these inputs")
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        for p, w in zip(self.params, kept):
+            p[...] = backend.xp().asarray(w, dtype=p.dtype)
+
     def _check_built(self, shapes, several=False):
         """What a layer of one's own can get wrong in ``build``, named: no ``super().build(...)``,
         a layer of several inputs that kept one shape."""
@@ -605,8 +636,11 @@ class Layer:
             wanted = shapes if isinstance(inputs, list) else shapes[0]
             built_for = (list(map(tuple, self.input_shape)) if isinstance(self.input_shape, list)
                          else self.input_shape)
-            if not self.built or built_for != wanted or self.dtype != np.dtype(backend.floatx()):
-                self._build_checked(wanted, several=isinstance(inputs, list) and len(shapes) > 1)
+            several = isinstance(inputs, list) and len(shapes) > 1
+            if not self.built:
+                self._build_checked(wanted, several)
+            elif built_for != wanted or self.dtype != np.dtype(backend.floatx()):
+                self._build_again(wanted, built_for, several)
             # else: built for these inputs (and float type) already, called on arrays or popped
             # from a model: as in Keras, it keeps its weights (building again made new ones)
             self.inbound = symbolic
