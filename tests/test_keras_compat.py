@@ -4,6 +4,8 @@ import subprocess
 import sys
 import warnings
 
+import re
+
 import numpy as np
 import pytest
 
@@ -590,6 +592,50 @@ def test_keras_input_batch_shape_mixed_precision_and_an_empty_batch():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"x is empty \(shape \(0, 4\)\)"):  # not "batch_size ... 0"
         model.test_on_batch(np.zeros((0, 4)), np.zeros((0, 2)))
+
+
+def test_arguments_given_by_position_mean_what_they_mean_in_keras():
+    """Keras's positional order: a pooling's fourth argument and Flatten's first are data_format,
+    tinynet took them for the layer's name, so 'channels_first' images were pooled and flattened
+    as channels-last (a review: rows [44 61 53 20 ...] where Keras gives [44 53 58 47 ...])."""
+    for make in (lambda: layers.MaxPooling2D(2, 2, "valid", "channels_first"),
+                 lambda: layers.AveragePooling2D(2, None, "valid", "channels_first"),
+                 lambda: layers.Flatten("channels_first"),
+                 lambda: layers.GlobalAveragePooling2D("channels_first"),
+                 lambda: layers.Conv2D(2, 3, 1, "same", "channels_first")):
+        with pytest.raises(ValueError, match="channels-last only"):
+            make()
+    pool = layers.MaxPooling2D(2, 2, "valid", "channels_last", "pool")
+    assert pool.name == "pool" and pool.strides == (2, 2)
+    assert layers.Flatten("channels_last").name.startswith("flatten")
+    with pytest.raises(ValueError, match=r"data_format='relu' is not a data format.*"
+                                         r"activation='relu'"):
+        layers.Conv2D(8, 3, 1, "same", "relu")  # activation is Keras's eighth argument
+    assert layers.Input((4,), None, "float64").layer.name.startswith("input_layer")  # dtype
+    with pytest.raises(ValueError, match="a seed per layer is not implemented"):
+        layers.Dropout(0.5, None, 42)  # Keras: rate, noise_shape, seed (42 was the name)
+    assert layers.InputLayer(batch_shape=(None, 6)).output_shape == (6,)
+
+
+def test_keras_defaults_of_what_tinynet_lacks_are_accepted_and_other_values_refused():
+    """dilation_rate=1, groups=1, regularisers and constraints None (what code written from a
+    layer's get_config passes) were refused as "not implemented"."""
+    conv = layers.Conv2D(2, 3, dilation_rate=(1, 1), groups=1, kernel_regularizer=None,
+                         bias_regularizer=None, activity_regularizer=None,
+                         kernel_constraint=None, bias_constraint=None, data_format="channels_last")
+    dense = layers.Dense(2, kernel_regularizer=None, lora_rank=None)
+    layers.Dropout(0.5, noise_shape=None)
+    layers.Input((3,), sparse=False)
+    model = keras.Sequential([layers.Input((5, 5, 1)), conv, layers.Flatten(), dense])
+    assert model.count_params() == 20 + 18 * 2 + 2
+    for make, what in ((lambda: layers.Conv2D(2, 3, dilation_rate=2), "dilation_rate=1"),
+                       (lambda: layers.Conv2D(2, 3, dilation_rate=(1, 2)), "dilation_rate=1"),
+                       (lambda: layers.Conv2D(2, 3, groups=2), "groups=1"),
+                       (lambda: layers.Dense(2, kernel_regularizer="l2"), "kernel_regularizer=None"),
+                       (lambda: layers.Dropout(0.5, (None, 1)), "noise_shape=None")):
+        with pytest.raises(TypeError, match=f"is not implemented in tinynet; only its default, "
+                                            f"{re.escape(what)}, is accepted"):
+            make()
 
 
 # ---- from a Keras user's trial of the guides (2026-12-01, fifth session) -------------------

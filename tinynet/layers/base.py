@@ -143,6 +143,25 @@ class Params(list):
             return
         _copy_into(self[i], value, f"layer '{self.owner.name}': params[{i}]")
 
+# Keras's arguments for what tinynet does not implement, taken at their default values (code
+# written from a layer's get_config passes them all): dilation, grouped convolutions,
+# regularisers, constraints, LoRA, noise shapes, sparse inputs.
+KERAS_DEFAULTS = {"dilation_rate": 1, "groups": 1, "kernel_regularizer": None,
+                  "bias_regularizer": None, "activity_regularizer": None,
+                  "kernel_constraint": None, "bias_constraint": None, "lora_rank": None,
+                  "lora_alpha": None, "noise_shape": None, "sparse": False, "ragged": False,
+                  "optional": False}
+
+
+def _is_default(value, default):
+    """``value`` asks for Keras's default (``None`` too: not given)."""
+    if value is None or default is None or isinstance(default, bool):
+        return value is None or value is default
+    values = value if isinstance(value, (list, tuple)) else (value,)
+    return len(values) > 0 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                   and v == default for v in values)
+
+
 class Layer:
     """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``.
 
@@ -221,9 +240,15 @@ class Layer:
             options.pop(key, None)
         where = f"{type(self).__name__} '{self.name}'"
         if options.get("data_format") not in (None, "channels_last"):
-            raise ValueError(f"{where}: data_format={options['data_format']!r} is not supported: "
-                             "tinynet is channels-last only (images (N, H, W, C)); transpose "
-                             "channels-first images with x.transpose(0, 2, 3, 1)")
+            value = options["data_format"]
+            if value == "channels_first":
+                raise ValueError(f"{where}: data_format='channels_first' is not supported: "
+                                 "tinynet is channels-last only (images (N, H, W, C)); transpose "
+                                 "channels-first images with x.transpose(0, 2, 3, 1)")
+            raise ValueError(f"{where}: data_format={value!r} is not a data format (Keras's "
+                             "'channels_last', the only one tinynet has, or 'channels_first'); "
+                             "given by position? It comes after padding, in Keras's order: give "
+                             "the other arguments by keyword (activation='relu', name='...')")
         options.pop("data_format", None)
         dtype = options.pop("dtype", None)
         try:
@@ -241,11 +266,17 @@ class Layer:
         if options.pop("trainable", True) is not True:
             raise ValueError(f"{where}: trainable=False (frozen layers) is not implemented in "
                              "tinynet; every layer with weights is trained")
+        for key, default in KERAS_DEFAULTS.items():  # at Keras's default, they ask for nothing
+            if key in options and _is_default(options[key], default):
+                del options[key]
         if options:
             name = next(iter(options))
             accepted = [p for p in inspect.signature(type(self).__init__).parameters
-                        if p not in ("self", "keras_options", "kwargs")]
-            raise unknown_argument(where, name, f"{type(self).__name__} takes "
+                        if p not in ("self", "keras_options", "kwargs", "data_format")
+                        and p not in KERAS_DEFAULTS]
+            only = (f"only its default, {name}={KERAS_DEFAULTS[name]!r}, is accepted; "
+                    if name in KERAS_DEFAULTS else "")
+            raise unknown_argument(where, name, f"{only}{type(self).__name__} takes "
                                    f"{', '.join(accepted)}, and input_shape, input_dim, dtype, "
                                    "data_format='channels_last'")
         if shape is not None and (not shape or any(
@@ -659,8 +690,22 @@ class InputLayer(Layer):
 
     default_name = "input_layer"
 
-    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None, dtype=None):
+    # Keras 3's order of arguments (an argument given by position means what it means there)
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
+                 input_tensor=None, optional=False, name=None, *, input_shape=None):
         super().__init__(name=name)
+        if sparse or input_tensor is not None or optional:
+            what = "sparse" if sparse else "input_tensor" if input_tensor is not None else "optional"
+            raise ValueError(f"InputLayer: {what}= is not implemented in tinynet (dense array "
+                             "inputs only); give shape (and dtype, name)")
+        if batch_shape is not None:
+            if shape is not None or input_shape is not None:
+                raise ValueError("InputLayer: give shape or batch_shape, not both")
+            batch_shape = tuple(batch_shape)
+            if len(batch_shape) < 2:
+                raise ValueError(f"InputLayer: batch_shape has the batch axis first, (None, 28, "
+                                 f"28, 1); got {batch_shape}")
+            shape, batch_size = batch_shape[1:], batch_shape[0]
         if dtype is not None and np.dtype(dtype).kind not in "biuf":
             raise ValueError(f"Input: dtype={dtype!r} is not a numeric type; tinynet casts numeric "
                              "inputs (uint8 pixels, say) to its float type itself")
@@ -688,18 +733,13 @@ class InputLayer(Layer):
 
 
 
-def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, **keras_options):
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None, optional=False, **keras_options):
     """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis), or
-    Keras's ``Input(batch_shape=(None, 28, 28, 1))``."""
+    Keras's ``Input(batch_shape=(None, 28, 28, 1))``; Keras 3's order of arguments."""
     if keras_options:
         key = next(iter(keras_options))
         raise unknown_argument("Input", key, "Input takes shape (or batch_shape), name and dtype")
-    if batch_shape is not None:
-        if shape is not None:
-            raise ValueError("Input: give shape or batch_shape, not both")
-        batch_shape = tuple(batch_shape)
-        if len(batch_shape) < 2:
-            raise ValueError(f"Input: batch_shape has the batch axis first, (None, 28, 28, 1); got "
-                             f"{batch_shape}")
-        shape, batch_size = batch_shape[1:], batch_shape[0]
-    return InputLayer(shape, batch_size=batch_size, name=name, dtype=dtype).output
+    return InputLayer(shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                      batch_shape=batch_shape, input_tensor=tensor, optional=optional,
+                      name=name).output

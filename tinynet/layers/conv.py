@@ -52,10 +52,13 @@ class Conv2D(Layer):
     default_name = "conv2d"
     fused_activations = ("relu",)  # the kernels apply max(z, 0) in the same pass
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
-                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None, **keras_options):
-        super().__init__(name=name, activation=activation, **keras_options)
+    # Keras's order of arguments: one given by position means what it means in Keras
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", *, name=None,
+                 **keras_options):
+        super().__init__(name=name, activation=activation, data_format=data_format,
+                         dilation_rate=dilation_rate, groups=groups, **keras_options)
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"Conv2D '{self.name}': filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)

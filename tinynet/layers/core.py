@@ -18,7 +18,7 @@ class Dense(Layer):
     default_name = "dense"
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", name=None, **keras_options):
+                 bias_initializer="zeros", *, name=None, **keras_options):
         super().__init__(name=name, activation=activation, **keras_options)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': units must be a positive integer, got {units!r}")
@@ -34,7 +34,10 @@ class Dense(Layer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 1:
-            hint = " Put a Flatten() layer before it." if len(input_shape) > 1 else ""
+            hint = (" Put a Flatten() layer before it. (Keras would apply this Dense to the last "
+                    "axis alone, the same weights at every position: tinynet does not implement "
+                    "that; Flatten connects every value, a model with more weights.)"
+                    if len(input_shape) > 1 else "")
             raise ValueError(f"Dense layer '{self.name}' expects input of shape (None, features), "
                              f"got {fmt_shape(input_shape)}.{hint}")
         fan_in = input_shape[0]
@@ -68,8 +71,8 @@ class Dropout(Layer):
 
     default_name = "dropout"
 
-    def __init__(self, rate, seed=None, name=None, **keras_options):
-        super().__init__(name=name, **keras_options)
+    def __init__(self, rate, noise_shape=None, seed=None, *, name=None, **keras_options):
+        super().__init__(name=name, noise_shape=noise_shape, **keras_options)
         if seed is not None:
             raise ValueError(f"Dropout '{self.name}': a seed per layer is not implemented in "
                              "tinynet; seed every mask at once with tinynet.utils.set_random_seed "
@@ -99,8 +102,8 @@ class Flatten(Layer):
 
     default_name = "flatten"
 
-    def __init__(self, name=None, **keras_options):
-        super().__init__(name=name, **keras_options)
+    def __init__(self, data_format=None, *, name=None, **keras_options):
+        super().__init__(name=name, data_format=data_format, **keras_options)
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)

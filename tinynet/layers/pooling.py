@@ -23,8 +23,9 @@ class _Pooling2D(Layer):
     """What the window poolings share: ``pool_size``, ``strides`` (default: the pool size) and
     ``padding``, and the output size of :func:`tinynet.shapes.padding_amounts`."""
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **keras_options):
-        super().__init__(name=name, **keras_options)
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, name=None,
+                 **keras_options):  # Keras's order: data_format, then name
+        super().__init__(name=name, data_format=data_format, **keras_options)
         self.pool_size = pair(pool_size, "pool_size", f"layer '{self.name}'")
         self.strides = self.pool_size if strides is None else pair(strides, "strides",
                                                                      f"layer '{self.name}'")
@@ -109,8 +110,8 @@ class GlobalAveragePooling2D(Layer):
 
     default_name = "global_average_pooling2d"
 
-    def __init__(self, keepdims=False, name=None, **keras_options):
-        super().__init__(name=name, **keras_options)
+    def __init__(self, data_format=None, keepdims=False, *, name=None, **keras_options):
+        super().__init__(name=name, data_format=data_format, **keras_options)
         if keepdims:
             raise ValueError(f"GlobalAveragePooling2D '{self.name}': keepdims=True is not "
                              "implemented in tinynet; add Reshape((1, 1, C)) after it")
