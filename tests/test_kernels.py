@@ -393,3 +393,34 @@ def test_fused_rmsprop_gives_the_readable_updates_numbers(options, dtype, monkey
             assert (u is None) == (v is None)
             if u is not None:
                 np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("n", [20, 50, 128, 3])
+@pytest.mark.parametrize("case", ["l1", "l3"])
+def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):
+    """The images were cut into groups by the thread count, and the groups' partial sums of
+    dL/dw added in that order: float64 weights trained with one seed differed on 1 and 2 threads
+    (a review: 2,155 of cnn_digits' 7,465 weights after a few batches of 20 images)."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba runs one thread here (NUMBA_NUM_THREADS=1)")
+    from tinynet.kernels import numba_cpu
+    rng = np.random.default_rng(0)
+    size, c, f, k = {"l1": (28, 1, 9, 5), "l3": (7, 9, 16, 3)}[case]
+    x = rng.standard_normal((n, size, size, c))
+    kernel = rng.standard_normal((k, k, c, f))
+    pads = ((k - 1) // 2,) * 4
+    out, saved = numba_cpu.conv2d_maxpool_forward(x, kernel, np.zeros(f), (1, 1), pads, (2, 2),
+                                                  relu=True)
+    dout = rng.standard_normal(out.shape)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            results.append(numba_cpu.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads,
+                                                             (2, 2), relu=True))
+    finally:
+        numba.set_num_threads(before)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)

@@ -113,6 +113,8 @@ def adapting(monkeypatch, blas_calls):
     monkeypatch.setattr(threads, "adapt_to_load", ADAPT_TO_LOAD)
     monkeypatch.setitem(threads._state, "sample", None)
     monkeypatch.setitem(threads._state, "threads", None)
+    monkeypatch.setitem(threads._state, "numba_threads", None)
+    monkeypatch.setitem(threads._state, "ceiling", None)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
     ticks_per_s = os.sysconf("SC_CLK_TCK")
     clock = {"t": 100.0, "busy": 0, "mine": 0}
@@ -193,3 +195,29 @@ def test_blas_stays_on_one_thread_once_the_parallel_kernels_run(adapting, blas_c
     one_second(0.0)
     threads.adapt_to_load()
     assert numba_calls == [2] and blas_calls == []
+
+
+def test_adapt_to_load_stays_within_a_users_numba_set_num_threads(adapting, monkeypatch):
+    """numba.set_num_threads(1) before fit was overridden: 42 of 235 batches ran on 2 threads
+    (a review), and 2 stayed set after fit. The user's count is the most adapt_to_load uses;
+    a count set later is taken as the new ceiling."""
+    numba_calls, one_second = adapting
+    numba = pytest.importorskip("numba")
+    current = {"n": 1}  # the user's numba.set_num_threads(1)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: current["n"])
+    monkeypatch.setattr(numba, "set_num_threads",
+                        lambda n: (numba_calls.append(n), current.update(n=n)))
+    threads.adapt_to_load()
+    for others in (0.0, 0.0, 1.5, 0.0):
+        one_second(others)
+        threads.adapt_to_load()
+    assert current["n"] == 1 and numba_calls in ([], [1])
+    current["n"] = 2  # the user allows two again
+    one_second(0.0)
+    threads.adapt_to_load()
+    one_second(1.5)
+    threads.adapt_to_load()
+    assert numba_calls[-1:] == [1] and current["n"] == 1  # the load still counts under it
+    one_second(0.0)
+    threads.adapt_to_load()
+    assert current["n"] == 2

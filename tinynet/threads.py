@@ -28,9 +28,10 @@ These settings are process-wide, hence the ``"keep"`` policy, which changes noth
 OpenBLAS's float32 products round differently on 1 and 2 threads (x @ W for a batch of 128 and
 a 784x256 kernel: up to 3e-5 apart, about 1e-7 relative), so under "auto" a Dense layer's
 float32 numbers can depend on whether a convolution ran earlier in the same process, and, through
-:func:`adapt_to_load`, on what else the machine was running (numba's kernels also split the batch
-by thread count); "keep", or ``OPENBLAS_NUM_THREADS`` with ``NUMBA_NUM_THREADS``, fixes the counts
-and with them the numbers, bit for bit.
+:func:`adapt_to_load`, on what else the machine was running; "keep", or ``OPENBLAS_NUM_THREADS``,
+fixes BLAS's count and with it those numbers, bit for bit. numba's kernels give the same numbers
+on any number of threads (they cut a batch into groups that do not depend on it). A count set with
+``numba.set_num_threads(n)`` (or ``NUMBA_NUM_THREADS``) is the most :func:`adapt_to_load` uses.
 """
 import ctypes
 import os
@@ -40,7 +41,8 @@ import time
 from .sysinfo import usable_cpus
 
 POLICIES = ("auto", "keep")
-_state = {"policy": None, "cores_shared": False, "sample": None, "threads": None}
+_state = {"policy": None, "cores_shared": False, "sample": None, "threads": None,
+          "numba_threads": None, "ceiling": None}
 
 
 def set_thread_policy(policy):
@@ -173,12 +175,20 @@ def adapt_to_load():
     if others is None:
         return
     wanted = max(1, usable_cpus() - int(others + 0.25))
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        # a count other than the one set here last is the user's (numba.set_num_threads) or
+        # numba's own: the most threads the kernels may have (it was overridden by the load)
+        current = numba.get_num_threads()
+        if current != _state["numba_threads"]:
+            _state["ceiling"] = current
+        count = min(wanted, _state["ceiling"], numba.config.NUMBA_NUM_THREADS)
+        if count != _state["numba_threads"]:
+            numba.set_num_threads(count)
+            _state["numba_threads"] = count
     if wanted == _state["threads"]:
         return
     _state["threads"] = wanted
-    numba = sys.modules.get("numba")
-    if numba is not None:
-        numba.set_num_threads(min(wanted, numba.config.NUMBA_NUM_THREADS))
     if not (_state["cores_shared"] and usable_cpus() <= 4) and \
             not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
         set_blas_threads(wanted)

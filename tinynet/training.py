@@ -267,6 +267,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                     epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
                                                     shuffle, bar, callbacks, verbose)
                 if interrupt.fired and seen < n:  # Ctrl-C part-way: the epoch did not happen
+                    bar.close()  # (the message goes on a line of its own, after the bar)
                     print(f"Epoch {epoch + 1} interrupted after {seen} of {n} examples: it is "
                           "not counted (no validation, no callbacks' end of epoch: a checkpoint "
                           "keeps the last whole epoch); the weights are those after the last "

@@ -786,15 +786,20 @@ def _taps(kh, kw, c, wp, front=None):
     return pidx, offs
 
 
+# The fewest groups a batch is cut into, where it has the images: enough for the threads of a
+# laptop to share. Never the number of threads itself: the groups' partial sums of dL/dw are
+# added in group order, so groups that do not depend on the thread count give the same numbers,
+# bit for bit, on 1 thread or 16 (they did not for some batch sizes; 128 was cut as now).
+MIN_GROUPS = 16
+
+
 def _group_size(n, plane_size):
-    """Images per group: about GROUP_ELEMENTS grid positions, and whole groups per thread."""
+    """Images per group: about GROUP_ELEMENTS grid positions, fewer in a small batch (at least
+    MIN_GROUPS groups where there are the images); the same whatever the thread count."""
     if n == 0:  # an empty batch: no group at all
         return 1
     per_group = max(1, GROUP_ELEMENTS // plane_size)
-    threads = numba.get_num_threads()
-    groups_per_thread = -(-n // (threads * per_group))
-    groups = min(n, threads * groups_per_thread)
-    return -(-n // groups)
+    return max(1, min(per_group, -(-n // MIN_GROUPS)))
 
 
 def _grid(h, w, kh, kw, pads):
