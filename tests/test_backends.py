@@ -160,12 +160,67 @@ def test_a_slow_first_kernel_call_says_that_kernels_are_compiling(capsys, monkey
     fast = backend._notify_if_slow(lambda: 1, seconds=0.5)
     assert fast() == 1
     assert capsys.readouterr().err == ""
+    # slow, but every kernel came from numba's cache (a large batch): nothing to say (it said
+    # "compiling" for a 60,000-image predict with a warm cache)
+    monkeypatch.setattr(backend, "_compiling", lambda: False)
+    assert backend._notify_if_slow(lambda: time.sleep(0.3) or 3, seconds=0.05)() == 3
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(backend, "_compiling", lambda: True)
     slow = backend._notify_if_slow(lambda: time.sleep(0.3) or 2, seconds=0.05)
     assert slow() == 2
     assert backend.COMPILE_NOTICE in capsys.readouterr().err
     slow()  # the notice is given once per process, on a first call only
     backend._notify_if_slow(lambda: time.sleep(0.3), seconds=0.05)()
     assert capsys.readouterr().err == ""
+
+
+def test_compiling_tells_a_kernel_compiled_here_from_one_loaded_from_the_cache(tmp_path):
+    """numba's counters: a kernel compiled in this process is a cache miss, one loaded a hit."""
+    pytest.importorskip("numba")
+    script = ("import numpy as np; from tinynet import backend; from tinynet.kernels import "
+              "numba_cpu as nc; x = np.ones((2, 5, 5, 1)); "
+              "nc.maxpool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0)); print(backend._compiling())")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True,
+                           text=True, timeout=600) for _ in range(2)]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"], runs[0].stderr[-2000:]
+
+
+@pytest.mark.parametrize("cause, expected", [
+    ("jit", "NUMBA_DISABLE_JIT=1 is set, so numba would run tinynet's kernels as plain Python"),
+    ("cache", "numba cannot keep its compiled kernels anywhere .*set NUMBA_CACHE_DIR"),
+])
+def test_numba_that_cannot_compile_or_cache_is_refused_and_auto_falls_back(cause, expected):
+    """NUMBA_DISABLE_JIT=1 ran the kernels as Python (a training step of 32 images: 10 s) under
+    the name 'numba'; a machine where numba can write no cache failed at import with numba's
+    RuntimeError, 'auto' included, where 'auto' promises NumPy with a warning."""
+    numba = pytest.importorskip("numba")
+    # patched by hand, and put back before conftest's fixture selects the backend again
+    registry, state, disabled = dict(backend._registry), dict(backend._state), numba.config.DISABLE_JIT
+    real = backend.importlib.import_module
+
+    def no_locator(name, package=None):
+        if name.endswith("numba_cpu"):
+            raise RuntimeError("cannot cache function '_taps_axpy': no locator available")
+        return real(name, package)
+    try:
+        backend._registry.pop("numba", None)
+        if cause == "jit":
+            numba.config.DISABLE_JIT = True
+        else:
+            backend.importlib.import_module = no_locator
+        with pytest.raises(backend.BackendError, match=expected):
+            backend.set_backend("numba")
+        with pytest.warns(UserWarning, match="numba backend unavailable, using numpy"):
+            assert backend.set_backend("auto") == "numpy"
+    finally:
+        numba.config.DISABLE_JIT = disabled
+        backend.importlib.import_module = real
+        backend._registry.clear()
+        backend._registry.update(registry)
+        backend._state.clear()
+        backend._state.update(state)
 
 
 @pytest.mark.parametrize("first, then", [("numba", "numpy"), ("numpy", "numba")])
