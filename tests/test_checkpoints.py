@@ -23,6 +23,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -624,6 +625,50 @@ def test_load_weights_reads_a_whole_models_file_as_keras_3_reads_a_keras_file(tm
     other = tinynet.Sequential([layers.Input((5,)), layers.Dense(2)])
     with pytest.raises(ValueError, match=r"holds 6 weight arrays, model '.*' has 2"):
         other.load_weights(tmp_path / "best.keras")
+
+
+@pytest.mark.parametrize("kind", ["weights", "model"])
+def test_load_weights_puts_back_the_optimizer_state_where_keras_3_does(tmp_path, kind):
+    """Rolling a model back within one process: trained 3 epochs, load_weights of the file of
+    epoch 2, then epochs 3 and 4. tinynet kept the optimizer state of epoch 3 (Adam's moments
+    and step count: 0.01 away from a straight run); Keras 3 puts back the file's, as here: the
+    same weights as 4 epochs in one go, bit for bit. It skips, with a warning, an optimizer that
+    has taken no step (Keras: not built) or of another kind; a model without one says nothing."""
+    x, y = dataset(32, (6, 6, 2))
+    fit = dict(batch_size=8, verbose=0, shuffle=False)
+    straight = cnn(optimizers.Adam(0.01))
+    straight.fit(x, y, epochs=4, **fit)
+    first = cnn(optimizers.Adam(0.01))
+    first.fit(x, y, epochs=2, **fit)
+    first.optimizer.learning_rate = 0.005  # as ReduceLROnPlateau would: saved with the state
+    path = tmp_path / ("e2.weights.npz" if kind == "weights" else "e2.keras")
+    first.save_weights(path) if kind == "weights" else first.save(path)
+    first.optimizer.learning_rate = 0.01
+    first.fit(x, y, epochs=3, initial_epoch=2, **fit)  # the epoch to undo
+    first.optimizer.learning_rate = 0.02
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first.load_weights(path)
+    assert first.optimizer.iterations == 8 and first.optimizer.learning_rate == 0.005
+    first.optimizer.learning_rate = 0.01
+    first.fit(x, y, epochs=4, initial_epoch=2, **fit)
+    assert_same_weights(first.get_weights(), straight.get_weights())
+    unbuilt = cnn(optimizers.Adam(0.01))
+    with pytest.warns(UserWarning, match=r"not the optimizer's state: this model's optimizer has "
+                                         r"taken no step yet \(Keras skips it too\)"):
+        unbuilt.load_weights(path)
+    assert unbuilt.optimizer.iterations == 0
+    other = cnn(optimizers.SGD(0.1, momentum=0.9))
+    other.fit(x, y, epochs=1, **fit)
+    with pytest.warns(UserWarning, match="the file's optimizer is Adam, this model's SGD"):
+        other.load_weights(path)
+    assert other.optimizer.iterations == 4
+    assert_same_weights(other.get_weights(), unbuilt.get_weights())  # the weights: loaded
+    bare = cnn(optimizers.Adam(0.01))
+    bare.optimizer = None  # not compiled: the weights alone, in silence (as Keras)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bare.load_weights(path)
 
 
 @pytest.mark.parametrize("name", ["my_model", "model.ckpt", "model.weights"])

@@ -548,10 +548,12 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
     return model
 
 
-def save_weights(weights, path, overwrite=True, max_shard_size=None):
+def save_weights(weights, path, overwrite=True, max_shard_size=None, optimizer_state=None):
     """Write a list of weight arrays (Keras order: ``model.get_weights()``) to one ``.npz`` file,
     atomically. The arrays are placed back by their order (:func:`load_weights_into`), as Keras's
-    ``load_weights`` does, so a model built again (its layers named anew) loads them.
+    ``load_weights`` does, so a model built again (its layers named anew) loads them. As Keras 3's
+    weights files, it also holds the optimizer's state when there is one (``optimizer_state``, from
+    :func:`optimizer_state`), which ``load_weights`` puts back where Keras does.
 
     Keras's arguments: ``overwrite=False`` keeps an existing file and raises
     :class:`FileExistsError` (Keras asks on the terminal); ``max_shard_size`` (Keras's weights
@@ -563,7 +565,13 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None):
     _refuse_existing(os.fspath(path), overwrite, "model.save_weights")
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
     header = {"format": FORMAT + "-weights", "version": VERSION, "count": len(weights),
-              "order": "keras"}
+              "order": "keras", "optimizer": None}
+    if optimizer_state is not None:
+        header["optimizer"] = {k: v for k, v in optimizer_state.items() if k != "slots"}
+        header["optimizer"]["present"] = []
+        for i, row in enumerate(optimizer_state["slots"]):
+            header["optimizer"]["present"].append([j for j, a in enumerate(row) if a is not None])
+            arrays.update({f"optimizer_{i}_{j}": a for j, a in enumerate(row) if a is not None})
     arrays["header"] = _header_bytes(header)
     write_atomic(os.fspath(path), lambda f: np.savez(f, **arrays))
 
@@ -571,6 +579,68 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None):
 def load_weights(path):
     """The list of weight arrays written by :func:`save_weights`."""
     return _read_weights(path)[0]
+
+
+def _keras_order_params(model):
+    """The model's weight arrays in the order of ``get_weights`` (Keras's)."""
+    return [p for layer in _layers_in_file_order(model, {"order": "keras"}) for p in layer.params]
+
+
+def optimizer_state(model):
+    """What a weights file keeps of ``model.optimizer`` (None without one): its class, step count,
+    learning rate (None for a schedule, which its step count sets), slot names and, for each weight
+    in Keras's order, its slots (None where it has none yet)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    state = optimizer.get_state(model.params)
+    by_id = {id(p): row for p, row in zip(model.params, state["slots"])}
+    order = _keras_order_params(model)
+    if any(id(p) not in by_id for p in order):
+        return None
+    rate = None if optimizer._schedule is not None else float(optimizer.learning_rate)
+    return {"class": type(optimizer).__name__, "iterations": int(state["iterations"]),
+            "learning_rate": rate, "slot_names": list(optimizer.slot_names()),
+            "slots": [by_id[id(p)] for p in order]}
+
+
+def _has_stepped(state):
+    return state["iterations"] > 0 or any(a is not None for row in state["slots"] for a in row)
+
+
+def _restore_optimizer_state(model, saved, path, kept_layers):
+    """After ``load_weights``: put the file's optimizer state (``saved``, as
+    :func:`optimizer_state` gives it, or None) into ``model.optimizer`` where Keras 3 does, when
+    both optimizers have taken a step (Keras: are built) and they are of one kind; warn, as Keras
+    does, where one of them has state and it cannot be put back."""
+    optimizer = getattr(model, "optimizer", None)
+    mine = optimizer_state(model)
+    if mine is None or (not _has_stepped(mine) and (saved is None or not _has_stepped(saved))):
+        return
+    if saved is None:
+        reason = f"{os.fspath(path)} holds none (saved from a model never compiled or trained)"
+    elif kept_layers:
+        reason = "some layers kept their own weights (skip_mismatch)"
+    elif not _has_stepped(mine):
+        reason = "this model's optimizer has taken no step yet (Keras skips it too)"
+    elif not _has_stepped(saved):
+        reason = "the file's optimizer had taken no step"
+    elif saved["class"] != mine["class"] or saved["slot_names"] != mine["slot_names"]:
+        reason = f"the file's optimizer is {saved['class']}, this model's {mine['class']}"
+    elif any(a is not None and a.shape != tuple(p.shape) for row, p in
+             zip(saved["slots"], _keras_order_params(model)) for a in row):
+        reason = "its arrays do not fit this model's weights"
+    else:
+        rows = {id(p): row for p, row in zip(_keras_order_params(model), saved["slots"])}
+        optimizer.set_state(model.params, {"iterations": saved["iterations"],
+                                           "slots": [rows[id(p)] for p in model.params]})
+        if saved.get("learning_rate") is not None and optimizer._schedule is None:
+            optimizer.learning_rate = saved["learning_rate"]
+        return
+    warnings.warn(f"model.load_weights: the weights were loaded, not the optimizer's state: "
+                  f"{reason}; the optimizer keeps its own (step {mine['iterations']}). To resume "
+                  "training where a model was saved, save and load the whole model "
+                  "(model.save, tinynet.models.load_model)", UserWarning, stacklevel=4)
 
 
 def _read_weights(path, classes=None):
@@ -589,11 +659,23 @@ def _read_weights(path, classes=None):
                 if classes is None:
                     raise ModelFileError(f"{path} holds a whole model: tinynet.load_model(path) "
                                          "reads it, and model.load_weights(path) its weights")
-                return load_model(path, classes, compile=False).get_weights(), {"order": "keras"}
+                try:  # its optimizer's state too, as Keras 3 reads a .keras file's
+                    model = load_model(path, classes)
+                except ModelFileError:  # a loss or optimizer of one's own: the weights alone
+                    model = load_model(path, classes, compile=False)
+                return model.get_weights(), {"order": "keras",
+                                             "optimizer_state": optimizer_state(model)}
             if header.get("format") != FORMAT + "-weights":
                 raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
                                      "model file (write them with model.save_weights or "
                                      "model.save)")
+            saved = header.get("optimizer")
+            if saved is not None:  # the arrays of its slots, by weight (Keras order)
+                saved = dict(saved, slots=[
+                    [data[f"optimizer_{i}_{j}"] if j in present else None
+                     for j in range(len(saved["slot_names"]))]
+                    for i, present in enumerate(saved["present"])])
+            header["optimizer_state"] = saved
             return [data[f"weight_{i}"] for i in range(int(header["count"]))], header
     except ModelFileError:
         raise
@@ -659,3 +741,5 @@ def load_weights_into(model, path, skip_mismatch=False, classes=None, **kwargs):
         i += k
     for layer, arrays in chosen:
         layer.set_weights(arrays)
+    _restore_optimizer_state(model, header.get("optimizer_state"), path,
+                             kept_layers=len(chosen) < len(layers))

@@ -546,15 +546,20 @@ class Model:
         io.save_model(self, path, overwrite=overwrite, zipped=zipped, **kwargs)
 
     def save_weights(self, path, overwrite=True, max_shard_size=None):
-        """Write the weights alone (Keras order) to one ``.npz`` file, atomically."""
+        """Write the weights (Keras order) to one ``.npz`` file, atomically, with the optimizer's
+        state as Keras 3 does (``load_weights`` puts it back when the model's optimizer has taken
+        a step; the whole model, to resume training: ``save``)."""
         io.save_weights(self.get_weights(), path, overwrite=overwrite,
-                        max_shard_size=max_shard_size)
+                        max_shard_size=max_shard_size, optimizer_state=io.optimizer_state(self))
 
     def load_weights(self, path, skip_mismatch=False, **kwargs):
         """Read weights written by ``save_weights``, or those of a file written by ``save``, as
         Keras 3 reads a ``.keras`` file's, into this model (same architecture); with
         ``skip_mismatch=True`` a layer whose shapes differ keeps its weights, with a warning (see
-        :func:`tinynet.io.load_weights_into`)."""
+        :func:`tinynet.io.load_weights_into`). As Keras 3, the optimizer's state in the file is
+        put back when this model's optimizer has taken a step and is of the same kind (a model
+        rolled back to a checkpoint then trains on as if never past it); else a warning says
+        why it was not."""
         io.load_weights_into(self, path, skip_mismatch=skip_mismatch, classes=_model_classes(),
                              **kwargs)
 
