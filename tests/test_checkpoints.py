@@ -627,6 +627,21 @@ def test_load_weights_reads_a_whole_models_file_as_keras_3_reads_a_keras_file(tm
         other.load_weights(tmp_path / "best.keras")
 
 
+def test_the_wrong_file_for_load_model_or_load_weights_says_which_call_reads_it(tmp_path):
+    """load_model of a weights file said only "not a tinynet model file"; load_weights of a .npy
+    array failed with a bare TypeError (a context manager), and of a missing file with a
+    ValueError where load_model raises FileNotFoundError."""
+    model = tinynet.Sequential([layers.Input((3,)), layers.Dense(2)])
+    model.save_weights(tmp_path / "w.weights.npz")
+    with pytest.raises(ModelFileError, match=r"holds weights alone.*model\.load_weights\(path\)"):
+        tinynet.load_model(tmp_path / "w.weights.npz")
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(ModelFileError, match=r"a single NumPy array.*model\.set_weights"):
+        model.load_weights(tmp_path / "a.npy")
+    with pytest.raises(FileNotFoundError, match="no weights file at"):
+        model.load_weights(tmp_path / "missing.weights.npz")
+
+
 @pytest.mark.parametrize("kind", ["weights", "model"])
 def test_load_weights_puts_back_the_optimizer_state_where_keras_3_does(tmp_path, kind):
     """Rolling a model back within one process: trained 3 epochs, load_weights of the file of

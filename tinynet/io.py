@@ -437,6 +437,10 @@ def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True)
         raise ModelFileError(f"{path}: the model header is corrupted ({e})") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: the model header is not a JSON object")
+    if header.get("format") == FORMAT + "-weights":
+        raise ModelFileError(f"{path} holds weights alone (model.save_weights wrote it), not a "
+                             "model: build the model, then model.load_weights(path); "
+                             "model.save(path) writes a file load_model reads")
     if header.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a tinynet model file")
     version = header.get("version")
@@ -650,10 +654,16 @@ def _read_weights(path, classes=None):
     weights in the order of the model that wrote it, which older files give in tinynet's earlier
     order) and its weights taken in Keras's order."""
     path = os.fspath(path)
-    if os.path.exists(path):
-        _refuse_keras_file(path, "weights")
+    if not os.path.exists(path):  # as load_model says it
+        raise FileNotFoundError(f"no weights file at {path}")
+    _refuse_keras_file(path, "weights")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # one array (.npy): no context manager
+            raise ModelFileError(f"{path} holds a single NumPy array, not a tinynet weights "
+                                 "file (model.save_weights writes one; to set arrays you hold, "
+                                 "model.set_weights([...]) in get_weights's order)")
+        with data:
             header = json.loads(data["header"].tobytes().decode())
             if header.get("format") == FORMAT:  # a whole model
                 if classes is None:
