@@ -384,6 +384,34 @@ def test_hooks_written_without_a_default_for_logs_are_called_as_keras_calls_them
 
 
 # ---- a review's findings ---------------------------------------------------------------------
+def test_a_schedule_of_ones_own_that_would_load_changed_is_refused_at_save(tmp_path):
+    """A get_config() that leaves out an argument: saved, then loaded with custom_objects, the
+    rate was 0.1 where it had been 0.001, without a word (a review); tinynet refused the same
+    mistake in a loss or an optimizer of one's own, not in a schedule given to its own."""
+    class StepDecay(schedules.LearningRateSchedule):
+        def __init__(self, initial, every=10, factor=0.5):
+            self.initial, self.every, self.factor = initial, every, factor
+
+        def __call__(self, step):
+            return self.initial * self.factor ** (step // self.every)
+
+        def get_config(self):
+            return {"initial": self.initial}  # every and factor forgotten
+
+    x, y = data()
+    model = mlp(optimizers.SGD(StepDecay(0.1, every=2, factor=0.1)))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"StepDecay would load changed: at step 4 it gives "
+                                         r"0\.00100.*\{'initial': 0\.1\}\) 0\.1;"):
+        model.save(tmp_path / "s.keras")
+    with pytest.raises(ValueError, match="StepDecay would load changed"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[tinynet.callbacks.ModelCheckpoint(tmp_path / "c.keras")])
+    assert not list(tmp_path.iterdir())
+    model = mlp(optimizers.SGD(Halving(0.01)))  # a complete get_config: saved
+    model.save(tmp_path / "h.keras")
+
+
 def test_a_model_with_a_schedule_of_ones_own_loads_given_custom_objects(tmp_path):
     x, y = data()
     model = mlp(optimizers.Adam(learning_rate=Halving(0.01)))

@@ -16,6 +16,7 @@ safe_mode=True)``, ``save_weights(path, overwrite=True, max_shard_size=None)`` a
 them).
 """
 import inspect
+import math
 import json
 import os
 import secrets
@@ -32,6 +33,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .graph import topological_order
 from .names import unknown_argument
+from . import schedules as schedules_mod
 from .schedules import UnknownScheduleError
 
 FORMAT = "tinynet-model"
@@ -266,6 +268,33 @@ def check_restorable(model, where=None):
     (``where`` starts the message)."""
     _check_restorable(model.loss, losses_mod.CLASSES, "loss", "get_config", where)
     _check_restorable(model.optimizer, optimizers_mod.CLASSES, "optimizer", "_own_config", where)
+    _check_schedule(model.optimizer, where)
+
+
+def _check_schedule(optimizer, where):
+    """A learning-rate schedule of one's own is saved as its class's name and ``get_config()``:
+    rebuild it so, as ``load_model(custom_objects=)`` will, and refuse to save one whose rates
+    then differ (a ``get_config`` that leaves out an argument: a rate 100 times larger after the
+    load, without a word). Compared at the optimizer's step and a few later ones."""
+    schedule = getattr(optimizer, "_schedule", None)
+    cls = type(schedule)
+    if schedule is None or schedules_mod.SCHEDULES.get(cls.__name__) is cls:
+        return
+    at = f"{where}: " if where else ""
+    own = f"the learning-rate schedule {cls.__module__}.{cls.__qualname__}"
+    try:
+        saved = json.loads(json.dumps(schedules_mod.serialize(schedule), default=_json_value))
+        rebuilt = schedules_mod.deserialize(saved, {cls.__name__: cls})
+        steps = [optimizer.iterations + k for k in (0, 1, 10, 100, 1000, 10000)]
+        rates = [(t, float(schedule(t)), float(rebuilt(t))) for t in steps]
+    except Exception as e:  # noqa: BLE001  (anything its get_config or __init__ may raise)
+        raise ValueError(f"{at}{own} cannot be rebuilt from its get_config() ({type(e).__name__}: "
+                         f"{e}); its __init__ must take every key get_config() returns") from None
+    for t, rate, again in rates:
+        if rate != again and not (math.isnan(rate) and math.isnan(again)):
+            raise ValueError(f"{at}{own} would load changed: at step {t} it gives {rate!r}, "
+                             f"rebuilt from its get_config() ({saved['config']}) {again!r}; its "
+                             "get_config() must return every argument of its __init__")
 
 
 def _check_restorable(obj, builtin, kind, config_method, where):
