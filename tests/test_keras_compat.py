@@ -594,6 +594,24 @@ def test_keras_input_batch_shape_mixed_precision_and_an_empty_batch():
         model.test_on_batch(np.zeros((0, 4)), np.zeros((0, 2)))
 
 
+def test_a_softmax_followed_by_layers_that_pass_values_on_is_not_called_missing():
+    """A softmax, then Dropout (or Reshape, or a linear Activation): the warning said the last
+    layer had no softmax and to add activation='softmax' to it (Dropout takes none; on the
+    Activation it would apply a second softmax). A Dense without softmax before Dropout is still
+    named, as the layer that computes the outputs."""
+    for after in ([layers.Dropout(0.3)], [layers.Reshape((3,))],
+                  [layers.Dropout(0.1), layers.Activation("linear")]):
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")]
+                                 + after)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.compile("sgd", "categorical_crossentropy")
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="raw"), layers.Dropout(0.3)])
+    with pytest.warns(UserWarning, match=r"but the layer that computes its outputs 'raw' has no "
+                                         r"softmax"):
+        model.compile("sgd", "categorical_crossentropy")
+
+
 def test_arguments_given_by_position_mean_what_they_mean_in_keras():
     """Keras's positional order: a pooling's fourth argument and Flatten's first are data_format,
     tinynet took them for the layer's name, so 'channels_first' images were pooled and flattened

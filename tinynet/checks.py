@@ -341,23 +341,42 @@ def warn_if_unscaled(model, x, predicting=False):
     return True
 
 
+def _passes_values_on(layer):
+    """A layer of tinynet's that outputs its input's values (rearranged, or, for Dropout, scaled
+    in training only): what comes out of it is still the previous layer's probabilities."""
+    kind = type(layer)
+    return (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1
+            and (kind.__name__ in ("Dropout", "Reshape", "Flatten")
+                 or (kind.__name__ == "Activation" and layer.activation in (None, "linear"))))
+
+
+def _source_of_output(output):
+    """The last layer before ``output`` that changes values (``output`` itself, unless it only
+    passes values on: a softmax followed by Dropout still gives probabilities)."""
+    while _passes_values_on(output):
+        output = output.inbound[0].layer
+    return output
+
+
 def warn_if_probabilities_without_softmax(model):
     """Warn when a loss on probabilities follows a last layer that gives none (Keras lets it pass,
     and the model trains to a fraction of its accuracy)."""
     if not model.built or getattr(model.loss, "from_logits", True):
         return
-    output = model.graph.output
+    output = _source_of_output(model.graph.output)
+    last = ("the last layer" if output is model.graph.output
+            else "the layer that computes its outputs")
     kind = type(model.loss).name  # the class's name: a user may rename the loss itself
     if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
             and output.activation != "softmax" and output.output_shape[-1] > 1 \
             and not hasattr(output, "model"):  # a nested model's own output layer is inside it
-        warnings.warn(f"model '{model.name}': {kind} expects probabilities, but the last layer "
+        warnings.warn(f"model '{model.name}': {kind} expects probabilities, but {last} "
                       f"'{output.name}' has no softmax (activation {output.activation!r}); add "
                       f"activation='softmax' to it, or use {type(model.loss).__name__}"
                       "(from_logits=True)", UserWarning, stacklevel=_user_stacklevel())
     if kind == "binary_crossentropy" and output.activation != "sigmoid":
-        warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but the "
-                      f"last layer '{output.name}' has no sigmoid; add activation='sigmoid', or "
+        warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but "
+                      f"{last} '{output.name}' has no sigmoid; add activation='sigmoid', or "
                       "use BinaryCrossentropy(from_logits=True)", UserWarning,
                       stacklevel=_user_stacklevel())
 
