@@ -458,6 +458,14 @@ def test_model_epoch_after_fit_from_initial_epoch_is_the_epoch_reached(tmp_path)
     again.fit(x, y, batch_size=8, epochs=2, verbose=0)
     again.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert again.epoch == 4
+    # inside the first resumed epoch too (a review: a checkpoint every 2 batches of epoch 3
+    # said 0, and resuming from it trained epochs 1 and 2 again)
+    third = make_model()
+    third.load_weights(tmp_path / "w.weights.npz")
+    third.fit(x, y, batch_size=8, epochs=3, initial_epoch=2, verbose=0,
+              callbacks=[ModelCheckpoint(tmp_path / "ck-{epoch}-{batch}.npz", save_freq=2)])
+    assert tinynet.load_model(tmp_path / "ck-3-2.npz").epoch == 2
+    assert tinynet.load_model(tmp_path / "ck-3-4.npz").epoch == 3
 
 
 def test_early_stopping_on_real_validation_loss_restores_the_best_epoch():

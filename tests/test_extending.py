@@ -676,7 +676,7 @@ def test_a_built_layer_joining_a_model_for_other_inputs_keeps_its_weights_or_is_
     assert wide.kernel.dtype == np.float32
     np.testing.assert_array_equal(wide.kernel, kernel.astype(np.float32))
 
-    class Scale(layers.Layer):  # add_weight in build: each build adds a weight
+    class Scale(layers.Layer):  # add_weight in build: the weights it made are made again
         def build(self, input_shape):
             self.a = self.add_weight(shape=(1,), initializer="ones")
             super().build(input_shape)
@@ -686,9 +686,30 @@ def test_a_built_layer_joining_a_model_for_other_inputs_keeps_its_weights_or_is_
 
     scale = Scale()
     scale(np.ones((2, 5)))
-    with pytest.raises(ValueError, match="made 2 weight arrays where it had 1"):
-        tinynet.Sequential([tinynet.Input((7,)), scale])
-    assert len(scale.params) == 1 and scale.input_shape == (5,)
+    scale.a[...] = 3.0
+    model = tinynet.Sequential([tinynet.Input((7,)), scale])  # (a review: refused, or a spare)
+    assert len(scale.params) == 1 and scale.params[0] is scale.a
+    assert model.predict(np.ones((1, 7))).tolist() == [[3.0] * 7]
+    tinynet.backend.set_floatx("float64")
+    scale = Scale()
+    scale(np.ones((2, 5)))
+    tinynet.backend.set_floatx("float32")
+    tinynet.Sequential([tinynet.Input((5,)), scale])  # another float type only: cast
+    assert len(scale.params) == 1 and scale.a.dtype == np.float32
+
+    class PerFeature(layers.Layer):  # as many weights as input features
+        def build(self, input_shape):
+            self.ws = [self.add_weight(shape=(1,)) for _ in range(input_shape[-1])]
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            return x
+
+    each = PerFeature()
+    each(np.ones((1, 2)))
+    with pytest.raises(ValueError, match="made 3 weight arrays where it had 2"):
+        tinynet.Sequential([tinynet.Input((3,)), each])
+    assert len(each.params) == 2 and each.input_shape == (2,)
 
 
 def test_a_failed_model_build_leaves_its_layers_unbuilt_for_a_retry():

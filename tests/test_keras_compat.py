@@ -633,6 +633,11 @@ def test_arguments_given_by_position_mean_what_they_mean_in_keras():
     with pytest.raises(ValueError, match="a seed per layer is not implemented"):
         layers.Dropout(0.5, None, 42)  # Keras: rate, noise_shape, seed (42 was the name)
     assert layers.InputLayer(batch_shape=(None, 6)).output_shape == (6,)
+    # Keras 3.15's Input: shape, batch_size, dtype, sparse, ragged, batch_shape, name (a review)
+    assert layers.Input(None, None, "float32", False, False, (None, 3)).shape == (None, 3)
+    config = {"batch_shape": (None, 3), "dtype": "float32", "sparse": False, "ragged": False,
+              "name": "from_config", "optional": False}  # keras.layers.InputLayer's get_config()
+    assert layers.InputLayer(**config).output_shape == (3,)
 
 
 def test_keras_defaults_of_what_tinynet_lacks_are_accepted_and_other_values_refused():
@@ -641,7 +646,7 @@ def test_keras_defaults_of_what_tinynet_lacks_are_accepted_and_other_values_refu
     conv = layers.Conv2D(2, 3, dilation_rate=(1, 1), groups=1, kernel_regularizer=None,
                          bias_regularizer=None, activity_regularizer=None,
                          kernel_constraint=None, bias_constraint=None, data_format="channels_last")
-    dense = layers.Dense(2, kernel_regularizer=None, lora_rank=None)
+    dense = layers.Dense(2, kernel_regularizer=None, lora_rank=None, quantization_config=None)
     layers.Dropout(0.5, noise_shape=None)
     layers.Input((3,), sparse=False)
     model = keras.Sequential([layers.Input((5, 5, 1)), conv, layers.Flatten(), dense])

@@ -395,8 +395,8 @@ def test_fused_rmsprop_gives_the_readable_updates_numbers(options, dtype, monkey
                 np.testing.assert_array_equal(u, v)
 
 
-@pytest.mark.parametrize("n", [20, 50, 128, 3])
-@pytest.mark.parametrize("case", ["l1", "l3"])
+@pytest.mark.parametrize("n", [3, 20, 50])  # batches the thread count cut otherwise
+@pytest.mark.parametrize("case", ["l3"])  # several images a group (l1's and l2's hold one)
 def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):
     """The images were cut into groups by the thread count, and the groups' partial sums of
     dL/dw added in that order: float64 weights trained with one seed differed on 1 and 2 threads

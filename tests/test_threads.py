@@ -221,3 +221,28 @@ def test_adapt_to_load_stays_within_a_users_numba_set_num_threads(adapting, monk
     one_second(0.0)
     threads.adapt_to_load()
     assert current["n"] == 2
+
+
+def test_the_users_thread_count_is_back_after_fit_and_stays_the_ceiling(adapting, monkeypatch):
+    """A fit under load left numba on the 1 thread the load had chosen; the user then set 1
+    (as the README advises) and the next fit, on a quiet machine, raised it to 2 (a review):
+    the count tinynet set could not be told from the user's. fit now gives the count back."""
+    numba_calls, one_second = adapting
+    numba = pytest.importorskip("numba")
+    current = {"n": 2}  # numba's own count
+    monkeypatch.setattr(numba, "get_num_threads", lambda: current["n"])
+    monkeypatch.setattr(numba, "set_num_threads",
+                        lambda n: (numba_calls.append(n), current.update(n=n)))
+    threads.adapt_to_load()
+    one_second(1.5)  # busy: one thread
+    threads.adapt_to_load()
+    assert current["n"] == 1
+    threads.after_fit()
+    assert current["n"] == 2  # numba's own count, back
+    current["n"] = 1  # the user's numba.set_num_threads(1)
+    threads.adapt_to_load()
+    one_second(0.0)  # quiet
+    threads.adapt_to_load()
+    assert current["n"] == 1
+    threads.after_fit()
+    assert current["n"] == 1

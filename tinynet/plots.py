@@ -58,9 +58,10 @@ def _history_dict(history, where="plot_history", label=None):
     run = "" if label is None else f" of run {label!r}"
     if isinstance(h, dict) and not any(len(v) for v in h.values() if hasattr(v, "__len__")):
         what = "History" if h is not history else "history"
-        raise ValueError(f"{where}: the {what}{run} has no epochs to plot: fit ran no epoch "
-                         "(epochs=0, or initial_epoch equal to epochs) or was never called; "
-                         "plot the History that fit returns after at least one epoch")
+        raise ValueError(f"{where}: the {what}{run} has no epochs to plot: fit finished no "
+                         "epoch (epochs=0, initial_epoch equal to epochs, or Ctrl-C in the "
+                         "first epoch) or was never called; plot the History that fit returns "
+                         "after at least one epoch")
     if not isinstance(h, dict) or "loss" not in h:
         got = (f"a dict with the keys {sorted(map(str, h))}" if isinstance(h, dict)
                else type(history).__name__)

@@ -161,6 +161,18 @@ def others_busy_cores():
 WINDOW_S = 2.0  # the load is measured over at least this long: shorter windows are noise
 
 
+def after_fit():
+    """After ``fit``: give numba back the thread count it had before :func:`adapt_to_load`
+    changed it (the user's, or numba's own), so that it stays the ceiling of the next fit even
+    when the user sets it again to the count the load had chosen."""
+    numba = sys.modules.get("numba")
+    if numba is not None and _state["ceiling"] is not None and \
+            _state["numba_threads"] is not None:
+        if numba.get_num_threads() == _state["numba_threads"]:  # untouched since: put back
+            numba.set_num_threads(_state["ceiling"])
+        _state["numba_threads"] = None  # what numba has now is the user's
+
+
 def adapt_to_load():
     """Under "auto": run numba's kernels and BLAS on the cores that other processes leave free
     (at least one; BLAS stays on one thread once the parallel kernels run on a small machine).

@@ -246,53 +246,58 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     verbose = shown(verbose)
     for cb in callbacks:  # what a callback refuses, before any of them starts
         getattr(cb, "_check_before_training", lambda: None)()
-    with _StopOnInterrupt(model) as interrupt:
-        for cb in callbacks:
-            cb.on_train_begin({})
-        logs = {}  # what on_train_end gets when no epoch runs, as Keras
-        for epoch in range(initial_epoch, epochs):
+    model.epoch = max(model.epoch, initial_epoch)  # epochs before initial_epoch count as done
+    try:
+        with _StopOnInterrupt(model) as interrupt:
             for cb in callbacks:
-                cb.on_epoch_begin(epoch, {})
-            if verbose == 2 and epochs > 1:  # Keras 3's first line (no epoch named for one)
-                print(f"Epoch {epoch + 1}/{epochs}")
-            # with a seed, the epoch's shuffle and dropout masks come from a generator of their
-            # own, a function of (seed, epoch) only: a resumed fit repeats a straight one, and
-            # the global generator is left as it was
-            gen = np.random.default_rng([seed, epoch]) if seed is not None else backend.rng()
-            started = time.perf_counter()
-            bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                       disable=verbose != 1, leave=True, dynamic_ncols=True)
-            try:
-                with backend.generator(gen):
-                    epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
-                                                    shuffle, bar, callbacks, verbose)
-                if interrupt.fired and seen < n:  # Ctrl-C part-way: the epoch did not happen
-                    bar.close()  # (the message goes on a line of its own, after the bar)
-                    print(f"Epoch {epoch + 1} interrupted after {seen} of {n} examples: it is "
-                          "not counted (no validation, no callbacks' end of epoch: a checkpoint "
-                          "keeps the last whole epoch); the weights are those after the last "
-                          "batch trained")
-                    break
-                logs = epoch_logs
-                if validation_data is not None and (
-                        epoch + 1 in validation_freq if isinstance(validation_freq, tuple)
-                        else (epoch + 1) % validation_freq == 0):  # Keras's epochs, from 1
-                    vx, vy, vw = validation_data
-                    val = evaluate_arrays(model, vx, vy, validation_batch, vw,
-                                          callbacks=callbacks)
-                    logs.update({f"val_{k}": v for k, v in val.items()})
+                cb.on_train_begin({})
+            logs = {}  # what on_train_end gets when no epoch runs, as Keras
+            for epoch in range(initial_epoch, epochs):
                 for cb in callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                # the epoch's line shows what the callbacks added too (learning_rate), as Keras's
-                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-            finally:
-                bar.close()
-            if verbose == 2:  # no bar: the second line, after the callbacks, as Keras 3's
-                print(progress_line(steps, time.perf_counter() - started, logs))
-            if model.stop_training:
-                break
-        for cb in callbacks:
-            cb.on_train_end(logs)  # the last epoch's logs, as in Keras
+                    cb.on_epoch_begin(epoch, {})
+                if verbose == 2 and epochs > 1:  # Keras 3's first line (no epoch named for one)
+                    print(f"Epoch {epoch + 1}/{epochs}")
+                # with a seed, the epoch's shuffle and dropout masks come from a generator of their
+                # own, a function of (seed, epoch) only: a resumed fit repeats a straight one, and
+                # the global generator is left as it was
+                gen = np.random.default_rng([seed, epoch]) if seed is not None else backend.rng()
+                started = time.perf_counter()
+                bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
+                           disable=verbose != 1, leave=True, dynamic_ncols=True)
+                try:
+                    with backend.generator(gen):
+                        epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
+                                                        shuffle, bar, callbacks, verbose)
+                    if interrupt.fired and seen < n:  # Ctrl-C part-way: the epoch did not happen
+                        bar.close()  # (the message goes on a line of its own, after the bar)
+                        print(f"Epoch {epoch + 1} interrupted after {seen} of {n} examples: it is "
+                              "not counted (no validation, no callbacks' end of epoch, so no "
+                              "checkpoint of it); the weights are those after the last batch "
+                              "trained, unless a callback puts others back as training ends "
+                              "(EarlyStopping(restore_best_weights=True))")
+                        break
+                    logs = epoch_logs
+                    if validation_data is not None and (
+                            epoch + 1 in validation_freq if isinstance(validation_freq, tuple)
+                            else (epoch + 1) % validation_freq == 0):  # Keras's epochs, from 1
+                        vx, vy, vw = validation_data
+                        val = evaluate_arrays(model, vx, vy, validation_batch, vw,
+                                              callbacks=callbacks)
+                        logs.update({f"val_{k}": v for k, v in val.items()})
+                    for cb in callbacks:
+                        cb.on_epoch_end(epoch, logs)
+                    # the epoch's line shows what the callbacks added too (learning_rate), as Keras's
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+                finally:
+                    bar.close()
+                if verbose == 2:  # no bar: the second line, after the callbacks, as Keras 3's
+                    print(progress_line(steps, time.perf_counter() - started, logs))
+                if model.stop_training:
+                    break
+            for cb in callbacks:
+                cb.on_train_end(logs)  # the last epoch's logs, as in Keras
+    finally:
+        threads.after_fit()  # the thread count the user had (predict and evaluate run on it)
     return history
 
 

@@ -149,8 +149,8 @@ class Params(list):
 KERAS_DEFAULTS = {"dilation_rate": 1, "groups": 1, "kernel_regularizer": None,
                   "bias_regularizer": None, "activity_regularizer": None,
                   "kernel_constraint": None, "bias_constraint": None, "lora_rank": None,
-                  "lora_alpha": None, "noise_shape": None, "sparse": False, "ragged": False,
-                  "optional": False}
+                  "lora_alpha": None, "quantization_config": None, "noise_shape": None,
+                  "sparse": False, "ragged": False, "optional": False}
 
 
 def _is_default(value, default):
@@ -400,8 +400,13 @@ class Layer:
         return [as_float(x, self.dtype) for x in xs]
 
     def _build_checked(self, shapes, several=False):
-        """``build(shapes)``, then :meth:`_check_built`."""
+        """``build(shapes)``, then :meth:`_check_built`; keeps how many weights the build made
+        (appended with ``add_weight``, or all of ``params`` when it made the list anew)."""
+        before = list(self.params)
         self.build(shapes)
+        n = len(before)
+        appended = len(self.params) >= n and all(a is b for a, b in zip(self.params, before))
+        self._weights_of_build = len(self.params) - n if appended else len(self.params)
         self._check_built(shapes, several)
 
     def _build_again(self, shapes, built_for, several=False):
@@ -413,6 +418,10 @@ class Layer:
         weights: weights set or loaded were lost without a word.)"""
         before = dict(self.__dict__)  # every attribute, as it was: the weights among them
         kept = [np.array(backend.to_numpy(p)) for p in self.params]
+        made = getattr(self, "_weights_of_build", 0)  # the build makes these again: without
+        if made:  # them in params, add_weight's new arrays replace them (instead of joining them)
+            self.params = list(self.params)[:len(self.params) - made]
+            self.grads = list(self.grads)[:len(self.params)]
         try:
             self._build_checked(shapes, several)
             needed = [tuple(p.shape) for p in self.params]
@@ -691,11 +700,17 @@ class InputLayer(Layer):
     default_name = "input_layer"
 
     # Keras 3's order of arguments (an argument given by position means what it means there)
-    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
-                 input_tensor=None, optional=False, name=None, *, input_shape=None):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, ragged=None,
+                 batch_shape=None, input_tensor=None, optional=False, name=None, *,
+                 input_shape=None, **keras_options):
+        if keras_options.pop("trainable", True) is not True or keras_options:
+            key = next(iter(keras_options), "trainable")
+            raise unknown_argument("InputLayer", key, "InputLayer takes shape (or batch_shape), "
+                                   "dtype and name")
         super().__init__(name=name)
-        if sparse or input_tensor is not None or optional:
-            what = "sparse" if sparse else "input_tensor" if input_tensor is not None else "optional"
+        if sparse or ragged or input_tensor is not None or optional:
+            what = ("sparse" if sparse else "ragged" if ragged else
+                    "input_tensor" if input_tensor is not None else "optional")
             raise ValueError(f"InputLayer: {what}= is not implemented in tinynet (dense array "
                              "inputs only); give shape (and dtype, name)")
         if batch_shape is not None:
@@ -733,13 +748,13 @@ class InputLayer(Layer):
 
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
-          tensor=None, optional=False, **keras_options):
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
+          name=None, tensor=None, optional=False, **keras_options):
     """Start a functional graph: ``x = Input((28, 28, 1))`` (shape without the batch axis), or
     Keras's ``Input(batch_shape=(None, 28, 28, 1))``; Keras 3's order of arguments."""
     if keras_options:
         key = next(iter(keras_options))
         raise unknown_argument("Input", key, "Input takes shape (or batch_shape), name and dtype")
-    return InputLayer(shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+    return InputLayer(shape, batch_size=batch_size, dtype=dtype, sparse=sparse, ragged=ragged,
                       batch_shape=batch_shape, input_tensor=tensor, optional=optional,
                       name=name).output
