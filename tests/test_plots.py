@@ -105,7 +105,7 @@ def test_an_empty_history_has_no_epochs_to_plot(tmp_path):
     fitted = model.fit(np.zeros((4, 3)), np.eye(2)[[0, 1, 0, 1]], epochs=0, verbose=0)
     for empty in (fitted, History(), {}, {"loss": [], "val_loss": []}):
         with pytest.raises(ValueError, match=r"plot_history: the (History|history) has no epochs "
-                                             r"to plot: fit ran no epoch \(epochs=0"):
+                                             r"to plot: fit finished no epoch \(epochs=0"):
             plots.plot_history(empty, tmp_path / "h.png")
     with pytest.raises(ValueError, match=r"plot_histories: the History of run 'b' has no epochs"):
         plots.plot_histories({"a": history(), "b": History()}, tmp_path / "hs.png")
