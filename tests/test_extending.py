@@ -433,16 +433,19 @@ def test_what_a_subclass_writes_over_tinynets_own_is_run_or_refused():
                                                             rel=1e-5)
 
 
+class BuiltScale(layers.Layer):
+    """A weight made in build with add_weight: each build makes it anew."""
+
+    def build(self, input_shape):
+        self.a = self.add_weight(shape=(1,), initializer="ones")
+        super().build(input_shape)
+
+    def _forward(self, x, training, fused=None):
+        return self.a * x
+
+
 def test_add_weight_follows_keras_and_a_rebuilt_layer_keeps_one_weight():
-    class Scale(layers.Layer):
-        def build(self, input_shape):
-            self.a = self.add_weight(shape=(1,), initializer="ones")
-            super().build(input_shape)
-
-        def _forward(self, x, training, fused=None):
-            return self.a * x
-
-    layer = Scale()
+    layer = BuiltScale()
     layer(np.ones((2, 5)))  # built on an array, then again in a model
     model = tinynet.Sequential([tinynet.Input((5,)), layer])
     assert len(layer.params) == 1 and model.count_params() == 1 and layer.params[0] is layer.a
@@ -676,22 +679,14 @@ def test_a_built_layer_joining_a_model_for_other_inputs_keeps_its_weights_or_is_
     assert wide.kernel.dtype == np.float32
     np.testing.assert_array_equal(wide.kernel, kernel.astype(np.float32))
 
-    class Scale(layers.Layer):  # add_weight in build: the weights it made are made again
-        def build(self, input_shape):
-            self.a = self.add_weight(shape=(1,), initializer="ones")
-            super().build(input_shape)
-
-        def _forward(self, x, training, fused=None):
-            return self.a * x
-
-    scale = Scale()
+    scale = BuiltScale()  # add_weight in build: the weights it made are made again
     scale(np.ones((2, 5)))
     scale.a[...] = 3.0
     model = tinynet.Sequential([tinynet.Input((7,)), scale])  # (a review: refused, or a spare)
     assert len(scale.params) == 1 and scale.params[0] is scale.a
     assert model.predict(np.ones((1, 7))).tolist() == [[3.0] * 7]
     tinynet.backend.set_floatx("float64")
-    scale = Scale()
+    scale = BuiltScale()
     scale(np.ones((2, 5)))
     tinynet.backend.set_floatx("float32")
     tinynet.Sequential([tinynet.Input((5,)), scale])  # another float type only: cast
