@@ -692,6 +692,36 @@ def test_a_built_layer_joining_a_model_for_other_inputs_keeps_its_weights_or_is_
     tinynet.Sequential([tinynet.Input((5,)), scale])  # another float type only: cast
     assert len(scale.params) == 1 and scale.a.dtype == np.float32
 
+    class Guarded(layers.Layer):  # a build that makes its weight once (a review: refused)
+        def build(self, input_shape):
+            if not hasattr(self, "a"):
+                self.a = self.add_weight(shape=(1,), initializer="ones")
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            return self.a * x
+
+    guarded = Guarded()
+    guarded(np.ones((2, 5)))
+    guarded.a[...] = 4.0
+    model = tinynet.Sequential([tinynet.Input((7,)), guarded])
+    assert len(guarded.params) == 1 and model.predict(np.ones((1, 7))).tolist() == [[4.0] * 7]
+
+    class MadeInInit(layers.Layer):  # Keras's first example: the weight made in __init__
+        def __init__(self):
+            super().__init__()
+            self.a = self.add_weight(shape=(1,), initializer="ones")
+
+        def _forward(self, x, training, fused=None):
+            return self.a * x
+
+    tinynet.backend.set_floatx("float64")
+    made = MadeInInit()
+    made(np.ones((2, 3)))
+    tinynet.backend.set_floatx("float32")
+    model = tinynet.Sequential([tinynet.Input((3,)), made])  # (mixed float64/float32 before)
+    assert made.a.dtype == np.float32 and made.params[0] is made.a and model.dtype == np.float32
+
     class PerFeature(layers.Layer):  # as many weights as input features
         def build(self, input_shape):
             self.ws = [self.add_weight(shape=(1,)) for _ in range(input_shape[-1])]

@@ -606,6 +606,10 @@ def test_a_softmax_followed_by_layers_that_pass_values_on_is_not_called_missing(
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             model.compile("sgd", "categorical_crossentropy")
+    regrouped = keras.Sequential([keras.Input((4,)), layers.Dense(6, activation="softmax"),
+                                  layers.Reshape((2, 3))])  # rows of 3 that are no distributions
+    with pytest.warns(UserWarning, match="no softmax"):
+        regrouped.compile("sgd", "categorical_crossentropy")
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="raw"), layers.Dropout(0.3)])
     with pytest.warns(UserWarning, match=r"but the layer that computes its outputs 'raw' has no "
                                          r"softmax"):

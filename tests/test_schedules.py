@@ -411,6 +411,28 @@ def test_a_schedule_of_ones_own_that_would_load_changed_is_refused_at_save(tmp_p
     model = mlp(optimizers.SGD(Halving(0.01)))  # a complete get_config: saved
     model.save(tmp_path / "h.keras")
 
+    class Table(schedules.LearningRateSchedule):  # defined over the planned steps only
+        def __init__(self, rates):
+            self.rates = list(rates)
+
+        def __call__(self, step):
+            return self.rates[int(step)]
+
+        def get_config(self):
+            return {"rates": self.rates}
+
+    model = mlp(optimizers.SGD(Table([0.01] * 12)))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model.save(tmp_path / "t.keras")  # (a review: refused, its rates at step 10,000 failing)
+
+    class ExponentialDecay(schedules.ExponentialDecay):  # tinynet's name, another schedule
+        def __call__(self, step):
+            return super().__call__(step) * 0.03
+
+    model = mlp(optimizers.SGD(ExponentialDecay(0.01, 10, 0.9)))
+    with pytest.raises(ValueError, match="has the name of tinynet's ExponentialDecay"):
+        model.save(tmp_path / "e.keras")  # it loaded as tinynet's: rates 30 times larger
+
 
 def test_a_model_with_a_schedule_of_ones_own_loads_given_custom_objects(tmp_path):
     x, y = data()

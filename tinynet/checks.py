@@ -342,12 +342,16 @@ def warn_if_unscaled(model, x, predicting=False):
 
 
 def _passes_values_on(layer):
-    """A layer of tinynet's that outputs its input's values (rearranged, or, for Dropout, scaled
-    in training only): what comes out of it is still the previous layer's probabilities."""
+    """A layer of tinynet's that outputs its input's values (for Dropout, scaled in training
+    only; Reshape and Flatten when they keep the last axis, the one the loss sums over): what
+    comes out of it is still the previous layer's probabilities."""
     kind = type(layer)
-    return (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1
-            and (kind.__name__ in ("Dropout", "Reshape", "Flatten")
-                 or (kind.__name__ == "Activation" and layer.activation in (None, "linear"))))
+    if not (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1):
+        return False
+    if kind.__name__ in ("Reshape", "Flatten"):
+        return layer.output_shape[-1] == layer.inbound[0].shape[-1]
+    return kind.__name__ == "Dropout" or (kind.__name__ == "Activation"
+                                          and layer.activation in (None, "linear"))
 
 
 def _source_of_output(output):

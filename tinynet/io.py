@@ -282,16 +282,30 @@ def _check_schedule(optimizer, where):
         return
     at = f"{where}: " if where else ""
     own = f"the learning-rate schedule {cls.__module__}.{cls.__qualname__}"
+    if schedules_mod.SCHEDULES.get(cls.__name__) is not None:  # tinynet's name, another class
+        raise ValueError(f"{at}{own} has the name of tinynet's {cls.__name__}, and a model file "
+                         "names the schedule's class only: it would load as tinynet's; give "
+                         "your class another name")
     try:
         saved = json.loads(json.dumps(schedules_mod.serialize(schedule), default=_json_value))
         rebuilt = schedules_mod.deserialize(saved, {cls.__name__: cls})
-        steps = [optimizer.iterations + k for k in (0, 1, 10, 100, 1000, 10000)]
-        rates = [(t, float(schedule(t)), float(rebuilt(t))) for t in steps]
     except Exception as e:  # noqa: BLE001  (anything its get_config or __init__ may raise)
         raise ValueError(f"{at}{own} cannot be rebuilt from its get_config() ({type(e).__name__}: "
                          f"{e}); its __init__ must take every key get_config() returns") from None
+    rates = []
+    for t in (optimizer.iterations + k for k in (0, 1, 10, 100, 1000, 10000)):
+        try:
+            rate = float(schedule(t))
+        except Exception:  # noqa: BLE001  (a schedule may be defined over the planned steps only)
+            continue
+        try:
+            again = float(rebuilt(t))
+        except Exception as e:  # noqa: BLE001
+            again = f"{type(e).__name__}: {e}"
+        rates.append((t, rate, again))
     for t, rate, again in rates:
-        if rate != again and not (math.isnan(rate) and math.isnan(again)):
+        if rate != again and not (isinstance(again, float) and math.isnan(rate)
+                                  and math.isnan(again)):
             raise ValueError(f"{at}{own} would load changed: at step {t} it gives {rate!r}, "
                              f"rebuilt from its get_config() ({saved['config']}) {again!r}; its "
                              "get_config() must return every argument of its __init__")
@@ -600,7 +614,8 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None, optimizer_s
     header = {"format": FORMAT + "-weights", "version": VERSION, "count": len(weights),
               "order": "keras", "optimizer": None}
     if optimizer_state is not None:
-        header["optimizer"] = {k: v for k, v in optimizer_state.items() if k != "slots"}
+        header["optimizer"] = {k: v for k, v in optimizer_state.items()
+                               if k not in ("slots", "held")}
         header["optimizer"]["present"] = []
         for i, row in enumerate(optimizer_state["slots"]):
             header["optimizer"]["present"].append([j for j, a in enumerate(row) if a is not None])
@@ -622,36 +637,66 @@ def _keras_order_params(model):
 def optimizer_state(model):
     """What a weights file keeps of ``model.optimizer`` (None without one): its class, step count,
     learning rate (None for a schedule, which its step count sets), slot names and, for each weight
-    in Keras's order, its slots (None where it has none yet)."""
+    in Keras's order, its slots (None where it has none yet) and the names of those it holds (an
+    optimizer of one's own may hold some that ``slot_names`` does not list)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return None
     state = optimizer.get_state(model.params)
-    by_id = {id(p): row for p, row in zip(model.params, state["slots"])}
+    held = [sorted(optimizer._slots[i]) if i < len(optimizer._slots) else []
+            for i in range(len(model.params))]
+    by_id = {id(p): (row, names) for p, row, names in zip(model.params, state["slots"], held)}
     order = _keras_order_params(model)
     if any(id(p) not in by_id for p in order):
         return None
     rate = None if optimizer._schedule is not None else float(optimizer.learning_rate)
     return {"class": type(optimizer).__name__, "iterations": int(state["iterations"]),
             "learning_rate": rate, "slot_names": list(optimizer.slot_names()),
-            "slots": [by_id[id(p)] for p in order]}
+            "slots": [by_id[id(p)][0] for p in order], "held": [by_id[id(p)][1] for p in order]}
+
+
+def _model_file_optimizer_state(model, header, data):
+    """The optimizer state of a whole model's file (``data``, its arrays; ``model``, the model it
+    holds, rebuilt without compiling) in :func:`optimizer_state`'s form, read from the file
+    without building its optimizer (a class of one's own needs no ``custom_objects`` here): its
+    slots by index, named later by the loading model's optimizer if it is of the same class."""
+    comp = header.get("compile")
+    params = [p for layer in _layers_in_file_order(model, header) for p in layer.params]
+    if not comp or len(comp.get("slots", ())) != len(params):
+        return None
+    by_id = {id(p): {j: data[f"slot_{i}_{j}"] for j in present}
+             for i, (p, present) in enumerate(zip(params, comp["slots"]))}
+    config = comp.get("optimizer") or {}
+    rate = config.get("learning_rate")
+    rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
+    return {"class": config.get("class"), "iterations": int(comp.get("iterations", 0)),
+            "learning_rate": rate, "slot_names": None,
+            "by_index": [by_id[id(p)] for p in _keras_order_params(model)]}
 
 
 def _has_stepped(state):
-    return state["iterations"] > 0 or any(a is not None for row in state["slots"] for a in row)
+    rows = state["by_index"] if state.get("slot_names") is None else state["slots"]
+    return state["iterations"] > 0 or any(
+        (row if isinstance(row, dict) else [a for a in row if a is not None]) for row in rows)
 
 
 def _restore_optimizer_state(model, saved, path, kept_layers):
     """After ``load_weights``: put the file's optimizer state (``saved``, as
-    :func:`optimizer_state` gives it, or None) into ``model.optimizer`` where Keras 3 does, when
-    both optimizers have taken a step (Keras: are built) and they are of one kind; warn, as Keras
-    does, where one of them has state and it cannot be put back."""
+    :func:`optimizer_state` gives it, or None) into ``model.optimizer`` where Keras 3 does: both
+    optimizers have taken a step (Keras: are built), are of one class, with the same slots for
+    every weight (an SGD with momentum and one without are not: Keras compares their numbers of
+    variables); warn, as Keras does, where one of them has state and it is not put back."""
     optimizer = getattr(model, "optimizer", None)
     mine = optimizer_state(model)
     if mine is None or (not _has_stepped(mine) and (saved is None or not _has_stepped(saved))):
         return
+    if saved is not None and saved.get("slot_names") is None and saved["class"] == mine["class"]:
+        names = mine["slot_names"]  # a model file's slots, by index: named as this class names them
+        saved = dict(saved, slot_names=names, slots=[[row.get(j) for j in range(len(names))]
+                                                     for row in saved["by_index"]])
     if saved is None:
-        reason = f"{os.fspath(path)} holds none (saved from a model never compiled or trained)"
+        reason = (f"{os.fspath(path)} holds none (saved from a model never compiled, with "
+                  "include_optimizer=False, or by a tinynet before the weights files held it)")
     elif kept_layers:
         reason = "some layers kept their own weights (skip_mismatch)"
     elif not _has_stepped(mine):
@@ -660,6 +705,12 @@ def _restore_optimizer_state(model, saved, path, kept_layers):
         reason = "the file's optimizer had taken no step"
     elif saved["class"] != mine["class"] or saved["slot_names"] != mine["slot_names"]:
         reason = f"the file's optimizer is {saved['class']}, this model's {mine['class']}"
+    elif [sorted(n for n, a in zip(saved["slot_names"], row) if a is not None)
+          for row in saved["slots"]] != mine["held"]:
+        reason = (f"the file's {saved['class']} keeps other slots than this one (momentum, say, "
+                  "or amsgrad, on one side only)")
+    elif (saved.get("learning_rate") is None) != (mine["learning_rate"] is None):
+        reason = "one has a learning-rate schedule, the other a fixed rate"
     elif any(a is not None and a.shape != tuple(p.shape) for row, p in
              zip(saved["slots"], _keras_order_params(model)) for a in row):
         reason = "its arrays do not fit this model's weights"
@@ -667,7 +718,7 @@ def _restore_optimizer_state(model, saved, path, kept_layers):
         rows = {id(p): row for p, row in zip(_keras_order_params(model), saved["slots"])}
         optimizer.set_state(model.params, {"iterations": saved["iterations"],
                                            "slots": [rows[id(p)] for p in model.params]})
-        if saved.get("learning_rate") is not None and optimizer._schedule is None:
+        if saved.get("learning_rate") is not None:
             optimizer.learning_rate = saved["learning_rate"]
         return
     warnings.warn(f"model.load_weights: the weights were loaded, not the optimizer's state: "
@@ -698,12 +749,12 @@ def _read_weights(path, classes=None):
                 if classes is None:
                     raise ModelFileError(f"{path} holds a whole model: tinynet.load_model(path) "
                                          "reads it, and model.load_weights(path) its weights")
-                try:  # its optimizer's state too, as Keras 3 reads a .keras file's
-                    model = load_model(path, classes)
-                except ModelFileError:  # a loss or optimizer of one's own: the weights alone
+                with warnings.catch_warnings():  # the file's model's, not the user's
+                    warnings.simplefilter("ignore")
                     model = load_model(path, classes, compile=False)
-                return model.get_weights(), {"order": "keras",
-                                             "optimizer_state": optimizer_state(model)}
+                # its optimizer's state too, as Keras 3 reads a .keras file's variables
+                return model.get_weights(), {"order": "keras", "optimizer_state":
+                                             _model_file_optimizer_state(model, header, data)}
             if header.get("format") != FORMAT + "-weights":
                 raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
                                      "model file (write them with model.save_weights or "

@@ -381,8 +381,7 @@ class Layer:
         if not self.built:
             made = list(self.params), list(self.grads)  # (weights made in __init__)
             try:
-                self.build(shapes)
-                self._check_built(shapes, several=True)
+                self._build_checked(shapes, several=True)
             except (TypeError, ValueError):  # a layer of one input, given a list
                 self.built, self.input_shape, self.output_shape = False, None, None
                 self.params, self.grads = made  # not what the failed build made
@@ -424,6 +423,9 @@ class Layer:
             self.grads = list(self.grads)[:len(self.params)]
         try:
             self._build_checked(shapes, several)
+            if made and len(self.params) == len(kept) - made:  # a build that made nothing this
+                self.params, self.grads = before["params"], before["grads"]  # time keeps them
+                self._weights_of_build = made
             needed = [tuple(p.shape) for p in self.params]
             if len(needed) != len(kept):  # add_weight in build adds weights at each build
                 raise ValueError(
@@ -441,6 +443,10 @@ class Layer:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
+        floatx = np.dtype(backend.floatx())
+        if any(p.dtype != floatx for p in self.params):  # made in __init__, say: cast, and
+            self.hold_params([backend.xp().asarray(p, dtype=floatx) for p in self.params])
+            self.dtype = floatx  # the attributes that hold them follow
         for p, w in zip(self.params, kept):
             p[...] = backend.xp().asarray(w, dtype=p.dtype)
 
