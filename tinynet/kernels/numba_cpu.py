@@ -789,8 +789,9 @@ def _taps(kh, kw, c, wp, front=None):
 # The fewest groups a batch is cut into, where it has the images: enough for the threads of a
 # laptop to share. Never the number of threads itself: the groups' partial sums of dL/dw are
 # added in group order, so groups that do not depend on the thread count give the same numbers,
-# bit for bit, on 1 thread or 16 (they did not for some batch sizes; 128 was cut as now).
-MIN_GROUPS = 16
+# bit for bit, on 1 thread or 16 (they did not for some batch sizes). With 12, the practical
+# work's batches (128, and the last one of 96) are cut as two threads cut them before.
+MIN_GROUPS = 12
 
 
 def _group_size(n, plane_size):
