@@ -707,6 +707,25 @@ def test_a_built_layer_joining_a_model_for_other_inputs_keeps_its_weights_or_is_
     model = tinynet.Sequential([tinynet.Input((7,)), guarded])
     assert len(guarded.params) == 1 and model.predict(np.ones((1, 7))).tolist() == [[4.0] * 7]
 
+    class GuardedKernel(layers.Layer):  # its kept weight does not fit other inputs: refused
+        def build(self, input_shape):
+            if not hasattr(self, "w"):
+                self.w = self.add_weight(shape=(input_shape[-1], 3))
+            super().build(input_shape)
+
+        def compute_output_shape(self, input_shape):
+            return (3,)
+
+        def _forward(self, x, training, fused=None):
+            return x @ self.w
+
+    kernel = GuardedKernel()
+    kernel(np.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"keeps the weights it made then; on inputs of shape "
+                                         r"\(None, 7\) it fails"):
+        tinynet.Sequential([tinynet.Input((7,)), kernel])  # (a review: a bare matmul error later)
+    assert kernel.input_shape == (5,) and kernel.w.shape == (5, 3)
+
     class MadeInInit(layers.Layer):  # Keras's first example: the weight made in __init__
         def __init__(self):
             super().__init__()

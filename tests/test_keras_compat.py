@@ -608,8 +608,17 @@ def test_a_softmax_followed_by_layers_that_pass_values_on_is_not_called_missing(
             model.compile("sgd", "categorical_crossentropy")
     regrouped = keras.Sequential([keras.Input((4,)), layers.Dense(6, activation="softmax"),
                                   layers.Reshape((2, 3))])  # rows of 3 that are no distributions
-    with pytest.warns(UserWarning, match="no softmax"):
+    with pytest.warns(UserWarning, match=r"reads rows of the last axis, 3 values after "
+                                         r"'.*', but the softmax of '.*' makes rows of 6"):
         regrouped.compile("sgd", "categorical_crossentropy")
+    for quiet, loss in (  # a sigmoid is element-wise; rows of 6 back together (a review)
+            ([layers.Conv2D(1, 1, activation="sigmoid"), layers.Flatten()], "binary_crossentropy"),
+            ([layers.Conv2D(6, 8, activation="softmax"), layers.Reshape((6, 1)), layers.Flatten()],
+             "categorical_crossentropy")):
+        model = keras.Sequential([keras.Input((8, 8, 3))] + quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.compile("sgd", loss)
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="raw"), layers.Dropout(0.3)])
     with pytest.warns(UserWarning, match=r"but the layer that computes its outputs 'raw' has no "
                                          r"softmax"):

@@ -425,6 +425,20 @@ def test_a_schedule_of_ones_own_that_would_load_changed_is_refused_at_save(tmp_p
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     model.save(tmp_path / "t.keras")  # (a review: refused, its rates at step 10,000 failing)
 
+    class ScaledTable(Table):  # get_config leaves out scale; saved when its table is used up
+        def __init__(self, rates, scale=1.0):
+            super().__init__(rates)
+            self.scale = scale
+
+        def __call__(self, step):
+            return self.scale * super().__call__(step)
+
+    steps = -(-len(x) // 16)
+    model = mlp(optimizers.SGD(ScaledTable([0.01] * steps, scale=10.0)))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="ScaledTable would load changed: at step 0"):
+        model.save(tmp_path / "st.keras")  # every later step raises: earlier ones are compared
+
     class ExponentialDecay(schedules.ExponentialDecay):  # tinynet's name, another schedule
         def __call__(self, step):
             return super().__call__(step) * 0.03

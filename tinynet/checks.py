@@ -342,16 +342,13 @@ def warn_if_unscaled(model, x, predicting=False):
 
 
 def _passes_values_on(layer):
-    """A layer of tinynet's that outputs its input's values (for Dropout, scaled in training
-    only; Reshape and Flatten when they keep the last axis, the one the loss sums over): what
-    comes out of it is still the previous layer's probabilities."""
+    """A layer of tinynet's that outputs its input's values (rearranged by Reshape and Flatten,
+    scaled by Dropout in training only): a sigmoid's probabilities stay probabilities; a
+    softmax's rows stay rows where the last axis is kept (see :func:`_regrouped`)."""
     kind = type(layer)
-    if not (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1):
-        return False
-    if kind.__name__ in ("Reshape", "Flatten"):
-        return layer.output_shape[-1] == layer.inbound[0].shape[-1]
-    return kind.__name__ == "Dropout" or (kind.__name__ == "Activation"
-                                          and layer.activation in (None, "linear"))
+    return (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1
+            and (kind.__name__ in ("Dropout", "Reshape", "Flatten")
+                 or (kind.__name__ == "Activation" and layer.activation in (None, "linear"))))
 
 
 def _source_of_output(output):
@@ -367,11 +364,19 @@ def warn_if_probabilities_without_softmax(model):
     and the model trains to a fraction of its accuracy)."""
     if not model.built or getattr(model.loss, "from_logits", True):
         return
-    output = _source_of_output(model.graph.output)
-    last = ("the last layer" if output is model.graph.output
-            else "the layer that computes its outputs")
+    final = model.graph.output
+    output = _source_of_output(final)
+    last = "the last layer" if output is final else "the layer that computes its outputs"
     kind = type(model.loss).name  # the class's name: a user may rename the loss itself
     if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
+            and output.activation == "softmax" \
+            and final.output_shape[-1] != output.output_shape[-1]:  # rows regrouped by Reshape
+        warnings.warn(f"model '{model.name}': {kind} reads rows of the last axis, "
+                      f"{final.output_shape[-1]} values after '{final.name}', but the softmax of "
+                      f"'{output.name}' makes rows of {output.output_shape[-1]} sum to 1: the "
+                      "loss would not read probabilities; keep the softmax's axis last",
+                      UserWarning, stacklevel=_user_stacklevel())
+    elif kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
             and output.activation != "softmax" and output.output_shape[-1] > 1 \
             and not hasattr(output, "model"):  # a nested model's own output layer is inside it
         warnings.warn(f"model '{model.name}': {kind} expects probabilities, but {last} "

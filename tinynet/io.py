@@ -292,8 +292,9 @@ def _check_schedule(optimizer, where):
     except Exception as e:  # noqa: BLE001  (anything its get_config or __init__ may raise)
         raise ValueError(f"{at}{own} cannot be rebuilt from its get_config() ({type(e).__name__}: "
                          f"{e}); its __init__ must take every key get_config() returns") from None
-    rates = []
-    for t in (optimizer.iterations + k for k in (0, 1, 10, 100, 1000, 10000)):
+    rates, now = [], optimizer.iterations
+    steps = dict.fromkeys([now + k for k in (0, 1, 10, 100, 1000, 10000)] + [0, now // 2])
+    for t in steps:  # (a schedule over the planned steps only gives values below ``now``)
         try:
             rate = float(schedule(t))
         except Exception:  # noqa: BLE001  (a schedule may be defined over the planned steps only)
@@ -661,11 +662,16 @@ def _model_file_optimizer_state(model, header, data):
     without building its optimizer (a class of one's own needs no ``custom_objects`` here): its
     slots by index, named later by the loading model's optimizer if it is of the same class."""
     comp = header.get("compile")
-    params = [p for layer in _layers_in_file_order(model, header) for p in layer.params]
-    if not comp or len(comp.get("slots", ())) != len(params):
+    named = {layer.name: layer for layer in model.graph.order}
+    try:  # the file's slots follow its architecture's layers, as load_model reads them
+        params = [p for spec in header["architecture"]["layers"]
+                  for p in named[spec["config"]["name"]].params]
+        if not comp or len(comp.get("slots", ())) != len(params):
+            return None
+        by_id = {id(p): {j: data[f"slot_{i}_{j}"] for j in present}
+                 for i, (p, present) in enumerate(zip(params, comp["slots"]))}
+    except KeyError:  # a damaged file: its weights load all the same
         return None
-    by_id = {id(p): {j: data[f"slot_{i}_{j}"] for j in present}
-             for i, (p, present) in enumerate(zip(params, comp["slots"]))}
     config = comp.get("optimizer") or {}
     rate = config.get("learning_rate")
     rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
@@ -703,8 +709,16 @@ def _restore_optimizer_state(model, saved, path, kept_layers):
         reason = "this model's optimizer has taken no step yet (Keras skips it too)"
     elif not _has_stepped(saved):
         reason = "the file's optimizer had taken no step"
-    elif saved["class"] != mine["class"] or saved["slot_names"] != mine["slot_names"]:
+    elif any(set(held) - set(mine["slot_names"]) for held in mine["held"]):
+        unlisted = sorted({n for held in mine["held"] for n in held} - set(mine["slot_names"]))
+        reason = (f"this model's {mine['class']} keeps the state {unlisted}, which its "
+                  "slot_names() does not list, so no file holds it: write slot_names() "
+                  f"returning {tuple(unlisted)}")
+    elif saved["class"] != mine["class"]:
         reason = f"the file's optimizer is {saved['class']}, this model's {mine['class']}"
+    elif saved["slot_names"] != mine["slot_names"]:
+        reason = (f"the file's {saved['class']} names its slots {saved['slot_names']}, this "
+                  f"one {mine['slot_names']}")
     elif [sorted(n for n, a in zip(saved["slot_names"], row) if a is not None)
           for row in saved["slots"]] != mine["held"]:
         reason = (f"the file's {saved['class']} keeps other slots than this one (momentum, say, "
@@ -749,9 +763,7 @@ def _read_weights(path, classes=None):
                 if classes is None:
                     raise ModelFileError(f"{path} holds a whole model: tinynet.load_model(path) "
                                          "reads it, and model.load_weights(path) its weights")
-                with warnings.catch_warnings():  # the file's model's, not the user's
-                    warnings.simplefilter("ignore")
-                    model = load_model(path, classes, compile=False)
+                model = load_model(path, classes, compile=False)
                 # its optimizer's state too, as Keras 3 reads a .keras file's variables
                 return model.get_weights(), {"order": "keras", "optimizer_state":
                                              _model_file_optimizer_state(model, header, data)}

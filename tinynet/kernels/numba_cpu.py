@@ -789,9 +789,9 @@ def _taps(kh, kw, c, wp, front=None):
 # The fewest groups a batch is cut into, where it has the images: enough for the threads of a
 # laptop to share. Never the number of threads itself: the groups' partial sums of dL/dw are
 # added in group order, so groups that do not depend on the thread count give the same numbers,
-# bit for bit, on 1 thread or 16 (they did not for some batch sizes). With 12, the practical
-# work's batches (128, and the last one of 96) are cut as two threads cut them before.
-MIN_GROUPS = 12
+# bit for bit, on 1 thread or 16 (they did not for some batch sizes). With 4, the lessons'
+# batches (128, its last one of 96, and 32) are cut as two threads cut them before.
+MIN_GROUPS = 4
 
 
 def _group_size(n, plane_size):

@@ -426,6 +426,8 @@ class Layer:
             if made and len(self.params) == len(kept) - made:  # a build that made nothing this
                 self.params, self.grads = before["params"], before["grads"]  # time keeps them
                 self._weights_of_build = made
+                if shapes != built_for:  # do they fit the new inputs? a pass on zeros says,
+                    self._try_on_zeros(shapes, built_for)  # as Keras's symbolic call does
             needed = [tuple(p.shape) for p in self.params]
             if len(needed) != len(kept):  # add_weight in build adds weights at each build
                 raise ValueError(
@@ -449,6 +451,19 @@ class Layer:
             self.dtype = floatx  # the attributes that hold them follow
         for p, w in zip(self.params, kept):
             p[...] = backend.xp().asarray(w, dtype=p.dtype)
+
+    def _try_on_zeros(self, shapes, built_for):
+        """Run the layer on one example of zeros of ``shapes``; refuse the inputs if it fails."""
+        zeros = ([np.zeros((1,) + tuple(s), self.dtype) for s in shapes]
+                 if isinstance(shapes, list) else np.zeros((1,) + tuple(shapes), self.dtype))
+        try:
+            self._forward(zeros, False)
+        except Exception as e:  # noqa: BLE001  (whatever a layer of one's own raises)
+            raise ValueError(
+                f"layer '{self.name}' ({type(self).__name__}) was built for inputs of shape "
+                f"{fmt_shape(built_for)} and its build() keeps the weights it made then; on "
+                f"inputs of shape {fmt_shape(shapes)} it fails ({type(e).__name__}: {e}). Keras "
+                "refuses such a call too: use a new layer for these inputs") from None
 
     def _check_built(self, shapes, several=False):
         """What a layer of one's own can get wrong in ``build``, named: no ``super().build(...)``,
