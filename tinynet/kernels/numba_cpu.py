@@ -35,7 +35,6 @@ winner's grid position, the rest of ``dz`` being 0, and continues as above.
 """
 import functools
 
-import numba
 import numpy as np
 from numba import njit, prange
 
