@@ -758,6 +758,21 @@ def test_load_weights_keeps_a_state_it_cannot_put_back_whole_and_reads_model_fil
                          for a in row])
 
 
+def test_load_weights_of_a_damaged_model_file_says_so(tmp_path):
+    import zipfile
+    model = cnn(optimizers.Adam(0.01))
+    x, y = dataset(16, (6, 6, 2))
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "whole.keras")
+    with zipfile.ZipFile(tmp_path / "whole.keras") as source, \
+            zipfile.ZipFile(tmp_path / "damaged.keras", "w") as target:
+        for item in source.infolist():
+            if item.filename != "slot_1_0.npy":  # one of the optimizer's arrays lost
+                target.writestr(item, source.read(item.filename))
+    with pytest.raises(ModelFileError, match="optimizer slot 'slot_1_0' is missing"):
+        model.load_weights(tmp_path / "damaged.keras")
+
+
 def test_load_weights_of_a_branchy_models_file_puts_each_slot_on_its_weight(tmp_path):
     """A model file lists its optimizer's slots in its architecture's order (Keras's); read in
     the graph's walking order, a model whose branches are walked otherwise got Adam's moments of

@@ -1,5 +1,7 @@
 """A student's own losses, optimizers, metrics and layers: each computes what it was written to
 compute, or is refused with the reason (found by trying to extend tinynet as the docs tell)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -725,6 +727,17 @@ def test_a_built_layer_joining_a_model_for_other_inputs_keeps_its_weights_or_is_
                                          r"\(None, 7\) it fails"):
         tinynet.Sequential([tinynet.Input((7,)), kernel])  # (a review: a bare matmul error later)
     assert kernel.input_shape == (5,) and kernel.w.shape == (5, 3)
+
+    class GuardedNorm(Guarded):  # fits any width; divides by the input's norm (a review:
+        def _forward(self, x, training, fused=None):  # refused after a pass on zeros)
+            return self.a * x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    norm = GuardedNorm()
+    norm(np.ones((2, 5)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = tinynet.Sequential([tinynet.Input((4,)), norm])
+    assert model.predict(np.ones((1, 4))).tolist() == [[0.5] * 4]
 
     class MadeInInit(layers.Layer):  # Keras's first example: the weight made in __init__
         def __init__(self):

@@ -608,7 +608,7 @@ def test_a_softmax_followed_by_layers_that_pass_values_on_is_not_called_missing(
             model.compile("sgd", "categorical_crossentropy")
     regrouped = keras.Sequential([keras.Input((4,)), layers.Dense(6, activation="softmax"),
                                   layers.Reshape((2, 3))])  # rows of 3 that are no distributions
-    with pytest.warns(UserWarning, match=r"reads rows of the last axis, 3 values after "
+    with pytest.warns(UserWarning, match=r"reads rows of the last axis, 3 value\(s\) after "
                                          r"'.*', but the softmax of '.*' makes rows of 6"):
         regrouped.compile("sgd", "categorical_crossentropy")
     for quiet, loss in (  # a sigmoid is element-wise; rows of 6 back together (a review)

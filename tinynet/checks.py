@@ -344,7 +344,8 @@ def warn_if_unscaled(model, x, predicting=False):
 def _passes_values_on(layer):
     """A layer of tinynet's that outputs its input's values (rearranged by Reshape and Flatten,
     scaled by Dropout in training only): a sigmoid's probabilities stay probabilities; a
-    softmax's rows stay rows where the last axis is kept (see :func:`_regrouped`)."""
+    softmax's rows stay rows where the output's last axis is the softmax's (checked in
+    :func:`warn_if_probabilities_without_softmax`)."""
     kind = type(layer)
     return (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1
             and (kind.__name__ in ("Dropout", "Reshape", "Flatten")
@@ -372,7 +373,7 @@ def warn_if_probabilities_without_softmax(model):
             and output.activation == "softmax" \
             and final.output_shape[-1] != output.output_shape[-1]:  # rows regrouped by Reshape
         warnings.warn(f"model '{model.name}': {kind} reads rows of the last axis, "
-                      f"{final.output_shape[-1]} values after '{final.name}', but the softmax of "
+                      f"{final.output_shape[-1]} value(s) after '{final.name}', but the softmax of "
                       f"'{output.name}' makes rows of {output.output_shape[-1]} sum to 1: the "
                       "loss would not read probabilities; keep the softmax's axis last",
                       UserWarning, stacklevel=_user_stacklevel())

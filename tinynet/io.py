@@ -666,12 +666,16 @@ def _model_file_optimizer_state(model, header, data):
     try:  # the file's slots follow its architecture's layers, as load_model reads them
         params = [p for spec in header["architecture"]["layers"]
                   for p in named[spec["config"]["name"]].params]
-        if not comp or len(comp.get("slots", ())) != len(params):
-            return None
-        by_id = {id(p): {j: data[f"slot_{i}_{j}"] for j in present}
-                 for i, (p, present) in enumerate(zip(params, comp["slots"]))}
-    except KeyError:  # a damaged file: its weights load all the same
+    except KeyError:
         return None
+    if not comp or len(comp.get("slots", ())) != len(params):
+        return None
+    missing = [f"slot_{i}_{j}" for i, present in enumerate(comp["slots"]) for j in present
+               if f"slot_{i}_{j}" not in data.files]
+    if missing:  # as load_model says it
+        raise ModelFileError(f"optimizer slot '{missing[0]}' is missing: the file is damaged")
+    by_id = {id(p): {j: data[f"slot_{i}_{j}"] for j in present}
+             for i, (p, present) in enumerate(zip(params, comp["slots"]))}
     config = comp.get("optimizer") or {}
     rate = config.get("learning_rate")
     rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None

@@ -20,6 +20,7 @@ the rest, once for every layer:
 """
 import inspect
 import math
+import warnings
 
 import numpy as np
 
@@ -426,8 +427,8 @@ class Layer:
             if made and len(self.params) == len(kept) - made:  # a build that made nothing this
                 self.params, self.grads = before["params"], before["grads"]  # time keeps them
                 self._weights_of_build = made
-                if shapes != built_for:  # do they fit the new inputs? a pass on zeros says,
-                    self._try_on_zeros(shapes, built_for)  # as Keras's symbolic call does
+                if shapes != built_for:  # do they fit the new inputs? a pass on ones says,
+                    self._try_on_ones(shapes, built_for)  # as Keras's symbolic call does
             needed = [tuple(p.shape) for p in self.params]
             if len(needed) != len(kept):  # add_weight in build adds weights at each build
                 raise ValueError(
@@ -452,12 +453,17 @@ class Layer:
         for p, w in zip(self.params, kept):
             p[...] = backend.xp().asarray(w, dtype=p.dtype)
 
-    def _try_on_zeros(self, shapes, built_for):
-        """Run the layer on one example of zeros of ``shapes``; refuse the inputs if it fails."""
-        zeros = ([np.zeros((1,) + tuple(s), self.dtype) for s in shapes]
-                 if isinstance(shapes, list) else np.zeros((1,) + tuple(shapes), self.dtype))
+    def _try_on_ones(self, shapes, built_for):
+        """Run the layer on one example of ones of ``shapes`` (the backend's arrays; ones, not
+        zeros, which a norm or a log would divide by or refuse), quietly; refuse the inputs if
+        it fails."""
+        xp = backend.xp()
+        ones = ([xp.ones((1,) + tuple(s), self.dtype) for s in shapes]
+                if isinstance(shapes, list) else xp.ones((1,) + tuple(shapes), self.dtype))
         try:
-            self._forward(zeros, False)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                self._forward(ones, False)
         except Exception as e:  # noqa: BLE001  (whatever a layer of one's own raises)
             raise ValueError(
                 f"layer '{self.name}' ({type(self).__name__}) was built for inputs of shape "
