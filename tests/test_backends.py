@@ -197,7 +197,8 @@ def test_numba_that_cannot_compile_or_cache_is_refused_and_auto_falls_back(cause
     RuntimeError, 'auto' included, where 'auto' promises NumPy with a warning."""
     numba = pytest.importorskip("numba")
     # patched by hand, and put back before conftest's fixture selects the backend again
-    registry, state, disabled = dict(backend._registry), dict(backend._state), numba.config.DISABLE_JIT
+    registry, state = dict(backend._registry), dict(backend._state)
+    disabled = numba.config.DISABLE_JIT
     real = backend.importlib.import_module
 
     def no_locator(name, package=None):
