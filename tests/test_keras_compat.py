@@ -1000,3 +1000,21 @@ def test_no_pixel_warning_when_a_rescaling_comes_first_however_the_model_is_buil
     trained.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.warns(UserWarning, match=r"if the model was trained on inputs scaled to \[0, 1\]"):
         trained.evaluate(x, np.zeros(6, int), verbose=0)
+
+
+def test_sample_weights_as_a_column_weigh_as_keras_does():
+    """Keras takes sample weights of shape (N, 1) as the (N,) ones; tinynet refused them (in fit,
+    in a validation_data triple and in evaluate), found by a trial against Keras 3.15."""
+    backend.set_floatx("float64")
+    rng = np.random.default_rng(0)
+    x, y, w = rng.random((20, 4)), np.eye(3)[rng.integers(0, 3, 20)], rng.random(20)
+
+    def run(weights):
+        backend.set_seed(0)
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+        model.compile("sgd")
+        history = model.fit(x, y, sample_weight=weights, epochs=2, batch_size=7, verbose=0,
+                            shuffle=False, validation_data=(x, y, weights))
+        return history.history, model.evaluate(x, y, sample_weight=weights, verbose=0)
+    assert run(w.reshape(-1, 1)) == run(w)
+    assert run(w) != run(None)

@@ -193,6 +193,8 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape == (n, 1):  # a column, as Keras takes it: the same weights
+            w = w.reshape(n)
         if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
             raise ValueError(f"{where}: sample_weight must be {n} finite non-negative numbers, one "
                              f"per example, got shape {w.shape}")
