@@ -16,8 +16,8 @@ safe_mode=True)``, ``save_weights(path, overwrite=True, max_shard_size=None)`` a
 them).
 """
 import inspect
-import math
 import json
+import math
 import os
 import secrets
 import struct
@@ -32,8 +32,8 @@ from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .graph import topological_order
-from .names import unknown_argument
 from . import schedules as schedules_mod
+from .names import unknown_argument
 from .schedules import UnknownScheduleError
 
 FORMAT = "tinynet-model"
@@ -630,30 +630,22 @@ def load_weights(path):
     return _read_weights(path)[0]
 
 
-def _keras_order_params(model):
-    """The model's weight arrays in the order of ``get_weights`` (Keras's)."""
-    return [p for layer in _layers_in_file_order(model, {"order": "keras"}) for p in layer.params]
-
-
 def optimizer_state(model):
     """What a weights file keeps of ``model.optimizer`` (None without one): its class, step count,
     learning rate (None for a schedule, which its step count sets), slot names and, for each weight
-    in Keras's order, its slots (None where it has none yet) and the names of those it holds (an
-    optimizer of one's own may hold some that ``slot_names`` does not list)."""
+    of ``model.params`` (Keras's order, that of ``get_weights``), its slots (None where it has none
+    yet) and the names of those it holds (an optimizer of one's own may hold some that
+    ``slot_names`` does not list)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return None
     state = optimizer.get_state(model.params)
     held = [sorted(optimizer._slots[i]) if i < len(optimizer._slots) else []
             for i in range(len(model.params))]
-    by_id = {id(p): (row, names) for p, row, names in zip(model.params, state["slots"], held)}
-    order = _keras_order_params(model)
-    if any(id(p) not in by_id for p in order):
-        return None
     rate = None if optimizer._schedule is not None else float(optimizer.learning_rate)
     return {"class": type(optimizer).__name__, "iterations": int(state["iterations"]),
             "learning_rate": rate, "slot_names": list(optimizer.slot_names()),
-            "slots": [by_id[id(p)][0] for p in order], "held": [by_id[id(p)][1] for p in order]}
+            "slots": state["slots"], "held": held}
 
 
 def _model_file_optimizer_state(model, header, data):
@@ -681,7 +673,7 @@ def _model_file_optimizer_state(model, header, data):
     rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
     return {"class": config.get("class"), "iterations": int(comp.get("iterations", 0)),
             "learning_rate": rate, "slot_names": None,
-            "by_index": [by_id[id(p)] for p in _keras_order_params(model)]}
+            "by_index": [by_id[id(p)] for p in model.params]}
 
 
 def _has_stepped(state):
@@ -729,13 +721,12 @@ def _restore_optimizer_state(model, saved, path, kept_layers):
                   "or amsgrad, on one side only)")
     elif (saved.get("learning_rate") is None) != (mine["learning_rate"] is None):
         reason = "one has a learning-rate schedule, the other a fixed rate"
-    elif any(a is not None and a.shape != tuple(p.shape) for row, p in
-             zip(saved["slots"], _keras_order_params(model)) for a in row):
+    elif any(a is not None and a.shape != tuple(p.shape)
+             for row, p in zip(saved["slots"], model.params) for a in row):
         reason = "its arrays do not fit this model's weights"
     else:
-        rows = {id(p): row for p, row in zip(_keras_order_params(model), saved["slots"])}
         optimizer.set_state(model.params, {"iterations": saved["iterations"],
-                                           "slots": [rows[id(p)] for p in model.params]})
+                                           "slots": saved["slots"]})
         if saved.get("learning_rate") is not None:
             optimizer.learning_rate = saved["learning_rate"]
         return
