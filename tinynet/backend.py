@@ -103,8 +103,9 @@ def _compiling():
 
 def _notify_if_slow(fn, seconds=1.0):
     """``fn`` that, on its first call only, prints :data:`COMPILE_NOTICE` to stderr if the call is
-    still running after ``seconds`` and numba is compiling (numba compiles a kernel on its first call when its on-disk
-    cache is empty: a silent wait of 10-20 s otherwise). Printed once per process."""
+    still running after ``seconds`` and numba is compiling (it compiles a kernel on its first
+    call when its on-disk cache is empty: a silent wait of 10-20 s otherwise). Printed once per
+    process."""
     state = {"first": True}
 
     @functools.wraps(fn)
