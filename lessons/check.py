@@ -5,7 +5,7 @@ compared with tinynet's own implementation of the same thing: its ``Dense`` and
 ``MaxPooling2D`` layers' backward passes, its ``Conv2D`` shapes and weight counts, its
 ``RMSprop`` optimiser, its ``metrics``. One line per exercise:
 
-    passed | FAILED: what differs, by how much, and a hint | not written yet | ERROR: the exception
+    passed | FAILED: what differs, by how much, and a hint | not written | ERROR: the exception
 
 The exit status is 0 only when every checked exercise passes. ``--solutions`` checks the
 reference answers of ``lessons/exercises/solutions/`` instead (they must pass); ``--dir FOLDER``
@@ -83,6 +83,21 @@ def _largest_difference(ours, theirs, what, hint, start=None, batch=None):
     return diff
 
 
+def _returned(got, names, call):
+    """The arrays an exercise returns, as NumPy arrays: ``names`` says how many and in which
+    order. A missing ``return``, a single array or a tuple of another length is a Mismatch that
+    says what came back (rather than Python's "cannot unpack")."""
+    wanted = f"return the tuple ({', '.join(names)})"
+    if got is None:
+        raise Mismatch(f"{call} returned None: a missing `return`? Hint: {wanted}")
+    if not isinstance(got, (tuple, list)) or len(got) != len(names):
+        what = (f"{len(got)} values" if isinstance(got, (tuple, list))
+                else f"one array of shape {np.shape(got)}" if isinstance(got, np.ndarray)
+                else f"a {type(got).__name__}")
+        raise Mismatch(f"{call} returned {what}. Hint: {wanted}")
+    return [np.asarray(g) for g in got]
+
+
 def _float64_layer(layer, input_shape):
     """Build ``layer`` in float64 (and leave the default float type as it was)."""
     saved = backend.floatx()
@@ -106,12 +121,17 @@ def check_dense_backward(module):
         dense.forward(backend.asarray(x))
         dx_ref = backend.to_numpy(dense.backward(backend.asarray(grad_z)))
         dW_ref, db_ref = (backend.to_numpy(g) for g in dense.grads)
-        dx, dW, db = module.dense_backward(x.copy(), W.copy(), b.copy(), grad_z.copy())
-        worst = max(worst, _largest_difference(dW, dW_ref, "dW", "dW = x.T @ grad_z, shape (n_in, units)",
-                                               batch=n),
-                    _largest_difference(db, db_ref, "db", "db sums grad_z over the batch axis (axis 0)",
+        dx, dW, db = _returned(module.dense_backward(x.copy(), W.copy(), b.copy(), grad_z.copy()),
+                               ("dx", "dW", "db"), "dense_backward")
+        worst = max(worst,
+                    _largest_difference(dW, dW_ref, "dW", "dW[i, j] sums x[n, i] * grad_z[n, j] "
+                                        "over the batch (lesson 0): the shape of W, (n_in, units)",
                                         batch=n),
-                    _largest_difference(dx, dx_ref, "dx", "dx = grad_z @ W.T, shape (N, n_in)", batch=n))
+                    _largest_difference(db, db_ref, "db", "db sums grad_z over the batch axis "
+                                        "(axis 0)", batch=n),
+                    _largest_difference(dx, dx_ref, "dx", "dx[n, i] sums grad_z[n, j] * W[i, j] "
+                                        "over the units j (lesson 0): the shape of x, (N, n_in)",
+                                        batch=n))
     return f"max |difference| {worst:.1e} over 3 shapes"
 
 
@@ -124,6 +144,8 @@ def check_conv_shapes(module):
         conv.build((n, n, 1))
         expected = conv.output_shape[0]
         got = module.conv_output_size(n, k, s, padding)
+        if isinstance(got, np.ndarray) and got.ndim == 0:  # np.array(28), np.floor(...) of an array
+            got = got.item()
         if not isinstance(got, (int, np.integer, float, np.floating)) or not float(got).is_integer():
             raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) returned {got!r}: a "
                            "size counts pixels, a whole number. Hint: round down with // (or "
@@ -155,7 +177,8 @@ def check_rmsprop_step(module):
             g = rng.standard_normal(theta.shape) * 10.0 ** (step - 2)
             given = (ours.copy(), g.copy(), s.copy())
             before = [a.copy() for a in given]
-            ours, s = module.rmsprop_step(*given, **settings)
+            ours, s = _returned(module.rmsprop_step(*given, **settings), ("theta", "s"),
+                                "rmsprop_step")
             for name, a, b in zip(("theta", "g", "s"), given, before):
                 if not np.array_equal(a, b):
                     raise Mismatch(f"rmsprop_step changed the {name} array it was given. Hint: "
@@ -202,6 +225,12 @@ def check_confusion_f1(module):
             y_true, y_pred = rng.integers(0, 5, n), rng.integers(0, 5, n)
         cm = np.asarray(module.confusion_matrix(y_true.copy(), y_pred.copy(), k))
         expected = metrics.confusion_matrix(y_true, y_pred, k)
+        if cm.shape == expected.shape and expected.max() > 1 and np.array_equal(cm, expected > 0):
+            raise Mismatch("the confusion matrix holds 1 where tinynet's counts up to "
+                           f"{expected.max()}: each (true, predicted) pair is counted once. Hint: "
+                           "cm[y_true, y_pred] += 1 with index arrays adds 1 once per distinct "
+                           "pair (NumPy writes a repeated index once); use np.add.at(cm, (y_true, "
+                           "y_pred), 1) or a loop over the samples")
         _largest_difference(cm, expected, "the confusion matrix",
                             "num_classes x num_classes (a class may be in neither list), rows "
                             "the true classes, columns the predicted ones")
@@ -232,6 +261,19 @@ def check(name, module):
         line = f": {where.line}" if where.line else ""
         return "error", (f"{type(e).__name__}: {e} (line {where.lineno} of "
                          f"{where.filename.split('/')[-1]}{line})")
+
+
+def _load_error(e, name):
+    """``ERROR`` detail for an exercise file that does not even load (a syntax error, a misspelt
+    import): the exception and the student's line, so that the other exercises still run."""
+    if isinstance(e, SyntaxError):
+        line = f": {e.text.strip()}" if e.text else ""
+        return (f"{type(e).__name__}: {e.msg} (line {e.lineno} of "
+                f"{Path(e.filename or name).name}{line})")
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.endswith(f"{name}.py")]
+    where = (f" (line {frames[-1].lineno} of {name}.py: {frames[-1].line})" if frames else
+             f" (while loading {name}.py)")
+    return f"{type(e).__name__}: {e}{where}"
 
 
 def _from_folder(folder, name):
@@ -278,6 +320,8 @@ def main(argv=None):
             status, detail = check(name, module)
         except NotImplementedError as e:
             status, detail = "not written", str(e)
+        except Exception as e:  # noqa: BLE001  (the file does not load: say why, check the others)
+            status, detail = "error", _load_error(e, name)
         results.append(status)
         print(f"{name:22s} {status.upper() if status in ('failed', 'error') else status}: {detail}")
     passed = results.count("passed")

@@ -403,6 +403,57 @@ def test_checker_checks_answers_kept_in_another_folder_and_shows_their_failing_l
     assert f"not written: there is no {tmp_path / 'ex2_conv_shapes.py'}" in printed
 
 
+def test_checker_goes_on_after_a_file_that_does_not_load(tmp_path, capsys):
+    for name in check.EXERCISES:
+        (tmp_path / f"{name}.py").write_text(inspect.getsource(_solution(name)))
+    (tmp_path / "ex1_dense_backward.py").write_text("def dense_backward(x, W, b, grad_z)\n    pass\n")
+    (tmp_path / "ex2_conv_shapes.py").write_text("import numpyy\n")
+    assert check.main(["--dir", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert "ERROR: SyntaxError: expected ':' (line 1 of ex1_dense_backward.py: def dense_backward" \
+        in printed
+    assert "ERROR: ModuleNotFoundError: No module named 'numpyy' (line 1 of ex2_conv_shapes.py" \
+        in printed
+    assert printed.count(" passed: ") == 3 and "3 of 5 exercises pass" in printed
+
+
+SHAPE_MISTAKES = [  # what came back instead of the tuple the exercise asks for
+    ("ex1_dense_backward", dict(dense_backward=lambda x, W, b, g: None),
+     "dense_backward returned None: a missing `return`? Hint: return the tuple (dx, dW, db)"),
+    ("ex1_dense_backward", dict(dense_backward=lambda x, W, b, g: (g @ W.T, x.T @ g)),
+     "dense_backward returned 2 values. Hint: return the tuple (dx, dW, db)"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k)[0]),
+     "rmsprop_step returned one array of shape (3, 4). Hint: return the tuple (theta, s)"),
+]
+
+
+@pytest.mark.parametrize("name,answer,says", SHAPE_MISTAKES, ids=["none", "two", "one-array"])
+def test_checker_says_what_came_back_instead_of_the_tuple(name, answer, says):
+    status, detail = check.check(name, types.SimpleNamespace(**answer))
+    assert status == "failed" and says in detail, detail
+
+
+def test_checker_accepts_lists_and_zero_dimensional_arrays():
+    lists = types.SimpleNamespace(rmsprop_step=lambda *a, **k: [v.tolist() for v in _rmsprop(*a, **k)])
+    assert check.check("ex3_rmsprop_step", lists)[0] == "passed"
+    solution = _solution("ex2_conv_shapes")
+    arrays = types.SimpleNamespace(conv_output_size=lambda *a: np.array(solution.conv_output_size(*a)),
+                                   conv_params=solution.conv_params)
+    assert check.check("ex2_conv_shapes", arrays)[0] == "passed"
+
+
+def test_checker_explains_a_confusion_matrix_filled_with_fancy_indexing():
+    def once_per_pair(y_true, y_pred, k):
+        cm = np.zeros((k, k), int)
+        cm[y_true, y_pred] += 1   # a repeated (true, predicted) pair adds 1 once
+        return cm
+    answer = types.SimpleNamespace(confusion_matrix=once_per_pair,
+                                   f1_scores=_solution("ex5_confusion_f1").f1_scores)
+    status, detail = check.check("ex5_confusion_f1", answer)
+    assert status == "failed" and "each (true, predicted) pair is counted once" in detail \
+        and "np.add.at" in detail, detail
+
+
 def test_check_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "lessons.check", "--solutions"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
