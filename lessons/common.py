@@ -279,7 +279,11 @@ def write_report(sections, args, out, seconds, command, commit=None):
         "",
         "The practical work's experiments rerun with tinynet. Each lesson in `lessons/` is the page "
         "that produced its section: the models are built, compiled, trained and evaluated there. "
-        "Every number in the text below is computed from this run.",
+        "Every number in the text below is computed from this run. A rerun can differ in the "
+        "last digits: float32 sums round differently on another machine and, for the MLPs, with "
+        "the number of threads BLAS runs on, which tinynet fits to the machine's load (README, "
+        "Conventions; three reruns of lesson 1's raw-pixel MLP, seed 0, gave 98.02-98.11% for "
+        "98.04% here); the seed spreads below show how much more a seed moves them.",
         "",
         f"- Generated {datetime.date.today().isoformat()} by `{command}` in {duration(seconds)}"
         + (f", tinynet at commit {commit}" if commit else ""),

@@ -139,7 +139,9 @@ compare("backward: dL/dx", dx_tinynet, dx)
 #
 # A derivative is a limit: $\partial L/\partial w \approx (L(w + \varepsilon) - L(w -
 # \varepsilon)) / 2\varepsilon$. This central difference has an error of order
-# $\varepsilon^2$ from the curvature and of order $10^{-16}/\varepsilon$ from rounding: with
+# $\varepsilon^2$ from the third derivative (the curvature's terms cancel between the two sides;
+# a one-sided difference keeps them, an error of order $\varepsilon$) and of order
+# $10^{-16}/\varepsilon$ from rounding: with
 # $\varepsilon = 10^{-6}$ here, it agrees with the exact gradient to about $10^{-10}$, not to the
 # last bit, and the bound is $10^{-8}$. `tinynet.gradcheck` does the same for every weight of a
 # model.

@@ -134,7 +134,7 @@ The path reaches the valley's floor after {floor_step} steps and then creeps alo
 pace, zig-zagging across it (it crosses the floor's line $\\theta_2 = \\theta_1^2$ at
 {crossings} of its {STEPS - floor_step} next steps): after {STEPS} steps the defaults are at
 ({default[-1][0]:.3f}, {default[-1][1]:.3f}), and
-{f"{len(reached)} of {len(path_rows)} settings ({', '.join(reached)})" if reached else "no setting"}
+{f"{len(reached)} of {len(path_rows)} settings ({'; '.join(f'`{r}`' for r in reached)})" if reached else "no setting"}
 came within 0.05 of the minimum (1, 1).""")
 section.table("RMSprop by hand against tinynet on the valley",
               ["Setting", "max |hand - tinynet|", "End point", "J(end)", "First step within 0.05 of (1, 1)"],
@@ -207,15 +207,18 @@ lowest_epochs = "" if args.epochs < 2 else (  # with one epoch there is no "lowe
     f"{lowest['defaults']}, {base_loss:.4f} after the last)")
 chance = (", about the 10% of guessing among ten digits: it has hardly moved from its initial "
           "weights" if results["epsilon=1.0"][1] < 0.2 else "")
+fast, slow = (histories[k].history["loss"][0] for k in ("learning_rate=0.01", "defaults"))
+first_epoch = ("but learns no faster over the first epoch" if fast > 0.9 * slow else
+               "and learns faster over the first epoch")
 curves = drawing.curves(histories, "val_loss", args.out / "rmsprop_mlp_test_loss.png",
                         "MLP on raw pixels: test loss after each epoch, by RMSprop setting")
 section.text(f"""
 The practical work's MLP on raw pixels with RMSprop's defaults reaches a test loss of
 {base_loss:.4f} ({base_accuracy:.2%}). With one setting changed at a time:
 {"; ".join(sentences)}. The lowest test loss of this run comes with *{ranked[0]}*, the highest
-with *{ranked[-1]}*. A learning rate ten times larger takes steps ten times larger: its
-training loss over epoch 1 is {histories['learning_rate=0.01'].history['loss'][0]:.4f}
-(defaults: {histories['defaults'].history['loss'][0]:.4f}){lowest_epochs}. epsilon=1.0 makes
+with *{ranked[-1]}*. A learning rate ten times larger takes steps ten times larger
+{first_epoch}: its training loss over epoch 1 is {fast:.4f} (defaults:
+{slow:.4f}){lowest_epochs}. epsilon=1.0 makes
 $\\sqrt{{s + \\epsilon}} \\approx 1$ for these small gradients, so RMSprop becomes plain
 gradient descent with a step of 0.001 times the gradient: {results['epsilon=1.0'][1]:.2%} after
 {args.epochs} epoch(s){chance}.""")
