@@ -92,6 +92,14 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | floatx-bfloat16 | `backend.set_floatx("bfloat16")` (a Keras floatx) | ValueError | `got 'bfloat16' (bfloat16 is one of Keras's floatx; tinynet does not compute in it` |
 | floatx-python-float | `backend.set_floatx(float)` | TypeError | `set_floatx: the float type is given by its name, 'float32' or 'float64', got <class 'float'>` |
 | floatx-numpy-type | `backend.set_floatx(np.float64)` | works | floatx is 'float64' (NumPy's type names it exactly) |
+| sample-weight-negative | `fit` with sample_weight holding a -1 | ValueError | `fit: sample_weight must be finite and non-negative (a weight multiplies an example's loss); example 3 has -1` |
+| x-pair | `fit((x, y))`: Keras's dataset form as x | ValueError | `fit: x looks like an (inputs, targets) pair; give them as two arguments: model.fit(x, y)` |
+| x-batches | `fit` with x a list of (x, y) batches | ValueError | `fit: x looks like a list of (inputs, targets) batches; tinynet takes the data as arrays` |
+| image-alone | `predict` of one (28, 28) image for the CNN | ValueError | `this is a single image without its batch and channel axes: use x[None, ..., None]` |
+| x-dict-other-name | `fit({"pixels": x}, y)`, the input named otherwise | ValueError | `fit: x is a dict of keys ['pixels']; tinynet models have one input, here named` |
+| y-dict-other-name | `evaluate(x, {"out": y})`, the output named `probs` | ValueError | `evaluate: y is a dict of keys ['out']; tinynet models have one output, here named 'probs': give the array itself or {'probs': array}` |
+| shuffle-word | `fit(shuffle="yes")` | ValueError | `fit: shuffle='yes'; give True, False or 'batch'` |
+| keras-one-output-forms | `fit([x], [y])`, `fit({input name: x}, {"probs": y})` (Keras's forms for one input and output) | works | the same training as `fit(x, y)` |
 """
 import builtins
 
@@ -189,6 +197,21 @@ def same_outputs(x_variant, x_reference):
 
 
 # ---- the cases, one function per row ------------------------------------------------------------
+def _keras_one_output_forms():
+    same_training(X, [X], Y, [Y])
+    runs = []
+    for keyed in (False, True):
+        backend.set_seed(0)
+        x = layers.Input((4,), name="pixels")
+        model = tinynet.Model(x, layers.Dense(3, "softmax", name="probs")(x))
+        model.compile(optimizers.RMSprop(0.01))
+        assert (model.inputs[0].name, model.output_names) == ("pixels", ["probs"])
+        h = fit(model, {"pixels": X} if keyed else X, {"probs": Y} if keyed else Y, batch_size=4)
+        runs.append((model.get_weights()[0], h.history["loss"]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
 def _nan_loss():
     # float32 weights of 0.5: an example of 3e38 everywhere gives logits of inf, and a NaN loss
     model = tinynet.Sequential([layers.Input((4,)), layers.Dense(2, "softmax", name="probs")])
@@ -442,6 +465,14 @@ CASES = {
     "floatx-bfloat16": lambda: _floatx_kept("bfloat16"),
     "floatx-python-float": lambda: _floatx_kept(float),
     "floatx-numpy-type": _floatx_numpy_type,
+    "sample-weight-negative": lambda: fit(mlp(), X, Y, sample_weight=np.r_[1, 1, 1, -1, np.ones(6)]),
+    "x-pair": lambda: fit(mlp(), (X, Y), None),
+    "x-batches": lambda: fit(mlp(), [(X[:5], Y[:5]), (X[5:], Y[5:])], None),
+    "image-alone": lambda: cnn().predict(images(1)[0, :, :, 0]),
+    "x-dict-other-name": lambda: fit(mlp(), {"pixels": X}, Y),
+    "y-dict-other-name": lambda: mlp().evaluate(X, {"out": Y}, verbose=0),
+    "shuffle-word": lambda: fit(mlp(), X, Y, shuffle="yes"),
+    "keras-one-output-forms": _keras_one_output_forms,
 }
 
 
@@ -523,3 +554,12 @@ def test_nan_loss_never_leaves_non_finite_weights():
     for a, b in zip(model.get_weights(), initial):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_unscaled_validation_inputs_are_named_and_not_told_to_add_rescaling():
+    pixels = (X * 40 + 128).clip(0, 255).round().astype(np.uint8)
+    with pytest.warns(UserWarning) as caught:
+        fit(mlp(), pixels / 255.0, Y, validation_data=(pixels, Y))
+    said = " ".join(str(w.message) for w in caught)
+    assert "the validation_data inputs look like 0-255 pixel values" in said
+    assert "x_val / 255.0" in said and "Rescaling" not in said

@@ -764,8 +764,8 @@ def test_what_fit_does_not_take_is_named_with_what_to_do():
     x, y = _digits(16, shape=(4,))
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")
-    with pytest.raises(TypeError, match=r"steps_per_epoch= is not implemented.*x\[:steps \* "
-                                        r"batch_size\]"):
+    with pytest.raises(TypeError, match=r"steps_per_epoch= is not implemented.*goes on through "
+                                        r"the data.*x\[:E \* S \* batch_size\] in one epoch"):
         model.fit(x, y, steps_per_epoch=3, verbose=0)
     with pytest.raises(TypeError, match=r"fit\(\) got an unexpected keyword argument 'epoch'; "
                                         r"fit takes x, y \(arrays\), batch_size, epochs"):
@@ -1018,3 +1018,25 @@ def test_sample_weights_as_a_column_weigh_as_keras_does():
         return history.history, model.evaluate(x, y, sample_weight=weights, verbose=0)
     assert run(w.reshape(-1, 1)) == run(w)
     assert run(w) != run(None)
+
+
+def test_shuffle_batch_keeps_the_batches_of_shuffle_false_in_a_shuffled_order():
+    from tinynet import training
+    backend.set_seed(0)
+    order = training._epoch_order(10, 4, "batch")
+    assert [sorted(order[i:i + 4]) for i in (0, 4, 8)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert any(not np.array_equal(training._epoch_order(10, 4, "batch"), np.arange(10))
+               for _ in range(5))   # shuffled within the batches
+    backend.set_floatx("float64")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 5)), rng.integers(0, 3, 64)
+    weights = {}
+    for shuffle in (False, "batch", True):
+        backend.set_seed(0)
+        model = keras.Sequential([layers.Input((5,)), layers.Dense(3, activation="softmax")])
+        model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=shuffle, verbose=0)
+        weights[shuffle] = model.get_weights()[0]
+    # the same batches: the same steps up to the order of a batch's sum (as in Keras)
+    np.testing.assert_allclose(weights["batch"], weights[False], rtol=0, atol=1e-13)
+    assert np.abs(weights[True] - weights[False]).max() > 1e-4

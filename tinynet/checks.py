@@ -17,6 +17,15 @@ def as_numeric_array(a, what, where):
     if isinstance(a, (list, tuple)):
         ragged = ValueError(f"{where}: {what} is a list whose elements have different shapes; "
                             f"give one array with the examples along its first axis")
+        if what == "x" and _is_pair(a):
+            call = where.split()[0]
+            ragged = ValueError(f"{where}: x looks like an (inputs, targets) pair; " + (
+                "predict takes the inputs alone: model.predict(x)" if call == "predict" else
+                f"give them as two arguments: model.{call}(x, y)"))
+        elif what == "x" and a and all(isinstance(e, (list, tuple)) and _is_pair(e) for e in a):
+            ragged = ValueError(f"{where}: x looks like a list of (inputs, targets) batches; "
+                                "tinynet takes the data as arrays: collect the batches first, "
+                                "x = np.concatenate([xb for xb, yb in batches]), y likewise")
         try:
             with warnings.catch_warnings():  # NumPy < 1.24 warns and makes an object array
                 warnings.simplefilter("ignore")
@@ -52,13 +61,45 @@ def as_numeric_array(a, what, where):
     return a
 
 
-def one_input(x, expected):
-    """``x`` itself, or ``x[0]`` for Keras's list of the inputs of a one-input model, ``[x]``
-    (an array whose examples have the ``expected`` shape; a list of examples stays a list)."""
+def _is_pair(a):
+    """Does the list ``a`` look like Keras's ``(x, y)``: two arrays of as many examples, of
+    different shapes? (Only asked of a list that does not make one array.)"""
+    return len(a) == 2 and all(getattr(e, "ndim", 0) >= 1 for e in a) and \
+        a[0].shape[0] == a[1].shape[0] and tuple(a[0].shape) != tuple(a[1].shape)
+
+
+def _named(a, what, name, kind, where):
+    """The value of Keras's ``{name: a}`` for a model's one input or output, else an error that
+    names the keys given and the model's one name."""
+    if name is not None and list(a) == [name]:
+        return a[name]
+    raise ValueError(f"{where}: {what} is a dict of keys {list(a)}; tinynet models have one "
+                     f"{kind}" + (f", here named '{name}': give the array itself or "
+                                  f"{{'{name}': array}}" if name else ": give the array itself"))
+
+
+def one_input(x, expected, name=None, where="fit"):
+    """``x`` itself, or the array of Keras's forms for a one-input model: the list of its inputs,
+    ``[x]`` (an array whose examples have the ``expected`` shape; a list of examples stays a
+    list), or ``{name: x}`` with the input layer's ``name``."""
+    if isinstance(x, dict):
+        return _named(x, "x", name, "input", where)
     if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape") and \
             expected is not None and tuple(x[0].shape[1:]) == tuple(expected):
         return x[0]
     return x
+
+
+def one_target(y, n, name, where):
+    """``y`` itself, or the array of Keras's forms for a one-output model: ``[y]`` (an array of
+    the ``n`` examples' targets; a list of labels stays a list) or ``{name: y}`` with the output
+    layer's ``name``."""
+    if isinstance(y, dict):
+        return _named(y, "y", name, "output", where)
+    if isinstance(y, (list, tuple)) and len(y) == 1 and getattr(y[0], "ndim", 0) >= 1 and \
+            y[0].shape[0] == n and n != 1:  # (one example: [labels] and labels are the same)
+        return y[0]
+    return y
 
 
 def inputs(x, expected, dtype, model_name, where):
@@ -76,6 +117,9 @@ def inputs(x, expected, dtype, model_name, where):
             hint = f"; add the channel axis with x.reshape({(-1,) + expected}) or x[..., None]"
         elif tuple(x.shape) == expected:
             hint = "; this is a single example without its batch axis: use x[None] (or x[:1])"
+        elif tuple(x.shape) + (1,) == expected:
+            hint = ("; this is a single image without its batch and channel axes: use "
+                    "x[None, ..., None]")
         elif len(got) == 3 and len(expected) == 3 and got == (expected[2],) + expected[:2]:
             hint = "; channels-first? use x.transpose(0, 2, 3, 1) (tinynet is channels-last)"
         elif int(np.prod(got)) == int(np.prod(expected)):
@@ -195,9 +239,15 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
         w = np.asarray(sample_weight, dtype=np.float64)
         if w.shape == (n, 1):  # a column, as Keras takes it: the same weights
             w = w.reshape(n)
-        if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
+        if w.shape != (n,):
             raise ValueError(f"{where}: sample_weight must be {n} finite non-negative numbers, one "
                              f"per example, got shape {w.shape}")
+        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+        if bad.size:
+            raise ValueError(f"{where}: sample_weight must be finite and non-negative (a weight "
+                             f"multiplies an example's loss); example {bad[0]} has {w[bad[0]]:g}"
+                             + (f", and {bad.size - 1} other example(s) too" if bad.size > 1
+                                else ""))
     if class_weight is not None:
         if not isinstance(class_weight, dict):
             raise TypeError(f"{where}: class_weight must be a dict {{class number: weight}}")
@@ -325,7 +375,7 @@ def _rescales_first(model):
     return False
 
 
-def warn_if_unscaled(model, x, predicting=False):
+def warn_if_unscaled(model, x, predicting=False, validation=False):
     """Warn when ``x`` looks like 0-255 pixels and the model does not rescale them itself (Keras
     lets them pass: the model trains to a fraction of its accuracy, or, trained on pixels in
     [0, 1], predicts from saturated units). Returns whether it warned."""
@@ -334,11 +384,17 @@ def warn_if_unscaled(model, x, predicting=False):
     model._maybe_build(np.asarray(x[:1]))
     if _rescales_first(model):
         return False
-    advice = ("if the model was trained on inputs scaled to [0, 1], it predicts nonsense from "
-              "these: scale them as the training data was (x / 255.0)" if predicting else
-              "networks train far better on inputs scaled to [0, 1]: divide them by 255 "
-              "(x / 255.0), or start the model with layers.Rescaling(1 / 255)")
-    warnings.warn(f"model '{model.name}': the inputs look like 0-255 pixel values; {advice}",
+    if validation:  # the training inputs passed: scaled, or warned about already
+        advice = ("scale them as the training inputs are (x_val / 255.0), or the validation "
+                  "scores measure the model on inputs it never saw the like of")
+    elif predicting:
+        advice = ("if the model was trained on inputs scaled to [0, 1], it predicts nonsense "
+                  "from these: scale them as the training data was (x / 255.0)")
+    else:
+        advice = ("networks train far better on inputs scaled to [0, 1]: divide them by 255 "
+                  "(x / 255.0), or start the model with layers.Rescaling(1 / 255)")
+    inputs = "the validation_data inputs" if validation else "the inputs"
+    warnings.warn(f"model '{model.name}': {inputs} look like 0-255 pixel values; {advice}",
                   UserWarning, stacklevel=_user_stacklevel())
     return True
 

@@ -128,6 +128,12 @@ class Model:
         return self.outputs[0] if self.built else None
 
     @property
+    def output_names(self):
+        """The output layer's name, in a list: as Keras's ``model.output_names``, the key of
+        ``{name: y}`` in ``fit`` and ``evaluate``."""
+        return [self.graph.output.name] if self.built else []
+
+    @property
     def inputs(self):
         """The symbolic input tensors (one), as Keras's ``model.inputs``."""
         return [self.graph.input.output] if self.built else None
@@ -269,17 +275,19 @@ class Model:
             checks.warn_if_logits_loss_after_activation(self)
         self._loss_checked = (self.graph, self.loss)  # what the warnings were about
 
-    def _one_input(self, x):
-        """``x``, or the array of Keras's ``[x]`` for this one-input model (a model not built yet
-        takes a one-element list of an array of two or more axes for it)."""
+    def _one_input(self, x, where="fit"):
+        """``x``, or the array of Keras's ``[x]`` or ``{input name: x}`` for this one-input model
+        (a model not built yet takes a one-element list of an array of two or more axes for it)."""
         if self.built:
-            return checks.one_input(x, self.graph.input.input_shape)
+            return checks.one_input(x, self.graph.input.input_shape, self.graph.input.name, where)
+        if isinstance(x, dict):
+            return checks.one_input(x, None, None, where)  # refused: no name to compare with
         if isinstance(x, (list, tuple)) and len(x) == 1 and getattr(x[0], "ndim", 0) >= 2:
             return x[0]
         return x
 
     def _prepare_x(self, x, where):
-        x = self._one_input(x)
+        x = self._one_input(x, where)
         x = checks.as_numeric_array(x, "x", where)
         self._maybe_build(x)
         self._require_built("its input shape")
@@ -288,6 +296,7 @@ class Model:
     def _prepare_y(self, y, n, where):
         kind = type(self.loss).name if self.loss is not None else None
         output_shape = self.graph.output.output_shape
+        y = checks.one_target(y, n, self.graph.output.name, where)
         y = checks.targets(y, n, output_shape, self.graph.output.name, self.dtype, where,
                            loss_name=kind)
         if "binary_accuracy" in self.metric_kinds.values():
@@ -297,9 +306,10 @@ class Model:
     def _prepare(self, x, y, where):
         if getattr(self, "_loss_checked", None) != (self.graph, self.loss):
             self._check_loss_against_output()  # layers added or popped since compile
-        x = checks.as_numeric_array(self._one_input(x), "x", where)  # its own dtype, for the warning
+        x = checks.as_numeric_array(self._one_input(x, where), "x", where)  # its own dtype: the warning
         if not self._warned_unscaled:  # (evaluate: a trained model is asked to predict)
-            self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=where == "evaluate")
+            self._warned_unscaled = checks.warn_if_unscaled(
+                self, x, predicting=where == "evaluate", validation="validation_data" in where)
         x = self._prepare_x(x, where)
         return x, self._prepare_y(y, x.shape[0], where)
 
@@ -396,7 +406,7 @@ class Model:
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and accuracy) on one batch, in inference mode, without a step."""
-        x = self._one_input(x)
+        x = self._one_input(x, "test_on_batch")
         return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0,
                              sample_weight=sample_weight, return_dict=return_dict)
 
@@ -418,7 +428,9 @@ class Model:
         ``model.epoch`` is the last epoch completed, counted from 1 over every fit: each epoch
         done adds one, and an epoch run from ``initial_epoch=k`` brings it to at least ``k + 1``
         (so a checkpoint resumes with ``initial_epoch=model.epoch``). Ctrl-C stops at the end of
-        the current batch; that epoch is not counted and the callbacks do not see its end. ``verbose``: 0 silent,
+        the current batch; that epoch is not counted and the callbacks do not see its end.
+        ``shuffle``: ``True``, ``False``, or ``"batch"`` (Keras's: the batches of ``False``,
+        each in a shuffled order). ``verbose``: 0 silent,
         1 (or ``"auto"``) a progress bar, 2 two lines per epoch (Keras 3's: the epoch, then steps,
         time and values). ``class_weight`` (a dict from class to weight) and ``sample_weight``
         (one weight per example) weight each example's loss; the accuracy stays the plain
@@ -445,6 +457,9 @@ class Model:
         validation_freq = checks.validation_freq(validation_freq)
         epochs, initial_epoch = checks.epochs(epochs, initial_epoch)
         verbose = 1 if verbose == "auto" else verbose
+        if isinstance(shuffle, str) and shuffle != "batch":
+            raise ValueError(f"fit: shuffle={shuffle!r}; give True, False or 'batch' (Keras's: "
+                             "the batches of shuffle=False, each in a shuffled order)")
         x, y = self._prepare(x, y, "fit")
         if sample_weight is not None:
             sample_weight = checks.sample_weights(sample_weight, None, None, x.shape[0], "fit")
@@ -479,7 +494,7 @@ class Model:
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``, in inference mode, as a NumPy array."""
-        x = self._one_input(x)
+        x = self._one_input(x, "predict_on_batch")
         return self.predict(x, batch_size=max(len(x), 1), verbose=0)
 
     def predict(self, x, batch_size=32, verbose=0, steps=None, callbacks=None):
@@ -488,7 +503,7 @@ class Model:
         :mod:`tinynet.callbacks`)."""
         batch_size = checks.batch_size(batch_size)
         if not self._warned_unscaled:
-            x = checks.as_numeric_array(self._one_input(x), "x", "predict")
+            x = checks.as_numeric_array(self._one_input(x, "predict"), "x", "predict")
             self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=True)
         x = self._prepare_x(x, "predict")
         x = x[:checks.steps(steps, batch_size, x.shape[0], "predict")]
@@ -569,8 +584,10 @@ FIT_ADVICE = {
     None: ("fit takes x, y (arrays), batch_size, epochs, verbose, callbacks, validation_split, "
            "validation_data, shuffle, class_weight, sample_weight, initial_epoch, seed, "
            "validation_freq, validation_batch_size"),
-    "steps_per_epoch": ("each epoch trains on every batch of x (for fewer steps, slice the data: "
-                        "x[:steps * batch_size])"),
+    "steps_per_epoch": ("each epoch trains on every batch of x. Keras, given arrays, goes on "
+                        "through the data from one epoch to the next (and stops with a warning "
+                        "when it runs out): its epochs=E, steps_per_epoch=S train, with "
+                        "shuffle=False, the batches of x[:E * S * batch_size] in one epoch"),
     "validation_steps": ("the validation runs on all of validation_data (for fewer steps, slice "
                          "it)"),
 }

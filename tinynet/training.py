@@ -301,6 +301,16 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     return history
 
 
+def _epoch_order(n, batch_size, shuffle):
+    """The order of the ``n`` examples in an epoch: shuffled (``True``), as given (``False``),
+    or Keras's ``"batch"``: the batches of ``shuffle=False``, each in a shuffled order."""
+    if shuffle == "batch":
+        rng = backend.rng()
+        return np.concatenate([start + rng.permutation(min(batch_size, n - start))
+                               for start in range(0, n, batch_size)] or [np.arange(0)])
+    return backend.rng().permutation(n) if shuffle else np.arange(n)
+
+
 def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, callbacks,
                  verbose):
     """The batches of one epoch: returns the epoch's logs (running means) and how many examples
@@ -309,7 +319,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
     batch_begin = overriding(callbacks, "on_train_batch_begin", "on_batch_begin")
     batch_hooks = overriding(callbacks, "on_train_batch_end", "on_batch_end")
     n = x.shape[0]
-    order = backend.asarray(backend.rng().permutation(n) if shuffle else np.arange(n))
+    order = backend.asarray(_epoch_order(n, batch_size, shuffle))
     loss_total, right, seen, logs = 0.0, {}, 0, {}
     adapt = backend.get_backend() == "numba"  # the numpy backend, the reference, never does
     for step in range(steps):

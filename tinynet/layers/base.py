@@ -112,6 +112,11 @@ class Tensor:
         """The float type of its values, by name, as Keras's ``"float32"``."""
         return np.dtype(getattr(self.layer, "dtype", None) or backend.floatx()).name
 
+    @property
+    def name(self):
+        """The producing layer's name (an ``Input``'s: the key of ``{name: x}`` in ``fit``)."""
+        return self.layer.name
+
     def __repr__(self):
         return f"<Tensor shape={self.shape} from '{self.layer.name}'>"
 
