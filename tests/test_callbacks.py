@@ -584,6 +584,9 @@ def test_checkpoint_of_a_reduced_learning_rate_keeps_it(tmp_path):
      [0.01, 0.01, 0.01, 0.005, 0.005, 0.005]),
     ([0.1, 0.2, 0.2, 0.2, 0.3, 0.3], dict(monitor="val_accuracy", factor=0.5, patience=2),
      [0.01, 0.01, 0.01, 0.01, 0.005, 0.005]),
+    # a negative min_delta is a margin of its size, as in Keras (worse values do not improve)
+    ([1.0, 1.125, 1.25, 1.375, 1.5, 1.625], dict(factor=0.5, patience=1, min_delta=-0.25),
+     [0.01, 0.01, 0.005, 0.0025, 0.00125, 0.000625]),
 ])
 def test_reduce_lr_on_plateau_schedule(values, kw, lrs):
     monitor = kw.get("monitor", "val_loss")
@@ -849,3 +852,30 @@ def test_terminate_on_nan_can_raise_and_its_absence_raises_tinynets_error():
         history = stopped.fit(x, y, batch_size=64, verbose=0,
                               callbacks=[tinynet.callbacks.TerminateOnNaN()])
     assert math.isnan(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("kind, values, kw, stop", [
+    # Keras compares the monitored values in float32: 0.8 - 0.1 is 0.7000000000000001 in
+    # float64, not more than 0.1 above 0.7; 0.5 - 1e-9 rounds to 0.5
+    ("early", [0.7, 0.8], dict(monitor="val_accuracy", min_delta=0.1), 2),
+    ("early", [0.5, 0.5 - 1e-9], dict(), 2),
+    ("early", [0.5, 0.5 - 1e-6], dict(), None),
+])
+def test_improvements_are_compared_in_float32_as_keras(kind, values, kw, stop):
+    model = make_model(optimizers.SGD(learning_rate=0.1))
+    monitor = kw.get("monitor", "val_loss")
+    history = fit(model, [Script(values + [9.0 if monitor == "val_loss" else 0.0] * 3, monitor),
+                          EarlyStopping(patience=1, **kw)], epochs=len(values) + 3)
+    # patience 1: training stops at the first epoch that does not improve
+    assert len(history.epoch) == (stop if stop is not None else len(values) + 1)
+
+
+def test_reduce_lr_stops_at_min_lr_as_keras_compares_it(capsys):
+    # 0.1 * 0.1 * 0.1 * 0.1 is 1.0000000000000003e-4 in float64, above min_lr=1e-4; Keras
+    # compares its float32 rate with float32(min_lr): three reductions, not a fourth to min_lr
+    model = make_model(optimizers.SGD(learning_rate=0.1))
+    fit(model, [Script([1.0] * 6), ReduceLROnPlateau(factor=0.1, patience=1, min_lr=1e-4,
+                                                     verbose=1)], epochs=6)
+    said = capsys.readouterr().out
+    assert said.count("ReduceLROnPlateau reducing learning rate") == 3, said
+    assert model.optimizer.learning_rate == pytest.approx(1e-4, rel=1e-12)

@@ -218,3 +218,12 @@ def test_classification_report_averages_the_classes_that_occur_as_scikit_learn()
     assert [line.split()[0] for line in onehot.splitlines()[2:6]] == ["0", "1", "2", "3"]
     with pytest.raises(ValueError, match="classification_report: class_names has 2 names for 3"):
         classification_report([0, 1, 2], [0, 1, 2], class_names=["a", "b"])
+
+
+def test_classification_report_weighted_average_rounds_as_scikit_learn():
+    # weighted F1 = (0.4 * 6 + 0.5 * 2 + 0 * 4) / 12 = 0.275 exactly; summed as support-weighted
+    # fractions it is 0.275 (printed 0.28), scikit-learn's np.average gives 0.27499999999999997
+    t = [2, 0, 2, 0, 0, 1, 0, 0, 2, 2, 0, 1]
+    p = [0, 2, 1, 2, 3, 1, 1, 0, 2, 3, 3, 2]
+    last = classification_report(t, p).splitlines()[-1].split()
+    assert last == ["weighted", "avg", "0.39", "0.25", "0.27", "12"]

@@ -556,3 +556,28 @@ def test_an_integer_count_matrix_is_counts_and_rounded_fractions_are_fractions(t
     assert data_axes(drawn[-1])[0].get_title() == "accuracy 100.00% of 2"
     plots.plot_confusion_matrix(np.array([[0.33, 0.66], [0.5, 0.49]]), ["a", "b"], tmp_path / "r.png")
     assert data_axes(drawn[-1])[0].get_title() == "fractions"
+
+
+def test_a_picture_is_saved_in_the_format_its_name_asks_for(tmp_path):
+    signatures = {"p.png": b"\x89PNG", "p.pdf": b"%PDF", "p.svg": b"<?xml", "lr_0.001": b"\x89PNG",
+                  "no_extension": b"\x89PNG"}
+    for name, start in signatures.items():
+        path = plots.plot_history(history(), tmp_path / name)
+        assert path == tmp_path / name and path.read_bytes().startswith(start), name
+    with pytest.raises(ValueError, match=r"cannot save a picture as h.docx: matplotlib writes .*\.pdf"):
+        plots.plot_history(history(), tmp_path / "h.docx")
+    assert not (tmp_path / "h.docx").exists()
+
+
+def test_plot_history_finds_an_accuracy_logged_under_the_name_it_was_given(tmp_path, drawn):
+    from tinynet import metrics as metrics_mod
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile("rmsprop", "sparse_categorical_crossentropy",
+                  metrics=[metrics_mod.SparseCategoricalAccuracy(name="acc_test")])
+    x = np.random.default_rng(0).normal(size=(40, 4))
+    h = model.fit(x, np.arange(40) % 3, epochs=3, validation_split=0.25, verbose=0)
+    plots.plot_history(h, tmp_path / "named.png")
+    _, acc_ax = data_axes(drawn[-1])
+    lines = curves(acc_ax)
+    np.testing.assert_array_equal(lines["training"][1], h.history["acc_test"])
+    np.testing.assert_array_equal(lines["validation"][1], h.history["val_acc_test"])

@@ -220,6 +220,16 @@ def _monitored(logs, monitor, owner, then="it does nothing this epoch"):
     return float(value)
 
 
+def _beats(value, reference, min_delta, maximising):
+    """Does ``value`` beat ``reference`` by more than ``min_delta`` (>= 0)? Compared as Keras
+    compares them: the margin applied to ``value``, then both rounded to float32 (Keras's ops
+    turn the Python floats into float32 tensors, whatever floatx), so that 0.8 does not beat
+    0.7 by more than 0.1, nor 0.5 - 1e-9 beat 0.5."""
+    if maximising:
+        return bool(np.float32(value - min_delta) > np.float32(reference))
+    return bool(np.float32(value + min_delta) < np.float32(reference))
+
+
 class EarlyStopping(_Watching):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs (Keras 3 semantics,
     but for two choices: a NaN never counts as the best, where Keras 3 takes a NaN first value
@@ -227,8 +237,9 @@ class EarlyStopping(_Watching):
     warning).
 
     An epoch *improves* when its value beats the best so far by more than ``min_delta``
-    (``value < best - min_delta`` when minimising, ``value > best + min_delta`` when maximising;
-    the first value improves unless it is NaN). ``mode="auto"`` minimises the loss and maximises
+    (``value + min_delta < best`` when minimising, ``value - min_delta > best`` when maximising,
+    both sides rounded to float32 as Keras compares them; the first value improves unless it is
+    NaN). ``mode="auto"`` minimises the loss and maximises
     the model's metrics; give ``mode`` for any other value.
     After ``patience`` epochs without improvement training stops. ``baseline``: the value must also
     beat it to count as improvement. ``start_from_epoch``: epochs before it are not watched.
@@ -258,9 +269,7 @@ class EarlyStopping(_Watching):
     def _improves(self, value, reference):
         if reference is None:
             return not math.isnan(value)
-        if self._maximising():
-            return value - self.min_delta > reference
-        return value + self.min_delta < reference
+        return _beats(value, reference, self.min_delta, self._maximising())
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -351,7 +360,7 @@ class ModelCheckpoint(_Watching):
     def _better(self, value):
         if self.best is None:
             return not math.isnan(value)
-        return value > self.best if self._maximising() else value < self.best
+        return _beats(value, self.best, 0.0, self._maximising())
 
     def _check_before_training(self):
         if not self.save_weights_only:  # refused now, not after the first epoch's training
@@ -459,7 +468,7 @@ class ReduceLROnPlateau(_Watching):
         self.factor = float(factor)
         self.patience = int(patience)
         self.verbose = verbose
-        self.min_delta = float(min_delta)
+        self.min_delta = abs(float(min_delta))  # as Keras: a margin, whatever its sign
         self.cooldown = int(cooldown)
         self.min_lr = float(min_lr)
         self._reset()
@@ -472,9 +481,7 @@ class ReduceLROnPlateau(_Watching):
     def _improves(self, value):
         if self.best is None:
             return not math.isnan(value)
-        if self._maximising():
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
+        return _beats(value, self.best, self.min_delta, self._maximising())
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -495,7 +502,10 @@ class ReduceLROnPlateau(_Watching):
             self.wait = 0
         elif self.cooldown_counter <= 0:
             self.wait += 1
-            if self.wait >= self.patience and optimizer.learning_rate > self.min_lr:
+            # compared in float32, as Keras compares its float32 rate: repeated products
+            # (0.001 * 0.1 * 0.1 = 1.0000000000000003e-05) do not make one reduction more
+            if self.wait >= self.patience and \
+                    np.float32(optimizer.learning_rate) > np.float32(self.min_lr):
                 new_lr = max(optimizer.learning_rate * self.factor, self.min_lr)
                 if self.verbose:
                     print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")

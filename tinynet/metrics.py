@@ -237,7 +237,9 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
     support = np.bincount(t, minlength=k)
     total = int(support.sum())
     acc = float(np.mean(t == p)) if total else 0.0
-    weights = support / total if total else np.zeros(k)
+
+    def weighted(values):  # by support, as scikit-learn's np.average (the same rounding)
+        return float(np.average(values, weights=support)) if total else 0.0
     widths = [_num_classes_of(y) for y in (y_true, y_pred)]
     if num_classes is None and class_names is None and not any(widths):
         # labels, not one-hot rows: the classes that occur, as scikit-learn's
@@ -261,9 +263,9 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
                             total, width=width, digits=digits)
     lines += row_fmt.format(
         "weighted avg",
-        float(weights @ precision),
-        float(weights @ recall),
-        float(weights @ f1),
+        weighted(precision),
+        weighted(recall),
+        weighted(f1),
         total,
         width=width,
         digits=digits,

@@ -1,8 +1,9 @@
 """Pictures of training: curves, confusion matrices, model diagrams, filters, feature maps, HOG.
 
 Every function draws one figure with matplotlib's Agg canvas (no window, no display needed, no
-global pyplot state), saves it as a PNG at ``path`` and returns the path. The PNG is exactly
-``size = (width, height)`` pixels (no "tight" cropping), so pictures line up in a report:
+global pyplot state), saves it at ``path`` in the format its extension names (PNG, or PDF, SVG,
+...) and returns the path. A PNG is exactly ``size = (width, height)`` pixels (no "tight"
+cropping), so pictures line up in a report:
 
     from tinynet import plots
     plots.plot_history(history, "out/loss.png")
@@ -40,9 +41,19 @@ def _figure(size, dpi=DPI, layout="constrained"):
 
 
 def _save(fig, path):
+    """Save in the format the file name's extension names (.png, .pdf, .svg, ...; PNG without
+    one, or after a dot that ends a number: "lr_0.001"), at the figure's size: no
+    bbox_inches="tight"."""
     path = Path(path)
+    kind = path.suffix.lower().lstrip(".")
+    kind = kind if kind.isalpha() else "png"
+    formats = fig.canvas.get_supported_filetypes()
+    if kind not in formats:
+        raise ValueError(f"cannot save a picture as {path.name}: matplotlib writes "
+                         f"{', '.join('.' + k for k in sorted(formats))}; name the file with one of "
+                         "them (.png for a web page or a notebook, .pdf or .svg for a printed report)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=fig.dpi, format="png")  # no bbox_inches="tight": keep the asked size
+    fig.savefig(path, dpi=fig.dpi, format=kind)
     return path
 
 
@@ -111,9 +122,12 @@ def _names(class_names, k, where):
     return names
 
 
-def _accuracy_key(h):
-    """The accuracy's key in a history (``accuracy``, ``acc``, ``categorical_accuracy``, ...)."""
-    return next((name for name in metrics.ACCURACY_NAMES if name in h), "accuracy")
+def _accuracy_key(h, history=None):
+    """The accuracy's key in a history: one of Keras's names (``accuracy``, ``acc``,
+    ``categorical_accuracy``, ...), else the name the model's metric was given
+    (``CategoricalAccuracy(name="acc_test")``)."""
+    given = getattr(getattr(history, "model", None), "metrics", None) or []
+    return next((name for name in (*metrics.ACCURACY_NAMES, *given) if name in h), "accuracy")
 
 
 # ---- training curves ------------------------------------------------------------------------
@@ -143,7 +157,7 @@ def plot_history(history, path, title=None, size=(900, 360)):
     h = _history_dict(history)
     fig = _figure(size)
     axes = fig.subplots(1, 2)
-    accuracy = _accuracy_key(h)
+    accuracy = _accuracy_key(h, history)
     epochs = {key: _epochs_of(history, h, key) for key in
               ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h and len(h[key])}
     shown = [e for at in epochs.values() for e in at]
