@@ -440,3 +440,33 @@ def test_a_reference_to_a_weight_taken_before_compile_sees_training(make):
     assert not np.array_equal(kernel, start)  # it moved ...
     np.testing.assert_array_equal(kernel, model.get_weights()[0])  # ... with the model
     assert all(a is b for a, b in zip(weights, model.weights))
+
+
+def test_a_model_of_some_of_the_layers_leaves_their_weights_where_references_see_them():
+    """``Model(model.input, layer.output)`` (a hidden layer's output) used to copy the shared
+    layers' weights into a buffer of its own: a reference taken before (``layer.kernel``, as a
+    Keras variable) stopped following training, silently. The weights now stay in the first
+    model's buffer; the second model trains them one parameter at a time."""
+    def trained(probe):
+        backend.set_seed(0)
+        x_in = layers.Input((6,))
+        hidden = layers.Dense(8, activation="relu", name="h")(x_in)
+        model = Model(x_in, layers.Dense(3, activation="softmax", name="out")(hidden))
+        model.compile(optimizers.RMSprop(0.01), "categorical_crossentropy")
+        kernel = model.get_layer("h").kernel
+        feats = Model(model.input, model.get_layer("h").output) if probe else None
+        x = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+        model.fit(x, np.eye(3, dtype=np.float32)[np.arange(64) % 3], epochs=2, verbose=0,
+                  shuffle=False)
+        return model, kernel, feats, x
+    model, kernel, feats, x = trained(probe=True)
+    assert kernel is model.get_layer("h").kernel  # the same array, moved by training
+    assert np.shares_memory(kernel, model._arena.groups[0].weights)
+    np.testing.assert_array_equal(feats.predict(x), np.maximum(x @ kernel + model.get_layer("h").bias, 0))
+    alone = trained(probe=False)[0]
+    for a, b in zip(model.get_weights(), alone.get_weights()):  # the probe changes no number
+        np.testing.assert_array_equal(a, b)
+    feats.compile(optimizers.SGD(0.1), "mse")
+    feats.fit(x, np.zeros((64, 8), np.float32), epochs=1, verbose=0)  # trains the shared layer
+    assert kernel is model.get_layer("h").kernel and feats._arena is None
+    np.testing.assert_array_equal(model.get_weights()[0], kernel)

@@ -23,7 +23,9 @@ the flat step gives the same numbers, bit for bit (tests/test_arena.py).
 
 The arena is built as soon as the model is (a functional model when it is made, a ``Sequential``
 when it knows its input shape), so a reference to ``layer.kernel`` taken from then on follows
-training, as a reference to a Keras variable does. Assigning to a weight (``layer.kernel = w``,
+training, as a reference to a Keras variable does. A model made of some of another model's
+layers (``Model(model.input, layer.output)``, to see a hidden layer) has no arena of its own:
+their weights stay in the first model's buffer, and it trains them one parameter at a time. Assigning to a weight (``layer.kernel = w``,
 ``layer.params[0] = w``, ``set_weights``) copies the values into it. Adding a layer, or using the
 model as a layer of another, changes ``model.params``: the arena notices that they are no longer
 its views and is rebuilt around them. The weights of a model used as a layer keep that model's
@@ -31,12 +33,16 @@ buffer (one more group; references to them stay valid); the others are copied in
 buffer, so references taken before ``model.add`` are to the arrays it replaced.
 """
 import operator
+import weakref
 
 import numpy as np
 
 from .backend import get_array_module
 
 ENABLED = True  # False: every step takes the per-parameter path (the reference), for comparisons
+# every arena's own weight buffer, by id, while it lives: a model whose layers are already part of
+# another model's buffer (Model(model.input, layer.output)) leaves them there
+_BUFFERS = weakref.WeakValueDictionary()
 
 
 class GradientViews(list):
@@ -80,6 +86,10 @@ class Group:
         if adopt is None:
             self.weights = xp.empty(self.size, dtype=self.dtype)
             self.weight_views = self.views(self.weights)
+            try:
+                _BUFFERS[id(self.weights)] = self.weights
+            except TypeError:  # an array type without weak references: not tracked
+                pass
         else:  # (buffer, the parameters that already are its views, end to end): kept as they are
             self.weights, self.weight_views = adopt[0], list(adopt[1])
         self.gradients = xp.zeros(self.size, dtype=self.dtype)
@@ -203,8 +213,27 @@ def of(model):
         return None
     arena = getattr(model, "_arena", None)
     if arena is None or not arena.holds(params):
+        if _in_another_buffer(arena, params):  # left where they are: the per-parameter path
+            model._arena = None
+            return None
         arena = model._arena = Arena(model)
     return arena
+
+
+def _in_another_buffer(own, params):
+    """Are some of ``params`` part of another model's buffer, but not the whole of it? (A model
+    made of some of a trained model's layers: ``Model(model.input, layer.output)``.) Copying
+    them into a buffer of this model's would leave references to them (``kernel =
+    layer.kernel``) behind, and the other model would copy them back at its next step; the
+    model trains them where they are, one parameter at a time, as the reference does."""
+    mine = {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
+    whole = {k for positions, _ in _whole_buffers(params) for k in positions}
+    for k, p in enumerate(params):
+        base = getattr(p, "base", None)
+        if k not in whole and base is not None and id(base) not in mine and \
+                _BUFFERS.get(id(base)) is base:
+            return True
+    return False
 
 
 def for_step(model):
