@@ -1,5 +1,6 @@
 """A student's own losses, optimizers, metrics and layers: each computes what it was written to
 compute, or is refused with the reason (found by trying to extend tinynet as the docs tell)."""
+import re
 import warnings
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 
 import tinynet
 from tinynet import layers, losses, metrics, optimizers
+from tinynet.layers import Layer
+from tinynet.model import Model
 
 
 def _data(n=64, features=8, classes=3):
@@ -847,3 +850,41 @@ def test_the_layer_docstrings_example_runs_and_its_gradients_check():
     tinynet.backend.set_floatx("float64")
     x = np.random.default_rng(0).random((3, 4))
     assert max(tinynet.gradcheck.check_layer(namespace["Scale"](), x).values()) < 1e-8
+
+
+@pytest.mark.parametrize("returned, says", [
+    (lambda dz, xs: [dz * xs[1]], "returned 1 gradient(s)"),
+    (lambda dz, xs: dz * xs[1], "returned 1 gradient(s)"),
+    (lambda dz, xs: [dz * xs[1], None], "returned None for input 1"),
+    (lambda dz, xs: (dz * xs[1], dz * xs[0]), None),   # a tuple is a list of gradients too
+])
+def test_a_layer_of_two_inputs_must_return_a_gradient_for_each(returned, says):
+    """A custom two-input layer whose backward forgot one input's gradient trained without a
+    word: the layers on that input never moved."""
+    class Multiply(Layer):
+        def build(self, input_shape):
+            super().build(input_shape[0])
+            self.input_shape = [tuple(s) for s in input_shape]
+
+        def _forward(self, xs, training, fused=None):
+            self._xs = xs
+            return xs[0] * xs[1]
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            return returned(dz, self._xs)
+
+    x_in = layers.Input((6,))
+    a = layers.Dense(6, activation="tanh", name="a")(x_in)
+    b = layers.Dense(6, activation="tanh", name="b")(x_in)
+    model = Model(x_in, layers.Dense(3, activation="softmax")(Multiply()([a, b])))
+    model.compile(optimizers.SGD(0.1), "categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(40, 6))
+    y = np.eye(3)[np.arange(40) % 3]
+    before = model.get_layer("b").get_weights()[0].copy()
+    if says is None:
+        model.fit(x, y, epochs=1, verbose=0)
+        assert np.abs(model.get_layer("b").get_weights()[0] - before).max() > 1e-4
+        return
+    with pytest.raises(ValueError, match=re.escape(f"has 2 input(s), and its backward {says}: "
+                                                   "return dL/d(input) for each input")):
+        model.fit(x, y, epochs=1, verbose=0)

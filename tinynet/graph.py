@@ -185,7 +185,16 @@ class Graph:
             dx = layer.backward(g, need_input_grad=wanted)
             if not wanted:
                 continue
-            for t, d in zip(layer.inbound, dx if isinstance(dx, list) else [dx]):
+            grads = list(dx) if isinstance(dx, (list, tuple)) else [dx]
+            if len(grads) != len(layer.inbound) or any(d is None for d in grads):
+                raise ValueError(
+                    f"layer '{layer.name}' ({type(layer).__name__}) has {len(layer.inbound)} "
+                    f"input(s), and its backward returned "
+                    + (f"{len(grads)} gradient(s)" if len(grads) != len(layer.inbound) else
+                       f"None for input {next(i for i, d in enumerate(grads) if d is None)}")
+                    + ": return dL/d(input) for each input, a list in the order of the inputs "
+                    "(a single array for one input); the layers before it would not train")
+            for t, d in zip(layer.inbound, grads):
                 key = t.layer
                 pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
         return None

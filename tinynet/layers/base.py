@@ -188,8 +188,8 @@ class Layer:
 
     A layer of several inputs receives the list of their shapes in ``build`` and keeps it as
     ``self.input_shape`` (as :class:`~tinynet.layers.merge.Add` does, after ``super().build`` of
-    its output's shape); ``_forward`` then gets the list of arrays and ``_backward`` returns one
-    gradient for each.
+    its output's shape); ``_forward`` then gets the list of arrays and ``_backward`` returns a
+    list of one gradient for each, in the order of the inputs (the model refuses fewer).
     """
 
     default_name = "layer"
