@@ -477,3 +477,16 @@ def test_layers_and_weights_come_in_keras_order_on_graphs_with_branches(which):
         np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x), rtol=1e-12)
     finally:
         keras.backend.set_floatx("float32")
+
+
+@pytest.mark.parametrize("make", [lambda k: k.Dense(3, activation="relu", kernel_initializer="he_uniform"),
+                                  lambda k: k.Conv2D(4, 3, padding="same"), lambda k: k.MaxPooling2D(2),
+                                  lambda k: k.Dropout(0.25), lambda k: k.Flatten()],
+                         ids=["Dense", "Conv2D", "MaxPooling2D", "Dropout", "Flatten"])
+def test_a_keras_layers_config_makes_tinynets_layer(make):
+    """``from_config`` of a Keras layer's get_config (its dtype policy and initializers given as
+    dicts) gives the tinynet layer of the same settings; it raised NumPy's "entry not a 2- or
+    3- tuple"."""
+    theirs = make(kl)
+    ours = getattr(layers, type(theirs).__name__).from_config(theirs.get_config())
+    assert ours.get_config() == make(layers).get_config() | {"name": theirs.name}

@@ -53,7 +53,8 @@ def test_weights_are_the_live_arrays_in_keras_order_and_all_of_them_train():
 
 @pytest.mark.parametrize("name,instead", [
     ("get_config", "model.save(path)"), ("to_json", "to_keras(model)"),
-    ("metrics_names", "return_dict=True"),
+    ("metrics_names", "return_dict=True"), ("compute_output_shape", "model.output_shape"),
+    ("get_build_config", "model.save(path)"), ("get_output_at", "model.output"),
 ])
 def test_keras_model_attributes_tinynet_lacks_say_so_and_what_to_use(name, instead):
     model = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
@@ -1040,3 +1041,34 @@ def test_shuffle_batch_keeps_the_batches_of_shuffle_false_in_a_shuffled_order():
     # the same batches: the same steps up to the order of a batch's sum (as in Keras)
     np.testing.assert_allclose(weights["batch"], weights[False], rtol=0, atol=1e-13)
     assert np.abs(weights[True] - weights[False]).max() > 1e-4
+
+
+def test_a_layer_is_made_again_from_its_config_or_from_a_keras_config():
+    dense = layers.Dense(3, activation="relu", kernel_initializer="he_normal", name="d")
+    again = layers.Dense.from_config(dense.get_config())
+    assert again.get_config() == dense.get_config() and again.kernel_initializer == "he_normal"
+    conv = layers.Conv2D(4, 3, padding="same", kernel_initializer="lecun_uniform")
+    assert type(conv)(**conv.get_config()).kernel_initializer == "lecun_uniform"
+    # what keras.layers.Dense(3, kernel_initializer="he_normal").get_config() holds
+    keras_config = {
+        "name": "dense", "trainable": True,
+        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                  "registered_name": None},
+        "units": 3, "activation": "linear", "use_bias": True,
+        "kernel_initializer": {"module": "keras.initializers", "class_name": "HeNormal",
+                               "config": {"seed": None}, "registered_name": None},
+        "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros",
+                             "config": {}, "registered_name": None},
+        "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+        "bias_constraint": None, "quantization_config": None}
+    assert layers.Dense.from_config(keras_config).kernel_initializer == "he_normal"
+    seeded = {**keras_config, "kernel_initializer": {"class_name": "HeNormal", "config": {"seed": 3}}}
+    with pytest.raises(ValueError, match=r"kernel_initializer=\{'class_name': 'HeNormal', "
+                                         r"'config': \{'seed': 3\}\} is not implemented in tinynet"):
+        layers.Dense.from_config(seeded)
+    mixed = {**keras_config, "dtype": {"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}}
+    with pytest.raises(ValueError, match="dtype='mixed_float16' is not implemented in tinynet"):
+        layers.Dense.from_config(mixed)
+    with pytest.raises(NotImplementedError, match="Sequential.from_config: Keras's from_config "
+                                                  "is not implemented in tinynet; tinynet saves"):
+        keras.Sequential.from_config({})

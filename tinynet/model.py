@@ -48,6 +48,11 @@ activation="relu"), keras.layers.Dense(10)])"""
 NOT_IMPLEMENTED = {
     "get_config": _CONFIG.format("get_config()"),
     "to_json": _CONFIG.format("to_json()"),
+    "get_build_config": _CONFIG.format("get_build_config()"),
+    "compute_output_shape": "model.output_shape is the output's shape (None for the batch axis); "
+                            "model.predict(x).shape for a batch",
+    "get_output_at": "Keras 2's; model.output is the output tensor (a tinynet model has one)",
+    "get_input_at": "Keras 2's; model.input is the input tensor (a tinynet model has one)",
     "export": "tinynet saves a model with model.save('name.keras') (tinynet's own format); for "
               "Keras or TensorFlow Serving, convert it first with tinynet.interop.to_keras(model)",
     "metrics_names": "Keras 3's is ['loss', 'compile_metrics'] after compile, not one name per "
@@ -214,6 +219,12 @@ class Model:
         twin.__dict__.update(copy.deepcopy(self.__dict__, memo))
         arena.of(twin)
         return twin
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Keras's ``Model.from_config``: not implemented (see :data:`NOT_IMPLEMENTED`)."""
+        raise NotImplementedError(f"{cls.__name__}.from_config: Keras's from_config is not "
+                                  f"implemented in tinynet; {_CONFIG.format('from_config()')}")
 
     def __getattr__(self, name):
         # Python calls this only for a name the model does not have: Keras's names that tinynet

@@ -61,6 +61,27 @@ def initial_kernel(shape, fan_in, fan_out, initializer="glorot_uniform"):
     return backend.asarray(w.astype(backend.floatx()))
 
 
+# what a Keras initializer's get_config holds when it draws as tinynet's of the same name
+_INITIALIZER_DEFAULTS = {"seed": None, "input_axes": None, "output_axes": None, "mean": 0.0,
+                         "stddev": 0.05}
+
+
+def _initializer_name(value):
+    """Keras's names of an initializer, as tinynet's: ``"glorot_uniform"`` itself, its class name
+    ``"GlorotUniform"``, or a get_config's ``{"class_name": "GlorotUniform", "config": {...}}``
+    with Keras's default settings (anything else is returned as given, for the caller to
+    refuse with the names it knows)."""
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        config = value.get("config") or {}
+        if any(config.get(k, d) != d for k, d in _INITIALIZER_DEFAULTS.items()) or \
+                set(config) - set(_INITIALIZER_DEFAULTS):
+            return value
+        value = value["class_name"]
+    if isinstance(value, str) and value[:1].isupper():  # "GlorotUniform" -> "glorot_uniform"
+        value = "".join("_" + c.lower() if c.isupper() else c for c in value).lstrip("_")
+    return value
+
+
 def truncated_normal(shape, s):
     """N(0, s^2) values cut at two ``s``: every value beyond is drawn again (as Keras does)."""
     w = backend.rng().normal(0.0, s, size=shape)
@@ -257,9 +278,11 @@ class Layer:
                              "the other arguments by keyword (activation='relu', name='...')")
         options.pop("data_format", None)
         dtype = options.pop("dtype", None)
+        if isinstance(dtype, dict):  # a get_config's DTypePolicy: {"class_name": ..., "config": {"name": ...}}
+            dtype = (dtype.get("config") or {}).get("name", dtype)
         try:
             known = dtype is None or np.dtype(dtype).kind in "biuf"
-        except TypeError:  # Keras's mixed-precision policies ("mixed_float16") are not dtypes
+        except (TypeError, ValueError):  # Keras's mixed-precision policies ("mixed_float16")
             known = False
         if not known:
             raise ValueError(f"{where}: dtype={dtype!r} is not implemented in tinynet (no "
@@ -341,6 +364,12 @@ class Layer:
     def get_config(self):
         """Constructor arguments (JSON-able) that rebuild this layer."""
         return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer ``get_config`` describes (Keras's ``from_config``): ``cls(**config)``; a
+        Keras layer's configuration too, where it asks for what tinynet has."""
+        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} '{self.name}'>"
@@ -564,6 +593,8 @@ class Layer:
 
     @staticmethod
     def _check_initializers(owner, kernel_initializer, bias_initializer):
+        kernel_initializer = _initializer_name(kernel_initializer)
+        bias_initializer = _initializer_name(bias_initializer)
         if kernel_initializer not in INITIALIZERS:
             raise ValueError(f"{owner}: kernel_initializer={kernel_initializer!r} is not "
                              f"implemented in tinynet; choose one of {', '.join(INITIALIZERS)}")

@@ -73,7 +73,8 @@ class Conv2D(Layer):
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": self.padding,
-                "activation": self.activation, "use_bias": self.use_bias}
+                "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer}
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

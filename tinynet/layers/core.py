@@ -29,7 +29,8 @@ class Dense(Layer):
 
     def get_config(self):
         return {"name": self.name, "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias}
+                "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer}
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
