@@ -1072,3 +1072,26 @@ def test_a_layer_is_made_again_from_its_config_or_from_a_keras_config():
     with pytest.raises(NotImplementedError, match="Sequential.from_config: Keras's from_config "
                                                   "is not implemented in tinynet; tinynet saves"):
         keras.Sequential.from_config({})
+
+
+def test_keras_per_output_forms_of_a_model_of_one_input_and_one_output():
+    """Keras's dicts and lists keyed or ordered by output (compile's loss and metrics, Model's
+    inputs and outputs) name the one output of a tinynet model; they were refused with
+    "unknown loss class None" and "inputs must come from layers.Input"."""
+    x_in = keras.Input((4,), name="pixels")
+    out = layers.Dense(3, activation="softmax", name="probs")(x_in)
+    model = keras.Model({"pixels": x_in}, {"probs": out})
+    assert model.output_names == ["probs"] and model.input.name == "pixels"
+    for loss, metrics in (({"probs": "categorical_crossentropy"}, {"probs": ["accuracy"]}),
+                          (["categorical_crossentropy"], [["accuracy"]])):
+        model.compile("sgd", loss, metrics=metrics)
+        assert type(model.loss).__name__ == "CategoricalCrossentropy"
+        assert model.metrics == ["accuracy"]
+    with pytest.raises(ValueError, match=r"compile: loss is a dict of keys \['out'\]; tinynet "
+                                         r"models have one output, here named 'probs': give the "
+                                         r"loss itself or \{'probs': loss\}"):
+        model.compile("sgd", {"out": "mse"})
+    with pytest.raises(ValueError, match=r"fit: x is a list of 2 arrays of examples, Keras's form "
+                                         r"for a model of 2 inputs; tinynet models have one input"):
+        x = np.zeros((5, 4))
+        model.fit([x, x], np.eye(3)[np.arange(5) % 3], verbose=0)

@@ -68,14 +68,15 @@ def _is_pair(a):
         a[0].shape[0] == a[1].shape[0] and tuple(a[0].shape) != tuple(a[1].shape)
 
 
-def _named(a, what, name, kind, where):
+def one_named(a, what, name, kind, where, thing="array"):
     """The value of Keras's ``{name: a}`` for a model's one input or output, else an error that
     names the keys given and the model's one name."""
     if name is not None and list(a) == [name]:
         return a[name]
     raise ValueError(f"{where}: {what} is a dict of keys {list(a)}; tinynet models have one "
-                     f"{kind}" + (f", here named '{name}': give the array itself or "
-                                  f"{{'{name}': array}}" if name else ": give the array itself"))
+                     f"{kind}" + (f", here named '{name}': give the {thing} itself or "
+                                  f"{{'{name}': {thing}}}" if name else
+                                  f": give the {thing} itself"))
 
 
 def one_input(x, expected, name=None, where="fit"):
@@ -83,10 +84,15 @@ def one_input(x, expected, name=None, where="fit"):
     ``[x]`` (an array whose examples have the ``expected`` shape; a list of examples stays a
     list), or ``{name: x}`` with the input layer's ``name``."""
     if isinstance(x, dict):
-        return _named(x, "x", name, "input", where)
+        return one_named(x, "x", name, "input", where)
     if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape") and \
             expected is not None and tuple(x[0].shape[1:]) == tuple(expected):
         return x[0]
+    if isinstance(x, (list, tuple)) and len(x) > 1 and expected is not None and \
+            all(getattr(e, "ndim", 0) >= 2 and tuple(e.shape[1:]) == tuple(expected) for e in x):
+        raise ValueError(f"{where}: x is a list of {len(x)} arrays of examples, Keras's form for "
+                         f"a model of {len(x)} inputs; tinynet models have one input: give one "
+                         "array (np.concatenate(x) for more examples)")
     return x
 
 
@@ -95,7 +101,7 @@ def one_target(y, n, name, where):
     the ``n`` examples' targets; a list of labels stays a list) or ``{name: y}`` with the output
     layer's ``name``."""
     if isinstance(y, dict):
-        return _named(y, "y", name, "output", where)
+        return one_named(y, "y", name, "output", where)
     if isinstance(y, (list, tuple)) and len(y) == 1 and getattr(y[0], "ndim", 0) >= 1 and \
             y[0].shape[0] == n and n != 1:  # (one example: [labels] and labels are the same)
         return y[0]

@@ -92,6 +92,11 @@ class Model:
             self._set_graph(inputs, outputs)
 
     def _set_graph(self, inputs, outputs):
+        # Keras's dicts, {name: tensor}: a model of one input and one output takes one of each
+        if isinstance(inputs, dict):
+            inputs = list(inputs.values())
+        if isinstance(outputs, dict):
+            outputs = list(outputs.values())
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != 1:
                 raise ValueError(f"tinynet models take exactly one input tensor, got "
@@ -337,7 +342,8 @@ class Model:
                 raise unknown_argument("compile", key, "compile takes optimizer, loss, metrics")
         optimizer = optimizers_mod.get(optimizer)
         self._check_optimizer_is_free(optimizer)
-        loss = losses_mod.get(loss)
+        loss = losses_mod.get(self._for_the_output(loss, "loss"))
+        metrics = self._for_the_output(metrics, "metrics")
         if isinstance(metrics, str):
             raise ValueError(f"metrics must be a list, like metrics=[{metrics!r}]")
         names, kinds = [], {}
@@ -359,6 +365,18 @@ class Model:
         optimizer._model = weakref.ref(self)  # the optimizer is this model's now
         self._check_loss_against_output()
         arena.of(self)  # rebuilt if layers or weight arrays were replaced since the model was built
+
+    def _for_the_output(self, value, what):
+        """``value``, or what Keras's per-output forms give the model's one output: ``{output
+        name: value}``, or a list of one loss (``[loss]``) or of one list of metrics."""
+        if isinstance(value, dict) and "class_name" not in value:  # (a loss's get_config is one)
+            name = self.graph.output.name if self.built else None
+            return checks.one_named(value, what, name, "output", "compile",
+                                    "loss" if what == "loss" else "list of metrics")
+        if isinstance(value, (list, tuple)) and len(value) == 1 and (
+                what == "loss" or isinstance(value[0], (list, tuple))):
+            return value[0]
+        return value
 
     def _check_optimizer_is_free(self, optimizer):
         """An optimizer's state (running averages, step count) belongs to the weights of the model
