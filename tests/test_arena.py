@@ -446,7 +446,7 @@ def test_a_model_of_some_of_the_layers_leaves_their_weights_where_references_see
     """``Model(model.input, layer.output)`` (a hidden layer's output) used to copy the shared
     layers' weights into a buffer of its own: a reference taken before (``layer.kernel``, as a
     Keras variable) stopped following training, silently. The weights now stay in the first
-    model's buffer; the second model trains them one parameter at a time."""
+    model's buffer; the second model's arena takes the run they fill there."""
     def trained(probe):
         backend.set_seed(0)
         x_in = layers.Input((6,))
@@ -467,6 +467,35 @@ def test_a_model_of_some_of_the_layers_leaves_their_weights_where_references_see
     for a, b in zip(model.get_weights(), alone.get_weights()):  # the probe changes no number
         np.testing.assert_array_equal(a, b)
     feats.compile(optimizers.SGD(0.1), "mse")
+    before = kernel.copy()
     feats.fit(x, np.zeros((64, 8), np.float32), epochs=1, verbose=0)  # trains the shared layer
-    assert kernel is model.get_layer("h").kernel and feats._arena is None
-    np.testing.assert_array_equal(model.get_weights()[0], kernel)
+    assert kernel is model.get_layer("h").kernel and not np.array_equal(kernel, before)
+    group = feats._arena.groups[0]  # one flat step: the run of the first model's buffer
+    assert len(feats._arena.groups) == 1 and group.adopted
+    assert np.shares_memory(group.weights, model._arena.groups[0].weights)
+
+
+def test_a_new_head_on_some_of_a_trained_models_layers_trains_them_in_place(monkeypatch):
+    """Keras's transfer learning, ``Model(base.input, Dense(...)(base.layers[-2].output))``:
+    the base's layers stay in its buffer (one run of it), the head gets one of its own, and
+    each step is one flat update per buffer, with the per-parameter path's numbers."""
+    def run(flat):
+        monkeypatch.setattr(arena, "ENABLED", flat)
+        backend.set_seed(0)
+        base = Sequential([layers.Input((6,)), layers.Dense(8, activation="relu"),
+                           layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+        base.compile(optimizers.RMSprop(0.01), "categorical_crossentropy")
+        head = layers.Dense(2, activation="softmax")(base.layers[-2].output)
+        model = Model(base.input, head)
+        model.compile(optimizers.RMSprop(0.01), "categorical_crossentropy")
+        x = np.random.default_rng(0).normal(size=(32, 6)).astype(np.float32)
+        model.fit(x, np.eye(2, dtype=np.float32)[np.arange(32) % 2], epochs=2, verbose=0,
+                  shuffle=False)
+        return base, model
+    base, model = run(True)
+    groups = model._arena.groups
+    assert [g.adopted for g in groups] == [True, False] and len(groups[0].weights) == 6 * 8 + 8 + 8 * 8 + 8
+    assert all(np.shares_memory(w, base._arena.groups[0].weights) for w in base.layers[0].params)
+    reference = run(False)[1]
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)

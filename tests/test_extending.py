@@ -888,3 +888,26 @@ def test_a_layer_of_two_inputs_must_return_a_gradient_for_each(returned, says):
     with pytest.raises(ValueError, match=re.escape(f"has 2 input(s), and its backward {says}: "
                                                    "return dL/d(input) for each input")):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_a_layer_may_leave_out_the_gradient_of_an_input_that_needs_none():
+    """None for the model's own input (nothing before it trains) is an answer, as before."""
+    class Gate(Layer):  # y = x * sigmoid(h)
+        def build(self, input_shape):
+            super().build(tuple(input_shape[0]))
+            self.input_shape = [tuple(s) for s in input_shape]
+
+        def _forward(self, xs, training, fused=None):
+            self._x, self._s = xs[0], 1 / (1 + np.exp(-xs[1]))
+            return self._x * self._s
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            return [None, dz * self._x * self._s * (1 - self._s)]
+
+    x_in = layers.Input((4,))
+    hidden = layers.Dense(4, name="hidden")
+    model = Model(x_in, layers.Dense(2, activation="softmax")(Gate()([x_in, hidden(x_in)])))
+    model.compile(optimizers.SGD(0.5), "categorical_crossentropy")
+    before = hidden.kernel.copy()
+    model.fit(np.random.default_rng(0).random((16, 4)), np.eye(2)[np.arange(16) % 2], verbose=0)
+    assert np.abs(hidden.kernel - before).max() > 1e-4

@@ -766,7 +766,7 @@ def test_what_fit_does_not_take_is_named_with_what_to_do():
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.raises(TypeError, match=r"steps_per_epoch= is not implemented.*goes on through "
-                                        r"the data.*x\[:E \* S \* batch_size\] in one epoch"):
+                                        r"the data.*x\[:E \* S \* batch_size\] as one epoch would"):
         model.fit(x, y, steps_per_epoch=3, verbose=0)
     with pytest.raises(TypeError, match=r"fit\(\) got an unexpected keyword argument 'epoch'; "
                                         r"fit takes x, y \(arrays\), batch_size, epochs"):
@@ -1095,3 +1095,21 @@ def test_keras_per_output_forms_of_a_model_of_one_input_and_one_output():
                                          r"for a model of 2 inputs; tinynet models have one input"):
         x = np.zeros((5, 4))
         model.fit([x, x], np.eye(3)[np.arange(5) % 3], verbose=0)
+
+
+def test_the_keys_of_models_dicts_name_its_input_and_output_and_configs_stay_configs():
+    """A review's cases: Keras names a model's input and output by the keys of the dicts it was
+    made with; a loss's configuration (a dict) is not a loss per output; [y] of one example."""
+    x_in = keras.Input((4,))
+    model = keras.Model({"image": x_in}, {"prob": layers.Dense(3, activation="softmax")(x_in)})
+    assert model.output_names == ["prob"]
+    model.compile("sgd", {"prob": "categorical_crossentropy"}, metrics={"prob": "accuracy"})
+    assert model.metrics == ["accuracy"]
+    x, y = np.random.default_rng(0).random((8, 4)), np.eye(3)[np.arange(8) % 3]
+    keyed = model.fit({"image": x}, {"prob": y}, epochs=1, verbose=0).history["loss"]
+    assert np.isfinite(keyed).all()
+    one = model.evaluate(x[:1], [y[:1]], verbose=0)   # Keras's [y] for one example
+    assert one == model.evaluate(x[:1], y[:1], verbose=0)
+    config = keras.losses.CategoricalCrossentropy(label_smoothing=0.1).get_config()
+    model.compile("sgd", config)
+    assert model.loss.label_smoothing == 0.1

@@ -24,8 +24,8 @@ the flat step gives the same numbers, bit for bit (tests/test_arena.py).
 The arena is built as soon as the model is (a functional model when it is made, a ``Sequential``
 when it knows its input shape), so a reference to ``layer.kernel`` taken from then on follows
 training, as a reference to a Keras variable does. A model made of some of another model's
-layers (``Model(model.input, layer.output)``, to see a hidden layer) has no arena of its own:
-their weights stay in the first model's buffer, and it trains them one parameter at a time. Assigning to a weight (``layer.kernel = w``,
+layers (``Model(model.input, layer.output)``, to see a hidden layer, or a new head on a trained
+base) leaves their weights in the first model's buffer: its arena takes the run they fill there. Assigning to a weight (``layer.kernel = w``,
 ``layer.params[0] = w``, ``set_weights``) copies the values into it. Adding a layer, or using the
 model as a layer of another, changes ``model.params``: the arena notices that they are no longer
 its views and is rebuilt around them. The weights of a model used as a layer keep that model's
@@ -41,7 +41,7 @@ from .backend import get_array_module
 
 ENABLED = True  # False: every step takes the per-parameter path (the reference), for comparisons
 # every arena's own weight buffer, by id, while it lives: a model whose layers are already part of
-# another model's buffer (Model(model.input, layer.output)) leaves them there
+# another model's buffer (Model(model.input, layer.output)) takes them where they lie
 _BUFFERS = weakref.WeakValueDictionary()
 
 
@@ -113,16 +113,16 @@ class Arena:
         self.groups = []
         self.views = [None] * len(params)
         self.gradient_views = [None] * len(params)
-        # parameters that are already, in order, the whole of another model's flat buffer (the
-        # arena of a model now used as a layer) keep it: no copy, and references to them stay the
-        # layers' weights. The model's own earlier buffers are not kept: a Sequential grown
-        # layer by layer gets one buffer, not one a layer (one update call each)
+        # parameters that already lie, in order, end to end in another model's flat buffer (the
+        # whole arena of a model now used as a layer, or a run of it: a model made of some of a
+        # model's layers, Model(model.input, layer.output)) stay there: no copy, references to
+        # them stay the layers' weights, and both models train the same numbers. The model's own
+        # earlier buffers are not kept: a Sequential grown layer by layer gets one buffer, not
+        # one a layer (one update call each)
         own = getattr(model, "_arena", None)
         own = {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
-        adopted = [(positions, buffer) for positions, buffer in _whole_buffers(params)
-                   if id(buffer) not in own]
         taken = set()
-        for positions, buffer in adopted:
+        for positions, buffer in _runs_in_buffers(params, own):
             self._add(Group(get_array_module(buffer), buffer.dtype, positions,
                             [tuple(params[k].shape) for k in positions],
                             adopt=(buffer, [params[k] for k in positions])), params)
@@ -175,22 +175,26 @@ class Arena:
             all(map(operator.is_, grads, self.gradient_views))
 
 
-def _whole_buffers(params):
-    """``[(positions, buffer)]``: runs of consecutive parameters that are, in order and end to
-    end, the views of the whole of one flat buffer (an arena's weights)."""
+def _runs_in_buffers(params, own=()):
+    """``[(positions, flat)]``: runs of consecutive parameters that are, in order and end to end,
+    the views of ``flat``: the whole of one flat buffer (the arena of a model used as a layer),
+    or part of another arena's buffer (a model of some of its layers). Buffers whose ids are in
+    ``own`` (the model's own arena's) are not taken."""
     runs, k = [], 0
     while k < len(params):
         buffer = getattr(params[k], "base", None)
-        if buffer is None or buffer.ndim != 1 or _offset(params[k], buffer) != 0:
+        if buffer is None or buffer.ndim != 1 or id(buffer) in own:
             k += 1
             continue
-        end, offset = k, 0
+        start = end = k
+        offset = first = _offset(params[k], buffer)
         while end < len(params) and getattr(params[end], "base", None) is buffer and \
                 params[end].flags.c_contiguous and _offset(params[end], buffer) == offset:
             offset += params[end].size
             end += 1
-        if offset == buffer.size:
-            runs.append((list(range(k, end)), buffer))
+        whole = first == 0 and offset == buffer.size
+        if end > start and (whole or _BUFFERS.get(id(buffer)) is buffer):
+            runs.append((list(range(start, end)), buffer if whole else buffer[first:offset]))
         k = max(end, k + 1)
     return runs
 
@@ -213,27 +217,8 @@ def of(model):
         return None
     arena = getattr(model, "_arena", None)
     if arena is None or not arena.holds(params):
-        if _in_another_buffer(arena, params):  # left where they are: the per-parameter path
-            model._arena = None
-            return None
         arena = model._arena = Arena(model)
     return arena
-
-
-def _in_another_buffer(own, params):
-    """Are some of ``params`` part of another model's buffer, but not the whole of it? (A model
-    made of some of a trained model's layers: ``Model(model.input, layer.output)``.) Copying
-    them into a buffer of this model's would leave references to them (``kernel =
-    layer.kernel``) behind, and the other model would copy them back at its next step; the
-    model trains them where they are, one parameter at a time, as the reference does."""
-    mine = {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
-    whole = {k for positions, _ in _whole_buffers(params) for k in positions}
-    for k, p in enumerate(params):
-        base = getattr(p, "base", None)
-        if k not in whole and base is not None and id(base) not in mine and \
-                _BUFFERS.get(id(base)) is base:
-            return True
-    return False
 
 
 def for_step(model):

@@ -103,7 +103,7 @@ def one_target(y, n, name, where):
     if isinstance(y, dict):
         return one_named(y, "y", name, "output", where)
     if isinstance(y, (list, tuple)) and len(y) == 1 and getattr(y[0], "ndim", 0) >= 1 and \
-            y[0].shape[0] == n and n != 1:  # (one example: [labels] and labels are the same)
+            y[0].shape[0] == n:  # (one example's label [np.array([2])]: the same labels either way)
         return y[0]
     return y
 

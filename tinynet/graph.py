@@ -186,15 +186,21 @@ class Graph:
             if not wanted:
                 continue
             grads = list(dx) if isinstance(dx, (list, tuple)) else [dx]
-            if len(grads) != len(layer.inbound) or any(d is None for d in grads):
+            # None is an answer only for an input whose gradient nothing needs (the model's input)
+            missing = [i for i, (t, d) in enumerate(zip(layer.inbound, grads)) if d is None
+                       and (need_input_grad or self.weights_before[t.layer])]
+            if len(grads) != len(layer.inbound) or missing:
                 raise ValueError(
                     f"layer '{layer.name}' ({type(layer).__name__}) has {len(layer.inbound)} "
                     f"input(s), and its backward returned "
                     + (f"{len(grads)} gradient(s)" if len(grads) != len(layer.inbound) else
-                       f"None for input {next(i for i, d in enumerate(grads) if d is None)}")
+                       f"None for input {missing[0]}")
                     + ": return dL/d(input) for each input, a list in the order of the inputs "
-                    "(a single array for one input); the layers before it would not train")
+                    "(a single array for one input); without it, the layers before that input "
+                    "would not train")
             for t, d in zip(layer.inbound, grads):
+                if d is None:
+                    continue
                 key = t.layer
                 pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
         return None

@@ -51,8 +51,10 @@ NOT_IMPLEMENTED = {
     "get_build_config": _CONFIG.format("get_build_config()"),
     "compute_output_shape": "model.output_shape is the output's shape (None for the batch axis); "
                             "model.predict(x).shape for a batch",
-    "get_output_at": "Keras 2's; model.output is the output tensor (a tinynet model has one)",
-    "get_input_at": "Keras 2's; model.input is the input tensor (a tinynet model has one)",
+    "get_output_at": "it is a Keras 2 method (Keras 3 has it no more); model.output is the "
+                     "output tensor (a tinynet model has one)",
+    "get_input_at": "it is a Keras 2 method (Keras 3 has it no more); model.input is the input "
+                    "tensor (a tinynet model has one)",
     "export": "tinynet saves a model with model.save('name.keras') (tinynet's own format); for "
               "Keras or TensorFlow Serving, convert it first with tinynet.interop.to_keras(model)",
     "metrics_names": "Keras 3's is ['loss', 'compile_metrics'] after compile, not one name per "
@@ -92,7 +94,12 @@ class Model:
             self._set_graph(inputs, outputs)
 
     def _set_graph(self, inputs, outputs):
-        # Keras's dicts, {name: tensor}: a model of one input and one output takes one of each
+        # Keras's dicts, {name: tensor}: a model of one input and one output takes one of each,
+        # and its key then names it in fit's and compile's dicts (model.output_names)
+        self._keys = {}
+        for what, given in (("input", inputs), ("output", outputs)):
+            if isinstance(given, dict) and len(given) == 1:
+                self._keys[what] = next(iter(given))
         if isinstance(inputs, dict):
             inputs = list(inputs.values())
         if isinstance(outputs, dict):
@@ -141,7 +148,9 @@ class Model:
     def output_names(self):
         """The output layer's name, in a list: as Keras's ``model.output_names``, the key of
         ``{name: y}`` in ``fit`` and ``evaluate``."""
-        return [self.graph.output.name] if self.built else []
+        if not self.built:
+            return []
+        return [getattr(self, "_keys", {}).get("output", self.graph.output.name)]
 
     @property
     def inputs(self):
@@ -295,7 +304,8 @@ class Model:
         """``x``, or the array of Keras's ``[x]`` or ``{input name: x}`` for this one-input model
         (a model not built yet takes a one-element list of an array of two or more axes for it)."""
         if self.built:
-            return checks.one_input(x, self.graph.input.input_shape, self.graph.input.name, where)
+            name = getattr(self, "_keys", {}).get("input", self.graph.input.name)
+            return checks.one_input(x, self.graph.input.input_shape, name, where)
         if isinstance(x, dict):
             return checks.one_input(x, None, None, where)  # refused: no name to compare with
         if isinstance(x, (list, tuple)) and len(x) == 1 and getattr(x[0], "ndim", 0) >= 2:
@@ -312,7 +322,7 @@ class Model:
     def _prepare_y(self, y, n, where):
         kind = type(self.loss).name if self.loss is not None else None
         output_shape = self.graph.output.output_shape
-        y = checks.one_target(y, n, self.graph.output.name, where)
+        y = checks.one_target(y, n, self.output_names[0], where)
         y = checks.targets(y, n, output_shape, self.graph.output.name, self.dtype, where,
                            loss_name=kind)
         if "binary_accuracy" in self.metric_kinds.values():
@@ -369,10 +379,12 @@ class Model:
     def _for_the_output(self, value, what):
         """``value``, or what Keras's per-output forms give the model's one output: ``{output
         name: value}``, or a list of one loss (``[loss]``) or of one list of metrics."""
-        if isinstance(value, dict) and "class_name" not in value:  # (a loss's get_config is one)
-            name = self.graph.output.name if self.built else None
-            return checks.one_named(value, what, name, "output", "compile",
-                                    "loss" if what == "loss" else "list of metrics")
+        if isinstance(value, dict) and not {"class", "class_name", "config"} & set(value):
+            # (a loss's configuration is a dict too: tinynet's get_config, Keras's serialised form)
+            name = self.output_names[0] if self.built else None
+            value = checks.one_named(value, what, name, "output", "compile",
+                                     "loss" if what == "loss" else "list of metrics")
+            return [value] if what == "metrics" and isinstance(value, str) else value
         if isinstance(value, (list, tuple)) and len(value) == 1 and (
                 what == "loss" or isinstance(value[0], (list, tuple))):
             return value[0]
@@ -614,9 +626,10 @@ FIT_ADVICE = {
            "validation_data, shuffle, class_weight, sample_weight, initial_epoch, seed, "
            "validation_freq, validation_batch_size"),
     "steps_per_epoch": ("each epoch trains on every batch of x. Keras, given arrays, goes on "
-                        "through the data from one epoch to the next (and stops with a warning "
-                        "when it runs out): its epochs=E, steps_per_epoch=S train, with "
-                        "shuffle=False, the batches of x[:E * S * batch_size] in one epoch"),
+                        "through the data from one epoch to the next: with shuffle=False its "
+                        "epochs=E, steps_per_epoch=S train the batches of "
+                        "x[:E * S * batch_size] as one epoch would (while they fit in x; past "
+                        "its end, Keras warns that it ran out of data and starts again)"),
     "validation_steps": ("the validation runs on all of validation_data (for fewer steps, slice "
                          "it)"),
 }

@@ -40,18 +40,18 @@ def _figure(size, dpi=DPI, layout="constrained"):
     return fig
 
 
+# the extensions saved in their own format (matplotlib's raw pixel dumps and LaTeX's pgf are not)
+PICTURE_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+
+
 def _save(fig, path):
-    """Save in the format the file name's extension names (.png, .pdf, .svg, ...; PNG without
-    one, or after a dot that ends a number: "lr_0.001"), at the figure's size: no
-    bbox_inches="tight"."""
+    """Save in the picture format the file name's extension names (.pdf, .svg, .jpg, ...), else
+    as a PNG (no extension, or a dot inside the name: "lr_0.001", "cnn.digits"), at the
+    figure's size: no bbox_inches="tight"."""
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
-    kind = kind if kind.isalpha() else "png"
-    formats = fig.canvas.get_supported_filetypes()
-    if kind not in formats:
-        raise ValueError(f"cannot save a picture as {path.name}: matplotlib writes "
-                         f"{', '.join('.' + k for k in sorted(formats))}; name the file with one of "
-                         "them (.png for a web page or a notebook, .pdf or .svg for a printed report)")
+    kind = kind if kind in PICTURE_FORMATS and kind in fig.canvas.get_supported_filetypes() \
+        else "png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=fig.dpi, format=kind)
     return path
