@@ -7,8 +7,10 @@ the runner (``python -m lessons l5_fashion --quick``), or, in a notebook, the en
 variable ``TINYNET_LESSON_ARGS`` (for example ``--quick``; empty means the full run).
 """
 import argparse
+import base64
 import datetime
 import os
+import re
 import shlex
 import sys
 import time
@@ -207,9 +209,41 @@ def md_table(headers, rows):
     return "\n".join(lines)
 
 
+_PICTURE_PATHS = {}  # a picture's file name -> its path, for showing it in a notebook
+
+
 def img(path, alt=""):
+    """A picture in Markdown, by file name (REPORT.md sits in the pictures' folder)."""
     name = Path(path).name
+    _PICTURE_PATHS[name] = Path(path)
     return f"![{alt or name}]({name})"
+
+
+def in_notebook():
+    """Whether the page runs in a Jupyter kernel (opened as a notebook, or ``--notebooks``)."""
+    return "ipykernel" in sys.modules
+
+
+def _embedded(markdown):
+    """``markdown`` with its pictures (``![alt](name.png)``) embedded as data, so that a notebook
+    shows them wherever it is opened."""
+    def embed(match):
+        path = _PICTURE_PATHS.get(match.group(2))
+        if path is None or not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"![{match.group(1)}](data:image/png;base64,{data})"
+    return re.sub(r"!\[([^]]*)\]\(([^)\s]+\.png)\)", embed, markdown)
+
+
+def show(markdown):
+    """Show a block of the report where the page runs: rendered in a notebook (tables, maths,
+    pictures), as Markdown text in a terminal."""
+    if in_notebook():
+        from IPython.display import Markdown, display
+        display(Markdown(_embedded(markdown)))
+    else:
+        print(f"\n{markdown}\n")
 
 
 @dataclass
@@ -224,10 +258,12 @@ class Section:
 
     def text(self, markdown):
         self.blocks.append(markdown.strip())
+        show(self.blocks[-1])
 
     def table(self, name, headers, rows):
         self.tables.append(name)
         self.blocks.append(f"#### {name}\n\n" + md_table(headers, rows))
+        show(self.blocks[-1])
 
     def picture(self, *paths, caption=""):
         """One line of pictures (PNG paths), with an optional caption above."""
@@ -235,6 +271,11 @@ class Section:
             self.blocks.append(caption.strip())
         self.pictures += [Path(p).name for p in paths]
         self.blocks.append(" ".join(img(p, Path(p).stem) for p in paths))
+        if in_notebook():
+            show(((caption.strip() + "\n\n") if caption else "") + self.blocks[-1])
+            return
+        if caption:
+            show(caption.strip())
         for p in paths:  # say where it is: a page run on its own leaves no report to look in
             print(f"picture: {p}")
 

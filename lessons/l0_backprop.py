@@ -37,7 +37,6 @@ def compare(what, ours, theirs, bound=TOLERANCE):
     print(f"{what:52s} max |difference| = {diff:.1e}  (must be < {bound:.0e})")
     comparisons.append((what, diff, bound))
     assert diff < bound, f"{what}: the two computations differ by {diff:.3e} (more than {bound:.0e})"
-    return diff
 
 
 # %% [markdown]

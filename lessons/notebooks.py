@@ -23,6 +23,7 @@ def write_notebooks(names, out_dir, lesson_argv, timeout=1800):
         import jupytext
         import nbformat
         from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
     except ImportError as e:
         raise SystemExit(MISSING.format(error=e)) from None
     out_dir = Path(out_dir).resolve()
@@ -38,15 +39,20 @@ def write_notebooks(names, out_dir, lesson_argv, timeout=1800):
         saved = os.environ.get("TINYNET_LESSON_ARGS")
         os.environ["TINYNET_LESSON_ARGS"] = shlex.join(argv)
         started = time.perf_counter()
+        path = out_dir / f"{name}.ipynb"
         try:
             NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(ROOT)}}).execute()
+        except CellExecutionError as e:  # the notebook as far as it ran, and the error in brief
+            nbformat.write(notebook, path)
+            raise SystemExit(f"lesson {name} stopped at a cell with {e.ename}: {e.evalue}\n"
+                             f"(the notebook up to that cell, with the whole traceback: {path})") \
+                from None
         finally:
             if saved is None:
                 os.environ.pop("TINYNET_LESSON_ARGS", None)
             else:
                 os.environ["TINYNET_LESSON_ARGS"] = saved
-        path = out_dir / f"{name}.ipynb"
         nbformat.write(notebook, path)
         print(f"{path}: {len(notebook.cells)} cells, executed in {time.perf_counter() - started:.1f} s")
         written.append(path)

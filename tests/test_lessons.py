@@ -474,6 +474,9 @@ def test_a_page_runs_as_a_script_without_the_runner(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("max |difference|") == 14
     assert not (tmp_path / "REPORT.md").exists()  # only the runner writes the report
+    # the page's summary and table are shown where it runs (they were only in the report)
+    assert "#### Hand-written NumPy against tinynet" in done.stdout
+    assert "| forward: probabilities |" in done.stdout
 
 
 @needs_data
@@ -497,7 +500,15 @@ def test_lessons_as_executed_notebooks(tmp_path):
     assert len(notebook["cells"]) == source.count("# %%")
     printed = "".join("".join(o.get("text", "")) for c in notebook["cells"] for o in c.get("outputs", []))
     assert printed.count("max |difference|") == 14
-    assert not any(o.get("output_type") == "error" for c in notebook["cells"] for o in c.get("outputs", []))
+    outputs = [o for c in notebook["cells"] for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert "IProgress not found" not in printed and "execute_result" not in \
+        {o["output_type"] for o in outputs}  # no tqdm warning, no stray Out[] of compare()
+    # the summary's table and picture are shown in the notebook, the picture embedded
+    shown = "".join("".join(o["data"].get("text/markdown", "")) for o in outputs
+                    if o["output_type"] == "display_data")
+    assert "#### Hand-written NumPy against tinynet" in shown
+    assert "![maxpool_backward](data:image/png;base64," in shown
 
 
 # ---- options ----------------------------------------------------------------------------------
@@ -538,3 +549,12 @@ def test_a_missing_data_set_stops_the_runner_with_its_message(tmp_path, monkeypa
     with pytest.raises(SystemExit, match="lesson l2_complexity needs the data sets: mnist: "
                                          "missing data files; put them in FOLDER"):
         runner.main(["l2", "--quick", "--out", str(tmp_path)])
+
+
+def test_a_shown_block_embeds_its_pictures_for_a_notebook(tmp_path):
+    picture = tmp_path / "curve.png"
+    picture.write_bytes(b"\x89PNG fake")
+    markdown = f"| a | {common.img(picture, 'loss')} |"
+    assert markdown == "| a | ![loss](curve.png) |"
+    assert common._embedded(markdown) == "| a | ![loss](data:image/png;base64,iVBORyBmYWtl) |"
+    assert common._embedded("![x](elsewhere.png)") == "![x](elsewhere.png)"  # unknown: as it is

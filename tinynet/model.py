@@ -14,7 +14,6 @@ import time
 import weakref
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import arena, backend, checks, io, training
 from . import callbacks as callbacks_mod
@@ -556,8 +555,8 @@ class Model:
             cb.on_predict_begin({})
         chunks, started = [], time.perf_counter()
         verbose = training.shown(1 if verbose == "auto" else verbose)
-        for i in tqdm(range(0, x.shape[0], batch_size), disable=verbose != 1, desc="predict",
-                      unit="batch"):
+        for i in training.tqdm(range(0, x.shape[0], batch_size), disable=verbose != 1,
+                               desc="predict", unit="batch"):
             for cb in begin:
                 cb.on_predict_batch_begin(i // batch_size, logs={})
             chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False,

@@ -22,7 +22,14 @@ import threading
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
+
+if "ipykernel" in sys.modules:  # in Jupyter: its own bar, where ipywidgets can draw it (without
+    try:                        # them tqdm.auto warns "IProgress not found" and draws text)
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        pass
 
 from . import activations, arena, backend, losses, threads
 from .callbacks import History, TerminateOnNaN, overriding
