@@ -89,6 +89,7 @@ class Model:
         self.graph = None
         self._arena = None  # the flat buffers of its weights, once it is built (tinynet.arena)
         self._warned_unscaled = False
+        self._keys = {}  # "input"/"output": the key of Keras's Model({key: input}, {key: output})
         if inputs is not None or outputs is not None:
             self._set_graph(inputs, outputs)
 
@@ -149,7 +150,7 @@ class Model:
         ``{name: y}`` in ``fit`` and ``evaluate``."""
         if not self.built:
             return []
-        return [getattr(self, "_keys", {}).get("output", self.graph.output.name)]
+        return [self._keys.get("output", self.graph.output.name)]
 
     @property
     def inputs(self):
@@ -303,7 +304,7 @@ class Model:
         """``x``, or the array of Keras's ``[x]`` or ``{input name: x}`` for this one-input model
         (a model not built yet takes a one-element list of an array of two or more axes for it)."""
         if self.built:
-            name = getattr(self, "_keys", {}).get("input", self.graph.input.name)
+            name = self._keys.get("input", self.graph.input.name)
             return checks.one_input(x, self.graph.input.input_shape, name, where)
         if isinstance(x, dict):
             return checks.one_input(x, None, None, where)  # refused: no name to compare with
