@@ -239,11 +239,11 @@ def _embedded(markdown):
 def show(markdown):
     """Show a block of the report where the page runs: rendered in a notebook (tables, maths,
     pictures), as Markdown text in a terminal."""
-    if in_notebook():
-        from IPython.display import Markdown, display
-        display(Markdown(_embedded(markdown)))
+    if in_notebook():  # (a front end that shows no Markdown, a console, gets the text)
+        from IPython.display import display
+        display({"text/markdown": _embedded(markdown), "text/plain": markdown}, raw=True)
     else:
-        print(f"\n{markdown}\n")
+        print(f"\n{markdown}")
 
 
 @dataclass

@@ -499,3 +499,25 @@ def test_a_new_head_on_some_of_a_trained_models_layers_trains_them_in_place(monk
     reference = run(False)[1]
     for a, b in zip(model.get_weights(), reference.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_made_to_look_at_a_hidden_layer_takes_no_memory_until_it_trains():
+    """A probe (Model(model.input, layer.output)) used to predict built an arena at once: a
+    gradient buffer the size of the shared weights, and a slice that kept the first model's
+    whole buffer alive after that model was rebuilt (a review: 76 MB)."""
+    import gc
+    import weakref
+    full = Sequential([layers.Input((30,)), layers.Dense(20, name="h"), layers.Dense(10),
+                       layers.Dense(3)])
+    old = weakref.ref(full._arena.groups[0].weights)
+    probe = Model(full.input, full.get_layer("h").output)
+    assert probe._arena is None
+    probe.predict(np.zeros((2, 30), np.float32), verbose=0)
+    full.pop()
+    full.add(layers.Dense(4))
+    arena.of(full)
+    gc.collect()
+    assert old() is None  # the first buffer is gone: nothing of the probe's holds it
+    probe.compile(optimizers.SGD(0.1), "mse")  # training: an arena now, on the live buffer
+    assert probe._arena.groups[0].adopted and np.shares_memory(
+        probe._arena.groups[0].weights, full._arena.groups[0].weights)

@@ -911,3 +911,8 @@ def test_a_layer_may_leave_out_the_gradient_of_an_input_that_needs_none():
     before = hidden.kernel.copy()
     model.fit(np.random.default_rng(0).random((16, 4)), np.eye(2)[np.arange(16) % 2], verbose=0)
     assert np.abs(hidden.kernel - before).max() > 1e-4
+    # asked for dL/dx, the same None is refused, and the message says why
+    x = np.random.default_rng(1).random((3, 4))
+    model.forward(x)
+    with pytest.raises(ValueError, match=r"returned None for input 0: .*dL/dx was asked for"):
+        model.backward(np.ones((3, 2)))

@@ -1113,3 +1113,17 @@ def test_the_keys_of_models_dicts_name_its_input_and_output_and_configs_stay_con
     config = keras.losses.CategoricalCrossentropy(label_smoothing=0.1).get_config()
     model.compile("sgd", config)
     assert model.loss.label_smoothing == 0.1
+
+
+def test_a_models_dict_keys_survive_save_and_a_lone_metric_object_is_taken(tmp_path):
+    x_in = keras.Input((4,))
+    model = keras.Model({"image": x_in}, {"prob": layers.Dense(3, activation="softmax")(x_in)})
+    model.compile("sgd", "categorical_crossentropy",
+                  metrics={"prob": keras.metrics.CategoricalAccuracy()})
+    assert model.metrics == ["categorical_accuracy"]
+    model.save(tmp_path / "keys.keras")
+    loaded = keras.models.load_model(tmp_path / "keys.keras")
+    assert loaded.output_names == ["prob"]
+    x, y = np.random.default_rng(0).random((8, 4)), np.eye(3)[np.arange(8) % 3]
+    np.testing.assert_array_equal(loaded.evaluate({"image": x}, {"prob": y}, verbose=0),
+                                  model.evaluate(x, y, verbose=0))

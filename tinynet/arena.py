@@ -25,13 +25,14 @@ The arena is built as soon as the model is (a functional model when it is made, 
 when it knows its input shape), so a reference to ``layer.kernel`` taken from then on follows
 training, as a reference to a Keras variable does. A model made of some of another model's
 layers (``Model(model.input, layer.output)``, to see a hidden layer, or a new head on a trained
-base) leaves their weights in the first model's buffer: its arena takes the run they fill
-there. Assigning to a weight (``layer.kernel = w``, ``layer.params[0] = w``, ``set_weights``)
+base) leaves their weights in the first model's buffer: its arena, made when it trains, takes
+the run they fill there. Assigning to a weight (``layer.kernel = w``, ``layer.params[0] = w``, ``set_weights``)
 copies the values into it. Adding a layer, or using the model as a layer of another, changes
 ``model.params``: the arena notices that they are no longer its views and is rebuilt around
 them. The weights of a model used as a layer keep that model's buffer (one more group;
-references to them stay valid); the others are copied into one new buffer, so references taken
-before ``model.add`` are to the arrays it replaced.
+references to them stay valid), as do runs of another model's buffer; the model's own weights
+are copied into one new buffer, so references taken before ``model.add`` are to the arrays it
+replaced.
 """
 import operator
 import weakref
@@ -220,6 +221,18 @@ def of(model):
     if arena is None or not arena.holds(params):
         arena = model._arena = Arena(model)
     return arena
+
+
+def as_built(model):
+    """The arena a model gets as it is built (see the module doc), except a model whose weights
+    all lie in other models' buffers already (a model of some of another's layers, made to look
+    at a hidden layer): its arena, and the gradient buffer that comes with it, waits until it
+    trains (``compile`` or a step call :func:`of`), so that a model made to predict takes no
+    memory and keeps no other model's buffer alive."""
+    params = model.params if model.built else []
+    if params and sum(len(run) for run, _ in _runs_in_buffers(params)) == len(params):
+        return None
+    return of(model)
 
 
 def for_step(model):

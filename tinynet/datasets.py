@@ -273,7 +273,8 @@ def _fetch(url: str, dest) -> None:
     This is the only function that touches the network; tests replace it with a fake.
     Raises ``OSError`` (``urllib.error.URLError`` is one) on any network failure.
     """
-    from tqdm.auto import tqdm
+    from .sysinfo import progress_bar
+    tqdm = progress_bar()
 
     request = urllib.request.Request(url, headers={"User-Agent": "tinynet (python urllib)"})
     with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response, open(dest, "wb") as out:

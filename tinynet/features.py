@@ -360,9 +360,9 @@ def _compute(images, orientations, ppc, cpb, progress, engine=None):
         lut = _uint8_lookup_tables(_bin_edges(orientations))
     starts = range(0, n, _CHUNK)
     if progress and n > _CHUNK:
-        from tqdm.auto import tqdm
+        from .sysinfo import progress_bar
 
-        bar = tqdm(total=n, unit="img", desc="HOG features", leave=False)
+        bar = progress_bar()(total=n, unit="img", desc="HOG features", leave=False)
     else:
         bar = None
     try:

@@ -196,8 +196,10 @@ class Graph:
                     + (f"{len(grads)} gradient(s)" if len(grads) != len(layer.inbound) else
                        f"None for input {missing[0]}")
                     + ": return dL/d(input) for each input, a list in the order of the inputs "
-                    "(a single array for one input); without it, the layers before that input "
-                    "would not train")
+                    "(a single array for one input), None only for an input that needs none "
+                    "(the model's input, unless dL/dx is asked for); "
+                    + ("dL/dx was asked for (backward with need_input_grad)" if need_input_grad
+                       else "without it, the layers before that input would not train"))
             for t, d in zip(layer.inbound, grads):
                 if d is None:
                     continue

@@ -66,6 +66,7 @@ def model_architecture(model):
         "layers": [{"class": type(layer).__name__, "config": layer.get_config(),
                     "inbound": [t.layer.name for t in layer.inbound]} for layer in model.graph.order],
         "output": model.graph.output.name,
+        **({"keys": dict(model._keys)} if getattr(model, "_keys", None) else {}),
     }
 
 
@@ -528,6 +529,8 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
         model._set_graph(inputs[0], outputs)
     else:
         model = Model(inputs[0], outputs, name=arch["name"])
+    model._keys = {k: str(v) for k, v in (arch.get("keys") or {}).items()
+                   if k in ("input", "output")}  # Model({key: input}, {key: output})'s keys
     # the file lists its layers, and their weights, in the order of the model that wrote it
     in_file = [built[spec["config"]["name"]].layer for spec in arch["layers"]]
     n_weights = sum(len(layer.params) for layer in in_file)

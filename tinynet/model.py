@@ -122,7 +122,7 @@ class Model:
         self.graph = Graph(inputs, outputs)
         # the weights become views of one flat buffer now, so that a reference to layer.kernel
         # taken from here on follows training (as a reference to a Keras variable does)
-        arena.of(self)
+        arena.as_built(self)
 
     # ---- structure -------------------------------------------------------------------------
     @property
@@ -146,8 +146,9 @@ class Model:
 
     @property
     def output_names(self):
-        """The output layer's name, in a list: as Keras's ``model.output_names``, the key of
-        ``{name: y}`` in ``fit`` and ``evaluate``."""
+        """The output's name, in a list, as Keras's ``model.output_names``: the key it was given
+        in ``Model(inputs, {key: output})``, else its layer's name; the key of ``{name: y}`` in
+        ``fit`` and ``evaluate`` and of ``{name: loss}`` in ``compile``."""
         if not self.built:
             return []
         return [self._keys.get("output", self.graph.output.name)]
@@ -384,7 +385,9 @@ class Model:
             name = self.output_names[0] if self.built else None
             value = checks.one_named(value, what, name, "output", "compile",
                                      "loss" if what == "loss" else "list of metrics")
-            return [value] if what == "metrics" and isinstance(value, str) else value
+            if what == "metrics" and not isinstance(value, (list, tuple)):
+                return [value]  # one metric (a name or an object): a list of it, as Keras
+            return value
         if isinstance(value, (list, tuple)) and len(value) == 1 and (
                 what == "loss" or isinstance(value[0], (list, tuple))):
             return value[0]

@@ -46,12 +46,17 @@ PICTURE_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif
 
 def _save(fig, path):
     """Save in the picture format the file name's extension names (.pdf, .svg, .jpg, ...), else
-    as a PNG (no extension, or a dot inside the name: "lr_0.001", "cnn.digits"), at the
-    figure's size: no bbox_inches="tight"."""
+    as a PNG (no extension, or a dot inside the name: "lr_0.001", "cnn.digits"; matplotlib's
+    pixel dumps .raw and .rgba and LaTeX's .pgf refused), at the figure's size: no
+    bbox_inches="tight"."""
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
-    kind = kind if kind in PICTURE_FORMATS and kind in fig.canvas.get_supported_filetypes() \
-        else "png"
+    writable = fig.canvas.get_supported_filetypes()
+    if kind in writable and kind not in PICTURE_FORMATS:  # .raw, .rgba, .pgf: not a picture
+        raise ValueError(f"cannot save a picture as {path.name}: .{kind} is not a picture format "
+                         f"tinynet writes; name the file .png (a web page, a notebook), .pdf or "
+                         f".svg (a printed report), or one of {', '.join(PICTURE_FORMATS)}")
+    kind = kind if kind in PICTURE_FORMATS and kind in writable else "png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=fig.dpi, format=kind)
     return path

@@ -7,6 +7,22 @@ from pathlib import Path
 import numpy as np
 
 
+def progress_bar():
+    """tqdm's progress bar class for where the code runs: Jupyter's own in a notebook where
+    ipywidgets can draw it, else the text bar (``tqdm.auto`` without ipywidgets warns "IProgress
+    not found" and draws text anyway)."""
+    import sys
+
+    from tqdm import tqdm
+    if "ipykernel" in sys.modules:
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.auto import tqdm  # noqa: F811
+        except ImportError:
+            pass
+    return tqdm
+
+
 def usable_cpus():
     """How many CPUs this process may run on (its affinity mask where the system has one)."""
     try:

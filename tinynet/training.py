@@ -22,18 +22,12 @@ import threading
 import time
 
 import numpy as np
-from tqdm import tqdm
 
-if "ipykernel" in sys.modules:  # in Jupyter: its own bar, where ipywidgets can draw it (without
-    try:                        # them tqdm.auto warns "IProgress not found" and draws text)
-        import ipywidgets  # noqa: F401
-        from tqdm.auto import tqdm
-    except ImportError:
-        pass
-
-from . import activations, arena, backend, losses, threads
+from . import activations, arena, backend, losses, sysinfo, threads
 from .callbacks import History, TerminateOnNaN, overriding
 from .callbacks import prepare as prepare_callbacks
+
+tqdm = sysinfo.progress_bar()  # the bars of fit, evaluate and predict
 
 
 class NonFiniteLossError(FloatingPointError):
