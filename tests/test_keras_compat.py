@@ -1127,3 +1127,18 @@ def test_a_models_dict_keys_survive_save_and_a_lone_metric_object_is_taken(tmp_p
     x, y = np.random.default_rng(0).random((8, 4)), np.eye(3)[np.arange(8) % 3]
     np.testing.assert_array_equal(loaded.evaluate({"image": x}, {"prob": y}, verbose=0),
                                   model.evaluate(x, y, verbose=0))
+
+
+def test_the_progress_bar_of_a_notebook_needs_ipywidgets(monkeypatch):
+    """In Jupyter without ipywidgets, tqdm.auto warns "IProgress not found" and draws text:
+    tinynet takes the text bar there itself (one choice for fit, HOG features, downloads)."""
+    import importlib.util
+    import types
+    import tqdm as tqdm_mod
+    from tinynet import sysinfo
+    assert sysinfo.progress_bar() is tqdm_mod.tqdm  # no kernel: the text bar
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ipywidgets" else real(name, *a))
+    assert sysinfo.progress_bar() is tqdm_mod.tqdm

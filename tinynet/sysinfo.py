@@ -11,16 +11,14 @@ def progress_bar():
     """tqdm's progress bar class for where the code runs: Jupyter's own in a notebook where
     ipywidgets can draw it, else the text bar (``tqdm.auto`` without ipywidgets warns "IProgress
     not found" and draws text anyway)."""
+    import importlib.util
     import sys
 
-    from tqdm import tqdm
-    if "ipykernel" in sys.modules:
-        try:
-            import ipywidgets  # noqa: F401
-            from tqdm.auto import tqdm  # noqa: F811
-        except ImportError:
-            pass
-    return tqdm
+    if "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm as bar
+    else:
+        from tqdm import tqdm as bar
+    return bar
 
 
 def usable_cpus():
