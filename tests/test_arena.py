@@ -521,3 +521,15 @@ def test_a_model_made_to_look_at_a_hidden_layer_takes_no_memory_until_it_trains(
     probe.compile(optimizers.SGD(0.1), "mse")  # training: an arena now, on the live buffer
     assert probe._arena.groups[0].adopted and np.shares_memory(
         probe._arena.groups[0].weights, full._arena.groups[0].weights)
+
+
+def test_a_reference_taken_after_pop_follows_training():
+    """After pop() the remaining weights are a run of the model's own buffer: the model takes
+    them into a buffer of its own at once, as before (a review caught a version that waited)."""
+    model = Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    model.pop()
+    kernel = model.layers[0].kernel
+    model.fit(np.random.default_rng(0).random((8, 4)), np.random.default_rng(1).random((8, 2)),
+              epochs=1, verbose=0)
+    assert kernel is model.layers[0].kernel

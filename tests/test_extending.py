@@ -916,3 +916,24 @@ def test_a_layer_may_leave_out_the_gradient_of_an_input_that_needs_none():
     model.forward(x)
     with pytest.raises(ValueError, match=r"returned None for input 0: .*dL/dx was asked for"):
         model.backward(np.ones((3, 2)))
+
+
+def test_a_missing_gradient_before_a_trained_layer_says_they_would_not_train():
+    class NoDx(Layer):  # scales its input, and forgets dL/dx
+        def build(self, input_shape):
+            self.a = self.add_weight(shape=(1,), initializer="ones")
+            super().build(input_shape)
+
+        def _forward(self, x, training, fused=None):
+            self._x = x
+            return self.a * x
+
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            self.grads[0] = (dz * self._x).sum(keepdims=True).reshape(1)
+            return None
+
+    model = tinynet.Sequential([layers.Input((4,)), layers.Dense(3, name="hidden"), NoDx()])
+    model.forward(np.random.default_rng(0).random((2, 4)))
+    with pytest.raises(ValueError, match="None for input 0: .*the layers before that input would "
+                                         "not train"):
+        model.backward(np.ones((2, 3)))

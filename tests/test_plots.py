@@ -559,7 +559,8 @@ def test_an_integer_count_matrix_is_counts_and_rounded_fractions_are_fractions(t
 
 
 def test_a_picture_is_saved_in_the_format_its_name_asks_for(tmp_path):
-    signatures = {"p.png": b"\x89PNG", "p.pdf": b"%PDF", "p.svg": b"<?xml", "lr_0.001": b"\x89PNG",
+    signatures = {"p.png": b"\x89PNG", "p.pdf": b"%PDF", "p.svg": b"<?xml", "p.gif": b"GIF8",
+                  "lr_0.001": b"\x89PNG",
                   "no_extension": b"\x89PNG", "cnn.digits": b"\x89PNG"}
     for name, start in signatures.items():
         path = plots.plot_history(history(), tmp_path / name)

@@ -121,10 +121,8 @@ class Arena:
         # them stay the layers' weights, and both models train the same numbers. The model's own
         # earlier buffers are not kept: a Sequential grown layer by layer gets one buffer, not
         # one a layer (one update call each)
-        own = getattr(model, "_arena", None)
-        own = {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
         taken = set()
-        for positions, buffer in _runs_in_buffers(params, own):
+        for positions, buffer in _runs_in_buffers(params, _own_buffers(model)):
             self._add(Group(get_array_module(buffer), buffer.dtype, positions,
                             [tuple(params[k].shape) for k in positions],
                             adopt=(buffer, [params[k] for k in positions])), params)
@@ -230,9 +228,16 @@ def as_built(model):
     trains (``compile`` or a step call :func:`of`), so that a model made to predict takes no
     memory and keeps no other model's buffer alive."""
     params = model.params if model.built else []
-    if params and sum(len(run) for run, _ in _runs_in_buffers(params)) == len(params):
+    runs = _runs_in_buffers(params, _own_buffers(model))  # (its own: a popped layer's rebuild)
+    if params and sum(len(run) for run, _ in runs) == len(params):
         return None
     return of(model)
+
+
+def _own_buffers(model):
+    """Ids of the buffers ``model``'s arena made (not those it took from other models)."""
+    own = getattr(model, "_arena", None)
+    return {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
 
 
 def for_step(model):

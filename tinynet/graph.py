@@ -198,8 +198,10 @@ class Graph:
                     + ": return dL/d(input) for each input, a list in the order of the inputs "
                     "(a single array for one input), None only for an input that needs none "
                     "(the model's input, unless dL/dx is asked for); "
-                    + ("dL/dx was asked for (backward with need_input_grad)" if need_input_grad
-                       else "without it, the layers before that input would not train"))
+                    + ("without it, the layers before that input would not train"
+                       if len(grads) != len(layer.inbound)
+                       or self.weights_before[layer.inbound[missing[0]].layer]
+                       else "dL/dx was asked for (backward with need_input_grad)"))
             for t, d in zip(layer.inbound, grads):
                 if d is None:
                     continue

@@ -146,12 +146,13 @@ class Model:
 
     @property
     def output_names(self):
-        """The output's name, in a list, as Keras's ``model.output_names``: the key it was given
-        in ``Model(inputs, {key: output})``, else its layer's name; the key of ``{name: y}`` in
-        ``fit`` and ``evaluate`` and of ``{name: loss}`` in ``compile``."""
-        if not self.built:
-            return []
-        return [self._keys.get("output", self.graph.output.name)]
+        """The output layer's name, in a list, as Keras's ``model.output_names``."""
+        return [self.graph.output.name] if self.built else []
+
+    def _output_key(self):
+        """What names the output in ``{name: y}`` (``fit``, ``evaluate``) and ``{name: loss}``
+        (``compile``): the key of ``Model(inputs, {key: output})``, else the layer's name."""
+        return self._keys.get("output", self.graph.output.name) if self.built else None
 
     @property
     def inputs(self):
@@ -323,7 +324,7 @@ class Model:
     def _prepare_y(self, y, n, where):
         kind = type(self.loss).name if self.loss is not None else None
         output_shape = self.graph.output.output_shape
-        y = checks.one_target(y, n, self.output_names[0], where)
+        y = checks.one_target(y, n, self._output_key(), where)
         y = checks.targets(y, n, output_shape, self.graph.output.name, self.dtype, where,
                            loss_name=kind)
         if "binary_accuracy" in self.metric_kinds.values():
@@ -382,8 +383,7 @@ class Model:
         name: value}``, or a list of one loss (``[loss]``) or of one list of metrics."""
         if isinstance(value, dict) and not {"class", "class_name", "config"} & set(value):
             # (a loss's configuration is a dict too: tinynet's get_config, Keras's serialised form)
-            name = self.output_names[0] if self.built else None
-            value = checks.one_named(value, what, name, "output", "compile",
+            value = checks.one_named(value, what, self._output_key(), "output", "compile",
                                      "loss" if what == "loss" else "list of metrics")
             if what == "metrics" and not isinstance(value, (list, tuple)):
                 return [value]  # one metric (a name or an object): a list of it, as Keras

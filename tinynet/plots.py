@@ -41,14 +41,15 @@ def _figure(size, dpi=DPI, layout="constrained"):
 
 
 # the extensions saved in their own format (matplotlib's raw pixel dumps and LaTeX's pgf are not)
-PICTURE_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+PICTURE_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp",
+                   "gif", "avif")
 
 
 def _save(fig, path):
     """Save in the picture format the file name's extension names (.pdf, .svg, .jpg, ...), else
-    as a PNG (no extension, or a dot inside the name: "lr_0.001", "cnn.digits"; matplotlib's
-    pixel dumps .raw and .rgba and LaTeX's .pgf refused), at the figure's size: no
-    bbox_inches="tight"."""
+    as a PNG (no extension, or a dot inside the name: "lr_0.001", "cnn.digits"), at the
+    figure's size (no bbox_inches="tight"). matplotlib's pixel dumps (.raw, .rgba) and LaTeX's
+    .pgf are refused: they are not pictures."""
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
     writable = fig.canvas.get_supported_filetypes()
