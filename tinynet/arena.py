@@ -26,10 +26,10 @@ when it knows its input shape), so a reference to ``layer.kernel`` taken from th
 training, as a reference to a Keras variable does. A model made of some of another model's
 layers (``Model(model.input, layer.output)``, to see a hidden layer, or a new head on a trained
 base) leaves their weights in the first model's buffer: its arena, made when it trains, takes
-the run they fill there. Assigning to a weight (``layer.kernel = w``, ``layer.params[0] = w``, ``set_weights``)
-copies the values into it. Adding a layer, or using the model as a layer of another, changes
-``model.params``: the arena notices that they are no longer its views and is rebuilt around
-them. The weights of a model used as a layer keep that model's buffer (one more group;
+the run they fill there. Assigning to a weight (``layer.kernel = w``, ``layer.params[0] = w``,
+``set_weights``) copies the values into it. Adding a layer, or using the model as a layer of
+another, changes ``model.params``: the arena notices that they are no longer its views and is
+rebuilt around them. The weights of a model used as a layer keep that model's buffer (one more group;
 references to them stay valid), as do runs of another model's buffer; the model's own weights
 are copied into one new buffer, so references taken before ``model.add`` are to the arrays it
 replaced.

@@ -334,7 +334,7 @@ class Model:
     def _prepare(self, x, y, where):
         if getattr(self, "_loss_checked", None) != (self.graph, self.loss):
             self._check_loss_against_output()  # layers added or popped since compile
-        x = checks.as_numeric_array(self._one_input(x, where), "x", where)  # its own dtype: the warning
+        x = checks.as_numeric_array(self._one_input(x, where), "x", where)  # own dtype: warning
         if not self._warned_unscaled:  # (evaluate: a trained model is asked to predict)
             self._warned_unscaled = checks.warn_if_unscaled(
                 self, x, predicting=where == "evaluate", validation="validation_data" in where)

@@ -278,7 +278,7 @@ class Layer:
                              "the other arguments by keyword (activation='relu', name='...')")
         options.pop("data_format", None)
         dtype = options.pop("dtype", None)
-        if isinstance(dtype, dict):  # a get_config's DTypePolicy: {"class_name": ..., "config": {"name": ...}}
+        if isinstance(dtype, dict):  # a Keras get_config's DTypePolicy: {"config": {"name": ...}}
             dtype = (dtype.get("config") or {}).get("name", dtype)
         try:
             known = dtype is None or np.dtype(dtype).kind in "biuf"
