@@ -490,3 +490,12 @@ def test_a_keras_layers_config_makes_tinynets_layer(make):
     theirs = make(kl)
     ours = getattr(layers, type(theirs).__name__).from_config(theirs.get_config())
     assert ours.get_config() == make(layers).get_config() | {"name": theirs.name}
+
+
+@pytest.mark.parametrize("axis, order", [(1, 2), (-1, 2), (2, 1)])
+def test_normalize_is_keras_utils_normalize(axis, order):
+    x = np.random.default_rng(3).integers(0, 256, (4, 28, 28)).astype(np.uint8)
+    x[0, 5] = 0
+    import tinynet
+    np.testing.assert_array_equal(tinynet.utils.normalize(x, axis=axis, order=order),
+                                  keras.utils.normalize(x, axis=axis, order=order))

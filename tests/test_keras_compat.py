@@ -260,6 +260,8 @@ def test_backend_answers_keras_questions():
     (lambda: keras.datasets.cifar10, ["cifar10", "mnist"]),
     (lambda: keras.metrics.AUC, ["AUC", "accuracy"]),
     (lambda: keras.initializers.HeNormal, ["kernel_initializer='he_normal'", "lecun_normal"]),
+    (lambda: keras.ops.softmax, ["ops", "write NumPy", "keras.activations.softmax(x)"]),
+    (lambda: keras.utils.Progbar, ["Progbar", "to_categorical", "normalize"]),
 ])
 def test_a_missing_keras_name_is_named_with_what_tinynet_has(get, names):
     with pytest.raises(AttributeError) as info:
@@ -1143,3 +1145,18 @@ def test_the_progress_bar_of_a_notebook_needs_ipywidgets(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "ipywidgets" else real(name, *a))
     assert sysinfo.progress_bar() is tqdm_mod.tqdm
+
+
+def test_normalize_gives_each_vector_along_the_axis_norm_one():
+    x = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    x[0, :, 3] = 0  # a column of zeros stays zeros (Keras divides it by 1)
+    y = keras.utils.normalize(x, axis=1)
+    norms = np.linalg.norm(y, axis=1)
+    np.testing.assert_allclose(np.delete(norms[0], 3), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(norms[1:], 1.0, rtol=1e-12)
+    assert y.dtype == np.float64 and not y[0, :, 3].any()
+    np.testing.assert_allclose(keras.utils.normalize(np.array([[3.0, 4.0]])), [[0.6, 0.8]])
+    np.testing.assert_allclose(keras.utils.normalize(np.array([[3.0, 4.0]]), order=1),
+                               [[3 / 7, 4 / 7]])
+    with pytest.raises(ValueError, match="normalize: give the axis"):
+        keras.utils.normalize(x, axis=None)

@@ -31,6 +31,9 @@ def __getattr__(name):
         raise AttributeError("tinynet.keras: tinynet is itself the keras module: where TensorFlow's "
                              "tutorials write tf.keras.layers.Dense, write import tinynet as "
                              "keras and keras.layers.Dense")
+    if name == "ops":  # Keras 3's keras.ops.softmax(x), ops.argmax, ...
+        advice = ("write NumPy instead, np.argmax, np.exp, ...; tinynet's activations take "
+                  "arrays, keras.activations.softmax(x)")
     if name == "initializers":  # Keras's HeNormal() and the like
         from .layers.base import INITIALIZERS
         advice = ("give a layer its initializer by name instead, kernel_initializer='he_normal'; "

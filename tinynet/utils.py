@@ -1,4 +1,4 @@
-"""Small helpers a user of Keras expects: ``to_categorical`` and ``set_random_seed``."""
+"""Small helpers a user of Keras expects: ``to_categorical``, ``normalize``, ``set_random_seed``."""
 import numpy as np
 
 
@@ -37,6 +37,19 @@ def set_random_seed(seed):
     backend.set_seed(seed)
 
 
+def normalize(x, axis=-1, order=2):
+    """Keras's ``normalize``: every vector of ``x`` along ``axis`` divided by its ``order``-norm
+    (L2 by default), ``x / ||x||``, so that each has norm 1; a vector of norm 0 stays 0. Old
+    tutorials scale images with it, ``normalize(x_train, axis=1)``: each column of each image
+    (an image of shape (28, 28)) to norm 1, not the pixels to [0, 1] as ``x / 255.0`` does."""
+    x = np.asarray(x)
+    if axis is None:
+        raise ValueError("normalize: give the axis to normalise along (an int), as in Keras; "
+                         "axis=None would take a matrix norm")
+    norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
 def plot_model(model, to_file="model.png", **keras_options):
     """Keras's ``plot_model``: tinynet's own diagram of the model (:func:`tinynet.plots.plot_model`,
     no graphviz needed), written to ``to_file``; Keras's display options are not used."""
@@ -46,4 +59,5 @@ def plot_model(model, to_file="model.png", **keras_options):
 
 def __getattr__(name):
     from .names import missing
-    raise missing("tinynet.utils", name, "utility", ['to_categorical', 'set_random_seed', 'plot_model'])
+    raise missing("tinynet.utils", name, "utility",
+                  ["to_categorical", "normalize", "set_random_seed", "plot_model"])
