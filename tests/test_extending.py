@@ -919,11 +919,7 @@ def test_a_layer_may_leave_out_the_gradient_of_an_input_that_needs_none():
 
 
 def test_a_missing_gradient_before_a_trained_layer_says_they_would_not_train():
-    class NoDx(Layer):  # scales its input, and forgets dL/dx
-        def build(self, input_shape):
-            self.a = self.add_weight(shape=(1,), initializer="ones")
-            super().build(input_shape)
-
+    class NoDx(BuiltScale):  # scales its input, and forgets dL/dx
         def _forward(self, x, training, fused=None):
             self._x = x
             return self.a * x
