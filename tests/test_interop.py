@@ -400,11 +400,6 @@ def test_unsupported_graphs():
     with pytest.raises(InteropError, match="2 inputs"):
         from_keras(keras.Model([a, b], kl.Add()([a, b])))
 
-    frozen = kl.Dense(3, name="frozen")
-    frozen.trainable = False
-    with pytest.raises(InteropError, match="'frozen'.*trainable"):
-        from_keras(keras.Sequential([keras.Input((4,)), frozen]))
-
     with pytest.raises(InteropError, match="not built"):
         from_keras(keras.Sequential([kl.Dense(3)]))
 
@@ -499,3 +494,46 @@ def test_normalize_is_keras_utils_normalize(axis, order):
     import tinynet
     np.testing.assert_array_equal(tinynet.utils.normalize(x, axis=axis, order=order),
                                   keras.utils.normalize(x, axis=axis, order=order))
+
+
+def test_frozen_layers_train_and_convert_as_in_keras():
+    """A frozen middle layer (``trainable=False``) in float64, trained with RMSprop and a global
+    norm clip (over the trainable gradients only, as Keras): the same weights as Keras's after
+    three epochs, the frozen ones untouched, the same trainable and non-trainable lists and summary
+    counts; the flags cross ``from_keras``/``to_keras`` both ways."""
+    from tinynet import optimizers
+    keras.backend.set_floatx("float64")
+    try:
+        keras.utils.set_random_seed(2)
+        f64 = {"dtype": "float64"}  # on every layer: other tests set Keras's global policy
+        kmodel = keras.Sequential([keras.Input((6,), **f64),
+                                   kl.Dense(8, activation="relu", name="a", **f64),
+                                   kl.Dense(5, activation="tanh", name="frozen", trainable=False,
+                                            **f64),
+                                   kl.Dense(3, activation="softmax", name="out", **f64)])
+        ours = from_keras(kmodel)
+        assert [layer.trainable for layer in ours.layers] == [True, False, True]
+        again = to_keras(ours)
+        assert [layer.trainable for layer in again.layers] == [True, False, True]
+        backend.set_floatx("float64")  # fit casts the data to floatx (restored by conftest)
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((96, 6)), np.eye(3)[rng.integers(0, 3, 96)]
+        before = kmodel.get_layer("frozen").get_weights()
+        kmodel.compile(keras.optimizers.RMSprop(0.01, global_clipnorm=0.2), "categorical_crossentropy")
+        ours.compile(optimizers.RMSprop(0.01, global_clipnorm=0.2), "categorical_crossentropy")
+        theirs = kmodel.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+        mine = ours.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+        np.testing.assert_allclose(mine["loss"], theirs["loss"], rtol=1e-12)
+        for a, b in zip(ours.get_weights(), kmodel.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+        for a, b in zip(before, ours.get_layer("frozen").get_weights()):
+            np.testing.assert_array_equal(a, b)
+        for lists in ("trainable_weights", "non_trainable_weights"):
+            assert [w.shape for w in getattr(ours, lists)] == \
+                [tuple(w.shape) for w in getattr(kmodel, lists)]
+        kmodel.trainable = False  # the whole model frozen: nothing trains in either
+        assert from_keras(kmodel).trainable_weights == []
+        ours.trainable = False
+        assert to_keras(ours).trainable_weights == []
+    finally:
+        keras.backend.set_floatx("float32")

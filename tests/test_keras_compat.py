@@ -328,7 +328,6 @@ def test_a_model_subclass_without_call_is_a_model():
 @pytest.mark.parametrize("make,error,excerpt", [
     (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
     (lambda: layers.Dense(4, kernel_regularizer="l2"), TypeError, "kernel_regularizer= is not implemented"),
-    (lambda: layers.Dense(4, trainable=False), ValueError, "trainable=False"),
     (lambda: layers.Dense(4, kernel_initializer="orthogonal"), ValueError, "orthogonal"),
 ])
 def test_keras_arguments_tinynet_lacks_are_refused_by_name(make, error, excerpt):
@@ -474,16 +473,6 @@ def test_a_loss_that_does_not_fit_the_output_is_pointed_out_when_the_model_build
     model.compile("adam", "sparse_categorical_crossentropy")
     with pytest.warns(UserWarning, match="no softmax"):
         model.build((None, 5))
-
-
-def test_freezing_a_layer_or_a_model_is_refused_not_ignored():
-    model = keras.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
-    model.layers[0].trainable = True  # what it is: accepted
-    assert model.layers[0].trainable and model.trainable
-    for frozen in (model.layers[0], model):
-        with pytest.raises(ValueError, match=r"trainable = False \(frozen layers\) is not implemented"):
-            frozen.trainable = False
-    assert model.layers[0].trainable and model.trainable
 
 
 def test_unscaled_pixels_are_pointed_out_once_unless_the_model_rescales_them():

@@ -95,16 +95,14 @@ def _keras_activation(layer, config):
 def _check_plain(layer, config, keys=("kernel_regularizer", "bias_regularizer",
                                       "activity_regularizer", "kernel_constraint",
                                       "bias_constraint")):
-    """Refuse the options that change training (regularizers, constraints), frozen or
-    quantized layers and LoRA: tinynet would silently train a different model."""
+    """Refuse the options that change training (regularizers, constraints), quantized layers
+    and LoRA: tinynet would silently train a different model."""
     for key in keys:
         value = config.get(key, getattr(layer, key, None))
         if value is not None:
             raise _unsupported(layer, f"{key}={value!r}")
     if getattr(layer, "activity_regularizer", None) is not None:
         raise _unsupported(layer, "activity_regularizer")
-    if not layer.trainable:
-        raise _unsupported(layer, "trainable=False (tinynet trains every layer)")
     if getattr(layer, "lora_enabled", False):
         raise _unsupported(layer, "LoRA")
     if getattr(layer, "quantization_mode", None):
@@ -115,7 +113,14 @@ def _check_plain(layer, config, keys=("kernel_regularizer", "bias_regularizer",
 
 
 def _tinynet_layer(layer, keras):
-    """A new, unconnected tinynet layer with the configuration of the Keras ``layer``."""
+    """A new, unconnected tinynet layer with the configuration of the Keras ``layer``, frozen
+    when it is."""
+    new = _new_tinynet_layer(layer, keras)
+    new.trainable = bool(layer.trainable)
+    return new
+
+
+def _new_tinynet_layer(layer, keras):
     kl = keras.layers
     config = layer.get_config()
     kind = type(layer)
@@ -262,6 +267,8 @@ def from_keras(keras_model):
             model = _from_keras_functional(keras_model, input_layer, output_tensor, keras)
     finally:
         backend.set_floatx(previous)
+    if not keras_model.trainable:  # Keras trains none of its layers then (their flags kept)
+        model._trainable = False
     return model
 
 
@@ -406,6 +413,9 @@ def to_keras(model):
         kmodel = keras.Model(x, tensors[id(model.graph.output)], name=model.name)
     for layer, new in pairs:
         new.set_weights(layer.get_weights())
+        new.trainable = layer.trainable
+    if not model.trainable:  # every layer frozen, in Keras as in tinynet
+        kmodel.trainable = False
     return kmodel
 
 

@@ -63,8 +63,10 @@ def model_architecture(model):
     return {
         "class": type(model).__name__,
         "name": model.name,
-        "layers": [{"class": type(layer).__name__, "config": layer.get_config(),
+        "layers": [{"class": type(layer).__name__, "config": {
+                        **layer.get_config(), **({} if layer.trainable else {"trainable": False})},
                     "inbound": [t.layer.name for t in layer.inbound]} for layer in model.graph.order],
+        **({} if model.trainable else {"trainable": False}),
         "output": model.graph.output.name,
         **({"keys": dict(model._keys)} if getattr(model, "_keys", None) else {}),
     }
@@ -531,6 +533,8 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
         model = Model(inputs[0], outputs, name=arch["name"])
     model._keys = {k: str(v) for k, v in (arch.get("keys") or {}).items()
                    if k in ("input", "output")}  # Model({key: input}, {key: output})'s keys
+    if arch.get("trainable") is False:  # frozen as a whole: its layers keep their own flags
+        model._trainable = False
     # the file lists its layers, and their weights, in the order of the model that wrote it
     in_file = [built[spec["config"]["name"]].layer for spec in arch["layers"]]
     n_weights = sum(len(layer.params) for layer in in_file)

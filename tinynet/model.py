@@ -209,7 +209,20 @@ class Model:
             raise ValueError(f"model '{self.name}' is not built yet, so {what} is unknown: {how}")
 
     # ---- weights ---------------------------------------------------------------------------
-    trainable = Layer.trainable  # always True; ``model.trainable = False`` is refused, not ignored
+    @property
+    def trainable(self):
+        """Keras's ``model.trainable``: setting it sets every layer's :attr:`Layer.trainable`
+        (``model.trainable = False`` freezes them all, ``True`` unfreezes them all: freeze some
+        again after it); read, it is the value set last (``True`` at first)."""
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"model '{self.name}': trainable must be True or False, got {value!r}")
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = bool(value)
 
     @property
     def params(self):
@@ -221,10 +234,29 @@ class Model:
 
     # Keras's names for the weight arrays themselves, layer after layer (see Layer.weights)
     weights = Layer.weights
-    trainable_weights = Layer.trainable_weights
-    non_trainable_weights = Layer.non_trainable_weights
-    trainable_variables = Layer.trainable_variables
-    non_trainable_variables = Layer.non_trainable_variables
+
+    @property
+    def trainable_weights(self):
+        """The weights that training updates, layer after layer: those of unfrozen layers, none
+        when the model itself is frozen (Keras's rule)."""
+        return [w for w, frozen in zip(self.params, self._frozen()) if not frozen]
+
+    @property
+    def non_trainable_weights(self):
+        """The weights that training leaves, layer after layer (see :attr:`Layer.trainable`)."""
+        return [w for w, frozen in zip(self.params, self._frozen()) if frozen]
+
+    trainable_variables = trainable_weights  # Keras 3's other names for the same lists
+    non_trainable_variables = non_trainable_weights
+
+    def _frozen(self):
+        """For each array of ``params``: whether training leaves it, as in Keras: all of them when
+        the model is frozen, else those whose own layer is (a layer inside a model used as a
+        layer answers for itself)."""
+        if not self.trainable:
+            return [True] * len(self.params)
+        return [not holder.trainable for layer in self.layers
+                for holder, _ in layer.param_holders()]
 
     def __deepcopy__(self, memo):
         """``copy.deepcopy(model)``: every attribute copied, then the copy's own arena built, so
@@ -580,8 +612,9 @@ class Model:
         ``Sequential`` not built yet, its layers with ``?`` and ``0 (unbuilt)``, as Keras 3).
 
         Keras's layout arguments ``line_length`` and ``positions`` are accepted and the table keeps
-        its own widths; ``show_trainable`` would show "Y" on every row (every layer trains).
-        ``expand_nested`` and ``layer_range`` are not implemented."""
+        its own widths; ``show_trainable=True`` adds Keras's *Trainable* column (Y, N for a
+        frozen layer, - for one without weights). ``expand_nested`` and ``layer_range`` are not
+        implemented."""
         if expand_nested or layer_range is not None:
             raise TypeError("summary: expand_nested and layer_range are not implemented in "
                             "tinynet; a model used as a layer lists its layers in its own "
@@ -591,7 +624,7 @@ class Model:
             print_fn(format_unbuilt_summary(self))
             return
         self._require_built("the summary")
-        print_fn(format_summary(self))
+        print_fn(format_summary(self, show_trainable=bool(show_trainable)))
 
     def save(self, path, overwrite=True, zipped=None, **kwargs):
         """Write architecture, weights, compile settings, optimizer state and epoch to one file.

@@ -17,7 +17,23 @@ def _is_chain(model):
         all(n <= 1 for n in model.graph.consumers.values())
 
 
-def format_summary(model):
+def _trains(layer):
+    """The summary's *Trainable* column: Y (training updates the layer's weights), N (frozen) or
+    - (no weights), as Keras's ``show_trainable=True``."""
+    if not layer.params:
+        return "-"
+    return "Y" if layer.trainable_weights else "N"
+
+
+def _params_line(model):
+    """Total, trainable and non-trainable parameter counts (frozen layers' are non-trainable)."""
+    total = model.count_params()
+    trained = sum(int(w.size) for w in model.trainable_weights)
+    return [f"Total params: {total:,}", f"Trainable params: {trained:,}",
+            f"Non-trainable params: {total - trained:,}"]
+
+
+def format_summary(model, show_trainable=False):
     chain = _is_chain(model)
     if chain:
         widths = [29, 26, 10]
@@ -25,6 +41,9 @@ def format_summary(model):
     else:
         widths = [32, 21, 12, 33]
         header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+    if show_trainable:
+        widths.insert(3, 11)
+        header.insert(3, "Trainable")
     total_width = sum(widths)
     layers = model.layers  # a Sequential lists no input layer, like Keras
     lines = [f'Model: "{model.name}"', "_" * total_width, _row(header, widths), "=" * total_width]
@@ -33,7 +52,7 @@ def format_summary(model):
         if isinstance(layer, InputLayer):
             shape = f"[{shape}]"
         fields = [f"{layer.name} ({getattr(layer, 'kind', type(layer).__name__)})", shape,
-                  layer.count_params()]
+                  layer.count_params()] + ([_trains(layer)] if show_trainable else [])
         sources = [f"'{t.layer.name}[0][0]'" for t in layer.inbound]
         if chain:
             lines.append(_row(fields, widths))
@@ -46,11 +65,10 @@ def format_summary(model):
             lines.append(_row(fields + [first], widths))
             for k, s in enumerate(sources[1:], start=2):
                 end = "]" if k == len(sources) else ","
-                lines.append(_row(["", "", "", " " + s + end], widths))
+                lines.append(_row(["", "", ""] + [""] * show_trainable + [" " + s + end],
+                                  widths))
         lines.append(" " * total_width)
-    total = model.count_params()
-    lines += ["=" * total_width, f"Total params: {total:,}", f"Trainable params: {total:,}",
-              "Non-trainable params: 0", "_" * total_width]
+    lines += ["=" * total_width] + _params_line(model) + ["_" * total_width]
     return "\n".join(lines)
 
 

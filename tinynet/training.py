@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -118,13 +119,16 @@ def train_step(model, xb, yb, weights=None):
 
     The step is undone when the loss, the updated weights or the optimizer's updated state are NaN
     or infinite (NaN and inf propagate through sums, so one device-to-host transfer per batch
-    checks them all): the weights and the state are then those from before this batch.
+    checks them all): the weights and the state are then those from before this batch. The
+    weights of frozen layers (``layer.trainable = False``) get no update: the step goes parameter
+    by parameter then, with no gradient for them.
     """
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     model.graph.backward(grad, need_input_grad=False)
     loss_sum = per_example.sum()
     optimizer = model.optimizer
-    flat_arena = arena.for_step(model)
+    frozen = model._frozen()
+    flat_arena = None if any(frozen) else arena.for_step(model)
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
     if flats is not None:  # one copy, one update and one sum per flat buffer (tinynet.arena)
         saved = optimizer.snapshot_flat(flat_arena, flats)
@@ -134,7 +138,8 @@ def train_step(model, xb, yb, weights=None):
     else:  # the same step, parameter by parameter
         params = model.params
         saved = optimizer.snapshot(params)
-        optimizer.apply_gradients(zip(model.grads, params))
+        grads = [None if f else g for g, f in zip(model.grads, frozen)]
+        optimizer.apply_gradients(zip(grads, params))
         state = optimizer.state_arrays()
     check = loss_sum + sum(p.sum() for p in params) + sum(a.sum() for a in state)
     if not math.isfinite(float(check)):
@@ -245,6 +250,9 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
         prepare_callbacks([history], model, "fit", params)
     model.stop_training = False
     verbose = shown(verbose)
+    if model.params and all(model._frozen()):
+        warnings.warn(f"model '{model.name}' has no trainable weights (every layer with weights is "
+                      "frozen, layer.trainable = False): fit will not change it", stacklevel=3)
     for cb in callbacks:  # what a callback refuses, before any of them starts
         getattr(cb, "_check_before_training", lambda: None)()
     model.epoch = max(model.epoch, initial_epoch)  # epochs before initial_epoch count as done

@@ -292,9 +292,7 @@ class Layer:
             raise ValueError(f"{where}: dtype={dtype!r} per layer is not supported; tinynet sets "
                              f"the float type of every layer with tinynet.backend.set_floatx"
                              f"({np.dtype(dtype).name!r}) (now {backend.floatx()!r})")
-        if options.pop("trainable", True) is not True:
-            raise ValueError(f"{where}: trainable=False (frozen layers) is not implemented in "
-                             "tinynet; every layer with weights is trained")
+        self.trainable = options.pop("trainable", True)  # checked by the property below
         for key, default in KERAS_DEFAULTS.items():  # at Keras's default, they ask for nothing
             if key in options and _is_default(options[key], default):
                 del options[key]
@@ -316,17 +314,21 @@ class Layer:
 
     @property
     def trainable(self):
-        """``True``: tinynet trains the weights of every layer (Keras's frozen layers are not
-        implemented, and ``layer.trainable = False`` is refused rather than ignored)."""
-        return True
+        """Whether training updates this layer's weights (Keras's ``trainable``; ``True`` unless
+        set). A *frozen* layer (``trainable = False``, or ``trainable=False`` when it is made)
+        keeps its weights through ``fit`` and ``train_on_batch``: the optimizer skips them and
+        keeps no state for them, while the gradient still flows through the layer to the layers
+        before it (``dL/dx`` needs the weights, not their gradient). Setting it takes effect at
+        the next training step (Keras reads it when ``fit`` first runs after ``compile``, and asks
+        to ``compile`` again after a change, which tinynet does not need)."""
+        return getattr(self, "_trainable", True)
 
     @trainable.setter
     def trainable(self, value):
-        if not value:
-            raise ValueError(f"{type(self).__name__} '{self.name}': trainable = False (frozen "
-                             "layers) is not implemented in tinynet; every layer with weights is "
-                             "trained. To train on the features of a model that stays as it is, "
-                             "compute them once with its predict() and train another model on them")
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__} '{self.name}': trainable must be True or "
+                            f"False, got {value!r}")
+        self._trainable = bool(value)
 
     @property
     def activation(self):
@@ -350,13 +352,14 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        """Keras's ``trainable_weights``: all of ``weights``, since every weight trains in tinynet."""
-        return self.weights
+        """Keras's ``trainable_weights``: the ``weights`` that training updates (all of them, or
+        none for a frozen layer, see :attr:`trainable`)."""
+        return self.weights if self.trainable else []
 
     @property
     def non_trainable_weights(self):
-        """Keras's ``non_trainable_weights``: ``[]`` (tinynet has no frozen or non-trained weights)."""
-        return []
+        """Keras's ``non_trainable_weights``: the ``weights`` of a frozen layer (else ``[]``)."""
+        return [] if self.trainable else self.weights
 
     trainable_variables = trainable_weights  # Keras 3's other names for the same lists
     non_trainable_variables = non_trainable_weights

@@ -50,6 +50,30 @@ class NestedModel(Layer):
         pass
 
     @property
+    def trainable(self):
+        """The inner model's ``trainable``; setting it sets the inner model's (and so its layers')."""
+        return self.model.trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        model = self.__dict__.get("model")
+        if model is not None:  # (Layer.__init__ sets it before the model is there: not passed on)
+            model.trainable = value
+
+    @property
+    def trainable_weights(self):
+        """The inner weights whose own layer trains (Keras lists them so in the outer model)."""
+        return [p for (holder, _), p in zip(self.param_holders(), self.params) if holder.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [p for (holder, _), p in zip(self.param_holders(), self.params)
+                if not holder.trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    @property
     def params(self):
         """The inner model's parameter arrays, as they are now (its arena may replace them)."""
         return self.model.params
