@@ -281,5 +281,8 @@ def test_optimizer_state_follows_the_parameters_position_not_the_array():
     p = np.ones(3)
     opt.apply_gradients([(g, p)])
     copy = p.copy()  # the same parameter, as another array (a reload, a device round trip)
+    with pytest.raises(ValueError, match="not the weight it updated at that place before"):
+        opt.apply_gradients([(g, copy)])  # while the first is alive, it may be another weight
+    del p  # the array it replaces is gone: the state is the new one's
     opt.apply_gradients([(g, copy)])
     np.testing.assert_array_equal(copy, reference)  # s carried on: RMSprop's second step

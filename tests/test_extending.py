@@ -88,6 +88,29 @@ def test_a_metric_of_ones_own_is_refused_not_logged_as_the_accuracy():
     assert metrics.SparseCategoricalAccuracy(name="hits").name == "hits"  # renaming is fine
 
 
+def test_keras_metric_objects_and_loss_values_work_in_a_loop_of_ones_own():
+    """A custom training loop's metric (``update_state``/``result``/``reset_state``: they were
+    bare AttributeErrors) and ``loss_fn(y, p).numpy()``; the numbers are Keras 3.15's (its
+    weighted mean over the batches: sum(w * hit) / sum(w))."""
+    y = np.array([0, 1, 2, 1])
+    p = np.eye(3)[[0, 2, 2, 1]] * 0.8 + 0.05  # arg-max right for examples 0, 2 and 3
+    for acc, labels in ((metrics.SparseCategoricalAccuracy(), y),
+                        (metrics.CategoricalAccuracy(), np.eye(3)[y])):
+        assert float(acc.result()) == 0.0
+        acc.update_state(labels, p)
+        assert acc.result().numpy() == 0.75
+        acc.update_state(labels[:2], p[:2], sample_weight=[2, 0])  # one right, weighing 2
+        assert float(acc.result()) == pytest.approx(5 / 6, rel=1e-15)
+        acc.reset_state()
+        assert float(acc.result()) == 0.0
+    binary = metrics.BinaryAccuracy()
+    binary.update_state(np.array([[1], [0], [1]]), np.array([[0.7], [0.6], [0.2]]))
+    assert float(binary.result()) == pytest.approx(1 / 3, rel=1e-15)
+    loss = losses.SparseCategoricalCrossentropy()(y, p)
+    q = p / p.sum(axis=1, keepdims=True)  # (rows of 0.95: scaled to sum to 1, as Keras)
+    assert loss.numpy() == pytest.approx(-np.log(q[np.arange(4), y]).mean(), rel=1e-12)
+
+
 def test_a_loss_must_give_one_value_per_example():
     """A per_example of shape (N, 1) broadcast against the sample weights to (N, N): the loss
     reported was 14.3 for 0.5."""
@@ -933,3 +956,23 @@ def test_a_missing_gradient_before_a_trained_layer_says_they_would_not_train():
     with pytest.raises(ValueError, match="None for input 0: .*the layers before that input would "
                                          "not train"):
         model.backward(np.ones((2, 3)))
+
+
+def test_a_weight_whose_gradient_the_backward_forgets_is_named_not_left_behind_silently():
+    """A layer's _backward that returns dL/dx but never writes ``self.grads``: the weight did not
+    train, without a word (Keras warns "Gradients do not exist for variables"); a frozen layer's
+    weights need no gradient and give no warning."""
+    class NoGrads(BuiltScale):
+        def _backward(self, dz, need_input_grad=True, fused_output=None):
+            return dz * self.a
+
+    model = tinynet.Sequential([layers.Input((3,)), NoGrads(name="forgetful"), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 3)), np.zeros((8, 2))
+    with pytest.warns(UserWarning, match=r"no gradient for the weights of layer 'forgetful' "
+                                         r"\(grads\[0\]\) after the backward pass: they do not train"):
+        model.fit(x, y, epochs=2, verbose=0)
+    model.get_layer("forgetful").trainable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.train_on_batch(x, y)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import eager
+
 __all__ = [
     "accuracy",
     "confusion_matrix",
@@ -279,16 +281,34 @@ def classification_report(y_true, y_pred, num_classes=None, class_names=None, di
 ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
                   "binary_accuracy")
 
+def hits(y, out, logits=False, binary=False):
+    """Per example, the fraction of its predictions that are right: the arg-max class of a softmax
+    output (``y`` one-hot or class numbers), or, with ``binary`` (Keras's ``binary_accuracy``, and
+    its ``accuracy`` for one output unit), each unit's ``out > 0.5`` (``> 0`` on a sigmoid's
+    logits)."""
+    if binary or out.shape[-1] == 1:
+        y = y.reshape(out.shape)  # one label per unit (checks.unit_labels)
+        right = (out > (0 if logits else 0.5)) == (y > 0.5)
+    else:
+        predicted = out.argmax(axis=-1)
+        right = predicted == (y.argmax(axis=-1) if y.shape == out.shape
+                              else y.reshape(predicted.shape))
+    return right.reshape(right.shape[0], -1).mean(axis=1)
+
+
 class _AccuracyMetric:
-    """A Keras metric object that ``compile`` accepts: ``metrics=[SparseCategoricalAccuracy()]``.
-    tinynet computes every accuracy the same way (the arg-max class, or ``> 0.5`` for one unit);
-    the object only gives the name it is logged under."""
+    """A Keras metric object: given to ``compile`` (``metrics=[SparseCategoricalAccuracy()]``)
+    it names the accuracy the model computes (the arg-max class, or ``> 0.5`` for one unit); in
+    a training loop of one's own, ``update_state(y_true, y_pred)`` adds a batch's hits,
+    ``result()`` is the accuracy of all the batches since ``reset_state()`` (each example
+    weighted by its ``sample_weight``, as Keras's mean: ``sum(w * hit) / sum(w)``)."""
 
     default_name = "accuracy"
+    binary = False
 
     def __new__(cls, *args, **kwargs):  # whatever the subclass's __init__ does
         own = [m for m in ("update_state", "result", "reset_state", "reset_states")
-               if any(m in vars(k) for k in cls.__mro__)]
+               if any(m in vars(k) for k in cls.__mro__ if k.__module__ != __name__)]
         if own:
             raise TypeError(f"{cls.__name__} defines {', '.join(own)}: a metric of one's "
                             "own is not implemented in tinynet, whose models compute the "
@@ -300,6 +320,29 @@ class _AccuracyMetric:
 
     def __init__(self, name=None, dtype=None):
         self.name = name or self.default_name
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add the hits of one batch: ``y_pred`` the model's outputs (N, classes), ``y_true``
+        one-hot rows or class numbers (for ``BinaryAccuracy``, one 0/1 label per unit)."""
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        if y_pred.ndim == 0 or y_true.size == 0 or len(y_true) != len(y_pred):
+            raise ValueError(f"{type(self).__name__}.update_state: y_true {y_true.shape} and "
+                             f"y_pred {y_pred.shape} must hold the same examples (N, ...)")
+        right = hits(y_true, y_pred, binary=self.binary)
+        w = np.ones(len(right)) if sample_weight is None else \
+            np.broadcast_to(np.asarray(sample_weight, dtype=float).reshape(-1), right.shape)
+        self._total += float((w * right).sum())
+        self._count += float(w.sum())
+
+    def result(self):
+        """The accuracy since the last ``reset_state`` (0 before any batch, as Keras)."""
+        return eager(np.asarray(self._total / self._count if self._count else 0.0))
+
+    def reset_state(self):
+        self._total, self._count = 0.0, 0.0
+
+    reset_states = reset_state  # Keras 2's name
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
@@ -319,6 +362,7 @@ class SparseCategoricalAccuracy(_AccuracyMetric):
 
 class BinaryAccuracy(_AccuracyMetric):
     default_name = "binary_accuracy"
+    binary = True
 
     def __init__(self, name=None, dtype=None, threshold=0.5):
         if threshold != 0.5:

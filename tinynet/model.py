@@ -230,6 +230,10 @@ class Model:
 
     @property
     def grads(self):
+        """dL/d(each weight) of the last ``backward``, in the order of ``params``: the model's own
+        gradient arrays, which the next ``backward`` writes over (as PyTorch's ``.grad``, not as
+        TensorFlow's new tensors): copy them to keep them, ``[g.copy() for g in model.grads]``,
+        for instance to add up the gradients of several batches."""
         return [g for layer in self.layers for g in layer.grads]
 
     # Keras's names for the weight arrays themselves, layer after layer (see Layer.weights)
@@ -429,7 +433,8 @@ class Model:
         """An optimizer's state (running averages, step count) belongs to the weights of the model
         it trained: refused for another model while that one still uses it, or while it holds
         that state (Keras refuses such an optimizer too). This model's own optimizer (also the
-        copy a deep copy of the model holds) and a fresh one are fine."""
+        copy a deep copy of the model holds), a fresh one, and one that has stepped on this
+        model's weights by hand (``apply_gradients(zip(model.grads, model.params))``) are fine."""
         if optimizer is self.optimizer:
             return
         kind = type(optimizer).__name__
@@ -440,7 +445,8 @@ class Model:
             raise ValueError(f"compile: this {kind} already trains model '{owner.name}', and its "
                              f"state (running averages, step count) belongs to that model's "
                              f"weights; {fresh}")
-        if optimizer.iterations or optimizer._slots:
+        if (optimizer.iterations or optimizer._slots) and \
+                not (owner is None and optimizer._holds_places_of(self.params)):
             raise ValueError(f"compile: this {kind} holds the state of another model's training "
                              f"({optimizer.iterations} step{'s' * (optimizer.iterations != 1)}: "
                              "running averages of other weights); "

@@ -31,6 +31,7 @@ import math
 import operator
 
 import sys
+import weakref
 
 import numpy as np
 
@@ -227,11 +228,13 @@ class Optimizer:
         self._model = None  # a weak reference to the model compiled with it: one only (its state
         # is per weight of that model); copies and pickles of the optimizer belong to no model
         self._slots = []  # ParamState of the i-th parameter given to apply_gradients
+        self._places = []  # a weak reference to the weight updated at each place, see _take_places
         self._flat_arena, self._flat = None, []  # FlatState of each group of that arena
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_model"] = None
+        state["_places"] = []  # (weak references are not copied: a copy's first step sets them)
         return state
 
     @property
@@ -360,8 +363,10 @@ class Optimizer:
             if a.shape != param.shape:
                 raise ValueError(f"{type(self).__name__}: parameter {i} has shape "
                                  f"{tuple(param.shape)} but its state {name!r} has shape "
-                                 f"{tuple(a.shape)}: is this optimizer used for another model? "
-                                 "Give each model its own optimizer")
+                                 f"{tuple(a.shape)}: the state is kept by each weight's place "
+                                 "in the list the optimizer is given (fit gives model.params); "
+                                 "is it used for another model, or for another list of weights? "
+                                 "Give each its own optimizer")
         return state
 
     def clip_gradients(self, grads):
@@ -384,11 +389,75 @@ class Optimizer:
             return [get_array_module(g).clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         return grads
 
+    def build(self, var_list):
+        """Keras's ``build``: the weights this optimizer will update, in the order it will be given
+        them (:meth:`apply_gradients`); their state is made at their first step."""
+        self._take_places(list(var_list))
+
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3's ``apply(grads, trainable_variables)``: ``apply_gradients(zip(grads,
+        trainable_variables))``; without the weights, those given to :meth:`build` or to the
+        previous step."""
+        if trainable_variables is None:
+            trainable_variables = [ref() for ref in self._places]
+            if not trainable_variables or any(p is None for p in trainable_variables):
+                raise TypeError(f"{type(self).__name__}.apply: give the weights as well, "
+                                "apply(grads, model.trainable_weights) (this optimizer has not "
+                                "been built with them: optimizer.build(weights))")
+        self.apply_gradients(zip(grads, trainable_variables))
+
+    def _take_places(self, params):
+        """Check that ``params`` are the weights this optimizer updated at the same places before
+        (a weight's state is the one at its place in the list: another weight there would take
+        it over), then remember them (weakly: a weight dropped by its model is forgotten)."""
+        kind = type(self).__name__
+        for i, p in enumerate(params):
+            old = self._places[i]() if i < len(self._places) and self._places[i] else None
+            if old is not None and old is not p:
+                raise ValueError(
+                    f"{kind}: weight {i} of the list given (shape {tuple(p.shape)}) is not the "
+                    f"weight it updated at that place before (shape {tuple(old.shape)}): an "
+                    "optimizer keeps each weight's state (its running averages) by its place in "
+                    "the list of weights it is given, and fit gives it model.params. Give it the "
+                    "same weights in the same order at every step (all of them, with None as "
+                    "the gradient of one that should not move), or give each list of weights its "
+                    "own optimizer")
+        self._give_places(params)
+
+    def _give_places(self, params):
+        """Remember ``params`` as the weights at their places (weakly: a weight dropped by its
+        model is forgotten), without the check: ``fit``'s list, ``model.params``, whose arrays
+        are new ones at the same places after the model's arena is rebuilt."""
+        places = []
+        for p in params:
+            try:
+                places.append(weakref.ref(p))
+            except TypeError:  # an array type without weak references: not checked
+                places.append(None)
+        self._places = places + self._places[len(places):]
+
+    def _holds_places_of(self, params):
+        """Whether every weight this optimizer has updated is, at its place, one of ``params``."""
+        return bool(self._places) and len(self._places) <= len(params) and all(
+            ref is not None and ref() is p for ref, p in zip(self._places, params))
+
     def apply_gradients(self, grads_and_params):
-        """One step: clip the gradients, decay the weights, update each parameter in place."""
+        """One step: clip the gradients, decay the weights, update each parameter in place.
+
+        ``grads_and_params``: ``(gradient, weight)`` pairs, ``zip(grads, weights)``; a ``None``
+        gradient leaves its weight (a frozen layer's). Each weight's state (RMSprop's ``s``) is
+        the one at its place in this list (the list ``fit`` gives is ``model.params``): the same
+        weights in the same order at every step, or the step is refused."""
+        pairs = list(grads_and_params)
+        for pair in pairs:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(f"{type(self).__name__}.apply_gradients takes (gradient, weight) "
+                                "pairs, zip(grads, weights), got an element of type "
+                                f"{type(pair).__name__}")
+        self._take_places([p for _, p in pairs])
         self._begin_step()
         steps = []  # (position, gradient, parameter)
-        for i, (g, p) in enumerate(grads_and_params):
+        for i, (g, p) in enumerate(pairs):
             if g is None:
                 continue
             if g.shape != p.shape:

@@ -24,8 +24,9 @@ import warnings
 
 import numpy as np
 
-from . import activations, arena, backend, losses, sysinfo, threads
+from . import activations, arena, backend, checks, losses, sysinfo, threads
 from .callbacks import History, TerminateOnNaN, overriding
+from .metrics import hits
 from .callbacks import prepare as prepare_callbacks
 
 tqdm = sysinfo.progress_bar()  # the bars of fit, evaluate and predict
@@ -83,21 +84,6 @@ def loss_and_gradient(model, x, y, training, weights=None, gradient=True):
     return out, per_example, grad
 
 
-def hits(y, out, logits=False, binary=False):
-    """Per example, the fraction of its predictions that are right: the arg-max class of a softmax
-    output (``y`` one-hot or class numbers), or, with ``binary`` (Keras's ``binary_accuracy``, and
-    its ``accuracy`` for one output unit), each unit's ``out > 0.5`` (``> 0`` on a sigmoid's
-    logits)."""
-    if binary or out.shape[-1] == 1:
-        y = y.reshape(out.shape)  # one label per unit (checks.unit_labels)
-        right = (out > (0 if logits else 0.5)) == (y > 0.5)
-    else:
-        predicted = out.argmax(axis=-1)
-        right = predicted == (y.argmax(axis=-1) if y.shape == out.shape
-                              else y.reshape(predicted.shape))
-    return right.reshape(right.shape[0], -1).mean(axis=1)
-
-
 def metric_sums(model, y, out):
     """``{metric name: summed hits}`` of the compiled accuracies on one batch. Not weighted by
     ``sample_weight`` or ``class_weight``, which weight the loss only: Keras weights the metrics
@@ -128,6 +114,8 @@ def train_step(model, xb, yb, weights=None):
     loss_sum = per_example.sum()
     optimizer = model.optimizer
     frozen = model._frozen()
+    _warn_of_missing_gradients(model, frozen)
+    optimizer._give_places(model.params)
     flat_arena = None if any(frozen) else arena.for_step(model)
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
     if flats is not None:  # one copy, one update and one sum per flat buffer (tinynet.arena)
@@ -155,6 +143,23 @@ def train_step(model, xb, yb, weights=None):
             optimizer.restore(params, saved)
         raise NonFiniteLossError(f"{what} NaN or infinite")
     return loss_sum, metric_sums(model, yb, out)
+
+
+def _warn_of_missing_gradients(model, frozen):
+    """Warn (as Keras does) when back-propagation left a weight of a trained layer without its
+    gradient: a layer of one's own whose ``_backward`` does not write ``self.grads``. Its weight
+    would not train (the optimizer skips a ``None`` gradient), and nothing else would say so."""
+    grads = model.grads
+    if all(g is not None for g in grads):
+        return
+    holders = [h for layer in model.layers for h in layer.param_holders()]
+    missing = dict.fromkeys(f"'{holder.name}' (grads[{i}])" for (holder, i), g, f
+                            in zip(holders, grads, frozen) if g is None and not f)
+    if missing:
+        warnings.warn(f"no gradient for the weights of layer {', '.join(missing)} after the "
+                      "backward pass: they do not train. A layer's _backward writes the gradient "
+                      "of each of its weights into self.grads (see Dense); tinynet.gradcheck "
+                      "checks them", stacklevel=checks._user_stacklevel())
 
 
 def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=()):
@@ -252,7 +257,8 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     verbose = shown(verbose)
     if model.params and all(model._frozen()):
         warnings.warn(f"model '{model.name}' has no trainable weights (every layer with weights is "
-                      "frozen, layer.trainable = False): fit will not change it", stacklevel=3)
+                      "frozen, layer.trainable = False): fit will not change it",
+                      stacklevel=checks._user_stacklevel())
     for cb in callbacks:  # what a callback refuses, before any of them starts
         getattr(cb, "_check_before_training", lambda: None)()
     model.epoch = max(model.epoch, initial_epoch)  # epochs before initial_epoch count as done
