@@ -1149,3 +1149,38 @@ def test_normalize_gives_each_vector_along_the_axis_norm_one():
                                [[3 / 7, 4 / 7]])
     with pytest.raises(ValueError, match="normalize: give the axis"):
         keras.utils.normalize(x, axis=None)
+
+
+def test_class_weight_with_a_label_per_position_is_refused_not_read_as_one_hot_rows():
+    """Class numbers for each of 4 positions, (N, 4): the argmax of each row (the position of the
+    largest class number) was looked up as the example's class, silently (weights of 100 fell on
+    examples of no particular class); one-hot rows of the output's shape still are read so."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)), rng.integers(0, 3, (64, 4))
+    model = keras.Sequential([layers.Input((5,)), layers.Dense(12), layers.Reshape((4, 3)),
+                              layers.Softmax()])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"class_weight needs one label per example; with a label "
+                                         r"per position \(y of shape \(64, 4\)\)"):
+        model.fit(x, y, class_weight={2: 100.0}, verbose=0)
+    flat = keras.Sequential([layers.Input((5,)), layers.Dense(4, activation="softmax")])
+    flat.compile("sgd", "categorical_crossentropy")
+    one_hot = np.eye(4)[y[:, 0]]
+    weighted = flat.evaluate(x, one_hot, verbose=0)
+    assert flat.train_on_batch(x, one_hot, class_weight={0: 3.0}) != weighted  # weighted by class
+
+
+def test_scipy_sparse_x_and_numpy_matrix_y_train_as_their_arrays():
+    """A SciPy sparse x (TF-IDF features) gave a bare "truth value of an array is ambiguous", and
+    class numbers as an np.matrix column crashed inside the epoch; Keras trains on both."""
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    losses = []
+    for xs, ys in ((x, y), (sparse.csr_matrix(x), np.matrix(y).T)):
+        backend.set_seed(0)
+        model = keras.Sequential([layers.Input((5,)), layers.Dense(3, activation="softmax")])
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        losses.append(model.fit(xs, ys, batch_size=8, shuffle=False, verbose=0).history["loss"]
+                      + [model.evaluate(xs, ys, verbose=0)] + list(model.predict(xs)[0]))
+    assert losses[0] == losses[1]

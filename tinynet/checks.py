@@ -34,6 +34,10 @@ def as_numeric_array(a, what, where):
             raise ragged from None
         if a.dtype == object and any(isinstance(e, (list, tuple, np.ndarray)) for e in a.flat):
             raise ragged  # rows of different lengths (a list of numbers and None is not ragged)
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # a SciPy sparse matrix (TF-IDF features)
+        a = a.toarray()  # as Keras, which trains on it: dense here, the layers are dense
+    if isinstance(a, np.matrix):  # (from .todense()): a plain array, whose reshape keeps (n,)
+        a = np.asarray(a)
     if a is None and what == "y":
         raise TypeError(f"{where}: y is missing; " + (
             "give validation_data=(x_val, y_val)" if "validation_data" in where else
@@ -231,10 +235,11 @@ def unit_labels(y, output_shape, where):
                          "metrics=['accuracy']")
 
 
-def sample_weights(sample_weight, class_weight, y_host, n, where):
+def sample_weights(sample_weight, class_weight, y_host, n, where, output_shape=None):
     """Per-example weights (N,) from ``sample_weight`` or ``class_weight`` (a dict from class
     number to weight, applied by each example's class; 1 for a class it does not name, as in
-    Keras), or ``None`` when neither is given. Not both: Keras refuses the pair."""
+    Keras), or ``None`` when neither is given. Not both: Keras refuses the pair. ``y`` rows are
+    read as one-hot when they have the output's shape ``output_shape`` (without the batch axis)."""
     if sample_weight is not None and class_weight is not None:
         raise ValueError(f"{where}: give sample_weight or class_weight, not both (Keras refuses "
                          "the pair too); for both, fold the class weights into the sample "
@@ -257,7 +262,8 @@ def sample_weights(sample_weight, class_weight, y_host, n, where):
     if class_weight is not None:
         if not isinstance(class_weight, dict):
             raise TypeError(f"{where}: class_weight must be a dict {{class number: weight}}")
-        if y_host.ndim == 2 and y_host.shape[1] > 1:
+        one_hot = output_shape is None or tuple(y_host.shape[1:]) == tuple(output_shape)
+        if y_host.ndim == 2 and y_host.shape[1] > 1 and one_hot:
             labels = y_host.argmax(axis=-1)             # one-hot rows
         elif y_host.size == n:
             # class numbers, (N,) or (N, 1); rounded, as Keras does (a smoothed 0.95 is class 1)

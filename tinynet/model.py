@@ -494,7 +494,7 @@ class Model:
 
     def _weights(self, sample_weight, class_weight, y, where):
         w = checks.sample_weights(sample_weight, class_weight, backend.to_numpy(y), y.shape[0],
-                                  where)
+                                  where, self.graph.output.output_shape if self.built else None)
         return None if w is None else backend.asarray(w, dtype=self.dtype)
 
     def fit(self, x, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
