@@ -1184,3 +1184,18 @@ def test_scipy_sparse_x_and_numpy_matrix_y_train_as_their_arrays():
         losses.append(model.fit(xs, ys, batch_size=8, shuffle=False, verbose=0).history["loss"]
                       + [model.evaluate(xs, ys, verbose=0)] + list(model.predict(xs)[0]))
     assert losses[0] == losses[1]
+
+
+def test_train_on_batch_says_its_non_finite_step_was_undone():
+    """``fit``'s message gave the epoch, the batch and what to do; ``train_on_batch``'s said only
+    "the loss is NaN or infinite" (after NumPy's overflow warnings)."""
+    model = keras.Sequential([layers.Input((2,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    before = model.get_weights()
+    with warnings.catch_warnings(), pytest.raises(
+            keras.NonFiniteLossError, match=r"train_on_batch: the loss is NaN or infinite; the "
+                                            r"step is undone .*lower the learning rate"):
+        warnings.simplefilter("ignore")  # NumPy's overflow in float32
+        model.train_on_batch(np.array([[1e30, 1e30]]), np.array([[0.0]]))
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

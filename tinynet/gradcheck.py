@@ -83,7 +83,8 @@ def _seeded(fn, seed):
 
 
 def check_layer(layer, x, training=False, h=1e-6, entries=None, seed=0):
-    """Worst relative error of ``layer``'s gradients: ``{"input": e, "kernel"/"w0": e, ...}``.
+    """Worst relative error of ``layer``'s gradients: ``{"input": e, "kernel": e, "bias": e}``
+    (a weight by the attribute that holds it, else ``"w0"``, ``"w1"``, ...).
 
     ``x`` is an input batch (a list of them for ``Add``); ``entries`` limits how many randomly
     chosen elements of each array are checked (default: all). The inputs are copied in the
@@ -116,8 +117,8 @@ def check_layer(layer, x, training=False, h=1e-6, entries=None, seed=0):
     out = {}
     for k, (xi, dxi) in enumerate(zip(xs, dxs)):
         _compare("input" if len(xs) == 1 else f"input_{k}", dxi, objective, xi, h, entries, rng, out)
-    for k, (p, g) in enumerate(zip(layer.params, grads)):
-        _compare(f"w{k}", g, objective, p, h, entries, rng, out)
+    for name, p, g in zip(layer.param_names(), layer.params, grads):
+        _compare(name, g, objective, p, h, entries, rng, out)
     return out
 
 

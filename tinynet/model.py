@@ -481,7 +481,13 @@ class Model:
         self._require_compiled("train_on_batch")
         x, y = self._prepare(x, y, "train_on_batch")
         w = self._weights(sample_weight, class_weight, y, "train_on_batch")
-        loss_sum, right = training.train_step(self, x, y, w)
+        try:
+            loss_sum, right = training.train_step(self, x, y, w)
+        except training.NonFiniteLossError as e:
+            raise training.NonFiniteLossError(
+                f"train_on_batch: {e}; the step is undone (the weights and the optimizer's state "
+                "are those before this batch): lower the learning rate, or check the data for "
+                "extreme values") from None
         n = x.shape[0]
         logs = training.make_logs(self, loss_sum, right, n)
         return self._result(logs, return_dict)
