@@ -154,3 +154,39 @@ def test_trainable_takes_true_or_false_only():
     with pytest.raises(TypeError, match="trainable must be True or False, got 0"):
         model.trainable = 0
     assert layers.Dense(4, trainable=np.bool_(False)).trainable is False
+
+
+def test_back_propagation_stops_before_a_frozen_base():
+    """Training a head on a frozen convolutional base needs no gradient inside the base (Keras's
+    automatic differentiation skips it too): its layers' backward passes are not run, and the
+    head trains as the head alone on the base's outputs."""
+    backend.set_floatx("float64")  # restored by conftest
+    x = np.random.default_rng(0).random((16, 8, 8, 1))
+    y = np.eye(3)[np.arange(16) % 3]
+    for freeze in (True, False):
+        backend.set_seed(4)
+        model = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                            layers.MaxPooling2D(2), layers.Flatten(name="flat"),
+                            layers.Dense(3, activation="softmax", name="head")])
+        calls = []
+        for layer in model.layers[:3]:
+            layer.backward = (lambda original, name: lambda *a, **k: calls.append(name) or
+                              original(*a, **k))(layer.backward, layer.name)
+        model.layers[0].trainable = not freeze
+        model.compile(optimizers.SGD(0.1), "categorical_crossentropy")
+        features = model.forward(x, until="flat")
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        assert (calls == []) == freeze, calls
+    head = Sequential([layers.Input((features.shape[1],)), layers.Dense(3, activation="softmax")])
+    backend.set_seed(4)
+    frozen = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu",
+                                                                trainable=False),
+                         layers.MaxPooling2D(2), layers.Flatten(name="flat"),
+                         layers.Dense(3, activation="softmax", name="head")])
+    head.set_weights(frozen.get_layer("head").get_weights())
+    features = frozen.forward(x, until="flat")
+    for m, data in ((frozen, x), (head, features)):
+        m.compile(optimizers.SGD(0.1), "categorical_crossentropy")
+        m.fit(data, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip_equal(frozen.get_layer("head").get_weights(), head.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)

@@ -96,6 +96,15 @@ class Graph:
         self._last_steps = None  # the steps of the last complete forward pass
         self._pass = None  # that pass's mark, which its layers carry (see forward)
 
+    def _trained_before(self, frozen):
+        """:attr:`weights_before` with the layers whose ids are in ``frozen`` counted as having
+        no weights: whether weights that train lie at or before each layer's output."""
+        before = {}
+        for layer in self.order:
+            before[layer] = (bool(layer.params) and id(layer) not in frozen) or any(
+                before[t.layer] for t in layer.inbound)
+        return before
+
     def steps(self):
         """The steps of a plain forward pass: the layers in order, each Conv2D read only by a
         MaxPooling2D that tiles it taken with that pooling as one :class:`PooledConv` (decided at
@@ -140,16 +149,18 @@ class Graph:
             self._last_steps = steps
         return outputs[self.output]
 
-    def backward(self, grad_output, need_input_grad=True, record=None):
+    def backward(self, grad_output, need_input_grad=True, record=None, frozen=()):
         """Back-propagate ``grad_output`` = dL/d(output of the last forward) through every layer;
         fill each layer's ``grads``; return dL/d(input).
 
         Training needs only the weights' gradients: with ``need_input_grad=False`` the pass stops
         where no weight lies upstream (the layers between the input and the first weighted
         layers are skipped, and those layers compute no dL/d(their input)) and returns ``None``.
-        The weights' gradients are the same numbers either way. A dict given as ``record``
-        receives dL/d(output) of every layer the pass reaches, by layer name (the forward pass
-        must then have recorded too, so that each layer ran on its own).
+        The layers whose ids are in ``frozen`` count as having no weights there: the pass stops
+        before a frozen base, which training does not change (their ``grads`` are left as they
+        were). The weights' gradients are the same numbers either way. A dict given as
+        ``record`` receives dL/d(output) of every layer the pass reaches, by layer name (the
+        forward pass must then have recorded too, so that each layer ran on its own).
         """
         steps = self._last_steps
         if steps is None:
@@ -170,6 +181,7 @@ class Graph:
                              "(model.forward(x, record={})): without it, each Conv2D and the "
                              "MaxPooling2D after it ran as one step, and the convolution's own "
                              "output and gradient were never formed")
+        before = self.weights_before if not frozen else self._trained_before(frozen)
         pending = {self.output: grad_output}
         for layer in reversed(steps):
             g = pending.pop(_key(layer), None)
@@ -179,8 +191,8 @@ class Graph:
                 record[layer.name] = g
             if layer is self.input:
                 return g if need_input_grad else None
-            wanted = need_input_grad or any(self.weights_before[t.layer] for t in layer.inbound)
-            if not (wanted or layer.params):
+            wanted = need_input_grad or any(before[t.layer] for t in layer.inbound)
+            if not (wanted or (layer.params and id(_runner(layer)) not in frozen)):
                 continue
             dx = layer.backward(g, need_input_grad=wanted)
             if not wanted:
@@ -188,7 +200,7 @@ class Graph:
             grads = list(dx) if isinstance(dx, (list, tuple)) else [dx]
             # None is an answer only for an input whose gradient nothing needs (the model's input)
             missing = [i for i, (t, d) in enumerate(zip(layer.inbound, grads)) if d is None
-                       and (need_input_grad or self.weights_before[t.layer])]
+                       and (need_input_grad or before[t.layer])]
             if len(grads) != len(layer.inbound) or missing:
                 raise ValueError(
                     f"layer '{layer.name}' ({type(layer).__name__}) has {len(layer.inbound)} "
@@ -200,7 +212,7 @@ class Graph:
                     "(the model's input, unless dL/dx is asked for); "
                     + ("without it, the layers before that input would not train"
                        if len(grads) != len(layer.inbound)
-                       or self.weights_before[layer.inbound[missing[0]].layer]
+                       or before[layer.inbound[missing[0]].layer]
                        else "dL/dx was asked for (backward with need_input_grad)"))
             for t, d in zip(layer.inbound, grads):
                 if d is None:

@@ -253,6 +253,16 @@ class Model:
     trainable_variables = trainable_weights  # Keras 3's other names for the same lists
     non_trainable_variables = non_trainable_weights
 
+    def _frozen_layers(self, frozen):
+        """Ids of the layers all of whose weights are frozen (``frozen``: :meth:`_frozen`)."""
+        ids, k = set(), 0
+        for layer in self.layers:
+            n = len(layer.params)
+            if n and all(frozen[k:k + n]):
+                ids.add(id(layer))
+            k += n
+        return ids
+
     def _frozen(self):
         """For each array of ``params``: whether training leaves it, as in Keras: all of them when
         the model is frozen, else those whose own layer is (a layer inside a model used as a

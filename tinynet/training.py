@@ -107,13 +107,15 @@ def train_step(model, xb, yb, weights=None):
     or infinite (NaN and inf propagate through sums, so one device-to-host transfer per batch
     checks them all): the weights and the state are then those from before this batch. The
     weights of frozen layers (``layer.trainable = False``) get no update: the step goes parameter
-    by parameter then, with no gradient for them.
+    by parameter then, with no gradient for them, and back-propagation stops before a frozen
+    base (:meth:`tinynet.graph.Graph.backward`).
     """
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
-    model.graph.backward(grad, need_input_grad=False)
+    frozen = model._frozen()
+    model.graph.backward(grad, need_input_grad=False,
+                         frozen=model._frozen_layers(frozen) if any(frozen) else ())
     loss_sum = per_example.sum()
     optimizer = model.optimizer
-    frozen = model._frozen()
     _warn_of_missing_gradients(model, frozen)
     optimizer._give_places(model.params)
     flat_arena = None if any(frozen) else arena.for_step(model)
