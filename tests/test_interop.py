@@ -537,3 +537,21 @@ def test_frozen_layers_train_and_convert_as_in_keras():
         assert to_keras(ours).trainable_weights == []
     finally:
         keras.backend.set_floatx("float32")
+
+
+def test_a_base_called_with_training_false_still_trains_in_training_mode_as_in_keras_3():
+    """Keras 3.15 lets fit's training=True win over ``base(inputs, training=False)`` (its
+    Functional passes the outer mode to every layer that takes one): a Dropout inside such a base
+    drops during fit in both frameworks, so that fit's loss at a rate of 0 is not evaluate's."""
+    from tinynet import Model, optimizers
+    x, y = np.random.default_rng(0).random((64, 60)), np.ones((64, 1))
+    for lib, sgd in ((keras, keras.optimizers.SGD), (__import__("tinynet"), optimizers.SGD)):
+        inp = lib.Input((60,))
+        base = (keras.Model if lib is keras else Model)(inp, lib.layers.Dropout(0.9)(inp))
+        base.trainable = False
+        top = lib.Input((60,))
+        model = (keras.Model if lib is keras else Model)(
+            top, lib.layers.Dense(1)(base(top, training=False)))
+        model.compile(sgd(0.0), "mse")
+        fitted = model.fit(x, y, batch_size=64, verbose=0).history["loss"][0]
+        assert fitted > 3 * model.evaluate(x, y, verbose=0), lib.__name__

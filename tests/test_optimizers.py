@@ -123,8 +123,10 @@ def test_keras_3_build_and_apply_take_the_weights_once():
     np.testing.assert_array_equal(a, ref_a)
     np.testing.assert_array_equal(b, ref_b)
     by_apply.apply([GRADS[3], GRADS[4]], [a, b])
-    with pytest.raises(TypeError, match=r"apply\(grads, model.trainable_weights\)"):
+    with pytest.raises(TypeError, match=r"give the weights as well, apply\(grads, weights\)"):
         optimizers.SGD().apply([GRADS[0]])
+    with pytest.raises(ValueError, match="1 gradients for 2 weights"):  # (zip would cut them)
+        by_apply.apply([GRADS[0]])
     with pytest.raises(TypeError, match=r"takes \(gradient, weight\) pairs, zip\(grads, weights\), "
                                         "got an element of type ndarray"):
         optimizers.SGD().apply_gradients(GRADS[:2])
@@ -478,3 +480,41 @@ def test_the_learning_rate_answers_keras_variable_methods_and_is_checked_when_se
         with pytest.raises(kind, match="learning_rate must be a"):
             opt.learning_rate = bad
     assert opt.learning_rate == 0.5
+
+
+def test_steps_by_hand_on_another_list_than_fits_are_refused_by_fit_not_garbled():
+    """Adam stepped by hand on ``model.trainable_weights`` (a layer frozen: the list is shifted
+    against ``model.params``), then ``fit``: each weight took the state of the one at its place
+    in the other list (0.10 off Keras, silently); fit refuses now, as compile does with a fresh
+    optimizer. After ``model.add`` (new arrays, the same weights at the same places), a step by
+    hand on ``model.params`` is taken (a first version refused it)."""
+    import tinynet
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 5)), np.eye(5)[np.arange(32) % 5]
+    model = tinynet.Sequential([tinynet.Input((5,))] + [tinynet.layers.Dense(5) for _ in range(3)])
+    model.layers[0].trainable = False
+    for compiled_first in (True, False):
+        opt = optimizers.Adam(0.05)
+        if compiled_first:
+            model.compile(opt, "mse")
+        out = model.forward(x, training=True)
+        model.backward((out - y) / 32)
+        frozen = model._frozen()
+        opt.apply_gradients(zip([g for g, f in zip(model.grads, frozen) if not f],
+                                model.trainable_weights))
+        with pytest.raises(ValueError, match="not the weight it updated at that place before"
+                           if compiled_first else "stepped on this model's weights, but given in "
+                                                  "another list than model.params"):
+            if compiled_first:
+                model.fit(x, y, verbose=0)
+            else:
+                model.compile(opt, "mse")
+    model.layers[0].trainable = True
+    model.compile(optimizers.Adam(0.05), "mse")
+    model.fit(x, y, verbose=0)
+    model.add(tinynet.layers.Dense(5))
+    out = model.forward(x, training=True)
+    model.backward((out - y) / 32)
+    model.optimizer.apply_gradients(zip(model.grads, model.params))
+    model.fit(x, y, verbose=0)
+    assert model.optimizer.iterations == 3

@@ -218,6 +218,9 @@ def of(model):
     arena = getattr(model, "_arena", None)
     if arena is None or not arena.holds(params):
         arena = model._arena = Arena(model)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "_forget_places"):
+            optimizer._forget_places()  # the same weights at the same places, in new arrays
     return arena
 
 

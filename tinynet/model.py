@@ -457,6 +457,15 @@ class Model:
                              f"weights; {fresh}")
         if (optimizer.iterations or optimizer._slots) and \
                 not (owner is None and optimizer._holds_places_of(self.params)):
+            mine = [ref() for ref in optimizer._places if ref is not None and ref() is not None]
+            ids = {id(p) for p in self.params}
+            if owner is None and mine and all(id(p) in ids for p in mine):
+                raise ValueError(f"compile: this {kind} stepped on this model's weights, but "
+                                 "given in another list than model.params (model.trainable_"
+                                 "weights with a layer frozen?); it keeps each weight's state by "
+                                 "its place in the list, and fit gives it model.params: step by "
+                                 "hand with zip(grads, model.params), None as the gradient of a "
+                                 f"frozen weight, or {fresh}")
             raise ValueError(f"compile: this {kind} holds the state of another model's training "
                              f"({optimizer.iterations} step{'s' * (optimizer.iterations != 1)}: "
                              "running averages of other weights); "

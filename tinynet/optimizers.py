@@ -398,12 +398,18 @@ class Optimizer:
         """Keras 3's ``apply(grads, trainable_variables)``: ``apply_gradients(zip(grads,
         trainable_variables))``; without the weights, those given to :meth:`build` or to the
         previous step."""
+        kind = type(self).__name__
         if trainable_variables is None:
-            trainable_variables = [ref() for ref in self._places]
+            trainable_variables = [ref() if ref else None for ref in self._places]
             if not trainable_variables or any(p is None for p in trainable_variables):
-                raise TypeError(f"{type(self).__name__}.apply: give the weights as well, "
-                                "apply(grads, model.trainable_weights) (this optimizer has not "
-                                "been built with them: optimizer.build(weights))")
+                raise TypeError(f"{kind}.apply: give the weights as well, apply(grads, "
+                                "weights) (this optimizer has not been built with them: "
+                                "optimizer.build(weights))")
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"{kind}.apply: {len(grads)} gradients for {len(trainable_variables)} "
+                             "weights: give one gradient per weight, in the weights' order (None "
+                             "for a weight that should not move)")
         self.apply_gradients(zip(grads, trainable_variables))
 
     def _take_places(self, params):
@@ -422,12 +428,6 @@ class Optimizer:
                     "same weights in the same order at every step (all of them, with None as "
                     "the gradient of one that should not move), or give each list of weights its "
                     "own optimizer")
-        self._give_places(params)
-
-    def _give_places(self, params):
-        """Remember ``params`` as the weights at their places (weakly: a weight dropped by its
-        model is forgotten), without the check: ``fit``'s list, ``model.params``, whose arrays
-        are new ones at the same places after the model's arena is rebuilt."""
         places = []
         for p in params:
             try:
@@ -435,6 +435,11 @@ class Optimizer:
             except TypeError:  # an array type without weak references: not checked
                 places.append(None)
         self._places = places + self._places[len(places):]
+
+    def _forget_places(self):
+        """Forget the weights at each place (their state stays): the model's arena was rebuilt,
+        and its weights are new arrays at the same places (``model.add``, ``pop``)."""
+        self._places = []
 
     def _holds_places_of(self, params):
         """Whether every weight this optimizer has updated is, at its place, one of ``params``."""

@@ -117,7 +117,9 @@ def train_step(model, xb, yb, weights=None):
     loss_sum = per_example.sum()
     optimizer = model.optimizer
     _warn_of_missing_gradients(model, frozen)
-    optimizer._give_places(model.params)
+    arena.of(model)  # rebuilt first where weights were replaced: new arrays at the same places
+    optimizer._take_places(model.params)  # fit's list: model.params (another list stepped by
+    # hand before would have left its state at other weights' places: refused)
     flat_arena = None if any(frozen) else arena.for_step(model)
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
     if flats is not None:  # one copy, one update and one sum per flat buffer (tinynet.arena)
