@@ -1,5 +1,6 @@
 """A student's own losses, optimizers, metrics and layers: each computes what it was written to
 compute, or is refused with the reason (found by trying to extend tinynet as the docs tell)."""
+import json
 import re
 import warnings
 
@@ -106,7 +107,13 @@ def test_keras_metric_objects_and_loss_values_work_in_a_loop_of_ones_own():
     binary = metrics.BinaryAccuracy()
     binary.update_state(np.array([[1], [0], [1]]), np.array([[0.7], [0.6], [0.2]]))
     assert float(binary.result()) == pytest.approx(1 / 3, rel=1e-15)
+    with pytest.raises(TypeError, match="Keras's Accuracy counts outputs equal to their labels"):
+        metrics.Accuracy().update_state([1, 2, 3, 4], [0, 2, 3, 4])  # (Keras: 0.75)
+    assert json.dumps({"acc": acc.result()}) == '{"acc": 0.0}'  # a float, as before
     loss = losses.SparseCategoricalCrossentropy()(y, p)
+    total = loss
+    total += loss  # a number, not an array changed in place
+    assert round(loss, 3) == round(float(loss), 3) and total == 2 * loss != loss
     q = p / p.sum(axis=1, keepdims=True)  # (rows of 0.95: scaled to sum to 1, as Keras)
     assert loss.numpy() == pytest.approx(-np.log(q[np.arange(4), y]).mean(), rel=1e-12)
 

@@ -335,6 +335,28 @@ class Eager(np.ndarray):
         return array[()] if return_scalar else array
 
 
+class _Float64(np.float64):
+    """A float64 number that also answers TensorFlow's ``.numpy()`` (a loss value, a metric's
+    result): a float still (JSON, ``round``, hashing), and what is computed from it is a plain
+    number."""
+
+    def numpy(self):
+        return np.float64(self)
+
+
+class _Float32(np.float32):
+    """:class:`_Float64` for float32 numbers."""
+
+    def numpy(self):
+        return np.float32(self)
+
+
+def eager_scalar(value):
+    """A 0-d array or number (on the GPU too) as a host number with TensorFlow's ``.numpy()``."""
+    number = np.asarray(to_numpy(value))[()]
+    return (_Float32 if np.asarray(number).dtype == np.float32 else _Float64)(number)
+
+
 def eager(a):
     """``a`` as an :class:`Eager` array (a view, no copy); a GPU array is returned as it is."""
     return a.view(Eager) if isinstance(a, np.ndarray) else a

@@ -74,7 +74,7 @@ import math
 
 import numpy as np
 
-from .backend import eager, get_array_module
+from .backend import eager_scalar, get_array_module
 from .names import written_over
 
 EPSILON = 1e-7
@@ -321,17 +321,17 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The mean loss over the batch; with ``sample_weight`` (one weight per example), the
-        mean of the weighted losses (Keras's ``sum(w * loss) / N``). A 0-d array that also
-        answers TensorFlow's ``.numpy()`` (``loss_fn(y, p).numpy()``, as in Keras's loops)."""
+        mean of the weighted losses (Keras's ``sum(w * loss) / N``). A number that also answers
+        TensorFlow's ``.numpy()`` (``loss_fn(y, p).numpy()``, as in Keras's loops)."""
         y_true, y_pred = _arrays(y_true, y_pred)
         per = self.per_example(y_true, y_pred)
         if sample_weight is None:
-            return eager(get_array_module(per).asarray(per.mean()))
+            return eager_scalar(per.mean())
         w = get_array_module(per).asarray(sample_weight, dtype=per.dtype).reshape(-1)
         if w.shape != per.shape:
             raise ValueError(f"{type(self).__name__}: sample_weight has {w.shape[0]} entries for "
                              f"{per.shape[0]} examples")
-        return eager(get_array_module(per).asarray((per * w).mean()))
+        return eager_scalar((per * w).mean())
 
     def get_config(self):
         """The constructor's arguments, with ``"class"``: ``from_config(get_config())`` rebuilds it."""

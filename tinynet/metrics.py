@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import eager
+from .backend import eager_scalar, to_numpy
 
 __all__ = [
     "accuracy",
@@ -325,7 +325,7 @@ class _AccuracyMetric:
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Add the hits of one batch: ``y_pred`` the model's outputs (N, classes), ``y_true``
         one-hot rows or class numbers (for ``BinaryAccuracy``, one 0/1 label per unit)."""
-        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        y_true, y_pred = np.asarray(to_numpy(y_true)), np.asarray(to_numpy(y_pred))
         if y_pred.ndim == 0 or y_true.size == 0 or len(y_true) != len(y_pred):
             raise ValueError(f"{type(self).__name__}.update_state: y_true {y_true.shape} and "
                              f"y_pred {y_pred.shape} must hold the same examples (N, ...)")
@@ -337,7 +337,7 @@ class _AccuracyMetric:
 
     def result(self):
         """The accuracy since the last ``reset_state`` (0 before any batch, as Keras)."""
-        return eager(np.asarray(self._total / self._count if self._count else 0.0))
+        return eager_scalar(self._total / self._count if self._count else 0.0)
 
     def reset_state(self):
         self._total, self._count = 0.0, 0.0
@@ -350,6 +350,16 @@ class _AccuracyMetric:
 
 class Accuracy(_AccuracyMetric):
     default_name = "accuracy"
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Refused: Keras's ``Accuracy`` counts outputs *equal* to their labels, where tinynet's
+        names the arg-max accuracy (README, "What differs on purpose"); either reading would
+        surprise someone here."""
+        raise TypeError("Accuracy.update_state: Keras's Accuracy counts outputs equal to their "
+                        "labels, tinynet's Accuracy() names the arg-max accuracy; in a loop of "
+                        "one's own use SparseCategoricalAccuracy() (class numbers), "
+                        "CategoricalAccuracy() (one-hot rows) or BinaryAccuracy(), or Keras's "
+                        "count itself: np.mean(y_true == y_pred)")
 
 
 class CategoricalAccuracy(_AccuracyMetric):

@@ -473,7 +473,7 @@ class Model:
 
     def _accuracy_kind(self, kind):
         """Keras 3's reading of "accuracy": from the output's shape alone, whatever the loss: the
-        binary accuracy for one output unit (:func:`training.hits` sees it at each batch), else the
+        binary accuracy for one output unit (:func:`metrics.hits` sees it at each batch), else the
         arg-max class (Keras 2 read a binary cross-entropy on several units as their binary
         accuracy; ask for ``"binary_accuracy"`` for that)."""
         return "binary_accuracy" if kind == "binary_accuracy" else "accuracy"

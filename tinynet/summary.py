@@ -41,9 +41,9 @@ def format_summary(model, show_trainable=False):
     else:
         widths = [32, 21, 12, 33]
         header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
-    if show_trainable:
-        widths.insert(3, 11)
-        header.insert(3, "Trainable")
+    if show_trainable:  # the last column, as Keras's
+        widths.append(11)
+        header.append("Trainable")
     total_width = sum(widths)
     layers = model.layers  # a Sequential lists no input layer, like Keras
     lines = [f'Model: "{model.name}"', "_" * total_width, _row(header, widths), "=" * total_width]
@@ -52,21 +52,21 @@ def format_summary(model, show_trainable=False):
         if isinstance(layer, InputLayer):
             shape = f"[{shape}]"
         fields = [f"{layer.name} ({getattr(layer, 'kind', type(layer).__name__)})", shape,
-                  layer.count_params()] + ([_trains(layer)] if show_trainable else [])
+                  layer.count_params()]
+        trains = [_trains(layer)] if show_trainable else []
         sources = [f"'{t.layer.name}[0][0]'" for t in layer.inbound]
         if chain:
-            lines.append(_row(fields, widths))
+            lines.append(_row(fields + trains, widths))
         else:
             first = "[" + sources[0] if sources else "[]"
             if len(sources) == 1:
                 first += "]"
             elif len(sources) > 1:
                 first += ","
-            lines.append(_row(fields + [first], widths))
+            lines.append(_row(fields + [first] + trains, widths))
             for k, s in enumerate(sources[1:], start=2):
                 end = "]" if k == len(sources) else ","
-                lines.append(_row(["", "", ""] + [""] * show_trainable + [" " + s + end],
-                                  widths))
+                lines.append(_row(["", "", "", " " + s + end], widths))
         lines.append(" " * total_width)
     lines += ["=" * total_width] + _params_line(model) + ["_" * total_width]
     return "\n".join(lines)

@@ -261,7 +261,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     verbose = shown(verbose)
     if model.params and all(model._frozen()):
         warnings.warn(f"model '{model.name}' has no trainable weights (every layer with weights is "
-                      "frozen, layer.trainable = False): fit will not change it",
+                      "frozen, or the model itself: trainable = False): fit will not change it",
                       stacklevel=checks._user_stacklevel())
     for cb in callbacks:  # what a callback refuses, before any of them starts
         getattr(cb, "_check_before_training", lambda: None)()
