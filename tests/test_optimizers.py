@@ -518,3 +518,28 @@ def test_steps_by_hand_on_another_list_than_fits_are_refused_by_fit_not_garbled(
     model.optimizer.apply_gradients(zip(model.grads, model.params))
     model.fit(x, y, verbose=0)
     assert model.optimizer.iterations == 3
+
+
+def test_places_without_a_state_and_a_model_whose_layers_changed_are_not_refused(monkeypatch):
+    """A second review: ``build(model.trainable_weights)`` with a layer frozen, then compile and
+    fit (Keras accepts it; no state was made, so none is taken over), and, on the per-parameter
+    reference path (no arena), fit after ``pop()`` and ``add()`` (the flat path accepted it)."""
+    import tinynet
+    from tinynet import arena
+    x, y = np.random.default_rng(0).random((16, 5)), np.zeros((16, 3))
+    model = tinynet.Sequential([tinynet.Input((5,)), tinynet.layers.Dense(4),
+                                tinynet.layers.Dense(3)])
+    model.layers[0].trainable = False
+    opt = optimizers.Adam()
+    opt.build(model.trainable_weights)
+    model.compile(opt, "mse")
+    model.fit(x, y, verbose=0)
+    monkeypatch.setattr(arena, "ENABLED", False)
+    model = tinynet.Sequential([tinynet.Input((5,)), tinynet.layers.Dense(4),
+                                tinynet.layers.Dense(3)])
+    model.compile("adam", "mse")
+    model.fit(x, y, verbose=0)
+    popped = model.pop()  # (kept alive: its weights' weak references too)
+    model.add(tinynet.layers.Dense(3))
+    model.fit(x, y, verbose=0)
+    assert model.optimizer.iterations == 2 and popped.kernel.shape == (4, 3)

@@ -337,15 +337,16 @@ class Eager(np.ndarray):
 
 class _Float64(np.float64):
     """A float64 number that also answers TensorFlow's ``.numpy()`` (a loss value, a metric's
-    result): a float still (JSON, ``round``, hashing), and what is computed from it is a plain
-    number."""
+    result): a Python float still (JSON, ``round``, hashing), and what is computed from it is a
+    plain number."""
 
     def numpy(self):
         return np.float64(self)
 
 
 class _Float32(np.float32):
-    """:class:`_Float64` for float32 numbers."""
+    """:class:`_Float64` for float32 numbers: NumPy's float32 (not a Python float: ``json``
+    needs ``float(value)``, as for Keras's ``.numpy()``)."""
 
     def numpy(self):
         return np.float32(self)

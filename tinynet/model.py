@@ -123,6 +123,8 @@ class Model:
         # the weights become views of one flat buffer now, so that a reference to layer.kernel
         # taken from here on follows training (as a reference to a Keras variable does)
         arena.as_built(self)
+        if getattr(self, "optimizer", None) is not None:  # its layers changed (add, pop)
+            self.optimizer._forget_places()
 
     # ---- structure -------------------------------------------------------------------------
     @property

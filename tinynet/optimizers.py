@@ -413,13 +413,15 @@ class Optimizer:
         self.apply_gradients(zip(grads, trainable_variables))
 
     def _take_places(self, params):
-        """Check that ``params`` are the weights this optimizer updated at the same places before
-        (a weight's state is the one at its place in the list: another weight there would take
-        it over), then remember them (weakly: a weight dropped by its model is forgotten)."""
+        """Check that ``params`` are the weights this optimizer updated at the same places before,
+        where it holds a state for them (a weight's state is the one at its place in the list:
+        another weight there would take it over), then remember them (weakly: a weight dropped
+        by its model is forgotten)."""
         kind = type(self).__name__
         for i, p in enumerate(params):
             old = self._places[i]() if i < len(self._places) and self._places[i] else None
-            if old is not None and old is not p:
+            held = i < len(self._slots) and len(self._slots[i]) > 0  # a state to take over
+            if old is not None and old is not p and held:
                 raise ValueError(
                     f"{kind}: weight {i} of the list given (shape {tuple(p.shape)}) is not the "
                     f"weight it updated at that place before (shape {tuple(old.shape)}): an "
@@ -437,8 +439,8 @@ class Optimizer:
         self._places = places + self._places[len(places):]
 
     def _forget_places(self):
-        """Forget the weights at each place (their state stays): the model's arena was rebuilt,
-        and its weights are new arrays at the same places (``model.add``, ``pop``)."""
+        """Forget the weights at each place (their state stays): the model's weights are new
+        arrays (its arena rebuilt) or its layers changed (``model.add``, ``pop``)."""
         self._places = []
 
     def _holds_places_of(self, params):

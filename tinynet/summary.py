@@ -66,7 +66,7 @@ def format_summary(model, show_trainable=False):
             lines.append(_row(fields + [first] + trains, widths))
             for k, s in enumerate(sources[1:], start=2):
                 end = "]" if k == len(sources) else ","
-                lines.append(_row(["", "", "", " " + s + end], widths))
+                lines.append(_row(["", "", "", " " + s + end] + [""] * show_trainable, widths))
         lines.append(" " * total_width)
     lines += ["=" * total_width] + _params_line(model) + ["_" * total_width]
     return "\n".join(lines)
