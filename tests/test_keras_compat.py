@@ -1119,6 +1119,11 @@ def test_a_models_dict_keys_survive_save_and_a_lone_metric_object_is_taken(tmp_p
     x, y = np.random.default_rng(0).random((8, 4)), np.eye(3)[np.arange(8) % 3]
     np.testing.assert_array_equal(loaded.evaluate({"image": x}, {"prob": y}, verbose=0),
                                   model.evaluate(x, y, verbose=0))
+    # its outputs come as Keras 3.15 gives them, {key: output} (a bare array broke
+    # model.predict(x)["prob"]; an audit of the README)
+    for out in (loaded.predict(x), loaded.predict_on_batch(x), loaded(x)):
+        assert list(out) == ["prob"] and out["prob"].shape == (8, 3)
+    np.testing.assert_array_equal(loaded(x)["prob"].numpy(), model.predict(x)["prob"])
 
 
 def test_the_progress_bar_of_a_notebook_needs_ipywidgets(monkeypatch):

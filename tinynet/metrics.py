@@ -342,6 +342,11 @@ class _AccuracyMetric:
     def reset_state(self):
         self._total, self._count = 0.0, 0.0
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """Keras's ``metric(y_true, y_pred)``: ``update_state``, then the ``result()`` so far."""
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
     reset_states = reset_state  # Keras 2's name
 
     def __repr__(self):

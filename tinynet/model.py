@@ -235,8 +235,12 @@ class Model:
         """dL/d(each weight) of the last ``backward``, in the order of ``params``: the model's own
         gradient arrays, which the next ``backward`` writes over (as PyTorch's ``.grad``, not as
         TensorFlow's new tensors): copy them to keep them, ``[g.copy() for g in model.grads]``,
-        for instance to add up the gradients of several batches."""
-        return [g for layer in self.layers for g in layer.grads]
+        for instance to add up the gradients of several batches. A frozen weight's is ``None``
+        (training computes none: :attr:`Layer.trainable`), so that a loop of one's own,
+        ``apply_gradients(zip(model.grads, model.params))``, leaves it as ``fit`` does."""
+        grads = [g for layer in self.layers for g in layer.grads]
+        frozen = self._frozen()
+        return [None if f else g for g, f in zip(grads, frozen)] if any(frozen) else grads
 
     # Keras's names for the weight arrays themselves, layer after layer (see Layer.weights)
     weights = Layer.weights
@@ -336,7 +340,7 @@ class Model:
         of another model (``Sequential([model, layers.Softmax()])``)."""
         if isinstance(x, Tensor):
             return NestedModel(self)(x)
-        return backend.eager(self.forward(x, training=training))
+        return self._keyed(backend.eager(self.forward(x, training=training)))
 
     # ---- checks ----------------------------------------------------------------------------
     def _maybe_build(self, x):
@@ -636,7 +640,11 @@ class Model:
             print(training.progress_line(len(chunks), time.perf_counter() - started, {}))
         for cb in callbacks:
             cb.on_predict_end({})
-        return np.concatenate(chunks)
+        return self._keyed(np.concatenate(chunks))
+
+    def _keyed(self, out):
+        """The output as Keras gives it: ``{key: out}`` for ``Model(..., {key: output})``."""
+        return {self._keys["output"]: out} if "output" in self._keys else out
 
     # ---- summary and saving ----------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,

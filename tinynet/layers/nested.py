@@ -87,7 +87,8 @@ class NestedModel(Layer):
 
     @property
     def grads(self):
-        return self.model.grads
+        """The inner layers' gradients, as they are (the outer model decides which train)."""
+        return [g for layer in self.model.layers for g in layer.grads]
 
     @grads.setter
     def grads(self, value):  # Layer.__init__ sets it; the inner layers hold the gradients
