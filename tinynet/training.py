@@ -130,8 +130,7 @@ def train_step(model, xb, yb, weights=None):
     else:  # the same step, parameter by parameter
         params = model.params
         saved = optimizer.snapshot(params)
-        grads = [None if f else g for g, f in zip(model.grads, frozen)]
-        optimizer.apply_gradients(zip(grads, params))
+        optimizer.apply_gradients(zip(model.grads, params))  # (a frozen weight's grad is None)
         state = optimizer.state_arrays()
     check = loss_sum + sum(p.sum() for p in params) + sum(a.sum() for a in state)
     if not math.isfinite(float(check)):
