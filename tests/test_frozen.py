@@ -215,3 +215,22 @@ def test_a_loop_of_ones_own_leaves_a_frozen_layer_as_fit_does():
         assert [len(s) > 0 for s in opt._slots] == [True, True, False, False, True, True]
     for a, b in zip_equal(*results):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
+
+
+def test_load_weights_into_a_model_with_a_frozen_layer_says_why_the_state_stays(tmp_path):
+    """The optimizer state of a file trained with every layer is not put back into a model with a
+    layer frozen (as in Keras: its variables differ); the warning blamed momentum or amsgrad."""
+    x, y = data()
+    model = base_and_head()
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "all.keras")
+    frozen = base_and_head()
+    frozen.get_layer("b1").trainable = False
+    frozen.compile("adam", "categorical_crossentropy")
+    frozen.fit(x, y, verbose=0)
+    with pytest.warns(UserWarning, match="the weights were loaded, not the optimizer's state: "
+                                         "layers frozen here were not in the file's model"):
+        frozen.load_weights(tmp_path / "all.keras")
+    for a, b in zip_equal(frozen.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -724,8 +724,15 @@ def _restore_optimizer_state(model, saved, path, kept_layers):
                   f"one {mine['slot_names']}")
     elif [sorted(n for n, a in zip(saved["slot_names"], row) if a is not None)
           for row in saved["slots"]] != mine["held"]:
-        reason = (f"the file's {saved['class']} keeps other slots than this one (momentum, say, "
-                  "or amsgrad, on one side only)")
+        differ = [i for i, (row, held) in enumerate(zip(saved["slots"], mine["held"]))
+                  if any(a is not None for a in row) != bool(held)]
+        frozen = model._frozen()
+        if differ and all(frozen[i] for i in differ):
+            reason = ("layers frozen here were not in the file's model (a frozen weight has no "
+                      "optimizer state)")
+        else:
+            reason = (f"the file's {saved['class']} keeps other slots than this one (momentum, "
+                      "say, or amsgrad, on one side only)")
     elif (saved.get("learning_rate") is None) != (mine["learning_rate"] is None):
         reason = "one has a learning-rate schedule, the other a fixed rate"
     elif any(a is not None and a.shape != tuple(p.shape)
