@@ -13,46 +13,58 @@ from .backend import get_array_module as _xp
 
 
 def relu(x):
+    """``max(x, 0)``, element-wise; the output has the shape of ``x``."""
     return _xp(x).maximum(x, 0)
 
 
 def relu_backward(dy, y):
+    """dL/dx = ``dy ⊙ [y > 0]`` from dL/dy and the output ``y = relu(x)`` (same shapes)."""
     return dy * (y > 0)  # y > 0 exactly where x > 0
 
 
 def sigmoid(x):
+    """``σ(x) = 1 / (1 + e^-x)``, element-wise, in (0, 1); the shape of ``x``."""
     xp = _xp(x)
     # 1/(1+e^-x) computed without overflow for large |x|: e^{-log(1+e^{-x})}
     return xp.exp(-xp.logaddexp(0, -x))
 
 
 def sigmoid_backward(dy, y):
+    """dL/dx = ``dy ⊙ y (1 - y)`` from dL/dy and the output ``y = σ(x)`` (same shapes)."""
     return dy * y * (1 - y)
 
 
 def tanh(x):
+    """``tanh x``, element-wise, in (-1, 1); the shape of ``x``."""
     return _xp(x).tanh(x)
 
 
 def tanh_backward(dy, y):
+    """dL/dx = ``dy ⊙ (1 - y²)`` from dL/dy and the output ``y = tanh x`` (same shapes)."""
     return dy * (1 - y * y)
 
 
 def softmax(x):
+    """``y_i = e^x_i / Σ_j e^x_j`` over the last axis (each row of (N, K) logits becomes K
+    probabilities that sum to 1); the shape of ``x``."""
     xp = _xp(x)
     e = xp.exp(x - x.max(axis=-1, keepdims=True))  # shifting by the max changes nothing but overflow
     return e / e.sum(axis=-1, keepdims=True)
 
 
 def softmax_backward(dy, y):
+    """dL/dx = ``y ⊙ (dy - Σ_j dy_j y_j)`` over the last axis: the softmax's Jacobian
+    ``∂y_i/∂x_k = y_i ([i = k] - y_k)`` applied to ``dy`` without forming it (same shapes)."""
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
 def linear(x):
+    """The identity, ``y = x`` (a Dense layer without an activation)."""
     return x
 
 
 def linear_backward(dy, y):
+    """dL/dx = ``dy``."""
     return dy
 
 

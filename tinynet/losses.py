@@ -33,8 +33,9 @@ where the clip is active::
 Sparse categorical cross-entropy (``SparseCategoricalCrossentropy``, integer labels ``t`` of shape
 ``(N,)`` or ``(N, 1)``, or one per pixel): the same loss with ``y = onehot(t)``, ``L = - log p_t``.
 From logits it is exactly the categorical one on the one-hot labels,
-``dL/dz = (softmax(z) - onehot(t)) / M``. From probabilities Keras clips *without* renormalising
-and then takes the log-softmax of ``log c``::
+``dL/dz = (softmax(z) - onehot(t)) / M``. From probabilities Keras on TensorFlow clips *without*
+renormalising and then takes the log-softmax of ``log c`` (its JAX, PyTorch and NumPy backends
+renormalise first; the two differ only where the clip acts)::
 
     c = clip(p, ε, 1 - ε),    L = log(sum_k c_k) - log c_t,
     dL/dp_k = (1 / sum_j c_j - [k = t] / c_t) / M      (inside the clip, else 0)
@@ -56,7 +57,7 @@ Mean squared error (``MeanSquaredError``), per output unit::
     L = (p - y)^2,    dL/dp = 2 (p - y) / M
 
 Fused losses. A model whose last layer applies a softmax (or a sigmoid), compiled with a
-cross-entropy on probabilities, is trained on the logits, as Keras does: ``fit`` asks the last
+cross-entropy on probabilities, is trained on the logits, as Keras on TensorFlow does: ``fit`` asks the last
 layer for its logits ``z`` instead of ``p = softmax(z)`` and starts the backward pass from
 ``dL/dz`` -- the same loss, without the clipping, and one Jacobian product fewer. The functions
 :func:`softmax_cross_entropy`, :func:`sparse_softmax_cross_entropy` and

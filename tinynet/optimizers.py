@@ -4,7 +4,12 @@ Each keeps its state (running averages, momenta) per parameter, keyed by the par
 *position* in the list it is given (the model always gives its parameters in the same order), so
 the state follows the model through a save, a load or a copy of its arrays. A parameter's state
 arrays are created on first use, of its shape, dtype and device (zeros, or Adagrad's initial
-value). The updates follow Keras 3 exactly, in the parameters' float type.
+value). The updates are Keras 3's: the same operations in the same order, in the parameters'
+float type, so that a float32 step is Keras's to the last bit (``tests/test_interop.py``); the
+one exception is ``clipnorm``/``global_clipnorm``, whose norm is a sum added in another order (a
+rounding). In float64, Keras on TensorFlow rounds some Python-float hyper-parameters through
+float32 (``ops.cast(0.9, "float64")`` is 0.8999999761581421: SGD's momentum, Adam's betas);
+tinynet keeps them exact.
 
 One step, for every parameter ``θ`` with gradient ``g`` (as Keras's ``apply_gradients``):
 
@@ -12,7 +17,8 @@ One step, for every parameter ``θ`` with gradient ``g`` (as Keras's ``apply_gra
    ``clipnorm=c``: each gradient on its own, ``g = g c / max(‖g‖, c)`` (its L2 norm at most c);
    ``global_clipnorm=c``: all together, ``g = g c / max(G, c)`` with ``G² = Σ_params ‖g‖²``;
    ``clipvalue=v``: each entry, ``g = clip(g, -v, v)``;
-2. decoupled weight decay, if asked (``weight_decay=λ``): ``θ = θ - η λ θ``;
+2. decoupled weight decay, if asked (``weight_decay=λ``): ``θ = θ - η λ θ`` (``η``: the
+   learning rate);
 3. the optimizer's own update (RMSprop's equations (1) and (2), Adam, ...) with the gradient.
 
 Every optimizer takes, besides its own arguments, Keras's ``learning_rate`` (alias ``lr=``, the
@@ -639,6 +645,9 @@ class RMSprop(Optimizer):
     ``centered=True`` also tracks the mean gradient ``ḡ = ρ ḡ + (1 - ρ) g`` and divides by
     ``sqrt(s - ḡ² + ε)`` (an estimate of the variance instead of the raw second moment).
     ``momentum=μ > 0`` accumulates the step: ``m = μ m + η g ⊘ sqrt(...)``, ``θ = θ - m``.
+
+    The arguments: ``η = learning_rate``, ``ρ = rho``, ``ε = epsilon``, ``μ = momentum``; ``s``,
+    ``ḡ`` and ``m`` start at zero.
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False,
@@ -669,7 +678,7 @@ class RMSprop(Optimizer):
             return
         (s,) = state.arrays(theta, "s")
         s *= rho
-        s += (1 - rho) * g * g                               # equation (1)
+        s += (1 - rho) * (g * g)                             # equation (1)
         denominator = s + eps
         if self.centered:
             (mean_grad,) = state.arrays(theta, "mean_grad")
@@ -687,7 +696,8 @@ class RMSprop(Optimizer):
 
 class SGD(Optimizer):
     """Gradient descent ``θ = θ - η g``; with momentum ``v = μ v - η g``, ``θ = θ + v``
-    (Nesterov: ``θ = θ + μ v - η g``)."""
+    (Nesterov: ``θ = θ + μ v - η g``). ``η = learning_rate``, ``μ = momentum``; ``v`` starts at
+    zero."""
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -716,8 +726,18 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam: ``m = β1 m + (1-β1) g``, ``v = β2 v + (1-β2) g²``,
-    ``θ = θ - α m / (sqrt(v) + ε)`` with ``α = η sqrt(1-β2^t) / (1-β1^t)`` (Keras's form)."""
+    """Adam: running means of the gradient and of its square, bias-corrected.
+
+        m = β1 m + (1 - β1) g              (the code: m += (g - m)(1 - β1), Keras's form)
+        v = β2 v + (1 - β2) g ⊙ g          (v += (g ⊙ g - v)(1 - β2))
+        θ = θ - α m ⊘ (sqrt(v) + ε),       α = η sqrt(1 - β2^t) / (1 - β1^t)
+
+    ``t`` is the step's number (1 for the first: ``iterations + 1``); ``m`` and ``v`` start at
+    zero, and ``α`` folds in the two bias corrections (Keras's form: ``ε`` is added to the
+    uncorrected ``sqrt(v)``). ``amsgrad=True`` divides by the largest ``v`` so far instead,
+    ``v̂ = max(v̂, v)``, so that a parameter's step never grows back when its gradients shrink.
+    The arguments: ``η = learning_rate``, ``β1 = beta_1``, ``β2 = beta_2``, ``ε = epsilon``.
+    """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False,
                  **kwargs):
@@ -734,10 +754,12 @@ class Adam(Optimizer):
 
     def update(self, theta, g, state):
         xp = get_array_module(g)
-        t = self.iterations + 1
-        # a scalar of the parameters' dtype: float32 weights are updated in float32
-        alpha = theta.dtype.type(self._learning_rate * np.sqrt(1 - self.beta_2 ** t)
-                                 / (1 - self.beta_1 ** t))
+        # the step size in the parameters' float type, as Keras computes it (float32 weights:
+        # float32 arithmetic, so that the step is Keras's to the last bit)
+        real = theta.dtype.type
+        t = real(self.iterations + 1)
+        alpha = (real(self._learning_rate) * np.sqrt(1 - real(self.beta_2) ** t)
+                 / (1 - real(self.beta_1) ** t))
         m, v = state.arrays(theta, "m", "v")
         m += (g - m) * (1 - self.beta_1)
         v += (g * g - v) * (1 - self.beta_2)
@@ -753,6 +775,8 @@ class Adagrad(Optimizer):
 
         a = a + g ⊙ g                 (a starts at ``initial_accumulator_value``, 0.1)
         θ = θ - η g ⊘ sqrt(a + ε)
+
+    ``η = learning_rate``, ``ε = epsilon``.
     """
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-07,
@@ -786,7 +810,9 @@ class Adadelta(Optimizer):
         d = ρ d + (1 - ρ) Δ ⊙ Δ
         θ = θ + η Δ
 
-    Keras 3's default learning rate is 0.001 (Keras 2's was 1.0, the rate of the original paper).
+    ``η = learning_rate``, ``ρ = rho``, ``ε = epsilon``; ``s`` and ``d`` start at zero. The
+    default learning rate is Keras's, 0.001 (tf.keras's too; the standalone Keras of 2.2 and
+    before used 1.0, the rate of the original paper, where ``η`` does not appear).
     """
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-07, **kwargs):

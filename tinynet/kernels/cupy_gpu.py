@@ -161,7 +161,7 @@ _rmsprop = cp.ElementwiseKernel(
     "T g, T lr, T rho, T eps, T mu, bool centered",
     "T theta, T s, T mean_grad, T moment",
     """
-    s = rho * s + (1 - rho) * g * g;                      // (1)
+    s = rho * s + (1 - rho) * (g * g);                    // (1)
     T denominator = s + eps;
     if (centered) {
         mean_grad = rho * mean_grad + (1 - rho) * g;

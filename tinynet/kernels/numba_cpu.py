@@ -1019,7 +1019,7 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
 def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps):
     for i in range(theta.size):
         gi = g[i]
-        si = s[i] * rho + one_minus_rho * gi * gi                    # (1)
+        si = s[i] * rho + one_minus_rho * (gi * gi)                   # (1)
         s[i] = si
         theta[i] = theta[i] - lr * gi / np.sqrt(si + eps)           # (2)
 
@@ -1028,7 +1028,7 @@ def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps):
 def _rmsprop(theta, g, s, mean_grad, moment, lr, rho, one_minus_rho, eps, mu, centered):
     for i in range(theta.size):
         gi = g[i]
-        si = s[i] * rho + one_minus_rho * gi * gi                    # (1)
+        si = s[i] * rho + one_minus_rho * (gi * gi)                   # (1)
         s[i] = si
         denominator = si + eps
         if centered:

@@ -8,7 +8,9 @@ the rest, once for every layer:
 
 * building on first use, checking shapes and casting integer input to the layer's float type;
 * the activation: ``y = f(z)`` after ``_forward``, and before ``_backward`` the gradient through
-  it, ``dz = f'(z) ⊙ dy`` for the element-wise ones (the full Jacobian product for softmax).
+  it, ``dz = f'(z) ⊙ dy`` for the element-wise ones, with ``f'`` written from the saved output
+  ``y`` (``[y > 0]``, ``y (1 - y)``, ``1 - y²``: ``z`` is not kept), and the full Jacobian
+  product for softmax.
   A layer whose kernel can apply its activation in the same pass over memory lists it in
   ``fused_activations`` (Conv2D: ``relu``); ``_forward`` then receives ``fused="relu"`` and
   returns ``y`` directly, and ``_backward`` receives that ``y`` to form ``dz`` itself. Same numbers;

@@ -6,10 +6,13 @@ of shape ``(N*OH*OW, KH*KW*C)`` whose row ``(n, oh, ow)`` is the patch under out
 ``(oh, ow)``, and the kernel viewed as ``(KH*KW*C, F)``:
 
     forward     z = X W + b                              reshaped to (N, OH, OW, F)
-    backward    dL/dW = X^T dz      (KH*KW*C, F)
+    backward    dL/dW = X^T dz      (KH*KW*C, F), reshaped to the kernel's (KH, KW, C, F)
                 dL/db = sum of dz over N, OH, OW   (F,)
                 dL/dx = col2im(dz W^T)             (N, H, W, C): each patch's gradient added
                                                    back to the pixels it came from
+
+where ``dz`` = dL/dz, the gradient of the output (N, OH, OW, F) viewed as (N*OH*OW, F) (through
+the activation first: ``dz = dy ⊙ [y > 0]`` for a ReLU).
 
 The work is done by the backend's ``conv2d_forward`` / ``conv2d_backward`` kernels: im2col and one
 matrix product in the NumPy reference (``kernels/numpy_ref.py``, the code of the formulas above),
@@ -47,7 +50,18 @@ def window_geometry(layer, input_shape, window, what):
 
 
 class Conv2D(Layer):
-    """2-D convolution (cross-correlation, like every framework) over ``(N, H, W, C)`` images."""
+    """2-D convolution (cross-correlation, like every framework) over ``(N, H, W, C)`` images.
+
+    ``F = filters`` kernels of ``kernel_size`` ``(KH, KW)`` slide over the image ``strides``
+    pixels at a time; each output pixel is one patch times the kernel, plus the bias:
+
+        z[n, i, j, f] = b[f] + Σ_{u, v, c} x_pad[n, i·SH + u, j·SW + v, c] · W[u, v, c, f]
+
+    then ``y = activation(z)``. Shapes: ``x`` (N, H, W, C) -> ``y`` (N, OH, OW, F); kernel
+    (KH, KW, C, F), bias (F,). ``padding="valid"``: whole windows only, ``OH = (H - KH) // SH +
+    1``; ``"same"``: zeros around the image, ``OH = ceil(H / SH)`` (28x28 stays 28x28 at stride 1).
+    The backward pass and the im2col matrix product are in this module's docstring.
+    """
 
     default_name = "conv2d"
     fused_activations = ("relu",)  # the kernels apply max(z, 0) in the same pass

@@ -66,7 +66,8 @@ class Dropout(Layer):
     """Inverted dropout: in training each input is kept with probability ``1 - rate`` and scaled
     by ``1 / (1 - rate)`` (so the expected output equals the input); at inference the identity.
 
-    Forward ``y = x * m`` with ``m = [u >= rate] / (1 - rate)``, ``u ~ U(0, 1)``; backward ``dx = dy * m``.
+    Forward ``y = x * m`` with ``m = [u >= rate] / (1 - rate)``, ``u ~ U(0, 1)`` drawn for each
+    value (``y`` has the shape of ``x``); backward ``dx = dy * m``.
     The mask is drawn on the host from tinynet's seeded generator, so every backend drops the same units.
     """
 
@@ -118,7 +119,12 @@ class Flatten(Layer):
 
 
 class Activation(Layer):
-    """An activation as a layer of its own: ``Activation("softmax")``."""
+    """An activation as a layer of its own: ``Activation("softmax")``.
+
+    ``y = f(x)`` element-wise (softmax: over the last axis), the output of the input's shape;
+    backward ``dL/dx = f'(x) ⊙ dL/dy`` written from ``y`` (see :mod:`tinynet.activations`), and
+    the Jacobian product ``y ⊙ (dy - Σ_j dy_j y_j)`` for the softmax. No weights.
+    """
 
     default_name = "activation"
 
@@ -136,7 +142,9 @@ class Activation(Layer):
 
 
 class Softmax(Activation):
-    """``softmax`` over the last axis as a layer (Keras's ``layers.Softmax()``)."""
+    """``softmax`` over the last axis as a layer (Keras's ``layers.Softmax()``):
+    ``y_i = e^x_i / Σ_j e^x_j``, the input's shape; backward
+    ``dL/dx = y ⊙ (dy - Σ_j dy_j y_j)``."""
 
     default_name = "softmax"
 
@@ -151,7 +159,8 @@ class Softmax(Activation):
 
 
 class ReLU(Activation):
-    """``max(x, 0)`` as a layer (Keras's ``layers.ReLU()`` with its default arguments)."""
+    """``max(x, 0)`` as a layer (Keras's ``layers.ReLU()`` with its default arguments): the
+    input's shape; backward ``dL/dx = dL/dy ⊙ [y > 0]``."""
 
     default_name = "re_lu"
 
@@ -203,7 +212,7 @@ class Reshape(Layer):
 
 class Rescaling(Layer):
     """``y = x * scale + offset`` (Keras's ``layers.Rescaling(1 / 255)``: pixels to [0, 1] inside
-    the model); backward ``dx = dy * scale``."""
+    the model), the input's shape; backward ``dx = dy * scale``."""
 
     default_name = "rescaling"
 

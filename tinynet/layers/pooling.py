@@ -46,7 +46,13 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
-    """Max over each ``pool_size`` window, moved by ``strides`` (default: the pool size)."""
+    """Max over each ``pool_size`` window, moved by ``strides`` (default: the pool size).
+
+    ``y[n, i, j, c]`` = the largest ``x[n, h, w, c]`` in window ``(i, j)``, channel by channel:
+    (N, H, W, C) -> (N, OH, OW, C), ``OH = H // 2`` for the default 2x2 windows. Backward: each
+    ``dL/dy[n, i, j, c]`` goes to its window's winner (the first maximum in row-major order, as
+    in TensorFlow), the other pixels of the window get 0. No weights.
+    """
 
     default_name = "max_pooling2d"
 
