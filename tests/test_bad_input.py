@@ -43,7 +43,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | evaluate-lengths | `evaluate` with 10 examples in x, 12 in y | ValueError | `evaluate: x has 10 examples but y has 12` |
 | val-lengths | `validation_data` with 10 x and 3 y | ValueError | `fit (validation_data): x has 10 examples but y has 3` |
 | val-not-a-pair | `validation_data=x_val` (no labels) | ValueError | `validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)` |
-| images-no-channel | images (N, 28, 28) where (N, 28, 28, 1) is expected | ValueError | `expects input of shape (None, 28, 28, 1), got (None, 28, 28); add the channel axis with x.reshape((-1, 28, 28, 1)) or x[..., None]` |
+| images-no-channel | images (N, 28, 28) where (N, 28, 28, 1) is expected | works | the channel axis added, as Keras 3 does: same outputs as `x[..., None]` |
 | images-flat | images flattened to (N, 784) | ValueError | `got (None, 784); reshape it with x.reshape((-1, 28, 28, 1))` |
 | images-channels-first | images (N, 3, 8, 8) where (N, 8, 8, 3) is expected | ValueError | `channels-first? use x.transpose(0, 2, 3, 1)` |
 | wrong-features | x with 5 features for an input of 4 | ValueError | `predict: model 'mlp' expects input of shape (None, 4), got (None, 5)` |
@@ -305,6 +305,18 @@ def _bool():
     same_outputs(x, x.astype(np.float32))
 
 
+def _images_no_channel():
+    runs = []
+    for x in (images()[..., 0], images()):
+        backend.set_seed(0)
+        model = cnn()
+        loss = model.fit(x, Y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+        runs.append((loss, model.predict(x), model.get_weights()))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1:], runs[1][1:]):
+        np.testing.assert_equal(a, b)
+
+
 def _x_float64():
     x = data()[0].astype(np.float64)
     same_outputs(x, x.astype(np.float32))
@@ -413,7 +425,7 @@ CASES = {
     "evaluate-lengths": lambda: mlp().evaluate(X, np.concatenate([Y, Y[:2]])),
     "val-lengths": lambda: fit(mlp(), X, Y, validation_data=(X, Y[:3])),
     "val-not-a-pair": lambda: fit(mlp(), X, Y, validation_data=X),
-    "images-no-channel": lambda: cnn().fit(images()[..., 0], Y, verbose=0),
+    "images-no-channel": lambda: _images_no_channel(),
     "images-flat": lambda: cnn().predict(images().reshape(10, 784)),
     "images-channels-first": lambda: tinynet.Sequential(
         [layers.Input((8, 8, 3)), layers.Flatten(), layers.Dense(2)]).predict(

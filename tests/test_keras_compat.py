@@ -1204,3 +1204,78 @@ def test_train_on_batch_says_its_non_finite_step_was_undone():
         model.train_on_batch(np.array([[1e30, 1e30]]), np.array([[0.0]]))
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# ---- from a Keras user's trial on tabular data (2026-12-02, eleventh session) ---------------
+def test_an_accuracy_on_regression_targets_is_pointed_out_once():
+    """``metrics=["accuracy"]`` on a regression (a common tutorial slip) reported 0.72 to 1.00 on
+    house prices whose squared error stayed at 392, without a word (Keras 3 reports about 0)."""
+    x = np.random.default_rng(0).random((40, 3))
+    def fit(y, loss="mse", metrics=("accuracy",), units=1, activation=None):
+        model = keras.Sequential([layers.Input((3,)), layers.Dense(units, activation=activation)])
+        model.compile("sgd", loss, metrics=list(metrics))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(x, y, epochs=2, verbose=0)
+            model.evaluate(x, y, verbose=0)
+        return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    prices = 20 + 5 * x[:, 0]
+    said = fit(prices)
+    assert len(said) == 1 and re.search(r"'accuracy' on targets that are not 0/1 labels \(from "
+                                        r"20\.\d+ to 24\.\d+\).*not a regression", said[0])
+    assert len(fit(x[:, 0], metrics=["binary_accuracy"])) == 1  # in [0, 1], but with mse
+    labels = (x[:, 0] > 0.5).astype(float)
+    assert fit(labels) == []                                   # 0/1 targets, mse: a classifier
+    assert fit(x[:, 0], "binary_crossentropy", activation="sigmoid") == []  # soft labels
+    assert fit(prices, metrics=()) == []
+    assert fit((x[:, 0] * 3).astype(int), "sparse_categorical_crossentropy", units=3,
+               activation="softmax") == []
+
+
+class _Table:
+    """What a pandas DataFrame of a float and a bool column gives NumPy: an object array (the
+    test runs without pandas; with it, ``pd.DataFrame({"a": f, "b": f > 0})`` is the same)."""
+
+    def __init__(self, columns):
+        self.columns = columns
+        self.dtypes = {name: np.asarray(c).dtype for name, c in columns.items()}
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(list(zip(*self.columns.values())), dtype=object)
+
+
+def test_a_table_of_float_and_bool_columns_trains_as_its_numbers():
+    """Keras trains on a DataFrame with a bool column; tinynet said "x has dtype object, which
+    cannot be used as numbers" of a table the user never made an object array of."""
+    f = np.random.default_rng(0).normal(size=30)
+    runs = []
+    for x in (_Table({"a": f, "smoker": f > 0}), np.column_stack([f, f > 0]).astype(float)):
+        backend.set_seed(0)
+        model = keras.Sequential([layers.Input((2,)), layers.Dense(1)])
+        model.compile("sgd", "mse")
+        runs.append(model.fit(x, 2 * f, epochs=2, shuffle=False, verbose=0).history["loss"])
+    assert runs[0] == runs[1]
+    with pytest.raises(TypeError, match=r"x has dtype object \(a table whose columns are of "
+                                        r"type <U1, float64\).*x\.astype\('float32'\)"):
+        model.fit(_Table({"a": f, "s": ["x"] * 30}), f, verbose=0)
+    with pytest.raises(TypeError, match=r"x has dtype object, which cannot"):
+        model.fit(np.column_stack([f, f]).astype(object), f, verbose=0)  # refused by Keras too
+
+
+def test_a_missing_or_extra_last_axis_of_one_is_added_or_dropped_as_keras_3_does():
+    """TensorFlow's basic regression tutorial fits ``Dense(1, input_shape=[1])`` on a column of
+    horsepower, shape (N,); Keras 3 adds the axis (and drops an extra one), tinynet refused."""
+    rng = np.random.default_rng(0)
+    h, y = rng.random(20), rng.random(20)
+    results = []
+    for x in (h, h[:, None], h[:, None, None]):
+        backend.set_seed(0)
+        model = keras.Sequential([layers.Dense(1, input_shape=[1])])
+        model.compile("sgd", "mse")
+        loss = model.fit(x, y, epochs=2, shuffle=False, verbose=0).history["loss"]
+        results.append((loss, model.evaluate(x, y, verbose=0), model.predict(x)))
+    for other in results[1:]:
+        assert other[0] == results[0][0] and other[1] == results[0][1]
+        np.testing.assert_array_equal(other[2], results[0][2])
+    with pytest.raises(ValueError, match=r"expects input of shape \(None, 1\), got \(None, 2\)"):
+        model.predict(rng.random((3, 2)))

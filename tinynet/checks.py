@@ -42,6 +42,7 @@ def as_numeric_array(a, what, where):
         raise TypeError(f"{where}: y is missing; " + (
             "give validation_data=(x_val, y_val)" if "validation_data" in where else
             f"{where} needs the targets: model.{where}(x, y, ...)"))
+    table = getattr(a, "dtypes", None)  # a pandas table: its columns' types, for the message
     if not isinstance(a, np.ndarray) and backend.get_array_module(a) is np and \
             hasattr(a, "__array__"):  # a TensorFlow or PyTorch tensor, a pandas table, ...
         try:
@@ -59,9 +60,18 @@ def as_numeric_array(a, what, where):
                             "not tf.data, generators or data loaders: collect the batches "
                             "into arrays first, e.g. np.concatenate([xb for xb, yb in data])")
         raise TypeError(f"{where}: {what} must be an array, got {type(a).__name__}")
+    if a.dtype == object and table is not None and all(
+            isinstance(e, (bool, int, float, np.bool_, np.number)) for e in a.flat):
+        a = a.astype(np.float64)  # a table of bool and float columns, which Keras takes too
     if np.dtype(a.dtype).kind not in "biuf":
-        raise TypeError(f"{where}: {what} has dtype {a.dtype}, which cannot be used as numbers; "
-                        "give an integer or float array")
+        columns = ""
+        if table is not None and hasattr(table, "items"):
+            kinds = sorted({str(t) for _, t in table.items()})
+            columns = f" (a table whose columns are of type {', '.join(kinds)})"
+        raise TypeError(f"{where}: {what} has dtype {a.dtype}{columns}, which cannot be used as "
+                        "numbers; give an integer or float array" + (
+                            f", e.g. {what}.astype('float32') (text columns turned into numbers "
+                            "first, missing values filled)" if columns else ""))
     return a
 
 
@@ -121,11 +131,14 @@ def inputs(x, expected, dtype, model_name, where):
     if x.shape[0] == 0:
         raise ValueError(f"{where}: x is empty (shape {tuple(x.shape)})")
     got = tuple(x.shape[1:])
+    if got + (1,) == expected or got == expected + (1,):
+        # as Keras 3 does: a last axis of length 1 added (images (N, 28, 28) for a model of
+        # (28, 28, 1), one feature as a vector (N,)) or dropped
+        x = x.reshape((x.shape[0],) + expected)
+        got = expected
     if got != expected:
         hint = ""
-        if got + (1,) == expected:
-            hint = f"; add the channel axis with x.reshape({(-1,) + expected}) or x[..., None]"
-        elif tuple(x.shape) == expected:
+        if tuple(x.shape) == expected:
             hint = "; this is a single example without its batch axis: use x[None] (or x[:1])"
         elif tuple(x.shape) + (1,) == expected:
             hint = ("; this is a single image without its batch and channel axes: use "
@@ -369,6 +382,32 @@ def _user_stacklevel():
     while frame is not None and frame.f_globals.get("__name__", "").startswith("tinynet"):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def warn_if_accuracy_of_a_regression(model, y):
+    """Warn when an accuracy on one output unit (``"accuracy"`` or ``binary_accuracy`` of a
+    sigmoid or regression output) is given targets that are not 0/1 labels and either lie outside
+    [0, 1] or train a mean squared error: a regression's targets. The accuracy cuts outputs and
+    targets at 0.5 and counts the matches, a number that looks like a score and says nothing of
+    the fit (0.72 to 1.00 on house prices of 20 ± 5 whose error stayed at 392; Keras 3 compares
+    each target with the cut output: about 0). Returns whether it warned."""
+    units = [name for name, kind in model.metric_kinds.items() if kind == "binary_accuracy"
+             or model.graph.output.output_shape[-1] == 1]
+    if not units:
+        return False
+    y = backend.to_numpy(y)
+    if not y.size or np.isin(y, (0, 1)).all():
+        return False
+    low, high = float(y.min()), float(y.max())
+    if 0 <= low and high <= 1 and type(model.loss).name != "mean_squared_error":
+        return False  # soft labels of a classifier (README: the accuracy cuts them at 0.5)
+    warnings.warn(f"model '{model.name}': the metric {units[0]!r} on targets that are not 0/1 "
+                  f"labels (from {low:.4g} to {high:.4g}): an accuracy on one output unit cuts "
+                  "the outputs and the targets at 0.5 and counts the matches, which scores two "
+                  "classes, not a regression (Keras 3 compares each target with the cut output "
+                  "and reports about 0); judge a regression by its loss, and compile it without "
+                  "the accuracy", UserWarning, stacklevel=_user_stacklevel())
+    return True
 
 
 def _rescales_first(model):

@@ -89,6 +89,7 @@ class Model:
         self.graph = None
         self._arena = None  # the flat buffers of its weights, once it is built (tinynet.arena)
         self._warned_unscaled = False
+        self._warned_regression_accuracy = False
         self._keys = {}  # "input"/"output": the key of Keras's Model({key: input}, {key: output})
         if inputs is not None or outputs is not None:
             self._set_graph(inputs, outputs)
@@ -381,6 +382,8 @@ class Model:
                            loss_name=kind)
         if "binary_accuracy" in self.metric_kinds.values():
             checks.unit_labels(y, output_shape, where)
+        if not self._warned_regression_accuracy:
+            self._warned_regression_accuracy = checks.warn_if_accuracy_of_a_regression(self, y)
         return y
 
     def _prepare(self, x, y, where):
