@@ -56,11 +56,11 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | evaluate-uncompiled | `evaluate` before `compile` | NotCompiledError | `evaluate: model 'mlp' is not compiled; call model.compile(optimizer, loss, metrics) first` |
 | train-on-batch-uncompiled | `train_on_batch` before `compile` | NotCompiledError | `train_on_batch: model 'mlp' is not compiled; call model.compile(optimizer, loss, metrics) first` |
 | predict-uncompiled | `predict` before `compile` | works | as in Keras: outputs of shape (10, 3) |
-| unknown-activation | `Dense(8, activation="rleu", name="hidden")` | ValueError | `unknown activation 'rleu' in layer 'hidden'; valid names: linear, relu, sigmoid, tanh, softmax` |
-| unknown-activation-layer | `Activation("softplus")` | ValueError | `unknown activation 'softplus'` |
+| unknown-activation | `Dense(8, activation="rleu", name="hidden")` | ValueError | `activation 'rleu' in layer 'hidden' is unknown; tinynet's: linear, relu, sigmoid, tanh, softmax` |
+| unknown-activation-layer | `Activation("softplus")` | ValueError | `activation 'softplus' in layer 'activation' is a Keras activation that tinynet does not implement` |
 | unknown-loss | `compile(loss="huber")` | ValueError | `loss 'huber' is a Keras loss that tinynet does not implement; tinynet has categorical_crossentropy` |
 | unknown-optimizer | `compile("adamw")` | ValueError | `optimizer 'adamw' is a Keras optimizer that tinynet does not implement; tinynet has Adam, RMSprop, SGD` |
-| unknown-metric | `compile(metrics=["mae"])` | ValueError | `unknown metric 'mae'; tinynet computes the accuracy, under Keras's names: accuracy, acc` |
+| unknown-metric | `compile(metrics=["acuracy"])` | ValueError | `metric 'acuracy' is unknown; tinynet computes the accuracy, under Keras's names: accuracy, acc` |
 | metrics-string | `compile(metrics="accuracy")` (not a list) | ValueError | `metrics must be a list` |
 | dense-on-images | `Dense` right after `Input((28, 28, 1))` | ValueError | `Dense layer 'head' expects input of shape (None, features), got (None, 28, 28, 1). Put a Flatten() layer before it.` |
 | conv-on-vectors | `Conv2D` after `Input((4,))` | ValueError | `Conv2D layer 'conv' expects images (None, height, width, channels), got (None, 4)` |
@@ -444,7 +444,7 @@ CASES = {
     "unknown-activation-layer": lambda: layers.Activation("softplus"),
     "unknown-loss": lambda: mlp(compiled=False).compile(loss="huber"),
     "unknown-optimizer": lambda: mlp(compiled=False).compile("adamw"),
-    "unknown-metric": lambda: mlp(compiled=False).compile(metrics=["mae"]),
+    "unknown-metric": lambda: mlp(compiled=False).compile(metrics=["acuracy"]),
     "metrics-string": lambda: mlp(compiled=False).compile(metrics="accuracy"),
     "dense-on-images": lambda: tinynet.Sequential([layers.Input((28, 28, 1)),
                                                    layers.Dense(3, name="head")]),

@@ -143,10 +143,13 @@ def test_adam_update_runs_in_the_parameters_dtype():
     opt = optimizers.Adam()
     opt.apply_gradients([(g, p)])
     m, v = (opt.get_state([p])["slots"][0][k] for k in (0, 1))
-    # every operation in float32 (as Keras does for float32 variables); with a float64 alpha the
-    # step would be computed in float64 and rounded once, which differs in the last bit somewhere
-    t = np.float32(opt.learning_rate * np.sqrt(1 - opt.beta_2) / (1 - opt.beta_1))
-    expected = start - (m * t) / (np.sqrt(v) + np.float32(1e-7))
+    # every operation in float32, the step size too (as Keras does for float32 variables: the
+    # steps are Keras's to the last bit, tests/test_interop.py); with a float64 step size the
+    # update would be computed in float64 and rounded once, which differs in the last bit
+    f = np.float32
+    alpha = f(opt.learning_rate) * np.sqrt(1 - f(opt.beta_2)) / (1 - f(opt.beta_1))
+    assert alpha.dtype == np.float32
+    expected = start - (m * alpha) / (np.sqrt(v) + np.float32(1e-7))
     np.testing.assert_array_equal(p, expected)
 
 

@@ -594,3 +594,41 @@ def test_float32_optimizer_steps_are_keras_steps_to_the_last_bit(name, options, 
     for w, v in zip(weights, variables):
         assert w.dtype == np.float32
         np.testing.assert_array_equal(w, v.numpy())
+
+
+def test_a_regression_with_the_mean_absolute_error_trains_and_logs_as_in_keras():
+    """``loss="mae"``, ``metrics=["mae", "mse"]`` on Keras's initial weights, float64: the same
+    history (training and validation), evaluation and weights as Keras 3.15; a softmax
+    classifier's ``mae`` too (of its probabilities, which tinynet's loop sees as logits)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3))
+    y = x @ np.array([1.0, -2.0, 3.0]) + 0.5
+    labels = np.eye(3)[rng.integers(0, 3, 64)]
+    previous, previous_keras = backend.floatx(), keras.config.floatx()
+    backend.set_floatx("float64")
+    keras.config.set_floatx("float64")  # Keras's metrics keep their sums in floatx
+    try:
+        for target, loss, last in ((y, "mae", None), (y, "mse", None),
+                                   (labels, "categorical_crossentropy", "softmax")):
+            units = target.shape[1] if target.ndim == 2 else 1
+            theirs = keras.Sequential([keras.Input((3,)),
+                                       kl.Dense(4, activation="relu", dtype="float64"),
+                                       kl.Dense(units, activation=last, dtype="float64")])
+            ours = from_keras(theirs)  # the same layers and initial weights
+            theirs.compile(keras.optimizers.SGD(0.05), loss, metrics=["mae", "mse"])
+            ours.compile("sgd", loss, metrics=["mae", "mse"])
+            ours.optimizer.learning_rate = 0.05
+            h_theirs = theirs.fit(x, target, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                                  validation_split=0.25).history
+            h_ours = ours.fit(x, target, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                              validation_split=0.25).history
+            assert sorted(h_ours) == sorted(h_theirs)
+            for key in h_ours:
+                np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(ours.evaluate(x, target, verbose=0),
+                                       theirs.evaluate(x, target, verbose=0), rtol=1e-12)
+            for a, b in zip(ours.get_weights(), theirs.get_weights()):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    finally:
+        backend.set_floatx(previous)
+        keras.config.set_floatx(previous_keras)

@@ -1279,3 +1279,41 @@ def test_a_missing_or_extra_last_axis_of_one_is_added_or_dropped_as_keras_3_does
         np.testing.assert_array_equal(other[2], results[0][2])
     with pytest.raises(ValueError, match=r"expects input of shape \(None, 1\), got \(None, 2\)"):
         model.predict(rng.random((3, 2)))
+
+
+def test_a_regression_s_errors_are_logged_and_early_stopping_minimises_them():
+    """``loss="mae"`` and ``metrics=["mae"]``/``["mse"]`` (Keras's regression tutorials) were
+    refused; the errors are the means over examples and outputs of |p - y| and (p - y)²."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3))
+    y = x @ np.array([1.0, -2.0, 3.0]) + 0.5
+    model = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", "mae", metrics=["mae", keras.metrics.MeanSquaredError()])
+    stop = keras.callbacks.EarlyStopping(monitor="val_mae", patience=0)
+    h = model.fit(x, y, validation_split=0.25, epochs=3, shuffle=False, verbose=0,
+                  callbacks=[stop]).history
+    assert sorted(h) == ["loss", "mae", "mean_squared_error", "val_loss", "val_mae",
+                         "val_mean_squared_error"]
+    p = model.predict(x[30:])[:, 0]
+    loss, mae, mse = model.evaluate(x[30:], y[30:], verbose=0)
+    assert loss == pytest.approx(np.mean(np.abs(p - y[30:])), rel=1e-6)
+    assert mae == pytest.approx(loss, rel=1e-12)
+    assert mse == pytest.approx(np.mean((p - y[30:]) ** 2), rel=1e-6)
+    assert h["val_mae"] == pytest.approx(h["val_loss"], rel=1e-12)
+    assert stop._max is False  # the error is minimised (it was taken for an accuracy)
+    metric = keras.metrics.MeanAbsoluteError()
+    metric.update_state(np.array([[1.0], [2.0]]), np.array([[1.5], [1.0]]))
+    metric.update_state(np.array([[0.0]]), np.array([[0.0]]), sample_weight=[2.0])
+    assert float(metric.result()) == pytest.approx((0.5 + 1.0 + 0.0) / 4)
+
+
+def test_keras_metrics_and_activations_tinynet_lacks_are_named_so():
+    model = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"metric 'auc' is a Keras metric that tinynet does not "
+                                         r"implement.*accuracy.*mae, mean_absolute_error, mse"):
+        model.compile("sgd", "mse", metrics=["auc"])
+    with pytest.raises(ValueError, match=r"metric 'acuracy' is unknown"):
+        model.compile("sgd", "mse", metrics=["acuracy"])
+    with pytest.raises(ValueError, match=r"activation 'elu' in layer 'hidden' is a Keras "
+                                         r"activation that tinynet does not implement"):
+        layers.Dense(3, activation="elu", name="hidden")

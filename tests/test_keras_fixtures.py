@@ -292,10 +292,10 @@ def test_one_training_step_of_a_report_model_matches_keras(path):
 def test_fixture_set_is_complete():
     versions = json.loads((FIXTURES / "VERSIONS.json").read_text())
     assert versions["keras"].startswith("3."), versions
-    assert len(LAYER_FILES) >= 94 and len(LOSS_FILES) >= 18 and len(OPTIMIZER_FILES) >= 23
+    assert len(LAYER_FILES) >= 94 and len(LOSS_FILES) >= 20 and len(OPTIMIZER_FILES) >= 23
     loss_classes = {json.loads(str(load(p)["config"]))["class"] for p in LOSS_FILES}
     assert loss_classes == {"CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-                            "BinaryCrossentropy", "MeanSquaredError"}
+                            "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError"}
     opt_configs = [json.loads(str(load(p)["config"])) for p in OPTIMIZER_FILES]
     assert {c["class"] for c in opt_configs} == {"RMSprop", "SGD", "Adam", "Adagrad", "Adadelta"}
     for arg in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay"):

@@ -72,6 +72,7 @@ GRADIENT_CASES = {
     "mse": (losses.MeanSquaredError(), RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))),
     "mse_4d": (losses.MeanSquaredError(), RNG.standard_normal((2, 3, 2, 2)),
                RNG.standard_normal((2, 3, 2, 2))),
+    "mae": (losses.MeanAbsoluteError(), RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))),
 }
 
 
@@ -200,6 +201,16 @@ def test_sparse_from_probabilities_follows_keras_where_rows_do_not_sum_to_one():
 # numbers, shapes and dtypes
 # --------------------------------------------------------------------------------------------
 
+def test_mean_absolute_error_by_hand():
+    """|p - y| averaged over every unit, its gradient sign(p - y) / M (0 where p = y)."""
+    y, p = np.array([[1.0, 2.0], [0.0, -1.0]]), np.array([[1.5, 1.25], [0.0, 1.0]])
+    assert float(losses.MeanAbsoluteError()(y, p)) == pytest.approx((0.5 + 0.75 + 0 + 2) / 4)
+    np.testing.assert_array_equal(losses.MeanAbsoluteError().gradient(y, p),
+                                  [[0.25, -0.25], [0.0, 0.25]])
+    np.testing.assert_allclose(losses.mae(y, p), [0.625, 1.0])
+    assert losses.mae is losses.mean_absolute_error
+
+
 def test_mean_squared_error_and_binary_cross_entropy_by_hand():
     y = np.array([[0.0, 1.0], [1.0, 1.0]])
     p = np.array([[0.5, 0.25], [1.0, 0.75]])
@@ -251,6 +262,7 @@ def test_lists_are_accepted_like_arrays():
     (losses.BinaryCrossentropy(), ONE_HOT),
     (losses.BinaryCrossentropy(from_logits=True), ONE_HOT.astype(np.int64)),
     (losses.MeanSquaredError(), ONE_HOT),
+    (losses.MeanAbsoluteError(), ONE_HOT),
 ])
 def test_float32_predictions_give_float32_losses_and_gradients(loss, y_true):
     y_pred = (LOGITS if loss.from_logits else PROBS).astype(np.float32)
@@ -283,6 +295,10 @@ def test_sample_weight_weights_each_example_like_keras():
     ("mse", losses.MeanSquaredError),
     ("MSE", losses.MeanSquaredError),
     ("mean_squared_error", losses.MeanSquaredError),
+    ("mae", losses.MeanAbsoluteError),
+    ("MAE", losses.MeanAbsoluteError),
+    ("mean_absolute_error", losses.MeanAbsoluteError),
+    ("MeanAbsoluteError", losses.MeanAbsoluteError),
 ])
 def test_get_by_keras_name(name, cls):
     loss = losses.get(name)
@@ -294,6 +310,7 @@ def test_get_functions_classes_instances_and_configs():
     assert type(losses.get(losses.categorical_crossentropy)) is losses.CategoricalCrossentropy
     assert type(losses.get(losses.binary_crossentropy)) is losses.BinaryCrossentropy
     assert type(losses.get(losses.mse)) is losses.MeanSquaredError
+    assert type(losses.get(losses.mae)) is losses.MeanAbsoluteError
     assert type(losses.get(losses.BinaryCrossentropy)) is losses.BinaryCrossentropy
     loss = losses.SparseCategoricalCrossentropy(from_logits=True)
     assert losses.get(loss) is loss
@@ -305,6 +322,7 @@ def test_get_functions_classes_instances_and_configs():
     losses.SparseCategoricalCrossentropy(from_logits=True, name="xent"),
     losses.BinaryCrossentropy(label_smoothing=0.05),
     losses.MeanSquaredError(),
+    losses.MeanAbsoluteError(),
 ])
 def test_config_round_trip(loss):
     again = losses.from_config(loss.get_config())
@@ -316,7 +334,7 @@ def test_unknown_and_unimplemented_losses_say_what_tinynet_has():
     with pytest.raises(ValueError, match="'huber' is a Keras loss that tinynet does not implement"
                                          ".*sparse_categorical_crossentropy.*mean_squared_error"):
         losses.get("huber")
-    for name in ("kl_divergence", "hinge", "mae", "Huber"):
+    for name in ("kl_divergence", "hinge", "mape", "Huber"):
         with pytest.raises(ValueError, match="does not implement"):
             losses.get(name)
     with pytest.raises(ValueError, match="unknown loss 'categorical_cross_entropy'.*"

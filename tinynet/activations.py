@@ -87,6 +87,14 @@ def backward(name, dy, y):
     return ACTIVATIONS[name][1](dy, y)
 
 
+# Keras 3 activations tinynet does not implement (names as ``activation=`` takes them)
+KERAS_ONLY = ("elu", "selu", "gelu", "silu", "swish", "leaky_relu", "relu6", "softplus",
+              "softsign", "exponential", "hard_sigmoid", "hard_silu", "hard_swish", "mish",
+              "log_softmax", "celu", "glu", "hard_tanh", "hard_shrink", "soft_shrink",
+              "tanh_shrink", "squareplus", "sparse_plus", "sparsemax", "log_sigmoid",
+              "threshold", "sparse_sigmoid")
+
+
 def get(name, owner=None):
     """Return the activation's name, validated; ``None`` means ``"linear"``. One of tinynet's
     functions, or Keras's or TensorFlow's of the same name, is taken by its name
@@ -108,7 +116,11 @@ def get(name, owner=None):
                          "derivative, which tinynet writes by hand for each. For another one, "
                          "write a layer with its _forward and _backward (see tinynet.layers.base.Layer)")
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}{where}; valid names: {', '.join(ACTIVATIONS)}")
+        what = ("is a Keras activation that tinynet does not implement" if name in KERAS_ONLY
+                else "is unknown")
+        raise ValueError(f"activation {name!r}{where} {what}; tinynet's: "
+                         f"{', '.join(ACTIVATIONS)} (another one is a layer of one's own, with its "
+                         "_forward and _backward: see tinynet.layers.base.Layer)")
     return name
 
 

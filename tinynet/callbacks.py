@@ -161,17 +161,18 @@ def _check_mode(mode, owner):
 
 def _maximises(monitor, mode, model, owner):
     """Whether a larger ``monitor`` is better. ``mode="auto"`` decides as Keras 3: the loss
-    (``"loss"``, ``"val_loss"``) is minimised, a metric the model was compiled with (tinynet's are
-    accuracies, under the names given) maximised, and any other name refused, since which way is
-    better cannot be told from it: ``mode="min"`` or ``"max"`` says it."""
+    (``"loss"``, ``"val_loss"``) and a regression's error (``"mae"``, ``"mse"``, under the names
+    given) are minimised, an accuracy the model was compiled with maximised, and any other name
+    refused, since which way is better cannot be told from it: ``mode="min"`` or ``"max"`` says
+    it."""
     if mode != "auto":
         return mode == "max"
     name = monitor[len("val_"):] if monitor.startswith("val_") else monitor
     if name == "loss":
         return False
     metrics = list(getattr(model, "metrics", None) or [])
-    if name in metrics:
-        return True
+    if name in metrics:  # an accuracy, or a regression's error
+        return getattr(model, "metric_kinds", {}).get(name) not in ("mae", "mse")
     from .metrics import ACCURACY_NAMES
     compile_it = (f"compile the model with metrics=[{name!r}] for it to be computed and logged, "
                   "or " if name in ACCURACY_NAMES else "")

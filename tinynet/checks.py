@@ -215,8 +215,8 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
                          f"categorical_crossentropy needs one-hot labels of shape "
                          f"{fmt_shape(output_shape)}; use tinynet.utils.to_categorical(y, "
                          f"{classes}), or loss='sparse_categorical_crossentropy'")
-    if loss_name in ("binary_crossentropy", "mean_squared_error") and tuple(output_shape) == (1,) \
-            and y.ndim == 1:
+    if loss_name in ("binary_crossentropy", "mean_squared_error", "mean_absolute_error") and \
+            tuple(output_shape) == (1,) and y.ndim == 1:
         y = y.reshape(n, 1)  # one target per example for one output unit, as Keras accepts
     if tuple(y.shape[1:]) != tuple(output_shape):
         hint = ""
@@ -238,11 +238,12 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
     return backend.asarray(y, dtype=dtype)
 
 
-def unit_labels(y, output_shape, where):
-    """``binary_accuracy`` compares each output unit with a label of its own: ``y`` must hold one
-    per unit (class numbers for several units cannot be compared so)."""
+def unit_labels(y, output_shape, where, metric="binary_accuracy"):
+    """``binary_accuracy`` (and a regression's errors, ``"mae"``, ``"mse"``) compares each output
+    unit with a label of its own: ``y`` must hold one per unit (class numbers for several units
+    cannot be compared so)."""
     if y.size != y.shape[0] * int(np.prod(output_shape)):
-        raise ValueError(f"{where}: binary_accuracy compares each output unit with its own label, "
+        raise ValueError(f"{where}: {metric} compares each output unit with its own label, "
                          f"so the labels need the outputs' shape {fmt_shape(output_shape)}, got "
                          f"{fmt_shape(tuple(y.shape[1:]))}; for class numbers use "
                          "metrics=['accuracy']")
@@ -392,21 +393,22 @@ def warn_if_accuracy_of_a_regression(model, y):
     the fit (0.72 to 1.00 on house prices of 20 ± 5 whose error stayed at 392; Keras 3 compares
     each target with the cut output: about 0). Returns whether it warned."""
     units = [name for name, kind in model.metric_kinds.items() if kind == "binary_accuracy"
-             or model.graph.output.output_shape[-1] == 1]
+             or (kind == "accuracy" and model.graph.output.output_shape[-1] == 1)]
     if not units:
         return False
     y = backend.to_numpy(y)
     if not y.size or np.isin(y, (0, 1)).all():
         return False
     low, high = float(y.min()), float(y.max())
-    if 0 <= low and high <= 1 and type(model.loss).name != "mean_squared_error":
+    if 0 <= low and high <= 1 and type(model.loss).name not in ("mean_squared_error",
+                                                                   "mean_absolute_error"):
         return False  # soft labels of a classifier (README: the accuracy cuts them at 0.5)
     warnings.warn(f"model '{model.name}': the metric {units[0]!r} on targets that are not 0/1 "
                   f"labels (from {low:.4g} to {high:.4g}): an accuracy on one output unit cuts "
                   "the outputs and the targets at 0.5 and counts the matches, which scores two "
                   "classes, not a regression (Keras 3 compares each target with the cut output "
-                  "and reports about 0); judge a regression by its loss, and compile it without "
-                  "the accuracy", UserWarning, stacklevel=_user_stacklevel())
+                  "and reports about 0); judge a regression by its loss, or compile it with "
+                  "metrics=['mae'] (its mean absolute error)", UserWarning, stacklevel=_user_stacklevel())
     return True
 
 

@@ -578,7 +578,7 @@ def _rebuild(header, arrays, classes, compile=True, custom_objects=None):
         model.compile(optimizer, loss)
         model.metrics = list(comp["metrics"])
         model.metric_kinds = dict(comp.get("metric_kinds") or
-                                  {m: model._accuracy_kind(m) for m in model.metrics})
+                                  {m: model._metric_kind(m) for m in model.metrics})
         names = model.optimizer.slot_names()
         params = [p for layer in in_file for p in layer.params]  # the file's order
         if len(comp["slots"]) != len(params):

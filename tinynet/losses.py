@@ -52,9 +52,11 @@ Binary cross-entropy (``BinaryCrossentropy``), per output unit, targets ``y`` in
 
 ``label_smoothing=s`` replaces the targets by ``y (1 - s) + s / 2``.
 
-Mean squared error (``MeanSquaredError``), per output unit::
+Mean squared error (``MeanSquaredError``) and mean absolute error (``MeanAbsoluteError``), per
+output unit::
 
     L = (p - y)^2,    dL/dp = 2 (p - y) / M
+    L = |p - y|,      dL/dp = sign(p - y) / M
 
 Fused losses. A model whose last layer applies a softmax (or a sigmoid), compiled with a
 cross-entropy on probabilities, is trained on the logits, as Keras on TensorFlow does: ``fit`` asks the last
@@ -67,7 +69,7 @@ for its own targets (``loss.logits_loss(y_true, z)``, label smoothing included).
 
 Besides the classes, Keras's functions (:func:`categorical_crossentropy`,
 :func:`sparse_categorical_crossentropy`, :func:`binary_crossentropy`, :func:`mean_squared_error`
-alias :func:`mse`) return the loss per position (the last axis reduced), as Keras's do, and
+alias :func:`mse`, :func:`mean_absolute_error` alias :func:`mae`) return the loss per position (the last axis reduced), as Keras's do, and
 :func:`get` turns a name, a class, a function or an instance into a loss object.
 """
 import functools
@@ -533,6 +535,32 @@ class MeanSquaredError(Loss):
         return 2.0 * (y_pred - _same_shape(y_true, y_pred, self.name)) / y_pred.size
 
 
+class MeanAbsoluteError(Loss):
+    """Mean absolute error per output unit, as Keras's: ``L = |p - y|`` averaged over every unit.
+
+    Its gradient is ``sign(p - y) / M``: each unit pulled towards its target by the same step
+    whatever the error's size (0 where ``p = y``, as TensorFlow's ``abs``), which makes it less
+    swayed by outliers than the squared error."""
+
+    name = "mean_absolute_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(reduction, name, dtype)
+
+    def per_unit(self, y_true, y_pred):
+        """The loss of each output unit, shaped like ``y_pred``."""
+        y_true, y_pred = _arrays(y_true, y_pred)
+        return abs(y_pred - _same_shape(y_true, y_pred, self.name))
+
+    def per_example(self, y_true, y_pred):
+        return _per_example(self.per_unit(y_true, y_pred))
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = _arrays(y_true, y_pred)
+        d = y_pred - _same_shape(y_true, y_pred, self.name)
+        return get_array_module(d).sign(d) / y_pred.size
+
+
 # ---------------------------------------------------------------------------------------------
 # Keras's functions: the loss per position (the last axis reduced)
 # ---------------------------------------------------------------------------------------------
@@ -574,12 +602,21 @@ def mean_squared_error(y_true, y_pred):
 mse = mean_squared_error
 
 
+def mean_absolute_error(y_true, y_pred):
+    """Absolute error averaged over the last axis: shape ``y_pred.shape[:-1]``."""
+    y_true, y_pred = _keras_rank(y_true, y_pred)
+    return MeanAbsoluteError().per_unit(y_true, y_pred).mean(axis=-1)
+
+
+mae = mean_absolute_error
+
+
 # ---------------------------------------------------------------------------------------------
 # names
 # ---------------------------------------------------------------------------------------------
 
 CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-           MeanSquaredError)
+           MeanSquaredError, MeanAbsoluteError)
 
 # every name Keras's losses.get accepts for a loss tinynet has -> its class
 LOSSES = {
@@ -591,6 +628,9 @@ LOSSES = {
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
     "MSE": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError,
 }
 LOSSES.update({cls.__name__: cls for cls in CLASSES})
 
@@ -599,26 +639,27 @@ FUNCTIONS = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
 }
 
 # Keras 3 losses that tinynet does not implement (names as keras.losses.get takes them)
 KERAS_ONLY = (
     "BinaryFocalCrossentropy", "CTC", "CategoricalFocalCrossentropy",
     "CategoricalGeneralizedCrossEntropy", "CategoricalHinge", "Circle", "CosineSimilarity", "Dice",
-    "Hinge", "Huber", "KLD", "KLDivergence", "LogCosh", "MAE", "MAPE", "MSLE", "MeanAbsoluteError",
+    "Hinge", "Huber", "KLD", "KLDivergence", "LogCosh", "MAPE", "MSLE",
     "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "Poisson", "SquaredHinge",
     "Tversky", "binary_focal_crossentropy", "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy", "categorical_hinge", "circle", "cosine_similarity",
     "ctc", "dice", "hinge", "huber", "kl_divergence", "kld", "kullback_leibler_divergence",
-    "log_cosh", "logcosh", "mae", "mape", "mean_absolute_error", "mean_absolute_percentage_error",
+    "log_cosh", "logcosh", "mape", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "msle", "poisson", "squared_hinge", "tversky",
 )
 
 
 def available():
     """What tinynet has, for error messages."""
-    return ("categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy and "
-            "mean_squared_error ('mse'), as strings, classes (CategoricalCrossentropy, ...) or "
+    return ("categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, "
+            "mean_squared_error ('mse') and mean_absolute_error ('mae'), as strings, classes (CategoricalCrossentropy, ...) or "
             "functions (tinynet.losses.categorical_crossentropy, ...)")
 
 

@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy, confusion matrix, per-class precision / recall / F1.
+"""Classification metrics: accuracy, confusion matrix, per-class precision / recall / F1; and the
+two errors of a regression that ``compile(metrics=...)`` also takes (:func:`errors`).
 
 All functions take *integer class labels* ``0 .. num_classes - 1``. For convenience, a 2-D array
 of shape ``(N, K)`` with ``K > 1`` -- one-hot targets or predicted probabilities / logits, as
@@ -296,6 +297,31 @@ def hits(y, out, logits=False, binary=False):
     return right.reshape(right.shape[0], -1).mean(axis=1)
 
 
+# Keras's names of the two regression errors tinynet computes -> the error
+ERROR_NAMES = {"mae": "mae", "mean_absolute_error": "mae", "mse": "mse",
+               "mean_squared_error": "mse"}
+
+
+# Keras 3 metrics tinynet does not implement (names as compile(metrics=...) takes them)
+KERAS_ONLY = (
+    "auc", "precision", "recall", "f1_score", "fbeta_score", "r2_score", "iou", "mean_iou",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "hinge", "squared_hinge",
+    "categorical_hinge", "kl_divergence", "kld", "log_cosh", "logcosh",
+    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle", "poisson",
+    "cosine_similarity", "root_mean_squared_error", "binary_crossentropy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy",
+)
+
+
+def errors(y, out, kind):
+    """Per example, the mean over its output units of ``|out - y|`` (``kind="mae"``, Keras's
+    ``mean_absolute_error`` metric) or ``(out - y)²`` (``"mse"``): shape ``(N,)``, ``y`` holding
+    one target per output unit. Their mean over the examples is the metric."""
+    d = out - y.reshape(out.shape)
+    e = abs(d) if kind == "mae" else d * d
+    return e.reshape(e.shape[0], -1).mean(axis=1)
+
+
 class _AccuracyMetric:
     """A Keras metric object: given to ``compile`` (``metrics=[SparseCategoricalAccuracy()]``)
     it names the accuracy the model computes (the arg-max class, or ``> 0.5`` for one unit); in
@@ -329,11 +355,14 @@ class _AccuracyMetric:
         if y_pred.ndim == 0 or y_true.size == 0 or len(y_true) != len(y_pred):
             raise ValueError(f"{type(self).__name__}.update_state: y_true {y_true.shape} and "
                              f"y_pred {y_pred.shape} must hold the same examples (N, ...)")
-        right = hits(y_true, y_pred, binary=self.binary)
+        right = self._per_example(y_true, y_pred)
         w = np.ones(len(right)) if sample_weight is None else \
             np.broadcast_to(np.asarray(sample_weight, dtype=float).reshape(-1), right.shape)
         self._total += float((w * right).sum())
         self._count += float(w.sum())
+
+    def _per_example(self, y_true, y_pred):
+        return hits(y_true, y_pred, binary=self.binary)
 
     def result(self):
         """The accuracy since the last ``reset_state`` (0 before any batch, as Keras)."""
@@ -387,7 +416,35 @@ class BinaryAccuracy(_AccuracyMetric):
         super().__init__(name, dtype)
 
 
-__all__ += ["Accuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "BinaryAccuracy"]
+class _ErrorMetric(_AccuracyMetric):
+    """A regression's error as a Keras metric object: ``compile(metrics=[MeanAbsoluteError()])``
+    logs it; ``update_state``/``result`` give the mean of :func:`errors` over the batches."""
+
+    kind = "mae"
+
+    def _per_example(self, y_true, y_pred):
+        if y_true.size != y_pred.size:
+            raise ValueError(f"{type(self).__name__}.update_state: y_true {y_true.shape} needs "
+                             f"one target per output, y_pred {y_pred.shape}")
+        return errors(y_true, y_pred, self.kind)
+
+
+class MeanAbsoluteError(_ErrorMetric):
+    """Keras's ``MeanAbsoluteError`` metric: the mean over examples and outputs of ``|p - y|``."""
+
+    default_name = "mean_absolute_error"
+    kind = "mae"
+
+
+class MeanSquaredError(_ErrorMetric):
+    """Keras's ``MeanSquaredError`` metric: the mean over examples and outputs of ``(p - y)²``."""
+
+    default_name = "mean_squared_error"
+    kind = "mse"
+
+
+__all__ += ["Accuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "BinaryAccuracy",
+            "MeanAbsoluteError", "MeanSquaredError", "errors"]
 
 
 def __getattr__(name):
@@ -397,5 +454,6 @@ def __getattr__(name):
     raise absent(f"tinynet.metrics has no {name}: it is a Keras metric tinynet does not "
                  "implement; compile(metrics=...) takes the accuracy under Keras's names "
                  f"({', '.join(ACCURACY_NAMES)}) or as Accuracy(), CategoricalAccuracy(), "
-                 "SparseCategoricalAccuracy(), BinaryAccuracy(); tinynet.metrics also has "
+                 "SparseCategoricalAccuracy(), BinaryAccuracy(), and a regression's errors "
+                 "('mae', 'mse', MeanAbsoluteError(), MeanSquaredError()); tinynet.metrics also has "
                  "confusion_matrix, f1_scores and classification_report for labels", __name__, name)

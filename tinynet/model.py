@@ -380,8 +380,9 @@ class Model:
         y = checks.one_target(y, n, self._output_key(), where)
         y = checks.targets(y, n, output_shape, self.graph.output.name, self.dtype, where,
                            loss_name=kind)
-        if "binary_accuracy" in self.metric_kinds.values():
-            checks.unit_labels(y, output_shape, where)
+        for kind in ("binary_accuracy", "mae", "mse"):
+            if kind in self.metric_kinds.values():
+                checks.unit_labels(y, output_shape, where, kind)
         if not self._warned_regression_accuracy:
             self._warned_regression_accuracy = checks.warn_if_accuracy_of_a_regression(self, y)
         return y
@@ -417,16 +418,19 @@ class Model:
         for m in metrics or []:
             kind = m if isinstance(m, str) else getattr(type(m), "default_name", None)
             name = m if isinstance(m, str) else getattr(m, "name", None)
-            if kind not in METRICS:
-                raise ValueError(f"unknown metric {m!r}; tinynet computes the accuracy, under "
-                                 f"Keras's names: {', '.join(METRICS)} (or as the classes of "
-                                 "tinynet.metrics)")
+            if kind not in METRICS and kind not in metrics_mod.ERROR_NAMES:
+                what = ("is a Keras metric that tinynet does not implement"
+                        if kind in metrics_mod.KERAS_ONLY else "is unknown")
+                raise ValueError(f"metric {m!r} {what}; tinynet computes the accuracy, under "
+                                 f"Keras's names: {', '.join(METRICS)}, and a regression's "
+                                 f"errors: {', '.join(metrics_mod.ERROR_NAMES)} (or as the "
+                                 "classes of tinynet.metrics)")
             base, k = name, 0
             while name in kinds:  # a name given twice is logged twice, as Keras: name_1, ...
                 k += 1
                 name = f"{base}_{k}"
             names.append(name)
-            kinds[name] = self._accuracy_kind(kind)
+            kinds[name] = self._metric_kind(kind)
         # every argument checked: the model takes them all (a compile that fails changes nothing)
         self.optimizer, self.loss, self.metrics, self.metric_kinds = optimizer, loss, names, kinds
         optimizer._model = weakref.ref(self)  # the optimizer is this model's now
@@ -480,11 +484,14 @@ class Model:
                              "running averages of other weights); "
                              f"{fresh}")
 
-    def _accuracy_kind(self, kind):
-        """Keras 3's reading of "accuracy": from the output's shape alone, whatever the loss: the
-        binary accuracy for one output unit (:func:`metrics.hits` sees it at each batch), else the
-        arg-max class (Keras 2 read a binary cross-entropy on several units as their binary
-        accuracy; ask for ``"binary_accuracy"`` for that)."""
+    def _metric_kind(self, kind):
+        """What a metric computes: ``"mae"`` or ``"mse"`` for a regression's errors, else the
+        accuracy as Keras 3 reads "accuracy": from the output's shape alone, whatever the loss:
+        the binary accuracy for one output unit (:func:`metrics.hits` sees it at each batch),
+        else the arg-max class (Keras 2 read a binary cross-entropy on several units as their
+        binary accuracy; ask for ``"binary_accuracy"`` for that)."""
+        if kind in metrics_mod.ERROR_NAMES:
+            return metrics_mod.ERROR_NAMES[kind]
         return "binary_accuracy" if kind == "binary_accuracy" else "accuracy"
 
     def _require_compiled(self, where):

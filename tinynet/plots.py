@@ -131,8 +131,10 @@ def _names(class_names, k, where):
 def _accuracy_key(h, history=None):
     """The accuracy's key in a history: one of Keras's names (``accuracy``, ``acc``,
     ``categorical_accuracy``, ...), else the name the model's metric was given
-    (``CategoricalAccuracy(name="acc_test")``)."""
-    given = getattr(getattr(history, "model", None), "metrics", None) or []
+    (``CategoricalAccuracy(name="acc_test")``); a model without an accuracy: its first metric
+    (a regression's ``mae``)."""
+    kinds = getattr(getattr(history, "model", None), "metric_kinds", None) or {}
+    given = sorted(kinds, key=lambda name: kinds[name] in metrics.ERROR_NAMES.values())
     return next((name for name in (*metrics.ACCURACY_NAMES, *given) if name in h), "accuracy")
 
 
@@ -158,8 +160,9 @@ def _epochs_of(history, h, key, where="plot_history"):
 
 def plot_history(history, path, title=None, size=(900, 360)):
     """Training and validation loss (left) and accuracy (right, under whichever of Keras's
-    names it was compiled: ``accuracy``, ``acc``, ``sparse_categorical_accuracy``, ...) per
-    epoch, the epochs numbered from 1 as ``fit`` prints them."""
+    names it was compiled: ``accuracy``, ``acc``, ``sparse_categorical_accuracy``, ...; a
+    regression's ``mae`` or ``mse`` when it has no accuracy) per epoch, the epochs numbered from
+    1 as ``fit`` prints them."""
     h = _history_dict(history)
     fig = _figure(size)
     axes = fig.subplots(1, 2)
@@ -167,7 +170,10 @@ def plot_history(history, path, title=None, size=(900, 360)):
     epochs = {key: _epochs_of(history, h, key) for key in
               ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h and len(h[key])}
     shown = [e for at in epochs.values() for e in at]
-    for ax, metric, label in zip(axes, ("loss", accuracy), ("loss", "accuracy")):
+    errors = getattr(getattr(history, "model", None), "metric_kinds", {}).get(accuracy) in \
+        metrics.ERROR_NAMES.values()
+    for ax, metric, label in zip(axes, ("loss", accuracy), ("loss", accuracy if errors else
+                                                               "accuracy")):
         ax.set_xlim(min(shown, default=1) - 0.5, max(shown, default=1) + 0.5)
         for key, name, style in ((metric, "training", "o-"), ("val_" + metric, "validation", "s--")):
             if key in epochs:

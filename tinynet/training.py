@@ -26,7 +26,7 @@ import numpy as np
 
 from . import activations, arena, backend, checks, losses, sysinfo, threads
 from .callbacks import History, TerminateOnNaN, overriding
-from .metrics import hits
+from .metrics import errors, hits
 from .callbacks import prepare as prepare_callbacks
 
 tqdm = sysinfo.progress_bar()  # the bars of fit, evaluate and predict
@@ -90,7 +90,13 @@ def metric_sums(model, y, out):
     given as ``compile(metrics=...)`` neither (only its ``weighted_metrics``, not in tinynet)."""
     logits, sums = on_logits(model), {}
     for name in model.metrics:
-        binary = model.metric_kinds.get(name) == "binary_accuracy"
+        kind = model.metric_kinds.get(name)
+        if kind in ("mae", "mse"):  # of the model's outputs: probabilities on the fused path
+            outputs = out if fused_loss(model) is None else \
+                activations.forward(model.graph.output.activation, out)
+            sums[name] = errors(y, outputs, kind).sum()
+            continue
+        binary = kind == "binary_accuracy"
         if binary and logits and getattr(model.loss, "fuses_with", None) == "softmax":
             # "logit > 0" is "probability > 0.5" for a sigmoid only: a softmax's units are
             # thresholded on its probabilities

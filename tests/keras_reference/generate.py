@@ -22,7 +22,8 @@ Fixture kinds (key ``kind``):
   ``y`` (``training=False``), a random ``G`` shaped like ``y`` and the gradients of
   ``sum(y * G)``: ``dx`` (or ``dx0``, ...) and ``dw0``, ``dw1``, ...
 * ``loss``: ``config`` (JSON: {"class": "CategoricalCrossentropy", "from_logits": ..., **other
-  constructor args}; also SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError),
+  constructor args}; also SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError,
+  MeanAbsoluteError),
   ``y_true`` (int64 for integer labels), ``y_pred``, ``loss`` (mean over the batch) and ``grad`` =
   dloss/dy_pred; for the classes other than CategoricalCrossentropy also ``function`` (the name of
   Keras's loss function, e.g. ``sparse_categorical_crossentropy``) and ``per_position`` (what it
@@ -393,7 +394,8 @@ def keras_script_layer_cases():
 # the Keras function that gives each loss class's values per position (the last axis reduced)
 LOSS_FUNCTIONS = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
                   "BinaryCrossentropy": "binary_crossentropy",
-                  "MeanSquaredError": "mean_squared_error"}
+                  "MeanSquaredError": "mean_squared_error",
+                  "MeanAbsoluteError": "mean_absolute_error"}
 
 
 def loss_fixture(name, from_logits, y_true, y_pred, cls="CategoricalCrossentropy", **args):
@@ -503,7 +505,7 @@ def sparse_loss_cases():
 
 
 def elementwise_loss_cases():
-    """Binary cross-entropy (probabilities and logits) and mean squared error."""
+    """Binary cross-entropy (probabilities and logits), mean squared and absolute errors."""
     bce, mse = "BinaryCrossentropy", "MeanSquaredError"
     out = {}
     rng = rng_for("bce_probs")
@@ -539,6 +541,15 @@ def elementwise_loss_cases():
     rng = rng_for("mse_labels_n")
     out["mse_labels_n"] = loss_fixture("mse_labels_n", None, rng.standard_normal(5),
                                        rng.standard_normal((5, 1)), mse)
+
+    mae = "MeanAbsoluteError"
+    rng = rng_for("mae")
+    y, p = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    p[2, 1] = y[2, 1]                             # no error: abs's gradient there is 0
+    out["mae"] = loss_fixture("mae", None, y, p, mae)
+    rng = rng_for("mae_labels_n")
+    out["mae_labels_n"] = loss_fixture("mae_labels_n", None, rng.standard_normal(5),
+                                       rng.standard_normal((5, 1)), mae)
     return out
 
 
