@@ -188,7 +188,7 @@ def check_rmsprop_step(module):
             s_ref = optimizer.get_state([reference])["slots"][0][0]
             where = f"after step {step + 1} with {settings or 'the defaults'}"
             _largest_difference(s, s_ref, f"the s you return {where}",
-                                "equation (1): the new s = rho * s + (1 - rho) * g * g, rho weighing "
+                                "equation (1): the new s = rho * s + (1 - rho) * (g * g), rho weighing "
                                 "the old s; return it with theta")
             worst = max(worst, _largest_difference(
                 ours, reference, f"theta {where}", "equation (2) with the new s, and epsilon inside "

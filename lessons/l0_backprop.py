@@ -185,7 +185,7 @@ compare("dL/dW1 by hand vs central differences", dW1, numeric_dW1, bound=1e-8)
 eta, rho, eps = 0.01, 0.9, 1e-7
 by_hand = []
 for theta, g in [(W1, dW1), (b1, db1), (W2, dW2), (b2, db2)]:
-    s = rho * 0.0 + (1 - rho) * g * g                  # (1), from s = 0
+    s = rho * 0.0 + (1 - rho) * (g * g)                # (1), from s = 0
     by_hand.append(theta - eta * g / np.sqrt(s + eps))  # (2)
 
 model = Sequential([layers.Input((D,)), layers.Dense(H, activation="relu", name="hidden"),

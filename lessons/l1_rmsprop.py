@@ -65,7 +65,7 @@ def rmsprop_by_hand(gradient, theta, learning_rate, steps, rho=0.9, momentum=0.0
     path = [theta.copy()]
     for _ in range(steps):
         g = gradient(theta)
-        s = rho * s + (1 - rho) * g * g                                     # (1)
+        s = rho * s + (1 - rho) * (g * g)                                   # (1)
         if centered:
             mean_g = rho * mean_g + (1 - rho) * g
             step = learning_rate * g / np.sqrt(s - mean_g * mean_g + epsilon)

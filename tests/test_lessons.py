@@ -284,7 +284,7 @@ WRONG = {  # a plausible mistake per exercise
         conv_params=lambda kh, kw, c, f: kh * kw * c * f + f),
     "ex3_rmsprop_step": types.SimpleNamespace(                                     # epsilon outside the root
         rmsprop_step=lambda t, g, s, learning_rate=0.001, rho=0.9, epsilon=1e-7: (
-            t - learning_rate * g / (np.sqrt(rho * s + (1 - rho) * g * g) + epsilon), rho * s + (1 - rho) * g * g)),
+            t - learning_rate * g / (np.sqrt(rho * s + (1 - rho) * (g * g)) + epsilon), rho * s + (1 - rho) * (g * g))),
     "ex4_maxpool_backward": types.SimpleNamespace(                                 # spreads over ties
         maxpool_backward=lambda x, go, pool=2: np.where(
             x == np.repeat(np.repeat(x.reshape(x.shape[0], x.shape[1] // pool, pool, x.shape[2] // pool, pool,
@@ -311,7 +311,7 @@ def test_checker_reports_an_exception_and_a_changed_input():
     assert status in ("error", "failed") and detail
 
     def in_place(theta, g, s, learning_rate=0.001, rho=0.9, epsilon=1e-7):
-        s = rho * s + (1 - rho) * g * g
+        s = rho * s + (1 - rho) * (g * g)
         theta -= learning_rate * g / np.sqrt(s + epsilon)
         return theta, s
     status, detail = check.check("ex3_rmsprop_step", types.SimpleNamespace(rmsprop_step=in_place))
@@ -327,12 +327,12 @@ def _f1_without_zero_rule(cm, nan=None):
 
 
 def _rmsprop(t, g, s, learning_rate=0.001, rho=0.9, epsilon=1e-7, sign=-1, keep_s=False, swap=False):
-    new_s = (1 - rho) * s + rho * g * g if swap else rho * s + (1 - rho) * g * g
+    new_s = (1 - rho) * s + rho * (g * g) if swap else rho * s + (1 - rho) * (g * g)
     return t + sign * learning_rate * g / np.sqrt(new_s + epsilon), (s if keep_s else new_s)
 
 
 def _in_place_g(t, g, s, learning_rate=0.001, rho=0.9, epsilon=1e-7):
-    s = rho * s + (1 - rho) * g * g
+    s = rho * s + (1 - rho) * (g * g)
     g /= np.sqrt(s + epsilon)
     return t - learning_rate * g, s
 

@@ -21,7 +21,7 @@ def rmsprop_by_hand(lr=0.001, rho=0.9, momentum=0.0, eps=1e-7, centered=False):
     theta, s, mean_g, m = THETA0.copy(), np.zeros_like(THETA0), np.zeros_like(THETA0), np.zeros_like(THETA0)
     out = []
     for g in GRADS:
-        s = rho * s + (1 - rho) * g * g                 # (1)  s = βs + (1-β) g⊙g
+        s = rho * s + (1 - rho) * (g * g)               # (1)  s = βs + (1-β) g⊙g
         if centered:
             mean_g = rho * mean_g + (1 - rho) * g
             step = lr * g / np.sqrt(s - mean_g ** 2 + eps)
