@@ -349,6 +349,7 @@ NORMAL_INITIALIZERS = [
     ("lecun_normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), (1 / 400) ** 0.5,
      True),
     ("random_normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), 0.05, False),
+    ("normal", lambda i: layers.Dense(200, kernel_initializer=i), (400,), 0.05, False),  # Keras 2
 ]
 
 
@@ -387,6 +388,23 @@ def test_keras_draws_the_distributions_the_normal_initializers_are_checked_again
     layer.build(input_shape)
     w = real_keras.initializers.get(name)(tuple(layer.kernel.shape))
     _check_normal_draws(real_keras.ops.convert_to_numpy(w), std, truncated)
+
+
+@pytest.mark.parametrize("name", ["random_uniform", "uniform", "RandomUniform",
+                                  {"class_name": "RandomUniform",
+                                   "config": {"seed": None, "minval": -0.05, "maxval": 0.05}}])
+def test_the_random_uniform_initializer_draws_within_five_hundredths(name):
+    """Keras 2 scripts' ``kernel_initializer="uniform"`` (Keras 3 still takes it) was refused."""
+    keras.utils.set_random_seed(0)
+    layer = layers.Dense(200, kernel_initializer=name)
+    layer.build((300,))
+    w = np.asarray(layer.kernel, dtype=np.float64)
+    assert -0.05 <= w.min() < -0.0499 and 0.0499 < w.max() <= 0.05
+    assert w.std() == pytest.approx(0.1 / 12 ** 0.5, rel=0.02)  # U(-a, a): std a / sqrt(3)
+    assert layer.get_config()["kernel_initializer"] == "random_uniform"
+    with pytest.raises(ValueError, match="not implemented"):
+        layers.Dense(2, kernel_initializer={"class_name": "RandomUniform",
+                                            "config": {"minval": -1.0, "maxval": 1.0}})
 
 
 # ---- mistakes Keras lets pass --------------------------------------------------------------

@@ -38,9 +38,12 @@ from ..shapes import fmt_shape
 #   lecun_uniform, lecun_normal                      scale 1, fan = fan_in
 # The truncated normal draws N(0, s^2) and draws again every value beyond two s, which leaves a
 # standard deviation of 0.8796 s: Keras takes s = sqrt(scale / fan) / 0.8796 so that the kernel's
-# own standard deviation is sqrt(scale / fan). random_normal is N(0, 0.05^2), not truncated.
+# own standard deviation is sqrt(scale / fan). random_normal is N(0, 0.05^2), not truncated, and
+# random_uniform U(-0.05, 0.05) (Keras 2 scripts call them "normal" and "uniform").
 INITIALIZERS = ("glorot_uniform", "he_uniform", "lecun_uniform", "glorot_normal", "he_normal",
-                "lecun_normal", "random_normal", "zeros")
+                "lecun_normal", "random_normal", "random_uniform", "zeros")
+# Keras's other names for two of them (Keras 2 scripts' kernel_initializer="uniform")
+INITIALIZER_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
 TRUNCATED_STD = 0.87962566103423978  # the standard deviation of N(0, 1) cut at -2 and 2
 
 
@@ -51,7 +54,8 @@ def initial_kernel(shape, fan_in, fan_out, initializer="glorot_uniform"):
     if initializer.endswith("_uniform"):
         limit = {"glorot_uniform": math.sqrt(6.0 / (fan_in + fan_out)),
                  "he_uniform": math.sqrt(6.0 / fan_in),
-                 "lecun_uniform": math.sqrt(3.0 / fan_in)}[initializer]
+                 "lecun_uniform": math.sqrt(3.0 / fan_in),
+                 "random_uniform": 0.05}[initializer]
         w = backend.rng().uniform(-limit, limit, size=shape)
     elif initializer == "random_normal":
         w = backend.rng().normal(0.0, 0.05, size=shape)
@@ -65,7 +69,7 @@ def initial_kernel(shape, fan_in, fan_out, initializer="glorot_uniform"):
 
 # what a Keras initializer's get_config holds when it draws as tinynet's of the same name
 _INITIALIZER_DEFAULTS = {"seed": None, "input_axes": None, "output_axes": None, "mean": 0.0,
-                         "stddev": 0.05}
+                         "stddev": 0.05, "minval": -0.05, "maxval": 0.05}
 
 
 def _initializer_name(value):
@@ -81,7 +85,7 @@ def _initializer_name(value):
         value = value["class_name"]
     if isinstance(value, str) and value[:1].isupper():  # "GlorotUniform" -> "glorot_uniform"
         value = "".join("_" + c.lower() if c.isupper() else c for c in value).lstrip("_")
-    return value
+    return INITIALIZER_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
 def truncated_normal(shape, s):
