@@ -1297,6 +1297,25 @@ def test_a_missing_or_extra_last_axis_of_one_is_added_or_dropped_as_keras_3_does
         np.testing.assert_array_equal(other[2], results[0][2])
     with pytest.raises(ValueError, match=r"expects input of shape \(None, 1\), got \(None, 2\)"):
         model.predict(rng.random((3, 2)))
+    backend.set_seed(0)  # Keras's [x] for a one-input model, x a vector (a review)
+    model = keras.Sequential([layers.Dense(1, input_shape=[1])])
+    model.compile("sgd", "mse")
+    assert model.fit([h], y, epochs=2, shuffle=False, verbose=0).history["loss"] == results[0][0]
+    # a model used as a layer, on images without their channel axis (a review)
+    x = rng.random((10, 6, 6))
+    runs = []
+    for shape, images in (((6, 6), x), ((6, 6, 1), x[..., None])):
+        backend.set_seed(0)
+        inner = keras.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+                                  layers.Dense(3, activation="softmax")])
+        outer_input = layers.Input(shape)
+        outer = keras.Model(outer_input, inner(outer_input))
+        outer.compile("sgd", "sparse_categorical_crossentropy")
+        runs.append(outer.fit(images, np.arange(10) % 3, epochs=2, shuffle=False,
+                              verbose=0).history["loss"] + [outer.get_weights()])
+    assert runs[0][:2] == runs[1][:2]
+    for a, b in zip(runs[0][2], runs[1][2]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_regression_s_errors_are_logged_and_early_stopping_minimises_them():
@@ -1325,6 +1344,29 @@ def test_a_regression_s_errors_are_logged_and_early_stopping_minimises_them():
     assert float(metric.result()) == pytest.approx((0.5 + 1.0 + 0.0) / 4)
 
 
+@pytest.mark.parametrize("given, logged", [
+    (["MAE", "MSE"], ["MAE", "MSE"]),
+    (["MeanAbsoluteError", "mean_squared_error"], ["MeanAbsoluteError", "mean_squared_error"]),
+    ([keras.metrics.mean_absolute_error, keras.losses.mse], ["mean_absolute_error",
+                                                              "mean_squared_error"]),
+])
+def test_every_keras_name_of_the_errors_is_taken_and_logged_as_given(given, logged):
+    """Keras 3 takes 'MAE', class names as strings and its metric functions, and logs each under
+    the string given or the function's name; tinynet refused them as unknown (a review)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((20, 3)), rng.random(20)
+    model = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", "mse", metrics=given)
+    h = model.fit(x, y, epochs=1, verbose=0).history
+    assert sorted(h) == sorted(logged + ["loss"])
+    p = model.predict(x)[:, 0]
+    values = dict(zip(["loss"] + logged, model.evaluate(x, y, verbose=0)))
+    assert values[logged[0]] == pytest.approx(np.mean(np.abs(p - y)), rel=1e-6)
+    assert values[logged[1]] == pytest.approx(np.mean((p - y) ** 2), rel=1e-6)
+    from tinynet import plots
+    assert plots._accuracy_key(h) == logged[0]  # plot_history of the dict alone shows it too
+
+
 def test_keras_metrics_and_activations_tinynet_lacks_are_named_so():
     model = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
     with pytest.raises(ValueError, match=r"metric 'auc' is a Keras metric that tinynet does not "
@@ -1332,6 +1374,9 @@ def test_keras_metrics_and_activations_tinynet_lacks_are_named_so():
         model.compile("sgd", "mse", metrics=["auc"])
     with pytest.raises(ValueError, match=r"metric 'acuracy' is unknown"):
         model.compile("sgd", "mse", metrics=["acuracy"])
+    with pytest.raises(ValueError, match=r"metric 'RootMeanSquaredError' is a Keras metric that "
+                                         r"tinynet does not implement"):
+        model.compile("sgd", "mse", metrics=["RootMeanSquaredError"])
     with pytest.raises(ValueError, match=r"activation 'elu' in layer 'hidden' is a Keras "
                                          r"activation that tinynet does not implement"):
         layers.Dense(3, activation="elu", name="hidden")

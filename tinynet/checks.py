@@ -82,6 +82,13 @@ def _is_pair(a):
         a[0].shape[0] == a[1].shape[0] and tuple(a[0].shape) != tuple(a[1].shape)
 
 
+def fits(shape, expected):
+    """Whether examples of ``shape`` are inputs of ``expected``, as Keras 3 takes them: the same
+    shape, or one whose last axis of length 1 is missing (images (28, 28) for a model of
+    (28, 28, 1), one feature given as a number) or extra."""
+    return shape == expected or shape + (1,) == expected or shape == expected + (1,)
+
+
 def one_named(a, what, name, kind, where, thing="array"):
     """The value of Keras's ``{name: a}`` for a model's one input or output, else an error that
     names the keys given and the model's one name."""
@@ -100,7 +107,7 @@ def one_input(x, expected, name=None, where="fit"):
     if isinstance(x, dict):
         return one_named(x, "x", name, "input", where)
     if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape") and \
-            expected is not None and tuple(x[0].shape[1:]) == tuple(expected):
+            expected is not None and fits(tuple(x[0].shape[1:]), tuple(expected)):
         return x[0]
     if isinstance(x, (list, tuple)) and len(x) > 1 and expected is not None and \
             all(getattr(e, "ndim", 0) >= 2 and tuple(e.shape[1:]) == tuple(expected) for e in x):
@@ -131,9 +138,7 @@ def inputs(x, expected, dtype, model_name, where):
     if x.shape[0] == 0:
         raise ValueError(f"{where}: x is empty (shape {tuple(x.shape)})")
     got = tuple(x.shape[1:])
-    if got + (1,) == expected or got == expected + (1,):
-        # as Keras 3 does: a last axis of length 1 added (images (N, 28, 28) for a model of
-        # (28, 28, 1), one feature as a vector (N,)) or dropped
+    if fits(got, expected):
         x = x.reshape((x.shape[0],) + expected)
         got = expected
     if got != expected:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import eager_scalar, to_numpy
+from .losses import mean_absolute_error, mean_squared_error  # Keras's metric functions too
 
 __all__ = [
     "accuracy",
@@ -300,10 +301,21 @@ def hits(y, out, logits=False, binary=False):
 # Keras's names of the two regression errors tinynet computes -> the error
 ERROR_NAMES = {"mae": "mae", "mean_absolute_error": "mae", "mse": "mse",
                "mean_squared_error": "mse"}
+# the other strings Keras takes for the metrics tinynet has (its classes' names, "MAE") -> the name
+# above (the metric is still logged under the string given, as Keras logs it)
+METRIC_ALIASES = {"MAE": "mae", "MSE": "mse", "MeanAbsoluteError": "mean_absolute_error",
+                  "MeanSquaredError": "mean_squared_error", "Accuracy": "accuracy",
+                  "BinaryAccuracy": "binary_accuracy", "CategoricalAccuracy": "categorical_accuracy",
+                  "SparseCategoricalAccuracy": "sparse_categorical_accuracy"}
 
 
 # Keras 3 metrics tinynet does not implement (names as compile(metrics=...) takes them)
 KERAS_ONLY = (
+    "AUC", "Precision", "Recall", "F1Score", "FBetaScore", "R2Score", "IoU", "MeanIoU",
+    "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "RootMeanSquaredError",
+    "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "CosineSimilarity",
+    "LogCoshError", "KLDivergence", "Poisson", "Hinge", "SquaredHinge", "CategoricalHinge",
+    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
     "auc", "precision", "recall", "f1_score", "fbeta_score", "r2_score", "iou", "mean_iou",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "hinge", "squared_hinge",
     "categorical_hinge", "kl_divergence", "kld", "log_cosh", "logcosh",
@@ -444,7 +456,8 @@ class MeanSquaredError(_ErrorMetric):
 
 
 __all__ += ["Accuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "BinaryAccuracy",
-            "MeanAbsoluteError", "MeanSquaredError", "errors"]
+            "MeanAbsoluteError", "MeanSquaredError", "errors", "mean_absolute_error",
+            "mean_squared_error"]
 
 
 def __getattr__(name):

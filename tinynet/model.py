@@ -418,6 +418,11 @@ class Model:
         for m in metrics or []:
             kind = m if isinstance(m, str) else getattr(type(m), "default_name", None)
             name = m if isinstance(m, str) else getattr(m, "name", None)
+            if callable(m) and not isinstance(m, type) and kind is None and \
+                    (getattr(m, "__module__", None) or "").split(".")[0] in ("tinynet", "keras",
+                                                                            "tensorflow"):
+                kind = name = getattr(m, "__name__", None)  # Keras's metric functions, by name
+            kind = metrics_mod.METRIC_ALIASES.get(kind, kind)
             if kind not in METRICS and kind not in metrics_mod.ERROR_NAMES:
                 what = ("is a Keras metric that tinynet does not implement"
                         if kind in metrics_mod.KERAS_ONLY else "is unknown")

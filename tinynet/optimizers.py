@@ -6,8 +6,8 @@ the state follows the model through a save, a load or a copy of its arrays. A pa
 arrays are created on first use, of its shape, dtype and device (zeros, or Adagrad's initial
 value). The updates are Keras 3's: the same operations in the same order, in the parameters'
 float type, so that a float32 step is Keras's to the last bit (``tests/test_interop.py``); the
-one exception is ``clipnorm``/``global_clipnorm``, whose norm is a sum added in another order (a
-rounding). In float64, Keras on TensorFlow rounds some Python-float hyper-parameters through
+exceptions are ``clipnorm``/``global_clipnorm``, whose norm is a sum added in another order (a
+rounding), and a schedule's rate, computed in float64 here and in float32 by Keras. In float64, Keras on TensorFlow rounds some Python-float hyper-parameters through
 float32 (``ops.cast(0.9, "float64")`` is 0.8999999761581421: SGD's momentum, Adam's betas);
 tinynet keeps them exact.
 

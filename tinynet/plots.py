@@ -135,7 +135,9 @@ def _accuracy_key(h, history=None):
     (a regression's ``mae``)."""
     kinds = getattr(getattr(history, "model", None), "metric_kinds", None) or {}
     given = sorted(kinds, key=lambda name: kinds[name] in metrics.ERROR_NAMES.values())
-    return next((name for name in (*metrics.ACCURACY_NAMES, *given) if name in h), "accuracy")
+    errors = [key for key in h if metrics.METRIC_ALIASES.get(key, key) in metrics.ERROR_NAMES]
+    return next((name for name in (*metrics.ACCURACY_NAMES, *given, *errors) if name in h),
+                "accuracy")
 
 
 # ---- training curves ------------------------------------------------------------------------
@@ -170,8 +172,9 @@ def plot_history(history, path, title=None, size=(900, 360)):
     epochs = {key: _epochs_of(history, h, key) for key in
               ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h and len(h[key])}
     shown = [e for at in epochs.values() for e in at]
-    errors = getattr(getattr(history, "model", None), "metric_kinds", {}).get(accuracy) in \
-        metrics.ERROR_NAMES.values()
+    kinds = getattr(getattr(history, "model", None), "metric_kinds", None) or {}
+    errors = metrics.METRIC_ALIASES.get(accuracy, accuracy) in metrics.ERROR_NAMES or \
+        kinds.get(accuracy) in metrics.ERROR_NAMES.values()
     for ax, metric, label in zip(axes, ("loss", accuracy), ("loss", accuracy if errors else
                                                                "accuracy")):
         ax.set_xlim(min(shown, default=1) - 0.5, max(shown, default=1) + 0.5)

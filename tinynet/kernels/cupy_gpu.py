@@ -157,21 +157,24 @@ def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     return dx
 
 
+# The operations of optimizers.RMSprop.update in its order, each rounded on its own (no fused
+# multiply-adds: --fmad=false), with 1 - rho rounded once from Python's, as the reference's and
+# Keras's: the same numbers (not yet run on a GPU).
 _rmsprop = cp.ElementwiseKernel(
-    "T g, T lr, T rho, T eps, T mu, bool centered",
+    "T g, T lr, T rho, T one_minus_rho, T eps, T mu, bool centered",
     "T theta, T s, T mean_grad, T moment",
     """
-    s = rho * s + (1 - rho) * (g * g);                    // (1)
+    s = rho * s + one_minus_rho * (g * g);                // (1)
     T denominator = s + eps;
     if (centered) {
-        mean_grad = rho * mean_grad + (1 - rho) * g;
+        mean_grad = rho * mean_grad + one_minus_rho * g;
         denominator = s - mean_grad * mean_grad + eps;
     }
     T step = lr * g / sqrt(denominator);                  // (2)
     if (mu > 0) { moment = mu * moment + step; step = moment; }
     theta -= step;
     """,
-    "tinynet_rmsprop")
+    "tinynet_rmsprop", options=("--fmad=false",))
 
 
 def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False):
@@ -195,4 +198,5 @@ def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, cente
     mean_grad = cp.zeros_like(theta) if mean_grad is None else mean_grad  # unused by the kernel
     moment = cp.zeros_like(theta) if moment is None else moment
     t = theta.dtype.type
-    _rmsprop(g, t(lr), t(rho), t(eps), t(momentum), bool(centered), theta, s, mean_grad, moment)
+    _rmsprop(g, t(lr), t(rho), t(1 - rho), t(eps), t(momentum), bool(centered), theta, s,
+             mean_grad, moment)

@@ -5,6 +5,7 @@
 
 Its weights are the inner model's arrays themselves, so training the outer model trains the inner.
 """
+from ..checks import fits
 from .base import Layer
 
 
@@ -96,7 +97,7 @@ class NestedModel(Layer):
 
     def build(self, input_shape):
         expected = self.model.graph.input.input_shape
-        if tuple(input_shape) != expected:
+        if not fits(tuple(input_shape), expected):  # (a last axis of 1 missing or extra: reshaped)
             raise ValueError(f"model '{self.model.name}' used as a layer expects input of shape "
                              f"{(None,) + expected}, got {(None,) + tuple(input_shape)}")
         super().build(input_shape)
@@ -107,7 +108,9 @@ class NestedModel(Layer):
     def forward(self, x, training=False, activate=True):
         """The inner model's output, or its output layer's pre-activation with ``activate=False``."""
         self._pass = None
-        y = self.model.graph.forward(self._check_input(x), training=training, logits=not activate)
+        x = self._check_input(x)
+        x = x.reshape((x.shape[0],) + self.model.graph.input.input_shape)  # (see build)
+        y = self.model.graph.forward(x, training=training, logits=not activate)
         self._inner_pass = self.model.graph._pass  # the inner model run on its own since: refused
         return y
 
@@ -117,4 +120,5 @@ class NestedModel(Layer):
                              f"model '{self.model.name}', used as a layer in it, ran again since "
                              "on its own: what its layers kept is no longer that pass's; run the "
                              "outer model's forward pass again, then backward()")
-        return self.model.graph.backward(grad_output, need_input_grad=need_input_grad)
+        dx = self.model.graph.backward(grad_output, need_input_grad=need_input_grad)
+        return None if dx is None else dx.reshape((dx.shape[0],) + self.input_shape)
