@@ -393,8 +393,8 @@ def _user_stacklevel():
 def warn_if_accuracy_of_a_regression(model, y):
     """Warn when an accuracy on one output unit (``"accuracy"`` or ``binary_accuracy`` of a
     sigmoid or regression output) is given targets that are not 0/1 labels and either lie outside
-    [0, 1] or train a mean squared error: a regression's targets. The accuracy cuts outputs and
-    targets at 0.5 and counts the matches, a number that looks like a score and says nothing of
+    [0, 1] or train a squared or absolute error: a regression's targets. The accuracy cuts outputs
+    and targets at 0.5 and counts the matches, a number that looks like a score and says nothing of
     the fit (0.72 to 1.00 on house prices of 20 ± 5 whose error stayed at 392; Keras 3 compares
     each target with the cut output: about 0). Returns whether it warned."""
     units = [name for name, kind in model.metric_kinds.items() if kind == "binary_accuracy"
@@ -413,7 +413,8 @@ def warn_if_accuracy_of_a_regression(model, y):
                   "the outputs and the targets at 0.5 and counts the matches, which scores two "
                   "classes, not a regression (Keras 3 compares each target with the cut output "
                   "and reports about 0); judge a regression by its loss, or compile it with "
-                  "metrics=['mae'] (its mean absolute error)", UserWarning, stacklevel=_user_stacklevel())
+                  "metrics=['mae'] (its mean absolute error)", UserWarning,
+                  stacklevel=_user_stacklevel())
     return True
 
 

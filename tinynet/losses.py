@@ -6,7 +6,7 @@ where a position is
 
 * for the cross-entropies over ``K`` classes, one row of ``K`` outputs: ``M = N`` for ``(N, K)``,
   ``M = N H W`` for a softmax per pixel ``(N, H, W, K)`` (as in Keras);
-* for the element-wise losses (mean squared error, binary cross-entropy), one output unit:
+* for the element-wise losses (mean squared and absolute errors, binary cross-entropy), one unit:
   ``M = N K`` for ``(N, K)`` (Keras averages over the last axis, then over the batch).
 
 ``per_example`` gives each example's mean over its own positions, shape ``(N,)``; the batch loss
@@ -59,18 +59,19 @@ output unit::
     L = |p - y|,      dL/dp = sign(p - y) / M
 
 Fused losses. A model whose last layer applies a softmax (or a sigmoid), compiled with a
-cross-entropy on probabilities, is trained on the logits, as Keras on TensorFlow does: ``fit`` asks the last
-layer for its logits ``z`` instead of ``p = softmax(z)`` and starts the backward pass from
-``dL/dz`` -- the same loss, without the clipping, and one Jacobian product fewer. The functions
-:func:`softmax_cross_entropy`, :func:`sparse_softmax_cross_entropy` and
+cross-entropy on probabilities, is trained on the logits, as Keras on TensorFlow does: ``fit``
+asks the last layer for its logits ``z`` instead of ``p = softmax(z)`` and starts the backward
+pass from ``dL/dz`` -- the same loss, without the clipping, and one Jacobian product fewer. The
+functions :func:`softmax_cross_entropy`, :func:`sparse_softmax_cross_entropy` and
 :func:`sigmoid_cross_entropy` compute ``(per-example losses, dL/dz)`` in one go, and each loss
 that can be fused names the activation it fuses with (``loss.fuses_with``) and gives that pair
 for its own targets (``loss.logits_loss(y_true, z)``, label smoothing included).
 
 Besides the classes, Keras's functions (:func:`categorical_crossentropy`,
 :func:`sparse_categorical_crossentropy`, :func:`binary_crossentropy`, :func:`mean_squared_error`
-alias :func:`mse`, :func:`mean_absolute_error` alias :func:`mae`) return the loss per position (the last axis reduced), as Keras's do, and
-:func:`get` turns a name, a class, a function or an instance into a loss object.
+alias :func:`mse`, :func:`mean_absolute_error` alias :func:`mae`) return the loss per position
+(the last axis reduced), as Keras's do, and :func:`get` turns a name, a class, a function or an
+instance into a loss object.
 """
 import functools
 import math
@@ -659,8 +660,9 @@ KERAS_ONLY = (
 def available():
     """What tinynet has, for error messages."""
     return ("categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, "
-            "mean_squared_error ('mse') and mean_absolute_error ('mae'), as strings, classes (CategoricalCrossentropy, ...) or "
-            "functions (tinynet.losses.categorical_crossentropy, ...)")
+            "mean_squared_error ('mse') and mean_absolute_error ('mae'), as strings, classes "
+            "(CategoricalCrossentropy, ...) or functions (tinynet.losses.categorical_crossentropy, "
+            "...)")
 
 
 def get(loss):

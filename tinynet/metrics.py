@@ -305,7 +305,8 @@ ERROR_NAMES = {"mae": "mae", "mean_absolute_error": "mae", "mse": "mse",
 # above (the metric is still logged under the string given, as Keras logs it)
 METRIC_ALIASES = {"MAE": "mae", "MSE": "mse", "MeanAbsoluteError": "mean_absolute_error",
                   "MeanSquaredError": "mean_squared_error", "Accuracy": "accuracy",
-                  "BinaryAccuracy": "binary_accuracy", "CategoricalAccuracy": "categorical_accuracy",
+                  "BinaryAccuracy": "binary_accuracy",
+                  "CategoricalAccuracy": "categorical_accuracy",
                   "SparseCategoricalAccuracy": "sparse_categorical_accuracy"}
 
 
@@ -468,5 +469,6 @@ def __getattr__(name):
                  "implement; compile(metrics=...) takes the accuracy under Keras's names "
                  f"({', '.join(ACCURACY_NAMES)}) or as Accuracy(), CategoricalAccuracy(), "
                  "SparseCategoricalAccuracy(), BinaryAccuracy(), and a regression's errors "
-                 "('mae', 'mse', MeanAbsoluteError(), MeanSquaredError()); tinynet.metrics also has "
+                 "('mae', 'mse', MeanAbsoluteError(), MeanSquaredError()); tinynet.metrics also "
+                 "has "
                  "confusion_matrix, f1_scores and classification_report for labels", __name__, name)

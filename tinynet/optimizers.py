@@ -7,9 +7,10 @@ arrays are created on first use, of its shape, dtype and device (zeros, or Adagr
 value). The updates are Keras 3's: the same operations in the same order, in the parameters'
 float type, so that a float32 step is Keras's to the last bit (``tests/test_interop.py``); the
 exceptions are ``clipnorm``/``global_clipnorm``, whose norm is a sum added in another order (a
-rounding), and a schedule's rate, computed in float64 here and in float32 by Keras. In float64, Keras on TensorFlow rounds some Python-float hyper-parameters through
-float32 (``ops.cast(0.9, "float64")`` is 0.8999999761581421: SGD's momentum, Adam's betas);
-tinynet keeps them exact.
+rounding), and a schedule's rate, computed in float64 here and in float32 by Keras. In float64,
+Keras on TensorFlow rounds some Python-float hyper-parameters through float32
+(``ops.cast(0.9, "float64")`` is 0.8999999761581421: SGD's momentum, Adam's betas); tinynet
+keeps them exact.
 
 One step, for every parameter ``θ`` with gradient ``g`` (as Keras's ``apply_gradients``):
 
@@ -696,8 +697,8 @@ class RMSprop(Optimizer):
 
 class SGD(Optimizer):
     """Gradient descent ``θ = θ - η g``; with momentum ``v = μ v - η g``, ``θ = θ + v``
-    (Nesterov: ``θ = θ + μ v - η g``). ``η = learning_rate``, ``μ = momentum``; ``v`` starts at
-    zero."""
+    (Nesterov: ``θ = θ + μ v - η g``). ``η = learning_rate``, ``μ = momentum``; ``v`` starts
+    at zero."""
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
