@@ -380,9 +380,9 @@ class Model:
         y = checks.one_target(y, n, self._output_key(), where)
         y = checks.targets(y, n, output_shape, self.graph.output.name, self.dtype, where,
                            loss_name=kind)
-        for kind in ("binary_accuracy", "mae", "mse"):
-            if kind in self.metric_kinds.values():
-                checks.unit_labels(y, output_shape, where, kind)
+        for metric in ("binary_accuracy", "mae", "mse"):
+            if metric in self.metric_kinds.values():
+                checks.unit_labels(y, output_shape, where, metric)
         if not self._warned_regression_accuracy:
             self._warned_regression_accuracy = checks.warn_if_accuracy_of_a_regression(self, y)
         return y
@@ -418,10 +418,12 @@ class Model:
         for m in metrics or []:
             kind = m if isinstance(m, str) else getattr(type(m), "default_name", None)
             name = m if isinstance(m, str) else getattr(m, "name", None)
-            if callable(m) and not isinstance(m, type) and kind is None and \
+            if kind is None and hasattr(m, "__name__") and callable(m) and \
                     (getattr(m, "__module__", None) or "").split(".")[0] in ("tinynet", "keras",
                                                                             "tensorflow"):
-                kind = name = getattr(m, "__name__", None)  # Keras's metric functions, by name
+                kind = name = m.__name__  # Keras's metric functions, by name
+            elif kind is None and not isinstance(m, str):
+                kind = type(m).__name__  # another library's metric object, by its class's name
             kind = metrics_mod.METRIC_ALIASES.get(kind, kind)
             if kind not in METRICS and kind not in metrics_mod.ERROR_NAMES:
                 what = ("is a Keras metric that tinynet does not implement"
