@@ -57,7 +57,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | train-on-batch-uncompiled | `train_on_batch` before `compile` | NotCompiledError | `train_on_batch: model 'mlp' is not compiled; call model.compile(optimizer, loss, metrics) first` |
 | predict-uncompiled | `predict` before `compile` | works | as in Keras: outputs of shape (10, 3) |
 | unknown-activation | `Dense(8, activation="rleu", name="hidden")` | ValueError | `activation 'rleu' in layer 'hidden' is unknown; tinynet's: linear, relu, sigmoid, tanh, softmax` |
-| unknown-activation-layer | `Activation("softplus")` | ValueError | `activation 'softplus' in layer 'activation' is a Keras activation that tinynet does not implement` |
+| unknown-activation-layer | `Activation("softplus")` | ValueError | `is a Keras activation that tinynet does not implement; tinynet's: linear, relu` |
 | unknown-loss | `compile(loss="huber")` | ValueError | `loss 'huber' is a Keras loss that tinynet does not implement; tinynet has categorical_crossentropy` |
 | unknown-optimizer | `compile("adamw")` | ValueError | `optimizer 'adamw' is a Keras optimizer that tinynet does not implement; tinynet has Adam, RMSprop, SGD` |
 | unknown-metric | `compile(metrics=["acuracy"])` | ValueError | `metric 'acuracy' is unknown; tinynet computes the accuracy, under Keras's names: accuracy, acc` |
