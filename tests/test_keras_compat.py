@@ -1367,6 +1367,15 @@ def test_every_keras_name_of_the_errors_is_taken_and_logged_as_given(given, logg
     assert plots._accuracy_key(h) == logged[0]  # plot_history of the dict alone shows it too
 
 
+def test_an_unbuilt_layer_has_no_parameter_count_as_in_keras():
+    """``Dense(3).count_params()`` answered 0 (Keras raises: the weights do not exist yet)."""
+    dense = layers.Dense(3)
+    with pytest.raises(ValueError, match=r"layer 'dense.*' is not built yet.*layer\.build"):
+        dense.count_params()
+    dense.build((4,))
+    assert dense.count_params() == 4 * 3 + 3
+
+
 def test_keras_metrics_and_activations_tinynet_lacks_are_named_so():
     model = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
     with pytest.raises(ValueError, match=r"metric 'auc' is a Keras metric that tinynet does not "

@@ -664,6 +664,13 @@ class Layer:
         return w
 
     def count_params(self):
+        """The number of weights (every entry of every weight array); refused before the layer
+        is built, as Keras refuses it: its weights' shapes depend on its input's (a Dense(3)
+        unbuilt answered 0)."""
+        if not self.built:
+            raise ValueError(f"count_params: layer '{self.name}' is not built yet, so it has no "
+                             "weights to count: their shapes follow its input's; build it with "
+                             "layer.build(input_shape), or use it in a model with an Input first")
         return int(sum(int(np.prod(p.shape)) for p in self.params))
 
     # ---- the two passes --------------------------------------------------------------------
