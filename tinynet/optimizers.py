@@ -736,7 +736,8 @@ class Adam(Optimizer):
     ``t`` is the step's number (1 for the first: ``iterations + 1``); ``m`` and ``v`` start at
     zero, and ``α`` folds in the two bias corrections (Keras's form: ``ε`` is added to the
     uncorrected ``sqrt(v)``). ``amsgrad=True`` divides by the largest ``v`` so far instead,
-    ``v̂ = max(v̂, v)``, so that a parameter's step never grows back when its gradients shrink.
+    ``v̂ = max(v̂, v)``, so that a parameter's effective rate ``α / sqrt(v̂)`` never rises again
+    when its gradients shrink.
     The arguments: ``η = learning_rate``, ``β1 = beta_1``, ``β2 = beta_2``, ``ε = epsilon``.
     """
 
