@@ -424,3 +424,24 @@ def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):
         numba.set_num_threads(before)
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+def test_a_subclass_s_own_rmsprop_update_is_not_replaced_by_the_fused_kernel():
+    """An RMSprop subclass that writes its own ``update`` runs it on the numba backend too (the
+    fused kernel computes the reference's lines, not the subclass's)."""
+    pytest.importorskip("numba")
+    from tinynet import optimizers
+
+    class Halved(optimizers.RMSprop):
+        def update(self, theta, g, state):
+            super().update(theta, g * theta.dtype.type(0.5), state)
+
+    backend.set_backend("numba")
+    theta = np.ones(5, np.float32)
+    Halved(learning_rate=0.1).apply_gradients([(np.ones(5, np.float32), theta)])
+    reference = np.ones(5, np.float32)
+    backend.set_backend("numpy")
+    optimizers.RMSprop(learning_rate=0.1).apply_gradients([(np.full(5, 0.5, np.float32),
+                                                            reference)])
+    backend.set_backend("numba")
+    np.testing.assert_array_equal(theta, reference)

@@ -26,8 +26,9 @@ Every optimizer takes, besides its own arguments, Keras's ``learning_rate`` (ali
 Keras 2 name: a number, or a schedule from :mod:`tinynet.schedules`, which gives the rate of each
 step), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``name``.
 
-Each ``update(θ, g, state)`` below is the readable step for one parameter. ``fit`` runs the very
-same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`; once per
+Each ``update(θ, g, state)`` below is the readable step for one parameter (RMSprop's also runs as
+one compiled pass on the numba and CUDA backends, :meth:`Optimizer.fused_update`: the same
+numbers, bit for bit). ``fit`` runs the very same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`; once per
 flat buffer): a model keeps its weights, its gradients and the optimizer's state end to end in
 flat buffers (the arena, :mod:`tinynet.arena`), and since every update is element-wise with the same
 hyper-parameters for every parameter, one call over the flat arrays gives the same numbers, bit
@@ -482,12 +483,22 @@ class Optimizer:
         for (i, _, p), g in zip(steps, grads):
             if self.weight_decay:
                 p -= p * p.dtype.type(self.weight_decay) * p.dtype.type(self._learning_rate)
-            self.update(p, g, self._param_state(i, p))
+            self._update(p, g, self._param_state(i, p))
         self.iterations += 1
 
     def update(self, theta, g, state):
         """Update ``theta`` in place from its gradient ``g``; ``state`` is its :class:`ParamState`."""
         raise NotImplementedError
+
+    def fused_update(self, theta, g, state):
+        """:meth:`update` as one compiled pass of the backend's (numba, CUDA), where it has one
+        for this optimizer: the same numbers, without the temporaries; ``False`` where it has
+        none (the readable :meth:`update` then runs)."""
+        return False
+
+    def _update(self, theta, g, state):
+        if not self.fused_update(theta, g, state):
+            self.update(theta, g, state)
 
     def state_arrays(self):
         """Every state array of every parameter (for the snapshot and the finiteness check)."""
@@ -538,11 +549,11 @@ class Optimizer:
         """The :class:`FlatState` of each group of ``arena``, laid out from the per-parameter
         states (copied) when they changed; ``None`` when they cannot be laid flat (a slot that
         some parameters have and others lack: take the per-parameter path); ``None`` too for an
-        ``update`` or ``apply_gradients`` written outside tinynet (a subclass's own): they run as
-        written, once per parameter, since they need not be element-wise (a step scaled by the
-        gradient's norm)."""
+        ``update``, ``fused_update`` or ``apply_gradients`` written outside tinynet (a subclass's
+        own): they run as written, once per parameter, since they need not be element-wise (a
+        step scaled by the gradient's norm)."""
         if any(getattr(getattr(self, m), "__module__", None) != __name__
-               for m in ("update", "apply_gradients")):  # one's own: as written, per parameter
+               for m in ("update", "fused_update", "apply_gradients")):  # one's own: as written
             return None
         if self._flat_arena is not arena:
             self._flat_arena, self._flat = arena, [None] * len(arena.groups)
@@ -583,7 +594,7 @@ class Optimizer:
             if self.weight_decay:
                 theta -= theta * theta.dtype.type(self.weight_decay) * \
                     theta.dtype.type(self._learning_rate)
-            self.update(theta, g, flat)
+            self._update(theta, g, flat)
         self.iterations += 1
 
     def snapshot_flat(self, arena, flats):
@@ -670,13 +681,6 @@ class RMSprop(Optimizer):
 
     def update(self, theta, g, state):
         rho, eta, eps = self.rho, self._learning_rate, self.epsilon
-        fused = backend.fused("rmsprop_update", theta)
-        if fused is not None:  # the backend runs the lines below as one pass (numba, CUDA)
-            (s,) = state.arrays(theta, "s")
-            mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
-            moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
-            fused(theta, g, s, mean_grad, moment, eta, rho, eps, self.momentum, self.centered)
-            return
         (s,) = state.arrays(theta, "s")
         s *= rho
         s += (1 - rho) * (g * g)                             # equation (1)
@@ -693,6 +697,20 @@ class RMSprop(Optimizer):
             moment += step
             step = moment
         theta -= step
+
+    def fused_update(self, theta, g, state):
+        """The lines of :meth:`update` as one pass of the numba or CUDA kernel
+        (``kernels/numba_cpu.py``, ``kernels/cupy_gpu.py``), bit for bit; not for a subclass that
+        writes an ``update`` of its own."""
+        fused = backend.fused("rmsprop_update", theta)
+        if fused is None or type(self).update is not RMSprop.update:
+            return False
+        (s,) = state.arrays(theta, "s")
+        mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
+        moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
+        fused(theta, g, s, mean_grad, moment, self._learning_rate, self.rho, self.epsilon,
+              self.momentum, self.centered)
+        return True
 
 
 class SGD(Optimizer):
