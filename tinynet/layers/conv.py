@@ -103,6 +103,8 @@ class Conv2D(Layer):
         return (oh, ow, self.filters)
 
     def _forward(self, x, training, fused=None):
+        # z = im2col(x) W + b, reshaped to (N, OH, OW, F): the NumPy reference writes exactly
+        # that (kernels/numpy_ref.py, conv2d_forward); numba computes the same sums in place
         bias = self.bias if self.use_bias else None
         self._kernels = backend.kernels()  # the backward pass reads what these kernels saved
         z, self._saved = self._kernels.conv2d_forward(x, self.kernel, bias, self.strides,
@@ -110,6 +112,7 @@ class Conv2D(Layer):
         return z
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
+        # dW = im2col(x)^T dz, db = the sum of dz over N, OH, OW, dx = col2im(dz W^T)
         dx, dkernel, dbias = self._kernels.conv2d_backward(
             dz, self._saved, self.kernel, self.strides, self.pads, relu_output=fused_output,
             need_dx=need_input_grad)
