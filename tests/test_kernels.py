@@ -445,3 +445,32 @@ def test_a_subclass_s_own_rmsprop_update_is_not_replaced_by_the_fused_kernel():
                                                             reference)])
     backend.set_backend("numba")
     np.testing.assert_array_equal(theta, reference)
+
+
+def test_an_rmsprop_update_set_on_the_class_or_the_object_is_run_on_numba_too(monkeypatch):
+    """The fused kernel computes RMSprop's own lines: an ``update`` set on the class or on one
+    optimizer runs instead, as on the NumPy backend (a review: numba ran the kernel anyway)."""
+    pytest.importorskip("numba")
+    from tinynet import optimizers
+    results = {}
+    for name in ("numpy", "numba"):
+        backend.set_backend(name)
+        theta = np.ones(4, np.float32)
+        optimizer = optimizers.RMSprop(0.1)
+        optimizer.update = lambda t, g, s: None  # an object's own: nothing moves
+        optimizer.apply_gradients([(np.ones(4, np.float32), theta)])
+        results[name, "object"] = theta.copy()
+        original = optimizers.RMSprop.update
+
+        def halved(self, t, g, s):
+            original(self, t, g, s)
+            t *= t.dtype.type(0.5)
+        monkeypatch.setattr(optimizers.RMSprop, "update", halved)
+        theta = np.ones(4, np.float32)
+        optimizers.RMSprop(0.1).apply_gradients([(np.ones(4, np.float32), theta)])
+        results[name, "class"] = theta.copy()
+        monkeypatch.undo()
+    backend.set_backend("numba")
+    np.testing.assert_array_equal(results["numba", "object"], np.ones(4))
+    np.testing.assert_array_equal(results["numba", "class"], results["numpy", "class"])
+    assert results["numpy", "class"][0] < 0.5

@@ -158,6 +158,12 @@ class Arena:
         ``Model.__deepcopy__`` builds the copy's own."""
         return None
 
+    def __reduce__(self):
+        """Pickled, likewise: an unpickled model gets no arena (its weights come back as arrays
+        of their own, which an unpickled buffer would not hold: it trained that buffer, not its
+        layers, and its loss stayed flat); ``Model.__setstate__`` builds its own."""
+        return _no_arena, ()
+
     def install_gradients(self):
         """Give every layer a :class:`GradientViews` as ``grads`` (its present gradients copied in)."""
         for layer, views in self.layers:
@@ -204,6 +210,10 @@ def _offset(view, buffer):
     start = view.data.ptr if hasattr(view.data, "ptr") else view.__array_interface__["data"][0]
     base = buffer.data.ptr if hasattr(buffer.data, "ptr") else buffer.__array_interface__["data"][0]
     return (start - base) // buffer.itemsize
+
+
+def _no_arena():
+    return None
 
 
 def of(model):

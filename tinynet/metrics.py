@@ -470,5 +470,5 @@ def __getattr__(name):
                  f"({', '.join(ACCURACY_NAMES)}) or as Accuracy(), CategoricalAccuracy(), "
                  "SparseCategoricalAccuracy(), BinaryAccuracy(), and a regression's errors "
                  "('mae', 'mse', MeanAbsoluteError(), MeanSquaredError()); tinynet.metrics also "
-                 "has "
-                 "confusion_matrix, f1_scores and classification_report for labels", __name__, name)
+                 "has confusion_matrix, f1_scores and classification_report for labels",
+                 __name__, name)

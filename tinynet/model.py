@@ -289,6 +289,12 @@ class Model:
         arena.of(twin)
         return twin
 
+    def __setstate__(self, state):
+        """Unpickled (``pickle.loads``): the attributes, then the model's own arena, as for a
+        deep copy (see :meth:`__deepcopy__`)."""
+        self.__dict__.update(state)
+        arena.of(self)
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
         """Keras's ``Model.from_config``: not implemented (see :data:`NOT_IMPLEMENTED`)."""
@@ -418,12 +424,19 @@ class Model:
         for m in metrics or []:
             kind = m if isinstance(m, str) else getattr(type(m), "default_name", None)
             name = m if isinstance(m, str) else getattr(m, "name", None)
-            if kind is None and hasattr(m, "__name__") and callable(m) and \
+            if isinstance(m, type):  # a metric class: its object with its defaults, as Keras
+                kind = name = metrics_mod.METRIC_ALIASES.get(m.__name__, m.__name__)
+            elif kind is None and hasattr(m, "__name__") and callable(m) and \
                     (getattr(m, "__module__", None) or "").split(".")[0] in ("tinynet", "keras",
                                                                             "tensorflow"):
                 kind = name = m.__name__  # Keras's metric functions, by name
-            elif kind is None and not isinstance(m, str):
-                kind = type(m).__name__  # another library's metric object, by its class's name
+            elif kind is None and not isinstance(m, str):  # another library's metric object
+                kind = type(m).__name__
+                if metrics_mod.METRIC_ALIASES.get(kind) in METRICS:  # its settings unread
+                    raise ValueError(f"metric {m!r} is Keras's own object, whose settings "
+                                     "(threshold, ...) tinynet would not read: give its name, "
+                                     f"{metrics_mod.METRIC_ALIASES[kind]!r}, or tinynet's "
+                                     f"tinynet.metrics.{kind}()")
             kind = metrics_mod.METRIC_ALIASES.get(kind, kind)
             if kind not in METRICS and kind not in metrics_mod.ERROR_NAMES:
                 what = ("is a Keras metric that tinynet does not implement"

@@ -28,11 +28,11 @@ step), ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``weight_decay`` and ``
 
 Each ``update(θ, g, state)`` below is the readable step for one parameter (RMSprop's also runs as
 one compiled pass on the numba and CUDA backends, :meth:`Optimizer.fused_update`: the same
-numbers, bit for bit). ``fit`` runs the very same ``update`` once over all the parameters at once (:meth:`Optimizer.apply_flat`; once per
-flat buffer): a model keeps its weights, its gradients and the optimizer's state end to end in
-flat buffers (the arena, :mod:`tinynet.arena`), and since every update is element-wise with the same
-hyper-parameters for every parameter, one call over the flat arrays gives the same numbers, bit
-for bit, as one call per parameter.
+numbers, bit for bit). ``fit`` runs the same step once over all the parameters at once
+(:meth:`Optimizer.apply_flat`; once per flat buffer): a model keeps its weights, its gradients
+and the optimizer's state end to end in flat buffers (the arena, :mod:`tinynet.arena`), and
+since every update is element-wise with the same hyper-parameters for every parameter, one call
+over the flat arrays gives the same numbers, bit for bit, as one call per parameter.
 """
 import inspect
 import math
@@ -703,14 +703,17 @@ class RMSprop(Optimizer):
         (``kernels/numba_cpu.py``, ``kernels/cupy_gpu.py``), bit for bit; not for a subclass that
         writes an ``update`` of its own."""
         fused = backend.fused("rmsprop_update", theta)
-        if fused is None or type(self).update is not RMSprop.update:
-            return False
+        if fused is None or getattr(self.update, "__func__", None) is not _RMSPROP_UPDATE:
+            return False  # (an update of one's own: a subclass's, or one set on the class or object)
         (s,) = state.arrays(theta, "s")
         mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
         moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
         fused(theta, g, s, mean_grad, moment, self._learning_rate, self.rho, self.epsilon,
               self.momentum, self.centered)
         return True
+
+
+_RMSPROP_UPDATE = RMSprop.update  # the lines the fused kernels compute
 
 
 class SGD(Optimizer):

@@ -663,11 +663,13 @@ class Layer:
         self.grads = list(self.grads) + [None] * (len(self.params) - len(self.grads))
         return w
 
+    makes_weights = False  # Dense, Conv2D: the weights are made when the layer is built
+
     def count_params(self):
-        """The number of weights (every entry of every weight array); refused before the layer
-        is built, as Keras refuses it: its weights' shapes depend on its input's (a Dense(3)
-        unbuilt answered 0)."""
-        if not self.built:
+        """The number of weights (every entry of every weight array); for a layer that makes
+        weights, refused before it is built, as Keras refuses it: their shapes follow its input's
+        (a Dense(3) unbuilt answered 0)."""
+        if not self.built and self.makes_weights:
             raise ValueError(f"count_params: layer '{self.name}' is not built yet, so it has no "
                              "weights to count: their shapes follow its input's; build it with "
                              "layer.build(input_shape), or use it in a model with an Input first")

@@ -64,6 +64,7 @@ class Conv2D(Layer):
     """
 
     default_name = "conv2d"
+    makes_weights = True
     fused_activations = ("relu",)  # the kernels apply max(z, 0) in the same pass
 
     # Keras's order of arguments: one given by position means what it means in Keras

@@ -16,6 +16,7 @@ class Dense(Layer):
     """
 
     default_name = "dense"
+    makes_weights = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", *, name=None, **keras_options):
