@@ -493,7 +493,9 @@ class Optimizer:
     def fused_update(self, theta, g, state):
         """:meth:`update` as one compiled pass of the backend's (numba, CUDA), where it has one
         for this optimizer: the same numbers, without the temporaries; ``False`` where it has
-        none (the readable :meth:`update` then runs)."""
+        none (the readable :meth:`update` then runs). A hook for tinynet's kernels: an optimizer
+        of one's own writes :meth:`update` only (what it computes here would differ from what
+        its ``update`` computes on the NumPy backend)."""
         return False
 
     def _update(self, theta, g, state):
