@@ -1408,6 +1408,24 @@ def test_a_pickled_model_trains_as_the_model_it_was():
     assert not np.array_equal(before[0], fresh.get_weights()[0])
 
 
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "mse", "mae"])
+def test_per_pixel_targets_without_their_last_axis_of_one_train_as_with_it(loss):
+    """Targets (N, H, W) for an output of one unit per pixel, (N, H, W, 1), as Keras takes them
+    (its float64 losses equal tinynet's to 1e-16 here; they were refused: "y has shape
+    (None, 6, 6)", a review)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 6, 6, 1)), (rng.random((16, 6, 6)) > 0.5).astype("float32")
+    runs = []
+    for targets in (y, y[..., None]):
+        backend.set_seed(0)
+        model = keras.Sequential([layers.Input((6, 6, 1)),
+                                  layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+        model.compile("sgd", loss)
+        h = model.fit(x, targets, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+        runs.append((h["loss"], model.evaluate(x, targets, verbose=0)))
+    assert runs[0] == runs[1]
+
+
 def test_a_metric_class_is_logged_under_its_object_s_name_as_in_keras():
     """``metrics=[MeanAbsoluteError]`` (the class) is logged as Keras logs it,
     ``mean_absolute_error``, so that ``monitor="val_mean_absolute_error"`` finds it (a review:

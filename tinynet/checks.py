@@ -221,8 +221,10 @@ def targets(y, n, output_shape, output_name, dtype, where, loss_name="categorica
                          f"{fmt_shape(output_shape)}; use tinynet.utils.to_categorical(y, "
                          f"{classes}), or loss='sparse_categorical_crossentropy'")
     if loss_name in ("binary_crossentropy", "mean_squared_error", "mean_absolute_error") and \
-            tuple(output_shape) == (1,) and y.ndim == 1:
-        y = y.reshape(n, 1)  # one target per example for one output unit, as Keras accepts
+            tuple(y.shape[1:]) + (1,) == tuple(output_shape):
+        # one target per unit without the last axis of 1: (N,) for one output unit, (N, H, W)
+        # for one unit per pixel, as Keras accepts them
+        y = y.reshape((n,) + tuple(output_shape))
     if tuple(y.shape[1:]) != tuple(output_shape):
         hint = ""
         if y.ndim == len(output_shape) + 1 and y.shape[-1] != classes:
