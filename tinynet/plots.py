@@ -133,11 +133,23 @@ def _accuracy_key(h, history=None):
     ``categorical_accuracy``, ...), else the name the model's metric was given
     (``CategoricalAccuracy(name="acc_test")``); a model without an accuracy: its first metric
     (a regression's ``mae``)."""
-    kinds = getattr(getattr(history, "model", None), "metric_kinds", None) or {}
-    given = sorted(kinds, key=lambda name: kinds[name] in metrics.ERROR_NAMES.values())
-    errors = [key for key in h if metrics.METRIC_ALIASES.get(key, key) in metrics.ERROR_NAMES]
+    kinds = _metric_kinds(history)
+    given = sorted(kinds, key=lambda name: _is_error(name, kinds))
+    errors = [key for key in h if _is_error(key, kinds)]
     return next((name for name in (*metrics.ACCURACY_NAMES, *given, *errors) if name in h),
                 "accuracy")
+
+
+def _metric_kinds(history):
+    """The metrics' kinds of the model a History came from (``{}`` for a history's dict)."""
+    return getattr(getattr(history, "model", None), "metric_kinds", None) or {}
+
+
+def _is_error(name, kinds):
+    """Whether the logged metric ``name`` is a regression's error (``mae``, ``MSE``, ...), by
+    the model's kinds or, for a history's dict, by Keras's names."""
+    return kinds.get(name) in metrics.ERROR_NAMES.values() or \
+        metrics.METRIC_ALIASES.get(name, name) in metrics.ERROR_NAMES
 
 
 # ---- training curves ------------------------------------------------------------------------
@@ -172,9 +184,7 @@ def plot_history(history, path, title=None, size=(900, 360)):
     epochs = {key: _epochs_of(history, h, key) for key in
               ("loss", "val_loss", accuracy, "val_" + accuracy) if key in h and len(h[key])}
     shown = [e for at in epochs.values() for e in at]
-    kinds = getattr(getattr(history, "model", None), "metric_kinds", None) or {}
-    errors = metrics.METRIC_ALIASES.get(accuracy, accuracy) in metrics.ERROR_NAMES or \
-        kinds.get(accuracy) in metrics.ERROR_NAMES.values()
+    errors = _is_error(accuracy, _metric_kinds(history))
     for ax, metric, label in zip(axes, ("loss", accuracy), ("loss", accuracy if errors else
                                                                "accuracy")):
         ax.set_xlim(min(shown, default=1) - 0.5, max(shown, default=1) + 0.5)

@@ -88,12 +88,13 @@ def metric_sums(model, y, out):
     """``{metric name: summed hits}`` of the compiled accuracies on one batch. Not weighted by
     ``sample_weight`` or ``class_weight``, which weight the loss only: Keras weights the metrics
     given as ``compile(metrics=...)`` neither (only its ``weighted_metrics``, not in tinynet)."""
-    logits, sums = on_logits(model), {}
+    logits, sums, outputs = on_logits(model), {}, None
     for name in model.metrics:
         kind = model.metric_kinds.get(name)
         if kind in ("mae", "mse"):  # of the model's outputs: probabilities on the fused path
-            outputs = out if fused_loss(model) is None else \
-                activations.forward(model.graph.output.activation, out)
+            if outputs is None:  # (once a batch, for every error metric)
+                outputs = out if fused_loss(model) is None else \
+                    activations.forward(model.graph.output.activation, out)
             sums[name] = errors(y, outputs, kind).sum()
             continue
         binary = kind == "binary_accuracy"
