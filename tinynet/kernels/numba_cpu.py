@@ -17,7 +17,7 @@ constant shift ``i*WP + j``, so for one output channel ``f``
 
     z[f, p] = b[f] + sum over taps (i, j, c) of  w[i, j, c, f] * planes[c, p + i*WP + j]
 
-is a sum of shifted copies of contiguous vectors: long loops that compile to SIMD code (8 taps and
+is a sum of shifted copies of contiguous vectors: long loops that compile to SIMD code (4 taps and
 two output channels per pass, so that each value loaded feeds several FMAs). Output positions
 that fall in the padding columns or rows are computed and thrown away; neighbouring rows and
 images share their zero padding (``WP = W + max(left, right)``, see :func:`_grid`), which keeps
@@ -61,39 +61,25 @@ GROUP_ELEMENTS = 512
 # ---------------------------------------------------------------------------------------------
 # compiled building blocks
 # ---------------------------------------------------------------------------------------------
+# Each taps loop takes 4 taps a pass: the four shifted inputs, the weights of two outputs and the
+# running sums then fit in the 16 vector registers of AVX2 (x86 without AVX-512: most laptops).
+# With 8 taps a pass (as before) the weights spilled to the stack and were loaded again at every
+# step of the loop. Measured on a Zen 3 host (AVX2), cnn_digits' three fused convolutions, in one
+# process, alternating with the 8-tap version (medians of 30-60 calls, summed over the layers):
+# forward 6.87 -> 5.53 ms and backward 11.95 -> 8.76 ms on one thread, 5.17 -> 4.58 and
+# 8.58 -> 7.01 ms on two.
 @njit(cache=True, fastmath=_FMA)
 def _taps_axpy(acc, planes, pidx, offs, wts, length):
-    """``acc[p] += sum_t wts[t] * planes[pidx[t], offs[t] + p]`` for ``p < length`` (8 taps a pass)."""
+    """``acc[p] += sum_t wts[t] * planes[pidx[t], offs[t] + p]`` for ``p < length`` (4 taps a pass)."""
     ntaps = wts.shape[0]
     t = 0
-    while t + 8 <= ntaps:
-        w0 = wts[t]
-        w1 = wts[t + 1]
-        w2 = wts[t + 2]
-        w3 = wts[t + 3]
-        w4 = wts[t + 4]
-        w5 = wts[t + 5]
-        w6 = wts[t + 6]
-        w7 = wts[t + 7]
-        # slices start at the offset, so the loop index is a plain, non-negative range index
-        # (no wrap-around test): this is what lets LLVM vectorise the loop
-        x0 = planes[pidx[t], offs[t]:]
-        x1 = planes[pidx[t + 1], offs[t + 1]:]
-        x2 = planes[pidx[t + 2], offs[t + 2]:]
-        x3 = planes[pidx[t + 3], offs[t + 3]:]
-        x4 = planes[pidx[t + 4], offs[t + 4]:]
-        x5 = planes[pidx[t + 5], offs[t + 5]:]
-        x6 = planes[pidx[t + 6], offs[t + 6]:]
-        x7 = planes[pidx[t + 7], offs[t + 7]:]
-        for p in range(length):
-            acc[p] += (((w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p]))
-                       + ((w4 * x4[p] + w5 * x5[p]) + (w6 * x6[p] + w7 * x7[p])))
-        t += 8
     while t + 4 <= ntaps:
         w0 = wts[t]
         w1 = wts[t + 1]
         w2 = wts[t + 2]
         w3 = wts[t + 3]
+        # slices start at the offset, so the loop index is a plain, non-negative range index
+        # (no wrap-around test): this is what lets LLVM vectorise the loop
         x0 = planes[pidx[t], offs[t]:]
         x1 = planes[pidx[t + 1], offs[t + 1]:]
         x2 = planes[pidx[t + 2], offs[t + 2]:]
@@ -111,46 +97,27 @@ def _taps_axpy(acc, planes, pidx, offs, wts, length):
 
 @njit(cache=True, fastmath=_DOT)
 def _taps_dot(out, planes, pidx, offs, d, length):
-    """``out[t] += sum_p planes[pidx[t], offs[t] + p] * d[p]`` for every tap ``t`` (8 taps a pass)."""
+    """``out[t] += sum_p planes[pidx[t], offs[t] + p] * d[p]`` for every tap ``t`` (4 taps a pass)."""
     ntaps = out.shape[0]
     zero = d.dtype.type(0)  # accumulate in the array's precision (0.0 would promote to float64)
     t = 0
-    while t + 8 <= ntaps:
+    while t + 4 <= ntaps:
         x0 = planes[pidx[t], offs[t]:]
         x1 = planes[pidx[t + 1], offs[t + 1]:]
         x2 = planes[pidx[t + 2], offs[t + 2]:]
         x3 = planes[pidx[t + 3], offs[t + 3]:]
-        x4 = planes[pidx[t + 4], offs[t + 4]:]
-        x5 = planes[pidx[t + 5], offs[t + 5]:]
-        x6 = planes[pidx[t + 6], offs[t + 6]:]
-        x7 = planes[pidx[t + 7], offs[t + 7]:]
-        s0 = zero
-        s1 = zero
-        s2 = zero
-        s3 = zero
-        s4 = zero
-        s5 = zero
-        s6 = zero
-        s7 = zero
+        s0 = s1 = s2 = s3 = zero
         for p in range(length):
             dv = d[p]
             s0 += x0[p] * dv
             s1 += x1[p] * dv
             s2 += x2[p] * dv
             s3 += x3[p] * dv
-            s4 += x4[p] * dv
-            s5 += x5[p] * dv
-            s6 += x6[p] * dv
-            s7 += x7[p] * dv
         out[t] += s0
         out[t + 1] += s1
         out[t + 2] += s2
         out[t + 3] += s3
-        out[t + 4] += s4
-        out[t + 5] += s5
-        out[t + 6] += s6
-        out[t + 7] += s7
-        t += 8
+        t += 4
     while t < ntaps:
         x0 = planes[pidx[t], offs[t]:]
         s0 = zero
@@ -166,45 +133,27 @@ def _taps_axpy2(acc0, acc1, planes, pidx, offs, w0s, w1s, length):
     each loaded input value feeds two FMAs, which makes the loop about 1.5x faster."""
     ntaps = w0s.shape[0]
     t = 0
-    while t + 8 <= ntaps:
+    while t + 4 <= ntaps:
         a0 = w0s[t]
         a1 = w0s[t + 1]
         a2 = w0s[t + 2]
         a3 = w0s[t + 3]
-        a4 = w0s[t + 4]
-        a5 = w0s[t + 5]
-        a6 = w0s[t + 6]
-        a7 = w0s[t + 7]
         b0 = w1s[t]
         b1 = w1s[t + 1]
         b2 = w1s[t + 2]
         b3 = w1s[t + 3]
-        b4 = w1s[t + 4]
-        b5 = w1s[t + 5]
-        b6 = w1s[t + 6]
-        b7 = w1s[t + 7]
         x0 = planes[pidx[t], offs[t]:]
         x1 = planes[pidx[t + 1], offs[t + 1]:]
         x2 = planes[pidx[t + 2], offs[t + 2]:]
         x3 = planes[pidx[t + 3], offs[t + 3]:]
-        x4 = planes[pidx[t + 4], offs[t + 4]:]
-        x5 = planes[pidx[t + 5], offs[t + 5]:]
-        x6 = planes[pidx[t + 6], offs[t + 6]:]
-        x7 = planes[pidx[t + 7], offs[t + 7]:]
         for p in range(length):
             v0 = x0[p]
             v1 = x1[p]
             v2 = x2[p]
             v3 = x3[p]
-            v4 = x4[p]
-            v5 = x5[p]
-            v6 = x6[p]
-            v7 = x7[p]
-            acc0[p] += (((a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3))
-                        + ((a4 * v4 + a5 * v5) + (a6 * v6 + a7 * v7)))
-            acc1[p] += (((b0 * v0 + b1 * v1) + (b2 * v2 + b3 * v3))
-                        + ((b4 * v4 + b5 * v5) + (b6 * v6 + b7 * v7)))
-        t += 8
+            acc0[p] += (a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)
+            acc1[p] += (b0 * v0 + b1 * v1) + (b2 * v2 + b3 * v3)
+        t += 4
     while t < ntaps:
         a0 = w0s[t]
         b0 = w1s[t]
@@ -221,17 +170,13 @@ def _taps_dot2(out0, out1, planes, pidx, offs, d0, d1, length):
     ntaps = out0.shape[0]
     zero = d0.dtype.type(0)
     t = 0
-    while t + 8 <= ntaps:
+    while t + 4 <= ntaps:
         x0 = planes[pidx[t], offs[t]:]
         x1 = planes[pidx[t + 1], offs[t + 1]:]
         x2 = planes[pidx[t + 2], offs[t + 2]:]
         x3 = planes[pidx[t + 3], offs[t + 3]:]
-        x4 = planes[pidx[t + 4], offs[t + 4]:]
-        x5 = planes[pidx[t + 5], offs[t + 5]:]
-        x6 = planes[pidx[t + 6], offs[t + 6]:]
-        x7 = planes[pidx[t + 7], offs[t + 7]:]
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-        r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = zero
+        s0 = s1 = s2 = s3 = zero
+        r0 = r1 = r2 = r3 = zero
         for p in range(length):
             e = d0[p]
             g = d1[p]
@@ -239,43 +184,23 @@ def _taps_dot2(out0, out1, planes, pidx, offs, d0, d1, length):
             v1 = x1[p]
             v2 = x2[p]
             v3 = x3[p]
-            v4 = x4[p]
-            v5 = x5[p]
-            v6 = x6[p]
-            v7 = x7[p]
             s0 += v0 * e
             s1 += v1 * e
             s2 += v2 * e
             s3 += v3 * e
-            s4 += v4 * e
-            s5 += v5 * e
-            s6 += v6 * e
-            s7 += v7 * e
             r0 += v0 * g
             r1 += v1 * g
             r2 += v2 * g
             r3 += v3 * g
-            r4 += v4 * g
-            r5 += v5 * g
-            r6 += v6 * g
-            r7 += v7 * g
         out0[t] += s0
         out0[t + 1] += s1
         out0[t + 2] += s2
         out0[t + 3] += s3
-        out0[t + 4] += s4
-        out0[t + 5] += s5
-        out0[t + 6] += s6
-        out0[t + 7] += s7
         out1[t] += r0
         out1[t + 1] += r1
         out1[t + 2] += r2
         out1[t + 3] += r3
-        out1[t + 4] += r4
-        out1[t + 5] += r5
-        out1[t + 6] += r6
-        out1[t + 7] += r7
-        t += 8
+        t += 4
     while t < ntaps:
         x0 = planes[pidx[t], offs[t]:]
         s0 = zero
