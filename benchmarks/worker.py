@@ -286,6 +286,15 @@ def task_batch_sweep(spec):
     return {"points": out, "n": len(d["x"])}
 
 
+def _onednn_on():
+    """Whether this TensorFlow process runs its oneDNN kernels (None if it cannot be read)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 def task_keras_epochs(spec):
     """Keras (3, TensorFlow CPU) on the same inputs: the model of tests/keras_reference/keras_models.py,
     RMSprop with Keras's defaults, categorical cross-entropy on one-hot labels, as the report."""
@@ -317,7 +326,7 @@ def task_keras_epochs(spec):
            "epoch_cpu_s": timer.cpu, "note": d["note"], "import_s": import_s,
            "params": int(model.count_params()), "final_loss": float(hist.history["loss"][-1]),
            "versions": {"keras": keras.__version__, "tensorflow": tf.__version__,
-                        "numpy": np.__version__}}
+                        "numpy": np.__version__, "onednn": _onednn_on()}}
     if spec.get("inference", True):
         xt = d["xt"]
         model.predict(xt, batch_size=batch, verbose=0)
