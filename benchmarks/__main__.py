@@ -769,7 +769,8 @@ def write_report(results, out):
         "",
         "## Machine",
         "",
-        f"- CPU: {mach['cpu']}, {mach['logical_cpus']} logical CPUs ({mach.get('usable_cpus')} usable); "
+        f"- CPU: {mach['cpu']}" + (f" ({mach['simd']})" if mach.get("simd") else "")
+        + f", {mach['logical_cpus']} logical CPUs ({mach.get('usable_cpus')} usable); "
         f"{mach['platform']}",
         f"- Python {mach['python']}, NumPy {mach['numpy']} (BLAS: {mach['blas']}), numba {mach.get('numba')} "
         f"({mach.get('numba_threads')} threads)",

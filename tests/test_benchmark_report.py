@@ -50,3 +50,15 @@ def test_keras_target_is_judged_against_the_faster_keras():
                      "(target at most 0.5x against the faster: **not met**)",
                      "- mlp_raw: numba / Keras 0.33x as installed, 0.40x with oneDNN on "
                      "(target at most 0.5x against the faster: met)"]
+
+
+def test_the_machine_names_its_widest_vector_extension():
+    """The kernels' speed and Keras's oneDNN default both follow the vector extension, so the
+    report names it: the widest flag counts, and a line that only mentions it does not."""
+    from tinynet.sysinfo import simd_extension
+    zen4 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512bw\nbugs\t\t: avx\n"
+    zen3 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\n"
+    assert simd_extension(zen4) == "AVX-512"
+    assert simd_extension(zen3) == "AVX2"
+    assert simd_extension("processor\t: 0\nflags\t\t: fpu sse2\nbugs\t\t: avx2 avx512f\n") is None
+    assert simd_extension("") is None
