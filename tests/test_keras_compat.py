@@ -1455,3 +1455,17 @@ def test_keras_metrics_and_activations_tinynet_lacks_are_named_so():
     with pytest.raises(ValueError, match=r"activation 'elu' in layer 'hidden' is a Keras "
                                          r"activation that tinynet does not implement"):
         layers.Dense(3, activation="elu", name="hidden")
+
+
+@pytest.mark.parametrize("name", ["set_backend", "get_backend", "set_floatx", "floatx", "set_seed"])
+def test_a_backend_setting_asked_of_the_top_module_says_where_it_is(name):
+    """``tinynet.set_backend("numba")`` is what a user tries first: the answer points at
+    tinynet.backend (it said "a Keras name that tinynet does not implement"), also under
+    ``from tinynet import set_backend``."""
+    import tinynet
+    with pytest.raises(AttributeError) as info:
+        getattr(tinynet, name)
+    assert f"backend.{name}(" in str(info.value) and "Keras" not in str(info.value)
+    assert callable(getattr(tinynet.backend, name))
+    with pytest.raises(ImportError, match=f"it is in tinynet.backend.*backend.{name}"):
+        exec(f"from tinynet import {name}")

@@ -25,7 +25,7 @@ def __getattr__(name):
     if name.isidentifier() and not name.startswith("_") and \
             importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")  # tinynet.gradcheck, .interop, ...
-    from .names import missing
+    from .names import absent, missing
     advice = ""
     if name == "keras":  # TensorFlow's tutorials: tf.keras.layers.Dense(...)
         raise AttributeError("tinynet.keras: tinynet is itself the keras module: where TensorFlow's "
@@ -34,6 +34,10 @@ def __getattr__(name):
     if name == "ops":  # Keras 3's keras.ops.softmax(x), ops.argmax, ...
         advice = ("write NumPy instead, np.argmax, np.exp, ...; tinynet's activations take "
                   "arrays, keras.activations.softmax(x)")
+    if name in ("set_backend", "get_backend", "set_floatx", "floatx", "set_seed"):
+        # tinynet's own settings, which live in tinynet.backend (not a Keras name at the top)
+        raise absent(f"tinynet.{name}: it is in tinynet.backend: from tinynet import backend, "
+                     f"then backend.{name}(...)", "tinynet", name)
     if name == "initializers":  # Keras's HeNormal() and the like
         from .layers.base import INITIALIZERS
         advice = ("give a layer its initializer by name instead, kernel_initializer='he_normal'; "
