@@ -36,13 +36,6 @@ def _require_real(dataset):
     return root
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    datasets._clear_cache()
-    yield
-    datasets._clear_cache()
-
-
 @pytest.fixture
 def no_network(monkeypatch):
     """Fail the test if anything tries to download."""
@@ -258,7 +251,7 @@ def test_fake_dataset_loads_and_copies_are_independent(fake_mnist):
     np.testing.assert_array_equal(y, arrays["train-labels-idx1-ubyte"])
     np.testing.assert_array_equal(xt, arrays["t10k-images-idx3-ubyte"])
     np.testing.assert_array_equal(yt, arrays["t10k-labels-idx1-ubyte"])
-    # writable, like keras.datasets, and modifying the result does not corrupt the cache
+    # writable, like keras.datasets, and modifying the result changes no later load
     x[:] = 0
     (x2, _), _ = load_mnist(root)
     np.testing.assert_array_equal(x2, arrays["train-images-idx3-ubyte"])
@@ -347,8 +340,7 @@ def test_download_fills_missing_files_atomically(tmp_path, fake_server, monkeypa
     assert fetched == [f"https://m1.example/{n}.gz" for n in NAMES[:3]]
     np.testing.assert_array_equal(x, arrays["train-images-idx3-ubyte"])
     assert _all_files(root / "mnist") == sorted(f"{n}.gz" for n in NAMES)
-    # a second load (fresh process: cleared cache) finds everything locally
-    datasets._clear_cache()
+    # a second load finds everything locally
     fetched.clear()
     load_mnist(root)
     assert fetched == []
@@ -527,3 +519,35 @@ def test_real_mnist_via_mocked_download(tmp_path, monkeypatch):
     assert _all_files(root / "mnist") == sorted(f"{n}.gz" for n in NAMES)
     for name in NAMES:
         assert (root / "mnist" / f"{name}.gz").read_bytes() == (source / f"{name}.gz").read_bytes()
+
+
+def test_nothing_is_kept_in_memory_once_the_arrays_are_dropped(tmp_path):
+    """A script converts the uint8 images to floats and drops them; the loader must not keep
+    its own copy for the rest of the process (an in-memory cache held MNIST's 55 MB of pixels,
+    which put the CNN's peak memory over issue 13's 450 MB)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (2000, 28, 28), dtype=np.uint8),
+              "train-labels-idx1-ubyte": rng.integers(0, 10, 2000, dtype=np.uint8),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (500, 28, 28), dtype=np.uint8),
+              "t10k-labels-idx1-ubyte": rng.integers(0, 10, 500, dtype=np.uint8)}
+    (root / "mnist").mkdir(parents=True)
+    for name, a in arrays.items():
+        (root / "mnist" / f"{name}.gz").write_bytes(gzip.compress(_idx_bytes(a)))
+    hashes = {name: hashlib.sha256(_idx_bytes(a)).hexdigest() for name, a in arrays.items()}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(datasets._SHA256, "mnist", hashes)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            (x, y), (xt, yt) = load_mnist(root, download=False)
+            np.testing.assert_array_equal(x, arrays["train-images-idx3-ubyte"])
+            held = tracemalloc.get_traced_memory()[0] - before
+            del x, y, xt, yt
+            left = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    pixels = 2500 * 28 * 28
+    assert held >= pixels  # what the caller holds is traced
+    assert left < pixels // 10  # and gone with it
