@@ -51,9 +51,11 @@ SERIES_NAMES = {"numba": "tinynet numba", "numpy": "tinynet numpy", "cupy": "tin
                 "torch_default": "PyTorch, default threads"}
 # the other frameworks' series, in the order of the tables (after tinynet's backends)
 OTHER_SERIES = ["keras", "keras_onednn", "torch", "torch_default"]
-# TensorFlow's switch for its oneDNN kernels, which it leaves off by default on CPUs without
-# AVX-512 (its import logs "oneDNN custom operations are on" when they are on)
-ONEDNN_ON = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+# TensorFlow's switch for its oneDNN kernels. Without it, TensorFlow on Linux turns them on only on
+# CPUs with some instructions (AVX512_VNNI, AVX512_BF16, AVX_VNNI, AMX: not plain AVX-512 nor
+# AVX2), and builds without oneDNN never do: the benchmark asks TensorFlow rather than guess.
+ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+ONEDNN_ON = {ONEDNN_VAR: "1"}
 MEMORY_TARGET_MB = 450
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 KERNEL_TARGET = 2.0  # the convolution kernels within 2x of sgemm's GFLOP/s
@@ -155,19 +157,30 @@ def imports(python, module):
     return (done.stderr.strip().splitlines() or ["failed"])[-1]
 
 
-def onednn_by_default(python):
-    """Whether TensorFlow in ``python`` runs its oneDNN kernels without being asked (True/False),
-    or None when that cannot be read."""
+def _onednn_on(python, asked):
+    """Whether TensorFlow in ``python`` runs its oneDNN kernels, without ``TF_ENABLE_ONEDNN_OPTS``
+    or (``asked``) with it set to 1: True/False, None when that cannot be read."""
     probe = ("from tensorflow.python.util import _pywrap_util_port as p; "
              "print(bool(p.IsMklEnabled()))")
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env = {k: v for k, v in os.environ.items() if k != ONEDNN_VAR}
+    env.update(ONEDNN_ON if asked else {}, TF_CPP_MIN_LOG_LEVEL="3")
     try:
         done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300,
-                              env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
+                              env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     last = (done.stdout.strip().splitlines() or [""])[-1]
     return {"True": True, "False": False}.get(last)
+
+
+def onednn_by_default(python):
+    """Whether TensorFlow in ``python`` runs its oneDNN kernels without being asked: True, False
+    when it runs them only when asked (then Keras is measured both ways), None when it cannot run
+    them at all (a build without oneDNN) or that cannot be read."""
+    default = _onednn_on(python, asked=False)
+    if default is False and not _onednn_on(python, asked=True):
+        return None
+    return default
 
 
 def run_worker(spec, env=None, timeout=1200, unset=(), python=None):
@@ -261,6 +274,7 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
                     n = plan(args.quick, s, m)
                     spec = {"model": m, "n": n, "repeats": epochs, "data": args.data}
                     python, env = None, ONEDNN_ON if s == "keras_onednn" else None
+                    unset = [ONEDNN_VAR] if s == "keras" else []  # as installed
                     if fw == "tinynet":
                         spec.update(task="epochs", backend=s)
                     elif fw == "keras":
@@ -272,7 +286,7 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
                                     inference=s == "torch")
                     common.log(f"round {r + 1}/{args.rounds}: {m} on {SERIES_NAMES[s]} "
                                f"({n} images, {epochs} timed epoch(s)) ...")
-                    res = run_worker(spec, env=env, python=python)
+                    res = run_worker(spec, env=env, unset=unset, python=python)
                     res.update(round=r + 1, position=position)
                     position += 1
                     results["epochs"][m].setdefault(s, []).append(res)
@@ -305,18 +319,21 @@ def measure_kernels(args, backends, results, frameworks=(), keras_python=None, m
         m = args.loaded_model if args.loaded_model in models else (models[0] if models else None)
         if m and "epochs" not in args.skip_set:
             results["loaded_epochs"] = {"model": m, "busy_loops": count, "epochs": {}}
-            for fw in frameworks:
-                s = "numba" if fw == "tinynet" else fw
+            both = results.get("keras_onednn_default") is False
+            for s in [{"tinynet": "numba"}.get(fw, fw) for fw in frameworks] + ["keras_onednn"] * (
+                    both and "keras" in frameworks):
                 spec = {"model": m, "n": plan(args.quick, s, m), "repeats": 1, "data": args.data,
                         "inference": False}
-                if fw == "tinynet":
+                if s == "numba":
                     spec.update(task="epochs", backend="numba")
-                elif fw == "keras":
+                elif s.startswith("keras"):
                     spec.update(task="keras_epochs")
                 else:
                     spec.update(task="torch_epochs", threads=args.torch_threads)
                 common.log(f"under load: {m} on {SERIES_NAMES[s]} ...")
-                res = run_worker(spec, python=keras_python if fw == "keras" else None)
+                res = run_worker(spec, env=ONEDNN_ON if s == "keras_onednn" else None,
+                                 unset=[ONEDNN_VAR] if s == "keras" else (),
+                                 python=keras_python if s.startswith("keras") else None)
                 results["loaded_epochs"]["epochs"][s] = res
                 common.log(f"    {fmt(per_epoch(res))} s/epoch")
     finally:
@@ -666,8 +683,9 @@ def targets(results, summary):
             out.append(f"- {m}: numba / Keras {r:.2f}x as installed, {r_onednn:.2f}x with oneDNN "
                        f"on (target at most {KERAS_TARGET}x against the faster: "
                        f"{verdict(max(r, r_onednn) <= KERAS_TARGET)})")
-        elif r is not None:
-            out.append(f"- {m}: numba / Keras {r:.2f}x (target at most {KERAS_TARGET}x: "
+        elif r is not None or r_onednn is not None:
+            r, which = (r, "Keras") if r is not None else (r_onednn, "Keras with oneDNN on")
+            out.append(f"- {m}: numba / {which} {r:.2f}x (target at most {KERAS_TARGET}x: "
                        f"{verdict(r <= KERAS_TARGET)})")
         r = row.get("numba_over_torch")
         if r is not None and m in TORCH_TARGET_MODELS:
@@ -705,7 +723,7 @@ def arithmetic_section(results, summary):
     rows = []
     for m, row in summary.items():
         epoch = row["epoch_s"]
-        if not (best and epoch.get("numba") and epoch.get("keras")):
+        if not (best and epoch.get("numba") and fastest_keras(epoch)):
             continue
         flops = common.training_flops(m)
         work = flops["total"] * common.TRAIN_SIZE / 1e9  # GFLOP an epoch
@@ -880,9 +898,10 @@ def write_report(results, out):
                                          "images, its time scaled to 60,000 (an epoch's time is linear "
                                          "in the number of images: see Scaling)" if n_numpy else "") + ".")
         if "keras_onednn" in series:
-            lines.append("TensorFlow leaves its oneDNN kernels off by default on this CPU (it turns "
-                         "them on by itself only on CPUs with AVX-512 and the like); *Keras* is Keras "
-                         "as installed, *Keras, oneDNN on* the same with `TF_ENABLE_ONEDNN_OPTS=1`, "
+            lines.append("TensorFlow leaves its oneDNN kernels off by default on this CPU (on Linux "
+                         "it turns them on by itself only on CPUs with AVX512_VNNI, AVX512_BF16, "
+                         "AVX_VNNI or AMX); *Keras* is Keras as installed (without "
+                         "`TF_ENABLE_ONEDNN_OPTS`), *Keras, oneDNN on* the same with `TF_ENABLE_ONEDNN_OPTS=1`, "
                          "interleaved with the others in every round. Issue 13's targets are judged "
                          "against the faster of the two.")
         if "torch_default" in series:
@@ -1042,7 +1061,8 @@ def write_report(results, out):
             lines.append(f"| {SERIES_NAMES[s]} | {fmt(t) if t else 'failed'} | {fmt(q)} | "
                          + (f"{100 * q / t:.0f}%" if t and q else "–") + f" | {load} | {steal} |")
         ratios = [f"numba / {SERIES_NAMES[o]} {loaded_s['numba'] / loaded_s[o]:.2f}x"
-                  for o in ("keras", "torch") if loaded_s.get("numba") and loaded_s.get(o)]
+                  for o in ("keras", "keras_onednn", "torch")
+                  if loaded_s.get("numba") and loaded_s.get(o)]
         if ratios:
             lines += ["", "Under load: " + ", ".join(ratios) + "."]
         lines.append("")

@@ -53,7 +53,7 @@ def test_keras_target_is_judged_against_the_faster_keras():
 
 
 def test_the_machine_names_its_widest_vector_extension():
-    """The kernels' speed and Keras's oneDNN default both follow the vector extension, so the
+    """The numba kernels' speed follows the vector extension (16 or 32 vector registers), so the
     report names it: the widest flag counts, and a line that only mentions it does not."""
     from tinynet.sysinfo import simd_extension
     zen4 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512bw\nbugs\t\t: avx\n"
@@ -62,3 +62,28 @@ def test_the_machine_names_its_widest_vector_extension():
     assert simd_extension(zen3) == "AVX2"
     assert simd_extension("processor\t: 0\nflags\t\t: fpu sse2\nbugs\t\t: avx2 avx512f\n") is None
     assert simd_extension("") is None
+
+
+def test_keras_is_measured_twice_only_where_onednn_can_be_asked_for(monkeypatch):
+    """Keras with oneDNN on is a second series only where TensorFlow leaves oneDNN off by default
+    and turns it on when asked; a build without oneDNN (off either way) gets one Keras series,
+    not a second one labelled "oneDNN on" that measures the same thing."""
+    import benchmarks.__main__ as bench
+    for default, when_asked, expected in [(True, True, True), (False, True, False),
+                                          (False, False, None), (None, None, None)]:
+        monkeypatch.setattr(bench, "_onednn_on",
+                            lambda python, asked, d=default, a=when_asked: a if asked else d)
+        assert bench.onednn_by_default("python") is expected
+
+
+def test_keras_target_uses_the_keras_figure_there_is():
+    """Keras as installed failed in every round but Keras with oneDNN ran: the target is still
+    judged, against the one that ran."""
+    from benchmarks.__main__ import targets
+    results = {"epochs": {"cnn_digits": {
+        "numba": [{"n": 60000, "epoch_s": [2.0], "round": 1}],
+        "keras": [{"error": "failed", "round": 1}],
+        "keras_onednn": [{"n": 60000, "epoch_s": [5.0], "round": 1}]}}}
+    summary = summarise(results)
+    lines = [line for line in targets(results, summary) if "Keras" in line]
+    assert lines == ["- cnn_digits: numba / Keras with oneDNN on 0.40x (target at most 0.5x: met)"]

@@ -53,8 +53,8 @@ def simd_extension(cpuinfo=None):
     """The widest x86 vector extension the processor reports (``"AVX-512"``, ``"AVX2"``,
     ``"AVX"``), from the flags of ``cpuinfo`` (the text of /proc/cpuinfo, read when not given);
     None where they do not say (another system, another processor). It sets how many vector
-    registers compiled loops have (32 with AVX-512, 16 below) and whether TensorFlow turns its
-    oneDNN kernels on by itself."""
+    registers compiled loops have (32 with AVX-512, 16 below) and so the speed of the numba
+    kernels."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
