@@ -757,7 +757,8 @@ def arithmetic_section(results, summary):
              "every algorithm (the gradient a max pooling passes back is three-quarters zeros, "
              "and Winograd's convolutions multiply less). *0.5x Keras needs*: the target's epoch "
              "(half the faster Keras's where two were measured), the whole step (layers, pooling, "
-             "loss, optimizer and Python) at that share of sgemm's best. *tinynet's grids*: the work tinynet's stride-1 convolution kernels "
+             "loss, optimizer and Python) at that share of sgemm's best. *tinynet's grids*: the "
+             "work tinynet's stride-1 convolution kernels "
              "really do, relative to the dense work (they also compute the padding positions of "
              "their flat grids, see tinynet/kernels/numba_cpu.py), and what the target then asks "
              "of them.", "",
@@ -901,7 +902,8 @@ def write_report(results, out):
             lines.append("TensorFlow leaves its oneDNN kernels off by default on this CPU (on Linux "
                          "it turns them on by itself only on CPUs with AVX512_VNNI, AVX512_BF16, "
                          "AVX_VNNI or AMX); *Keras* is Keras as installed (without "
-                         "`TF_ENABLE_ONEDNN_OPTS`), *Keras, oneDNN on* the same with `TF_ENABLE_ONEDNN_OPTS=1`, "
+                         "`TF_ENABLE_ONEDNN_OPTS`), *Keras, oneDNN on* the same with "
+                         "`TF_ENABLE_ONEDNN_OPTS=1`, "
                          "interleaved with the others in every round. Issue 13's targets are judged "
                          "against the faster of the two.")
         if "torch_default" in series:
@@ -918,9 +920,8 @@ def write_report(results, out):
                 e = per_backend.get("numba")
                 t = per_epoch(e)
                 k = fastest_keras(summary.get(m, {}).get("epoch_s", {}))
-                lines.append(f"- {m}: {fmt(t)}" + (f" ({t / k:.2f}x the faster Keras)" if t and k
-                                                   and "keras_onednn" in series else
-                                                   f" ({t / k:.2f}x Keras)" if t and k else "")
+                keras = "the faster Keras" if "keras_onednn" in series else "Keras"
+                lines.append(f"- {m}: {fmt(t)}" + (f" ({t / k:.2f}x {keras})" if t and k else "")
                              + f" [load {fmt_load((e or {}).get('conditions'))}]")
         lines += ["", "![epoch times](epochs.png)", ""]
         lines += arithmetic_section(results, summary)
