@@ -160,13 +160,12 @@ def imports(python, module):
 def _onednn_on(python, asked):
     """Whether TensorFlow in ``python`` runs its oneDNN kernels, without ``TF_ENABLE_ONEDNN_OPTS``
     or (``asked``) with it set to 1: True/False, None when that cannot be read."""
-    probe = ("from tensorflow.python.util import _pywrap_util_port as p; "
-             "print(bool(p.IsMklEnabled()))")
+    probe = "from benchmarks.worker import _onednn_on; print(_onednn_on())"  # the worker's answer
     env = {k: v for k, v in os.environ.items() if k != ONEDNN_VAR}
     env.update(ONEDNN_ON if asked else {}, TF_CPP_MIN_LOG_LEVEL="3")
     try:
         done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300,
-                              env=env)
+                              env=env, cwd=common.ROOT)
     except (OSError, subprocess.TimeoutExpired):
         return None
     last = (done.stdout.strip().splitlines() or [""])[-1]

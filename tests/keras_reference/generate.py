@@ -756,6 +756,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def computed_in_float32(path: Path) -> bool:
+    with np.load(path) as x:
+        return "dtype" in x.files and str(x["dtype"]) == "float32"
+
+
 def same_numbers(a: Path, b: Path, rtol: float = 1e-12, roundings: int = 16) -> bool:
     """The two fixture files hold the same arrays (the recorded versions aside): integers and
     strings equal, and every float entry within ``rtol`` of itself, plus a floor of ``roundings``
@@ -767,7 +772,7 @@ def same_numbers(a: Path, b: Path, rtol: float = 1e-12, roundings: int = 16) -> 
     with np.load(a) as x, np.load(b) as y:
         if set(x.files) != set(y.files):
             return False
-        if "dtype" in x.files and str(x["dtype"]) == "float32":
+        if computed_in_float32(a):
             rtol, roundings = 1e-5, 1e-5 / np.finfo(np.float64).eps
         for k in x.files:
             if k.endswith("_version"):
@@ -784,34 +789,26 @@ def same_numbers(a: Path, b: Path, rtol: float = 1e-12, roundings: int = 16) -> 
     return True
 
 
-def computed_in_float32(path: Path) -> bool:
-    with np.load(path) as x:
-        return "dtype" in x.files and str(x["dtype"]) == "float32"
-
-
 def check(out: Path) -> int:
     """Regenerate into a temporary directory and compare with ``out``: byte for byte when the
     installed versions are those recorded in VERSIONS.json, else number by number (1e-12, see
     ``same_numbers``). A fixture computed in float32 may also differ in its last bits with the
     same versions on another processor (TensorFlow's float32 kernels follow the CPU's vector
-    instructions; measured on a Zen 3 host with AVX2, 7e-9 to 1.5e-8 on gradients of 3e-3): it is compared at its float32 tolerance wherever its bytes differ."""
+    instructions; measured on a Zen 3 host with AVX2, 7e-9 to 1.5e-8 on gradients of 3e-3): it
+    is compared at its float32 tolerance wherever its bytes differ."""
     recorded = json.loads((out / "VERSIONS.json").read_text())
     changed = {k: f"{recorded.get(k)} -> {v}" for k, v in VERSIONS.items() if recorded.get(k) != v}
     with tempfile.TemporaryDirectory() as tmp:
         written = [p for p in generate(Path(tmp)) if p.name != "VERSIONS.json"]
         extra = sorted({p.name for p in out.glob("*")} - {p.name for p in written} - {"VERSIONS.json"})
-        by_number = [p.name for p in written if (out / p.name).exists() and not changed
-                     and sha256(out / p.name) != sha256(p) and computed_in_float32(p)]
-
-        def same(a, b):
-            if changed or b.name in by_number:
-                return same_numbers(a, b)
-            return sha256(a) == sha256(b)
-
-        bad = [p.name for p in written if not (out / p.name).exists() or not same(out / p.name, p)]
+        identical = {p.name for p in written
+                     if not changed and (out / p.name).exists() and sha256(out / p.name) == sha256(p)}
+        bad = [p.name for p in written if p.name not in identical and not (
+            (out / p.name).exists() and (changed or computed_in_float32(p))
+            and same_numbers(out / p.name, p))]
         if not changed:
-            close = [name for name in by_number if name not in bad]
-            print(f"{len(written) - len(set(bad) | set(by_number))}/{len(written)} fixtures "
+            close = sorted({p.name for p in written} - identical - set(bad))
+            print(f"{len(identical)}/{len(written)} fixtures "
                   f"byte-identical (same versions as recorded: {json.dumps(VERSIONS, sort_keys=True)})"
                   + (f"; {len(close)} computed in float32 differ in their last bits and hold the "
                      f"same numbers at the float32 tolerance (this CPU rounds TensorFlow's float32 "
