@@ -1,13 +1,16 @@
-"""Where a convolution kernel's time goes: the taps loops against everything else (issue 13).
+"""Where a convolution kernel's time goes (issue 13).
 
-The numba stride-1 convolution (tinynet/kernels/numba_cpu.py) spends its time in two kinds of
-work: the *taps* loops (``_taps_axpy2``/``_taps_dot2`` over the zero-padded planes: the FLOPs,
-timed here with the allocation and filling of their planes, 5-16% of that column) and the rest
-(pooling and writing the NHWC output, laying the pooled gradient on its winners, writing dL/dx
-back, the Python checks and tap tables). This script times, for the report CNNs' shapes (batch
-128, float32), the fused conv + ReLU + max-pool forward and backward as tinynet runs them, and the
-same groups of images through the taps loops alone, alternately, and prints both with the taps'
-GFLOP/s (counting the positions computed on the padded grid, the work the loops really do)::
+The numba stride-1 convolution (tinynet/kernels/numba_cpu.py) spends its forward pass in two
+kinds of work: the *taps* loops (``_taps_axpy2``/``_taps_dot2`` over the zero-padded planes: the
+FLOPs, timed here with the allocation and filling of their planes, 5-16% of that column) and the
+rest (pooling and writing the NHWC output, the Python checks and tap tables). The backward pass
+of a convolution read by a max pooling works from the pooling's winners instead (one position of
+each window, where the ReLU is on): its table sets it beside the dense grid's taps loops alone,
+which would compute the same gradients from the whole ``dz`` (three-quarters zeros), the way
+the kernel ran before. This script times, for the report CNNs' shapes (batch 128, float32,
+random inputs), the fused conv + ReLU + max-pool forward and backward as tinynet runs them, and
+the taps loops alone, alternately, with the taps' GFLOP/s (counting the positions computed on the
+padded grid, the work the loops really do)::
 
     python -m benchmarks.conv_parts [--repeats 30]
 
@@ -93,8 +96,7 @@ def main(argv=None):
     numba.set_num_threads(1)
     rng = np.random.default_rng(0)
     print(f"one numba thread; milliseconds, minimum of {args.repeats} calls")
-    print("| shape | pass | kernel | taps loops | the rest | taps GFLOP/s |")
-    print("|---|---|---:|---:|---:|---:|")
+    forward, backward = [], []
     for name, x_shape, k_shape, pads, need_dx in SHAPES:
         x = rng.standard_normal(x_shape).astype(np.float32)
         kernel = (0.1 * rng.standard_normal(k_shape)).astype(np.float32)
@@ -106,17 +108,27 @@ def main(argv=None):
         args_b, _, _ = K._backward_s1_args(x, kernel, pads, need_dx)
         # multiply-adds on the padded grid: positions x taps x filters
         grid_macs = x_shape[0] * hp * wp * int(np.prod(k_shape))
-        rows = [("forward", lambda: K.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, (2, 2),
-                                                             relu=True),
-                 lambda: _forward_taps(x, wts, pidx, offs, b, top, left, hp, wp, group), 1),
-                ("backward", lambda: K.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads,
-                                                               (2, 2), relu=True, need_dx=need_dx),
-                 lambda: _backward_taps(x, *args_b, need_dx, k_shape[3]), 2 if need_dx else 1)]
-        for what, whole, taps, passes in rows:
-            t_whole, t_taps = _best([whole, taps], args.repeats)
-            gflops = 2 * grid_macs * passes / (t_taps * 1e-3) / 1e9
-            print(f"| {name} | {what} | {t_whole:.3f} | {t_taps:.3f} | {t_whole - t_taps:.3f} "
-                  f"| {gflops:.0f} |")
+        t_whole, t_taps = _best([
+            lambda: K.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, (2, 2), relu=True),
+            lambda: _forward_taps(x, wts, pidx, offs, b, top, left, hp, wp, group)], args.repeats)
+        forward.append(f"| {name} | {t_whole:.3f} | {t_taps:.3f} | {t_whole - t_taps:.3f} "
+                       f"| {2 * grid_macs / (t_taps * 1e-3) / 1e9:.0f} |")
+        t_whole, t_taps = _best([
+            lambda: K.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads, (2, 2), relu=True,
+                                              need_dx=need_dx),
+            lambda: _backward_taps(x, *args_b, need_dx, k_shape[3])], args.repeats)
+        winners = int(np.count_nonzero(dout * (out > 0)))
+        backward.append(f"| {name} | {'dL/dw, dL/dx' if need_dx else 'dL/dw'} | {t_whole:.3f} "
+                        f"| {winners} | {t_whole * 1e6 / winners:.0f} | {t_taps:.3f} |")
+    print("\nforward: convolution + ReLU + max pooling")
+    print("| shape | kernel | taps loops | the rest | taps GFLOP/s |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(forward))
+    print("\nbackward of the pooled convolution, from the winners; beside it the dense grid's taps "
+          "loops alone")
+    print("| shape | gradients | kernel | winners (non-zero) | ns a winner | dense taps loops |")
+    print("|---|---|---:|---:|---:|---:|")
+    print("\n".join(backward))
 
 
 if __name__ == "__main__":

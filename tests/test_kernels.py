@@ -161,6 +161,12 @@ POOL_CASES = [
     (3, 9, 11, 2, 3, 3, 3, (1, 1), (0, 0, 0, 0), (3, 2)),
     (2, 5, 6, 2, 3, 2, 2, (1, 1), (0, 1, 0, 1), (1, 1)),
     (2, 9, 10, 3, 4, 3, 3, (2, 2), (1, 1, 1, 1), (2, 2)),      # strided: the two kernels
+    # the numba backward's kernel rows (KW*C floats) in vectors of 8, at most 6 a pass: 60
+    # floats (a pass of 6 vectors and one of 2, the last half used), 48 (whole vectors), and
+    # one-row kernels
+    (3, 6, 7, 20, 3, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
+    (2, 8, 8, 16, 5, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
+    (3, 8, 9, 5, 4, 1, 3, (1, 1), (0, 0, 1, 1), (2, 2)),
 ]
 
 
@@ -229,6 +235,28 @@ def test_conv2d_maxpool_backward_refuses_what_another_forward_pass_saved(change)
     with pytest.raises(ValueError, match=r"conv2d_maxpool_backward: (what was saved|saved must)"):
         K.conv2d_maxpool_backward(np.ones_like(out), args["saved"], args["kernel"], (1, 1),
                                   args["pads"], args["pool"])
+
+
+def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_patch(fast):
+    """An infinite pooled gradient makes dL/dx non-finite under its winner's patch only, as in the
+    reference: the numba backward updates dL/dx in whole vectors of 8 floats, and the lanes past a
+    kernel row (45 floats here) must be left as they were (0 * inf would put NaN next to the
+    patch)."""
+    K, dev, host = fast
+    r = np.random.default_rng(3)
+    x, kernel = r.standard_normal((2, 10, 10, 9)), r.standard_normal((5, 5, 9, 4))
+    pads = (2, 2, 2, 2)
+    out, saved = numpy_ref.conv2d_maxpool_forward(x, kernel, None, (1, 1), pads, (2, 2))
+    _, got_saved = K.conv2d_maxpool_forward(dev(x), dev(kernel), None, (1, 1), pads, (2, 2))
+    dout = np.ones(out.shape)
+    dout[1, 2, 1, 1] = np.inf  # away from the right edge: past its rows lie pixels of the image
+    ref = numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads, (2, 2))[0]
+    got = host(K.conv2d_maxpool_backward(dev(dout), got_saved, dev(kernel), (1, 1), pads,
+                                         (2, 2))[0])
+    finite = np.isfinite(ref)
+    assert 0 < (~finite).sum() <= 5 * 5 * 9  # the patch of one winner
+    np.testing.assert_array_equal(np.isfinite(got), finite)
+    assert_close(got[finite], ref[finite], np.float64)
 
 
 def test_conv2d_maxpool_refuses_a_pool_larger_than_the_output():
