@@ -741,7 +741,7 @@ def arithmetic_section(results, summary):
     onednn = any("keras_onednn" in rate for *_, rate in rows)
     head = (["model", "GFLOP an epoch", "epoch at sgemm's best", "tinynet numba", "Keras"]
             + [SERIES_NAMES["keras_onednn"]] * onednn
-            + [one, f"{KERAS_TARGET}x Keras needs", "tinynet's grids", "the same on tinynet's grids"])
+            + [one, f"{KERAS_TARGET}x Keras needs", "tinynet's work", "the same on tinynet's work"])
     lines = ["## The epochs as arithmetic: how close each framework runs to the machine's speed", "",
              "A training epoch's dense work (the multiply-adds of every Conv2D and Dense layer: "
              "forward, dL/dW, and dL/dx of each layer but the first, which none of the three "
@@ -752,15 +752,16 @@ def arithmetic_section(results, summary):
              + (f"; PyTorch on one thread against sgemm's best on one, {best_one:.0f}" if
                 torch_best is not best else "") + "). "
              "*Epoch at sgemm's best* is that work at that speed: a reference point for programs "
-             "that compute every one of these multiply-adds, as the three do, not a bound for "
-             "every algorithm (the gradient a max pooling passes back is three-quarters zeros, "
-             "and Winograd's convolutions multiply less). *0.5x Keras needs*: the target's epoch "
+             "that compute every one of these multiply-adds, as Keras and PyTorch do, not a bound "
+             "for every algorithm (Winograd's convolutions multiply less, and so does tinynet: "
+             "below). *0.5x Keras needs*: the target's epoch "
              "(half the faster Keras's where two were measured), the whole step (layers, pooling, "
-             "loss, optimizer and Python) at that share of sgemm's best. *tinynet's grids*: the "
-             "work tinynet's stride-1 convolution kernels "
-             "really do, relative to the dense work (they also compute the padding positions of "
-             "their flat grids, see tinynet/kernels/numba_cpu.py), and what the target then asks "
-             "of them.", "",
+             "loss, optimizer and Python) at that share of sgemm's best. *tinynet's work*: the "
+             "multiply-adds tinynet's numba kernels really do, relative to the dense work (its "
+             "stride-1 convolutions also compute the padding positions of their flat grids; the "
+             "backward pass of a convolution read by a max pooling computes the windows' winners "
+             "only, one position in four, fewer where the ReLU is off, not counted: see "
+             "tinynet/kernels/numba_cpu.py), and what the target then asks of them.", "",
              "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for m, work, grid, target, rate in rows:
         need = work / target
@@ -1070,6 +1071,10 @@ def write_report(results, out):
         kb = [b for b in ("numba", "numpy", "cupy") if "rows" in kern["quiet"].get(b, {})]
         lb = ["numba"] if "rows" in (kern.get("loaded") or {}).get("numba", {}) else []
         lines += ["## Kernels (batch 128, float32; milliseconds per call, median)", "",
+                  "GFLOP/s count a convolution's dense work (a backward pass: twice the forward's), "
+                  "also for numba's backward of a convolution with its max pooling, which computes "
+                  "only the windows' winners, a quarter of that work at most (random inputs: "
+                  "the ReLU is on at about 15 winners in 16).", "",
                   "| kernel | shape | " + " | ".join(f"{b} quiet" for b in kb)
                   + "".join(f" | {b} loaded" for b in lb)
                   + (" | numba speed-up over numpy |" if {"numpy", "numba"} <= set(kb) else " |"),

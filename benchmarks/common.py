@@ -103,33 +103,45 @@ def training_flops(name):
     multiply-add counts two), as a dict: ``forward``; ``weights`` (dL/dW, the same products as
     the forward pass); ``inputs`` (dL/dx of every Conv2D and Dense layer but the first weighted
     one, whose dL/dx training never needs: Keras, PyTorch and tinynet all skip it); ``total``;
-    and ``grid``: the total as tinynet's stride-1 convolution kernels compute it, on grids that
-    include padding positions whose results are thrown away (tinynet.kernels.numba_cpu._grid).
-    Only Conv2D and Dense layers are counted: biases, activations, pooling, the loss and the
-    optimizer's update (about 9 operations a weight a batch) add about 1% (the CNNs) to 2% (the
-    MLPs)."""
+    and ``grid``: the total as tinynet's numba kernels compute it. Its stride-1 convolutions run
+    on grids that include padding positions whose results are thrown away
+    (tinynet.kernels.numba_cpu._grid); the backward pass of a convolution that a max pooling
+    alone reads (run with it as one step) computes only the windows' winners: one position in
+    ``ph*pw`` (at most: fewer where the ReLU is off, which depends on the data and is not
+    counted). Only Conv2D and Dense layers are counted: biases, activations, pooling, the loss
+    and the optimizer's update (about 9 operations a weight a batch) add about 1% (the CNNs) to
+    2% (the MLPs)."""
     from tinynet import layers
     from tinynet.kernels.numba_cpu import _grid
+    from tinynet.layers.pooling import PooledConv
 
-    forward = dx = grid_forward = grid_dx = 0
+    model = build(name)
+    pooled = {step.conv.name: step.pool for step in model.graph.steps()
+              if isinstance(step, PooledConv)}
+    forward = dx = grid_forward = grid_backward = 0
     first = True
-    for layer in build(name).layers:
+    for layer in model.layers:
         if isinstance(layer, layers.Conv2D):
             (h, w, _), (oh, ow, f) = layer.input_shape, layer.output_shape
             kh, kw, c, _ = layer.kernel.shape
             macs = oh * ow * kh * kw * c * f
             hp, wp = _grid(h, w, kh, kw, layer.pads)
             grid = hp * wp * kh * kw * c * f if tuple(layer.strides) == (1, 1) else macs
+            pool = pooled.get(layer.name)
+            # a pooled convolution's backward: the winners of the (oh//ph) x (ow//pw) windows
+            back = ((oh // pool.pool_size[0]) * (ow // pool.pool_size[1]) * kh * kw * c * f
+                    if pool is not None and tuple(layer.strides) == (1, 1) else grid)
         elif isinstance(layer, layers.Dense):
-            macs = grid = layer.kernel.size
+            macs = grid = back = layer.kernel.size
         else:
             continue
         forward, grid_forward = forward + macs, grid_forward + grid
+        grid_backward += back  # dL/dW
         if not first:
-            dx, grid_dx = dx + macs, grid_dx + grid
+            dx, grid_backward = dx + macs, grid_backward + back  # dL/dx
         first = False
     return {"forward": 2 * forward, "weights": 2 * forward, "inputs": 2 * dx,
-            "total": 2 * (2 * forward + dx), "grid": 2 * (2 * grid_forward + grid_dx)}
+            "total": 2 * (2 * forward + dx), "grid": 2 * (grid_forward + grid_backward)}
 
 
 def one_hot(labels):

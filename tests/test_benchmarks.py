@@ -140,17 +140,33 @@ def test_report_from_a_small_results_json(tmp_path):
     assert row.split("|")[6].strip() == f"{work / 3:.0f} GFLOP/s ({work / 3 / 100:.0%})"
 
 
-def test_training_flops_count_each_layer_once_and_the_padded_grids():
+def test_training_flops_count_each_layer_once_and_tinynet_s_own_work():
     """cnn_digits per example, by hand: l1 28x28 outputs x 5x5x1 x 9, l2 14x14 x 5x5x9 x 9,
     l3 7x7 x 3x3x9 x 16, Dense 144x25 and 25x10 multiply-adds; dL/dx for all but l1; tinynet's
-    kernels compute l1 on a 30x30 grid, l2 on 16x16 and l3 on 8x8 (rows share their padding)."""
+    kernels compute l1's forward on a 30x30 grid, l2's on 16x16 and l3's on 8x8 (rows share their
+    padding), and each convolution's backward (a max pooling reads each) from the winners of its
+    14x14, 7x7 and 3x3 pooling windows."""
     l1, l2, l3, dense = 28 * 28 * 25 * 9, 14 * 14 * 225 * 9, 7 * 7 * 81 * 16, 144 * 25 + 25 * 10
     flops = common.training_flops("cnn_digits")
     assert flops["forward"] == flops["weights"] == 2 * (l1 + l2 + l3 + dense)
     assert flops["inputs"] == 2 * (l2 + l3 + dense)
     assert flops["total"] == 2 * (2 * (l1 + l2 + l3 + dense) + l2 + l3 + dense)
     g1, g2, g3 = 30 * 30 * 25 * 9, 16 * 16 * 225 * 9, 8 * 8 * 81 * 16
-    assert flops["grid"] == 2 * (2 * (g1 + g2 + g3 + dense) + g2 + g3 + dense)
+    w1, w2, w3 = 14 * 14 * 25 * 9, 7 * 7 * 225 * 9, 3 * 3 * 81 * 16
+    assert flops["grid"] == 2 * ((g1 + g2 + g3 + dense) + (w1 + w2 + w3 + dense)
+                                 + (w2 + w3 + dense))
+
+
+def test_training_flops_of_the_residual_model_count_its_unpooled_convolutions_on_their_grids():
+    """cnn_fashion_3: l2 and l2_2 (read by the Add, not by a pooling) run their backward on the
+    grid, 16x16 (5x5, padding 2) and 15x15 (3x3, padding 1); l1 and l3 from their windows'
+    winners."""
+    flops = common.training_flops("cnn_fashion_3")
+    g1, g2, g22, g3 = 31 * 31 * 49 * 9, 16 * 16 * 225 * 9, 15 * 15 * 81 * 9, 8 * 8 * 81 * 18
+    w1, w3 = 14 * 14 * 49 * 9, 3 * 3 * 81 * 18
+    dense = 162 * 32 + 32 * 10
+    assert flops["grid"] == 2 * ((g1 + g2 + g22 + g3 + dense) + (w1 + g2 + g22 + w3 + dense)
+                                 + (g2 + g22 + w3 + dense))
 
 
 def test_default_output_is_a_folder_of_its_own():
