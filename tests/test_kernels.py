@@ -239,26 +239,38 @@ def test_conv2d_maxpool_backward_refuses_what_another_forward_pass_saved(change)
                                   args["pads"], args["pool"])
 
 
-def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_patch(fast):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", [POOL_CASES[i] for i in (0, 1, 2, 3, 7)],
+                         ids=lambda c: "x".join(map(str, c[:7])))
+def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_patch(
+        fast, case, relu, dtype):
     """An infinite pooled gradient makes dL/dx non-finite under its winner's patch only, as in the
     reference: the numba backward updates dL/dx in whole vectors of 8 floats, and the lanes past a
-    kernel row (45 floats here) must be left as they were (0 * inf would put NaN next to the
-    patch)."""
+    kernel row (45 floats for l2) must be left as they were (0 * inf would put NaN next to the
+    patch). The winner is in the first column of windows, so that pixels of the image lie past
+    its rows."""
     K, dev, host = fast
+    n, h, w, c, f, kh, kw, strides, pads, pool = case
     r = np.random.default_rng(3)
-    x, kernel = r.standard_normal((2, 10, 10, 9)), r.standard_normal((5, 5, 9, 4))
-    pads = (2, 2, 2, 2)
-    out, saved = numpy_ref.conv2d_maxpool_forward(x, kernel, None, (1, 1), pads, (2, 2))
-    _, got_saved = K.conv2d_maxpool_forward(dev(x), dev(kernel), None, (1, 1), pads, (2, 2))
+    x, kernel = r.standard_normal((n, h, w, c)), r.standard_normal((kh, kw, c, f))
+    out, saved = numpy_ref.conv2d_maxpool_forward(x, kernel, None, strides, pads, pool, relu)
+    _, got_saved = K.conv2d_maxpool_forward(dev(x.astype(dtype)), dev(kernel.astype(dtype)),
+                                            None, strides, pads, pool, relu)
     dout = np.ones(out.shape)
-    dout[1, 2, 1, 1] = np.inf  # away from the right edge: past its rows lie pixels of the image
-    ref = numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads, (2, 2))[0]
-    got = host(K.conv2d_maxpool_backward(dev(dout), got_saved, dev(kernel), (1, 1), pads,
-                                         (2, 2))[0])
+    dout[n - 1, out.shape[1] // 2, 0, 1 % f] = np.inf
+    # the reference with the backend's winners (in float32 a nearly tied window, or one with no
+    # positive value under the ReLU, may have another winner than the float64 reference's)
+    ref_saved = (saved[0], saved[1], host(got_saved[1]))
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference's products: NaN, wanted
+        ref = numpy_ref.conv2d_maxpool_backward(dout, ref_saved, kernel, strides, pads, pool,
+                                                relu)[0]
+    got = host(K.conv2d_maxpool_backward(dev(dout.astype(dtype)), got_saved,
+                                         dev(kernel.astype(dtype)), strides, pads, pool, relu)[0])
     finite = np.isfinite(ref)
-    assert 0 < (~finite).sum() <= 5 * 5 * 9  # the patch of one winner
+    assert 0 < (~finite).sum() <= kh * kw * c  # the patch of one winner
     np.testing.assert_array_equal(np.isfinite(got), finite)
-    assert_close(got[finite], ref[finite], np.float64)
+    assert_close(got[finite], ref[finite].astype(dtype), dtype)
 
 
 def test_conv2d_maxpool_refuses_a_pool_larger_than_the_output():

@@ -431,8 +431,23 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
 # ---------------------------------------------------------------------------------------------
 # the backward of a pooled convolution, from the winners (see the module doc)
 # ---------------------------------------------------------------------------------------------
-LANES = 8         # floats in one vector of the hand-written loop (an AVX register of float32)
-MAX_VECTORS = 6   # vectors of a kernel row per pass: 6 running sums + 6 weights fit in 16 registers
+# Floats in one vector of the hand-written loops: an AVX register of float32. Vectors of a kernel
+# row per pass: 6 running sums and 6 weights fit in AVX2's 16 registers (in float32; float64
+# vectors take two registers each, and so do float32 ones on x86 without AVX: LLVM then keeps
+# some on the stack, which costs speed only).
+LANES = 8
+MAX_VECTORS = 6
+
+
+def _ir_arrays_fit(floats, offs, ints):
+    """The typing rule of the hand-written loops, which index raw memory: ``floats`` 1-D
+    C-contiguous arrays of one float type, ``offs`` a 1-D C-contiguous int64 array, ``ints``
+    integers (anything else: numba reports that no version of the intrinsic fits)."""
+    arrays = tuple(floats) + (offs,)
+    return (all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
+            and isinstance(floats[0].dtype, types.Float)
+            and all(a.dtype == floats[0].dtype for a in floats) and offs.dtype == types.int64
+            and all(isinstance(i, types.Integer) for i in ints))
 
 
 def _ir_data(context, builder, signature, args, i):
@@ -481,6 +496,8 @@ def _vector_rows(nvec):
 
     @intrinsic
     def rows(typingctx, x, dx, offs, dvals, n, rowoff, wrow, acc, valid, need_dx):
+        if not _ir_arrays_fit((x, dx, dvals, wrow, acc), offs, (n, rowoff, valid)):
+            return None
         sig = types.void(x, dx, offs, dvals, n, rowoff, wrow, acc, valid, need_dx)
 
         def codegen(context, builder, signature, args):
@@ -590,6 +607,8 @@ def _patch_rows(nrows):
 
     @intrinsic
     def rows(typingctx, x, offs, dvals, n, rowoff, rowstride, acc):
+        if not _ir_arrays_fit((x, dvals, acc), offs, (n, rowoff, rowstride)):
+            return None
         sig = types.void(x, offs, dvals, n, rowoff, rowstride, acc)
 
         def codegen(context, builder, signature, args):
@@ -705,23 +724,22 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
     if need_dx:
         dxpad[:] = zero
     for f in range(f_out):
-        if row <= LANES and not need_dx:  # rows of one vector: up to LANES rows a pass
-            for i0 in range(0, kh, LANES):
+        # the rows of dL/dw the loop below leaves (first of them: dw_from); dL/dx is theirs too
+        dw_from = 0
+        if row <= LANES:  # rows of one vector (one channel): dL/dw up to LANES rows a pass
+            for i0 in range(0, kh - 1, LANES):  # (a last, lone row: below)
                 nrows = min(LANES, kh - i0)
-                if nrows == 1:
-                    break  # one row: as below
                 acc[:] = zero
                 _patch_winner_rows(nrows, xpad, offs[f], dvals[f], counts[f], i0 * wpad * c_in,
                                    wpad * c_in, acc)
                 for r in range(nrows):
                     for k in range(row):
                         part[f, (i0 + r) * row + k] += acc[r * LANES + k]
-            first = kh - 1 if kh % LANES == 1 else kh  # the last, lone row (if any) below
-        else:
-            first = 0
+                dw_from = i0 + nrows
         bias = part[f, kh * row]
         finite = bias - bias == zero  # inf or NaN among the filter's gradients: not finite
-        for i in range(first, kh):
+        # dL/dw of the rows from dw_from, dL/dx of every row (when asked): the same sums either way
+        for i in range(0 if need_dx else dw_from, kh):
             for col in range(0, row, MAX_VECTORS * LANES):  # a long row in passes
                 width = min(row - col, MAX_VECTORS * LANES)
                 nvec = (width + LANES - 1) // LANES
@@ -730,8 +748,9 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                 valid = LANES if finite else width - (nvec - 1) * LANES
                 _winner_rows(nvec, xpad, dxpad, offs[f], dvals[f], counts[f],
                              i * wpad * c_in + col, wrows[f, i, col:], acc, valid, need_dx)
-                for k in range(width):
-                    part[f, i * row + col + k] += acc[k]
+                if i >= dw_from:
+                    for k in range(width):
+                        part[f, i * row + col + k] += acc[k]
     if need_dx:
         for b in range(nb):
             dxb = dx[n0 + b].reshape(h_in, span)
@@ -1081,9 +1100,10 @@ WINNERS_GROUP_IMAGES = 8
 
 
 def _winners_group_size(n, image_size):
-    """Images per group of :func:`_conv_pool_backward_s1`: WINNERS_GROUP_IMAGES (fewer for
-    images of more than 128K elements: a group's copies stay under 1M elements each), fewer in a
-    small batch (at least MIN_GROUPS groups where there are the images); never the thread count."""
+    """Images per group of :func:`_conv_pool_backward_s1`: WINNERS_GROUP_IMAGES, fewer for
+    images of more than 128K elements (a group's copies stay under 1M elements each, or hold one
+    image), fewer in a small batch (at least MIN_GROUPS groups where there are the images); never
+    the thread count."""
     per_group = max(1, min(WINNERS_GROUP_IMAGES, (1 << 20) // max(image_size, 1)))
     return max(1, min(per_group, -(-n // MIN_GROUPS)))
 
@@ -1264,7 +1284,12 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False
 
 def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
                             need_dx=True):
-    """Same as :func:`numpy_ref.conv2d_maxpool_backward`: ``(dx, dkernel, dbias)``."""
+    """Same as :func:`numpy_ref.conv2d_maxpool_backward`: ``(dx, dkernel, dbias)``.
+
+    Stride 1 runs from the windows' winners (see the module doc): the zero gradients of the other
+    positions are skipped, so a NaN or infinite input pixel reaches ``dkernel`` only through a
+    winner's non-zero gradient (the reference's dense products also add its ``0 * NaN``). A NaN
+    input makes the loss NaN anyway."""
     if _ints(*strides) != (1, 1):
         return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
                                                  relu, need_dx, conv_backward=conv2d_backward,
