@@ -1054,7 +1054,8 @@ def write_report(results, out):
                   "| framework | s per 60,000 under load | without the busy loops (median) | "
                   "kept of its speed | load | steal % |", "|---|---:|---:|---:|---|---:|"]
         loaded_s = {}
-        for s, e in le["epochs"].items():
+        # in the tables' order (results.json sorts its keys: the report reads the same from it)
+        for s, e in sorted(le["epochs"].items(), key=lambda item: list(SERIES_NAMES).index(item[0])):
             t = per_epoch(e)
             loaded_s[s] = t
             q = quiet.get(s)

@@ -245,3 +245,18 @@ def test_committed_results_name_no_machine_path(name):
     text = (BENCH / name).read_text()
     for place in {str(common.ROOT), sys.prefix, "/work/", "/home/", ".venv"}:
         assert place not in text, place
+
+
+def test_the_under_load_table_lists_the_frameworks_in_the_tables_order(tmp_path):
+    """The run measures Keras with oneDNN last, under load; results.json sorts its keys: the
+    report written by the run and the one regenerated from its JSON must list the same rows in the
+    same order (they differed: the committed report could not be regenerated)."""
+    results = fake_results()
+    results["loaded_epochs"]["epochs"] = {  # the order of a run: tinynet, Keras, PyTorch, oneDNN
+        "numba": _epoch(4.0, 0, 0, 3.0, 1.0), "keras": _epoch(5.0, 0, 1, 3.0, 1.0),
+        "torch": _epoch(8.0, 0, 2, 3.0, 1.0), "keras_onednn": _epoch(6.0, 0, 3, 3.0, 1.0)}
+    write_report(results, tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    start = text.index("| framework | s per 60,000 under load")
+    rows = [line.split("|")[1].strip() for line in text[start:].splitlines()[2:6]]
+    assert rows == ["tinynet numba", "Keras", "Keras, oneDNN on", "PyTorch"]
