@@ -1074,8 +1074,9 @@ def write_report(results, out):
         lines += ["## Kernels (batch 128, float32; milliseconds per call, median)", "",
                   "GFLOP/s count a convolution's dense work (a backward pass: twice the forward's), "
                   "also for numba's backward of a convolution with its max pooling, which computes "
-                  "only the windows' winners, a quarter of that work at most (random inputs: "
-                  "the ReLU is on at about 15 winners in 16).", "",
+                  "only the windows' winners, a quarter of that work at most, less where the "
+                  "ReLU is off (with these random inputs, at a third to a fifth of the winners).",
+                  "",
                   "| kernel | shape | " + " | ".join(f"{b} quiet" for b in kb)
                   + "".join(f" | {b} loaded" for b in lb)
                   + (" | numba speed-up over numpy |" if {"numpy", "numba"} <= set(kb) else " |"),

@@ -105,10 +105,11 @@ def training_flops(name):
     one, whose dL/dx training never needs: Keras, PyTorch and tinynet all skip it); ``total``;
     and ``grid``: the total as tinynet's numba kernels compute it. Its stride-1 convolutions run
     on grids that include padding positions whose results are thrown away
-    (tinynet.kernels.numba_cpu._grid); the backward pass of a convolution that a max pooling
-    alone reads (run with it as one step) computes only the windows' winners: one position in
-    ``ph*pw`` (at most: fewer where the ReLU is off, which depends on the data and is not
-    counted). Only Conv2D and Dense layers are counted: biases, activations, pooling, the loss
+    (tinynet.kernels.numba_cpu._grid); the backward pass of a stride-1 convolution that a max
+    pooling alone reads (run with it as one step) computes only the windows' winners: one
+    position in ``ph*pw`` (at most: fewer where the ReLU is off, which depends on the data and
+    is not counted; nor are the lanes its vector code pads each kernel row with, to whole
+    vectors of 8 floats). Only Conv2D and Dense layers are counted: biases, activations, pooling, the loss
     and the optimizer's update (about 9 operations a weight a batch) add about 1% (the CNNs) to
     2% (the MLPs)."""
     from tinynet import layers

@@ -3,14 +3,17 @@
 The numba stride-1 convolution (tinynet/kernels/numba_cpu.py) spends its forward pass in two
 kinds of work: the *taps* loops (``_taps_axpy2``/``_taps_dot2`` over the zero-padded planes: the
 FLOPs, timed here with the allocation and filling of their planes, 5-16% of that column) and the
-rest (pooling and writing the NHWC output, the Python checks and tap tables). The backward pass
-of a convolution read by a max pooling works from the pooling's winners instead (one position of
-each window, where the ReLU is on): its table sets it beside the dense grid's taps loops alone,
-which would compute the same gradients from the whole ``dz`` (three-quarters zeros), the way
-the kernel ran before. This script times, for the report CNNs' shapes (batch 128, float32,
-random inputs), the fused conv + ReLU + max-pool forward and backward as tinynet runs them, and
-the taps loops alone, alternately, with the taps' GFLOP/s (counting the positions computed on the
-padded grid, the work the loops really do)::
+rest (pooling and writing the NHWC output, the Python checks and tap tables). The first table
+times, for the report CNNs' shapes (batch 128, float32, random inputs), the fused conv + ReLU +
+max-pool forward as tinynet runs it and the same groups of images through the taps loops alone,
+alternately, with the taps' GFLOP/s (counting the positions computed on the padded grid, the work
+the loops really do).
+
+The backward pass of a convolution read by a max pooling works from the pooling's winners (one
+position of each window, where the ReLU is on). The second table sets it beside the dense path it
+replaced: the same gradient laid on the convolution's whole output (three-quarters zeros and more,
+``maxpool_backward``), then the dense backward (``conv2d_backward``); and counts the non-zero
+winners (image, window, filter)::
 
     python -m benchmarks.conv_parts [--repeats 30]
 
@@ -42,35 +45,6 @@ def _forward_taps(x, wts, pidx, offs, bias, top, left, hp, wp, group):
                             min(group, x.shape[0] - n0))
         checksum += acc[0, 0]
     return checksum
-
-
-@njit(cache=True)
-def _backward_taps(x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, top, left, hp, wp, front,
-                   group, need_dx, f_out):
-    """The backward's taps loops alone (dL/dw, and dL/dx when asked), on a dense dz of ones."""
-    c_in, size, ntaps = x.shape[3], hp * wp, dw_pidx.shape[0]
-    part = np.zeros((1, f_out, ntaps + 1), x.dtype)
-    checksum = 0.0
-    for n0 in range(0, x.shape[0], group):
-        length = min(group, x.shape[0] - n0) * size
-        dplanes = np.ones((f_out, front + length), x.dtype)
-        xplanes = np.zeros((c_in, length + K._tail(dw_offs)), x.dtype)
-        K._fill_planes(xplanes, x, n0, length // size, top, left, hp, wp, 0)
-        for f in range(0, f_out - 1, 2):
-            K._taps_dot2(part[0, f, :ntaps], part[0, f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
-                         dplanes[f, front:], dplanes[f + 1, front:], length)
-        if f_out % 2:
-            K._taps_dot(part[0, f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
-                        dplanes[f_out - 1, front:], length)
-        if need_dx:
-            acc = np.zeros((c_in, length), x.dtype)
-            for c in range(0, c_in - 1, 2):
-                K._taps_axpy2(acc[c], acc[c + 1], dplanes, dx_pidx, dx_offs, dx_wts[c],
-                              dx_wts[c + 1], length)
-            if c_in % 2:
-                K._taps_axpy(acc[c_in - 1], dplanes, dx_pidx, dx_offs, dx_wts[c_in - 1], length)
-            checksum += acc[0, 0]
-    return checksum + part[0, 0, 0]
 
 
 def _best(fns, repeats):
@@ -105,7 +79,14 @@ def main(argv=None):
         dout = rng.standard_normal(out.shape).astype(np.float32)
         (wts, pidx, offs, b), grid = K._forward_s1_args(x, kernel, bias, pads)
         top, left, hp, wp, group = grid
-        args_b, _, _ = K._backward_s1_args(x, kernel, pads, need_dx)
+        # the dense path: the pooled gradient laid on its winners (times [y > 0]), zeros
+        # elsewhere, then the dense backward of the convolution
+        y, conv_saved = K.conv2d_forward(x, kernel, bias, (1, 1), pads, relu=True)
+        relu_dout = dout * (out > 0)
+
+        def dense():
+            dz = K.maxpool_backward(relu_dout, saved[1], y.shape, 2, 2, 2, 2, (0, 0, 0, 0))
+            return K.conv2d_backward(dz, conv_saved, kernel, (1, 1), pads, need_dx=need_dx)
         # multiply-adds on the padded grid: positions x taps x filters
         grid_macs = x_shape[0] * hp * wp * int(np.prod(k_shape))
         t_whole, t_taps = _best([
@@ -116,7 +97,7 @@ def main(argv=None):
         t_whole, t_taps = _best([
             lambda: K.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads, (2, 2), relu=True,
                                               need_dx=need_dx),
-            lambda: _backward_taps(x, *args_b, need_dx, k_shape[3])], args.repeats)
+            dense], args.repeats)
         winners = int(np.count_nonzero(dout * (out > 0)))
         backward.append(f"| {name} | {'dL/dw, dL/dx' if need_dx else 'dL/dw'} | {t_whole:.3f} "
                         f"| {winners} | {t_whole * 1e6 / winners:.0f} | {t_taps:.3f} |")
@@ -124,9 +105,9 @@ def main(argv=None):
     print("| shape | kernel | taps loops | the rest | taps GFLOP/s |")
     print("|---|---:|---:|---:|---:|")
     print("\n".join(forward))
-    print("\nbackward of the pooled convolution, from the winners; beside it the dense grid's taps "
-          "loops alone")
-    print("| shape | gradients | kernel | winners (non-zero) | ns a winner | dense taps loops |")
+    print("\nbackward of the pooled convolution, from the winners; beside it the dense path: the "
+          "gradient laid on the whole output, then the dense backward")
+    print("| shape | gradients | kernel | non-zero winners | ns a winner | the dense path |")
     print("|---|---|---:|---:|---:|---:|")
     print("\n".join(backward))
 

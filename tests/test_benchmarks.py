@@ -158,8 +158,8 @@ def test_training_flops_count_each_layer_once_and_tinynet_s_own_work():
 
 
 def test_training_flops_of_the_residual_model_count_its_unpooled_convolutions_on_their_grids():
-    """cnn_fashion_3: l2 and l2_2 (read by the Add, not by a pooling) run their backward on the
-    grid, 16x16 (5x5, padding 2) and 15x15 (3x3, padding 1); l1 and l3 from their windows'
+    """cnn_fashion_3: l2 and l2_2 (l2 read by l2_2, l2_2 by the Add: neither by a pooling) run
+    their backward on the grid, 16x16 (5x5, padding 2) and 15x15 (3x3, padding 1); l1 and l3 from their windows'
     winners."""
     flops = common.training_flops("cnn_fashion_3")
     g1, g2, g22, g3 = 31 * 31 * 49 * 9, 16 * 16 * 225 * 9, 15 * 15 * 81 * 9, 8 * 8 * 81 * 18

@@ -129,10 +129,11 @@ class Conv2D(Layer):
     def forward_pooled(self, x, pool, training=False):
         """``pool(self(x))`` in one step, for a MaxPooling2D ``pool`` whose windows tile this
         layer's output: ``y[n, i, j, f] = max over window (i, j) of a(z[n, ., ., f])``, ``a`` this
-        layer's activation (ReLU or none). The numba kernel computes it without writing ``z`` out:
+        layer's activation (ReLU or none). At stride 1 the numba kernel computes it without
+        writing ``z`` out:
         it keeps the pooled output and each window's winner. The gradient reaches ``z`` at the
         winners only (times ``[y > 0]`` for the ReLU; the rest of ``dz`` is 0), and the numba
-        backward pass computes from the winners alone."""
+        backward pass of a stride-1 convolution computes from the winners alone."""
         x = self._check_input(x)
         if not pool.built:
             pool.build(self.output_shape)
