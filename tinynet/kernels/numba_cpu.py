@@ -38,7 +38,7 @@ only where the ReLU is on), so the dense loops above would multiply zeros three 
 A winner at ``(oh, ow)`` with gradient ``d`` adds ``d * x[oh + i, ow + j, c]`` to
 ``dL/dw[i, j, c, f]`` and ``d * w[i, j, c, f]`` to ``dL/dx[oh + i, ow + j, c]`` (in padded
 coordinates): for each kernel row ``i``, ``KW*C`` floats that lie one after the other in an
-NHWC image. Those rows are updated by a few lines of hand-written vector code
+NHWC image. Those rows are updated by hand-written vector code (LLVM IR)
 (:func:`_vector_rows`), which keeps the running sums of ``dL/dw`` in registers over all of a
 filter's winners; numba's own loops kept them in memory (a load and a store per FMA), which made
 earlier versions of this idea slower than the dense loops.
