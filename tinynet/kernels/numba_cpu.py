@@ -470,6 +470,46 @@ def _ir_splat(builder, value):
                                   ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
 
 
+def _ir_fma(builder, a, b, c):
+    """``c + a*b``, which LLVM may fuse into one FMA (as fastmath={"contract"} elsewhere)."""
+    return builder.fadd(c, builder.fmul(a, b, flags=("contract",)), flags=("contract",))
+
+
+def _ir_running_sums(builder, acc, vec, count, unroll):
+    """``unroll`` sets of ``count`` running sums (allocas, which LLVM turns into registers): the
+    first set starts from the ``count`` vectors of ``acc``, the others from 0."""
+    i64 = ir.IntType(64)
+    sums = [[cgutils.alloca_once(builder, vec) for _ in range(count)] for _ in range(unroll)]
+    for v in range(count):
+        start = _ir_vector_at(builder, acc, ir.Constant(i64, v * LANES), vec)
+        builder.store(builder.load(start, align=4), sums[0][v])
+        for u in range(1, unroll):
+            builder.store(ir.Constant(vec, [0.0] * LANES), sums[u][v])
+    return sums
+
+
+def _ir_store_sums(builder, sums, acc, vec):
+    """The sets of :func:`_ir_running_sums` added up, into ``acc``."""
+    for v in range(len(sums[0])):
+        total = builder.load(sums[0][v])
+        for u in range(1, len(sums)):
+            total = builder.fadd(total, builder.load(sums[u][v]))
+        builder.store(total, _ir_vector_at(builder, acc, ir.Constant(ir.IntType(64), v * LANES),
+                                           vec), align=4)
+
+
+def _ir_over_winners(builder, n, unroll, winner):
+    """``winner(q, u)`` for ``q < n``, ``unroll`` winners a turn (``u``: which set of sums)."""
+    i64 = ir.IntType(64)
+    step = ir.Constant(i64, unroll)
+    whole = builder.mul(builder.sdiv(n, step), step)
+    with cgutils.for_range_slice(builder, ir.Constant(i64, 0), whole, step) as (q, _):
+        for u in range(unroll):
+            winner(builder.add(q, ir.Constant(i64, u)), u)
+    with cgutils.for_range_slice(builder, whole, n, ir.Constant(i64, 1)) as (q, _):
+        winner(q, 0)
+
+
 def _vector_rows(nvec):
     """The loop over a filter's winners for one kernel row, in vectors of LANES floats, as
     LLVM IR: an intrinsic that numba compiles into the function that calls it.
@@ -492,7 +532,6 @@ def _vector_rows(nvec):
     bounds-checked.
     """
     unroll = max(1, 4 // nvec)
-    flags = ("contract",)  # a*b + c may become one FMA (as fastmath={"contract"} elsewhere)
 
     @intrinsic
     def rows(typingctx, x, dx, offs, dvals, n, rowoff, wrow, acc, valid, need_dx):
@@ -513,15 +552,8 @@ def _vector_rows(nvec):
             def const(v):
                 return ir.Constant(i64, v)
 
-            # the running sums: allocas that LLVM turns into registers
-            sums = [[cgutils.alloca_once(builder, vec) for _ in range(nvec)]
-                    for _ in range(unroll)]
-            for v in range(nvec):
-                builder.store(builder.load(at(ACC, const(v * LANES)), align=4), sums[0][v])
-                for u in range(1, unroll):
-                    builder.store(ir.Constant(vec, [0.0] * LANES), sums[u][v])
+            sums = _ir_running_sums(builder, ACC, vec, nvec, unroll)
             weights = [builder.load(at(W, const(v * LANES)), align=4) for v in range(nvec)]
-
             # the lanes of the last vector that belong to the row
             keep = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, LANES),
                                                         list(range(LANES))),
@@ -533,25 +565,19 @@ def _vector_rows(nvec):
                 for v in range(nvec):
                     k = builder.add(p, const(v * LANES))
                     xk = builder.load(at(X, k), align=4)
-                    s = builder.load(sums[u][v])
-                    builder.store(builder.fadd(s, builder.fmul(xk, dvec, flags=flags),
-                                               flags=flags), sums[u][v])
+                    builder.store(_ir_fma(builder, xk, dvec, builder.load(sums[u][v])),
+                                  sums[u][v])
                     if with_dx:
                         ptr = at(DX, k)
                         old = builder.load(ptr, align=4)
-                        new = builder.fadd(old, builder.fmul(weights[v], dvec, flags=flags),
-                                           flags=flags)
+                        new = _ir_fma(builder, weights[v], dvec, old)
                         if masked and v == nvec - 1:
                             new = builder.select(keep, new, old)
                         builder.store(new, ptr, align=4)
 
             def loop(with_dx, masked=False):
-                whole = builder.mul(builder.sdiv(n_, const(unroll)), const(unroll))
-                with cgutils.for_range_slice(builder, const(0), whole, const(unroll)) as (q, _):
-                    for u in range(unroll):
-                        winner(builder.add(q, const(u)), u, with_dx, masked)
-                with cgutils.for_range_slice(builder, whole, n_, const(1)) as (q, _):
-                    winner(q, 0, with_dx, masked)
+                _ir_over_winners(builder, n_, unroll,
+                                 lambda q, u: winner(q, u, with_dx, masked))
 
             with builder.if_else(need_dx_) as (with_dx, without_dx):
                 with with_dx:
@@ -563,11 +589,7 @@ def _vector_rows(nvec):
                             loop(True)
                 with without_dx:
                     loop(False)
-            for v in range(nvec):
-                total = builder.load(sums[0][v])
-                for u in range(1, unroll):
-                    total = builder.fadd(total, builder.load(sums[u][v]))
-                builder.store(total, at(ACC, const(v * LANES)), align=4)
+            _ir_store_sums(builder, sums, ACC, vec)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -603,7 +625,6 @@ def _patch_rows(nrows):
     row otherwise, reading each winner's offset and gradient once a row: measured 1.1 ns a
     winner and row on one thread."""
     unroll = max(1, 4 // nrows)
-    flags = ("contract",)
 
     @intrinsic
     def rows(typingctx, x, offs, dvals, n, rowoff, rowstride, acc):
@@ -616,40 +637,19 @@ def _patch_rows(nrows):
             X, OFFS, DVALS, ACC = (_ir_data(context, builder, signature, args, i)
                                    for i in (0, 1, 2, 6))
             vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
-            i64 = ir.IntType(64)
-
-            def const(v):
-                return ir.Constant(i64, v)
-
-            sums = [[cgutils.alloca_once(builder, vec) for _ in range(nrows)]
-                    for _ in range(unroll)]
-            for r in range(nrows):
-                builder.store(builder.load(_ir_vector_at(builder, ACC, const(r * LANES), vec),
-                                           align=4), sums[0][r])
-                for u in range(1, unroll):
-                    builder.store(ir.Constant(vec, [0.0] * LANES), sums[u][r])
+            sums = _ir_running_sums(builder, ACC, vec, nrows, unroll)
 
             def winner(q, u):
                 p = builder.add(builder.load(builder.gep(OFFS, [q], inbounds=True)), rowoff_)
                 dvec = _ir_splat(builder, builder.load(builder.gep(DVALS, [q], inbounds=True)))
                 for r in range(nrows):
                     xr = builder.load(_ir_vector_at(builder, X, p, vec), align=4)
-                    s = builder.load(sums[u][r])
-                    builder.store(builder.fadd(s, builder.fmul(xr, dvec, flags=flags),
-                                               flags=flags), sums[u][r])
+                    builder.store(_ir_fma(builder, xr, dvec, builder.load(sums[u][r])),
+                                  sums[u][r])
                     p = builder.add(p, rowstride_)
 
-            whole = builder.mul(builder.sdiv(n_, const(unroll)), const(unroll))
-            with cgutils.for_range_slice(builder, const(0), whole, const(unroll)) as (q, _):
-                for u in range(unroll):
-                    winner(builder.add(q, const(u)), u)
-            with cgutils.for_range_slice(builder, whole, n_, const(1)) as (q, _):
-                winner(q, 0)
-            for r in range(nrows):
-                total = builder.load(sums[0][r])
-                for u in range(1, unroll):
-                    total = builder.fadd(total, builder.load(sums[u][r]))
-                builder.store(total, _ir_vector_at(builder, ACC, const(r * LANES), vec), align=4)
+            _ir_over_winners(builder, n_, unroll, winner)
+            _ir_store_sums(builder, sums, ACC, vec)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -683,8 +683,8 @@ def _patch_winner_rows(nrows, x, offs, dvals, n, rowoff, rowstride, acc):
 @njit(cache=True, fastmath=_FMA)
 def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
                    wrows, row, need_dx, dx, part, xpad, dxpad, offs, dvals, counts, acc):
-    """Images ``n0 .. n0+nb-1``: their padded NHWC copies in ``xpad`` (image ``b`` at ``b *
-    image``), each filter's winners with a non-zero gradient (``offs``: where the patch starts
+    """Images ``n0 .. n0+nb-1`` (``xpad`` and ``dxpad`` zeros on entry): their padded NHWC
+    copies in ``xpad`` (image ``b`` at ``b * image``), each filter's winners with a non-zero gradient (``offs``: where the patch starts
     in ``xpad``, ``dvals``: the gradient), then ``dL/dw`` into ``part[f, t]`` (``t = (i*KW +
     j)*C + c``, ``row = KW*C`` floats a kernel row), ``dL/db`` into ``part[f, ntaps]`` and,
     when ``need_dx``, ``dL/dx`` into ``dx``."""
@@ -721,8 +721,6 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                     dvals[f, k] = d
                     counts[f] = k + (d != zero)
                     part[f, kh * row] += d
-    if need_dx:
-        dxpad[:] = zero
     for f in range(f_out):
         # the rows of dL/dw the loop below leaves (first of them: dw_from); dL/dx is theirs too
         dw_from = 0
@@ -791,7 +789,7 @@ def _conv_pool_backward_s1(dout, y, arg, relu, x, kernel, top, left, hpad, wpad,
         nb = min(group, n_img - n0)
         # + one vector: the last row's loads run past its end (into zeros)
         xpad = np.zeros(nb * image + width, x.dtype)
-        dxpad = np.empty(nb * image + width if need_dx else 0, x.dtype)
+        dxpad = np.zeros(nb * image + width if need_dx else 0, x.dtype)
         offs = np.empty((f_out, nb * po_n * qo_n), np.int64)
         dvals = np.empty((f_out, nb * po_n * qo_n), x.dtype)
         _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
