@@ -437,6 +437,45 @@ def test_fused_rmsprop_gives_the_readable_updates_numbers(options, dtype, monkey
                 np.testing.assert_array_equal(u, v)
 
 
+def _not_finite_values(dtype):
+    """NaNs (quiet, signalling, negative, with a payload), the infinities, as ``dtype``."""
+    bits = {np.float32: (np.uint32, [0x7fc00000, 0x7f800001, 0xffc00000, 0x7fc0beef, 0x7f800000,
+                                     0xff800000]),
+            np.float64: (np.uint64, [0x7ff8000000000000, 0x7ff0000000000001, 0xfff8000000000000,
+                                     0x7ff800000000beef, 0x7ff0000000000000, 0xfff0000000000000])}
+    kind, values = bits[dtype]
+    return np.array(values, dtype=kind).view(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 31, 64, 1000])  # shorter than a vector, tails
+def test_all_finite_finds_each_nan_and_infinity_wherever_it_lies(size, dtype):
+    """The numba check (an integer pass over the bits) against the reference (NumPy's isfinite):
+    every kind of NaN and infinity at the first, a middle and the last position; the largest
+    finite numbers, subnormals and -0 are finite."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    info = np.finfo(dtype)
+    finite = np.resize(np.array([info.max, -info.max, info.tiny / 4, -0.0, 1.0, info.tiny],
+                                dtype=dtype), size)
+    other = np.ones(3, dtype)
+    assert numba_cpu.all_finite([other, finite]) and numpy_ref.all_finite([other, finite])
+    for bad in _not_finite_values(dtype):
+        for at in {0, size // 2, size - 1}:
+            a = finite.copy()
+            a[at] = bad
+            assert not numpy_ref.all_finite([other, a])
+            assert not numba_cpu.all_finite([other, a]), (bad, at)
+            assert not numba_cpu.all_finite([a.reshape(1, -1)[:, ::-1], other])  # a view: reference
+
+
+def test_all_finite_of_no_array_or_empty_ones_is_true():
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    for check in (numba_cpu.all_finite, numpy_ref.all_finite):
+        assert check([]) and check([np.zeros(0, np.float32), np.zeros((0, 3))])
+
+
 @pytest.mark.parametrize("n", [3, 20, 50])  # batches the thread count cut otherwise
 @pytest.mark.parametrize("case", ["l3"])  # several images a group (l1's and l2's hold one)
 def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):

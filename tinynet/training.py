@@ -111,8 +111,8 @@ def train_step(model, xb, yb, weights=None):
     """One step on one batch; return (summed loss, {metric: summed hits}) on the device.
 
     The step is undone when the loss, the updated weights or the optimizer's updated state are NaN
-    or infinite (NaN and inf propagate through sums, so one device-to-host transfer per batch
-    checks them all): the weights and the state are then those from before this batch. The
+    or infinite (:func:`_all_finite`): the weights and the state are then those from before this
+    batch. The
     weights of frozen layers (``layer.trainable = False``) get no update: the step goes parameter
     by parameter then, with no gradient for them, and back-propagation stops before a frozen
     base (:meth:`tinynet.graph.Graph.backward`).
@@ -139,11 +139,10 @@ def train_step(model, xb, yb, weights=None):
         saved = optimizer.snapshot(params)
         optimizer.apply_gradients(zip(model.grads, params))  # (a frozen weight's grad is None)
         state = optimizer.state_arrays()
-    check = loss_sum + sum(p.sum() for p in params) + sum(a.sum() for a in state)
-    if not math.isfinite(float(check)):
+    if not _all_finite(loss_sum, params + state):
         if not math.isfinite(float(loss_sum)):
             what = "the loss is"
-        elif not math.isfinite(float(sum(p.sum() for p in params))):  # before they are restored
+        elif not _all_finite(0.0, params):  # before they are restored
             what = "the updated weights are"
         else:
             what = "the optimizer's state (its running averages) is"
@@ -153,6 +152,17 @@ def train_step(model, xb, yb, weights=None):
             optimizer.restore(params, saved)
         raise NonFiniteLossError(f"{what} NaN or infinite")
     return loss_sum, metric_sums(model, yb, out)
+
+
+def _all_finite(loss_sum, arrays):
+    """Whether the loss and every number in ``arrays`` are finite: the backend's ``all_finite``
+    kernel (a compiled pass over the bits on numba); on a GPU, one sum of everything instead,
+    read back in one transfer (NaN and infinity propagate through a sum; a sum that overflows
+    counts as not finite too)."""
+    check = backend.fused("all_finite", arrays[0]) if arrays else None
+    if check is None:
+        return math.isfinite(float(loss_sum + sum(a.sum() for a in arrays)))
+    return math.isfinite(float(loss_sum)) and check(arrays)
 
 
 def _warn_of_missing_gradients(model, frozen):

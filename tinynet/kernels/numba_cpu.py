@@ -1326,6 +1326,40 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
 
 
 # ---------------------------------------------------------------------------------------------
+# the training step's finiteness check
+# ---------------------------------------------------------------------------------------------
+# A float is NaN or infinite exactly when all the bits of its exponent are set: 0x7f800000 in a
+# float32's 32 bits, 0x7ff0000000000000 in a float64's 64. The largest exponent field over the
+# array is an integer or-reduction, which LLVM vectorises (a float sum, the check on a GPU, adds
+# one float after the other: 42 us for the raw MLP's 203,530 float32 weights against 15 here,
+# and 23 for NumPy's isfinite(a).all(), measured).
+_EXPONENT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7f800000)),
+                  np.dtype(np.float64): (np.uint64, np.uint64(0x7ff0000000000000))}
+
+
+@njit(cache=True)
+def _any_exponent_full(bits, exponent):
+    found = False
+    for i in range(bits.size):
+        found |= (bits[i] & exponent) == exponent
+    return found
+
+
+def all_finite(arrays):
+    """Whether every number in ``arrays`` is finite: :func:`numpy_ref.all_finite` as one
+    integer pass over each array's bits (arrays that are not contiguous float32 or float64 go
+    to the reference)."""
+    for a in arrays:
+        kind = _EXPONENT_BITS.get(a.dtype)
+        if kind is None or not a.flags.c_contiguous:
+            if not numpy_ref.all_finite([a]):
+                return False
+        elif a.size and _any_exponent_full(a.reshape(-1).view(kind[0]), kind[1]):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
 # fused optimizer update
 # ---------------------------------------------------------------------------------------------
 # The operations of optimizers.RMSprop.update in its order, one element at a time, with no

@@ -184,3 +184,9 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
     dy = pool_backward(dout, arg, y.shape, ph, pw, ph, pw, (0, 0, 0, 0))
     return conv_backward(dy, conv_saved, kernel, strides, pads,
                          relu_output=y if relu else None, need_dx=need_dx)
+
+
+def all_finite(arrays):
+    """Whether every number in ``arrays`` is finite (no NaN, no infinity): the training step's
+    guard, run on the updated weights and the optimizer's state after every batch."""
+    return all(bool(np.isfinite(a).all()) for a in arrays)
