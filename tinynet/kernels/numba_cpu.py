@@ -693,7 +693,7 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
     kh = wrows.shape[1]
     span = w_in * c_in
     zero = x.dtype.type(0)
-    counts[:] = 0
+    p = 0  # every window, in the order the winners are listed
     for b in range(nb):
         at = b * image
         xb = x[n0 + b].reshape(h_in, span)
@@ -715,12 +715,25 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                     d = drow[f]
                     if relu:
                         d = d * (yrow[f] > zero)  # relu_backward: dy * [y > 0]
-                    k = counts[f]
-                    # written always, kept when non-zero: no branch to mispredict
-                    offs[f, k] = base + shift[arow[f]]
-                    dvals[f, k] = d
-                    counts[f] = k + (d != zero)
-                    part[f, kh * row] += d
+                    offs[f, p] = base + shift[arow[f]]
+                    dvals[f, p] = d
+                p += 1
+    # each filter's list compacted in place to its non-zero gradients (the count in a register:
+    # counting in memory while the windows came in made each write wait for the previous
+    # count, 2x slower), written always and kept when non-zero (no branch to mispredict)
+    for f in range(f_out):
+        of, dv = offs[f], dvals[f]
+        k = 0
+        for q in range(p):
+            d = dv[q]
+            of[k] = of[q]
+            dv[k] = d
+            k += d != zero
+        counts[f] = k
+        bias = part[f, kh * row]  # dL/db: the gradients' sum (the zeros left out add nothing)
+        for q in range(k):
+            bias += dv[q]
+        part[f, kh * row] = bias
     for f in range(f_out):
         # the rows of dL/dw the loop below leaves (first of them: dw_from); dL/dx is theirs too
         dw_from = 0
@@ -1310,10 +1323,20 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
                          f"from a forward pass with kernel {tuple(kernel.shape)}, pads {pads} and "
                          f"pool {(ph, pw)} (expected {expected})")
     _check_dout(dout, expected, what)
+    return _backward_from_winners(dout, y, arg, relu, x, kernel, pads, (ph, pw), need_dx)
+
+
+def _backward_from_winners(dout, y, arg, relu, x, kernel, pads, pool_size, need_dx):
+    """``(dx, dkernel, dbias)`` of a stride-1 convolution from the winners of its pooling
+    windows (``arg``, of ``pool_size``; ``y``: the pooled output, read where ``relu``), the
+    gradients ``dout`` checked by the caller."""
+    ph, pw = pool_size
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     kernel = np.ascontiguousarray(kernel, dtype=x.dtype)
     x, y, arg = (np.ascontiguousarray(a) for a in (x, y, arg))
     n, h, w, c = x.shape
+    kh, kw, _, f = kernel.shape
+    _, po, qo, _ = dout.shape
     top, left = pads[0], pads[2]
     # the padded image holds every kernel row of a window at the last pooled output position
     hpad, wpad = max(po * ph + kh - 1, h + top), max(qo * pw + kw - 1, w + left)
