@@ -273,6 +273,96 @@ def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_pat
     assert_close(got[finite], ref[finite].astype(dtype), dtype)
 
 
+STRIDE1_CASES = [c for c in CONV_CASES if c[7:9] == (1, 1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", STRIDE1_CASES, ids=lambda c: "x".join(map(str, c[:7])) + "p" + "".join(map(str, c[9])))
+def test_conv2d_backward_from_the_non_zero_gradients_equals_the_reference(case, relu, need_dx,
+                                                                          dtype, monkeypatch):
+    """numba's unpooled stride-1 backward from the non-zero gradients alone (each position a
+    window of one, numba_cpu._backward_from_winners), taken when most gradients are 0
+    (numba_cpu._winners_pay): forced here on every shape, then the dense loops, both against
+    the reference, on a gradient four in five zeros."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    n, h, w, c, f, kh, kw, _, _, pads = case
+    r = np.random.default_rng(hash(case) % 2**32)
+    x, kernel = r.standard_normal((n, h, w, c)).astype(dtype), r.standard_normal((kh, kw, c, f)).astype(dtype)
+    ref, saved = numpy_ref.conv2d_forward(x, kernel, None, (1, 1), pads, relu=relu)
+    got, got_saved = numba_cpu.conv2d_forward(x, kernel, None, (1, 1), pads, relu=relu)
+    dout = (r.standard_normal(ref.shape) * (r.random(ref.shape) < 0.2)).astype(dtype)
+    refs = numpy_ref.conv2d_backward(dout, saved, kernel, (1, 1), pads,
+                                     relu_output=ref if relu else None, need_dx=need_dx)
+    bounds = numpy_ref.conv2d_backward(np.abs(dout), numpy_ref.conv2d_forward(
+        np.abs(x), np.abs(kernel), None, (1, 1), pads)[1], np.abs(kernel), (1, 1), pads,
+        relu_output=ref if relu else None, need_dx=need_dx)
+    taken = []
+    for forced in (True, False):
+        monkeypatch.setattr(numba_cpu, "_winners_pay", lambda *a, forced=forced: taken.append(forced) or forced)
+        gots = numba_cpu.conv2d_backward(dout, got_saved, kernel, (1, 1), pads,
+                                         relu_output=got if relu else None, need_dx=need_dx)
+        assert (gots[0] is None) == (not need_dx)
+        for g, rf, b in zip(gots, refs, bounds):
+            if rf is not None:
+                assert_close(g, rf, dtype, scale=float(b.max(initial=0.0)) or 1.0)
+    assert taken == [True, False]
+
+
+def test_the_backward_from_the_winners_is_taken_where_it_pays():
+    """The rule against the residual CNN's block (batch 128, 14x14x9): its l2_2 (3x3) gets a
+    gradient that is 0 in three windows of four (the Add's sum is max-pooled) and takes the
+    winners' path, as does its l2 (5x5) with the ReLU on at 60% of a dense gradient; a dense
+    gradient without ReLU, or a one-channel 5x5 kernel (25 taps a position, fewer than a
+    window's listing costs), takes the dense loops."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(0)
+    shape = (128, 14, 14, 9)
+    on = (r.random(shape) < 0.6).astype(np.float32)
+    dense = r.standard_normal(shape).astype(np.float32)
+    pooled = dense * (r.integers(0, 4, shape) == 0)  # one position in four: the window's winner
+    assert numba_cpu._winners_pay(pooled, on, True, (3, 3, 9, 9), True)
+    assert numba_cpu._winners_pay(dense, on, True, (5, 5, 9, 9), True)
+    assert not numba_cpu._winners_pay(dense, on, False, (5, 5, 9, 9), True)
+    assert not numba_cpu._winners_pay(dense, on, False, (3, 3, 9, 9), False)
+    assert not numba_cpu._winners_pay(pooled[..., :1], on[..., :1], True, (5, 5, 1, 9), False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", [STRIDE1_CASES[i] for i in (1, 3, 5, 10)], ids=lambda c: "x".join(map(str, c[:7])))
+def test_conv2d_backward_from_the_winners_keeps_a_non_finite_gradient_in_its_patch(
+        case, relu, dtype, monkeypatch):
+    """As for the pooled backward: an infinite gradient at one position makes dL/dx non-finite
+    under its patch only, as in the reference (the vectors of 8 floats past a kernel row are
+    left as they were)."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    monkeypatch.setattr(numba_cpu, "_winners_pay", lambda *a: True)
+    n, h, w, c, f, kh, kw, _, _, pads = case
+    r = np.random.default_rng(3)
+    x, kernel = r.standard_normal((n, h, w, c)), r.standard_normal((kh, kw, c, f))
+    out, saved = numpy_ref.conv2d_forward(x, kernel, None, (1, 1), pads, relu=relu)
+    got_out, got_saved = numba_cpu.conv2d_forward(x.astype(dtype), kernel.astype(dtype), None,
+                                                  (1, 1), pads, relu=relu)
+    on = (got_out > 0) if relu else np.ones(out.shape, bool)
+    dout = np.ones(out.shape)
+    where = tuple(np.argwhere(on)[len(np.argwhere(on)) // 2])  # a position the ReLU lets through
+    dout[where] = np.inf
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference's products: NaN, wanted
+        ref = numpy_ref.conv2d_backward(dout, saved, kernel, (1, 1), pads,
+                                        relu_output=got_out.astype(np.float64) if relu else None)[0]
+    got = numba_cpu.conv2d_backward(dout.astype(dtype), got_saved, kernel.astype(dtype), (1, 1),
+                                    pads, relu_output=got_out if relu else None)[0]
+    finite = np.isfinite(ref)
+    assert 0 < (~finite).sum() <= kh * kw * c  # the patch of one position
+    np.testing.assert_array_equal(np.isfinite(got), finite)
+    assert_close(got[finite], ref[finite].astype(dtype), dtype)
+
+
 def test_conv2d_maxpool_refuses_a_pool_larger_than_the_output():
     K, _, _ = _kernels("numba")
     x, kernel = np.zeros((1, 3, 3, 1), np.float32), np.zeros((3, 3, 1, 1), np.float32)
