@@ -110,9 +110,9 @@ def test_one_update_call_per_step_over_the_whole_arena(monkeypatch):
     calls = []
     original = optimizers.Optimizer._update  # the fused kernel's or the readable update
 
-    def spy(self, theta, g, state):
+    def spy(self, theta, g, state, keep=None):
         calls.append(theta.shape)
-        return original(self, theta, g, state)
+        return original(self, theta, g, state, keep)
     monkeypatch.setattr(optimizers.Optimizer, "_update", spy)
     model = trained(OPTIMIZERS["rmsprop"], True, monkeypatch, steps=3)
     assert calls == [(model.count_params(),)] * 3
@@ -157,6 +157,52 @@ def test_a_non_finite_step_is_undone_and_named(flat, monkeypatch):
     reference = trained(lambda: optimizers.Adagrad(learning_rate=0.1), False, monkeypatch,
                         data=[(xc, yc)])
     assert_same_training_state(model, reference)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+@pytest.mark.parametrize("flat", [True, False])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_non_finite_step_after_others_is_undone_bit_for_bit(name, flat, backend_name,
+                                                              monkeypatch):
+    """After two steps, a step whose weights overflow leaves the weights and every slot of the
+    state as they were: kept in the kernel's own pass where RMSprop's fused kernel runs
+    (numba, the arena), copied first elsewhere (weight decay: before it changes the weights)."""
+    try:
+        backend.set_backend(backend_name)
+    except backend.BackendError as e:
+        pytest.skip(str(e))
+    model = trained(OPTIMIZERS[name], flat, monkeypatch, steps=2)
+    before = model.get_weights(), model.optimizer.get_state(model.params)
+    model.optimizer.learning_rate = 1e39  # infinite in float32: the weights overflow
+    with pytest.raises(training.NonFiniteLossError), np.errstate(all="ignore"):
+        step(model, *batches(1, seed=5)[0], seed=9)
+    assert_same_state_as(model, *before)
+
+
+def test_a_slot_the_step_does_not_update_is_put_back_too(monkeypatch):
+    """RMSprop trained centered, then not: its ``mean_grad`` is no longer updated (nor passed
+    to the fused kernel) but stays in the state, and an undone step puts it back as it was."""
+    backend.set_backend("numba")
+    model = trained(OPTIMIZERS["rmsprop-centered"], True, monkeypatch, steps=2)
+    model.optimizer.centered = False
+    step(model, *batches(1, seed=4)[0], seed=8)  # the undo buffers now hold the step's start
+    before = model.get_weights(), model.optimizer.get_state(model.params)
+    model.optimizer.learning_rate = 1e39
+    with pytest.raises(training.NonFiniteLossError), np.errstate(all="ignore"):
+        step(model, *batches(1, seed=5)[0], seed=9)
+    assert_same_state_as(model, *before)
+
+
+def assert_same_state_as(model, weights, state):
+    for a, b in zip_equal(model.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
+    now = model.optimizer.get_state(model.params)
+    assert now["iterations"] == state["iterations"]
+    for ra, rb in zip_equal(now["slots"], state["slots"]):
+        for x, y in zip_equal(ra, rb):
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_array_equal(x, y)
 
 
 def test_after_set_weights_training_moves_the_arrays_get_weights_returns(monkeypatch):

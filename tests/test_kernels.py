@@ -566,6 +566,42 @@ def test_all_finite_of_no_array_or_empty_ones_is_true():
         assert check([]) and check([np.zeros(0, np.float32), np.zeros((0, 3))])
 
 
+@pytest.mark.parametrize("options", [{"momentum": 0.0, "centered": False}, {"momentum": 0.9, "centered": False},
+                                     {"momentum": 0.0, "centered": True}, {"momentum": 0.5, "centered": True}])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_rmsprop_keeps_what_it_updates_as_it_was(options, dtype):
+    """``keep``: the kernel writes each array as it was before the step into its buffer (for the
+    training step's undo), in the same pass, and updates exactly as without it."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(5)
+    size = 1001  # not a whole number of vectors
+    theta, g, s, mean_grad, moment = (r.standard_normal(size).astype(dtype) for _ in range(5))
+    s = np.abs(s) + 1
+    mean_grad = mean_grad * 0.1 if options["centered"] else None
+    moment = moment if options["momentum"] else None
+    arrays = {"weights": theta, "s": s, "mean_grad": mean_grad, "moment": moment}
+    arrays = {n: a for n, a in arrays.items() if a is not None}
+    before = {n: a.copy() for n, a in arrays.items()}
+    plain = {n: a.copy() for n, a in arrays.items()}
+    hyper = (0.01, 0.9, 1e-7, options["momentum"], options["centered"])
+    numba_cpu.rmsprop_update(plain["weights"], g, plain["s"], plain.get("mean_grad"),
+                             plain.get("moment"), *hyper)
+    for names in (list(arrays), ["weights"], ["s"]):  # all, or some (a slot the step creates)
+        for n, a in arrays.items():
+            a[...] = before[n]
+        keep = {n: np.full(size, np.nan, dtype) for n in names}
+        numba_cpu.rmsprop_update(theta, g, s, mean_grad, moment, *hyper, keep)
+        for n in names:
+            np.testing.assert_array_equal(keep[n], before[n])
+        for n, a in arrays.items():
+            np.testing.assert_array_equal(a, plain[n])
+    if mean_grad is None:
+        with pytest.raises(ValueError, match=r"cannot keep \['mean_grad'\]"):
+            numba_cpu.rmsprop_update(theta, g, s, None, moment, *hyper,
+                                     {"mean_grad": np.zeros(size, dtype)})
+
+
 @pytest.mark.parametrize("n", [3, 20, 50])  # batches the thread count cut otherwise
 @pytest.mark.parametrize("case", ["l3"])  # several images a group (l1's and l2's hold one)
 def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):

@@ -110,6 +110,13 @@ class FlatState(ParamState):
             for state, view in zip(self.states, views))
 
 
+def _keep(keep, theta, state):
+    """Copy ``theta`` and ``state``'s slots into the buffers of ``keep`` (``{"weights": buffer,
+    slot name: buffer}``): the values before an update, to undo it."""
+    for name, buffer in keep.items():
+        buffer[...] = theta if name == "weights" else state[name]
+
+
 def _positive_or_none(cls, what, value):
     if value is None:
         return None
@@ -490,16 +497,26 @@ class Optimizer:
         """Update ``theta`` in place from its gradient ``g``; ``state`` is its :class:`ParamState`."""
         raise NotImplementedError
 
-    def fused_update(self, theta, g, state):
+    def fused_update(self, theta, g, state, keep=None):
         """:meth:`update` as one compiled pass of the backend's (numba, CUDA), where it has one
         for this optimizer: the same numbers, without the temporaries; ``False`` where it has
         none (the readable :meth:`update` then runs). A hook for tinynet's kernels: an optimizer
         of one's own writes :meth:`update` only (what it computes here would differ from what
-        its ``update`` computes on the NumPy backend)."""
+        its ``update`` computes on the NumPy backend).
+
+        ``keep``: ``{name: buffer}``, ``"weights"`` for ``theta`` and the names of ``state``'s
+        slots: each buffer receives that array as it was before the update (to undo the step,
+        :meth:`snapshot_flat`), in the kernel's own pass."""
         return False
 
-    def _update(self, theta, g, state):
-        if not self.fused_update(theta, g, state):
+    def _update(self, theta, g, state, keep=None):
+        """:meth:`fused_update` where there is one, else :meth:`update` (``keep`` then copied
+        first)."""
+        if keep is None:
+            if not self.fused_update(theta, g, state):
+                self.update(theta, g, state)
+        elif not self.fused_update(theta, g, state, keep):
+            _keep(keep, theta, state)
             self.update(theta, g, state)
 
     def state_arrays(self):
@@ -530,14 +547,14 @@ class Optimizer:
                 else:
                     del state[n]
 
-    def _kept_copies(self, arrays):
+    def _kept_copies(self, arrays, fill=True):
         """Copies of ``arrays`` in buffers kept from one call to the next (reallocated only when
-        the shapes change)."""
+        the shapes change); with ``fill=False``, the buffers only."""
         buffers = getattr(self, "_undo_buffers", [])
         if len(buffers) != len(arrays) or any(b.shape != a.shape or b.dtype != a.dtype
                                               for b, a in zip(buffers, arrays)):
             buffers = self._undo_buffers = [get_array_module(a).empty_like(a) for a in arrays]
-        for b, a in zip(buffers, arrays):
+        for b, a in zip(buffers, arrays if fill else ()):
             b[...] = a
         return buffers
 
@@ -579,12 +596,18 @@ class Optimizer:
             flat.lay_out(name, buffer)
         return flat
 
-    def apply_flat(self, arena, flats):
-        """:meth:`apply_gradients` of the arena's gradients to its weights, one update per group."""
+    def apply_flat(self, arena, flats, undo=None):
+        """:meth:`apply_gradients` of the arena's gradients to its weights, one update per group.
+
+        ``undo``: what :meth:`snapshot_flat` returned with ``fill=False``; its buffers receive
+        the weights and the state as they are before this step, in the update's own pass where
+        a fused kernel runs it (:meth:`fused_update`), else copied first."""
         self._begin_step()
         views = arena.gradient_views
         grads = self.clip_gradients(views)  # per parameter (or over all), as apply_gradients
-        for group, flat in zip(arena.groups, flats):
+        keeps = [None] * len(flats) if undo is None else \
+            [{"weights": weights, **slots} for weights, slots in zip(undo[1], undo[2])]
+        for group, flat, keep in zip(arena.groups, flats, keeps):
             g = group.gradients
             if grads is not views:  # clipped copies: laid end to end for the update
                 if flat.clipped is None:
@@ -594,16 +617,21 @@ class Optimizer:
                 g = flat.clipped
             theta = group.weights
             if self.weight_decay:
+                if keep is not None:  # before the decay changes the weights
+                    _keep(keep, theta, flat)
+                    keep = None
                 theta -= theta * theta.dtype.type(self.weight_decay) * \
                     theta.dtype.type(self._learning_rate)
-            self._update(theta, g, flat)
+            self._update(theta, g, flat, keep)
         self.iterations += 1
 
-    def snapshot_flat(self, arena, flats):
-        """:meth:`snapshot` of the arena's weights and the flat state: one copy per buffer."""
+    def snapshot_flat(self, arena, flats, fill=True):
+        """:meth:`snapshot` of the arena's weights and the flat state: one copy per buffer; with
+        ``fill=False`` the buffers only, for :meth:`apply_flat` to fill as it updates."""
         names = [list(flat) for flat in flats]
         buffers = iter(self._kept_copies([group.weights for group in arena.groups] +
-                                         [flat[n] for flat, ns in zip(flats, names) for n in ns]))
+                                         [flat[n] for flat, ns in zip(flats, names) for n in ns],
+                                         fill))
         weights = [next(buffers) for _ in arena.groups]
         return self.iterations, weights, [{n: next(buffers) for n in ns} for ns in names]
 
@@ -700,7 +728,7 @@ class RMSprop(Optimizer):
             step = moment
         theta -= step
 
-    def fused_update(self, theta, g, state):
+    def fused_update(self, theta, g, state, keep=None):
         """The lines of :meth:`update` as one pass of the numba or CUDA kernel
         (``kernels/numba_cpu.py``, ``kernels/cupy_gpu.py``), bit for bit; not for a subclass that
         writes an ``update`` of its own."""
@@ -710,8 +738,15 @@ class RMSprop(Optimizer):
         (s,) = state.arrays(theta, "s")
         mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
         moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
-        fused(theta, g, s, mean_grad, moment, self._learning_rate, self.rho, self.epsilon,
-              self.momentum, self.centered)
+        args = (theta, g, s, mean_grad, moment, self._learning_rate, self.rho, self.epsilon,
+                self.momentum, self.centered)
+        if keep is None:
+            fused(*args)
+            return True
+        updated = {"weights", "s"} | {n for n, a in (("mean_grad", mean_grad),
+                                                     ("moment", moment)) if a is not None}
+        _keep({n: b for n, b in keep.items() if n not in updated}, theta, state)  # left as they are
+        fused(*args, {n: b for n, b in keep.items() if n in updated})
         return True
 
 

@@ -192,9 +192,13 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
                                              pool_backward=maxpool_backward)
 
 
-def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered):
+def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered, keep=None):
     """``optimizers.RMSprop.update`` as one CUDA kernel (instead of about ten array operations).
-    ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off."""
+    ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off; ``keep``
+    as in ``numba_cpu.rmsprop_update`` (copied here before the kernel runs)."""
+    arrays = {"weights": theta, "s": s, "mean_grad": mean_grad, "moment": moment}
+    for name, buffer in (keep or {}).items():
+        buffer[...] = arrays[name]
     mean_grad = cp.zeros_like(theta) if mean_grad is None else mean_grad  # unused by the kernel
     moment = cp.zeros_like(theta) if moment is None else moment
     t = theta.dtype.type

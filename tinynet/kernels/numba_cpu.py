@@ -1446,19 +1446,29 @@ def all_finite(arrays):
 # The operations of optimizers.RMSprop.update in its order, one element at a time, with no
 # fastmath: each element is rounded exactly as the NumPy reference rounds it (bit-identical in
 # float32 and float64). error_model="numpy" lets LLVM vectorise the division and the square root
-# (no ZeroDivisionError checks); the plain case has a loop of its own, free of branches.
+# (no ZeroDivisionError checks); the plain case has a loop of its own. ``old_*``: where to keep
+# each array as it was before the step (for an undo) when its ``keep_*`` is set, else an empty
+# array never touched (the tests are loop-invariant: LLVM moves them out of the loop).
 @njit(cache=True, error_model="numpy")
-def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps):
+def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps, old_theta, old_s, keep_theta,
+                   keep_s):
     for i in range(theta.size):
         gi = g[i]
+        if keep_theta:
+            old_theta[i] = theta[i]
+        if keep_s:
+            old_s[i] = s[i]
         si = s[i] * rho + one_minus_rho * (gi * gi)                   # (1)
         s[i] = si
         theta[i] = theta[i] - lr * gi / np.sqrt(si + eps)           # (2)
 
 
 @njit(cache=True, error_model="numpy")
-def _rmsprop(theta, g, s, mean_grad, moment, lr, rho, one_minus_rho, eps, mu, centered):
+def _rmsprop(theta, g, s, mean_grad, moment, lr, rho, one_minus_rho, eps, mu, centered, old, keep):
     for i in range(theta.size):
+        for k, a in enumerate((theta, s, mean_grad, moment)):
+            if keep[k]:
+                old[k][i] = a[i]
         gi = g[i]
         si = s[i] * rho + one_minus_rho * (gi * gi)                   # (1)
         s[i] = si
@@ -1474,21 +1484,38 @@ def _rmsprop(theta, g, s, mean_grad, moment, lr, rho, one_minus_rho, eps, mu, ce
         theta[i] = theta[i] - step
 
 
-def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered):
+KEPT = ("weights", "s", "mean_grad", "moment")  # what rmsprop_update can keep, in its order
+
+
+def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered, keep=None):
     """``optimizers.RMSprop.update`` as one compiled pass over the parameter, in place (instead of
     about ten NumPy operations with their temporaries); the same numbers as the reference.
-    ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off."""
+    ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off.
+
+    ``keep``: ``{name: buffer}``, ``name`` one of ``"weights"`` (θ), ``"s"``, ``"mean_grad"``,
+    ``"moment"`` (those the update has): each buffer receives that array as it was before the
+    update, in the same pass (for an undo of the step; a copy beforehand would read each array
+    once more: 26 us for the raw MLP's 203,530 float32 weights)."""
+    arrays = dict(zip(KEPT, (theta, s, mean_grad, moment)))
+    keep = keep or {}
+    if any(arrays.get(name) is None for name in keep):
+        raise ValueError(f"rmsprop_update: cannot keep {sorted(n for n in keep if arrays.get(n) is None)}"
+                         f" (it keeps {', '.join(n for n in KEPT if arrays[n] is not None)})")
     mean_grad = s if mean_grad is None else mean_grad  # never read nor written then
     moment = s if moment is None else moment
-    _require_float("rmsprop_update", theta, g, s, mean_grad, moment)
-    if not all(a.flags.c_contiguous for a in (theta, s, mean_grad, moment)):
-        raise ValueError("rmsprop_update: the parameter and its state must be contiguous arrays "
-                         "(they are updated in place)")
+    _require_float("rmsprop_update", theta, g, s, mean_grad, moment, *keep.values())
+    if not all(a.flags.c_contiguous and a.dtype == theta.dtype and a.size == theta.size
+               for a in (theta, s, mean_grad, moment, *keep.values())):
+        raise ValueError("rmsprop_update: the parameter, its state and the buffers that keep them "
+                         "must be contiguous arrays of one size and type (updated in place)")
     t = theta.dtype.type
-    g = np.ascontiguousarray(g, dtype=theta.dtype)
+    g = np.ascontiguousarray(g, dtype=theta.dtype).reshape(-1)
+    none = np.empty(0, theta.dtype)
+    old = tuple(keep[n].reshape(-1) if n in keep else none for n in KEPT)
+    flags = tuple(n in keep for n in KEPT)
     if not centered and momentum == 0:
-        _rmsprop_plain(theta.reshape(-1), g.reshape(-1), s.reshape(-1), t(lr), t(rho), t(1 - rho),
-                       t(eps))
+        _rmsprop_plain(theta.reshape(-1), g, s.reshape(-1), t(lr), t(rho), t(1 - rho), t(eps),
+                       old[0], old[1], flags[0], flags[1])
         return
-    _rmsprop(theta.reshape(-1), g.reshape(-1), s.reshape(-1), mean_grad.reshape(-1),
-             moment.reshape(-1), t(lr), t(rho), t(1 - rho), t(eps), t(momentum), bool(centered))
+    _rmsprop(theta.reshape(-1), g, s.reshape(-1), mean_grad.reshape(-1), moment.reshape(-1),
+             t(lr), t(rho), t(1 - rho), t(eps), t(momentum), bool(centered), old, flags)
