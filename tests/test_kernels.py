@@ -316,7 +316,8 @@ def test_the_backward_from_the_winners_is_taken_where_it_pays():
     gradient that is 0 in three windows of four (the Add's sum is max-pooled) and takes the
     winners' path, as does its l2 (5x5) with the ReLU on at 60% of a dense gradient; a dense
     gradient without ReLU, or a one-channel 5x5 kernel (25 taps a position, fewer than a
-    window's listing costs), takes the dense loops."""
+    window's listing costs), takes the dense loops, as does a batch whose first images alone
+    have sparse gradients."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     r = np.random.default_rng(0)
@@ -329,6 +330,9 @@ def test_the_backward_from_the_winners_is_taken_where_it_pays():
     assert not numba_cpu._winners_pay(dense, on, False, (5, 5, 9, 9), True)
     assert not numba_cpu._winners_pay(dense, on, False, (3, 3, 9, 9), False)
     assert not numba_cpu._winners_pay(pooled[..., :1], on[..., :1], True, (5, 5, 1, 9), False)
+    # counted on images spread over the batch: sparse first images do not decide for all
+    mixed = np.concatenate([pooled[:24], dense[24:]])
+    assert not numba_cpu._winners_pay(mixed, on, False, (3, 3, 9, 9), True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

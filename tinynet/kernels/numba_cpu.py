@@ -717,7 +717,8 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                 base = at + (po * ph * wpad + qo * pw) * c_in
                 drow = dout[n0 + b, po, qo]
                 yrow = y[n0 + b, po, qo]
-                # (windows of one position: arg is one row of zeros, (1, 1, 1, F))
+                # (windows of one position: every winner is 0, and arg may be one row of
+                # zeros, (1, 1, 1, F), as conv2d_backward passes it)
                 arow = arg[n0 + b, po, qo] if ph * pw > 1 else arg[0, 0, 0]
                 for f in range(f_out):  # filters innermost: contiguous reads
                     d = drow[f]
@@ -1276,14 +1277,17 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
 
 
 @njit(cache=True)
-def _count_nonzero_gradients(dout, y, relu):
-    """How many of ``dout``'s gradients are not 0 (and, when ``relu``, lie where ``y > 0``)."""
-    d, on = dout.reshape(-1), y.reshape(-1)
+def _count_nonzero_gradients(dout, y, relu, every):
+    """How many gradients of every ``every``-th image of ``dout`` are not 0 (and, when ``relu``,
+    lie where ``y > 0``), and how many were looked at (C-contiguous arrays)."""
     zero = dout.dtype.type(0)
-    count = 0
-    for i in range(d.size):
-        count += (d[i] != zero) & ((not relu) | (on[i] > zero))
-    return count
+    count = seen = 0
+    for n in range(0, dout.shape[0], every):
+        d, on = dout[n].reshape(-1), y[n].reshape(-1)
+        for i in range(d.size):
+            count += (d[i] != zero) & ((not relu) | (on[i] > zero))
+        seen += d.size
+    return count, seen
 
 
 # What a window's share of the backward from the winners costs beyond its winners' rows (listing
@@ -1302,17 +1306,21 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
 
     Per output position and filter, the dense loops do ``kh*kw*c`` taps; the winners' path
     WINNERS_WINDOW_TAPS (twice that when ``dL/dx`` is not wanted, which halves both) plus, for a
-    non-zero gradient, its ``kh`` kernel rows in whole vectors. Measured on the residual CNN's
-    l2_2 (3x3) and l2 (5x5), 2 threads: the winners' path at 0.16 and 0.60 of non-zero gradients
-    0.63 against 0.93 ms and 1.96 against 2.2 ms; the dense loops at 0.5 (3x3) and 1.0 (5x5)."""
+    non-zero gradient, its ``kh`` kernel rows in whole vectors: with ``dL/dx``, break-even at
+    0.40 of non-zero gradients for the residual CNN's l2_2 (3x3x9) and 0.76 for its l2 (5x5x9).
+    Measured there (2 threads, batch 128): the winners' path at 0.16 and 0.60, the shares these
+    layers get in training, 0.69 against 0.98 ms and 2.00 against 2.30 ms; break-even measured
+    at 0.3-0.45 (3x3) and 0.7 (5x5), with the machine's load."""
     kh, kw, c, _ = kernel_shape
     window = WINNERS_WINDOW_TAPS * (1 if need_dx else 2)
     if dout.size == 0 or window >= kh * kw * c:  # the dense loops win even with no winner
         return False
-    # the share of non-zero gradients, from the first images (WINNERS_SAMPLE gradients or more:
-    # counting them all took up to 0.2 ms, a tenth of the backward)
-    images = min(len(dout), -(-WINNERS_SAMPLE // (dout[0].size or 1)))
-    density = _count_nonzero_gradients(dout[:images], y[:images], relu) / dout[:images].size
+    # the share of non-zero gradients, from images spread over the batch (WINNERS_SAMPLE
+    # gradients or more: counting them all took up to 0.2 ms, a tenth of the backward)
+    every = max(1, len(dout) // -(-WINNERS_SAMPLE // (dout[0].size or 1)))
+    count, seen = _count_nonzero_gradients(np.ascontiguousarray(dout), np.ascontiguousarray(y),
+                                           relu, every)
+    density = count / seen
     rows = kh * -(-(kw * c) // LANES) * LANES
     return window + density * rows < kh * kw * c
 
