@@ -505,8 +505,10 @@ class Optimizer:
         its ``update`` computes on the NumPy backend).
 
         ``keep``: ``{name: buffer}``, ``"weights"`` for ``theta`` and the names of ``state``'s
-        slots: each buffer receives that array as it was before the update (to undo the step,
-        :meth:`snapshot_flat`), in the kernel's own pass."""
+        slots: a ``fused_update`` that runs must fill every one of them with that array as it was
+        before the update (to undo the step, :meth:`snapshot_flat`): in the kernel's own pass
+        where it can (numba's plain RMSprop), by copies first otherwise (the slots the update
+        does not touch too)."""
         return False
 
     def _update(self, theta, g, state, keep=None):
@@ -601,7 +603,9 @@ class Optimizer:
 
         ``undo``: what :meth:`snapshot_flat` returned with ``fill=False``; its buffers receive
         the weights and the state as they are before this step, in the update's own pass where
-        a fused kernel runs it (:meth:`fused_update`), else copied first."""
+        a fused kernel can (:meth:`fused_update`), else copied first (always with weight decay,
+        which changes the weights before the update). A subclass that overrides this method
+        must fill them too, or an undone step would put back stale values."""
         self._begin_step()
         views = arena.gradient_views
         grads = self.clip_gradients(views)  # per parameter (or over all), as apply_gradients

@@ -129,7 +129,7 @@ def train_step(model, xb, yb, weights=None):
     # hand before would have left its state at other weights' places: refused)
     flat_arena = None if any(frozen) else arena.for_step(model)
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
-    if flats is not None:  # one copy, one update and one sum per flat buffer (tinynet.arena)
+    if flats is not None:  # one update and one check per flat buffer (tinynet.arena)
         saved = optimizer.snapshot_flat(flat_arena, flats, fill=False)
         optimizer.apply_flat(flat_arena, flats, undo=saved)  # fills saved as it updates
         params = [group.weights for group in flat_arena.groups]

@@ -198,6 +198,8 @@ def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, cente
     as in ``numba_cpu.rmsprop_update`` (copied here before the kernel runs)."""
     arrays = {"weights": theta, "s": s, "mean_grad": mean_grad, "moment": moment}
     for name, buffer in (keep or {}).items():
+        if arrays.get(name) is None:
+            raise ValueError(f"rmsprop_update: cannot keep {name!r} (the update has no such array)")
         buffer[...] = arrays[name]
     mean_grad = cp.zeros_like(theta) if mean_grad is None else mean_grad  # unused by the kernel
     moment = cp.zeros_like(theta) if moment is None else moment
