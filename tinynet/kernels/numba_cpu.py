@@ -1418,8 +1418,8 @@ def _backward_from_winners(dout, y, arg, relu, x, kernel, pads, pool_size, need_
 # the training step's finiteness check
 # ---------------------------------------------------------------------------------------------
 # A float is NaN or infinite exactly when all the bits of its exponent are set: 0x7f800000 in a
-# float32's 32 bits, 0x7ff0000000000000 in a float64's 64. The largest exponent field over the
-# array is an integer or-reduction, which LLVM vectorises (a float sum, the check on a GPU, adds
+# float32's 32 bits, 0x7ff0000000000000 in a float64's 64. Whether any element has them all set
+# is an integer or-reduction, which LLVM vectorises (a float sum, the check on a GPU, adds
 # one float after the other: 42 us for the raw MLP's 203,530 float32 weights against 15 here,
 # and 23 for NumPy's isfinite(a).all(), measured).
 _EXPONENT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7f800000)),
