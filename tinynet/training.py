@@ -112,10 +112,9 @@ def train_step(model, xb, yb, weights=None):
 
     The step is undone when the loss, the updated weights or the optimizer's updated state are NaN
     or infinite (:func:`_all_finite`): the weights and the state are then those from before this
-    batch. The
-    weights of frozen layers (``layer.trainable = False``) get no update: the step goes parameter
-    by parameter then, with no gradient for them, and back-propagation stops before a frozen
-    base (:meth:`tinynet.graph.Graph.backward`).
+    batch. The weights of frozen layers (``layer.trainable = False``) get no update: the step goes
+    parameter by parameter then, with no gradient for them, and back-propagation stops before a
+    frozen base (:meth:`tinynet.graph.Graph.backward`).
     """
     out, per_example, grad = loss_and_gradient(model, xb, yb, training=True, weights=weights)
     frozen = model._frozen()
