@@ -253,14 +253,15 @@ def _own_buffers(model):
     return {id(g.weights) for g in own.groups if not g.adopted} if own is not None else set()
 
 
-def for_step(model):
+def for_step(model, grads=None):
     """The arena of ``model`` with every gradient of the last backward pass in its flat buffer,
     ready for a flat optimizer step; ``None`` when there is none, or while some gradient is
-    missing (a layer that back-propagation has not reached): take the per-parameter path then."""
+    missing (a layer that back-propagation has not reached): take the per-parameter path then.
+    ``grads``: ``model.grads``, where the caller has them."""
     arena = of(model)
     if arena is None:
         return None
-    if not arena.has_gradients(model.grads):
+    if not arena.has_gradients(model.grads if grads is None else grads):
         arena.install_gradients()  # a layer's grads list was replaced: copy what it holds
         if not arena.has_gradients(model.grads):
             return None

@@ -239,8 +239,12 @@ class Model:
         for instance to add up the gradients of several batches. A frozen weight's is ``None``
         (training computes none: :attr:`Layer.trainable`), so that a loop of one's own,
         ``apply_gradients(zip(model.grads, model.params))``, leaves it as ``fit`` does."""
+        return self._gradients(self._frozen())
+
+    def _gradients(self, frozen):
+        """:attr:`grads`, the frozen arrays given (``frozen``: :meth:`_frozen`; the training step
+        has them already)."""
         grads = [g for layer in self.layers for g in layer.grads]
-        frozen = self._frozen()
         return [None if f else g for g, f in zip(grads, frozen)] if any(frozen) else grads
 
     # Keras's names for the weight arrays themselves, layer after layer (see Layer.weights)
@@ -276,7 +280,7 @@ class Model:
         layer answers for itself)."""
         if not self.trainable:
             return [True] * len(self.params)
-        return [not holder.trainable for layer in self.layers
+        return [not holder.trainable for layer in self.layers if layer.params
                 for holder, _ in layer.param_holders()]
 
     def __deepcopy__(self, memo):

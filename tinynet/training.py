@@ -122,11 +122,12 @@ def train_step(model, xb, yb, weights=None):
                          frozen=model._frozen_layers(frozen) if any(frozen) else ())
     loss_sum = per_example.sum()
     optimizer = model.optimizer
-    _warn_of_missing_gradients(model, frozen)
+    grads = model._gradients(frozen)  # model.grads
+    _warn_of_missing_gradients(model, grads, frozen)
     arena.of(model)  # rebuilt first where weights were replaced: new arrays at the same places
     optimizer._take_places(model.params)  # fit's list: model.params (another list stepped by
     # hand before would have left its state at other weights' places: refused)
-    flat_arena = None if any(frozen) else arena.for_step(model)
+    flat_arena = None if any(frozen) else arena.for_step(model, grads)
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
     if flats is not None:  # one update and one check per flat buffer (tinynet.arena)
         saved = optimizer.snapshot_flat(flat_arena, flats, fill=False)
@@ -164,11 +165,11 @@ def _all_finite(loss_sum, arrays):
     return math.isfinite(float(loss_sum)) and check(arrays)
 
 
-def _warn_of_missing_gradients(model, frozen):
+def _warn_of_missing_gradients(model, grads, frozen):
     """Warn (as Keras does) when back-propagation left a weight of a trained layer without its
-    gradient: a layer of one's own whose ``_backward`` does not write ``self.grads``. Its weight
-    would not train (the optimizer skips a ``None`` gradient), and nothing else would say so."""
-    grads = model.grads
+    gradient (``grads``: ``model.grads``): a layer of one's own whose ``_backward`` does not write
+    ``self.grads``. Its weight would not train (the optimizer skips a ``None`` gradient), and
+    nothing else would say so."""
     if all(g is not None for g in grads):
         return
     holders = [h for layer in model.layers for h in layer.param_holders()]
