@@ -193,6 +193,25 @@ def test_a_slot_the_step_does_not_update_is_put_back_too(monkeypatch):
     assert_same_state_as(model, *before)
 
 
+def test_an_apply_flat_of_one_s_own_that_returns_nothing_is_still_checked(monkeypatch):
+    """``apply_flat`` returns the arrays that its kernel has not found finite as it wrote them;
+    an override that returns nothing leaves the step to check them all: the overflow is still
+    found and undone."""
+    backend.set_backend("numba")
+
+    class Mine(optimizers.RMSprop):
+        def apply_flat(self, arena, flats, undo=None):
+            super().apply_flat(arena, flats, undo)
+
+    model = trained(lambda: Mine(learning_rate=0.01), True, monkeypatch, steps=2)
+    before = model.get_weights(), model.optimizer.get_state(model.params)
+    model.optimizer.learning_rate = 1e39
+    with pytest.raises(training.NonFiniteLossError, match="updated weights"), \
+            np.errstate(all="ignore"):
+        step(model, *batches(1, seed=5)[0], seed=9)
+    assert_same_state_as(model, *before)
+
+
 def _two_groups(kind):
     """A model whose arena has two groups: float64 and float32 weights, or a nested model's
     own buffer (adopted) and the outer model's."""

@@ -606,6 +606,39 @@ def test_fused_rmsprop_keeps_what_it_updates_as_it_was(options, dtype):
                                      {"mean_grad": np.zeros(size, dtype)})
 
 
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_rmsprop_says_whether_what_it_wrote_is_finite(keep, dtype):
+    """Plain RMSprop's pass answers the training step's check: True while every updated weight
+    and s is finite; False for each NaN and infinity, coming in through a weight, s or a
+    gradient, or made by the update (a gradient whose square overflows makes s infinite), at the
+    first, a middle and the last place; None (not looked at) for the centered or momentum forms."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(2)
+    size = 1001
+    start = [r.standard_normal(size).astype(dtype), r.standard_normal(size).astype(dtype),
+             (np.abs(r.standard_normal(size)) + 1).astype(dtype)]  # theta, g, s
+
+    def update(theta, g, s, **options):
+        buffers = {"weights": np.empty_like(theta), "s": np.empty_like(s)} if keep else None
+        hyper = (0.01, 0.9, 1e-7, options.get("momentum", 0.0), options.get("centered", False))
+        extra = (theta.copy(), None) if options.get("centered") else (None, None)
+        return numba_cpu.rmsprop_update(theta, g, s, *extra, *hyper, buffers)
+
+    assert update(*(a.copy() for a in start)) is True
+    big = np.sqrt(np.finfo(dtype).max) * 4  # finite, but its square is not
+    for which, bad in [(0, np.nan), (0, np.inf), (1, np.nan), (1, -np.inf), (1, big),
+                       (2, np.nan), (2, np.inf)]:
+        for at in (0, size // 2, size - 1):
+            arrays = [a.copy() for a in start]
+            arrays[which][at] = bad
+            with np.errstate(all="ignore"):
+                assert update(*arrays) is False, (which, bad, at)
+    assert update(*(a.copy() for a in start), centered=True) is None
+    assert update(*(a.copy() for a in start), momentum=0.9) is None
+
+
 @pytest.mark.parametrize("n", [3, 20, 50])  # batches the thread count cut otherwise
 @pytest.mark.parametrize("case", ["l3"])  # several images a group (l1's and l2's hold one)
 def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):

@@ -500,7 +500,9 @@ class Optimizer:
     def fused_update(self, theta, g, state, keep=None):
         """:meth:`update` as one compiled pass of the backend's (numba, CUDA), where it has one
         for this optimizer: the same numbers, without the temporaries; ``False`` where it has
-        none (the readable :meth:`update` then runs). A hook for tinynet's kernels: an optimizer
+        none (the readable :meth:`update` then runs), else ``True``, or ``"finite"`` where the
+        pass also found every number of ``theta`` and of ``state`` finite (the training step
+        then need not look at them again). A hook for tinynet's kernels: an optimizer
         of one's own writes :meth:`update` only (what it computes here would differ from what
         its ``update`` computes on the NumPy backend).
 
@@ -513,13 +515,14 @@ class Optimizer:
 
     def _update(self, theta, g, state, keep=None):
         """:meth:`fused_update` where there is one, else :meth:`update` (``keep`` then copied
-        first)."""
-        if keep is None:
-            if not self.fused_update(theta, g, state):
-                self.update(theta, g, state)
-        elif not self.fused_update(theta, g, state, keep):
-            _keep(keep, theta, state)
+        first). Returns whether the fused pass found ``theta`` and ``state`` finite."""
+        done = self.fused_update(theta, g, state) if keep is None else \
+            self.fused_update(theta, g, state, keep)
+        if not done:
+            if keep is not None:
+                _keep(keep, theta, state)
             self.update(theta, g, state)
+        return done == "finite"
 
     def state_arrays(self):
         """Every state array of every parameter (for the snapshot and the finiteness check)."""
@@ -605,12 +608,16 @@ class Optimizer:
         the weights and the state as they are before this step, in the update's own pass where
         a fused kernel can (:meth:`fused_update`), else copied first (always with weight decay,
         which changes the weights before the update). A subclass that overrides this method
-        must fill them too, or an undone step would put back stale values."""
+        must fill them too, or an undone step would put back stale values.
+
+        Returns the arrays the caller must still check for NaN and infinity: every group's
+        weights and state, but those a fused pass found finite as it wrote them."""
         self._begin_step()
         views = arena.gradient_views
         grads = self.clip_gradients(views)  # per parameter (or over all), as apply_gradients
         keeps = [None] * len(flats) if undo is None else \
             [{"weights": weights, **slots} for weights, slots in zip(undo[1], undo[2])]
+        unchecked = []
         for group, flat, keep in zip(arena.groups, flats, keeps):
             g = group.gradients
             if grads is not views:  # clipped copies: laid end to end for the update
@@ -626,8 +633,10 @@ class Optimizer:
                     keep = None
                 theta -= theta * theta.dtype.type(self.weight_decay) * \
                     theta.dtype.type(self._learning_rate)
-            self._update(theta, g, flat, keep)
+            if not self._update(theta, g, flat, keep):
+                unchecked += [theta] + [flat[n] for n in flat]
         self.iterations += 1
+        return unchecked
 
     def snapshot_flat(self, arena, flats, fill=True):
         """:meth:`snapshot` of the arena's weights and the flat state: one copy per buffer; with
@@ -745,13 +754,14 @@ class RMSprop(Optimizer):
         args = (theta, g, s, mean_grad, moment, self._learning_rate, self.rho, self.epsilon,
                 self.momentum, self.centered)
         if keep is None:
-            fused(*args)
-            return True
-        updated = {"weights", "s"} | {n for n, a in (("mean_grad", mean_grad),
-                                                     ("moment", moment)) if a is not None}
-        _keep({n: b for n, b in keep.items() if n not in updated}, theta, state)  # left as they are
-        fused(*args, {n: b for n, b in keep.items() if n in updated})
-        return True
+            finite = fused(*args)
+        else:
+            updated = {"weights", "s"} | {n for n, a in (("mean_grad", mean_grad),
+                                                         ("moment", moment)) if a is not None}
+            _keep({n: b for n, b in keep.items() if n not in updated}, theta, state)  # left as is
+            finite = fused(*args, {n: b for n, b in keep.items() if n in updated})
+        # the kernel looks at theta and s (plain RMSprop): other slots, if any, are not seen
+        return "finite" if finite is True and set(state) == {"s"} else True
 
 
 _RMSPROP_UPDATE = RMSprop.update  # the lines the fused kernels compute

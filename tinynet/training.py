@@ -131,7 +131,8 @@ def train_step(model, xb, yb, weights=None):
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
     if flats is not None:  # one update and one check per flat buffer (tinynet.arena)
         saved = optimizer.snapshot_flat(flat_arena, flats, fill=False)
-        optimizer.apply_flat(flat_arena, flats, undo=saved)  # fills saved as it updates
+        unchecked = optimizer.apply_flat(flat_arena, flats, undo=saved)  # fills saved as it
+        # updates; returns what its kernel has not found finite already
         params = [group.weights for group in flat_arena.groups]
         state = [flat[n] for flat in flats for n in flat]
     else:  # the same step, parameter by parameter
@@ -139,7 +140,10 @@ def train_step(model, xb, yb, weights=None):
         saved = optimizer.snapshot(params)
         optimizer.apply_gradients(zip(model.grads, params))  # (a frozen weight's grad is None)
         state = optimizer.state_arrays()
-    if not _all_finite(loss_sum, params + state):
+        unchecked = None
+    if unchecked is None:  # (also an apply_flat of one's own that returns nothing)
+        unchecked = params + state
+    if not _all_finite(loss_sum, unchecked):
         if not math.isfinite(float(loss_sum)):
             what = "the loss is"
         elif not _all_finite(0.0, params):  # before they are restored

@@ -1535,21 +1535,30 @@ def all_finite(arrays):
 # float32 and float64). error_model="numpy" lets LLVM vectorise the division and the square root
 # (no ZeroDivisionError checks); the plain case has a loop of its own, free of branches, and a
 # second one that also keeps theta and s as they were (for an undo of the step) in the same pass.
+# Both answer whether every theta and s they wrote is finite (|v| <= the largest float is false
+# for NaN and the infinities): the training step's check, while the values are in registers
+# (13 us more than the update alone, against 25-40 us for a second pass over the two arrays).
 @njit(cache=True, error_model="numpy")
-def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps, old_theta, old_s, keep):
+def _rmsprop_plain(theta, g, s, lr, rho, one_minus_rho, eps, old_theta, old_s, keep, largest):
+    finite = True
     if keep:
         for i in range(theta.size):
             gi, ti, si = g[i], theta[i], s[i]
             old_theta[i], old_s[i] = ti, si
             si = si * rho + one_minus_rho * (gi * gi)                 # (1)
             s[i] = si
-            theta[i] = ti - lr * gi / np.sqrt(si + eps)             # (2)
-        return
+            ti = ti - lr * gi / np.sqrt(si + eps)                   # (2)
+            theta[i] = ti
+            finite &= (abs(ti) <= largest) & (abs(si) <= largest)
+        return finite
     for i in range(theta.size):
         gi = g[i]
         si = s[i] * rho + one_minus_rho * (gi * gi)                   # (1)
         s[i] = si
-        theta[i] = theta[i] - lr * gi / np.sqrt(si + eps)           # (2)
+        ti = theta[i] - lr * gi / np.sqrt(si + eps)                 # (2)
+        theta[i] = ti
+        finite &= (abs(ti) <= largest) & (abs(si) <= largest)
+    return finite
 
 
 @njit(cache=True, error_model="numpy")
@@ -1582,7 +1591,10 @@ def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, cente
     ``"moment"`` (those the update has): each buffer receives that array as it was before the
     update (for an undo of the step): plain RMSprop keeping ``theta`` and ``s`` in the same pass
     (a copy beforehand reads and writes each array once more: 85 against 125 us for the raw
-    MLP's 203,530 float32 weights), the other cases by copies first."""
+    MLP's 203,530 float32 weights), the other cases by copies first.
+
+    Returns, for plain RMSprop, whether every number of the updated ``theta`` and ``s`` is finite
+    (no NaN, no infinity), found in the same pass; ``None`` in the other cases (not looked at)."""
     arrays = dict(zip(KEPT, (theta, s, mean_grad, moment)))
     keep = keep or {}
     if any(arrays.get(name) is None for name in keep):
@@ -1603,8 +1615,7 @@ def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, cente
         keep[name][...] = arrays[name]
     if plain:
         old = [keep[n].reshape(-1) if in_pass else theta.reshape(-1) for n in ("weights", "s")]
-        _rmsprop_plain(theta.reshape(-1), g, s.reshape(-1), t(lr), t(rho), t(1 - rho), t(eps),
-                       *old, in_pass)
-        return
+        return bool(_rmsprop_plain(theta.reshape(-1), g, s.reshape(-1), t(lr), t(rho), t(1 - rho),
+                                   t(eps), *old, in_pass, t(np.finfo(t).max)))
     _rmsprop(theta.reshape(-1), g, s.reshape(-1), mean_grad.reshape(-1), moment.reshape(-1),
              t(lr), t(rho), t(1 - rho), t(eps), t(momentum), bool(centered))
