@@ -193,6 +193,22 @@ def test_a_slot_the_step_does_not_update_is_put_back_too(monkeypatch):
     assert_same_state_as(model, *before)
 
 
+def test_a_stale_slot_the_fused_pass_does_not_look_at_is_still_checked(monkeypatch):
+    """RMSprop trained centered, then plain: the fused pass looks at theta and s only, so a NaN
+    in the ``mean_grad`` left in the state is still found (the step names the state, and is
+    undone)."""
+    backend.set_backend("numba")
+    model = trained(OPTIMIZERS["rmsprop-centered"], True, monkeypatch, steps=2)
+    model.optimizer.centered = False
+    step(model, *batches(1, seed=4)[0], seed=8)
+    flat = model.optimizer.flat_states(arena.for_step(model))[0]
+    flat["mean_grad"][3] = np.nan
+    before = model.get_weights(), model.optimizer.get_state(model.params)
+    with pytest.raises(training.NonFiniteLossError, match="optimizer's state"):
+        step(model, *batches(1, seed=5)[0], seed=9)
+    assert_same_state_as(model, *before)
+
+
 def test_an_apply_flat_of_one_s_own_that_returns_nothing_is_still_checked(monkeypatch):
     """``apply_flat`` returns the arrays that its kernel has not found finite as it wrote them;
     an override that returns nothing leaves the step to check them all: the overflow is still

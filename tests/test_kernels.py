@@ -759,16 +759,43 @@ def test_fused_softmax_cross_entropy_is_nan_where_the_reference_is(dtype):
     pytest.importorskip("numba")
     from tinynet import losses
     from tinynet.kernels import numba_cpu
-    z = np.tile(np.array([1.0, -2.0, 0.5, 3.0], dtype), (7, 1))
-    y = np.eye(4, dtype=dtype)[[0, 1, 2, 3, 0, 1, 2]]
+    z = np.tile(np.array([1.0, -2.0, 0.5, 3.0], dtype), (8, 1))
+    y = np.eye(4, dtype=dtype)[[0, 1, 2, 3, 0, 1, 2, 0]]
     z[0, 0], z[2, 3], z[3, 1], z[5, 2] = np.nan, np.inf, -np.inf, np.nan
+    big = np.finfo(dtype).max / 1.5
+    z[7] = [big, -big, 0, 0]  # finite, but shifted by the maximum in z's type: -inf, then NaN
     with np.errstate(invalid="ignore"):  # inf - inf and 0 * -inf: NaN, as the test wants
         ref_loss, ref_grad = _readable(losses.softmax_cross_entropy, y, z)
     loss, grad = numba_cpu.softmax_cross_entropy(y, z)
     np.testing.assert_array_equal(np.isnan(loss), np.isnan(ref_loss))
     np.testing.assert_array_equal(np.isnan(grad), np.isnan(ref_grad))
-    assert np.isnan(loss).tolist() == [True, False, True, True, False, True, False]
+    assert np.isnan(loss).tolist() == [True, False, True, True, False, True, False, True]
     np.testing.assert_allclose(loss[[1, 4, 6]], ref_loss[[1, 4, 6]], rtol=TOL[dtype])
+
+
+def test_training_on_numba_runs_the_fused_loss_and_accuracy(monkeypatch):
+    """A step on the numba backend goes through the two kernels (were their names lost from
+    ``backend.FUSED``, the readable lines would run and every comparison above still pass)."""
+    pytest.importorskip("numba")
+    from tinynet import layers, optimizers
+    from tinynet.kernels import numba_cpu
+    from tinynet.model import Sequential
+    calls = []
+    for name in ("softmax_cross_entropy", "argmax_hits"):
+        real = getattr(numba_cpu, name)
+        monkeypatch.setattr(numba_cpu, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    backend._registry.pop("numba", None)  # rebuilt around the spies
+    try:
+        backend.set_backend("numba")
+        model = Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizers.RMSprop(), "categorical_crossentropy", ["accuracy"])
+        r = np.random.default_rng(0)
+        model.train_on_batch(r.random((8, 4), dtype=np.float32),
+                             np.eye(3, dtype=np.float32)[r.integers(0, 3, 8)])
+    finally:
+        backend._registry.pop("numba", None)
+    assert calls == ["softmax_cross_entropy", "argmax_hits"]
 
 
 def test_fused_softmax_cross_entropy_leaves_other_arrays_to_the_readable_lines():

@@ -208,7 +208,8 @@ def softmax_cross_entropy(y_true, logits):
     """The fused softmax + cross-entropy: ``(per-example losses (N,), dL/dlogits)`` of the mean loss.
 
     ``L = -sum_k y_k log softmax(z)_k`` and ``dL/dz = (softmax(z) sum_k y_k - y) / M``.
-    On numba, for (N, K) logits, one compiled pass per row computes these lines' numbers.
+    On numba, for (N, K) logits, one compiled pass per row computes these lines' numbers, up to
+    rounding (:func:`tinynet.kernels.numba_cpu.softmax_cross_entropy`).
     """
     kernel = fused("softmax_cross_entropy", logits)
     done = kernel(y_true, logits) if kernel is not None else None

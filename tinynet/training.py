@@ -131,8 +131,8 @@ def train_step(model, xb, yb, weights=None):
     flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
     if flats is not None:  # one update and one check per flat buffer (tinynet.arena)
         saved = optimizer.snapshot_flat(flat_arena, flats, fill=False)
-        unchecked = optimizer.apply_flat(flat_arena, flats, undo=saved)  # fills saved as it
-        # updates; returns what its kernel has not found finite already
+        # apply_flat fills saved as it updates, and returns the arrays no kernel has found finite
+        unchecked = optimizer.apply_flat(flat_arena, flats, undo=saved)
         params = [group.weights for group in flat_arena.groups]
         state = [flat[n] for flat in flats for n in flat]
     else:  # the same step, parameter by parameter
