@@ -700,6 +700,8 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
     kh = wrows.shape[1]
     span = w_in * c_in
     zero = x.dtype.type(0)
+    one = ph * pw == 1  # windows of one position (conv2d_backward's; arg is not read then)
+    bases = np.empty(nb * po_n * qo_n if one else 0, np.int64)
     p = 0  # every window, in the order the winners are listed
     for b in range(nb):
         at = b * image
@@ -717,27 +719,44 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                 base = at + (po * ph * wpad + qo * pw) * c_in
                 drow = dout[n0 + b, po, qo]
                 yrow = y[n0 + b, po, qo]
-                # (windows of one position: every winner is 0, and arg may be one row of
-                # zeros, (1, 1, 1, F), as conv2d_backward passes it)
-                arow = arg[n0 + b, po, qo] if ph * pw > 1 else arg[0, 0, 0]
-                for f in range(f_out):  # filters innermost: contiguous reads
+                if one:  # a window of one position: its offset, the same for every filter
+                    bases[p] = base
+                    for f in range(f_out):  # filters innermost: contiguous reads
+                        d = drow[f]
+                        if relu:
+                            d = d * (yrow[f] > zero)  # relu_backward: dy * [y > 0]
+                        dvals[f, p] = d
+                    p += 1
+                    continue
+                arow = arg[n0 + b, po, qo]
+                for f in range(f_out):
                     d = drow[f]
                     if relu:
-                        d = d * (yrow[f] > zero)  # relu_backward: dy * [y > 0]
+                        d = d * (yrow[f] > zero)
                     offs[f, p] = base + shift[arow[f]]
                     dvals[f, p] = d
                 p += 1
     # each filter's list compacted in place to its non-zero gradients (the count in a register:
     # counting in memory while the windows came in made each write wait for the previous
-    # count, 2x slower), written always and kept when non-zero (no branch to mispredict)
+    # count, 2x slower), written always and kept when non-zero (no branch to mispredict);
+    # windows of one position take their offsets from the table of bases (one store less a
+    # window and filter in the loop above; the residual CNN's l2, 5x5x9, batch 128, two threads,
+    # with no non-zero gradient: 0.70 -> 0.51 ms; its l2_2 at 0.16 of them: 0.80 -> 0.62 ms)
     for f in range(f_out):
         of, dv = offs[f], dvals[f]
         k = 0
-        for q in range(p):
-            d = dv[q]
-            of[k] = of[q]
-            dv[k] = d
-            k += d != zero
+        if one:
+            for q in range(p):
+                d = dv[q]
+                of[k] = bases[q]
+                dv[k] = d
+                k += d != zero
+        else:
+            for q in range(p):
+                d = dv[q]
+                of[k] = of[q]
+                dv[k] = d
+                k += d != zero
         counts[f] = k
         bias = part[f, kh * row]  # dL/db: the gradients' sum (the zeros left out add nothing)
         for q in range(k):
