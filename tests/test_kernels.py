@@ -541,6 +541,35 @@ def _not_finite_values(dtype):
     return np.array(values, dtype=kind).view(dtype)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("filters", list(range(1, 14)) + [18, 32])  # passes of 1 to 6 filters
+def test_blocked_sums_equal_their_formula(filters, dtype):
+    """The sums over taps that the numba convolutions run (hand-written vector code) against
+    their formula ``acc[f, p] = sum_t wts[f, t] * planes[taps[t] + p] + bias[f]`` in NumPy, for
+    every filter count a pass takes (1 to 6 filters, each with its own number of vectors a pass)
+    and lengths that are whole passes, a pass and some vectors, or less than one pass; the
+    positions past ``length`` in each row of ``acc`` are left as they were."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(filters)
+    lanes = numba_cpu.LANES
+    for length in (lanes, 2 * lanes, 7 * lanes, 8 * lanes, 9 * lanes, 25 * lanes):
+        ntaps = int(r.integers(1, 30))
+        planes = r.standard_normal(3 * length + 40).astype(dtype)
+        taps = r.integers(0, planes.size - length + 1, ntaps).astype(np.int64)
+        wts = r.standard_normal((filters, ntaps)).astype(dtype)
+        bias = r.standard_normal(filters).astype(dtype)
+        stride = length + 5
+        acc = np.full(filters * stride, np.nan, dtype)
+        numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, length)
+        shifted = planes[taps[:, None] + np.arange(length)]                  # (ntaps, length)
+        want = bias[:, None] + wts.astype(np.float64) @ shifted.astype(np.float64)
+        got = acc.reshape(filters, stride)
+        scale = float((np.abs(bias)[:, None] + np.abs(wts) @ np.abs(shifted)).max())
+        assert_close(got[:, :length], want.astype(dtype), dtype, scale=scale)
+        assert np.isnan(got[:, length:]).all(), "written past the row's length"
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [1, 7, 8, 9, 31, 64, 1000])  # shorter than a vector, tails
 def test_all_finite_finds_each_nan_and_infinity_wherever_it_lies(size, dtype):

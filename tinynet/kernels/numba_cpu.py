@@ -17,13 +17,14 @@ constant shift ``i*WP + j``, so for one output channel ``f``
 
     z[f, p] = b[f] + sum over taps (i, j, c) of  w[i, j, c, f] * planes[c, p + i*WP + j]
 
-is a sum of shifted copies of contiguous vectors: long loops that compile to SIMD code (4 taps and
-two output channels per pass, so that each value loaded feeds several FMAs). Output positions
-that fall in the padding columns or rows are computed and thrown away; neighbouring rows and
-images share their zero padding (``WP = W + max(left, right)``, see :func:`_grid`), which keeps
-that waste small. The backward pass uses the same loops: ``dL/dx`` is the same sum with the taps
-mirrored (a "full" correlation of ``dz`` with the kernel), and ``dL/dw[i, j, c, f]`` is the dot
-product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on the same grid. The sums are the
+is a sum of shifted copies of contiguous vectors: SIMD code that keeps the sums of a few vectors
+of positions for several filters in registers over all the taps, so that each value loaded
+feeds several FMAs (:func:`_blocked_sums`). Output positions that fall in the padding columns or
+rows are computed and thrown away; neighbouring rows and images share their zero padding
+(``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small. In the
+backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of ``dz``
+with the kernel), and ``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by
+``(i, j)`` with ``dz[f]`` on the same grid (:func:`_taps_dot2`). The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 
 A stride-1 convolution read only by a max pooling with tiling windows (in the report's CNNs,
@@ -81,40 +82,13 @@ GROUP_ELEMENTS = 512
 # ---------------------------------------------------------------------------------------------
 # compiled building blocks
 # ---------------------------------------------------------------------------------------------
-# Each taps loop takes 4 taps a pass: the four shifted inputs, the weights of two outputs and the
-# running sums then fit in the 16 vector registers of AVX2 (x86 without AVX-512: most laptops).
-# With 8 taps a pass (as before) the weights spilled to the stack and were loaded again at every
-# step of the loop. Measured on a Zen 3 host (AVX2), cnn_digits' three fused convolutions, in one
-# process, alternating with the 8-tap version (medians of 30-60 calls, summed over the layers):
-# forward 6.87 -> 5.53 ms and backward 11.95 -> 8.76 ms on one thread, 5.17 -> 4.58 and
-# 8.58 -> 7.01 ms on two.
-@njit(cache=True, fastmath=_FMA)
-def _taps_axpy(acc, planes, pidx, offs, wts, length):
-    """``acc[p] += sum_t wts[t] * planes[pidx[t], offs[t] + p]`` for ``p < length`` (4 taps a pass)."""
-    ntaps = wts.shape[0]
-    t = 0
-    while t + 4 <= ntaps:
-        w0 = wts[t]
-        w1 = wts[t + 1]
-        w2 = wts[t + 2]
-        w3 = wts[t + 3]
-        # slices start at the offset, so the loop index is a plain, non-negative range index
-        # (no wrap-around test): this is what lets LLVM vectorise the loop
-        x0 = planes[pidx[t], offs[t]:]
-        x1 = planes[pidx[t + 1], offs[t + 1]:]
-        x2 = planes[pidx[t + 2], offs[t + 2]:]
-        x3 = planes[pidx[t + 3], offs[t + 3]:]
-        for p in range(length):
-            acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
-        t += 4
-    while t < ntaps:
-        w0 = wts[t]
-        x0 = planes[pidx[t], offs[t]:]
-        for p in range(length):
-            acc[p] += w0 * x0[p]
-        t += 1
-
-
+# The dL/dw loops (dot products of shifted inputs with dz) take 4 taps a pass: the four shifted
+# inputs, the running sums of two filters and dz then fit in the 16 vector registers of AVX2 (x86
+# without AVX-512: most laptops). With 8 taps a pass (as before) values spilled to the stack and
+# were loaded again at every step of the loop (measured on a Zen 3 host (AVX2), cnn_digits' three
+# convolutions, when the forward ran the same kind of loops: backward 11.95 -> 8.76 ms on one
+# thread, 8.58 -> 7.01 ms on two). The sums over taps of the forward pass and of dL/dx are
+# :func:`_blocked_sums` (LLVM IR, below).
 @njit(cache=True, fastmath=_DOT)
 def _taps_dot(out, planes, pidx, offs, d, length):
     """``out[t] += sum_p planes[pidx[t], offs[t] + p] * d[p]`` for every tap ``t`` (4 taps a pass)."""
@@ -144,43 +118,6 @@ def _taps_dot(out, planes, pidx, offs, d, length):
         for p in range(length):
             s0 += x0[p] * d[p]
         out[t] += s0
-        t += 1
-
-
-@njit(cache=True, fastmath=_FMA)
-def _taps_axpy2(acc0, acc1, planes, pidx, offs, w0s, w1s, length):
-    """:func:`_taps_axpy` for two outputs at once (two output channels reading the same taps):
-    each loaded input value feeds two FMAs, which makes the loop about 1.5x faster."""
-    ntaps = w0s.shape[0]
-    t = 0
-    while t + 4 <= ntaps:
-        a0 = w0s[t]
-        a1 = w0s[t + 1]
-        a2 = w0s[t + 2]
-        a3 = w0s[t + 3]
-        b0 = w1s[t]
-        b1 = w1s[t + 1]
-        b2 = w1s[t + 2]
-        b3 = w1s[t + 3]
-        x0 = planes[pidx[t], offs[t]:]
-        x1 = planes[pidx[t + 1], offs[t + 1]:]
-        x2 = planes[pidx[t + 2], offs[t + 2]:]
-        x3 = planes[pidx[t + 3], offs[t + 3]:]
-        for p in range(length):
-            v0 = x0[p]
-            v1 = x1[p]
-            v2 = x2[p]
-            v3 = x3[p]
-            acc0[p] += (a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)
-            acc1[p] += (b0 * v0 + b1 * v1) + (b2 * v2 + b3 * v3)
-        t += 4
-    while t < ntaps:
-        a0 = w0s[t]
-        b0 = w1s[t]
-        x0 = planes[pidx[t], offs[t]:]
-        for p in range(length):
-            acc0[p] += a0 * x0[p]
-            acc1[p] += b0 * x0[p]
         t += 1
 
 
@@ -249,24 +186,21 @@ def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
                     dst[w] = row[w, c]
 
 
-@njit(cache=True, fastmath=_FMA)
+@njit(cache=True)
 def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb):
     """``acc[f, p]``: the stride-1 convolution (plus bias) of images ``n0 .. n0+nb-1`` of ``x``
     on their grid (see the module doc); ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]``
-    (the shift) describe tap ``t``."""
+    (the shift) describe tap ``t``. ``acc`` has a whole number of vectors (LANES) a row: positions past
+    the group's ``nb*hp*wp`` are computed and not used."""
     c_in = x.shape[3]
     f_out = wts.shape[0]
-    length = nb * hp * wp
-    planes = np.zeros((c_in, length + tail), x.dtype)
-    _fill_planes(planes, x, n0, nb, top, left, hp, wp, 0)
-    acc = np.empty((f_out, length), x.dtype)
-    for f in range(f_out):
-        acc[f, :] = bias[f]
-    for f in range(0, f_out - 1, 2):  # output channels in pairs, then the odd one
-        _taps_axpy2(acc[f], acc[f + 1], planes, pidx, offs, wts[f], wts[f + 1], length)
-    if f_out % 2:
-        _taps_axpy(acc[f_out - 1], planes, pidx, offs, wts[f_out - 1], length)
-    return acc
+    length = -(-(nb * hp * wp) // LANES) * LANES
+    stride = length + tail  # each channel's plane, with the zeros its last taps read
+    planes = np.zeros(c_in * stride, x.dtype)
+    _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
+    acc = np.empty(f_out * length, x.dtype)
+    _blocked_sums(acc, planes, pidx * stride + offs, wts.reshape(wts.size), bias, length, length)
+    return acc.reshape((f_out, length))
 
 
 @njit(cache=True)
@@ -378,13 +312,12 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw
     if f_out % 2:
         _taps_dot(part[f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
                   dplanes[f_out - 1, front:], length)
-    if need_dx:
-        acc = np.zeros((c_in, length), x.dtype)
-        for c in range(0, c_in - 1, 2):
-            _taps_axpy2(acc[c], acc[c + 1], dplanes, dx_pidx, dx_offs, dx_wts[c],
-                        dx_wts[c + 1], length)
-        if c_in % 2:
-            _taps_axpy(acc[c_in - 1], dplanes, dx_pidx, dx_offs, dx_wts[c_in - 1], length)
+    if need_dx:  # the mirrored taps over dz's grid, every row of dplanes a whole number of vectors
+        span = dplanes.shape[1] - front
+        acc = np.empty((c_in, span), x.dtype)
+        _blocked_sums(acc.reshape(acc.size), dplanes.reshape(dplanes.size),
+                      dx_pidx * dplanes.shape[1] + dx_offs, dx_wts.reshape(dx_wts.size),
+                      np.zeros(c_in, x.dtype), span, span)
         for b in range(nb):
             for h in range(h_in):
                 base = b * size + (h + top) * wp + left
@@ -412,7 +345,8 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
-        dplanes = np.zeros((f_out, front + nb * size), x.dtype)
+        # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx)
+        dplanes = np.zeros((f_out, front + -(-(nb * size) // LANES) * LANES), x.dtype)
         total = np.zeros(f_out, x.dtype)  # dL/db: one running sum per filter
         for b in range(nb):
             for oh in range(oh_n):
@@ -686,6 +620,130 @@ def _patch_winner_rows(nrows, x, offs, dvals, n, rowoff, rowstride, acc):
     else:
         _patch8(x, offs, dvals, n, rowoff, rowstride, acc)
 
+
+# ---------------------------------------------------------------------------------------------
+# the sums over taps, in registers (LLVM IR)
+# ---------------------------------------------------------------------------------------------
+# Filters a pass computes at most, and the vectors of grid positions it computes for nf filters:
+# enough running sums (nf * vectors, at least 8) that each FMA does not wait for the one before
+# (4 cycles, two FMAs a cycle), few enough that they, the inputs of a tap and a weight fit in
+# AVX2's 16 vector registers (float32). With one filter the inputs are not kept: each is read by
+# its FMA.
+MAX_BLOCK_FILTERS = 6
+BLOCK_VECTORS = {1: 8, 2: 4, 3: 3, 4: 2, 5: 2, 6: 2}
+
+
+def _block_sums(nf):
+    """The stride-1 convolution's sums over taps for ``nf`` filters, as LLVM IR: an intrinsic
+    that numba compiles into the function that calls it.
+
+    ``sums(acc, planes, taps, wts, bias, ntaps, f0, stride, length)`` does, for every ``p <
+    length`` (a multiple of LANES) and ``f0 <= f < f0 + nf``::
+
+        acc[f*stride + p] = (sum over t < ntaps of wts[f*ntaps + t] * planes[taps[t] + p]) + bias[f]
+
+    ``taps[t]``: where tap ``t`` starts in the flat ``planes`` (its channel's plane plus its
+    shift on the grid). The bias is added last, as TensorFlow adds it: a sum that the bias
+    cancels to within float32's rounding then rounds as Keras's does (with the bias first, one
+    window of cnn_digits' l1 in the float32 Keras fixture, -2.7e-9 in exact arithmetic, came out
+    +2.7e-9: its ReLU on, Keras's off). A pass computes ``BLOCK_VECTORS[nf]`` vectors of positions (half as many
+    in float64; then one at a time for the rest) with all their running sums in registers over all the taps: each tap loads
+    its vectors of inputs and ``nf`` weights for ``nf`` FMAs a vector, and ``acc`` is written
+    once. The caller guarantees that ``taps[t] + length`` lies in ``planes`` and ``f*stride +
+    length`` in ``acc``: the loads and stores are not bounds-checked.
+    """
+    @intrinsic
+    def sums(typingctx, acc, planes, taps, wts, bias, ntaps, f0, stride, length):
+        if not _ir_arrays_fit((acc, planes, wts, bias), taps, (ntaps, f0, stride, length)):
+            return None
+        sig = types.void(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        # a vector of float64 takes two registers: half the vectors
+        nvec = max(1, BLOCK_VECTORS[nf] * 32 // acc.dtype.bitwidth)
+
+        def codegen(context, builder, signature, args):
+            ntaps_, f0_, stride_, length_ = args[5:9]
+            ACC, X, TAPS, W, BIAS = (_ir_data(context, builder, signature, args, i)
+                                     for i in range(5))
+            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
+            i64 = ir.IntType(64)
+
+            def const(v):
+                return ir.Constant(i64, v)
+
+            filters = [builder.add(f0_, const(f)) for f in range(nf)]
+            rows = [builder.mul(f, ntaps_) for f in filters]  # where each filter's weights start
+            biases = [_ir_splat(builder, builder.load(builder.gep(BIAS, [f], inbounds=True)))
+                      for f in filters]
+            zeros = ir.Constant(vec, [0.0] * LANES)
+            running = [[cgutils.alloca_once(builder, vec) for _ in range(nf)]
+                       for _ in range(nvec)]
+
+            def block(p, vectors):
+                """positions p .. p + vectors*LANES - 1 of the nf filters"""
+                for f in range(nf):
+                    for v in range(vectors):
+                        builder.store(zeros, running[v][f])
+                with cgutils.for_range(builder, ntaps_) as loop:
+                    t = loop.index
+                    at = builder.add(builder.load(builder.gep(TAPS, [t], inbounds=True)), p)
+
+                    def inputs(v):
+                        return builder.load(_ir_vector_at(builder, X, builder.add(
+                            at, const(v * LANES)), vec), align=4)
+
+                    xs = [inputs(v) for v in range(vectors)] if nf > 1 else None
+                    for f in range(nf):
+                        w = _ir_splat(builder, builder.load(
+                            builder.gep(W, [builder.add(rows[f], t)], inbounds=True)))
+                        for v in range(vectors):
+                            builder.store(_ir_fma(builder, xs[v] if xs else inputs(v), w,
+                                                  builder.load(running[v][f])), running[v][f])
+                for f in range(nf):
+                    out = builder.add(builder.mul(filters[f], stride_), p)
+                    for v in range(vectors):
+                        builder.store(builder.fadd(builder.load(running[v][f]), biases[f]),
+                                      _ir_vector_at(builder, ACC, builder.add(
+                                          out, const(v * LANES)), vec), align=4)
+
+            step = const(nvec * LANES)
+            whole = builder.mul(builder.sdiv(length_, step), step)
+            with cgutils.for_range_slice(builder, const(0), whole, step) as (p, _):
+                block(p, nvec)
+            with cgutils.for_range_slice(builder, whole, length_, const(LANES)) as (p, _):
+                block(p, 1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return sums
+
+
+_sums1, _sums2, _sums3, _sums4, _sums5, _sums6 = (_block_sums(k) for k in range(1, 7))
+
+
+@njit(cache=True)
+def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
+    """:func:`_block_sums` for every filter (``bias.shape[0]`` of them), in passes of at most
+    MAX_BLOCK_FILTERS filters of about the same size (9 filters: 4 and 5)."""
+    f_out = bias.shape[0]
+    ntaps = taps.shape[0]
+    passes = -(-f_out // MAX_BLOCK_FILTERS)
+    f0 = 0
+    for k in range(passes):
+        nf = (f_out - f0) // (passes - k)  # the filters left, shared among the passes left
+        if nf == 1:
+            _sums1(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        elif nf == 2:
+            _sums2(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        elif nf == 3:
+            _sums3(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        elif nf == 4:
+            _sums4(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        elif nf == 5:
+            _sums5(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        else:
+            _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        f0 += nf
 
 @njit(cache=True, fastmath=_FMA)
 def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
