@@ -6,6 +6,8 @@ float64 within 1e-12, relative to the largest magnitude of the reference result 
 in another order differs by rounding only). Max-pooling must pick the same element as the
 reference, including on ties (TensorFlow's rule: the first maximum in row-major order).
 """
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -314,10 +316,11 @@ def test_conv2d_backward_from_the_non_zero_gradients_equals_the_reference(case, 
 def test_the_backward_from_the_winners_is_taken_where_it_pays():
     """The rule against the residual CNN's block (batch 128, 14x14x9): its l2_2 (3x3) gets a
     gradient that is 0 in three windows of four (the Add's sum is max-pooled) and takes the
-    winners' path, as does its l2 (5x5) with the ReLU on at 60% of a dense gradient; a dense
-    gradient without ReLU, or a one-channel 5x5 kernel (25 taps a position, fewer than a
-    window's listing costs), takes the dense loops, as does a batch whose first images alone
-    have sparse gradients."""
+    winners' path, as does its l2 (5x5) with the ReLU on at 45% of a dense gradient (at 80% it
+    takes the dense loops; in training it gets about 60%, its break-even); a dense gradient
+    without ReLU, or a one-channel 5x5 kernel (25 taps a position, fewer than a window's
+    listing costs), takes the dense loops, as does a batch whose first images alone have sparse
+    gradients."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     r = np.random.default_rng(0)
@@ -326,7 +329,10 @@ def test_the_backward_from_the_winners_is_taken_where_it_pays():
     dense = r.standard_normal(shape).astype(np.float32)
     pooled = dense * (r.integers(0, 4, shape) == 0)  # one position in four: the window's winner
     assert numba_cpu._winners_pay(pooled, on, True, (3, 3, 9, 9), True)
-    assert numba_cpu._winners_pay(dense, on, True, (5, 5, 9, 9), True)
+    assert numba_cpu._winners_pay(dense, (r.random(shape) < 0.45).astype(np.float32), True,
+                                  (5, 5, 9, 9), True)
+    assert not numba_cpu._winners_pay(dense, (r.random(shape) < 0.8).astype(np.float32), True,
+                                      (5, 5, 9, 9), True)
     assert not numba_cpu._winners_pay(dense, on, False, (5, 5, 9, 9), True)
     assert not numba_cpu._winners_pay(dense, on, False, (3, 3, 9, 9), False)
     assert not numba_cpu._winners_pay(pooled[..., :1], on[..., :1], True, (5, 5, 1, 9), False)
@@ -569,6 +575,53 @@ def test_blocked_sums_equal_their_formula(filters, dtype):
         scale = float((np.abs(bias)[:, None] + np.abs(wts) @ np.abs(shifted)).max())
         assert_close(got[:, :length], want.astype(dtype), dtype, scale=scale)
         assert np.isnan(got[:, length:]).all(), "written past the row's length"
+
+
+@functools.lru_cache(maxsize=None)
+def _tap_dots_caller(nf):
+    """A compiled function that calls the intrinsic ``_dots1`` or ``_dots2`` (an intrinsic runs
+    only inside compiled code)."""
+    from numba import njit
+    from tinynet.kernels import numba_cpu
+    dots = numba_cpu._dots1 if nf == 1 else numba_cpu._dots2
+
+    @njit
+    def call(out, planes, taps, d, f0, dstride, dstart, length):
+        dots(out, planes, taps, d, f0, dstride, dstart, length)
+    return call
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ntaps", [1, 3, 4, 5, 6, 7, 8, 9, 13, 17, 25])  # whole passes, and not
+def test_tap_dots_equal_their_formula(ntaps, dtype):
+    """The dL/dw sums of the numba convolutions' backward (hand-written vector code, one or two
+    filters a pass, a few taps a pass and then one at a time) against their formula ``out[f, t]
+    += sum_p planes[taps[t] + p] * d[f*dstride + dstart + p]``, for tap counts that are whole
+    passes or leave taps over, in both float types; the last column of ``out`` (dL/db) and the
+    other filters' rows are left as they were."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(ntaps)
+    lanes = numba_cpu.LANES
+    for length in (lanes, 9 * lanes, 64 * lanes):
+        planes = r.standard_normal(2 * length + 30).astype(dtype)
+        taps = r.integers(0, planes.size - length + 1, ntaps).astype(np.int64)
+        filters, dstart = 5, 7
+        dstride = dstart + length + 3
+        d = r.standard_normal(filters * dstride).astype(dtype)
+        shifted = planes[taps[:, None] + np.arange(length)].astype(np.float64)   # (ntaps, length)
+        rows = d.reshape(filters, dstride)[:, dstart:dstart + length].astype(np.float64)
+        for nf in (1, 2):
+            start = r.standard_normal((filters, ntaps + 1)).astype(dtype)
+            out = start.copy()
+            _tap_dots_caller(nf)(out, planes, taps, d, 2, dstride, dstart, length)  # filters 2, 3
+            want = start.astype(np.float64).copy()
+            want[2:2 + nf, :ntaps] += rows[2:2 + nf] @ shifted.T
+            scale = float((np.abs(rows[2:2 + nf]) @ np.abs(shifted.T)).max() + np.abs(start).max())
+            assert_close(out, want.astype(dtype), dtype, scale=scale)
+            kept = np.ones_like(out, dtype=bool)
+            kept[2:2 + nf, :ntaps] = False
+            np.testing.assert_array_equal(out[kept], start[kept])
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [1, 7, 8, 9, 31, 64, 1000])  # shorter than a vector, tails

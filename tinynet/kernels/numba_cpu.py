@@ -24,7 +24,7 @@ rows are computed and thrown away; neighbouring rows and images share their zero
 (``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small. In the
 backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of ``dz``
 with the kernel), and ``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by
-``(i, j)`` with ``dz[f]`` on the same grid (:func:`_taps_dot2`). The sums are the
+``(i, j)`` with ``dz[f]`` on the same grid (:func:`_tap_dots`). The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 
 A stride-1 convolution read only by a max pooling with tiling windows (in the report's CNNs,
@@ -82,94 +82,6 @@ GROUP_ELEMENTS = 512
 # ---------------------------------------------------------------------------------------------
 # compiled building blocks
 # ---------------------------------------------------------------------------------------------
-# The dL/dw loops (dot products of shifted inputs with dz) take 4 taps a pass: the four shifted
-# inputs, the running sums of two filters and dz then fit in the 16 vector registers of AVX2 (x86
-# without AVX-512: most laptops). With 8 taps a pass (as before) values spilled to the stack and
-# were loaded again at every step of the loop (measured on a Zen 3 host (AVX2), cnn_digits' three
-# convolutions, when the forward ran the same kind of loops: backward 11.95 -> 8.76 ms on one
-# thread, 8.58 -> 7.01 ms on two). The sums over taps of the forward pass and of dL/dx are
-# :func:`_blocked_sums` (LLVM IR, below).
-@njit(cache=True, fastmath=_DOT)
-def _taps_dot(out, planes, pidx, offs, d, length):
-    """``out[t] += sum_p planes[pidx[t], offs[t] + p] * d[p]`` for every tap ``t`` (4 taps a pass)."""
-    ntaps = out.shape[0]
-    zero = d.dtype.type(0)  # accumulate in the array's precision (0.0 would promote to float64)
-    t = 0
-    while t + 4 <= ntaps:
-        x0 = planes[pidx[t], offs[t]:]
-        x1 = planes[pidx[t + 1], offs[t + 1]:]
-        x2 = planes[pidx[t + 2], offs[t + 2]:]
-        x3 = planes[pidx[t + 3], offs[t + 3]:]
-        s0 = s1 = s2 = s3 = zero
-        for p in range(length):
-            dv = d[p]
-            s0 += x0[p] * dv
-            s1 += x1[p] * dv
-            s2 += x2[p] * dv
-            s3 += x3[p] * dv
-        out[t] += s0
-        out[t + 1] += s1
-        out[t + 2] += s2
-        out[t + 3] += s3
-        t += 4
-    while t < ntaps:
-        x0 = planes[pidx[t], offs[t]:]
-        s0 = zero
-        for p in range(length):
-            s0 += x0[p] * d[p]
-        out[t] += s0
-        t += 1
-
-
-@njit(cache=True, fastmath=_DOT)
-def _taps_dot2(out0, out1, planes, pidx, offs, d0, d1, length):
-    """:func:`_taps_dot` against two vectors ``d0``, ``d1`` at once (each load feeds two FMAs)."""
-    ntaps = out0.shape[0]
-    zero = d0.dtype.type(0)
-    t = 0
-    while t + 4 <= ntaps:
-        x0 = planes[pidx[t], offs[t]:]
-        x1 = planes[pidx[t + 1], offs[t + 1]:]
-        x2 = planes[pidx[t + 2], offs[t + 2]:]
-        x3 = planes[pidx[t + 3], offs[t + 3]:]
-        s0 = s1 = s2 = s3 = zero
-        r0 = r1 = r2 = r3 = zero
-        for p in range(length):
-            e = d0[p]
-            g = d1[p]
-            v0 = x0[p]
-            v1 = x1[p]
-            v2 = x2[p]
-            v3 = x3[p]
-            s0 += v0 * e
-            s1 += v1 * e
-            s2 += v2 * e
-            s3 += v3 * e
-            r0 += v0 * g
-            r1 += v1 * g
-            r2 += v2 * g
-            r3 += v3 * g
-        out0[t] += s0
-        out0[t + 1] += s1
-        out0[t + 2] += s2
-        out0[t + 3] += s3
-        out1[t] += r0
-        out1[t + 1] += r1
-        out1[t + 2] += r2
-        out1[t + 3] += r3
-        t += 4
-    while t < ntaps:
-        x0 = planes[pidx[t], offs[t]:]
-        s0 = zero
-        r0 = zero
-        for p in range(length):
-            s0 += x0[p] * d0[p]
-            r0 += x0[p] * d1[p]
-        out0[t] += s0
-        out1[t] += r0
-        t += 1
-
-
 @njit(cache=True)
 def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
     """Copy images ``n0 .. n0+nb-1`` of ``x`` (N, H, W, C) into ``planes`` (C, ...): pixel
@@ -304,20 +216,20 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw
     ntaps = dw_pidx.shape[0]
     size = hp * wp
     length = nb * size
-    xplanes = np.zeros((c_in, length + _tail(dw_offs)), x.dtype)
+    xplanes = np.zeros((c_in, -(-length // LANES) * LANES + _tail(dw_offs)), x.dtype)
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
+    dstride = dplanes.shape[1]
+    span = dstride - front  # the group's positions, a whole number of vectors
+    taps = dw_pidx * xplanes.shape[1] + dw_offs
+    flat_x, flat_d = xplanes.reshape(xplanes.size), dplanes.reshape(dplanes.size)
     for f in range(0, f_out - 1, 2):
-        _taps_dot2(part[f, :ntaps], part[f + 1, :ntaps], xplanes, dw_pidx, dw_offs,
-                   dplanes[f, front:], dplanes[f + 1, front:], length)
+        _dots2(part, flat_x, taps, flat_d, f, dstride, front, span)
     if f_out % 2:
-        _taps_dot(part[f_out - 1, :ntaps], xplanes, dw_pidx, dw_offs,
-                  dplanes[f_out - 1, front:], length)
-    if need_dx:  # the mirrored taps over dz's grid, every row of dplanes a whole number of vectors
-        span = dplanes.shape[1] - front
+        _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, span)
+    if need_dx:  # the mirrored taps over dz's grid
         acc = np.empty((c_in, span), x.dtype)
-        _blocked_sums(acc.reshape(acc.size), dplanes.reshape(dplanes.size),
-                      dx_pidx * dplanes.shape[1] + dx_offs, dx_wts.reshape(dx_wts.size),
-                      np.zeros(c_in, x.dtype), span, span)
+        _blocked_sums(acc.reshape(acc.size), flat_d, dx_pidx * dstride + dx_offs,
+                      dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype), span, span)
         for b in range(nb):
             for h in range(h_in):
                 base = b * size + (h + top) * wp + left
@@ -744,6 +656,109 @@ def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
         else:
             _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
         f0 += nf
+
+# Taps of one pass of the dL/dw sums for 2 filters and for 1: 2 x 6 (1 x 8) running sums, the
+# filters' gradients and an input fill 15 (10) of AVX2's 16 vector registers (float32).
+DOT_TAPS = {2: 6, 1: 8}
+
+
+def _ir_sum_lanes(builder, v):
+    """The sum of the LANES floats of vector ``v`` (halving it three times)."""
+    i32 = ir.IntType(32)
+    width = LANES
+    while width > 1:
+        width //= 2
+        upper = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, LANES),
+                                                         [width + k if k < width else 0
+                                                          for k in range(LANES)]))
+        v = builder.fadd(v, upper)
+    return builder.extract_element(v, ir.Constant(i32, 0))
+
+
+def _tap_dots(nf):
+    """The sums of dL/dw for ``nf`` filters (1 or 2), as LLVM IR: an intrinsic that numba
+    compiles into the function that calls it.
+
+    ``dots(out, planes, taps, d, f0, dstride, dstart, length)`` does, for every tap ``t`` (of
+    ``taps.shape[0]``) and ``f0 <= f < f0 + nf``::
+
+        out[f, t] += sum over p < length of planes[taps[t] + p] * d[f*dstride + dstart + p]
+
+    ``out`` is (F, ntaps + 1) (its last column, dL/db, is not touched), ``length`` a multiple of
+    LANES. A pass takes ``DOT_TAPS[nf]`` taps (half as many in float64; one at a time for the
+    rest) with their nf running sums of vectors in registers over all the positions: each
+    vector of positions loads ``nf`` vectors of ``d`` and one of inputs a tap, for ``nf`` FMAs a
+    tap; the sums' lanes are added up at the end of the pass. The caller guarantees that
+    ``taps[t] + length`` lies in ``planes`` and ``f*dstride + dstart + length`` in ``d``: the
+    loads are not bounds-checked.
+    """
+    @intrinsic
+    def dots(typingctx, out, planes, taps, d, f0, dstride, dstart, length):
+        if not (_ir_arrays_fit((planes, d), taps, (f0, dstride, dstart, length))
+                and isinstance(out, types.Array) and out.ndim == 2 and out.layout == "C"
+                and out.dtype == planes.dtype):
+            return None
+        sig = types.void(out, planes, taps, d, f0, dstride, dstart, length)
+        ntile = max(1, DOT_TAPS[nf] * 32 // planes.dtype.bitwidth)
+
+        def codegen(context, builder, signature, args):
+            f0_, dstride_, dstart_, length_ = args[4:8]
+            outs = context.make_array(signature.args[0])(context, builder, args[0])
+            OUT = outs.data
+            ostride = builder.extract_value(outs.shape, 1)
+            X, TAPS, D = (_ir_data(context, builder, signature, args, i) for i in (1, 2, 3))
+            ntaps = builder.extract_value(
+                context.make_array(signature.args[2])(context, builder, args[2]).shape, 0)
+            vec = ir.VectorType(context.get_value_type(signature.args[1].dtype), LANES)
+            i64 = ir.IntType(64)
+
+            def const(v):
+                return ir.Constant(i64, v)
+
+            filters = [builder.add(f0_, const(f)) for f in range(nf)]
+            drows = [builder.add(builder.mul(f, dstride_), dstart_) for f in filters]
+            running = [[cgutils.alloca_once(builder, vec) for _ in range(nf)]
+                       for _ in range(ntile)]
+            zeros = ir.Constant(vec, [0.0] * LANES)
+
+            def tile(t, count):
+                """taps t .. t + count - 1"""
+                starts = [builder.load(builder.gep(TAPS, [builder.add(t, const(k))],
+                                                   inbounds=True)) for k in range(count)]
+                for k in range(count):
+                    for f in range(nf):
+                        builder.store(zeros, running[k][f])
+                with cgutils.for_range_slice(builder, const(0), length_, const(LANES)) as (p, _):
+                    ds = [builder.load(_ir_vector_at(builder, D, builder.add(row, p), vec),
+                                       align=4) for row in drows]
+                    for k in range(count):
+                        xv = builder.load(_ir_vector_at(builder, X, builder.add(starts[k], p),
+                                                        vec), align=4)
+                        for f in range(nf):
+                            builder.store(_ir_fma(builder, xv, ds[f],
+                                                  builder.load(running[k][f])), running[k][f])
+                for k in range(count):
+                    for f in range(nf):
+                        at = builder.gep(OUT, [builder.add(builder.mul(filters[f], ostride),
+                                                           builder.add(t, const(k)))],
+                                         inbounds=True)
+                        builder.store(builder.fadd(builder.load(at), _ir_sum_lanes(
+                            builder, builder.load(running[k][f]))), at)
+
+            step = const(ntile)
+            whole = builder.mul(builder.sdiv(ntaps, step), step)
+            with cgutils.for_range_slice(builder, const(0), whole, step) as (t, _):
+                tile(t, ntile)
+            with cgutils.for_range_slice(builder, whole, ntaps, const(1)) as (t, _):
+                tile(t, 1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return dots
+
+
+_dots1, _dots2 = _tap_dots(1), _tap_dots(2)
 
 @njit(cache=True, fastmath=_FMA)
 def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
@@ -1368,10 +1383,13 @@ def _count_nonzero_gradients(dout, y, relu, every):
 
 
 # What a window's share of the backward from the winners costs beyond its winners' rows (listing
-# it, copying the images), in taps of the dense loops: measured on the residual CNN's l2 and
-# l2_2 (14x14x9 images, 5x5 and 3x3 kernels, batch 128, two threads): 0.45-0.5 ms with no
-# winner at all, where the dense loops take 0.0105 ms a tap and a winner's rows 0.011 a float.
-WINNERS_WINDOW_TAPS = 43
+# it, copying the images), and what a float of a winner's rows costs, in taps of the dense loops:
+# measured on the residual CNN's l2 and l2_2 (14x14x9 images, 5x5 and 3x3 kernels, batch 128, two
+# threads, each path forced at 0.16 to 0.9 of non-zero gradients): the dense loops 0.0085 (l2) and
+# 0.0097 (l2_2) ms a tap, the winners' path 0.46 and 0.36 ms with no winner (54 and 38 taps) and
+# 1.24 and 1.17 taps a float of the rows; break-even at 0.57 and 0.35 of non-zero gradients.
+WINNERS_WINDOW_TAPS = 45
+WINNERS_FLOAT_TAPS = 1.2
 WINNERS_SAMPLE = 32768
 
 
@@ -1383,11 +1401,11 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
 
     Per output position and filter, the dense loops do ``kh*kw*c`` taps; the winners' path
     WINNERS_WINDOW_TAPS (twice that when ``dL/dx`` is not wanted, which halves both) plus, for a
-    non-zero gradient, its ``kh`` kernel rows in whole vectors: with ``dL/dx``, break-even at
-    0.40 of non-zero gradients for the residual CNN's l2_2 (3x3x9) and 0.76 for its l2 (5x5x9).
-    Measured there (2 threads, batch 128): the winners' path at 0.16 and 0.60, the shares these
-    layers get in training, 0.69 against 0.98 ms and 2.00 against 2.30 ms; break-even measured
-    at 0.3-0.45 (3x3) and 0.7 (5x5), with the machine's load."""
+    non-zero gradient, WINNERS_FLOAT_TAPS for each float of its ``kh`` kernel rows in whole
+    vectors: with ``dL/dx``, break-even at 0.31 of non-zero gradients for the residual CNN's l2_2
+    (3x3x9) and 0.63 for its l2 (5x5x9), against 0.35 and 0.57 measured (see
+    WINNERS_WINDOW_TAPS). In training these layers get 0.16 and about 0.6: l2_2 gains a third
+    (0.54 against 0.79 ms), l2 runs at break-even either way."""
     kh, kw, c, _ = kernel_shape
     window = WINNERS_WINDOW_TAPS * (1 if need_dx else 2)
     if dout.size == 0 or window >= kh * kw * c:  # the dense loops win even with no winner
@@ -1399,7 +1417,7 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
                                            relu, every)
     density = count / seen
     rows = kh * -(-(kw * c) // LANES) * LANES
-    return window + density * rows < kh * kw * c
+    return window + density * rows * WINNERS_FLOAT_TAPS < kh * kw * c
 
 
 def _pooled_hw(oh, ow, pool_size, what):
