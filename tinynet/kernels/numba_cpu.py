@@ -213,13 +213,11 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw
     images' ``dL/dx`` into ``dx``."""
     _, h_in, w_in, c_in = x.shape
     f_out = dplanes.shape[0]
-    ntaps = dw_pidx.shape[0]
     size = hp * wp
-    length = nb * size
-    xplanes = np.zeros((c_in, -(-length // LANES) * LANES + _tail(dw_offs)), x.dtype)
-    _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
     dstride = dplanes.shape[1]
-    span = dstride - front  # the group's positions, a whole number of vectors
+    span = dstride - front  # the group's nb*size positions and up to a whole number of vectors
+    xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
+    _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
     taps = dw_pidx * xplanes.shape[1] + dw_offs
     flat_x, flat_d = xplanes.reshape(xplanes.size), dplanes.reshape(dplanes.size)
     for f in range(0, f_out - 1, 2):
