@@ -257,7 +257,6 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
         nb = min(group, n_img - n0)
         # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx)
         dplanes = np.zeros((f_out, front + -(-(nb * size) // LANES) * LANES), x.dtype)
-        total = np.zeros(f_out, x.dtype)  # dL/db: one running sum per filter
         for b in range(nb):
             for oh in range(oh_n):
                 drow = dout[n0 + b, oh]
@@ -265,16 +264,19 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
                 base = front + b * size + oh * wp
                 for f in range(f_out):  # dz on the grid, row by row
                     dst = dplanes[f, base:]
-                    row_total = zero
                     for ow in range(ow_n):
                         v = drow[ow, f]
                         if relu:
                             v = v * (yrow[ow, f] > zero)  # relu_backward: dy * [y > 0]
                         dst[ow] = v
-                        row_total += v
-                    total[f] += row_total
+        # dL/db: each filter's dz summed on its plane (a vectorised sum; a running sum in the
+        # loop above made each position wait for the addition before: 3 cycles a position)
         for f in range(f_out):
-            part[g, f, ntaps] += total[f]
+            row = dplanes[f]
+            total = zero
+            for p in range(row.shape[0]):
+                total += row[p]
+            part[g, f, ntaps] += total
         _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
                              dw_offs, top, left, hp, wp, need_dx, dx, part[g])
 
