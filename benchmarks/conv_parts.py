@@ -2,8 +2,8 @@
 
 The numba stride-1 convolution (tinynet/kernels/numba_cpu.py) spends its forward pass in two
 kinds of work: the sums over taps (``_blocked_sums`` over the zero-padded planes: the FLOPs,
-timed here with the allocation and filling of their planes, 5-16% of that column) and the
-rest (pooling and writing the NHWC output, the Python checks and tap tables). The first table
+timed here with the allocation and filling of their planes) and the rest (pooling and writing
+the NHWC output, the Python checks and tap tables). The first table
 times, for the report CNNs' shapes (batch 128, float32, random inputs), the fused conv + ReLU +
 max-pool forward as tinynet runs it and the same groups of images through the taps loops alone,
 alternately, with the taps' GFLOP/s (counting the positions computed on the padded grid, the work

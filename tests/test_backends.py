@@ -203,7 +203,7 @@ def test_numba_that_cannot_compile_or_cache_is_refused_and_auto_falls_back(cause
 
     def no_locator(name, package=None):
         if name.endswith("numba_cpu"):
-            raise RuntimeError("cannot cache function '_tap_dots': no locator available")
+            raise RuntimeError("cannot cache function '_blocked_sums': no locator available")
         return real(name, package)
     try:
         backend._registry.pop("numba", None)

@@ -547,7 +547,6 @@ def _not_finite_values(dtype):
     return np.array(values, dtype=kind).view(dtype)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("filters", list(range(1, 14)) + [18, 32])  # passes of 1 to 6 filters
 def test_blocked_sums_equal_their_formula(filters, dtype):
@@ -575,6 +574,9 @@ def test_blocked_sums_equal_their_formula(filters, dtype):
         scale = float((np.abs(bias)[:, None] + np.abs(wts) @ np.abs(shifted)).max())
         assert_close(got[:, :length], want.astype(dtype), dtype, scale=scale)
         assert np.isnan(got[:, length:]).all(), "written past the row's length"
+    # a length that is not a whole number of vectors would write past the row: refused
+    with pytest.raises(ValueError, match="whole number of vectors"):
+        numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, length - 1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -622,6 +624,7 @@ def test_tap_dots_equal_their_formula(ntaps, dtype):
             kept = np.ones_like(out, dtype=bool)
             kept[2:2 + nf, :ntaps] = False
             np.testing.assert_array_equal(out[kept], start[kept])
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [1, 7, 8, 9, 31, 64, 1000])  # shorter than a vector, tails

@@ -77,6 +77,13 @@ _DOT = {"contract", "reassoc"}
 # 1.13-1.14 / 2.24-2.32, and l3 0.19 / 0.38-0.39 against 0.26 / 0.42-0.45 (l1, 900 positions
 # an image, has one image a group either way).
 GROUP_ELEMENTS = 512
+# Floats in one vector of the hand-written loops (LLVM IR, below): an AVX register of float32; the
+# planes' rows are a whole number of vectors long. Vectors of a kernel row per pass of the
+# winners' loops: 6 running sums and 6 weights fit in AVX2's 16 registers (in float32; float64
+# vectors take two registers each, and so do float32 ones on x86 without AVX: LLVM then keeps
+# some on the stack, which costs speed only).
+LANES = 8
+MAX_VECTORS = 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,8 +109,8 @@ def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
 def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb):
     """``acc[f, p]``: the stride-1 convolution (plus bias) of images ``n0 .. n0+nb-1`` of ``x``
     on their grid (see the module doc); ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]``
-    (the shift) describe tap ``t``. ``acc`` has a whole number of vectors (LANES) a row: positions past
-    the group's ``nb*hp*wp`` are computed and not used."""
+    (the shift) describe tap ``t``. ``acc`` has a whole number of vectors (LANES) a row:
+    positions past the group's ``nb*hp*wp`` are computed and not used."""
     c_in = x.shape[3]
     f_out = wts.shape[0]
     length = -(-(nb * hp * wp) // LANES) * LANES
@@ -216,6 +223,8 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw
     size = hp * wp
     dstride = dplanes.shape[1]
     span = dstride - front  # the group's nb*size positions and up to a whole number of vectors
+    if span % LANES or span < nb * size:  # what the unchecked loads of _tap_dots rely on
+        raise ValueError("_conv_backward_group: dz's planes are not a whole number of vectors")
     xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
     taps = dw_pidx * xplanes.shape[1] + dw_offs
@@ -284,23 +293,17 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
 # ---------------------------------------------------------------------------------------------
 # the backward of a pooled convolution, from the winners (see the module doc)
 # ---------------------------------------------------------------------------------------------
-# Floats in one vector of the hand-written loops: an AVX register of float32. Vectors of a kernel
-# row per pass: 6 running sums and 6 weights fit in AVX2's 16 registers (in float32; float64
-# vectors take two registers each, and so do float32 ones on x86 without AVX: LLVM then keeps
-# some on the stack, which costs speed only).
-LANES = 8
-MAX_VECTORS = 6
 
 
 def _ir_arrays_fit(floats, offs, ints):
     """The typing rule of the hand-written loops, which index raw memory: ``floats`` 1-D
     C-contiguous arrays of one float type, ``offs`` a 1-D C-contiguous int64 array, ``ints``
-    integers (anything else: numba reports that no version of the intrinsic fits)."""
+    64-bit integers (anything else: numba reports that no version of the intrinsic fits)."""
     arrays = tuple(floats) + (offs,)
     return (all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
             and isinstance(floats[0].dtype, types.Float)
             and all(a.dtype == floats[0].dtype for a in floats) and offs.dtype == types.int64
-            and all(isinstance(i, types.Integer) for i in ints))
+            and all(i == types.int64 for i in ints))  # the code computes in 64-bit integers
 
 
 def _ir_data(context, builder, signature, args, i):
@@ -537,10 +540,11 @@ def _patch_winner_rows(nrows, x, offs, dvals, n, rowoff, rowstride, acc):
 # the sums over taps, in registers (LLVM IR)
 # ---------------------------------------------------------------------------------------------
 # Filters a pass computes at most, and the vectors of grid positions it computes for nf filters:
-# enough running sums (nf * vectors, at least 8) that each FMA does not wait for the one before
-# (4 cycles, two FMAs a cycle), few enough that they, the inputs of a tap and a weight fit in
-# AVX2's 16 vector registers (float32). With one filter the inputs are not kept: each is read by
-# its FMA.
+# in float32, enough running sums (nf * vectors, at least 8) that each FMA does not wait for the
+# one before (4 cycles, two FMAs a cycle), few enough that they, the inputs of a tap and a weight
+# fit in AVX2's 16 vector registers. With one filter the inputs are not kept: each is read by its
+# FMA. A float64 vector takes two registers: half the vectors (one for 3 to 6 filters), which
+# keeps them in registers at the cost of fewer independent sums.
 MAX_BLOCK_FILTERS = 6
 BLOCK_VECTORS = {1: 8, 2: 4, 3: 3, 4: 2, 5: 2, 6: 2}
 
@@ -552,17 +556,20 @@ def _block_sums(nf):
     ``sums(acc, planes, taps, wts, bias, ntaps, f0, stride, length)`` does, for every ``p <
     length`` (a multiple of LANES) and ``f0 <= f < f0 + nf``::
 
-        acc[f*stride + p] = (sum over t < ntaps of wts[f*ntaps + t] * planes[taps[t] + p]) + bias[f]
+        acc[f*stride + p] = (sum over t < ntaps of wts[f*ntaps + t] * planes[taps[t] + p])
+                            + bias[f]
 
     ``taps[t]``: where tap ``t`` starts in the flat ``planes`` (its channel's plane plus its
     shift on the grid). The bias is added last, as TensorFlow adds it: a sum that the bias
     cancels to within float32's rounding then rounds as Keras's does (with the bias first, one
     window of cnn_digits' l1 in the float32 Keras fixture, -2.7e-9 in exact arithmetic, came out
-    +2.7e-9: its ReLU on, Keras's off). A pass computes ``BLOCK_VECTORS[nf]`` vectors of positions (half as many
-    in float64; then one at a time for the rest) with all their running sums in registers over all the taps: each tap loads
-    its vectors of inputs and ``nf`` weights for ``nf`` FMAs a vector, and ``acc`` is written
-    once. The caller guarantees that ``taps[t] + length`` lies in ``planes`` and ``f*stride +
-    length`` in ``acc``: the loads and stores are not bounds-checked.
+    +2.7e-9: its ReLU on, Keras's off). A pass computes ``BLOCK_VECTORS[nf]`` vectors of
+    positions (half as many in float64; then one at a time for the rest) with all their running
+    sums in registers over all the taps: each tap loads its vectors of inputs and ``nf`` weights
+    for ``nf`` FMAs a vector, and ``acc`` is written once. The caller guarantees that ``taps[t]
+    + length`` lies in ``planes`` and ``f*stride + length`` in ``acc``: the loads and stores are
+    not bounds-checked (:func:`_blocked_sums` checks that ``length`` is a whole number of
+    vectors).
     """
     @intrinsic
     def sums(typingctx, acc, planes, taps, wts, bias, ntaps, f0, stride, length):
@@ -637,6 +644,8 @@ _sums1, _sums2, _sums3, _sums4, _sums5, _sums6 = (_block_sums(k) for k in range(
 def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
     """:func:`_block_sums` for every filter (``bias.shape[0]`` of them), in passes of at most
     MAX_BLOCK_FILTERS filters of about the same size (9 filters: 4 and 5)."""
+    if length % LANES or length > stride:
+        raise ValueError("_blocked_sums: length must be a whole number of vectors within a row")
     f_out = bias.shape[0]
     ntaps = taps.shape[0]
     passes = -(-f_out // MAX_BLOCK_FILTERS)
@@ -656,6 +665,7 @@ def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
         else:
             _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
         f0 += nf
+
 
 # Taps of one pass of the dL/dw sums for 2 filters and for 1: 2 x 6 (1 x 8) running sums, the
 # filters' gradients and an input fill 15 (10) of AVX2's 16 vector registers (float32).
@@ -759,6 +769,7 @@ def _tap_dots(nf):
 
 
 _dots1, _dots2 = _tap_dots(1), _tap_dots(2)
+
 
 @njit(cache=True, fastmath=_FMA)
 def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
