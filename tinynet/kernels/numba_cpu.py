@@ -73,9 +73,11 @@ _DOT = {"contract", "reassoc"}
 # About how many grid positions (elements per channel) one group of images spans: small enough
 # for the planes of one group to stay in the L1/L2 cache, large enough for long vector loops.
 # Measured on the 2-core machine, 2 threads, alternating in one process (ms, fused conv + pool,
-# forward / backward): 512 against 1024 gives cnn_digits l2 1.09-1.19 / 2.02-2.08 against
-# 1.13-1.14 / 2.24-2.32, and l3 0.19 / 0.38-0.39 against 0.26 / 0.42-0.45 (l1, 900 positions
-# an image, has one image a group either way).
+# forward / backward), with the loops before the register sums: 512 against 1024 gives
+# cnn_digits l2 1.09-1.19 / 2.02-2.08 against 1.13-1.14 / 2.24-2.32, and l3 0.19 / 0.38-0.39
+# against 0.26 / 0.42-0.45 (l1, 900 positions an image, has one image a group either way). With
+# the register sums (c5d2fa4; 10 rounds, cnn_digits l2 and l3, cnn_fashion_3 l2_2, pooled and
+# unpooled forward, dense backward): 1024 takes 0.975-1.031 of 512's time, no difference.
 GROUP_ELEMENTS = 512
 # Floats in one vector of the hand-written loops (LLVM IR, below): an AVX register of float32; the
 # planes' rows are a whole number of vectors long. Vectors of a kernel row per pass of the
