@@ -88,6 +88,11 @@ LANES = 8
 MAX_VECTORS = 6
 
 
+@njit(cache=True)
+def _whole_vectors(n):
+    """``n`` rounded up to a whole number of vectors (LANES floats)."""
+    return -(-n // LANES) * LANES
+
 # ---------------------------------------------------------------------------------------------
 # compiled building blocks
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +120,7 @@ def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb):
     positions past the group's ``nb*hp*wp`` are computed and not used."""
     c_in = x.shape[3]
     f_out = wts.shape[0]
-    length = -(-(nb * hp * wp) // LANES) * LANES
+    length = _whole_vectors(nb * hp * wp)
     stride = length + tail  # each channel's plane, with the zeros its last taps read
     planes = np.zeros(c_in * stride, x.dtype)
     _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
@@ -267,7 +272,7 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
         n0 = g * group
         nb = min(group, n_img - n0)
         # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx)
-        dplanes = np.zeros((f_out, front + -(-(nb * size) // LANES) * LANES), x.dtype)
+        dplanes = np.zeros((f_out, front + _whole_vectors(nb * size)), x.dtype)
         for b in range(nb):
             for oh in range(oh_n):
                 drow = dout[n0 + b, oh]
@@ -899,7 +904,7 @@ def _conv_pool_backward_s1(dout, y, arg, relu, x, kernel, top, left, hpad, wpad,
     kh, kw, _, f_out = kernel.shape
     _, po_n, qo_n, _ = dout.shape
     row = kw * c_in
-    width = -(-row // LANES) * LANES
+    width = _whole_vectors(row)
     # the weights as rows: wrows[f, i, j*C + c] = kernel[i, j, c, f], zero-padded to whole vectors
     wrows = np.zeros((f_out, kh, width), x.dtype)
     for i in range(kh):
@@ -1429,7 +1434,7 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
     count, seen = _count_nonzero_gradients(np.ascontiguousarray(dout), np.ascontiguousarray(y),
                                            relu, every)
     density = count / seen
-    rows = kh * -(-(kw * c) // LANES) * LANES
+    rows = kh * _whole_vectors(kw * c)
     return window + density * rows * WINNERS_FLOAT_TAPS < kh * kw * c
 
 
