@@ -78,6 +78,11 @@ CONV_CASES = [
     (3, 9, 10, 3, 5, 5, 5, 2, 2, (2, 2, 2, 2)),      # strided (im2col path)
     (2, 7, 8, 2, 3, 3, 2, 2, 3, (0, 1, 0, 0)),
     (4, 6, 6, 32, 4, 3, 3, 1, 1, (1, 1, 1, 1)),      # many channels
+    # one input channel (dL/dx two rows a pass): odd rows, a row longer than a pass, padding
+    # larger than the kernel, a kernel larger than the image
+    (3, 7, 37, 1, 4, 4, 2, 1, 1, (1, 2, 0, 1)),
+    (2, 4, 5, 1, 3, 1, 1, 1, 1, (1, 1, 2, 2)),
+    (2, 3, 3, 1, 2, 7, 7, 1, 1, (3, 3, 3, 3)),
 ]
 
 
@@ -577,6 +582,51 @@ def test_blocked_sums_equal_their_formula(filters, dtype):
     # a length that is not a whole number of vectors would write past the row: refused
     with pytest.raises(ValueError, match="whole number of vectors"):
         numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, length - 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _pair_rows_caller():
+    """A compiled function that calls the intrinsic ``_pair_rows`` (an intrinsic runs only
+    inside compiled code)."""
+    from numba import njit
+    from tinynet.kernels import numba_cpu
+
+    @njit
+    def call(acc, planes, cols, wcol, kh, p, wp):
+        numba_cpu._pair_rows(acc, planes, cols, wcol, kh, p, wp)
+    return call
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kh", [1, 2, 3, 5, 7])
+def test_pair_rows_equal_their_formula(kh, dtype):
+    """The two-row sums of a one-channel dL/dx (hand-written vector code) against their formula
+    ``acc[q] = sum_c sum_m wcol[c*kh + m] * planes[cols[c] + q + m*wp]`` for the vectors of
+    positions from ``p`` and from ``p + wp``, rows longer and shorter than a pass's vectors (then
+    the rows overlap, with the same values); nothing else of ``acc`` is written."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    call = _pair_rows_caller()
+    r = np.random.default_rng(kh)
+    width = numba_cpu.LANES * max(1, numba_cpu.ROW_VECTORS * 4 // np.dtype(dtype).itemsize)
+    for wp in (width + 9, width, width - 3, 5):
+        ncols = int(r.integers(1, 12))
+        planes = r.standard_normal(4000).astype(dtype)
+        reach = (kh + 1) * wp + width  # how far past a column's start a pass reads
+        cols = r.integers(0, planes.size - 60 - reach, ncols).astype(np.int64)
+        wcol = r.standard_normal(ncols * kh).astype(dtype)
+        p = int(r.integers(0, 60))
+        acc = np.full(p + wp + width + 20, np.nan, dtype)
+        call(acc, planes, cols, wcol, kh, p, wp)
+        q = np.concatenate([p + np.arange(width), p + wp + np.arange(width)])
+        taps = (cols[:, None] + np.arange(kh) * wp).ravel()                 # (ncols*kh,)
+        shifted = planes[taps[:, None] + q].astype(np.float64)               # (taps, positions)
+        want = wcol.astype(np.float64) @ shifted
+        scale = float((np.abs(wcol.astype(np.float64)) @ np.abs(shifted)).max())
+        assert_close(acc[q], want.astype(dtype), dtype, scale=scale)
+        untouched = np.ones(acc.size, bool)
+        untouched[q] = False
+        assert np.isnan(acc[untouched]).all(), "written outside the pass's two rows"
 
 
 @functools.lru_cache(maxsize=None)

@@ -23,8 +23,10 @@ feeds several FMAs (:func:`_blocked_sums`). Output positions that fall in the pa
 rows are computed and thrown away; neighbouring rows and images share their zero padding
 (``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small. In the
 backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of ``dz``
-with the kernel), and ``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by
-``(i, j)`` with ``dz[f]`` on the same grid (:func:`_tap_dots`). The sums are the
+with the kernel; for a one-channel input, whose one output plane would give each value loaded
+one FMA, two rows a pass share the input rows under them: :func:`_two_row_sums`), and
+``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on
+the same grid (:func:`_tap_dots`). The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 
 A stride-1 convolution read only by a max pooling with tiling windows (in the report's CNNs,
@@ -217,21 +219,61 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
                         arow[qo, f] = k
 
 
+@njit(cache=True)
+def _rows_reach(x, nb, size, left):
+    """How far past the start of dz's grid the two-row passes of a one-channel ``x``'s dL/dx
+    (:func:`_two_rows_dx`) write, and read past ``front``."""
+    chunk = LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
+    return nb * size + left + -(-x.shape[2] // chunk) * chunk
+
+
+@njit(cache=True)
+def _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx):
+    """dL/dx of a one-channel ``x`` (images ``n0 .. n0+nb-1``) by :func:`_two_row_sums`: the
+    columns of taps are the last kernel row's mirrored taps (``t = ((kh-1)*kw + j)*F + f``:
+    shift ``kw-1-j`` on filter ``f``'s plane), ``dx_wcol[c, m]`` their weights down the column
+    (kernel row ``kh-1-m``). Only the rows of ``x`` are computed, two at a time."""
+    _, h_in, w_in, _ = x.shape
+    ncols, kh = dx_wcol.shape
+    size = hp * wp
+    chunk = LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
+    reach = _rows_reach(x, nb, size, left)
+    ntaps = dx_pidx.shape[0]
+    if ncols * kh != ntaps:
+        raise ValueError("_two_rows_dx: the column weights do not match the tap tables")
+    cols = dx_pidx[ntaps - ncols:] * dstride + dx_offs[ntaps - ncols:]
+    acc = np.empty(reach, x.dtype)
+    for b in range(nb):
+        for h in range(0, h_in, 2):  # an odd last row computes one pad row with it
+            for u in range(0, w_in, chunk):
+                _pair_rows(acc, flat_d, cols, dx_wcol.reshape(dx_wcol.size), kh,
+                       b * size + (h + top) * wp + left + u, wp)
+    for b in range(nb):
+        for h in range(h_in):
+            src = acc[b * size + (h + top) * wp + left:]
+            row = dx[n0 + b, h]
+            for w in range(w_in):
+                row[w, 0] = src[w]
+
+
 @njit(cache=True, fastmath=_DOT)
-def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
+def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx,
                          dw_offs, top, left, hp, wp, need_dx, dx, part):
     """The part of the stride-1 backward that follows ``dz`` on the grid (``dplanes``, with
     ``front`` zeros before it): the group's ``dL/dw`` into ``part[f, t]`` (its row of the
     groups' partial sums: the caller passes ``part[g]``, so that this function is compiled once,
     not once for each integer type a parallel loop's index can have) and, when ``need_dx``, its
-    images' ``dL/dx`` into ``dx``."""
+    images' ``dL/dx`` into ``dx`` (by :func:`_two_rows_dx` when ``x`` has one channel and
+    ``dx_wcol`` its column weights)."""
     _, h_in, w_in, c_in = x.shape
     f_out = dplanes.shape[0]
     size = hp * wp
     dstride = dplanes.shape[1]
-    span = dstride - front  # the group's nb*size positions and up to a whole number of vectors
-    if span % LANES or span < nb * size:  # what the unchecked loads of _tap_dots rely on
-        raise ValueError("_conv_backward_group: dz's planes are not a whole number of vectors")
+    span = _whole_vectors(nb * size)  # the group's positions, in whole vectors
+    rows = need_dx and c_in == 1 and dx_wcol.shape[0] > 0
+    if dstride < front + (_whole_vectors(_rows_reach(x, nb, size, left)) if rows else span):
+        # what the unchecked loads of _tap_dots and _two_row_sums rely on
+        raise ValueError("_conv_backward_group: dz's planes are too short")
     xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
     taps = dw_pidx * xplanes.shape[1] + dw_offs
@@ -240,7 +282,10 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw
         _dots2(part, flat_x, taps, flat_d, f, dstride, front, span)
     if f_out % 2:
         _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, span)
-    if need_dx:  # the mirrored taps over dz's grid
+    if rows:  # one input channel: two rows a pass
+        _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp,
+                     dx)
+    elif need_dx:  # the mirrored taps over dz's grid
         acc = np.empty((c_in, span), x.dtype)
         _blocked_sums(acc.reshape(acc.size), flat_d, dx_pidx * dstride + dx_offs,
                       dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype), span, span)
@@ -255,7 +300,7 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw
 
 
 @njit(parallel=True, cache=True, fastmath=_DOT)
-def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs,
+def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx, dw_offs,
                       top, left, hp, wp, front, group, need_dx, dx, part):
     """Backward of :func:`_conv_forward_s1` without pooling, see the module doc.
 
@@ -271,8 +316,12 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
-        # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx)
-        dplanes = np.zeros((f_out, front + _whole_vectors(nb * size)), x.dtype)
+        # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx),
+        # and as far as the two-row passes of a one-channel dL/dx read
+        length = _whole_vectors(nb * size)
+        if need_dx and x.shape[3] == 1 and dx_wcol.shape[0] > 0:
+            length = max(length, _whole_vectors(_rows_reach(x, nb, size, left)))
+        dplanes = np.zeros((f_out, front + length), x.dtype)
         for b in range(nb):
             for oh in range(oh_n):
                 drow = dout[n0 + b, oh]
@@ -293,8 +342,8 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dw_pidx, dw_of
             for p in range(row.shape[0]):
                 total += row[p]
             part[g, f, ntaps] += total
-        _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dw_pidx,
-                             dw_offs, top, left, hp, wp, need_dx, dx, part[g])
+        _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol,
+                             dw_pidx, dw_offs, top, left, hp, wp, need_dx, dx, part[g])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,6 +721,97 @@ def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
         else:
             _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
         f0 += nf
+
+
+# Vectors of positions in each of the two rows of a pass of :func:`_two_row_sums` (float32; half
+# as many in float64): 2 x 4 running sums, two weights and a vector of inputs fill 11 of AVX2's
+# 16 registers.
+ROW_VECTORS = 4
+
+
+def _two_row_sums():
+    """The sums of a convolution with one output plane (``dL/dx`` of a one-channel input, the
+    first layer's) over a pass of two grid rows, as LLVM IR: an intrinsic that numba compiles
+    into the function that calls it.
+
+    ``pair_rows(acc, planes, cols, wcol, kh, p, wp)`` does, for the ``ROW_VECTORS`` vectors of
+    positions ``q`` from ``p`` and those from ``p + wp`` (the next row; half as many vectors in
+    float64)::
+
+        acc[q] = sum over columns c < cols.shape[0] and m < kh of
+                     wcol[c*kh + m] * planes[cols[c] + q + m*wp]
+
+    a column being ``kh`` taps one grid row apart (a kernel column ``(j, f)``). With one output
+    plane, :func:`_block_sums` feeds each vector it loads to one FMA and waits on its loads. Here
+    the input row that tap ``m`` reads for the second output row is the one tap ``m + 1`` reads
+    for the first: the ``kh + 1`` input rows under the pass are loaded once each, and all but
+    two feed two FMAs (``kh + 1`` vector loads and one weight for ``2*kh`` FMAs a vector, against
+    one load for one FMA). The caller guarantees that every ``q + cols[c] + m*wp`` lies in
+    ``planes`` and every ``q`` in ``acc``: the loads and stores are not bounds-checked.
+    """
+    @intrinsic
+    def pair_rows(typingctx, acc, planes, cols, wcol, kh, p, wp):
+        if not _ir_arrays_fit((acc, planes, wcol), cols, (kh, p, wp)):
+            return None
+        sig = types.void(acc, planes, cols, wcol, kh, p, wp)
+        nvec = max(1, ROW_VECTORS * 32 // acc.dtype.bitwidth)
+
+        def codegen(context, builder, signature, args):
+            kh_, p_, wp_ = args[4:7]
+            ACC, X, COLS, W = (_ir_data(context, builder, signature, args, i) for i in range(4))
+            ncols = builder.extract_value(
+                context.make_array(signature.args[2])(context, builder, args[2]).shape, 0)
+            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
+            i64 = ir.IntType(64)
+
+            def const(v):
+                return ir.Constant(i64, v)
+
+            zeros = ir.Constant(vec, [0.0] * LANES)
+            first = [cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
+            second = [cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
+            previous = cgutils.alloca_once(builder, vec)  # the weight of tap m - 1
+
+            def weight(c_kh, m):
+                return _ir_splat(builder, builder.load(builder.gep(W, [builder.add(c_kh, m)],
+                                                                   inbounds=True)))
+
+            def add(sums, xs, w):
+                for v in range(nvec):
+                    builder.store(_ir_fma(builder, xs[v], w, builder.load(sums[v])), sums[v])
+
+            with cgutils.for_range(builder, ncols) as loop:
+                c = loop.index
+                start = builder.add(builder.load(builder.gep(COLS, [c], inbounds=True)), p_)
+                c_kh = builder.mul(c, kh_)
+
+                def inputs(m):  # the input row m rows below the pass's first row
+                    at = builder.add(start, builder.mul(m, wp_))
+                    return [builder.load(_ir_vector_at(builder, X, builder.add(
+                        at, const(v * LANES)), vec), align=4) for v in range(nvec)]
+
+                w = weight(c_kh, const(0))  # row 0: tap 0 of the first output row only
+                add(first, inputs(const(0)), w)
+                builder.store(w, previous)
+                with cgutils.for_range_slice(builder, const(1), kh_, const(1)) as (m, _):
+                    xs = inputs(m)
+                    w = weight(c_kh, m)
+                    add(first, xs, w)  # tap m of the first row
+                    add(second, xs, builder.load(previous))  # tap m - 1 of the second
+                    builder.store(w, previous)
+                add(second, inputs(kh_), builder.load(previous))  # row kh: the second's last
+            for sums, row in ((first, p_), (second, builder.add(p_, wp_))):
+                for v in range(nvec):
+                    builder.store(builder.load(sums[v]), _ir_vector_at(
+                        builder, ACC, builder.add(row, const(v * LANES)), vec), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return pair_rows
+
+
+_pair_rows = _two_row_sums()
 
 
 # Taps of one pass of the dL/dw sums for 2 filters and for 1: 2 x 6 (1 x 8) running sums, the
@@ -1293,10 +1433,15 @@ def _backward_s1_args(x, kernel, pads, need_dx):
     dx_pidx, dx_offs = _taps(kh, kw, f, wp, front)    # dL/dx taps: t = (i*KW + j)*F + f
     dx_wts = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * f),
                                   dtype=x.dtype)
+    # one channel: the kernel's columns (j, f), each from its last row up (_two_rows_dx)
+    dx_wcol = (np.ascontiguousarray(kernel[::-1, :, 0, :].transpose(1, 2, 0).reshape(kw * f, kh),
+                                    dtype=x.dtype) if c == 1 and need_dx
+               else np.empty((0, 0), x.dtype))
     group = _group_size(n, hp * wp)
     part = np.zeros((-(-n // group), f, kh * kw * c + 1), dtype=x.dtype)
     dx = np.empty((n, h, w, c), x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
-    return ((dx_wts, dx_pidx, dx_offs, dw_pidx, dw_offs, pads[0], pads[2], hp, wp, front, group),
+    return ((dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx, dw_offs, pads[0], pads[2], hp, wp, front,
+             group),
             dx, part)
 
 
