@@ -78,6 +78,7 @@ CONV_CASES = [
     (3, 9, 10, 3, 5, 5, 5, 2, 2, (2, 2, 2, 2)),      # strided (im2col path)
     (2, 7, 8, 2, 3, 3, 2, 2, 3, (0, 1, 0, 0)),
     (4, 6, 6, 32, 4, 3, 3, 1, 1, (1, 1, 1, 1)),      # many channels
+    (2, 9, 17, 3, 16, 3, 3, 1, 1, (1, 1, 1, 1)),     # 16 filters, rows of 17 positions
     # one input channel (dL/dx two rows a pass): odd rows, a row longer than a pass, padding
     # larger than the kernel, a kernel larger than the image
     (3, 7, 37, 1, 4, 4, 2, 1, 1, (1, 2, 0, 1)),
@@ -278,6 +279,50 @@ def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_pat
     assert 0 < (~finite).sum() <= kh * kw * c  # the patch of one winner
     np.testing.assert_array_equal(np.isfinite(got), finite)
     assert_close(got[finite], ref[finite].astype(dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_non_finite_values_land_where_the_reference_puts_them(fast, dtype):
+    """NaN and infinities through the unpooled stride-1 convolution with its ReLU and its dense
+    backward (every gradient non-zero), at the same positions as the reference's: NaN and
+    infinite pixels make NaN and infinite outputs (the ReLU keeps NaN); an infinite gradient
+    where the ReLU is off gives NaN (``inf * 0``), one where it is on infinities: through the
+    numba kernels' moves between NHWC rows and per-filter planes, and their sums on the grid.
+    (The backward runs on finite images: on its grid, the numba dL/dw also multiplies pixels
+    by the zeros of the padding positions, so that an infinite pixel gives NaN in more of dL/dw
+    than in the reference's.)"""
+    K, dev, host = fast
+    r = np.random.default_rng(5)
+    n, h, w, c, f, k = 2, 9, 17, 3, 12, 3
+    pads = (1, 1, 1, 1)
+    x, kernel = r.standard_normal((n, h, w, c)), r.standard_normal((k, k, c, f))
+    bad = x.copy()
+    bad[0, 4, 3, 1] = np.nan
+    bad[1, 8, 16, 2] = np.inf  # in the last row and column
+    with np.errstate(invalid="ignore"):
+        ref = numpy_ref.conv2d_forward(bad, kernel, None, (1, 1), pads, relu=True)[0]
+        got = host(K.conv2d_forward(dev(bad.astype(dtype)), dev(kernel.astype(dtype)), None,
+                                    (1, 1), pads, relu=True)[0])
+    assert np.isnan(ref).any() and np.isinf(ref).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+
+    ref, saved = numpy_ref.conv2d_forward(x, kernel, None, (1, 1), pads, relu=True)
+    got, got_saved = K.conv2d_forward(dev(x.astype(dtype)), dev(kernel.astype(dtype)), None,
+                                      (1, 1), pads, relu=True)
+    z = numpy_ref.conv2d_forward(x, kernel, None, (1, 1), pads)[0]  # before the ReLU
+    dout = np.ones(ref.shape)
+    dout[(1, *np.argwhere(z[1] < -0.1)[0])] = np.inf    # ReLU off: inf * 0 = NaN
+    dout[(0, *np.argwhere(z[0] > 0.1)[-1])] = -np.inf   # on: infinities
+    with np.errstate(invalid="ignore"):
+        refs = numpy_ref.conv2d_backward(dout, saved, kernel, (1, 1), pads, relu_output=ref)
+        gots = K.conv2d_backward(dev(dout.astype(dtype)), got_saved, dev(kernel.astype(dtype)),
+                                 (1, 1), pads, relu_output=got)
+    assert np.isnan(refs[0]).any() and np.isinf(refs[0]).any()
+    for g, rf in zip(gots, refs):
+        g = host(g)
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(rf))
+        np.testing.assert_array_equal(np.isinf(g), np.isinf(rf))
 
 
 STRIDE1_CASES = [c for c in CONV_CASES if c[7:9] == (1, 1)]
