@@ -205,6 +205,36 @@ def test_conv2d_maxpool_equals_the_reference(fast, case, relu):
     assert_close(host(db), refs[2], np.float64)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels(fast, relu, dtype):
+    """Tied windows and NaN (first in its window or later) through the one-step
+    kernel on cnn_digits l1's shape (rows of 14 windows, 9 filters: the numba kernel pools 8
+    windows x 8 filters at a time, its last blocks overlapping the ones before): the pooled
+    output is the backend's convolution then max pooling's, and so are the winners (the first
+    maximum of a window wins; a NaN wins only as its window's first value). With the ReLU the
+    winners are compared where the output is positive only: the one-step kernel applies it after
+    the pooling (see ``conv2d_maxpool_forward``)."""
+    K, dev, host = fast
+    r = np.random.default_rng(11)
+    x = r.integers(-2, 3, (3, 28, 28, 1)).astype(dtype)  # few values: many ties
+    x[0, 0, 0, 0] = x[1, 4, 17, 0] = x[2, 27, 27, 0] = np.nan  # first, later, last in a window
+    x[0, 10, 21, 0], x[2, 6, 3, 0] = np.inf, -np.inf
+    kernel = np.zeros((5, 5, 1, 9), dtype)
+    kernel[2, 2, 0, :] = np.arange(9) - 4   # each filter a multiple of the image (0: all ties)
+    kernel[1, 3, 0, ::2] = 0.5              # some mix in a neighbour
+    with np.errstate(invalid="ignore"):
+        got, (_, arg, _) = K.conv2d_maxpool_forward(dev(x), dev(kernel), None, (1, 1),
+                                                   (2, 2, 2, 2), (2, 2), relu)
+        z = K.conv2d_forward(dev(x), dev(kernel), None, (1, 1), (2, 2, 2, 2), relu=relu)[0]
+        want, want_arg = K.maxpool_forward(z, 2, 2, 2, 2, (0, 0, 0, 0))
+    got, arg, want, want_arg = (host(a) for a in (got, arg, want, want_arg))
+    assert np.isnan(want).any()  # (an infinite pixel under a zero tap gives NaN too)
+    np.testing.assert_array_equal(got, want)  # NaN where NaN, bit for bit elsewhere
+    compared = np.ones(got.shape, bool) if not relu else got > 0
+    np.testing.assert_array_equal(arg[compared], want_arg[compared])
+
+
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("case", POOL_CASES[:4], ids=lambda c: "x".join(map(str, c[:7])))
 def test_conv2d_maxpool_float32_gives_the_two_kernels_numbers(fast, case, relu):

@@ -33,7 +33,8 @@ A stride-1 convolution read only by a max pooling with tiling windows (in the re
 every convolution but the residual block's two) runs with it as one kernel,
 :func:`conv2d_maxpool_forward`: each group's convolution is pooled while it is
 still on its grid, in cache, so that only the pooled output and each window's winner reach memory
-(a quarter of the convolution's output).
+(a quarter of the convolution's output). 2x2 windows are compared 8 windows x 8 filters at a time
+in vectors (:func:`_pooled_blocks`) where a row has 8 windows and there are 8 filters.
 
 Its backward pass works from the winners alone (:func:`_conv_pool_backward_s1`): the gradient
 that max pooling passes back, ``dz``, is 0 everywhere but at one position of each window (and
@@ -160,6 +161,7 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
     size = hp * wp
     tail = _tail(offs)
     zero = x.dtype.type(0)
+    flat_out, flat_arg = out.reshape(out.size), arg.reshape(arg.size)
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
@@ -178,6 +180,27 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
                         else:
                             for ow in range(qo_n):
                                 row[ow, f] = src[ow]
+            continue
+        if ph == 2 and pw == 2 and qo_n >= LANES and f_out >= LANES:
+            # 8 windows x 8 filters a block (_pooled_blocks); the last block of a row, or of the
+            # filters, overlaps the one before it (windows computed twice, the same both times)
+            flat_acc, length = acc.reshape(acc.size), acc.shape[1]
+            for b in range(nb):
+                for po in range(po_n):
+                    o_row = ((n0 + b) * po_n + po) * qo_n * f_out
+                    a_row = b * size + po * 2 * wp
+                    for qb in range(0, qo_n, LANES):
+                        qo = min(qb, qo_n - LANES)
+                        for fb in range(0, f_out, LANES):
+                            f = min(fb, f_out - LANES)
+                            if relu:
+                                _pool_block_relu(flat_out, flat_arg, flat_acc,
+                                                 f * length + a_row + 2 * qo, length, wp,
+                                                 o_row + qo * f_out + f, f_out)
+                            else:
+                                _pool_block(flat_out, flat_arg, flat_acc,
+                                            f * length + a_row + 2 * qo, length, wp,
+                                            o_row + qo * f_out + f, f_out)
             continue
         for f in range(f_out):
             for b in range(nb):
@@ -353,12 +376,14 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
 
 def _ir_arrays_fit(floats, offs, ints):
     """The typing rule of the hand-written loops, which index raw memory: ``floats`` 1-D
-    C-contiguous arrays of one float type, ``offs`` a 1-D C-contiguous int64 array, ``ints``
-    64-bit integers (anything else: numba reports that no version of the intrinsic fits)."""
-    arrays = tuple(floats) + (offs,)
+    C-contiguous arrays of one float type, ``offs`` a 1-D C-contiguous int64 array (or None),
+    ``ints`` 64-bit integers (anything else: numba reports that no version of the intrinsic
+    fits)."""
+    arrays = tuple(floats) + (() if offs is None else (offs,))
     return (all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
             and isinstance(floats[0].dtype, types.Float)
-            and all(a.dtype == floats[0].dtype for a in floats) and offs.dtype == types.int64
+            and all(a.dtype == floats[0].dtype for a in floats)
+            and (offs is None or offs.dtype == types.int64)
             and all(i == types.int64 for i in ints))  # the code computes in 64-bit integers
 
 
@@ -721,6 +746,103 @@ def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
         else:
             _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
         f0 += nf
+
+
+def _ir_transpose8(builder, rows):
+    """The 8x8 transpose of eight vectors of LANES (8) values: ``out[i][k] = rows[k][i]``, in
+    three rounds of shuffles (pairs of rows interleaved, then pairs of pairs, then the halves
+    swapped), which x86 runs as unpack, shufps and vperm2f128 instructions."""
+    i32 = ir.IntType(32)
+
+    def shuffle(a, b, mask):
+        return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, LANES), mask))
+
+    lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+    t = []
+    for k in range(0, 8, 2):
+        t += [shuffle(rows[k], rows[k + 1], lo), shuffle(rows[k], rows[k + 1], hi)]
+    # t[0] = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], t[1] the same from [2], [3] ...
+    first, second = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+    s = []
+    for k in (0, 4):
+        s += [shuffle(t[k], t[k + 2], first), shuffle(t[k], t[k + 2], second),
+              shuffle(t[k + 1], t[k + 3], first), shuffle(t[k + 1], t[k + 3], second)]
+    # s[i] (i < 4) holds values i and i + 4 of rows 0..3; s[4 + i] the same of rows 4..7
+    low, high = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+    return ([shuffle(s[i], s[i + 4], low) for i in range(4)]
+            + [shuffle(s[i], s[i + 4], high) for i in range(4)])
+
+
+def _ir_relu(builder, v):
+    """``0 if v <= 0 else v`` (a NaN stays NaN)."""
+    zeros = ir.Constant(v.type, [0.0] * LANES)
+    return builder.select(builder.fcmp_ordered("<=", v, zeros), zeros, v)
+
+
+def _pooled_blocks(relu):
+    """2x2 max pooling of 8 windows x 8 filters of a convolution on its grid, into NHWC, as LLVM
+    IR: an intrinsic that numba compiles into the function that calls it.
+
+    ``pool(out, arg, acc, a0, astride, wp, o0, nch)``: filter ``c < 8``'s grid starts at ``a0 +
+    c*astride`` in ``acc``, at the top left corner of the first window; window ``k < 8`` covers
+    columns ``2k, 2k+1`` of that row and of the next (``wp`` further). Its largest value (the
+    first in the order top left, top right, bottom left, bottom right; through the ReLU when
+    ``relu``) goes to ``out[o0 + k*nch + c]`` and its position in that order to ``arg`` (int32),
+    as the scalar loop of :func:`_conv_forward_s1` does. The windows' columns are split into even
+    and odd by shuffles, compared as vectors (one lane a window), and the 8 x 8 results
+    transposed (:func:`_ir_transpose8`) so that each window's 8 filters are stored as one
+    vector. The caller guarantees that every index lies in its array: nothing is bounds-checked.
+    """
+    @intrinsic
+    def pool(typingctx, out, arg, acc, a0, astride, wp, o0, nch):
+        if not (_ir_arrays_fit((out, acc), None, (a0, astride, wp, o0, nch))
+                and isinstance(arg, types.Array) and arg.ndim == 1 and arg.layout == "C"
+                and arg.dtype == types.int32):
+            return None
+        sig = types.void(out, arg, acc, a0, astride, wp, o0, nch)
+
+        def codegen(context, builder, signature, args):
+            a0_, astride_, wp_, o0_, nch_ = args[3:8]
+            OUT, ARG, ACC = (_ir_data(context, builder, signature, args, i) for i in range(3))
+            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            ivec = ir.VectorType(i32, LANES)
+
+            def const(v):
+                return ir.Constant(i64, v)
+
+            def columns(at):
+                """the even and the odd columns of 16 values from ``at``: 8 windows' halves"""
+                lo = builder.load(_ir_vector_at(builder, ACC, at, vec), align=4)
+                hi = builder.load(_ir_vector_at(builder, ACC, builder.add(at, const(LANES)), vec),
+                                  align=4)
+                return [builder.shuffle_vector(lo, hi, ir.Constant(ivec, list(range(s, 16, 2))))
+                        for s in (0, 1)]
+
+            bests, winners = [], []
+            for c in range(LANES):
+                top = builder.add(a0_, builder.mul(const(c), astride_))
+                best, *others = columns(top) + columns(builder.add(top, wp_))
+                k = ir.Constant(ivec, [0] * LANES)
+                for index, v in enumerate(others, start=1):
+                    greater = builder.fcmp_ordered(">", v, best)  # the first maximum wins
+                    k = builder.select(greater, ir.Constant(ivec, [index] * LANES), k)
+                    best = builder.select(greater, v, best)
+                bests.append(_ir_relu(builder, best) if relu else best)
+                winners.append(k)
+            for k, (v, w) in enumerate(zip(_ir_transpose8(builder, bests),
+                                           _ir_transpose8(builder, winners))):
+                at = builder.add(o0_, builder.mul(const(k), nch_))
+                builder.store(v, _ir_vector_at(builder, OUT, at, vec), align=4)
+                builder.store(w, _ir_vector_at(builder, ARG, at, ivec), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return pool
+
+
+_pool_block, _pool_block_relu = _pooled_blocks(False), _pooled_blocks(True)
 
 
 # Vectors of positions in each of the two rows of a pass of :func:`_two_row_sums` (float32; half
