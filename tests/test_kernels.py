@@ -82,6 +82,7 @@ CONV_CASES = [
     # one input channel (dL/dx two rows a pass): odd rows, a row longer than a pass, padding
     # larger than the kernel, a kernel larger than the image
     (3, 7, 37, 1, 4, 4, 2, 1, 1, (1, 2, 0, 1)),
+    (13, 7, 7, 1, 4, 3, 3, 1, 1, (1, 1, 1, 1)),  # groups of 4, 4, 4 and 1 images
     (2, 4, 5, 1, 3, 1, 1, 1, 1, (1, 1, 2, 2)),
     (2, 3, 3, 1, 2, 7, 7, 1, 1, (3, 3, 3, 3)),
 ]
@@ -312,7 +313,8 @@ def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_pat
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_non_finite_values_land_where_the_reference_puts_them(fast, dtype):
+@pytest.mark.parametrize("c", [1, 3])  # one channel: dL/dx two rows a pass
+def test_conv2d_non_finite_values_land_where_the_reference_puts_them(fast, c, dtype):
     """NaN and infinities through the unpooled stride-1 convolution with its ReLU and its dense
     backward (every gradient non-zero), at the same positions as the reference's: NaN and
     infinite pixels make NaN and infinite outputs (the ReLU keeps NaN); an infinite gradient
@@ -323,12 +325,12 @@ def test_conv2d_non_finite_values_land_where_the_reference_puts_them(fast, dtype
     than in the reference's.)"""
     K, dev, host = fast
     r = np.random.default_rng(5)
-    n, h, w, c, f, k = 2, 9, 17, 3, 12, 3
+    n, h, w, f, k = 2, 9, 17, 12, 3
     pads = (1, 1, 1, 1)
     x, kernel = r.standard_normal((n, h, w, c)), r.standard_normal((k, k, c, f))
     bad = x.copy()
-    bad[0, 4, 3, 1] = np.nan
-    bad[1, 8, 16, 2] = np.inf  # in the last row and column
+    bad[0, 4, 3, c // 2] = np.nan
+    bad[1, 8, 16, c - 1] = np.inf  # in the last row and column
     with np.errstate(invalid="ignore"):
         ref = numpy_ref.conv2d_forward(bad, kernel, None, (1, 1), pads, relu=True)[0]
         got = host(K.conv2d_forward(dev(bad.astype(dtype)), dev(kernel.astype(dtype)), None,
@@ -687,7 +689,7 @@ def test_pair_rows_equal_their_formula(kh, dtype):
     for wp in (width + 9, width, width - 3, 5):
         ncols = int(r.integers(1, 12))
         planes = r.standard_normal(4000).astype(dtype)
-        reach = (kh + 1) * wp + width  # how far past a column's start a pass reads
+        reach = kh * wp + width  # how far past a column's start (and p) a pass reads
         cols = r.integers(0, planes.size - 60 - reach, ncols).astype(np.int64)
         wcol = r.standard_normal(ncols * kh).astype(dtype)
         p = int(r.integers(0, 60))

@@ -205,6 +205,29 @@ def test_a_float64_model_computes_in_float64_whatever_floatx_says():
     np.testing.assert_allclose(out, x @ w + b, rtol=1e-15)
 
 
+@pytest.mark.parametrize("floatx", ["float32", "float64"])
+def test_an_unpooled_one_channel_convolution_gives_the_same_weight_gradients_either_way(floatx):
+    """A first Conv2D on one channel that no pooling reads (in the numba backend its dL/dx, when
+    asked, runs two grid rows a pass, on longer planes of dz): its kernel's and bias's gradients
+    are the same numbers, bit for bit, whether or not the input's gradient is computed (the bias
+    gradient's float32 sum once depended on it)."""
+    pytest.importorskip("numba")
+    backend.set_backend("numba")
+    backend.set_floatx(floatx)
+    model = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(16, 3, padding="same",
+                                                               activation="relu"),
+                        layers.Flatten(), layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((37, 8, 8, 1)).astype(floatx)
+    dy = rng.standard_normal((37, 3)).astype(floatx)
+    model.forward(x, training=False)
+    assert model.backward(dy).shape == x.shape
+    full = [g.copy() for g in model.grads]
+    assert model.backward(dy, need_input_grad=False) is None
+    for a, b in zip(full, model.grads):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("build", [report_models.mlp_raw, report_models.cnn_digits,
                                    report_models.cnn_fashion_3])
 def test_training_backward_skips_only_the_input_gradient(build, float64, monkeypatch):

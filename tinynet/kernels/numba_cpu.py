@@ -243,10 +243,19 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
 
 
 @njit(cache=True)
+def _pair_width(x):
+    """Positions in each row of a pass of :func:`_two_row_sums` for ``x``'s float type: its
+    ROW_VECTORS vectors (half as many in float64)."""
+    return LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
+
+
+@njit(cache=True)
 def _rows_reach(x, nb, size, left):
     """How far past the start of dz's grid the two-row passes of a one-channel ``x``'s dL/dx
-    (:func:`_two_rows_dx`) write, and read past ``front``."""
-    chunk = LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
+    (:func:`_two_rows_dx`) write, and read past ``front``: the last pass starts at most one grid
+    row above image ``nb-1``'s last row of pixels (``hp >= h + top``), at column ``left`` plus
+    whole passes, and ends a row and a pass later."""
+    chunk = _pair_width(x)
     return nb * size + left + -(-x.shape[2] // chunk) * chunk
 
 
@@ -259,18 +268,23 @@ def _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, lef
     _, h_in, w_in, _ = x.shape
     ncols, kh = dx_wcol.shape
     size = hp * wp
-    chunk = LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
+    chunk = _pair_width(x)
     reach = _rows_reach(x, nb, size, left)
     ntaps = dx_pidx.shape[0]
     if ncols * kh != ntaps:
         raise ValueError("_two_rows_dx: the column weights do not match the tap tables")
+    # where the last pass ends, counted from its own loops: within what _rows_reach allows
+    last = ((nb - 1) * size + (h_in - 1 - (h_in - 1) % 2 + top) * wp + left
+            + (w_in - 1) // chunk * chunk)
+    if h_in and w_in and last + wp + chunk > reach:
+        raise ValueError("_two_rows_dx: the passes would run past dz's planes")
     cols = dx_pidx[ntaps - ncols:] * dstride + dx_offs[ntaps - ncols:]
+    wflat = dx_wcol.reshape(dx_wcol.size)
     acc = np.empty(reach, x.dtype)
     for b in range(nb):
         for h in range(0, h_in, 2):  # an odd last row computes one pad row with it
             for u in range(0, w_in, chunk):
-                _pair_rows(acc, flat_d, cols, dx_wcol.reshape(dx_wcol.size), kh,
-                       b * size + (h + top) * wp + left + u, wp)
+                _pair_rows(acc, flat_d, cols, wflat, kh, b * size + (h + top) * wp + left + u, wp)
     for b in range(nb):
         for h in range(h_in):
             src = acc[b * size + (h + top) * wp + left:]
@@ -359,8 +373,10 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
                         dst[ow] = v
         # dL/db: each filter's dz summed on its plane (a vectorised sum; a running sum in the
         # loop above made each position wait for the addition before: 3 cycles a position)
+        # (over the same positions whether or not dL/dx makes the planes longer: the sum's
+        # vector lanes, and with them its rounding, follow its length)
         for f in range(f_out):
-            row = dplanes[f]
+            row = dplanes[f, :front + _whole_vectors(nb * size)]
             total = zero
             for p in range(row.shape[0]):
                 total += row[p]
@@ -846,15 +862,16 @@ _pool_block, _pool_block_relu = _pooled_blocks(False), _pooled_blocks(True)
 
 
 # Vectors of positions in each of the two rows of a pass of :func:`_two_row_sums` (float32; half
-# as many in float64): 2 x 4 running sums, two weights and a vector of inputs fill 11 of AVX2's
-# 16 registers.
+# as many in float64): 2 x 4 running sums, two weights and an input row's 4 vectors fill 14 of
+# AVX2's 16 registers.
 ROW_VECTORS = 4
 
 
 def _two_row_sums():
-    """The sums of a convolution with one output plane (``dL/dx`` of a one-channel input, the
-    first layer's) over a pass of two grid rows, as LLVM IR: an intrinsic that numba compiles
-    into the function that calls it.
+    """The sums of a convolution with one output plane (``dL/dx`` of a one-channel input: asked
+    of a model's first layer only for the input's gradient, and of a one-channel convolution
+    after it) over a pass of two grid rows, as LLVM IR: an intrinsic that numba compiles into
+    the function that calls it.
 
     ``pair_rows(acc, planes, cols, wcol, kh, p, wp)`` does, for the ``ROW_VECTORS`` vectors of
     positions ``q`` from ``p`` and those from ``p + wp`` (the next row; half as many vectors in
@@ -867,16 +884,17 @@ def _two_row_sums():
     plane, :func:`_block_sums` feeds each vector it loads to one FMA and waits on its loads. Here
     the input row that tap ``m`` reads for the second output row is the one tap ``m + 1`` reads
     for the first: the ``kh + 1`` input rows under the pass are loaded once each, and all but
-    two feed two FMAs (``kh + 1`` vector loads and one weight for ``2*kh`` FMAs a vector, against
-    one load for one FMA). The caller guarantees that every ``q + cols[c] + m*wp`` lies in
-    ``planes`` and every ``q`` in ``acc``: the loads and stores are not bounds-checked.
+    two feed two FMAs (a column: ``kh + 1`` vector loads for each vector of positions and ``kh``
+    weights, for ``2*kh`` FMAs a vector; against one load for one FMA). The caller guarantees
+    that every ``q + cols[c] + m*wp`` lies in ``planes`` and every ``q`` in ``acc``: the loads
+    and stores are not bounds-checked.
     """
     @intrinsic
     def pair_rows(typingctx, acc, planes, cols, wcol, kh, p, wp):
         if not _ir_arrays_fit((acc, planes, wcol), cols, (kh, p, wp)):
             return None
         sig = types.void(acc, planes, cols, wcol, kh, p, wp)
-        nvec = max(1, ROW_VECTORS * 32 // acc.dtype.bitwidth)
+        nvec = max(1, ROW_VECTORS * 32 // acc.dtype.bitwidth)  # as _pair_width counts them
 
         def codegen(context, builder, signature, args):
             kh_, p_, wp_ = args[4:7]
@@ -1546,7 +1564,8 @@ def _forward_s1_args(x, kernel, bias, pads):
 
 def _backward_s1_args(x, kernel, pads, need_dx):
     """What the stride-1 backward kernels take besides the gradient: the mirrored kernel and tap
-    tables of dL/dx, the tap tables of dL/dw, the grid, and the outputs ``dx`` and ``part``."""
+    tables of dL/dx (and a one-channel input's kernel columns, for :func:`_two_rows_dx`), the
+    tap tables of dL/dw, the grid, and the outputs ``dx`` and ``part``."""
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
     hp, wp = _grid(h, w, kh, kw, pads)
