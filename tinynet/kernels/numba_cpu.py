@@ -250,6 +250,13 @@ def _pair_width(x):
 
 
 @njit(cache=True)
+def _dx_by_two_rows(x, need_dx, dx_wcol):
+    """Whether the dense backward computes dL/dx by :func:`_two_rows_dx`: wanted, one input
+    channel, and its column weights given."""
+    return need_dx and x.shape[3] == 1 and dx_wcol.shape[0] > 0
+
+
+@njit(cache=True)
 def _rows_reach(x, nb, size, left):
     """How far past the start of dz's grid the two-row passes of a one-channel ``x``'s dL/dx
     (:func:`_two_rows_dx`) write, and read past ``front``: the last pass starts at most one grid
@@ -307,7 +314,7 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     size = hp * wp
     dstride = dplanes.shape[1]
     span = _whole_vectors(nb * size)  # the group's positions, in whole vectors
-    rows = need_dx and c_in == 1 and dx_wcol.shape[0] > 0
+    rows = _dx_by_two_rows(x, need_dx, dx_wcol)
     if dstride < front + (_whole_vectors(_rows_reach(x, nb, size, left)) if rows else span):
         # what the unchecked loads of _tap_dots and _two_row_sums rely on
         raise ValueError("_conv_backward_group: dz's planes are too short")
@@ -356,7 +363,7 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
         # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx),
         # and as far as the two-row passes of a one-channel dL/dx read
         length = _whole_vectors(nb * size)
-        if need_dx and x.shape[3] == 1 and dx_wcol.shape[0] > 0:
+        if _dx_by_two_rows(x, need_dx, dx_wcol):
             length = max(length, _whole_vectors(_rows_reach(x, nb, size, left)))
         dplanes = np.zeros((f_out, front + length), x.dtype)
         for b in range(nb):
@@ -406,6 +413,12 @@ def _ir_arrays_fit(floats, offs, ints):
 def _ir_data(context, builder, signature, args, i):
     """In an intrinsic's codegen: the pointer to the first element of array argument ``i``."""
     return context.make_array(signature.args[i])(context, builder, args[i]).data
+
+
+def _ir_length(context, builder, signature, args, i):
+    """In an intrinsic's codegen: the number of elements of 1-D array argument ``i``."""
+    return builder.extract_value(
+        context.make_array(signature.args[i])(context, builder, args[i]).shape, 0)
 
 
 def _ir_vector_at(builder, base, index, vec):
@@ -899,8 +912,7 @@ def _two_row_sums():
         def codegen(context, builder, signature, args):
             kh_, p_, wp_ = args[4:7]
             ACC, X, COLS, W = (_ir_data(context, builder, signature, args, i) for i in range(4))
-            ncols = builder.extract_value(
-                context.make_array(signature.args[2])(context, builder, args[2]).shape, 0)
+            ncols = _ir_length(context, builder, signature, args, 2)
             vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
             i64 = ir.IntType(64)
 
@@ -1004,8 +1016,7 @@ def _tap_dots(nf):
             OUT = outs.data
             ostride = builder.extract_value(outs.shape, 1)
             X, TAPS, D = (_ir_data(context, builder, signature, args, i) for i in (1, 2, 3))
-            ntaps = builder.extract_value(
-                context.make_array(signature.args[2])(context, builder, args[2]).shape, 0)
+            ntaps = _ir_length(context, builder, signature, args, 2)
             vec = ir.VectorType(context.get_value_type(signature.args[1].dtype), LANES)
             i64 = ir.IntType(64)
 
