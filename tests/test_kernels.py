@@ -178,6 +178,9 @@ POOL_CASES = [
     (3, 8, 9, 5, 4, 1, 3, (1, 1), (0, 0, 1, 1), (2, 2)),
     # one channel (rows of one vector, dL/dw in passes of up to 8 rows): 9 rows, 8 and a lone one
     (2, 12, 10, 1, 3, 9, 3, (1, 1), (4, 4, 1, 1), (2, 2)),
+    # rows of 10 windows and 9 filters (the numba kernel's 8 x 8 blocks) in groups of 3, 3, 3
+    # and 1 images
+    (10, 6, 20, 1, 9, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
 ]
 
 
@@ -219,10 +222,11 @@ def test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels(fast, rel
     K, dev, host = fast
     r = np.random.default_rng(11)
     x = r.integers(-2, 3, (3, 28, 28, 1)).astype(dtype)  # few values: many ties
-    x[0, 0, 0, 0] = x[1, 4, 17, 0] = x[2, 27, 27, 0] = np.nan  # first, later, last in a window
+    # each NaN pixel a 5x5 patch of NaN outputs: windows with NaN first, and after a number
+    x[0, 0, 0, 0] = x[1, 4, 17, 0] = x[2, 27, 27, 0] = np.nan
     x[0, 10, 21, 0], x[2, 6, 3, 0] = np.inf, -np.inf
     kernel = np.zeros((5, 5, 1, 9), dtype)
-    kernel[2, 2, 0, :] = np.arange(9) - 4   # each filter a multiple of the image (0: all ties)
+    kernel[2, 2, 0, :] = np.arange(9) - 4   # each filter a multiple of the image (filter 4: none)
     kernel[1, 3, 0, ::2] = 0.5              # some mix in a neighbour
     with np.errstate(invalid="ignore"):
         got, (_, arg, _) = K.conv2d_maxpool_forward(dev(x), dev(kernel), None, (1, 1),
@@ -231,7 +235,8 @@ def test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels(fast, rel
         want, want_arg = K.maxpool_forward(z, 2, 2, 2, 2, (0, 0, 0, 0))
     got, arg, want, want_arg = (host(a) for a in (got, arg, want, want_arg))
     assert np.isnan(want).any()  # (an infinite pixel under a zero tap gives NaN too)
-    np.testing.assert_array_equal(got, want)  # NaN where NaN, bit for bit elsewhere
+    bits = f"u{got.dtype.itemsize}"
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))  # bit for bit, NaN too
     compared = np.ones(got.shape, bool) if not relu else got > 0
     np.testing.assert_array_equal(arg[compared], want_arg[compared])
 

@@ -34,7 +34,8 @@ every convolution but the residual block's two) runs with it as one kernel,
 :func:`conv2d_maxpool_forward`: each group's convolution is pooled while it is
 still on its grid, in cache, so that only the pooled output and each window's winner reach memory
 (a quarter of the convolution's output). 2x2 windows are compared 8 windows x 8 filters at a time
-in vectors (:func:`_pooled_blocks`) where a row has 8 windows and there are 8 filters.
+in vectors (:func:`_pooled_blocks`) where a row has at least 8 windows and there are at least 8
+filters.
 
 Its backward pass works from the winners alone (:func:`_conv_pool_backward_s1`): the gradient
 that max pooling passes back, ``dz``, is 0 everywhere but at one position of each window (and
@@ -162,6 +163,8 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
     tail = _tail(offs)
     zero = x.dtype.type(0)
     flat_out, flat_arg = out.reshape(out.size), arg.reshape(arg.size)
+    if ph * po_n > hp or pw * qo_n > wp:  # what the unchecked loads of _pooled_blocks rely on
+        raise ValueError("_conv_forward_s1: the pooling windows run past the grid")
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
