@@ -167,15 +167,20 @@ def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
 
 
 @njit(cache=True)
-def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb):
+def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows):
     """``acc[f, p]``: the stride-1 convolution (plus bias) of images ``n0 .. n0+nb-1`` of ``x``
     on their grid (see the module doc); ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]``
-    (the shift) describe tap ``t``. ``acc`` has a whole number of vectors (LANES) a row:
-    positions past the group's ``nb*hp*wp`` are computed and not used."""
+    (the shift) describe tap ``t``. Only the first ``rows`` grid rows of the last image are
+    computed (the output rows wanted: the padding rows after them would be thrown away; 2 of 30
+    rows of cnn_digits l1, 3 of 31 of cnn_fashion_3 l1, whose groups hold one image), and ``acc``
+    has a whole number of vectors (LANES) a row: positions past those are computed and not
+    used."""
     c_in = x.shape[3]
     f_out = wts.shape[0]
-    length = _whole_vectors(nb * hp * wp)
-    stride = length + tail  # each channel's plane, with the zeros its last taps read
+    length = _whole_vectors((nb - 1) * hp * wp + rows * wp)  # the positions computed
+    # each channel's plane: the group's whole images (also where a pooling leaves out the last
+    # output rows: fewer rows than an image has), then the zeros its last taps read
+    stride = _whole_vectors(nb * hp * wp) + tail
     planes = np.zeros(c_in * stride, x.dtype)
     _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
     acc = np.empty(f_out * length, x.dtype)
@@ -218,7 +223,7 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
-        acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb)
+        acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, ph * po_n)
         if ph == 1 and pw == 1:  # the convolution's output itself
             for b in range(nb):
                 for oh in range(po_n):
