@@ -293,17 +293,65 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
                     common.log(f"    {fig:.2f} s/epoch" if fig else f"    failed: {res.get('error', '')[-300:]}")
 
 
+def merged_rounds(results):
+    """One result from the same worker's results of several rounds: the first round's, each row's
+    ``ms`` the median of the rounds' (GFLOP/s from it; every round's kept in ``rounds_ms`` and
+    ``rounds_gflops``), the conditions from the first round's start to the last one's end."""
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return results[-1]
+    out = dict(ok[0], interleaved_rounds=len(ok), rows=[])
+    for rows in zip(*(r["rows"] for r in ok)):
+        row = {k: v for k, v in rows[0].items() if k not in ("rounds_ms", "ms", "gflops")}
+        row["rounds_ms"] = [r["ms"] for r in rows]
+        row["ms"] = common.median(row["rounds_ms"])
+        if rows[0].get("gflops"):
+            row["rounds_gflops"] = [r["gflops"] for r in rows]
+            row["gflops"] = rows[0]["gflops"] * rows[0]["ms"] / row["ms"]
+        out["rows"].append(row)
+    first, last = ok[0].get("conditions") or {}, ok[-1].get("conditions") or {}
+    steal = [r["conditions"]["steal_pct"] for r in ok if "steal_pct" in (r.get("conditions") or {})]
+    out["conditions"] = dict(first, load_after=last.get("load_after"),
+                             seconds=sum((r.get("conditions") or {}).get("seconds", 0) for r in ok),
+                             **({"steal_pct": round(sum(steal) / len(steal), 2)} if steal else {}))
+    return out
+
+
+def interleaved_kernels(repeats, rounds, statistic="median"):
+    """The numba kernels, NumPy's sgemm with its default BLAS threads and with one, each in a
+    process of its own (BLAS keeps the thread count it starts with), one after the other, round
+    after round (the order rotated): a slow spell of the shared machine falls on all three alike.
+    ``{"numba": .., "sgemm": .., "sgemm_1thread": ..}``, each merged over the rounds; each
+    round's figure the median call or, with ``statistic="mean"``, the mean (worker._call_ms)."""
+    common_spec = {"repeats": repeats, "statistic": statistic}
+    workers = {"numba": (dict(common_spec, task="kernels", backend="numba", rounds=1), None),
+               "sgemm": (dict(common_spec, task="sgemm"), None),
+               "sgemm_1thread": (dict(common_spec, task="sgemm"), ONE_THREAD)}
+    done = {key: [] for key in workers}
+    for r in range(rounds):
+        for key in rotated(list(workers), r):
+            spec, env = workers[key]
+            done[key].append(run_worker(spec, env=env))
+    return {key: merged_rounds(res) for key, res in done.items()}
+
+
 def measure_kernels(args, backends, results, frameworks=(), keras_python=None, models=()):
     """Kernel timings and sgemm, quiet, then with one busy loop per CPU; while the loops run,
     one epoch of one model in each framework too (``results["loaded_epochs"]``)."""
     repeats = 5 if args.quick else 9
+    rounds = 3 if args.quick else 5
     kern = results["kernels"] = {"quiet": {}}
-    for b in [b for b in ("numba", "numpy", "cupy") if b in backends]:
+    for b in [b for b in ("numpy", "cupy") if b in backends]:
         common.log(f"kernels on {b} ...")
         kern["quiet"][b] = run_worker({"task": "kernels", "backend": b, "repeats": repeats})
-    common.log("numpy float32 matmul (sgemm) ...")
-    kern["quiet"]["sgemm"] = run_worker({"task": "sgemm", "repeats": repeats})
-    kern["quiet"]["sgemm_1thread"] = run_worker({"task": "sgemm", "repeats": repeats}, env=ONE_THREAD)
+    if "numba" in backends:
+        common.log(f"numba kernels and numpy float32 matmul (sgemm), interleaved, {rounds} rounds ...")
+        kern["quiet"].update(interleaved_kernels(repeats, rounds))
+    else:
+        common.log("numpy float32 matmul (sgemm) ...")
+        kern["quiet"]["sgemm"] = run_worker({"task": "sgemm", "repeats": repeats})
+        kern["quiet"]["sgemm_1thread"] = run_worker({"task": "sgemm", "repeats": repeats},
+                                                    env=ONE_THREAD)
     if "loaded" in args.skip_set or "numba" not in backends:
         return
     count = args.busy_loops or common.machine().get("usable_cpus") or os.cpu_count() or 1
@@ -312,9 +360,7 @@ def measure_kernels(args, backends, results, frameworks=(), keras_python=None, m
     loops = common.start_busy_loops(count, seconds)
     try:
         time.sleep(2.0)  # let the loops reach the CPUs
-        loaded = {"numba": run_worker({"task": "kernels", "backend": "numba", "repeats": repeats}),
-                  "sgemm": run_worker({"task": "sgemm", "repeats": repeats}),
-                  "sgemm_1thread": run_worker({"task": "sgemm", "repeats": repeats}, env=ONE_THREAD)}
+        loaded = interleaved_kernels(repeats, rounds, statistic="mean")
         m = args.loaded_model if args.loaded_model in models else (models[0] if models else None)
         if m and "epochs" not in args.skip_set:
             results["loaded_epochs"] = {"model": m, "busy_loops": count, "epochs": {}}
@@ -573,6 +619,34 @@ def _sgemm_square_for(rows, conv_name):
     return None
 
 
+def _worst_ratio(table):
+    """The largest ratio, over the shapes of ``table`` (:func:`kernel_table`), of the faster of
+    NumPy's two sgemm runs of the same work (its default threads, one thread) to the slower of
+    the forward and backward kernels (None without figures)."""
+    return max((max(row["sgemm_square"], row.get("sgemm_square_1thread") or 0)
+                / min(row["forward"], row["backward"])
+                for row in table if row["sgemm_square"] and row["forward"] and row["backward"]),
+               default=None)
+
+
+def _each_round(cond):
+    """One condition's measurements (``{"numba": .., "sgemm": .., ...}``, merged over interleaved
+    rounds by :func:`merged_rounds`) split back into its rounds: round ``i`` of each worker beside
+    round ``i`` of the others. Empty where they were not measured in the same rounds."""
+    parts = {key: (cond.get(key) or {}).get("rows") for key in ("numba", "sgemm", "sgemm_1thread")}
+    counts = {len(row.get("rounds_gflops") or ()) for rows in parts.values() if rows for row in rows
+              if row.get("gflops")}
+    if not parts["numba"] or not parts["sgemm"] or len(counts) != 1 or counts == {0} \
+            or any((cond.get(k) or {}).get("interleaved_rounds") is None
+                   for k, rows in parts.items() if rows):
+        return []
+    (n,) = counts
+    return [{key: {"rows": [dict(row, gflops=row["rounds_gflops"][i]) for row in rows
+                            if row.get("gflops")]}
+             for key, rows in parts.items() if rows}
+            for i in range(n)]
+
+
 def kernel_summary(results):
     """Medians over the convolution shapes of the kernels' and sgemm's GFLOP/s in each condition,
     how many times slower than sgemm the kernels are, and what each keeps of its quiet speed."""
@@ -593,12 +667,11 @@ def kernel_summary(results):
             vals = [row["sgemm_square_1thread"] for row in table if row["sgemm_square_1thread"]]
             med["sgemm_square_1thread"] = common.median(vals) if vals else None
             med["sgemm_1024_1thread"] = _gflops(one, "numpy float32 matmul", "square 1024")
-        # against the faster of NumPy's two sgemm runs (its default threads, one thread)
-        worst = max((max(row["sgemm_square"], row.get("sgemm_square_1thread") or 0)
-                     / min(row["forward"], row["backward"])
-                     for row in table if row["sgemm_square"] and row["forward"] and row["backward"]),
-                    default=None)
+        worst = _worst_ratio(table)
         med["worst_sgemm_over_kernel"] = worst
+        by_round = [_worst_ratio(kernel_table(one)) for one in _each_round(kern[cond])]
+        if by_round and None not in by_round:
+            med["worst_by_round"] = by_round
         med["within_target"] = worst is not None and worst <= KERNEL_TARGET
         med["table"] = table
         out[cond] = med
@@ -615,6 +688,14 @@ def fmt(v, digits=2, unit=""):
     if v is None:
         return "–"
     return f"{v:.{digits}f}{unit}"
+
+
+def _round_range(k):
+    """`` (in the rounds: a–b)``: the range of the worst ratio over the interleaved rounds."""
+    by_round = k.get("worst_by_round")
+    if not by_round:
+        return ""
+    return f" (each round alone: {min(by_round):.1f}x–{max(by_round):.1f}x, over {len(by_round)} rounds)"
 
 
 def fmt_load(cond):
@@ -693,7 +774,7 @@ def targets(results, summary):
     for cond, k in (results.get("kernel_summary") or {}).items():
         if cond in ("quiet", "loaded") and k.get("worst_sgemm_over_kernel") is not None:
             out.append(f"- convolution kernels, {cond}: on the worst shape, sgemm of the same work "
-                       f"runs at {k['worst_sgemm_over_kernel']:.1f}x the slower kernel's GFLOP/s (target within "
+                       f"runs at {k['worst_sgemm_over_kernel']:.1f}x the slower kernel's GFLOP/s{_round_range(k)} (target within "
                        f"{KERNEL_TARGET:.0f}x: {verdict(k['within_target'])})")
     for m, per in (results.get("memory") or {}).items():
         e = per.get("numba") or {}
@@ -984,16 +1065,27 @@ def write_report(results, out):
     # kernels against sgemm -----------------------------------------------------------------
     ksum = results.get("kernel_summary") or {}
     kern = results.get("kernels") or {}
+    interleaved = bool(((kern.get("quiet") or {}).get("numba") or {}).get("interleaved_rounds"))
+    loaded_mean = ((kern.get("loaded") or {}).get("numba") or {}).get("statistic") == "mean"
     if ksum:
         lines += ["## Convolution kernels against NumPy's sgemm, quiet and loaded (GFLOP/s)", "",
                   "The numba convolution kernels (batch 128, float32, the report models' shapes; "
                   "backward computes dx, dw and db: twice the forward's FLOPs) next to NumPy's float32 "
-                  "matmul in a separate process at the same im2col shape (batch·H·W × k·k·C times "
+                  "matmul" + (" at" if interleaved else " in a separate process at")
+                  + " the same im2col shape (batch·H·W × k·k·C times "
                   "k·k·C × F, the forward pass's work) and at a square shape of the same work, "
                   "with NumPy's default BLAS threads and with one (`OPENBLAS_NUM_THREADS=1`). "
-                  "*Quiet*: without the benchmark's busy loops (other users' load as it was, see the "
-                  "load below); *loaded*: measured again while the benchmark ran one pure-Python "
-                  "busy loop per CPU, as a user's other programs would.", ""]
+                  + ("The three run interleaved, each in a process of its own: the kernels, sgemm, "
+                     "sgemm on one thread, then again, round after round (the order rotated); each "
+                     "figure is the median of its rounds, and the worst shape's ratio is also given "
+                     "for each round alone. " if interleaved else "")
+                  + "*Quiet*: without the benchmark's busy loops (other users' load as it was, see "
+                  "the load below); *loaded*: measured again while the benchmark ran one "
+                  "pure-Python busy loop per CPU, as a user's other programs would."
+                  + (" Quiet figures come from the median call; loaded ones from the mean (the "
+                     "calls' total time over their number: the rate a stream of calls keeps; under "
+                     "load the calls that another process interrupts are what is measured, and a "
+                     "median leaves them out)." if loaded_mean else ""), ""]
         conds = [c for c in ("quiet", "loaded") if c in ksum]
         head = ["shape"]
         for c in conds:
@@ -1027,7 +1119,7 @@ def write_report(results, out):
                          f"{fmt(k.get('sgemm_square_1thread'), 0)}, square 1024 "
                          f"{fmt(k.get('sgemm_1024_1thread'), 0)}). Worst shape: the faster of the two square "
                          f"sgemm runs of the same work does {fmt(k['worst_sgemm_over_kernel'], 1, 'x')} "
-                         f"the slower kernel's GFLOP/s (target: within {KERNEL_TARGET:.0f}x: "
+                         f"the slower kernel's GFLOP/s{_round_range(k)} (target: within {KERNEL_TARGET:.0f}x: "
                          + ("met" if k["within_target"] else "**not met**") + ").")
         kept = ksum.get("kept_under_load")
         if kept:
@@ -1071,7 +1163,8 @@ def write_report(results, out):
     if any("rows" in (kern.get("quiet") or {}).get(b, {}) for b in ("numba", "numpy", "cupy")):
         kb = [b for b in ("numba", "numpy", "cupy") if "rows" in kern["quiet"].get(b, {})]
         lb = ["numba"] if "rows" in (kern.get("loaded") or {}).get("numba", {}) else []
-        lines += ["## Kernels (batch 128, float32; milliseconds per call, median)", "",
+        lines += ["## Kernels (batch 128, float32; milliseconds per call, median"
+                  + ("; loaded: mean)" if loaded_mean else ")"), "",
                   "GFLOP/s count a convolution's dense work (a backward pass: twice the forward's), "
                   "also for numba's backward of a convolution with its max pooling, which computes "
                   "only the windows' winners, a quarter of that work at most, less where the "

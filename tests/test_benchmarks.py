@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import common
+from benchmarks import __main__ as bench
 from benchmarks.__main__ import (_without_paths, load_results, parse_args, rotated, summarise,
                                  write_report)
 from benchmarks.worker import CONV_SHAPES, sgemm_shapes, warmup_size
@@ -192,6 +193,101 @@ def test_interleaving_order_and_warmup():
     assert warmup_size(60000, 128) == 4 * 128 + 96  # covers the last, partial batch
     assert warmup_size(6400, 128) == 4 * 128
     assert warmup_size(300, 128) == 300
+
+
+def _round(scale_numba, sgemm, load):
+    """One interleaved round's three worker results: the kernels at ``scale_numba`` of 100
+    (forward) and 80 (backward) GFLOP/s, sgemm at ``sgemm`` (two-thirds of it on one thread)."""
+    cond = {"load_before": [load, 1.0, 1.0], "load_after": [load + 0.5, 1.0, 1.0], "seconds": 10.0,
+            "steal_pct": load}
+    numba = _kernel_rows(scale_numba)
+    for row in numba["rows"]:  # the same work each round: the time follows the speed
+        row["ms"] = row["ms"] / scale_numba
+    fast, one = _sgemm_rows(sgemm), _sgemm_rows(sgemm * 2 / 3)
+    for rows, g in ((fast, sgemm), (one, sgemm * 2 / 3)):
+        for row in rows["rows"]:
+            row["ms"] = 150.0 / g
+    return {key: dict(res, conditions=dict(cond))
+            for key, res in (("numba", numba), ("sgemm", fast), ("sgemm_1thread", one))}
+
+
+def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
+    # the workers run one after the other, round after round, the order rotated
+    calls = []
+
+    def fake_worker(spec, env=None, **kw):
+        key = "numba" if spec["task"] == "kernels" else ("sgemm_1thread" if env else "sgemm")
+        calls.append(key)
+        return _round(1.0, 150.0, 1.0)[key]
+    monkeypatch.setattr(bench, "run_worker", fake_worker)
+    bench.interleaved_kernels(repeats=3, rounds=3)
+    assert calls == ["numba", "sgemm", "sgemm_1thread", "sgemm", "sgemm_1thread", "numba",
+                     "sgemm_1thread", "numba", "sgemm"]
+    # three rounds: a slow spell for both in round 2, sgemm alone fast in round 3
+    rounds = [_round(1.0, 150.0, 1.0), _round(0.5, 75.0, 2.0), _round(1.0, 300.0, 3.0)]
+    cond = {key: bench.merged_rounds([r[key] for r in rounds] + [{"error": "died"}])
+            for key in rounds[0]}
+    fwd = next(r for r in cond["numba"]["rows"] if r["kernel"] == "conv forward (+relu)")
+    assert fwd["rounds_ms"] == [1.0, 2.0, 1.0] and fwd["ms"] == 1.0
+    assert fwd["rounds_gflops"] == [100.0, 50.0, 100.0] and fwd["gflops"] == pytest.approx(100.0)
+    assert cond["numba"]["interleaved_rounds"] == 3  # the failed round left out
+    assert cond["sgemm"]["conditions"]["load_before"][0] == 1.0
+    assert cond["sgemm"]["conditions"]["load_after"][0] == 3.5  # the last round's end
+    assert cond["sgemm"]["conditions"]["steal_pct"] == pytest.approx(2.0)
+    k = bench.kernel_summary({"kernels": {"quiet": cond}})["quiet"]
+    # medians: kernels 100/80, sgemm 150 -> 1.875x; each round alone: 1.875, 1.875, 3.75
+    assert k["worst_sgemm_over_kernel"] == pytest.approx(150 / 80)
+    assert k["worst_by_round"] == pytest.approx([1.875, 1.875, 3.75])
+    assert "(each round alone: 1.9x–3.8x, over 3 rounds)" in bench._round_range(k)
+    # figures of one process each (no rounds): no range
+    single = bench.kernel_summary({"kernels": {"quiet": rounds[0]}})["quiet"]
+    assert "worst_by_round" not in single and bench._round_range(single) == ""
+
+
+def test_the_report_says_how_the_kernels_were_measured(tmp_path):
+    rounds = [_round(1.0, 150.0, 1.0), _round(0.5, 75.0, 2.0), _round(1.0, 300.0, 3.0)]
+    results = fake_results()
+    results["kernels"]["quiet"] = {key: bench.merged_rounds([r[key] for r in rounds])
+                                   for key in rounds[0]}
+    for res in results["kernels"]["loaded"].values():
+        if isinstance(res, dict):
+            res["statistic"] = "mean"
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    write_report(load_results(tmp_path / "results.json"), tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert ("convolution kernels, quiet: on the worst shape, sgemm of the same work runs at 1.9x "
+            "the slower kernel's GFLOP/s (each round alone: 1.9x–3.8x, over 3 rounds)") in text
+    assert "The three run interleaved, each in a process of its own" in text
+    assert "loaded ones from the mean" in text and "loaded: mean)" in text
+    # one process each, medians (the committed runs before the interleaving): said as such
+    write_report(load_results(tmp_path / "results.json") | {"kernels": fake_results()["kernels"]},
+                 tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "in a separate process at the same im2col shape" in text
+    assert "interleaved, each" not in text and "from the mean" not in text
+
+
+def test_a_call_s_time_is_the_median_call_or_the_mean(monkeypatch):
+    from types import SimpleNamespace
+
+    from benchmarks import worker
+    clock = [0.0]
+    monkeypatch.setattr(worker, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def calls(*ms):  # a function whose calls take these milliseconds, then 1 ms each
+        left = list(ms)
+
+        def fn():
+            clock[0] += (left.pop(0) if left else 1.0) / 1e3
+        return fn
+    # five calls, one of them preempted: the median leaves it out, the mean counts it
+    assert worker._call_ms(calls(1, 1, 11, 1, 1), 5, min_time=0, warm_up=False) == pytest.approx(1.0)
+    assert worker._call_ms(calls(1, 1, 11, 1, 1), 5, min_time=0, warm_up=False,
+                           statistic="mean") == pytest.approx(3.0)
+    # the warm-up call is not counted
+    assert worker._call_ms(calls(50, 2, 2, 2), 3, min_time=0, statistic="mean") == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="median' or 'mean"):
+        worker._call_ms(calls(), 3, statistic="average")
 
 
 def test_torch_models_have_the_report_parameter_counts():
