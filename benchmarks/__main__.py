@@ -294,14 +294,20 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
 
 
 def merged_rounds(results):
-    """One result from the same worker's results of several rounds: the first round's, each row's
-    ``ms`` the median of the rounds' (GFLOP/s from it; every round's kept in ``rounds_ms`` and
-    ``rounds_gflops``), the conditions from the first round's start to the last one's end."""
-    ok = [r for r in results if "error" not in r]
+    """One result from the same worker's results of several rounds: the first successful round's,
+    each row's ``ms`` the median of the successful rounds' (GFLOP/s from it; every round's kept
+    in ``rounds_ms`` and ``rounds_gflops``, the rounds' numbers in ``kept_rounds``), the
+    conditions from the first round's start to the last one's end."""
+    kept = [i for i, r in enumerate(results) if "error" not in r]
+    ok = [results[i] for i in kept]
     if not ok:
         return results[-1]
-    out = dict(ok[0], interleaved_rounds=len(ok), rows=[])
+    out = dict(ok[0], interleaved_rounds=len(ok), kept_rounds=kept, rows=[])
+    if len({len(r["rows"]) for r in ok}) != 1:
+        raise ValueError("merged_rounds: the rounds measured different numbers of rows")
     for rows in zip(*(r["rows"] for r in ok)):
+        if len({(r["kernel"], r["shape"]) for r in rows}) != 1:
+            raise ValueError(f"merged_rounds: the rounds measured different rows: {rows}")
         row = {k: v for k, v in rows[0].items() if k not in ("rounds_ms", "ms", "gflops")}
         row["rounds_ms"] = [r["ms"] for r in rows]
         row["ms"] = common.median(row["rounds_ms"])
@@ -631,20 +637,19 @@ def _worst_ratio(table):
 
 def _each_round(cond):
     """One condition's measurements (``{"numba": .., "sgemm": .., ...}``, merged over interleaved
-    rounds by :func:`merged_rounds`) split back into its rounds: round ``i`` of each worker beside
-    round ``i`` of the others. Empty where they were not measured in the same rounds."""
-    parts = {key: (cond.get(key) or {}).get("rows") for key in ("numba", "sgemm", "sgemm_1thread")}
-    counts = {len(row.get("rounds_gflops") or ()) for rows in parts.values() if rows for row in rows
-              if row.get("gflops")}
-    if not parts["numba"] or not parts["sgemm"] or len(counts) != 1 or counts == {0} \
-            or any((cond.get(k) or {}).get("interleaved_rounds") is None
-                   for k, rows in parts.items() if rows):
+    rounds by :func:`merged_rounds`) split back into the rounds in which every one of them was
+    measured: round ``i`` of each worker beside round ``i`` of the others. Empty where they were
+    not interleaved."""
+    parts = {key: cond.get(key) for key in ("numba", "sgemm", "sgemm_1thread")
+             if (cond.get(key) or {}).get("rows")}
+    if "numba" not in parts or "sgemm" not in parts \
+            or any(part.get("kept_rounds") is None for part in parts.values()):
         return []
-    (n,) = counts
-    return [{key: {"rows": [dict(row, gflops=row["rounds_gflops"][i]) for row in rows
-                            if row.get("gflops")]}
-             for key, rows in parts.items() if rows}
-            for i in range(n)]
+    common_rounds = sorted(set.intersection(*(set(p["kept_rounds"]) for p in parts.values())))
+    return [{key: {"rows": [dict(row, gflops=row["rounds_gflops"][part["kept_rounds"].index(i)])
+                            for row in part["rows"] if row.get("gflops")]}
+             for key, part in parts.items()}
+            for i in common_rounds]
 
 
 def kernel_summary(results):
@@ -691,11 +696,13 @@ def fmt(v, digits=2, unit=""):
 
 
 def _round_range(k):
-    """`` (in the rounds: a–b)``: the range of the worst ratio over the interleaved rounds."""
+    """`` (each round alone: a–b, over n rounds)``: the range of the worst ratio over the
+    interleaved rounds (empty without it)."""
     by_round = k.get("worst_by_round")
     if not by_round:
         return ""
-    return f" (each round alone: {min(by_round):.1f}x–{max(by_round):.1f}x, over {len(by_round)} rounds)"
+    return (f" (each round alone: {min(by_round):.1f}x–{max(by_round):.1f}x, over "
+            f"{len(by_round)} round{'s' if len(by_round) > 1 else ''})")
 
 
 def fmt_load(cond):
@@ -1066,7 +1073,9 @@ def write_report(results, out):
     ksum = results.get("kernel_summary") or {}
     kern = results.get("kernels") or {}
     interleaved = bool(((kern.get("quiet") or {}).get("numba") or {}).get("interleaved_rounds"))
-    loaded_mean = ((kern.get("loaded") or {}).get("numba") or {}).get("statistic") == "mean"
+    by_round = any(k.get("worst_by_round") for k in ksum.values() if isinstance(k, dict))
+    loaded_mean = any((res or {}).get("statistic") == "mean"
+                      for res in (kern.get("loaded") or {}).values() if isinstance(res, dict))
     if ksum:
         lines += ["## Convolution kernels against NumPy's sgemm, quiet and loaded (GFLOP/s)", "",
                   "The numba convolution kernels (batch 128, float32, the report models' shapes; "
@@ -1077,8 +1086,9 @@ def write_report(results, out):
                   "with NumPy's default BLAS threads and with one (`OPENBLAS_NUM_THREADS=1`). "
                   + ("The three run interleaved, each in a process of its own: the kernels, sgemm, "
                      "sgemm on one thread, then again, round after round (the order rotated); each "
-                     "figure is the median of its rounds, and the worst shape's ratio is also given "
-                     "for each round alone. " if interleaved else "")
+                     "figure is the median of its rounds" if interleaved else "")
+                  + (", and the worst shape's ratio is also given for each round alone. "
+                     if interleaved and by_round else ". " if interleaved else "")
                   + "*Quiet*: without the benchmark's busy loops (other users' load as it was, see "
                   "the load below); *loaded*: measured again while the benchmark ran one "
                   "pure-Python busy loop per CPU, as a user's other programs would."

@@ -242,6 +242,20 @@ def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
     # figures of one process each (no rounds): no range
     single = bench.kernel_summary({"kernels": {"quiet": rounds[0]}})["quiet"]
     assert "worst_by_round" not in single and bench._round_range(single) == ""
+    # failed rounds: each round alone only where all three were measured (round i: everything
+    # i + 1 times faster, the same ratio 1.875); the kernels failed in round 1, sgemm in round 3
+    rounds = [_round(i + 1.0, 150.0 * (i + 1), 1.0) for i in range(4)]
+    failed = {("numba", 1), ("sgemm", 3), ("sgemm_1thread", 3)}
+    cond = {key: bench.merged_rounds([{"error": "died"} if (key, i) in failed else r[key]
+                                      for i, r in enumerate(rounds)])
+            for key in rounds[0]}
+    assert cond["numba"]["kept_rounds"] == [0, 2, 3] and cond["sgemm"]["kept_rounds"] == [0, 1, 2]
+    k = bench.kernel_summary({"kernels": {"quiet": cond}})["quiet"]
+    assert k["worst_by_round"] == pytest.approx([1.875, 1.875])  # rounds 0 and 2
+    # rows that do not line up are refused, not merged
+    shuffled = dict(rounds[1]["numba"], rows=rounds[1]["numba"]["rows"][::-1])
+    with pytest.raises(ValueError, match="different rows"):
+        bench.merged_rounds([rounds[0]["numba"], shuffled])
 
 
 def test_the_report_says_how_the_kernels_were_measured(tmp_path):
@@ -258,7 +272,19 @@ def test_the_report_says_how_the_kernels_were_measured(tmp_path):
     assert ("convolution kernels, quiet: on the worst shape, sgemm of the same work runs at 1.9x "
             "the slower kernel's GFLOP/s (each round alone: 1.9x–3.8x, over 3 rounds)") in text
     assert "The three run interleaved, each in a process of its own" in text
+    assert "the worst shape's ratio is also given for each round alone" in text
     assert "loaded ones from the mean" in text and "loaded: mean)" in text
+    # interleaved, but no round in which all three were measured: no per-round claim
+    for key in ("sgemm", "sgemm_1thread"):
+        results["kernels"]["quiet"][key] = bench.merged_rounds(
+            [{"error": "died"}, {"error": "died"}, rounds[2][key]])
+    results["kernels"]["quiet"]["numba"] = bench.merged_rounds(
+        [rounds[0]["numba"], rounds[1]["numba"], {"error": "died"}])
+    results["kernels"].pop("loaded")
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    write_report(load_results(tmp_path / "results.json"), tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "The three run interleaved" in text and "each round alone" not in text
     # one process each, medians (the committed runs before the interleaving): said as such
     write_report(load_results(tmp_path / "results.json") | {"kernels": fake_results()["kernels"]},
                  tmp_path)

@@ -654,7 +654,7 @@ def test_blocked_sums_equal_their_formula(filters, dtype):
         bias = r.standard_normal(filters).astype(dtype)
         stride = length + 5
         acc = np.full(filters * stride, np.nan, dtype)
-        numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, length)
+        numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, 0, length)
         shifted = planes[taps[:, None] + np.arange(length)]                  # (ntaps, length)
         want = bias[:, None] + wts.astype(np.float64) @ shifted.astype(np.float64)
         got = acc.reshape(filters, stride)
@@ -663,7 +663,30 @@ def test_blocked_sums_equal_their_formula(filters, dtype):
         assert np.isnan(got[:, length:]).all(), "written past the row's length"
     # a length that is not a whole number of vectors would write past the row: refused
     with pytest.raises(ValueError, match="whole number of vectors"):
-        numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, length - 1)
+        numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, 0, length - 1)
+
+
+def test_a_group_s_sums_image_by_image_or_in_one_run_give_the_same_numbers():
+    """The forward's sums skip each image's padding rows (image by image) where they hold a
+    vector of positions, else run over the whole group: both give the reference's output rows,
+    and a group asked for more rows than its grid has is refused (its planes would be short)."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(3)
+    x = r.standard_normal((3, 14, 14, 2)).astype(np.float32)
+    kernel = r.standard_normal((5, 5, 2, 3)).astype(np.float32)
+    bias = r.standard_normal(3).astype(np.float32)
+    (wts, pidx, offs, b), (top, left, hp, wp, _) = numba_cpu._forward_s1_args(
+        x, kernel, bias, (2, 2, 2, 2))
+    tail = numba_cpu._tail(offs)
+    ref, _ = numpy_ref.conv2d_forward(x, kernel, bias, (1, 1), (2, 2, 2, 2))
+    for rows in (14, hp):  # 2 padding rows of 16 positions skipped, or none (one run)
+        acc = numba_cpu._conv_group(x, wts, pidx, offs, b, top, left, hp, wp, tail, 0, 3, rows)
+        got = np.stack([acc[:, i * hp * wp:i * hp * wp + 14 * wp].reshape(3, 14, wp)[:, :, :14]
+                        for i in range(3)]).transpose(0, 2, 3, 1)
+        assert_close(got, ref, np.float32, scale=float(np.abs(ref).max()))
+    with pytest.raises(ValueError, match="more output rows than the grid"):
+        numba_cpu._conv_group(x, wts, pidx, offs, b, top, left, hp, wp, tail, 0, 3, hp + 1)
 
 
 @functools.lru_cache(maxsize=None)

@@ -170,21 +170,32 @@ def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
 def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows):
     """``acc[f, p]``: the stride-1 convolution (plus bias) of images ``n0 .. n0+nb-1`` of ``x``
     on their grid (see the module doc); ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]``
-    (the shift) describe tap ``t``. Only the first ``rows`` grid rows of the last image are
-    computed (the output rows wanted: the padding rows after them would be thrown away; 2 of 30
-    rows of cnn_digits l1, 3 of 31 of cnn_fashion_3 l1, whose groups hold one image), and ``acc``
-    has a whole number of vectors (LANES) a row: positions past those are computed and not
-    used."""
+    (the shift) describe tap ``t``. Only the first ``rows`` grid rows of each image, the output
+    rows wanted, are sure to be computed: where an image's padding rows after them hold at least
+    a vector of positions, the sums run image by image and leave them out (2 of 16 rows of the
+    14x14 images with 5x5 kernels), else over the group's positions in one run, the last
+    image's padding rows left out (2 of 30 rows of cnn_digits l1, one image a group).
+    Positions past those are computed, or not, and not used."""
+    if rows > hp:  # what the planes' length below relies on
+        raise ValueError("_conv_group: more output rows than the grid has")
     c_in = x.shape[3]
     f_out = wts.shape[0]
-    length = _whole_vectors((nb - 1) * hp * wp + rows * wp)  # the positions computed
+    size = hp * wp
+    image = _whole_vectors(rows * wp)  # an image's positions, in whole vectors
+    together = _whole_vectors((nb - 1) * size + rows * wp)
+    length = max(together, (nb - 1) * size + image)  # acc's rows
     # each channel's plane: the group's whole images (also where a pooling leaves out the last
     # output rows: fewer rows than an image has), then the zeros its last taps read
-    stride = _whole_vectors(nb * hp * wp) + tail
+    stride = max(_whole_vectors(nb * size), length) + tail
     planes = np.zeros(c_in * stride, x.dtype)
     _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
     acc = np.empty(f_out * length, x.dtype)
-    _blocked_sums(acc, planes, pidx * stride + offs, wts.reshape(wts.size), bias, length, length)
+    taps, flat_w = pidx * stride + offs, wts.reshape(wts.size)
+    if nb > 1 and (hp - rows) * wp >= LANES:
+        for b in range(nb):
+            _blocked_sums(acc, planes, taps, flat_w, bias, length, b * size, image)
+    else:
+        _blocked_sums(acc, planes, taps, flat_w, bias, length, 0, together)
     return acc.reshape((f_out, length))
 
 
@@ -380,7 +391,7 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     elif need_dx:  # the mirrored taps over dz's grid
         acc = np.empty((c_in, span), x.dtype)
         _blocked_sums(acc.reshape(acc.size), flat_d, dx_pidx * dstride + dx_offs,
-                      dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype), span, span)
+                      dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype), span, 0, span)
         for b in range(nb):
             for h in range(h_in):
                 _to_row(dx[n0 + b, h], acc, b * size + (h + top) * wp + left, False)
@@ -698,8 +709,8 @@ def _block_sums(nf):
     """The stride-1 convolution's sums over taps for ``nf`` filters, as LLVM IR: an intrinsic
     that numba compiles into the function that calls it.
 
-    ``sums(acc, planes, taps, wts, bias, ntaps, f0, stride, length)`` does, for every ``p <
-    length`` (a multiple of LANES) and ``f0 <= f < f0 + nf``::
+    ``sums(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)`` does, for every
+    ``start <= p < start + length`` (``length`` a multiple of LANES) and ``f0 <= f < f0 + nf``::
 
         acc[f*stride + p] = (sum over t < ntaps of wts[f*ntaps + t] * planes[taps[t] + p])
                             + bias[f]
@@ -717,15 +728,15 @@ def _block_sums(nf):
     vectors).
     """
     @intrinsic
-    def sums(typingctx, acc, planes, taps, wts, bias, ntaps, f0, stride, length):
-        if not _ir_arrays_fit((acc, planes, wts, bias), taps, (ntaps, f0, stride, length)):
+    def sums(typingctx, acc, planes, taps, wts, bias, ntaps, f0, stride, start, length):
+        if not _ir_arrays_fit((acc, planes, wts, bias), taps, (ntaps, f0, stride, start, length)):
             return None
-        sig = types.void(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+        sig = types.void(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         # a vector of float64 takes two registers: half the vectors
         nvec = max(1, BLOCK_VECTORS[nf] * 32 // acc.dtype.bitwidth)
 
         def codegen(context, builder, signature, args):
-            ntaps_, f0_, stride_, length_ = args[5:9]
+            ntaps_, f0_, stride_, start_, length_ = args[5:10]
             ACC, X, TAPS, W, BIAS = (_ir_data(context, builder, signature, args, i)
                                      for i in range(5))
             vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
@@ -770,10 +781,11 @@ def _block_sums(nf):
                                           out, const(v * LANES)), vec), align=4)
 
             step = const(nvec * LANES)
-            whole = builder.mul(builder.sdiv(length_, step), step)
-            with cgutils.for_range_slice(builder, const(0), whole, step) as (p, _):
+            whole = builder.add(start_, builder.mul(builder.sdiv(length_, step), step))
+            with cgutils.for_range_slice(builder, start_, whole, step) as (p, _):
                 block(p, nvec)
-            with cgutils.for_range_slice(builder, whole, length_, const(LANES)) as (p, _):
+            with cgutils.for_range_slice(builder, whole, builder.add(start_, length_),
+                                         const(LANES)) as (p, _):
                 block(p, 1)
             return context.get_dummy_value()
 
@@ -786,10 +798,10 @@ _sums1, _sums2, _sums3, _sums4, _sums5, _sums6 = (_block_sums(k) for k in range(
 
 
 @njit(cache=True)
-def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
+def _blocked_sums(acc, planes, taps, wts, bias, stride, start, length):
     """:func:`_block_sums` for every filter (``bias.shape[0]`` of them), in passes of at most
     MAX_BLOCK_FILTERS filters of about the same size (9 filters: 4 and 5)."""
-    if length % LANES or length > stride:
+    if length % LANES or start < 0 or start + length > stride:
         raise ValueError("_blocked_sums: length must be a whole number of vectors within a row")
     f_out = bias.shape[0]
     ntaps = taps.shape[0]
@@ -798,17 +810,17 @@ def _blocked_sums(acc, planes, taps, wts, bias, stride, length):
     for k in range(passes):
         nf = (f_out - f0) // (passes - k)  # the filters left, shared among the passes left
         if nf == 1:
-            _sums1(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+            _sums1(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         elif nf == 2:
-            _sums2(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+            _sums2(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         elif nf == 3:
-            _sums3(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+            _sums3(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         elif nf == 4:
-            _sums4(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+            _sums4(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         elif nf == 5:
-            _sums5(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+            _sums5(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         else:
-            _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, length)
+            _sums6(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         f0 += nf
 
 
