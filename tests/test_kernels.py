@@ -638,7 +638,8 @@ def _not_finite_values(dtype):
 @pytest.mark.parametrize("filters", list(range(1, 14)) + [18, 32])  # passes of 1 to 6 filters
 def test_blocked_sums_equal_their_formula(filters, dtype):
     """The sums over taps that the numba convolutions run (hand-written vector code) against
-    their formula ``acc[f, p] = sum_t wts[f, t] * planes[taps[t] + p] + bias[f]`` in NumPy, for
+    their formula ``acc[f, p] = sum_t wts[f, t] * planes[taps[t] + p] + bias[f]`` in NumPy (from
+    position 0 and from a later one), for
     every filter count a pass takes (1 to 6 filters, each with its own number of vectors a pass)
     and lengths that are whole passes, a pass and some vectors, or less than one pass; the
     positions past ``length`` in each row of ``acc`` are left as they were."""
@@ -661,6 +662,15 @@ def test_blocked_sums_equal_their_formula(filters, dtype):
         scale = float((np.abs(bias)[:, None] + np.abs(wts) @ np.abs(shifted)).max())
         assert_close(got[:, :length], want.astype(dtype), dtype, scale=scale)
         assert np.isnan(got[:, length:]).all(), "written past the row's length"
+        # from a first position on (the forward's sums image by image): the same sums there,
+        # nothing written before it or past it
+        start = 3  # not a whole vector: an image's grid need not start on one
+        acc = np.full(filters * (stride + start), np.nan, dtype)
+        numba_cpu._blocked_sums(acc, planes, taps - start, wts.ravel(), bias, stride + start,
+                                start, length)
+        got = acc.reshape(filters, stride + start)
+        assert_close(got[:, start:start + length], want.astype(dtype), dtype, scale=scale)
+        assert np.isnan(got[:, :start]).all() and np.isnan(got[:, start + length:]).all()
     # a length that is not a whole number of vectors would write past the row: refused
     with pytest.raises(ValueError, match="whole number of vectors"):
         numba_cpu._blocked_sums(acc, planes, taps, wts.ravel(), bias, stride, 0, length - 1)

@@ -19,8 +19,10 @@ constant shift ``i*WP + j``, so for one output channel ``f``
 
 is a sum of shifted copies of contiguous vectors: SIMD code that keeps the sums of a few vectors
 of positions for several filters in registers over all the taps, so that each value loaded
-feeds several FMAs (:func:`_blocked_sums`). Output positions that fall in the padding columns or
-rows are computed and thrown away; neighbouring rows and images share their zero padding
+feeds several FMAs (:func:`_blocked_sums`). Output positions that fall in the padding columns
+are computed and thrown away, and so are those of the padding rows between the images of a group
+where they hold less than a vector (else the sums run image by image and leave them out, see
+:func:`_conv_group`); neighbouring rows and images share their zero padding
 (``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small. In the
 backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of ``dz``
 with the kernel; for a one-channel input, whose one output plane would give each value loaded
@@ -723,8 +725,8 @@ def _block_sums(nf):
     positions (half as many in float64; then one at a time for the rest) with all their running
     sums in registers over all the taps: each tap loads its vectors of inputs and ``nf`` weights
     for ``nf`` FMAs a vector, and ``acc`` is written once. The caller guarantees that ``taps[t]
-    + length`` lies in ``planes`` and ``f*stride + length`` in ``acc``: the loads and stores are
-    not bounds-checked (:func:`_blocked_sums` checks that ``length`` is a whole number of
+    + start + length`` lies in ``planes`` and ``f*stride + start + length`` in ``acc``: the loads
+    and stores are not bounds-checked (:func:`_blocked_sums` checks that ``length`` is a whole number of
     vectors).
     """
     @intrinsic
