@@ -102,59 +102,64 @@ def _whole_vectors(n):
 # ---------------------------------------------------------------------------------------------
 # compiled building blocks
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
-def _from_row(planes, base, row, mask, relu):
-    """``planes[c, base + w] = row[w, c]`` for one image row ``row`` (W, C) of an NHWC array,
-    times ``[mask[w, c] > 0]`` when ``relu`` (ReLU's backward, ``mask`` its output); the longer
-    of the two loops inside, as in :func:`_to_row`."""
-    w_n, c_n = row.shape
-    zero = row.dtype.type(0)
-    if c_n > w_n:
-        for w in range(w_n):
+@njit(cache=True)
+def _from_image(planes, base, wp, image, mask, relu):
+    """``planes[c, base + h*wp + w] = image[h, w, c]`` for one NHWC image ``image`` (H, W, C),
+    times ``[mask[h, w, c] > 0]`` when ``relu`` (ReLU's backward, ``mask`` its output); the
+    longer of the two inner loops inside, as in :func:`_to_image`."""
+    h_n, w_n, c_n = image.shape
+    zero = image.dtype.type(0)
+    for h in range(h_n):
+        row, mrow, at = image[h], mask[h], base + h * wp
+        if c_n > w_n:
+            for w in range(w_n):
+                for c in range(c_n):
+                    v = row[w, c]
+                    if relu:
+                        v = v * (mrow[w, c] > zero)
+                    planes[c, at + w] = v
+        else:
             for c in range(c_n):
-                v = row[w, c]
+                dst = planes[c, at:]
                 if relu:
-                    v = v * (mask[w, c] > zero)
-                planes[c, base + w] = v
-    else:
-        for c in range(c_n):
-            dst = planes[c, base:]
-            if relu:
-                for w in range(w_n):
-                    dst[w] = row[w, c] * (mask[w, c] > zero)
-            else:
-                for w in range(w_n):
-                    dst[w] = row[w, c]
+                    for w in range(w_n):
+                        dst[w] = row[w, c] * (mrow[w, c] > zero)
+                else:
+                    for w in range(w_n):
+                        dst[w] = row[w, c]
 
 
-@njit(cache=True, inline="always")
-def _to_row(row, planes, base, relu):
-    """``row[w, c] = planes[c, base + w]``, through a ReLU when ``relu`` (NaN stays NaN): one
-    image row ``row`` (W, C) of an NHWC array from the planes.
+@njit(cache=True)
+def _to_image(image, planes, base, wp, relu):
+    """``image[h, w, c] = planes[c, base + h*wp + w]``, through a ReLU when ``relu`` (NaN stays
+    NaN): one NHWC image ``image`` (H, W, C) from the planes.
 
-    The longer of the two loops runs inside. Measured alone, one thread, a batch of 128 through
-    its ReLU: rows of 28 pixels, 9 filters, 0.36 ms channel by channel against 0.48 pixel by
-    pixel; rows of 7 pixels, 16 filters, 0.085 against 0.044 ms. Inlined (``inline="always"``):
-    a call for each row made cnn_digits l1's forward 3-7% slower."""
-    w_n, c_n = row.shape
-    zero = row.dtype.type(0)
-    if c_n > w_n:
-        for w in range(w_n):
+    The longer of the two inner loops runs inside. Measured alone, one thread, a batch of 128
+    through its ReLU: rows of 28 pixels, 9 filters, 0.36 ms channel by channel against 0.48 pixel
+    by pixel; rows of 7 pixels, 16 filters, 0.085 against 0.044 ms. A whole image a call: a call
+    for each row made cnn_digits l1's forward 3-7% slower, and inlining the row's function
+    (``inline="always"``) added 8 s to the first compilation."""
+    h_n, w_n, c_n = image.shape
+    zero = image.dtype.type(0)
+    for h in range(h_n):
+        row, at = image[h], base + h * wp
+        if c_n > w_n:
+            for w in range(w_n):
+                for c in range(c_n):
+                    v = planes[c, at + w]
+                    if relu:
+                        v = zero if v <= zero else v
+                    row[w, c] = v
+        else:
             for c in range(c_n):
-                v = planes[c, base + w]
+                src = planes[c, at:]
                 if relu:
-                    v = zero if v <= zero else v
-                row[w, c] = v
-    else:
-        for c in range(c_n):
-            src = planes[c, base:]
-            if relu:
-                for w in range(w_n):
-                    v = src[w]
-                    row[w, c] = zero if v <= zero else v
-            else:
-                for w in range(w_n):
-                    row[w, c] = src[w]
+                    for w in range(w_n):
+                        v = src[w]
+                        row[w, c] = zero if v <= zero else v
+                else:
+                    for w in range(w_n):
+                        row[w, c] = src[w]
 
 
 @njit(cache=True)
@@ -163,9 +168,8 @@ def _fill_planes(planes, x, n0, nb, top, left, hp, wp, start):
     ``(h, w)`` of image ``b`` goes to ``start + b*hp*wp + (h+top)*wp + (w+left)``."""
     size = hp * wp
     for b in range(nb):
-        for h in range(x.shape[1]):
-            row = x[n0 + b, h]
-            _from_row(planes, start + b * size + (h + top) * wp + left, row, row, False)
+        image = x[n0 + b]
+        _from_image(planes, start + b * size + top * wp + left, wp, image, image, False)
 
 
 @njit(cache=True)
@@ -239,8 +243,7 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
         acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, ph * po_n)
         if ph == 1 and pw == 1:  # the convolution's output itself
             for b in range(nb):
-                for oh in range(po_n):
-                    _to_row(out[n0 + b, oh], acc, b * size + oh * wp, relu)
+                _to_image(out[n0 + b], acc, b * size, wp, relu)
             continue
         if ph == 2 and pw == 2 and qo_n >= LANES and f_out >= LANES:
             # 8 windows x 8 filters a block (_pooled_blocks); the last block of a row, or of the
@@ -370,7 +373,7 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     not once for each integer type a parallel loop's index can have) and, when ``need_dx``, its
     images' ``dL/dx`` into ``dx`` (by :func:`_two_rows_dx` when ``x`` has one channel and
     ``dx_wcol`` its column weights)."""
-    _, h_in, w_in, c_in = x.shape
+    c_in = x.shape[3]
     f_out = dplanes.shape[0]
     size = hp * wp
     dstride = dplanes.shape[1]
@@ -395,8 +398,7 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
         _blocked_sums(acc.reshape(acc.size), flat_d, dx_pidx * dstride + dx_offs,
                       dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype), span, 0, span)
         for b in range(nb):
-            for h in range(h_in):
-                _to_row(dx[n0 + b, h], acc, b * size + (h + top) * wp + left, False)
+            _to_image(dx[n0 + b], acc, b * size + top * wp + left, wp, False)
 
 
 @njit(parallel=True, cache=True, fastmath=_DOT)
@@ -409,7 +411,7 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
     t]``) and ``dL/db`` (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
     """
     n_img = x.shape[0]
-    oh_n, f_out = dout.shape[1], dout.shape[3]
+    f_out = dout.shape[3]
     ntaps = dw_pidx.shape[0]
     size = hp * wp
     zero = x.dtype.type(0)
@@ -422,10 +424,8 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
         if _dx_by_two_rows(x, need_dx, dx_wcol):
             length = max(length, _whole_vectors(_rows_reach(x, nb, size, left)))
         dplanes = np.zeros((f_out, front + length), x.dtype)
-        for b in range(nb):  # dz on the grid, row by row (relu_backward: dy * [y > 0])
-            for oh in range(oh_n):
-                _from_row(dplanes, front + b * size + oh * wp, dout[n0 + b, oh], y[n0 + b, oh],
-                          relu)
+        for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
+            _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
         # dL/db: each filter's dz summed on its plane (a vectorised sum; a running sum in the
         # loop above made each position wait for the addition before: 3 cycles a position)
         # (over the same positions whether or not dL/dx makes the planes longer: the sum's
