@@ -696,12 +696,13 @@ def fmt(v, digits=2, unit=""):
 
 
 def _round_range(k):
-    """`` (each round alone: a–b, over n rounds)``: the range of the worst ratio over the
-    interleaved rounds (empty without it)."""
+    """`` (each round alone, its own worst shape: a–b, over n rounds)``: the range of the worst
+    ratio over the interleaved rounds (empty without it). It can lie above the ratio of the
+    medians: each round's worst shape carries that round's noise, which the medians smooth."""
     by_round = k.get("worst_by_round")
     if not by_round:
         return ""
-    return (f" (each round alone: {min(by_round):.1f}x–{max(by_round):.1f}x, over "
+    return (f" (each round alone, its own worst shape: {min(by_round):.1f}x–{max(by_round):.1f}x, over "
             f"{len(by_round)} round{'s' if len(by_round) > 1 else ''})")
 
 
@@ -1087,7 +1088,9 @@ def write_report(results, out):
                   + ("The three run interleaved, each in a process of its own: the kernels, sgemm, "
                      "sgemm on one thread, then again, round after round (the order rotated); each "
                      "figure is the median of its rounds" if interleaved else "")
-                  + (", and the worst shape's ratio is also given for each round alone. "
+                  + (", and the worst shape's ratio is also given for each round alone (each round's "
+                     "worst shape carries that round's noise, which the medians smooth: the range can "
+                     "lie above the figure). "
                      if interleaved and by_round else ". " if interleaved else "")
                   + "*Quiet*: without the benchmark's busy loops (other users' load as it was, see "
                   "the load below); *loaded*: measured again while the benchmark ran one "

@@ -238,7 +238,7 @@ def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
     # medians: kernels 100/80, sgemm 150 -> 1.875x; each round alone: 1.875, 1.875, 3.75
     assert k["worst_sgemm_over_kernel"] == pytest.approx(150 / 80)
     assert k["worst_by_round"] == pytest.approx([1.875, 1.875, 3.75])
-    assert "(each round alone: 1.9x–3.8x, over 3 rounds)" in bench._round_range(k)
+    assert "(each round alone, its own worst shape: 1.9x–3.8x, over 3 rounds)" in bench._round_range(k)
     # figures of one process each (no rounds): no range
     single = bench.kernel_summary({"kernels": {"quiet": rounds[0]}})["quiet"]
     assert "worst_by_round" not in single and bench._round_range(single) == ""
@@ -270,7 +270,7 @@ def test_the_report_says_how_the_kernels_were_measured(tmp_path):
     write_report(load_results(tmp_path / "results.json"), tmp_path)
     text = (tmp_path / "RESULTS.md").read_text()
     assert ("convolution kernels, quiet: on the worst shape, sgemm of the same work runs at 1.9x "
-            "the slower kernel's GFLOP/s (each round alone: 1.9x–3.8x, over 3 rounds)") in text
+            "the slower kernel's GFLOP/s (each round alone, its own worst shape: 1.9x–3.8x, over 3 rounds)") in text
     assert "The three run interleaved, each in a process of its own" in text
     assert "the worst shape's ratio is also given for each round alone" in text
     assert "loaded ones from the mean" in text and "loaded: mean)" in text
