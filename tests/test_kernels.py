@@ -7,6 +7,7 @@ in another order differs by rounding only). Max-pooling must pick the same eleme
 reference, including on ties (TensorFlow's rule: the first maximum in row-major order).
 """
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -697,6 +698,69 @@ def test_a_group_s_sums_image_by_image_or_in_one_run_give_the_same_numbers():
         assert_close(got, ref, np.float32, scale=float(np.abs(ref).max()))
     with pytest.raises(ValueError, match="more output rows than the grid"):
         numba_cpu._conv_group(x, wts, pidx, offs, b, top, left, hp, wp, tail, 0, 3, hp + 1)
+
+
+NARROW_SCRIPT = """
+import sys
+import numpy as np
+from tinynet.kernels import numba_cpu as K
+r = np.random.default_rng(5)
+out = {"lanes": np.array(K.WIDE_LANES)}
+# the report's one- and nine-channel shapes: lengths that end on a vector of LANES and on whole
+# wide vectors, the two-row dL/dx of one channel and the blocked sums' dL/dx of nine
+for i, (n, h, c, f, k) in enumerate([(3, 28, 1, 9, 5), (5, 14, 9, 9, 5), (4, 7, 9, 16, 3)]):
+    x = r.standard_normal((n, h, h, c)).astype(np.float32)
+    w = r.standard_normal((k, k, c, f)).astype(np.float32)
+    b = r.standard_normal(f).astype(np.float32)
+    p = (k - 1) // 2
+    pads = (p, k - 1 - p, p, k - 1 - p)
+    y, saved = K.conv2d_forward(x, w, b, (1, 1), pads, relu=True)
+    d = r.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = K.conv2d_backward(d, saved, w, (1, 1), pads, relu_output=y)
+    out.update({f"y{i}": y, f"dx{i}": dx, f"dw{i}": dw, f"db{i}": db})
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_the_kernels_give_the_same_numbers_with_vectors_of_8_as_of_16(tmp_path):
+    """Where numba compiles for AVX-512 the float32 sums run in vectors of 16 (WIDE_LANES): the
+    same kernels compiled without it (NUMBA_CPU_FEATURES, in a subprocess) run the vectors of 8
+    that the other tests cannot reach on this machine. The forward and dL/dx sum each position
+    over the taps in the same order at either width: bit for bit the same; dL/dw's dot
+    products add their lanes up in another order: within float32's rounding."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+    from pathlib import Path
+    from numba.core.codegen import get_host_cpu_features
+    from tinynet.kernels import numba_cpu
+    if numba_cpu.WIDE_LANES == numba_cpu.LANES:
+        pytest.skip("no AVX-512 here: the kernels run in vectors of LANES only, which the other "
+                    "tests cover")
+    features = ",".join("-" + f[1:] if f[1:].startswith("avx512") else f
+                        for f in get_host_cpu_features().split(","))
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features,
+               PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", NARROW_SCRIPT, str(tmp_path / "narrow.npz")],
+                          env=env, cwd=repo, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    narrow = dict(np.load(tmp_path / "narrow.npz"))
+    assert int(narrow.pop("lanes")) == numba_cpu.LANES
+    here = str(tmp_path / "wide.npz")
+    done = subprocess.run([sys.executable, "-c", NARROW_SCRIPT, here], env=dict(
+        env, NUMBA_CPU_FEATURES=get_host_cpu_features()), cwd=repo, capture_output=True,
+        text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    wide = dict(np.load(here))
+    assert int(wide.pop("lanes")) == numba_cpu.WIDE_LANES
+    for name in narrow:
+        if name.startswith(("y", "dx")):
+            np.testing.assert_array_equal(wide[name], narrow[name], err_msg=name)
+        else:
+            np.testing.assert_allclose(wide[name], narrow[name], rtol=1e-5,
+                                       atol=1e-5 * float(np.abs(narrow[name]).max()),
+                                       err_msg=name)
 
 
 @functools.lru_cache(maxsize=None)

@@ -91,6 +91,25 @@ GROUP_ELEMENTS = 512
 # vectors take two registers each, and so do float32 ones on x86 without AVX: LLVM then keeps
 # some on the stack, which costs speed only).
 LANES = 8
+
+
+def _avx512():
+    """Whether numba compiles for a CPU with AVX-512 (its 512-bit registers, 32 of them): the
+    features numba itself targets, ``NUMBA_CPU_FEATURES`` when set (they are part of the key of
+    numba's cache, so a cached kernel always matches the width chosen here)."""
+    from numba import config
+    from numba.core.codegen import get_host_cpu_features
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in features.split(",")
+
+
+# Floats in one vector of the float32 sums over taps and of dL/dw's dots (:func:`_block_sums`,
+# :func:`_tap_dots`, :func:`_two_row_sums`): 16, a 512-bit register, where the CPU has AVX-512,
+# else LANES. Their lengths stay whole numbers of LANES: a last vector of LANES ends them. On an
+# AVX-512 machine here (2 threads, alternating with LANES, ms): the forward of cnn_digits l1 0.37
+# against 0.45, l2 0.52 against 0.70, cnn_fashion_3 l2_2 0.28 against 0.31; the backward of
+# cnn_fashion_3 l1 1.50 against 1.65.
+WIDE_LANES = 16 if _avx512() else LANES
 MAX_VECTORS = 6
 
 
@@ -475,13 +494,13 @@ def _ir_vector_at(builder, base, index, vec):
     return builder.bitcast(builder.gep(base, [index], inbounds=True), vec.as_pointer())
 
 
-def _ir_splat(builder, value):
-    """A vector of LANES copies of the scalar ``value``."""
-    v = ir.VectorType(value.type, LANES)
+def _ir_splat(builder, value, lanes=LANES):
+    """A vector of ``lanes`` copies of the scalar ``value``."""
+    v = ir.VectorType(value.type, lanes)
     one = builder.insert_element(ir.Constant(v, ir.Undefined), value,
                                  ir.Constant(ir.IntType(32), 0))
     return builder.shuffle_vector(one, ir.Constant(v, ir.Undefined),
-                                  ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+                                  ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
 
 
 def _ir_fma(builder, a, b, c):
@@ -705,6 +724,10 @@ def _patch_winner_rows(nrows, x, offs, dvals, n, rowoff, rowstride, acc):
 # keeps them in registers at the cost of fewer independent sums.
 MAX_BLOCK_FILTERS = 6
 BLOCK_VECTORS = {1: 8, 2: 4, 3: 3, 4: 2, 5: 2, 6: 2}
+# With AVX-512's 32 registers (float32 vectors of WIDE_LANES): nf * vectors + vectors + 1 <= 22.
+# Against BLOCK_VECTORS at that width, alternating: cnn_digits l3's forward 0.124 against 0.147
+# ms, cnn_fashion_3 l2_2's 0.275 against 0.31.
+WIDE_BLOCK_VECTORS = {1: 8, 2: 6, 3: 4, 4: 3, 5: 3, 6: 3}
 
 
 def _block_sums(nf):
@@ -722,12 +745,14 @@ def _block_sums(nf):
     cancels to within float32's rounding then rounds as Keras's does (with the bias first, one
     window of cnn_digits' l1 in the float32 Keras fixture, -2.7e-9 in exact arithmetic, came out
     +2.7e-9: its ReLU on, Keras's off). A pass computes ``BLOCK_VECTORS[nf]`` vectors of
-    positions (half as many in float64; then one at a time for the rest) with all their running
-    sums in registers over all the taps: each tap loads its vectors of inputs and ``nf`` weights
-    for ``nf`` FMAs a vector, and ``acc`` is written once. The caller guarantees that ``taps[t]
-    + start + length`` lies in ``planes`` and ``f*stride + start + length`` in ``acc``: the loads
-    and stores are not bounds-checked (:func:`_blocked_sums` checks that ``length`` is a whole number of
-    vectors).
+    positions (half as many in float64; in float32 with AVX-512, ``WIDE_BLOCK_VECTORS[nf]``
+    vectors of WIDE_LANES; then one at a time for the rest, the last one of LANES) with all
+    their running sums in registers over all the taps: each tap loads its vectors of inputs and
+    ``nf`` weights for ``nf`` FMAs a vector, and ``acc`` is written once. Each position's sum
+    runs over the taps in the same order whatever the vectors' width: the numbers do not depend
+    on it. The caller guarantees that ``taps[t] + start + length`` lies in ``planes`` and
+    ``f*stride + start + length`` in ``acc``: the loads and stores are not bounds-checked
+    (:func:`_blocked_sums` checks that ``length`` is a whole number of vectors).
     """
     @intrinsic
     def sums(typingctx, acc, planes, taps, wts, bias, ntaps, f0, stride, start, length):
@@ -736,12 +761,15 @@ def _block_sums(nf):
         sig = types.void(acc, planes, taps, wts, bias, ntaps, f0, stride, start, length)
         # a vector of float64 takes two registers: half the vectors
         nvec = max(1, BLOCK_VECTORS[nf] * 32 // acc.dtype.bitwidth)
+        wide = LANES
+        if acc.dtype.bitwidth == 32 and WIDE_LANES > LANES:
+            wide, nvec = WIDE_LANES, WIDE_BLOCK_VECTORS[nf]
 
         def codegen(context, builder, signature, args):
             ntaps_, f0_, stride_, start_, length_ = args[5:10]
             ACC, X, TAPS, W, BIAS = (_ir_data(context, builder, signature, args, i)
                                      for i in range(5))
-            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
+            ftype = context.get_value_type(signature.args[0].dtype)
             i64 = ir.IntType(64)
 
             def const(v):
@@ -749,46 +777,54 @@ def _block_sums(nf):
 
             filters = [builder.add(f0_, const(f)) for f in range(nf)]
             rows = [builder.mul(f, ntaps_) for f in filters]  # where each filter's weights start
-            biases = [_ir_splat(builder, builder.load(builder.gep(BIAS, [f], inbounds=True)))
-                      for f in filters]
-            zeros = ir.Constant(vec, [0.0] * LANES)
-            running = [[cgutils.alloca_once(builder, vec) for _ in range(nf)]
-                       for _ in range(nvec)]
+            bias_of = [builder.load(builder.gep(BIAS, [f], inbounds=True)) for f in filters]
 
-            def block(p, vectors):
-                """positions p .. p + vectors*LANES - 1 of the nf filters"""
+            def block(p, vectors, lanes):
+                """positions p .. p + vectors*lanes - 1 of the nf filters"""
+                vec = ir.VectorType(ftype, lanes)
+                running = [[cgutils.alloca_once(builder, vec) for _ in range(nf)]
+                           for _ in range(vectors)]
                 for f in range(nf):
                     for v in range(vectors):
-                        builder.store(zeros, running[v][f])
+                        builder.store(ir.Constant(vec, [0.0] * lanes), running[v][f])
                 with cgutils.for_range(builder, ntaps_) as loop:
                     t = loop.index
                     at = builder.add(builder.load(builder.gep(TAPS, [t], inbounds=True)), p)
 
                     def inputs(v):
                         return builder.load(_ir_vector_at(builder, X, builder.add(
-                            at, const(v * LANES)), vec), align=4)
+                            at, const(v * lanes)), vec), align=4)
 
                     xs = [inputs(v) for v in range(vectors)] if nf > 1 else None
                     for f in range(nf):
                         w = _ir_splat(builder, builder.load(
-                            builder.gep(W, [builder.add(rows[f], t)], inbounds=True)))
+                            builder.gep(W, [builder.add(rows[f], t)], inbounds=True)), lanes)
                         for v in range(vectors):
                             builder.store(_ir_fma(builder, xs[v] if xs else inputs(v), w,
                                                   builder.load(running[v][f])), running[v][f])
                 for f in range(nf):
                     out = builder.add(builder.mul(filters[f], stride_), p)
+                    bias = _ir_splat(builder, bias_of[f], lanes)
                     for v in range(vectors):
-                        builder.store(builder.fadd(builder.load(running[v][f]), biases[f]),
+                        builder.store(builder.fadd(builder.load(running[v][f]), bias),
                                       _ir_vector_at(builder, ACC, builder.add(
-                                          out, const(v * LANES)), vec), align=4)
+                                          out, const(v * lanes)), vec), align=4)
 
-            step = const(nvec * LANES)
+            end = builder.add(start_, length_)
+            step = const(nvec * wide)
             whole = builder.add(start_, builder.mul(builder.sdiv(length_, step), step))
             with cgutils.for_range_slice(builder, start_, whole, step) as (p, _):
-                block(p, nvec)
-            with cgutils.for_range_slice(builder, whole, builder.add(start_, length_),
-                                         const(LANES)) as (p, _):
-                block(p, 1)
+                block(p, nvec, wide)
+            # the rest one vector at a time: whole wide vectors, then at most one of LANES
+            wide_end = whole
+            if wide != LANES:
+                rest = builder.sub(end, whole)
+                wide_end = builder.add(whole, builder.mul(builder.sdiv(rest, const(wide)),
+                                                          const(wide)))
+                with cgutils.for_range_slice(builder, whole, wide_end, const(wide)) as (p, _):
+                    block(p, 1, wide)
+            with cgutils.for_range_slice(builder, wide_end, end, const(LANES)) as (p, _):
+                block(p, 1, LANES)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -937,7 +973,7 @@ def _two_row_sums():
 
     ``pair_rows(acc, planes, cols, wcol, kh, p, wp)`` does, for the ``ROW_VECTORS`` vectors of
     positions ``q`` from ``p`` and those from ``p + wp`` (the next row; half as many vectors in
-    float64)::
+    float64; in float32 with AVX-512 the same positions in vectors of WIDE_LANES)::
 
         acc[q] = sum over columns c < cols.shape[0] and m < kh of
                      wcol[c*kh + m] * planes[cols[c] + q + m*wp]
@@ -957,25 +993,28 @@ def _two_row_sums():
             return None
         sig = types.void(acc, planes, cols, wcol, kh, p, wp)
         nvec = max(1, ROW_VECTORS * 32 // acc.dtype.bitwidth)  # as _pair_width counts them
+        lanes = LANES
+        if acc.dtype.bitwidth == 32 and WIDE_LANES > LANES:
+            lanes, nvec = WIDE_LANES, nvec * LANES // WIDE_LANES  # the same positions, wider
 
         def codegen(context, builder, signature, args):
             kh_, p_, wp_ = args[4:7]
             ACC, X, COLS, W = (_ir_data(context, builder, signature, args, i) for i in range(4))
             ncols = _ir_length(context, builder, signature, args, 2)
-            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
+            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), lanes)
             i64 = ir.IntType(64)
 
             def const(v):
                 return ir.Constant(i64, v)
 
-            zeros = ir.Constant(vec, [0.0] * LANES)
+            zeros = ir.Constant(vec, [0.0] * lanes)
             first = [cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
             second = [cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
             previous = cgutils.alloca_once(builder, vec)  # the weight of tap m - 1
 
             def weight(c_kh, m):
                 return _ir_splat(builder, builder.load(builder.gep(W, [builder.add(c_kh, m)],
-                                                                   inbounds=True)))
+                                                                   inbounds=True)), lanes)
 
             def add(sums, xs, w):
                 for v in range(nvec):
@@ -989,7 +1028,7 @@ def _two_row_sums():
                 def inputs(m):  # the input row m rows below the pass's first row
                     at = builder.add(start, builder.mul(m, wp_))
                     return [builder.load(_ir_vector_at(builder, X, builder.add(
-                        at, const(v * LANES)), vec), align=4) for v in range(nvec)]
+                        at, const(v * lanes)), vec), align=4) for v in range(nvec)]
 
                 w = weight(c_kh, const(0))  # row 0: tap 0 of the first output row only
                 add(first, inputs(const(0)), w)
@@ -1004,7 +1043,7 @@ def _two_row_sums():
             for sums, row in ((first, p_), (second, builder.add(p_, wp_))):
                 for v in range(nvec):
                     builder.store(builder.load(sums[v]), _ir_vector_at(
-                        builder, ACC, builder.add(row, const(v * LANES)), vec), align=4)
+                        builder, ACC, builder.add(row, const(v * lanes)), vec), align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -1021,14 +1060,14 @@ DOT_TAPS = {2: 6, 1: 8}
 
 
 def _ir_sum_lanes(builder, v):
-    """The sum of the LANES floats of vector ``v`` (halving it three times)."""
+    """The sum of the floats of vector ``v`` (halving it until one is left)."""
     i32 = ir.IntType(32)
-    width = LANES
+    lanes = width = v.type.count
     while width > 1:
         width //= 2
-        upper = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, LANES),
+        upper = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, lanes),
                                                          [width + k if k < width else 0
-                                                          for k in range(LANES)]))
+                                                          for k in range(lanes)]))
         v = builder.fadd(v, upper)
     return builder.extract_element(v, ir.Constant(i32, 0))
 
@@ -1044,7 +1083,8 @@ def _tap_dots(nf):
 
     ``out`` is (F, ntaps + 1) (its last column, dL/db, is not touched), ``length`` a multiple of
     LANES. A pass takes ``DOT_TAPS[nf]`` taps (half as many in float64; one at a time for the
-    rest) with their nf running sums of vectors in registers over all the positions: each
+    rest) with their nf running sums of vectors (of WIDE_LANES in float32, and a last one of
+    LANES where the length leaves it) in registers over all the positions: each
     vector of positions loads ``nf`` vectors of ``d`` and one of inputs a tap, for ``nf`` FMAs a
     tap; the sums' lanes are added up at the end of the pass. The caller guarantees that
     ``taps[t] + length`` lies in ``planes`` and ``f*dstride + dstart + length`` in ``d``: the
@@ -1058,6 +1098,9 @@ def _tap_dots(nf):
             return None
         sig = types.void(out, planes, taps, d, f0, dstride, dstart, length)
         ntile = max(1, DOT_TAPS[nf] * 32 // planes.dtype.bitwidth)
+        # float32 in vectors of WIDE_LANES where they are wider (the same taps a pass: 12
+        # taps for 2 filters, 24 sums, were no faster)
+        wide = WIDE_LANES if planes.dtype.bitwidth == 32 else LANES
 
         def codegen(context, builder, signature, args):
             f0_, dstride_, dstart_, length_ = args[4:8]
@@ -1066,7 +1109,10 @@ def _tap_dots(nf):
             ostride = builder.extract_value(outs.shape, 1)
             X, TAPS, D = (_ir_data(context, builder, signature, args, i) for i in (1, 2, 3))
             ntaps = _ir_length(context, builder, signature, args, 2)
-            vec = ir.VectorType(context.get_value_type(signature.args[1].dtype), LANES)
+            ftype = context.get_value_type(signature.args[1].dtype)
+            vec = ir.VectorType(ftype, wide)
+            narrow = ir.VectorType(ftype, LANES)
+            narrow_zeros = ir.Constant(narrow, [0.0] * LANES)
             i64 = ir.IntType(64)
 
             def const(v):
@@ -1076,7 +1122,9 @@ def _tap_dots(nf):
             drows = [builder.add(builder.mul(f, dstride_), dstart_) for f in filters]
             running = [[cgutils.alloca_once(builder, vec) for _ in range(nf)]
                        for _ in range(ntile)]
-            zeros = ir.Constant(vec, [0.0] * LANES)
+            zeros = ir.Constant(vec, [0.0] * wide)
+            # the positions in whole wide vectors, then at most one vector of LANES
+            wide_end = builder.mul(builder.sdiv(length_, const(wide)), const(wide))
 
             def tile(t, count):
                 """taps t .. t + count - 1"""
@@ -1085,7 +1133,7 @@ def _tap_dots(nf):
                 for k in range(count):
                     for f in range(nf):
                         builder.store(zeros, running[k][f])
-                with cgutils.for_range_slice(builder, const(0), length_, const(LANES)) as (p, _):
+                with cgutils.for_range_slice(builder, const(0), wide_end, const(wide)) as (p, _):
                     ds = [builder.load(_ir_vector_at(builder, D, builder.add(row, p), vec),
                                        align=4) for row in drows]
                     for k in range(count):
@@ -1094,13 +1142,30 @@ def _tap_dots(nf):
                         for f in range(nf):
                             builder.store(_ir_fma(builder, xv, ds[f],
                                                   builder.load(running[k][f])), running[k][f])
+                totals = [[_ir_sum_lanes(builder, builder.load(running[k][f]))
+                           for f in range(nf)] for k in range(count)]
+                if wide > LANES:  # the last LANES positions, when they are left
+                    last = [[cgutils.alloca_once_value(builder, narrow_zeros) for f in range(nf)]
+                            for k in range(count)]
+                    with cgutils.for_range_slice(builder, wide_end, length_,
+                                                 const(LANES)) as (p, _):
+                        ds = [builder.load(_ir_vector_at(builder, D, builder.add(row, p), narrow),
+                                           align=4) for row in drows]
+                        for k in range(count):
+                            xv = builder.load(_ir_vector_at(builder, X, builder.add(starts[k], p),
+                                                            narrow), align=4)
+                            for f in range(nf):
+                                builder.store(_ir_fma(builder, xv, ds[f], builder.load(
+                                    last[k][f])), last[k][f])
+                    totals = [[builder.fadd(totals[k][f], _ir_sum_lanes(
+                        builder, builder.load(last[k][f]))) for f in range(nf)]
+                        for k in range(count)]
                 for k in range(count):
                     for f in range(nf):
                         at = builder.gep(OUT, [builder.add(builder.mul(filters[f], ostride),
                                                            builder.add(t, const(k)))],
                                          inbounds=True)
-                        builder.store(builder.fadd(builder.load(at), _ir_sum_lanes(
-                            builder, builder.load(running[k][f]))), at)
+                        builder.store(builder.fadd(builder.load(at), totals[k][f]), at)
 
             step = const(ntile)
             whole = builder.mul(builder.sdiv(ntaps, step), step)
