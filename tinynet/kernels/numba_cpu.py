@@ -85,8 +85,9 @@ _DOT = {"contract", "reassoc"}
 # the register sums (c5d2fa4; 10 rounds, cnn_digits l2 and l3, cnn_fashion_3 l2_2, pooled and
 # unpooled forward, dense backward): 1024 takes 0.975-1.031 of 512's time, no difference.
 GROUP_ELEMENTS = 512
-# Floats in one vector of the hand-written loops (LLVM IR, below): an AVX register of float32; the
-# planes' rows are a whole number of vectors long. Vectors of a kernel row per pass of the
+# Floats in one vector of the hand-written loops (LLVM IR, below): an AVX register of float32 (the
+# float32 sums over taps and dots use WIDE_LANES, wider with AVX-512); the planes' rows are a
+# whole number of vectors long. Vectors of a kernel row per pass of the
 # winners' loops: 6 running sums and 6 weights fit in AVX2's 16 registers (in float32; float64
 # vectors take two registers each, and so do float32 ones on x86 without AVX: LLVM then keeps
 # some on the stack, which costs speed only).
@@ -106,9 +107,10 @@ def _avx512():
 # Floats in one vector of the float32 sums over taps and of dL/dw's dots (:func:`_block_sums`,
 # :func:`_tap_dots`, :func:`_two_row_sums`): 16, a 512-bit register, where the CPU has AVX-512,
 # else LANES. Their lengths stay whole numbers of LANES: a last vector of LANES ends them. On an
-# AVX-512 machine here (2 threads, alternating with LANES, ms): the forward of cnn_digits l1 0.37
-# against 0.45, l2 0.52 against 0.70, cnn_fashion_3 l2_2 0.28 against 0.31; the backward of
-# cnn_fashion_3 l1 1.50 against 1.65.
+# AVX-512 machine here (2 threads, batch 128, alternating with the same kernels built without
+# AVX-512, medians of 3 rounds): the report's forwards took 0.79-0.92 of the time (cnn_digits l1
+# 0.39 against 0.45 ms, l2 0.57 against 0.68, cnn_fashion_3 l1 0.54 against 0.69), their
+# backwards 0.87-1.05 (cnn_fashion_3 l3 0.31 against 0.36, cnn_digits l2 1.44 against 1.37).
 WIDE_LANES = 16 if _avx512() else LANES
 MAX_VECTORS = 6
 
@@ -328,7 +330,8 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
 @njit(cache=True)
 def _pair_width(x):
     """Positions in each row of a pass of :func:`_two_row_sums` for ``x``'s float type: its
-    ROW_VECTORS vectors (half as many in float64)."""
+    ROW_VECTORS vectors of LANES (half as many in float64; float32 with AVX-512 computes the same
+    positions in half as many vectors of WIDE_LANES)."""
     return LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
 
 
@@ -724,7 +727,8 @@ def _patch_winner_rows(nrows, x, offs, dvals, n, rowoff, rowstride, acc):
 # keeps them in registers at the cost of fewer independent sums.
 MAX_BLOCK_FILTERS = 6
 BLOCK_VECTORS = {1: 8, 2: 4, 3: 3, 4: 2, 5: 2, 6: 2}
-# With AVX-512's 32 registers (float32 vectors of WIDE_LANES): nf * vectors + vectors + 1 <= 22.
+# With AVX-512's 32 registers (float32 vectors of WIDE_LANES): the nf * vectors running sums, a
+# tap's vectors of inputs and a weight take at most 22 (6 filters: 18 + 3 + 1).
 # Against BLOCK_VECTORS at that width, alternating: cnn_digits l3's forward 0.124 against 0.147
 # ms, cnn_fashion_3 l2_2's 0.275 against 0.31.
 WIDE_BLOCK_VECTORS = {1: 8, 2: 6, 3: 4, 4: 3, 5: 3, 6: 3}
@@ -996,6 +1000,8 @@ def _two_row_sums():
         lanes = LANES
         if acc.dtype.bitwidth == 32 and WIDE_LANES > LANES:
             lanes, nvec = WIDE_LANES, nvec * LANES // WIDE_LANES  # the same positions, wider
+            if nvec * lanes != ROW_VECTORS * LANES:  # what _pair_width tells the callers
+                raise ValueError("_two_row_sums: ROW_VECTORS must fill whole wide vectors")
 
         def codegen(context, builder, signature, args):
             kh_, p_, wp_ = args[4:7]
