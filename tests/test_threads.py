@@ -50,7 +50,7 @@ def test_share_cores_puts_blas_on_one_thread_only_under_auto(blas_calls, monkeyp
 
 
 @pytest.mark.parametrize("env,policy,expected", [
-    ({}, None, "1000"),
+    ({}, None, str(threads.SPIN_TURNS)),
     ({}, "keep", None),
     ({"OMP_WAIT_POLICY": "active"}, None, None),
     ({"GOMP_SPINCOUNT": "5"}, None, "5"),
@@ -103,7 +103,7 @@ def test_a_process_running_the_numba_kernels(policy):
     if policy == "keep":
         assert got["gomp"] is None and after == got["before"]
     else:
-        assert got["gomp"] == "1000"
+        assert got["gomp"] == str(threads.SPIN_TURNS)
         assert after == ({path: 1 for path in after} if got["cpus"] <= 4 else got["before"])
 
 

@@ -12,8 +12,9 @@ Measured on this project's 2-core machine, idle, seconds per epoch:
 and with other jobs on the machine, long-spinning OpenMP threads made the digits CNN's epoch
 24-36 s instead of 5-10 s. Hence the ``"auto"`` policy of the numba backend:
 
-* :func:`configure_openmp`, when the backend is selected: OpenMP threads spin only 1000 turns
-  before they sleep (unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set);
+* :func:`configure_openmp`, when the backend is selected: OpenMP threads spin only
+  :data:`SPIN_TURNS` turns before they sleep (unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is
+  set);
 * :func:`share_cores`, before the first parallel kernel runs: on a machine of at most 4 cores,
   OpenBLAS runs on one thread (unless ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set). An
   MLP, which runs no parallel kernel, keeps BLAS's threads while the cores are free;
@@ -68,12 +69,25 @@ def thread_policy():
     return _state["policy"]
 
 
+# How long an OpenMP thread spins, waiting for the next parallel loop, before it sleeps (libgomp
+# waits 300,000 turns by default, where the long spinning above came from). Between two of a
+# step's kernels the Python of the layers runs: a thread that fell asleep there is woken for the
+# next kernel, which on the Intel AVX-512 host of a later session cost more than the spinning
+# (training steps, 2 threads, ms, interleaved processes, 800-1500 batches of 128): cnn_digits
+# idle 3.43 with 1000 turns, 3.23 with 3000, 3.02 with 10,000, 2.91 with 30,000; beside one busy
+# process 4.68, 4.66, 4.83, 4.97 (beside two, 7.9 either way: one thread then, see
+# adapt_to_load); cnn_fashion_3 idle 6.96 with 1000 and 6.41 with 10,000, beside one busy process
+# 9.5 and 10.0. 100,000 turns made cnn_digits beside one busy process 10.1 ms.
+SPIN_TURNS = 10_000
+
+
 def configure_openmp():
-    """Under "auto", make OpenMP threads sleep after 1000 spins (``GOMP_SPINCOUNT``) unless the
-    user set OpenMP's waiting policy. Must run before numba starts its threads."""
+    """Under "auto", make OpenMP threads sleep after :data:`SPIN_TURNS` spins
+    (``GOMP_SPINCOUNT``) unless the user set OpenMP's waiting policy. Must run before numba
+    starts its threads."""
     if (thread_policy() == "auto"
             and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ):
-        os.environ["GOMP_SPINCOUNT"] = "1000"
+        os.environ["GOMP_SPINCOUNT"] = str(SPIN_TURNS)
 
 
 def share_cores():
