@@ -152,14 +152,22 @@ def test_adapt_to_load_uses_the_cores_others_leave_free(adapting, blas_calls, ot
 
 
 def test_adapt_to_load_measures_again_only_after_its_window(adapting, blas_calls):
+    """The first decision comes after FIRST_WINDOW_S (a whole WINDOW_S on too many threads
+    was half an epoch beside busy processes), the later ones after WINDOW_S each."""
     numba_calls, one_second = adapting
     threads.adapt_to_load()
-    one_second(1.5, seconds=threads.WINDOW_S / 4)
-    threads.adapt_to_load()  # too soon: a short window would be noise
+    one_second(1.5, seconds=threads.FIRST_WINDOW_S / 2)
+    threads.adapt_to_load()  # too soon even for the first decision
     assert numba_calls == []
-    one_second(1.5)
-    threads.adapt_to_load()
+    one_second(1.5, seconds=threads.WINDOW_S / 4 - threads.FIRST_WINDOW_S / 2)
+    threads.adapt_to_load()  # a quarter of the later windows is enough for the first decision
     assert numba_calls == [1]
+    one_second(0.1, seconds=threads.WINDOW_S / 4)
+    threads.adapt_to_load()  # too soon: a short window would be noise
+    assert numba_calls == [1]
+    one_second(0.1)
+    threads.adapt_to_load()
+    assert numba_calls == [1, 2]
 
 
 def test_adapt_to_load_follows_the_load_down_and_up(adapting, blas_calls):
