@@ -139,7 +139,7 @@ def test_the_numpy_backend_never_changes_thread_counts(monkeypatch):
     assert calls == [] and training.threads is threads
     backend.set_backend("numba")
     model.fit(np.ones((8, 4)), np.arange(8) % 2, batch_size=1, verbose=0)
-    assert len(calls) == 8  # every step (it measures again only every threads.WINDOW_S seconds)
+    assert len(calls) == 8  # every step (it decides again only when its window has passed)
 
 
 def test_class_weight_with_a_label_per_position_says_to_use_sample_weight():

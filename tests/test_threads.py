@@ -115,6 +115,7 @@ def adapting(monkeypatch, blas_calls):
     monkeypatch.setitem(threads._state, "threads", None)
     monkeypatch.setitem(threads._state, "numba_threads", None)
     monkeypatch.setitem(threads._state, "ceiling", None)
+    monkeypatch.setitem(threads._state, "soon", True)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
     ticks_per_s = os.sysconf("SC_CLK_TCK")
     clock = {"t": 100.0, "busy": 0, "mine": 0}
@@ -168,6 +169,24 @@ def test_adapt_to_load_measures_again_only_after_its_window(adapting, blas_calls
     one_second(0.1)
     threads.adapt_to_load()
     assert numba_calls == [1, 2]
+
+
+def test_each_fit_decides_soon_again_after_after_fit_gave_numba_its_threads_back(adapting,
+                                                                               monkeypatch):
+    """after_fit puts numba's threads back to their most; the next fit, beside busy processes,
+    must not run a whole WINDOW_S on them before it decides again."""
+    numba_calls, one_second = adapting
+    numba = pytest.importorskip("numba")
+    threads.adapt_to_load()
+    one_second(1.5)
+    threads.adapt_to_load()  # a decision: 1 thread
+    monkeypatch.setattr(numba, "get_num_threads", lambda: numba_calls[-1])
+    threads.after_fit()  # the fit ends: numba back to its ceiling
+    assert numba_calls == [1, 2]
+    monkeypatch.setattr(numba, "get_num_threads", lambda: numba_calls[-1])
+    one_second(1.5, seconds=threads.WINDOW_S / 4)  # the next fit, a little later
+    threads.adapt_to_load()
+    assert numba_calls == [1, 2, 1]
 
 
 def test_adapt_to_load_follows_the_load_down_and_up(adapting, blas_calls):

@@ -18,7 +18,8 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
 * :func:`share_cores`, before the first parallel kernel runs: on a machine of at most 4 cores,
   OpenBLAS runs on one thread (unless ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set). An
   MLP, which runs no parallel kernel, keeps BLAS's threads while the cores are free;
-* :func:`adapt_to_load`, every two seconds of ``fit`` on the numba backend (the numpy backend,
+* :func:`adapt_to_load`, every two seconds of ``fit`` (the first time a quarter second into each
+  fit) on the numba backend (the numpy backend,
   the reference, never changes them): as many threads as the cores that other processes leave
   free (at least one), for numba's kernels and for BLAS. On a shared machine a
   parallel loop or a BLAS product on more threads than free cores waits, at every step, for the
@@ -42,7 +43,7 @@ import time
 from .sysinfo import usable_cpus
 
 POLICIES = ("auto", "keep")
-_state = {"policy": None, "cores_shared": False, "sample": None, "threads": None,
+_state = {"policy": None, "cores_shared": False, "sample": None, "threads": None, "soon": True,
           "numba_threads": None, "ceiling": None}
 
 
@@ -173,8 +174,9 @@ def others_busy_cores():
 
 
 WINDOW_S = 2.0  # the load is measured over at least this long: shorter windows are noise
-# except the first measurement of a process, which decides sooner: a whole WINDOW_S on more
-# threads than the free cores was half of a 4 s epoch beside busy processes (cnn_digits, 469
+# except the first decision of each fit, which comes sooner (after_fit puts numba's threads back
+# to their most): a whole WINDOW_S on more threads than the free cores was half of a 4 s epoch
+# beside busy processes (cnn_digits, 469
 # batches of 128, interleaved processes, medians of 3: beside two busy processes 8.1 ms a step
 # against 8.8 with the first decision after WINDOW_S; beside one, 6.3 against 6.2)
 FIRST_WINDOW_S = 0.25
@@ -190,23 +192,25 @@ def after_fit():
         if numba.get_num_threads() == _state["numba_threads"]:  # untouched since: put back
             numba.set_num_threads(_state["ceiling"])
         _state["numba_threads"] = None  # what numba has now is the user's
+    _state["soon"] = True  # the next fit starts on numba's threads: decide again soon
 
 
 def adapt_to_load():
     """Under "auto": run numba's kernels and BLAS on the cores that other processes leave free
     (at least one; BLAS stays on one thread once the parallel kernels run on a small machine).
     Cheap to call at every step: it measures again only when :data:`WINDOW_S` have passed
-    (:data:`FIRST_WINDOW_S` for its first decision); a core counts as taken when others kept it
-    at least three-quarters busy."""
+    (:data:`FIRST_WINDOW_S` for its first decision in a fit); a core counts as taken when others
+    kept it at least three-quarters busy."""
     if thread_policy() != "auto":
         return
     sample = _state["sample"]
-    window = FIRST_WINDOW_S if _state["threads"] is None else WINDOW_S
+    window = FIRST_WINDOW_S if _state["soon"] else WINDOW_S
     if sample is not None and time.monotonic() - sample[0] < window:
         return
     others = others_busy_cores()
     if others is None:
         return
+    _state["soon"] = False
     wanted = max(1, usable_cpus() - int(others + 0.25))
     numba = sys.modules.get("numba")
     if numba is not None:
