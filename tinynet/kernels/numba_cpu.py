@@ -1136,18 +1136,23 @@ def _tap_dots(nf):
                 """taps t .. t + count - 1"""
                 starts = [builder.load(builder.gep(TAPS, [builder.add(t, const(k))],
                                                    inbounds=True)) for k in range(count)]
+
+                def accumulate(p, vtype, sums):
+                    """sums[k][f] += the products at the vector of positions from p"""
+                    ds = [builder.load(_ir_vector_at(builder, D, builder.add(row, p), vtype),
+                                       align=4) for row in drows]
+                    for k in range(count):
+                        xv = builder.load(_ir_vector_at(builder, X, builder.add(starts[k], p),
+                                                        vtype), align=4)
+                        for f in range(nf):
+                            builder.store(_ir_fma(builder, xv, ds[f],
+                                                  builder.load(sums[k][f])), sums[k][f])
+
                 for k in range(count):
                     for f in range(nf):
                         builder.store(zeros, running[k][f])
                 with cgutils.for_range_slice(builder, const(0), wide_end, const(wide)) as (p, _):
-                    ds = [builder.load(_ir_vector_at(builder, D, builder.add(row, p), vec),
-                                       align=4) for row in drows]
-                    for k in range(count):
-                        xv = builder.load(_ir_vector_at(builder, X, builder.add(starts[k], p),
-                                                        vec), align=4)
-                        for f in range(nf):
-                            builder.store(_ir_fma(builder, xv, ds[f],
-                                                  builder.load(running[k][f])), running[k][f])
+                    accumulate(p, vec, running)
                 totals = [[_ir_sum_lanes(builder, builder.load(running[k][f]))
                            for f in range(nf)] for k in range(count)]
                 if wide > LANES:  # the last LANES positions, when they are left
@@ -1155,14 +1160,7 @@ def _tap_dots(nf):
                             for k in range(count)]
                     with cgutils.for_range_slice(builder, wide_end, length_,
                                                  const(LANES)) as (p, _):
-                        ds = [builder.load(_ir_vector_at(builder, D, builder.add(row, p), narrow),
-                                           align=4) for row in drows]
-                        for k in range(count):
-                            xv = builder.load(_ir_vector_at(builder, X, builder.add(starts[k], p),
-                                                            narrow), align=4)
-                            for f in range(nf):
-                                builder.store(_ir_fma(builder, xv, ds[f], builder.load(
-                                    last[k][f])), last[k][f])
+                        accumulate(p, narrow, last)
                     totals = [[builder.fadd(totals[k][f], _ir_sum_lanes(
                         builder, builder.load(last[k][f]))) for f in range(nf)]
                         for k in range(count)]
