@@ -19,12 +19,12 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
   OpenBLAS runs on one thread (unless ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set). An
   MLP, which runs no parallel kernel, keeps BLAS's threads while the cores are free;
 * :func:`adapt_to_load`, every two seconds of ``fit`` (the first time a quarter second into each
-  fit) on the numba backend (the numpy backend,
-  the reference, never changes them): as many threads as the cores that other processes leave
-  free (at least one), for numba's kernels and for BLAS. On a shared machine a
-  parallel loop or a BLAS product on more threads than free cores waits, at every step, for the
-  thread the scheduler put aside: measured on the 2-core machine with other jobs running (load
-  average 7), one MLP training step took 63-100 ms with OpenBLAS on 2 threads and 5.5 ms on 1.
+  fit) on the numba backend (the numpy backend, the reference, never changes them): as many
+  threads as the cores that other processes leave free (at least one), for numba's kernels and for
+  BLAS. On a shared machine a parallel loop or a BLAS product on more threads than free cores
+  waits, at every step, for the thread the scheduler put aside: measured on the 2-core machine
+  with other jobs running (load average 7), one MLP training step took 63-100 ms with OpenBLAS on
+  2 threads and 5.5 ms on 1.
 
 These settings are process-wide, hence the ``"keep"`` policy, which changes nothing.
 OpenBLAS's float32 products round differently on 1 and 2 threads (x @ W for a batch of 128 and
@@ -176,9 +176,9 @@ def others_busy_cores():
 WINDOW_S = 2.0  # the load is measured over at least this long: shorter windows are noise
 # except the first decision of each fit, which comes sooner (after_fit puts numba's threads back
 # to their most): a whole WINDOW_S on more threads than the free cores was half of a 4 s epoch
-# beside busy processes (cnn_digits, 469
-# batches of 128, interleaved processes, medians of 3: beside two busy processes 8.1 ms a step
-# against 8.8 with the first decision after WINDOW_S; beside one, 6.3 against 6.2)
+# beside busy processes (cnn_digits, 469 batches of 128, interleaved processes, medians of 3:
+# beside two busy processes 8.1 ms a step against 8.8 with the first decision after WINDOW_S;
+# beside one, 6.3 against 6.2)
 FIRST_WINDOW_S = 0.25
 
 
