@@ -812,11 +812,11 @@ def test_pair_rows_equal_their_formula(kh, dtype):
 
 @functools.lru_cache(maxsize=None)
 def _tap_dots_caller(nf):
-    """A compiled function that calls the intrinsic ``_dots1`` or ``_dots2`` (an intrinsic runs
-    only inside compiled code)."""
+    """A compiled function that calls the intrinsic ``_dots1``, ``_dots2`` or ``_dots3`` (an
+    intrinsic runs only inside compiled code)."""
     from numba import njit
     from tinynet.kernels import numba_cpu
-    dots = numba_cpu._dots1 if nf == 1 else numba_cpu._dots2
+    dots = {1: numba_cpu._dots1, 2: numba_cpu._dots2, 3: numba_cpu._dots3}[nf]
 
     @njit
     def call(out, planes, taps, d, f0, dstride, dstart, length):
@@ -825,9 +825,9 @@ def _tap_dots_caller(nf):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ntaps", [1, 3, 4, 5, 6, 7, 8, 9, 13, 17, 25])  # whole passes, and not
+@pytest.mark.parametrize("ntaps", [1, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 25])  # whole passes, and not
 def test_tap_dots_equal_their_formula(ntaps, dtype):
-    """The dL/dw sums of the numba convolutions' backward (hand-written vector code, one or two
+    """The dL/dw sums of the numba convolutions' backward (hand-written vector code, one to three
     filters a pass, a few taps a pass and then one at a time) against their formula ``out[f, t]
     += sum_p planes[taps[t] + p] * d[f*dstride + dstart + p]``, for tap counts that are whole
     passes or leave taps over, in both float types; the last column of ``out`` (dL/db) and the
@@ -844,10 +844,10 @@ def test_tap_dots_equal_their_formula(ntaps, dtype):
         d = r.standard_normal(filters * dstride).astype(dtype)
         shifted = planes[taps[:, None] + np.arange(length)].astype(np.float64)   # (ntaps, length)
         rows = d.reshape(filters, dstride)[:, dstart:dstart + length].astype(np.float64)
-        for nf in (1, 2):
+        for nf in (1, 2, 3):
             start = r.standard_normal((filters, ntaps + 1)).astype(dtype)
             out = start.copy()
-            _tap_dots_caller(nf)(out, planes, taps, d, 2, dstride, dstart, length)  # filters 2, 3
+            _tap_dots_caller(nf)(out, planes, taps, d, 2, dstride, dstart, length)  # from filter 2
             want = start.astype(np.float64).copy()
             want[2:2 + nf, :ntaps] += rows[2:2 + nf] @ shifted.T
             scale = float((np.abs(rows[2:2 + nf]) @ np.abs(shifted.T)).max() + np.abs(start).max())
