@@ -1857,13 +1857,20 @@ def _count_nonzero_gradients(dout, y, relu, every):
 
 
 # What a window's share of the backward from the winners costs beyond its winners' rows (listing
-# it, copying the images), and what a float of a winner's rows costs, in taps of the dense loops:
-# measured on the residual CNN's l2 and l2_2 (14x14x9 images, 5x5 and 3x3 kernels, batch 128, two
-# threads, each path forced at 0.16 to 0.9 of non-zero gradients): the dense loops 0.0085 (l2) and
-# 0.0097 (l2_2) ms a tap, the winners' path 0.46 and 0.36 ms with no winner (54 and 38 taps) and
-# 1.24 and 1.17 taps a float of the rows; break-even at 0.57 and 0.35 of non-zero gradients.
-WINNERS_WINDOW_TAPS = 45
-WINNERS_FLOAT_TAPS = 1.2
+# it, copying the images), and what a float of a winner's rows costs, in taps of the dense loops,
+# with dL/dx and without: measured on the residual CNN's l2 and l2_2 (14x14x9 images, 5x5 and 3x3
+# kernels, batch 128, two threads, each path forced at 0.1 to 0.9 of non-zero gradients).
+# - An AVX2 machine (Zen 3), with dL/dx: the dense loops 0.0085 (l2) and 0.0097 (l2_2) ms a tap,
+#   the winners' path 0.46 and 0.36 ms with no winner (54 and 38 taps) and 1.24 and 1.17 taps a
+#   float of the rows; break-even at 0.57 and 0.35 of non-zero gradients. Without dL/dx the
+#   window was taken to cost twice as many of the (twice as cheap) taps.
+# - AVX-512 (a Xeon), whose dense dL/dw takes 3 filters a pass (DOT_FILTERS): with dL/dx the
+#   dense loops 1.40 and 0.66 ms, the winners' path 0.43 + 2.45 d and 0.30 + 1.09 d ms at a share
+#   d of non-zero gradients, break-even at 0.40 and 0.33; without dL/dx 0.82 and 0.40 ms against
+#   0.22 + 1.12 d and 0.23 + 0.49 d, break-even at 0.54 and 0.35. The taps below put them at
+#   0.44, 0.22, 0.54 and 0.24.
+WINNERS_WINDOW_TAPS = {True: 45, False: 90} if WIDE_LANES == LANES else {True: 45, False: 50}
+WINNERS_FLOAT_TAPS = {True: 1.2, False: 1.2} if WIDE_LANES == LANES else {True: 1.7, False: 1.35}
 WINNERS_SAMPLE = 32768
 
 
@@ -1874,14 +1881,14 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
     whose sum a max pooling reads (three in four are then 0), or behind a ReLU that is mostly off.
 
     Per output position and filter, the dense loops do ``kh*kw*c`` taps; the winners' path
-    WINNERS_WINDOW_TAPS (twice that when ``dL/dx`` is not wanted, which halves both) plus, for a
-    non-zero gradient, WINNERS_FLOAT_TAPS for each float of its ``kh`` kernel rows in whole
-    vectors: with ``dL/dx``, break-even at 0.31 of non-zero gradients for the residual CNN's l2_2
-    (3x3x9) and 0.63 for its l2 (5x5x9), against 0.35 and 0.57 measured (see
-    WINNERS_WINDOW_TAPS). In training these layers get 0.16 and about 0.6: l2_2 gains a third
-    (0.54 against 0.79 ms), l2 runs at break-even either way."""
+    WINNERS_WINDOW_TAPS plus, for a non-zero gradient, WINNERS_FLOAT_TAPS for each float of its
+    ``kh`` kernel rows in whole vectors, each measured with ``dL/dx`` and without (see
+    WINNERS_WINDOW_TAPS). In training the residual CNN's l2_2 (3x3x9) gets 0.16 of non-zero
+    gradients and gains a third from the winners (0.54 against 0.79 ms on an AVX2 machine); its
+    l2 (5x5x9) gets about 0.6, at break-even on an AVX2 machine, and takes the dense loops with
+    AVX-512 (1.40 against 1.77 ms)."""
     kh, kw, c, _ = kernel_shape
-    window = WINNERS_WINDOW_TAPS * (1 if need_dx else 2)
+    window = WINNERS_WINDOW_TAPS[bool(need_dx)]
     if dout.size == 0 or window >= kh * kw * c:  # the dense loops win even with no winner
         return False
     # the share of non-zero gradients, from images spread over the batch (WINNERS_SAMPLE
@@ -1891,7 +1898,7 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
                                            relu, every)
     density = count / seen
     rows = kh * _whole_vectors(kw * c)
-    return window + density * rows * WINNERS_FLOAT_TAPS < kh * kw * c
+    return window + density * rows * WINNERS_FLOAT_TAPS[bool(need_dx)] < kh * kw * c
 
 
 def _pooled_hw(oh, ow, pool_size, what):
