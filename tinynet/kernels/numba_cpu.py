@@ -1228,6 +1228,19 @@ def _tap_dots(nf):
 _dots1, _dots2, _dots3 = _tap_dots(1), _tap_dots(2), _tap_dots(3)
 
 
+@njit(cache=True, fastmath=_DOT)
+def _vector_sum(v, n):
+    """``v[0] + ... + v[n-1]`` in vectors of running sums (fastmath lets LLVM reassociate the
+    additions): one addition after the other waits 4 cycles for the one before, which made
+    dL/db of the winners a quarter of the pooled backward of a first layer (28x28x1, 7x7,
+    batch 128, every gradient non-zero, two threads: 0.56-0.60 ms with this sum against
+    0.69)."""
+    total = v.dtype.type(0)
+    for q in range(n):
+        total += v[q]
+    return total
+
+
 @njit(cache=True, fastmath=_FMA)
 def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
                    wrows, row, need_dx, dx, part, xpad, dxpad, offs, dvals, counts, acc):
@@ -1299,10 +1312,7 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                 dv[k] = d
                 k += d != zero
         counts[f] = k
-        bias = part[f, kh * row]  # dL/db: the gradients' sum (the zeros left out add nothing)
-        for q in range(k):
-            bias += dv[q]
-        part[f, kh * row] = bias
+        part[f, kh * row] += _vector_sum(dv, k)  # dL/db (the zeros left out add nothing)
     for f in range(f_out):
         # the rows of dL/dw the loop below leaves (first of them: dw_from); dL/dx is theirs too
         dw_from = 0
