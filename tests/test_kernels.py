@@ -405,10 +405,10 @@ def test_the_backward_from_the_winners_is_taken_where_it_pays():
     """The rule against the residual CNN's block (batch 128, 14x14x9): its l2_2 (3x3) gets a
     gradient that is 0 in three windows of four (the Add's sum is max-pooled) and takes the
     winners' path, as does its l2 (5x5) with the ReLU on at 30% of a dense gradient (at 80% it
-    takes the dense loops; in training it gets about 60%, near its break-even); a dense gradient
-    without ReLU, or a one-channel 5x5 kernel (25 taps a position, fewer than a window's
-    listing costs), takes the dense loops, as does a batch whose first images alone have sparse
-    gradients."""
+    takes the dense loops; in training it gets about 60%, near its break-even on an AVX2
+    machine, above it with AVX-512); a dense gradient without ReLU, or a one-channel 5x5 kernel
+    (25 taps a position, fewer than a window's listing costs), takes the dense loops, as does a
+    batch whose first images alone have sparse gradients."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     r = np.random.default_rng(0)
@@ -706,8 +706,8 @@ import numpy as np
 from tinynet.kernels import numba_cpu as K
 r = np.random.default_rng(5)
 out = {"lanes": np.array(K.WIDE_LANES)}
-# the dense loops, whose vectors differ (where gradients are sparse, the two builds may choose
-# between them and the winners' path differently: its costs are measured per kind of machine)
+# the dense loops, where the builds of 8 and 16 lanes differ (_winners_pay's costs depend on the
+# kind of machine: left to choose, the two builds could take different paths)
 K._winners_pay = lambda *args: False
 # the report's one- and nine-channel shapes: lengths that end on a vector of LANES and on whole
 # wide vectors, the two-row dL/dx of one channel and the blocked sums' dL/dx of nine

@@ -1065,13 +1065,14 @@ def _two_row_sums():
 _pair_rows = _two_row_sums()
 
 
-# Taps of one pass of the dL/dw sums for 3, 2 and 1 filters: 2 x 6 (1 x 8) running sums, the
-# filters' gradients and an input fill 15 (10) of AVX2's 16 vector registers (float32); where
+# Taps of one pass of the dL/dw sums for 2 and 1 filters: 2 x 6 (1 x 8) running sums, the
+# filters' gradients and an input fill 15 (10) of AVX2's 16 vector registers (float32). Where
 # numba compiles for AVX-512, with its 32 registers, passes take 3 filters (DOT_FILTERS) and 8
-# taps: 24 sums, 3 gradients and an input. A vector of positions then loads 11 vectors for 24
-# FMAs instead of 8 for 12. Alternating with passes of 2 filters (two threads, batch 128):
-# dL/dw of the 14x14x9 images with 5x5 kernels took 0.81-0.84 ms instead of 0.97-1.06 (with
-# laying dz out), of 28x28x1 with 5x5 0.646 instead of 0.71-0.73; 9 taps a pass was no faster.
+# taps: 24 sums, 3 gradients and an input (elsewhere only the tests run passes of 3). A vector
+# of positions then loads 11 vectors for 24 FMAs instead of 8 for 12. Alternating with passes
+# of 2 filters (two threads, batch 128): dL/dw of the 14x14x9 images with 5x5 kernels took
+# 0.81-0.84 ms instead of 0.97-1.06 (with laying dz out), of 28x28x1 with 5x5 0.646 instead of
+# 0.71-0.73; 9 taps a pass was no faster.
 DOT_TAPS = {3: 8, 2: 6, 1: 8}
 DOT_FILTERS = 3 if WIDE_LANES > LANES else 2
 
@@ -1123,11 +1124,11 @@ def _tap_dots(nf):
     ``out`` is (F, ntaps + 1) (its last column, dL/db, is not touched), ``length`` a multiple of
     LANES. A pass takes ``DOT_TAPS[nf]`` taps (half as many in float64; one at a time for the
     rest) with their nf running sums of vectors (of WIDE_LANES in float32, and a last one of
-    LANES where the length leaves it) in registers over all the positions: each
-    vector of positions loads ``nf`` vectors of ``d`` and one of inputs a tap, for ``nf`` FMAs a
-    tap; the sums' lanes are added up at the end of the pass (:func:`_ir_sums_of_lanes`). The caller guarantees that
-    ``taps[t] + length`` lies in ``planes`` and ``f*dstride + dstart + length`` in ``d``: the
-    loads are not bounds-checked.
+    LANES where the length leaves it) in registers over all the positions: each vector of
+    positions loads ``nf`` vectors of ``d`` and one of inputs a tap, for ``nf`` FMAs a tap; the
+    sums' lanes are added up at the end of the pass (:func:`_ir_sums_of_lanes`). The caller
+    guarantees that ``taps[t] + length`` lies in ``planes`` and ``f*dstride + dstart + length``
+    in ``d``: the loads are not bounds-checked.
     """
     @intrinsic
     def dots(typingctx, out, planes, taps, d, f0, dstride, dstart, length):
@@ -1878,7 +1879,8 @@ def _count_nonzero_gradients(dout, y, relu, every):
 #   dense loops 1.40 and 0.66 ms, the winners' path 0.43 + 2.45 d and 0.30 + 1.09 d ms at a share
 #   d of non-zero gradients, break-even at 0.40 and 0.33; without dL/dx 0.82 and 0.40 ms against
 #   0.22 + 1.12 d and 0.23 + 0.49 d, break-even at 0.54 and 0.35. The taps below put them at
-#   0.44, 0.22, 0.54 and 0.24.
+#   0.44, 0.22, 0.54 and 0.24 (one pair of figures for both kernel sizes: between 0.22 and 0.33
+#   l2_2's two paths measured within 3% of each other).
 WINNERS_WINDOW_TAPS = {True: 45, False: 90} if WIDE_LANES == LANES else {True: 45, False: 50}
 WINNERS_FLOAT_TAPS = {True: 1.2, False: 1.2} if WIDE_LANES == LANES else {True: 1.7, False: 1.35}
 WINNERS_SAMPLE = 32768
@@ -1896,7 +1898,7 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
     WINNERS_WINDOW_TAPS). In training the residual CNN's l2_2 (3x3x9) gets 0.16 of non-zero
     gradients and gains a third from the winners (0.54 against 0.79 ms on an AVX2 machine); its
     l2 (5x5x9) gets about 0.6, at break-even on an AVX2 machine, and takes the dense loops with
-    AVX-512 (1.40 against 1.77 ms)."""
+    AVX-512 (measured at 0.55 of non-zero gradients: 1.41 against 1.77 ms)."""
     kh, kw, c, _ = kernel_shape
     window = WINNERS_WINDOW_TAPS[bool(need_dx)]
     if dout.size == 0 or window >= kh * kw * c:  # the dense loops win even with no winner
