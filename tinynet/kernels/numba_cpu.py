@@ -123,6 +123,20 @@ def _whole_vectors(n):
 # ---------------------------------------------------------------------------------------------
 # compiled building blocks
 # ---------------------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_DOT)
+def _vector_sum(v, n):
+    """``v[0] + ... + v[n-1]`` in vectors of running sums (fastmath lets LLVM reassociate the
+    additions): dL/db of the backward passes. One addition after the other waits for the one
+    before (3-4 cycles a float): in the dense backward that made each position of dz wait, and
+    in the winners' it was a quarter of the pooled backward of a first layer (28x28x1, 7x7,
+    batch 128, every gradient non-zero, two threads: 0.56-0.60 ms with this sum against
+    0.69)."""
+    total = v.dtype.type(0)
+    for q in range(n):
+        total += v[q]
+    return total
+
+
 @njit(cache=True)
 def _from_image(planes, base, wp, image, mask, relu):
     """``planes[c, base + h*wp + w] = image[h, w, c]`` for one NHWC image ``image`` (H, W, C),
@@ -441,7 +455,6 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
     f_out = dout.shape[3]
     ntaps = dw_pidx.shape[0]
     size = hp * wp
-    zero = x.dtype.type(0)
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
@@ -453,16 +466,12 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
         dplanes = np.zeros((f_out, front + length), x.dtype)
         for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
             _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
-        # dL/db: each filter's dz summed on its plane (a vectorised sum; a running sum in the
-        # loop above made each position wait for the addition before: 3 cycles a position)
-        # (over the same positions whether or not dL/dx makes the planes longer: the sum's
-        # vector lanes, and with them its rounding, follow its length)
+        # dL/db: each filter's dz summed on its plane (over the same positions whether or not
+        # dL/dx makes the planes longer: the sum's vector lanes, and with them its rounding,
+        # follow its length)
+        summed = front + _whole_vectors(nb * size)
         for f in range(f_out):
-            row = dplanes[f, :front + _whole_vectors(nb * size)]
-            total = zero
-            for p in range(row.shape[0]):
-                total += row[p]
-            part[g, f, ntaps] += total
+            part[g, f, ntaps] += _vector_sum(dplanes[f], summed)
         _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol,
                              dw_pidx, dw_offs, top, left, hp, wp, need_dx, dx, part[g])
 
@@ -1227,19 +1236,6 @@ def _tap_dots(nf):
 
 
 _dots1, _dots2, _dots3 = _tap_dots(1), _tap_dots(2), _tap_dots(3)
-
-
-@njit(cache=True, fastmath=_DOT)
-def _vector_sum(v, n):
-    """``v[0] + ... + v[n-1]`` in vectors of running sums (fastmath lets LLVM reassociate the
-    additions): one addition after the other waits 4 cycles for the one before, which made
-    dL/db of the winners a quarter of the pooled backward of a first layer (28x28x1, 7x7,
-    batch 128, every gradient non-zero, two threads: 0.56-0.60 ms with this sum against
-    0.69)."""
-    total = v.dtype.type(0)
-    for q in range(n):
-        total += v[q]
-    return total
 
 
 @njit(cache=True, fastmath=_FMA)
