@@ -106,7 +106,8 @@ def training_flops(name):
     and ``grid``: the total as tinynet's numba kernels compute it. Its stride-1 convolutions run
     on grids that include padding positions whose results are thrown away
     (tinynet.kernels.numba_cpu._grid); the backward pass of a stride-1 convolution that a max
-    pooling alone reads (run with it as one step) computes only the windows' winners: one
+    pooling alone reads (run with it as one step, with the Add of a residual block between them
+    where there is one) computes only the windows' winners: one
     position in ``ph*pw`` (at most: fewer where the ReLU is off, which depends on the data and
     is not counted; nor are the lanes its vector code pads each kernel row with, to whole
     vectors of 8 floats). Only Conv2D and Dense layers are counted: biases, activations, pooling, the loss

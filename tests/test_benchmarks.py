@@ -159,15 +159,15 @@ def test_training_flops_count_each_layer_once_and_tinynet_s_own_work():
 
 
 def test_training_flops_of_the_residual_model_count_its_unpooled_convolutions_on_their_grids():
-    """cnn_fashion_3: l2 and l2_2 (l2 read by l2_2, l2_2 by the Add: neither by a pooling) run
-    their backward on the grid, 16x16 (5x5, padding 2) and 15x15 (3x3, padding 1); l1 and l3 from their windows'
-    winners."""
+    """cnn_fashion_3: l2 (read by l2_2, not by a pooling) runs its backward on the grid, 16x16
+    (5x5, padding 2); l1, l3 and l2_2 (run with its Add and the pooling l2_ap as one step) from
+    their windows' winners."""
     flops = common.training_flops("cnn_fashion_3")
     g1, g2, g22, g3 = 31 * 31 * 49 * 9, 16 * 16 * 225 * 9, 15 * 15 * 81 * 9, 8 * 8 * 81 * 18
-    w1, w3 = 14 * 14 * 49 * 9, 3 * 3 * 81 * 18
+    w1, w22, w3 = 14 * 14 * 49 * 9, 7 * 7 * 81 * 9, 3 * 3 * 81 * 18
     dense = 162 * 32 + 32 * 10
-    assert flops["grid"] == 2 * ((g1 + g2 + g22 + g3 + dense) + (w1 + g2 + g22 + w3 + dense)
-                                 + (g2 + g22 + w3 + dense))
+    assert flops["grid"] == 2 * ((g1 + g2 + g22 + g3 + dense) + (w1 + g2 + w22 + w3 + dense)
+                                 + (g2 + w22 + w3 + dense))
 
 
 def test_default_output_is_a_folder_of_its_own():

@@ -1,5 +1,6 @@
-"""A Conv2D read only by a MaxPooling2D runs with it as one step (tinynet/graph.py, PooledConv):
-which pairs the graph takes together, that such a pass gives the numbers of the two layers run one
+"""A Conv2D read only by a MaxPooling2D runs with it as one step (tinynet/graph.py, PooledConv),
+and so does a Conv2D read only by an Add that only such a pooling reads (a residual block's end):
+which layers the graph takes together, that such a pass gives the numbers of the two layers run one
 by one, and what refuses to mix the two kinds of pass."""
 import numpy as np
 import pytest
@@ -29,9 +30,13 @@ def fused_names(model):
 def test_the_report_models_fuse_each_convolution_with_its_pooling():
     assert fused_names(report_models.cnn_digits()) == [("l1", "l1_mp"), ("l2", "l2_mp"),
                                                        ("l3", "l3_mp")]
-    # the residual model: l1's output is read by its pooling only; the pooling after the Add
-    # reads no convolution
-    assert fused_names(report_models.cnn_fashion_3()) == [("l1", "l1_mp"), ("l3", "l3_mp")]
+    # the residual model: l1's output is read by its pooling only (and the pooling by l2 and
+    # the Add); l2_2's only by the Add, which only the pooling l2_ap reads
+    model = report_models.cnn_fashion_3()
+    assert fused_names(model) == [("l1", "l1_mp"), ("l2_2", "l2_ap"), ("l3", "l3_mp")]
+    residual = [s for s in model.graph.steps() if getattr(s, "add", None) is not None]
+    assert [s.add.name for s in residual] == ["add"]
+    assert [t.layer.name for t in residual[0].inbound] == ["l2", "l1_mp"]
 
 
 def _conv_pool(conv_kwargs=None, pool_kwargs=None, second_reader=False):
@@ -57,11 +62,66 @@ def test_which_pairs_are_fused(conv_kwargs, pool_kwargs, second_reader, fused):
     assert (("c", "p") in fused_names(model)) == fused
 
 
-@pytest.mark.parametrize("name", ["cnn_digits", "cnn_fashion_3"])
+def _residual(conv_kwargs=None, pool_kwargs=None, skip_first=False, third=False,
+              reader=None):
+    """``pool(c(s) + s)`` on 28x28x1 images, ``s`` a convolution of the input (``skip_first``:
+    ``Add([s, c])``; ``third``: a third input to the Add; ``reader``: "add" or "c", whose output
+    another layer reads too), then Flatten and Dense(10)."""
+    x = layers.Input((28, 28, 1))
+    s = layers.Conv2D(4, 3, padding="same", activation="relu", name="s")(x)
+    c = layers.Conv2D(4, 3, padding="same", name="c",
+                      **{"activation": "relu", **(conv_kwargs or {})})(s)
+    terms = [s, c] if skip_first else [c, s]
+    if third:
+        terms.append(layers.Conv2D(4, 1, name="t")(x))
+    a = layers.Add(name="a")(terms)
+    p = layers.MaxPooling2D(name="p", **{"pool_size": 2, **(pool_kwargs or {})})(a)
+    y = layers.Flatten()(p)
+    if reader is not None:  # another layer reads the Add's sum, or the convolution's output
+        other = {"add": a, "c": c}[reader]
+        y = layers.Add()([y, layers.Flatten()(layers.MaxPooling2D(2)(other))])
+    return Model(x, layers.Dense(10)(y))
+
+
+@pytest.mark.parametrize("kwargs, fused", [
+    ({}, True),
+    ({"skip_first": True}, True),                       # Add([s, c]): the same sum
+    ({"conv_kwargs": {"activation": None}}, True),
+    ({"conv_kwargs": {"activation": "tanh"}}, False),   # the kernel knows ReLU only
+    ({"pool_kwargs": {"strides": 1}}, False),           # overlapping windows
+    ({"third": True}, False),                           # an Add of three inputs
+    ({"reader": "add"}, False),                         # the sum is needed
+    ({"reader": "c"}, False),                           # the convolution's output is needed
+])
+def test_which_residual_block_ends_are_fused(kwargs, fused):
+    model = _residual(**kwargs)
+    assert (("c", "p") in fused_names(model)) == fused
+    steps = model.graph.steps()
+    if fused:  # one step in place of three, reading the Add's two inputs
+        step = next(s for s in steps if isinstance(s, PooledConv) and s.conv.name == "c")
+        assert step.add.name == "a" and [t.layer.name for t in step.inbound] == ["s", "s"]
+        assert not {"c", "a"} & {s.name for s in steps}
+    else:
+        assert "a" in {s.name for s in steps}
+
+
+def test_a_patched_add_runs_its_own_code():
+    model = _residual()
+    add = model.get_layer("a")
+    calls = []
+    original = add.forward
+    add.forward = lambda *a, **k: calls.append("patched") or original(*a, **k)
+    model.predict(np.zeros((1, 28, 28, 1), np.float32), verbose=0)
+    assert calls == ["patched"] and ("c", "p") not in fused_names(model)
+
+
+@pytest.mark.parametrize("name", ["cnn_digits", "cnn_fashion_3", "residual_linear"])
 def test_fused_passes_give_the_layer_by_layer_numbers(float64_backend, name):
     """The same output, weight gradients and input gradient as running every layer on its own
-    (which ``record=`` does), float64, on both CPU backends (dropout included)."""
-    model = getattr(report_models, name)()
+    (which ``record=`` does), float64, on both CPU backends (dropout included): the residual
+    CNN's block end (l2_2, its Add, l2_ap) fused, and one with Add([skip, conv]) and no ReLU."""
+    model = (_residual(conv_kwargs={"activation": None}, skip_first=True)
+             if name == "residual_linear" else getattr(report_models, name)())
     r = np.random.default_rng(3)
     x = r.random((5, 28, 28, 1))
     for layer in model.layers:  # non-zero biases, so that a bias gradient error shows

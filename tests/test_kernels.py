@@ -268,6 +268,108 @@ def test_conv2d_maxpool_float32_gives_the_two_kernels_numbers(fast, case, relu):
         assert_close(host(g), host(rf), np.float32)
 
 
+# the end of a residual block as one step: the report's (cnn_fashion_3's l2_2, add, l2_ap), odd
+# sizes, other windows, a strided convolution (the three kernels), more filters than 8
+ADD_POOL_CASES = [
+    (3, 14, 14, 9, 9, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
+    (13, 7, 7, 9, 16, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
+    (3, 9, 11, 2, 3, 3, 3, (1, 1), (0, 0, 0, 0), (3, 2)),
+    (2, 5, 6, 2, 3, 2, 2, (1, 1), (0, 1, 0, 1), (1, 1)),
+    (2, 9, 10, 3, 4, 3, 3, (2, 2), (1, 1, 1, 1), (2, 2)),
+    (10, 6, 20, 1, 9, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
+]
+
+
+def _conv_output_shape(case):
+    n, h, w, _, f, kh, kw, (sh, sw), (top, bottom, left, right), _ = case
+    return (n, (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1, f)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", ADD_POOL_CASES, ids=lambda c: "x".join(map(str, c[:7])) + f"s{c[7][0]}pool{c[9][0]}{c[9][1]}")
+def test_conv2d_add_maxpool_equals_the_reference(fast, case, relu):
+    """float64: ``pool(conv(x) + residual)`` as one step gives the reference's pooled output and
+    its four gradients (the kernel's, the bias's, dL/dx and dL/d(residual)); without dL/dx, the
+    others unchanged."""
+    K, dev, host = fast
+    n, h, w, c, f, kh, kw, strides, pads, pool = case
+    r = np.random.default_rng(sum(map(hash, case[:7])) % 2**32)
+    x, kernel, bias = (r.standard_normal(s) for s in ((n, h, w, c), (kh, kw, c, f), (f,)))
+    residual = r.standard_normal(_conv_output_shape(case))
+    ref, saved = numpy_ref.conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool,
+                                                      residual, relu)
+    got, got_saved = K.conv2d_add_maxpool_forward(dev(x), dev(kernel), dev(bias), strides, pads,
+                                                  pool, dev(residual), relu)
+    assert_close(host(got), ref, np.float64)
+    dout = r.standard_normal(ref.shape)
+    refs = numpy_ref.conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool, relu)
+    gots = K.conv2d_add_maxpool_backward(dev(dout), got_saved, dev(kernel), strides, pads, pool,
+                                         relu)
+    assert len(gots) == 4
+    for g, rf in zip(gots, refs):
+        assert_close(host(g), rf, np.float64)
+    assert np.count_nonzero(refs[3]) == dout.size  # each pooled gradient at its window's winner
+    dx, dk, db, dres = K.conv2d_add_maxpool_backward(dev(dout), got_saved, dev(kernel), strides,
+                                                     pads, pool, relu, need_dx=False)
+    assert dx is None
+    for g, rf in zip((dk, db, dres), refs[1:]):
+        assert_close(host(g), rf, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_included(fast, relu,
+                                                                                  dtype):
+    """On the residual CNN's shape, with few distinct values (many tied windows), NaN and
+    infinities in the images and the residual: the one-step forward is bit for bit the backend's
+    convolution, sum and max pooling (its winners too: the first maximum of a window wins, a
+    NaN only as its window's first value), and the backward's gradients are those of the
+    pooling's backward and the convolution's (float32 within its tolerance)."""
+    K, dev, host = fast
+    r = np.random.default_rng(5)
+    x = r.integers(-2, 3, (4, 14, 14, 9)).astype(dtype)
+    x[0, 0, 0, 0] = x[1, 5, 8, 3] = np.nan
+    x[2, 9, 2, 1] = np.inf
+    kernel = r.integers(-1, 2, (3, 3, 9, 9)).astype(dtype)
+    residual = r.integers(-2, 3, (4, 14, 14, 9)).astype(dtype)
+    residual[3, 6, 7, 4] = np.nan
+    residual[3, 0, 13, 2] = -np.inf
+    pads = (1, 1, 1, 1)
+    with np.errstate(invalid="ignore"):
+        got, saved = K.conv2d_add_maxpool_forward(dev(x), dev(kernel), None, (1, 1), pads, (2, 2),
+                                                  dev(residual), relu)
+        z, conv_saved = K.conv2d_forward(dev(x), dev(kernel), None, (1, 1), pads, relu=relu)
+        want, want_arg = K.maxpool_forward(z + dev(residual), 2, 2, 2, 2, (0, 0, 0, 0))
+    got, want, arg, want_arg = (host(a) for a in (got, want, saved[1], want_arg))
+    assert np.isnan(want).any() and (want_arg > 0).any()
+    bits = f"u{got.dtype.itemsize}"
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    np.testing.assert_array_equal(arg, want_arg)
+    # the backward, on finite images (NaN makes the loss NaN anyway)
+    x, residual = (np.where(np.isfinite(a), a, 0).astype(dtype) for a in (x, residual))
+    got, saved = K.conv2d_add_maxpool_forward(dev(x), dev(kernel), None, (1, 1), pads, (2, 2),
+                                              dev(residual), relu)
+    z, conv_saved = K.conv2d_forward(dev(x), dev(kernel), None, (1, 1), pads, relu=relu)
+    _, arg = K.maxpool_forward(z + dev(residual), 2, 2, 2, 2, (0, 0, 0, 0))
+    dout = dev(r.standard_normal(got.shape).astype(dtype))
+    ds = K.maxpool_backward(dout, arg, z.shape, 2, 2, 2, 2, (0, 0, 0, 0))
+    wants = K.conv2d_backward(ds, conv_saved, dev(kernel), (1, 1), pads,
+                              relu_output=z if relu else None) + (ds,)
+    gots = K.conv2d_add_maxpool_backward(dout, saved, dev(kernel), (1, 1), pads, (2, 2), relu)
+    for g, wt in zip(gots, wants):
+        assert_close(host(g), host(wt), dtype)
+    np.testing.assert_array_equal(host(gots[3]), host(ds))  # the same winners, the same numbers
+
+
+def test_conv2d_add_maxpool_refuses_a_residual_of_another_shape():
+    K, _, _ = _kernels("numba")
+    x, kernel = np.zeros((2, 6, 6, 1)), np.zeros((3, 3, 1, 4))
+    with pytest.raises(ValueError, match=r"conv2d_add_maxpool_forward: the residual \(2, 6, 6, "
+                                         r"1\) .* must have its shape \(2, 6, 6, 4\)"):
+        K.conv2d_add_maxpool_forward(x, kernel, None, (1, 1), (1, 1, 1, 1), (2, 2),
+                                     np.zeros((2, 6, 6, 1)))
+
+
 @pytest.mark.parametrize("change", ["pool", "pads", "kernel", "saved"])
 def test_conv2d_maxpool_backward_refuses_what_another_forward_pass_saved(change):
     """A backward call whose pool size, padding or kernel differ from the forward pass's would

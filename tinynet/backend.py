@@ -42,7 +42,8 @@ from .kernels.numpy_ref import get_array_module  # noqa: F401  (defined with the
 
 BACKENDS = ("numpy", "numba", "cupy")
 KERNELS = ("im2col", "col2im", "conv2d_forward", "conv2d_backward", "maxpool_forward",
-           "maxpool_backward", "conv2d_maxpool_forward", "conv2d_maxpool_backward")
+           "maxpool_backward", "conv2d_maxpool_forward", "conv2d_maxpool_backward",
+           "conv2d_add_maxpool_forward", "conv2d_add_maxpool_backward")
 FUSED = ("rmsprop_update", "all_finite", "softmax_cross_entropy", "argmax_hits")
 FLOATX = ("float32", "float64")
 

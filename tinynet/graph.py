@@ -9,9 +9,11 @@ that is the chain rule for a variable with several consumers.
 One optimisation changes how, never what, is computed: a Conv2D whose only reader is a
 MaxPooling2D with windows that tile its output runs *with* that pooling, as one step
 (:class:`~tinynet.layers.pooling.PooledConv`; the numba kernel never writes the convolution's
-output, four times the pooled one for 2x2 windows). The numbers are those of the two layers run
-one after the other. A forward pass asked to show a layer's output (``until``, ``record``) runs
-every layer on its own.
+output, four times the pooled one for 2x2 windows), and so does the end of a residual block, a
+Conv2D whose output only an Add reads, the Add read only by such a pooling (``pool(conv(x) +
+r)``, a step of two inputs). The numbers are those of the layers run one after the other (the
+weights' gradients up to the order of the additions). A forward pass asked to show a layer's
+output (``until``, ``record``) runs every layer on its own.
 """
 from .layers.base import InputLayer, Tensor
 from .layers.pooling import PooledConv
@@ -107,15 +109,25 @@ class Graph:
 
     def steps(self):
         """The steps of a plain forward pass: the layers in order, each Conv2D read only by a
-        MaxPooling2D that tiles it taken with that pooling as one :class:`PooledConv` (decided at
-        each pass: a layer changed on the object since is run on its own)."""
+        MaxPooling2D that tiles it taken with that pooling as one :class:`PooledConv`, and so is
+        a Conv2D read only by an Add of two inputs that only such a pooling reads (the end of a
+        residual block), the step then taking the Add's place (decided at each pass: a layer
+        changed on the object since is run on its own)."""
         steps = []
         for layer in self.order:
-            conv = layer.inbound[0].layer if len(layer.inbound) == 1 else None
-            if conv is not None and self.consumers[conv] == 1 and PooledConv.fits(conv, layer):
-                steps[steps.index(conv)] = PooledConv(conv, layer)
-            else:
+            before = layer.inbound[0].layer if len(layer.inbound) == 1 else None
+            if before is None or self.consumers[before] != 1:
                 steps.append(layer)
+            elif PooledConv.fits(before, layer):
+                steps[steps.index(before)] = PooledConv(before, layer)
+            else:
+                conv = next((t.layer for t in before.inbound if self.consumers[t.layer] == 1
+                             and PooledConv.fits(t.layer, layer, add=before)), None)
+                if conv is None:
+                    steps.append(layer)
+                else:  # after both of the Add's inputs, as the Add was
+                    steps.remove(conv)
+                    steps[steps.index(before)] = PooledConv(conv, layer, add=before)
         return steps
 
     def forward(self, x, training=False, until=None, logits=False, record=None, keep=True):

@@ -192,6 +192,21 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
                                              pool_backward=maxpool_backward)
 
 
+def conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, residual, relu=False):
+    """Same as :func:`numpy_ref.conv2d_add_maxpool_forward`, with this module's kernels."""
+    return numpy_ref.conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size,
+                                                residual, relu, conv=conv2d_forward,
+                                                pool=maxpool_forward)
+
+
+def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
+                                need_dx=True):
+    """Same as :func:`numpy_ref.conv2d_add_maxpool_backward`, with this module's kernels."""
+    return numpy_ref.conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
+                                                 relu, need_dx, conv_backward=conv2d_backward,
+                                                 pool_backward=maxpool_backward)
+
+
 def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered, keep=None):
     """``optimizers.RMSprop.update`` as one CUDA kernel (instead of about ten array operations).
     ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off; ``keep``

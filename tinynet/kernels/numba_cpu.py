@@ -32,12 +32,15 @@ the same grid (:func:`_tap_dots`). The sums are the
 same as the reference's up to the order of the additions (float rounding only).
 
 A stride-1 convolution read only by a max pooling with tiling windows (in the report's CNNs,
-every convolution but the residual block's two) runs with it as one kernel,
+every convolution but the residual block's first) runs with it as one kernel,
 :func:`conv2d_maxpool_forward`: each group's convolution is pooled while it is
 still on its grid, in cache, so that only the pooled output and each window's winner reach memory
 (a quarter of the convolution's output). 2x2 windows are compared 8 windows x 8 filters at a time
 in vectors (:func:`_pooled_blocks`) where a row has at least 8 windows and there are at least 8
-filters.
+filters. At the end of a residual block, ``pool(relu(conv(x)) + r)``
+(:func:`conv2d_add_maxpool_forward`), each group's ``relu(z)`` is written as NHWC images into a
+buffer the size of the group, still in cache, and pooled from there with ``r`` added
+(:func:`_add_maxpool`); each window keeps its winner's ``relu(z)``, the ReLU's backward.
 
 Its backward pass works from the winners alone (:func:`_conv_pool_backward_s1`): the gradient
 that max pooling passes back, ``dz``, is 0 everywhere but at one position of each window (and
@@ -50,9 +53,9 @@ NHWC image. Those rows are updated by hand-written vector code (LLVM IR)
 filter's winners; numba's own loops kept them in memory (a load and a store per FMA), which made
 earlier versions of this idea slower than the dense loops.
 
-An unpooled convolution can get a gradient that is mostly zeros too: the residual CNN's l2_2 is
-read by an ``Add`` whose sum a max pooling reads (a gradient at one position in four), and a ReLU
-that is off at most positions zeroes the rest. :func:`conv2d_backward` counts the non-zero
+An unpooled convolution can get a gradient that is mostly zeros too: one read by an ``Add`` whose
+sum a max pooling reads, when they do not run as one step (a gradient at one position in four),
+or one behind a ReLU that is off at most positions. :func:`conv2d_backward` counts the non-zero
 gradients and, where listing every position costs less than the dense loops would spend on the
 zeros (:func:`_winners_pay`), runs the same backward from the winners, each position a window of
 one.
@@ -250,7 +253,8 @@ def _tail(offs):
 
 
 @njit(parallel=True, cache=True, fastmath=_FMA)
-def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, ph, pw, out, arg):
+def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, ph, pw, out, arg,
+                     res, won):
     """Stride-1 convolution of ``x`` (N, H, W, C), see the module doc, with its ReLU when
     ``relu``, and max pooling over ``(ph, pw)`` windows that tile the image.
 
@@ -263,6 +267,16 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
     pooling of ReLU's output would (all its values are 0 after the ReLU): the gradient that
     reaches the convolution is 0 there either way (unless the incoming gradient is NaN or
     infinite: ``0 * NaN`` lands on another pixel, and training stops on it anyway).
+
+    ``res`` not empty: a residual block's ``Add`` between the activation and the pooling, which
+    then pools ``relu(z) + res`` (``res`` of the convolution's shape; any windows, 1x1 included),
+    from the group's ``relu(z)`` written as NHWC images into a buffer of the group's size
+    (:func:`_add_maxpool`); ``won`` (the pooled shape) receives each winner's ``relu(z)``, whose
+    sign is the ReLU's backward (with no residual that is the pooled output itself, and ``won``
+    is not written). On the residual CNN's l2_2 (14x14x9, 3x3, batch 128, two threads): 0.43 ms
+    against 0.50-0.56 for the convolution, NumPy's sum and ``maxpool_forward``; pooling on the
+    grid, filters outermost, as the loop below does, took 0.2 ms more than the ReLU, the sum and
+    the pooling in NHWC.
     """
     n_img = x.shape[0]
     _, po_n, qo_n, f_out = out.shape
@@ -276,6 +290,13 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
         n0 = g * group
         nb = min(group, n_img - n0)
         acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, ph * po_n)
+        if res.shape[0] > 0:  # the group's relu(z) as NHWC images (in cache), then the pooling
+            z = np.empty((nb, ph * po_n, pw * qo_n, f_out), x.dtype)
+            for b in range(nb):
+                _to_image(z[b], acc, b * size, wp, relu)
+            _add_maxpool(z, res[n0:n0 + nb], ph, pw, out[n0:n0 + nb], arg[n0:n0 + nb],
+                         won[n0:n0 + nb])
+            continue
         if ph == 1 and pw == 1:  # the convolution's output itself
             for b in range(nb):
                 _to_image(out[n0 + b], acc, b * size, wp, relu)
@@ -339,6 +360,61 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
                             best = zero if best <= zero else best
                         orow[qo, f] = best
                         arow[qo, f] = k
+
+
+@njit(cache=True)
+def _add_maxpool(z, res, ph, pw, out, arg, won):
+    """Max pooling of ``z + res`` over ``(ph, pw)`` windows that tile ``z`` (N, H, W, C): the
+    pooled sums into ``out``, each window's winner into ``arg`` (``i*pw + j``, the first maximum
+    in row-major order, as ``maxpool_forward``) and the winner's ``z`` into ``won``. ``res`` may
+    have more rows and columns than ``z`` (those no window covers are not read). Channels
+    innermost, in order: 2x2 windows of 14x14x9 images, batch 128, two threads (in a loop over
+    the images, measured alone): 0.105 ms against 0.174 for NumPy's sum and then
+    ``maxpool_forward``. Pooling on the convolution's grid instead, filters outermost, made the
+    residual CNN's whole step (l2_2, the Add, the pooling) 0.6 ms against 0.43."""
+    n_img, po_n, qo_n, c_n = out.shape
+    for n in range(n_img):
+        for po in range(po_n):
+            o, g, w = out[n, po], arg[n, po], won[n, po]
+            if ph == 2 and pw == 2:  # the report's pooling: four candidates, no branch
+                z0, z1, r0, r1 = z[n, 2 * po], z[n, 2 * po + 1], res[n, 2 * po], res[n, 2 * po + 1]
+                for qo in range(qo_n):
+                    for c in range(c_n):
+                        v = z0[2 * qo, c]
+                        best, kept, k = v + r0[2 * qo, c], v, 0
+                        v = z0[2 * qo + 1, c]
+                        s = v + r0[2 * qo + 1, c]
+                        better = s > best  # strictly greater: the first maximum wins
+                        k = 1 if better else k
+                        kept = v if better else kept
+                        best = s if better else best
+                        v = z1[2 * qo, c]
+                        s = v + r1[2 * qo, c]
+                        better = s > best
+                        k = 2 if better else k
+                        kept = v if better else kept
+                        best = s if better else best
+                        v = z1[2 * qo + 1, c]
+                        s = v + r1[2 * qo + 1, c]
+                        better = s > best
+                        k = 3 if better else k
+                        kept = v if better else kept
+                        best = s if better else best
+                        o[qo, c], g[qo, c], w[qo, c] = best, k, kept
+                continue
+            for qo in range(qo_n):
+                for c in range(c_n):
+                    v = z[n, po * ph, qo * pw, c]
+                    best, kept, k = v + res[n, po * ph, qo * pw, c], v, 0
+                    for i in range(ph):
+                        for j in range(pw):
+                            v = z[n, po * ph + i, qo * pw + j, c]
+                            s = v + res[n, po * ph + i, qo * pw + j, c]
+                            better = s > best
+                            k = i * pw + j if better else k
+                            kept = v if better else kept
+                            best = s if better else best
+                    o[qo, c], g[qo, c], w[qo, c] = best, k, kept
 
 
 @njit(cache=True)
@@ -1798,7 +1874,8 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
         return z.reshape(n, oh, ow, f), (x, cols)
     (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
     out = np.empty((n, oh, ow, f), dtype=dtype)
-    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, 1, 1, out, _NO_WINNERS)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, 1, 1, out, _NO_WINNERS, out[:0],
+                     out[:0])
     return out, (x, None)
 
 
@@ -1891,10 +1968,11 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
     Per output position and filter, the dense loops do ``kh*kw*c`` taps; the winners' path
     WINNERS_WINDOW_TAPS plus, for a non-zero gradient, WINNERS_FLOAT_TAPS for each float of its
     ``kh`` kernel rows in whole vectors, each measured with ``dL/dx`` and without (see
-    WINNERS_WINDOW_TAPS). In training the residual CNN's l2_2 (3x3x9) gets 0.16 of non-zero
-    gradients and gains a third from the winners (0.54 against 0.79 ms on an AVX2 machine); its
-    l2 (5x5x9) gets about 0.6, at break-even on an AVX2 machine, and takes the dense loops with
-    AVX-512 (measured at 0.55 of non-zero gradients: 1.41 against 1.77 ms)."""
+    WINNERS_WINDOW_TAPS). Run on its own (not as one step with its Add and pooling), the residual
+    CNN's l2_2 (3x3x9) got 0.16 of non-zero gradients in training and gained a third from the
+    winners (0.54 against 0.79 ms on an AVX2 machine); its l2 (5x5x9) gets about 0.6, at
+    break-even on an AVX2 machine, and takes the dense loops with AVX-512 (measured at 0.55 of
+    non-zero gradients: 1.41 against 1.77 ms)."""
     kh, kw, c, _ = kernel_shape
     window = WINNERS_WINDOW_TAPS[bool(need_dx)]
     if dout.size == 0 or window >= kh * kw * c:  # the dense loops win even with no winner
@@ -1924,23 +2002,49 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False
     (:func:`_conv_forward_s1` with pooling): the convolution's output is never written out, only
     the pooled output and each window's winner. Other strides run the two kernels.
     """
-    _require_float("conv2d_maxpool_forward", x, kernel, bias)
-    (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_maxpool_forward")
-    if (sh, sw) != (1, 1):
-        return numpy_ref.conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu,
-                                                conv=conv2d_forward, pool=maxpool_forward)
+    return _conv_pool_forward("conv2d_maxpool_forward", x, kernel, bias, strides, pads,
+                              pool_size, None, relu)
+
+
+def conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, residual, relu=False):
+    """Same as :func:`numpy_ref.conv2d_add_maxpool_forward`: ``(pooled, saved)``, the pooling of
+    ``relu(conv(x)) + residual`` in the one pass of :func:`conv2d_maxpool_forward` (neither the
+    convolution's output nor the sum is written out)."""
+    return _conv_pool_forward("conv2d_add_maxpool_forward", x, kernel, bias, strides, pads,
+                              pool_size, residual, relu)
+
+
+def _conv_pool_forward(what, x, kernel, bias, strides, pads, pool_size, residual, relu):
+    arrays = (x, kernel, bias) if residual is None else (x, kernel, bias, residual)
+    _require_float(what, *arrays)
+    (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, what)
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
-    oh, ow = _out_hw(h, w, kh, kw, 1, 1, pads, "conv2d_maxpool_forward")
-    ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, "conv2d_maxpool_forward")
+    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, what)
+    ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, what)
+    if residual is not None and tuple(residual.shape) != (n, oh, ow, f):
+        raise ValueError(f"{what}: the residual {tuple(residual.shape)} is added to the "
+                         f"convolution's output, so it must have its shape {(n, oh, ow, f)}")
+    if (sh, sw) != (1, 1):
+        if residual is None:
+            return numpy_ref.conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size,
+                                                    relu, conv=conv2d_forward,
+                                                    pool=maxpool_forward)
+        return numpy_ref.conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size,
+                                                    residual, relu, conv=conv2d_forward,
+                                                    pool=maxpool_forward)
     dtype = np.result_type(x.dtype, kernel.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
     out = np.empty((n, po, qo, f), dtype=dtype)
     # 1x1 windows: the convolution itself, every window's winner its one element
     arg = (np.zeros if (ph, pw) == (1, 1) else np.empty)((n, po, qo, f), dtype=np.int32)
-    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, ph, pw, out, arg)
-    return out, (x, arg, out)
+    if residual is None:
+        res, won = out[:0], out  # each winner's relu(z): the pooled output itself
+    else:
+        res, won = np.ascontiguousarray(residual, dtype=dtype), np.empty_like(out)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, ph, pw, out, arg, res, won)
+    return out, (x, arg, won)
 
 
 def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
@@ -1955,25 +2059,52 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
         return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
                                                  relu, need_dx, conv_backward=conv2d_backward,
                                                  pool_backward=maxpool_backward)
-    what = "conv2d_maxpool_backward"
+    return _conv_pool_backward("conv2d_maxpool_backward", dout, saved, kernel, pads, pool_size,
+                               relu, need_dx)[:3]
+
+
+def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
+                                need_dx=True):
+    """Same as :func:`numpy_ref.conv2d_add_maxpool_backward`: ``(dx, dkernel, dbias,
+    dresidual)``; the convolution's gradients from the winners, as
+    :func:`conv2d_maxpool_backward`'s, and ``dresidual`` the pooling's backward."""
+    if _ints(*strides) != (1, 1):
+        return numpy_ref.conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads,
+                                                     pool_size, relu, need_dx,
+                                                     conv_backward=conv2d_backward,
+                                                     pool_backward=maxpool_backward)
+    return _conv_pool_backward("conv2d_add_maxpool_backward", dout, saved, kernel, pads,
+                               pool_size, relu, need_dx, residual=True)
+
+
+def _conv_pool_backward(what, dout, saved, kernel, pads, pool_size, relu, need_dx,
+                        residual=False):
+    """The stride-1 backward of :func:`_conv_pool_forward`: ``(dx, dkernel, dbias)``, and
+    ``dL/d(residual)`` (the pooling's backward: each gradient to its window's winner) when
+    ``residual``."""
     if not (isinstance(saved, tuple) and len(saved) == 3):
-        raise ValueError(f"{what}: saved must be the second result of conv2d_maxpool_forward")
-    x, arg, y = saved
+        raise ValueError(f"{what}: saved must be the second result of "
+                         f"{what.replace('backward', 'forward')}")
+    x, arg, won = saved
     _require_float(what, dout, x, kernel)
-    _, pads = _check_conv(x, kernel, None, strides, pads, what)
+    _, pads = _check_conv(x, kernel, None, (1, 1), pads, what)
     kh, kw, _, f = kernel.shape
     oh, ow = _out_hw(x.shape[1], x.shape[2], kh, kw, 1, 1, pads, what)
     ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, what)
     expected = (x.shape[0], po, qo, f)
     # saved by a forward pass with this kernel, padding and pool size? (else the compiled loop
     # would place gradients outside its grid)
-    if (tuple(y.shape) != expected or tuple(arg.shape) != expected or arg.dtype != np.int32
+    if (tuple(won.shape) != expected or tuple(arg.shape) != expected or arg.dtype != np.int32
             or (arg.size and not 0 <= int(arg.min()) <= int(arg.max()) < ph * pw)):
-        raise ValueError(f"{what}: what was saved (pooled output {tuple(y.shape)}) does not come "
-                         f"from a forward pass with kernel {tuple(kernel.shape)}, pads {pads} and "
-                         f"pool {(ph, pw)} (expected {expected})")
+        raise ValueError(f"{what}: what was saved (pooled output {tuple(won.shape)}) does not "
+                         f"come from a forward pass with kernel {tuple(kernel.shape)}, pads "
+                         f"{pads} and pool {(ph, pw)} (expected {expected})")
     _check_dout(dout, expected, what)
-    return _backward_from_winners(dout, y, arg, relu, x, kernel, pads, (ph, pw), need_dx)
+    grads = _backward_from_winners(dout, won, arg, relu, x, kernel, pads, (ph, pw), need_dx)
+    if not residual:
+        return grads
+    return grads + (maxpool_backward(dout, arg, (x.shape[0], oh, ow, f), ph, pw, ph, pw,
+                                     (0, 0, 0, 0)),)
 
 
 def _backward_from_winners(dout, y, arg, relu, x, kernel, pads, pool_size, need_dx):

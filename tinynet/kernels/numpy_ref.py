@@ -168,10 +168,8 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False
     a compiled version computes it in one pass, without writing the convolution's output, which
     is ``ph*pw`` times larger than the pooled one.
     """
-    y, conv_saved = conv(x, kernel, bias, strides, pads, relu=relu)
-    ph, pw = pool_size
-    out, arg = pool(y, ph, pw, ph, pw, (0, 0, 0, 0))
-    return out, (conv_saved, y, arg)
+    return conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, None, relu,
+                                      conv, pool)
 
 
 def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
@@ -179,11 +177,38 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
                             pool_backward=maxpool_backward):
     """Gradients of :func:`conv2d_maxpool_forward`: ``(dx, dkernel, dbias)``: the pooling's
     backward (each gradient to its window's winner), then the convolution's."""
+    return conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu,
+                                       need_dx, conv_backward, pool_backward)[:3]
+
+
+def conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, residual, relu=False,
+                               conv=conv2d_forward, pool=maxpool_forward):
+    """The end of a residual block as one step: ``pooled = maxpool(a(conv(x)) + residual)``,
+    ``a`` the ReLU when ``relu``, ``residual`` of the convolution's output shape (the skip
+    connection), the pooling as in :func:`conv2d_maxpool_forward` (``residual=None``: that
+    function, no addition). Returns ``(pooled, saved)``.
+
+    The model runs a Conv2D read only by an ``Add`` of two inputs, itself read only by such a
+    MaxPooling2D, as this one step; here it is the three operations one after the other."""
+    y, conv_saved = conv(x, kernel, bias, strides, pads, relu=relu)
+    ph, pw = pool_size
+    out, arg = pool(y if residual is None else y + residual, ph, pw, ph, pw, (0, 0, 0, 0))
+    return out, (conv_saved, y, arg)
+
+
+def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
+                                need_dx=True, conv_backward=conv2d_backward,
+                                pool_backward=maxpool_backward):
+    """Gradients of :func:`conv2d_add_maxpool_forward`: ``(dx, dkernel, dbias, dresidual)``.
+    The pooling's backward gives ``ds`` = dL/d(the sum), each gradient at its window's winner;
+    an addition passes its gradient to both terms, so ``dresidual = ds``, and the convolution's
+    backward runs on ``ds`` (through the ReLU: ``ds * [y > 0]``)."""
     conv_saved, y, arg = saved
     ph, pw = pool_size
-    dy = pool_backward(dout, arg, y.shape, ph, pw, ph, pw, (0, 0, 0, 0))
-    return conv_backward(dy, conv_saved, kernel, strides, pads,
-                         relu_output=y if relu else None, need_dx=need_dx)
+    ds = pool_backward(dout, arg, y.shape, ph, pw, ph, pw, (0, 0, 0, 0))
+    dx, dkernel, dbias = conv_backward(ds, conv_saved, kernel, strides, pads,
+                                       relu_output=y if relu else None, need_dx=need_dx)
+    return dx, dkernel, dbias, ds
 
 
 def all_finite(arrays):

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import backend
 from ..shapes import fmt_shape, padding_amounts, pair
-from .base import Layer, checked_gradient
+from .base import Layer, as_float, checked_gradient
 
 
 def check_padding(padding, owner):
@@ -126,32 +126,54 @@ class Conv2D(Layer):
         return dx
 
     # ---- run with the max pooling that reads it (see pooling.PooledConv) ---------------------
-    def forward_pooled(self, x, pool, training=False):
+    def forward_pooled(self, x, pool, training=False, add=None, residual=None):
         """``pool(self(x))`` in one step, for a MaxPooling2D ``pool`` whose windows tile this
         layer's output: ``y[n, i, j, f] = max over window (i, j) of a(z[n, ., ., f])``, ``a`` this
         layer's activation (ReLU or none). At stride 1 the numba kernel computes it without
         writing ``z`` out:
         it keeps the pooled output and each window's winner. The gradient reaches ``z`` at the
-        winners only (times ``[y > 0]`` for the ReLU; the rest of ``dz`` is 0), and the numba
-        backward pass of a stride-1 convolution computes from the winners alone."""
+        winners only (times ``[a(z) > 0]`` for the ReLU; the rest of ``dz`` is 0), and the numba
+        backward pass of a stride-1 convolution computes from the winners alone.
+
+        With the ``Add`` layer ``add`` of a residual block between the two (``residual``: its
+        other input, of this layer's output shape), the step is ``pool(add([self(x),
+        residual]))``: the windows' candidates are ``a(z) + residual``, and the backward also
+        gives dL/d(residual), the pooling's gradient (an addition passes it on to both terms)."""
         x = self._check_input(x)
         if not pool.built:
             pool.build(self.output_shape)
-        self._y = pool._y = None  # neither layer's own pass ran: their backward would refuse
-        self._pass = pool._pass = None
+        for layer in (self, pool) + ((add,) if add is not None else ()):
+            # none of the layers' own passes ran: their backward would refuse
+            layer._y = layer._pass = None
+        if add is not None:
+            residual = as_float(residual, self.dtype)
+            if tuple(residual.shape) != (x.shape[0],) + tuple(self.output_shape):
+                raise ValueError(f"layer '{add.name}' adds the output of '{self.name}', "
+                                 f"{fmt_shape(self.output_shape)}, and an input of shape "
+                                 f"{fmt_shape(residual.shape[1:])} for a batch of "
+                                 f"{residual.shape[0]} (against {x.shape[0]}): they must match")
         bias = self.bias if self.use_bias else None
-        self._pool = pool.pool_size
+        self._pool, self._residual = pool.pool_size, add is not None
         self._kernels = backend.kernels()
-        y, self._saved = self._kernels.conv2d_maxpool_forward(
-            x, self.kernel, bias, self.strides, self.pads, self._pool,
-            relu=self.activation == "relu")
+        relu = self.activation == "relu"
+        if add is None:
+            y, self._saved = self._kernels.conv2d_maxpool_forward(
+                x, self.kernel, bias, self.strides, self.pads, self._pool, relu=relu)
+        else:
+            y, self._saved = self._kernels.conv2d_add_maxpool_forward(
+                x, self.kernel, bias, self.strides, self.pads, self._pool, residual, relu=relu)
         self._pooled = y
         return y
 
     def backward_pooled(self, dy, need_input_grad=True):
-        """dL/d(input) from ``dy`` = dL/d(the pooled output of :meth:`forward_pooled`)."""
+        """dL/d(input) from ``dy`` = dL/d(the pooled output of :meth:`forward_pooled`); with a
+        residual, ``[dL/d(input), dL/d(residual)]``."""
         dy = checked_gradient(dy, self._pooled, f"layer '{self.name}' with its max pooling")
-        return self._gradients(*self._kernels.conv2d_maxpool_backward(
-            dy, self._saved, self.kernel, self.strides, self.pads, self._pool,
-            relu=self.activation == "relu", need_dx=need_input_grad))
-
+        args = (dy, self._saved, self.kernel, self.strides, self.pads, self._pool)
+        relu = self.activation == "relu"
+        if not self._residual:
+            return self._gradients(*self._kernels.conv2d_maxpool_backward(
+                *args, relu=relu, need_dx=need_input_grad))
+        dx, dkernel, dbias, dresidual = self._kernels.conv2d_add_maxpool_backward(
+            *args, relu=relu, need_dx=need_input_grad)
+        return [self._gradients(dx, dkernel, dbias), dresidual]

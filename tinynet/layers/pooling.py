@@ -11,12 +11,14 @@ MaxPooling2D, the practical work's; shapes: input ``x`` (N, H, W, C), output (N,
 On ties the first maximum in row-major order wins, as in TensorFlow; overlapping windows
 (strides smaller than the pool) add their contributions. The backend's ``maxpool_forward`` /
 ``maxpool_backward`` kernels do the work (``kernels/numpy_ref.py`` is the readable version).
-:class:`PooledConv` is a Conv2D and the MaxPooling2D that alone reads it, run as one step.
+:class:`PooledConv` is a Conv2D and the MaxPooling2D that alone reads it, run as one step (with
+the Add of a residual block between them, where there is one).
 """
 from .. import backend
 from ..shapes import pair
 from .base import Layer
 from .conv import Conv2D, check_padding, window_geometry
+from .merge import Add
 
 
 class _Pooling2D(Layer):
@@ -139,31 +141,42 @@ class GlobalAveragePooling2D(Layer):
 
 
 class PooledConv:
-    """A Conv2D and the MaxPooling2D that alone reads it, as one step of a model's graph.
+    """A Conv2D and the MaxPooling2D that alone reads it, as one step of a model's graph; or, at
+    the end of a residual block, a Conv2D read only by an ``Add`` of two inputs that only the
+    MaxPooling2D reads (``add``): ``pool(conv(x) + r)``.
 
-    To the graph it is one more layer: its input is the convolution's, its output (and name) the
-    pooling's, its weights the convolution's. It runs :meth:`Conv2D.forward_pooled` and
-    :meth:`Conv2D.backward_pooled`, which give the numbers of the two layers run one after the
-    other while the compiled kernel never writes the convolution's output, ``ph*pw`` times the
-    pooled one (the graph builds the pair where :meth:`fits` says it may).
+    To the graph it is one more layer: its inputs are the convolution's (and the Add's other
+    input ``r``), its output (and name) the pooling's, its weights the convolution's. It runs
+    :meth:`Conv2D.forward_pooled` and :meth:`Conv2D.backward_pooled`, which give the numbers of
+    the layers run one after the other while the compiled kernel never writes the convolution's
+    output (nor the sum), ``ph*pw`` times the pooled one (the graph builds the step where
+    :meth:`fits` says it may).
     """
 
-    def __init__(self, conv, pool):
-        self.conv, self.pool = conv, pool
+    def __init__(self, conv, pool, add=None):
+        self.conv, self.pool, self.add = conv, pool, add
         self.name = pool.name
-        self.inbound = conv.inbound
+        self.inbound = list(conv.inbound)
+        if add is not None:  # the skip connection: the Add's input that is not the convolution
+            self.inbound += [t for t in add.inbound if t.layer is not conv]
 
     @staticmethod
-    def fits(conv, pool):
-        """Whether ``pool`` can run with ``conv``: exactly a Conv2D (not a subclass, nothing
-        replaced on the object) with a ReLU or no activation, then exactly a MaxPooling2D whose
-        windows tile the image (strides equal to the pool size, ``padding="valid"``), as the
-        report's ``MaxPooling2D(2)``."""
-        untouched = not ({"forward", "backward", "_forward", "_backward"}
-                         & (vars(conv).keys() | vars(pool).keys()))
+    def fits(conv, pool, add=None):
+        """Whether ``pool`` can run with ``conv`` (and ``add`` between them): exactly a Conv2D
+        (not a subclass, nothing replaced on the object) with a ReLU or no activation, then
+        exactly a MaxPooling2D whose windows tile the image (strides equal to the pool size,
+        ``padding="valid"``), as the report's ``MaxPooling2D(2)``; ``add`` exactly an Add of the
+        convolution and one other input. (That each layer has no other reader is the graph's to
+        check.)"""
+        layers = (conv, pool) if add is None else (conv, pool, add)
+        untouched = not any({"forward", "backward", "_forward", "_backward"} & vars(layer).keys()
+                            for layer in layers)
         return (type(conv) is Conv2D and type(pool) is MaxPooling2D and untouched
                 and conv.activation in conv.fused_activations + ("linear",)
-                and tuple(pool.strides) == tuple(pool.pool_size) and pool.padding == "valid")
+                and tuple(pool.strides) == tuple(pool.pool_size) and pool.padding == "valid"
+                and (add is None or (type(add) is Add and add.activation == "linear"
+                                     and len(add.inbound) == 2
+                                     and [t.layer for t in add.inbound].count(conv) == 1)))
 
     @property
     def params(self):
@@ -171,10 +184,16 @@ class PooledConv:
 
     @property
     def input_shape(self):
-        return self.conv.input_shape
+        if self.add is None:
+            return self.conv.input_shape
+        return [self.conv.input_shape, self.conv.output_shape]
 
     def forward(self, x, training=False, activate=True):
-        return self.conv.forward_pooled(x, self.pool, training=training)
+        if self.add is None:
+            return self.conv.forward_pooled(x, self.pool, training=training)
+        x, residual = x
+        return self.conv.forward_pooled(x, self.pool, training=training, add=self.add,
+                                        residual=residual)
 
     def backward(self, grad_output, need_input_grad=True):
         return self.conv.backward_pooled(grad_output, need_input_grad=need_input_grad)
