@@ -63,11 +63,11 @@ def test_which_pairs_are_fused(conv_kwargs, pool_kwargs, second_reader, fused):
 
 
 def _residual(conv_kwargs=None, pool_kwargs=None, skip_first=False, third=False,
-              reader=None):
-    """``pool(c(s) + s)`` on 28x28x1 images, ``s`` a convolution of the input (``skip_first``:
-    ``Add([s, c])``; ``third``: a third input to the Add; ``reader``: "add" or "c", whose output
-    another layer reads too), then Flatten and Dense(10)."""
-    x = layers.Input((28, 28, 1))
+              reader=None, size=28):
+    """``pool(c(s) + s)`` on ``size`` x ``size`` x 1 images, ``s`` a convolution of the input
+    (``skip_first``: ``Add([s, c])``; ``third``: a third input to the Add; ``reader``: "add" or
+    "c", whose output another layer reads too), then Flatten and Dense(10)."""
+    x = layers.Input((size, size, 1))
     s = layers.Conv2D(4, 3, padding="same", activation="relu", name="s")(x)
     c = layers.Conv2D(4, 3, padding="same", name="c",
                       **{"activation": "relu", **(conv_kwargs or {})})(s)
@@ -105,25 +105,57 @@ def test_which_residual_block_ends_are_fused(kwargs, fused):
         assert "a" in {s.name for s in steps}
 
 
-def test_a_patched_add_runs_its_own_code():
+@pytest.mark.parametrize("name", ["a", "p"])
+def test_a_patched_add_or_pooling_runs_its_own_code(name):
     model = _residual()
-    add = model.get_layer("a")
+    layer = model.get_layer(name)
     calls = []
-    original = add.forward
-    add.forward = lambda *a, **k: calls.append("patched") or original(*a, **k)
+    original = layer.forward
+    layer.forward = lambda *a, **k: calls.append("patched") or original(*a, **k)
     model.predict(np.zeros((1, 28, 28, 1), np.float32), verbose=0)
     assert calls == ["patched"] and ("c", "p") not in fused_names(model)
 
 
-@pytest.mark.parametrize("name", ["cnn_digits", "cnn_fashion_3", "residual_linear"])
+def test_a_residual_step_reading_the_model_input_skips_its_dx_not_the_skip_gradient(
+        float64_backend, monkeypatch):
+    """``pool(c(x) + s(x))``: in training (no dL/dx of the model's input) the one step computes no
+    dL/dx for its convolution, whose input is the data, but still hands the skip connection its
+    gradient: ``s`` gets the weights' gradients of the layer-by-layer pass."""
+    x = layers.Input((8, 8, 1))
+    s = layers.Conv2D(2, 3, padding="same", name="s")(x)
+    c = layers.Conv2D(2, 3, padding="same", activation="relu", name="c")(x)
+    p = layers.MaxPooling2D(2, name="p")(layers.Add(name="a")([c, s]))
+    model = Model(x, layers.Dense(3)(layers.Flatten()(p)))
+    kernels = backend.kernels()
+    asked = []
+    original = kernels.conv2d_add_maxpool_backward
+    monkeypatch.setattr(kernels, "conv2d_add_maxpool_backward",
+                        lambda *a, **k: asked.append(k["need_dx"]) or original(*a, **k))
+    r = np.random.default_rng(2)
+    images, dy = r.standard_normal((4, 8, 8, 1)), r.standard_normal((4, 3))
+    model.graph.forward(images, training=True)
+    assert model.graph.backward(dy, need_input_grad=False) is None
+    assert asked == [False] and ("c", "p") in fused_names(model)
+    fused = [g.copy() for g in model.grads]
+    model.graph.forward(images, training=True, record={})
+    model.graph.backward(dy, record={})
+    for g, h in zip(fused, model.grads):
+        np.testing.assert_allclose(g, h, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cnn_digits", "cnn_fashion_3", "residual_linear",
+                                  "residual_odd"])
 def test_fused_passes_give_the_layer_by_layer_numbers(float64_backend, name):
     """The same output, weight gradients and input gradient as running every layer on its own
     (which ``record=`` does), float64, on both CPU backends (dropout included): the residual
-    CNN's block end (l2_2, its Add, l2_ap) fused, and one with Add([skip, conv]) and no ReLU."""
-    model = (_residual(conv_kwargs={"activation": None}, skip_first=True)
-             if name == "residual_linear" else getattr(report_models, name)())
+    CNN's block end (l2_2, its Add, l2_ap) fused, one with Add([skip, conv]) and no ReLU, and
+    one on 27x27 images (the pooling leaves the last row and column out)."""
+    model = {"residual_linear": lambda: _residual(conv_kwargs={"activation": None},
+                                                  skip_first=True),
+             "residual_odd": lambda: _residual(size=27)}.get(
+        name, getattr(report_models, name, None))()
     r = np.random.default_rng(3)
-    x = r.random((5, 28, 28, 1))
+    x = r.random((5,) + model.input_shape[1:])
     for layer in model.layers:  # non-zero biases, so that a bias gradient error shows
         if layer.params and len(layer.params) > 1:
             layer.params[1][...] = r.standard_normal(layer.params[1].shape) * 0.1

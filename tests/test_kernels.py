@@ -361,8 +361,10 @@ def test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_include
     np.testing.assert_array_equal(host(gots[3]), host(ds))  # the same winners, the same numbers
 
 
-def test_conv2d_add_maxpool_refuses_a_residual_of_another_shape():
-    K, _, _ = _kernels("numba")
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_conv2d_add_maxpool_refuses_a_residual_of_another_shape(name):
+    """One channel would broadcast over the four filters: refused, not added to each."""
+    K = numpy_ref if name == "numpy" else _kernels("numba")[0]
     x, kernel = np.zeros((2, 6, 6, 1)), np.zeros((3, 3, 1, 4))
     with pytest.raises(ValueError, match=r"conv2d_add_maxpool_forward: the residual \(2, 6, 6, "
                                          r"1\) .* must have its shape \(2, 6, 6, 4\)"):

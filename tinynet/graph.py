@@ -206,7 +206,12 @@ class Graph:
             wanted = need_input_grad or any(before[t.layer] for t in layer.inbound)
             if not (wanted or (layer.params and id(_runner(layer)) not in frozen)):
                 continue
-            dx = layer.backward(g, need_input_grad=wanted)
+            first = wanted
+            if isinstance(layer, PooledConv) and layer.add is not None:
+                # it always gives dL/d(residual) (the pooling's backward, cheap); dL/d(its
+                # convolution's input) only where that is wanted
+                first = need_input_grad or before[layer.inbound[0].layer]
+            dx = layer.backward(g, need_input_grad=first)
             if not wanted:
                 continue
             grads = list(dx) if isinstance(dx, (list, tuple)) else [dx]

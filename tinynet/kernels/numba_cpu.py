@@ -2022,9 +2022,8 @@ def _conv_pool_forward(what, x, kernel, bias, strides, pads, pool_size, residual
     n, h, w, _ = x.shape
     oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, what)
     ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, what)
-    if residual is not None and tuple(residual.shape) != (n, oh, ow, f):
-        raise ValueError(f"{what}: the residual {tuple(residual.shape)} is added to the "
-                         f"convolution's output, so it must have its shape {(n, oh, ow, f)}")
+    if residual is not None:
+        numpy_ref.check_residual(residual, (n, oh, ow, f), what)
     if (sh, sw) != (1, 1):
         if residual is None:
             return numpy_ref.conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size,
@@ -2096,9 +2095,9 @@ def _conv_pool_backward(what, dout, saved, kernel, pads, pool_size, relu, need_d
     # would place gradients outside its grid)
     if (tuple(won.shape) != expected or tuple(arg.shape) != expected or arg.dtype != np.int32
             or (arg.size and not 0 <= int(arg.min()) <= int(arg.max()) < ph * pw)):
-        raise ValueError(f"{what}: what was saved (pooled output {tuple(won.shape)}) does not "
-                         f"come from a forward pass with kernel {tuple(kernel.shape)}, pads "
-                         f"{pads} and pool {(ph, pw)} (expected {expected})")
+        raise ValueError(f"{what}: what was saved (winners {tuple(arg.shape)}) does not come "
+                         f"from a forward pass with kernel {tuple(kernel.shape)}, pads {pads} "
+                         f"and pool {(ph, pw)} (expected {expected})")
     _check_dout(dout, expected, what)
     grads = _backward_from_winners(dout, won, arg, relu, x, kernel, pads, (ph, pw), need_dx)
     if not residual:
@@ -2109,8 +2108,9 @@ def _conv_pool_backward(what, dout, saved, kernel, pads, pool_size, relu, need_d
 
 def _backward_from_winners(dout, y, arg, relu, x, kernel, pads, pool_size, need_dx):
     """``(dx, dkernel, dbias)`` of a stride-1 convolution from the winners of its pooling
-    windows (``arg``, of ``pool_size``; ``y``: the pooled output, read where ``relu``), the
-    gradients ``dout`` checked by the caller."""
+    windows (``arg``, of ``pool_size``; ``y``: the ReLU's output at each winner, read where
+    ``relu``: the pooled output, unless a residual was added before the pooling), the gradients
+    ``dout`` checked by the caller."""
     ph, pw = pool_size
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     kernel = np.ascontiguousarray(kernel, dtype=x.dtype)

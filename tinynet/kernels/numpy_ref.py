@@ -185,15 +185,27 @@ def conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, residu
                                conv=conv2d_forward, pool=maxpool_forward):
     """The end of a residual block as one step: ``pooled = maxpool(a(conv(x)) + residual)``,
     ``a`` the ReLU when ``relu``, ``residual`` of the convolution's output shape (the skip
-    connection), the pooling as in :func:`conv2d_maxpool_forward` (``residual=None``: that
-    function, no addition). Returns ``(pooled, saved)``.
+    connection, taken in the convolution's float type), the pooling as in
+    :func:`conv2d_maxpool_forward` (``residual=None``: that function, no addition). Returns
+    ``(pooled, saved)``.
 
     The model runs a Conv2D read only by an ``Add`` of two inputs, itself read only by such a
     MaxPooling2D, as this one step; here it is the three operations one after the other."""
     y, conv_saved = conv(x, kernel, bias, strides, pads, relu=relu)
+    if residual is not None:
+        check_residual(residual, y.shape, "conv2d_add_maxpool_forward")
+        y_plus = y + residual.astype(y.dtype, copy=False)
     ph, pw = pool_size
-    out, arg = pool(y if residual is None else y + residual, ph, pw, ph, pw, (0, 0, 0, 0))
+    out, arg = pool(y if residual is None else y_plus, ph, pw, ph, pw, (0, 0, 0, 0))
     return out, (conv_saved, y, arg)
+
+
+def check_residual(residual, shape, what):
+    """Refuse a residual that is not of the convolution's output ``shape``: the sum would
+    broadcast it (a (N, H, W, 1) residual added to every filter) instead of failing."""
+    if tuple(residual.shape) != tuple(shape):
+        raise ValueError(f"{what}: the residual {tuple(residual.shape)} is added to the "
+                         f"convolution's output, so it must have its shape {tuple(shape)}")
 
 
 def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
