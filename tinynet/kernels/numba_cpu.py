@@ -273,10 +273,7 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
     from the group's ``relu(z)`` written as NHWC images into a buffer of the group's size
     (:func:`_add_maxpool`); ``won`` (the pooled shape) receives each winner's ``relu(z)``, whose
     sign is the ReLU's backward (with no residual that is the pooled output itself, and ``won``
-    is not written). On the residual CNN's l2_2 (14x14x9, 3x3, batch 128, two threads): 0.43 ms
-    against 0.50-0.56 for the convolution, NumPy's sum and ``maxpool_forward``; pooling on the
-    grid, filters outermost, as the loop below does, took 0.2 ms more than the ReLU, the sum and
-    the pooling in NHWC.
+    is not written).
     """
     n_img = x.shape[0]
     _, po_n, qo_n, f_out = out.shape
@@ -370,8 +367,10 @@ def _add_maxpool(z, res, ph, pw, out, arg, won):
     have more rows and columns than ``z`` (those no window covers are not read). Channels
     innermost, in order: 2x2 windows of 14x14x9 images, batch 128, two threads (in a loop over
     the images, measured alone): 0.105 ms against 0.174 for NumPy's sum and then
-    ``maxpool_forward``. Pooling on the convolution's grid instead, filters outermost, made the
-    residual CNN's whole step (l2_2, the Add, the pooling) 0.6 ms against 0.43."""
+    ``maxpool_forward``. The residual CNN's whole step (l2_2, 3x3, the Add, the pooling) takes
+    0.43 ms against 0.50-0.56 for the convolution, NumPy's sum and ``maxpool_forward``, and took
+    0.6 ms with the pooling on the convolution's grid, filters outermost (as the pooled kernel's
+    loop for rows of fewer than 8 windows does)."""
     n_img, po_n, qo_n, c_n = out.shape
     for n in range(n_img):
         for po in range(po_n):

@@ -140,6 +140,12 @@ class GlobalAveragePooling2D(Layer):
                                (dz.shape[0], h, w, dz.shape[1])).copy()
 
 
+def _untouched(layer):
+    """Whether no pass of ``layer`` was replaced on the object itself (a patched forward runs)."""
+    own = vars(layer)
+    return not ("forward" in own or "backward" in own or "_forward" in own or "_backward" in own)
+
+
 class PooledConv:
     """A Conv2D and the MaxPooling2D that alone reads it, as one step of a model's graph; or, at
     the end of a residual block, a Conv2D read only by an ``Add`` of two inputs that only the
@@ -168,15 +174,13 @@ class PooledConv:
         ``padding="valid"``), as the report's ``MaxPooling2D(2)``; ``add`` exactly an Add of the
         convolution and one other input. (That each layer has no other reader is the graph's to
         check.)"""
-        layers = (conv, pool) if add is None else (conv, pool, add)
-        untouched = not any({"forward", "backward", "_forward", "_backward"} & vars(layer).keys()
-                            for layer in layers)
-        return (type(conv) is Conv2D and type(pool) is MaxPooling2D and untouched
+        return (type(conv) is Conv2D and type(pool) is MaxPooling2D  # (the cheap test first)
                 and conv.activation in conv.fused_activations + ("linear",)
                 and tuple(pool.strides) == tuple(pool.pool_size) and pool.padding == "valid"
                 and (add is None or (type(add) is Add and add.activation == "linear"
                                      and len(add.inbound) == 2
-                                     and [t.layer for t in add.inbound].count(conv) == 1)))
+                                     and [t.layer for t in add.inbound].count(conv) == 1))
+                and all(_untouched(layer) for layer in (conv, pool, add) if layer is not None))
 
     @property
     def params(self):
