@@ -185,6 +185,9 @@ POOL_SHAPES = [("pool 28x28x9", 28, 9), ("pool 14x14x9", 14, 9), ("pool 7x7x16",
 # pooling as one kernel (conv2d_maxpool_forward / backward)
 POOLED_CONVS = ("cnn_digits l1", "cnn_digits l2", "cnn_digits l3", "cnn_fashion_3 l1",
                 "cnn_fashion_3 l3")
+# the end of the residual block, pool(relu(conv(x)) + r), which the graph runs as one step
+# (conv2d_add_maxpool_forward / backward)
+RESIDUAL_CONVS = ("cnn_fashion_3 l2_2",)
 DENSE_SHAPES = [("dense 784->256", 784, 256), ("dense 392->256", 392, 256), ("dense 144->25", 144, 25)]
 
 
@@ -230,6 +233,17 @@ def task_kernels(spec):
             add("conv + relu + max-pool backward (dx, dw, db)", name,
                 partial(K.conv2d_maxpool_backward, dyp, saved, w, (1, 1), pads, (2, 2), relu=True),
                 2 * flops)
+        if name in RESIDUAL_CONVS:  # with the skip connection added before the pooling
+            res = xp.asarray(r.random(y.shape, dtype=np.float32))
+            yp, saved = K.conv2d_add_maxpool_forward(x, w, b, (1, 1), pads, (2, 2), res,
+                                                     relu=True)
+            dyp = xp.asarray(r.standard_normal(yp.shape).astype(np.float32))
+            add("conv + relu + add + max-pool forward", name,
+                partial(K.conv2d_add_maxpool_forward, x, w, b, (1, 1), pads, (2, 2), res,
+                        relu=True), flops)
+            add("conv + relu + add + max-pool backward (dx, dw, db, dr)", name,
+                partial(K.conv2d_add_maxpool_backward, dyp, saved, w, (1, 1), pads, (2, 2),
+                        relu=True), 2 * flops)
     for name, h, c in POOL_SHAPES:
         x = xp.asarray(r.random((batch, h, h, c), dtype=np.float32))
         out, arg = K.maxpool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
