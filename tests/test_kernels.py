@@ -388,6 +388,29 @@ def test_conv2d_maxpool_backward_refuses_what_another_forward_pass_saved(change)
                                   args["pads"], args["pool"])
 
 
+@pytest.mark.parametrize("pool", [(2, 2), (1, 1)])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("winner", [-1, 4, 2 ** 31 - 1])
+def test_conv2d_maxpool_backward_refuses_a_winner_outside_its_window(winner, residual, pool):
+    """Winners of the right shape but naming no position of their window (saved arrays changed
+    by hand) would make the compiled loop read outside the image: refused, whichever window
+    holds the bad one (here the last image's last window)."""
+    K, _, _ = _kernels("numba")
+    r = np.random.default_rng(0)
+    x, kernel = r.standard_normal((9, 12, 12, 3)), r.standard_normal((3, 3, 3, 8))
+    name = "conv2d_add_maxpool" if residual else "conv2d_maxpool"
+    extra = (r.standard_normal((9, 12, 12, 8)),) if residual else ()
+    out, saved = getattr(K, f"{name}_forward")(x, kernel, None, (1, 1), (1, 1, 1, 1), pool,
+                                               *extra, relu=True)
+    arg = saved[1].copy()
+    arg[-1, -1, -1, -1] = winner
+    backward = getattr(K, f"{name}_backward")
+    backward(np.ones_like(out), saved, kernel, (1, 1), (1, 1, 1, 1), pool, relu=True)  # fine
+    with pytest.raises(ValueError, match=rf"{name}_backward: what was saved"):
+        backward(np.ones_like(out), (saved[0], arg, saved[2]), kernel, (1, 1), (1, 1, 1, 1),
+                 pool, relu=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("case", [POOL_CASES[i] for i in (0, 1, 2, 3, 7)],
