@@ -687,6 +687,26 @@ def test_numba_kernels_accept_views_and_mixed_float_types_and_refuse_others():
         K.maxpool_forward(x.astype(np.float16), 2, 2, 2, 2, (0, 0, 0, 0))  # never a silent fallback
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_numba_conv2d_backward_accepts_views_in_what_it_was_given(relu):
+    """``saved`` and the gradient as views (a hand-built ``saved``, or one from another
+    backend): the dense backward copies the images into its planes 8 pixels x 8 channels at a
+    time, which needs them contiguous (a review: numba refused to compile it)."""
+    K, _, _ = _kernels("numba")
+    r = np.random.default_rng(4)
+    x = r.standard_normal((3, 10, 20, 18))[:, :, ::2, ::2]           # (3, 10, 10, 9), strided
+    kernel = r.standard_normal((3, 3, 9, 10))
+    y, saved = numpy_ref.conv2d_forward(np.ascontiguousarray(x), kernel, None, (1, 1),
+                                        (1, 1, 1, 1), relu=relu)
+    dy = r.standard_normal((3, 10, 20, 10))[:, :, ::2]                # (3, 10, 10, 10), strided
+    want = numpy_ref.conv2d_backward(dy, saved, kernel, (1, 1), (1, 1, 1, 1),
+                                     relu_output=y if relu else None)
+    got = K.conv2d_backward(dy, (x, None), kernel, (1, 1), (1, 1, 1, 1),
+                            relu_output=y[:, ::-1][:, ::-1] if relu else None)
+    for g, w in zip(got, want):
+        assert_close(g, w, np.float64)
+
+
 @pytest.mark.parametrize("call", [
     lambda K: K.conv2d_forward(np.zeros((2, 5, 5)), np.zeros((3, 3, 1, 2)), None, (1, 1), (0,) * 4),
     lambda K: K.conv2d_forward(np.zeros((2, 5, 5, 3)), np.zeros((3, 3, 2, 2)), None, (1, 1), (0,) * 4),
@@ -825,6 +845,46 @@ def test_a_group_s_sums_image_by_image_or_in_one_run_give_the_same_numbers():
         assert_close(got, ref, np.float32, scale=float(np.abs(ref).max()))
     with pytest.raises(ValueError, match="more output rows than the grid"):
         numba_cpu._conv_group(x, wts, pidx, offs, b, top, left, hp, wp, tail, 0, 3, hp + 1)
+
+
+def _special_values(r, shape, dtype):
+    """Random values of ``shape`` with every kind of float among them: +-0, +-inf and NaN."""
+    a = r.standard_normal(shape).astype(dtype)
+    flat = a.reshape(-1)
+    flat[r.choice(flat.size, size=min(flat.size, 40), replace=False)] = np.resize(
+        np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype), min(flat.size, 40))
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("w", [3, 8, 9, 15, 16, 17])
+@pytest.mark.parametrize("c", [1, 7, 8, 9, 16, 17])
+def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, w, dtype):
+    """numba_cpu._from_image / _to_image (8 pixels x 8 channels a block, transposed in
+    registers, where a row has at least 8 of each; a row's last block overlapping the one
+    before it, the channels past the last whole 8 one at a time): each value where it belongs,
+    bit for bit with the scalar formulas (ReLU's backward ``v * [m > 0]``, ReLU ``0 if v <= 0
+    else v``: -0, inf and NaN included), and no other element of the destination touched."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(c * 100 + w)
+    h, wp, base, sentinel = 3, w + 3, 5, dtype(1234.5)
+    image, mask = _special_values(r, (h, w, c), dtype), _special_values(r, (h, w, c), dtype)
+    at = base + np.arange(h)[:, None] * wp + np.arange(w)[None, :]  # (h, w) -> plane position
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    for relu in (False, True):
+        planes = np.full((c, base + h * wp + 7), sentinel, dtype)
+        numba_cpu._from_image(planes, base, wp, image, mask, relu)
+        want = np.full_like(planes, sentinel)
+        with np.errstate(invalid="ignore"):
+            want[:, at] = (image * (mask > 0) if relu else image).transpose(2, 0, 1)
+        np.testing.assert_array_equal(planes.view(bits), want.view(bits))
+        back = np.full_like(image, sentinel)
+        numba_cpu._to_image(back, want, base, wp, relu)
+        src = want[:, at].transpose(1, 2, 0)
+        with np.errstate(invalid="ignore"):
+            expected = np.where(src <= 0, dtype(0), src) if relu else src
+        np.testing.assert_array_equal(back.view(bits), expected.view(bits))
 
 
 NARROW_SCRIPT = """

@@ -10,10 +10,12 @@ How the stride-1 convolution is computed (the case of every model of the practic
 ---------------------------------------------------------------------------------------------
 The im2col matrices of these small convolutions are skinny ((25088, 225) @ (225, 9) for a batch of
 128), so im2col + BLAS spends its time writing and reading the unfolded matrix (2-5 GFLOP/s
-for the whole NumPy convolution here, against 50-110 GFLOP/s per core for the loops below). Instead, a group of ``B`` images is copied, channel by channel, into zero-padded
-*planes*: pixel ``(h, w)`` of channel ``c`` of image ``b`` sits at
-``planes[c, b*HP*WP + (h + top)*WP + (w + left)]``. On this flat grid a kernel tap ``(i, j)`` is a
-constant shift ``i*WP + j``, so for one output channel ``f``
+for the whole NumPy convolution here, against 50-110 GFLOP/s per core for the loops below).
+Instead, a group of ``B`` images is copied into zero-padded *planes* (8 pixels x 8 channels at a
+time, transposed in registers, where a row has them: :func:`_from_image`): pixel ``(h, w)`` of
+channel ``c`` of image ``b`` sits at ``planes[c, b*HP*WP + (h + top)*WP + (w + left)]``. On this
+flat grid a kernel tap ``(i, j)`` is a constant shift ``i*WP + j``, so for one output channel
+``f``
 
     z[f, p] = b[f] + sum over taps (i, j, c) of  w[i, j, c, f] * planes[c, p + i*WP + j]
 
@@ -151,7 +153,9 @@ def _from_image(planes, base, wp, image, mask, relu):
     channels past the last whole 8 are copied one at a time). Measured alone, one thread, a
     batch of 128 with the mask: 28x28x9 0.41 ms against 0.55 one value at a time, 14x14x9 0.12
     against 0.18. Otherwise the longer of the two inner loops runs inside, as in
-    :func:`_to_image`."""
+    :func:`_to_image`. (Those loops, run from the first channel the blocks leave, could copy
+    the last channels too: the loops with a start known only at run time took 7x7x16 images
+    0.07-0.11 ms instead of 0.04-0.06.)"""
     h_n, w_n, c_n = image.shape
     zero = image.dtype.type(0)
     if w_n >= LANES and c_n >= LANES:  # 8 x 8 blocks, then the channels past the last whole 8
@@ -202,11 +206,12 @@ def _to_image(image, planes, base, wp, relu):
     """``image[h, w, c] = planes[c, base + h*wp + w]``, through a ReLU when ``relu`` (NaN stays
     NaN): one NHWC image ``image`` (H, W, C) from the planes.
 
-    In 8 x 8 blocks as in :func:`_from_image` where a row has 8 pixels and 8 channels (measured
-    alone, one thread, a batch of 128 through its ReLU: 28x28x9 0.29 ms against 0.33 one value
-    at a time, 14x14x9 0.07 against 0.11). Otherwise the longer of the two inner loops runs
-    inside: rows of 28 pixels, 9 filters, 0.36 ms channel by channel against 0.48 pixel by
-    pixel; rows of 7 pixels, 16 filters, 0.085 against 0.044 ms. A whole image a call: a call
+    In 8 x 8 blocks as in :func:`_from_image` where a row has at least 8 pixels and at least 8
+    channels (measured alone, one thread, a batch of 128 through its ReLU: 28x28x9 0.29 ms
+    against 0.33 one value at a time, 14x14x9 0.07 against 0.11). Otherwise the longer of the two
+    inner loops runs inside (measured before the blocks: rows of 28 pixels, 9 filters, 0.36 ms
+    channel by channel against 0.48 pixel by pixel; rows of 7 pixels, 16 filters, 0.085 against
+    0.044 ms). A whole image a call: a call
     for each row made cnn_digits l1's forward 3-7% slower, and inlining the row's function
     (``inline="always"``) added 8 s to the first compilation."""
     h_n, w_n, c_n = image.shape
@@ -222,7 +227,7 @@ def _to_image(image, planes, base, wp, relu):
                     src, dst = c * stride + base + h * wp + w, (h * w_n + w) * c_n + c
                     if relu:
                         _copy_block_relu(flat_i, flat_p, flat_p, src, stride, dst, c_n)
-                    else:
+                    else:  # (the third array, a mask, is not read)
                         _copy_block(flat_i, flat_p, flat_p, src, stride, dst, c_n)
             row, at = image[h], base + h * wp
             for c in range(alone, c_n):
@@ -1127,21 +1132,22 @@ def _transposed_blocks(op):
             s0_, sstride_, d0_, dstride_ = args[3:7]
             DST, SRC, MASK = (_ir_data(context, builder, signature, args, i) for i in range(3))
             vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
-            zeros = ir.Constant(vec, [0.0] * LANES)
-            ones = ir.Constant(vec, [1.0] * LANES)
+            i64 = ir.IntType(64)
             rows = []
             for k in range(LANES):
-                at = builder.add(s0_, builder.mul(ir.Constant(ir.IntType(64), k), sstride_))
+                at = builder.add(s0_, builder.mul(ir.Constant(i64, k), sstride_))
                 v = builder.load(_ir_vector_at(builder, SRC, at, vec), align=4)
                 if op == "relu":
                     v = _ir_relu(builder, v)
-                elif op == "mask":
+                elif op == "mask":  # v * [m > 0]: a float 1 or 0, as the scalar loop multiplies
                     m = builder.load(_ir_vector_at(builder, MASK, at, vec), align=4)
-                    v = builder.fmul(v, builder.select(builder.fcmp_ordered(">", m, zeros),
-                                                       ones, zeros))
+                    zeros = ir.Constant(vec, [0.0] * LANES)
+                    on = builder.select(builder.fcmp_ordered(">", m, zeros),
+                                        ir.Constant(vec, [1.0] * LANES), zeros)
+                    v = builder.fmul(v, on)
                 rows.append(v)
             for i, v in enumerate(_ir_transpose8(builder, rows)):
-                at = builder.add(d0_, builder.mul(ir.Constant(ir.IntType(64), i), dstride_))
+                at = builder.add(d0_, builder.mul(ir.Constant(i64, i), dstride_))
                 builder.store(v, _ir_vector_at(builder, DST, at, vec), align=4)
             return context.get_dummy_value()
 
@@ -2018,6 +2024,7 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
                         kh, kw, sh, sw, pads)
         return dx, dkernel, dbias
     y = dout if relu_output is None else np.ascontiguousarray(relu_output, dtype=dtype)
+    x = np.ascontiguousarray(x)  # (the compiled copies into planes read whole rows)
     if _winners_pay(dout, y, relu_output is not None, kernel.shape, need_dx):
         # each output position a window of one: its own winner (arg: one row of zeros)
         return _backward_from_winners(dout, y, np.zeros((1, 1, 1, f), np.int32),
