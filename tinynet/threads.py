@@ -73,20 +73,24 @@ def thread_policy():
 # How long an OpenMP thread spins, waiting for the next parallel loop, before it sleeps (libgomp
 # waits 300,000 turns by default, where the long spinning above came from). Between two of a
 # step's kernels the Python of the layers runs: a thread that fell asleep there is woken for the
-# next kernel, which on the Intel AVX-512 host of a later session cost more than the spinning.
-# There 10,000 turns lasted 100-200 us (a tiny parallel call after a gap of 100 us took 1.9 us,
-# after 200 us 33 us: the wake-up), shorter than a step's longest gaps (the Dense layers and the
-# loss between the last convolution of the forward pass and the first of the backward; the
-# optimizer between two steps): in the residual CNN, the kernels after them (l3's backward, l1's
-# forward) took 0.05 ms longer each than with 100,000 turns. Epochs on that host (s per 60,000
-# images, 12,800-image epochs, medians of 3 interleaved rounds): 30,000 turns against 10,000
-# idle, residual CNN 2.20 against 2.33, digits CNN 1.52 against 1.58; beside one busy process
-# 3.97 against 4.01 and 2.68 against 2.71; beside two (one thread then, see adapt_to_load) 6.24
-# against 6.06 and 3.97 against 3.72, and in 4 more rounds of the digits CNN 3.75 against 4.00:
-# noise. Earlier, on the same host (training steps, ms): cnn_digits idle 3.43 with 1000 turns,
-# 3.23 with 3000, 3.02 with 10,000, 2.91 with 30,000; beside one busy process 4.68, 4.66, 4.83,
-# 4.97; cnn_fashion_3 idle 6.96 with 1000 and 6.41 with 10,000. 100,000 turns made the digits
-# CNN's epoch beside one busy process 5.1 s in one of two rounds (2.6 in the other; 1.5 idle).
+# next kernel, which costs more than the spinning. On the Intel AVX-512 host of later sessions
+# 10,000 turns lasted 100-200 us (a tiny parallel call after a gap of 100 us took 1.9 us, after
+# 200 us 33 us: the wake-up), shorter than a step's longest gaps (the Dense layers and the loss
+# between the forward pass's last convolution and the backward's first; the optimizer between
+# two steps). Epochs there, s per 60,000 images (12,800-image epochs, medians of 3 interleaved
+# rounds; beside busy processes fit runs on the cores they leave free, see adapt_to_load):
+#
+#     turns     residual CNN: idle / 1 busy / 2 busy     digits CNN: idle / 1 busy / 2 busy
+#     10,000                  2.33 / 4.01 / 6.06                     1.58 / 2.71 / 3.72
+#     30,000                  2.20 / 3.97 / 6.24                     1.52 / 2.68 / 3.97
+#
+# (beside two, 4 more rounds of the digits CNN: 4.00 with 10,000 turns, 3.75 with 30,000:
+# noise). 100,000 turns made the digits CNN's epoch beside one busy process 5.1 s in one round of
+# two (2.6 in the other). Kernels called outside fit (predict, evaluate, by hand) keep numba's
+# thread count: beside two busy processes, on two threads, they ran at the same speed with
+# 10,000 and 30,000 turns in two rounds of three and 2-4x slower with 30,000 in the third.
+# Earlier (training steps, ms): cnn_digits idle 3.43 with 1000 turns, 3.23 with 3000, 3.02 with
+# 10,000, 2.91 with 30,000; beside one busy process 4.68, 4.66, 4.83, 4.97.
 SPIN_TURNS = 30_000
 
 
