@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from . import arena, backend, checks, io, training
+from . import arena, backend, checks, io, threads, training
 from . import callbacks as callbacks_mod
 from . import losses as losses_mod
 from . import metrics as metrics_mod
@@ -662,14 +662,21 @@ class Model:
             cb.on_predict_begin({})
         chunks, started = [], time.perf_counter()
         verbose = training.shown(1 if verbose == "auto" else verbose)
-        for i in training.tqdm(range(0, x.shape[0], batch_size), disable=verbose != 1,
-                               desc="predict", unit="batch"):
-            for cb in begin:
-                cb.on_predict_batch_begin(i // batch_size, logs={})
-            chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size], training=False,
-                                                              keep=False)))
-            for cb in end:
-                cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
+        adapt = backend.get_backend() == "numba"  # as fit: the cores other processes leave free
+        try:
+            for i in training.tqdm(range(0, x.shape[0], batch_size), disable=verbose != 1,
+                                   desc="predict", unit="batch"):
+                if adapt:
+                    threads.adapt_to_load()
+                for cb in begin:
+                    cb.on_predict_batch_begin(i // batch_size, logs={})
+                chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size],
+                                                                  training=False, keep=False)))
+                for cb in end:
+                    cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
+        finally:
+            if adapt:
+                threads.after_fit()  # the thread count the user had
         if verbose == 2:  # one line, as Keras's
             print(training.progress_line(len(chunks), time.perf_counter() - started, {}))
         for cb in callbacks:

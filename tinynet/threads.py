@@ -18,13 +18,16 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
 * :func:`share_cores`, before the first parallel kernel runs: on a machine of at most 4 cores,
   OpenBLAS runs on one thread (unless ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set). An
   MLP, which runs no parallel kernel, keeps BLAS's threads while the cores are free;
-* :func:`adapt_to_load`, every two seconds of ``fit`` (the first time a quarter second into each
-  fit) on the numba backend (the numpy backend, the reference, never changes them): as many
-  threads as the cores that other processes leave free (at least one), for numba's kernels and for
-  BLAS. On a shared machine a parallel loop or a BLAS product on more threads than free cores
-  waits, at every step, for the thread the scheduler put aside: measured on the 2-core machine
-  with other jobs running (load average 7), one MLP training step took 63-100 ms with OpenBLAS on
-  2 threads and 5.5 ms on 1.
+* :func:`adapt_to_load`, every two seconds of ``fit``, ``evaluate`` and ``predict`` (the first
+  time a quarter second into each) on the numba backend (the numpy backend, the reference, never
+  changes them): as many threads as the cores that other processes leave free (at least one),
+  for numba's kernels and for BLAS; :func:`after_fit` gives the count back at their end. On a
+  shared machine a parallel loop or a BLAS product on more threads than free cores waits, at
+  every step, for the thread the scheduler put aside: measured on the 2-core machine with other
+  jobs running (load average 7), one MLP training step took 63-100 ms with OpenBLAS on 2
+  threads and 5.5 ms on 1; on a later host, beside two busy processes, the residual CNN's
+  predict ran 19,000-19,200 images/s on 2 threads in two rounds of three (29,600 in the third)
+  and 24,800-25,600 on 1. Kernels called by hand run on numba's count.
 
 These settings are process-wide, hence the ``"keep"`` policy, which changes nothing.
 OpenBLAS's float32 products round differently on 1 and 2 threads (x @ W for a batch of 128 and
@@ -195,9 +198,10 @@ FIRST_WINDOW_S = 0.25
 
 
 def after_fit():
-    """After ``fit``: give numba back the thread count it had before :func:`adapt_to_load`
-    changed it (the user's, or numba's own), so that it stays the ceiling of the next fit even
-    when the user sets it again to the count the load had chosen."""
+    """After ``fit`` (and ``evaluate``, ``predict``; inside ``fit``, its validation): give numba
+    back the thread count it had before :func:`adapt_to_load` changed it (the user's, or
+    numba's own), so that it stays the ceiling of the next run even when the user sets it again
+    to the count the load had chosen; the next run decides again soon."""
     numba = sys.modules.get("numba")
     if numba is not None and _state["ceiling"] is not None and \
             _state["numba_threads"] is not None:

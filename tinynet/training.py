@@ -199,8 +199,11 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
     started, steps = time.perf_counter(), -(-x.shape[0] // batch_size)
     bar = tqdm(total=steps, desc="evaluate", unit="batch",
                disable=verbose != 1, leave=True, dynamic_ncols=True)
+    adapt = backend.get_backend() == "numba"  # as fit: the cores other processes leave free
     try:
         for i in range(0, x.shape[0], batch_size):
+            if adapt:
+                threads.adapt_to_load()
             for cb in batch_begin:
                 cb.on_test_batch_begin(i // batch_size, logs={})
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
@@ -219,6 +222,8 @@ def evaluate_arrays(model, x, y, batch_size, weights=None, verbose=0, callbacks=
         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
     finally:
         bar.close()
+        if adapt:
+            threads.after_fit()  # the thread count the user had (in fit: decided again soon)
     if verbose == 2:  # one line and no bar, as Keras
         print(progress_line(steps, time.perf_counter() - started, logs))
     for cb in callbacks:
@@ -336,7 +341,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
             for cb in callbacks:
                 cb.on_train_end(logs)  # the last epoch's logs, as in Keras
     finally:
-        threads.after_fit()  # the thread count the user had (predict and evaluate run on it)
+        threads.after_fit()  # the thread count the user had
     return history
 
 
