@@ -91,9 +91,9 @@ def thread_policy():
 # noise). 100,000 turns made the digits CNN's epoch beside one busy process 5.1 s in one round of
 # two (2.6 in the other). Kernels called by hand keep numba's thread count: beside two busy
 # processes, on two threads, they ran at the same speed with 10,000 and 30,000 turns in two
-# rounds of three and 2-4x slower with 30,000 in the third (predict did too, 19,000 images/s
-# against 25,000, until it ran on the free cores as fit does: then 24,000-26,000 with 30,000
-# turns, 22,900-27,400 with 10,000).
+# rounds of three and 2-4x slower with 30,000 in the third (predict did too, until it ran on
+# the free cores as fit does: see the module doc; then 24,000-26,000 images/s with 30,000 turns,
+# 22,900-27,400 with 10,000).
 # Earlier (training steps, ms): cnn_digits idle 3.43 with 1000 turns, 3.23 with 3000, 3.02 with
 # 10,000, 2.91 with 30,000; beside one busy process 4.68, 4.66, 4.83, 4.97.
 SPIN_TURNS = 30_000

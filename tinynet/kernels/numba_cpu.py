@@ -211,9 +211,9 @@ def _to_image(image, planes, base, wp, relu):
     against 0.33 one value at a time, 14x14x9 0.07 against 0.11). Otherwise the longer of the two
     inner loops runs inside (measured before the blocks: rows of 28 pixels, 9 filters, 0.36 ms
     channel by channel against 0.48 pixel by pixel; rows of 7 pixels, 16 filters, 0.085 against
-    0.044 ms). A whole image a call: a call
-    for each row made cnn_digits l1's forward 3-7% slower, and inlining the row's function
-    (``inline="always"``) added 8 s to the first compilation."""
+    0.044 ms). A whole image a call: a call for each row made cnn_digits l1's forward 3-7%
+    slower, and inlining the row's function (``inline="always"``) added 8 s to the first
+    compilation."""
     h_n, w_n, c_n = image.shape
     zero = image.dtype.type(0)
     if w_n >= LANES and c_n >= LANES:  # 8 x 8 blocks, then the channels past the last whole 8
