@@ -277,10 +277,16 @@ def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows)
     on their grid (see the module doc); ``wts[f, t]``, ``pidx[t]`` (the channel) and ``offs[t]``
     (the shift) describe tap ``t``. Only the first ``rows`` grid rows of each image, the output
     rows wanted, are sure to be computed: where an image's padding rows after them hold at least
-    a vector of positions, the sums run image by image and leave them out (2 of 16 rows of the
-    14x14 images with 5x5 kernels), else over the group's positions in one run, the last
-    image's padding rows left out (2 of 30 rows of cnn_digits l1, one image a group).
-    Positions past those are computed, or not, and not used."""
+    a vector of positions and its rows a whole number of wide vectors, the sums run image by
+    image and leave the padding out (2 of 16 rows of the 14x14 images with 5x5 kernels), else
+    over the group's positions in one run, the last image's padding rows left out (2 of 30 rows
+    of cnn_digits l1, one image a group). An image whose rows end in a vector of LANES would end
+    each of its runs in a pass of one vector, whose sums wait on each other: one run was faster
+    there (one thread, the whole convolution: the 7x7 images of cnn_digits l3, 56 positions an
+    image, 0.229-0.255 ms against 0.240-0.264; the 14x14 ones of cnn_fashion_3 l2_2, 210, 0.444-
+    0.451 against 0.464-0.486), image by image where a run of whole wide vectors is left (the
+    pooled l3, 48 positions: 0.224-0.248 against 0.279-0.280). Positions past those are
+    computed, or not, and not used."""
     if rows > hp:  # what the planes' length below relies on
         raise ValueError("_conv_group: more output rows than the grid has")
     c_in = x.shape[3]
@@ -296,7 +302,7 @@ def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows)
     _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
     acc = np.empty(f_out * length, x.dtype)
     taps, flat_w = pidx * stride + offs, wts.reshape(wts.size)
-    if nb > 1 and (hp - rows) * wp >= LANES:
+    if nb > 1 and (hp - rows) * wp >= LANES and image % WIDE_LANES == 0:
         for b in range(nb):
             _blocked_sums(acc, planes, taps, flat_w, bias, length, b * size, image)
     else:
