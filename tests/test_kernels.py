@@ -179,9 +179,10 @@ POOL_CASES = [
     (3, 8, 9, 5, 4, 1, 3, (1, 1), (0, 0, 1, 1), (2, 2)),
     # one channel (rows of one vector, dL/dw in passes of up to 8 rows): 9 rows, 8 and a lone one
     (2, 12, 10, 1, 3, 9, 3, (1, 1), (4, 4, 1, 1), (2, 2)),
-    # rows of 10 windows and 9 filters (the numba kernel's 8 x 8 blocks) in groups of 3, 3, 3
-    # and 1 images
+    # rows of 10 windows and 9 filters (the numba kernel's 8 x 8 blocks, and the 9th filter
+    # alone) in groups of 3, 3, 3 and 1 images; 11 filters (a block overlapping the one before)
     (10, 6, 20, 1, 9, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
+    (4, 6, 20, 1, 11, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2)),
 ]
 
 
@@ -215,7 +216,8 @@ def test_conv2d_maxpool_equals_the_reference(fast, case, relu):
 def test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels(fast, relu, dtype):
     """Tied windows and NaN (first in its window or later) through the one-step
     kernel on cnn_digits l1's shape (rows of 14 windows, 9 filters: the numba kernel pools 8
-    windows x 8 filters at a time, its last blocks overlapping the ones before): the pooled
+    windows x 8 filters at a time, a row's last block overlapping the one before, then the 9th
+    filter alone): the pooled
     output is the backend's convolution then max pooling's, and so are the winners (the first
     maximum of a window wins; a NaN wins only as its window's first value). With the ReLU the
     winners are compared where the output is positive only: the one-step kernel applies it after
