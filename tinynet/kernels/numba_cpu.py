@@ -1487,33 +1487,33 @@ def _tap_dots(nf):
 _dots1, _dots2, _dots3 = _tap_dots(1), _tap_dots(2), _tap_dots(3)
 
 
-@njit(cache=True, fastmath=_FMA)
-def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
-                   wrows, row, need_dx, dx, part, xpad, dxpad, offs, dvals, counts, acc):
-    """Images ``n0 .. n0+nb-1`` (``xpad`` and ``dxpad`` zeros on entry): their padded NHWC
-    copies in ``xpad`` (image ``b`` at ``b * image``), each filter's winners with a non-zero gradient (``offs``: where the patch starts
-    in ``xpad``, ``dvals``: the gradient), then ``dL/dw`` into ``part[f, t]`` (``t = (i*KW +
-    j)*C + c``, ``row = KW*C`` floats a kernel row), ``dL/db`` into ``part[f, ntaps]`` and,
-    when ``need_dx``, ``dL/dx`` into ``dx``."""
-    _, h_in, w_in, c_in = x.shape
+@njit(cache=True)
+def _winners_one_by_one(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, shift, offs,
+                        dvals, counts):
+    """Each filter ``f``'s windows with a non-zero gradient among images ``n0 .. n0+nb-1``, in
+    their order (image by image, column by column: a filter's consecutive winners then lie in
+    different image rows, so that their dL/dx rows do not overlap; a load that overlaps a store
+    still in flight waits for it, measured 1.5x slower in row order): ``offs[f, :counts[f]]``
+    where each winner's patch starts in the group's padded copies (``image`` elements an image,
+    rows of ``wpad`` pixels of ``c_in`` channels; ``shift``: a window element's offset),
+    ``dvals[f, :counts[f]]`` its gradient (through ReLU's backward, ``dy * [y > 0]``, when
+    ``relu``). Windows of one position (``ph = pw = 1``) do not read ``arg``.
+
+    Window by window, the filters innermost (contiguous reads), then each filter's list
+    compacted in place (the count in a register: counting in memory while the windows came in
+    made each write wait for the previous count, 2x slower), written always and kept when
+    non-zero (no branch to mispredict). Windows of one position take their offsets from a table
+    of bases (one store less a window and filter: the residual CNN's l2, 5x5x9, batch 128, two
+    threads, with no non-zero gradient: 0.70 -> 0.51 ms; its l2_2 at 0.16 of them: 0.80 -> 0.62
+    ms). :func:`_winners_by_planes` finds the same lists faster where the windows and filters
+    fill 8 x 8 blocks."""
     _, po_n, qo_n, f_out = dout.shape
-    kh = wrows.shape[1]
-    span = w_in * c_in
-    zero = x.dtype.type(0)
-    one = ph * pw == 1  # windows of one position (conv2d_backward's; arg is not read then)
+    zero = dout.dtype.type(0)
+    one = ph * pw == 1
     bases = np.empty(nb * po_n * qo_n if one else 0, np.int64)
     p = 0  # every window, in the order the winners are listed
     for b in range(nb):
         at = b * image
-        xb = x[n0 + b].reshape(h_in, span)
-        for h in range(h_in):
-            dst = xpad[at + ((h + top) * wpad + left) * c_in:]
-            src = xb[h]
-            for k in range(span):
-                dst[k] = src[k]
-        # column by column: a filter's consecutive winners then lie in different image rows, so
-        # that their dL/dx rows do not overlap (a load that overlaps a store still in flight
-        # waits for it: measured 1.5x slower in row order)
         for qo in range(qo_n):
             for po in range(po_n):
                 base = at + (po * ph * wpad + qo * pw) * c_in
@@ -1521,7 +1521,7 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                 yrow = y[n0 + b, po, qo]
                 if one:  # a window of one position: its offset, the same for every filter
                     bases[p] = base
-                    for f in range(f_out):  # filters innermost: contiguous reads
+                    for f in range(f_out):
                         d = drow[f]
                         if relu:
                             d = d * (yrow[f] > zero)  # relu_backward: dy * [y > 0]
@@ -1536,12 +1536,6 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                     offs[f, p] = base + shift[arow[f]]
                     dvals[f, p] = d
                 p += 1
-    # each filter's list compacted in place to its non-zero gradients (the count in a register:
-    # counting in memory while the windows came in made each write wait for the previous
-    # count, 2x slower), written always and kept when non-zero (no branch to mispredict);
-    # windows of one position take their offsets from the table of bases (one store less a
-    # window and filter in the loop above; the residual CNN's l2, 5x5x9, batch 128, two threads,
-    # with no non-zero gradient: 0.70 -> 0.51 ms; its l2_2 at 0.16 of them: 0.80 -> 0.62 ms)
     for f in range(f_out):
         of, dv = offs[f], dvals[f]
         k = 0
@@ -1558,7 +1552,90 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                 dv[k] = d
                 k += d != zero
         counts[f] = k
-        part[f, kh * row] += _vector_sum(dv, k)  # dL/db (the zeros left out add nothing)
+
+
+@njit(cache=True)
+def _winners_by_planes(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, shift, offs,
+                       dvals, counts):
+    """:func:`_winners_one_by_one`'s lists, the same numbers in the same order, for rows of at
+    least 8 windows and at least 8 filters: the windows' gradients (through ReLU's backward) and
+    winners are laid as planes, filter by window, in 8 x 8 blocks transposed in registers
+    (:func:`_from_image`; the winners, int32, go across as the float32 words they are: moved,
+    never computed with); then each filter's list is one flat loop over its planes, through
+    tables of the windows' order and of where their patches start. cnn_fashion_3's l1 backward
+    (14 x 14 windows, 9 filters, its real gradients, batch 128): 0.87-0.91 ms against 0.97-0.98
+    window by window on one thread, 0.43-0.45 against 0.49-0.50 on two. (Loops over the images,
+    rows and columns instead of the tables took 3x as long as the flat loop.)"""
+    _, po_n, qo_n, f_out = dout.shape
+    zero = dout.dtype.type(0)
+    one = ph * pw == 1
+    count = po_n * qo_n  # windows an image
+    dz = np.empty((f_out, nb * count), dout.dtype)
+    winners = np.empty((f_out, nb * count if not one else 0), np.int32)
+    arg_words, winner_words = arg.view(np.float32), winners.view(np.float32)
+    for b in range(nb):
+        _from_image(dz, b * count, qo_n, dout[n0 + b], y[n0 + b], relu)
+        if not one:
+            _from_image(winner_words, b * count, qo_n, arg_words[n0 + b], arg_words[n0 + b],
+                        False)
+    order = np.empty(nb * count, np.int64)  # the windows in the order of the lists: their place
+    bases = np.empty(nb * count, np.int64)  # in the planes, where their patches start
+    p = 0
+    for b in range(nb):
+        for qo in range(qo_n):
+            for po in range(po_n):
+                order[p] = (b * po_n + po) * qo_n + qo
+                bases[p] = b * image + (po * ph * wpad + qo * pw) * c_in
+                p += 1
+    for f in range(f_out):
+        of, dv, d_f, w_f = offs[f], dvals[f], dz[f], winners[f]
+        k = 0
+        if one:
+            for j in range(p):
+                d = d_f[order[j]]
+                of[k] = bases[j]
+                dv[k] = d
+                k += d != zero
+        else:
+            for j in range(p):
+                q = order[j]
+                d = d_f[q]
+                of[k] = bases[j] + shift[w_f[q]]
+                dv[k] = d
+                k += d != zero
+        counts[f] = k
+
+
+@njit(cache=True, fastmath=_FMA)
+def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
+                   wrows, row, need_dx, dx, part, xpad, dxpad, offs, dvals, counts, acc):
+    """Images ``n0 .. n0+nb-1`` (``xpad`` and ``dxpad`` zeros on entry): their padded NHWC
+    copies in ``xpad`` (image ``b`` at ``b * image``), each filter's winners with a non-zero
+    gradient (``offs``: where the patch starts in ``xpad``, ``dvals``: the gradient), then
+    ``dL/dw`` into ``part[f, t]`` (``t = (i*KW + j)*C + c``, ``row = KW*C`` floats a kernel
+    row), ``dL/db`` into ``part[f, ntaps]`` and, when ``need_dx``, ``dL/dx`` into ``dx``."""
+    _, h_in, w_in, c_in = x.shape
+    _, po_n, qo_n, f_out = dout.shape
+    kh = wrows.shape[1]
+    span = w_in * c_in
+    zero = x.dtype.type(0)
+    for b in range(nb):
+        at = b * image
+        xb = x[n0 + b].reshape(h_in, span)
+        for h in range(h_in):
+            dst = xpad[at + ((h + top) * wpad + left) * c_in:]
+            src = xb[h]
+            for k in range(span):
+                dst[k] = src[k]
+    # each filter's winners with a non-zero gradient; in the same order either way
+    if qo_n >= LANES and f_out >= LANES:
+        _winners_by_planes(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, shift, offs,
+                           dvals, counts)
+    else:
+        _winners_one_by_one(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, shift, offs,
+                            dvals, counts)
+    for f in range(f_out):
+        part[f, kh * row] += _vector_sum(dvals[f], counts[f])  # dL/db (the zeros add nothing)
     for f in range(f_out):
         # the rows of dL/dw the loop below leaves (first of them: dw_from); dL/dx is theirs too
         dw_from = 0
