@@ -214,14 +214,13 @@ def test_conv2d_maxpool_equals_the_reference(fast, case, relu):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("relu", [False, True])
 def test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels(fast, relu, dtype):
-    """Tied windows and NaN (first in its window or later) through the one-step
-    kernel on cnn_digits l1's shape (rows of 14 windows, 9 filters: the numba kernel pools 8
-    windows x 8 filters at a time, a row's last block overlapping the one before, then the 9th
-    filter alone): the pooled
-    output is the backend's convolution then max pooling's, and so are the winners (the first
-    maximum of a window wins; a NaN wins only as its window's first value). With the ReLU the
-    winners are compared where the output is positive only: the one-step kernel applies it after
-    the pooling (see ``conv2d_maxpool_forward``)."""
+    """Tied windows and NaN (first in its window or later) through the one-step kernel on
+    cnn_digits l1's shape (rows of 14 windows, 9 filters: the numba kernel pools 8 windows x 8
+    filters at a time, a row's last block overlapping the one before, then the 9th filter
+    alone): the pooled output is the backend's convolution then max pooling's, and so are the
+    winners (the first maximum of a window wins; a NaN wins only as its window's first value).
+    With the ReLU the winners are compared where the output is positive only: the one-step
+    kernel applies it after the pooling (see ``conv2d_maxpool_forward``)."""
     K, dev, host = fast
     r = np.random.default_rng(11)
     x = r.integers(-2, 3, (3, 28, 28, 1)).astype(dtype)  # few values: many ties
@@ -374,17 +373,21 @@ def test_conv2d_add_maxpool_refuses_a_residual_of_another_shape(name):
                                      np.zeros((2, 6, 6, 1)))
 
 
-@pytest.mark.parametrize("change", ["pool", "pads", "kernel", "saved"])
+@pytest.mark.parametrize("change", ["pool", "pads", "kernel", "saved", "won"])
 def test_conv2d_maxpool_backward_refuses_what_another_forward_pass_saved(change):
     """A backward call whose pool size, padding or kernel differ from the forward pass's would
-    place gradients outside the compiled loop's grid: refused with the reason."""
+    place gradients outside the compiled loop's grid, and winners' values of another float type
+    than the images' are no forward pass's either: refused with the reason."""
     K, _, _ = _kernels("numba")
     r = np.random.default_rng(0)
     x, kernel = r.standard_normal((4, 12, 12, 1)), r.standard_normal((3, 3, 1, 2))
     out, saved = K.conv2d_maxpool_forward(x, kernel, None, (1, 1), (1, 1, 1, 1), (2, 2))
     args = {"saved": saved, "kernel": kernel, "pads": (1, 1, 1, 1), "pool": (2, 2)}
-    args[change] = {"pool": (3, 3), "pads": (0, 0, 0, 0), "kernel": r.standard_normal((5, 5, 1, 2)),
-                    "saved": (x, None)}[change]
+    key, value = {"pool": ("pool", (3, 3)), "pads": ("pads", (0, 0, 0, 0)),
+                  "kernel": ("kernel", r.standard_normal((5, 5, 1, 2))),
+                  "saved": ("saved", (x, None)),
+                  "won": ("saved", (x, saved[1], saved[2].astype(np.float32)))}[change]
+    args[key] = value
     with pytest.raises(ValueError, match=r"conv2d_maxpool_backward: (what was saved|saved must)"):
         K.conv2d_maxpool_backward(np.ones_like(out), args["saved"], args["kernel"], (1, 1),
                                   args["pads"], args["pool"])
@@ -887,6 +890,47 @@ def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, w, dtype
         with np.errstate(invalid="ignore"):
             expected = np.where(src <= 0, dtype(0), src) if relu else src
         np.testing.assert_array_equal(back.view(bits), expected.view(bits))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pool", [(2, 2), (1, 1)])
+@pytest.mark.parametrize("filters", [8, 9, 17])
+def test_winners_listed_from_planes_as_one_by_one(filters, pool, dtype):
+    """numba_cpu._winners_by_planes (the windows' gradients and winners transposed to planes,
+    then a flat loop a filter) lists the same winners as _winners_one_by_one, in the same order,
+    bit for bit: each filter's patch offsets and non-zero gradients (ReLU's backward applied or
+    not; -0 left out, NaN and inf kept), for groups of one and several images, windows of one
+    position (arg not read) and of four."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(filters)
+    n, po, qo, c_in = 4, 3, 10, 2
+    (ph, pw), one = pool, pool == (1, 1)
+    dout = _special_values(r, (n, po, qo, filters), dtype)
+    dout[r.random(dout.shape) < 0.3] = 0  # windows without a gradient
+    y = _special_values(r, dout.shape, dtype)
+    arg = (np.zeros((1, 1, 1, filters), np.int32) if one
+           else r.integers(0, ph * pw, dout.shape).astype(np.int32))
+    wpad = qo * pw + 2
+    image = (po * ph + 2) * wpad * c_in
+    shift = np.array([((k // pw) * wpad + k % pw) * c_in for k in range(ph * pw)], np.int64)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    for relu in (False, True):
+        for n0, nb in ((1, 1), (0, n)):
+            lists = []
+            for listing in (numba_cpu._winners_by_planes, numba_cpu._winners_one_by_one):
+                offs = np.full((filters, nb * po * qo), -7, np.int64)
+                dvals = np.full((filters, nb * po * qo), 99, dtype)
+                counts = np.zeros(filters, np.int64)
+                listing(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, shift, offs,
+                        dvals, counts)
+                lists.append([(offs[f, :k].copy(), dvals[f, :k].view(bits).copy())
+                              for f, k in enumerate(counts)])
+            planes, one_by_one = lists
+            assert sum(len(o) for o, _ in one_by_one) > 0
+            for (o1, d1), (o2, d2) in zip(planes, one_by_one):
+                np.testing.assert_array_equal(o1, o2)
+                np.testing.assert_array_equal(d1, d2)
 
 
 NARROW_SCRIPT = """

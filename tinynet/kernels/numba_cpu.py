@@ -23,12 +23,12 @@ is a sum of shifted copies of contiguous vectors: SIMD code that keeps the sums 
 of positions for several filters in registers over all the taps, so that each value loaded
 feeds several FMAs (:func:`_blocked_sums`). Output positions that fall in the padding columns
 are computed and thrown away, and so are those of the padding rows between the images of a group
-where they hold less than a vector (else the sums run image by image and leave them out, see
-:func:`_conv_group`); neighbouring rows and images share their zero padding
-(``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small. In the
-backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of ``dz``
-with the kernel; for a one-channel input, whose one output plane would give each value loaded
-one FMA, two rows a pass share the input rows under them: :func:`_two_row_sums`), and
+unless they hold a vector and each image's rows fill whole vectors (the sums then run image by
+image and leave them out, see :func:`_conv_group`); neighbouring rows and images share their
+zero padding (``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small.
+In the backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of
+``dz`` with the kernel; for a one-channel input, whose one output plane would give each value
+loaded one FMA, two rows a pass share the input rows under them: :func:`_two_row_sums`), and
 ``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on
 the same grid (:func:`_tap_dots`). The sums are the
 same as the reference's up to the order of the additions (float rounding only).
@@ -39,9 +39,8 @@ every convolution but the residual block's first) runs with it as one kernel,
 still on its grid, in cache, so that only the pooled output and each window's winner reach memory
 (a quarter of the convolution's output). 2x2 windows are compared 8 windows x 8 filters at a time
 in vectors (:func:`_pooled_blocks`) where a row has at least 8 windows and there are at least 8
-filters, and one or two filters past a whole 8 one at a time (:func:`_pooled_column`: the report's
-first layers have 9; the pooled forward of cnn_digits l1 took 0.62 ms instead of 0.72 with a
-block overlapping the one before, one thread). At the end of a residual block, ``pool(relu(conv(x)) + r)``
+filters; one or two filters past a whole 8 are pooled one at a time (:func:`_pooled_column`).
+At the end of a residual block, ``pool(relu(conv(x)) + r)``
 (:func:`conv2d_add_maxpool_forward`), each group's ``relu(z)`` is written as NHWC images into a
 buffer the size of the group, still in cache, and pooled from there with ``r`` added
 (:func:`_add_maxpool`); each window keeps its winner's ``relu(z)``, the ReLU's backward.
@@ -295,6 +294,7 @@ def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows)
     f_out = wts.shape[0]
     size = hp * wp
     image = _whole_vectors(rows * wp)  # an image's positions, in whole vectors
+    wide = WIDE_LANES if x.itemsize == 4 else LANES  # the sums' vectors (_block_sums)
     together = _whole_vectors((nb - 1) * size + rows * wp)
     length = max(together, (nb - 1) * size + image)  # acc's rows
     # each channel's plane: the group's whole images (also where a pooling leaves out the last
@@ -304,7 +304,7 @@ def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows)
     _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
     acc = np.empty(f_out * length, x.dtype)
     taps, flat_w = pidx * stride + offs, wts.reshape(wts.size)
-    if nb > 1 and (hp - rows) * wp >= LANES and image % WIDE_LANES == 0:
+    if nb > 1 and (hp - rows) * wp >= LANES and image % wide == 0:
         for b in range(nb):
             _blocked_sums(acc, planes, taps, flat_w, bias, length, b * size, image)
     else:
@@ -319,6 +319,14 @@ def _tail(offs):
     for t in range(offs.shape[0]):
         tail = max(tail, offs[t] + 1)
     return tail
+
+
+# The most filters past a whole 8 that the 2x2 pooling takes one at a time (_pooled_column)
+# rather than in a block overlapping the one before, which computes 7 filters again for one: the
+# report's first layers have 9 filters (cnn_digits l1's pooled forward, one thread: 0.62 ms
+# against 0.72 with the overlapping block). With 11 and 12 filters (3 and 4 past 8) the two ways
+# measured the same (0.76-0.79 against 0.78 ms, 0.80-0.84 against 0.83).
+POOL_COLUMNS = 2
 
 
 @njit(parallel=True, cache=True, fastmath=_FMA)
@@ -350,7 +358,7 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
     tail = _tail(offs)
     zero = x.dtype.type(0)
     flat_out, flat_arg = out.reshape(out.size), arg.reshape(arg.size)
-    if ph * po_n > hp or pw * qo_n > wp:  # what the unchecked loads of _pooled_blocks rely on
+    if ph * po_n > hp or pw * qo_n > wp:  # what the unchecked loads of the pooling rely on
         raise ValueError("_conv_forward_s1: the pooling windows run past the grid")
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
@@ -373,14 +381,14 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
             # last block of the filters, unless they end in at most POOL_COLUMNS filters past a
             # whole 8, pooled one at a time (_pooled_column)
             flat_acc, length = acc.reshape(acc.size), acc.shape[1]
-            blocks = f_out if f_out % LANES > POOL_COLUMNS else f_out - f_out % LANES
+            block_end = f_out if f_out % LANES > POOL_COLUMNS else f_out - f_out % LANES
             for b in range(nb):
                 for po in range(po_n):
                     o_row = ((n0 + b) * po_n + po) * qo_n * f_out
                     a_row = b * size + po * 2 * wp
                     for qb in range(0, qo_n, LANES):
                         qo = min(qb, qo_n - LANES)
-                        for fb in range(0, blocks, LANES):
+                        for fb in range(0, block_end, LANES):
                             f = min(fb, f_out - LANES)
                             if relu:
                                 _pool_block_relu(flat_out, flat_arg, flat_acc,
@@ -390,7 +398,7 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, p
                                 _pool_block(flat_out, flat_arg, flat_acc,
                                             f * length + a_row + 2 * qo, length, wp,
                                             o_row + qo * f_out + f, f_out)
-                        for f in range(blocks, f_out):
+                        for f in range(block_end, f_out):
                             if relu:
                                 _pool_column_relu(flat_out, flat_arg, flat_acc,
                                                   f * length + a_row + 2 * qo, wp,
@@ -1142,10 +1150,10 @@ def _pooled_blocks(relu):
 
 def _pooled_column(relu):
     """:func:`_pooled_blocks` for one filter: ``pool(out, arg, acc, a0, wp, o0, nch)`` pools the
-    8 windows of the filter whose grid starts at ``a0`` into ``out[o0 + k*nch]`` and ``arg[o0 +
-    k*nch]`` (``k < 8``), a value at a time (no transpose): the filters past the last whole 8
-    (the 9th of the report's first layers), which a block overlapping the one before would
-    compute 7 filters again for."""
+    8 windows of the filter whose grid starts at ``a0`` (16 values from ``a0`` and 16 from ``a0 +
+    wp``) into ``out[o0 + k*nch]`` and ``arg[o0 + k*nch]`` (``k < 8``), a value at a time (no
+    transpose): for the filters past the last whole 8 (POOL_COLUMNS). The caller guarantees
+    that every index lies in its array: nothing is bounds-checked."""
     @intrinsic
     def pool(typingctx, out, arg, acc, a0, wp, o0, nch):
         if not (_ir_arrays_fit((out, acc), None, (a0, wp, o0, nch))
@@ -1176,9 +1184,6 @@ def _pooled_column(relu):
 
 _pool_block, _pool_block_relu = _pooled_blocks(False), _pooled_blocks(True)
 _pool_column, _pool_column_relu = _pooled_column(False), _pooled_column(True)
-# The most filters past a whole 8 that the pooling takes one at a time rather than in a block
-# overlapping the one before (which computes 7 filters again for one).
-POOL_COLUMNS = 2
 
 
 def _transposed_blocks(op):
@@ -1563,9 +1568,9 @@ def _winners_by_planes(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, sh
     (:func:`_from_image`; the winners, int32, go across as the float32 words they are: moved,
     never computed with); then each filter's list is one flat loop over its planes, through
     tables of the windows' order and of where their patches start. cnn_fashion_3's l1 backward
-    (14 x 14 windows, 9 filters, its real gradients, batch 128): 0.87-0.91 ms against 0.97-0.98
-    window by window on one thread, 0.43-0.45 against 0.49-0.50 on two. (Loops over the images,
-    rows and columns instead of the tables took 3x as long as the flat loop.)"""
+    (14 x 14 windows, 9 filters, its real gradients, batch 128): 0.81-0.82 ms against 0.94-0.99
+    window by window on one thread, 0.41 against 0.45 on two (alternating processes). (Loops over
+    the images, rows and columns instead of the tables took 3x as long as the flat loop.)"""
     _, po_n, qo_n, f_out = dout.shape
     zero = dout.dtype.type(0)
     one = ph * pw == 1
@@ -1615,7 +1620,7 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
     ``dL/dw`` into ``part[f, t]`` (``t = (i*KW + j)*C + c``, ``row = KW*C`` floats a kernel
     row), ``dL/db`` into ``part[f, ntaps]`` and, when ``need_dx``, ``dL/dx`` into ``dx``."""
     _, h_in, w_in, c_in = x.shape
-    _, po_n, qo_n, f_out = dout.shape
+    _, _, qo_n, f_out = dout.shape
     kh = wrows.shape[1]
     span = w_in * c_in
     zero = x.dtype.type(0)
@@ -2354,10 +2359,12 @@ def _conv_pool_backward(what, dout, saved, kernel, pads, pool_size, relu, need_d
     # saved by a forward pass with this kernel, padding and pool size? (else the compiled loop
     # would place gradients outside its grid)
     if (tuple(won.shape) != expected or tuple(arg.shape) != expected or arg.dtype != np.int32
+            or won.dtype != x.dtype
             or not _winners_in_range(np.ascontiguousarray(arg).reshape(-1), ph * pw)):
-        raise ValueError(f"{what}: what was saved (winners {tuple(arg.shape)}) does not come "
-                         f"from a forward pass with kernel {tuple(kernel.shape)}, pads {pads} "
-                         f"and pool {(ph, pw)} (expected {expected})")
+        raise ValueError(f"{what}: what was saved (winners {tuple(arg.shape)}, their values "
+                         f"{won.dtype} for {x.dtype} images) does not come from a forward pass "
+                         f"with kernel {tuple(kernel.shape)}, pads {pads} and pool {(ph, pw)} "
+                         f"(expected {expected}, values of the images' type)")
     _check_dout(dout, expected, what)
     grads = _backward_from_winners(dout, won, arg, relu, x, kernel, pads, (ph, pw), need_dx)
     if not residual:
