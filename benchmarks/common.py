@@ -59,16 +59,19 @@ def scrub(text):
     return text
 
 
-def commit():
-    """The checkout's commit (short hash), with ``+ uncommitted changes`` when tinynet/ or
-    benchmarks/ differ from it; None outside a git checkout."""
+def commit(root=ROOT):
+    """The checkout's commit (short hash), with ``+ uncommitted changes`` when the code measured
+    (tinynet/, benchmarks/*.py) differs from it; None outside a git checkout. The benchmark's
+    own outputs (RESULTS.md, results.json, the plots) do not count: a run after another one not
+    yet committed measures the same code."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=ROOT, timeout=30)
+                              text=True, cwd=root, timeout=30)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tinynet", "benchmarks"],
-                               capture_output=True, text=True, cwd=ROOT, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tinynet",
+                                "benchmarks/*.py"],
+                               capture_output=True, text=True, cwd=root, timeout=30).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
     return head.stdout.strip() + (" + uncommitted changes" if dirty else "")

@@ -2,6 +2,7 @@
 writes by default, the PyTorch models' sizes and the busy-loop load generator. Nothing here times
 anything: speed is measured by ``python -m benchmarks``, never asserted by a test."""
 import json
+import os
 import time
 from pathlib import Path
 
@@ -178,6 +179,40 @@ def test_default_output_is_a_folder_of_its_own():
     assert parse_args(["--out", "benchmarks"]).out == Path("benchmarks")
     ignored = (BENCH.parent / ".gitignore").read_text().split()
     assert f"/{out.name}/" in ignored
+
+
+def test_the_recorded_commit_is_dirty_only_for_changed_code(tmp_path):
+    """A run's provenance says ``+ uncommitted changes`` when tinynet/ or the benchmark's code
+    differ from the commit, not when only an earlier run's outputs do (a second run before the
+    first one is committed measured the same code)."""
+    import shutil
+    import subprocess
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+
+    (tmp_path / "tinynet").mkdir()
+    (tmp_path / "benchmarks").mkdir()
+    files = {"tinynet/layers.py": "x = 1\n", "benchmarks/worker.py": "y = 1\n",
+             "benchmarks/RESULTS.md": "# old\n", "benchmarks/results.json": "{}\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    head = common.commit(tmp_path)
+    assert head and "uncommitted" not in head
+    (tmp_path / "benchmarks/RESULTS.md").write_text("# new run\n")
+    (tmp_path / "benchmarks/results.json").write_text('{"new": 1}\n')
+    assert common.commit(tmp_path) == head
+    for name in ("benchmarks/worker.py", "tinynet/layers.py"):
+        (tmp_path / name).write_text("changed = 2\n")
+        assert common.commit(tmp_path) == head + " + uncommitted changes"
+        git("checkout", "--", name)
 
 
 def test_recorded_command_line_names_no_machine_path():
