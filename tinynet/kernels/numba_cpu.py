@@ -1104,6 +1104,13 @@ def _ir_pool_windows(builder, ACC, top, wp, vec, relu):
     return (_ir_relu(builder, best) if relu else best), k
 
 
+def _ir_pool_arrays_fit(out, arg, acc, ints):
+    """The typing rule of the pooling intrinsics: ``out`` and ``acc`` as :func:`_ir_arrays_fit`
+    wants floats, the winners ``arg`` a 1-D C-contiguous int32 array, ``ints`` 64-bit integers."""
+    return (_ir_arrays_fit((out, acc), None, ints) and isinstance(arg, types.Array)
+            and arg.ndim == 1 and arg.layout == "C" and arg.dtype == types.int32)
+
+
 def _pooled_blocks(relu):
     """2x2 max pooling of 8 windows x 8 filters of a convolution on its grid, into NHWC, as LLVM
     IR: an intrinsic that numba compiles into the function that calls it.
@@ -1118,9 +1125,7 @@ def _pooled_blocks(relu):
     """
     @intrinsic
     def pool(typingctx, out, arg, acc, a0, astride, wp, o0, nch):
-        if not (_ir_arrays_fit((out, acc), None, (a0, astride, wp, o0, nch))
-                and isinstance(arg, types.Array) and arg.ndim == 1 and arg.layout == "C"
-                and arg.dtype == types.int32):
+        if not _ir_pool_arrays_fit(out, arg, acc, (a0, astride, wp, o0, nch)):
             return None
         sig = types.void(out, arg, acc, a0, astride, wp, o0, nch)
 
@@ -1156,9 +1161,7 @@ def _pooled_column(relu):
     that every index lies in its array: nothing is bounds-checked."""
     @intrinsic
     def pool(typingctx, out, arg, acc, a0, wp, o0, nch):
-        if not (_ir_arrays_fit((out, acc), None, (a0, wp, o0, nch))
-                and isinstance(arg, types.Array) and arg.ndim == 1 and arg.layout == "C"
-                and arg.dtype == types.int32):
+        if not _ir_pool_arrays_fit(out, arg, acc, (a0, wp, o0, nch)):
             return None
         sig = types.void(out, arg, acc, a0, wp, o0, nch)
 
