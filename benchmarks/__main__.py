@@ -19,8 +19,9 @@ What it measures (each measurement in a fresh process, ``benchmarks/worker.py``)
   inside a timed epoch), then times ``--epochs`` epochs. The figure is the median over the rounds,
   with its spread (min-max) and the ratios tinynet/Keras and tinynet/PyTorch; the load average and
   the CPU steal time (``/proc/stat``) are recorded before and after every measurement;
-* the numba convolution kernels' GFLOP/s at the report models' shapes next to NumPy's float32
-  matmul (sgemm) at the same shapes and work, first on the machine as it is, then again while the
+* the numba convolution kernels' GFLOP/s at the report models' shapes, on numba's threads and on
+  one, next to NumPy's float32 matmul (sgemm) at the same shapes and work on BLAS's threads and on
+  one (the ratio: the faster of each), first on the machine as it is, then again while the
   benchmark keeps every CPU busy with one pure-Python busy loop per CPU (stopped after the
   measurement, and by themselves after ``--load-seconds`` at the latest), and, under the same
   loops, one epoch of ``--loaded-model`` in each framework;
@@ -58,6 +59,9 @@ ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
 ONEDNN_ON = {ONEDNN_VAR: "1"}
 MEMORY_TARGET_MB = 450
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# numba's kernels on one thread: what tinynet's fit runs them on when other processes hold the
+# CPUs (tinynet.threads.adapt_to_load)
+ONE_NUMBA_THREAD = {"NUMBA_NUM_THREADS": "1"}
 KERNEL_TARGET = 2.0  # the convolution kernels within 2x of sgemm's GFLOP/s
 
 
@@ -324,13 +328,15 @@ def merged_rounds(results):
 
 
 def interleaved_kernels(repeats, rounds, statistic="median"):
-    """The numba kernels, NumPy's sgemm with its default BLAS threads and with one, each in a
-    process of its own (BLAS keeps the thread count it starts with), one after the other, round
-    after round (the order rotated): a slow spell of the shared machine falls on all three alike.
-    ``{"numba": .., "sgemm": .., "sgemm_1thread": ..}``, each merged over the rounds; each
-    round's figure the median call or, with ``statistic="mean"``, the mean (worker._call_ms)."""
+    """The numba kernels on numba's threads and on one, NumPy's sgemm with its default BLAS
+    threads and with one, each in a process of its own (numba and BLAS keep the thread count they
+    start with), one after the other, round after round (the order rotated): a slow spell of the
+    shared machine falls on all four alike. ``{"numba": .., "numba_1thread": .., "sgemm": ..,
+    "sgemm_1thread": ..}``, each merged over the rounds; each round's figure the median call or,
+    with ``statistic="mean"``, the mean (worker._call_ms)."""
     common_spec = {"repeats": repeats, "statistic": statistic}
-    workers = {"numba": (dict(common_spec, task="kernels", backend="numba", rounds=1), None),
+    kernels = dict(common_spec, task="kernels", backend="numba", rounds=1)
+    workers = {"numba": (kernels, None), "numba_1thread": (kernels, ONE_NUMBA_THREAD),
                "sgemm": (dict(common_spec, task="sgemm"), None),
                "sgemm_1thread": (dict(common_spec, task="sgemm"), ONE_THREAD)}
     done = {key: [] for key in workers}
@@ -593,11 +599,13 @@ def _gflops(rows, kernel, shape):
 
 
 def kernel_table(kern):
-    """Per convolution shape: the numba kernels' GFLOP/s and sgemm's at the same im2col shape and
-    at a square shape of the same work, from one condition's measurements (``{"numba": ..,
-    "sgemm": ..}``)."""
+    """Per convolution shape: the numba kernels' GFLOP/s (on numba's threads, and on one where
+    measured) and sgemm's at the same im2col shape and at a square shape of the same work, from
+    one condition's measurements (``{"numba": .., "numba_1thread": .., "sgemm": ..,
+    "sgemm_1thread": ..}``)."""
     from .worker import CONV_SHAPES
     numba = (kern.get("numba") or {}).get("rows")
+    numba_one = (kern.get("numba_1thread") or {}).get("rows")
     sgemm = (kern.get("sgemm") or {}).get("rows")
     one = (kern.get("sgemm_1thread") or {}).get("rows")
     if not numba or not sgemm:
@@ -607,6 +615,10 @@ def kernel_table(kern):
         table.append({"shape": name,
                       "forward": _gflops(numba, "conv forward (+relu)", name),
                       "backward": _gflops(numba, "conv backward (dx, dw, db)", name),
+                      "forward_1thread": (_gflops(numba_one, "conv forward (+relu)", name)
+                                          if numba_one else None),
+                      "backward_1thread": (_gflops(numba_one, "conv backward (dx, dw, db)", name)
+                                           if numba_one else None),
                       "sgemm_im2col": _gflops(sgemm, "numpy float32 matmul", f"{name} im2col"),
                       "sgemm_square": _sgemm_square_for(sgemm, name),
                       "sgemm_square_1thread": _sgemm_square_for(one, name) if one else None})
@@ -625,12 +637,19 @@ def _sgemm_square_for(rows, conv_name):
     return None
 
 
+def _faster(row, kernel):
+    """A kernel's GFLOP/s in a row of :func:`kernel_table`: the faster of its two runs (numba's
+    threads, one thread), as for sgemm."""
+    return max(row[kernel], row.get(f"{kernel}_1thread") or 0)
+
+
 def _worst_ratio(table):
     """The largest ratio, over the shapes of ``table`` (:func:`kernel_table`), of the faster of
     NumPy's two sgemm runs of the same work (its default threads, one thread) to the slower of
-    the forward and backward kernels (None without figures)."""
+    the forward and backward kernels, each the faster of its own two runs (None without
+    figures)."""
     return max((max(row["sgemm_square"], row.get("sgemm_square_1thread") or 0)
-                / min(row["forward"], row["backward"])
+                / min(_faster(row, "forward"), _faster(row, "backward"))
                 for row in table if row["sgemm_square"] and row["forward"] and row["backward"]),
                default=None)
 
@@ -640,7 +659,7 @@ def _each_round(cond):
     rounds by :func:`merged_rounds`) split back into the rounds in which every one of them was
     measured: round ``i`` of each worker beside round ``i`` of the others. Empty where they were
     not interleaved."""
-    parts = {key: cond.get(key) for key in ("numba", "sgemm", "sgemm_1thread")
+    parts = {key: cond.get(key) for key in ("numba", "numba_1thread", "sgemm", "sgemm_1thread")
              if (cond.get(key) or {}).get("rows")}
     if "numba" not in parts or "sgemm" not in parts \
             or any(part.get("kept_rounds") is None for part in parts.values()):
@@ -662,7 +681,8 @@ def kernel_summary(results):
         if not table:
             continue
         med = {}
-        for col in ("forward", "backward", "sgemm_im2col", "sgemm_square"):
+        for col in ("forward", "backward", "sgemm_im2col", "sgemm_square", "forward_1thread",
+                    "backward_1thread"):
             vals = [row[col] for row in table if row[col]]
             med[col] = common.median(vals) if vals else None
         sg = (kern[cond].get("sgemm") or {}).get("rows") or []
@@ -681,8 +701,8 @@ def kernel_summary(results):
         med["table"] = table
         out[cond] = med
     if "quiet" in out and "loaded" in out:
-        for col in ("forward", "backward", "sgemm_im2col", "sgemm_square", "sgemm_1024",
-                    "sgemm_square_1thread"):
+        for col in ("forward", "backward", "forward_1thread", "backward_1thread", "sgemm_im2col",
+                    "sgemm_square", "sgemm_1024", "sgemm_square_1thread"):
             q, l = out["quiet"].get(col), out["loaded"].get(col)
             if q and l:
                 out.setdefault("kept_under_load", {})[col] = l / q
@@ -782,7 +802,10 @@ def targets(results, summary):
     for cond, k in (results.get("kernel_summary") or {}).items():
         if cond in ("quiet", "loaded") and k.get("worst_sgemm_over_kernel") is not None:
             out.append(f"- convolution kernels, {cond}: on the worst shape, sgemm of the same work "
-                       f"runs at {k['worst_sgemm_over_kernel']:.1f}x the slower kernel's GFLOP/s{_round_range(k)} (target within "
+                       f"runs at {k['worst_sgemm_over_kernel']:.1f}x the slower kernel's GFLOP/s"
+                       + (" (each kernel the faster of its runs on numba's threads and on one)"
+                          if k.get("forward_1thread") else "")
+                       + f"{_round_range(k)} (target within "
                        f"{KERNEL_TARGET:.0f}x: {verdict(k['within_target'])})")
     for m, per in (results.get("memory") or {}).items():
         e = per.get("numba") or {}
@@ -1077,17 +1100,24 @@ def write_report(results, out):
     by_round = any(k.get("worst_by_round") for k in ksum.values() if isinstance(k, dict))
     loaded_mean = any((res or {}).get("statistic") == "mean"
                       for res in (kern.get("loaded") or {}).values() if isinstance(res, dict))
+    one_thread = any(((kern.get(c) or {}).get("numba_1thread") or {}).get("rows")
+                     for c in ("quiet", "loaded"))
     if ksum:
         lines += ["## Convolution kernels against NumPy's sgemm, quiet and loaded (GFLOP/s)", "",
                   "The numba convolution kernels (batch 128, float32, the report models' shapes; "
-                  "backward computes dx, dw and db: twice the forward's FLOPs) next to NumPy's float32 "
+                  "backward computes dx, dw and db: twice the forward's FLOPs)"
+                  + (" on numba's threads and on one (`NUMBA_NUM_THREADS=1`: what tinynet's `fit` "
+                     "runs them on when other processes hold the CPUs, `tinynet/threads.py`)"
+                     if one_thread else "")
+                  + " next to NumPy's float32 "
                   "matmul" + (" at" if interleaved else " in a separate process at")
                   + " the same im2col shape (batch·H·W × k·k·C times "
                   "k·k·C × F, the forward pass's work) and at a square shape of the same work, "
                   "with NumPy's default BLAS threads and with one (`OPENBLAS_NUM_THREADS=1`). "
-                  + ("The three run interleaved, each in a process of its own: the kernels, sgemm, "
-                     "sgemm on one thread, then again, round after round (the order rotated); each "
-                     "figure is the median of its rounds" if interleaved else "")
+                  + (f"The {'four' if one_thread else 'three'} run interleaved, each in a process "
+                     "of its own: the kernels, " + ("the kernels on one thread, " if one_thread else "")
+                     + "sgemm, sgemm on one thread, then again, round after round (the order "
+                     "rotated); each figure is the median of its rounds" if interleaved else "")
                   + (", and the worst shape's ratio is also given for each round alone (each round's "
                      "worst shape carries that round's noise, which the medians smooth: the range can "
                      "lie above the figure). "
@@ -1101,17 +1131,20 @@ def write_report(results, out):
                      "median leaves them out)." if loaded_mean else ""), ""]
         conds = [c for c in ("quiet", "loaded") if c in ksum]
         head = ["shape"]
+        cols = (("forward", "fwd"), ("backward", "bwd")) + (
+            (("forward_1thread", "fwd 1 thread"), ("backward_1thread", "bwd 1 thread"))
+            if one_thread else ()) + (
+            ("sgemm_im2col", "sgemm im2col"), ("sgemm_square", "sgemm square"),
+            ("sgemm_square_1thread", "sgemm square 1 thread"))
         for c in conds:
-            head += [f"fwd {c}", f"bwd {c}", f"sgemm im2col {c}", f"sgemm square {c}",
-                     f"sgemm square 1 thread {c}"]
+            head += [f"{name} {c}" for _, name in cols]
         lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         tables = {c: {r["shape"]: r for r in ksum[c]["table"]} for c in conds}
         for shape in tables[conds[0]]:
             cells = []
             for c in conds:
                 r = tables[c].get(shape, {})
-                cells += [fmt(r.get(col), 0) for col in ("forward", "backward", "sgemm_im2col",
-                                                          "sgemm_square", "sgemm_square_1thread")]
+                cells += [fmt(r.get(col), 0) for col, _ in cols]
             lines.append(f"| {shape} | " + " | ".join(cells) + " |")
         lines.append("")
         for c in conds:
@@ -1124,21 +1157,28 @@ def write_report(results, out):
                         + f"; load {fmt_load((ld.get('numba') or {}).get('conditions'))} during the kernels)")
             else:
                 cond = f" (load {fmt_load(((kern.get('quiet') or {}).get('numba') or {}).get('conditions'))})"
+            on_one = (f" (on one thread {fmt(k.get('forward_1thread'), 0)} and "
+                      f"{fmt(k.get('backward_1thread'), 0)})" if k.get("forward_1thread") else "")
             lines.append(f"- **{c}**{cond}: medians over the shapes: forward {fmt(k['forward'], 0)}, "
-                         f"backward {fmt(k['backward'], 0)}, sgemm at the im2col shapes "
+                         f"backward {fmt(k['backward'], 0)}{on_one}, sgemm at the im2col shapes "
                          f"{fmt(k['sgemm_im2col'], 0)}, square sgemm of the same work "
                          f"{fmt(k['sgemm_square'], 0)}, square 1024 sgemm {fmt(k.get('sgemm_1024'), 0)} "
                          f"GFLOP/s (with one BLAS thread: square of the same work "
                          f"{fmt(k.get('sgemm_square_1thread'), 0)}, square 1024 "
                          f"{fmt(k.get('sgemm_1024_1thread'), 0)}). Worst shape: the faster of the two square "
                          f"sgemm runs of the same work does {fmt(k['worst_sgemm_over_kernel'], 1, 'x')} "
-                         f"the slower kernel's GFLOP/s{_round_range(k)} (target: within {KERNEL_TARGET:.0f}x: "
+                         f"the slower kernel's GFLOP/s"
+                         + (" (each kernel the faster of its two runs)" if on_one else "")
+                         + f"{_round_range(k)} (target: within {KERNEL_TARGET:.0f}x: "
                          + ("met" if k["within_target"] else "**not met**") + ").")
         kept = ksum.get("kept_under_load")
         if kept:
+            one = (f" ({100 * kept['forward_1thread']:.0f}% and "
+                   f"{100 * kept.get('backward_1thread', 0):.0f}% on one thread)"
+                   if kept.get("forward_1thread") else "")
             lines.append(f"- **Under load** the kernels keep {100 * kept.get('forward', 0):.0f}% "
                          f"(forward) and {100 * kept.get('backward', 0):.0f}% (backward) of their "
-                         f"quiet speed; NumPy's sgemm of the same work keeps "
+                         f"quiet speed{one}; NumPy's sgemm of the same work keeps "
                          f"{100 * kept.get('sgemm_square_1thread', 0):.0f}% on one BLAS thread, and "
                          f"{100 * kept.get('sgemm_square', 0):.0f}% (square) and "
                          f"{100 * kept.get('sgemm_im2col', 0):.0f}% (im2col shapes) with NumPy's default "

@@ -230,20 +230,24 @@ def test_interleaving_order_and_warmup():
     assert warmup_size(300, 128) == 300
 
 
-def _round(scale_numba, sgemm, load):
-    """One interleaved round's three worker results: the kernels at ``scale_numba`` of 100
-    (forward) and 80 (backward) GFLOP/s, sgemm at ``sgemm`` (two-thirds of it on one thread)."""
+def _round(scale_numba, sgemm, load, scale_one=None):
+    """One interleaved round's four worker results: the kernels at ``scale_numba`` of 100
+    (forward) and 80 (backward) GFLOP/s (on one thread at ``scale_one``, by default half as
+    fast), sgemm at ``sgemm`` (two-thirds of it on one thread)."""
     cond = {"load_before": [load, 1.0, 1.0], "load_after": [load + 0.5, 1.0, 1.0], "seconds": 10.0,
             "steal_pct": load}
-    numba = _kernel_rows(scale_numba)
-    for row in numba["rows"]:  # the same work each round: the time follows the speed
-        row["ms"] = row["ms"] / scale_numba
+    kernels = {}
+    for key, scale in (("numba", scale_numba), ("numba_1thread", scale_one or scale_numba / 2)):
+        kernels[key] = _kernel_rows(scale)
+        for row in kernels[key]["rows"]:  # the same work each round: the time follows the speed
+            row["ms"] = row["ms"] / scale
     fast, one = _sgemm_rows(sgemm), _sgemm_rows(sgemm * 2 / 3)
     for rows, g in ((fast, sgemm), (one, sgemm * 2 / 3)):
         for row in rows["rows"]:
             row["ms"] = 150.0 / g
     return {key: dict(res, conditions=dict(cond))
-            for key, res in (("numba", numba), ("sgemm", fast), ("sgemm_1thread", one))}
+            for key, res in (("numba", kernels["numba"]), ("numba_1thread", kernels["numba_1thread"]),
+                             ("sgemm", fast), ("sgemm_1thread", one))}
 
 
 def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
@@ -251,13 +255,15 @@ def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
     calls = []
 
     def fake_worker(spec, env=None, **kw):
-        key = "numba" if spec["task"] == "kernels" else ("sgemm_1thread" if env else "sgemm")
+        key = ("numba" if spec["task"] == "kernels" else "sgemm") + ("_1thread" if env else "")
         calls.append(key)
+        assert env in (None, {"NUMBA_NUM_THREADS": "1"} if key == "numba_1thread" else bench.ONE_THREAD)
         return _round(1.0, 150.0, 1.0)[key]
     monkeypatch.setattr(bench, "run_worker", fake_worker)
     bench.interleaved_kernels(repeats=3, rounds=3)
-    assert calls == ["numba", "sgemm", "sgemm_1thread", "sgemm", "sgemm_1thread", "numba",
-                     "sgemm_1thread", "numba", "sgemm"]
+    assert calls == ["numba", "numba_1thread", "sgemm", "sgemm_1thread",
+                     "numba_1thread", "sgemm", "sgemm_1thread", "numba",
+                     "sgemm", "sgemm_1thread", "numba", "numba_1thread"]
     # three rounds: a slow spell for both in round 2, sgemm alone fast in round 3
     rounds = [_round(1.0, 150.0, 1.0), _round(0.5, 75.0, 2.0), _round(1.0, 300.0, 3.0)]
     cond = {key: bench.merged_rounds([r[key] for r in rounds] + [{"error": "died"}])
@@ -280,7 +286,7 @@ def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
     # failed rounds: each round alone only where all three were measured (round i: everything
     # i + 1 times faster, the same ratio 1.875); the kernels failed in round 1, sgemm in round 3
     rounds = [_round(i + 1.0, 150.0 * (i + 1), 1.0) for i in range(4)]
-    failed = {("numba", 1), ("sgemm", 3), ("sgemm_1thread", 3)}
+    failed = {("numba", 1), ("sgemm", 3), ("sgemm_1thread", 3), ("numba_1thread", 3)}
     cond = {key: bench.merged_rounds([{"error": "died"} if (key, i) in failed else r[key]
                                       for i, r in enumerate(rounds)])
             for key in rounds[0]}
@@ -291,6 +297,39 @@ def test_kernels_and_sgemm_interleaved_round_by_round(monkeypatch):
     shuffled = dict(rounds[1]["numba"], rows=rounds[1]["numba"]["rows"][::-1])
     with pytest.raises(ValueError, match="different rows"):
         bench.merged_rounds([rounds[0]["numba"], shuffled])
+
+
+def test_the_kernels_ratio_takes_the_faster_of_their_two_thread_counts(tmp_path):
+    # under load the kernels on numba's two threads run at 0.2 of 100 / 80 GFLOP/s, on one
+    # thread at 0.6 (what fit runs them on then): the ratio is sgemm's best (150) over 48
+    loaded = {key: bench.merged_rounds([r[key] for r in (_round(0.2, 150.0, 3.0, scale_one=0.6),)])
+              for key in ("numba", "numba_1thread", "sgemm", "sgemm_1thread")}
+    k = bench.kernel_summary({"kernels": {"loaded": loaded}})["loaded"]
+    assert k["forward"] == pytest.approx(20) and k["forward_1thread"] == pytest.approx(60)
+    assert k["backward"] == pytest.approx(16) and k["backward_1thread"] == pytest.approx(48)
+    assert k["worst_sgemm_over_kernel"] == pytest.approx(150 / 48)
+    assert k["worst_by_round"] == pytest.approx([150 / 48])
+    # the one-thread run slower (quiet): the two-thread figures decide
+    quiet = {key: bench.merged_rounds([r[key]]) for key, r in
+             ((key, _round(1.0, 150.0, 1.0, scale_one=0.6)) for key in loaded)}
+    both = bench.kernel_summary({"kernels": {"quiet": quiet, "loaded": loaded}})
+    assert both["quiet"]["worst_sgemm_over_kernel"] == pytest.approx(150 / 80)
+    assert both["kept_under_load"]["forward"] == pytest.approx(0.2)
+    assert both["kept_under_load"]["forward_1thread"] == pytest.approx(1.0)
+    # without a one-thread run (results of earlier runs): the kernels on numba's threads alone
+    loaded.pop("numba_1thread")
+    assert bench.kernel_summary({"kernels": {"loaded": loaded}})["loaded"][
+        "worst_sgemm_over_kernel"] == pytest.approx(150 / 16)
+    # the report's table has the one-thread columns, and says what they are
+    results = fake_results()
+    results["kernels"] = {"quiet": quiet, "loaded": dict(loaded, numba_1thread=quiet["numba_1thread"])}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    write_report(load_results(tmp_path / "results.json"), tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    head = next(line for line in text.splitlines() if line.startswith("| shape | fwd quiet"))
+    assert "| fwd 1 thread quiet | bwd 1 thread quiet |" in head
+    assert "`NUMBA_NUM_THREADS=1`: what tinynet's `fit` runs them on" in text
+    assert "(on one thread 60 and 48)" in text
 
 
 def test_the_report_says_how_the_kernels_were_measured(tmp_path):
@@ -305,8 +344,9 @@ def test_the_report_says_how_the_kernels_were_measured(tmp_path):
     write_report(load_results(tmp_path / "results.json"), tmp_path)
     text = (tmp_path / "RESULTS.md").read_text()
     assert ("convolution kernels, quiet: on the worst shape, sgemm of the same work runs at 1.9x "
-            "the slower kernel's GFLOP/s (each round alone, its own worst shape: 1.9x–3.8x, over 3 rounds)") in text
-    assert "The three run interleaved, each in a process of its own" in text
+            "the slower kernel's GFLOP/s (each kernel the faster of its runs on numba's threads and "
+            "on one) (each round alone, its own worst shape: 1.9x–3.8x, over 3 rounds)") in text
+    assert "The four run interleaved, each in a process of its own" in text
     assert "the worst shape's ratio is also given for each round alone" in text
     assert "loaded ones from the mean" in text and "loaded: mean)" in text
     # interleaved, but no round in which all three were measured: no per-round claim
@@ -319,7 +359,7 @@ def test_the_report_says_how_the_kernels_were_measured(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(results))
     write_report(load_results(tmp_path / "results.json"), tmp_path)
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "The three run interleaved" in text and "each round alone" not in text
+    assert "The four run interleaved" in text and "each round alone" not in text
     # one process each, medians (the committed runs before the interleaving): said as such
     write_report(load_results(tmp_path / "results.json") | {"kernels": fake_results()["kernels"]},
                  tmp_path)
