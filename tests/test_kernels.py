@@ -1055,8 +1055,8 @@ def _tap_dots_caller(nf):
     dots = {1: numba_cpu._dots1, 2: numba_cpu._dots2, 3: numba_cpu._dots3}[nf]
 
     @njit
-    def call(out, planes, taps, d, f0, dstride, dstart, length):
-        dots(out, planes, taps, d, f0, dstride, dstart, length)
+    def call(out, planes, taps, d, f0, dstride, dstart, length, runs, period):
+        dots(out, planes, taps, d, f0, dstride, dstart, length, runs, period)
     return call
 
 
@@ -1065,25 +1065,34 @@ def _tap_dots_caller(nf):
 def test_tap_dots_equal_their_formula(ntaps, dtype):
     """The dL/dw sums of the numba convolutions' backward (hand-written vector code, one to three
     filters a pass, a few taps a pass and then one at a time) against their formula ``out[f, t]
-    += sum_p planes[taps[t] + p] * d[f*dstride + dstart + p]``, for tap counts that are whole
-    passes or leave taps over, in both float types; the last column of ``out`` (dL/db) and the
-    other filters' rows are left as they were."""
+    += sum_p planes[taps[t] + p] * d[f*dstride + dstart + p]`` over the positions ``p = r*period
+    + q`` (``r < runs``, ``q < length``), for tap counts that are whole passes or leave taps
+    over, in both float types, in one run and in runs with gaps between them (where ``d`` is NaN:
+    read, it would show); the last column of ``out`` (dL/db) and the other filters' rows are left
+    as they were."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     r = np.random.default_rng(ntaps)
     lanes = numba_cpu.LANES
-    for length in (lanes, 9 * lanes, 64 * lanes):
-        planes = r.standard_normal(2 * length + 30).astype(dtype)
-        taps = r.integers(0, planes.size - length + 1, ntaps).astype(np.int64)
+    for length, runs, period in ((lanes, 1, 0), (9 * lanes, 1, 0), (64 * lanes, 1, 0),
+                                 (lanes, 3, 3 * lanes), (9 * lanes, 2, 11 * lanes + 3),
+                                 (32 * lanes, 3, 34 * lanes)):
+        positions = (np.arange(runs)[:, None] * period + np.arange(length)).ravel()
+        reach = positions[-1] + 1
+        planes = r.standard_normal(2 * reach + 30).astype(dtype)
+        taps = r.integers(0, planes.size - reach + 1, ntaps).astype(np.int64)
         filters, dstart = 5, 7
-        dstride = dstart + length + 3
-        d = r.standard_normal(filters * dstride).astype(dtype)
-        shifted = planes[taps[:, None] + np.arange(length)].astype(np.float64)   # (ntaps, length)
-        rows = d.reshape(filters, dstride)[:, dstart:dstart + length].astype(np.float64)
+        dstride = dstart + reach + 3
+        d = np.full((filters, dstride), np.nan, dtype)
+        d[:, dstart + positions] = r.standard_normal((filters, positions.size))
+        d = d.reshape(-1)
+        shifted = planes[taps[:, None] + positions].astype(np.float64)   # (ntaps, positions)
+        rows = d.reshape(filters, dstride)[:, dstart + positions].astype(np.float64)
         for nf in (1, 2, 3):
             start = r.standard_normal((filters, ntaps + 1)).astype(dtype)
             out = start.copy()
-            _tap_dots_caller(nf)(out, planes, taps, d, 2, dstride, dstart, length)  # from filter 2
+            _tap_dots_caller(nf)(out, planes, taps, d, 2, dstride, dstart, length, runs,
+                                 period)  # from filter 2
             want = start.astype(np.float64).copy()
             want[2:2 + nf, :ntaps] += rows[2:2 + nf] @ shifted.T
             scale = float((np.abs(rows[2:2 + nf]) @ np.abs(shifted.T)).max() + np.abs(start).max())

@@ -568,19 +568,29 @@ def _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, lef
 
 @njit(cache=True, fastmath=_DOT)
 def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx,
-                         dw_offs, top, left, hp, wp, need_dx, dx, part):
+                         dw_offs, top, left, hp, wp, out_rows, need_dx, dx, part):
     """The part of the stride-1 backward that follows ``dz`` on the grid (``dplanes``, with
-    ``front`` zeros before it): the group's ``dL/dw`` into ``part[f, t]`` (its row of the
-    groups' partial sums: the caller passes ``part[g]``, so that this function is compiled once,
-    not once for each integer type a parallel loop's index can have) and, when ``need_dx``, its
-    images' ``dL/dx`` into ``dx`` (by :func:`_two_rows_dx` when ``x`` has one channel and
-    ``dx_wcol`` its column weights)."""
+    ``front`` zeros before it; ``out_rows`` output rows an image): the group's ``dL/dw`` into
+    ``part[f, t]`` (its row of the groups' partial sums: the caller passes ``part[g]``, so that
+    this function is compiled once, not once for each integer type a parallel loop's index can
+    have) and, when ``need_dx``, its images' ``dL/dx`` into ``dx`` (by :func:`_two_rows_dx` when
+    ``x`` has one channel and ``dx_wcol`` its column weights).
+
+    As in the forward pass (:func:`_conv_group`), where an image's padding rows hold at least a
+    vector of positions and its rows whole wide vectors, the sums run image by image over its
+    rows alone (2 of 16 rows of the 14x14 images with 5x5 kernels): dL/dw over the output rows
+    (dz is 0 on the others; the runs start where the one run's vectors start, so each lane adds
+    the same products in the same order and the sums are the same to the bit, but for a NaN or
+    infinite pixel that only a zero gradient reaches), dL/dx over the input rows."""
     c_in = x.shape[3]
     f_out = dplanes.shape[0]
     size = hp * wp
     dstride = dplanes.shape[1]
     span = _whole_vectors(nb * size)  # the group's positions, in whole vectors
+    wide = WIDE_LANES if x.itemsize == 4 else LANES  # the sums' vectors
     rows = _dx_by_two_rows(x, need_dx, dx_wcol)
+    if out_rows > hp:  # what the runs of dL/dw's positions below rely on
+        raise ValueError("_conv_backward_group: more output rows than the grid has")
     if dstride < front + (_whole_vectors(_rows_reach(x, nb, size, left)) if rows else span):
         # what the unchecked loads of _tap_dots and _two_row_sums rely on
         raise ValueError("_conv_backward_group: dz's planes are too short")
@@ -588,22 +598,32 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
     taps = dw_pidx * xplanes.shape[1] + dw_offs
     flat_x, flat_d = xplanes.reshape(xplanes.size), dplanes.reshape(dplanes.size)
+    runs, run = 1, span  # dL/dw's positions: one run over the group, or image by image
+    if (hp - out_rows) * wp >= LANES and out_rows * wp % wide == 0 and size % wide == 0:
+        runs, run = nb, out_rows * wp
     done = 0  # filters done three at a time (DOT_FILTERS), then two, then one
     if DOT_FILTERS == 3:
         done = f_out - f_out % 3
         for f in range(0, done, 3):
-            _dots3(part, flat_x, taps, flat_d, f, dstride, front, span)
+            _dots3(part, flat_x, taps, flat_d, f, dstride, front, run, runs, size)
     for f in range(done, f_out - 1, 2):
-        _dots2(part, flat_x, taps, flat_d, f, dstride, front, span)
+        _dots2(part, flat_x, taps, flat_d, f, dstride, front, run, runs, size)
     if (f_out - done) % 2:
-        _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, span)
+        _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, run, runs, size)
     if rows:  # one input channel: two rows a pass
         _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp,
                      dx)
     elif need_dx:  # the mirrored taps over dz's grid
         acc = np.empty((c_in, span), x.dtype)
-        _blocked_sums(acc.reshape(acc.size), flat_d, dx_pidx * dstride + dx_offs,
-                      dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype), span, 0, span)
+        flat_acc, dtaps = acc.reshape(acc.size), dx_pidx * dstride + dx_offs
+        flat_w, no_bias = dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype)
+        image = x.shape[1] * wp  # an image's rows on the grid
+        if (hp - x.shape[1]) * wp >= LANES and image % wide == 0:
+            for b in range(nb):
+                _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, span,
+                              b * size + top * wp, image)
+        else:
+            _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, span, 0, span)
         for b in range(nb):
             _to_image(dx[n0 + b], acc, b * size + top * wp + left, wp, False)
 
@@ -639,7 +659,8 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
         for f in range(f_out):
             part[g, f, ntaps] += _vector_sum(dplanes[f], summed)
         _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol,
-                             dw_pidx, dw_offs, top, left, hp, wp, need_dx, dx, part[g])
+                             dw_pidx, dw_offs, top, left, hp, wp, dout.shape[1], need_dx, dx,
+                             part[g])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1382,34 +1403,38 @@ def _tap_dots(nf):
     """The sums of dL/dw for ``nf`` filters (1, 2 or 3), as LLVM IR: an intrinsic that numba
     compiles into the function that calls it.
 
-    ``dots(out, planes, taps, d, f0, dstride, dstart, length)`` does, for every tap ``t`` (of
-    ``taps.shape[0]``) and ``f0 <= f < f0 + nf``::
+    ``dots(out, planes, taps, d, f0, dstride, dstart, length, runs, period)`` does, for every
+    tap ``t`` (of ``taps.shape[0]``) and ``f0 <= f < f0 + nf``::
 
-        out[f, t] += sum over p < length of planes[taps[t] + p] * d[f*dstride + dstart + p]
+        out[f, t] += sum over the positions p = r*period + q, r < runs, q < length,
+                     of planes[taps[t] + p] * d[f*dstride + dstart + p]
 
     ``out`` is (F, ntaps + 1) (its last column, dL/db, is not touched), ``length`` a multiple of
-    LANES. A pass takes ``DOT_TAPS[nf]`` taps (half as many in float64; one at a time for the
-    rest) with their nf running sums of vectors (of WIDE_LANES in float32, and a last one of
-    LANES where the length leaves it) in registers over all the positions: each vector of
-    positions loads ``nf`` vectors of ``d`` and one of inputs a tap, for ``nf`` FMAs a tap; the
-    sums' lanes are added up at the end of the pass (:func:`_ir_sums_of_lanes`). The caller
-    guarantees that ``taps[t] + length`` lies in ``planes`` and ``f*dstride + dstart + length``
-    in ``d``: the loads are not bounds-checked.
+    LANES: ``runs`` runs of ``length`` positions, one every ``period`` (one run: the positions
+    below ``length``; an image's output rows in each of its runs: its padding rows, where ``d``
+    is 0, left out). A pass takes ``DOT_TAPS[nf]`` taps (half as many in float64; one at a time
+    for the rest) with their nf running sums of vectors (of WIDE_LANES in float32, and a last
+    one of LANES where a run's length leaves it) in registers over all the positions: each
+    vector of positions loads ``nf`` vectors of ``d`` and one of inputs a tap, for ``nf`` FMAs a
+    tap; the sums' lanes are added up at the end of the pass (:func:`_ir_sums_of_lanes`). The
+    caller guarantees that ``taps[t] + (runs-1)*period + length`` lies in ``planes`` and
+    ``f*dstride + dstart + (runs-1)*period + length`` in ``d``: the loads are not
+    bounds-checked.
     """
     @intrinsic
-    def dots(typingctx, out, planes, taps, d, f0, dstride, dstart, length):
-        if not (_ir_arrays_fit((planes, d), taps, (f0, dstride, dstart, length))
+    def dots(typingctx, out, planes, taps, d, f0, dstride, dstart, length, runs, period):
+        if not (_ir_arrays_fit((planes, d), taps, (f0, dstride, dstart, length, runs, period))
                 and isinstance(out, types.Array) and out.ndim == 2 and out.layout == "C"
                 and out.dtype == planes.dtype):
             return None
-        sig = types.void(out, planes, taps, d, f0, dstride, dstart, length)
+        sig = types.void(out, planes, taps, d, f0, dstride, dstart, length, runs, period)
         ntile = max(1, DOT_TAPS[nf] * 32 // planes.dtype.bitwidth)
         # float32 in vectors of WIDE_LANES where they are wider (the same taps a pass: 12
         # taps for 2 filters, 24 sums, were no faster)
         wide = WIDE_LANES if planes.dtype.bitwidth == 32 else LANES
 
         def codegen(context, builder, signature, args):
-            f0_, dstride_, dstart_, length_ = args[4:8]
+            f0_, dstride_, dstart_, length_, runs_, period_ = args[4:10]
             outs = context.make_array(signature.args[0])(context, builder, args[0])
             OUT = outs.data
             ostride = builder.extract_value(outs.shape, 1)
@@ -1451,19 +1476,25 @@ def _tap_dots(nf):
                 for k in range(count):
                     for f in range(nf):
                         builder.store(zeros, running[k][f])
-                with cgutils.for_range_slice(builder, const(0), wide_end, const(wide)) as (p, _):
-                    accumulate(p, vec, running)
+                with cgutils.for_range(builder, runs_) as run:
+                    base = builder.mul(run.index, period_)
+                    with cgutils.for_range_slice(builder, base, builder.add(base, wide_end),
+                                                 const(wide)) as (p, _):
+                        accumulate(p, vec, running)
                 flat = _ir_sums_of_lanes(builder, [builder.load(running[k][f])
                                                    for k in range(count) for f in range(nf)])
                 totals = [[cgutils.alloca_once_value(builder, flat[k * nf + f])
                            for f in range(nf)] for k in range(count)]
-                if wide > LANES:  # the last LANES positions, when they are left
+                if wide > LANES:  # the last LANES positions of each run, when they are left
                     with builder.if_then(builder.icmp_signed("<", wide_end, length_)):
                         last = [[cgutils.alloca_once_value(builder, narrow_zeros)
                                  for f in range(nf)] for k in range(count)]
-                        with cgutils.for_range_slice(builder, wide_end, length_,
-                                                     const(LANES)) as (p, _):
-                            accumulate(p, narrow, last)
+                        with cgutils.for_range(builder, runs_) as run:
+                            base = builder.mul(run.index, period_)
+                            with cgutils.for_range_slice(builder, builder.add(base, wide_end),
+                                                         builder.add(base, length_),
+                                                         const(LANES)) as (p, _):
+                                accumulate(p, narrow, last)
                         tail = _ir_sums_of_lanes(builder, [builder.load(last[k][f])
                                                            for k in range(count)
                                                            for f in range(nf)])
