@@ -362,6 +362,25 @@ def test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_include
     np.testing.assert_array_equal(host(gots[3]), host(ds))  # the same winners, the same numbers
 
 
+def test_conv2d_add_maxpool_backward_keeps_a_float64_gradient_to_the_residual():
+    """float32 images, a float64 gradient: dL/d(residual) is the float64 gradient at the
+    winners, as the reference's pooling backward gives it, not rounded to the images' type
+    (the convolution's gradients are computed in it)."""
+    K = _kernels("numba")[0]
+    r = np.random.default_rng(11)
+    x = r.standard_normal((3, 14, 14, 9)).astype(np.float32)
+    kernel = r.standard_normal((3, 3, 9, 9)).astype(np.float32)
+    residual = r.standard_normal((3, 14, 14, 9)).astype(np.float32)
+    y, saved = K.conv2d_add_maxpool_forward(x, kernel, None, (1, 1), (1, 1, 1, 1), (2, 2),
+                                            residual, True)
+    dout = r.standard_normal(y.shape)  # float64, not representable in float32
+    dres = K.conv2d_add_maxpool_backward(dout, saved, kernel, (1, 1), (1, 1, 1, 1), (2, 2),
+                                         True)[3]
+    want = numpy_ref.maxpool_backward(dout, saved[1], (3, 14, 14, 9), 2, 2, 2, 2, (0, 0, 0, 0))
+    assert dres.dtype == np.float64
+    np.testing.assert_array_equal(dres, want)
+
+
 @pytest.mark.parametrize("name", ["numpy", "numba"])
 def test_conv2d_add_maxpool_refuses_a_residual_of_another_shape(name):
     """One channel would broadcast over the four filters: refused, not added to each."""
