@@ -952,6 +952,48 @@ def test_winners_listed_from_planes_as_one_by_one(filters, pool, dtype):
                 np.testing.assert_array_equal(d1, d2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pool", [(2, 2), (1, 1)])
+def test_windows_listed_from_planes_take_every_winner_in_plane_order(pool, dtype):
+    """numba_cpu._windows_by_planes (the pooled backward without dL/dx) lists every window of
+    each filter, zero gradients included, image by image and row by row: its winner's patch
+    (where the window starts, plus the winner's offset ``shift[arg]``) and its gradient through
+    ReLU's backward (``dy * [y > 0]``) or not, bit for bit (-0, NaN and inf as they come)."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    r = np.random.default_rng(3)
+    n, po, qo, c_in, filters = 4, 3, 10, 2, 9
+    (ph, pw), one = pool, pool == (1, 1)
+    dout = _special_values(r, (n, po, qo, filters), dtype)
+    dout[r.random(dout.shape) < 0.3] = 0
+    y = _special_values(r, dout.shape, dtype)
+    arg = (np.zeros((1, 1, 1, filters), np.int32) if one
+           else r.integers(0, ph * pw, dout.shape).astype(np.int32))
+    wpad = qo * pw + 2
+    image = (po * ph + 2) * wpad * c_in
+    shift = np.array([((k // pw) * wpad + k % pw) * c_in for k in range(ph * pw)], np.int64)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    b, i, j = np.meshgrid(np.arange(n), np.arange(po), np.arange(qo), indexing="ij")
+    starts = b * image + (i * ph * wpad + j * pw) * c_in  # (n, po, qo): each window's patch
+    for relu in (False, True):
+        for n0, nb in ((1, 1), (0, n)):
+            offs = np.full((filters, nb * po * qo), -7, np.int64)
+            dvals = np.full((filters, nb * po * qo), 99, dtype)
+            counts = np.zeros(filters, np.int64)
+            numba_cpu._windows_by_planes(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in,
+                                         shift, offs, dvals, counts)
+            assert (counts == nb * po * qo).all()
+            d = dout[n0:n0 + nb]
+            with np.errstate(invalid="ignore"):  # relu_backward: dy * [y > 0] (-0, NaN for inf)
+                want_d = d * (y[n0:n0 + nb] > 0).astype(dtype) if relu else d
+            want_offs = starts[:nb, ..., None] + (np.zeros(filters, np.int64) if one
+                                                  else shift[arg[n0:n0 + nb]])
+            for f in range(filters):
+                np.testing.assert_array_equal(offs[f], want_offs[..., f].ravel())
+                np.testing.assert_array_equal(dvals[f].view(bits),
+                                              np.ascontiguousarray(want_d[..., f]).ravel().view(bits))
+
+
 NARROW_SCRIPT = """
 import sys
 import numpy as np
