@@ -231,8 +231,10 @@ def test_an_unpooled_one_channel_convolution_gives_the_same_weight_gradients_eit
 @pytest.mark.parametrize("build", [report_models.mlp_raw, report_models.cnn_digits,
                                    report_models.cnn_fashion_3])
 def test_training_backward_skips_only_the_input_gradient(build, float64, monkeypatch):
-    """fit's backward pass (need_input_grad=False) fills the same weight gradients, bit for bit,
-    while the first weighted layers never compute dL/d(their input)."""
+    """fit's backward pass (need_input_grad=False) fills the same weight gradients, bit for bit
+    but for the first weighted layer's (to rounding: without dL/dx, numba's pooled backward of
+    the CNNs' first layers adds up the windows in another order), while the first weighted
+    layers never compute dL/d(their input)."""
     backend.set_seed(3)
     model = build()
     rng = np.random.default_rng(0)
@@ -255,9 +257,12 @@ def test_training_backward_skips_only_the_input_gradient(build, float64, monkeyp
                     return dx
                 monkeypatch.setattr(layer, method, spy)
     assert model.backward(dy, need_input_grad=False) is None
-    for a, b in zip(full, model.grads):
-        np.testing.assert_array_equal(a, b)
     first = next(layer for layer in model.layers if layer.params)
+    for i, (a, b) in enumerate(zip(full, model.grads)):
+        if i < len(first.params):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+        else:
+            np.testing.assert_array_equal(a, b)
     assert [(name, flag) for name, flag, _ in asked if not flag] == [(first.name, False)]
     assert all(none == (not flag) for _, flag, none in asked)
     asked.clear()
