@@ -1174,8 +1174,8 @@ def write_report(results, out):
         kept = ksum.get("kept_under_load")
         if kept:
             one = (f" ({100 * kept['forward_1thread']:.0f}% and "
-                   f"{100 * kept.get('backward_1thread', 0):.0f}% on one thread)"
-                   if kept.get("forward_1thread") else "")
+                   f"{100 * kept['backward_1thread']:.0f}% on one thread)"
+                   if kept.get("forward_1thread") and kept.get("backward_1thread") else "")
             lines.append(f"- **Under load** the kernels keep {100 * kept.get('forward', 0):.0f}% "
                          f"(forward) and {100 * kept.get('backward', 0):.0f}% (backward) of their "
                          f"quiet speed{one}; NumPy's sgemm of the same work keeps "

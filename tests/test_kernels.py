@@ -952,6 +952,28 @@ def test_winners_listed_from_planes_as_one_by_one(filters, pool, dtype):
                 np.testing.assert_array_equal(d1, d2)
 
 
+def test_unpooled_backward_from_mostly_zero_gradients_skips_them_without_dx_too():
+    """The unpooled backward from its non-zero gradients (each position a window of one, chosen
+    where most gradients are 0) skips the zeros also without dL/dx, where the pooled backward
+    of rows of 8 windows takes every winner: an infinite pixel that only zero gradients reach
+    leaves dL/dw finite, and the rest is the reference's."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu as K
+    r = np.random.default_rng(4)
+    x = r.standard_normal((2, 12, 12, 3))
+    kernel = r.standard_normal((5, 5, 3, 8))
+    y, saved = K.conv2d_forward(x, kernel, None, (1, 1), (2, 2, 2, 2))
+    dout = np.zeros(y.shape)
+    dout[1, 3:5, 2:9] = r.standard_normal((2, 7, 8))  # image 1 alone, 112 of 2304
+    assert K._winners_pay(dout, dout, False, kernel.shape, False)
+    ref = numpy_ref.conv2d_backward(dout, saved, kernel, (1, 1), (2, 2, 2, 2), need_dx=False)
+    x[0, 5, 5, 1] = np.inf
+    _, dk, db = K.conv2d_backward(dout, (x, None), kernel, (1, 1), (2, 2, 2, 2), need_dx=False)
+    assert np.isfinite(dk).all()
+    assert_close(dk, ref[1], np.float64)
+    assert_close(db, ref[2], np.float64)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("pool", [(2, 2), (1, 1)])
 def test_windows_listed_from_planes_take_every_winner_in_plane_order(pool, dtype):
@@ -1161,6 +1183,35 @@ def test_tap_dots_equal_their_formula(ntaps, dtype):
             kept = np.ones_like(out, dtype=bool)
             kept[2:2 + nf, :ntaps] = False
             np.testing.assert_array_equal(out[kept], start[kept])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tap_dots_in_runs_add_what_one_run_adds_over_zeros_bit_for_bit(dtype):
+    """What lets the unpooled backward leave each image's padding rows out: runs of whole wide
+    vectors, one every ``period`` (a whole number of wide vectors too), give the same sums, bit
+    for bit, as one run over every position when the gradients between the runs are 0 (each
+    lane adds the same products in the same order; the ones left out are x * 0)."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    wide = numba_cpu.WIDE_LANES if dtype == np.float32 else numba_cpu.LANES
+    r = np.random.default_rng(8)
+    ntaps, filters, dstart = 25, 5, 7
+    for runs, length, period in ((2, 14 * wide, 16 * wide), (5, 3 * wide, 4 * wide)):
+        positions = (np.arange(runs)[:, None] * period + np.arange(length)).ravel()
+        span = runs * period
+        planes = r.standard_normal(span + 40).astype(dtype)
+        taps = r.integers(0, 40, ntaps).astype(np.int64)
+        d = np.zeros((filters, dstart + span + 3), dtype)
+        d[:, dstart + positions] = r.standard_normal((filters, positions.size))
+        d = d.reshape(-1)
+        for nf in (1, 2, 3):
+            start = r.standard_normal((filters, ntaps + 1)).astype(dtype)
+            got, want = start.copy(), start.copy()
+            _tap_dots_caller(nf)(got, planes, taps, d, 1, d.size // filters, dstart, length,
+                                 runs, period)
+            _tap_dots_caller(nf)(want, planes, taps, d, 1, d.size // filters, dstart, span, 1, 0)
+            bits = f"u{dtype().itemsize}"
+            np.testing.assert_array_equal(got.view(bits), want.view(bits))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

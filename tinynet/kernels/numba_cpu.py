@@ -1693,7 +1693,8 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
                    wrows, row, need_dx, dx, part, xpad, dxpad, offs, dvals, counts, acc):
     """Images ``n0 .. n0+nb-1`` (``xpad`` and ``dxpad`` zeros on entry): their padded NHWC
     copies in ``xpad`` (image ``b`` at ``b * image``), each filter's winners with a non-zero
-    gradient (``offs``: where the patch starts in ``xpad``, ``dvals``: the gradient), then
+    gradient, or every winner (:func:`_windows_by_planes`) (``offs``: where the patch starts
+    in ``xpad``, ``dvals``: the gradient), then
     ``dL/dw`` into ``part[f, t]`` (``t = (i*KW + j)*C + c``, ``row = KW*C`` floats a kernel
     row), ``dL/db`` into ``part[f, ntaps]`` and, when ``need_dx``, ``dL/dx`` into ``dx``."""
     _, h_in, w_in, c_in = x.shape
@@ -1709,9 +1710,10 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
             src = xb[h]
             for k in range(span):
                 dst[k] = src[k]
-    # each filter's winners with a non-zero gradient; in the same order either way (without
-    # dL/dx, from planes: every window)
-    if qo_n >= LANES and f_out >= LANES and not need_dx:
+    # each filter's winners with a non-zero gradient, in the same order either way; without
+    # dL/dx, from planes, every window of a pooling (windows of one position, the unpooled
+    # backward's, are listed only where most gradients are 0: _winners_pay)
+    if qo_n >= LANES and f_out >= LANES and not need_dx and ph * pw > 1:
         _windows_by_planes(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, shift, offs,
                            dvals, counts)
     elif qo_n >= LANES and f_out >= LANES:
@@ -2387,7 +2389,7 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
     positions are skipped, so a NaN or infinite input pixel reaches ``dkernel`` only through a
     winner (the reference's dense products also add its ``0 * NaN``), and only through a
     non-zero gradient where the winners with one are listed (everywhere but without ``dx`` on
-    rows of 8 windows or more with 8 filters or more: :func:`_windows_by_planes`). A NaN input
+    rows of 8 windows of 2 positions or more, with 8 filters or more: :func:`_windows_by_planes`). A NaN input
     makes the loss NaN anyway."""
     if _ints(*strides) != (1, 1):
         return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
