@@ -292,6 +292,36 @@ def test_forward_and_backward_record_every_layers_output_and_gradient():
     assert grads[source.name].shape == outputs[source.name].shape
 
 
+def test_the_skip_connections_sum_leaves_a_recorded_gradient_as_it_was(monkeypatch):
+    """The two gradients of the skip connection's source are summed in place only into an
+    array nothing else holds (the backward pass pops it first, and NumPy adds into a temporary
+    alone): the Add's gradient, recorded and passed to both of its inputs, is not overwritten by
+    the sum (batch 32 in float64: arrays of 451 KB, past the 256 KB from which NumPy adds in
+    place)."""
+    from tinynet import report_models
+    backend.set_floatx("float64")
+    model = report_models.cnn_fashion_3()
+    x = np.random.default_rng(1).random((32, 28, 28, 1))
+    y = model.forward(x, record={})
+    add = model.get_layer("add")
+    seen = []
+    original = add.backward
+
+    def spy(g, need_input_grad=True):
+        out = original(g, need_input_grad=need_input_grad)
+        seen.append([a.copy() for a in out])
+        return out
+    monkeypatch.setattr(add, "backward", spy)
+    grads = {}
+    model.backward(np.random.default_rng(2).standard_normal(y.shape), record=grads)
+    source = add.inbound[1].layer
+    for passed in seen[0]:  # dL/d(add's output), given to both of its inputs
+        np.testing.assert_array_equal(grads[add.name], passed)
+    # the source got the sum: the Add's gradient and the convolution's
+    scale = np.abs(grads[add.name]).max()
+    assert scale > 0 and np.abs(grads[source.name] - grads[add.name]).max() > 1e-3 * scale
+
+
 def test_a_layer_refused_by_a_second_model_stays_in_its_first_model():
     """A layer of one model put into another is refused (tinynet does not share layers); the
     refusal must not unplug it from the model that owns it (it did: that model's predict failed,

@@ -235,5 +235,7 @@ class Graph:
                 if d is None:
                     continue
                 key = t.layer
-                pending[key] = d if key not in pending else pending[key] + d  # several consumers: sum
+                # several consumers: the sum of their gradients (popped first: NumPy then adds
+                # in place into the array nothing else holds, as it does with any temporary)
+                pending[key] = d if key not in pending else pending.pop(key) + d
         return None
