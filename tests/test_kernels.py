@@ -911,6 +911,23 @@ def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, w, dtype
         np.testing.assert_array_equal(back.view(bits), expected.view(bits))
 
 
+def _windows_case(seed, filters, windows, c_in, pool, dtype):
+    """Pooled windows for the listing tests: gradients and pooled outputs with special values
+    (-0, NaN, inf), 0.3 of the gradients 0, random winners (one row of zeros for windows of one
+    position), and the padded copies' geometry: ``(dout, y, arg, wpad, image, shift)``."""
+    r = np.random.default_rng(seed)
+    (n, po, qo), (ph, pw) = windows, pool
+    dout = _special_values(r, (n, po, qo, filters), dtype)
+    dout[r.random(dout.shape) < 0.3] = 0  # windows without a gradient
+    y = _special_values(r, dout.shape, dtype)
+    arg = (np.zeros((1, 1, 1, filters), np.int32) if pool == (1, 1)
+           else r.integers(0, ph * pw, dout.shape).astype(np.int32))
+    wpad = qo * pw + 2
+    image = (po * ph + 2) * wpad * c_in
+    shift = np.array([((k // pw) * wpad + k % pw) * c_in for k in range(ph * pw)], np.int64)
+    return dout, y, arg, wpad, image, shift
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("pool", [(2, 2), (1, 1)])
 @pytest.mark.parametrize("filters", [8, 9, 17])
@@ -922,17 +939,10 @@ def test_winners_listed_from_planes_as_one_by_one(filters, pool, dtype):
     position (arg not read) and of four."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
-    r = np.random.default_rng(filters)
     n, po, qo, c_in = 4, 3, 10, 2
-    (ph, pw), one = pool, pool == (1, 1)
-    dout = _special_values(r, (n, po, qo, filters), dtype)
-    dout[r.random(dout.shape) < 0.3] = 0  # windows without a gradient
-    y = _special_values(r, dout.shape, dtype)
-    arg = (np.zeros((1, 1, 1, filters), np.int32) if one
-           else r.integers(0, ph * pw, dout.shape).astype(np.int32))
-    wpad = qo * pw + 2
-    image = (po * ph + 2) * wpad * c_in
-    shift = np.array([((k // pw) * wpad + k % pw) * c_in for k in range(ph * pw)], np.int64)
+    ph, pw = pool
+    dout, y, arg, wpad, image, shift = _windows_case(filters, filters, (n, po, qo), c_in, pool,
+                                                     dtype)
     bits = np.uint32 if dtype == np.float32 else np.uint64
     for relu in (False, True):
         for n0, nb in ((1, 1), (0, n)):
@@ -983,17 +993,9 @@ def test_windows_listed_from_planes_take_every_winner_in_plane_order(pool, dtype
     ReLU's backward (``dy * [y > 0]``) or not, bit for bit (-0, NaN and inf as they come)."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
-    r = np.random.default_rng(3)
     n, po, qo, c_in, filters = 4, 3, 10, 2, 9
     (ph, pw), one = pool, pool == (1, 1)
-    dout = _special_values(r, (n, po, qo, filters), dtype)
-    dout[r.random(dout.shape) < 0.3] = 0
-    y = _special_values(r, dout.shape, dtype)
-    arg = (np.zeros((1, 1, 1, filters), np.int32) if one
-           else r.integers(0, ph * pw, dout.shape).astype(np.int32))
-    wpad = qo * pw + 2
-    image = (po * ph + 2) * wpad * c_in
-    shift = np.array([((k // pw) * wpad + k % pw) * c_in for k in range(ph * pw)], np.int64)
+    dout, y, arg, wpad, image, shift = _windows_case(3, filters, (n, po, qo), c_in, pool, dtype)
     bits = np.uint32 if dtype == np.float32 else np.uint64
     b, i, j = np.meshgrid(np.arange(n), np.arange(po), np.arange(qo), indexing="ij")
     starts = b * image + (i * ph * wpad + j * pw) * c_in  # (n, po, qo): each window's patch
