@@ -1663,7 +1663,7 @@ def _windows_by_planes(dout, y, arg, relu, n0, nb, image, ph, pw, wpad, c_in, sh
     """Without dL/dx, where :func:`_winners_by_planes` would run: each filter's list holds every
     window, in the planes' order (image by image, row by row), zero gradients included, so that
     ``dvals[f]`` is the filter's plane of gradients itself (through ReLU's backward, written
-    there by :func:`_from_image`) and ``offs[f, j]`` the patch of window ``j``'s winner, one
+    there by :func:`_window_planes`) and ``offs[f, j]`` the patch of window ``j``'s winner, one
     pass with no branch. A zero gradient adds ``0 * x`` to dL/dw, which leaves the sums as they
     are (a sum that starts at +0 is never -0; an infinite or NaN pixel gives NaN, as in the
     reference's dense products); the winners' lists skip them, and were worth it only for
@@ -1700,9 +1700,9 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
     """Images ``n0 .. n0+nb-1`` (``xpad`` and ``dxpad`` zeros on entry): their padded NHWC
     copies in ``xpad`` (image ``b`` at ``b * image``), each filter's winners with a non-zero
     gradient, or every winner (:func:`_windows_by_planes`) (``offs``: where the patch starts
-    in ``xpad``, ``dvals``: the gradient), then
-    ``dL/dw`` into ``part[f, t]`` (``t = (i*KW + j)*C + c``, ``row = KW*C`` floats a kernel
-    row), ``dL/db`` into ``part[f, ntaps]`` and, when ``need_dx``, ``dL/dx`` into ``dx``."""
+    in ``xpad``, ``dvals``: the gradient), then ``dL/dw`` into ``part[f, t]`` (``t = (i*KW +
+    j)*C + c``, ``row = KW*C`` floats a kernel row), ``dL/db`` into ``part[f, ntaps]`` and, when
+    ``need_dx``, ``dL/dx`` into ``dx``."""
     _, h_in, w_in, c_in = x.shape
     _, _, qo_n, f_out = dout.shape
     kh = wrows.shape[1]
@@ -2395,8 +2395,8 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
     positions are skipped, so a NaN or infinite input pixel reaches ``dkernel`` only through a
     winner (the reference's dense products also add its ``0 * NaN``), and only through a
     non-zero gradient where the winners with one are listed (everywhere but without ``dx`` on
-    rows of 8 windows of 2 positions or more, with 8 filters or more: :func:`_windows_by_planes`). A NaN input
-    makes the loss NaN anyway."""
+    rows of 8 windows of 2 positions or more, with 8 filters or more:
+    :func:`_windows_by_planes`). A NaN input makes the loss NaN anyway."""
     if _ints(*strides) != (1, 1):
         return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
                                                  relu, need_dx, conv_backward=conv2d_backward,
