@@ -280,3 +280,26 @@ def test_non_finite_values_pass_as_through_the_two_layers(float64_backend, value
         fused = model.graph.forward(x)  # (Model.forward refuses such input: the graph's own pass)
         plain = model.graph.forward(x, record={})
     np.testing.assert_array_equal(fused, plain)
+
+
+def test_the_steps_are_kept_between_passes_and_follow_a_change_to_a_layer():
+    """The graph builds its steps once and keeps them while every fusion still fits: a change made
+    to a layer between two passes (an activation the kernel does not know, a patched forward, a
+    new name) is seen at the next pass."""
+    model = report_models.cnn_fashion_3()
+    first = model.graph.steps()
+    assert model.graph.steps() is first  # nothing changed: the same steps
+    model.get_layer("l3").activation = "tanh"
+    assert ("l3", "l3_mp") not in fused_names(model)
+    assert [("l1", "l1_mp"), ("l2_2", "l2_ap")] == fused_names(model)
+    model.get_layer("l3").activation = "relu"
+    assert ("l3", "l3_mp") in fused_names(model)
+    pool = model.get_layer("l2_ap")
+    original = pool.forward
+    pool.forward = lambda *a, **k: original(*a, **k)
+    assert ("l2_2", "l2_ap") not in fused_names(model)
+    names = [s.name for s in model.graph.steps()]
+    assert "add" in names and "l2_2" in names  # run one by one again
+    del pool.forward
+    model.get_layer("l1_mp").name = "first_pool"
+    assert ("l1", "first_pool") in fused_names(model)

@@ -16,7 +16,9 @@ weights' gradients up to the order of the additions). A forward pass asked to sh
 output (``until``, ``record``) runs every layer on its own.
 """
 from .layers.base import InputLayer, Tensor
-from .layers.pooling import PooledConv
+from .layers.conv import Conv2D
+from .layers.merge import Add
+from .layers.pooling import MaxPooling2D, PooledConv
 
 
 def topological_order(output, keras_order=True):
@@ -97,6 +99,21 @@ class Graph:
                 self.weights_before[t.layer] for t in layer.inbound)
         self._last_steps = None  # the steps of the last complete forward pass
         self._pass = None  # that pass's mark, which its layers carry (see forward)
+        # Where the structure allows a Conv2D to run with its pooling (and an Add between them):
+        # (conv, pool, add) for each pooling, the pair without an Add first (see steps). Whether
+        # each one may is decided at every pass (PooledConv.fits), the steps built again only
+        # when that answer changes.
+        self._fusible = []
+        for layer in self.order:
+            before = layer.inbound[0].layer if len(layer.inbound) == 1 else None
+            if before is None or self.consumers[before] != 1 or type(layer) is not MaxPooling2D:
+                continue
+            if type(before) is Conv2D:
+                self._fusible.append((before, layer, None))
+            elif type(before) is Add:
+                self._fusible += [(t.layer, layer, before) for t in before.inbound
+                                  if type(t.layer) is Conv2D and self.consumers[t.layer] == 1]
+        self._plan = (None, None)  # (which of _fusible fit, the steps built for that)
 
     def _trained_before(self, frozen):
         """:attr:`weights_before` with the layers whose ids are in ``frozen`` counted as having
@@ -113,21 +130,24 @@ class Graph:
         a Conv2D read only by an Add of two inputs that only such a pooling reads (the end of a
         residual block), the step then taking the Add's place (decided at each pass: a layer
         changed on the object since is run on its own)."""
+        fit = tuple(PooledConv.fits(*candidate) for candidate in self._fusible)
+        if self._plan[0] == fit:
+            return self._plan[1]
+        fused = {}  # each pooling's step: the first of its candidates that fits
+        for (conv, pool, add), ok in zip(self._fusible, fit):
+            if ok and pool not in fused:
+                fused[pool] = PooledConv(conv, pool, add=add)
         steps = []
         for layer in self.order:
-            before = layer.inbound[0].layer if len(layer.inbound) == 1 else None
-            if before is None or self.consumers[before] != 1:
+            step = fused.get(layer)
+            if step is None:
                 steps.append(layer)
-            elif PooledConv.fits(before, layer):
-                steps[steps.index(before)] = PooledConv(before, layer)
-            else:
-                conv = next((t.layer for t in before.inbound if self.consumers[t.layer] == 1
-                             and PooledConv.fits(t.layer, layer, add=before)), None)
-                if conv is None:
-                    steps.append(layer)
-                else:  # after both of the Add's inputs, as the Add was
-                    steps.remove(conv)
-                    steps[steps.index(before)] = PooledConv(conv, layer, add=before)
+            elif step.add is None:  # in the convolution's place
+                steps[steps.index(step.conv)] = step
+            else:  # after both of the Add's inputs, as the Add was
+                steps.remove(step.conv)
+                steps[steps.index(step.add)] = step
+        self._plan = (fit, steps)
         return steps
 
     def forward(self, x, training=False, until=None, logits=False, record=None, keep=True):

@@ -161,7 +161,6 @@ class PooledConv:
 
     def __init__(self, conv, pool, add=None):
         self.conv, self.pool, self.add = conv, pool, add
-        self.name = pool.name
         self.inbound = list(conv.inbound)
         if add is not None:  # the skip connection: the Add's input that is not the convolution
             self.inbound += [t for t in add.inbound if t.layer is not conv]
@@ -181,6 +180,10 @@ class PooledConv:
                                      and len(add.inbound) == 2
                                      and [t.layer for t in add.inbound].count(conv) == 1))
                 and all(_untouched(layer) for layer in (conv, pool, add) if layer is not None))
+
+    @property
+    def name(self):  # (the graph keeps a step from one pass to the next: a renamed pooling)
+        return self.pool.name
 
     @property
     def params(self):
