@@ -1217,6 +1217,47 @@ def test_tap_dots_in_runs_add_what_one_run_adds_over_zeros_bit_for_bit(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_line_planes_are_zeros_whose_rows_each_start_on_a_cache_line(dtype):
+    """The dense backward's planes of dz: numba aligns a new array to 32 bytes only (half of
+    them started mid-line); each row here starts on a 64-byte line, its length rounded up to
+    whole lines, whatever the size asked for."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    like = np.zeros(1, dtype)
+    per_line = 64 // like.itemsize
+    for rows, length in [(1, 1), (3, 50), (9, 412), (2, per_line), (5, per_line + 1)] * 8:
+        planes = numba_cpu._line_planes(rows, length, like)
+        assert planes.dtype == dtype and planes.shape[0] == rows
+        assert planes.shape[1] == -(-length // per_line) * per_line
+        assert not planes.any() and planes.flags.c_contiguous
+        assert all(planes[r].ctypes.data % 64 == 0 for r in range(rows))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 14, 14, 9, 9, 5), (3, 28, 28, 1, 9, 5), (4, 7, 7, 9, 18, 3)])
+def test_dense_backward_gives_dw_and_db_the_same_bits_with_or_without_dx(shape, dtype):
+    """The dense loops of the unpooled stride-1 backward sum dL/dw and dL/db over the same
+    positions, in the same order, whether or not they also compute dL/dx (whose planes of dz
+    are longer for a one-channel input). Every gradient is non-zero here (no ReLU): with one,
+    whether the winners' path pays differs with and without dL/dx (_winners_pay), and the two
+    paths add in different orders."""
+    pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu as K
+    n, h, w, c, f, k = shape
+    r = np.random.default_rng(k * c)
+    x = r.standard_normal((n, h, w, c)).astype(dtype)
+    kernel = (r.standard_normal((k, k, c, f)) * 0.2).astype(dtype)
+    pads = ((k - 1) // 2,) * 4
+    y, saved = K.conv2d_forward(x, kernel, np.zeros(f, dtype), (1, 1), pads)
+    dy = r.standard_normal(y.shape).astype(dtype)
+    with_dx = K.conv2d_backward(dy, saved, kernel, (1, 1), pads, need_dx=True)
+    without = K.conv2d_backward(dy, saved, kernel, (1, 1), pads, need_dx=False)
+    bits = f"u{x.itemsize}"
+    for a, b in zip(with_dx[1:], without[1:]):
+        np.testing.assert_array_equal(a.view(bits), b.view(bits))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [1, 7, 8, 9, 31, 64, 1000])  # shorter than a vector, tails
 def test_all_finite_finds_each_nan_and_infinity_wherever_it_lies(size, dtype):
     """The numba check (an integer pass over the bits) against the reference (NumPy's isfinite):
