@@ -100,9 +100,9 @@ class Graph:
         self._last_steps = None  # the steps of the last complete forward pass
         self._pass = None  # that pass's mark, which its layers carry (see forward)
         # Where the structure allows a Conv2D to run with its pooling (and an Add between them):
-        # (conv, pool, add) for each pooling, the pair without an Add first (see steps). Whether
-        # each one may is decided at every pass (PooledConv.fits), the steps built again only
-        # when that answer changes.
+        # (conv, pool, add), a pooling's candidates in the order of its Add's inputs (see
+        # steps). Whether each one may is decided at every pass (PooledConv.fits), the steps
+        # built again only when that answer changes.
         self._fusible = []
         for layer in self.order:
             before = layer.inbound[0].layer if len(layer.inbound) == 1 else None
