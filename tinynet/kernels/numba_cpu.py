@@ -1310,6 +1310,13 @@ def _two_row_sums():
     weights, for ``2*kh`` FMAs a vector; against one load for one FMA). The caller guarantees
     that every ``q + cols[c] + m*wp`` lies in ``planes`` and every ``q`` in ``acc``: the loads
     and stores are not bounds-checked.
+
+    What bounds it (AVX-512, one thread, cnn_digits l1's dL/dx: 28x28 images, 5x5, 9 filters,
+    batch 128, the planes in cache): 0.61 ms, 73 GFLOP/s, about 20 cycles for a column's 20
+    FMAs. Its 12 vector loads straddle two cache lines (the passes start at ``left``, the
+    columns one position apart), and such loads go one a cycle: two passes at once, 8 running
+    sums instead of 4 (the FMAs' latency), were no faster. Loading each row once, aligned, and
+    shifting it in registers for the ``kw`` columns would remove most of them.
     """
     @intrinsic
     def pair_rows(typingctx, acc, planes, cols, wcol, kh, p, wp):
@@ -1387,7 +1394,11 @@ _pair_rows = _two_row_sums()
 # of positions then loads 11 vectors for 24 FMAs instead of 8 for 12. Alternating with passes
 # of 2 filters (two threads, batch 128): dL/dw of the 14x14x9 images with 5x5 kernels took
 # 0.81-0.84 ms instead of 0.97-1.06 (with laying dz out), of 28x28x1 with 5x5 0.646 instead of
-# 0.71-0.73; 9 taps a pass was no faster.
+# 0.71-0.73; 9 taps a pass was no faster. Of a pass's 11 loads, the 8 of inputs straddle two
+# cache lines (a tap's shift is seldom a whole line): hot, one thread, the residual CNN's l2 (a
+# group's 225 taps x 9 filters), the dots ran 107-119 GFLOP/s, and 135 with every tap's shift
+# made a whole line. Passes of 9 filters x 2 taps, 6 x 3 and 5 x 4 (fewer of the loads
+# straddling) were no faster in the kernel (alternating, two rounds).
 DOT_TAPS = {3: 8, 2: 6, 1: 8}
 DOT_FILTERS = 3 if WIDE_LANES > LANES else 2
 
