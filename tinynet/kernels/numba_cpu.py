@@ -1316,8 +1316,10 @@ def _two_row_sums():
     FMAs (at the 2.6 GHz that sgemm's best implies). Its 12 vector loads mostly straddle two
     cache lines (the passes start at ``left``, the columns one position apart); at about one
     such load a cycle they account for most of it, and two passes at once, 8 running sums
-    instead of 4 (the FMAs' latency), were no faster. Loading each row once, aligned, and
-    shifting it in registers for the ``kw`` columns would remove most of them.
+    instead of 4 (the FMAs' latency), were no faster. Nor were aligned loads with a permute
+    (``vpermi2var``) forming each shifted vector: 0.88 ms against 0.59 (the permutes take the
+    port of half the FMAs). What is left is to load each row once for the ``kw`` columns that
+    read it, which takes the columns in another order (and so other roundings).
     """
     @intrinsic
     def pair_rows(typingctx, acc, planes, cols, wcol, kh, p, wp):
