@@ -666,6 +666,7 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
     f_out = dout.shape[3]
     ntaps = dw_pidx.shape[0]
     size = hp * wp
+    reach = _tail(dw_offs) - 1  # the farthest tap's shift: where dz's planes started before
     for g in prange((n_img + group - 1) // group):
         n0 = g * group
         nb = min(group, n_img - n0)
@@ -682,7 +683,6 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
         # same sums, bit for bit) and over the same positions whether or not dL/dx makes the
         # planes longer (the sum's vector lanes, and with them its rounding, follow where it
         # starts and its length)
-        reach = _tail(dw_offs) - 1  # the farthest tap's shift
         summed = reach + _whole_vectors(nb * size)
         for f in range(f_out):
             part[g, f, ntaps] += _vector_sum(dplanes[f, front - reach:], summed)
