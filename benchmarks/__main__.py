@@ -297,6 +297,21 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
                     common.log(f"    {fig:.2f} s/epoch" if fig else f"    failed: {res.get('error', '')[-300:]}")
 
 
+def _fair_share(results):
+    """The report's sentence on the share of a CPU a process gets beside the busy loops: with L
+    loops on C CPUs, each of a process's t threads is one of L + t runnable threads on C CPUs."""
+    cpus = (results.get("machine") or {}).get("usable_cpus")
+    loops = ((results.get("kernels") or {}).get("loaded") or {}).get("busy_loops")
+    threads = (results.get("machine") or {}).get("numba_threads")
+    if not (cpus and loops and threads):
+        return ""
+    shares = [(t, min(1.0, cpus / (loops + t))) for t in sorted({threads, 1}, reverse=True)]
+    said = " and ".join(f"{100 * share:.0f}% on {t} thread{'s' * (t > 1)}" for t, share in shares)
+    return (f"Beside {loops} busy loop(s) on {cpus} CPU(s), a process's fair share of its "
+            f"threads' CPUs is {said} (each thread one of the runnable threads sharing the "
+            f"CPUs). ")
+
+
 def merged_rounds(results):
     """One result from the same worker's results of several rounds: the first successful round's,
     each row's ``ms`` the median of the successful rounds' (GFLOP/s from it; every round's kept
@@ -1100,6 +1115,8 @@ def write_report(results, out):
     by_round = any(k.get("worst_by_round") for k in ksum.values() if isinstance(k, dict))
     loaded_mean = any((res or {}).get("statistic") == "mean"
                       for res in (kern.get("loaded") or {}).values() if isinstance(res, dict))
+    mean_over = [res["mean_over_s"] for res in (kern.get("loaded") or {}).values()
+                 if isinstance(res, dict) and "mean_over_s" in res]
     one_thread = any(((kern.get(c) or {}).get("numba_1thread") or {}).get("rows")
                      for c in ("quiet", "loaded"))
     if ksum:
@@ -1128,7 +1145,11 @@ def write_report(results, out):
                   + (" Quiet figures come from the median call; loaded ones from the mean (the "
                      "calls' total time over their number: the rate a stream of calls keeps; under "
                      "load the calls that another process interrupts are what is measured, and a "
-                     "median leaves them out)." if loaded_mean else ""), ""]
+                     "median leaves them out)" if loaded_mean else "")
+                  + (f", each over at least {min(mean_over):g} s of calls: many of the "
+                     "scheduler's time slices (a few milliseconds of calls fall between two slices "
+                     "or not, by luck)." if loaded_mean and mean_over else "." if loaded_mean
+                     else ""), ""]
         conds = [c for c in ("quiet", "loaded") if c in ksum]
         head = ["shape"]
         cols = (("forward", "fwd"), ("backward", "bwd")) + (
@@ -1183,9 +1204,9 @@ def write_report(results, out):
                          f"{100 * kept.get('sgemm_square', 0):.0f}% (square) and "
                          f"{100 * kept.get('sgemm_im2col', 0):.0f}% (im2col shapes) with NumPy's default "
                          f"threads, whose speed swings from shape to shape when other processes hold the "
-                         f"CPUs (see the table). With every CPU shared with one busy process, a kernel that keeps "
-                         f"near 50% gets its fair share; much less means its threads wait for each "
-                         f"other (a parallel region finishes with its slowest thread).")
+                         f"CPUs (see the table). {_fair_share(results)}Much less means a kernel's "
+                         f"threads wait for each other (a parallel region finishes with its slowest "
+                         f"thread).")
         lines.append("")
     le = results.get("loaded_epochs") or {}
     if le.get("epochs"):

@@ -349,6 +349,16 @@ def test_the_report_says_how_the_kernels_were_measured(tmp_path):
     assert "The four run interleaved, each in a process of its own" in text
     assert "the worst shape's ratio is also given for each round alone" in text
     assert "loaded ones from the mean" in text and "loaded: mean)" in text
+    assert "each over at least" not in text  # runs that did not record their windows
+    # 2 loops on 2 CPUs: numba's 2 threads are 2 of 4 runnable threads (1/2), one thread 1 of 3
+    assert "fair share of its threads' CPUs is 50% on 2 threads and 67% on 1 thread" in text
+    for res in results["kernels"]["loaded"].values():
+        if isinstance(res, dict):
+            res["mean_over_s"] = 0.2
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    write_report(load_results(tmp_path / "results.json"), tmp_path)
+    assert "median leaves them out), each over at least 0.2 s of calls" in (
+        tmp_path / "RESULTS.md").read_text()
     # interleaved, but no round in which all three were measured: no per-round claim
     for key in ("sgemm", "sgemm_1thread"):
         results["kernels"]["quiet"][key] = bench.merged_rounds(
@@ -389,6 +399,13 @@ def test_a_call_s_time_is_the_median_call_or_the_mean(monkeypatch):
     assert worker._call_ms(calls(50, 2, 2, 2), 3, min_time=0, statistic="mean") == pytest.approx(2.0)
     with pytest.raises(ValueError, match="median' or 'mean"):
         worker._call_ms(calls(), 3, statistic="average")
+    # 1 ms calls, then one preempted for 50 ms after 100 calls (in 0.2 s of calls): the median
+    # stops after 20 x 3 calls, before it; the mean runs the whole 0.2 s and counts it
+    late = (1,) * 100 + (50,)
+    assert worker._call_ms(calls(*late), 3, min_time=0.2, warm_up=False) == pytest.approx(1.0)
+    n = 100 + 1 + 50  # calls until the clock reaches 0.2 s
+    assert worker._call_ms(calls(*late), 3, min_time=0.2, warm_up=False,
+                           statistic="mean") == pytest.approx(200 / n, rel=0.01)
 
 
 def test_torch_models_have_the_report_parameter_counts():
