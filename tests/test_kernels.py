@@ -80,9 +80,11 @@ CONV_CASES = [
     (2, 7, 8, 2, 3, 3, 2, 2, 3, (0, 1, 0, 0)),
     (4, 6, 6, 32, 4, 3, 3, 1, 1, (1, 1, 1, 1)),      # many channels
     (2, 9, 17, 3, 16, 3, 3, 1, 1, (1, 1, 1, 1)),     # 16 filters, rows of 17 positions
-    # one input channel (dL/dx two rows a pass): odd rows, a row longer than a pass, padding
-    # larger than the kernel, a kernel larger than the image
+    # one input channel (dL/dx several rows a pass): odd rows, a row longer than a pass,
+    # padding larger than the kernel, a kernel larger than the image, a last pass of 4 rows
+    # three rows past the image (9 rows) and past the grid's padding
     (3, 7, 37, 1, 4, 4, 2, 1, 1, (1, 2, 0, 1)),
+    (3, 9, 9, 1, 3, 3, 3, 1, 1, (1, 1, 1, 1)),
     (13, 7, 7, 1, 4, 3, 3, 1, 1, (1, 1, 1, 1)),  # groups of 4, 4, 4 and 1 images
     (2, 4, 5, 1, 3, 1, 1, 1, 1, (1, 1, 2, 2)),
     (2, 3, 3, 1, 2, 7, 7, 1, 1, (3, 3, 3, 3)),
@@ -470,7 +472,7 @@ def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_pat
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c", [1, 3])  # one channel: dL/dx two rows a pass
+@pytest.mark.parametrize("c", [1, 3])  # one channel: dL/dx several rows a pass
 def test_conv2d_non_finite_values_land_where_the_reference_puts_them(fast, c, dtype):
     """NaN and infinities through the unpooled stride-1 convolution with its ReLU and its dense
     backward (every gradient non-zero), at the same positions as the reference's: NaN and
@@ -1028,7 +1030,8 @@ out = {"lanes": np.array(K.WIDE_LANES)}
 # kind of machine: left to choose, the two builds could take different paths)
 K._winners_pay = lambda *args: False
 # the report's one- and nine-channel shapes: lengths that end on a vector of LANES and on whole
-# wide vectors, the two-row dL/dx of one channel and the blocked sums' dL/dx of nine
+# wide vectors, the row passes' dL/dx of one channel (4 rows a pass with AVX-512, 2 without)
+# and the blocked sums' dL/dx of nine
 for i, (n, h, c, f, k) in enumerate([(3, 28, 1, 9, 5), (5, 14, 9, 9, 5), (4, 7, 9, 16, 3)]):
     x = r.standard_normal((n, h, h, c)).astype(np.float32)
     w = r.standard_normal((k, k, c, f)).astype(np.float32)
@@ -1087,40 +1090,43 @@ def test_the_kernels_give_the_same_numbers_with_vectors_of_8_as_of_16(tmp_path):
 
 
 @functools.lru_cache(maxsize=None)
-def _pair_rows_caller():
-    """A compiled function that calls the intrinsic ``_pair_rows`` (an intrinsic runs only
-    inside compiled code)."""
+def _row_sums_caller(rows):
+    """A compiled function that calls the intrinsic ``_pair_rows`` (``rows`` 2) or
+    ``_four_rows`` (4) (an intrinsic runs only inside compiled code)."""
     from numba import njit
     from tinynet.kernels import numba_cpu
+    row_sums = {2: numba_cpu._pair_rows, 4: numba_cpu._four_rows}[rows]
 
     @njit
     def call(acc, planes, cols, wcol, kh, p, wp):
-        numba_cpu._pair_rows(acc, planes, cols, wcol, kh, p, wp)
+        row_sums(acc, planes, cols, wcol, kh, p, wp)
     return call
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kh", [1, 2, 3, 5, 7])
-def test_pair_rows_equal_their_formula(kh, dtype):
-    """The two-row sums of a one-channel dL/dx (hand-written vector code) against their formula
-    ``acc[q] = sum_c sum_m wcol[c*kh + m] * planes[cols[c] + q + m*wp]`` for the vectors of
-    positions from ``p`` and from ``p + wp``, rows longer and shorter than a pass's vectors (then
-    the rows overlap, with the same values); nothing else of ``acc`` is written."""
+@pytest.mark.parametrize("rows, kh", [(2, 1), (2, 2), (2, 3), (2, 5), (2, 7),
+                                      (4, 3), (4, 4), (4, 5), (4, 7)])
+def test_row_sums_equal_their_formula(rows, kh, dtype):
+    """The row sums of a one-channel dL/dx (hand-written vector code, passes of two and of four
+    rows) against their formula ``acc[q] = sum_c sum_m wcol[c*kh + m] * planes[cols[c] + q +
+    m*wp]`` for the vectors of positions from ``p + r*wp`` (``r < rows``), rows longer and
+    shorter than a pass's vectors (then the rows overlap, with the same values); nothing else of
+    ``acc`` is written. Passes of four rows give the same bits as passes of two."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
-    call = _pair_rows_caller()
-    r = np.random.default_rng(kh)
+    call = _row_sums_caller(rows)
+    r = np.random.default_rng(kh + 10 * rows)
     width = numba_cpu.LANES * max(1, numba_cpu.ROW_VECTORS * 4 // np.dtype(dtype).itemsize)
     for wp in (width + 9, width, width - 3, 5):
         ncols = int(r.integers(1, 12))
         planes = r.standard_normal(4000).astype(dtype)
-        reach = kh * wp + width  # how far past a column's start (and p) a pass reads
+        reach = (kh + rows - 1) * wp + width  # how far past a column's start (and p) a pass reads
         cols = r.integers(0, planes.size - 60 - reach, ncols).astype(np.int64)
         wcol = r.standard_normal(ncols * kh).astype(dtype)
         p = int(r.integers(0, 60))
-        acc = np.full(p + wp + width + 20, np.nan, dtype)
+        acc = np.full(p + (rows - 1) * wp + width + 20, np.nan, dtype)
         call(acc, planes, cols, wcol, kh, p, wp)
-        q = np.concatenate([p + np.arange(width), p + wp + np.arange(width)])
+        q = (p + wp * np.arange(rows)[:, None] + np.arange(width)).ravel()
         taps = (cols[:, None] + np.arange(kh) * wp).ravel()                 # (ncols*kh,)
         shifted = planes[taps[:, None] + q].astype(np.float64)               # (taps, positions)
         want = wcol.astype(np.float64) @ shifted
@@ -1128,7 +1134,12 @@ def test_pair_rows_equal_their_formula(kh, dtype):
         assert_close(acc[q], want.astype(dtype), dtype, scale=scale)
         untouched = np.ones(acc.size, bool)
         untouched[q] = False
-        assert np.isnan(acc[untouched]).all(), "written outside the pass's two rows"
+        assert np.isnan(acc[untouched]).all(), "written outside the pass's rows"
+        if rows == 4:  # the same sums as two passes of two rows
+            pairs = np.full_like(acc, np.nan)
+            _row_sums_caller(2)(pairs, planes, cols, wcol, kh, p, wp)
+            _row_sums_caller(2)(pairs, planes, cols, wcol, kh, p + 2 * wp, wp)
+            assert pairs[q].tobytes() == acc[q].tobytes()
 
 
 @functools.lru_cache(maxsize=None)

@@ -28,7 +28,7 @@ image and leave them out, see :func:`_conv_group`); neighbouring rows and images
 zero padding (``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small.
 In the backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of
 ``dz`` with the kernel; for a one-channel input, whose one output plane would give each value
-loaded one FMA, two rows a pass share the input rows under them: :func:`_two_row_sums`), and
+loaded one FMA, the rows of a pass share the input rows under them: :func:`_row_sums`), and
 ``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on
 the same grid (:func:`_tap_dots`). The sums are the
 same as the reference's up to the order of the additions (float rounding only).
@@ -111,7 +111,7 @@ def _avx512():
 
 
 # Floats in one vector of the float32 sums over taps and of dL/dw's dots (:func:`_block_sums`,
-# :func:`_tap_dots`, :func:`_two_row_sums`): 16, a 512-bit register, where the CPU has AVX-512,
+# :func:`_tap_dots`, :func:`_row_sums`): 16, a 512-bit register, where the CPU has AVX-512,
 # else LANES. Their lengths stay whole numbers of LANES: a last vector of LANES ends them. On an
 # AVX-512 machine here (2 threads, batch 128, alternating with the same kernels built without
 # AVX-512, medians of 3 rounds): the report's forwards took 0.79-0.92 of the time (cnn_digits l1
@@ -534,55 +534,69 @@ def _add_maxpool(z, res, ph, pw, out, arg, won):
 
 @njit(cache=True)
 def _pair_width(x):
-    """Positions in each row of a pass of :func:`_two_row_sums` for ``x``'s float type: its
+    """Positions in each row of a pass of :func:`_row_sums` for ``x``'s float type: its
     ROW_VECTORS vectors of LANES (half as many in float64; float32 with AVX-512 computes the same
     positions in half as many vectors of WIDE_LANES)."""
     return LANES * max(1, ROW_VECTORS * 4 // x.itemsize)
 
 
 @njit(cache=True)
-def _dx_by_two_rows(x, need_dx, dx_wcol):
-    """Whether the dense backward computes dL/dx by :func:`_two_rows_dx`: wanted, one input
+def _dx_by_rows(x, need_dx, dx_wcol):
+    """Whether the dense backward computes dL/dx by :func:`_rows_dx`: wanted, one input
     channel, and its column weights given."""
     return need_dx and x.shape[3] == 1 and dx_wcol.shape[0] > 0
 
 
 @njit(cache=True)
-def _rows_reach(x, nb, size, left):
-    """How far past the start of dz's grid the two-row passes of a one-channel ``x``'s dL/dx
-    (:func:`_two_rows_dx`) write, and read past ``front``: the last pass starts at most one grid
-    row above image ``nb-1``'s last row of pixels (``hp >= h + top``), at column ``left`` plus
-    whole passes, and ends a row and a pass later."""
-    chunk = _pair_width(x)
-    return nb * size + left + -(-x.shape[2] // chunk) * chunk
+def _pass_rows(kh):
+    """Grid rows a pass of :func:`_rows_dx` computes for a kernel of ``kh`` rows: PASS_ROWS
+    where the kernel has at least PASS_ROWS - 1 rows (what :func:`_row_sums` needs), else 2."""
+    return PASS_ROWS if kh >= PASS_ROWS - 1 else 2
 
 
 @njit(cache=True)
-def _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx):
-    """dL/dx of a one-channel ``x`` (images ``n0 .. n0+nb-1``) by :func:`_two_row_sums`: the
+def _rows_reach(x, nb, size, left, wp, kh):
+    """How far past the start of dz's grid the passes of a one-channel ``x``'s dL/dx
+    (:func:`_rows_dx`, kernels of ``kh`` rows) write, and read past ``front``: the last pass
+    starts at most ``rows - 1`` grid rows above image ``nb-1``'s last row of pixels (``hp >= h
+    + top``), at column ``left`` plus whole passes, and ends ``rows - 1`` rows and a pass
+    later."""
+    chunk = _pair_width(x)
+    return nb * size + (_pass_rows(kh) - 2) * wp + left + -(-x.shape[2] // chunk) * chunk
+
+
+@njit(cache=True)
+def _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx):
+    """dL/dx of a one-channel ``x`` (images ``n0 .. n0+nb-1``) by :func:`_row_sums`: the
     columns of taps are the last kernel row's mirrored taps (``t = ((kh-1)*kw + j)*F + f``:
     shift ``kw-1-j`` on filter ``f``'s plane), ``dx_wcol[c, m]`` their weights down the column
-    (kernel row ``kh-1-m``). Only the rows of ``x`` are computed, two at a time."""
+    (kernel row ``kh-1-m``). Only the rows of ``x`` are computed, :func:`_pass_rows` at a
+    time."""
     _, h_in, w_in, _ = x.shape
     ncols, kh = dx_wcol.shape
     size = hp * wp
     chunk = _pair_width(x)
-    reach = _rows_reach(x, nb, size, left)
+    rows = _pass_rows(kh)
+    reach = _rows_reach(x, nb, size, left, wp, kh)
     ntaps = dx_pidx.shape[0]
     if ncols * kh != ntaps:
-        raise ValueError("_two_rows_dx: the column weights do not match the tap tables")
+        raise ValueError("_rows_dx: the column weights do not match the tap tables")
     # where the last pass ends, counted from its own loops: within what _rows_reach allows
-    last = ((nb - 1) * size + (h_in - 1 - (h_in - 1) % 2 + top) * wp + left
+    last = ((nb - 1) * size + (h_in - 1 - (h_in - 1) % rows + top) * wp + left
             + (w_in - 1) // chunk * chunk)
-    if h_in and w_in and last + wp + chunk > reach:
-        raise ValueError("_two_rows_dx: the passes would run past dz's planes")
+    if h_in and w_in and last + (rows - 1) * wp + chunk > reach:
+        raise ValueError("_rows_dx: the passes would run past dz's planes")
     cols = dx_pidx[ntaps - ncols:] * dstride + dx_offs[ntaps - ncols:]
     wflat = dx_wcol.reshape(dx_wcol.size)
     acc = np.empty(reach, x.dtype)
     for b in range(nb):
-        for h in range(0, h_in, 2):  # an odd last row computes one pad row with it
+        for h in range(0, h_in, rows):  # a last pass past the last row computes pad rows
             for u in range(0, w_in, chunk):
-                _pair_rows(acc, flat_d, cols, wflat, kh, b * size + (h + top) * wp + left + u, wp)
+                at = b * size + (h + top) * wp + left + u
+                if rows == 4:
+                    _four_rows(acc, flat_d, cols, wflat, kh, at, wp)
+                else:
+                    _pair_rows(acc, flat_d, cols, wflat, kh, at, wp)
     for b in range(nb):
         for h in range(h_in):
             src = acc[b * size + (h + top) * wp + left:]
@@ -598,7 +612,7 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     ``front`` zeros before it; ``out_rows`` output rows an image): the group's ``dL/dw`` into
     ``part[f, t]`` (its row of the groups' partial sums: the caller passes ``part[g]``, so that
     this function is compiled once, not once for each integer type a parallel loop's index can
-    have) and, when ``need_dx``, its images' ``dL/dx`` into ``dx`` (by :func:`_two_rows_dx` when
+    have) and, when ``need_dx``, its images' ``dL/dx`` into ``dx`` (by :func:`_rows_dx` when
     ``x`` has one channel and ``dx_wcol`` its column weights).
 
     As in the forward pass (:func:`_conv_group`), where an image's padding rows hold at least a
@@ -613,11 +627,12 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     dstride = dplanes.shape[1]
     span = _whole_vectors(nb * size)  # the group's positions, in whole vectors
     wide = WIDE_LANES if x.itemsize == 4 else LANES  # the sums' vectors
-    rows = _dx_by_two_rows(x, need_dx, dx_wcol)
+    rows = _dx_by_rows(x, need_dx, dx_wcol)
     if out_rows > hp:  # what the runs of dL/dw's positions below rely on
         raise ValueError("_conv_backward_group: more output rows than the grid has")
-    if dstride < front + (_whole_vectors(_rows_reach(x, nb, size, left)) if rows else span):
-        # what the unchecked loads of _tap_dots and _two_row_sums rely on
+    if dstride < front + (_whole_vectors(_rows_reach(x, nb, size, left, wp, dx_wcol.shape[1]))
+                          if rows else span):
+        # what the unchecked loads of _tap_dots and _row_sums rely on
         raise ValueError("_conv_backward_group: dz's planes are too short")
     xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
@@ -635,8 +650,8 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
         _dots2(part, flat_x, taps, flat_d, f, dstride, front, run, runs, size)
     if (f_out - done) % 2:
         _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, run, runs, size)
-    if rows:  # one input channel: two rows a pass
-        _two_rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp,
+    if rows:  # one input channel: several rows a pass
+        _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp,
                      dx)
     elif need_dx:  # the mirrored taps over dz's grid
         acc = np.empty((c_in, span), x.dtype)
@@ -671,10 +686,11 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
         n0 = g * group
         nb = min(group, n_img - n0)
         # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx),
-        # and as far as the two-row passes of a one-channel dL/dx read
+        # and as far as the row passes of a one-channel dL/dx read
         length = _whole_vectors(nb * size)
-        if _dx_by_two_rows(x, need_dx, dx_wcol):
-            length = max(length, _whole_vectors(_rows_reach(x, nb, size, left)))
+        if _dx_by_rows(x, need_dx, dx_wcol):
+            length = max(length, _whole_vectors(_rows_reach(x, nb, size, left, wp,
+                                                            dx_wcol.shape[1])))
         dplanes = _line_planes(f_out, front + length, x)
         for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
             _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
@@ -1283,46 +1299,60 @@ _copy_block, _copy_block_relu, _copy_block_mask = (_transposed_blocks(op)
                                                    for op in (None, "relu", "mask"))
 
 
-# Vectors of positions in each of the two rows of a pass of :func:`_two_row_sums` (float32; half
-# as many in float64): 2 x 4 running sums, two weights and an input row's 4 vectors fill 14 of
-# AVX2's 16 registers.
+# Vectors of positions in each row of a pass of :func:`_row_sums` (float32; half as many in
+# float64): with two rows a pass, 2 x 4 running sums, two weights and an input row's 4 vectors
+# fill 14 of AVX2's 16 registers.
 ROW_VECTORS = 4
+# Grid rows a pass of a one-channel dL/dx computes (:func:`_row_sums`, kernels of at least 3
+# rows): 4 where numba compiles for AVX-512, with 32 registers for the 4 x 2 running sums, four
+# weights and an input row; else 2 (AVX2's 16 registers hold the sums of two rows). The same
+# bits either way. Measured (AVX-512, batch 128, three alternating rounds, conv2d_backward with
+# dL/dx): cnn_digits l1 (28x28x1, 5x5, 9 filters) 0.78-0.79 ms against 0.83-0.88 with passes of
+# 2 rows on two threads, 1.54-1.55 against 1.63-1.67 on one (its dL/dx alone, one thread: 0.53
+# against 0.66); cnn_fashion_3 l1 (7x7) 1.26-1.31 against 1.41-1.44 on two threads, 2.42-2.49
+# against 2.72-2.74 on one. Passes of 6 rows (5x5) and 7 (7x7) were no faster than 4.
+PASS_ROWS = 4 if WIDE_LANES > LANES else 2
 
 
-def _two_row_sums():
+def _row_sums(rows):
     """The sums of a convolution with one output plane (``dL/dx`` of a one-channel input: asked
     of a model's first layer only for the input's gradient, and of a one-channel convolution
-    after it) over a pass of two grid rows, as LLVM IR: an intrinsic that numba compiles into
-    the function that calls it.
+    after it) over a pass of ``rows`` grid rows, as LLVM IR: an intrinsic that numba compiles
+    into the function that calls it.
 
-    ``pair_rows(acc, planes, cols, wcol, kh, p, wp)`` does, for the ``ROW_VECTORS`` vectors of
-    positions ``q`` from ``p`` and those from ``p + wp`` (the next row; half as many vectors in
+    ``row_sums(acc, planes, cols, wcol, kh, p, wp)`` does, for the ``ROW_VECTORS`` vectors of
+    positions ``q`` from ``p + r*wp`` (row ``r < rows`` of the pass; half as many vectors in
     float64; in float32 with AVX-512 the same positions in vectors of WIDE_LANES)::
 
         acc[q] = sum over columns c < cols.shape[0] and m < kh of
                      wcol[c*kh + m] * planes[cols[c] + q + m*wp]
 
-    a column being ``kh`` taps one grid row apart (a kernel column ``(j, f)``). With one output
-    plane, :func:`_block_sums` feeds each vector it loads to one FMA and waits on its loads. Here
-    the input row that tap ``m`` reads for the second output row is the one tap ``m + 1`` reads
-    for the first: the ``kh + 1`` input rows under the pass are loaded once each, and all but
-    two feed two FMAs (a column: ``kh + 1`` vector loads for each vector of positions and ``kh``
-    weights, for ``2*kh`` FMAs a vector; against one load for one FMA). The caller guarantees
-    that every ``q + cols[c] + m*wp`` lies in ``planes`` and every ``q`` in ``acc``: the loads
-    and stores are not bounds-checked.
+    a column being ``kh`` taps one grid row apart (a kernel column ``(j, f)``); ``kh`` must be at
+    least ``rows - 1``. With one output plane, :func:`_block_sums` feeds each vector it loads to
+    one FMA and waits on its loads. Here the input row that tap ``m`` reads for output row ``r``
+    is the one tap ``m + 1`` reads for row ``r - 1``: the ``kh + rows - 1`` input rows under the
+    pass are loaded once each and feed up to ``rows`` FMAs (a column: ``kh + rows - 1`` vector
+    loads for each vector of positions and ``kh`` weights, for ``rows*kh`` FMAs a vector;
+    against one load for one FMA). Each output row adds its column's taps in the order ``m = 0,
+    1, ..`` and the columns in order, whatever ``rows`` is: passes of 2 and of 4 rows give the
+    same sums, bit for bit. The caller guarantees that every ``q + cols[c] + m*wp`` lies in
+    ``planes`` and every ``q`` in ``acc``: the loads and stores are not bounds-checked.
 
     What bounds it (AVX-512, one thread, cnn_digits l1's dL/dx: 28x28 images, 5x5, 9 filters,
-    batch 128, the planes in cache): 0.61 ms, 73 GFLOP/s, about 20 cycles for a column's 20
-    FMAs (at the 2.6 GHz that sgemm's best implies). Its 12 vector loads mostly straddle two
-    cache lines (the passes start at ``left``, the columns one position apart); at about one
-    such load a cycle they account for most of it, and two passes at once, 8 running sums
-    instead of 4 (the FMAs' latency), were no faster. Nor were aligned loads with a permute
-    (``vpermi2var``) forming each shifted vector: 0.88 ms against 0.59 (the permutes take the
-    port of half the FMAs). What is left is to load each row once for the ``kw`` columns that
-    read it, which takes the columns in another order (and so other roundings).
+    batch 128, the planes in cache): with 2 rows a pass, 0.61 ms, 73 GFLOP/s, about 20 cycles
+    for a column's 20 FMAs (at the 2.6 GHz that sgemm's best implies). Its 12 vector loads
+    mostly straddle two cache lines (the passes start at ``left``, the columns one position
+    apart); at about one such load a cycle they account for most of it, and two passes at once,
+    8 running sums instead of 4 (the FMAs' latency), were no faster. Nor were aligned loads with
+    a permute (``vpermi2var``) forming each shifted vector: 0.88 ms against 0.59 (the permutes
+    take the port of half the FMAs). Passes of 4 rows load 8 input rows for 40 FMAs instead of
+    12 for 20 (see ``PASS_ROWS`` for what they measured).
     """
+    if rows < 2:
+        raise ValueError("_row_sums: a pass has at least two rows")
+
     @intrinsic
-    def pair_rows(typingctx, acc, planes, cols, wcol, kh, p, wp):
+    def row_sums(typingctx, acc, planes, cols, wcol, kh, p, wp):
         if not _ir_arrays_fit((acc, planes, wcol), cols, (kh, p, wp)):
             return None
         sig = types.void(acc, planes, cols, wcol, kh, p, wp)
@@ -1331,7 +1361,7 @@ def _two_row_sums():
         if acc.dtype.bitwidth == 32 and WIDE_LANES > LANES:
             lanes, nvec = WIDE_LANES, nvec * LANES // WIDE_LANES  # the same positions, wider
             if nvec * lanes != ROW_VECTORS * LANES:  # what _pair_width tells the callers
-                raise ValueError("_two_row_sums: ROW_VECTORS must fill whole wide vectors")
+                raise ValueError("_row_sums: ROW_VECTORS must fill whole wide vectors")
 
         def codegen(context, builder, signature, args):
             kh_, p_, wp_ = args[4:7]
@@ -1344,17 +1374,20 @@ def _two_row_sums():
                 return ir.Constant(i64, v)
 
             zeros = ir.Constant(vec, [0.0] * lanes)
-            first = [cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
-            second = [cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
-            previous = cgutils.alloca_once(builder, vec)  # the weight of tap m - 1
+            sums = [[cgutils.alloca_once_value(builder, zeros) for _ in range(nvec)]
+                    for _ in range(rows)]
+            # taps[r]: the weight that output row r takes from the input row loaded now, tap
+            # m - r (taps[0] is loaded with the row; taps[r] is taps[r - 1] of the row before)
+            taps = [cgutils.alloca_once(builder, vec) for _ in range(rows)]
 
-            def weight(c_kh, m):
-                return _ir_splat(builder, builder.load(builder.gep(W, [builder.add(c_kh, m)],
-                                                                   inbounds=True)), lanes)
-
-            def add(sums, xs, w):
+            def add(row, xs, w):
                 for v in range(nvec):
-                    builder.store(_ir_fma(builder, xs[v], w, builder.load(sums[v])), sums[v])
+                    builder.store(_ir_fma(builder, xs[v], w, builder.load(sums[row][v])),
+                                  sums[row][v])
+
+            def shift_taps():  # the next input row: each row's tap moves one row down
+                for r in range(rows - 1, 0, -1):
+                    builder.store(builder.load(taps[r - 1]), taps[r])
 
             with cgutils.for_range(builder, ncols) as loop:
                 c = loop.index
@@ -1366,28 +1399,42 @@ def _two_row_sums():
                     return [builder.load(_ir_vector_at(builder, X, builder.add(
                         at, const(v * lanes)), vec), align=4) for v in range(nvec)]
 
-                w = weight(c_kh, const(0))  # row 0: tap 0 of the first output row only
-                add(first, inputs(const(0)), w)
-                builder.store(w, previous)
-                with cgutils.for_range_slice(builder, const(1), kh_, const(1)) as (m, _):
+                def load_tap(m):  # weight m of the column, for output row 0
+                    shift_taps()
+                    builder.store(_ir_splat(builder, builder.load(builder.gep(
+                        W, [builder.add(c_kh, m)], inbounds=True)), lanes), taps[0])
+
+                # input rows 0 .. rows-2: output rows 0 .. m (those whose first tap has come)
+                for m in range(rows - 1):
+                    xs = inputs(const(m))
+                    load_tap(const(m))
+                    for r in range(m + 1):
+                        add(r, xs, builder.load(taps[r]))
+                # input rows rows-1 .. kh-1: every output row
+                with cgutils.for_range_slice(builder, const(rows - 1), kh_, const(1)) as (m, _):
                     xs = inputs(m)
-                    w = weight(c_kh, m)
-                    add(first, xs, w)  # tap m of the first row
-                    add(second, xs, builder.load(previous))  # tap m - 1 of the second
-                    builder.store(w, previous)
-                add(second, inputs(kh_), builder.load(previous))  # row kh: the second's last
-            for sums, row in ((first, p_), (second, builder.add(p_, wp_))):
+                    load_tap(m)
+                    for r in range(rows):
+                        add(r, xs, builder.load(taps[r]))
+                # input rows kh .. kh+rows-2: output rows e+1 .. rows-1 (those with taps left)
+                for e in range(rows - 1):
+                    xs = inputs(builder.add(kh_, const(e)))
+                    shift_taps()
+                    for r in range(e + 1, rows):
+                        add(r, xs, builder.load(taps[r]))
+            for r in range(rows):
+                row = builder.add(p_, builder.mul(const(r), wp_))
                 for v in range(nvec):
-                    builder.store(builder.load(sums[v]), _ir_vector_at(
+                    builder.store(builder.load(sums[r][v]), _ir_vector_at(
                         builder, ACC, builder.add(row, const(v * lanes)), vec), align=4)
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return pair_rows
+    return row_sums
 
 
-_pair_rows = _two_row_sums()
+_pair_rows, _four_rows = _row_sums(2), _row_sums(4)
 
 
 # Taps of one pass of the dL/dw sums for 2 and 1 filters: 2 x 6 (1 x 8) running sums, the
@@ -2203,7 +2250,7 @@ def _forward_s1_args(x, kernel, bias, pads):
 
 def _backward_s1_args(x, kernel, pads, need_dx):
     """What the stride-1 backward kernels take besides the gradient: the mirrored kernel and tap
-    tables of dL/dx (and a one-channel input's kernel columns, for :func:`_two_rows_dx`), the
+    tables of dL/dx (and a one-channel input's kernel columns, for :func:`_rows_dx`), the
     tap tables of dL/dw, the grid, and the outputs ``dx`` and ``part``."""
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
@@ -2213,7 +2260,7 @@ def _backward_s1_args(x, kernel, pads, need_dx):
     dx_pidx, dx_offs = _taps(kh, kw, f, wp, front)    # dL/dx taps: t = (i*KW + j)*F + f
     dx_wts = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * f),
                                   dtype=x.dtype)
-    # one channel: the kernel's columns (j, f), each from its last row up (_two_rows_dx)
+    # one channel: the kernel's columns (j, f), each from its last row up (_rows_dx)
     dx_wcol = (np.ascontiguousarray(kernel[::-1, :, 0, :].transpose(1, 2, 0).reshape(kw * f, kh),
                                     dtype=x.dtype) if c == 1 and need_dx
                else np.empty((0, 0), x.dtype))
