@@ -299,17 +299,19 @@ def measure_epochs(args, models, backends, frameworks, keras_python, results):
 
 def _fair_share(results):
     """The report's sentence on the share of a CPU a process gets beside the busy loops: with L
-    loops on C CPUs, each of a process's t threads is one of L + t runnable threads on C CPUs."""
+    loops on C CPUs, each of a process's t threads is one of L + t runnable threads on C CPUs and
+    gets C / (L + t) of one (at most all of it)."""
     cpus = (results.get("machine") or {}).get("usable_cpus")
     loops = ((results.get("kernels") or {}).get("loaded") or {}).get("busy_loops")
     threads = (results.get("machine") or {}).get("numba_threads")
     if not (cpus and loops and threads):
         return ""
     shares = [(t, min(1.0, cpus / (loops + t))) for t in sorted({threads, 1}, reverse=True)]
-    said = " and ".join(f"{100 * share:.0f}% on {t} thread{'s' * (t > 1)}" for t, share in shares)
-    return (f"Beside {loops} busy loop(s) on {cpus} CPU(s), a process's fair share of its "
-            f"threads' CPUs is {said} (each thread one of the runnable threads sharing the "
-            f"CPUs). ")
+    said = ", ".join(f"{100 * share:.0f}% of its quiet speed on {t} thread{'s' * (t > 1)}"
+                     if i == 0 else f"{100 * share:.0f}% on {t}" for i, (t, share) in enumerate(shares))
+    return (f"Beside {loops} busy loop(s) on {cpus} CPU(s), each of a process's t threads is one "
+            f"of {loops} + t runnable threads sharing the {cpus} CPUs and gets {cpus}/({loops} + t) "
+            f"of one: at its fair share a kernel keeps {said}. ")
 
 
 def merged_rounds(results):
@@ -1204,9 +1206,9 @@ def write_report(results, out):
                          f"{100 * kept.get('sgemm_square', 0):.0f}% (square) and "
                          f"{100 * kept.get('sgemm_im2col', 0):.0f}% (im2col shapes) with NumPy's default "
                          f"threads, whose speed swings from shape to shape when other processes hold the "
-                         f"CPUs (see the table). {_fair_share(results)}Much less means a kernel's "
-                         f"threads wait for each other (a parallel region finishes with its slowest "
-                         f"thread).")
+                         f"CPUs (see the table). {_fair_share(results)}Much less than its fair "
+                         f"share of the CPUs means a kernel's threads wait for each other (a "
+                         f"parallel region finishes with its slowest thread).")
         lines.append("")
     le = results.get("loaded_epochs") or {}
     if le.get("epochs"):

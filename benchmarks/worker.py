@@ -164,7 +164,7 @@ def _call_ms(fn, repeats, min_time=0.2, warm_up=True, statistic="median"):
     mean 43 GFLOP/s). A median stops after ``20 * repeats`` calls; a mean runs the whole
     ``min_time``: a few milliseconds of calls fall between two of the scheduler's time slices or
     not, by luck (measured here beside two busy loops: one-thread sgemm over 12 ms windows,
-    median 137 GFLOP/s, as fast as alone; over 0.5 s, 98-109)."""
+    medians of 127-141 GFLOP/s, as fast as alone; over 0.5 s, 98-109)."""
     if statistic not in ("median", "mean"):
         raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
     if warm_up:

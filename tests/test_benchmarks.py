@@ -351,7 +351,9 @@ def test_the_report_says_how_the_kernels_were_measured(tmp_path):
     assert "loaded ones from the mean" in text and "loaded: mean)" in text
     assert "each over at least" not in text  # runs that did not record their windows
     # 2 loops on 2 CPUs: numba's 2 threads are 2 of 4 runnable threads (1/2), one thread 1 of 3
-    assert "fair share of its threads' CPUs is 50% on 2 threads and 67% on 1 thread" in text
+    assert ("each of a process's t threads is one of 2 + t runnable threads sharing the 2 CPUs "
+            "and gets 2/(2 + t) of one: at its fair share a kernel keeps 50% of its quiet speed "
+            "on 2 threads, 67% on 1.") in text
     for res in results["kernels"]["loaded"].values():
         if isinstance(res, dict):
             res["mean_over_s"] = 0.2
@@ -402,7 +404,10 @@ def test_a_call_s_time_is_the_median_call_or_the_mean(monkeypatch):
     # 1 ms calls, then one preempted for 50 ms after 100 calls (in 0.2 s of calls): the median
     # stops after 20 x 3 calls, before it; the mean runs the whole 0.2 s and counts it
     late = (1,) * 100 + (50,)
+    clock[0] = 0.0
     assert worker._call_ms(calls(*late), 3, min_time=0.2, warm_up=False) == pytest.approx(1.0)
+    assert clock[0] == pytest.approx(0.060)  # 60 calls of 1 ms, not the 0.2 s
+    clock[0] = 0.0
     n = 100 + 1 + 50  # calls until the clock reaches 0.2 s
     assert worker._call_ms(calls(*late), 3, min_time=0.2, warm_up=False,
                            statistic="mean") == pytest.approx(200 / n, rel=0.01)

@@ -81,8 +81,8 @@ CONV_CASES = [
     (4, 6, 6, 32, 4, 3, 3, 1, 1, (1, 1, 1, 1)),      # many channels
     (2, 9, 17, 3, 16, 3, 3, 1, 1, (1, 1, 1, 1)),     # 16 filters, rows of 17 positions
     # one input channel (dL/dx several rows a pass): odd rows, a row longer than a pass,
-    # padding larger than the kernel, a kernel larger than the image, a last pass of 4 rows
-    # three rows past the image (9 rows) and past the grid's padding
+    # padding larger than the kernel, a kernel larger than the image, and (with AVX-512, 4 rows
+    # a pass) a last pass three rows past the image (9 rows) and two past the grid's padding
     (3, 7, 37, 1, 4, 4, 2, 1, 1, (1, 2, 0, 1)),
     (3, 9, 9, 1, 3, 3, 3, 1, 1, (1, 1, 1, 1)),
     (13, 7, 7, 1, 4, 3, 3, 1, 1, (1, 1, 1, 1)),  # groups of 4, 4, 4 and 1 images
@@ -1120,7 +1120,7 @@ def test_row_sums_equal_their_formula(rows, kh, dtype):
     for wp in (width + 9, width, width - 3, 5):
         ncols = int(r.integers(1, 12))
         planes = r.standard_normal(4000).astype(dtype)
-        reach = (kh + rows - 1) * wp + width  # how far past a column's start (and p) a pass reads
+        reach = (kh + rows - 1) * wp + width  # past a column's start (and p): more than a pass reads
         cols = r.integers(0, planes.size - 60 - reach, ncols).astype(np.int64)
         wcol = r.standard_normal(ncols * kh).astype(dtype)
         p = int(r.integers(0, 60))

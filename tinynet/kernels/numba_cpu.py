@@ -533,7 +533,7 @@ def _add_maxpool(z, res, ph, pw, out, arg, won):
 
 
 @njit(cache=True)
-def _pair_width(x):
+def _pass_width(x):
     """Positions in each row of a pass of :func:`_row_sums` for ``x``'s float type: its
     ROW_VECTORS vectors of LANES (half as many in float64; float32 with AVX-512 computes the same
     positions in half as many vectors of WIDE_LANES)."""
@@ -557,11 +557,11 @@ def _pass_rows(kh):
 @njit(cache=True)
 def _rows_reach(x, nb, size, left, wp, kh):
     """How far past the start of dz's grid the passes of a one-channel ``x``'s dL/dx
-    (:func:`_rows_dx`, kernels of ``kh`` rows) write, and read past ``front``: the last pass
-    starts at most ``rows - 1`` grid rows above image ``nb-1``'s last row of pixels (``hp >= h
-    + top``), at column ``left`` plus whole passes, and ends ``rows - 1`` rows and a pass
-    later."""
-    chunk = _pair_width(x)
+    (:func:`_rows_dx`, kernels of ``kh`` rows, ``rows`` grid rows a pass) write, and read past
+    ``front``: the last pass starts no lower than image ``nb-1``'s last row of pixels, at column
+    ``left`` plus whole passes, and ends ``rows - 1`` rows and a pass later: at most ``rows - 2``
+    rows past the image's grid (``hp >= h + top``)."""
+    chunk = _pass_width(x)
     return nb * size + (_pass_rows(kh) - 2) * wp + left + -(-x.shape[2] // chunk) * chunk
 
 
@@ -575,12 +575,14 @@ def _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, h
     _, h_in, w_in, _ = x.shape
     ncols, kh = dx_wcol.shape
     size = hp * wp
-    chunk = _pair_width(x)
+    chunk = _pass_width(x)
     rows = _pass_rows(kh)
     reach = _rows_reach(x, nb, size, left, wp, kh)
     ntaps = dx_pidx.shape[0]
     if ncols * kh != ntaps:
         raise ValueError("_rows_dx: the column weights do not match the tap tables")
+    if not (rows == 2 or rows == 4) or kh < rows - 1:  # the passes compiled below
+        raise ValueError("_rows_dx: passes of 2 or 4 rows, of kernels of at least rows - 1 rows")
     # where the last pass ends, counted from its own loops: within what _rows_reach allows
     last = ((nb - 1) * size + (h_in - 1 - (h_in - 1) % rows + top) * wp + left
             + (w_in - 1) // chunk * chunk)
@@ -627,11 +629,11 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     dstride = dplanes.shape[1]
     span = _whole_vectors(nb * size)  # the group's positions, in whole vectors
     wide = WIDE_LANES if x.itemsize == 4 else LANES  # the sums' vectors
-    rows = _dx_by_rows(x, need_dx, dx_wcol)
+    by_rows = _dx_by_rows(x, need_dx, dx_wcol)
     if out_rows > hp:  # what the runs of dL/dw's positions below rely on
         raise ValueError("_conv_backward_group: more output rows than the grid has")
     if dstride < front + (_whole_vectors(_rows_reach(x, nb, size, left, wp, dx_wcol.shape[1]))
-                          if rows else span):
+                          if by_rows else span):
         # what the unchecked loads of _tap_dots and _row_sums rely on
         raise ValueError("_conv_backward_group: dz's planes are too short")
     xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
@@ -650,9 +652,8 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
         _dots2(part, flat_x, taps, flat_d, f, dstride, front, run, runs, size)
     if (f_out - done) % 2:
         _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, run, runs, size)
-    if rows:  # one input channel: several rows a pass
-        _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp,
-                     dx)
+    if by_rows:  # one input channel: several rows a pass
+        _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx)
     elif need_dx:  # the mirrored taps over dz's grid
         acc = np.empty((c_in, span), x.dtype)
         flat_acc, dtaps = acc.reshape(acc.size), dx_pidx * dstride + dx_offs
@@ -1356,11 +1357,11 @@ def _row_sums(rows):
         if not _ir_arrays_fit((acc, planes, wcol), cols, (kh, p, wp)):
             return None
         sig = types.void(acc, planes, cols, wcol, kh, p, wp)
-        nvec = max(1, ROW_VECTORS * 32 // acc.dtype.bitwidth)  # as _pair_width counts them
+        nvec = max(1, ROW_VECTORS * 32 // acc.dtype.bitwidth)  # as _pass_width counts them
         lanes = LANES
         if acc.dtype.bitwidth == 32 and WIDE_LANES > LANES:
             lanes, nvec = WIDE_LANES, nvec * LANES // WIDE_LANES  # the same positions, wider
-            if nvec * lanes != ROW_VECTORS * LANES:  # what _pair_width tells the callers
+            if nvec * lanes != ROW_VECTORS * LANES:  # what _pass_width tells the callers
                 raise ValueError("_row_sums: ROW_VECTORS must fill whole wide vectors")
 
         def codegen(context, builder, signature, args):
