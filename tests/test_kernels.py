@@ -883,18 +883,21 @@ def _special_values(r, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("w", [3, 8, 9, 15, 16, 17])
+@pytest.mark.parametrize("h, w", [(3, 3), (1, 4), (3, 4), (2, 5), (4, 7), (3, 8), (3, 9),
+                                  (3, 15), (3, 16), (3, 17)])
 @pytest.mark.parametrize("c", [1, 7, 8, 9, 16, 17])
-def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, w, dtype):
+def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, h, w, dtype):
     """numba_cpu._from_image / _to_image (8 pixels x 8 channels a block, transposed in
     registers, where a row has at least 8 of each; a row's last block overlapping the one
-    before it, the channels past the last whole 8 one at a time): each value where it belongs,
-    bit for bit with the scalar formulas (ReLU's backward ``v * [m > 0]``, ReLU ``0 if v <= 0
-    else v``: -0, inf and NaN included), and no other element of the destination touched."""
+    before it, the channels past the last whole 8 one at a time; in _to_image rows of 4 to 7
+    pixels too, but the last, their blocks running into the next row): each value where it
+    belongs, bit for bit with the scalar formulas (ReLU's backward ``v * [m > 0]``, ReLU ``0 if
+    v <= 0 else v``: -0, inf and NaN included), and no other element of the destination
+    touched."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
-    r = np.random.default_rng(c * 100 + w)
-    h, wp, base, sentinel = 3, w + 3, 5, dtype(1234.5)
+    r = np.random.default_rng(c * 100 + w + 10000 * h)
+    wp, base, sentinel = w + 3, 5, dtype(1234.5)
     image, mask = _special_values(r, (h, w, c), dtype), _special_values(r, (h, w, c), dtype)
     at = base + np.arange(h)[:, None] * wp + np.arange(w)[None, :]  # (h, w) -> plane position
     bits = np.uint32 if dtype == np.float32 else np.uint64
@@ -905,12 +908,16 @@ def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, w, dtype
         with np.errstate(invalid="ignore"):
             want[:, at] = (image * (mask > 0) if relu else image).transpose(2, 0, 1)
         np.testing.assert_array_equal(planes.view(bits), want.view(bits))
-        back = np.full_like(image, sentinel)
-        numba_cpu._to_image(back, want, base, wp, relu)
+        room = np.full((h + 1, w, c), sentinel, dtype)  # a row after the image: not written
+        back = room[:h]
+        planes = np.full_like(want, 999.0)  # where the planes hold no pixel: other values
+        planes[:, at] = want[:, at]
+        numba_cpu._to_image(back, planes, base, wp, relu)
         src = want[:, at].transpose(1, 2, 0)
         with np.errstate(invalid="ignore"):
             expected = np.where(src <= 0, dtype(0), src) if relu else src
         np.testing.assert_array_equal(back.view(bits), expected.view(bits))
+        assert (room[h] == sentinel).all(), "written past the image"
 
 
 def _windows_case(seed, filters, windows, c_in, pool, dtype):
