@@ -234,36 +234,33 @@ def _to_image(image, planes, base, wp, relu):
 
     In 8 x 8 blocks as in :func:`_from_image` where a row has at least 8 pixels and at least 8
     channels (measured alone, one thread, a batch of 128 through its ReLU: 28x28x9 0.29 ms
-    against 0.33 one value at a time, 14x14x9 0.07 against 0.11), and where the rows have 4 to 7
-    pixels, all but the last row: each block then writes the next row's first pixels too, before
-    that row writes them (the whole forward of cnn_digits l3, 7x7x16 outputs, batch 128:
-    0.230-0.231 ms against 0.258-0.259 on one thread, 0.121-0.127 against 0.139-0.141 on two; in
-    :func:`_from_image`, where those positions are the grid's padding, the same blocks putting
-    back what they covered made the 7x7 backward slower, 0.61 ms against 0.52). Otherwise the
-    longer of the two inner loops runs inside (measured before the blocks: rows of 28 pixels, 9
-    filters, 0.36 ms channel by channel against 0.48 pixel by pixel; rows of 7 pixels, 16
-    filters, 0.085 against 0.044 ms). A whole image a call: a call for each row made cnn_digits l1's forward 3-7%
-    slower, and inlining the row's function (``inline="always"``) added 8 s to the first
-    compilation."""
+    against 0.33 one value at a time, 14x14x9 0.07 against 0.11), and, through a ReLU, with at
+    least 8 channels and more than one row, where the rows have 4 to 7 pixels: every row but the
+    last, each block then writing the next row's first pixels too, before that row writes them
+    (128 images of 7x7x16, in cache: 29 us against 40;
+    the whole forward of cnn_digits l3, batch 128: 0.230-0.231 ms against 0.258-0.259 on one
+    thread, 0.121-0.127 against 0.139-0.141 on two). In :func:`_from_image`, where those
+    positions are the grid's padding, the same blocks, putting back what they covered, made the
+    7x7 backward slower (0.61 ms against 0.52). Otherwise the longer of the two inner loops runs
+    inside (measured before the blocks: rows of 28 pixels, 9 filters, 0.36 ms channel by channel
+    against 0.48 pixel by pixel; rows of 7 pixels, 16 filters, 0.085 against 0.044 ms: the path
+    such rows still take without a ReLU). A whole
+    image a call: a call for each row made cnn_digits l1's forward 3-7% slower, and inlining the
+    row's function (``inline="always"``) added 8 s to the first compilation."""
     h_n, w_n, c_n = image.shape
     zero = image.dtype.type(0)
-    # rows of fewer than 8 pixels (at least 4) go in blocks too, but the last: a block of 8
-    # pixels then runs into the next row's first pixels, which that row writes after it
-    narrow = 2 * w_n >= LANES and w_n < LANES and h_n > 1
+    # through a ReLU, rows of fewer than 8 pixels (at least 4) go in blocks too, but the last: a
+    # block of 8 pixels then runs into the next row's first pixels, which that row writes after
+    # it (without the ReLU the loops below were as fast: 128 images of 7x7x9, 23 us either way)
+    narrow = relu and 2 * w_n >= LANES and w_n < LANES and h_n > 1
+    done = 0  # rows copied in blocks
     if (w_n >= LANES or narrow) and c_n >= LANES:  # 8 x 8 blocks, then channels past the 8s
         alone = c_n - c_n % LANES
         flat_p, stride = planes.reshape(planes.size), planes.shape[1]
         flat_i = image.reshape(image.size)
-        for h in range(h_n):
+        done = h_n - 1 if narrow else h_n  # a narrow image's last row: as below
+        for h in range(done):
             row, at = image[h], base + h * wp
-            if narrow and h == h_n - 1:  # the last row: pixel by pixel (see below)
-                for w in range(w_n):
-                    for c in range(c_n):
-                        v = planes[c, at + w]
-                        if relu:
-                            v = zero if v <= zero else v
-                        row[w, c] = v
-                break
             for wb in range(0, w_n, LANES):
                 w = max(0, min(wb, w_n - LANES))  # a row's last block overlaps the one before
                 for c in range(0, alone, LANES):
@@ -281,8 +278,7 @@ def _to_image(image, planes, base, wp, relu):
                 else:
                     for w in range(w_n):
                         row[w, c] = src[w]
-        return
-    for h in range(h_n):
+    for h in range(done, h_n):
         row, at = image[h], base + h * wp
         if c_n > w_n:
             for w in range(w_n):
@@ -1362,8 +1358,9 @@ def _row_sums(rows):
     apart); at about one such load a cycle they account for most of it, and two passes at once,
     8 running sums instead of 4 (the FMAs' latency), were no faster. Nor were aligned loads with
     a permute (``vpermi2var``) forming each shifted vector: 0.88 ms against 0.59 (the permutes
-    take the port of half the FMAs). Passes of 4 rows load 8 input rows for 40 FMAs instead of
-    12 for 20 (see ``PASS_ROWS`` for what they measured).
+    take the port of half the FMAs). Passes of 4 rows load 8 input rows (16 vectors) for a
+    column's 40 FMAs, instead of 6 rows (12 vectors) for 20 (see ``PASS_ROWS`` for what they
+    measured).
     """
     if rows < 2:
         raise ValueError("_row_sums: a pass has at least two rows")
