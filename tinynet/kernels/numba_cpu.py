@@ -237,16 +237,15 @@ def _to_image(image, planes, base, wp, relu):
     against 0.33 one value at a time, 14x14x9 0.07 against 0.11), and, through a ReLU, with at
     least 8 channels and more than one row, where the rows have 4 to 7 pixels: every row but the
     last, each block then writing the next row's first pixels too, before that row writes them
-    (128 images of 7x7x16, in cache: 29 us against 40;
-    the whole forward of cnn_digits l3, batch 128: 0.230-0.231 ms against 0.258-0.259 on one
-    thread, 0.121-0.127 against 0.139-0.141 on two). In :func:`_from_image`, where those
-    positions are the grid's padding, the same blocks, putting back what they covered, made the
-    7x7 backward slower (0.61 ms against 0.52). Otherwise the longer of the two inner loops runs
-    inside (measured before the blocks: rows of 28 pixels, 9 filters, 0.36 ms channel by channel
-    against 0.48 pixel by pixel; rows of 7 pixels, 16 filters, 0.085 against 0.044 ms: the path
-    such rows still take without a ReLU). A whole
-    image a call: a call for each row made cnn_digits l1's forward 3-7% slower, and inlining the
-    row's function (``inline="always"``) added 8 s to the first compilation."""
+    (128 images of 7x7x16, in cache: 29 us against 40; the whole forward of cnn_digits l3, batch
+    128: 0.230-0.231 ms against 0.258-0.259 on one thread, 0.121-0.127 against 0.139-0.141 on
+    two). In :func:`_from_image`, where those positions are the grid's padding, the same blocks,
+    putting back what they covered, made the 7x7 backward slower (0.61 ms against 0.52).
+    Otherwise the longer of the two inner loops runs inside (measured before the blocks: rows of
+    28 pixels, 9 filters, 0.36 ms channel by channel against 0.48 pixel by pixel; rows of 7
+    pixels, 16 filters, 0.085 against 0.044 ms: the path such rows still take without a ReLU). A
+    whole image a call: a call for each row made cnn_digits l1's forward 3-7% slower, and
+    inlining the row's function (``inline="always"``) added 8 s to the first compilation."""
     h_n, w_n, c_n = image.shape
     zero = image.dtype.type(0)
     # through a ReLU, rows of fewer than 8 pixels (at least 4) go in blocks too, but the last: a
