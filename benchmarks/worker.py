@@ -271,9 +271,10 @@ def task_kernels(spec):
         return run
 
     per_round = [[] for _ in measured]
+    window = 0.2 / rounds  # seconds of calls each kernel is timed over, at least, each round
     for rnd in range(rounds):
         for times, (row, fn, _) in zip(per_round, measured):
-            times.append(_call_ms(synced(fn), repeats, min_time=0.2 / rounds, warm_up=rnd == 0,
+            times.append(_call_ms(synced(fn), repeats, min_time=window, warm_up=rnd == 0,
                                   statistic=statistic))
     for times, (row, _, flops) in zip(per_round, measured):
         row["ms"] = common.median(times)
@@ -281,7 +282,7 @@ def task_kernels(spec):
         if flops:
             row["gflops"] = flops / row["ms"] / 1e6
     return {"rows": rows, "batch": batch, "rounds": rounds, "statistic": statistic,
-            **({"mean_over_s": 0.2 / rounds} if statistic == "mean" else {})}
+            **({"mean_over_s": window} if statistic == "mean" else {})}
 
 
 def task_scaling(spec):
@@ -468,17 +469,17 @@ def task_sgemm(spec):
     """NumPy's float32 matmul (BLAS sgemm) GFLOP/s; no tinynet import, so BLAS keeps the thread
     count it starts with."""
     r = np.random.default_rng(0)
-    rows = []
+    rows, window = [], 0.2  # seconds of calls each shape is timed over, at least
+    statistic = spec.get("statistic", "median")
     for name, m, k, n in sgemm_shapes(int(spec.get("batch", 128))):
         a = r.random((m, k), dtype=np.float32)
         b = r.random((k, n), dtype=np.float32)
-        ms = _call_ms(lambda: a @ b, int(spec.get("repeats", 7)), min_time=0.2,
-                      statistic=spec.get("statistic", "median"))
+        ms = _call_ms(lambda: a @ b, int(spec.get("repeats", 7)), min_time=window,
+                      statistic=statistic)
         rows.append({"kernel": "numpy float32 matmul", "shape": name, "m": m, "k": k, "n": n,
                      "ms": ms, "gflops": 2 * m * k * n / ms / 1e6})
-    statistic = spec.get("statistic", "median")
     return {"rows": rows, "numpy": np.__version__, "statistic": statistic,
-            **({"mean_over_s": 0.2} if statistic == "mean" else {})}
+            **({"mean_over_s": window} if statistic == "mean" else {})}
 
 
 TASKS = {"epochs": task_epochs, "keras_epochs": task_keras_epochs, "torch_epochs": task_torch_epochs,

@@ -890,10 +890,10 @@ def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, h, w, dt
     """numba_cpu._from_image / _to_image (8 pixels x 8 channels a block, transposed in
     registers, where a row has at least 8 of each; a row's last block overlapping the one
     before it, the channels past the last whole 8 one at a time; in _to_image through a ReLU,
-    rows of 4 to 7 pixels too, but the last, their blocks running into the next row): each value where it
-    belongs, bit for bit with the scalar formulas (ReLU's backward ``v * [m > 0]``, ReLU ``0 if
-    v <= 0 else v``: -0, inf and NaN included), and no other element of the destination
-    touched."""
+    rows of 4 to 7 pixels too, but the last, their blocks running into the next row): each
+    value where it belongs, bit for bit with the scalar formulas (ReLU's backward ``v * [m >
+    0]``, ReLU ``0 if v <= 0 else v``: -0, inf and NaN included), and no other element of the
+    destination touched."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     r = np.random.default_rng(c * 100 + w + 10000 * h)
