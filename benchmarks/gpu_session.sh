@@ -5,19 +5,21 @@
 #
 #     bash benchmarks/gpu_session.sh            # results under $OUT (else ./gpu_out)
 #
-# 1. the CuPy tests: kernels against the NumPy reference, the fused RMSprop, gradient checks,
-#    numpy/cupy training parity, the flat (arena) training step against the per-parameter one, and
-#    a convolution run with its pooling against the two layers (tests/test_cupy.py,
-#    tests/test_kernels.py, tests/test_backends.py, tests/test_arena.py, tests/test_fusion.py);
+# 1. the CuPy tests: kernels (the matrix product too) against the NumPy reference, the fused
+#    RMSprop, gradient checks, numpy/cupy training parity, the replayed CUDA graph step against the
+#    eager one (tests/test_cupy.py, tests/test_replay.py), and, in the other files, the flat
+#    (arena) training step against the per-parameter one and a convolution run with its pooling
+#    against the two layers (tests/test_kernels.py, tests/test_backends.py, tests/test_arena.py,
+#    tests/test_fusion.py);
 # 2. the Keras fixtures on the cupy backend (TINYNET_BACKEND=cupy);
-# 3. seconds per epoch of the report's models, CuPy and numba on the same machine
-#    (benchmarks/gpu_epochs.py), as JSON.
+# 3. seconds per epoch of the report's models, CuPy with and without CUDA graphs and numba on the
+#    same machine, and the digits CNN's inference (benchmarks/gpu_epochs.py), as JSON.
 # Each step writes its log under the output folder and the script goes on after a failure; the
 # exit status is that of the first failed step. Put the figures in benchmarks/RESULTS.md (the
 # section below the "Kept" marker), with the device named, and the JSON in benchmarks/.
 #
 # Environment: TINYNET_DATA (default ./.devdata, a copy of ../shared/data/mnist kept out of git),
-# GPU_EPOCHS (default 3), GPU_BACKENDS (default cupy,numba).
+# GPU_EPOCHS (default 3), GPU_BACKENDS (default cupy,cupy-eager,numba).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu_out}"
@@ -44,10 +46,11 @@ step() {  # step NAME COMMAND...: run, log to $out/NAME.log, remember the first 
   nproc; } >"$out/device.txt"
 cat "$out/device.txt"
 
-step cupy_tests python3 -m pytest -q -rs tests/test_cupy.py tests/test_kernels.py tests/test_backends.py \
+step cupy_tests python3 -m pytest -q -rs tests/test_cupy.py tests/test_replay.py
+step cupy_in_other_tests python3 -m pytest -q -rs tests/test_kernels.py tests/test_backends.py \
     tests/test_arena.py tests/test_fusion.py -k cupy
 step keras_fixtures_on_cupy env TINYNET_BACKEND=cupy python3 -m pytest -q tests/test_keras_fixtures.py
-step gpu_epochs python3 -m benchmarks.gpu_epochs --epochs "${GPU_EPOCHS:-3}" --backends "${GPU_BACKENDS:-cupy,numba}"
+step gpu_epochs python3 -m benchmarks.gpu_epochs --epochs "${GPU_EPOCHS:-3}" --backends "${GPU_BACKENDS:-cupy,cupy-eager,numba}"
 # the JSON document is the end of the log, from its first line that is exactly "{"
 sed -n '/^{$/,$p' "$out/gpu_epochs.log" >"$out/gpu_epochs.json"
 exit $status

@@ -104,3 +104,29 @@ def test_fused_rmsprop_kernel_equals_the_numpy_update(kwargs, dtype):
         gpu_opt.apply_gradients([(cp.asarray(g), on_gpu)])
     np.testing.assert_array_equal(cp.asnumpy(on_gpu), on_host)
     assert not np.allclose(on_host, theta0)
+
+
+MATMUL_SHAPES = [  # (M, K, N, a transposed, b transposed): the products of the report's models
+    (1, 1, 1, False, False), (3, 5, 2, False, False), (65, 17, 16, False, False),
+    (64, 33, 17, True, False), (128, 784, 256, False, False),   # MLP forward (K split in parts)
+    (784, 128, 256, True, False), (128, 256, 784, False, True),  # its dL/dW and dL/dx
+    (25, 100352, 9, True, False),                                # a 5x5 conv's dL/dW: long K
+    (100352, 25, 9, False, False), (6272, 16, 81, False, True),  # a conv forward; a dL/dcols
+]
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-13)])
+@pytest.mark.parametrize("shape", MATMUL_SHAPES)
+def test_tinynet_s_cuda_matrix_product_equals_numpy_s(shape, dtype, tol):
+    m, k, n, a_t, b_t = shape
+    g = np.random.default_rng(m + k + n)
+    a = g.standard_normal((k, m) if a_t else (m, k)).astype(dtype)
+    b = g.standard_normal((n, k) if b_t else (k, n)).astype(dtype)
+    a, b = (a.T if a_t else a), (b.T if b_t else b)  # transposed views, as the layers pass them
+    got = cupy_gpu.matmul(cp.asarray(a), cp.asarray(b))
+    assert got.shape == (m, n) and got.dtype == dtype
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)  # rounding's scale
+    assert np.all(np.abs(cp.asnumpy(got) - exact) <= tol * bound)
+    np.testing.assert_array_equal(cp.asnumpy(cupy_gpu.matmul(cp.asarray(a), cp.asarray(b))),
+                                  cp.asnumpy(got))  # the same sums in the same order, every run

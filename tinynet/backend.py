@@ -41,7 +41,7 @@ from .kernels import numpy_ref
 from .kernels.numpy_ref import get_array_module  # noqa: F401  (defined with the reference kernels)
 
 BACKENDS = ("numpy", "numba", "cupy")
-KERNELS = ("im2col", "col2im", "conv2d_forward", "conv2d_backward", "maxpool_forward",
+KERNELS = ("matmul", "im2col", "col2im", "conv2d_forward", "conv2d_backward", "maxpool_forward",
            "maxpool_backward", "conv2d_maxpool_forward", "conv2d_maxpool_backward",
            "conv2d_add_maxpool_forward", "conv2d_add_maxpool_backward")
 FUSED = ("rmsprop_update", "all_finite", "softmax_cross_entropy", "argmax_hits")

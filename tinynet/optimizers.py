@@ -187,6 +187,10 @@ class Optimizer:
     ``_own_config`` (its constructor's own arguments, as a dict) and ``slot_names`` (the names
     of its state arrays); ``model.save`` refuses one whose saved form would load changed."""
 
+    # whether two steps differ only by the learning rate (not by the step's number, as Adam's
+    # bias correction does): such a step can be recorded once as a CUDA graph (tinynet.replay)
+    replayable = False
+
     def __new__(cls, *args, **kwargs):
         # refused when made, not at the first step of fit: no update, or Keras's update_step
         # written over one (tinynet would not run it: a subclass of Adam stayed Adam)
@@ -705,6 +709,8 @@ class RMSprop(Optimizer):
     ``ḡ`` and ``m`` start at zero.
     """
 
+    replayable = True
+
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False,
                  **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -771,6 +777,8 @@ class SGD(Optimizer):
     """Gradient descent ``θ = θ - η g``; with momentum ``v = μ v - η g``, ``θ = θ + v``
     (Nesterov: ``θ = θ + μ v - η g``). ``η = learning_rate``, ``μ = momentum``; ``v`` starts
     at zero."""
+
+    replayable = True
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -853,6 +861,8 @@ class Adagrad(Optimizer):
     ``η = learning_rate``, ``ε = epsilon``.
     """
 
+    replayable = True
+
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-07,
                  **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -888,6 +898,8 @@ class Adadelta(Optimizer):
     default learning rate is Keras's, 0.001 (tf.keras's too; the standalone Keras of 2.2 and
     before used 1.0, the rate of the original paper, where ``η`` does not appear).
     """
+
+    replayable = True
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-07, **kwargs):
         super().__init__(learning_rate, **kwargs)

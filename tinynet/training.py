@@ -14,6 +14,7 @@ and :func:`fit` runs it over shuffled batches, epoch after epoch, calling the ca
 Keras's trainer does, with ``History`` last so that it records what the others add to the logs),
 showing a progress bar, and stopping cleanly on Ctrl-C or on a NaN loss.
 """
+import contextlib
 import math
 import os
 import signal
@@ -24,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from . import activations, arena, backend, checks, losses, sysinfo, threads
+from . import activations, arena, backend, checks, losses, replay, sysinfo, threads
 from .callbacks import History, TerminateOnNaN, overriding
 from .metrics import errors, hits
 from .callbacks import prepare as prepare_callbacks
@@ -158,6 +159,90 @@ def train_step(model, xb, yb, weights=None):
     return loss_sum, metric_sums(model, yb, out)
 
 
+_REASONS = {1: "the loss is", 2: "the updated weights are",
+            3: "the optimizer's state (its running averages) is"}
+
+
+class StaticStep:
+    """One training step on buffers that stay in place, reading nothing back to the host.
+
+    :func:`tinynet.training.train_step` with its NaN guard moved to the device. ``x`` and ``y``
+    take the batch; ``loss`` and ``hits`` sum the loss and each metric's hits over the steps
+    (the steps since :meth:`reset`); ``failed`` is set by the first step whose loss, updated
+    weights or updated state are not finite: that step is undone, and so is every later one
+    (their weights are put back too), until the loop reads ``failed`` and stops. On NumPy it runs
+    as it reads (the tests check it against ``train_step``); on a GPU it is what gets recorded
+    (:mod:`tinynet.replay`).
+    """
+
+    def __init__(self, model, x, y, batch_size):
+        self.model = model
+        self.xp = xp = backend.get_array_module(x)
+        self.x = xp.empty((batch_size,) + tuple(x.shape[1:]), dtype=x.dtype)
+        self.y = xp.empty((batch_size,) + tuple(y.shape[1:]), dtype=y.dtype)
+        self.failed = xp.zeros((), dtype=bool)
+        self.failed_at = xp.zeros((), dtype=np.int64)  # the step (since reset) that failed
+        self.reason = xp.zeros((), dtype=np.int64)     # which numbers were not finite (_REASONS)
+        self.steps = xp.zeros((), dtype=np.int64)
+        self.loss = self.hits = None  # made by the first step, of the loss's and hits' types
+
+    def reset(self):
+        """Zero the sums and the step count (a new epoch)."""
+        for a in [self.steps, self.failed, self.failed_at, self.reason, self.loss,
+                  *(self.hits or {}).values()]:
+            if a is not None:
+                a.fill(0)
+
+    def run(self):
+        """One step on ``x`` and ``y``; returns nothing (the sums are updated in place)."""
+        model, xp = self.model, self.xp
+        out, per_example, grad = loss_and_gradient(model, self.x, self.y, training=True)
+        model.graph.backward(grad, need_input_grad=False)
+        loss_sum = per_example.sum()
+        optimizer = model.optimizer
+        grads = model.grads
+        _warn_of_missing_gradients(model, grads, [False] * len(grads))
+        arena.of(model)
+        optimizer._take_places(model.params)
+        flat_arena = arena.for_step(model, grads)
+        flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
+        if flats is None:
+            raise RuntimeError("cannot step on fixed buffers: its weights or its optimizer's state are not laid out in flat "
+                                "buffers (tinynet.arena)")
+        weights = [group.weights for group in flat_arena.groups]
+        state = [flat[n] for flat in flats for n in flat]
+        saved = optimizer._kept_copies(weights + state, fill=False)
+        for copy, a in zip(saved, weights + state):  # the snapshot, unless a step failed already
+            xp.copyto(copy, a, where=~self.failed)
+        optimizer.apply_flat(flat_arena, flats)
+        loss_ok = xp.isfinite(loss_sum)
+        weights_ok = xp.isfinite(sum(w.sum() for w in weights))  # NaN and inf survive a sum
+        ok = loss_ok & weights_ok
+        if state:  # (plain SGD keeps none)
+            ok = ok & xp.isfinite(sum(a.sum() for a in state))
+        first = ~ok & ~self.failed
+        xp.copyto(self.failed_at, self.steps, where=first)
+        xp.copyto(self.reason, xp.where(loss_ok, xp.where(weights_ok, 3, 2), 1), where=first)
+        self.failed |= ~ok
+        for a, copy in zip(weights + state, saved):  # undone: this step, and any after a failure
+            xp.copyto(a, copy, where=self.failed)
+        hits = metric_sums(model, self.y, out)
+        if self.loss is None:
+            self.loss = xp.zeros_like(loss_sum)
+            self.hits = {name: xp.zeros_like(h) for name, h in hits.items()}
+        self.loss += xp.where(self.failed, 0, loss_sum)
+        for name, h in hits.items():
+            self.hits[name] += xp.where(self.failed, 0, h)
+        self.steps += 1
+
+    def failure(self):
+        """``None``, or ``(step since reset, what was not finite)`` of the first failed step (a
+        read from the device: it waits for the steps queued before)."""
+        if not bool(self.failed):
+            return None
+        return int(self.failed_at), _REASONS[int(self.reason)]
+
+
 def _all_finite(loss_sum, arrays):
     """Whether the loss and every number in ``arrays`` are finite: the backend's ``all_finite``
     kernel (a compiled pass over the bits on numba); on a GPU, one sum of everything instead,
@@ -284,6 +369,9 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
         prepare_callbacks([history], model, "fit", params)
     model.stop_training = False
     verbose = shown(verbose)
+    # on a GPU, every full batch's step is one CUDA graph launch (tinynet.replay)
+    graph = replay.GraphStep(model, StaticStep(model, x, y, batch_size)) \
+        if n >= batch_size and replay.unusable(model, weights) is None else None
     if model.params and all(model._frozen()):
         warnings.warn(f"model '{model.name}' has no trainable weights (every layer with weights is "
                       "frozen, or the model itself: trainable = False): fit will not change it",
@@ -309,9 +397,12 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                 bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                            disable=verbose != 1, leave=True, dynamic_ncols=True)
                 try:
-                    with backend.generator(gen):
+                    with backend.generator(gen), \
+                            graph.stream if graph is not None else contextlib.nullcontext():
                         epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
-                                                        shuffle, bar, callbacks, verbose)
+                                                        shuffle, bar, callbacks, verbose, graph)
+                        if graph is not None:
+                            graph.end_epoch()
                     if interrupt.fired and seen < n:  # Ctrl-C part-way: the epoch did not happen
                         bar.close()  # (the message goes on a line of its own, after the bar)
                         print(f"Epoch {epoch + 1} interrupted after {seen} of {n} examples: it is "
@@ -356,9 +447,10 @@ def _epoch_order(n, batch_size, shuffle):
 
 
 def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, callbacks,
-                 verbose):
+                 verbose, graph=None):
     """The batches of one epoch: returns the epoch's logs (running means) and how many examples
-    were trained on (fewer than all when training was stopped part-way)."""
+    were trained on (fewer than all when training was stopped part-way). ``graph``: the
+    :class:`tinynet.replay.GraphStep` that trains the full batches, or ``None``."""
     # the running loss is read back from the device only when someone looks at it
     batch_begin = overriding(callbacks, "on_train_batch_begin", "on_batch_begin")
     batch_hooks = overriding(callbacks, "on_train_batch_end", "on_batch_end")
@@ -366,43 +458,76 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
     order = backend.asarray(_epoch_order(n, batch_size, shuffle))
     loss_total, right, seen, logs = 0.0, {}, 0, {}
     adapt = backend.get_backend() == "numba"  # the numpy backend, the reference, never does
+    if graph is not None:
+        graph.begin_epoch()
+        iterations = model.optimizer.iterations
     for step in range(steps):
         if adapt:
             threads.adapt_to_load()  # as many threads as the cores other processes leave free
         idx = order[step * batch_size:(step + 1) * batch_size]
-        xb, yb = x[idx], y[idx]
-        wb = None if weights is None else weights[idx]
+        replayed = graph is not None and idx.shape[0] == batch_size
         for cb in batch_begin:
             cb.on_train_batch_begin(step, logs={})
-        try:
-            loss_sum, ok = train_step(model, xb, yb, wb)
-        except NonFiniteLossError as e:
-            terminate = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
-            if not terminate:
-                raise NonFiniteLossError(
-                    f"{e} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped and "
-                    "the weights are those before this batch (lower the learning rate, or check "
-                    "the data for extreme values)") from None
-            for cb in terminate:  # stop without an error (or raise Keras's RuntimeError)
-                cb.on_nonfinite_loss(step, f"{e}; the weights are those before this batch")
+        if replayed:
+            graph.step(x, y, idx)  # the NaN guard's verdict is read below, with the loss
+        else:
+            if graph is not None and graph.static.failure() is not None:  # before an eager step
+                break  # (reported below, after the loop)
+            xb, yb = x[idx], y[idx]
+            wb = None if weights is None else weights[idx]
+            try:
+                loss_sum, ok = train_step(model, xb, yb, wb)
+            except NonFiniteLossError as e:
+                _stop_on_nonfinite(callbacks, str(e), epoch, step, steps)
+                break
+            loss_total = loss_total + loss_sum  # stays on the device: no transfer
+            right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
+        reading = step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks
+        if replayed and reading and graph.static.failure() is not None:
             break
-        loss_total = loss_total + loss_sum  # stays on the device: no transfer
-        right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
-        seen += xb.shape[0]
+        seen += idx.shape[0]
         if seen == n:  # every batch trained: the epoch is done (a checkpoint saved by the last
             # batch's hook says so); one more epoch, and at least this one's number, from 1,
             # so that fit(initial_epoch=k) after load_weights counts on from k
             model.epoch = max(model.epoch + 1, epoch + 1)
         bar.update(1)
-        if step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks:
-            logs = make_logs(model, loss_total, right, seen)
+        if reading:
+            logs = make_logs(model, *_with_replayed(loss_total, right, graph), seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
             cb.on_train_batch_end(step, logs=logs)
         if model.stop_training:
             break
+    failure = graph.static.failure() if graph is not None else None
+    if failure is not None:  # a replayed step was not finite: it, and those after, were undone
+        failed_at, what = failure
+        seen = failed_at * batch_size
+        model.optimizer.iterations = iterations + failed_at
+        _stop_on_nonfinite(callbacks, f"{what} NaN or infinite", epoch, failed_at, steps)
     # the epoch's mean, however it ended
-    return make_logs(model, loss_total, right, seen), seen
+    return make_logs(model, *_with_replayed(loss_total, right, graph), seen), seen
+
+
+def _with_replayed(loss_total, right, graph):
+    """The sums of the eager steps plus those the replayed steps kept on the device."""
+    if graph is None or graph.static.loss is None:
+        return loss_total, right
+    static = graph.static
+    return loss_total + static.loss, {name: right.get(name, 0) + h
+                                      for name, h in static.hits.items()}
+
+
+def _stop_on_nonfinite(callbacks, what, epoch, step, steps):
+    """A step's loss, weights or state were not finite (the step is undone): raise
+    :class:`NonFiniteLossError`, or, with :class:`TerminateOnNaN`, let it stop training."""
+    terminate = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
+    if not terminate:
+        raise NonFiniteLossError(
+            f"{what} at epoch {epoch + 1}, batch {step + 1} of {steps}; training stopped and "
+            "the weights are those before this batch (lower the learning rate, or check "
+            "the data for extreme values)") from None
+    for cb in terminate:  # stop without an error (or raise Keras's RuntimeError)
+        cb.on_nonfinite_loss(step, f"{what}; the weights are those before this batch")
 
 
 class _StopOnInterrupt:

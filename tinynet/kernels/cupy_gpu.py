@@ -1,5 +1,10 @@
 """CuPy versions of the kernels: one CUDA thread per output element, no atomics.
 
+The matrix product is tinynet's own too (:func:`matmul`, a tiled kernel): CuPy refuses to call
+cuBLAS while a stream is being captured into a CUDA graph (``tinynet.replay``), and a kernel of
+one's own is the same in both. So the GPU computes every product of a step the same way, eager
+or replayed.
+
 Each kernel is the reference's loop turned inside out: instead of looping over the window and
 moving whole arrays (several kernel launches), one thread computes one element of the result by
 looping over the window itself. ``col2im`` and ``maxpool_backward`` *gather* (each input pixel
@@ -106,6 +111,111 @@ def _ints(*values):
     return [np.int32(v) for v in values]
 
 
+# C = A @ B for A (M, K) and B (K, N) given with any strides (a transposed view is just other
+# strides), C (M, N) contiguous. A block of 16 x 16 threads computes a tile of BM = 64 rows by
+# BN = 16 * TN columns of C: each thread TM = 4 rows (ty, ty + 16, ...) by TN columns (tx,
+# tx + 16, ...). The block walks K in slices of BK = 16: it copies A's (BM, BK) slice and B's
+# (BK, BN) slice into shared memory (the copying threads follow whichever index of A or B is
+# contiguous in memory, so that a warp reads consecutive addresses), then every thread adds its
+# TM x TN products for each k of the slice, in order. A long K (a convolution's dL/dW sums over
+# every pixel of the batch: K = N*OH*OW) is split among gridDim.z blocks, each writing its own
+# partial C, and _matmul_sum adds the parts up. No atomics: the same sums in the same order on
+# every run.
+_MATMUL_SOURCE = r"""
+template <typename T, int TN>
+__device__ void matmul_tile(const T* A, const T* B, T* C, int M, int N, int K,
+                            long long sam, long long sak, long long sbk, long long sbn,
+                            int kchunk) {
+    const int BM = 64, BK = 16, BN = 16 * TN, TM = 4;
+    __shared__ T As[BK][BM + 1];  // + 1: threads that write down a column hit different banks
+    __shared__ T Bs[BK][BN + 1];
+    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int k_begin = blockIdx.z * kchunk;
+    const int k_end = min(K, k_begin + kchunk);
+    T acc[TM][TN];
+    for (int i = 0; i < TM; ++i)
+        for (int j = 0; j < TN; ++j) acc[i][j] = 0;
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+        for (int e = tid; e < BK * BM; e += 256) {
+            const int kk = sak == 1 ? e % BK : e / BM;   // the contiguous index varies fastest
+            const int mm = sak == 1 ? e / BK : e % BM;
+            const int m = m0 + mm, k = k0 + kk;
+            As[kk][mm] = (m < M && k < k_end) ? A[m * sam + k * sak] : (T)0;
+        }
+        for (int e = tid; e < BK * BN; e += 256) {
+            const int kk = sbn == 1 ? e / BN : e % BK;
+            const int nn = sbn == 1 ? e % BN : e / BK;
+            const int n = n0 + nn, k = k0 + kk;
+            Bs[kk][nn] = (n < N && k < k_end) ? B[k * sbk + n * sbn] : (T)0;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < BK; ++kk) {
+            T a[TM], b[TN];
+            for (int i = 0; i < TM; ++i) a[i] = As[kk][ty + 16 * i];
+            for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx + 16 * j];
+            for (int i = 0; i < TM; ++i)
+                for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+    C += (long long)blockIdx.z * M * N;  // this block's part of K: its own partial C
+    for (int i = 0; i < TM; ++i)
+        for (int j = 0; j < TN; ++j) {
+            const int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+            if (m < M && n < N) C[(long long)m * N + n] = acc[i][j];
+        }
+}
+"""
+_MATMUL_ENTRY = r"""
+extern "C" __global__ void tinynet_matmul_{name}_{tn}(
+        const {t}* A, const {t}* B, {t}* C, int M, int N, int K, long long sam, long long sak,
+        long long sbk, long long sbn, int kchunk) {{
+    matmul_tile<{t}, {tn}>(A, B, C, M, N, K, sam, sak, sbk, sbn, kchunk);
+}}
+"""
+_MATMUL_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_matmul_module = cp.RawModule(code=_MATMUL_SOURCE + "".join(
+    _MATMUL_ENTRY.format(name=str(dtype), t=t, tn=tn)
+    for dtype, t in _MATMUL_TYPES.items() for tn in (1, 4)))
+
+_matmul_sum = cp.ReductionKernel(  # C = the sum of the partial Cs (over axis 0)
+    "T part", "T c", "part", "a + b", "c = a", "0", "tinynet_matmul_sum")
+
+
+def _matmul_split(m, n, k, tn):
+    """How many parts of K (and K's length in each): enough blocks to fill the GPU (about 264,
+    two per multiprocessor of an H100), each part at least 128 long."""
+    blocks = -(-m // 64) * -(-n // (16 * tn))
+    parts = max(1, min(-(-264 // blocks), k // 128))
+    chunk = -(-k // parts)
+    chunk = -(-chunk // 16) * 16
+    return -(-k // chunk), chunk
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays on the GPU with tinynet's own tiled kernel (see the comment
+    above ``_MATMUL_SOURCE``); any strides (``x.T`` is not copied). Not CuPy's product: that one
+    calls cuBLAS, which CuPy refuses inside a CUDA graph's capture. Other inputs (NumPy arrays,
+    integer or mixed dtypes): ``a @ b``."""
+    if not (isinstance(a, cp.ndarray) and isinstance(b, cp.ndarray) and a.ndim == b.ndim == 2
+            and a.dtype == b.dtype and a.dtype in _MATMUL_TYPES and a.shape[1] == b.shape[0]):
+        return a @ b
+    (m, k), n = a.shape, b.shape[1]
+    if m == 0 or n == 0 or k == 0:
+        return cp.zeros((m, n), dtype=a.dtype)
+    tn = 1 if n <= 16 else 4
+    parts, chunk = _matmul_split(m, n, k, tn)
+    out = cp.empty((parts, m, n), dtype=a.dtype)
+    size = a.dtype.itemsize
+    kernel = _matmul_module.get_function(f"tinynet_matmul_{a.dtype}_{tn}")
+    kernel((-(-n // (16 * tn)), -(-m // 64), parts), (16, 16),
+           (a, b, out, np.int32(m), np.int32(n), np.int32(k),
+            np.int64(a.strides[0] // size), np.int64(a.strides[1] // size),
+            np.int64(b.strides[0] // size), np.int64(b.strides[1] // size), np.int32(chunk)))
+    return out[0] if parts == 1 else _matmul_sum(out, axis=0)
+
+
 def im2col(x, kh, kw, sh, sw, pads):
     x = cp.ascontiguousarray(x)
     n, h, w, c = x.shape
@@ -127,14 +237,16 @@ def col2im(cols, x_shape, kh, kw, sh, sw, pads):
 
 
 def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
-    """The reference convolution (im2col and one cuBLAS product) with the CUDA im2col."""
-    return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col)
+    """The reference convolution (im2col and one matrix product) with the CUDA im2col and
+    product."""
+    return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col,
+                                    product=matmul)
 
 
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
-    """The reference gradients with the CUDA im2col/col2im."""
+    """The reference gradients with the CUDA im2col/col2im and product."""
     return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads, relu_output=relu_output,
-                                     need_dx=need_dx, unfold=im2col, fold=col2im)
+                                     need_dx=need_dx, unfold=im2col, fold=col2im, product=matmul)
 
 
 def maxpool_forward(x, ph, pw, sh, sw, pads):
@@ -207,6 +319,18 @@ def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, r
                                                  pool_backward=maxpool_backward)
 
 
+_UNUSED = {}
+
+
+def _unused(like):
+    """An array of ``like``'s shape for an output the kernel never writes (kept: no allocation
+    and no zero-filling in every step)."""
+    key = (like.shape, like.dtype.str, like.device.id)
+    if key not in _UNUSED:
+        _UNUSED[key] = cp.empty_like(like)
+    return _UNUSED[key]
+
+
 def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, centered, keep=None):
     """``optimizers.RMSprop.update`` as one CUDA kernel (instead of about ten array operations).
     ``mean_grad`` and ``moment`` are ``None`` when ``centered`` / ``momentum`` are off; ``keep``
@@ -216,8 +340,10 @@ def rmsprop_update(theta, g, s, mean_grad, moment, lr, rho, eps, momentum, cente
         if arrays.get(name) is None:
             raise ValueError(f"rmsprop_update: cannot keep {name!r} (the update has no such array)")
         buffer[...] = arrays[name]
-    mean_grad = cp.zeros_like(theta) if mean_grad is None else mean_grad  # unused by the kernel
-    moment = cp.zeros_like(theta) if moment is None else moment
+    if mean_grad is None or moment is None:  # a slot the options leave unused: never touched
+        unused = _unused(theta)
+        mean_grad = unused if mean_grad is None else mean_grad
+        moment = unused if moment is None else moment
     t = theta.dtype.type
     _rmsprop(g, t(lr), t(rho), t(1 - rho), t(eps), t(momentum), bool(centered), theta, s,
              mean_grad, moment)

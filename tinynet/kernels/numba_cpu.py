@@ -2098,6 +2098,9 @@ def _ints(*values):
     return tuple(int(v) for v in values)
 
 
+matmul = numpy_ref.matmul  # NumPy's product (BLAS): nothing to compile
+
+
 def im2col(x, kh, kw, sh, sw, pads):
     """Same as :func:`numpy_ref.im2col` (compiled, parallel over images)."""
     _require_float("im2col", x)

@@ -109,14 +109,21 @@ def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     return dx[:, top:top + h, left:left + w, :]
 
 
-def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col):
+def matmul(a, b):
+    """The matrix product ``a @ b`` of two 2-D arrays, ``(M, K) @ (K, N) -> (M, N)``: NumPy's (BLAS
+    on the CPU). Every product of a training step goes through a backend's ``matmul``: on a GPU
+    it is tinynet's own CUDA kernel (``kernels/cupy_gpu.py``), which a CUDA graph can hold."""
+    return a @ b
+
+
+def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col, product=matmul):
     """Convolution of ``x`` (N, H, W, C) with ``kernel`` (KH, KW, C, F) by im2col and one product.
 
     ``z = im2col(x) W + b`` with ``W`` the kernel viewed as ``(KH*KW*C, F)``, reshaped to
     ``(N, OH, OW, F)``; with ``relu=True`` the result is ``max(z, 0)`` (the activation applied in
     the same pass). ``bias`` may be ``None``. Returns ``(out, saved)``: ``saved`` is what
     :func:`conv2d_backward` needs (here the input and its im2col matrix). ``unfold`` is the
-    im2col to use (the CuPy backend passes its CUDA one).
+    im2col to use and ``product`` the matrix product (the CuPy backend passes its CUDA ones).
     """
     xp = get_array_module(x)
     kh, kw, _, f = kernel.shape
@@ -125,7 +132,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col):
     oh = output_size(h, kh, sh, pads[0], pads[1])
     ow = output_size(w, kw, sw, pads[2], pads[3])
     cols = unfold(x, kh, kw, sh, sw, pads)
-    z = cols @ kernel.reshape(-1, f)
+    z = product(cols, kernel.reshape(-1, f))
     if bias is not None:
         z += bias
     if relu:
@@ -134,7 +141,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col):
 
 
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True,
-                    unfold=im2col, fold=col2im):
+                    unfold=im2col, fold=col2im, product=matmul):
     """Gradients of :func:`conv2d_forward`: ``(dx, dkernel, dbias)``.
 
     With ``dz = dout`` (or ``dout * [y > 0]`` when ``relu_output=y`` was fused) viewed as
@@ -152,9 +159,10 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     if relu_output is not None:
         dout = dout * (relu_output > 0)
     dz = dout.reshape(-1, f)
-    dkernel = (cols.T @ dz).reshape(kernel.shape)
+    dkernel = product(cols.T, dz).reshape(kernel.shape)
     dbias = dz.sum(axis=0)
-    dx = fold(dz @ kernel.reshape(-1, f).T, x.shape, kh, kw, sh, sw, pads) if need_dx else None
+    dx = fold(product(dz, kernel.reshape(-1, f).T), x.shape, kh, kw, sh, sw, pads) \
+        if need_dx else None
     return dx, dkernel, dbias
 
 

@@ -53,16 +53,18 @@ class Dense(Layer):
 
     def _forward(self, x, training, fused=None):
         self._x = x
-        z = x @ self.kernel
+        matmul = backend.kernels().matmul  # x @ W (on a GPU, tinynet's own CUDA product)
+        z = matmul(x, self.kernel)
         if self.use_bias:
             z += self.bias
         return z
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
-        self.grads[0] = self._x.T @ dz
+        matmul = backend.kernels().matmul
+        self.grads[0] = matmul(self._x.T, dz)
         if self.use_bias:
             self.grads[1] = dz.sum(axis=0)
-        return dz @ self.kernel.T if need_input_grad else None
+        return matmul(dz, self.kernel.T) if need_input_grad else None
 
 
 class Dropout(Layer):
@@ -74,8 +76,8 @@ class Dropout(Layer):
     rate`` to within 2**-33 (for a rate above ``1 - 2**-33``, one value in 2**32 is kept).
     A float64 uniform for each value instead, ``u >= rate``, takes twice the random draws: 86
     against 43 us for a (128, 256) batch.
-    Backward ``dx = dy * m``. The mask is drawn on the host from tinynet's seeded generator, so
-    every backend drops the same units.
+    Backward ``dx = dy * m``. The random bits are drawn on the host from tinynet's seeded
+    generator, so every backend drops the same units; the mask is computed where ``x`` lives.
     """
 
     default_name = "dropout"
@@ -98,18 +100,23 @@ class Dropout(Layer):
             self._mask = None
             return x
         threshold = min(round(self.rate * 2**32), 2**32 - 1)  # P(r < threshold) = rate
-        keep = random_bits(x.shape) >= threshold
-        mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
-        self._mask = backend.xp().asarray(mask)
+        keep = backend.get_array_module(x).asarray(random_bits(x.shape)) >= threshold
+        self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
         return x * self._mask
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return dz if self._mask is None else dz * self._mask
 
 
+_draw_hook = None  # set by tinynet.replay while it captures a step into a CUDA graph
+
+
 def random_bits(shape):
     """Uniform random uint32 numbers of ``shape`` from tinynet's generator: each 64-bit draw of
-    its bit generator gives two."""
+    its bit generator gives two. (While :mod:`tinynet.replay` captures a training step, the
+    device buffer that it fills with these numbers before each replay of the step.)"""
+    if _draw_hook is not None:
+        return _draw_hook(shape)
     size = math.prod(shape)
     draws = backend.rng().bit_generator.random_raw((size + 1) // 2)
     return draws.view(np.uint32)[:size].reshape(shape)

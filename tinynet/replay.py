@@ -1,0 +1,191 @@
+"""A training step captured once as a CUDA graph and replayed for every batch (CuPy backend).
+
+On a GPU a step of the report's models is many small kernel launches, each a few microseconds
+of work, and Python decides every one of them: the GPU waits on Python most of the time (4 ms a
+step for the digits CNN on an H200, eagerly). CUDA can *record*
+the kernels of one step as a graph (stream capture) and launch the whole graph again with one
+call. For that the step must be the same every time:
+
+* **the same memory.** Each batch is copied into the same input buffers (``x`` and ``y`` of
+  :class:`tinynet.training.StaticStep`), the weights, gradients and optimizer state are the
+  model's flat buffers (:mod:`tinynet.arena`), and every array the step makes comes from a
+  memory pool of the graph's own, which nothing else allocates from.
+* **nothing read back.** A step that reads a number on the host (``float(loss)``, ``if
+  any(...)``) waits for the GPU and cannot be recorded. So the NaN guard runs on the device: the
+  step snapshots the weights and the state, updates them, checks that the loss and the updated
+  numbers are finite, and puts the snapshot back if not; a flag on the device remembers the
+  first batch that failed, and the training loop reads it whenever it reads the running loss
+  (for the progress bar, the callbacks, the end of the epoch). The loss and the accuracy are
+  summed on the device too.
+* **no library calls CuPy refuses while capturing** (cuBLAS, host-to-device copies): the matrix
+  products are tinynet's own kernel (``kernels/cupy_gpu.py``), and Dropout's random bits are
+  drawn on the host, as on every backend, and copied into the graph's buffers before each
+  replay (from page-locked memory, without waiting for the GPU).
+* **the same hyper-parameters.** A kernel's arguments are recorded with it: when the learning
+  rate (a schedule, a callback) or the model's buffers change, the step is captured again.
+
+The first two batches run as ordinary steps (in the graph's memory pool, so that the capture
+finds the memory it needs), then the step is captured and every later full batch is one graph
+launch. Where a step cannot be captured, training goes on step by step and says why, once.
+``TINYNET_CUDA_GRAPHS=0`` turns replay off. The numbers are those of the eager step: the same
+kernels in the same order (tests/test_cupy.py checks them).
+"""
+import os
+import warnings
+
+import numpy as np
+
+from . import arena, backend, checks
+from .layers import core
+
+MAX_CAPTURES = 4  # captures in one fit before giving up on graphs (a schedule changes every step)
+
+
+def enabled():
+    """Whether ``fit`` replays its steps as CUDA graphs on the CuPy backend."""
+    return os.environ.get("TINYNET_CUDA_GRAPHS", "1") != "0"
+
+
+def unusable(model, weights):
+    """Why ``fit`` cannot replay ``model``'s step as a CUDA graph, or ``None`` when it can."""
+    if backend.get_backend() != "cupy":
+        return "not the CuPy backend"
+    if not enabled():
+        return "TINYNET_CUDA_GRAPHS=0"
+    if weights is not None:
+        return "sample or class weights"
+    if any(model._frozen()):
+        return "frozen weights"
+    optimizer = model.optimizer
+    if not optimizer.replayable or type(optimizer).__module__ != "tinynet.optimizers":
+        return (f"{type(optimizer).__name__}'s update depends on the step's number "
+                "(only optimizers whose steps differ by their learning rate alone replay)")
+    own = [type(o).__name__ for o in [*model.layers, model.loss]
+           if not type(o).__module__.startswith("tinynet.")]
+    if own:
+        return f"{', '.join(own)} not tinynet's own (it may read values back, or keep state)"
+    return None
+
+
+class GraphStep:
+    """The step of one ``fit``, as a CUDA graph replayed for every full batch (see the module
+    doc). ``static``: the :class:`tinynet.training.StaticStep` to record, which holds the
+    batch's buffers and the sums; ``step(x, y, idx)`` trains on ``x[idx], y[idx]``."""
+
+    def __init__(self, model, static):
+        import cupy
+        self.cp = cupy
+        self.model = model
+        self.static = static
+        self.stream = cupy.cuda.Stream(non_blocking=True)  # capture needs a stream of its own
+        self.pool = cupy.cuda.MemoryPool()  # the graph's memory: nothing else allocates here
+        self.graph = self.key = None
+        self.eager_runs = self.captures = 0
+        self.off = None  # why replay stopped in this fit, once it has
+        self.draws, self.staging, self.slot = [], [[], []], 0
+        self.copied = [None, None]  # events: the copies from each staging slot are done
+
+    def begin_epoch(self):
+        """Zero the sums; wait for work queued on CuPy's default stream (the data prepared for
+        ``fit``), which this stream does not wait for by itself."""
+        self.cp.cuda.Device().synchronize()
+        self.static.reset()
+
+    def end_epoch(self):
+        """Wait for the epoch's steps: what follows (validation, callbacks) runs on CuPy's
+        default stream, which does not wait for this one by itself."""
+        self.stream.synchronize()
+
+    def step(self, x, y, idx):
+        cp = self.cp
+        cp.take(x, idx, axis=0, out=self.static.x)
+        cp.take(y, idx, axis=0, out=self.static.y)
+        if self.graph is not None:
+            key = self._key()
+            if key == self.key:
+                self._stage_draws()
+                self.graph.launch(self.stream)
+                self.model.optimizer.iterations += 1
+                return
+            self.graph = self.key = None  # captured again below, after two eager steps
+            self.eager_runs = 0
+        with cp.cuda.using_allocator(self.pool.malloc):
+            self.static.run()
+        if self.off is None:
+            self.eager_runs += 1
+            if self.eager_runs >= 2:
+                self._capture()
+
+    def _key(self):
+        """What the recorded kernels depend on besides the buffers' contents: the buffers
+        themselves and the optimizer's hyper-parameters for this step."""
+        optimizer = self.model.optimizer
+        optimizer._begin_step()  # a schedule's learning rate for this step
+        flat_arena = arena.of(self.model)
+        flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
+        buffers = [] if flats is None else \
+            [id(g.weights) for g in flat_arena.groups] + [id(g.gradients) for g in flat_arena.groups] \
+            + [id(flat[n]) for flat in flats for n in flat]
+        return (id(flat_arena), tuple(buffers), optimizer._learning_rate,
+                repr(sorted(optimizer.get_config().items())))
+
+    def _capture(self):
+        if self.captures >= MAX_CAPTURES:
+            self._stop(f"its hyper-parameters or buffers changed {MAX_CAPTURES} times")
+            return
+        optimizer = self.model.optimizer
+        key, iterations = self._key(), optimizer.iterations
+        self.draws = []
+        core._draw_hook = self._draw
+        self.stream.synchronize()
+        error = graph = None
+        try:
+            with self.cp.cuda.using_allocator(self.pool.malloc):
+                self.stream.begin_capture()
+                try:
+                    self.static.run()  # recorded, not run
+                except Exception as e:  # noqa: BLE001 (reported below, and training goes on)
+                    error = e
+                try:
+                    graph = self.stream.end_capture()
+                except Exception as e:  # noqa: BLE001
+                    error = error or e
+        finally:
+            core._draw_hook = None
+            optimizer.iterations = iterations
+        if error is not None:
+            self._stop(f"{type(error).__name__}: {error}")
+            return
+        self.graph, self.key = graph, key
+        self.captures += 1
+        pinned = self.cp.cuda.alloc_pinned_memory
+        self.staging = [[np.frombuffer(pinned(buf.nbytes), np.uint32, buf.size).reshape(buf.shape)
+                         for buf in self.draws] for _ in range(2)]
+        self.copied = [None, None]
+
+    def _draw(self, shape):
+        """During a capture: Dropout's random bits, a buffer refilled before every replay."""
+        buf = self.cp.empty(shape, dtype=np.uint32)
+        self.draws.append(buf)
+        return buf
+
+    def _stage_draws(self):
+        """Draw this step's random bits on the host, as an eager step would (the same numbers in
+        the same order), and queue their copies into the graph's buffers. Two page-locked
+        staging areas take turns: the host fills one while the GPU may still copy the other."""
+        if not self.draws:
+            return
+        slot, self.slot = self.slot, 1 - self.slot
+        if self.copied[slot] is not None:
+            self.copied[slot].synchronize()
+        for buf, host in zip(self.draws, self.staging[slot]):
+            host[...] = core.random_bits(buf.shape)
+            buf.set(host, stream=self.stream)
+        self.copied[slot] = self.stream.record()
+
+    def _stop(self, why):
+        self.graph = self.key = None
+        self.off = why
+        warnings.warn(f"tinynet: the training step of model '{self.model.name}' is not replayed "
+                      f"as a CUDA graph ({why}); it runs kernel by kernel, slower",
+                      stacklevel=checks._user_stacklevel())
