@@ -55,6 +55,12 @@ def assert_close(got, ref, dtype, scale=None):
     assert err <= TOL[dtype] * scale, f"max error {err:.3g} > {TOL[dtype]:g} x {scale:.3g}"
 
 
+def winners(saved):
+    """The pooling's winners in what a one-step forward saved: numba's ``(x, arg, won)``, or
+    the reference's ``(conv_saved, y, arg)`` (the CuPy backend runs the reference's steps)."""
+    return saved[2] if isinstance(saved[0], tuple) else saved[1]
+
+
 def conv_pads(h, w, kh, kw, sh, sw, padding):
     """The (top, bottom, left, right) padding Keras uses (as Conv2D computes it)."""
     from tinynet.shapes import padding_amounts
@@ -233,8 +239,9 @@ def test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels(fast, rel
     kernel[2, 2, 0, :] = np.arange(9) - 4   # each filter a multiple of the image (filter 4: none)
     kernel[1, 3, 0, ::2] = 0.5              # some mix in a neighbour
     with np.errstate(invalid="ignore"):
-        got, (_, arg, _) = K.conv2d_maxpool_forward(dev(x), dev(kernel), None, (1, 1),
-                                                   (2, 2, 2, 2), (2, 2), relu)
+        got, saved = K.conv2d_maxpool_forward(dev(x), dev(kernel), None, (1, 1),
+                                              (2, 2, 2, 2), (2, 2), relu)
+        arg = winners(saved)
         z = K.conv2d_forward(dev(x), dev(kernel), None, (1, 1), (2, 2, 2, 2), relu=relu)[0]
         want, want_arg = K.maxpool_forward(z, 2, 2, 2, 2, (0, 0, 0, 0))
     got, arg, want, want_arg = (host(a) for a in (got, arg, want, want_arg))
@@ -343,7 +350,7 @@ def test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_include
                                                   dev(residual), relu)
         z, conv_saved = K.conv2d_forward(dev(x), dev(kernel), None, (1, 1), pads, relu=relu)
         want, want_arg = K.maxpool_forward(z + dev(residual), 2, 2, 2, 2, (0, 0, 0, 0))
-    got, want, arg, want_arg = (host(a) for a in (got, want, saved[1], want_arg))
+    got, want, arg, want_arg = (host(a) for a in (got, want, winners(saved), want_arg))
     assert np.isnan(want).any() and (want_arg > 0).any()
     bits = f"u{got.dtype.itemsize}"
     np.testing.assert_array_equal(got.view(bits), want.view(bits))
@@ -459,7 +466,7 @@ def test_conv2d_maxpool_backward_keeps_a_non_finite_gradient_in_its_winner_s_pat
     dout[n - 1, out.shape[1] // 2, 0, 1 % f] = np.inf
     # the reference with the backend's winners (in float32 a nearly tied window, or one with no
     # positive value under the ReLU, may have another winner than the float64 reference's)
-    ref_saved = (saved[0], saved[1], host(got_saved[1]))
+    ref_saved = (saved[0], saved[1], host(winners(got_saved)))
     with np.errstate(invalid="ignore"):  # inf - inf in the reference's products: NaN, wanted
         ref = numpy_ref.conv2d_maxpool_backward(dout, ref_saved, kernel, strides, pads, pool,
                                                 relu)[0]

@@ -19,8 +19,10 @@ call. For that the step must be the same every time:
   summed on the device too.
 * **no library calls CuPy refuses while capturing** (cuBLAS, host-to-device copies): the matrix
   products are tinynet's own kernel (``kernels/cupy_gpu.py``), and Dropout's random bits are
-  drawn on the host, as on every backend, and copied into the graph's buffers before each
-  replay (from page-locked memory, without waiting for the GPU).
+  drawn on the host, as on every backend, and copied into buffers of their own before each
+  replay (from page-locked memory, without waiting for the GPU). Those buffers lie outside the
+  graph's pool: the graph reuses its pool's blocks within a step, and a block written before
+  the replay could be written over by an earlier kernel of the step.
 * **the same hyper-parameters.** A kernel's arguments are recorded with it: when the learning
   rate (a schedule, a callback) or the model's buffers change, the step is captured again.
 
@@ -109,12 +111,17 @@ class GraphStep:
                 return
             self.graph = self.key = None  # captured again below, after two eager steps
             self.eager_runs = 0
-        with cp.cuda.using_allocator(self.pool.malloc):
-            self.static.run()
+        shapes = []  # the random bits this step draws (Dropout), in order
+        core._draw_hook = lambda shape: shapes.append(tuple(shape)) or core.host_random_bits(shape)
+        try:
+            with cp.cuda.using_allocator(self.pool.malloc):
+                self.static.run()
+        finally:
+            core._draw_hook = None
         if self.off is None:
             self.eager_runs += 1
             if self.eager_runs >= 2:
-                self._capture()
+                self._capture(shapes)
 
     def _key(self):
         """What the recorded kernels depend on besides the buffers' contents: the buffers
@@ -129,13 +136,18 @@ class GraphStep:
         return (id(flat_arena), tuple(buffers), optimizer._learning_rate,
                 repr(sorted(optimizer.get_config().items())))
 
-    def _capture(self):
+    def _capture(self, shapes):
+        """Record the step (``shapes``: those of the random bits it draws)."""
         if self.captures >= MAX_CAPTURES:
             self._stop(f"its hyper-parameters or buffers changed {MAX_CAPTURES} times")
             return
         optimizer = self.model.optimizer
         key, iterations = self._key(), optimizer.iterations
-        self.draws = []
+        # the random bits' buffers, made before the capture and outside the graph's pool: a
+        # block of that pool may serve the graph earlier in the step (freed, then taken again),
+        # and the copies into these buffers happen before each replay
+        self.draws = [self.cp.empty(shape, dtype=np.uint32) for shape in shapes]
+        self.drawn = 0
         core._draw_hook = self._draw
         self.stream.synchronize()
         error = graph = None
@@ -153,6 +165,8 @@ class GraphStep:
         finally:
             core._draw_hook = None
             optimizer.iterations = iterations
+        if error is None and self.drawn != len(self.draws):
+            error = RuntimeError("the step drew fewer random bits than the step before")
         if error is not None:
             self._stop(f"{type(error).__name__}: {error}")
             return
@@ -165,9 +179,11 @@ class GraphStep:
 
     def _draw(self, shape):
         """During a capture: Dropout's random bits, a buffer refilled before every replay."""
-        buf = self.cp.empty(shape, dtype=np.uint32)
-        self.draws.append(buf)
-        return buf
+        if self.drawn >= len(self.draws) or self.draws[self.drawn].shape != tuple(shape):
+            raise RuntimeError(f"the step drew random bits of shape {tuple(shape)}, which the "
+                               "step before did not draw at this point")
+        self.drawn += 1
+        return self.draws[self.drawn - 1]
 
     def _stage_draws(self):
         """Draw this step's random bits on the host, as an eager step would (the same numbers in
@@ -179,7 +195,7 @@ class GraphStep:
         if self.copied[slot] is not None:
             self.copied[slot].synchronize()
         for buf, host in zip(self.draws, self.staging[slot]):
-            host[...] = core.random_bits(buf.shape)
+            host[...] = core.host_random_bits(buf.shape)
             buf.set(host, stream=self.stream)
         self.copied[slot] = self.stream.record()
 

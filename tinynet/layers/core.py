@@ -117,6 +117,11 @@ def random_bits(shape):
     device buffer that it fills with these numbers before each replay of the step.)"""
     if _draw_hook is not None:
         return _draw_hook(shape)
+    return host_random_bits(shape)
+
+
+def host_random_bits(shape):
+    """:func:`random_bits`, always from tinynet's generator on the host."""
     size = math.prod(shape)
     draws = backend.rng().bit_generator.random_raw((size + 1) // 2)
     return draws.view(np.uint32)[:size].reshape(shape)
