@@ -13,7 +13,9 @@
 #    tests/test_fusion.py);
 # 2. the Keras fixtures on the cupy backend (TINYNET_BACKEND=cupy);
 # 3. seconds per epoch of the report's models, CuPy with and without CUDA graphs and numba on the
-#    same machine, and the digits CNN's inference (benchmarks/gpu_epochs.py), as JSON.
+#    same machine, and the digits CNN's inference (benchmarks/gpu_epochs.py), as JSON;
+# 4. where a step's GPU time goes: its parts replayed, and tinynet's matrix product against
+#    cuBLAS (benchmarks/gpu_profile.py), as JSON.
 # Each step writes its log under the output folder and the script goes on after a failure; the
 # exit status is that of the first failed step. Put the figures in benchmarks/RESULTS.md (the
 # section below the "Kept" marker), with the device named, and the JSON in benchmarks/.
@@ -51,6 +53,8 @@ step cupy_in_other_tests python3 -m pytest -q -rs tests/test_kernels.py tests/te
     tests/test_arena.py tests/test_fusion.py -k cupy
 step keras_fixtures_on_cupy env TINYNET_BACKEND=cupy python3 -m pytest -q tests/test_keras_fixtures.py
 step gpu_epochs python3 -m benchmarks.gpu_epochs --epochs "${GPU_EPOCHS:-3}" --backends "${GPU_BACKENDS:-cupy,cupy-eager,numba}"
-# the JSON document is the end of the log, from its first line that is exactly "{"
+step gpu_profile python3 -m benchmarks.gpu_profile
+# each JSON document is the end of its log, from its first line that is exactly "{"
 sed -n '/^{$/,$p' "$out/gpu_epochs.log" >"$out/gpu_epochs.json"
+sed -n '/^{$/,$p' "$out/gpu_profile.log" >"$out/gpu_profile.json"
 exit $status

@@ -130,3 +130,63 @@ def test_tinynet_s_cuda_matrix_product_equals_numpy_s(shape, dtype, tol):
     assert np.all(np.abs(cp.asnumpy(got) - exact) <= tol * bound)
     np.testing.assert_array_equal(cp.asnumpy(cupy_gpu.matmul(cp.asarray(a), cp.asarray(b))),
                                   cp.asnumpy(got))  # the same sums in the same order, every run
+
+
+def _readable_loss(y, z):
+    """losses.softmax_cross_entropy's own NumPy lines (the numpy backend has no fused kernel)."""
+    from tinynet import losses
+    previous = backend.get_backend()
+    backend.set_backend("numpy")
+    try:
+        return losses.softmax_cross_entropy(y, z)
+    finally:
+        backend.set_backend(previous)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("n, k", [(1, 1), (1, 2), (7, 3), (128, 10), (300, 100)])
+def test_the_fused_softmax_cross_entropy_gives_the_readable_lines_numbers(n, k, dtype, tol):
+    """The CUDA kernel (a thread per row) against losses.softmax_cross_entropy's lines, on logits
+    small and large, one-hot, soft and unnormalised targets (the gradient's factor sum_k y_k)."""
+    r = np.random.default_rng(n * k)
+    z = (r.normal(size=(n, k)) * r.choice([1.0, 30.0, 300.0], size=(n, 1))).astype(dtype)
+    targets = {"one-hot": np.eye(k, dtype=dtype)[r.integers(0, k, n)],
+               "soft": r.dirichlet(np.ones(k), n).astype(dtype),
+               "unnormalised": (2 * r.random((n, k))).astype(dtype)}
+    for name, y in targets.items():
+        ref_loss, ref_grad = _readable_loss(y, z)
+        loss, grad = (cp.asnumpy(a) for a in cupy_gpu.softmax_cross_entropy(cp.asarray(y),
+                                                                              cp.asarray(z)))
+        assert loss.dtype == grad.dtype == dtype and loss.shape == (n,) and grad.shape == (n, k)
+        np.testing.assert_allclose(loss, ref_loss, rtol=tol, atol=tol * np.abs(ref_loss).max(),
+                                   err_msg=name)
+        np.testing.assert_allclose(grad, ref_grad, rtol=tol, atol=tol * np.abs(ref_grad).max(),
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_softmax_cross_entropy_is_nan_where_the_reference_is(dtype):
+    z = np.tile(np.array([1.0, -2.0, 0.5, 3.0], dtype), (8, 1))
+    y = np.eye(4, dtype=dtype)[[0, 1, 2, 3, 0, 1, 2, 0]]
+    z[0, 0], z[2, 3], z[3, 1], z[5, 2] = np.nan, np.inf, -np.inf, np.nan
+    big = np.finfo(dtype).max / 1.5
+    z[7] = [big, -big, 0, 0]  # finite, but shifted by the maximum in z's type: -inf, then NaN
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref_loss, ref_grad = _readable_loss(y, z)
+    loss, grad = (cp.asnumpy(a) for a in cupy_gpu.softmax_cross_entropy(cp.asarray(y),
+                                                                          cp.asarray(z)))
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(ref_loss))
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(ref_grad))
+    assert np.isnan(loss).tolist() == [True, False, True, True, False, True, False, True]
+
+
+def test_the_fused_accuracy_takes_the_first_maximum_and_the_first_nan():
+    from tinynet.metrics import hits
+    out = np.array([[1, 3, 3, 0], [2, 2, 1, 0], [np.nan, 5, 1, 0], [1, np.nan, 9, np.nan],
+                    [0, 0, 0, 0], [4, 1, 4, 1]], np.float32)
+    y = np.eye(4, dtype=np.float32)[[1, 0, 0, 1, 0, 2]]
+    want = hits(y, out, logits=True)  # NumPy's argmax: [1, 1, 1, 1, 1, 0] right
+    got = cp.asnumpy(cupy_gpu.argmax_hits(cp.asarray(y), cp.asarray(out)))
+    np.testing.assert_array_equal(got, want)
+    assert got.tolist() == [1, 1, 1, 1, 1, 0] and got.dtype == np.float64
+    assert cupy_gpu.argmax_hits(cp.asarray(y[:, :3]), cp.asarray(out)) is None  # not its shapes

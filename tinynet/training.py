@@ -212,15 +212,16 @@ class StaticStep:
         weights = [group.weights for group in flat_arena.groups]
         state = [flat[n] for flat in flats for n in flat]
         saved = optimizer._kept_copies(weights + state, fill=False)
+        going = ~self.failed
         for copy, a in zip(saved, weights + state):  # the snapshot, unless a step failed already
-            xp.copyto(copy, a, where=~self.failed)
+            xp.copyto(copy, a, where=going)
         optimizer.apply_flat(flat_arena, flats)
         loss_ok = xp.isfinite(loss_sum)
-        weights_ok = xp.isfinite(sum(w.sum() for w in weights))  # NaN and inf survive a sum
+        weights_ok = xp.isfinite(_total(weights))  # NaN and infinity survive a sum
         ok = loss_ok & weights_ok
         if state:  # (plain SGD keeps none)
-            ok = ok & xp.isfinite(sum(a.sum() for a in state))
-        first = ~ok & ~self.failed
+            ok = ok & xp.isfinite(_total(state))
+        first = ~ok & going
         xp.copyto(self.failed_at, self.steps, where=first)
         xp.copyto(self.reason, xp.where(loss_ok, xp.where(weights_ok, 3, 2), 1), where=first)
         self.failed |= ~ok
@@ -241,6 +242,14 @@ class StaticStep:
         if not bool(self.failed):
             return None
         return int(self.failed_at), _REASONS[int(self.reason)]
+
+
+def _total(arrays):
+    """The sum of every number of ``arrays`` (a sum each, added; no ``0 +``: one launch fewer)."""
+    total = arrays[0].sum()
+    for a in arrays[1:]:
+        total = total + a.sum()
+    return total
 
 
 def _all_finite(loss_sum, arrays):

@@ -1,0 +1,142 @@
+"""Where a training step's time goes on the GPU: parts of the step replayed as CUDA graphs.
+
+Run on a machine with an NVIDIA GPU: ``python -m benchmarks.gpu_profile``. For each report model
+(float32, batch 128, RMSprop), the GPU time of one replay (CUDA events around 200 replays) of:
+the forward pass with the loss, that plus the backward pass, and the whole step of ``fit``
+(:class:`tinynet.replay.GraphStep`: also the update, the NaN guard and the sums); the host's
+time per replayed step (``GraphStep.step``: the batch's gather, the checks, the launch), and an
+eager step's. Then tinynet's CUDA matrix product against CuPy's (cuBLAS) on the digits CNN's
+products. Prints a table, then one JSON document.
+"""
+import json
+import statistics
+import time
+
+import numpy as np
+
+from tinynet import backend, report_models, replay, training, utils
+from tinynet.layers import core
+
+MODELS = {"mlp_raw": (report_models.mlp_raw, (784,)), "cnn_digits": (report_models.cnn_digits, (28, 28, 1)),
+          "cnn_fashion_3": (report_models.cnn_fashion_3, (28, 28, 1))}
+# (M, K, N, a transposed, b transposed): the digits CNN's products, batch 128
+PRODUCTS = [(100352, 25, 9, False, False), (25, 100352, 9, True, False),
+            (25088, 225, 9, False, False), (225, 25088, 9, True, False), (25088, 9, 225, False, True),
+            (6272, 81, 16, False, False), (81, 6272, 16, True, False), (6272, 16, 81, False, True),
+            (128, 144, 25, False, False), (128, 784, 256, False, False), (784, 128, 256, True, False)]
+
+
+def gpu_ms(cp, fn, repeats=200):
+    """Milliseconds of GPU time per call of ``fn`` (events around ``repeats`` calls, after 3)."""
+    for _ in range(3):
+        fn()
+    stream = cp.cuda.get_current_stream()
+    start = stream.record()
+    for _ in range(repeats):
+        fn()
+    end = stream.record()
+    end.synchronize()
+    return cp.cuda.get_elapsed_time(start, end) / repeats
+
+
+def recorded(cp, fn):
+    """``fn`` recorded as a CUDA graph (after two eager runs, in a pool of its own): its launch."""
+    pool, stream = cp.cuda.MemoryPool(), cp.cuda.get_current_stream()
+    with cp.cuda.using_allocator(pool.malloc):
+        fn()
+        fn()
+        stream.synchronize()
+        stream.begin_capture()
+        fn()
+        graph = stream.end_capture()
+    return lambda: graph.launch(stream), pool
+
+
+def profile_model(cp, build, shape):
+    backend.set_seed(0)
+    model = build()
+    model.compile("rmsprop", metrics=["accuracy"])
+    g = np.random.default_rng(0)
+    x = backend.asarray(g.random((128 * 8,) + shape), dtype=np.float32)
+    y = backend.asarray(utils.to_categorical(g.integers(0, 10, x.shape[0]), 10), dtype=np.float32)
+    static = training.StaticStep(model, x, y, 128)
+    step = replay.GraphStep(model, static)
+    idx = [backend.asarray(np.arange(i * 128, (i + 1) * 128)) for i in range(8)]
+    out = {}
+    with step.stream:
+        step.begin_epoch()
+        for i in range(3):  # two eager steps, the capture, one replay
+            step.step(x, y, idx[i])
+        assert step.graph is not None, step.off
+        out["step_ms"] = gpu_ms(cp, lambda: step.graph.launch(step.stream))
+        step.stream.synchronize()
+        start = time.perf_counter()
+        for i in range(200):
+            step.step(x, y, idx[i % 8])
+        host = (time.perf_counter() - start) / 200
+        step.stream.synchronize()
+        out["host_ms_per_replayed_step"] = 1e3 * host
+        out["wall_ms_per_replayed_step"] = 1e3 * (time.perf_counter() - start) / 200
+        # the parts, each recorded on its own (Dropout's bits: one fixed buffer per draw)
+        bits, pools = {}, []
+
+        def fixed_bits(shape):
+            if tuple(shape) not in bits:  # (made by the eager runs, before the capture)
+                bits[tuple(shape)] = cp.zeros(shape, dtype=np.uint32)
+            return bits[tuple(shape)]
+        core._draw_hook = fixed_bits
+        try:
+            def forward():
+                return training.loss_and_gradient(model, static.x, static.y, training=True)
+
+            def forward_backward():
+                model.graph.backward(forward()[2], need_input_grad=False)
+            for name, fn in (("forward_and_loss_ms", forward),
+                             ("forward_backward_ms", forward_backward)):
+                launch, pool = recorded(cp, fn)
+                pools.append(pool)  # (the graph's memory: kept while it may run)
+                out[name] = gpu_ms(cp, launch)
+        finally:
+            core._draw_hook = None
+        # an eager step (the same kernels, launched one by one), host clock with the GPU waited for
+        times = []
+        for i in range(20):
+            step.stream.synchronize()
+            start = time.perf_counter()
+            static.run()
+            step.stream.synchronize()
+            times.append(time.perf_counter() - start)
+        out["eager_step_ms"] = 1e3 * statistics.median(times[5:])
+    return out
+
+
+def profile_products(cp, cupy_gpu):
+    rows = []
+    for m, k, n, a_t, b_t in PRODUCTS:
+        g = np.random.default_rng(m + k + n)
+        a = cp.asarray(g.standard_normal((k, m) if a_t else (m, k)), dtype=np.float32)
+        b = cp.asarray(g.standard_normal((n, k) if b_t else (k, n)), dtype=np.float32)
+        a, b = (a.T if a_t else a), (b.T if b_t else b)
+        rows.append({"shape": f"{m}x{k} @ {k}x{n}" + (" (a.T)" if a_t else "") + (" (b.T)" if b_t else ""),
+                     "tinynet_us": 1e3 * gpu_ms(cp, lambda: cupy_gpu.matmul(a, b), 50),
+                     "cublas_us": 1e3 * gpu_ms(cp, lambda: a @ b, 50)})
+    return rows
+
+
+def main():
+    import cupy as cp
+    backend.set_backend("cupy")
+    from tinynet.kernels import cupy_gpu
+    result = {"gpu": cp.cuda.runtime.getDeviceProperties(0)["name"].decode(),
+              "cupy": cp.__version__, "models": {}}
+    for name, (build, shape) in MODELS.items():
+        result["models"][name] = profile_model(cp, build, shape)
+        print(name, {k: round(v, 3) for k, v in result["models"][name].items()}, flush=True)
+    result["products"] = profile_products(cp, cupy_gpu)
+    for row in result["products"]:
+        print(f"{row['shape']:32s} tinynet {row['tinynet_us']:8.1f} us   cuBLAS {row['cublas_us']:8.1f} us")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
