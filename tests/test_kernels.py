@@ -1469,14 +1469,14 @@ def _readable(fn, *args):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n, k", [(1, 1), (1, 2), (7, 3), (128, 10), (33, 100)])
-def test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers(n, k, dtype):
-    """The numba kernel against losses.softmax_cross_entropy's lines, on logits small and large
-    (up to 300: the shift by each row's maximum keeps exp from overflowing), for one-hot, soft
-    (rows summing to 1) and unnormalised targets (the gradient's factor sum_k y_k)."""
-    pytest.importorskip("numba")
+@pytest.mark.parametrize("n, k", [(1, 1), (1, 2), (7, 3), (128, 10), (33, 100), (300, 100)])
+def test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers(fast, n, k, dtype):
+    """The numba kernel (a loop per row) and the CUDA one (a thread per row) against
+    losses.softmax_cross_entropy's lines, on logits small and large (up to 300: the shift by each
+    row's maximum keeps exp from overflowing), for one-hot, soft (rows summing to 1) and
+    unnormalised targets (the gradient's factor sum_k y_k)."""
     from tinynet import losses
-    from tinynet.kernels import numba_cpu
+    K, dev, host = fast
     r = np.random.default_rng(n * k)
     z = (r.normal(size=(n, k)) * r.choice([1.0, 30.0, 300.0], size=(n, 1))).astype(dtype)
     targets = {"one-hot": np.eye(k, dtype=dtype)[r.integers(0, k, n)],
@@ -1485,7 +1485,7 @@ def test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers(n, k, dtyp
     tol = TOL[dtype]
     for name, y in targets.items():
         ref_loss, ref_grad = _readable(losses.softmax_cross_entropy, y, z)
-        loss, grad = numba_cpu.softmax_cross_entropy(y, z)
+        loss, grad = (host(a) for a in K.softmax_cross_entropy(dev(y), dev(z)))
         assert loss.dtype == grad.dtype == dtype and loss.shape == (n,) and grad.shape == (n, k)
         np.testing.assert_allclose(loss, ref_loss, rtol=tol, atol=tol * np.abs(ref_loss).max(),
                                    err_msg=name)
@@ -1494,12 +1494,11 @@ def test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers(n, k, dtyp
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_softmax_cross_entropy_is_nan_where_the_reference_is(dtype):
+def test_fused_softmax_cross_entropy_is_nan_where_the_reference_is(fast, dtype):
     """A NaN or an infinite logit makes its row's loss NaN in both (inf - inf; 0 * -inf for a
     class with no target weight); the other rows keep their numbers."""
-    pytest.importorskip("numba")
     from tinynet import losses
-    from tinynet.kernels import numba_cpu
+    K, dev, host = fast
     z = np.tile(np.array([1.0, -2.0, 0.5, 3.0], dtype), (8, 1))
     y = np.eye(4, dtype=dtype)[[0, 1, 2, 3, 0, 1, 2, 0]]
     z[0, 0], z[2, 3], z[3, 1], z[5, 2] = np.nan, np.inf, -np.inf, np.nan
@@ -1507,7 +1506,7 @@ def test_fused_softmax_cross_entropy_is_nan_where_the_reference_is(dtype):
     z[7] = [big, -big, 0, 0]  # finite, but shifted by the maximum in z's type: -inf, then NaN
     with np.errstate(invalid="ignore"):  # inf - inf and 0 * -inf: NaN, as the test wants
         ref_loss, ref_grad = _readable(losses.softmax_cross_entropy, y, z)
-    loss, grad = numba_cpu.softmax_cross_entropy(y, z)
+    loss, grad = (host(a) for a in K.softmax_cross_entropy(dev(y), dev(z)))
     np.testing.assert_array_equal(np.isnan(loss), np.isnan(ref_loss))
     np.testing.assert_array_equal(np.isnan(grad), np.isnan(ref_grad))
     assert np.isnan(loss).tolist() == [True, False, True, True, False, True, False, True]
@@ -1558,12 +1557,16 @@ def test_fused_softmax_cross_entropy_leaves_other_arrays_to_the_readable_lines()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_argmax_hits_counts_numpy_s_arg_max(dtype):
-    """The numba accuracy against metrics.hits's lines: a tie goes to the first maximum, a NaN
-    is the maximum (the first one), as NumPy's argmax decides; targets may be soft."""
-    pytest.importorskip("numba")
+def test_fused_argmax_hits_counts_numpy_s_arg_max(fast, dtype):
+    """The numba and CUDA accuracies against metrics.hits's lines: a tie goes to the first
+    maximum, a NaN is the maximum (the first one), as NumPy's argmax decides; targets may be
+    soft."""
     from tinynet import metrics
-    from tinynet.kernels import numba_cpu
+    K, dev, host = fast
+
+    def argmax_hits(y, out):
+        right = K.argmax_hits(dev(y), dev(out))
+        return None if right is None else host(right)
     nan, inf = np.nan, np.inf
     out = np.array([[0.1, 0.7, 0.2], [0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [nan, 0.9, 0.1],
                     [0.9, nan, nan], [0.2, 0.3, nan], [-inf, -inf, -inf], [1.0, inf, 2.0],
@@ -1571,11 +1574,11 @@ def test_fused_argmax_hits_counts_numpy_s_arg_max(dtype):
     y = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0],
                   [0, 0.6, 0.4], [0, 0, 1]], dtype)
     ref = _readable(metrics.hits, y, out, True)
-    got = numba_cpu.argmax_hits(y, out)
+    got = argmax_hits(y, out)
     np.testing.assert_array_equal(got, ref)
-    assert got.tolist() == [1, 1, 0, 1, 1, 1, 1, 1, 0]
+    assert got.tolist() == [1, 1, 0, 1, 1, 1, 1, 1, 0] and got.dtype == np.float64
     r = np.random.default_rng(0)
     out = r.integers(0, 4, (500, 6)).astype(dtype)  # many ties
     y = np.eye(6, dtype=dtype)[r.integers(0, 6, 500)]
-    np.testing.assert_array_equal(numba_cpu.argmax_hits(y, out), _readable(metrics.hits, y, out))
-    assert numba_cpu.argmax_hits(np.arange(9.0), out[:9]) is None  # class numbers: the lines
+    np.testing.assert_array_equal(argmax_hits(y, out), _readable(metrics.hits, y, out))
+    assert argmax_hits(np.arange(9.0), out[:9]) is None  # class numbers: the lines
