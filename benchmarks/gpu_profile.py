@@ -17,13 +17,15 @@ import numpy as np
 from tinynet import backend, report_models, replay, training, utils
 from tinynet.layers import core
 
-MODELS = {"mlp_raw": (report_models.mlp_raw, (784,)), "cnn_digits": (report_models.cnn_digits, (28, 28, 1)),
+MODELS = {"mlp_raw": (report_models.mlp_raw, (784,)),
+          "cnn_digits": (report_models.cnn_digits, (28, 28, 1)),
           "cnn_fashion_3": (report_models.cnn_fashion_3, (28, 28, 1))}
 # (M, K, N, a transposed, b transposed): the digits CNN's products, batch 128
 PRODUCTS = [(100352, 25, 9, False, False), (25, 100352, 9, True, False),
-            (25088, 225, 9, False, False), (225, 25088, 9, True, False), (25088, 9, 225, False, True),
-            (6272, 81, 16, False, False), (81, 6272, 16, True, False), (6272, 16, 81, False, True),
-            (128, 144, 25, False, False), (128, 784, 256, False, False), (784, 128, 256, True, False)]
+            (25088, 225, 9, False, False), (225, 25088, 9, True, False),
+            (25088, 9, 225, False, True), (6272, 81, 16, False, False),
+            (81, 6272, 16, True, False), (6272, 16, 81, False, True), (128, 144, 25, False, False),
+            (128, 784, 256, False, False), (784, 128, 256, True, False)]
 
 
 def gpu_ms(cp, fn, repeats=200):
@@ -117,7 +119,8 @@ def profile_products(cp, cupy_gpu):
         a = cp.asarray(g.standard_normal((k, m) if a_t else (m, k)), dtype=np.float32)
         b = cp.asarray(g.standard_normal((n, k) if b_t else (k, n)), dtype=np.float32)
         a, b = (a.T if a_t else a), (b.T if b_t else b)
-        rows.append({"shape": f"{m}x{k} @ {k}x{n}" + (" (a.T)" if a_t else "") + (" (b.T)" if b_t else ""),
+        shape = f"{m}x{k} @ {k}x{n}" + (" (a.T)" if a_t else "") + (" (b.T)" if b_t else "")
+        rows.append({"shape": shape,
                      "tinynet_us": 1e3 * gpu_ms(cp, lambda: cupy_gpu.matmul(a, b), 50),
                      "cublas_us": 1e3 * gpu_ms(cp, lambda: a @ b, 50)})
     return rows
@@ -134,7 +137,8 @@ def main():
         print(name, {k: round(v, 3) for k, v in result["models"][name].items()}, flush=True)
     result["products"] = profile_products(cp, cupy_gpu)
     for row in result["products"]:
-        print(f"{row['shape']:32s} tinynet {row['tinynet_us']:8.1f} us   cuBLAS {row['cublas_us']:8.1f} us")
+        print(f"{row['shape']:32s} tinynet {row['tinynet_us']:8.1f} us   "
+              f"cuBLAS {row['cublas_us']:8.1f} us")
     print(json.dumps(result, indent=1))
 
 

@@ -112,6 +112,7 @@ MATMUL_SHAPES = [  # (M, K, N, a transposed, b transposed): the products of the 
     (784, 128, 256, True, False), (128, 256, 784, False, True),  # its dL/dW and dL/dx
     (25, 100352, 9, True, False),                                # a 5x5 conv's dL/dW: long K
     (100352, 25, 9, False, False), (6272, 16, 81, False, True),  # a conv forward; a dL/dcols
+    (65535 * 64 + 1, 3, 2, False, False),  # more tiles of rows than a grid's y or z can count
 ]
 
 

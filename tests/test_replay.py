@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tinynet import backend, callbacks, layers, models, optimizers, replay, report_models, training
+from tinynet import arena, backend, callbacks, layers, models, optimizers, replay, report_models
+from tinynet import training
 from tinynet import utils
 
 from conftest import zip_equal
@@ -142,9 +143,10 @@ def exploding(dtype="float64"):
     return model
 
 
-def fit_both_ways(fit):
+def fit_both_ways(fit, make=None):
     """``fit(model)`` on the ordinary step, then on the static one: ``[(outcome, weights,
-    iterations)]``, the outcome being what ``fit`` returned or the error it raised."""
+    iterations, state)]``, the outcome being what ``fit`` returned or the error it raised.
+    ``make``: the model (default: :func:`exploding`)."""
     runs = []
     for fixed in (False, True):
         with warnings.catch_warnings(), np.errstate(all="ignore"), \
@@ -152,25 +154,59 @@ def fit_both_ways(fit):
             warnings.simplefilter("ignore")
             if not fixed:
                 m.setattr(replay, "unusable", lambda model, weights: "off")
-            model = exploding()
+            model = (make or exploding)()
             try:
                 outcome = fit(model).history
             except training.NonFiniteLossError as e:
                 outcome = str(e)
-        runs.append((outcome, model.get_weights(), model.optimizer.iterations))
+        runs.append((outcome, model.get_weights(), model.optimizer.iterations,
+                     [a.copy() for a in model.optimizer.state_arrays()]))
     return runs
+
+
+def assert_same_runs(runs):
+    (outcome, weights, iterations, state), (outcome2, weights2, iterations2, state2) = runs
+    assert outcome2 == outcome and iterations2 == iterations
+    for a, b in zip_equal(weights, weights2):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip_equal(state, state2):
+        np.testing.assert_array_equal(a, b)
+    return outcome
 
 
 @pytest.mark.parametrize("batch_hooks", [False, True])
 def test_fit_reports_a_non_finite_replayed_step_as_the_eager_one(static_fit, batch_hooks):
     x, y = data(n=160)
     hooks = [callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)] if batch_hooks else []
-    (message, weights, iterations), (message2, weights2, iterations2) = fit_both_ways(
+    runs = fit_both_ways(
         lambda model: model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=hooks))
-    assert isinstance(message, str) and "batch" in message and message2 == message
-    assert iterations2 == iterations > 0
-    for a, b in zip_equal(weights, weights2):
-        np.testing.assert_array_equal(a, b)
+    message = assert_same_runs(runs)
+    assert isinstance(message, str) and "batch 2 of 10" in message and runs[0][2] == 1
+
+
+def test_a_first_step_that_fails_leaves_the_model_as_the_eager_one(static_fit):
+    """An optimizer's first step makes its state, which a failed first step removes again: the
+    static step takes that step as train_step does (a snapshot before it would miss the state)."""
+    x, y = data(n=160)
+
+    def huge():
+        model = mlp()
+        model.optimizer.learning_rate = 1e308  # the first update overflows float64
+        return model
+    runs = fit_both_ways(lambda model: model.fit(x, y, batch_size=16, epochs=1, verbose=0), huge)
+    message = assert_same_runs(runs)
+    assert "the updated weights are NaN or infinite at epoch 1, batch 1 of 10" in message
+    assert runs[0][2] == 0 and runs[0][3] == []  # no step taken, no state left
+
+
+def test_without_flat_buffers_the_static_fit_takes_train_step(static_fit, monkeypatch):
+    """With tinynet.arena off (every step parameter by parameter), the static step runs
+    train_step: the same numbers, and fit does not fail."""
+    monkeypatch.setattr(arena, "ENABLED", False)
+    x, y = data()
+    runs = fit_both_ways(lambda model: model.fit(x, y, batch_size=16, epochs=2, verbose=0,
+                                                 seed=3), mlp)
+    assert isinstance(assert_same_runs(runs), dict) and runs[0][2] == 10
 
 
 def test_a_nan_written_before_a_batch_stops_the_static_fit_at_that_batch(static_fit):
@@ -194,12 +230,9 @@ def test_a_nan_written_before_a_batch_stops_the_static_fit_at_that_batch(static_
 
 def test_terminate_on_nan_stops_a_replayed_fit_with_the_logs_of_the_good_batches(static_fit):
     x, y = data(n=160)
-    (history, weights, iterations), (history2, weights2, iterations2) = fit_both_ways(
-        lambda model: model.fit(x, y, batch_size=16, epochs=2, verbose=0,
-                                callbacks=[callbacks.TerminateOnNaN()]))
-    assert isinstance(history, dict) and history2 == history and iterations2 == iterations
-    for a, b in zip_equal(weights, weights2):
-        np.testing.assert_array_equal(a, b)
+    runs = fit_both_ways(lambda model: model.fit(x, y, batch_size=16, epochs=2, verbose=0,
+                                                 callbacks=[callbacks.TerminateOnNaN()]))
+    assert isinstance(assert_same_runs(runs), dict)
 
 
 def test_what_keeps_a_model_from_replay(monkeypatch):
@@ -260,7 +293,7 @@ def test_a_replayed_step_gives_the_eager_step_s_weights(build, shape, dtype, tol
         assert not [w for w in caught if "CUDA graph" in str(w.message)]
         results.append((history.history, model.get_weights()))
     (graph,) = made
-    assert graph.captures == 1 and graph.off is None  # recorded once, replayed 10 times
+    assert graph.captures == 1 and graph.off is None  # recorded once, replayed 9 times
     (h0, w0), (h1, w1) = results
     for a, b in zip_equal(w0, w1):
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
@@ -286,7 +319,7 @@ def test_a_replayed_fit_stops_on_a_non_finite_step_as_the_eager_one(monkeypatch)
     for graphs in ("0", "1"):
         monkeypatch.setenv("TINYNET_CUDA_GRAPHS", graphs)
         model = mlp()
-        hook, poison = poison_at(7)  # a replayed step (the first two run eagerly)
+        hook, poison = poison_at(7)  # a replayed step (the first three run eagerly)
         poison.model = model
         with pytest.raises(training.NonFiniteLossError) as e:
             model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[hook])

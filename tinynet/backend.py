@@ -229,6 +229,12 @@ def kernels():
     return _state["kernels"]
 
 
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays by the active backend's product (its ``matmul`` kernel: NumPy's
+    on the CPU, tinynet's own CUDA kernel on a GPU, which a CUDA graph can record)."""
+    return kernels().matmul(a, b)
+
+
 def fused(name, array):
     """The fused kernel ``name`` (one of :data:`FUSED`) of the backend that holds ``array``, or
     ``None`` when that backend has none (the caller then runs its readable array code)."""

@@ -24,23 +24,28 @@ call. For that the step must be the same every time:
   graph's pool: the graph reuses its pool's blocks within a step, and a block written before
   the replay could be written over by an earlier kernel of the step.
 * **the same hyper-parameters.** A kernel's arguments are recorded with it: when the learning
-  rate (a schedule, a callback) or the model's buffers change, the step is captured again.
+  rate (a schedule, a callback), a Dropout rate, a frozen layer or the model's buffers change,
+  the step is captured again (and no longer, for this ``fit``, when that happens every step).
 
-The first two batches run as ordinary steps (in the graph's memory pool, so that the capture
-finds the memory it needs), then the step is captured and every later full batch is one graph
-launch. Where a step cannot be captured, training goes on step by step and says why, once.
-``TINYNET_CUDA_GRAPHS=0`` turns replay off. The numbers are those of the eager step: the same
-kernels in the same order (tests/test_cupy.py checks them).
+The first three batches run as ordinary steps (see :class:`GraphStep`), then the step is
+captured and every later full batch is one graph launch. Where a step cannot be captured,
+training goes on step by step and says why, once. ``TINYNET_CUDA_GRAPHS=0`` turns replay off.
+The numbers are those of the eager step: the same kernels in the same order
+(tests/test_replay.py compares a fit whose steps are replayed with an eager one).
 """
 import os
 import warnings
+import weakref
 
 import numpy as np
 
 from . import arena, backend, checks
 from .layers import core
 
-MAX_CAPTURES = 4  # captures in one fit before giving up on graphs (a schedule changes every step)
+# a step recorded again this soon after the last recording (in replays) counts as changing from
+# one step to the next (a learning-rate schedule of every step): after THRASH such, no more graphs
+SOON, THRASH = 20, 3
+_POOLS = weakref.WeakKeyDictionary()  # model -> the memory pool of its graphs (see GraphStep)
 
 
 def enabled():
@@ -56,12 +61,15 @@ def unusable(model, weights):
         return "TINYNET_CUDA_GRAPHS=0"
     if weights is not None:
         return "sample or class weights"
+    if not arena.ENABLED or not model.params:
+        return "no flat buffers of weights (tinynet.arena)"
     if any(model._frozen()):
         return "frozen weights"
     optimizer = model.optimizer
     if not optimizer.replayable or type(optimizer).__module__ != "tinynet.optimizers":
         return (f"{type(optimizer).__name__}'s update depends on the step's number "
-                "(only optimizers whose steps differ by their learning rate alone replay)")
+                "(only tinynet's optimizers whose steps differ by their learning rate alone "
+                "replay)")
     own = [type(o).__name__ for o in [*model.layers, model.loss]
            if not type(o).__module__.startswith("tinynet.")]
     if own:
@@ -72,7 +80,13 @@ def unusable(model, weights):
 class GraphStep:
     """The step of one ``fit``, as a CUDA graph replayed for every full batch (see the module
     doc). ``static``: the :class:`tinynet.training.StaticStep` to record, which holds the
-    batch's buffers and the sums; ``step(x, y, idx)`` trains on ``x[idx], y[idx]``."""
+    batch's buffers and the sums; ``step(x, y, idx)`` trains on ``x[idx], y[idx]``.
+
+    Before each recording three steps run eagerly: the first in CuPy's own memory (what it makes
+    to keep, an optimizer's state, the undo buffers, lives there), the next two in the graph's
+    pool, so that the recording finds there the memory the step takes. That pool belongs to the
+    model (``_POOLS``), not to this object: arrays of it (the layers' saved inputs) outlive a
+    ``fit``, and a pool that goes frees its memory under them."""
 
     def __init__(self, model, static):
         import cupy
@@ -80,9 +94,11 @@ class GraphStep:
         self.model = model
         self.static = static
         self.stream = cupy.cuda.Stream(non_blocking=True)  # capture needs a stream of its own
-        self.pool = cupy.cuda.MemoryPool()  # the graph's memory: nothing else allocates here
+        if model not in _POOLS:  # the graph's memory: nothing else allocates there
+            _POOLS[model] = cupy.cuda.MemoryPool()
+        self.pool = _POOLS[model]
         self.graph = self.key = None
-        self.eager_runs = self.captures = 0
+        self.eager_runs = self.replays = self.thrash = self.captures = 0
         self.off = None  # why replay stopped in this fit, once it has
         self.draws, self.staging, self.slot = [], [[], []], 0
         self.copied = [None, None]  # events: the copies from each staging slot are done
@@ -104,42 +120,54 @@ class GraphStep:
         cp.take(y, idx, axis=0, out=self.static.y)
         if self.graph is not None:
             key = self._key()
-            if key == self.key:
+            if _same(key, self.key):
                 self._stage_draws()
                 self.graph.launch(self.stream)
                 self.model.optimizer.iterations += 1
+                self.replays += 1
                 return
-            self.graph = self.key = None  # captured again below, after two eager steps
+            self.graph = self.key = None  # recorded again, after three eager steps
             self.eager_runs = 0
+            if self.replays < SOON:
+                self.thrash += 1
+                if self.thrash >= THRASH:
+                    self._stop(f"it changed {THRASH} times within {SOON} steps of being "
+                               "recorded (a learning rate that changes at every step?)")
         shapes = []  # the random bits this step draws (Dropout), in order
         core._draw_hook = lambda shape: shapes.append(tuple(shape)) or core.host_random_bits(shape)
         try:
-            with cp.cuda.using_allocator(self.pool.malloc):
+            if self.eager_runs == 0 or self.off is not None:
                 self.static.run()
+            else:
+                with cp.cuda.using_allocator(self.pool.malloc):
+                    self.static.run()
         finally:
             core._draw_hook = None
         if self.off is None:
             self.eager_runs += 1
-            if self.eager_runs >= 2:
+            if self.eager_runs >= 3:
                 self._capture(shapes)
 
     def _key(self):
         """What the recorded kernels depend on besides the buffers' contents: the buffers
-        themselves and the optimizer's hyper-parameters for this step."""
-        optimizer = self.model.optimizer
+        themselves (compared as objects, :func:`_same`), which weights are frozen, the Dropout
+        rates and the optimizer's hyper-parameters for this step."""
+        model, optimizer = self.model, self.model.optimizer
         optimizer._begin_step()  # a schedule's learning rate for this step
-        flat_arena = arena.of(self.model)
+        flat_arena = arena.of(model)
         flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
-        buffers = [] if flats is None else \
-            [id(g.weights) for g in flat_arena.groups] + [id(g.gradients) for g in flat_arena.groups] \
-            + [id(flat[n]) for flat in flats for n in flat]
-        return (id(flat_arena), tuple(buffers), optimizer._learning_rate,
-                repr(sorted(optimizer.get_config().items())))
+        buffers = () if flats is None else tuple(
+            [g.weights for g in flat_arena.groups] + [g.gradients for g in flat_arena.groups]
+            + [flat[n] for flat in flats for n in flat])
+        settings = (tuple(model._frozen()), tuple(getattr(layer, "rate", None)
+                                                  for layer in model.layers),
+                    optimizer._learning_rate, repr(sorted(optimizer.get_config().items())))
+        return (flat_arena,) + buffers, settings
 
     def _capture(self, shapes):
         """Record the step (``shapes``: those of the random bits it draws)."""
-        if self.captures >= MAX_CAPTURES:
-            self._stop(f"its hyper-parameters or buffers changed {MAX_CAPTURES} times")
+        if not self.static.fixed():
+            self._stop("its step cannot run on fixed buffers now (a frozen weight?)")
             return
         optimizer = self.model.optimizer
         key, iterations = self._key(), optimizer.iterations
@@ -170,7 +198,7 @@ class GraphStep:
         if error is not None:
             self._stop(f"{type(error).__name__}: {error}")
             return
-        self.graph, self.key = graph, key
+        self.graph, self.key, self.replays = graph, key, 0
         self.captures += 1
         pinned = self.cp.cuda.alloc_pinned_memory
         self.staging = [[np.frombuffer(pinned(buf.nbytes), np.uint32, buf.size).reshape(buf.shape)
@@ -205,3 +233,11 @@ class GraphStep:
         warnings.warn(f"tinynet: the training step of model '{self.model.name}' is not replayed "
                       f"as a CUDA graph ({why}); it runs kernel by kernel, slower",
                       stacklevel=checks._user_stacklevel())
+
+
+def _same(key, other):
+    """Whether two keys of :meth:`GraphStep._key` are the same: the same buffer objects (``is``:
+    an array's ``==`` compares its numbers) and equal settings."""
+    (objects, settings), (other_objects, other_settings) = key, other
+    return settings == other_settings and len(objects) == len(other_objects) and \
+        all(a is b for a, b in zip(objects, other_objects))

@@ -34,7 +34,18 @@ tqdm = sysinfo.progress_bar()  # the bars of fit, evaluate and predict
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss (or a gradient) became NaN or infinite during ``fit``."""
+    """The loss (or a gradient) became NaN or infinite during ``fit``. ``what``: which numbers
+    (one of :data:`NOT_FINITE`'s texts)."""
+
+    def __init__(self, message, what=None):
+        super().__init__(message)
+        self.what = what
+
+
+# what a step found not finite, by the code the device-side guard records (StaticStep.reason)
+LOSS, WEIGHTS, STATE = 1, 2, 3
+NOT_FINITE = {LOSS: "the loss is", WEIGHTS: "the updated weights are",
+              STATE: "the optimizer's state (its running averages) is"}
 
 
 def fused_loss(model):
@@ -146,21 +157,17 @@ def train_step(model, xb, yb, weights=None):
         unchecked = params + state
     if not _all_finite(loss_sum, unchecked):
         if not math.isfinite(float(loss_sum)):
-            what = "the loss is"
+            what = NOT_FINITE[LOSS]
         elif not _all_finite(0.0, params):  # before they are restored
-            what = "the updated weights are"
+            what = NOT_FINITE[WEIGHTS]
         else:
-            what = "the optimizer's state (its running averages) is"
+            what = NOT_FINITE[STATE]
         if flats is not None:
             optimizer.restore_flat(flat_arena, flats, saved)
         else:
             optimizer.restore(params, saved)
-        raise NonFiniteLossError(f"{what} NaN or infinite")
+        raise NonFiniteLossError(f"{what} NaN or infinite", what)
     return loss_sum, metric_sums(model, yb, out)
-
-
-_REASONS = {1: "the loss is", 2: "the updated weights are",
-            3: "the optimizer's state (its running averages) is"}
 
 
 class StaticStep:
@@ -173,6 +180,10 @@ class StaticStep:
     (their weights are put back too), until the loop reads ``failed`` and stops. On NumPy it runs
     as it reads (the tests check it against ``train_step``); on a GPU it is what gets recorded
     (:mod:`tinynet.replay`).
+
+    A step that cannot run on the fixed buffers (:meth:`fixed`: an optimizer's first step, which
+    makes its state; frozen weights; weights outside the flat buffers) is ``train_step`` itself,
+    its sums and its verdict then written into the same device numbers.
     """
 
     def __init__(self, model, x, y, batch_size):
@@ -182,7 +193,7 @@ class StaticStep:
         self.y = xp.empty((batch_size,) + tuple(y.shape[1:]), dtype=y.dtype)
         self.failed = xp.zeros((), dtype=bool)
         self.failed_at = xp.zeros((), dtype=np.int64)  # the step (since reset) that failed
-        self.reason = xp.zeros((), dtype=np.int64)     # which numbers were not finite (_REASONS)
+        self.reason = xp.zeros((), dtype=np.int64)     # what was not finite: LOSS, WEIGHTS, STATE
         self.steps = xp.zeros((), dtype=np.int64)
         self.loss = self.hits = None  # made by the first step, of the loss's and hits' types
 
@@ -193,22 +204,30 @@ class StaticStep:
             if a is not None:
                 a.fill(0)
 
+    def fixed(self):
+        """Whether the next step can run on the fixed buffers: the optimizer has taken a step
+        already (its first makes its state: a snapshot taken before it would miss the state, and
+        an undone first step removes it, see ``Optimizer.restore_flat``), no weight is frozen,
+        and the weights, gradients and state lie in flat buffers (:mod:`tinynet.arena`)."""
+        model, optimizer = self.model, self.model.optimizer
+        if optimizer.iterations == 0 or any(model._frozen()):
+            return False
+        optimizer._take_places(model.params)  # (refuses another model's state, as train_step)
+        flat_arena = arena.for_step(model)
+        return flat_arena is not None and optimizer.flat_states(flat_arena) is not None
+
     def run(self):
         """One step on ``x`` and ``y``; returns nothing (the sums are updated in place)."""
+        if not self.fixed():
+            self._run_train_step()
+            return
         model, xp = self.model, self.xp
         out, per_example, grad = loss_and_gradient(model, self.x, self.y, training=True)
         model.graph.backward(grad, need_input_grad=False)
         loss_sum = per_example.sum()
         optimizer = model.optimizer
-        grads = model.grads
-        _warn_of_missing_gradients(model, grads, [False] * len(grads))
-        arena.of(model)
-        optimizer._take_places(model.params)
-        flat_arena = arena.for_step(model, grads)
-        flats = optimizer.flat_states(flat_arena) if flat_arena is not None else None
-        if flats is None:
-            raise RuntimeError("cannot step on fixed buffers: its weights or its optimizer's state are not laid out in flat "
-                                "buffers (tinynet.arena)")
+        flat_arena = arena.for_step(model)  # (every gradient in the flat buffer: see fixed())
+        flats = optimizer.flat_states(flat_arena)
         weights = [group.weights for group in flat_arena.groups]
         state = [flat[n] for flat in flats for n in flat]
         saved = optimizer._kept_copies(weights + state, fill=False)
@@ -223,25 +242,42 @@ class StaticStep:
             ok = ok & xp.isfinite(_total(state))
         first = ~ok & going
         xp.copyto(self.failed_at, self.steps, where=first)
-        xp.copyto(self.reason, xp.where(loss_ok, xp.where(weights_ok, 3, 2), 1), where=first)
+        xp.copyto(self.reason, xp.where(loss_ok, xp.where(weights_ok, STATE, WEIGHTS), LOSS),
+                  where=first)
         self.failed |= ~ok
         for a, copy in zip(weights + state, saved):  # undone: this step, and any after a failure
             xp.copyto(a, copy, where=self.failed)
-        hits = metric_sums(model, self.y, out)
+        self._add(loss_sum, metric_sums(model, self.y, out))
+        self.steps += 1
+
+    def _run_train_step(self):
+        """``train_step`` on ``x`` and ``y`` (reading back: not for a CUDA graph), its sums and
+        its verdict kept as :meth:`run` keeps them."""
+        if not bool(self.failed):  # (after a failure every step is undone: none is taken)
+            try:
+                self._add(*train_step(self.model, self.x, self.y))
+            except NonFiniteLossError as e:  # the step is undone already
+                self.failed_at.fill(int(self.steps))
+                self.reason.fill({text: code for code, text in NOT_FINITE.items()}[e.what])
+                self.failed.fill(True)
+        self.steps += 1
+
+    def _add(self, loss_sum, hits):
+        """Add a step's loss and hits to the sums (nothing once a step has failed)."""
+        xp = self.xp
         if self.loss is None:
             self.loss = xp.zeros_like(loss_sum)
             self.hits = {name: xp.zeros_like(h) for name, h in hits.items()}
         self.loss += xp.where(self.failed, 0, loss_sum)
         for name, h in hits.items():
             self.hits[name] += xp.where(self.failed, 0, h)
-        self.steps += 1
 
     def failure(self):
         """``None``, or ``(step since reset, what was not finite)`` of the first failed step (a
         read from the device: it waits for the steps queued before)."""
         if not bool(self.failed):
             return None
-        return int(self.failed_at), _REASONS[int(self.reason)]
+        return int(self.failed_at), NOT_FINITE[int(self.reason)]
 
 
 def _total(arrays):
@@ -379,7 +415,7 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
     model.stop_training = False
     verbose = shown(verbose)
     # on a GPU, every full batch's step is one CUDA graph launch (tinynet.replay)
-    graph = replay.GraphStep(model, StaticStep(model, x, y, batch_size)) \
+    graph_step = replay.GraphStep(model, StaticStep(model, x, y, batch_size)) \
         if n >= batch_size and replay.unusable(model, weights) is None else None
     if model.params and all(model._frozen()):
         warnings.warn(f"model '{model.name}' has no trainable weights (every layer with weights is "
@@ -406,12 +442,15 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                 bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                            disable=verbose != 1, leave=True, dynamic_ncols=True)
                 try:
-                    with backend.generator(gen), \
-                            graph.stream if graph is not None else contextlib.nullcontext():
-                        epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch, steps,
-                                                        shuffle, bar, callbacks, verbose, graph)
-                        if graph is not None:
-                            graph.end_epoch()
+                    stream = contextlib.nullcontext() if graph_step is None else graph_step.stream
+                    with backend.generator(gen), stream:
+                        try:
+                            epoch_logs, seen = _train_epoch(model, x, y, weights, batch_size, epoch,
+                                                            steps, shuffle, bar, callbacks, verbose,
+                                                            graph_step)
+                        finally:  # (also when a callback raises: no replay left running)
+                            if graph_step is not None:
+                                graph_step.end_epoch()
                     if interrupt.fired and seen < n:  # Ctrl-C part-way: the epoch did not happen
                         bar.close()  # (the message goes on a line of its own, after the bar)
                         print(f"Epoch {epoch + 1} interrupted after {seen} of {n} examples: it is "
@@ -456,9 +495,9 @@ def _epoch_order(n, batch_size, shuffle):
 
 
 def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, callbacks,
-                 verbose, graph=None):
+                 verbose, graph_step=None):
     """The batches of one epoch: returns the epoch's logs (running means) and how many examples
-    were trained on (fewer than all when training was stopped part-way). ``graph``: the
+    were trained on (fewer than all when training was stopped part-way). ``graph_step``: the
     :class:`tinynet.replay.GraphStep` that trains the full batches, or ``None``."""
     # the running loss is read back from the device only when someone looks at it
     batch_begin = overriding(callbacks, "on_train_batch_begin", "on_batch_begin")
@@ -467,21 +506,21 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
     order = backend.asarray(_epoch_order(n, batch_size, shuffle))
     loss_total, right, seen, logs = 0.0, {}, 0, {}
     adapt = backend.get_backend() == "numba"  # the numpy backend, the reference, never does
-    if graph is not None:
-        graph.begin_epoch()
+    if graph_step is not None:
+        graph_step.begin_epoch()
         iterations = model.optimizer.iterations
     for step in range(steps):
         if adapt:
             threads.adapt_to_load()  # as many threads as the cores other processes leave free
         idx = order[step * batch_size:(step + 1) * batch_size]
-        replayed = graph is not None and idx.shape[0] == batch_size
+        replayed = graph_step is not None and idx.shape[0] == batch_size
         for cb in batch_begin:
             cb.on_train_batch_begin(step, logs={})
         if replayed:
-            graph.step(x, y, idx)  # the NaN guard's verdict is read below, with the loss
+            graph_step.step(x, y, idx)  # the NaN guard's verdict is read below, with the loss
         else:
-            if graph is not None and graph.static.failure() is not None:  # before an eager step
-                break  # (reported below, after the loop)
+            if graph_step is not None and graph_step.static.failure() is not None:
+                break  # (a replayed step failed: reported below, before an eager step runs)
             xb, yb = x[idx], y[idx]
             wb = None if weights is None else weights[idx]
             try:
@@ -492,7 +531,7 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
             loss_total = loss_total + loss_sum  # stays on the device: no transfer
             right = {name: right.get(name, 0) + h for name, h in ok.items()}  # on the device
         reading = step == steps - 1 or (verbose == 1 and step % 10 == 0) or batch_hooks
-        if replayed and reading and graph.static.failure() is not None:
+        if replayed and reading and graph_step.static.failure() is not None:
             break
         seen += idx.shape[0]
         if seen == n:  # every batch trained: the epoch is done (a checkpoint saved by the last
@@ -501,27 +540,27 @@ def _train_epoch(model, x, y, weights, batch_size, epoch, steps, shuffle, bar, c
             model.epoch = max(model.epoch + 1, epoch + 1)
         bar.update(1)
         if reading:
-            logs = make_logs(model, *_with_replayed(loss_total, right, graph), seen)
+            logs = make_logs(model, *_with_replayed(loss_total, right, graph_step), seen)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
         for cb in batch_hooks:
             cb.on_train_batch_end(step, logs=logs)
         if model.stop_training:
             break
-    failure = graph.static.failure() if graph is not None else None
+    failure = graph_step.static.failure() if graph_step is not None else None
     if failure is not None:  # a replayed step was not finite: it, and those after, were undone
         failed_at, what = failure
         seen = failed_at * batch_size
         model.optimizer.iterations = iterations + failed_at
         _stop_on_nonfinite(callbacks, f"{what} NaN or infinite", epoch, failed_at, steps)
     # the epoch's mean, however it ended
-    return make_logs(model, *_with_replayed(loss_total, right, graph), seen), seen
+    return make_logs(model, *_with_replayed(loss_total, right, graph_step), seen), seen
 
 
-def _with_replayed(loss_total, right, graph):
+def _with_replayed(loss_total, right, graph_step):
     """The sums of the eager steps plus those the replayed steps kept on the device."""
-    if graph is None or graph.static.loss is None:
+    if graph_step is None or graph_step.static.loss is None:
         return loss_total, right
-    static = graph.static
+    static = graph_step.static
     return loss_total + static.loss, {name: right.get(name, 0) + h
                                       for name, h in static.hits.items()}
 

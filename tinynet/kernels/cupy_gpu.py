@@ -130,7 +130,7 @@ __device__ void matmul_tile(const T* A, const T* B, T* C, int M, int N, int K,
     __shared__ T As[BK][BM + 1];  // + 1: threads that write down a column hit different banks
     __shared__ T Bs[BK][BN + 1];
     const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;  // (x: up to 2^31 - 1 tiles of rows)
     const int k_begin = blockIdx.z * kchunk;
     const int k_end = min(K, k_begin + kchunk);
     T acc[TM][TN];
@@ -209,7 +209,7 @@ def matmul(a, b):
     out = cp.empty((parts, m, n), dtype=a.dtype)
     size = a.dtype.itemsize
     kernel = _matmul_module.get_function(f"tinynet_matmul_{a.dtype}_{tn}")
-    kernel((-(-n // (16 * tn)), -(-m // 64), parts), (16, 16),
+    kernel((-(-m // 64), -(-n // (16 * tn)), parts), (16, 16),
            (a, b, out, np.int32(m), np.int32(n), np.int32(k),
             np.int64(a.strides[0] // size), np.int64(a.strides[1] // size),
             np.int64(b.strides[0] // size), np.int64(b.strides[1] // size), np.int32(chunk)))

@@ -53,18 +53,16 @@ class Dense(Layer):
 
     def _forward(self, x, training, fused=None):
         self._x = x
-        matmul = backend.kernels().matmul  # x @ W (on a GPU, tinynet's own CUDA product)
-        z = matmul(x, self.kernel)
+        z = backend.matmul(x, self.kernel)  # x W
         if self.use_bias:
             z += self.bias
         return z
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
-        matmul = backend.kernels().matmul
-        self.grads[0] = matmul(self._x.T, dz)
+        self.grads[0] = backend.matmul(self._x.T, dz)
         if self.use_bias:
             self.grads[1] = dz.sum(axis=0)
-        return matmul(dz, self.kernel.T) if need_input_grad else None
+        return backend.matmul(dz, self.kernel.T) if need_input_grad else None
 
 
 class Dropout(Layer):
