@@ -82,11 +82,13 @@ class GraphStep:
     doc). ``static``: the :class:`tinynet.training.StaticStep` to record, which holds the
     batch's buffers and the sums; ``step(x, y, idx)`` trains on ``x[idx], y[idx]``.
 
-    Before each recording three steps run eagerly: the first in CuPy's own memory (what it makes
-    to keep, an optimizer's state, the undo buffers, lives there), the next two in the graph's
-    pool, so that the recording finds there the memory the step takes. That pool belongs to the
-    model (``_POOLS``), not to this object: arrays of it (the layers' saved inputs) outlive a
-    ``fit``, and a pool that goes frees its memory under them."""
+    Before each recording three steps on the fixed buffers run eagerly (after an optimizer's
+    first step, which is ``train_step``: see ``StaticStep.fixed``): the first in CuPy's own
+    memory (what a step makes to keep, the optimizer's state and the undo buffers, lives there),
+    the next two in the graph's pool, so that the recording finds there the memory the step
+    takes. That pool belongs to the model (``_POOLS``), not to this object: arrays of it (the
+    layers' saved inputs) outlive a ``fit``, and a pool that goes frees its memory under them;
+    :meth:`close` gives back its unused blocks when ``fit`` ends."""
 
     def __init__(self, model, static):
         import cupy
@@ -133,20 +135,27 @@ class GraphStep:
                 if self.thrash >= THRASH:
                     self._stop(f"it changed {THRASH} times within {SOON} steps of being "
                                "recorded (a learning rate that changes at every step?)")
+        fixed = self.off is None and self.static.fixed()  # (else train_step: no recording)
         shapes = []  # the random bits this step draws (Dropout), in order
         core._draw_hook = lambda shape: shapes.append(tuple(shape)) or core.host_random_bits(shape)
         try:
-            if self.eager_runs == 0 or self.off is not None:
-                self.static.run()
-            else:
+            if fixed and self.eager_runs > 0:
                 with cp.cuda.using_allocator(self.pool.malloc):
                     self.static.run()
+            else:
+                self.static.run()
         finally:
             core._draw_hook = None
-        if self.off is None:
+        if fixed:
             self.eager_runs += 1
             if self.eager_runs >= 3:
                 self._capture(shapes)
+
+    def close(self):
+        """The end of ``fit``: drop the graph and give the pool's unused blocks back to CUDA
+        (those the layers' saved arrays hold stay)."""
+        self.graph = self.key = None
+        self.pool.free_all_blocks()
 
     def _key(self):
         """What the recorded kernels depend on besides the buffers' contents: the buffers
@@ -166,6 +175,8 @@ class GraphStep:
 
     def _capture(self, shapes):
         """Record the step (``shapes``: those of the random bits it draws)."""
+        if self.static.failure() is not None:  # (an eager step failed: the loop stops soon)
+            return
         if not self.static.fixed():
             self._stop("its step cannot run on fixed buffers now (a frozen weight?)")
             return
@@ -186,10 +197,11 @@ class GraphStep:
                     self.static.run()  # recorded, not run
                 except Exception as e:  # noqa: BLE001 (reported below, and training goes on)
                     error = e
-                try:
-                    graph = self.stream.end_capture()
-                except Exception as e:  # noqa: BLE001
-                    error = error or e
+                finally:  # (a KeyboardInterrupt too: the stream leaves capture mode)
+                    try:
+                        graph = self.stream.end_capture()
+                    except Exception as e:  # noqa: BLE001
+                        error = error or e
         finally:
             core._draw_hook = None
             optimizer.iterations = iterations

@@ -212,6 +212,7 @@ class StaticStep:
         model, optimizer = self.model, self.model.optimizer
         if optimizer.iterations == 0 or any(model._frozen()):
             return False
+        arena.of(model)  # rebuilt first where weights were replaced (as in train_step)
         optimizer._take_places(model.params)  # (refuses another model's state, as train_step)
         flat_arena = arena.for_step(model)
         return flat_arena is not None and optimizer.flat_states(flat_arena) is not None
@@ -227,6 +228,9 @@ class StaticStep:
         loss_sum = per_example.sum()
         optimizer = model.optimizer
         flat_arena = arena.for_step(model)  # (every gradient in the flat buffer: see fixed())
+        if flat_arena is None:
+            raise RuntimeError(f"model '{model.name}': a layer left its weights' gradient out of "
+                               "this step's backward pass, after the step before wrote it")
         flats = optimizer.flat_states(flat_arena)
         weights = [group.weights for group in flat_arena.groups]
         state = [flat[n] for flat in flats for n in flat]
@@ -481,6 +485,8 @@ def fit(model, x, y, batch_size, epochs, verbose, validation_data, shuffle, call
                 cb.on_train_end(logs)  # the last epoch's logs, as in Keras
     finally:
         threads.after_fit()  # the thread count the user had
+        if graph_step is not None:
+            graph_step.close()
     return history
 
 
