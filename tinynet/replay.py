@@ -27,8 +27,8 @@ call. For that the step must be the same every time:
   rate (a schedule, a callback), a Dropout rate, a frozen layer or the model's buffers change,
   the step is captured again (and no longer, for this ``fit``, when that happens every step).
 
-The first three batches run as ordinary steps (see :class:`GraphStep`), then the step is
-captured and every later full batch is one graph launch. Where a step cannot be captured,
+The first batches run as ordinary steps (three, after an optimizer's first: see
+:class:`GraphStep`), then the step is captured and every later full batch is one graph launch. Where a step cannot be captured,
 training goes on step by step and says why, once. ``TINYNET_CUDA_GRAPHS=0`` turns replay off.
 The numbers are those of the eager step: the same kernels in the same order
 (tests/test_replay.py compares a fit whose steps are replayed with an eager one).
