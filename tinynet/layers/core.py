@@ -106,13 +106,13 @@ class Dropout(Layer):
         return dz if self._mask is None else dz * self._mask
 
 
-_draw_hook = None  # set by tinynet.replay while it captures a step into a CUDA graph
+_draw_hook = None  # set by tinynet.replay around the steps it runs (see random_bits)
 
 
 def random_bits(shape):
     """Uniform random uint32 numbers of ``shape`` from tinynet's generator: each 64-bit draw of
-    its bit generator gives two. (While :mod:`tinynet.replay` captures a training step, the
-    device buffer that it fills with these numbers before each replay of the step.)"""
+    its bit generator gives two. (:mod:`tinynet.replay` notes the shapes a step draws; while it
+    records a step as a CUDA graph, this is the device buffer it refills before each replay.)"""
     if _draw_hook is not None:
         return _draw_hook(shape)
     return host_random_bits(shape)
