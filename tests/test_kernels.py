@@ -1538,6 +1538,34 @@ def test_training_on_numba_runs_the_fused_loss_and_accuracy(monkeypatch):
     assert calls == ["softmax_cross_entropy", "argmax_hits"]
 
 
+def test_dense_products_leave_blas_its_threads_on_numba(monkeypatch):
+    """Dense's product goes through the backend's ``matmul`` (NumPy's on the CPU), which must not
+    run numba's thread policy: that puts OpenBLAS on one thread for numba's own kernels, and an
+    MLP, all BLAS, then ran 20% slower and rounded differently (seen when ``matmul`` came in)."""
+    pytest.importorskip("numba")
+    from tinynet import layers, optimizers, threads
+    from tinynet.model import Sequential
+    calls = []
+    monkeypatch.setattr(threads, "share_cores", lambda: calls.append("policy"))
+    backend._registry.pop("numba", None)  # rebuilt around the spy
+    try:
+        backend.set_backend("numba")
+        r = np.random.default_rng(0)
+        mlp = Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+        mlp.compile(optimizers.RMSprop(), "categorical_crossentropy")
+        mlp.train_on_batch(r.random((8, 4), dtype=np.float32),
+                           np.eye(3, dtype=np.float32)[r.integers(0, 3, 8)])
+        assert calls == []
+        cnn = Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+                          layers.Dense(3, activation="softmax")])
+        cnn.compile(optimizers.RMSprop(), "categorical_crossentropy")
+        cnn.train_on_batch(r.random((8, 6, 6, 1), dtype=np.float32),
+                           np.eye(3, dtype=np.float32)[r.integers(0, 3, 8)])
+        assert calls  # (numba's convolution runs the policy)
+    finally:
+        backend._registry.pop("numba", None)
+
+
 def test_fused_softmax_cross_entropy_leaves_other_arrays_to_the_readable_lines():
     """Logits (N, H, W, K) or targets of another type are not the kernel's: it says so (None),
     and the loss on the numba backend then gives the readable lines' numbers."""

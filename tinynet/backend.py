@@ -45,6 +45,9 @@ KERNELS = ("matmul", "im2col", "col2im", "conv2d_forward", "conv2d_backward", "m
            "maxpool_backward", "conv2d_maxpool_forward", "conv2d_maxpool_backward",
            "conv2d_add_maxpool_forward", "conv2d_add_maxpool_backward")
 FUSED = ("rmsprop_update", "all_finite", "softmax_cross_entropy", "argmax_hits")
+# kernels that are NumPy's own on the CPU (BLAS's product): no thread policy (it would put BLAS on
+# one thread, which the policy does only once numba's kernels run), no compilation to announce
+NOT_COMPILED = ("matmul",)
 FLOATX = ("float32", "float64")
 
 _state = {"name": None, "xp": None, "kernels": None}
@@ -67,6 +70,9 @@ def _namespace(module, before_parallel=None):
         if fn is None:
             if name in KERNELS:
                 raise BackendError(f"kernel module {module.__name__} lacks {name}()")
+            continue
+        if name in NOT_COMPILED:
+            entries[name] = fn
             continue
         if before_parallel is not None and name in KERNELS:
             fn = _after(before_parallel, fn)
