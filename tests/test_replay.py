@@ -127,17 +127,11 @@ def test_overflowing_weights_are_named_as_such():
 @pytest.mark.parametrize("epochs,batch", [(2, 16), (1, 24)])  # 80 = 5 x 16; 3 x 24 + 8
 def test_fit_on_the_static_step_trains_as_fit_on_train_step(static_fit, epochs, batch):
     x, y = data()
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(replay, "unusable", lambda model, weights: "off")
-        eager = mlp().fit(x, y, batch_size=batch, epochs=epochs, verbose=0, seed=3)
-    assert not static_fit
-    fixed_model = mlp()
-    fixed = fixed_model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, seed=3)
-    assert len(static_fit) == 1  # one graph for the whole fit
-    assert fixed.history == eager.history  # the logs: the same sums, the last partial batch too
-    for a, b in zip_equal(eager.model.get_weights(), fixed_model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert eager.model.optimizer.iterations == fixed_model.optimizer.iterations
+    runs = fit_both_ways(lambda model: model.fit(x, y, batch_size=batch, epochs=epochs,
+                                                 verbose=0, seed=3), mlp)
+    # the logs (the same sums, the last partial batch too), weights, state and step count
+    assert isinstance(assert_same_runs(runs), dict)
+    assert len(static_fit) == 1  # one graph for the whole fit, none for the eager one
 
 
 def exploding(dtype="float64"):

@@ -299,7 +299,7 @@ def _all_finite(loss_sum, arrays):
     counts as not finite too)."""
     check = backend.fused("all_finite", arrays[0]) if arrays else None
     if check is None:
-        return math.isfinite(float(loss_sum + sum(a.sum() for a in arrays)))
+        return math.isfinite(float(loss_sum + _total(arrays) if arrays else loss_sum))
     return math.isfinite(float(loss_sum)) and check(arrays)
 
 

@@ -174,10 +174,10 @@ extern "C" __global__ void tinynet_matmul_{name}_{tn}(
     matmul_tile<{t}, {tn}>(A, B, C, M, N, K, sam, sak, sbk, sbn, kchunk);
 }}
 """
-_MATMUL_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_FLOATS = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}  # their CUDA names
 _matmul_module = cp.RawModule(code=_MATMUL_SOURCE + "".join(
     _MATMUL_ENTRY.format(name=str(dtype), t=t, tn=tn)
-    for dtype, t in _MATMUL_TYPES.items() for tn in (1, 4)))
+    for dtype, t in _FLOATS.items() for tn in (1, 4)))
 
 _matmul_sum = cp.ReductionKernel(  # C = the sum of the partial Cs (over axis 0)
     "T part", "T c", "part", "a + b", "c = a", "0", "tinynet_matmul_sum")
@@ -199,7 +199,7 @@ def matmul(a, b):
     calls cuBLAS, which CuPy refuses inside a CUDA graph's capture. Other inputs (NumPy arrays,
     integer or mixed dtypes): ``a @ b``."""
     if not (isinstance(a, cp.ndarray) and isinstance(b, cp.ndarray) and a.ndim == b.ndim == 2
-            and a.dtype == b.dtype and a.dtype in _MATMUL_TYPES and a.shape[1] == b.shape[0]):
+            and a.dtype == b.dtype and a.dtype in _FLOATS and a.shape[1] == b.shape[0]):
         return a @ b
     (m, k), n = a.shape, b.shape[1]
     if m == 0 or n == 0 or k == 0:
@@ -286,14 +286,14 @@ extern "C" __global__ void tinynet_argmax_hits_{name}(const {t}* y, const {t}* o
 }}
 """
 _rows_module = cp.RawModule(code=_ROWS_SOURCE + "".join(
-    _ROWS_ENTRY.format(name=str(dtype), t=t) for dtype, t in _MATMUL_TYPES.items()))
+    _ROWS_ENTRY.format(name=str(dtype), t=t) for dtype, t in _FLOATS.items()))
 
 
 def _rows(y, z):
     """``(y, z)`` contiguous when both are CuPy arrays of one float type and one (N, K) shape,
     N and K at least 1; else ``None`` (the readable lines run)."""
     if not (isinstance(z, cp.ndarray) and isinstance(y, cp.ndarray) and z.ndim == 2
-            and z.dtype in _MATMUL_TYPES and y.dtype == z.dtype and y.shape == z.shape
+            and z.dtype in _FLOATS and y.dtype == z.dtype and y.shape == z.shape
             and z.size):
         return None
     return cp.ascontiguousarray(y), cp.ascontiguousarray(z)
