@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
-from tinynet import backend, report_models, replay, training, utils
+from tinynet import backend, replay, training, utils
 from tinynet.layers import core
 
-MODELS = {"mlp_raw": (report_models.mlp_raw, (784,)),
-          "cnn_digits": (report_models.cnn_digits, (28, 28, 1)),
-          "cnn_fashion_3": (report_models.cnn_fashion_3, (28, 28, 1))}
+from .gpu_epochs import MODELS
+
+SHAPES = {"flat": (784,), "img": (28, 28, 1)}  # an example of gpu_epochs.MODELS' two kinds
 # (M, K, N, a transposed, b transposed): the digits CNN's products, batch 128
 PRODUCTS = [(100352, 25, 9, False, False), (25, 100352, 9, True, False),
             (25088, 225, 9, False, False), (225, 25088, 9, True, False),
@@ -134,8 +134,8 @@ def main():
     from tinynet.kernels import cupy_gpu
     result = {"gpu": cp.cuda.runtime.getDeviceProperties(0)["name"].decode(),
               "cupy": cp.__version__, "models": {}}
-    for name, (build, shape) in MODELS.items():
-        result["models"][name] = profile_model(cp, build, shape)
+    for name, (build, kind) in MODELS.items():
+        result["models"][name] = profile_model(cp, build, SHAPES[kind])
         print(name, {k: round(v, 3) for k, v in result["models"][name].items()}, flush=True)
     result["products"] = profile_products(cp, cupy_gpu)
     for row in result["products"]:
