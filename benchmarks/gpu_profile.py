@@ -5,8 +5,11 @@ Run on a machine with an NVIDIA GPU: ``python -m benchmarks.gpu_profile``. For e
 the forward pass with the loss, that plus the backward pass, and the whole step of ``fit``
 (:class:`tinynet.replay.GraphStep`: also the update, the NaN guard and the sums); the host's
 time per replayed step (``GraphStep.step``: the batch's gather, the checks, the launch), and an
-eager step's. Then tinynet's CUDA matrix product against CuPy's (cuBLAS) on the digits CNN's
-products. Prints a table, then one JSON document.
+eager step's. Then where an eager step's GPU time goes, call by call (:class:`OpTimer`): the
+forward pass, the backward pass and the update; each of the backend's kernels; and the CUDA
+kernels inside them (the product, im2col, col2im, the pooling). Then tinynet's CUDA matrix
+product against CuPy's (cuBLAS) on the digits CNN's products. Prints a table, then one JSON
+document.
 """
 import json
 import statistics
@@ -111,7 +114,110 @@ def profile_model(cp, build, shape):
             step.stream.synchronize()
             times.append(time.perf_counter() - start)
         out["eager_step_ms"] = 1e3 * statistics.median(times[5:])
+    out["eager_us_by_call"] = op_times(cp, model, static)
     return out
+
+
+_SPIN = r"""
+extern "C" __global__ void tinynet_spin(long long cycles) {
+    const long long start = clock64();
+    while (clock64() - start < cycles) {}
+}
+"""
+
+
+class OpTimer:
+    """The GPU time of each call of some functions, within an eager step.
+
+    Timing a call with CUDA events around it measures the Python that launches its kernels as
+    well, when the GPU waits for them. So before each call a one-thread kernel spins for
+    ``spin_ms`` on the stream: the call's kernels are all queued when the start event runs, and
+    the events measure the kernels alone, one after the other as in a replayed graph. A call whose
+    host time exceeds the spin is counted in ``late`` (its figure then includes waiting)."""
+
+    def __init__(self, cp, spin_ms=2.0):
+        self.cp = cp
+        self.spin = cp.RawKernel(_SPIN, "tinynet_spin")
+        stream = cp.cuda.get_current_stream()  # the spin's speed: cycles per ms, measured
+        self.spin((1,), (1,), (np.int64(10 ** 6),))
+        start = stream.record()
+        self.spin((1,), (1,), (np.int64(10 ** 7),))
+        end = stream.record()
+        end.synchronize()
+        ms = cp.cuda.get_elapsed_time(start, end)
+        self.cycles, self.spin_s = int(1e7 / ms * spin_ms), spin_ms / 1e3
+        self.calls = []  # (step, name, start event, end event)
+        self.step, self.late = 0, 0
+
+    def wrap(self, name, fn):
+        cp = self.cp
+
+        def timed(*args, **kwargs):
+            stream = cp.cuda.get_current_stream()
+            self.spin((1,), (1,), (np.int64(self.cycles),))
+            start = stream.record()
+            began = time.perf_counter()
+            result = fn(*args, **kwargs)
+            self.late += time.perf_counter() - began > self.spin_s
+            self.calls.append((self.step, name, start, stream.record()))
+            return result
+        return timed
+
+    def per_step(self):
+        """``{name: [microseconds per step (the median over steps), calls per step]}``."""
+        self.cp.cuda.get_current_stream().synchronize()
+        sums = {}
+        for step, name, start, end in self.calls:
+            by_step = sums.setdefault(name, {})
+            us, calls = by_step.get(step, (0.0, 0))
+            by_step[step] = (us + 1e3 * self.cp.cuda.get_elapsed_time(start, end), calls + 1)
+        return {name: [round(statistics.median(us for us, _ in by_step.values()), 1),
+                       max(calls for _, calls in by_step.values())]
+                for name, by_step in sorted(sums.items(), key=lambda kv: kv[0])}
+
+
+def op_times(cp, model, static, steps=8):
+    """Where an eager step's GPU time goes (see :class:`OpTimer`), in four passes, each a few
+    steps of ``static.run()`` with some functions wrapped: "step" (the whole step), "parts" (the
+    forward pass with the loss; the backward pass; the update), "kernels" (each of the backend's kernels,
+    as the layers call them) and "cuda" (the CUDA kernels inside them: the product, im2col,
+    col2im, the pooling)."""
+    from tinynet.kernels import cupy_gpu
+    registry = backend.kernels()
+    leaves = ("matmul", "im2col", "col2im", "maxpool_forward", "maxpool_backward")
+    result = {}
+    for name in ("step", "parts", "kernels", "cuda"):
+        timer, undo = OpTimer(cp, spin_ms=20.0 if name in ("step", "parts") else 3.0), []
+
+        def patch(owner, attr, label):
+            undo.append((owner, attr, owner.__dict__.get(attr)))
+            setattr(owner, attr, timer.wrap(label, getattr(owner, attr)))
+        run = timer.wrap("whole step", static.run) if name == "step" else static.run
+        if name == "parts":
+            patch(training, "loss_and_gradient", "forward and loss")
+            patch(model.graph, "backward", "backward")
+            patch(model.optimizer, "apply_flat", "update")
+        elif name != "step":
+            for kernel in list(vars(registry)):
+                if name == "kernels" or kernel in leaves:
+                    patch(registry, kernel, kernel)
+            if name == "cuda":
+                for leaf in leaves:
+                    patch(cupy_gpu, leaf, leaf)
+        try:
+            for step in range(steps + 2):
+                timer.step = step
+                run()
+        finally:
+            for owner, attr, before in reversed(undo):
+                if before is None:
+                    delattr(owner, attr)  # (a method wrapped on the instance)
+                else:
+                    setattr(owner, attr, before)
+        timer.calls = [c for c in timer.calls if c[0] >= 2]  # (the first two: warming up)
+        result[name] = timer.per_step()
+        result[name + "_late_calls"] = timer.late
+    return result
 
 
 def profile_products(cp, cupy_gpu):
@@ -136,7 +242,8 @@ def main():
               "cupy": cp.__version__, "models": {}}
     for name, (build, kind) in MODELS.items():
         result["models"][name] = profile_model(cp, build, SHAPES[kind])
-        print(name, {k: round(v, 3) for k, v in result["models"][name].items()}, flush=True)
+        print(name, {k: round(v, 3) if isinstance(v, float) else v
+                     for k, v in result["models"][name].items()}, flush=True)
     result["products"] = profile_products(cp, cupy_gpu)
     for row in result["products"]:
         print(f"{row['shape']:32s} tinynet {row['tinynet_us']:8.1f} us   "
