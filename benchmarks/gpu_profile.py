@@ -159,7 +159,8 @@ class OpTimer:
             began = time.perf_counter()
             result = fn(*args, **kwargs)
             self.late += time.perf_counter() - began > self.spin_s
-            self.calls.append((self.step, name, start, stream.record()))
+            label = name(*args) if callable(name) else name
+            self.calls.append((self.step, label, start, stream.record()))
             return result
         return timed
 
@@ -181,7 +182,7 @@ def op_times(cp, model, static, steps=8):
     steps of ``static.run()`` with some functions wrapped: "step" (the whole step), "parts" (the
     forward pass with the loss; the backward pass; the update), "kernels" (each of the backend's kernels,
     as the layers call them) and "cuda" (the CUDA kernels inside them: the product, im2col,
-    col2im, the pooling)."""
+    col2im, the pooling, the direct convolution's)."""
     from tinynet.kernels import cupy_gpu
     registry = backend.kernels()
     leaves = ("matmul", "im2col", "col2im", "maxpool_forward", "maxpool_backward")
@@ -204,6 +205,7 @@ def op_times(cp, model, static, steps=8):
             if name == "cuda":
                 for leaf in leaves:
                     patch(cupy_gpu, leaf, leaf)
+                patch(cupy_gpu, "_launch", lambda kernel, *rest: kernel)  # the direct convolution's
         try:
             for step in range(steps + 2):
                 timer.step = step

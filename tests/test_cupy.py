@@ -87,6 +87,27 @@ def test_training_on_the_gpu_matches_numpy(float64):
     assert curves["numpy"][-1] < curves["numpy"][0]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_convolution_runs_directly_and_falls_back_to_im2col_for_other_inputs(dtype):
+    """CuPy images of the kernel's float type: the direct kernels (no im2col matrix is saved);
+    a kernel of another float type than the images: the reference's steps (im2col and the
+    product), the same numbers as NumPy's. (Their agreement with the reference on many shapes:
+    tests/test_kernels.py, which runs every convolution test on the CuPy backend too.)"""
+    r = np.random.default_rng(4)
+    x, kernel = r.standard_normal((3, 9, 8, 2)).astype(dtype), r.standard_normal((3, 3, 2, 5))
+    ref = numpy_ref.conv2d_forward(x, kernel.astype(dtype), None, (1, 1), (1, 1, 1, 1))[0]
+    got, saved = cupy_gpu.conv2d_forward(cp.asarray(x), cp.asarray(kernel, dtype=dtype), None,
+                                         (1, 1), (1, 1, 1, 1))
+    assert saved[1] is None
+    np.testing.assert_allclose(cp.asnumpy(got), ref, rtol=1e-5, atol=1e-5)
+    other = np.float64 if dtype == np.float32 else np.float32
+    got, saved = cupy_gpu.conv2d_forward(cp.asarray(x), cp.asarray(kernel, dtype=other), None,
+                                         (1, 1), (1, 1, 1, 1))
+    assert saved[1] is not None and saved[1].shape == (3 * 9 * 8, 3 * 3 * 2)
+    ref = numpy_ref.conv2d_forward(x, kernel.astype(other), None, (1, 1), (1, 1, 1, 1))[0]
+    np.testing.assert_allclose(cp.asnumpy(got), ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9}, {"centered": True},
                                     {"momentum": 0.5, "centered": True, "rho": 0.7}])

@@ -8,8 +8,11 @@ or replayed.
 Each kernel is the reference's loop turned inside out: instead of looping over the window and
 moving whole arrays (several kernel launches), one thread computes one element of the result by
 looping over the window itself. ``col2im`` and ``maxpool_backward`` *gather* (each input pixel
-sums the patches that cover it), so they are deterministic. Functions without a CUDA version here
-are the reference ones, which run on CuPy arrays as they are.
+sums the patches that cover it), so they are deterministic. The convolution is computed directly
+(:func:`conv2d_forward`, :func:`conv2d_backward`): the same sums as the reference's im2col and
+product, without writing the im2col matrix (for the digits CNN's second layer, 225 numbers for
+each of the batch's 25,088 pixels). Functions without a CUDA version here are the reference
+ones, which run on CuPy arrays as they are.
 """
 import cupy as cp
 import numpy as np
@@ -61,7 +64,7 @@ _col2im = cp.ElementwiseKernel(
     """,
     "tinynet_col2im")
 
-_pool_forward = cp.ElementwiseKernel(
+_POOL_FORWARD = (
     "raw T x, int32 H, int32 W, int32 C, int32 OH, int32 OW, int32 PH, int32 PW, "
     "int32 SH, int32 SW, int32 PT, int32 PL",
     "T out, int32 arg",
@@ -85,7 +88,7 @@ _pool_forward = cp.ElementwiseKernel(
     """,
     "tinynet_maxpool_forward")
 
-_pool_backward = cp.ElementwiseKernel(
+_POOL_BACKWARD = (
     "raw T dout, raw int32 arg, int32 H, int32 W, int32 C, int32 OH, int32 OW, int32 PH, "
     "int32 PW, int32 SH, int32 SW, int32 PT, int32 PL",
     "T dx",
@@ -105,6 +108,25 @@ _pool_backward = cp.ElementwiseKernel(
     dx = acc;
     """,
     "tinynet_maxpool_backward")
+
+
+def _two_widths(params, out, body, name):
+    """An elementwise kernel in two versions: ``"long long"`` indices, and 32-bit ``"int"`` ones
+    for arrays of fewer than 2**31 elements (a 64-bit division takes several times a 32-bit
+    one's instructions, and these kernels decode an index into (n, h, w, c) with four)."""
+    return {width: cp.ElementwiseKernel(params, out, body.replace("long long", width),
+                                        f"{name}_{width.replace(' ', '')}")
+            for width in ("long long", "int")}
+
+
+def _width(*arrays_or_sizes):
+    """The index type for arrays (or element counts) of this size: see :func:`_two_widths`."""
+    size = max(a if isinstance(a, int) else a.size for a in arrays_or_sizes)
+    return "int" if size < 2 ** 31 else "long long"
+
+
+_pool_forward = _two_widths(*_POOL_FORWARD)
+_pool_backward = _two_widths(*_POOL_BACKWARD)
 
 
 def _ints(*values):
@@ -185,9 +207,11 @@ _matmul_sum = cp.ReductionKernel(  # C = the sum of the partial Cs (over axis 0)
 
 def _matmul_split(m, n, k, tn):
     """How many parts of K (and K's length in each): enough blocks to fill the GPU (about 264,
-    two per multiprocessor of an H100), each part at least 128 long."""
+    two per multiprocessor of an H100), each part at least 32 long. A block's slices of K run
+    one after the other, each waiting for its loads from memory: a small product of one or two
+    tiles (a Dense layer's, batch 128) over K = 144 took 17 us in 9 slices."""
     blocks = -(-m // 64) * -(-n // (16 * tn))
-    parts = max(1, min(-(-264 // blocks), k // 128))
+    parts = max(1, min(-(-264 // blocks), k // 32))
     chunk = -(-k // parts)
     chunk = -(-chunk // 16) * 16
     return -(-k // chunk), chunk
@@ -329,17 +353,257 @@ def argmax_hits(y, out):
     return right
 
 
+# The convolution computed directly: the reference's sums (kernels/numpy_ref.py: im2col, the
+# product, col2im) in the same order, without the im2col matrix. With X = im2col(x), a row r =
+# (n, oh, ow) of X holds the pixels x[n, oh*SH + kh - PT, ow*SW + kw - PL, c] for every tap
+# (kh, kw, c) of the window, 0 where the window lies over the padding:
+#   forward   z[r, f]     = sum over taps of X[r, tap] W[tap, f]  (+ b[f], then the ReLU)
+#   dL/dW     dW[tap, f]  = sum over rows of X[r, tap] dz[r, f]   (a long sum: N*OH*OW rows)
+#             db[f]       = sum over rows of dz[r, f]
+#   dL/dx     dx[n, h, w, c] = sum over the windows (kh, kw) that cover pixel (h, w), and f, of
+#                          dz[r, f] W[(kh, kw, c), f]
+# with dz = dL/dz = dout * [y > 0] behind a fused ReLU (y the layer's output). The padding's
+# zeros are multiplied as the reference multiplies them (0 * inf is NaN in both). Indices are
+# 32-bit: the Python functions use these kernels only for arrays of fewer than 2**31 elements.
+_CONV_SOURCE = r"""
+template <typename T>
+__device__ void conv_forward(const T* x, const T* w, const T* bias, T* z, int has_bias,
+                             int relu, int N, int H, int W, int C, int OH, int OW, int KH,
+                             int KW, int F, int SH, int SW, int PT, int PL) {
+    const int total = N * OH * OW * F;  // one thread per output z[n, oh, ow, f]
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        int t = i;
+        const int f = t % F; t /= F;
+        const int ow = t % OW; t /= OW;
+        const int oh = t % OH; const int n = t / OH;
+        T acc = 0;
+        for (int kh = 0; kh < KH; ++kh) {
+            const int h = oh * SH + kh - PT;
+            for (int kw = 0; kw < KW; ++kw) {
+                const int v = ow * SW + kw - PL;
+                const bool inside = h >= 0 && h < H && v >= 0 && v < W;
+                const T* px = x + ((n * H + h) * W + v) * C;
+                const T* pw = w + (kh * KW + kw) * C * F + f;
+                for (int c = 0; c < C; ++c) acc += (inside ? px[c] : (T)0) * pw[c * F];
+            }
+        }
+        if (has_bias) acc += bias[f];
+        if (relu && acc < 0) acc = 0;  // max(z, 0): NaN stays NaN, as NumPy's maximum keeps it
+        z[i] = acc;
+    }
+}
+
+// dL/dW and dL/db, part 1: block b sums rows [b*R, b*R + R) of X^T dz into parts[b] (the taps'
+// KH*KW*C*F sums, then the F sums of db). The block first copies its rows of dz (through the
+// ReLU) and each row's window corner into shared memory; a thread then takes an output
+// (kh, kw, c, f) and runs down the rows. Part 2 (sum_parts) adds the blocks' parts in order.
+template <typename T>
+__device__ void conv_dw_parts(const T* x, const T* dout, const T* y, T* parts, int relu,
+                              int N, int H, int W, int C, int OH, int OW, int KH, int KW, int F,
+                              int SH, int SW, int PT, int PL, int R) {
+    extern __shared__ unsigned char tinynet_shared[];
+    T* dz = reinterpret_cast<T*>(tinynet_shared);                     // [R][F]
+    int* corner_n = reinterpret_cast<int*>(dz + R * F);               // [R] each
+    int* corner_h = corner_n + R;
+    int* corner_w = corner_h + R;
+    const int r0 = blockIdx.x * R, rows = min(R, N * OH * OW - r0);
+    for (int e = threadIdx.x; e < rows * F; e += blockDim.x) {
+        const int at = r0 * F + e;
+        dz[e] = relu ? dout[at] * (T)(y[at] > 0) : dout[at];
+    }
+    for (int e = threadIdx.x; e < rows; e += blockDim.x) {
+        int t = r0 + e;
+        const int ow = t % OW; t /= OW;
+        const int oh = t % OH;
+        corner_n[e] = t / OH; corner_h[e] = oh * SH - PT; corner_w[e] = ow * SW - PL;
+    }
+    __syncthreads();
+    const int taps = KH * KW * C * F;
+    T* part = parts + (long long)blockIdx.x * (taps + F);
+    for (int o = threadIdx.x; o < taps + F; o += blockDim.x) {
+        T acc = 0;
+        if (o < taps) {
+            int t = o;
+            const int f = t % F; t /= F;
+            const int c = t % C; t /= C;
+            const int kw = t % KW; const int kh = t / KW;
+            for (int r = 0; r < rows; ++r) {
+                const int h = corner_h[r] + kh, v = corner_w[r] + kw;
+                const T pixel = (h >= 0 && h < H && v >= 0 && v < W)
+                    ? x[((corner_n[r] * H + h) * W + v) * C + c] : (T)0;
+                acc += pixel * dz[r * F + f];
+            }
+        } else {
+            for (int r = 0; r < rows; ++r) acc += dz[r * F + o - taps];
+        }
+        part[o] = acc;
+    }
+}
+
+// Part 2: out[o] = the sum over the blocks of parts[b][o], one block of 128 threads per output
+// (each thread a stride of the blocks, then halves added in shared memory: a fixed order).
+template <typename T>
+__device__ void sum_parts(const T* parts, T* out, int blocks, int outputs) {
+    __shared__ T s[128];
+    const int o = blockIdx.x;
+    T acc = 0;
+    for (int b = threadIdx.x; b < blocks; b += 128) acc += parts[(long long)b * outputs + o];
+    s[threadIdx.x] = acc;
+    __syncthreads();
+    for (int half = 64; half > 0; half /= 2) {
+        if (threadIdx.x < half) s[threadIdx.x] += s[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[o] = s[0];
+}
+
+// dL/dx: one thread per pixel x[n, h, w, c] gathers from the windows that cover it.
+template <typename T>
+__device__ void conv_dx(const T* dout, const T* y, const T* w, T* dx, int relu, int N, int H,
+                        int W, int C, int OH, int OW, int KH, int KW, int F, int SH, int SW,
+                        int PT, int PL) {
+    const int total = N * H * W * C;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        int t = i;
+        const int c = t % C; t /= C;
+        const int v = t % W; t /= W;
+        const int h = t % H; const int n = t / H;
+        T acc = 0;
+        for (int kh = 0; kh < KH; ++kh) {
+            const int a = h + PT - kh;
+            if (a < 0 || a % SH != 0 || a / SH >= OH) continue;
+            for (int kw = 0; kw < KW; ++kw) {
+                const int b = v + PL - kw;
+                if (b < 0 || b % SW != 0 || b / SW >= OW) continue;
+                const int row = ((n * OH + a / SH) * OW + b / SW) * F;
+                const T* pw = w + ((kh * KW + kw) * C + c) * F;
+                T sum = 0;  // (dz W^T)[row, tap], then col2im's sum over the windows
+                for (int f = 0; f < F; ++f) {
+                    const T g = relu ? dout[row + f] * (T)(y[row + f] > 0) : dout[row + f];
+                    sum += g * pw[f];
+                }
+                acc += sum;
+            }
+        }
+        dx[i] = acc;
+    }
+}
+"""
+_CONV_ENTRY = r"""
+extern "C" __global__ void tinynet_conv_forward_{name}(const {t}* x, const {t}* w,
+        const {t}* bias, {t}* z, int has_bias, int relu, int N, int H, int W, int C, int OH,
+        int OW, int KH, int KW, int F, int SH, int SW, int PT, int PL) {{
+    conv_forward<{t}>(x, w, bias, z, has_bias, relu, N, H, W, C, OH, OW, KH, KW, F, SH, SW, PT,
+                      PL);
+}}
+extern "C" __global__ void tinynet_conv_dw_parts_{name}(const {t}* x, const {t}* dout,
+        const {t}* y, {t}* parts, int relu, int N, int H, int W, int C, int OH, int OW, int KH,
+        int KW, int F, int SH, int SW, int PT, int PL, int R) {{
+    conv_dw_parts<{t}>(x, dout, y, parts, relu, N, H, W, C, OH, OW, KH, KW, F, SH, SW, PT, PL,
+                       R);
+}}
+extern "C" __global__ void tinynet_sum_parts_{name}(const {t}* parts, {t}* out, int blocks,
+        int outputs) {{
+    sum_parts<{t}>(parts, out, blocks, outputs);
+}}
+extern "C" __global__ void tinynet_conv_dx_{name}(const {t}* dout, const {t}* y, const {t}* w,
+        {t}* dx, int relu, int N, int H, int W, int C, int OH, int OW, int KH, int KW, int F,
+        int SH, int SW, int PT, int PL) {{
+    conv_dx<{t}>(dout, y, w, dx, relu, N, H, W, C, OH, OW, KH, KW, F, SH, SW, PT, PL);
+}}
+"""
+_conv_module = cp.RawModule(code=_CONV_SOURCE + "".join(
+    _CONV_ENTRY.format(name=str(dtype), t=t) for dtype, t in _FLOATS.items()))
+
+
+def _direct(x, kernel, *arrays):
+    """Whether the direct kernels take this convolution: CuPy arrays of one float type, each of
+    fewer than 2**31 elements (their 32-bit indices), the image's and the kernel's channels
+    equal. Else the reference's steps run (im2col, the product, col2im)."""
+    everything = (x, kernel) + tuple(a for a in arrays if a is not None)
+    return (all(isinstance(a, cp.ndarray) and a.dtype == x.dtype for a in everything)
+            and x.dtype in _FLOATS and x.ndim == 4 and kernel.ndim == 4
+            and x.shape[3] == kernel.shape[2] and _width(*everything) == "int")
+
+
+def _launch(name, dtype, total, args, block=256, grid=None, shared_mem=0):
+    _conv_module.get_function(f"tinynet_{name}_{dtype}")(
+        (grid or max(1, -(-total // block)),), (block,), args, shared_mem=shared_mem)
+
+
+def _geometry(x_shape, kernel_shape, strides, pads):
+    """The kernels' int32 sizes: N, H, W, C, OH, OW, KH, KW, F, SH, SW, PT, PL."""
+    n, h, w, c = x_shape
+    kh, kw, _, f = kernel_shape
+    sh, sw = strides
+    oh = output_size(h, kh, sh, pads[0], pads[1])
+    ow = output_size(w, kw, sw, pads[2], pads[3])
+    return _ints(n, h, w, c, oh, ow, kh, kw, f, sh, sw, pads[0], pads[2])
+
+
 def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
-    """The reference convolution (im2col and one matrix product) with the CUDA im2col and
-    product."""
-    return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col,
-                                    product=matmul)
+    """:func:`numpy_ref.conv2d_forward` computed directly, one CUDA thread per output (see the
+    comment above ``_CONV_SOURCE``). ``saved`` is ``(x, None)``: no im2col matrix."""
+    if not _direct(x, kernel, bias):
+        return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col,
+                                        product=matmul)
+    x, kernel = cp.ascontiguousarray(x), cp.ascontiguousarray(kernel)
+    sizes = _geometry(x.shape, kernel.shape, strides, pads)
+    n, oh, ow, f = int(sizes[0]), int(sizes[4]), int(sizes[5]), int(sizes[8])
+    z = cp.empty((n, oh, ow, f), dtype=x.dtype)
+    if z.size:
+        _launch("conv_forward", x.dtype, z.size,
+                (x, kernel, kernel if bias is None else cp.ascontiguousarray(bias), z,
+                 np.int32(bias is not None), np.int32(bool(relu)), *sizes))
+    return z, (x, None)
+
+
+def _dw_rows(rows, filters, itemsize):
+    """Rows of X^T dz per block: about 264 blocks (two per multiprocessor of an H100), 32 to 512
+    rows each, and the block's dz rows at most 32 KB of shared memory."""
+    per_block = -(-rows // 264)
+    per_block = max(32, min(512, -(-per_block // 32) * 32))  # (a multiple of 32: whole warps)
+    return max(1, min(per_block, 32768 // (filters * itemsize)))
 
 
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
-    """The reference gradients with the CUDA im2col/col2im and product."""
-    return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads, relu_output=relu_output,
-                                     need_dx=need_dx, unfold=im2col, fold=col2im, product=matmul)
+    """:func:`numpy_ref.conv2d_backward` computed directly: dL/dW and dL/db in two kernels (the
+    blocks' parts of the long sums over the rows, then their sum), dL/dx in one (a thread per
+    pixel); ``dz = dout * [y > 0]`` inside them when ``relu_output`` (``y``) is given."""
+    x = saved[0]
+    if not _direct(x, kernel, dout, relu_output) or kernel.shape[3] * x.dtype.itemsize > 32768:
+        # (more than 32 KB for one row of dz: the shared memory of dL/dW's blocks)
+        return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads,
+                                         relu_output=relu_output, need_dx=need_dx, unfold=im2col,
+                                         fold=col2im, product=matmul)
+    x, kernel, dout = (cp.ascontiguousarray(a) for a in (x, kernel, dout))
+    relu = relu_output is not None
+    y = cp.ascontiguousarray(relu_output) if relu else dout
+    sizes = _geometry(x.shape, kernel.shape, strides, pads)
+    f, taps = kernel.shape[3], kernel.size
+    rows = int(sizes[0]) * int(sizes[4]) * int(sizes[5])
+    if dout.shape != (int(sizes[0]), int(sizes[4]), int(sizes[5]), f) or y.shape != dout.shape:
+        raise ValueError(f"conv2d_backward: dout {tuple(dout.shape)} and the ReLU's output "
+                         f"{tuple(y.shape)} must have the convolution's output shape "
+                         f"{(int(sizes[0]), int(sizes[4]), int(sizes[5]), f)}")
+    sums = cp.empty(taps + f, dtype=x.dtype)  # dL/dW's taps, then dL/db
+    if rows == 0:
+        sums.fill(0)
+    else:
+        per_block = _dw_rows(rows, f, x.dtype.itemsize)
+        blocks = -(-rows // per_block)
+        parts = cp.empty((blocks, taps + f), dtype=x.dtype)
+        _launch("conv_dw_parts", x.dtype, 0, (x, dout, y, parts, np.int32(relu), *sizes,
+                                              np.int32(per_block)),
+                grid=blocks, shared_mem=per_block * (f * x.dtype.itemsize + 12))
+        _launch("sum_parts", x.dtype, 0, (parts, sums, np.int32(blocks), np.int32(taps + f)),
+                block=128, grid=taps + f)
+    dx = None
+    if need_dx:
+        dx = cp.empty(x.shape, dtype=x.dtype)
+        if dx.size:
+            _launch("conv_dx", x.dtype, dx.size, (dout, y, kernel, dx, np.int32(relu), *sizes))
+    return dx, sums[:taps].reshape(kernel.shape), sums[taps:]
 
 
 def maxpool_forward(x, ph, pw, sh, sw, pads):
@@ -349,7 +613,8 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
     ow = output_size(w, pw, sw, pads[2], pads[3])
     out = cp.empty((n, oh, ow, c), dtype=x.dtype)
     arg = cp.empty((n, oh, ow, c), dtype=cp.int32)
-    _pool_forward(x, *_ints(h, w, c, oh, ow, ph, pw, sh, sw, pads[0], pads[2]), out, arg)
+    _pool_forward[_width(x, out)](x, *_ints(h, w, c, oh, ow, ph, pw, sh, sw, pads[0], pads[2]),
+                                  out, arg)
     return out, arg
 
 
@@ -357,8 +622,9 @@ def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     n, h, w, c = x_shape
     oh, ow = dout.shape[1], dout.shape[2]
     dx = cp.empty((n, h, w, c), dtype=dout.dtype)
-    _pool_backward(cp.ascontiguousarray(dout), cp.ascontiguousarray(arg),
-                   *_ints(h, w, c, oh, ow, ph, pw, sh, sw, pads[0], pads[2]), dx)
+    _pool_backward[_width(dx, dout)](cp.ascontiguousarray(dout), cp.ascontiguousarray(arg),
+                                     *_ints(h, w, c, oh, ow, ph, pw, sh, sw, pads[0], pads[2]),
+                                     dx)
     return dx
 
 
