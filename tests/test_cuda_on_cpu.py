@@ -1,0 +1,115 @@
+"""The CuPy backend's own CUDA kernels, run on the CPU (tests/cuda_on_cpu.py), against the NumPy
+reference: the direct convolution, the matrix product, the loss and accuracy rows.
+
+The same checks as tests/test_kernels.py and tests/test_cupy.py make on a GPU, for a CI without
+one: the kernels' indices, bounds and sums, and where NaN and infinities land. Skipped, with the
+reason, where no C++ compiler is installed.
+"""
+import numpy as np
+import pytest
+
+import cuda_on_cpu
+from test_cupy import MATMUL_SHAPES
+# Every test of test_kernels.py that takes its ``fast`` kernels, collected here again: the
+# fixture is this module's (the CUDA kernels on the CPU) instead of numba's and CuPy's
+from test_kernels import (
+    test_conv2d_forward_and_backward_equal_the_reference,
+    test_conv2d_without_bias,
+    test_conv2d_random_shapes,
+    test_conv2d_maxpool_equals_the_reference,
+    test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels,
+    test_conv2d_maxpool_float32_gives_the_two_kernels_numbers,
+    test_conv2d_add_maxpool_equals_the_reference,
+    test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_included,
+    test_conv2d_non_finite_values_land_where_the_reference_puts_them,
+    test_im2col_and_col2im_equal_the_reference,
+    test_maxpool_equals_the_reference,
+    test_maxpool_ties_go_to_the_first_maximum,
+    test_maxpool_random_shapes,
+    test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers,
+    test_fused_softmax_cross_entropy_is_nan_where_the_reference_is,
+    test_fused_argmax_hits_counts_numpy_s_arg_max,
+)
+from tinynet.kernels import numpy_ref
+
+COLLECTED_AGAIN = (
+    test_conv2d_forward_and_backward_equal_the_reference,
+    test_conv2d_without_bias,
+    test_conv2d_random_shapes,
+    test_conv2d_maxpool_equals_the_reference,
+    test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels,
+    test_conv2d_maxpool_float32_gives_the_two_kernels_numbers,
+    test_conv2d_add_maxpool_equals_the_reference,
+    test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_included,
+    test_conv2d_non_finite_values_land_where_the_reference_puts_them,
+    test_im2col_and_col2im_equal_the_reference,
+    test_maxpool_equals_the_reference,
+    test_maxpool_ties_go_to_the_first_maximum,
+    test_maxpool_random_shapes,
+    test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers,
+    test_fused_softmax_cross_entropy_is_nan_where_the_reference_is,
+    test_fused_argmax_hits_counts_numpy_s_arg_max,
+)
+
+pytestmark = pytest.mark.skipif(cuda_on_cpu.compiler() is None,
+                                reason="no C++ compiler (g++) to run the CUDA source on the CPU")
+
+
+def same(a):
+    return a
+
+
+@pytest.fixture(scope="module")
+def fast():
+    """test_kernels' triple for the CUDA kernels run on the CPU: ``(cupy_gpu loaded with NumPy
+    for CuPy, to the device, to the host)``."""
+    return cuda_on_cpu.load_cupy_gpu(), same, same
+
+
+def test_the_direct_convolution_saves_no_im2col_matrix(fast):
+    """The direct kernels ran (test_kernels' checks would pass on the im2col fallback too)."""
+    K = fast[0]
+    r = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        x, kernel = r.standard_normal((2, 6, 5, 3)).astype(dtype), r.standard_normal((3, 3, 3, 4))
+        _, saved = K.conv2d_forward(x, kernel.astype(dtype), None, (1, 1), (1, 1, 1, 1))
+        assert saved[1] is None
+
+
+def test_the_direct_convolution_sums_more_rows_than_a_block_takes(fast):
+    """dL/dW's long sum (a batch of 128 digits: 100,352 rows, in 262 blocks' parts, then their
+    sum) and a bias: the digits CNN's first layer, float64 against the reference."""
+    K = fast[0]
+    r = np.random.default_rng(7)
+    x, kernel = r.standard_normal((128, 28, 28, 1)), r.standard_normal((5, 5, 1, 9))
+    bias = r.standard_normal(9)
+    ref, saved = numpy_ref.conv2d_forward(x, kernel, bias, (1, 1), (2, 2, 2, 2), relu=True)
+    got, got_saved = K.conv2d_forward(x, kernel, bias, (1, 1), (2, 2, 2, 2), relu=True)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    dout = r.standard_normal(ref.shape)
+    refs = numpy_ref.conv2d_backward(dout, saved, kernel, (1, 1), (2, 2, 2, 2), relu_output=ref,
+                                     need_dx=False)
+    gots = K.conv2d_backward(dout, got_saved, kernel, (1, 1), (2, 2, 2, 2), relu_output=got,
+                             need_dx=False)
+    assert K._dw_rows(128 * 28 * 28, 9, 8) == 384  # (so more than one block, and a partial one)
+    for g, rf in zip(gots[1:], refs[1:]):
+        np.testing.assert_allclose(g, rf, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-13)])
+@pytest.mark.parametrize("shape", [s for s in MATMUL_SHAPES if s[0] * s[1] < 10 ** 6]
+                         + [(128, 144, 25, False, False), (144, 128, 25, True, False),
+                            (128, 25, 144, False, True), (25, 25088, 9, True, False)])
+def test_the_matrix_product_equals_numpy_s(fast, shape, dtype, tol):
+    """The tiled product with any strides (transposed views, not copied) and K split into parts
+    (the MLP's and the Dense layers' products, a convolution's dL/dW), against NumPy's."""
+    K = fast[0]
+    m, k, n, a_t, b_t = shape
+    r = np.random.default_rng(m * 7 + k * 3 + n)
+    a = r.standard_normal((k, m) if a_t else (m, k)).astype(dtype)
+    b = r.standard_normal((n, k) if b_t else (k, n)).astype(dtype)
+    a, b = (a.T if a_t else a), (b.T if b_t else b)
+    got = K.matmul(a, b)
+    assert got.shape == (m, n) and got.dtype == dtype
+    scale = float((np.abs(a) @ np.abs(b)).max())  # a sum's rounding: relative to its terms
+    assert np.abs(got - a.astype(np.float64) @ b).max() <= tol * scale
