@@ -661,6 +661,10 @@ class Model:
         for cb in callbacks:
             cb.on_predict_begin({})
         chunks, started = [], time.perf_counter()
+        # on a GPU the outputs stay there until the end (one copy back, not one per batch, which
+        # waits for the batch: the host could not queue the next ones), unless a callback reads
+        # each batch's outputs (as NumPy arrays)
+        per_batch = bool(end) or backend.get_backend() != "cupy"
         verbose = training.shown(1 if verbose == "auto" else verbose)
         adapt = backend.get_backend() == "numba"  # as fit: the cores other processes leave free
         try:
@@ -670,8 +674,8 @@ class Model:
                     threads.adapt_to_load()
                 for cb in begin:
                     cb.on_predict_batch_begin(i // batch_size, logs={})
-                chunks.append(backend.to_numpy(self.graph.forward(x[i:i + batch_size],
-                                                                  training=False, keep=False)))
+                out = self.graph.forward(x[i:i + batch_size], training=False, keep=False)
+                chunks.append(backend.to_numpy(out) if per_batch else out)
                 for cb in end:
                     cb.on_predict_batch_end(i // batch_size, logs={"outputs": chunks[-1]})
         finally:
@@ -681,7 +685,9 @@ class Model:
             print(training.progress_line(len(chunks), time.perf_counter() - started, {}))
         for cb in callbacks:
             cb.on_predict_end({})
-        return self._keyed(np.concatenate(chunks))
+        out = (np.concatenate(chunks) if per_batch
+               else backend.to_numpy(backend.xp().concatenate(chunks)))
+        return self._keyed(out)
 
     def _keyed(self, out):
         """The output as Keras gives it: ``{key: out}`` for ``Model(..., {key: output})``."""
