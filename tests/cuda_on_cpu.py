@@ -7,7 +7,9 @@ module checks it without a GPU: the source, after a prelude that gives it CUDA's
 compiled into a shared library; a launch runs the grid's blocks one after the other, and a
 block's threads as user-level threads (``ucontext``) that take turns: each runs until its next
 ``__syncthreads()`` or its end, so that every thread of the block reaches a barrier before any
-passes it, as on the GPU. ``__shared__`` memory is one static buffer (a block at a time).
+passes it, as on the GPU. ``__shared__`` memory is one static buffer (a block at a time), the
+dynamic one filled with 0xFF bytes (NaN, -1) before each block. Integer arguments must be
+NumPy's int32 / int64, as a GPU needs them.
 
 CuPy's elementwise kernels (``cupy.ElementwiseKernel``: im2col, col2im, the pooling) run too,
 their operation in a loop over ``i`` (:class:`Elementwise`). What this does not check: what only
@@ -33,6 +35,7 @@ PRELUDE = r"""
 #include <cmath>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <ucontext.h>
 #include <vector>
@@ -46,7 +49,9 @@ static ucontext_t* tn_running;
 #define __shared__ static
 using std::min; using std::max; using std::isnan; using std::exp; using std::log;
 using std::ptrdiff_t;
-static unsigned char tinynet_shared[1 << 16];  // the block's dynamic shared memory (48 KB used)
+alignas(16) static unsigned char tinynet_shared[48 * 1024];  // the block's dynamic shared memory
+static size_t tn_shared_bytes;
+extern "C" int tn_overrun = 0;  // set when a block wrote past the shared memory it was given
 static std::function<void()> tn_body;
 static std::vector<char> tn_done;
 static int tn_current;
@@ -60,6 +65,10 @@ static void tn_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsign
     for (unsigned z = 0; z < gz; ++z) for (unsigned y = 0; y < gy; ++y) for (unsigned x = 0; x < gx; ++x) {
         blockIdx = {x, y, z};
         tn_done.assign(threads, 0);
+        // what a block has not written reads as NaN (floats) or -1 (ints), not as the block
+        // before left it: a kernel that reads shared memory before staging it fails its test
+        memset(tinynet_shared, 0xFF, tn_shared_bytes);
+        memset(tinynet_shared + tn_shared_bytes, 0xA5, sizeof tinynet_shared - tn_shared_bytes);
         for (int t = 0; t < threads; ++t) {
             getcontext(&ctx[t]);
             ctx[t].uc_stack.ss_sp = &stacks[(size_t)t * stack];
@@ -77,10 +86,14 @@ static void tn_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsign
                 live = live || !tn_done[t];
             }
         }
+        for (size_t k = tn_shared_bytes; k < sizeof tinynet_shared; ++k)
+            if (tinynet_shared[k] != 0xA5) tn_overrun = 1;
     }
 }
 """
 _ENTRY = re.compile(r'extern "C" __global__ void (\w+)\((.*?)\)\s*\{', re.S)
+# a kernel's dynamic shared memory, the prelude's buffer here
+_DYNAMIC_SHARED = re.compile(r"extern __shared__[^;]*tinynet_shared\[\];")
 _BUILT = {}
 
 
@@ -102,10 +115,10 @@ class Module:
             self.signatures[name] = params
             wrappers.append(f'extern "C" void tn_launch_{name}(unsigned gx, unsigned gy, '
                             f'unsigned gz, unsigned bx, unsigned by, unsigned bz, '
-                            f'{", ".join(params)}) {{ tn_launch(gx, gy, gz, bx, by, bz, [=] {{ '
+                            f'unsigned shared, {", ".join(params)}) {{ tn_shared_bytes = shared; '
+                            f'tn_launch(gx, gy, gz, bx, by, bz, [=] {{ '
                             f'{name}({", ".join(names)}); }}); }}')
-        source = (PRELUDE + code.replace("extern __shared__ unsigned char tinynet_shared[];", "")
-                  + "\n" + "\n".join(wrappers) + "\n")
+        source = (PRELUDE + _DYNAMIC_SHARED.sub("", code) + "\n" + "\n".join(wrappers) + "\n")
         key = hashlib.sha1(source.encode()).hexdigest()[:16]
         if key not in _BUILT:
             with tempfile.TemporaryDirectory(prefix="tinynet_cuda_on_cpu_") as folder:
@@ -130,7 +143,7 @@ class Module:
             if shared_mem > 48 * 1024:  # (a GPU refuses more without asking for it)
                 raise ValueError(f"{name}: {shared_mem} bytes of shared memory")
             grid, block = (tuple(grid) + (1, 1))[:3], (tuple(block) + (1, 1))[:3]
-            values = [ctypes.c_uint(int(v)) for v in grid + block]
+            values = [ctypes.c_uint(int(v)) for v in grid + block + (shared_mem,)]
             for param, arg in zip(params, args):
                 if param.startswith("bool"):
                     values.append(ctypes.c_bool(bool(arg)))
@@ -138,12 +151,20 @@ class Module:
                     if not isinstance(arg, np.ndarray):
                         raise TypeError(f"{name}: {param} must be an array, got {type(arg)}")
                     values.append(ctypes.c_void_p(arg.ctypes.data))  # (its first element)
-                elif param.startswith("long long"):
+                elif param.startswith("long long"):  # CuPy passes a Python int as 64 bits,
+                    if not isinstance(arg, np.int64):  # so a GPU needs NumPy's int types
+                        raise TypeError(f"{name}: {param} needs an np.int64, got {arg!r}")
                     values.append(ctypes.c_longlong(int(arg)))
                 else:
-                    assert param.startswith("int") and isinstance(arg, (int, np.integer)), param
+                    if not (param.startswith("int") and isinstance(arg, np.int32)):
+                        raise TypeError(f"{name}: {param} needs an np.int32, got {arg!r}")
                     values.append(ctypes.c_int(int(arg)))
+            overrun = ctypes.c_int.in_dll(self.library, "tn_overrun")
+            overrun.value = 0
             launch(*values)
+            if overrun.value:
+                raise RuntimeError(f"{name} wrote past the {shared_mem} bytes of shared memory "
+                                   "its launch gave it")
         return run
 
 
@@ -192,7 +213,7 @@ class Elementwise:
                   if kind == "T" and isinstance(a, np.ndarray)]
         t = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}[arrays[0].dtype]
         size = args[len(args) - 1].size
-        values, keep = [size], []
+        values, keep = [np.int64(size)], []
         for a, (name, kind, raw, is_input) in zip(args, self.params):
             dtype = arrays[0].dtype if kind == "T" else np.dtype(kind)
             if isinstance(a, np.ndarray):

@@ -30,6 +30,7 @@ from test_kernels import (
     test_fused_softmax_cross_entropy_is_nan_where_the_reference_is,
     test_fused_argmax_hits_counts_numpy_s_arg_max,
 )
+from test_kernels import check_conv_against_reference
 from tinynet.kernels import numpy_ref
 
 COLLECTED_AGAIN = (
@@ -91,9 +92,24 @@ def test_the_direct_convolution_sums_more_rows_than_a_block_takes(fast):
                                      need_dx=False)
     gots = K.conv2d_backward(dout, got_saved, kernel, (1, 1), (2, 2, 2, 2), relu_output=got,
                              need_dx=False)
-    assert K._dw_rows(128 * 28 * 28, 9, 8) == 384  # (so more than one block, and a partial one)
+    assert K._dw_rows(128 * 28 * 28, 9, 8) == (384, 384)  # (262 blocks, the last one partial)
     for g, rf in zip(gots[1:], refs[1:]):
         np.testing.assert_allclose(g, rf, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_block_with_more_rows_than_its_shared_memory_holds_takes_them_in_turns(fast, dtype):
+    """300 filters: 13 rows of dz fill the 32 KB of shared memory in float64 (27 in float32), so
+    each block of 32 rows sums its rows in three (two) turns; dL/dW, dL/db and dL/dx against the
+    reference, the ReLU's mask and a bias included."""
+    K = fast[0]
+    r = np.random.default_rng(8)
+    x = r.standard_normal((2, 9, 9, 3)).astype(dtype)
+    kernel = r.standard_normal((3, 3, 3, 300)).astype(dtype)
+    bias = r.standard_normal(300).astype(dtype)
+    per_block, at_a_time = K._dw_rows(2 * 9 * 9, 300, np.dtype(dtype).itemsize)
+    assert per_block == 32 and at_a_time == (13 if dtype == np.float64 else 27)
+    check_conv_against_reference(fast, x, kernel, bias, (1, 1), (1, 1, 1, 1), True, r)
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-13)])

@@ -370,73 +370,79 @@ template <typename T>
 __device__ void conv_forward(const T* x, const T* w, const T* bias, T* z, int has_bias,
                              int relu, int N, int H, int W, int C, int OH, int OW, int KH,
                              int KW, int F, int SH, int SW, int PT, int PL) {
-    const int total = N * OH * OW * F;  // one thread per output z[n, oh, ow, f]
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-        int t = i;
-        const int f = t % F; t /= F;
-        const int ow = t % OW; t /= OW;
-        const int oh = t % OH; const int n = t / OH;
-        T acc = 0;
-        for (int kh = 0; kh < KH; ++kh) {
-            const int h = oh * SH + kh - PT;
-            for (int kw = 0; kw < KW; ++kw) {
-                const int v = ow * SW + kw - PL;
-                const bool inside = h >= 0 && h < H && v >= 0 && v < W;
-                const T* px = x + ((n * H + h) * W + v) * C;
-                const T* pw = w + (kh * KW + kw) * C * F + f;
-                for (int c = 0; c < C; ++c) acc += (inside ? px[c] : (T)0) * pw[c * F];
-            }
+    // one thread per output z[n, oh, ow, f] (the grid covers them; i in 64 bits: the last
+    // block's threads may lie past 2**31)
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)N * OH * OW * F) return;
+    int t = (int)i;
+    const int f = t % F; t /= F;
+    const int ow = t % OW; t /= OW;
+    const int oh = t % OH; const int n = t / OH;
+    T acc = 0;
+    for (int kh = 0; kh < KH; ++kh) {
+        const int h = oh * SH + kh - PT;
+        for (int kw = 0; kw < KW; ++kw) {
+            const int v = ow * SW + kw - PL;
+            const bool inside = h >= 0 && h < H && v >= 0 && v < W;
+            const T* px = x + ((n * H + h) * W + v) * C;
+            const T* pw = w + (kh * KW + kw) * C * F + f;
+            for (int c = 0; c < C; ++c) acc += (inside ? px[c] : (T)0) * pw[c * F];
         }
-        if (has_bias) acc += bias[f];
-        if (relu && acc < 0) acc = 0;  // max(z, 0): NaN stays NaN, as NumPy's maximum keeps it
-        z[i] = acc;
     }
+    if (has_bias) acc += bias[f];
+    if (relu && acc < 0) acc = 0;  // max(z, 0): NaN stays NaN, as NumPy's maximum keeps it
+    z[i] = acc;
 }
 
-// dL/dW and dL/db, part 1: block b sums rows [b*R, b*R + R) of X^T dz into parts[b] (the taps'
-// KH*KW*C*F sums, then the F sums of db). The block first copies its rows of dz (through the
-// ReLU) and each row's window corner into shared memory; a thread then takes an output
-// (kh, kw, c, f) and runs down the rows. Part 2 (sum_parts) adds the blocks' parts in order.
+// dL/dW and dL/db, part 1: block b sums its rows, [b*B, b*B + B), of X^T dz into parts[b] (the
+// taps' KH*KW*C*F sums, then the F sums of db), R rows at a time: the block copies R rows of dz
+// (through the ReLU) and each row's window corner into shared memory; a thread then takes an
+// output (kh, kw, c, f), runs down those rows and adds their sum to parts[b][o]. Part 2
+// (sum_parts) adds the blocks' parts in order.
 template <typename T>
 __device__ void conv_dw_parts(const T* x, const T* dout, const T* y, T* parts, int relu,
                               int N, int H, int W, int C, int OH, int OW, int KH, int KW, int F,
-                              int SH, int SW, int PT, int PL, int R) {
-    extern __shared__ unsigned char tinynet_shared[];
+                              int SH, int SW, int PT, int PL, int B, int R) {
+    extern __shared__ __align__(16) unsigned char tinynet_shared[];
     T* dz = reinterpret_cast<T*>(tinynet_shared);                     // [R][F]
     int* corner_n = reinterpret_cast<int*>(dz + R * F);               // [R] each
     int* corner_h = corner_n + R;
     int* corner_w = corner_h + R;
-    const int r0 = blockIdx.x * R, rows = min(R, N * OH * OW - r0);
-    for (int e = threadIdx.x; e < rows * F; e += blockDim.x) {
-        const int at = r0 * F + e;
-        dz[e] = relu ? dout[at] * (T)(y[at] > 0) : dout[at];
-    }
-    for (int e = threadIdx.x; e < rows; e += blockDim.x) {
-        int t = r0 + e;
-        const int ow = t % OW; t /= OW;
-        const int oh = t % OH;
-        corner_n[e] = t / OH; corner_h[e] = oh * SH - PT; corner_w[e] = ow * SW - PL;
-    }
-    __syncthreads();
     const int taps = KH * KW * C * F;
     T* part = parts + (long long)blockIdx.x * (taps + F);
-    for (int o = threadIdx.x; o < taps + F; o += blockDim.x) {
-        T acc = 0;
-        if (o < taps) {
-            int t = o;
-            const int f = t % F; t /= F;
-            const int c = t % C; t /= C;
-            const int kw = t % KW; const int kh = t / KW;
-            for (int r = 0; r < rows; ++r) {
-                const int h = corner_h[r] + kh, v = corner_w[r] + kw;
-                const T pixel = (h >= 0 && h < H && v >= 0 && v < W)
-                    ? x[((corner_n[r] * H + h) * W + v) * C + c] : (T)0;
-                acc += pixel * dz[r * F + f];
-            }
-        } else {
-            for (int r = 0; r < rows; ++r) acc += dz[r * F + o - taps];
+    const int first = blockIdx.x * B, end = min(first + B, N * OH * OW);
+    for (int r0 = first; r0 < end; r0 += R) {
+        const int rows = min(R, end - r0);
+        __syncthreads();  // (every thread is done with the rows before)
+        for (int e = threadIdx.x; e < rows * F; e += blockDim.x) {
+            const int at = r0 * F + e;
+            dz[e] = relu ? dout[at] * (T)(y[at] > 0) : dout[at];
         }
-        part[o] = acc;
+        for (int e = threadIdx.x; e < rows; e += blockDim.x) {
+            int t = r0 + e;
+            const int ow = t % OW; t /= OW;
+            const int oh = t % OH;
+            corner_n[e] = t / OH; corner_h[e] = oh * SH - PT; corner_w[e] = ow * SW - PL;
+        }
+        __syncthreads();
+        for (int o = threadIdx.x; o < taps + F; o += blockDim.x) {
+            T acc = 0;
+            if (o < taps) {
+                int t = o;
+                const int f = t % F; t /= F;
+                const int c = t % C; t /= C;
+                const int kw = t % KW; const int kh = t / KW;
+                for (int r = 0; r < rows; ++r) {
+                    const int h = corner_h[r] + kh, v = corner_w[r] + kw;
+                    const T pixel = (h >= 0 && h < H && v >= 0 && v < W)
+                        ? x[((corner_n[r] * H + h) * W + v) * C + c] : (T)0;
+                    acc += pixel * dz[r * F + f];
+                }
+            } else {
+                for (int r = 0; r < rows; ++r) acc += dz[r * F + o - taps];
+            }
+            part[o] = r0 == first ? acc : part[o] + acc;  // (each o is this thread's alone)
+        }
     }
 }
 
@@ -462,31 +468,30 @@ template <typename T>
 __device__ void conv_dx(const T* dout, const T* y, const T* w, T* dx, int relu, int N, int H,
                         int W, int C, int OH, int OW, int KH, int KW, int F, int SH, int SW,
                         int PT, int PL) {
-    const int total = N * H * W * C;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-        int t = i;
-        const int c = t % C; t /= C;
-        const int v = t % W; t /= W;
-        const int h = t % H; const int n = t / H;
-        T acc = 0;
-        for (int kh = 0; kh < KH; ++kh) {
-            const int a = h + PT - kh;
-            if (a < 0 || a % SH != 0 || a / SH >= OH) continue;
-            for (int kw = 0; kw < KW; ++kw) {
-                const int b = v + PL - kw;
-                if (b < 0 || b % SW != 0 || b / SW >= OW) continue;
-                const int row = ((n * OH + a / SH) * OW + b / SW) * F;
-                const T* pw = w + ((kh * KW + kw) * C + c) * F;
-                T sum = 0;  // (dz W^T)[row, tap], then col2im's sum over the windows
-                for (int f = 0; f < F; ++f) {
-                    const T g = relu ? dout[row + f] * (T)(y[row + f] > 0) : dout[row + f];
-                    sum += g * pw[f];
-                }
-                acc += sum;
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)N * H * W * C) return;
+    int t = (int)i;
+    const int c = t % C; t /= C;
+    const int v = t % W; t /= W;
+    const int h = t % H; const int n = t / H;
+    T acc = 0;
+    for (int kh = 0; kh < KH; ++kh) {
+        const int a = h + PT - kh;
+        if (a < 0 || a % SH != 0 || a / SH >= OH) continue;
+        for (int kw = 0; kw < KW; ++kw) {
+            const int b = v + PL - kw;
+            if (b < 0 || b % SW != 0 || b / SW >= OW) continue;
+            const int row = ((n * OH + a / SH) * OW + b / SW) * F;
+            const T* pw = w + ((kh * KW + kw) * C + c) * F;
+            T sum = 0;  // (dz W^T)[row, tap], then col2im's sum over the windows
+            for (int f = 0; f < F; ++f) {
+                const T g = relu ? dout[row + f] * (T)(y[row + f] > 0) : dout[row + f];
+                sum += g * pw[f];
             }
+            acc += sum;
         }
-        dx[i] = acc;
     }
+    dx[i] = acc;
 }
 """
 _CONV_ENTRY = r"""
@@ -498,9 +503,9 @@ extern "C" __global__ void tinynet_conv_forward_{name}(const {t}* x, const {t}* 
 }}
 extern "C" __global__ void tinynet_conv_dw_parts_{name}(const {t}* x, const {t}* dout,
         const {t}* y, {t}* parts, int relu, int N, int H, int W, int C, int OH, int OW, int KH,
-        int KW, int F, int SH, int SW, int PT, int PL, int R) {{
+        int KW, int F, int SH, int SW, int PT, int PL, int B, int R) {{
     conv_dw_parts<{t}>(x, dout, y, parts, relu, N, H, W, C, OH, OW, KH, KW, F, SH, SW, PT, PL,
-                       R);
+                       B, R);
 }}
 extern "C" __global__ void tinynet_sum_parts_{name}(const {t}* parts, {t}* out, int blocks,
         int outputs) {{
@@ -516,14 +521,19 @@ _conv_module = cp.RawModule(code=_CONV_SOURCE + "".join(
     _CONV_ENTRY.format(name=str(dtype), t=t) for dtype, t in _FLOATS.items()))
 
 
-def _direct(x, kernel, *arrays):
-    """Whether the direct kernels take this convolution: CuPy arrays of one float type, each of
-    fewer than 2**31 elements (their 32-bit indices), the image's and the kernel's channels
-    equal. Else the reference's steps run (im2col, the product, col2im)."""
-    everything = (x, kernel) + tuple(a for a in arrays if a is not None)
-    return (all(isinstance(a, cp.ndarray) and a.dtype == x.dtype for a in everything)
-            and x.dtype in _FLOATS and x.ndim == 4 and kernel.ndim == 4
-            and x.shape[3] == kernel.shape[2] and _width(*everything) == "int")
+def _direct(x, kernel, strides, pads, bias=None, *arrays):
+    """Whether the direct kernels take this convolution: CuPy arrays of one float type, the
+    image's and the kernel's channels equal, a bias of one number a filter, at least one filter
+    and one tap, the input, the output and every array of fewer than 2**31 elements (their
+    32-bit indices). Else the reference's steps run (im2col, the product, col2im)."""
+    everything = (x, kernel) + tuple(a for a in (bias,) + arrays if a is not None)
+    if not (all(isinstance(a, cp.ndarray) and a.dtype == x.dtype for a in everything)
+            and x.dtype in _FLOATS and x.ndim == 4 and kernel.ndim == 4 and kernel.size
+            and x.shape[3] == kernel.shape[2]
+            and (bias is None or bias.shape == (kernel.shape[3],))):
+        return False
+    sizes = [int(v) for v in _geometry(x.shape, kernel.shape, strides, pads)]
+    return _width(sizes[0] * sizes[4] * sizes[5] * sizes[8], *everything) == "int"
 
 
 def _launch(name, dtype, total, args, block=256, grid=None, shared_mem=0):
@@ -544,7 +554,7 @@ def _geometry(x_shape, kernel_shape, strides, pads):
 def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     """:func:`numpy_ref.conv2d_forward` computed directly, one CUDA thread per output (see the
     comment above ``_CONV_SOURCE``). ``saved`` is ``(x, None)``: no im2col matrix."""
-    if not _direct(x, kernel, bias):
+    if not _direct(x, kernel, strides, pads, bias):
         return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col,
                                         product=matmul)
     x, kernel = cp.ascontiguousarray(x), cp.ascontiguousarray(kernel)
@@ -559,11 +569,12 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
 
 
 def _dw_rows(rows, filters, itemsize):
-    """Rows of X^T dz per block: about 264 blocks (two per multiprocessor of an H100), 32 to 512
-    rows each, and the block's dz rows at most 32 KB of shared memory."""
+    """``(B, R)``: rows of X^T dz per block, B, for at most about 264 blocks (two per
+    multiprocessor of an H100), at least 32 each (a multiple of 32); and rows at a time, R, at
+    most 512 and the block's dz rows at most 32 KB of shared memory."""
     per_block = -(-rows // 264)
-    per_block = max(32, min(512, -(-per_block // 32) * 32))  # (a multiple of 32: whole warps)
-    return max(1, min(per_block, 32768 // (filters * itemsize)))
+    per_block = max(32, -(-per_block // 32) * 32)
+    return per_block, max(1, min(per_block, 512, 32768 // (filters * itemsize)))
 
 
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
@@ -571,7 +582,8 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     blocks' parts of the long sums over the rows, then their sum), dL/dx in one (a thread per
     pixel); ``dz = dout * [y > 0]`` inside them when ``relu_output`` (``y``) is given."""
     x = saved[0]
-    if not _direct(x, kernel, dout, relu_output) or kernel.shape[3] * x.dtype.itemsize > 32768:
+    if not _direct(x, kernel, strides, pads, None, dout, relu_output) \
+            or kernel.shape[3] * x.dtype.itemsize > 32768:
         # (more than 32 KB for one row of dz: the shared memory of dL/dW's blocks)
         return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads,
                                          relu_output=relu_output, need_dx=need_dx, unfold=im2col,
@@ -590,12 +602,12 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     if rows == 0:
         sums.fill(0)
     else:
-        per_block = _dw_rows(rows, f, x.dtype.itemsize)
+        per_block, at_a_time = _dw_rows(rows, f, x.dtype.itemsize)
         blocks = -(-rows // per_block)
         parts = cp.empty((blocks, taps + f), dtype=x.dtype)
         _launch("conv_dw_parts", x.dtype, 0, (x, dout, y, parts, np.int32(relu), *sizes,
-                                              np.int32(per_block)),
-                grid=blocks, shared_mem=per_block * (f * x.dtype.itemsize + 12))
+                                              np.int32(per_block), np.int32(at_a_time)),
+                grid=blocks, shared_mem=at_a_time * (f * x.dtype.itemsize + 12))
         _launch("sum_parts", x.dtype, 0, (parts, sums, np.int32(blocks), np.int32(taps + f)),
                 block=128, grid=taps + f)
     dx = None
