@@ -119,9 +119,14 @@ def profile_model(cp, build, shape):
 
 
 _SPIN = r"""
-extern "C" __global__ void tinynet_spin(long long cycles) {
-    const long long start = clock64();
-    while (clock64() - start < cycles) {}
+__device__ unsigned long long nanoseconds() {  // the GPU's global timer
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+extern "C" __global__ void tinynet_spin(long long ns) {
+    const unsigned long long start = nanoseconds();
+    while (nanoseconds() - start < (unsigned long long)ns) {}
 }
 """
 
@@ -135,30 +140,23 @@ class OpTimer:
     the events measure the kernels alone, one after the other as in a replayed graph. A call whose
     host time exceeds the spin is counted in ``late`` (its figure then includes waiting)."""
 
-    def __init__(self, cp, spin_ms=2.0):
+    def __init__(self, cp, spin_ms=2.0, skip=2):
         self.cp = cp
         self.spin = cp.RawKernel(_SPIN, "tinynet_spin")
-        stream = cp.cuda.get_current_stream()  # the spin's speed: cycles per ms, measured
-        self.spin((1,), (1,), (np.int64(10 ** 6),))
-        start = stream.record()
-        self.spin((1,), (1,), (np.int64(10 ** 7),))
-        end = stream.record()
-        end.synchronize()
-        ms = cp.cuda.get_elapsed_time(start, end)
-        self.cycles, self.spin_s = int(1e7 / ms * spin_ms), spin_ms / 1e3
+        self.spin_ns, self.spin_s = np.int64(spin_ms * 1e6), spin_ms / 1e3
         self.calls = []  # (step, name, start event, end event)
-        self.step, self.late = 0, 0
+        self.step, self.late, self.skip = 0, 0, skip  # (the first ``skip`` steps: warming up)
 
     def wrap(self, name, fn):
         cp = self.cp
 
         def timed(*args, **kwargs):
             stream = cp.cuda.get_current_stream()
-            self.spin((1,), (1,), (np.int64(self.cycles),))
+            self.spin((1,), (1,), (self.spin_ns,))
             start = stream.record()
             began = time.perf_counter()
             result = fn(*args, **kwargs)
-            self.late += time.perf_counter() - began > self.spin_s
+            self.late += self.step >= self.skip and time.perf_counter() - began > self.spin_s
             label = name(*args) if callable(name) else name
             self.calls.append((self.step, label, start, stream.record()))
             return result
@@ -169,6 +167,8 @@ class OpTimer:
         self.cp.cuda.get_current_stream().synchronize()
         sums = {}
         for step, name, start, end in self.calls:
+            if step < self.skip:
+                continue
             by_step = sums.setdefault(name, {})
             us, calls = by_step.get(step, (0.0, 0))
             by_step[step] = (us + 1e3 * self.cp.cuda.get_elapsed_time(start, end), calls + 1)
@@ -216,7 +216,6 @@ def op_times(cp, model, static, steps=8):
                     delattr(owner, attr)  # (a method wrapped on the instance)
                 else:
                     setattr(owner, attr, before)
-        timer.calls = [c for c in timer.calls if c[0] >= 2]  # (the first two: warming up)
         result[name] = timer.per_step()
         result[name + "_late_calls"] = timer.late
     return result
