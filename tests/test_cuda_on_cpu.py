@@ -1,56 +1,28 @@
 """The CuPy backend's own CUDA kernels, run on the CPU (tests/cuda_on_cpu.py), against the NumPy
-reference: the direct convolution, the matrix product, the loss and accuracy rows.
+reference: the direct convolution, the matrix product, im2col and col2im, the pooling, the loss
+and accuracy rows.
 
 The same checks as tests/test_kernels.py and tests/test_cupy.py make on a GPU, for a CI without
 one: the kernels' indices, bounds and sums, and where NaN and infinities land. Skipped, with the
 reason, where no C++ compiler is installed.
 """
+import inspect
+
 import numpy as np
 import pytest
 
 import cuda_on_cpu
+import test_kernels
 from test_cupy import MATMUL_SHAPES
-# Every test of test_kernels.py that takes its ``fast`` kernels, collected here again: the
-# fixture is this module's (the CUDA kernels on the CPU) instead of numba's and CuPy's
-from test_kernels import (
-    test_conv2d_forward_and_backward_equal_the_reference,
-    test_conv2d_without_bias,
-    test_conv2d_random_shapes,
-    test_conv2d_maxpool_equals_the_reference,
-    test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels,
-    test_conv2d_maxpool_float32_gives_the_two_kernels_numbers,
-    test_conv2d_add_maxpool_equals_the_reference,
-    test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_included,
-    test_conv2d_non_finite_values_land_where_the_reference_puts_them,
-    test_im2col_and_col2im_equal_the_reference,
-    test_maxpool_equals_the_reference,
-    test_maxpool_ties_go_to_the_first_maximum,
-    test_maxpool_random_shapes,
-    test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers,
-    test_fused_softmax_cross_entropy_is_nan_where_the_reference_is,
-    test_fused_argmax_hits_counts_numpy_s_arg_max,
-)
 from test_kernels import check_conv_against_reference
 from tinynet.kernels import numpy_ref
 
-COLLECTED_AGAIN = (
-    test_conv2d_forward_and_backward_equal_the_reference,
-    test_conv2d_without_bias,
-    test_conv2d_random_shapes,
-    test_conv2d_maxpool_equals_the_reference,
-    test_conv2d_maxpool_ties_and_non_finite_windows_as_the_two_kernels,
-    test_conv2d_maxpool_float32_gives_the_two_kernels_numbers,
-    test_conv2d_add_maxpool_equals_the_reference,
-    test_conv2d_add_maxpool_gives_the_three_kernels_numbers_ties_and_nan_included,
-    test_conv2d_non_finite_values_land_where_the_reference_puts_them,
-    test_im2col_and_col2im_equal_the_reference,
-    test_maxpool_equals_the_reference,
-    test_maxpool_ties_go_to_the_first_maximum,
-    test_maxpool_random_shapes,
-    test_fused_softmax_cross_entropy_gives_the_readable_lines_numbers,
-    test_fused_softmax_cross_entropy_is_nan_where_the_reference_is,
-    test_fused_argmax_hits_counts_numpy_s_arg_max,
-)
+# Every test of test_kernels.py that takes its ``fast`` kernels, collected here again: the
+# fixture is this module's (the CUDA kernels on the CPU) instead of numba's and CuPy's
+COLLECTED_AGAIN = [name for name, test in vars(test_kernels).items()
+                   if name.startswith("test_") and callable(test)
+                   and "fast" in inspect.signature(test).parameters]
+globals().update({name: getattr(test_kernels, name) for name in COLLECTED_AGAIN})
 
 pytestmark = pytest.mark.skipif(cuda_on_cpu.compiler() is None,
                                 reason="no C++ compiler (g++) to run the CUDA source on the CPU")
