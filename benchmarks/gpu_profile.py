@@ -180,9 +180,9 @@ class OpTimer:
 def op_times(cp, model, static, steps=8):
     """Where an eager step's GPU time goes (see :class:`OpTimer`), in four passes, each a few
     steps of ``static.run()`` with some functions wrapped: "step" (the whole step), "parts" (the
-    forward pass with the loss; the backward pass; the update), "kernels" (each of the backend's kernels,
-    as the layers call them) and "cuda" (the CUDA kernels inside them: the product, im2col,
-    col2im, the pooling, the direct convolution's)."""
+    forward pass with the loss; the backward pass; the update), "kernels" (each of the backend's
+    kernels, as the layers call them) and "cuda" (the CUDA kernels inside them: the product,
+    im2col, col2im, the pooling, the direct convolution's)."""
     from tinynet.kernels import cupy_gpu
     registry = backend.kernels()
     leaves = ("matmul", "im2col", "col2im", "maxpool_forward", "maxpool_backward")

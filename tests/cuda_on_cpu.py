@@ -13,9 +13,9 @@ NumPy's int32 / int64, as a GPU needs them.
 
 CuPy's elementwise kernels (``cupy.ElementwiseKernel``: im2col, col2im, the pooling) run too,
 their operation in a loop over ``i`` (:class:`Elementwise`). What this does not check: what only
-a GPU shows (speed, the memory model between blocks, NVRTC's dialect). The CuPy calls the kernels' Python side makes
-(``cp.empty``, ``cp.ascontiguousarray``...) are NumPy's here: :func:`load_cupy_gpu` loads the
-module with a stand-in for CuPy.
+a GPU shows (speed, the memory model between blocks, NVRTC's dialect). The CuPy calls the
+kernels' Python side makes (``cp.empty``, ``cp.ascontiguousarray``...) are NumPy's here:
+:func:`load_cupy_gpu` loads the module with a stand-in for CuPy.
 """
 import ctypes
 import hashlib
@@ -62,7 +62,9 @@ static void tn_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsign
     gridDim = {gx, gy, gz}; blockDim = {bx, by, bz}; tn_body = body;
     std::vector<ucontext_t> ctx(threads);
     std::vector<char> stacks((size_t)threads * stack);
-    for (unsigned z = 0; z < gz; ++z) for (unsigned y = 0; y < gy; ++y) for (unsigned x = 0; x < gx; ++x) {
+    for (unsigned z = 0; z < gz; ++z)
+    for (unsigned y = 0; y < gy; ++y)
+    for (unsigned x = 0; x < gx; ++x) {
         blockIdx = {x, y, z};
         tn_done.assign(threads, 0);
         // what a block has not written reads as NaN (floats) or -1 (ints), not as the block
@@ -80,7 +82,8 @@ static void tn_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsign
             live = false;
             for (int t = 0; t < threads; ++t) {
                 if (tn_done[t]) continue;
-                threadIdx = {(unsigned)(t % bx), (unsigned)(t / bx % by), (unsigned)(t / (bx * by))};
+                threadIdx = {(unsigned)(t % bx), (unsigned)(t / bx % by),
+                             (unsigned)(t / (bx * by))};
                 tn_current = t; tn_running = &ctx[t];
                 swapcontext(&tn_scheduler, &ctx[t]);
                 live = live || !tn_done[t];
