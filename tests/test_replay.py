@@ -262,6 +262,50 @@ def test_what_keeps_a_model_from_replay(monkeypatch):
     assert replay.unusable(model, None) == "frozen weights"
 
 
+class Doubling(layers.Layer):
+    """A layer of the user's own: replay cannot know what it keeps or reads back."""
+
+    def _forward(self, x, training, fused=None):
+        return 2 * x
+
+    def _backward(self, dz, need_input_grad=True, fused_output=None):
+        return 2 * dz
+
+
+def nested(own=False):
+    """A model used as a layer, with a Rescaling and a Dropout inside (and a layer of one's own)."""
+    inner = models.Sequential([layers.Input((12,)), layers.Rescaling(0.5, name="half"),
+                               layers.Dense(8, activation="relu"), layers.Dropout(0.25)]
+                              + ([Doubling()] if own else []), name="inner")
+    outer = models.Sequential([layers.Input((12,)), inner, layers.Dense(3, activation="softmax")])
+    outer.compile(optimizers.RMSprop(), metrics=["accuracy"])
+    return outer
+
+
+def test_a_recording_depends_on_the_numbers_of_the_layers_inside_a_model_used_as_a_layer():
+    """The kernels record a Dropout's rate and Rescaling's factors as arguments: changed inside
+    a nested model, the step must be recorded again (its key's settings differ)."""
+    model = nested()
+    inner = model.layers[0]
+    before = replay.settings(model)
+    inner.layers[2].rate = 0.5
+    assert replay.settings(model) != before
+    inner.layers[2].rate = 0.25
+    assert replay.settings(model) == before
+    inner.get_layer("half").scale = 0.25
+    assert replay.settings(model) != before
+    inner.get_layer("half").scale, inner.get_layer("half").offset = 0.5, 1.0
+    assert replay.settings(model) != before
+
+
+def test_a_layer_of_one_s_own_inside_a_model_used_as_a_layer_keeps_the_step_from_replay(
+        monkeypatch):
+    monkeypatch.setattr(backend, "get_backend", lambda: "cupy")
+    assert replay.unusable(nested(), None) is None
+    reason = replay.unusable(nested(own=True), None)
+    assert reason is not None and reason.startswith("Doubling not tinynet's own")
+
+
 # ---- on a GPU: the recorded step, replayed ------------------------------------------------------
 
 def _cupy():

@@ -24,7 +24,8 @@ call. For that the step must be the same every time:
   graph's pool: the graph reuses its pool's blocks within a step, and a block written before
   the replay could be written over by an earlier kernel of the step.
 * **the same hyper-parameters.** A kernel's arguments are recorded with it: when the learning
-  rate (a schedule, a callback), a Dropout rate, a frozen layer or the model's buffers change,
+  rate (a schedule, a callback), a Dropout rate or Rescaling's factors (in a model used as a
+  layer too), a frozen layer or the model's buffers change,
   the step is captured again (and no longer, for this ``fit``, when that happens every step).
 
 The first batches run as ordinary steps (three, after an optimizer's first: see
@@ -41,6 +42,7 @@ import numpy as np
 
 from . import arena, backend, checks
 from .layers import core
+from .layers.nested import NestedModel
 
 # a step recorded again this soon after the last recording (in replays) counts as changing from
 # one step to the next (a learning-rate schedule of every step): after THRASH such, no more graphs
@@ -51,6 +53,31 @@ _POOLS = weakref.WeakKeyDictionary()  # model -> the memory pool of its graphs (
 def enabled():
     """Whether ``fit`` replays its steps as CUDA graphs on the CuPy backend."""
     return os.environ.get("TINYNET_CUDA_GRAPHS", "1") != "0"
+
+
+def _leaves(layers):
+    """The layers, each model used as a layer replaced by its own layers (at any depth)."""
+    for layer in layers:
+        if isinstance(layer, NestedModel):
+            yield from _leaves(layer.model.layers)
+        else:
+            yield layer
+
+
+# the numbers of a layer that its kernels take as arguments (recorded with them): Dropout's rate,
+# Rescaling's factors
+RECORDED = ("rate", "scale", "offset")
+
+
+def settings(model):
+    """What a recorded step depends on besides its buffers: which weights are frozen, each
+    layer's :data:`RECORDED` numbers (inside a model used as a layer too), the optimizer's
+    learning rate for this step and its other hyper-parameters."""
+    optimizer = model.optimizer
+    return (tuple(model._frozen()),
+            tuple(tuple(getattr(layer, name, None) for name in RECORDED)
+                  for layer in _leaves(model.layers)),
+            optimizer._learning_rate, repr(sorted(optimizer.get_config().items())))
 
 
 def unusable(model, weights):
@@ -70,7 +97,7 @@ def unusable(model, weights):
         return (f"{type(optimizer).__name__}'s update depends on the step's number "
                 "(only tinynet's optimizers whose steps differ by their learning rate alone "
                 "replay)")
-    own = [type(o).__name__ for o in [*model.layers, model.loss]
+    own = [type(o).__name__ for o in [*_leaves(model.layers), model.loss]
            if not type(o).__module__.startswith("tinynet.")]
     if own:
         return f"{', '.join(own)} not tinynet's own (it may read values back, or keep state)"
@@ -159,8 +186,7 @@ class GraphStep:
 
     def _key(self):
         """What the recorded kernels depend on besides the buffers' contents: the buffers
-        themselves (compared as objects, :func:`_same`), which weights are frozen, the Dropout
-        rates and the optimizer's hyper-parameters for this step."""
+        themselves (compared as objects, :func:`_same`) and the :func:`settings`."""
         model, optimizer = self.model, self.model.optimizer
         optimizer._begin_step()  # a schedule's learning rate for this step
         flat_arena = arena.of(model)
@@ -168,10 +194,7 @@ class GraphStep:
         buffers = () if flats is None else tuple(
             [g.weights for g in flat_arena.groups] + [g.gradients for g in flat_arena.groups]
             + [flat[n] for flat in flats for n in flat])
-        settings = (tuple(model._frozen()), tuple(getattr(layer, "rate", None)
-                                                  for layer in model.layers),
-                    optimizer._learning_rate, repr(sorted(optimizer.get_config().items())))
-        return (flat_arena,) + buffers, settings
+        return (flat_arena,) + buffers, settings(model)
 
     def _capture(self, shapes):
         """Record the step (``shapes``: those of the random bits it draws)."""
