@@ -681,12 +681,12 @@ class Model:
         finally:
             if adapt:
                 threads.after_fit()  # the thread count the user had
+        out = (np.concatenate(chunks) if per_batch  # (here a GPU has finished the batches)
+               else backend.to_numpy(backend.xp().concatenate(chunks)))
         if verbose == 2:  # one line, as Keras's
             print(training.progress_line(len(chunks), time.perf_counter() - started, {}))
         for cb in callbacks:
             cb.on_predict_end({})
-        out = (np.concatenate(chunks) if per_batch
-               else backend.to_numpy(backend.xp().concatenate(chunks)))
         return self._keyed(out)
 
     def _keyed(self, out):
