@@ -101,8 +101,34 @@ _BUILT = {}
 
 
 def compiler():
-    """The C++ compiler's path, or ``None`` (the tests then skip)."""
+    """The C++ compiler's path, or ``None``."""
     return shutil.which("g++")
+
+
+_PROBE = r"""
+extern "C" __global__ void tn_probe(int* out) {
+    __shared__ int seen[2];
+    seen[threadIdx.x] = threadIdx.x + 1;
+    __syncthreads();
+    out[threadIdx.x] = seen[1 - threadIdx.x];
+}
+"""
+
+
+def unavailable():
+    """Why CUDA source cannot run on this machine's CPU (no g++, no ucontext), or ``None``: a
+    two-thread kernel that swaps values through shared memory is compiled and run. (A failure
+    of the real kernels' source after this probe passed is theirs, not the machine's.)"""
+    if compiler() is None:
+        return "no C++ compiler (g++) to run the CUDA source on the CPU"
+    try:
+        out = np.zeros(2, np.int32)
+        Module(_PROBE).get_function("tn_probe")((1,), (2,), (out,))
+    except (RuntimeError, OSError) as e:
+        return f"the CUDA source cannot run on this CPU: {str(e)[:300]}"
+    if out.tolist() != [2, 1]:
+        return f"the emulation's barrier does not hold here (got {out.tolist()})"
+    return None
 
 
 class Module:

@@ -4,7 +4,7 @@ and accuracy rows.
 
 The same checks as tests/test_kernels.py and tests/test_cupy.py make on a GPU, for a CI without
 one: the kernels' indices, bounds and sums, and where NaN and infinities land. Skipped, with the
-reason, where no C++ compiler is installed.
+reason, where the CUDA source cannot run on the CPU (no g++; see cuda_on_cpu.unavailable).
 """
 import inspect
 
@@ -24,8 +24,8 @@ COLLECTED_AGAIN = [name for name, test in vars(test_kernels).items()
                    and "fast" in inspect.signature(test).parameters]
 globals().update({name: getattr(test_kernels, name) for name in COLLECTED_AGAIN})
 
-pytestmark = pytest.mark.skipif(cuda_on_cpu.compiler() is None,
-                                reason="no C++ compiler (g++) to run the CUDA source on the CPU")
+UNAVAILABLE = cuda_on_cpu.unavailable()
+pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
 
 
 def same(a):
