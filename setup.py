@@ -10,6 +10,7 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6"],
         "gpu": ["cupy-cuda12x"],
+        "cuda-check": ["nvidia-cuda-nvrtc-cu12"],  # NVRTC alone: compiles the CUDA source, no GPU
         "keras": ["tensorflow-cpu>=2.16"],
         "torch": ["torch"],
         "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],

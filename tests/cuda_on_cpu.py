@@ -12,9 +12,11 @@ dynamic one filled with 0xFF bytes (NaN, -1) before each block. Integer argument
 NumPy's int32 / int64, as a GPU needs them.
 
 CuPy's elementwise kernels (``cupy.ElementwiseKernel``: im2col, col2im, the pooling) run too,
-their operation in a loop over ``i`` (:class:`Elementwise`). What this does not check: what only
-a GPU shows (speed, the memory model between blocks, NVRTC's dialect). The CuPy calls the
-kernels' Python side makes (``cp.empty``, ``cp.ascontiguousarray``...) are NumPy's here:
+their operation in a loop over ``i`` (:class:`Elementwise`). The raw kernels' source also goes
+through NVIDIA's own compiler where it is installed (:func:`nvrtc`, :func:`nvrtc_log`: NVRTC
+compiles to PTX without a GPU), for the dialect g++ does not check. What this does not check:
+what only a GPU shows (speed, the memory model between blocks). The CuPy calls the kernels'
+Python side makes (``cp.empty``, ``cp.ascontiguousarray``...) are NumPy's here:
 :func:`load_cupy_gpu` loads the module with a stand-in for CuPy.
 """
 import ctypes
@@ -98,6 +100,7 @@ _ENTRY = re.compile(r'extern "C" __global__ void (\w+)\((.*?)\)\s*\{', re.S)
 # a kernel's dynamic shared memory, the prelude's buffer here
 _DYNAMIC_SHARED = re.compile(r"extern __shared__[^;]*tinynet_shared\[\];")
 _BUILT = {}
+SOURCES = []  # every source given to Module, in order (see nvrtc_log)
 
 
 def compiler():
@@ -137,6 +140,8 @@ class Module:
     each one's first element, as CuPy passes a view)."""
 
     def __init__(self, code, **options):
+        if code not in SOURCES:
+            SOURCES.append(code)
         self.signatures, wrappers = {}, []
         for name, params in _ENTRY.findall(code):
             params = [p.strip() for p in " ".join(params.split()).split(",")]
@@ -293,3 +298,44 @@ def load_cupy_gpu():
         else:
             sys.modules["cupy"] = before
     return module
+
+
+def nvrtc():
+    """NVIDIA's runtime CUDA compiler (NVRTC, the one CuPy compiles with), loaded from the
+    ``nvidia-cuda-nvrtc-cu12`` package (the ``cuda-check`` extra) or the system; ``None``
+    where there is none. It compiles to PTX without a GPU."""
+    import ctypes.util
+    import glob
+    try:
+        import nvidia.cuda_nvrtc
+        folders = list(nvidia.cuda_nvrtc.__path__)
+    except ImportError:
+        folders = []
+    candidates = [p for folder in folders for p in sorted(glob.glob(f"{folder}/lib/libnvrtc.so*"))
+                  if "builtins" not in p and ".alt." not in p]
+    found = ctypes.util.find_library("nvrtc")
+    for path in candidates + ([found] if found else []):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def nvrtc_log(library, code, arch="compute_90"):
+    """``None`` when NVRTC compiles ``code`` for ``arch`` (compute_90: the H100 and H200), else
+    its log."""
+    program = ctypes.c_void_p()
+    if library.nvrtcCreateProgram(ctypes.byref(program), code.encode(), b"tinynet.cu", 0, None,
+                                  None) != 0:
+        return "nvrtcCreateProgram failed"
+    try:
+        options = (ctypes.c_char_p * 1)(f"-arch={arch}".encode())
+        status = library.nvrtcCompileProgram(program, 1, options)
+        size = ctypes.c_size_t()
+        library.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        library.nvrtcGetProgramLog(program, log)
+        return None if status == 0 else log.value.decode(errors="replace")
+    finally:
+        library.nvrtcDestroyProgram(ctypes.byref(program))

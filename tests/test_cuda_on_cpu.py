@@ -101,3 +101,17 @@ def test_the_matrix_product_equals_numpy_s(fast, shape, dtype, tol):
     assert got.shape == (m, n) and got.dtype == dtype
     scale = float((np.abs(a) @ np.abs(b)).max())  # a sum's rounding: relative to its terms
     assert np.abs(got - a.astype(np.float64) @ b).max() <= tol * scale
+
+
+def test_the_cuda_source_compiles_with_nvidia_s_compiler(fast):
+    """The same source through NVRTC, the compiler CuPy calls on a GPU (its dialect: what g++
+    accepts and NVRTC refuses fails here), for the H100/H200's architecture; skipped where NVRTC
+    is not installed (``pip install -e ".[cuda-check]"``, as CI does)."""
+    library = cuda_on_cpu.nvrtc()
+    if library is None:
+        pytest.skip("NVRTC is not installed (pip install -e \".[cuda-check]\")")
+    assert len(cuda_on_cpu.SOURCES) >= 3  # the product, the loss rows, the direct convolution
+    for code in cuda_on_cpu.SOURCES:
+        if code.lstrip().startswith('extern "C" __global__ void tn_'):
+            continue  # (the emulation's own: the probe and the elementwise loops)
+        assert cuda_on_cpu.nvrtc_log(library, code) is None, cuda_on_cpu.nvrtc_log(library, code)
