@@ -105,13 +105,24 @@ def test_the_matrix_product_equals_numpy_s(fast, shape, dtype, tol):
 
 def test_the_cuda_source_compiles_with_nvidia_s_compiler(fast):
     """The same source through NVRTC, the compiler CuPy calls on a GPU (its dialect: what g++
-    accepts and NVRTC refuses fails here), for the H100/H200's architecture; skipped where NVRTC
-    is not installed (``pip install -e ".[cuda-check]"``, as CI does)."""
+    accepts and NVRTC refuses fails here), for the H100/H200's architecture: the raw kernels as
+    they are, and each elementwise kernel's operation inside the emulation's loop (CuPy wraps it
+    in its own, with its headers); skipped where NVRTC is not installed (``pip install -e
+    ".[cuda-check]"``, as CI does)."""
     library = cuda_on_cpu.nvrtc()
     if library is None:
         pytest.skip("NVRTC is not installed (pip install -e \".[cuda-check]\")")
-    assert len(cuda_on_cpu.SOURCES) >= 3  # the product, the loss rows, the direct convolution
-    for code in cuda_on_cpu.SOURCES:
-        if code.lstrip().startswith('extern "C" __global__ void tn_'):
-            continue  # (the emulation's own: the probe and the elementwise loops)
+    K = fast[0]
+    for dtype in (np.float32, np.float64):  # each elementwise kernel run once: its source made
+        x = np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(dtype)
+        K.col2im(K.im2col(x, 3, 3, 1, 1, (1, 1, 1, 1)), x.shape, 3, 3, 1, 1, (1, 1, 1, 1))
+        out, arg = K.maxpool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
+        K.maxpool_backward(out, arg, x.shape, 2, 2, 2, 2, (0, 0, 0, 0))
+    for kernels in (K._pool_forward, K._pool_backward):  # the 64-bit versions too (only arrays
+        for version in kernels.values():                # of 2**31 elements run them)
+            version._library("float")
+    raw = [c for c in cuda_on_cpu.SOURCES if not c.lstrip().startswith('extern "C"')]
+    elementwise = [c for c in cuda_on_cpu.SOURCES if "using T = " in c]
+    assert len(raw) >= 3 and len(elementwise) >= 10  # (product, rows, convolution; 6 kernels)
+    for code in raw + elementwise:
         assert cuda_on_cpu.nvrtc_log(library, code) is None, cuda_on_cpu.nvrtc_log(library, code)
