@@ -21,7 +21,8 @@
 # section below the "Kept" marker), with the device named, and the JSON in benchmarks/.
 #
 # Environment: TINYNET_DATA (default ./.devdata, a copy of ../shared/data/mnist kept out of git),
-# GPU_EPOCHS (default 3), GPU_BACKENDS (default cupy,cupy-eager,numba).
+# GPU_EPOCHS (default 3), GPU_BACKENDS (default cupy,cupy-eager,numba), GPU_MODELS (default all
+# of gpu_epochs.MODELS: mlp_raw,cnn_digits,cnn_fashion_3).
 #
 # How long, on an H200 lease (2026-12-04): about 2 minutes with GPU_BACKENDS=cupy,cupy-eager (the
 # tests 75 s, the epochs 30 s, the profile 5 s), plus 30-90 s for the machine to start; numba adds
@@ -58,7 +59,9 @@ step cupy_tests python3 -m pytest -q -rs tests/test_cupy.py tests/test_replay.py
 step cupy_in_other_tests python3 -m pytest -q -rs tests/test_kernels.py tests/test_backends.py \
     tests/test_arena.py tests/test_fusion.py -k cupy
 step keras_fixtures_on_cupy env TINYNET_BACKEND=cupy python3 -m pytest -q tests/test_keras_fixtures.py
-step gpu_epochs python3 -m benchmarks.gpu_epochs --epochs "${GPU_EPOCHS:-3}" --backends "${GPU_BACKENDS:-cupy,cupy-eager,numba}"
+step gpu_epochs python3 -m benchmarks.gpu_epochs --epochs "${GPU_EPOCHS:-3}" \
+    --backends "${GPU_BACKENDS:-cupy,cupy-eager,numba}" \
+    --models "${GPU_MODELS:-mlp_raw,cnn_digits,cnn_fashion_3}"
 step gpu_profile python3 -m benchmarks.gpu_profile
 # each JSON document is the end of its log, from its first line that is exactly "{"
 sed -n '/^{$/,$p' "$out/gpu_epochs.log" >"$out/gpu_epochs.json"
