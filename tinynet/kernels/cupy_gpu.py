@@ -522,18 +522,20 @@ _conv_module = cp.RawModule(code=_CONV_SOURCE + "".join(
 
 
 def _direct(x, kernel, strides, pads, bias=None, *arrays):
-    """Whether the direct kernels take this convolution: CuPy arrays of one float type, the
-    image's and the kernel's channels equal, a bias of one number a filter, at least one filter
-    and one tap, the input, the output and every array of fewer than 2**31 elements (their
-    32-bit indices). Else the reference's steps run (im2col, the product, col2im)."""
+    """The kernels' sizes (:func:`_geometry`) when the direct kernels take this convolution:
+    CuPy arrays of one float type, the image's and the kernel's channels equal, a bias of one
+    number a filter, at least one filter and one tap, the input, the output and every array of
+    fewer than 2**31 elements (their 32-bit indices). Else ``None``: the reference's steps run
+    (im2col, the product, col2im)."""
     everything = (x, kernel) + tuple(a for a in (bias,) + arrays if a is not None)
     if not (all(isinstance(a, cp.ndarray) and a.dtype == x.dtype for a in everything)
             and x.dtype in _FLOATS and x.ndim == 4 and kernel.ndim == 4 and kernel.size
             and x.shape[3] == kernel.shape[2]
             and (bias is None or bias.shape == (kernel.shape[3],))):
-        return False
-    sizes = [int(v) for v in _geometry(x.shape, kernel.shape, strides, pads)]
-    return _width(sizes[0] * sizes[4] * sizes[5] * sizes[8], *everything) == "int"
+        return None
+    sizes = _geometry(x.shape, kernel.shape, strides, pads)
+    n, oh, ow, f = int(sizes[0]), int(sizes[4]), int(sizes[5]), int(sizes[8])
+    return sizes if _width(n * oh * ow * f, *everything) == "int" else None
 
 
 def _launch(name, dtype, total, args, block=256, grid=None, shared_mem=0):
@@ -554,11 +556,11 @@ def _geometry(x_shape, kernel_shape, strides, pads):
 def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     """:func:`numpy_ref.conv2d_forward` computed directly, one CUDA thread per output (see the
     comment above ``_CONV_SOURCE``). ``saved`` is ``(x, None)``: no im2col matrix."""
-    if not _direct(x, kernel, strides, pads, bias):
+    sizes = _direct(x, kernel, strides, pads, bias)
+    if sizes is None:
         return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col,
                                         product=matmul)
     x, kernel = cp.ascontiguousarray(x), cp.ascontiguousarray(kernel)
-    sizes = _geometry(x.shape, kernel.shape, strides, pads)
     n, oh, ow, f = int(sizes[0]), int(sizes[4]), int(sizes[5]), int(sizes[8])
     z = cp.empty((n, oh, ow, f), dtype=x.dtype)
     if z.size:
@@ -582,8 +584,8 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     blocks' parts of the long sums over the rows, then their sum), dL/dx in one (a thread per
     pixel); ``dz = dout * [y > 0]`` inside them when ``relu_output`` (``y``) is given."""
     x = saved[0]
-    if not _direct(x, kernel, strides, pads, None, dout, relu_output) \
-            or kernel.shape[3] * x.dtype.itemsize > 32768:
+    sizes = _direct(x, kernel, strides, pads, None, dout, relu_output)
+    if sizes is None or kernel.shape[3] * x.dtype.itemsize > 32768:
         # (more than 32 KB for one row of dz: the shared memory of dL/dW's blocks)
         return numpy_ref.conv2d_backward(dout, saved, kernel, strides, pads,
                                          relu_output=relu_output, need_dx=need_dx, unfold=im2col,
@@ -591,7 +593,6 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     x, kernel, dout = (cp.ascontiguousarray(a) for a in (x, kernel, dout))
     relu = relu_output is not None
     y = cp.ascontiguousarray(relu_output) if relu else dout
-    sizes = _geometry(x.shape, kernel.shape, strides, pads)
     f, taps = kernel.shape[3], kernel.size
     rows = int(sizes[0]) * int(sizes[4]) * int(sizes[5])
     if dout.shape != (int(sizes[0]), int(sizes[4]), int(sizes[5]), f) or y.shape != dout.shape:
