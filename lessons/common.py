@@ -3,8 +3,9 @@ and writing REPORT.md. Models are built, compiled, trained and evaluated in the 
 
 A lesson is a page that runs from top to bottom. Its first code cell calls :func:`options`,
 which reads the command line (``python -m lessons.l5_fashion --quick``), the options given by
-the runner (``python -m lessons l5_fashion --quick``), or, in a notebook, the environment
-variable ``TINYNET_LESSON_ARGS`` (for example ``--quick``; empty means the full run).
+the runner (``python -m lessons l5_fashion --quick``), or, where there are none (a notebook, an
+editor's Run button, ``python l5_fashion.py``), the environment variable ``TINYNET_LESSON_ARGS``
+(for example ``--quick``; empty or unset means the full run).
 """
 import argparse
 import base64
@@ -92,11 +93,13 @@ def use_args(args):
 
 def options(lesson):
     """The options of this run of ``lesson``: the runner's, else the command line's, else (in a
-    notebook) ``TINYNET_LESSON_ARGS``. Chooses the backend, creates ``--out`` and returns them."""
+    notebook, whose command line is the kernel's, or a page run without options)
+    ``TINYNET_LESSON_ARGS``. Chooses the backend, creates ``--out`` and returns them."""
     args = _GIVEN["args"]
     if args is None:
-        in_notebook = "ipykernel" in sys.modules
-        argv = shlex.split(os.environ.get("TINYNET_LESSON_ARGS", "")) if in_notebook else sys.argv[1:]
+        argv = [] if "ipykernel" in sys.modules else sys.argv[1:]
+        if not argv:
+            argv = shlex.split(os.environ.get("TINYNET_LESSON_ARGS", ""))
         args = parse_args(argv, prog=f"python -m lessons.{lesson}")
     if args.backend:
         backend.set_backend(args.backend)

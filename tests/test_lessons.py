@@ -558,3 +558,21 @@ def test_a_shown_block_embeds_its_pictures_for_a_notebook(tmp_path):
     assert markdown == "| a | ![loss](curve.png) |"
     assert common._embedded(markdown) == "| a | ![loss](data:image/png;base64,iVBORyBmYWtl) |"
     assert common._embedded("![x](elsewhere.png)") == "![x](elsewhere.png)"  # unknown: as it is
+
+
+def test_a_page_without_options_takes_them_from_the_environment(monkeypatch, tmp_path):
+    # an editor's Run button or `python l5_fashion.py` gives no options: TINYNET_LESSON_ARGS does
+    monkeypatch.setattr(common, "_GIVEN", {"args": None})
+    monkeypatch.chdir(tmp_path)  # (the full run's default --out is created where it runs)
+    monkeypatch.setattr(sys, "argv", ["l5_fashion.py"])
+    monkeypatch.setenv("TINYNET_LESSON_ARGS", f"--quick --out {tmp_path / 'env'}")
+    args = common.options("l5_fashion")
+    assert (args.epochs, args.train_size, args.out) == (1, 6000, tmp_path / "env")
+    # options on the command line win over the environment
+    monkeypatch.setattr(sys, "argv", ["l5_fashion.py", "--epochs", "3", "--out", str(tmp_path / "cli")])
+    args = common.options("l5_fashion")
+    assert (args.epochs, args.train_size, args.out) == (3, None, tmp_path / "cli")
+    # neither: the full run
+    monkeypatch.setattr(sys, "argv", ["l5_fashion.py"])
+    monkeypatch.delenv("TINYNET_LESSON_ARGS")
+    assert common.options("l5_fashion").epochs == 10
