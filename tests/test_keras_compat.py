@@ -84,6 +84,22 @@ def test_a_model_used_as_a_layer_trains_its_own_weights():
     assert np.abs(inner.get_weights()[0] - before).max() > 1e-6  # the gradient reached inside
 
 
+def test_the_functional_guide_s_residual_block_with_layers_add():
+    # keras.io's functional API guide merges its toy ResNet's blocks with the lowercase helper
+    backend.set_floatx("float64")
+    inputs = keras.Input(shape=(8, 8, 3), name="img")
+    block_1_output = layers.MaxPooling2D(2)(layers.Conv2D(4, 3, activation="relu", padding="same")(inputs))
+    x = layers.Conv2D(4, 3, activation="relu", padding="same")(block_1_output)
+    block_2_output = layers.add([x, block_1_output], name="merge")
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(block_2_output)), name="toy_resnet")
+    merge = model.get_layer("merge")
+    assert isinstance(merge, layers.Add) and merge.output_shape == (4, 4, 4)
+    images = np.random.default_rng(0).random((3, 8, 8, 3))
+    parts = [keras.Model(inputs, t).predict(images, verbose=0) for t in (x, block_1_output, block_2_output)]
+    np.testing.assert_array_equal(parts[2], parts[0] + parts[1])
+    assert np.abs(parts[0]).max() > 0 and np.abs(parts[1]).max() > 0
+
+
 def test_calling_a_model_on_an_array_is_predict():
     model = keras.Sequential([layers.Dense(4, activation="tanh", input_shape=(6,))])
     x = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")

@@ -1,4 +1,4 @@
-"""Add: the merge of a residual block.
+"""Add (and Keras's functional shorthand ``add``): the merge of a residual block.
 
     forward     y = x_1 + x_2 + ... + x_k          every x_i and y of shape (N, ...)
     backward    dL/dx_i = dL/dy                    for every i (the sum passes the gradient on)
@@ -48,3 +48,9 @@ class Add(Layer):
 
     def _backward(self, dz, need_input_grad=True, fused_output=None):
         return [dz for _ in self.input_shape]
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``: Keras's shorthand for the merge, as in
+    ``y = layers.add([x, shortcut])``."""
+    return Add(**kwargs)(inputs)
