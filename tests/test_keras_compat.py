@@ -625,8 +625,8 @@ def test_a_softmax_followed_by_layers_that_pass_values_on_is_not_called_missing(
     layer had no softmax and to add activation='softmax' to it (Dropout takes none; on the
     Activation it would apply a second softmax). A Dense without softmax before Dropout is still
     named, as the layer that computes the outputs."""
-    for after in ([layers.Dropout(0.3)], [layers.Reshape((3,))],
-                  [layers.Dropout(0.1), layers.Activation("linear")]):
+    for after in ([layers.Dropout(0.0)], [layers.Reshape((3,))],
+                  [layers.Dropout(0.0), layers.Activation("linear")]):
         model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")]
                                  + after)
         with warnings.catch_warnings():
@@ -649,6 +649,30 @@ def test_a_softmax_followed_by_layers_that_pass_values_on_is_not_called_missing(
     with pytest.warns(UserWarning, match=r"but the layer that computes its outputs 'raw' has no "
                                          r"softmax"):
         model.compile("sgd", "categorical_crossentropy")
+
+
+def test_dropout_after_the_output_s_softmax_is_pointed_out():
+    """Dropout after the softmax (or sigmoid) that makes the outputs drops probabilities in
+    training; a row that loses all of them is 0/0 in the loss: with 10 classes at rate 0.5 about
+    one example in a thousand, a NaN loss at a random batch with advice about the learning rate
+    (a new user's trial). Keras lets it pass; tinynet names the layers and the fix."""
+    for last, loss in (("softmax", "categorical_crossentropy"), ("sigmoid", "binary_crossentropy")):
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=last, name="out"),
+                                  layers.Dropout(0.5, name="late"), layers.Reshape((3,))])
+        with pytest.warns(UserWarning, match=rf"Dropout 'late' comes after the {last} of 'out'.*"
+                                             r"put the Dropout before 'out'"):
+            model.compile("rmsprop", loss)
+    for quiet, logits in (([layers.Dropout(0.5), layers.Dense(3, activation="softmax")], False),
+                          ([layers.Dense(3), layers.Dropout(0.5)], True)):  # no probabilities
+        model = keras.Sequential([keras.Input((4,))] + quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.compile("rmsprop", keras.losses.CategoricalCrossentropy(from_logits=logits))
+    # what the warning is about: a row whose probabilities are all dropped has a NaN loss
+    rows = np.array([[0.0, 0.0, 0.0], [0.2, 0.0, 0.8]])
+    with np.errstate(invalid="ignore"):
+        loss = keras.losses.CategoricalCrossentropy().per_example(np.eye(3)[[0, 2]], rows)
+    assert np.isnan(loss[0]) and np.isfinite(loss[1])
 
 
 def test_arguments_given_by_position_mean_what_they_mean_in_keras():

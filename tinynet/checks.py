@@ -479,6 +479,17 @@ def _source_of_output(output):
     return output
 
 
+def _dropout_after(final, output):
+    """The Dropout (of a non-zero rate) closest to ``final`` among the layers that pass
+    ``output``'s values on to it (:func:`_source_of_output`), or None."""
+    layer = final
+    while layer is not output:
+        if type(layer).__name__ == "Dropout" and layer.rate > 0:
+            return layer
+        layer = layer.inbound[0].layer
+    return None
+
+
 def warn_if_probabilities_without_softmax(model):
     """Warn when a loss on probabilities follows a last layer that gives none (Keras lets it pass,
     and the model trains to a fraction of its accuracy)."""
@@ -503,6 +514,15 @@ def warn_if_probabilities_without_softmax(model):
                       f"'{output.name}' has no softmax (activation {output.activation!r}); add "
                       f"activation='softmax' to it, or use {type(model.loss).__name__}"
                       "(from_logits=True)", UserWarning, stacklevel=_user_stacklevel())
+    dropped = _dropout_after(final, output)
+    if dropped is not None and output.activation in ("softmax", "sigmoid"):
+        warnings.warn(f"model '{model.name}': Dropout '{dropped.name}' comes after the "
+                      f"{output.activation} of '{output.name}', which makes the model's outputs: "
+                      "in training it sets some probabilities to 0 and scales the others by "
+                      "1 / (1 - rate), so the loss does not read the model's probabilities (and a "
+                      "row whose values are all dropped has no probabilities at all: a NaN loss); "
+                      f"put the Dropout before '{output.name}'", UserWarning,
+                      stacklevel=_user_stacklevel())
     if kind == "binary_crossentropy" and output.activation != "sigmoid":
         warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but "
                       f"{last} '{output.name}' has no sigmoid; add activation='sigmoid', or "
