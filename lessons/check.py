@@ -135,6 +135,21 @@ def check_dense_backward(module):
     return f"max |difference| {worst:.1e} over 3 shapes"
 
 
+def _size_hint(got, expected, padding):
+    """What a wrong output size of ex2 suggests, without the formula."""
+    if padding == "same":
+        return ("'same' pads the image so that the windows, one every stride pixels, start at "
+                "every stride-th pixel of it: count those starts (the docstring says how Keras "
+                "rounds)")
+    if isinstance(got, (int, np.integer, float, np.floating)) and got == expected - 1:
+        return "one window short: is the window that starts at the first pixel counted?"
+    if isinstance(got, (int, np.integer, float, np.floating)) and got == expected + 1:
+        return ("one window too many: the last window must lie whole inside the image (a size "
+                "rounds down)")
+    return ("'valid' adds no padding: a window starts at pixel 0, the next stride pixels further, "
+            "and the last one must end inside the image; count the starts (a size rounds down)")
+
+
 def check_conv_shapes(module):
     cases = [(28, 5, 1, "same"), (28, 5, 1, "valid"), (28, 3, 2, "valid"), (28, 3, 2, "same"),
              (7, 2, 2, "valid"), (14, 7, 3, "valid"), (15, 4, 2, "same"), (9, 9, 1, "valid"),
@@ -152,16 +167,18 @@ def check_conv_shapes(module):
                            "math.floor), up with math.ceil")
         if got != expected:
             raise Mismatch(f"conv_output_size({n}, {k}, {s}, {padding!r}) = {got}, tinynet's Conv2D "
-                           f"gives {expected}. Hint: " +
-                           ("'same' pads so that the output is ceil(n / stride)" if padding == "same"
-                            else "(n - kernel) // stride + 1: the last window must fit whole"))
+                           f"gives {expected}. Hint: " + _size_hint(got, expected, padding))
     for kh, kw, c, f in [(5, 5, 1, 9), (5, 5, 9, 9), (3, 3, 9, 16), (7, 7, 1, 9), (3, 5, 4, 2)]:
         conv = layers.Conv2D(f, (kh, kw))
         conv.build((12, 12, c))
-        if module.conv_params(kh, kw, c, f) != conv.count_params():
-            raise Mismatch(f"conv_params({kh}, {kw}, {c}, {f}) = {module.conv_params(kh, kw, c, f)}, "
-                           f"tinynet counts {conv.count_params()}. Hint: one kh*kw*channels kernel "
-                           "per filter, and one bias per filter")
+        got, expected = module.conv_params(kh, kw, c, f), conv.count_params()
+        if got != expected:
+            hint = (f"{expected - got} short, one for each of the {f} filters: what does a filter "
+                    "have besides its kernel?" if expected - got == f else
+                    f"a filter's kernel covers a {kh}x{kw} window of every one of the {c} input "
+                    "channels")
+            raise Mismatch(f"conv_params({kh}, {kw}, {c}, {f}) = {got}, tinynet counts {expected}. "
+                           f"Hint: {hint}")
     return f"{len(cases)} output sizes and 5 weight counts equal tinynet's"
 
 
@@ -187,6 +204,10 @@ def check_rmsprop_step(module):
             optimizer.apply_gradients([(g, reference)])
             s_ref = optimizer.get_state([reference])["slots"][0][0]
             where = f"after step {step + 1} with {settings or 'the defaults'}"
+            if (np.shape(ours) == np.shape(s) == s_ref.shape and np.allclose(ours, s_ref)
+                    and np.allclose(s, reference)):
+                raise Mismatch(f"rmsprop_step's first value is the new s and its second the new "
+                               f"theta ({where}). Hint: return them in the order (theta, s)")
             _largest_difference(s, s_ref, f"the s you return {where}",
                                 "equation (1): the new s = rho * s + (1 - rho) * (g * g), rho weighing "
                                 "the old s; return it with theta")

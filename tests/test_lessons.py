@@ -270,6 +270,7 @@ def test_checker_says_which_exercises_are_not_written(capsys):
     assert check.main([]) == 1
     printed = capsys.readouterr().out
     assert printed.count(" not written: ") == len(check.EXERCISES)
+    assert "//" not in printed and "floor(" not in printed  # the task, not its answer
 
 
 def _solution(name):
@@ -351,6 +352,14 @@ MISTAKES = [  # (exercise, a plausible mistake, what the verdict must say about 
     ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": n / s if p == "same"
                              else (n - k) // s + 1, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f),
      "returned 7.5: a size counts pixels, a whole number"),
+    ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": -(-n // s) if p == "same"
+                             else (n - k) // s, conv_params=lambda kh, kw, c, f: (kh * kw * c + 1) * f),
+     "one window short"),
+    ("ex2_conv_shapes", dict(conv_output_size=lambda n, k, s=1, p="valid": -(-n // s) if p == "same"
+                             else (n - k) // s + 1, conv_params=lambda kh, kw, c, f: kh * kw * c * f),
+     "9 short, one for each of the 9 filters"),
+    ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k)[::-1]),
+     "first value is the new s and its second the new theta"),
     ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k, sign=+1)),
      "its change from the input you were given is minus tinynet's: check the sign"),
     ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: tuple(v.astype(np.float32) for v in _rmsprop(*a, **k))),

@@ -8,7 +8,7 @@ A square input of ``n`` x ``n`` pixels, a square kernel of ``kernel`` x ``kernel
 
 def conv_output_size(n, kernel, stride=1, padding="valid"):
     """The output's height (= width) of a Conv2D or a pooling on an n x n input."""
-    raise NotImplementedError("write the output size: floor((n + 2p - k) / s) + 1 for 'valid' (p = 0)")
+    raise NotImplementedError("write the output size: how many windows fit in the image")
 
 
 def conv_params(kernel_h, kernel_w, channels, filters):
