@@ -180,19 +180,19 @@ for label, settings in TRAINING.items():
                             validation_data=(x_test, y_test), verbose=2)
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"RMSprop {label}: Test score: {loss:.4f} Test accuracy: {accuracy:.4f}")
-    histories[label], results[label] = history, (loss, accuracy, t.seconds)
+    histories[label], results[label] = history, (loss, accuracy, t.seconds, t.compiled)
 
 # %% [markdown]
 # ## What each setting does, in this run's numbers
 
 # %%
-base_loss, base_accuracy, _ = results["defaults"]
+base_loss, base_accuracy = results["defaults"][:2]
 rows, sentences = [], []
-for label, (loss, accuracy, seconds) in results.items():
+for label, (loss, accuracy, seconds, compiled) in results.items():
     h = histories[label].history
     best = int(np.argmin(h["val_loss"])) + 1
     rows.append([label, common.score(loss, accuracy), f"{loss - base_loss:+.4f}",
-                 f"{h['loss'][0]:.4f}", f"{best} of {len(h['val_loss'])}", common.duration(seconds)])
+                 f"{h['loss'][0]:.4f}", f"{best} of {len(h['val_loss'])}", common.duration(seconds, compiled)])
     if label != "defaults":
         sentences.append(f"{label}: test loss {loss:.4f} ({loss - base_loss:+.4f} against the "
                          f"defaults), accuracy {accuracy:.2%} ({100 * (accuracy - base_accuracy):+.2f} points)")

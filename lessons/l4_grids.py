@@ -76,7 +76,8 @@ for grid_name, rows in practical_work.GRIDS.items():
             print(f"{row.key}, seed {seed + row.seed_offset}: Test score: {loss:.4f} "
                   f"Test accuracy: {accuracy:.4f}")
             results[row.key].append(dict(model=model, history=history, loss=loss, accuracy=accuracy,
-                                         seconds=t.seconds, predicted=model.predict(x_test).argmax(axis=1)))
+                                         seconds=t.seconds, compiled=t.compiled,
+                                         predicted=model.predict(x_test).argmax(axis=1)))
 
 # %% [markdown]
 # ## The tables, the curves and the confusion matrices
@@ -105,7 +106,8 @@ for grid_name, rows in practical_work.GRIDS.items():
         table.append([row.label, common.img(curves, "loss"), common.img(matrix, "confusion"),
                       common.mean_std([r["accuracy"] for r in runs]) + f" (loss {common.mean_std([r['loss'] for r in runs], percent=False)})",
                       common.score(*row.report), f"{first['model'].count_params():,}",
-                      common.duration(np.mean([r["seconds"] for r in runs]))])
+                      common.duration(np.mean([r["seconds"] for r in runs]),
+                                      any(r["compiled"] for r in runs))])
     section.table(grid_name, ["Hyper-parameters", "Loss", "Confusion matrix", "tinynet: test accuracy",
                               "Practical work", "Weights", "Training"], table)
     bars = drawing.accuracy_bars([r.key for r in rows], [[x["accuracy"] for x in results[r.key]] for r in rows],
@@ -226,8 +228,8 @@ for grid_name, (ours, theirs) in best_rows.items():
     sentences.append(f"*{grid_name}*: lowest test loss here `{ours.key}` ({mean_loss[ours.key]:.4f}, "
                      f"{accuracy[ours.key]:.2%}; next `{runner_up}`, {lead:+.4f}{tie}), "
                      f"{agree} the practical work (`{theirs.key}`)"
-                     + (f"; the highest accuracy is `{top}`'s, {100 * (accuracy[top] - accuracy[ours.key]):.2f} "
-                        "points higher" if top != ours.key else ""))
+                     + (f"; {common.ahead_in_accuracy(top, accuracy[top], accuracy[ours.key])}"
+                        if top != ours.key else ""))
 if spread:
     noise = "; ".join(f"`{k}` accuracy ± {100 * a:.2f} points, test loss ± {l:.4f}"
                       for k, (a, l) in spread.items())

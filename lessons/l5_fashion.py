@@ -109,6 +109,7 @@ for name, (build, report_key) in BUILDERS.items():
         loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
         print(f"{name}, seed {seed}: Test score: {loss:.4f} Test accuracy: {accuracy:.4f}")
         run = dict(model=model, history=history, loss=loss, accuracy=accuracy, seconds=t.seconds,
+                   compiled=t.compiled,
                    predicted=model.predict(x_test).argmax(axis=1))
         if name == "model 1":
             run["train_loss"], run["train_accuracy"] = model.evaluate(x_train, y_train, verbose=0)
@@ -121,7 +122,7 @@ for name, runs in results.items():
     rows.append([name, f"{runs[0]['model'].count_params():,}",
                  common.mean_std([r["accuracy"] for r in runs]) + f" (loss {common.mean_std([r['loss'] for r in runs], percent=False)})",
                  common.score(*practical_work.FASHION_MODELS[name]),
-                 common.duration(np.mean([r["seconds"] for r in runs]))])
+                 common.duration(np.mean([r["seconds"] for r in runs]), any(r["compiled"] for r in runs))])
 section.table("Models 1, 2 and 3", ["Model", "Weights", "tinynet: test accuracy",
                                      "Practical work", "Training"], rows)
 by_loss = sorted(results, key=lambda k: np.mean([r["loss"] for r in results[k]]))

@@ -73,7 +73,7 @@ def main(argv=None):
         for after, minimum in checks:
             ok = val[after - 1] >= minimum
             table.append([key, row.label, after, f"{val[after - 1]:.2%}", f">= {minimum:.1%}",
-                          "reached" if ok else "MISSED", common.duration(t.seconds * after / epochs)])
+                          "reached" if ok else "MISSED", common.duration(t.seconds * after / epochs, t.compiled)])
             results.append({"key": key, "epochs": after, "test_accuracy": val[after - 1],
                             "target": minimum, "reached": ok})
         results[-1].update(fit_seconds=t.seconds, epochs_run=epochs, test_loss=loss,

@@ -96,16 +96,33 @@ COMPILE_NOTICE = ("tinynet: compiling the numba kernels (once after installation
 _notice = {"shown": False}
 
 
+def _cache_misses():
+    """How many times this process compiled one of tinynet's numba kernels rather than load it
+    from numba's on-disk cache (0 before the numba kernels are imported; None where numba's
+    counters cannot be read)."""
+    numba_cpu = sys.modules.get("tinynet.kernels.numba_cpu")
+    if numba_cpu is None:
+        return 0
+    try:
+        return sum(sum(obj.stats.cache_misses.values())
+                   for obj in vars(numba_cpu).values() if hasattr(obj, "stats"))
+    except AttributeError:
+        return None
+
+
+def compilations():
+    """How many times this process has compiled one of tinynet's numba kernels (a first run
+    after installation does, then each process loads them from numba's cache): a timing that
+    saw this number grow includes compilation (0 where it cannot be read)."""
+    return _cache_misses() or 0
+
+
 def _compiling():
     """Whether numba is compiling (or compiled) one of tinynet's kernels in this process rather
     than loading it from its on-disk cache: a slow first call on a large batch with a warm cache
     printed the notice too. True where numba's counters cannot be read."""
-    from .kernels import numba_cpu
-    try:
-        return any(sum(obj.stats.cache_misses.values())
-                   for obj in vars(numba_cpu).values() if hasattr(obj, "stats"))
-    except AttributeError:
-        return True
+    misses = _cache_misses()
+    return misses is None or misses > 0
 
 
 def _notify_if_slow(fn, seconds=1.0):
