@@ -96,6 +96,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | x-pair | `fit((x, y))`: Keras's dataset form as x | ValueError | `fit: x looks like an (inputs, targets) pair; give them as two arguments: model.fit(x, y)` |
 | x-batches | `fit` with x a list of (x, y) batches | ValueError | `fit: x looks like a list of (inputs, targets) batches; tinynet takes the data as arrays` |
 | image-alone | `predict` of one (28, 28) image for the CNN | ValueError | `this is a single image without its batch and channel axes: use x[None, ..., None]` |
+| image-flat | `predict` of one image flattened to (784,) for the CNN | ValueError | `if this is a single example of 784 values, use x.reshape((1, 28, 28, 1))` |
 | x-dict-other-name | `fit({"pixels": x}, y)`, the input named otherwise | ValueError | `fit: x is a dict of keys ['pixels']; tinynet models have one input, here named` |
 | y-dict-other-name | `evaluate(x, {"out": y})`, the output named `probs` | ValueError | `evaluate: y is a dict of keys ['out']; tinynet models have one output, here named 'probs': give the array itself or {'probs': array}` |
 | shuffle-word | `fit(shuffle="yes")` | ValueError | `fit: shuffle='yes'; give True, False or 'batch'` |
@@ -481,6 +482,7 @@ CASES = {
     "x-pair": lambda: fit(mlp(), (X, Y), None),
     "x-batches": lambda: fit(mlp(), [(X[:5], Y[:5]), (X[5:], Y[5:])], None),
     "image-alone": lambda: cnn().predict(images(1)[0, :, :, 0]),
+    "image-flat": lambda: cnn().predict(images(1).reshape(-1)),
     "x-dict-other-name": lambda: fit(mlp(), {"pixels": X}, Y),
     "y-dict-other-name": lambda: mlp().evaluate(X, {"out": Y}, verbose=0),
     "shuffle-word": lambda: fit(mlp(), X, Y, shuffle="yes"),

@@ -219,6 +219,52 @@ def test_a_layer_of_ones_own_is_checked_where_it_goes_wrong():
         tinynet.Sequential([tinynet.Input((4,)), FirstTwoImages()]).predict(np.ones((5, 4)))
 
 
+def test_a_layer_whose_passes_do_not_take_the_model_s_arguments_is_refused_when_made():
+    """``_backward(self, g)`` failed at the first training step with "_backward() takes 2
+    positional arguments but 3 were given" (a new user's trial): refused when the layer is made,
+    with the signatures the model calls."""
+    class OneArgument(layers.Layer):
+        def _forward(self, x, training, fused=None):
+            return 2 * x
+
+        def _backward(self, g):
+            return 2 * g
+
+    with pytest.raises(TypeError, match=r"OneArgument._backward\(self, g\): a layer's passes are "
+                                        r"called as _backward\(self, dz, need_input_grad=True, "
+                                        r"fused_output=None\)"):
+        OneArgument()
+
+    class NoTraining(layers.Layer):
+        def _forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match=r"NoTraining._forward\(self, x\): .* _forward\(self, x, "
+                                        r"training, fused=None\)"):
+        NoTraining()
+
+    class FusesRelu(layers.Layer):  # its kernel applies the ReLU: it is also given fused=
+        fused_activations = ("relu",)
+
+        def _forward(self, x, training):
+            return x
+
+    with pytest.raises(TypeError, match=r"and fused="):
+        FusesRelu()
+
+    class Flexible(layers.Layer):  # what takes the calls is fine, *args included
+        def _forward(self, x, *args, **kwargs):
+            return 3 * x
+
+        def _backward(self, dz, *args, **kwargs):
+            return 3 * dz
+
+    layer = Flexible()
+    layer.build((2,))
+    y = layer.forward(np.ones((1, 2)), training=True)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(y)), [[3.0, 3.0]])
+
+
 def test_add_weight_creates_a_trained_weight_with_its_gradient_slot():
     class Scale(layers.Layer):
         def build(self, input_shape):

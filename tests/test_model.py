@@ -290,6 +290,12 @@ def test_forward_and_backward_record_every_layers_output_and_gradient():
     assert len(consumers) == 2
     np.testing.assert_allclose(outputs[add.name], outputs[add.inbound[0].layer.name] + outputs[source.name])
     assert grads[source.name].shape == outputs[source.name].shape
+    # record= takes a dict (a list raised "list indices must be integers or slices, not str")
+    with pytest.raises(TypeError, match=r"forward: record= takes a dict, which receives each "
+                                        r"layer's output under the layer's name.*got list"):
+        model.forward(x, record=[])
+    with pytest.raises(TypeError, match=r"backward: record= takes a dict.*got bool"):
+        model.backward(np.ones_like(y), record=True)
 
 
 def test_the_skip_connections_sum_leaves_a_recorded_gradient_as_it_was(monkeypatch):

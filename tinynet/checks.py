@@ -152,6 +152,9 @@ def inputs(x, expected, dtype, model_name, where):
             hint = "; channels-first? use x.transpose(0, 2, 3, 1) (tinynet is channels-last)"
         elif int(np.prod(got)) == int(np.prod(expected)):
             hint = f"; reshape it with x.reshape({(-1,) + expected})"
+        elif x.size == int(np.prod(expected)):
+            hint = (f"; if this is a single example of {x.size} values, use "
+                    f"x.reshape({(1,) + expected})")
         raise ValueError(f"{where}: model '{model_name}' expects input of shape "
                          f"{fmt_shape(expected)}, got {fmt_shape(got)}{hint}")
     with np.errstate(over="ignore"):  # values too large for float32: named just below

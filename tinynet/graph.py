@@ -15,6 +15,8 @@ r)``, a step of two inputs). The numbers are those of the layers run one after t
 weights' gradients up to the order of the additions). A forward pass asked to show a layer's
 output (``until``, ``record``) runs every layer on its own.
 """
+from collections.abc import MutableMapping
+
 from .layers.base import InputLayer, Tensor
 from .layers.conv import Conv2D
 from .layers.merge import Add
@@ -159,6 +161,7 @@ class Graph:
         backward needs, and is marked with the pass, so that ``backward`` can refuse to mix
         passes (a layer run again since, on other data). ``keep=False`` (``predict``,
         ``evaluate``) leaves no pass to go back through."""
+        _check_record(record, "forward", "output")
         steps = self.order if until is not None or record is not None else self.steps()
         self._last_steps = self._pass = None  # set again once this pass is complete
         outputs = {}
@@ -194,6 +197,7 @@ class Graph:
         ``record`` receives dL/d(output) of every layer the pass reaches, by layer name (the
         forward pass must then have recorded too, so that each layer ran on its own).
         """
+        _check_record(record, "backward", "dL/d(output)")
         steps = self._last_steps
         if steps is None:
             raise ValueError("backward() goes back through the model's last forward pass, and "
@@ -259,3 +263,12 @@ class Graph:
                 # in place into the array nothing else holds, as it does with any temporary)
                 pending[key] = d if key not in pending else pending.pop(key) + d
         return None
+
+
+def _check_record(record, where, what):
+    """``record`` is None or a dict (or another mutable mapping) that receives each layer's
+    ``what`` under its name."""
+    if record is not None and not isinstance(record, MutableMapping):
+        raise TypeError(f"{where}: record= takes a dict, which receives each layer's {what} under "
+                        f"the layer's name (outputs = {{}}; model.{where}(..., record=outputs)), "
+                        f"got {type(record).__name__}")

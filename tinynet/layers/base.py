@@ -195,6 +195,31 @@ def _is_default(value, default):
                                    and v == default for v in values)
 
 
+_PASSES_CHECKED = set()  # the layer classes whose _forward and _backward take the model's calls
+
+
+def _check_passes(cls):
+    """Refuse a layer class whose ``_forward`` or ``_backward`` cannot take the arguments that
+    :meth:`Layer.forward` and :meth:`Layer.backward` give them (it failed at the first backward
+    pass with "_backward() takes 2 positional arguments but 3 were given")."""
+    fused = bool(cls.fused_activations)  # its kernel applies an activation: also given that
+    for name, given, keyword, written in (
+            ("_forward", ("x", "training"), "fused", "_forward(self, x, training, fused=None)"),
+            ("_backward", ("dz", "need_input_grad"), "fused_output",
+             "_backward(self, dz, need_input_grad=True, fused_output=None)")):
+        method = getattr(cls, name)
+        try:
+            signature = inspect.signature(method)
+            signature.bind("self", *given, **({keyword: None} if fused else {}))
+        except (TypeError, ValueError) as error:
+            if isinstance(error, ValueError):  # (no signature to read: a builtin)
+                continue
+            raise TypeError(f"{cls.__name__}.{name}{signature}: a layer's passes are called as "
+                            f"{written} (the model gives {', '.join(given)}, in that order"
+                            f"{f', and {keyword}=' if fused else ''}); "
+                            f"write {name} with these parameters") from None
+
+
 class Layer:
     """Base class. Subclasses set ``default_name`` and write ``build``, ``_forward``, ``_backward``.
 
@@ -238,6 +263,9 @@ class Layer:
                 "their gradients written into self.grads; tinynet.gradcheck checks your "
                 "backward). An elementwise function may already be layers.Activation(...) or "
                 "layers.Rescaling(...)")
+        if cls not in _PASSES_CHECKED:
+            _check_passes(cls)
+            _PASSES_CHECKED.add(cls)
         return super().__new__(cls)
 
     def __init__(self, name=None, activation=None, **keras_options):
