@@ -426,6 +426,12 @@ def test_no_network_error_lists_missing_files_and_directory(tmp_path, fake_serve
     # with no mirror reachable at all, only the first file's mirrors are tried
     assert len(calls) == 3
     assert _all_files(root) == []
+    # a mistyped data folder: the folders made for the download are taken away again, all of
+    # them (only the data set's own was; the ones above it stayed behind), not those there before
+    typo = tmp_path / "not_there" / "data"
+    with pytest.raises(FileNotFoundError):
+        load_mnist(typo)
+    assert not (tmp_path / "not_there").exists() and tmp_path.exists()
 
 
 def test_fashion_found_in_debian_system_dir(tmp_path, monkeypatch, no_network):

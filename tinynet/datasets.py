@@ -299,7 +299,8 @@ def _download(dataset: str, name: str, target_dir: Path) -> Path:
     """
     expected = _SHA256[dataset][name]
     final = target_dir / f"{name}.gz"
-    created_dir = not target_dir.exists()
+    # the folders mkdir creates, the data's own first (a mistyped TINYNET_DATA created them all)
+    created = [d for d in (target_dir, *target_dir.parents) if not d.exists()]
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -335,11 +336,11 @@ def _download(dataset: str, name: str, target_dir: Path) -> Path:
             finally:
                 tmp.unlink(missing_ok=True)
     finally:
-        if created_dir:  # leave the file system as we found it (rmdir fails if a file landed)
+        for made in created:  # leave the file system as we found it (rmdir fails if a file landed)
             try:
-                target_dir.rmdir()
+                made.rmdir()
             except OSError:
-                pass
+                break
     raise DownloadError(
         f"could not download {dataset}/{name}.gz from any mirror:\n  " + "\n  ".join(failures),
         unreachable=unreachable,
