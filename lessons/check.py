@@ -78,7 +78,12 @@ def _largest_difference(ours, theirs, what, hint, start=None, batch=None):
                      if where else f"a number in {int((nan_theirs & ~nan_ours).sum())} of "
                                    f"{ours.size} entries where tinynet's has NaN")
         else:
-            found = f"largest difference from tinynet's {diff:.3g}"
+            gaps = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
+            at = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
+            found = (f"largest difference from tinynet's {diff:.3g}"
+                     + (f", at index {tuple(int(i) for i in at)} (yours {float(ours[at]):.4g}, "
+                        f"tinynet's {float(theirs[at]):.4g}); {int((gaps > TOLERANCE).sum())} of "
+                        f"{gaps.size} entries differ" if gaps.ndim else ""))
         raise Mismatch(f"{what}: {found}" + (f"; {why}" if why else "") + f". Hint: {hint}")
     return diff
 
