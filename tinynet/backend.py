@@ -76,8 +76,6 @@ def _namespace(module, before_parallel=None):
             continue
         if before_parallel is not None and name in KERNELS:
             fn = _after(before_parallel, fn)
-        if module.__name__.endswith("numba_cpu"):
-            fn = _notify_if_slow(fn)
         entries[name] = fn
     return types.SimpleNamespace(**entries)
 
@@ -96,10 +94,11 @@ COMPILE_NOTICE = ("tinynet: compiling the numba kernels (once after installation
 _notice = {"shown": False}
 
 
-def _cache_misses():
-    """How many times this process compiled one of tinynet's numba kernels rather than load it
-    from numba's on-disk cache (0 before the numba kernels are imported; None where numba's
-    counters cannot be read)."""
+def compilations():
+    """How many times this process has compiled one of tinynet's numba kernels rather than load
+    it from numba's on-disk cache (a first run after installation compiles them, later processes
+    load them): a timing that saw this number grow includes compilation (0 before the numba
+    kernels are imported, and where numba's counters cannot be read)."""
     numba_cpu = sys.modules.get("tinynet.kernels.numba_cpu")
     if numba_cpu is None:
         return 0
@@ -107,50 +106,61 @@ def _cache_misses():
         return sum(sum(obj.stats.cache_misses.values())
                    for obj in vars(numba_cpu).values() if hasattr(obj, "stats"))
     except AttributeError:
-        return None
+        return 0
 
 
-def compilations():
-    """How many times this process has compiled one of tinynet's numba kernels (a first run
-    after installation does, then each process loads them from numba's cache): a timing that
-    saw this number grow includes compilation (0 where it cannot be read)."""
-    return _cache_misses() or 0
+class _CompileNotice:
+    """Prints :data:`COMPILE_NOTICE` to stderr, once per process, when numba has been compiling
+    one of tinynet's kernels for ``seconds``: it follows numba's own "numba:compile" events
+    (numba sends them only when it compiles, not when it loads a kernel from its on-disk cache),
+    so a compilation in any call says so: one that waited for a kernel's first call printed
+    nothing when that kernel had loaded from the cache before and then compiled another of its
+    paths (a lesson's 11.5 s row, in silence)."""
+
+    def __init__(self, seconds=1.0):
+        self.seconds, self.depth, self.timer = seconds, 0, None
+
+    @staticmethod
+    def _ours(event):
+        dispatcher = (event.data or {}).get("dispatcher")
+        module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+        return module.startswith("tinynet.")
+
+    def on_start(self, event):
+        if _notice["shown"] or not self._ours(event):
+            return
+        self.depth += 1  # (a kernel's compilation compiles the functions it calls inside it)
+        if self.depth == 1:
+            self.timer = threading.Timer(self.seconds, self.show)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def on_end(self, event):
+        if self.depth == 0 or not self._ours(event):
+            return
+        self.depth -= 1
+        if self.depth == 0 and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    @staticmethod
+    def show():
+        if not _notice["shown"]:
+            _notice["shown"] = True
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)
 
 
-def _compiling():
-    """Whether numba is compiling (or compiled) one of tinynet's kernels in this process rather
-    than loading it from its on-disk cache: a slow first call on a large batch with a warm cache
-    printed the notice too. True where numba's counters cannot be read."""
-    misses = _cache_misses()
-    return misses is None or misses > 0
+def _listen_to_compilations():
+    """Register :class:`_CompileNotice` with numba, once per process."""
+    if _notice.get("listening"):
+        return
+    from numba.core import event
 
+    class Notice(_CompileNotice, event.Listener):  # numba's interface: notify() calls on_start/end
+        pass
 
-def _notify_if_slow(fn, seconds=1.0):
-    """``fn`` that, on its first call only, prints :data:`COMPILE_NOTICE` to stderr if the call is
-    still running after ``seconds`` and numba is compiling (it compiles a kernel on its first
-    call when its on-disk cache is empty: a silent wait of 10-20 s otherwise). Printed once per
-    process."""
-    state = {"first": True}
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        if not state["first"]:
-            return fn(*args, **kwargs)
-        state["first"] = False
-
-        def notice():
-            if not _notice["shown"] and _compiling():
-                _notice["shown"] = True
-                print(COMPILE_NOTICE, file=sys.stderr, flush=True)
-
-        timer = threading.Timer(seconds, notice)
-        timer.daemon = True
-        timer.start()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            timer.cancel()
-    return run
+    event.register("numba:compile", Notice())
+    _notice["listening"] = True
 
 
 def _load(name):
@@ -173,6 +183,7 @@ def _load(name):
                 "as plain Python, thousands of times slower (one training step of 32 images: 10 s "
                 "against 3 ms); unset it, or use set_backend('numpy')")
         threads.configure_openmp()  # before numba starts its OpenMP threads
+        _listen_to_compilations()
         try:
             numba_cpu = importlib.import_module(".kernels.numba_cpu", __package__)
         except RuntimeError as e:  # numba's cache=True with no folder it can write in
