@@ -194,8 +194,8 @@ def duration(seconds, compiled=False, digits=1):
 def ahead_in_accuracy(name, accuracy, than):
     """How the best accuracy ``accuracy`` (of row ``name``) compares with ``than``, in points; the
     same where both show as the same percentage (a mean of 0.98559999 and one of 0.9856 are
-    both 98.56% in the tables)."""
-    if f"{accuracy:.2%}" == f"{than:.2%}":
+    both 98.56% in the tables) or their gap as 0.00 points."""
+    if f"{accuracy:.2%}" == f"{than:.2%}" or f"{100 * (accuracy - than):.2f}" == "0.00":
         return f"`{name}` has the same accuracy, {accuracy:.2%}"
     return f"the highest accuracy is `{name}`'s, {100 * (accuracy - than):.2f} points higher"
 

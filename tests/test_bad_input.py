@@ -577,3 +577,17 @@ def test_unscaled_validation_inputs_are_named_and_not_told_to_add_rescaling():
     said = " ".join(str(w.message) for w in caught)
     assert "the validation_data inputs look like 0-255 pixel values" in said
     assert "x_val / 255.0" in said and "Rescaling" not in said
+
+
+def test_the_single_example_hint_is_given_to_one_example_only():
+    # two examples of 3 features for a model of 6: not "a single example of 6 values" (a review)
+    model = tinynet.Sequential([layers.Input((6,)), layers.Dense(2)])
+    with pytest.raises(ValueError) as info:
+        model.predict(np.ones((2, 3)))
+    assert "expects input of shape (None, 6), got (None, 3)" in str(info.value)
+    assert "single example" not in str(info.value)
+    # one 28 x 28 image given to an MLP of 784 inputs gets it
+    mlp = tinynet.Sequential([layers.Input((784,)), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"if this is a single example of 784 values, use "
+                                         r"x.reshape\(\(1, 784\)\)"):
+        mlp.predict(np.ones((28, 28)))

@@ -264,6 +264,31 @@ def test_a_layer_whose_passes_do_not_take_the_model_s_arguments_is_refused_when_
     y = layer.forward(np.ones((1, 2)), training=True)
     np.testing.assert_array_equal(layer.backward(np.ones_like(y)), [[3.0, 3.0]])
 
+    class Static(layers.Layer):  # static methods take no self (a review: they were refused)
+        _forward = staticmethod(lambda x, training: 2 * x)
+        _backward = staticmethod(lambda dz, need_input_grad=True: 2 * dz)
+
+    layer = Static()
+    layer.build((2,))
+    y = layer.forward(np.ones((1, 2)), training=True)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(y)), [[2.0, 2.0]])
+
+    class OwnPasses(layers.Layer):  # writes forward and backward itself: calls what it likes
+        def forward(self, x, training=False, activate=True):
+            return self._forward(x)
+
+        def _forward(self, x):
+            return x
+
+    OwnPasses()
+
+    class NotAMethod(layers.Layer):
+        _backward = None
+
+    with pytest.raises(TypeError, match=r"NotAMethod._backward is None, not a method: write it as "
+                                        r"_backward\(self, dz, need_input_grad=True"):
+        NotAMethod()
+
 
 def test_add_weight_creates_a_trained_weight_with_its_gradient_slot():
     class Scale(layers.Layer):

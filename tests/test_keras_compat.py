@@ -660,8 +660,20 @@ def test_dropout_after_the_output_s_softmax_is_pointed_out():
         model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=last, name="out"),
                                   layers.Dropout(0.5, name="late"), layers.Reshape((3,))])
         with pytest.warns(UserWarning, match=rf"Dropout 'late' comes after the {last} of 'out'.*"
-                                             r"put the Dropout before 'out'"):
+                                             r"put the Dropout before 'out'") as said:
             model.compile("rmsprop", loss)
+        assert ("NaN" in str(said[0].message)) == (last == "softmax")  # a sigmoid's are clipped
+    # inside a model used as the last layer, and after one whose last layer has the softmax
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax", name="p"),
+                              layers.Dropout(0.5, name="inside")], name="inner")
+    with pytest.warns(UserWarning, match=r"Dropout 'inside' comes after the softmax of 'p'"):
+        keras.Sequential([keras.Input((4,)), inner]).compile("rmsprop", "categorical_crossentropy")
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax", name="q")],
+                             name="head")
+    with pytest.warns(UserWarning, match=r"Dropout 'outside' comes after the softmax of 'q'.*"
+                                         r"before 'head'"):
+        keras.Sequential([keras.Input((4,)), inner, layers.Dropout(0.5, name="outside")]).compile(
+            "rmsprop", "categorical_crossentropy")
     for quiet, logits in (([layers.Dropout(0.5), layers.Dense(3, activation="softmax")], False),
                           ([layers.Dense(3), layers.Dropout(0.5)], True)):  # no probabilities
         model = keras.Sequential([keras.Input((4,))] + quiet)

@@ -606,5 +606,7 @@ def test_a_time_that_includes_compiling_says_so_and_a_tie_is_a_tie(monkeypatch):
     # both show 98.56% (means over seeds of 0.98559999... and 0.9856)
     assert common.ahead_in_accuracy("cnn_32", 0.9856, 0.9855999999) == \
         "`cnn_32` has the same accuracy, 98.56%"
+    assert common.ahead_in_accuracy("a", 29570 / 30000, 29569 / 30000) == \
+        "`a` has the same accuracy, 98.57%"  # one image of 30,000 apart: 98.57% and 98.56%
     assert common.ahead_in_accuracy("mlp_hog_2_384", 0.9850, 0.9826) == \
         "the highest accuracy is `mlp_hog_2_384`'s, 0.24 points higher"

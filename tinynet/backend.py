@@ -31,6 +31,7 @@ import importlib
 import os
 import sys
 import threading
+import time
 import types
 import warnings
 
@@ -95,30 +96,26 @@ _notice = {"shown": False}
 
 
 def compilations():
-    """How many times this process has compiled one of tinynet's numba kernels rather than load
-    it from numba's on-disk cache (a first run after installation compiles them, later processes
-    load them): a timing that saw this number grow includes compilation (0 before the numba
-    kernels are imported, and where numba's counters cannot be read)."""
-    numba_cpu = sys.modules.get("tinynet.kernels.numba_cpu")
-    if numba_cpu is None:
-        return 0
-    try:
-        return sum(sum(obj.stats.cache_misses.values())
-                   for obj in vars(numba_cpu).values() if hasattr(obj, "stats"))
-    except AttributeError:
-        return 0
+    """How many of tinynet's numba functions this process has compiled (a first run after
+    installation compiles them; later processes load them from numba's on-disk cache, which
+    counts nothing) since it first asked: a timing that saw this number grow includes
+    compilation. Counted by :class:`_CompileNotice` (0 without numba)."""
+    listener = _listen_to_compilations()
+    return 0 if listener is None else listener.count
 
 
 class _CompileNotice:
-    """Prints :data:`COMPILE_NOTICE` to stderr, once per process, when numba has been compiling
-    one of tinynet's kernels for ``seconds``: it follows numba's own "numba:compile" events
-    (numba sends them only when it compiles, not when it loads a kernel from its on-disk cache),
-    so a compilation in any call says so: one that waited for a kernel's first call printed
-    nothing when that kernel had loaded from the cache before and then compiled another of its
-    paths (a lesson's 11.5 s row, in silence)."""
+    """Follows numba's own "numba:compile" events, which numba sends only when it compiles, not
+    when it loads a function from its on-disk cache: counts tinynet's compilations
+    (:func:`compilations`) and prints :data:`COMPILE_NOTICE` to stderr, once per process, when
+    they have taken ``seconds`` (one long compilation, or many short ones in a row). The notice
+    waited for each kernel's first call before, and said nothing when a kernel that had loaded
+    from the cache compiled another of its paths in a later call (a lesson's 11.5 s row, in
+    silence)."""
 
     def __init__(self, seconds=1.0):
         self.seconds, self.depth, self.timer = seconds, 0, None
+        self.count, self.spent, self.started = 0, 0.0, None
 
     @staticmethod
     def _ours(event):
@@ -127,21 +124,28 @@ class _CompileNotice:
         return module.startswith("tinynet.")
 
     def on_start(self, event):
-        if _notice["shown"] or not self._ours(event):
+        if not self._ours(event):
             return
         self.depth += 1  # (a kernel's compilation compiles the functions it calls inside it)
         if self.depth == 1:
-            self.timer = threading.Timer(self.seconds, self.show)
-            self.timer.daemon = True
-            self.timer.start()
+            self.started = time.perf_counter()
+            if not _notice["shown"]:
+                self.timer = threading.Timer(max(0.0, self.seconds - self.spent), self.show)
+                self.timer.daemon = True
+                self.timer.start()
 
     def on_end(self, event):
         if self.depth == 0 or not self._ours(event):
             return
         self.depth -= 1
-        if self.depth == 0 and self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        if self.depth == 0:
+            self.count += 1
+            self.spent += time.perf_counter() - self.started
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            if self.spent >= self.seconds:
+                self.show()
 
     @staticmethod
     def show():
@@ -151,16 +155,20 @@ class _CompileNotice:
 
 
 def _listen_to_compilations():
-    """Register :class:`_CompileNotice` with numba, once per process."""
-    if _notice.get("listening"):
-        return
-    from numba.core import event
+    """The :class:`_CompileNotice` registered with numba, once per process (None without
+    numba)."""
+    if "listener" not in _notice:
+        try:
+            from numba.core import event
+        except ImportError:
+            return None
 
-    class Notice(_CompileNotice, event.Listener):  # numba's interface: notify() calls on_start/end
-        pass
+        class Notice(_CompileNotice, event.Listener):  # numba calls on_start and on_end
+            pass
 
-    event.register("numba:compile", Notice())
-    _notice["listening"] = True
+        _notice["listener"] = Notice()
+        event.register("numba:compile", _notice["listener"])
+    return _notice["listener"]
 
 
 def _load(name):

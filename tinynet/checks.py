@@ -152,7 +152,9 @@ def inputs(x, expected, dtype, model_name, where):
             hint = "; channels-first? use x.transpose(0, 2, 3, 1) (tinynet is channels-last)"
         elif int(np.prod(got)) == int(np.prod(expected)):
             hint = f"; reshape it with x.reshape({(-1,) + expected})"
-        elif x.size == int(np.prod(expected)):
+        elif x.size == int(np.prod(expected)) and (
+                x.ndim == 1 or (x.ndim == 2 and len(expected) == 1 and x.shape[0] == x.shape[1])):
+            # one example: flattened, or a square image given to an MLP
             hint = (f"; if this is a single example of {x.size} values, use "
                     f"x.reshape({(1,) + expected})")
         raise ValueError(f"{where}: model '{model_name}' expects input of shape "
@@ -517,14 +519,22 @@ def warn_if_probabilities_without_softmax(model):
                       f"'{output.name}' has no softmax (activation {output.activation!r}); add "
                       f"activation='softmax' to it, or use {type(model.loss).__name__}"
                       "(from_logits=True)", UserWarning, stacklevel=_user_stacklevel())
-    dropped = _dropout_after(final, output)
-    if dropped is not None and output.activation in ("softmax", "sigmoid"):
+    dropped, before = _dropout_after(final, output), output
+    while dropped is None and hasattr(before, "model"):  # a model used as the last layer
+        inner = before.model.graph.output
+        before = _source_of_output(inner)
+        dropped = _dropout_after(inner, before)
+    activated = before
+    while hasattr(activated, "model"):  # (Dropout after a model whose last layer has a softmax)
+        activated = _source_of_output(activated.model.graph.output)
+    if dropped is not None and activated.activation in ("softmax", "sigmoid"):
+        nan = (" (and a row whose values are all dropped has no probabilities at all: a NaN "
+               "loss)" if activated.activation == "softmax" else "")
         warnings.warn(f"model '{model.name}': Dropout '{dropped.name}' comes after the "
-                      f"{output.activation} of '{output.name}', which makes the model's outputs: "
-                      "in training it sets some probabilities to 0 and scales the others by "
-                      "1 / (1 - rate), so the loss does not read the model's probabilities (and a "
-                      "row whose values are all dropped has no probabilities at all: a NaN loss); "
-                      f"put the Dropout before '{output.name}'", UserWarning,
+                      f"{activated.activation} of '{activated.name}', which makes the model's "
+                      "outputs: in training it sets some probabilities to 0 and scales the others "
+                      f"by 1 / (1 - rate), so the loss does not read the model's probabilities{nan}"
+                      f"; put the Dropout before '{before.name}'", UserWarning,
                       stacklevel=_user_stacklevel())
     if kind == "binary_crossentropy" and output.activation != "sigmoid":
         warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but "

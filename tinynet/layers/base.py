@@ -198,23 +198,33 @@ def _is_default(value, default):
 _PASSES_CHECKED = set()  # the layer classes whose _forward and _backward take the model's calls
 
 
-def _check_passes(cls):
-    """Refuse a layer class whose ``_forward`` or ``_backward`` cannot take the arguments that
+def _check_passes(layer):
+    """Refuse a layer whose ``_forward`` or ``_backward`` cannot take the arguments that
     :meth:`Layer.forward` and :meth:`Layer.backward` give them (it failed at the first backward
-    pass with "_backward() takes 2 positional arguments but 3 were given")."""
+    pass with "_backward() takes 2 positional arguments but 3 were given"). A class that writes
+    its own ``forward`` or ``backward`` calls what it likes."""
+    cls = type(layer)
     fused = bool(cls.fused_activations)  # its kernel applies an activation: also given that
-    for name, given, keyword, written in (
-            ("_forward", ("x", "training"), "fused", "_forward(self, x, training, fused=None)"),
-            ("_backward", ("dz", "need_input_grad"), "fused_output",
+    for name, public, given, keyword, written in (
+            ("_forward", "forward", ("x", "training"), "fused",
+             "_forward(self, x, training, fused=None)"),
+            ("_backward", "backward", ("dz", "need_input_grad"), "fused_output",
              "_backward(self, dz, need_input_grad=True, fused_output=None)")):
-        method = getattr(cls, name)
+        if getattr(cls, public) is not getattr(Layer, public):
+            continue
+        method = getattr(layer, name)  # bound: a staticmethod takes no self
+        if not callable(method):
+            raise TypeError(f"{cls.__name__}.{name} is {method!r}, not a method: write it as "
+                            f"{written}")
         try:
             signature = inspect.signature(method)
-            signature.bind("self", *given, **({keyword: None} if fused else {}))
-        except (TypeError, ValueError) as error:
-            if isinstance(error, ValueError):  # (no signature to read: a builtin)
-                continue
-            raise TypeError(f"{cls.__name__}.{name}{signature}: a layer's passes are called as "
+        except ValueError:  # (no signature to read: a builtin)
+            continue
+        try:
+            signature.bind(*given, **({keyword: None} if fused else {}))
+        except TypeError:
+            shown = inspect.signature(getattr(cls, name))  # (with self, as it is written)
+            raise TypeError(f"{cls.__name__}.{name}{shown}: a layer's passes are called as "
                             f"{written} (the model gives {', '.join(given)}, in that order"
                             f"{f', and {keyword}=' if fused else ''}); "
                             f"write {name} with these parameters") from None
@@ -263,10 +273,11 @@ class Layer:
                 "their gradients written into self.grads; tinynet.gradcheck checks your "
                 "backward). An elementwise function may already be layers.Activation(...) or "
                 "layers.Rescaling(...)")
+        layer = super().__new__(cls)
         if cls not in _PASSES_CHECKED:
-            _check_passes(cls)
+            _check_passes(layer)
             _PASSES_CHECKED.add(cls)
-        return super().__new__(cls)
+        return layer
 
     def __init__(self, name=None, activation=None, **keras_options):
         if name is not None:
