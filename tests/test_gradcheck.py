@@ -89,6 +89,14 @@ def test_add_gradients(float64):
     assert_small(errors)
 
 
+def test_concatenate_gradients(float64):
+    for axis, shapes in ((-1, [(2, 4, 4, 3), (2, 4, 4, 1), (2, 4, 4, 2)]), (2, [(2, 3, 5), (2, 3, 2)])):
+        errors = gradcheck.check_layer(layers.Concatenate(axis=axis),
+                                       [randn(*shape, seed=k) for k, shape in enumerate(shapes)])
+        assert set(errors) == {f"input_{k}" for k in range(len(shapes))}
+        assert_small(errors)
+
+
 def test_flatten_gradients(float64):
     assert_small(gradcheck.check_layer(layers.Flatten(), randn(2, 3, 4, 5)))
 

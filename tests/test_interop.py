@@ -182,6 +182,25 @@ def test_every_supported_layer_and_option():
                                atol=1e-7)
 
 
+def test_concatenate_both_ways():
+    """Keras's Concatenate (channels, and another axis) to tinynet and back, the same outputs."""
+    inp = keras.Input((6, 6, 2), name="x")
+    a = kl.Conv2D(3, 3, padding="same", activation="relu", name="a")(inp)
+    b = kl.Conv2D(2, 1, activation="tanh", name="b")(inp)
+    c = kl.Concatenate(name="c")([a, b])
+    d = kl.Concatenate(axis=2, name="d")([c, c])  # along the width
+    y = kl.Dense(4, activation="softmax", name="out")(kl.Flatten(name="f")(d))
+    kmodel = keras.Model(inp, y, name="branches")
+    tmodel = from_keras(kmodel)
+    assert (tmodel.get_layer("c").axis, tmodel.get_layer("d").axis) == (-1, 2)
+    x = np.random.default_rng(3).normal(size=(8, 6, 6, 2)).astype("float32")
+    np.testing.assert_allclose(tmodel.predict(x), keras_predict(kmodel, x), rtol=1e-5, atol=1e-6)
+    back = to_keras(tmodel)
+    assert back.get_layer("d").get_config()["axis"] == 2
+    np.testing.assert_allclose(keras_predict(back, x), keras_predict(kmodel, x), rtol=1e-6,
+                               atol=1e-7)
+
+
 def test_tinynet_sequential_without_report_names():
     from tinynet import Sequential
     backend.set_seed(2)

@@ -100,6 +100,36 @@ def test_the_functional_guide_s_residual_block_with_layers_add():
     assert np.abs(parts[0]).max() > 0 and np.abs(parts[1]).max() > 0
 
 
+def test_concatenate_joins_branches_side_by_side_and_saves(tmp_path):
+    """Keras's Concatenate (and layers.concatenate): the inputs' values side by side along the
+    axis, the gradient split back, the model saved and loaded with its axis."""
+    backend.set_floatx("float64")
+    inputs = keras.Input(shape=(6, 6, 2))
+    a = layers.Conv2D(3, 3, padding="same", activation="relu", name="a")(inputs)
+    b = layers.Conv2D(2, 1, activation="relu", name="b")(inputs)
+    both = layers.concatenate([a, b], name="both")
+    assert keras.Model(inputs, both).output_shape == (None, 6, 6, 5)
+    with pytest.raises(ValueError, match=r"Concatenate layer 'rows' joins along axis 1: its "
+                                         r"inputs' other axes must be equal, got \(None, 6, 6, 5\), "
+                                         r"\(None, 6, 6, 3\)"):
+        layers.Concatenate(axis=1, name="rows")([both, a])  # along the height: channels differ
+    with pytest.raises(ValueError, match=r"axis must be an axis of the examples"):
+        layers.Concatenate(axis=0)
+    model = keras.Model(inputs, layers.Dense(3, activation="softmax")(layers.Flatten()(both)))
+    x = np.random.default_rng(0).random((4, 6, 6, 2))
+    parts = [keras.Model(inputs, t).predict(x, verbose=0) for t in (a, b, both)]
+    np.testing.assert_array_equal(parts[2], np.concatenate(parts[:2], axis=-1))
+    model.compile("rmsprop", "categorical_crossentropy")
+    y = np.eye(3)[[0, 1, 2, 0]]
+    before = model.get_layer("b").get_weights()[0].copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    assert np.abs(model.get_layer("b").get_weights()[0] - before).max() > 1e-6  # both branches learn
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert again.get_layer("both").axis == -1
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def test_calling_a_model_on_an_array_is_predict():
     model = keras.Sequential([layers.Dense(4, activation="tanh", input_shape=(6,))])
     x = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")

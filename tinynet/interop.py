@@ -11,7 +11,7 @@ compute the same function, up to float rounding: that is how tinynet is validate
 (``tests/test_interop.py``, ``benchmarks/keras_trajectory.py``).
 
 Supported layers: ``InputLayer``, ``Dense``, ``Conv2D``, ``MaxPooling2D``,
-``AveragePooling2D``, ``GlobalAveragePooling2D``, ``Flatten``, ``Reshape``, ``Dropout``, ``Add``,
+``AveragePooling2D``, ``GlobalAveragePooling2D``, ``Flatten``, ``Reshape``, ``Dropout``, ``Add``, ``Concatenate``,
 ``Rescaling``, ``ReLU``, ``Softmax`` and ``Activation``, with the activations ``linear``,
 ``relu``, ``sigmoid``, ``tanh`` and ``softmax``, in Sequential or functional models with one input
 and one output. Anything else (another layer, a shared layer, a regularizer, ``channels_first``, a
@@ -30,8 +30,9 @@ from . import layers as tl
 from .model import Model, Sequential
 
 SUPPORTED = ("InputLayer", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-             "GlobalAveragePooling2D", "Flatten", "Reshape", "Dropout", "Add", "Rescaling", "ReLU",
-             "Softmax", "Activation")
+             "GlobalAveragePooling2D", "Flatten", "Reshape", "Dropout", "Add", "Concatenate",
+             "Rescaling", "ReLU", "Softmax", "Activation")
+MERGES = (tl.Add, tl.Concatenate)  # the layers of several inputs
 
 
 class InteropError(ValueError):
@@ -194,6 +195,9 @@ def _new_tinynet_layer(layer, keras):
     if kind is kl.Add:
         _check_plain(layer, config)
         return tl.Add(name=name)
+    if kind is kl.Concatenate:
+        _check_plain(layer, config)
+        return tl.Concatenate(axis=config.get("axis", -1), name=name)
     if kind is kl.Activation:
         _check_plain(layer, config)
         return tl.Activation(_keras_activation(layer, config), name=name)
@@ -312,7 +316,7 @@ def _from_keras_functional(keras_model, input_layer, output_tensor, keras):
         new = _tinynet_layer(layer, keras)  # checks the layer before its inputs: clearer errors
         node = layer._inbound_nodes[node_index]
         ins = [visit(t) for t in node.input_tensors]
-        args = ins if isinstance(new, tl.Add) else _single_input(layer, ins)
+        args = ins if isinstance(new, MERGES) else _single_input(layer, ins)
         try:
             out = new(args)
         except (ValueError, TypeError) as e:
@@ -367,6 +371,8 @@ def _keras_layer(layer, keras, dtype):
         return kl.Dropout(layer.rate, name=name, dtype=dtype)
     if kind is tl.Add:
         return kl.Add(name=name, dtype=dtype)
+    if kind is tl.Concatenate:
+        return kl.Concatenate(axis=layer.axis, name=name, dtype=dtype)
     if kind is tl.Rescaling:
         return kl.Rescaling(layer.scale, offset=layer.offset, name=name, dtype=dtype)
     if kind is tl.ReLU:  # tinynet's ReLU has Keras's default arguments only: max(x, 0)
@@ -408,7 +414,7 @@ def to_keras(model):
                 continue
             new = _keras_layer(layer, keras, dtype)
             ins = [tensors[id(t.layer)] for t in layer.inbound]
-            tensors[id(layer)] = new(ins if isinstance(layer, tl.Add) else ins[0])
+            tensors[id(layer)] = new(ins if isinstance(layer, MERGES) else ins[0])
             pairs.append((layer, new))
         kmodel = keras.Model(x, tensors[id(model.graph.output)], name=model.name)
     for layer, new in pairs:

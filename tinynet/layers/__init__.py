@@ -7,7 +7,7 @@ from ..names import reset_names
 from .base import Input, InputLayer, Layer, Tensor
 from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, ReLU, Rescaling, Reshape, Softmax
-from .merge import Add, add
+from .merge import Add, Concatenate, add, concatenate
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
 MaxPool2D = MaxPooling2D
@@ -17,6 +17,7 @@ Convolution2D = Conv2D
 
 __all__ = ["Input", "InputLayer", "Layer", "Tensor", "reset_names", "Conv2D", "Activation", "Dense",
            "Dropout", "Flatten", "ReLU", "Rescaling", "Reshape", "Softmax", "Add", "add",
+           "Concatenate", "concatenate",
            "AveragePooling2D", "GlobalAveragePooling2D", "MaxPooling2D", "MaxPool2D", "AvgPool2D",
            "GlobalAvgPool2D", "Convolution2D"]
 
