@@ -191,6 +191,13 @@ def duration(seconds, compiled=False, digits=1):
     return f"{text} (with compiling the kernels, once)" if compiled else text
 
 
+def runs_duration(runs, per=1, digits=1):
+    """:func:`duration` of the runs' mean ``seconds`` (divided by ``per``, e.g. the epochs),
+    marked as including compilation where one of the runs compiled."""
+    return duration(np.mean([r["seconds"] for r in runs]) / per,
+                    any(r["compiled"] for r in runs), digits)
+
+
 def ahead_in_accuracy(name, accuracy, than):
     """How the best accuracy ``accuracy`` (of row ``name``) compares with ``than``, in points; the
     same where both show as the same percentage (a mean of 0.98559999 and one of 0.9856 are

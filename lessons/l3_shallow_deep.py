@@ -201,11 +201,8 @@ the five most frequent mistakes of all three models (either way round):
 # and about 2 minutes on a free cloud GPU. Here are tinynet's times on this machine.
 
 # %%
-time_rows = []
-for name, runs in results.items():
-    seconds, compiled = np.mean([r["seconds"] for r in runs]), any(r["compiled"] for r in runs)
-    time_rows.append([name, common.duration(seconds, compiled),
-                      common.duration(seconds / args.epochs, compiled, digits=2)])
+time_rows = [[name, common.runs_duration(runs), common.runs_duration(runs, args.epochs, digits=2)]
+             for name, runs in results.items()]
 time_rows.append(["HOG features of all images (not cached)",
                   common.duration(hog_time.seconds, hog_time.compiled), "-"])
 section.table("Training time on this machine", ["Model", f"fit, {args.epochs} epoch(s)", "per epoch"],

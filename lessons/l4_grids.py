@@ -106,8 +106,7 @@ for grid_name, rows in practical_work.GRIDS.items():
         table.append([row.label, common.img(curves, "loss"), common.img(matrix, "confusion"),
                       common.mean_std([r["accuracy"] for r in runs]) + f" (loss {common.mean_std([r['loss'] for r in runs], percent=False)})",
                       common.score(*row.report), f"{first['model'].count_params():,}",
-                      common.duration(np.mean([r["seconds"] for r in runs]),
-                                      any(r["compiled"] for r in runs))])
+                      common.runs_duration(runs)])
     section.table(grid_name, ["Hyper-parameters", "Loss", "Confusion matrix", "tinynet: test accuracy",
                               "Practical work", "Weights", "Training"], table)
     bars = drawing.accuracy_bars([r.key for r in rows], [[x["accuracy"] for x in results[r.key]] for r in rows],

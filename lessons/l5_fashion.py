@@ -122,7 +122,7 @@ for name, runs in results.items():
     rows.append([name, f"{runs[0]['model'].count_params():,}",
                  common.mean_std([r["accuracy"] for r in runs]) + f" (loss {common.mean_std([r['loss'] for r in runs], percent=False)})",
                  common.score(*practical_work.FASHION_MODELS[name]),
-                 common.duration(np.mean([r["seconds"] for r in runs]), any(r["compiled"] for r in runs))])
+                 common.runs_duration(runs)])
 section.table("Models 1, 2 and 3", ["Model", "Weights", "tinynet: test accuracy",
                                      "Practical work", "Training"], rows)
 by_loss = sorted(results, key=lambda k: np.mean([r["loss"] for r in results[k]]))
