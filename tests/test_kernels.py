@@ -1382,7 +1382,8 @@ def test_fused_rmsprop_says_whether_what_it_wrote_is_finite(keep, dtype):
 
 @pytest.mark.parametrize("n", [3, 20, 50])  # batches the thread count cut otherwise
 @pytest.mark.parametrize("case", ["l3"])  # several images a group (l1's and l2's hold one)
-def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):
+@pytest.mark.parametrize("pooled", [True, False])
+def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case, pooled):
     """The images were cut into groups by the thread count, and the groups' partial sums of
     dL/dw added in that order: float64 weights trained with one seed differed on 1 and 2 threads
     (a review: 2,155 of cnn_digits' 7,465 weights after a few batches of 20 images)."""
@@ -1395,20 +1396,57 @@ def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case):
     x = rng.standard_normal((n, size, size, c))
     kernel = rng.standard_normal((k, k, c, f))
     pads = ((k - 1) // 2,) * 4
-    out, saved = numba_cpu.conv2d_maxpool_forward(x, kernel, np.zeros(f), (1, 1), pads, (2, 2),
-                                                  relu=True)
+    if pooled:
+        out, saved = numba_cpu.conv2d_maxpool_forward(x, kernel, np.zeros(f), (1, 1), pads,
+                                                      (2, 2), relu=True)
+    else:  # (the dense loops: a thread's run of groups shares one workspace)
+        out, saved = numba_cpu.conv2d_forward(x, kernel, np.zeros(f), (1, 1), pads, relu=True)
     dout = rng.standard_normal(out.shape)
     before = numba.get_num_threads()
     results = []
     try:
         for count in (1, 2):
             numba.set_num_threads(count)
-            results.append(numba_cpu.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads,
-                                                             (2, 2), relu=True))
+            if pooled:
+                results.append(numba_cpu.conv2d_maxpool_backward(dout, saved, kernel, (1, 1),
+                                                                 pads, (2, 2), relu=True))
+            else:
+                results.append(numba_cpu.conv2d_backward(dout, saved, kernel, (1, 1), pads,
+                                                         relu_output=out))
     finally:
         numba.set_num_threads(before)
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("c", [1, 2])  # dL/dx by rows (one channel), by the mirrored taps
+def test_numba_dense_conv_backward_clears_its_reused_workspace_for_a_smaller_last_group(c):
+    """A thread's groups reuse one workspace (dz's and the images' planes); the last group of
+    a batch can hold fewer images than the one before, whose images then still lie past its
+    own, where its sums read a vector's worth of positions (13x13 images: 196 grid positions
+    an image, not a whole number of vectors). Without clearing them, dL/dw took them in."""
+    numba = pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    rng = np.random.default_rng(1)
+    n, size, f, k = 5, 13, 4, 3
+    pads = (1, 1, 1, 1)
+    hp, wp = numba_cpu._grid(size, size, k, k, pads)
+    group = numba_cpu._group_size(n, hp * wp)
+    assert 1 < group and n % group and (hp * wp) % numba_cpu.LANES  # what the test is about
+    x = rng.standard_normal((n, size, size, c))
+    kernel = rng.standard_normal((k, k, c, f))
+    y = rng.standard_normal((n, size, size, f)) + 1  # ReLU on at most positions: the dense loops
+    dout = rng.standard_normal((n, size, size, f))
+    assert not numba_cpu._winners_pay(dout, y, True, kernel.shape, True)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)  # one thread: every group after the one before it
+        got = numba_cpu.conv2d_backward(dout, (x, None), kernel, (1, 1), pads, relu_output=y)
+    finally:
+        numba.set_num_threads(before)
+    want = numpy_ref.conv2d_backward(dout, (x, None), kernel, (1, 1), pads, relu_output=y)
+    for name, a, b in zip(("dx", "dkernel", "dbias"), got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10, err_msg=name)
 
 
 def test_a_subclass_s_own_rmsprop_update_is_not_replaced_by_the_fused_kernel():

@@ -67,7 +67,7 @@ import functools
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
 
@@ -577,21 +577,24 @@ def _rows_reach(x, nb, size, left, wp, kh):
 
 
 @njit(cache=True)
-def _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx):
+def _rows_dx(x, n0, nb, flat_d, dtaps, dx_wcol, acc, top, left, hp, wp, dx):
     """dL/dx of a one-channel ``x`` (images ``n0 .. n0+nb-1``) by :func:`_row_sums`: the
     columns of taps are the last kernel row's mirrored taps (``t = ((kh-1)*kw + j)*F + f``:
-    shift ``kw-1-j`` on filter ``f``'s plane), ``dx_wcol[c, m]`` their weights down the column
-    (kernel row ``kh-1-m``). Only the rows of ``x`` are computed, :func:`_pass_rows` at a
-    time."""
+    shift ``kw-1-j`` on filter ``f``'s plane; ``dtaps[t]``: where tap ``t`` starts in the flat
+    planes ``flat_d``), ``dx_wcol[c, m]`` their weights down the column (kernel row ``kh-1-m``).
+    Only the rows of ``x`` are computed, :func:`_pass_rows` at a time, into the caller's
+    ``acc`` (reused group after group: only what a group writes is read)."""
     _, h_in, w_in, _ = x.shape
     ncols, kh = dx_wcol.shape
     size = hp * wp
     chunk = _pass_width(x)
     rows = _pass_rows(kh)
     reach = _rows_reach(x, nb, size, left, wp, kh)
-    ntaps = dx_pidx.shape[0]
+    ntaps = dtaps.shape[0]
     if ncols * kh != ntaps:
         raise ValueError("_rows_dx: the column weights do not match the tap tables")
+    if acc.shape[0] < reach:
+        raise ValueError("_rows_dx: the sums' buffer is too short")
     if not (rows == 2 or rows == 4) or kh < rows - 1:  # the passes compiled below
         raise ValueError("_rows_dx: passes of 2 or 4 rows, of kernels of at least rows - 1 rows")
     # where the last pass ends, counted from its own loops: within what _rows_reach allows
@@ -599,9 +602,8 @@ def _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, h
             + (w_in - 1) // chunk * chunk)
     if h_in and w_in and last + (rows - 1) * wp + chunk > reach:
         raise ValueError("_rows_dx: the passes would run past dz's planes")
-    cols = dx_pidx[ntaps - ncols:] * dstride + dx_offs[ntaps - ncols:]
+    cols = dtaps[ntaps - ncols:]
     wflat = dx_wcol.reshape(dx_wcol.size)
-    acc = np.empty(reach, x.dtype)
     for b in range(nb):
         for h in range(0, h_in, rows):  # a last pass past the last row computes pad rows
             for u in range(0, w_in, chunk):
@@ -619,14 +621,20 @@ def _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, h
 
 
 @njit(cache=True, fastmath=_DOT)
-def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx,
-                         dw_offs, top, left, hp, wp, out_rows, need_dx, dx, part):
+def _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxacc, dtaps, dx_wts,
+                         dx_wcol, top, left, hp, wp, out_rows, need_dx, dx, part):
     """The part of the stride-1 backward that follows ``dz`` on the grid (``dplanes``, with
     ``front`` zeros before it; ``out_rows`` output rows an image): the group's ``dL/dw`` into
     ``part[f, t]`` (its row of the groups' partial sums: the caller passes ``part[g]``, so that
     this function is compiled once, not once for each integer type a parallel loop's index can
     have) and, when ``need_dx``, its images' ``dL/dx`` into ``dx`` (by :func:`_rows_dx` when
     ``x`` has one channel and ``dx_wcol`` its column weights).
+
+    The caller's workspace, reused group after group (:func:`_conv_backward_s1`): ``xplanes``
+    (C, ...) receives the images on the grid (zeros wherever no pixel is written), ``taps[t]``
+    is tap ``t``'s start in it (flat; ``dw_offs[t]`` its shift), ``dxacc`` (C, ...; one row as
+    long as dz's planes for :func:`_rows_dx`) holds dL/dx on the grid and ``dtaps[t]`` is the
+    mirrored tap ``t``'s start in ``dplanes`` (flat).
 
     As in the forward pass (:func:`_conv_group`), where an image's padding rows hold at least a
     vector of positions and its rows whole wide vectors, the sums run image by image over its
@@ -647,9 +655,11 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
                           if by_rows else span):
         # what the unchecked loads of _tap_dots and _row_sums rely on
         raise ValueError("_conv_backward_group: dz's planes are too short")
-    xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
+    if xplanes.shape[0] != c_in or xplanes.shape[1] < span + _tail(dw_offs) \
+            or (need_dx and dxacc.shape[1] < (dstride if by_rows else span)) \
+            or (need_dx and not by_rows and dxacc.shape[0] != c_in):
+        raise ValueError("_conv_backward_group: the workspace is too small for the group")
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
-    taps = dw_pidx * xplanes.shape[1] + dw_offs
     flat_x, flat_d = xplanes.reshape(xplanes.size), dplanes.reshape(dplanes.size)
     runs, run = 1, span  # dL/dw's positions: one run over the group, or image by image
     if (hp - out_rows) * wp >= LANES and out_rows * wp % wide == 0 and size % wide == 0:
@@ -664,20 +674,20 @@ def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx
     if (f_out - done) % 2:
         _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, run, runs, size)
     if by_rows:  # one input channel: several rows a pass
-        _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx)
+        _rows_dx(x, n0, nb, flat_d, dtaps, dx_wcol, dxacc.reshape(dxacc.size), top, left, hp, wp,
+                 dx)
     elif need_dx:  # the mirrored taps over dz's grid
-        acc = np.empty((c_in, span), x.dtype)
-        flat_acc, dtaps = acc.reshape(acc.size), dx_pidx * dstride + dx_offs
+        flat_acc, astride = dxacc.reshape(dxacc.size), dxacc.shape[1]
         flat_w, no_bias = dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype)
         image = x.shape[1] * wp  # an image's rows on the grid
         if (hp - x.shape[1]) * wp >= LANES and image % wide == 0:
             for b in range(nb):
-                _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, span,
+                _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, astride,
                               b * size + top * wp, image)
         else:
-            _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, span, 0, span)
+            _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, astride, 0, span)
         for b in range(nb):
-            _to_image(dx[n0 + b], acc, b * size + top * wp + left, wp, False)
+            _to_image(dx[n0 + b], dxacc, b * size + top * wp + left, wp, False)
 
 
 @njit(parallel=True, cache=True, fastmath=_DOT)
@@ -688,35 +698,57 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
     ``dz`` (``dout``, or ``dout * [y > 0]`` when ``relu``, ``y`` the output) is laid on the grid
     with ``front`` zeros before it. Group ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f,
     t]``) and ``dL/db`` (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
+
+    The groups are cut into one run of consecutive groups per thread, each with its own
+    workspace (dz's and the images' planes, dL/dx's sums, the tap tables), made once and reused
+    group after group: every group writes the same positions of it (the pixels), and the
+    padding between them stays zero; a last, smaller group first clears what the one before
+    left past its images. A workspace made for each group cost cnn_digits l1's backward (28x28x1,
+    5x5, 9 filters, batch 128, 128 groups of one image) 1.35 ms against 1.26 on one thread, 0.65
+    against 0.61 on two. The groups, and with them the numbers, stay those of any thread count.
     """
-    n_img = x.shape[0]
+    n_img, _, _, c_in = x.shape
     f_out = dout.shape[3]
     ntaps = dw_pidx.shape[0]
     size = hp * wp
     reach = _tail(dw_offs) - 1  # the farthest tap's shift: where dz's planes started before
-    for g in prange((n_img + group - 1) // group):
-        n0 = g * group
-        nb = min(group, n_img - n0)
-        # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx),
-        # and as far as the row passes of a one-channel dL/dx read
-        length = _whole_vectors(nb * size)
-        if _dx_by_rows(x, need_dx, dx_wcol):
-            length = max(length, _whole_vectors(_rows_reach(x, nb, size, left, wp,
-                                                            dx_wcol.shape[1])))
+    by_rows = _dx_by_rows(x, need_dx, dx_wcol)
+    groups = (n_img + group - 1) // group
+    runs = max(1, min(groups, get_num_threads()))
+    # the workspace for a whole group: dz on the grid, each row a whole number of vectors long
+    # (the blocked sums of dL/dx), and as far as the row passes of a one-channel dL/dx read
+    span = _whole_vectors(group * size)
+    length = span
+    if by_rows:
+        length = max(length, _whole_vectors(_rows_reach(x, group, size, left, wp,
+                                                        dx_wcol.shape[1])))
+    for r in prange(runs):
         dplanes = _line_planes(f_out, front + length, x)
-        for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
-            _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
-        # dL/db: each filter's dz summed on its plane, from the last ``reach`` zeros before it
-        # (where the planes started before ``front`` was rounded up to whole cache lines: the
-        # same sums, bit for bit) and over the same positions whether or not dL/dx makes the
-        # planes longer (the sum's vector lanes, and with them its rounding, follow where it
-        # starts and its length)
-        summed = reach + _whole_vectors(nb * size)
-        for f in range(f_out):
-            part[g, f, ntaps] += _vector_sum(dplanes[f, front - reach:], summed)
-        _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol,
-                             dw_pidx, dw_offs, top, left, hp, wp, dout.shape[1], need_dx, dx,
-                             part[g])
+        xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
+        # dL/dx's sums: on a one-channel grid as long as dz's planes (_rows_dx), else C planes
+        dxacc = (np.empty((1, dplanes.shape[1]), x.dtype) if by_rows
+                 else np.empty((c_in if need_dx else 0, span), x.dtype))
+        taps = dw_pidx * xplanes.shape[1] + dw_offs
+        dtaps = dx_pidx * dplanes.shape[1] + dx_offs
+        for g in range(r * groups // runs, (r + 1) * groups // runs):
+            n0 = g * group
+            nb = min(group, n_img - n0)
+            if nb < group:  # the images a full group left past this one's
+                dplanes[:, front + nb * size:] = 0
+                xplanes[:, nb * size:] = 0
+            for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
+                _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
+            # dL/db: each filter's dz summed on its plane, from the last ``reach`` zeros before
+            # it (where the planes started before ``front`` was rounded up to whole cache lines:
+            # the same sums, bit for bit) and over the same positions whether or not dL/dx makes
+            # the planes longer (the sum's vector lanes, and with them its rounding, follow
+            # where it starts and its length)
+            summed = reach + _whole_vectors(nb * size)
+            for f in range(f_out):
+                part[g, f, ntaps] += _vector_sum(dplanes[f, front - reach:], summed)
+            _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxacc, dtaps,
+                                 dx_wts, dx_wcol, top, left, hp, wp, dout.shape[1], need_dx, dx,
+                                 part[g])
 
 
 # ---------------------------------------------------------------------------------------------
