@@ -692,14 +692,15 @@ def _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxac
 
 @njit(parallel=True, cache=True, fastmath=_DOT)
 def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx, dw_offs,
-                      top, left, hp, wp, front, group, need_dx, dx, part):
+                      top, left, hp, wp, front, group, threads, need_dx, dx, part):
     """Backward of :func:`_conv_forward_s1` without pooling, see the module doc.
 
     ``dz`` (``dout``, or ``dout * [y > 0]`` when ``relu``, ``y`` the output) is laid on the grid
     with ``front`` zeros before it. Group ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f,
     t]``) and ``dL/db`` (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
 
-    The groups are cut into one run of consecutive groups per thread, each with its own
+    The groups are cut into one run of consecutive groups per thread (``threads``: numba's
+    count, read by the caller: read here, it kept numba from caching the kernel), each with its own
     workspace (dz's and the images' planes, dL/dx's sums, the tap tables), made once and reused
     group after group: every group writes the same positions of it (the pixels), and the
     padding between them stays zero; a last, smaller group first clears what the one before
@@ -714,7 +715,7 @@ def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pi
     reach = _tail(dw_offs) - 1  # the farthest tap's shift: where dz's planes started before
     by_rows = _dx_by_rows(x, need_dx, dx_wcol)
     groups = (n_img + group - 1) // group
-    runs = max(1, min(groups, get_num_threads()))
+    runs = max(1, min(groups, threads))
     # the workspace for a whole group: dz on the grid, each row a whole number of vectors long
     # (the blocked sums of dL/dx), and as far as the row passes of a one-channel dL/dx read
     span = _whole_vectors(group * size)
@@ -2404,7 +2405,8 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
         return _backward_from_winners(dout, y, np.zeros((1, 1, 1, f), np.int32),
                                       relu_output is not None, x, kernel, pads, (1, 1), need_dx)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
-    _conv_backward_s1(dout, y, relu_output is not None, x, *args, bool(need_dx), dx, part)
+    _conv_backward_s1(dout, y, relu_output is not None, x, *args, get_num_threads(), bool(need_dx),
+                      dx, part)
     return _gradients(kernel, dx, part, need_dx)
 
 
