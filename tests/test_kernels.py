@@ -1648,3 +1648,35 @@ def test_fused_argmax_hits_counts_numpy_s_arg_max(fast, dtype):
     y = np.eye(6, dtype=dtype)[r.integers(0, 6, 500)]
     np.testing.assert_array_equal(argmax_hits(y, out), _readable(metrics.hits, y, out))
     assert argmax_hits(np.arange(9.0), out[:9]) is None  # class numbers: the lines
+
+
+def test_numba_kernels_can_be_cached_on_disk():
+    """Every compiled kernel is stored in numba's on-disk cache, so that a later process loads it
+    instead of compiling it again (a first training step waits 30 s or more for the
+    compilation). numba refuses to cache a function whose code holds a pointer of this process
+    ("dynamic globals"): a kernel that read numba's thread count inside did. The kernels used
+    below, and any other compiled in this process, are checked."""
+    pytest.importorskip("numba")
+    from numba.core.registry import CPUDispatcher
+
+    from tinynet.kernels import numba_cpu
+    rng = np.random.default_rng(0)
+    for c, pool in ((1, False), (3, False), (3, True)):
+        x = rng.standard_normal((4, 10, 10, c)).astype(np.float32)
+        kernel = rng.standard_normal((3, 3, c, 8)).astype(np.float32)
+        bias, pads = np.zeros(8, np.float32), (1, 1, 1, 1)
+        if pool:
+            out, saved = numba_cpu.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, (2, 2),
+                                                          relu=True)
+            numba_cpu.conv2d_maxpool_backward(np.ones_like(out), saved, kernel, (1, 1), pads,
+                                              (2, 2), relu=True)
+        else:
+            out, saved = numba_cpu.conv2d_forward(x, kernel, bias, (1, 1), pads, relu=True)
+            numba_cpu.conv2d_backward(np.ones_like(out), saved, kernel, (1, 1), pads,
+                                      relu_output=out)
+    compiled = {name: fn for name, fn in vars(numba_cpu).items()
+                if isinstance(fn, CPUDispatcher) and fn.overloads}
+    assert {"_conv_forward_s1", "_conv_backward_s1", "_conv_pool_backward_s1"} <= set(compiled)
+    uncachable = sorted(name for name, fn in compiled.items()
+                        if any(cres.library.has_dynamic_globals for cres in fn.overloads.values()))
+    assert uncachable == []
