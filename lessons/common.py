@@ -348,10 +348,7 @@ def write_report(sections, args, out, seconds, command, commit=None):
         "Every number in the text below is computed from this run. A rerun can differ in the "
         "last digits: float32 sums round differently on another machine and, for the MLPs, with "
         "the number of threads BLAS runs on, which tinynet fits to the machine's load (README, "
-        "Conventions: on the 2-core machine of the committed report, three reruns of lesson 1's "
-        "raw-pixel MLP, seed 0, with the machine otherwise idle, gave 98.00% each for its "
-        "98.12%, run while other jobs held the CPUs part of the time); the seed spreads below "
-        "show how much more a seed moves them.",
+        "Conventions); the seed spreads below show how much more a seed moves them.",
         "",
         f"- Generated {datetime.date.today().isoformat()} by `{command}` in {duration(seconds)}"
         + (f", tinynet at commit {commit}" if commit else ""),
