@@ -1420,11 +1420,10 @@ def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case, 
 
 
 @pytest.mark.parametrize("c", [1, 2])  # dL/dx by rows (one channel), by the mirrored taps
-def test_numba_dense_conv_backward_clears_its_reused_workspace_for_a_smaller_last_group(c):
-    """A thread's groups reuse one workspace (dz's and the images' planes); the last group of
-    a batch can hold fewer images than the one before, whose images then still lie past its
-    own, where its sums read a vector's worth of positions (13x13 images: 196 grid positions
-    an image, not a whole number of vectors). Without clearing them, dL/dw took them in."""
+def test_numba_dense_conv_backward_on_one_thread_matches_the_reference_with_a_smaller_last_group(c):
+    """The dense backward's groups on one thread, one after the other, the last one smaller
+    than the others (13x13 images: 196 grid positions an image, not a whole number of vectors,
+    so the sums round a group's positions up into what lies past its last image)."""
     numba = pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     rng = np.random.default_rng(1)
@@ -1440,7 +1439,7 @@ def test_numba_dense_conv_backward_clears_its_reused_workspace_for_a_smaller_las
     assert not numba_cpu._winners_pay(dout, y, True, kernel.shape, True)
     before = numba.get_num_threads()
     try:
-        numba.set_num_threads(1)  # one thread: every group after the one before it
+        numba.set_num_threads(1)  # one thread: every group after the one before it, in turn
         got = numba_cpu.conv2d_backward(dout, (x, None), kernel, (1, 1), pads, relu_output=y)
     finally:
         numba.set_num_threads(before)
@@ -1650,6 +1649,49 @@ def test_fused_argmax_hits_counts_numpy_s_arg_max(fast, dtype):
     assert argmax_hits(np.arange(9.0), out[:9]) is None  # class numbers: the lines
 
 
+@pytest.mark.parametrize("kind", ["forward", "add_pool", "pool", "pool_no_dx"])
+def test_numba_convolutions_on_one_thread_match_the_reference_with_a_smaller_last_group(kind):
+    """The forward (a residual block's too) and the pooled backward, their groups on one thread
+    one after the other: a batch of 10 images ends in a group of one after groups of three.
+    16x16 images give the pooled backward 8 windows a row, where it lists the winners from
+    planes."""
+    numba = pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    rng = np.random.default_rng(2)
+    n, c, f, k = 10, 2, 9, 3
+    size = 12 if kind in ("forward", "add_pool") else 16
+    pads, pool = (1, 1, 1, 1), (2, 2)
+    hp, wp = numba_cpu._grid(size, size, k, k, pads)
+    group = (numba_cpu._group_size(n, hp * wp) if kind in ("forward", "add_pool")
+             else numba_cpu._winners_group_size(n, (size + 2) ** 2 * c))
+    assert group > 1 and n % group == 1  # what the test is about
+    x = rng.standard_normal((n, size, size, c))
+    kernel = rng.standard_normal((k, k, c, f))
+    bias = rng.standard_normal(f)
+    residual = rng.standard_normal((n, size, size, f))
+    before = numba.get_num_threads()
+    results = []
+    try:
+        numba.set_num_threads(1)
+        for module in (numba_cpu, numpy_ref):
+            if kind == "forward":
+                results.append(module.conv2d_forward(x, kernel, bias, (1, 1), pads, relu=True)[:1])
+            elif kind == "add_pool":
+                results.append(module.conv2d_add_maxpool_forward(x, kernel, bias, (1, 1), pads,
+                                                                 pool, residual, relu=True)[:1])
+            else:
+                out, saved = module.conv2d_maxpool_forward(x, kernel, bias, (1, 1), pads, pool,
+                                                           relu=True)
+                dout = np.random.default_rng(3).standard_normal(out.shape)
+                got = module.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads, pool,
+                                                     relu=True, need_dx=kind == "pool")
+                results.append([a for a in got if a is not None])
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
 def test_numba_kernels_can_be_cached_on_disk():
     """Every compiled kernel is stored in numba's on-disk cache, so that a later process loads it
     instead of compiling it again (a first training step waits 30 s or more for the
@@ -1680,3 +1722,31 @@ def test_numba_kernels_can_be_cached_on_disk():
     uncachable = sorted(name for name, fn in compiled.items()
                         if any(cres.library.has_dynamic_globals for cres in fn.overloads.values()))
     assert uncachable == []
+
+
+def test_no_parallel_kernel_leaves_its_prange_loop_but_at_its_end():
+    """numba runs a ``prange`` loop serially, with a warning at compilation only, when its body
+    can leave it other than at its end (a ``raise``, an ``assert``, a ``return`` or a ``break``
+    in the loop itself): a check raising inside a kernel's loop made a backward run on one
+    thread of two. Read from the source: every ``prange`` loop of the numba backend."""
+    import ast
+    import inspect
+
+    from tinynet.kernels import numba_cpu
+    def exits(statements, in_loop):
+        """The statements among ``statements`` (and those nested in them) that leave the loop
+        (a ``break`` of an inner loop leaves only that loop)."""
+        for node in statements:
+            if isinstance(node, (ast.Raise, ast.Assert, ast.Return)) \
+                    or (isinstance(node, ast.Break) and not in_loop):
+                yield f"line {node.lineno}: {type(node).__name__}"
+            inner = in_loop or isinstance(node, (ast.For, ast.While))
+            for field in ("body", "orelse", "handlers", "finalbody"):
+                yield from exits(getattr(node, field, []), inner)
+
+    tree = ast.parse(inspect.getsource(numba_cpu))
+    loops = [node for node in ast.walk(tree)
+             if isinstance(node, ast.For) and isinstance(node.iter, ast.Call)
+             and getattr(node.iter.func, "id", None) == "prange"]
+    assert len(loops) >= 5  # the convolutions', pooling's, im2col's, ...
+    assert [e for loop in loops for e in exits(loop.body, False)] == []

@@ -67,7 +67,7 @@ import functools
 
 import numpy as np
 from llvmlite import ir
-from numba import get_num_threads, njit, prange, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
 
@@ -323,64 +323,29 @@ def _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, rows)
     image, 0.229-0.255 ms against 0.240-0.264; the 14x14 ones of cnn_fashion_3 l2_2, 210, 0.444-
     0.451 against 0.464-0.486), image by image where a run of whole wide vectors is left (the
     pooled l3, 48 positions: 0.224-0.248 against 0.279-0.280). Positions past those are
-    computed, or not, and not used.
-
-    Makes the group's workspace (:func:`_group_workspace`) and calls :func:`_conv_group_into`;
-    the kernels make one for a thread's groups and reuse it."""
-    planes, acc, taps = _group_workspace(x, pidx, offs, wts.shape[0], hp, wp, tail, nb, rows)
-    return _conv_group_into(x, planes, acc, taps, wts, bias, top, left, hp, wp, tail, n0, nb, rows)
-
-
-@njit(cache=True)
-def _group_lengths(nb, hp, wp, rows):
-    """``(together, length, stride)`` of a group of ``nb`` images whose first ``rows`` grid rows
-    are computed (:func:`_conv_group`): the positions of one run over the group, acc's rows,
-    and the planes' rows before the ``tail`` its last taps read past them."""
-    size = hp * wp
-    image = _whole_vectors(rows * wp)  # an image's positions, in whole vectors
-    together = _whole_vectors((nb - 1) * size + rows * wp)
-    length = max(together, (nb - 1) * size + image)
-    # each channel's plane: the group's whole images (also where a pooling leaves out the last
-    # output rows: fewer rows than an image has)
-    return together, length, max(_whole_vectors(nb * size), length)
-
-
-@njit(cache=True)
-def _group_workspace(x, pidx, offs, f_out, hp, wp, tail, nb, rows):
-    """What :func:`_conv_group_into` computes a group of up to ``nb`` images in: the planes
-    (zeros: the padding, and the ``tail`` its last taps read), ``acc`` (F, length) and the taps'
-    starts in the flat planes."""
-    _, length, stride = _group_lengths(nb, hp, wp, rows)
-    stride += tail
-    planes = np.zeros(x.shape[3] * stride, x.dtype)
-    return planes, np.empty((f_out, length), x.dtype), pidx * stride + offs
-
-
-@njit(cache=True)
-def _conv_group_into(x, planes, acc, taps, wts, bias, top, left, hp, wp, tail, n0, nb, rows):
-    """:func:`_conv_group` in a workspace of :func:`_group_workspace` made for ``nb`` images or
-    more (zeros wherever no group before wrote pixels): the images are copied into the planes
-    (the same positions for every group of as many images) and the sums written to ``acc``,
-    which is returned (its rows as long as the workspace's)."""
+    computed, or not, and not used."""
     if rows > hp:  # what the planes' length below relies on
         raise ValueError("_conv_group: more output rows than the grid has")
     c_in = x.shape[3]
+    f_out = wts.shape[0]
     size = hp * wp
     image = _whole_vectors(rows * wp)  # an image's positions, in whole vectors
     wide = WIDE_LANES if x.itemsize == 4 else LANES  # the sums' vectors (_block_sums)
-    together, length, _ = _group_lengths(nb, hp, wp, rows)
-    stride = planes.size // c_in
-    if acc.shape[1] < length or acc.shape[0] != wts.shape[0] or planes.size != c_in * stride \
-            or stride < _group_lengths(nb, hp, wp, rows)[2] + tail:
-        raise ValueError("_conv_group_into: the workspace is too small for the group")
+    together = _whole_vectors((nb - 1) * size + rows * wp)
+    length = max(together, (nb - 1) * size + image)  # acc's rows
+    # each channel's plane: the group's whole images (also where a pooling leaves out the last
+    # output rows: fewer rows than an image has), then the zeros its last taps read
+    stride = max(_whole_vectors(nb * size), length) + tail
+    planes = np.zeros(c_in * stride, x.dtype)
     _fill_planes(planes.reshape((c_in, stride)), x, n0, nb, top, left, hp, wp, 0)
-    flat_w, flat_acc, astride = wts.reshape(wts.size), acc.reshape(acc.size), acc.shape[1]
+    acc = np.empty(f_out * length, x.dtype)
+    taps, flat_w = pidx * stride + offs, wts.reshape(wts.size)
     if nb > 1 and (hp - rows) * wp >= LANES and image % wide == 0:
         for b in range(nb):
-            _blocked_sums(flat_acc, planes, taps, flat_w, bias, astride, b * size, image)
+            _blocked_sums(acc, planes, taps, flat_w, bias, length, b * size, image)
     else:
-        _blocked_sums(flat_acc, planes, taps, flat_w, bias, astride, 0, together)
-    return acc
+        _blocked_sums(acc, planes, taps, flat_w, bias, length, 0, together)
+    return acc.reshape((f_out, length))
 
 
 @njit(cache=True)
@@ -401,8 +366,8 @@ POOL_COLUMNS = 2
 
 
 @njit(parallel=True, cache=True, fastmath=_FMA)
-def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, threads, ph, pw,
-                     out, arg, res, won):
+def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, ph, pw, out, arg,
+                     res, won):
     """Stride-1 convolution of ``x`` (N, H, W, C), see the module doc, with its ReLU when
     ``relu``, and max pooling over ``(ph, pw)`` windows that tile the image.
 
@@ -422,126 +387,101 @@ def _conv_forward_s1(x, wts, pidx, offs, bias, relu, top, left, hp, wp, group, t
     (:func:`_add_maxpool`); ``won`` (the pooled shape) receives each winner's ``relu(z)``, whose
     sign is the ReLU's backward (with no residual that is the pooled output itself, and ``won``
     is not written).
-
-    As in :func:`_conv_backward_s1`, each of ``threads`` runs of consecutive groups makes one
-    workspace (:func:`_group_workspace`) and reuses it: one thread, batch 128, alternating with a
-    workspace made for each group, the same bits, cnn_digits l3 (7x7x9, 3x3, 16 filters, 22
-    groups) 0.219 ms against 0.258, cnn_fashion_3 l3 0.229 against 0.261, l1 (one channel) 1%.
     """
     n_img = x.shape[0]
     _, po_n, qo_n, f_out = out.shape
-    tail = _tail(offs)
-    if ph * po_n > hp or pw * qo_n > wp:  # what the unchecked loads of the pooling rely on
-        raise ValueError("_conv_forward_s1: the pooling windows run past the grid")
-    groups = (n_img + group - 1) // group
-    runs = max(1, min(groups, threads))
-    for r in prange(runs):
-        planes, work, taps = _group_workspace(x, pidx, offs, f_out, hp, wp, tail, group,
-                                              ph * po_n)
-        z = np.empty((group if res.shape[0] > 0 else 0, ph * po_n, pw * qo_n, f_out), x.dtype)
-        for g in range(r * groups // runs, (r + 1) * groups // runs):
-            _conv_forward_group(x, wts, bias, relu, top, left, hp, wp, tail, g, group, ph, pw,
-                                out, arg, res, won, planes, work, taps, z)
-
-
-@njit(cache=True, fastmath=_FMA)
-def _conv_forward_group(x, wts, bias, relu, top, left, hp, wp, tail, g, group, ph, pw, out, arg,
-                        res, won, planes, work, taps, z):
-    """Group ``g`` of :func:`_conv_forward_s1` (its arguments), in a thread's workspace:
-    ``planes``, ``work`` and ``taps`` of :func:`_group_workspace`, ``z`` the NHWC buffer of a
-    residual block's pooling."""
-    n_img, c_in = x.shape[0], x.shape[3]
-    _, po_n, qo_n, f_out = out.shape
     size = hp * wp
+    tail = _tail(offs)
     zero = x.dtype.type(0)
     flat_out, flat_arg = out.reshape(out.size), arg.reshape(arg.size)
-    n0 = g * group
-    nb = min(group, n_img - n0)
-    if nb < group:  # the images a full group left past this one's
-        planes.reshape((c_in, planes.size // c_in))[:, nb * size:] = 0
-    acc = _conv_group_into(x, planes, work, taps, wts, bias, top, left, hp, wp, tail, n0, nb,
-                           ph * po_n)
-    if res.shape[0] > 0:  # the group's relu(z) as NHWC images (in cache), then the pooling
-        for b in range(nb):
-            _to_image(z[b], acc, b * size, wp, relu)
-        _add_maxpool(z[:nb], res[n0:n0 + nb], ph, pw, out[n0:n0 + nb], arg[n0:n0 + nb],
-                     won[n0:n0 + nb])
-        return
-    if ph == 1 and pw == 1:  # the convolution's output itself
-        for b in range(nb):
-            _to_image(out[n0 + b], acc, b * size, wp, relu)
-        return
-    if ph == 2 and pw == 2 and qo_n >= LANES and f_out >= LANES:
-        # 8 windows x 8 filters a block (_pooled_blocks); the last block of a row overlaps
-        # the one before it (windows computed twice, the same both times), and so does the
-        # last block of the filters, unless they end in at most POOL_COLUMNS filters past a
-        # whole 8, pooled one at a time (_pooled_column)
-        flat_acc, length = acc.reshape(acc.size), acc.shape[1]
-        block_end = f_out if f_out % LANES > POOL_COLUMNS else f_out - f_out % LANES
-        for b in range(nb):
-            for po in range(po_n):
-                o_row = ((n0 + b) * po_n + po) * qo_n * f_out
-                a_row = b * size + po * 2 * wp
-                for qb in range(0, qo_n, LANES):
-                    qo = min(qb, qo_n - LANES)
-                    for fb in range(0, block_end, LANES):
-                        f = min(fb, f_out - LANES)
-                        if relu:
-                            _pool_block_relu(flat_out, flat_arg, flat_acc,
-                                             f * length + a_row + 2 * qo, length, wp,
+    if ph * po_n > hp or pw * qo_n > wp:  # what the unchecked loads of the pooling rely on
+        raise ValueError("_conv_forward_s1: the pooling windows run past the grid")
+    for g in prange((n_img + group - 1) // group):
+        n0 = g * group
+        nb = min(group, n_img - n0)
+        acc = _conv_group(x, wts, pidx, offs, bias, top, left, hp, wp, tail, n0, nb, ph * po_n)
+        if res.shape[0] > 0:  # the group's relu(z) as NHWC images (in cache), then the pooling
+            z = np.empty((nb, ph * po_n, pw * qo_n, f_out), x.dtype)
+            for b in range(nb):
+                _to_image(z[b], acc, b * size, wp, relu)
+            _add_maxpool(z, res[n0:n0 + nb], ph, pw, out[n0:n0 + nb], arg[n0:n0 + nb],
+                         won[n0:n0 + nb])
+            continue
+        if ph == 1 and pw == 1:  # the convolution's output itself
+            for b in range(nb):
+                _to_image(out[n0 + b], acc, b * size, wp, relu)
+            continue
+        if ph == 2 and pw == 2 and qo_n >= LANES and f_out >= LANES:
+            # 8 windows x 8 filters a block (_pooled_blocks); the last block of a row overlaps
+            # the one before it (windows computed twice, the same both times), and so does the
+            # last block of the filters, unless they end in at most POOL_COLUMNS filters past a
+            # whole 8, pooled one at a time (_pooled_column)
+            flat_acc, length = acc.reshape(acc.size), acc.shape[1]
+            block_end = f_out if f_out % LANES > POOL_COLUMNS else f_out - f_out % LANES
+            for b in range(nb):
+                for po in range(po_n):
+                    o_row = ((n0 + b) * po_n + po) * qo_n * f_out
+                    a_row = b * size + po * 2 * wp
+                    for qb in range(0, qo_n, LANES):
+                        qo = min(qb, qo_n - LANES)
+                        for fb in range(0, block_end, LANES):
+                            f = min(fb, f_out - LANES)
+                            if relu:
+                                _pool_block_relu(flat_out, flat_arg, flat_acc,
+                                                 f * length + a_row + 2 * qo, length, wp,
+                                                 o_row + qo * f_out + f, f_out)
+                            else:
+                                _pool_block(flat_out, flat_arg, flat_acc,
+                                            f * length + a_row + 2 * qo, length, wp,
+                                            o_row + qo * f_out + f, f_out)
+                        for f in range(block_end, f_out):
+                            if relu:
+                                _pool_column_relu(flat_out, flat_arg, flat_acc,
+                                                  f * length + a_row + 2 * qo, wp,
+                                                  o_row + qo * f_out + f, f_out)
+                            else:
+                                _pool_column(flat_out, flat_arg, flat_acc,
+                                             f * length + a_row + 2 * qo, wp,
                                              o_row + qo * f_out + f, f_out)
-                        else:
-                            _pool_block(flat_out, flat_arg, flat_acc,
-                                        f * length + a_row + 2 * qo, length, wp,
-                                        o_row + qo * f_out + f, f_out)
-                    for f in range(block_end, f_out):
-                        if relu:
-                            _pool_column_relu(flat_out, flat_arg, flat_acc,
-                                              f * length + a_row + 2 * qo, wp,
-                                              o_row + qo * f_out + f, f_out)
-                        else:
-                            _pool_column(flat_out, flat_arg, flat_acc,
-                                         f * length + a_row + 2 * qo, wp,
-                                         o_row + qo * f_out + f, f_out)
-        return
-    for f in range(f_out):
-        for b in range(nb):
-            for po in range(po_n):
-                window = acc[f, b * size + po * ph * wp:]
-                orow = out[n0 + b, po]
-                arow = arg[n0 + b, po]
-                if ph == 2 and pw == 2:  # the report's pooling: four candidates, no branch
-                    r0 = window[:]
-                    r1 = window[wp:]
+            continue
+        for f in range(f_out):
+            for b in range(nb):
+                for po in range(po_n):
+                    window = acc[f, b * size + po * ph * wp:]
+                    orow = out[n0 + b, po]
+                    arow = arg[n0 + b, po]
+                    if ph == 2 and pw == 2:  # the report's pooling: four candidates, no branch
+                        r0 = window[:]
+                        r1 = window[wp:]
+                        for qo in range(qo_n):
+                            best = r0[2 * qo]
+                            k = 0
+                            v = r0[2 * qo + 1]
+                            k = 1 if v > best else k  # strictly greater: the first maximum wins
+                            best = v if v > best else best
+                            v = r1[2 * qo]
+                            k = 2 if v > best else k
+                            best = v if v > best else best
+                            v = r1[2 * qo + 1]
+                            k = 3 if v > best else k
+                            best = v if v > best else best
+                            if relu:
+                                best = zero if best <= zero else best
+                            orow[qo, f] = best
+                            arow[qo, f] = k
+                        continue
                     for qo in range(qo_n):
-                        best = r0[2 * qo]
+                        best = window[qo * pw]
                         k = 0
-                        v = r0[2 * qo + 1]
-                        k = 1 if v > best else k  # strictly greater: the first maximum wins
-                        best = v if v > best else best
-                        v = r1[2 * qo]
-                        k = 2 if v > best else k
-                        best = v if v > best else best
-                        v = r1[2 * qo + 1]
-                        k = 3 if v > best else k
-                        best = v if v > best else best
+                        for i in range(ph):
+                            for j in range(pw):
+                                v = window[i * wp + qo * pw + j]
+                                k = i * pw + j if v > best else k
+                                best = v if v > best else best
                         if relu:
                             best = zero if best <= zero else best
                         orow[qo, f] = best
                         arow[qo, f] = k
-                    continue
-                for qo in range(qo_n):
-                    best = window[qo * pw]
-                    k = 0
-                    for i in range(ph):
-                        for j in range(pw):
-                            v = window[i * wp + qo * pw + j]
-                            k = i * pw + j if v > best else k
-                            best = v if v > best else best
-                    if relu:
-                        best = zero if best <= zero else best
-                    orow[qo, f] = best
-                    arow[qo, f] = k
 
 
 @njit(cache=True)
@@ -637,24 +577,21 @@ def _rows_reach(x, nb, size, left, wp, kh):
 
 
 @njit(cache=True)
-def _rows_dx(x, n0, nb, flat_d, dtaps, dx_wcol, acc, top, left, hp, wp, dx):
+def _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx):
     """dL/dx of a one-channel ``x`` (images ``n0 .. n0+nb-1``) by :func:`_row_sums`: the
     columns of taps are the last kernel row's mirrored taps (``t = ((kh-1)*kw + j)*F + f``:
-    shift ``kw-1-j`` on filter ``f``'s plane; ``dtaps[t]``: where tap ``t`` starts in the flat
-    planes ``flat_d``), ``dx_wcol[c, m]`` their weights down the column (kernel row ``kh-1-m``).
-    Only the rows of ``x`` are computed, :func:`_pass_rows` at a time, into the caller's
-    ``acc`` (reused group after group: only what a group writes is read)."""
+    shift ``kw-1-j`` on filter ``f``'s plane), ``dx_wcol[c, m]`` their weights down the column
+    (kernel row ``kh-1-m``). Only the rows of ``x`` are computed, :func:`_pass_rows` at a
+    time."""
     _, h_in, w_in, _ = x.shape
     ncols, kh = dx_wcol.shape
     size = hp * wp
     chunk = _pass_width(x)
     rows = _pass_rows(kh)
     reach = _rows_reach(x, nb, size, left, wp, kh)
-    ntaps = dtaps.shape[0]
+    ntaps = dx_pidx.shape[0]
     if ncols * kh != ntaps:
         raise ValueError("_rows_dx: the column weights do not match the tap tables")
-    if acc.shape[0] < reach:
-        raise ValueError("_rows_dx: the sums' buffer is too short")
     if not (rows == 2 or rows == 4) or kh < rows - 1:  # the passes compiled below
         raise ValueError("_rows_dx: passes of 2 or 4 rows, of kernels of at least rows - 1 rows")
     # where the last pass ends, counted from its own loops: within what _rows_reach allows
@@ -662,8 +599,9 @@ def _rows_dx(x, n0, nb, flat_d, dtaps, dx_wcol, acc, top, left, hp, wp, dx):
             + (w_in - 1) // chunk * chunk)
     if h_in and w_in and last + (rows - 1) * wp + chunk > reach:
         raise ValueError("_rows_dx: the passes would run past dz's planes")
-    cols = dtaps[ntaps - ncols:]
+    cols = dx_pidx[ntaps - ncols:] * dstride + dx_offs[ntaps - ncols:]
     wflat = dx_wcol.reshape(dx_wcol.size)
+    acc = np.empty(reach, x.dtype)
     for b in range(nb):
         for h in range(0, h_in, rows):  # a last pass past the last row computes pad rows
             for u in range(0, w_in, chunk):
@@ -681,20 +619,14 @@ def _rows_dx(x, n0, nb, flat_d, dtaps, dx_wcol, acc, top, left, hp, wp, dx):
 
 
 @njit(cache=True, fastmath=_DOT)
-def _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxacc, dtaps, dx_wts,
-                         dx_wcol, top, left, hp, wp, out_rows, need_dx, dx, part):
+def _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx,
+                         dw_offs, top, left, hp, wp, out_rows, need_dx, dx, part):
     """The part of the stride-1 backward that follows ``dz`` on the grid (``dplanes``, with
     ``front`` zeros before it; ``out_rows`` output rows an image): the group's ``dL/dw`` into
     ``part[f, t]`` (its row of the groups' partial sums: the caller passes ``part[g]``, so that
     this function is compiled once, not once for each integer type a parallel loop's index can
     have) and, when ``need_dx``, its images' ``dL/dx`` into ``dx`` (by :func:`_rows_dx` when
     ``x`` has one channel and ``dx_wcol`` its column weights).
-
-    The caller's workspace, reused group after group (:func:`_conv_backward_s1`): ``xplanes``
-    (C, ...) receives the images on the grid (zeros wherever no pixel is written), ``taps[t]``
-    is tap ``t``'s start in it (flat; ``dw_offs[t]`` its shift), ``dxacc`` (C, ...; one row as
-    long as dz's planes for :func:`_rows_dx`) holds dL/dx on the grid and ``dtaps[t]`` is the
-    mirrored tap ``t``'s start in ``dplanes`` (flat).
 
     As in the forward pass (:func:`_conv_group`), where an image's padding rows hold at least a
     vector of positions and its rows whole wide vectors, the sums run image by image over its
@@ -715,11 +647,9 @@ def _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxac
                           if by_rows else span):
         # what the unchecked loads of _tap_dots and _row_sums rely on
         raise ValueError("_conv_backward_group: dz's planes are too short")
-    if xplanes.shape[0] != c_in or xplanes.shape[1] < span + _tail(dw_offs) \
-            or (need_dx and dxacc.shape[1] < (dstride if by_rows else span)) \
-            or (need_dx and not by_rows and dxacc.shape[0] != c_in):
-        raise ValueError("_conv_backward_group: the workspace is too small for the group")
+    xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
     _fill_planes(xplanes, x, n0, nb, top, left, hp, wp, 0)
+    taps = dw_pidx * xplanes.shape[1] + dw_offs
     flat_x, flat_d = xplanes.reshape(xplanes.size), dplanes.reshape(dplanes.size)
     runs, run = 1, span  # dL/dw's positions: one run over the group, or image by image
     if (hp - out_rows) * wp >= LANES and out_rows * wp % wide == 0 and size % wide == 0:
@@ -734,84 +664,59 @@ def _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxac
     if (f_out - done) % 2:
         _dots1(part, flat_x, taps, flat_d, f_out - 1, dstride, front, run, runs, size)
     if by_rows:  # one input channel: several rows a pass
-        _rows_dx(x, n0, nb, flat_d, dtaps, dx_wcol, dxacc.reshape(dxacc.size), top, left, hp, wp,
-                 dx)
+        _rows_dx(x, n0, nb, flat_d, dstride, dx_pidx, dx_offs, dx_wcol, top, left, hp, wp, dx)
     elif need_dx:  # the mirrored taps over dz's grid
-        flat_acc, astride = dxacc.reshape(dxacc.size), dxacc.shape[1]
+        acc = np.empty((c_in, span), x.dtype)
+        flat_acc, dtaps = acc.reshape(acc.size), dx_pidx * dstride + dx_offs
         flat_w, no_bias = dx_wts.reshape(dx_wts.size), np.zeros(c_in, x.dtype)
         image = x.shape[1] * wp  # an image's rows on the grid
         if (hp - x.shape[1]) * wp >= LANES and image % wide == 0:
             for b in range(nb):
-                _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, astride,
+                _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, span,
                               b * size + top * wp, image)
         else:
-            _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, astride, 0, span)
+            _blocked_sums(flat_acc, flat_d, dtaps, flat_w, no_bias, span, 0, span)
         for b in range(nb):
-            _to_image(dx[n0 + b], dxacc, b * size + top * wp + left, wp, False)
+            _to_image(dx[n0 + b], acc, b * size + top * wp + left, wp, False)
 
 
 @njit(parallel=True, cache=True, fastmath=_DOT)
 def _conv_backward_s1(dout, y, relu, x, dx_wts, dx_pidx, dx_offs, dx_wcol, dw_pidx, dw_offs,
-                      top, left, hp, wp, front, group, threads, need_dx, dx, part):
+                      top, left, hp, wp, front, group, need_dx, dx, part):
     """Backward of :func:`_conv_forward_s1` without pooling, see the module doc.
 
     ``dz`` (``dout``, or ``dout * [y > 0]`` when ``relu``, ``y`` the output) is laid on the grid
     with ``front`` zeros before it. Group ``g`` adds its ``dL/dw`` (tap-major, ``part[g, f,
     t]``) and ``dL/db`` (``part[g, f, ntaps]``); ``dx`` receives ``dL/dx`` when ``need_dx``.
-
-    The groups are cut into one run of consecutive groups per thread (``threads``: numba's
-    count, read by the caller: read here, it kept numba from caching the kernel), each with its own
-    workspace (dz's and the images' planes, dL/dx's sums, the tap tables), made once and reused
-    group after group: every group writes the same positions of it (the pixels), and the
-    padding between them stays zero; a last, smaller group first clears what the one before
-    left past its images. Alternating with a workspace made for each group (batch 128, the same
-    bits): cnn_digits l1 (28x28x1, 5x5, 9 filters, 128 groups of one image) 1.48 ms against 1.65
-    on one thread, cnn_fashion_3 l1 (7x7) 2.29 against 2.52, cnn_digits l3 (7x7x9, 3x3) 0.53
-    against 0.62; on two threads 0.78 against 0.83 (l1) and 0.29 against 0.35 (l3). The groups,
-    and with them the numbers, stay those of any thread count.
     """
-    n_img, _, _, c_in = x.shape
+    n_img = x.shape[0]
     f_out = dout.shape[3]
     ntaps = dw_pidx.shape[0]
     size = hp * wp
     reach = _tail(dw_offs) - 1  # the farthest tap's shift: where dz's planes started before
-    by_rows = _dx_by_rows(x, need_dx, dx_wcol)
-    groups = (n_img + group - 1) // group
-    runs = max(1, min(groups, threads))
-    # the workspace for a whole group: dz on the grid, each row a whole number of vectors long
-    # (the blocked sums of dL/dx), and as far as the row passes of a one-channel dL/dx read
-    span = _whole_vectors(group * size)
-    length = span
-    if by_rows:
-        length = max(length, _whole_vectors(_rows_reach(x, group, size, left, wp,
-                                                        dx_wcol.shape[1])))
-    for r in prange(runs):
+    for g in prange((n_img + group - 1) // group):
+        n0 = g * group
+        nb = min(group, n_img - n0)
+        # dz on the grid, each row a whole number of vectors long (the blocked sums of dL/dx),
+        # and as far as the row passes of a one-channel dL/dx read
+        length = _whole_vectors(nb * size)
+        if _dx_by_rows(x, need_dx, dx_wcol):
+            length = max(length, _whole_vectors(_rows_reach(x, nb, size, left, wp,
+                                                            dx_wcol.shape[1])))
         dplanes = _line_planes(f_out, front + length, x)
-        xplanes = np.zeros((c_in, span + _tail(dw_offs)), x.dtype)
-        # dL/dx's sums: on a one-channel grid as long as dz's planes (_rows_dx), else C planes
-        dxacc = (np.empty((1, dplanes.shape[1]), x.dtype) if by_rows
-                 else np.empty((c_in if need_dx else 0, span), x.dtype))
-        taps = dw_pidx * xplanes.shape[1] + dw_offs
-        dtaps = dx_pidx * dplanes.shape[1] + dx_offs
-        for g in range(r * groups // runs, (r + 1) * groups // runs):
-            n0 = g * group
-            nb = min(group, n_img - n0)
-            if nb < group:  # the images a full group left past this one's
-                dplanes[:, front + nb * size:] = 0
-                xplanes[:, nb * size:] = 0
-            for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
-                _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
-            # dL/db: each filter's dz summed on its plane, from the last ``reach`` zeros before
-            # it (where the planes started before ``front`` was rounded up to whole cache lines:
-            # the same sums, bit for bit) and over the same positions whether or not dL/dx makes
-            # the planes longer (the sum's vector lanes, and with them its rounding, follow
-            # where it starts and its length)
-            summed = reach + _whole_vectors(nb * size)
-            for f in range(f_out):
-                part[g, f, ntaps] += _vector_sum(dplanes[f, front - reach:], summed)
-            _conv_backward_group(x, n0, nb, dplanes, front, xplanes, taps, dw_offs, dxacc, dtaps,
-                                 dx_wts, dx_wcol, top, left, hp, wp, dout.shape[1], need_dx, dx,
-                                 part[g])
+        for b in range(nb):  # dz on the grid (relu_backward: dy * [y > 0])
+            _from_image(dplanes, front + b * size, wp, dout[n0 + b], y[n0 + b], relu)
+        # dL/db: each filter's dz summed on its plane, from the last ``reach`` zeros before it
+        # (where the planes started before ``front`` was rounded up to whole cache lines: the
+        # same sums, bit for bit) and over the same positions whether or not dL/dx makes the
+        # planes longer (the sum's vector lanes, and with them its rounding, follow where it
+        # starts and its length)
+        summed = reach + _whole_vectors(nb * size)
+        for f in range(f_out):
+            part[g, f, ntaps] += _vector_sum(dplanes[f, front - reach:], summed)
+        _conv_backward_group(x, n0, nb, dplanes, front, dx_wts, dx_pidx, dx_offs, dx_wcol,
+                             dw_pidx, dw_offs, top, left, hp, wp, dout.shape[1], need_dx, dx,
+                             part[g])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1967,7 +1872,7 @@ def _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw
 
 @njit(parallel=True, cache=True)
 def _conv_pool_backward_s1(dout, y, arg, relu, x, kernel, top, left, hpad, wpad, ph, pw, group,
-                           threads, need_dx, dx, part):
+                           need_dx, dx, part):
     """Backward of :func:`_conv_forward_s1` with pooling, from the winners (see the module doc):
     ``dout`` (N, PO, QO, F) the gradient of the pooled output ``y``, ``arg`` each window's
     winner (``i*pw + j``). The images' padded copies are ``(hpad, wpad)`` (what the kernel rows
@@ -1990,30 +1895,17 @@ def _conv_pool_backward_s1(dout, y, arg, relu, x, kernel, top, left, hpad, wpad,
     for k in range(ph * pw):
         shift[k] = ((k // pw) * wpad + k % pw) * c_in
     image = hpad * wpad * c_in
-    groups = (n_img + group - 1) // group
-    runs = max(1, min(groups, threads))
-    # a workspace for each thread's run of groups, as in _conv_backward_s1 (one thread, batch 128,
-    # alternating, the same bits: cnn_digits l3 0.252 ms against 0.272, l2 1.21 against 1.24;
-    # the one-channel l1 without dL/dx the same)
-    for r in prange(runs):
+    for g in prange((n_img + group - 1) // group):
+        n0 = g * group
+        nb = min(group, n_img - n0)
         # + one vector: the last row's loads run past its end (into zeros)
-        xpad = np.zeros(group * image + width, x.dtype)
-        dxpad = np.empty(group * image + width if need_dx else 0, x.dtype)
-        offs = np.empty((f_out, group * po_n * qo_n), np.int64)
-        dvals = np.empty((f_out, group * po_n * qo_n), x.dtype)
-        counts = np.empty(f_out, np.int64)
-        acc = np.empty(max(width, LANES * LANES), x.dtype)
-        for g in range(r * groups // runs, (r + 1) * groups // runs):
-            n0 = g * group
-            nb = min(group, n_img - n0)
-            if nb < group:  # the images a full group left past this one's
-                xpad[nb * image:] = 0
-            dxpad[:] = 0  # (the windows add dL/dx to the padding too)
-            counts[:] = 0
-            acc[:] = 0
-            _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
-                           wrows, row, need_dx, dx, part[g], xpad, dxpad, offs, dvals, counts,
-                           acc)
+        xpad = np.zeros(nb * image + width, x.dtype)
+        dxpad = np.zeros(nb * image + width if need_dx else 0, x.dtype)
+        offs = np.empty((f_out, nb * po_n * qo_n), np.int64)
+        dvals = np.empty((f_out, nb * po_n * qo_n), x.dtype)
+        _winners_group(dout, y, arg, relu, x, n0, nb, wpad, image, top, left, ph, pw, shift,
+                       wrows, row, need_dx, dx, part[g], xpad, dxpad, offs, dvals,
+                       np.zeros(f_out, np.int64), np.zeros(max(width, LANES * LANES), x.dtype))
 
 
 @njit(parallel=True, cache=True)
@@ -2431,8 +2323,8 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
         return z.reshape(n, oh, ow, f), (x, cols)
     (wts, pidx, offs, b), grid = _forward_s1_args(x, kernel, bias, pads)
     out = np.empty((n, oh, ow, f), dtype=dtype)
-    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, get_num_threads(), 1, 1, out,
-                     _NO_WINNERS, out[:0], out[:0])
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, 1, 1, out, _NO_WINNERS, out[:0],
+                     out[:0])
     return out, (x, None)
 
 
@@ -2480,8 +2372,7 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
         return _backward_from_winners(dout, y, np.zeros((1, 1, 1, f), np.int32),
                                       relu_output is not None, x, kernel, pads, (1, 1), need_dx)
     args, dx, part = _backward_s1_args(x, kernel, pads, need_dx)
-    _conv_backward_s1(dout, y, relu_output is not None, x, *args, get_num_threads(), bool(need_dx),
-                      dx, part)
+    _conv_backward_s1(dout, y, relu_output is not None, x, *args, bool(need_dx), dx, part)
     return _gradients(kernel, dx, part, need_dx)
 
 
@@ -2597,8 +2488,7 @@ def _conv_pool_forward(what, x, kernel, bias, strides, pads, pool_size, residual
         res, won = out[:0], out  # each winner's relu(z): the pooled output itself
     else:
         res, won = np.ascontiguousarray(residual, dtype=dtype), np.empty_like(out)
-    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, get_num_threads(), ph, pw, out, arg,
-                     res, won)
+    _conv_forward_s1(x, wts, pidx, offs, b, bool(relu), *grid, ph, pw, out, arg, res, won)
     return out, (x, arg, won)
 
 
@@ -2698,7 +2588,7 @@ def _backward_from_winners(dout, y, arg, relu, x, kernel, pads, pool_size, need_
     part = np.zeros((-(-n // group), f, kh * kw * c + 1), dtype=x.dtype)
     dx = np.empty(x.shape, x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
     _conv_pool_backward_s1(dout, y, arg, bool(relu), x, kernel, top, left, hpad, wpad, ph, pw,
-                           group, get_num_threads(), bool(need_dx), dx, part)
+                           group, bool(need_dx), dx, part)
     return _gradients(kernel, dx, part, need_dx)
 
 
