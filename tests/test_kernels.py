@@ -1399,7 +1399,7 @@ def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case, 
     if pooled:
         out, saved = numba_cpu.conv2d_maxpool_forward(x, kernel, np.zeros(f), (1, 1), pads,
                                                       (2, 2), relu=True)
-    else:  # (the dense loops: a thread's run of groups shares one workspace)
+    else:  # unpooled: the dense loops, or the winners' where most gradients are 0
         out, saved = numba_cpu.conv2d_forward(x, kernel, np.zeros(f), (1, 1), pads, relu=True)
     dout = rng.standard_normal(out.shape)
     before = numba.get_num_threads()
@@ -1696,8 +1696,9 @@ def test_numba_kernels_can_be_cached_on_disk():
     """Every compiled kernel is stored in numba's on-disk cache, so that a later process loads it
     instead of compiling it again (a first training step waits 30 s or more for the
     compilation). numba refuses to cache a function whose code holds a pointer of this process
-    ("dynamic globals"): a kernel that read numba's thread count inside did. The kernels used
-    below, and any other compiled in this process, are checked."""
+    ("dynamic globals"): a version of the backward that read numba's thread count inside (not
+    kept) was compiled again by every process. The kernels used below, and any other compiled
+    in this process, are checked."""
     pytest.importorskip("numba")
     from numba.core.registry import CPUDispatcher
 
@@ -1727,12 +1728,14 @@ def test_numba_kernels_can_be_cached_on_disk():
 def test_no_parallel_kernel_leaves_its_prange_loop_but_at_its_end():
     """numba runs a ``prange`` loop serially, with a warning at compilation only, when its body
     can leave it other than at its end (a ``raise``, an ``assert``, a ``return`` or a ``break``
-    in the loop itself): a check raising inside a kernel's loop made a backward run on one
-    thread of two. Read from the source: every ``prange`` loop of the numba backend."""
+    in the loop itself): a check raising inside the loop of a version of the backward (not
+    kept) ran it on one thread of two. Read from the source: every ``prange`` loop of the numba
+    backend."""
     import ast
     import inspect
 
     from tinynet.kernels import numba_cpu
+
     def exits(statements, in_loop):
         """The statements among ``statements`` (and those nested in them) that leave the loop
         (a ``break`` of an inner loop leaves only that loop)."""
