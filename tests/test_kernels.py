@@ -6,6 +6,7 @@ float64 within 1e-12, relative to the largest magnitude of the reference result 
 in another order differs by rounding only). Max-pooling must pick the same element as the
 reference, including on ties (TensorFlow's rule: the first maximum in row-major order).
 """
+import contextlib
 import functools
 import os
 
@@ -1380,6 +1381,18 @@ def test_fused_rmsprop_says_whether_what_it_wrote_is_finite(keep, dtype):
     assert update(*(a.copy() for a in start), momentum=0.9) is None
 
 
+@contextlib.contextmanager
+def _numba_threads(count):
+    """numba's kernels on ``count`` threads inside the block, its count before after it."""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(count)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("n", [3, 20, 50])  # batches the thread count cut otherwise
 @pytest.mark.parametrize("case", ["l3"])  # several images a group (l1's and l2's hold one)
 @pytest.mark.parametrize("pooled", [True, False])
@@ -1402,19 +1415,15 @@ def test_numba_convolution_gradients_do_not_depend_on_the_thread_count(n, case, 
     else:  # unpooled: the dense loops, or the winners' where most gradients are 0
         out, saved = numba_cpu.conv2d_forward(x, kernel, np.zeros(f), (1, 1), pads, relu=True)
     dout = rng.standard_normal(out.shape)
-    before = numba.get_num_threads()
     results = []
-    try:
-        for count in (1, 2):
-            numba.set_num_threads(count)
+    for count in (1, 2):
+        with _numba_threads(count):
             if pooled:
                 results.append(numba_cpu.conv2d_maxpool_backward(dout, saved, kernel, (1, 1),
                                                                  pads, (2, 2), relu=True))
             else:
                 results.append(numba_cpu.conv2d_backward(dout, saved, kernel, (1, 1), pads,
                                                          relu_output=out))
-    finally:
-        numba.set_num_threads(before)
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
 
@@ -1424,7 +1433,7 @@ def test_numba_dense_conv_backward_on_one_thread_matches_the_reference_with_a_sm
     """The dense backward's groups on one thread, one after the other, the last one smaller
     than the others (13x13 images: 196 grid positions an image, not a whole number of vectors,
     so the sums round a group's positions up into what lies past its last image)."""
-    numba = pytest.importorskip("numba")
+    pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     rng = np.random.default_rng(1)
     n, size, f, k = 5, 13, 4, 3
@@ -1437,12 +1446,8 @@ def test_numba_dense_conv_backward_on_one_thread_matches_the_reference_with_a_sm
     y = rng.standard_normal((n, size, size, f)) + 1  # ReLU on at most positions: the dense loops
     dout = rng.standard_normal((n, size, size, f))
     assert not numba_cpu._winners_pay(dout, y, True, kernel.shape, True)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)  # one thread: every group after the one before it, in turn
+    with _numba_threads(1):  # one thread: every group after the one before it, in turn
         got = numba_cpu.conv2d_backward(dout, (x, None), kernel, (1, 1), pads, relu_output=y)
-    finally:
-        numba.set_num_threads(before)
     want = numpy_ref.conv2d_backward(dout, (x, None), kernel, (1, 1), pads, relu_output=y)
     for name, a, b in zip(("dx", "dkernel", "dbias"), got, want):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10, err_msg=name)
@@ -1655,7 +1660,7 @@ def test_numba_convolutions_on_one_thread_match_the_reference_with_a_smaller_las
     one after the other: a batch of 10 images ends in a group of one after groups of three.
     16x16 images give the pooled backward 8 windows a row, where it lists the winners from
     planes."""
-    numba = pytest.importorskip("numba")
+    pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     rng = np.random.default_rng(2)
     n, c, f, k = 10, 2, 9, 3
@@ -1669,10 +1674,8 @@ def test_numba_convolutions_on_one_thread_match_the_reference_with_a_smaller_las
     kernel = rng.standard_normal((k, k, c, f))
     bias = rng.standard_normal(f)
     residual = rng.standard_normal((n, size, size, f))
-    before = numba.get_num_threads()
     results = []
-    try:
-        numba.set_num_threads(1)
+    with _numba_threads(1):
         for module in (numba_cpu, numpy_ref):
             if kind == "forward":
                 results.append(module.conv2d_forward(x, kernel, bias, (1, 1), pads, relu=True)[:1])
@@ -1686,8 +1689,6 @@ def test_numba_convolutions_on_one_thread_match_the_reference_with_a_smaller_las
                 got = module.conv2d_maxpool_backward(dout, saved, kernel, (1, 1), pads, pool,
                                                      relu=True, need_dx=kind == "pool")
                 results.append([a for a in got if a is not None])
-    finally:
-        numba.set_num_threads(before)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
