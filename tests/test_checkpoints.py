@@ -828,6 +828,20 @@ def test_missing_file_is_file_not_found(tmp_path):
         tinynet.load_model(tmp_path / "nothing.npz")
 
 
+def test_saving_into_a_missing_folder_names_the_folder_and_writes_nothing(tmp_path):
+    """As Keras's model.save("....keras"): FileNotFoundError, not a folder made silently; the
+    message names the folder to make (os.listdir's own error named the folder as if it were the
+    file)."""
+    model = tinynet.Sequential([layers.Input((3,)), layers.Dense(2)])
+    missing = tmp_path / "runs" / "today"
+    for save in (lambda: model.save(missing / "m.keras"),
+                 lambda: model.save_weights(missing / "m.weights.h5")):
+        with pytest.raises(FileNotFoundError, match=r"the folder .*today' does not exist; "
+                                                    r"make it first \(os\.makedirs"):
+            save()
+    assert os.listdir(tmp_path) == []
+
+
 def test_model_file_error_is_a_value_error():
     assert issubclass(ModelFileError, ValueError)
 

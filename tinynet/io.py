@@ -94,6 +94,11 @@ def _temporary_file(path):
     one file system). Such files of the same target left by processes that no longer run (killed
     in the middle of a save) are removed first; those of running processes are left alone."""
     directory, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):  # (os.listdir's error names the folder, not the file)
+        folder = os.path.dirname(os.fspath(path))
+        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: the folder {folder!r} does "
+                                f"not exist; make it first (os.makedirs({folder!r}, "
+                                "exist_ok=True)), as Keras also asks")
     prefix = f".{name}."
     for entry in os.listdir(directory):
         if entry.startswith(prefix) and entry.endswith(TMP_SUFFIX):
