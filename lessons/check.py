@@ -14,6 +14,7 @@ checks copies of the exercise files kept in ``FOLDER``, outside the repository.
 import argparse
 import importlib
 import importlib.util
+import itertools
 import sys
 import traceback
 from pathlib import Path
@@ -88,10 +89,11 @@ def _largest_difference(ours, theirs, what, hint, start=None, batch=None):
     return diff
 
 
-def _returned(got, names, call):
+def _returned(got, names, call, expected=None):
     """The arrays an exercise returns, as NumPy arrays: ``names`` says how many and in which
     order. A missing ``return``, a single array or a tuple of another length is a Mismatch that
-    says what came back (rather than Python's "cannot unpack")."""
+    says what came back (rather than Python's "cannot unpack"); so are the right arrays in
+    another order, when tinynet's (``expected``, in the order of ``names``) are given."""
     wanted = f"return the tuple ({', '.join(names)})"
     if got is None:
         raise Mismatch(f"{call} returned None: a missing `return`? Hint: {wanted}")
@@ -100,7 +102,15 @@ def _returned(got, names, call):
                 else f"one array of shape {np.shape(got)}" if isinstance(got, np.ndarray)
                 else f"a {type(got).__name__}")
         raise Mismatch(f"{call} returned {what}. Hint: {wanted}")
-    return [np.asarray(g) for g in got]
+    got = [np.asarray(g) for g in got]
+    if expected is not None:
+        for order in itertools.permutations(range(len(names))):
+            if order != tuple(range(len(names))) and all(
+                    g.shape == np.shape(expected[k]) and np.allclose(g, expected[k])
+                    for g, k in zip(got, order)):
+                raise Mismatch(f"{call} returned the right arrays in the order "
+                               f"({', '.join(names[k] for k in order)}). Hint: {wanted}")
+    return got
 
 
 def _float64_layer(layer, input_shape):
@@ -127,7 +137,7 @@ def check_dense_backward(module):
         dx_ref = backend.to_numpy(dense.backward(backend.asarray(grad_z)))
         dW_ref, db_ref = (backend.to_numpy(g) for g in dense.grads)
         dx, dW, db = _returned(module.dense_backward(x.copy(), W.copy(), b.copy(), grad_z.copy()),
-                               ("dx", "dW", "db"), "dense_backward")
+                               ("dx", "dW", "db"), "dense_backward", (dx_ref, dW_ref, db_ref))
         worst = max(worst,
                     _largest_difference(dW, dW_ref, "dW", "dW[i, j] sums x[n, i] * grad_z[n, j] "
                                         "over the batch (lesson 0): the shape of W, (n_in, units)",

@@ -19,7 +19,10 @@
 # The output size of a convolution or a pooling along one axis of size $n$, with a window $k$,
 # padding $p$ and stride $s$, is $\lfloor (n + 2p - k)/s \rfloor + 1$: `padding="same"` pads
 # $p = (k - 1)/2$ for an odd $k$ (2 for a 5x5 kernel), which keeps 28 at stride 1, and a 2x2
-# pooling of stride 2 halves it, rounding down (7 becomes 3).
+# pooling of stride 2 halves it, rounding down (7 becomes 3). In general `"same"` gives
+# $\lceil n/s \rceil$ windows, one starting at every $s$-th pixel: Keras pads
+# $\max((\lceil n/s \rceil - 1)\,s + k - n,\ 0)$ zeros in all, half before the image (rounded
+# down) and the rest after it, so an even kernel gets one more zero after than before.
 
 # %%
 from tinynet import Model, Sequential, layers, plots, report_models

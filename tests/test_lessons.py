@@ -436,10 +436,14 @@ SHAPE_MISTAKES = [  # what came back instead of the tuple the exercise asks for
      "dense_backward returned 2 values. Hint: return the tuple (dx, dW, db)"),
     ("ex3_rmsprop_step", dict(rmsprop_step=lambda *a, **k: _rmsprop(*a, **k)[0]),
      "rmsprop_step returned one array of shape (3, 4). Hint: return the tuple (theta, s)"),
+    ("ex1_dense_backward", dict(dense_backward=lambda x, W, b, g: (x.T @ g, g @ W.T, g.sum(0))),
+     "dense_backward returned the right arrays in the order (dW, dx, db). Hint: return the tuple "
+     "(dx, dW, db)"),
 ]
 
 
-@pytest.mark.parametrize("name,answer,says", SHAPE_MISTAKES, ids=["none", "two", "one-array"])
+@pytest.mark.parametrize("name,answer,says", SHAPE_MISTAKES,
+                         ids=["none", "two", "one-array", "swapped"])
 def test_checker_says_what_came_back_instead_of_the_tuple(name, answer, says):
     status, detail = check.check(name, types.SimpleNamespace(**answer))
     assert status == "failed" and says in detail, detail
