@@ -198,7 +198,7 @@ def test_relu_layer_gradients(float64, shape):
 @pytest.mark.parametrize("name", ["linear", "relu", "sigmoid", "tanh", "softmax"])
 def test_activation_given_as_a_function_gradients(float64, name):
     layer = layers.Activation(getattr(activations, name))
-    assert layer.activation == name
+    assert layer.activation is getattr(activations, name) and layer.activation_name == name
     assert_below(gradcheck.check_layer(layer, away_from_zero(randn(3, 6) * 2)))
 
 

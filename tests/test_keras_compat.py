@@ -140,7 +140,7 @@ def test_activation_given_as_a_function_is_the_named_one():
     a = layers.Dense(4, activation=keras.activations.relu)
     b = layers.Dense(4, activation="relu")
     x = np.random.default_rng(1).standard_normal((3, 5))
-    assert a.activation == "relu"
+    assert a.activation is b.activation is keras.activations.relu
     backend.set_seed(0)
     ya = a(x)  # the weights are drawn when the layer first sees data
     backend.set_seed(0)
@@ -620,9 +620,28 @@ def test_an_activation_function_of_ones_own_is_refused_even_named_like_a_built_i
     with pytest.raises(ValueError, match=r"activation=<function .*relu.* not a function of one's "
                                          r"own.* _forward and _backward"):
         layers.Dense(2, activation=relu)
-    assert layers.Dense(2, activation=keras.activations.relu).activation == "relu"
+    assert layers.Dense(2, activation=keras.activations.relu).activation is keras.activations.relu
     keras_module = pytest.importorskip("keras")
-    assert layers.Dense(2, activation=keras_module.activations.sigmoid).activation == "sigmoid"
+    assert layers.Dense(2, activation=keras_module.activations.sigmoid).activation_name == "sigmoid"
+
+
+def test_a_layers_activation_is_its_function_as_in_keras():
+    """Keras's ``layer.activation`` is the function itself (tinynet's was its name, a string:
+    ``layer.activation(z)`` and ``layer.activation.__name__`` failed)."""
+    z = np.array([[-1.0, 0.5, 2.0]])
+    dense = layers.Dense(3, activation="relu")
+    np.testing.assert_array_equal(dense.activation(z), [[0.0, 0.5, 2.0]])
+    assert dense.activation.__name__ == "relu" and dense.activation_name == "relu"
+    assert layers.Dense(3).activation is keras.activations.linear  # none: the identity
+    out = layers.Dense(10, activation="softmax")
+    assert out.activation is keras.activations.softmax
+    np.testing.assert_allclose(out.activation(z).sum(axis=-1), 1.0)
+    assert keras.activations.get("tanh") is keras.activations.tanh
+    assert keras.activations.get(None) is keras.activations.linear
+    out.activation = None  # the Grad-CAM idiom: the logits
+    assert out.activation is keras.activations.linear and out.get_config()["activation"] == "linear"
+    with pytest.raises(ValueError, match="'gelu' is a Keras activation that tinynet does not"):
+        keras.activations.get("gelu")
 
 
 def test_calling_a_model_or_a_layer_on_data_answers_numpy_as_tensorflow():
@@ -1551,3 +1570,13 @@ def test_a_backend_setting_asked_of_the_top_module_says_where_it_is(name):
     assert callable(getattr(tinynet.backend, name))
     with pytest.raises(ImportError, match=f"it is in tinynet.backend.*backend.{name}"):
         exec(f"from tinynet import {name}")
+
+
+def test_image_layers_answer_their_data_format_as_keras():
+    """Keras's image layers have ``data_format``, resolved to "channels_last" by default (a
+    bare AttributeError in tinynet before)."""
+    for layer in (layers.Conv2D(2, 3), layers.MaxPooling2D(), layers.AveragePooling2D(),
+                  layers.Flatten(), layers.GlobalAveragePooling2D(),
+                  layers.Conv2D(2, 3, data_format="channels_last")):
+        assert layer.data_format == "channels_last", layer
+    assert not hasattr(layers.Dense(2), "data_format")  # as in Keras

@@ -95,7 +95,13 @@ KERAS_ONLY = ("elu", "selu", "gelu", "silu", "swish", "leaky_relu", "relu6", "so
               "threshold", "sparse_sigmoid")
 
 
-def get(name, owner=None):
+def get(identifier):
+    """The activation function of ``identifier`` (a name, tinynet's or Keras's function, or None
+    for ``linear``), as Keras's ``keras.activations.get``: ``get("relu") is relu``."""
+    return ACTIVATIONS[name_of(identifier)][0]
+
+
+def name_of(name, owner=None):
     """Return the activation's name, validated; ``None`` means ``"linear"``. One of tinynet's
     functions, or Keras's or TensorFlow's of the same name, is taken by its name
     (``activation=tinynet.activations.relu`` or ``keras.activations.relu``, as Keras allows); a

@@ -473,7 +473,7 @@ def _passes_values_on(layer):
     kind = type(layer)
     return (kind.__module__.startswith("tinynet.layers") and len(layer.inbound or ()) == 1
             and (kind.__name__ in ("Dropout", "Reshape", "Flatten")
-                 or (kind.__name__ == "Activation" and layer.activation in (None, "linear"))))
+                 or (kind.__name__ == "Activation" and layer.activation_name == "linear")))
 
 
 def _source_of_output(output):
@@ -505,7 +505,7 @@ def warn_if_probabilities_without_softmax(model):
     last = "the last layer" if output is final else "the layer that computes its outputs"
     kind = type(model.loss).name  # the class's name: a user may rename the loss itself
     if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
-            and output.activation == "softmax" \
+            and output.activation_name == "softmax" \
             and final.output_shape[-1] != output.output_shape[-1]:  # rows regrouped by Reshape
         warnings.warn(f"model '{model.name}': {kind} reads rows of the last axis, "
                       f"{final.output_shape[-1]} value(s) after '{final.name}', but the softmax of "
@@ -513,10 +513,10 @@ def warn_if_probabilities_without_softmax(model):
                       "loss would not read probabilities; keep the softmax's axis last",
                       UserWarning, stacklevel=_user_stacklevel())
     elif kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
-            and output.activation != "softmax" and output.output_shape[-1] > 1 \
+            and output.activation_name != "softmax" and output.output_shape[-1] > 1 \
             and not hasattr(output, "model"):  # a nested model's own output layer is inside it
         warnings.warn(f"model '{model.name}': {kind} expects probabilities, but {last} "
-                      f"'{output.name}' has no softmax (activation {output.activation!r}); add "
+                      f"'{output.name}' has no softmax (activation {output.activation_name!r}); add "
                       f"activation='softmax' to it, or use {type(model.loss).__name__}"
                       "(from_logits=True)", UserWarning, stacklevel=_user_stacklevel())
     dropped, before = _dropout_after(final, output), output
@@ -527,16 +527,16 @@ def warn_if_probabilities_without_softmax(model):
     activated = before
     while hasattr(activated, "model"):  # (Dropout after a model whose last layer has a softmax)
         activated = _source_of_output(activated.model.graph.output)
-    if dropped is not None and activated.activation in ("softmax", "sigmoid"):
+    if dropped is not None and activated.activation_name in ("softmax", "sigmoid"):
         nan = (" (and a row whose values are all dropped has no probabilities at all: a NaN "
-               "loss)" if activated.activation == "softmax" else "")
+               "loss)" if activated.activation_name == "softmax" else "")
         warnings.warn(f"model '{model.name}': Dropout '{dropped.name}' comes after the "
-                      f"{activated.activation} of '{activated.name}', which makes the model's "
+                      f"{activated.activation_name} of '{activated.name}', which makes the model's "
                       "outputs: in training it sets some probabilities to 0 and scales the others "
                       f"by 1 / (1 - rate), so the loss does not read the model's probabilities{nan}"
                       f"; put the Dropout before '{before.name}'", UserWarning,
                       stacklevel=_user_stacklevel())
-    if kind == "binary_crossentropy" and output.activation != "sigmoid":
+    if kind == "binary_crossentropy" and output.activation_name != "sigmoid":
         warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but "
                       f"{last} '{output.name}' has no sigmoid; add activation='sigmoid', or "
                       "use BinaryCrossentropy(from_logits=True)", UserWarning,
@@ -554,7 +554,7 @@ def warn_if_logits_loss_after_activation(model):
         return
     output = model.graph.output
     activation = getattr(loss, "fuses_with", None)
-    if activation is not None and output.activation == activation:
+    if activation is not None and output.activation_name == activation:
         computed = (f"as Keras on TensorFlow does, the loss is computed from the {activation}'s "
                     "logits (the same as from_logits=False)" if losses.fused_activation(loss)
                     else f"your loss receives these probabilities as its logits (it writes its "

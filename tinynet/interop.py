@@ -349,11 +349,11 @@ def _keras_layer(layer, keras, dtype):
     kind = type(layer)
     name = layer.name
     if kind is tl.Dense:
-        return kl.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias,
+        return kl.Dense(layer.units, activation=layer.activation_name, use_bias=layer.use_bias,
                         name=name, dtype=dtype)
     if kind is tl.Conv2D:
         return kl.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides,
-                         padding=layer.padding, activation=layer.activation,
+                         padding=layer.padding, activation=layer.activation_name,
                          use_bias=layer.use_bias, name=name, dtype=dtype)
     if kind is tl.MaxPooling2D:
         return kl.MaxPooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding,
@@ -380,7 +380,7 @@ def _keras_layer(layer, keras, dtype):
     if kind is tl.Softmax:  # over the last axis, the only one tinynet's Softmax takes
         return kl.Softmax(axis=-1, name=name, dtype=dtype)
     if kind is tl.Activation:
-        return kl.Activation(layer.activation, name=name, dtype=dtype)
+        return kl.Activation(layer.activation_name, name=name, dtype=dtype)
     raise _unsupported(layer, to="Keras")
 
 

@@ -317,7 +317,7 @@ def _lanes(edges):
 def _settings_text(layer):
     """What a layer does, in a few words: ``9 filters 5x5, stride 1, same, relu``."""
     kind = type(layer).__name__
-    act = getattr(layer, "activation", None)
+    act = getattr(layer, "activation_name", None)
     act = f", {act}" if act not in (None, "linear") else ""
     if kind == "Conv2D":
         (kh, kw), (sh, sw) = layer.kernel_size, layer.strides

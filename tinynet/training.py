@@ -61,7 +61,7 @@ def fused_loss(model):
     """
     loss = model.loss
     activation = losses.fused_activation(loss)
-    if activation is None or activation != model.graph.output.activation:
+    if activation is None or activation != model.graph.output.activation_name:
         return None
     return loss.logits_loss
 
@@ -106,7 +106,7 @@ def metric_sums(model, y, out):
         if kind in ("mae", "mse"):  # of the model's outputs: probabilities on the fused path
             if outputs is None:  # (once a batch, for every error metric)
                 outputs = out if fused_loss(model) is None else \
-                    activations.forward(model.graph.output.activation, out)
+                    activations.forward(model.graph.output.activation_name, out)
             sums[name] = errors(y, outputs, kind).sum()
             continue
         binary = kind == "binary_accuracy"

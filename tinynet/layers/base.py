@@ -322,6 +322,8 @@ class Layer:
                              "given by position? It comes after padding, in Keras's order: give "
                              "the other arguments by keyword (activation='relu', name='...')")
         options.pop("data_format", None)
+        if "data_format" in inspect.signature(type(self).__init__).parameters:
+            self.data_format = "channels_last"  # what Keras's image layers answer, resolved
         dtype = options.pop("dtype", None)
         if isinstance(dtype, dict):  # a Keras get_config's DTypePolicy: {"config": {"name": ...}}
             dtype = (dtype.get("config") or {}).get("name", dtype)
@@ -377,13 +379,21 @@ class Layer:
 
     @property
     def activation(self):
-        """The activation's name (``"linear"`` for none); set it by name or as Keras's function,
-        checked when set (an unknown name failed only when the layer next ran)."""
-        return self._activation
+        """The activation function ``f`` of ``y = f(z)``, as in Keras (``tinynet.activations.relu``;
+        ``linear`` for none): ``layer.activation(z)`` applies it. Set it by name, as tinynet's or
+        Keras's function, or None; checked when set (an unknown name failed only when the layer
+        next ran)."""
+        return activations.get(self.activation_name)
 
     @activation.setter
     def activation(self, value):
-        self._activation = activations.get(value, owner=self.name)
+        self._activation = activations.name_of(value, owner=self.name)
+
+    @property
+    def activation_name(self):
+        """The activation's name (``"relu"``; ``"linear"`` for none): what the fused kernels and
+        the fused losses look for."""
+        return self._activation
 
     # ---- Keras's views of the weights: the arrays themselves -----------------------------------
     @property
@@ -721,12 +731,12 @@ class Layer:
         self._pass = None  # a pass of its own: no longer the one a model recorded
         x = self._check_input(x)
         self._activated = activate
-        self._fused = activate and self.activation in self.fused_activations
+        self._fused = activate and self.activation_name in self.fused_activations
         if self._fused:
-            self._y = self._forward(x, training, fused=self.activation)
+            self._y = self._forward(x, training, fused=self.activation_name)
         else:
             z = self._forward(x, training)
-            self._y = activations.forward(self.activation, z) if activate else z
+            self._y = activations.forward(self.activation_name, z) if activate else z
         n = (x[0] if isinstance(x, list) else x).shape[0]
         if getattr(self._y, "shape", None) != (n,) + self.output_shape:
             got = (f"shape {fmt_shape(self._y.shape[1:])} for a batch of "
@@ -754,7 +764,7 @@ class Layer:
         grad_output = self._check_gradient(grad_output)
         if self._fused:
             return self._backward(grad_output, need_input_grad, fused_output=self._y)
-        dz = (activations.backward(self.activation, grad_output, self._y) if self._activated
+        dz = (activations.backward(self.activation_name, grad_output, self._y) if self._activated
               else grad_output)
         return self._backward(dz, need_input_grad)
 
@@ -851,6 +861,11 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: a fixed batch_size is not implemented in tinynet; every "
                              "model takes batches of any size")
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if shape and None in shape:
+            raise ValueError(f"Input shape {shape}: a size known only at run time (None) is not "
+                             "implemented in tinynet, whose layers are built for one size; give "
+                             "every size but the batch's, like (28, 28, 1), and resize the images "
+                             "to it")
         if not shape or any((not isinstance(d, (int, np.integer))) or d <= 0 for d in shape):
             raise ValueError(f"Input shape must be a tuple of positive integers (without the "
                              f"batch axis), got {shape}")

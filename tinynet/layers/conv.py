@@ -88,7 +88,7 @@ class Conv2D(Layer):
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": self.padding,
-                "activation": self.activation, "use_bias": self.use_bias,
+                "activation": self.activation_name, "use_bias": self.use_bias,
                 "kernel_initializer": self.kernel_initializer}
 
     def build(self, input_shape):
@@ -155,7 +155,7 @@ class Conv2D(Layer):
         bias = self.bias if self.use_bias else None
         self._pool, self._residual = pool.pool_size, add is not None
         self._kernels = backend.kernels()
-        relu = self.activation == "relu"
+        relu = self.activation_name == "relu"
         if add is None:
             y, self._saved = self._kernels.conv2d_maxpool_forward(
                 x, self.kernel, bias, self.strides, self.pads, self._pool, relu=relu)
@@ -170,7 +170,7 @@ class Conv2D(Layer):
         residual, ``[dL/d(input), dL/d(residual)]``."""
         dy = checked_gradient(dy, self._pooled, f"layer '{self.name}' with its max pooling")
         args = (dy, self._saved, self.kernel, self.strides, self.pads, self._pool)
-        relu = self.activation == "relu"
+        relu = self.activation_name == "relu"
         if not self._residual:
             return self._gradients(*self._kernels.conv2d_maxpool_backward(
                 *args, relu=relu, need_dx=need_input_grad))

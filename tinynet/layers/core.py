@@ -31,7 +31,7 @@ class Dense(Layer):
                                                            kernel_initializer, bias_initializer)
 
     def get_config(self):
-        return {"name": self.name, "units": self.units, "activation": self.activation,
+        return {"name": self.name, "units": self.units, "activation": self.activation_name,
                 "use_bias": self.use_bias,
                 "kernel_initializer": self.kernel_initializer}
 
@@ -158,7 +158,7 @@ class Activation(Layer):
         super().__init__(name=name, activation=activation, **keras_options)
 
     def get_config(self):
-        return {"name": self.name, "activation": self.activation}
+        return {"name": self.name, "activation": self.activation_name}
 
     def _forward(self, x, training, fused=None):
         return x  # z = x; the base class applies y = f(z), and the gradient through f backward

@@ -42,11 +42,11 @@ class NestedModel(Layer):
         return getattr(self.model, name)
 
     @property
-    def activation(self):
+    def activation_name(self):
         """The inner model's output activation: a softmax inside is trained on its logits too."""
-        return self.model.graph.output.activation
+        return self.model.graph.output.activation_name
 
-    @activation.setter
+    @Layer.activation.setter
     def activation(self, value):  # Layer.__init__ sets it; the inner output layer holds it
         pass
 

@@ -174,9 +174,9 @@ class PooledConv:
         convolution and one other input. (That each layer has no other reader is the graph's to
         check.)"""
         return (type(conv) is Conv2D and type(pool) is MaxPooling2D  # (the cheap test first)
-                and conv.activation in conv.fused_activations + ("linear",)
+                and conv.activation_name in conv.fused_activations + ("linear",)
                 and tuple(pool.strides) == tuple(pool.pool_size) and pool.padding == "valid"
-                and (add is None or (type(add) is Add and add.activation == "linear"
+                and (add is None or (type(add) is Add and add.activation_name == "linear"
                                      and len(add.inbound) == 2
                                      and [t.layer for t in add.inbound].count(conv) == 1))
                 and all(_untouched(layer) for layer in (conv, pool, add) if layer is not None))
