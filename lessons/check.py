@@ -103,11 +103,13 @@ def _returned(got, names, call, expected=None):
                 else f"a {type(got).__name__}")
         raise Mismatch(f"{call} returned {what}. Hint: {wanted}")
     got = [np.asarray(g) for g in got]
-    if expected is not None:
+
+    def matches(order):
+        return all(g.shape == np.shape(expected[k]) and np.allclose(g, expected[k])
+                   for g, k in zip(got, order))
+    if expected is not None and not matches(range(len(names))):  # (equal arrays: either order)
         for order in itertools.permutations(range(len(names))):
-            if order != tuple(range(len(names))) and all(
-                    g.shape == np.shape(expected[k]) and np.allclose(g, expected[k])
-                    for g, k in zip(got, order)):
+            if matches(order):
                 raise Mismatch(f"{call} returned the right arrays in the order "
                                f"({', '.join(names[k] for k in order)}). Hint: {wanted}")
     return got

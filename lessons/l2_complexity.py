@@ -22,7 +22,8 @@
 # pooling of stride 2 halves it, rounding down (7 becomes 3). In general `"same"` gives
 # $\lceil n/s \rceil$ windows, one starting at every $s$-th pixel: Keras pads
 # $\max((\lceil n/s \rceil - 1)\,s + k - n,\ 0)$ zeros in all, half before the image (rounded
-# down) and the rest after it, so an even kernel gets one more zero after than before.
+# down) and the rest after it: an odd total puts one more zero after than before (a 4x4 kernel
+# at stride 1: 1 before, 2 after).
 
 # %%
 from tinynet import Model, Sequential, layers, plots, report_models

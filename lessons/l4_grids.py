@@ -257,8 +257,8 @@ section.text(f"""
 **The best row is chosen on the test set**, as in the practical work. After each grid it names
 a best row, and in every table that row has the lowest test loss (not always the highest
 accuracy: in its HOG table, 2x2-pixel cells score 98.44% but it names 4x4 cells and 128 units,
-98.33%, loss 0.0607); the same rule here. (Lessons 2 and 3 train the models the practical work
-describes before its grids, `mlp_hog_4_256` and `cnn_25`, with 103,178 and 7,465 weights: not
-always the rows it names best afterwards.) {". ".join(sentences)}.
+98.33%, loss 0.0607); the same rule here. (The models of lessons 2 and 3 are those the practical
+work describes before its grids, among them `mlp_hog_4_256` and `cnn_25`, with 103,178 and
+7,465 weights: not always the rows it names best afterwards.) {". ".join(sentences)}.
 {conclusion} To choose fairly, hold out a validation set from the training images, choose on
 it, and report the test score of the chosen row only.""")

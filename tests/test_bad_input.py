@@ -76,6 +76,7 @@ random layer stacks and data shapes in ``test_fuzz.py``.
 | dropout-rate-string | `Dropout("half")` | ValueError | `Dropout 'drop': rate must be in [0, 1), got 'half'` |
 | input-shape-zero | `Input((0, 3))` | ValueError | `Input shape must be a tuple of positive integers (without the batch axis), got (0, 3)` |
 | input-shape-none | `Input((None, None, 1))` (Keras: any image size) | ValueError | `Input shape (None, None, 1): a size known only at run time (None) is not implemented in tinynet` |
+| input-shape-arg-none | `Dense(3, input_shape=(None, 4))` (the batch axis given) | ValueError | `Dense 'dense': input_shape=(None, 4): input_shape leaves the batch axis out, and a size known only at run time (None) is not implemented` |
 | two-inputs | `Model([Input, Input], ...)` | ValueError | `tinynet models take exactly one input tensor` |
 | layer-reused | one `Dense` called on two tensors | ValueError | `layer 'hidden' is already used in a graph; tinynet does not share layers` |
 | nan-loss | the loss overflows to NaN at the 3rd batch | NonFiniteLossError | `the loss is NaN or infinite at epoch 1, batch 3 of 4; training stopped and the weights are those before this batch` |
@@ -463,6 +464,7 @@ CASES = {
     "dropout-rate-string": lambda: layers.Dropout("half", name="drop"),
     "input-shape-zero": lambda: layers.Input((0, 3)),
     "input-shape-none": lambda: layers.Input((None, None, 1)),
+    "input-shape-arg-none": lambda: layers.Dense(3, input_shape=(None, 4), name="dense"),
     "two-inputs": _two_inputs,
     "layer-reused": _layer_reused,
     "nan-loss": _nan_loss,

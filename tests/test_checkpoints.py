@@ -840,6 +840,9 @@ def test_saving_into_a_missing_folder_names_the_folder_and_writes_nothing(tmp_pa
                                                     r"make it first \(os\.makedirs"):
             save()
     assert os.listdir(tmp_path) == []
+    (tmp_path / "afile").write_text("")  # a file where the folder should be: not "make it"
+    with pytest.raises(NotADirectoryError, match=r"afile' is a file, not a folder"):
+        model.save(tmp_path / "afile" / "sub" / "m.keras")
 
 
 def test_model_file_error_is_a_value_error():

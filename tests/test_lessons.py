@@ -449,6 +449,14 @@ def test_checker_says_what_came_back_instead_of_the_tuple(name, answer, says):
     assert status == "failed" and says in detail, detail
 
 
+def test_the_order_check_passes_right_arrays_in_the_right_order_when_two_are_equal():
+    """dx and dW can be the same array (a square case): the order given is then not a swap."""
+    a, b = np.eye(3), np.ones(3)
+    assert len(check._returned((a, a.copy(), b), ("dx", "dW", "db"), "f", (a, a, b))) == 3
+    with pytest.raises(check.Mismatch, match=r"in the order \(db, d[xW], d[xW]\)"):
+        check._returned((b, a, a), ("dx", "dW", "db"), "f", (a, a, b))
+
+
 def test_checker_accepts_lists_and_zero_dimensional_arrays():
     lists = types.SimpleNamespace(rmsprop_step=lambda *a, **k: [v.tolist() for v in _rmsprop(*a, **k)])
     assert check.check("ex3_rmsprop_step", lists)[0] == "passed"

@@ -97,7 +97,8 @@ KERAS_ONLY = ("elu", "selu", "gelu", "silu", "swish", "leaky_relu", "relu6", "so
 
 def get(identifier):
     """The activation function of ``identifier`` (a name, tinynet's or Keras's function, or None
-    for ``linear``), as Keras's ``keras.activations.get``: ``get("relu") is relu``."""
+    for ``linear``), as Keras's ``keras.activations.get``: ``get("relu") is relu``. Keras's own
+    function gives tinynet's of the same name (which computes on NumPy arrays)."""
     return ACTIVATIONS[name_of(identifier)][0]
 
 

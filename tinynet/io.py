@@ -88,17 +88,30 @@ def _process_alive(pid):
     return True
 
 
+def _require_folder(path, directory):
+    """Refuse, with the fix, a file ``path`` whose folder ``directory`` (its absolute path) is not
+    there (os.listdir's error named the folder as if it were the file), as Keras does for a
+    ``.keras`` file: FileNotFoundError; NotADirectoryError where a file stands in its way."""
+    if os.path.isdir(directory):
+        return
+    above = directory
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise NotADirectoryError(f"cannot write {path!r}: {above!r} is a file, not a folder")
+    folder = os.path.dirname(path)
+    raise FileNotFoundError(f"cannot write {path!r}: the folder {folder!r} does not exist; make "
+                            f"it first (os.makedirs({folder!r}, exist_ok=True)), as Keras also "
+                            "asks")
+
+
 def _temporary_file(path):
     """Open the file a save writes before renaming it onto ``path``:
     ``.<name>.<pid>.<random>.tinynet.tmp`` in the same directory (a rename is atomic only within
     one file system). Such files of the same target left by processes that no longer run (killed
     in the middle of a save) are removed first; those of running processes are left alone."""
     directory, name = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(directory):  # (os.listdir's error names the folder, not the file)
-        folder = os.path.dirname(os.fspath(path))
-        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: the folder {folder!r} does "
-                                f"not exist; make it first (os.makedirs({folder!r}, "
-                                "exist_ok=True)), as Keras also asks")
+    _require_folder(os.fspath(path), directory)
     prefix = f".{name}."
     for entry in os.listdir(directory):
         if entry.startswith(prefix) and entry.endswith(TMP_SUFFIX):

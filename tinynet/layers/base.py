@@ -353,6 +353,11 @@ class Layer:
             raise unknown_argument(where, name, f"{only}{type(self).__name__} takes "
                                    f"{', '.join(accepted)}, and input_shape, input_dim, dtype, "
                                    "data_format='channels_last'")
+        if shape is not None and None in shape:
+            raise ValueError(f"{where}: input_shape={shape}: input_shape leaves the batch axis "
+                             "out, and a size known only at run time (None) is not implemented "
+                             "in tinynet, whose layers are built for one size: give every size "
+                             "but the batch's, like (28, 28, 1)")
         if shape is not None and (not shape or any(
                 not isinstance(d, (int, np.integer)) or d <= 0 for d in shape)):
             raise ValueError(f"{where}: input_shape must be positive integers without the batch "
