@@ -897,11 +897,13 @@ def _special_values(r, shape, dtype):
 def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, h, w, dtype):
     """numba_cpu._from_image / _to_image (8 pixels x 8 channels a block, transposed in
     registers, where a row has at least 8 of each; a row's last block overlapping the one
-    before it, the channels past the last whole 8 one at a time; in _to_image through a ReLU,
-    rows of 4 to 7 pixels too, but the last, their blocks running into the next row): each
-    value where it belongs, bit for bit with the scalar formulas (ReLU's backward ``v * [m >
-    0]``, ReLU ``0 if v <= 0 else v``: -0, inf and NaN included), and no other element of the
-    destination touched."""
+    before it, the channels past the last whole 8 one at a time; rows of 4 to 7 pixels too: in
+    _from_image a block a row, zeros past the row's pixels, where it fits in the planes; in
+    _to_image through a ReLU, but the last, their blocks running into the next row): each value
+    where it belongs, bit for bit with the scalar formulas (ReLU's backward ``v * [m > 0]``,
+    ReLU ``0 if v <= 0 else v``: -0, inf and NaN included), and no other element of the
+    destination touched, but for _from_image's zeros after a narrow row (the grid's padding,
+    or the next row's pixels, written after them)."""
     pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
     r = np.random.default_rng(c * 100 + w + 10000 * h)
@@ -913,6 +915,11 @@ def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, h, w, dt
         planes = np.full((c, base + h * wp + 7), sentinel, dtype)
         numba_cpu._from_image(planes, base, wp, image, mask, relu)
         want = np.full_like(planes, sentinel)
+        if 4 <= w < 8 and c >= 8:  # the narrow rows' zeros, in the channels of whole blocks
+            for row in range(h):
+                start = base + row * wp
+                if start + 8 <= planes.shape[1]:
+                    want[:c - c % 8, start + w:start + 8] = 0
         with np.errstate(invalid="ignore"):
             want[:, at] = (image * (mask > 0) if relu else image).transpose(2, 0, 1)
         np.testing.assert_array_equal(planes.view(bits), want.view(bits))
@@ -926,6 +933,10 @@ def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, h, w, dt
             expected = np.where(src <= 0, dtype(0), src) if relu else src
         np.testing.assert_array_equal(back.view(bits), expected.view(bits))
         assert (room[h] == sentinel).all(), "written past the image"
+        # planes that end at the last pixel: a narrow last row is copied without its block
+        short = np.full((c, base + (h - 1) * wp + w), sentinel, dtype)
+        numba_cpu._from_image(short, base, wp, image, mask, relu)
+        np.testing.assert_array_equal(short.view(bits), want[:, :short.shape[1]].view(bits))
 
 
 def _windows_case(seed, filters, windows, c_in, pool, dtype):

@@ -178,12 +178,48 @@ def _from_image(planes, base, wp, image, mask, relu):
     registers (:func:`_transposed_blocks`; a row's last block overlaps the one before it, and
     channels past the last whole 8 are copied one at a time). Measured alone, one thread, a
     batch of 128 with the mask: 28x28x9 0.41 ms against 0.55 one value at a time, 14x14x9 0.12
-    against 0.18. Otherwise the longer of the two inner loops runs inside, as in
+    against 0.18. Rows of 4 to 7 pixels with at least 8 channels take a block each too, its
+    vectors past the row's pixels zeros (:data:`_narrow_block`), while the block's 8 positions
+    stay in the planes: **those zeros are written past the row's end**, where a caller's planes
+    hold the grid's padding (zeros already) or the pixels of a row written after this one (the
+    callers copy images and rows in order). Measured in separate processes, alternating, one
+    thread, batch 128, the median of four rounds: the dense backward with dL/dx of
+    cnn_fashion_3 l3 (7x7x9, 3x3, 18 filters) 0.424 ms against 0.453, of cnn_digits l3 (16
+    filters) 0.393 against 0.421 (alone, 7x7x18 with the mask: 49 us against 58-60; 7x7x9
+    without it, x's planes, 31-32 against 25, but the whole backward gains); a training epoch
+    the same within noise. Otherwise the longer of the two inner loops runs inside, as in
     :func:`_to_image`. (Those loops, run from the first channel the blocks leave, could copy
     the last channels too, or a function shared by both: with a start known only at run time
     they took 7x7x16 images 0.07-0.11 ms instead of 0.04-0.06, 14x14x1 0.06 instead of 0.015.)"""
     h_n, w_n, c_n = image.shape
     zero = image.dtype.type(0)
+    done = 0  # rows copied in blocks
+    if LANES // 2 <= w_n < LANES and c_n >= LANES:
+        # rows of 4 to 7 pixels: a block each, its vectors past the row's pixels zeros (written
+        # past the row's end, where the grid has its padding or the pixels of a row written
+        # after this one), while a row's block stays in the planes
+        alone = c_n - c_n % LANES
+        flat_p, stride = planes.reshape(planes.size), planes.shape[1]
+        flat_i, flat_m = image.reshape(image.size), mask.reshape(mask.size)
+        while done < h_n and base + done * wp + LANES <= stride:
+            h = done
+            at = base + h * wp
+            for c in range(0, alone, LANES):
+                src, dst = h * w_n * c_n + c, c * stride + at
+                if relu:
+                    _narrow_block_mask(flat_p, flat_i, flat_m, src, c_n, dst, stride, w_n)
+                else:
+                    _narrow_block(flat_p, flat_i, flat_m, src, c_n, dst, stride, w_n)
+            row, mrow = image[h], mask[h]
+            for c in range(alone, c_n):
+                dst = planes[c, at:]
+                if relu:
+                    for w in range(w_n):
+                        dst[w] = row[w, c] * (mrow[w, c] > zero)
+                else:
+                    for w in range(w_n):
+                        dst[w] = row[w, c]
+            done += 1
     if w_n >= LANES and c_n >= LANES:  # 8 x 8 blocks, then the channels past the last whole 8
         alone = c_n - c_n % LANES
         flat_p, stride = planes.reshape(planes.size), planes.shape[1]
@@ -207,7 +243,7 @@ def _from_image(planes, base, wp, image, mask, relu):
                     for w in range(w_n):
                         dst[w] = row[w, c]
         return
-    for h in range(h_n):
+    for h in range(done, h_n):
         row, mrow, at = image[h], mask[h], base + h * wp
         if c_n > w_n:
             for w in range(w_n):
@@ -240,7 +276,8 @@ def _to_image(image, planes, base, wp, relu):
     (128 images of 7x7x16, in cache: 29 us against 40; the whole forward of cnn_digits l3, batch
     128: 0.230-0.231 ms against 0.258-0.259 on one thread, 0.121-0.127 against 0.139-0.141 on
     two). In :func:`_from_image`, where those positions are the grid's padding, the same blocks,
-    putting back what they covered, made the 7x7 backward slower (0.61 ms against 0.52).
+    putting back what they covered, made the 7x7 backward slower (0.61 ms against 0.52); blocks
+    whose vectors past the row are zeros, not loaded, made it faster (see there).
     Otherwise the longer of the two inner loops runs inside (measured before the blocks: rows of
     28 pixels, 9 filters, 0.36 ms channel by channel against 0.48 pixel by pixel; rows of 7
     pixels, 16 filters, 0.085 against 0.044 ms: the path such rows still take without a ReLU). A
@@ -1266,49 +1303,78 @@ _pool_block, _pool_block_relu = _pooled_blocks(False), _pooled_blocks(True)
 _pool_column, _pool_column_relu = _pooled_column(False), _pooled_column(True)
 
 
-def _transposed_blocks(op):
+def _transposed_blocks(op, narrow=False):
     """An 8 x 8 block copied across, as LLVM IR: ``copy(dst, src, mask, s0, sstride, d0,
     dstride)`` loads the 8 vectors ``src[s0 + k*sstride :][:8]`` (``k < 8``), transposes them
     (:func:`_ir_transpose8`) and stores vector ``i`` at ``dst[d0 + i*dstride:]``: 8 pixels x 8
     channels of an NHWC image to 8 channel planes, or back. ``op``: None, ``"relu"`` (``0 if v <=
     0 else v``) or ``"mask"`` (ReLU's backward, ``v * [m > 0]``, ``m`` loaded from ``mask`` as
-    ``v`` from ``src``). The caller guarantees that every index lies in its array."""
-    @intrinsic
-    def copy(typingctx, dst, src, mask, s0, sstride, d0, dstride):
-        if not _ir_arrays_fit((dst, src, mask), None, (s0, sstride, d0, dstride)):
+    ``v`` from ``src``). With ``narrow``, a last argument ``rows`` (4 to 8): only the vectors
+    ``k < rows`` are loaded, the others are zeros (a row of fewer than 8 pixels; its stores still
+    write 8 values, zeros past the row). The caller guarantees that every index lies in its
+    array."""
+    def codegen(context, builder, signature, args):
+        s0_, sstride_, d0_, dstride_ = args[3:7]
+        DST, SRC, MASK = (_ir_data(context, builder, signature, args, i) for i in range(3))
+        vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
+        i64 = ir.IntType(64)
+        zeros = ir.Constant(vec, [0.0] * LANES)
+
+        def row(k):
+            """vector k, loaded, through ``op``"""
+            at = builder.add(s0_, builder.mul(ir.Constant(i64, k), sstride_))
+            v = builder.load(_ir_vector_at(builder, SRC, at, vec), align=4)
+            if op == "relu":
+                v = _ir_relu(builder, v)
+            elif op == "mask":  # v * [m > 0]: a float 1 or 0, as the scalar loop multiplies
+                m = builder.load(_ir_vector_at(builder, MASK, at, vec), align=4)
+                on = builder.select(builder.fcmp_ordered(">", m, zeros),
+                                    ir.Constant(vec, [1.0] * LANES), zeros)
+                v = builder.fmul(v, on)
+            return v
+
+        rows = []
+        for k in range(LANES):
+            if not (narrow and k >= LANES // 2):
+                rows.append(row(k))
+                continue
+            # a narrow row's vector k: loaded only where the row has pixel k, else zeros
+            with builder.if_else(builder.icmp_signed("<", ir.Constant(i64, k),
+                                                     args[7])) as (there, past):
+                with there:
+                    v = row(k)
+                    loaded = builder.block
+                with past:
+                    skipped = builder.block
+            merged = builder.phi(vec)
+            merged.add_incoming(v, loaded)
+            merged.add_incoming(zeros, skipped)
+            rows.append(merged)
+        for i, v in enumerate(_ir_transpose8(builder, rows)):
+            at = builder.add(d0_, builder.mul(ir.Constant(i64, i), dstride_))
+            builder.store(v, _ir_vector_at(builder, DST, at, vec), align=4)
+        return context.get_dummy_value()
+
+    def typed(dst, src, mask, *ints):
+        if not _ir_arrays_fit((dst, src, mask), None, ints):
             return None
-        sig = types.void(dst, src, mask, s0, sstride, d0, dstride)
+        return types.void(dst, src, mask, *ints), codegen
 
-        def codegen(context, builder, signature, args):
-            s0_, sstride_, d0_, dstride_ = args[3:7]
-            DST, SRC, MASK = (_ir_data(context, builder, signature, args, i) for i in range(3))
-            vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
-            i64 = ir.IntType(64)
-            rows = []
-            for k in range(LANES):
-                at = builder.add(s0_, builder.mul(ir.Constant(i64, k), sstride_))
-                v = builder.load(_ir_vector_at(builder, SRC, at, vec), align=4)
-                if op == "relu":
-                    v = _ir_relu(builder, v)
-                elif op == "mask":  # v * [m > 0]: a float 1 or 0, as the scalar loop multiplies
-                    m = builder.load(_ir_vector_at(builder, MASK, at, vec), align=4)
-                    zeros = ir.Constant(vec, [0.0] * LANES)
-                    on = builder.select(builder.fcmp_ordered(">", m, zeros),
-                                        ir.Constant(vec, [1.0] * LANES), zeros)
-                    v = builder.fmul(v, on)
-                rows.append(v)
-            for i, v in enumerate(_ir_transpose8(builder, rows)):
-                at = builder.add(d0_, builder.mul(ir.Constant(i64, i), dstride_))
-                builder.store(v, _ir_vector_at(builder, DST, at, vec), align=4)
-            return context.get_dummy_value()
-
-        return sig, codegen
+    if narrow:
+        @intrinsic
+        def copy(typingctx, dst, src, mask, s0, sstride, d0, dstride, rows):
+            return typed(dst, src, mask, s0, sstride, d0, dstride, rows)
+    else:
+        @intrinsic
+        def copy(typingctx, dst, src, mask, s0, sstride, d0, dstride):
+            return typed(dst, src, mask, s0, sstride, d0, dstride)
 
     return copy
 
 
 _copy_block, _copy_block_relu, _copy_block_mask = (_transposed_blocks(op)
                                                    for op in (None, "relu", "mask"))
+_narrow_block, _narrow_block_mask = (_transposed_blocks(op, narrow=True) for op in (None, "mask"))
 
 
 # Vectors of positions in each row of a pass of :func:`_row_sums` (float32; half as many in
