@@ -891,7 +891,7 @@ def _special_values(r, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("h, w", [(3, 3), (1, 4), (3, 4), (2, 5), (4, 7), (3, 8), (3, 9),
+@pytest.mark.parametrize("h, w", [(3, 3), (1, 4), (3, 4), (2, 5), (3, 6), (4, 7), (3, 8), (3, 9),
                                   (3, 15), (3, 16), (3, 17)])
 @pytest.mark.parametrize("c", [1, 7, 8, 9, 16, 17])
 def test_images_to_planes_and_back_copy_every_value_and_nothing_else(c, h, w, dtype):
