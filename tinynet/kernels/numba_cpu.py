@@ -194,22 +194,30 @@ def _from_image(planes, base, wp, image, mask, relu):
     h_n, w_n, c_n = image.shape
     zero = image.dtype.type(0)
     done = 0  # rows copied in blocks
-    if LANES // 2 <= w_n < LANES and c_n >= LANES:
-        # rows of 4 to 7 pixels: a block each, its vectors past the row's pixels zeros (written
-        # past the row's end, where the grid has its padding or the pixels of a row written
-        # after this one), while a row's block stays in the planes
+    if c_n >= LANES and w_n >= LANES // 2:  # 8 x 8 blocks, then the channels past the last 8
         alone = c_n - c_n % LANES
         flat_p, stride = planes.reshape(planes.size), planes.shape[1]
         flat_i, flat_m = image.reshape(image.size), mask.reshape(mask.size)
-        while done < h_n and base + done * wp + LANES <= stride:
-            h = done
+        for h in range(h_n):
             at = base + h * wp
-            for c in range(0, alone, LANES):
-                src, dst = h * w_n * c_n + c, c * stride + at
-                if relu:
-                    _narrow_block_mask(flat_p, flat_i, flat_m, src, c_n, dst, stride, w_n)
-                else:
-                    _narrow_block(flat_p, flat_i, flat_m, src, c_n, dst, stride, w_n)
+            if w_n < LANES:  # a narrow row: one block, zeros past its pixels, within the planes
+                if at + LANES > stride:
+                    break  # (this row and the next ones: the loops below)
+                for c in range(0, alone, LANES):
+                    src, dst = h * w_n * c_n + c, c * stride + at
+                    if relu:
+                        _narrow_block_mask(flat_p, flat_i, flat_m, src, c_n, dst, stride, w_n)
+                    else:
+                        _narrow_block(flat_p, flat_i, flat_m, src, c_n, dst, stride, w_n)
+            else:
+                for wb in range(0, w_n, LANES):
+                    w = min(wb, w_n - LANES)  # a row's last block overlaps the one before it
+                    for c in range(0, alone, LANES):
+                        src, dst = (h * w_n + w) * c_n + c, c * stride + at + w
+                        if relu:
+                            _copy_block_mask(flat_p, flat_i, flat_m, src, c_n, dst, stride)
+                        else:
+                            _copy_block(flat_p, flat_i, flat_m, src, c_n, dst, stride)
             row, mrow = image[h], mask[h]
             for c in range(alone, c_n):
                 dst = planes[c, at:]
@@ -219,30 +227,7 @@ def _from_image(planes, base, wp, image, mask, relu):
                 else:
                     for w in range(w_n):
                         dst[w] = row[w, c]
-            done += 1
-    if w_n >= LANES and c_n >= LANES:  # 8 x 8 blocks, then the channels past the last whole 8
-        alone = c_n - c_n % LANES
-        flat_p, stride = planes.reshape(planes.size), planes.shape[1]
-        flat_i, flat_m = image.reshape(image.size), mask.reshape(mask.size)
-        for h in range(h_n):
-            for wb in range(0, w_n, LANES):
-                w = min(wb, w_n - LANES)  # a row's last block overlaps the one before it
-                for c in range(0, alone, LANES):
-                    src, dst = (h * w_n + w) * c_n + c, c * stride + base + h * wp + w
-                    if relu:
-                        _copy_block_mask(flat_p, flat_i, flat_m, src, c_n, dst, stride)
-                    else:
-                        _copy_block(flat_p, flat_i, flat_m, src, c_n, dst, stride)
-            row, mrow, at = image[h], mask[h], base + h * wp
-            for c in range(alone, c_n):
-                dst = planes[c, at:]
-                if relu:
-                    for w in range(w_n):
-                        dst[w] = row[w, c] * (mrow[w, c] > zero)
-                else:
-                    for w in range(w_n):
-                        dst[w] = row[w, c]
-        return
+            done = h + 1
     for h in range(done, h_n):
         row, mrow, at = image[h], mask[h], base + h * wp
         if c_n > w_n:
