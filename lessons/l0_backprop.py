@@ -9,7 +9,8 @@
 # Everything runs in float64, so that two correct computations of the same formula agree to the
 # last few bits: each comparison prints its largest difference and asserts that it is below
 # 1e-10 (against central differences, exact only to about 1e-10, the bounds are looser: 1e-8,
-# and 1e-7 relative in `tinynet.gradcheck`; see there). Frameworks hide this part; here it is the whole lesson.
+# and 1e-7 relative in `tinynet.gradcheck`; see there). Frameworks hide this part; here it is
+# the whole lesson.
 #
 #     python -m lessons.l0_backprop          (no data needed, a few seconds; its picture goes
 #                                             to lessons_out/, or to the folder of --out)
