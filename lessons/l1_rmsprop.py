@@ -108,8 +108,9 @@ for label, settings in SETTINGS.items():
                       f"{rosenbrock(*ours[-1]):.1e}", str(near[0]) if near.size else "never"])
 
 # The size of the steps of the default setting, per coordinate, in units of the learning rate.
-# s starts at 0 and RMSprop has no bias correction: the first step is g / sqrt((1 - rho) g*g),
-# 1 / sqrt(1 - rho) = 3.16 learning rates for rho = 0.9, whatever g is.
+# s starts at 0 and RMSprop has no bias correction: the first step is g / sqrt((1 - rho) g*g + eps),
+# about 1 / sqrt(1 - rho) = 3.16 learning rates for rho = 0.9 wherever |g| is well above
+# sqrt(eps / (1 - rho)), 1e-3 here (the gradients of this run are).
 default = paths["rho=0.9 (default)"]
 steps_eta = np.abs(np.diff(default, axis=0)) / LEARNING_RATE
 # on the valley's floor once the wall term 100 (t2 - t1^2)^2 is below the floor term (1 - t1)^2

@@ -180,7 +180,8 @@ def _precision_recall_f1(t, p, k):
 def f1_scores(y_true, y_pred, num_classes=None) -> np.ndarray:
     """Per-class F1 scores (float64 array of length ``num_classes``); ``.mean()`` is macro-F1
     over classes 0 to ``num_classes - 1`` (a class in neither input counts 0; the macro average
-    of :func:`classification_report` leaves such classes out, as scikit-learn's). Empty inputs
+    of :func:`classification_report` leaves such classes out when it is given plain labels and
+    neither ``num_classes`` nor ``class_names``, as scikit-learn's). Empty inputs
     are an error (the F1 of no predictions is undefined)."""
     return _precision_recall_f1(*_prepare(y_true, y_pred, num_classes, "f1_scores"))[2]
 

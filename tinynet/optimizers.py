@@ -6,8 +6,9 @@ the state follows the model through a save, a load or a copy of its arrays. A pa
 arrays are created on first use, of its shape, dtype and device (zeros, or Adagrad's initial
 value). The updates are Keras 3's: the same operations in the same order, in the parameters'
 float type, so that a float32 step is Keras's to the last bit (``tests/test_interop.py``); the
-exceptions are ``clipnorm``/``global_clipnorm``, whose norm is a sum added in another order (a
-rounding), and a schedule's rate, computed in float64 here and in float32 by Keras. In float64,
+exception is ``clipnorm``/``global_clipnorm``, whose norm is a sum added in another order (a
+rounding); a schedule's rate is computed in float32, as Keras computes it, within one float32
+rounding where a power or a cosine enters (:mod:`tinynet.schedules`). In float64,
 Keras on TensorFlow rounds some Python-float hyper-parameters through float32
 (``ops.cast(0.9, "float64")`` is 0.8999999761581421: SGD's momentum, Adam's betas); tinynet
 keeps them exact.
@@ -816,8 +817,9 @@ class Adam(Optimizer):
     ``t`` is the step's number (1 for the first: ``iterations + 1``); ``m`` and ``v`` start at
     zero, and ``α`` folds in the two bias corrections (Keras's form: ``ε`` is added to the
     uncorrected ``sqrt(v)``). ``amsgrad=True`` divides by the largest ``v`` so far instead,
-    ``v̂ = max(v̂, v)``, so that a parameter's effective rate ``α / sqrt(v̂)`` never rises again
-    when its gradients shrink.
+    ``v̂ = max(v̂, v)``, so that the denominator ``sqrt(v̂)`` never shrinks when a parameter's
+    gradients shrink (``α`` still follows the bias corrections: with the default betas it falls
+    to 0.15 η at step 12, then rises towards η).
     The arguments: ``η = learning_rate``, ``β1 = beta_1``, ``β2 = beta_2``, ``ε = epsilon``.
     """
 

@@ -23,14 +23,16 @@ With ``η0 = initial_learning_rate``, ``T = decay_steps`` and ``r = decay_rate``
     ExponentialDecay        η0 · r^(t/T)                 (``staircase=True``: r^floor(t/T))
     InverseTimeDecay        η0 / (1 + r · t/T)           (``staircase=True``: floor(t/T))
     PolynomialDecay         (η0 - η_end) · (1 - t'/T)^power + η_end,  t' = min(t, T)
-                            (``cycle=True``: T grows to the next multiple of itself past t)
+                            (``cycle=True``: T grows to the first multiple of itself at or
+                            after t)
     PiecewiseConstantDecay  values[0] while t <= boundaries[0], values[i] while
                             boundaries[i-1] < t <= boundaries[i], values[-1] after the last
     CosineDecay             η0 · ((1 - α) · ½(1 + cos(π t'/T)) + α),  t' = min(t, T),
                             after an optional linear warm-up from η0 to ``warmup_target``
                             over ``warmup_steps`` (the cosine then starts from the target)
     CosineDecayRestarts     the cosine decay over T steps, then again over t_mul·T steps from
-                            m_mul·η0, and so on (SGDR, Loshchilov & Hutter 2016)
+                            η0 · ((1 - α) · m_mul + α), and so on (SGDR, Loshchilov & Hutter
+                            2016)
 
 Write one's own by subclassing :class:`LearningRateSchedule` (``__call__(self, step)`` returns the
 rate; ``get_config()`` the constructor's arguments, for saving).
@@ -127,9 +129,10 @@ class InverseTimeDecay(_PeriodDecay):
 class PolynomialDecay(LearningRateSchedule):
     """``(η0 - η_end) · (1 - t'/T)^power + η_end`` with ``t' = min(t, T)``: from ``η0`` down to
     ``end_learning_rate`` in ``decay_steps`` steps (a straight line for ``power=1``), then
-    constant. ``cycle=True``: ``t`` is not clamped; instead ``T`` grows to the next multiple of
-    itself past ``t`` (``T · ceil(t/T)``), so the rate jumps up at each multiple of ``T`` (to
-    0.45 at step 11 for ``η0 = 1``, ``T = 10``, ``η_end = 0``) and decays again, more slowly."""
+    constant. ``cycle=True``: ``t`` is not clamped; instead ``T`` grows to the first multiple of
+    itself at or after ``t`` (``T · ceil(t/T)``), so the rate reaches ``η_end`` at each multiple
+    of ``T`` and jumps up at the step after it (to 0.45 at step 11 for ``η0 = 1``, ``T = 10``,
+    ``η_end = 0``) and decays again, more slowly."""
 
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
                  cycle=False, name="PolynomialDecay"):

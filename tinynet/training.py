@@ -54,7 +54,8 @@ def fused_loss(model):
     A model whose last layer applies a softmax (a sigmoid), compiled with a cross-entropy (a
     binary cross-entropy) on probabilities, is trained on the fused loss of its logits ``z``, as
     Keras does: the same loss, computed stably without the clipping, and with the famous gradient
-    ``dL/dz = (p - y) / N`` instead of a Jacobian product (see :mod:`tinynet.losses`).
+    ``dL/dz = (p - y) / M`` instead of a Jacobian product, ``M`` the number of the loss's terms
+    (the N rows of an (N, K) softmax, the N·K units of sigmoids; see :mod:`tinynet.losses`).
     With ``from_logits=True`` too: the outputs are then probabilities, not the logits the loss
     asks for, and Keras on TensorFlow (as tinynet, which warns) takes the softmax's logits
     instead of applying a second softmax to the probabilities.

@@ -26,8 +26,9 @@ are computed and thrown away, and so are those of the padding rows between the i
 unless they hold a vector and each image's rows fill whole vectors (the sums then run image by
 image and leave them out, see :func:`_conv_group`); neighbouring rows and images share their
 zero padding (``WP = W + max(left, right)``, see :func:`_grid`), which keeps that waste small.
-In the backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" correlation of
-``dz`` with the kernel; for a one-channel input, whose one output plane would give each value
+In the backward pass ``dL/dx`` is the same sum with the taps mirrored (a "full" convolution of
+``dz`` with the kernel, input and output channels swapped: a full correlation with the kernel
+turned by 180 degrees; for a one-channel input, whose one output plane would give each value
 loaded one FMA, the rows of a pass share the input rows under them: :func:`_row_sums`), and
 ``dL/dw[i, j, c, f]`` is the dot product of ``planes[c]`` shifted by ``(i, j)`` with ``dz[f]`` on
 the same grid (:func:`_tap_dots`). The sums are the
