@@ -600,12 +600,20 @@ def summarise(results):
         first = [e for e in per_series.get("numba", []) if "error" not in e and e.get("first_steps_s")]
         if first:
             row["numba_first_step_overhead_s"] = common.median(
-                [e["first_steps_s"][0] - min(e["first_steps_s"][1:]) for e in first])
+                [first_steps_excess(e["first_steps_s"]) for e in first])
             row["numba_import_s"] = common.median([e["import_s"] for e in first])
         summary[m] = row
     results["summary"] = summary
     results["kernel_summary"] = kernel_summary(results)
     return summary
+
+
+def first_steps_excess(steps):
+    """How much longer than the last of ``steps`` (a process's first training steps, seconds;
+    the last an ordinary one) the others took together: the kernels' loading, or their
+    compilation, which a later step can continue (the residual CNN's second step compiles the
+    dense backward that its first step, from the winners, did not need)."""
+    return sum(s - steps[-1] for s in steps[:-1])
 
 
 def _gflops(rows, kernel, shape):
@@ -1023,8 +1031,11 @@ def write_report(results, out):
         if "numpy" in series:
             n_numpy = sorted({e["n"] for m, per in results["epochs"].items() if m.startswith("cnn")
                               for e in per.get("numpy", []) if "n" in e})
-            lines.append("The NumPy backend, ten times slower on the CNNs, is measured in the first "
-                         "round only" + (f", and trains the CNNs on {', '.join(f'{n:,}' for n in n_numpy)} "
+            slower = [row["numba_speedup_over_numpy"] for m, row in summary.items()
+                      if m.startswith("cnn") and row.get("numba_speedup_over_numpy")]
+            lines.append("The NumPy backend" + (
+                f", {min(slower):.0f}-{max(slower):.0f} times slower than numba on the CNNs,"
+                if slower else "") + " is measured in the first round only" + (f", and trains the CNNs on {', '.join(f'{n:,}' for n in n_numpy)} "
                                          "images, its time scaled to 60,000 (an epoch's time is linear "
                                          "in the number of images: see Scaling)" if n_numpy else "") + ".")
         if "keras_onednn" in series:
@@ -1070,10 +1081,10 @@ def write_report(results, out):
     cold = results.get("cold_compile") or {}
     if cold or any("numba_first_step_overhead_s" in r for r in summary.values()):
         lines += ["## First run after installation: numba compiling the kernels", "",
-                  "The first training step of the first tinynet process after installation "
-                  "compiles every numba kernel the model uses and stores them in numba's on-disk "
-                  "cache; later processes load them from there. Measured as the first step's time "
-                  "minus a later step's, in a fresh process with an empty cache "
+                  "The first training steps of the first tinynet process after installation "
+                  "compile the numba kernels the model uses and store them in numba's on-disk "
+                  "cache; later processes load them from there. Measured as what the first steps took beyond "
+                  "a later step, in a fresh process with an empty cache "
                   "(`NUMBA_CACHE_DIR` pointing at a new folder), and in the epoch processes above "
                   "(cache filled).", ""]
         for m, e in cold.items():
@@ -1081,10 +1092,13 @@ def write_report(results, out):
                 lines.append(f"- **first run after installation** ({m}, every kernel): failed: "
                              f"`{e['error'][-200:]}`")
             elif e.get("first_steps_s"):
+                steps = e["first_steps_s"]
+                each = [s - steps[-1] for s in steps[:-1]]
                 lines.append(f"- **first run after installation** ({m}, which uses every kernel "
-                             f"an epoch needs): the first step takes "
-                             f"{e['first_steps_s'][0] - min(e['first_steps_s'][1:]):.1f} s longer "
-                             f"(load {fmt_load(e.get('conditions'))})")
+                             f"an epoch needs): its first {len(steps) - 1} steps take "
+                             f"{first_steps_excess(steps):.1f} s longer than a later one ("
+                             + ", ".join(f"{x:.1f}" for x in each) + " s: a step compiles the "
+                             f"paths it is the first to take) (load {fmt_load(e.get('conditions'))})")
         for m, row in summary.items():
             if "numba_first_step_overhead_s" in row:
                 lines.append(f"- later runs, {m}: {row['numba_first_step_overhead_s']:.2f} s "
