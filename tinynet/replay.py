@@ -25,8 +25,9 @@ call. For that the step must be the same every time:
   the replay could be written over by an earlier kernel of the step.
 * **the same hyper-parameters.** A kernel's arguments are recorded with it: when the learning
   rate (a schedule, a callback), a Dropout rate or Rescaling's factors (in a model used as a
-  layer too), a frozen layer or the model's buffers change, the step is captured again (and no
-  longer, for this ``fit``, when that happens every step).
+  layer too) or the model's buffers change, the step is captured again (and no longer, for this
+  ``fit``, when that happens every step). A model with frozen weights trains eagerly
+  (:func:`unusable`), and a layer frozen during the ``fit`` ends the replay.
 
 The first batches run as ordinary steps (three, after an optimizer's first: see
 :class:`GraphStep`), then the step is captured and every later full batch is one graph launch. Where a step cannot be captured,
