@@ -1,0 +1,117 @@
+"""Why a numba kernel on two threads beside busy processes runs at one of two speeds (issue 13).
+
+Beside one busy loop per CPU, cnn_digits l1's dense backward with dL/dx (batch 128, float32) on
+numba's two OpenMP threads runs, for a whole process, either about as fast as on a quiet machine
+between the scheduler's interruptions, or slower than on one thread. This times it process after
+process, in turn:
+
+* ``two threads``: as tinynet runs a kernel called by hand (``GOMP_SPINCOUNT`` as
+  :func:`tinynet.threads.configure_openmp` sets it);
+* ``two threads, bound``: the same with each OpenMP thread bound to a core of its own
+  (``OMP_PROC_BIND=spread OMP_PLACES=cores``);
+* ``one thread``: ``NUMBA_NUM_THREADS=1``, what ``fit`` runs the kernels on when other processes
+  hold the CPUs (:func:`tinynet.threads.adapt_to_load`).
+
+Each process times calls for ``--seconds`` and reports their mean (the rate a stream of calls
+keeps, as the benchmark's loaded figures) and the median call::
+
+    python -m benchmarks.placement [--rounds 4] [--seconds 1.5] [--busy-loops N]
+
+The slow mode is the two threads sharing one core while the busy loops share the other: counted
+in runnable tasks the load is balanced, and the scheduler leaves it so. Bound, the threads cannot
+share a core. tinynet does not bind its threads: binding pins the master thread, Python's own, to
+the first core, and every process started after it inherits that one core.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from . import common
+
+SETTINGS = {"two threads": {},
+            "two threads, bound": {"OMP_PROC_BIND": "spread", "OMP_PLACES": "cores"},
+            "one thread": {"NUMBA_NUM_THREADS": "1"}}
+
+
+def time_one(seconds):
+    """In this process: cnn_digits l1's backward with dL/dx, called for ``seconds``; returns
+    ``{"mean_ms", "median_ms", "gflops"}`` (GFLOP/s of the mean call, twice the forward's work)."""
+    from tinynet import backend
+    backend.set_backend("numba")
+    K = backend.kernels()
+    r = np.random.default_rng(0)
+    x = r.random((128, 28, 28, 1), dtype=np.float32)
+    w = (r.standard_normal((5, 5, 1, 9)) * 0.1).astype(np.float32)
+    pads = (2, 2, 2, 2)
+    y, saved = K.conv2d_forward(x, w, np.zeros(9, np.float32), (1, 1), pads, relu=True)
+    dy = r.standard_normal(y.shape).astype(np.float32)
+
+    def call():
+        K.conv2d_backward(dy, saved, w, (1, 1), pads, relu_output=y)
+
+    call()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    mean = float(np.mean(times))
+    flops = 2 * 2 * 128 * 28 * 28 * 9 * 5 * 5
+    return {"mean_ms": 1e3 * mean, "median_ms": 1e3 * float(np.median(times)),
+            "gflops": flops / mean / 1e9, "calls": len(times)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=4, help="processes of each setting (default 4)")
+    ap.add_argument("--seconds", type=float, default=1.5, help="seconds of calls a process")
+    ap.add_argument("--busy-loops", type=int, default=None,
+                    help="busy-loop processes (default: one per usable CPU)")
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a measuring process
+    args = ap.parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(time_one(args.seconds)))
+        return
+    count = args.busy_loops or common.machine().get("usable_cpus") or os.cpu_count() or 1
+    per_process = args.seconds + 15  # with numba's start and the kernels' loading
+    loops = common.start_busy_loops(count, args.rounds * len(SETTINGS) * per_process + 5)
+    rows = []
+    try:
+        time.sleep(0.5)
+        for rnd in range(1, args.rounds + 1):
+            for name, env in SETTINGS.items():
+                e = dict(os.environ, **env)
+                e.setdefault("PYTHONPATH", str(common.ROOT))
+                done = subprocess.run([sys.executable, "-m", "benchmarks.placement", "--one",
+                                       "--seconds", str(args.seconds)], capture_output=True,
+                                      text=True, env=e, cwd=common.ROOT)
+                result = [json.loads(line[7:]) for line in done.stdout.splitlines()
+                          if line.startswith("RESULT ")]
+                if not result:
+                    sys.exit(f"benchmarks.placement: a measuring process failed:\n"
+                             f"{common.scrub(done.stderr)[-2000:]}")
+                rows.append(dict(result[0], round=rnd, setting=name))
+                common.log(f"round {rnd}, {name}: mean {rows[-1]['mean_ms']:.2f} ms "
+                           f"(median call {rows[-1]['median_ms']:.2f})")
+    finally:
+        held = common.stop_busy_loops(loops)
+    print(f"\ncnn_digits l1's backward with dL/dx (batch 128, float32) beside {count} busy "
+          f"loop(s) ({'they ran throughout' if held == count else 'some had stopped'}); "
+          f"{common.machine().get('cpu', '')}\n")
+    print("| setting | mean call, each process (ms) | median call, each process (ms) | GFLOP/s of the mean |")
+    print("|---|---|---|---|")
+    for name in SETTINGS:
+        mine = [r for r in rows if r["setting"] == name]
+        print(f"| {name} | " + ", ".join(f"{r['mean_ms']:.2f}" for r in mine) + " | "
+              + ", ".join(f"{r['median_ms']:.2f}" for r in mine) + " | "
+              + ", ".join(f"{r['gflops']:.0f}" for r in mine) + " |")
+
+
+if __name__ == "__main__":
+    main()
