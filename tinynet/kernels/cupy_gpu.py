@@ -18,7 +18,7 @@ import cupy as cp
 import numpy as np
 
 from ..shapes import output_size
-from . import numpy_ref
+from . import checks, numpy_ref
 
 _DECODE_NHWC = """
     long long t = i;
@@ -241,19 +241,21 @@ def matmul(a, b):
 
 
 def im2col(x, kh, kw, sh, sw, pads):
+    kh, kw, sh, sw = checks.ints(kh, kw, sh, sw)
+    checks.check_images(x, "im2col")
+    pads = checks.check_window(kh, kw, sh, sw, pads, "im2col")
     x = cp.ascontiguousarray(x)
     n, h, w, c = x.shape
-    oh = output_size(h, kh, sh, pads[0], pads[1])
-    ow = output_size(w, kw, sw, pads[2], pads[3])
+    oh, ow = checks.out_hw(h, w, kh, kw, sh, sw, pads, "im2col")
     cols = cp.empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
     _im2col(x, *_ints(h, w, c, oh, ow, kh, kw, sh, sw, pads[0], pads[2]), cols)
     return cols
 
 
 def col2im(cols, x_shape, kh, kw, sh, sw, pads):
-    n, h, w, c = x_shape
-    oh = output_size(h, kh, sh, pads[0], pads[1])
-    ow = output_size(w, kw, sw, pads[2], pads[3])
+    kh, kw, sh, sw = checks.ints(kh, kw, sh, sw)
+    (n, h, w, c), pads, (oh, ow) = checks.check_col2im(cols, x_shape, kh, kw, sh, sw, pads,
+                                                       "col2im")
     dx = cp.empty((n, h, w, c), dtype=cols.dtype)
     _col2im(cp.ascontiguousarray(cols), *_ints(h, w, c, oh, ow, kh, kw, sh, sw, pads[0], pads[2]),
             dx)
@@ -556,6 +558,8 @@ def _geometry(x_shape, kernel_shape, strides, pads):
 def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     """:func:`numpy_ref.conv2d_forward` computed directly, one CUDA thread per output (see the
     comment above ``_CONV_SOURCE``). ``saved`` is ``(x, None)``: no im2col matrix."""
+    strides, pads = checks.check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
+    checks.out_hw(x.shape[1], x.shape[2], *kernel.shape[:2], *strides, pads, "conv2d_forward")
     sizes = _direct(x, kernel, strides, pads, bias)
     if sizes is None:
         return numpy_ref.conv2d_forward(x, kernel, bias, strides, pads, relu=relu, unfold=im2col,
@@ -584,6 +588,8 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     blocks' parts of the long sums over the rows, then their sum), dL/dx in one (a thread per
     pixel); ``dz = dout * [y > 0]`` inside them when ``relu_output`` (``y``) is given."""
     x = saved[0]
+    strides, pads, _ = checks.check_conv_backward(dout, x, kernel, strides, pads, relu_output,
+                                                  "conv2d_backward")
     sizes = _direct(x, kernel, strides, pads, None, dout, relu_output)
     if sizes is None or kernel.shape[3] * x.dtype.itemsize > 32768:
         # (more than 32 KB for one row of dz: the shared memory of dL/dW's blocks)
@@ -595,10 +601,6 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     y = cp.ascontiguousarray(relu_output) if relu else dout
     f, taps = kernel.shape[3], kernel.size
     rows = int(sizes[0]) * int(sizes[4]) * int(sizes[5])
-    if dout.shape != (int(sizes[0]), int(sizes[4]), int(sizes[5]), f) or y.shape != dout.shape:
-        raise ValueError(f"conv2d_backward: dout {tuple(dout.shape)} and the ReLU's output "
-                         f"{tuple(y.shape)} must have the convolution's output shape "
-                         f"{(int(sizes[0]), int(sizes[4]), int(sizes[5]), f)}")
     sums = cp.empty(taps + f, dtype=x.dtype)  # dL/dW's taps, then dL/db
     if rows == 0:
         sums.fill(0)
@@ -620,10 +622,12 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
 
 
 def maxpool_forward(x, ph, pw, sh, sw, pads):
+    ph, pw, sh, sw = checks.ints(ph, pw, sh, sw)
+    checks.check_images(x, "maxpool_forward")
+    pads = checks.check_window(ph, pw, sh, sw, pads, "maxpool_forward")
     x = cp.ascontiguousarray(x)
     n, h, w, c = x.shape
-    oh = output_size(h, ph, sh, pads[0], pads[1])
-    ow = output_size(w, pw, sw, pads[2], pads[3])
+    oh, ow = checks.out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
     out = cp.empty((n, oh, ow, c), dtype=x.dtype)
     arg = cp.empty((n, oh, ow, c), dtype=cp.int32)
     _pool_forward[_width(x, out)](x, *_ints(h, w, c, oh, ow, ph, pw, sh, sw, pads[0], pads[2]),
@@ -632,7 +636,9 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
 
 
 def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
-    n, h, w, c = x_shape
+    ph, pw, sh, sw = checks.ints(ph, pw, sh, sw)
+    (n, h, w, c), pads = checks.check_pool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads,
+                                                    "maxpool_backward")
     oh, ow = dout.shape[1], dout.shape[2]
     dx = cp.empty((n, h, w, c), dtype=dout.dtype)
     _pool_backward[_width(dx, dout)](cp.ascontiguousarray(dout), cp.ascontiguousarray(arg),

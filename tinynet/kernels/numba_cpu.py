@@ -72,8 +72,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
 
-from ..shapes import output_size
-from . import numpy_ref
+from . import checks, numpy_ref
 
 # Threads: tinynet.backend applies the thread policy (tinynet/threads.py) when this backend is
 # selected and before its kernels run; nothing here changes a process-wide setting.
@@ -2124,44 +2123,17 @@ def _require_float(what, *arrays):
                             f"{kind}; cast with .astype('float32') (or use the numpy backend)")
 
 
-def _check_images(x, what):
-    if x.ndim != 4:
-        raise ValueError(f"{what}: expected images (N, H, W, C), got shape {tuple(x.shape)}")
-
-
-def _check_window(kh, kw, sh, sw, pads, what):
-    if min(kh, kw, sh, sw) < 1:
-        raise ValueError(f"{what}: window {(kh, kw)} and strides {(sh, sw)} must be positive")
-    if len(pads) != 4 or min(pads) < 0:
-        raise ValueError(f"{what}: pads must be 4 non-negative ints (top, bottom, left, right), "
-                         f"got {pads}")
-
-
-def _out_hw(h, w, kh, kw, sh, sw, pads, what):
-    oh = output_size(h, kh, sh, pads[0], pads[1])
-    ow = output_size(w, kw, sw, pads[2], pads[3])
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{what}: window {(kh, kw)} does not fit in the padded input "
-                         f"{(h + pads[0] + pads[1], w + pads[2] + pads[3])}")
-    return oh, ow
-
-
-def _ints(*values):
-    return tuple(int(v) for v in values)
-
-
 matmul = numpy_ref.matmul  # NumPy's product (BLAS): nothing to compile
 
 
 def im2col(x, kh, kw, sh, sw, pads):
     """Same as :func:`numpy_ref.im2col` (compiled, parallel over images)."""
     _require_float("im2col", x)
-    kh, kw, sh, sw = _ints(kh, kw, sh, sw)
-    pads = _ints(*pads)
-    _check_images(x, "im2col")
-    _check_window(kh, kw, sh, sw, pads, "im2col")
+    kh, kw, sh, sw = checks.ints(kh, kw, sh, sw)
+    checks.check_images(x, "im2col")
+    pads = checks.check_window(kh, kw, sh, sw, pads, "im2col")
     n, h, w, c = x.shape
-    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "im2col")
+    oh, ow = checks.out_hw(h, w, kh, kw, sh, sw, pads, "im2col")
     cols = np.empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
     _im2col(np.ascontiguousarray(x), kh, kw, sh, sw, pads[0], pads[2], oh, ow, cols)
     return cols
@@ -2170,14 +2142,9 @@ def im2col(x, kh, kw, sh, sw, pads):
 def col2im(cols, x_shape, kh, kw, sh, sw, pads):
     """Same as :func:`numpy_ref.col2im` (compiled; each pixel sums in the reference's order)."""
     _require_float("col2im", cols)
-    kh, kw, sh, sw = _ints(kh, kw, sh, sw)
-    pads = _ints(*pads)
-    n, h, w, c = _ints(*x_shape)
-    _check_window(kh, kw, sh, sw, pads, "col2im")
-    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "col2im")
-    if cols.size != n * oh * ow * kh * kw * c:
-        raise ValueError(f"col2im: cols of shape {tuple(cols.shape)} do not match images "
-                         f"{(n, h, w, c)} with window {(kh, kw)}")
+    kh, kw, sh, sw = checks.ints(kh, kw, sh, sw)
+    (n, h, w, c), pads, (oh, ow) = checks.check_col2im(cols, x_shape, kh, kw, sh, sw, pads,
+                                                       "col2im")
     cols = np.ascontiguousarray(cols).reshape(n * oh * ow, kh * kw * c)
     dx = np.empty((n, h, w, c), dtype=cols.dtype)
     _col2im(cols, kh, kw, sh, sw, pads[0], pads[2], oh, ow, dx)
@@ -2187,12 +2154,11 @@ def col2im(cols, x_shape, kh, kw, sh, sw, pads):
 def maxpool_forward(x, ph, pw, sh, sw, pads):
     """Same as :func:`numpy_ref.maxpool_forward`, with the same tie rule (first maximum wins)."""
     _require_float("maxpool_forward", x)
-    ph, pw, sh, sw = _ints(ph, pw, sh, sw)
-    pads = _ints(*pads)
-    _check_images(x, "maxpool_forward")
-    _check_window(ph, pw, sh, sw, pads, "maxpool_forward")
+    ph, pw, sh, sw = checks.ints(ph, pw, sh, sw)
+    checks.check_images(x, "maxpool_forward")
+    pads = checks.check_window(ph, pw, sh, sw, pads, "maxpool_forward")
     n, h, w, c = x.shape
-    oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
+    oh, ow = checks.out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
     arg = np.empty((n, oh, ow, c), dtype=np.int32)
     x = np.ascontiguousarray(x)
@@ -2206,14 +2172,9 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
 def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     """Same as :func:`numpy_ref.maxpool_backward`."""
     _require_float("maxpool_backward", dout)
-    ph, pw, sh, sw = _ints(ph, pw, sh, sw)
-    pads = _ints(*pads)
-    n, h, w, c = _ints(*x_shape)
-    _check_window(ph, pw, sh, sw, pads, "maxpool_backward")
-    oh, ow = _out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_backward")
-    if tuple(dout.shape) != (n, oh, ow, c) or tuple(arg.shape) != (n, oh, ow, c):
-        raise ValueError(f"maxpool_backward: gradient {tuple(dout.shape)} and argmax "
-                         f"{tuple(arg.shape)} must both be {(n, oh, ow, c)} for input {(n, h, w, c)}")
+    ph, pw, sh, sw = checks.ints(ph, pw, sh, sw)
+    (n, h, w, c), pads = checks.check_pool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads,
+                                                    "maxpool_backward")
     dout = np.ascontiguousarray(dout)
     arg = np.ascontiguousarray(arg, dtype=np.int32)
     dx = np.empty((n, h, w, c), dtype=dout.dtype)
@@ -2289,21 +2250,6 @@ def _grid(h, w, kh, kw, pads):
     return hp, wp
 
 
-def _check_conv(x, kernel, bias, strides, pads, what):
-    _check_images(x, what)
-    if kernel.ndim != 4 or kernel.shape[2] != x.shape[3]:
-        raise ValueError(f"{what}: kernel of shape {tuple(kernel.shape)} does not fit images "
-                         f"{tuple(x.shape)} (expected (KH, KW, {x.shape[3]}, F))")
-    if bias is not None and tuple(bias.shape) != (kernel.shape[3],):
-        raise ValueError(f"{what}: bias of shape {tuple(bias.shape)} does not fit "
-                         f"{kernel.shape[3]} filters")
-    sh, sw = _ints(*strides)
-    pads = _ints(*pads)
-    kh, kw = kernel.shape[:2]
-    _check_window(kh, kw, sh, sw, pads, what)
-    return (sh, sw), pads
-
-
 def _forward_s1_args(x, kernel, bias, pads):
     """What the stride-1 forward kernels take besides ``x`` and the output: the kernel as tap
     weights ``wts[f, t]``, the tap tables, the bias, the grid and the group size."""
@@ -2359,10 +2305,10 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     compiled im2col and one BLAS product.
     """
     _require_float("conv2d_forward", x, kernel, bias)
-    (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
+    (sh, sw), pads = checks.check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
-    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")
+    oh, ow = checks.out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")
     dtype = np.result_type(x.dtype, kernel.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     if (sh, sw) != (1, 1):
@@ -2380,12 +2326,6 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False):
     return out, (x, None)
 
 
-def _check_dout(dout, expected, what):
-    if tuple(dout.shape) != tuple(expected):
-        raise ValueError(f"{what}: gradient of shape {tuple(dout.shape)} does not match the "
-                         f"output {tuple(expected)}")
-
-
 def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_dx=True):
     """Same as :func:`numpy_ref.conv2d_backward`: ``(dx, dkernel, dbias)``.
 
@@ -2394,14 +2334,10 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     reaches ``dkernel`` only through a non-zero gradient), else by the dense loops."""
     x, cols = saved
     _require_float("conv2d_backward", dout, x, kernel, relu_output)
-    (sh, sw), pads = _check_conv(x, kernel, None, strides, pads, "conv2d_backward")
+    (sh, sw), pads, _ = checks.check_conv_backward(dout, x, kernel, strides, pads, relu_output,
+                                                   "conv2d_backward")
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
-    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_backward")
-    _check_dout(dout, (n, oh, ow, f), "conv2d_backward")
-    if relu_output is not None and tuple(relu_output.shape) != tuple(dout.shape):
-        raise ValueError(f"conv2d_backward: relu output {tuple(relu_output.shape)} does not "
-                         f"match the gradient {tuple(dout.shape)}")
     dtype = x.dtype
     dout = np.ascontiguousarray(dout, dtype=dtype)
     if (sh, sw) != (1, 1) or cols is not None:
@@ -2489,14 +2425,6 @@ def _winners_pay(dout, y, relu, kernel_shape, need_dx):
     return window + density * rows * WINNERS_FLOAT_TAPS[bool(need_dx)] < kh * kw * c
 
 
-def _pooled_hw(oh, ow, pool_size, what):
-    ph, pw = _ints(*pool_size)
-    if min(ph, pw) < 1 or ph > oh or pw > ow:
-        raise ValueError(f"{what}: pool {(ph, pw)} does not fit the convolution's output "
-                         f"{(oh, ow)}")
-    return ph, pw, oh // ph, ow // pw
-
-
 def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False):
     """Same as :func:`numpy_ref.conv2d_maxpool_forward`: ``(pooled, saved)``.
 
@@ -2519,13 +2447,13 @@ def conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, residu
 def _conv_pool_forward(what, x, kernel, bias, strides, pads, pool_size, residual, relu):
     arrays = (x, kernel, bias) if residual is None else (x, kernel, bias, residual)
     _require_float(what, *arrays)
-    (sh, sw), pads = _check_conv(x, kernel, bias, strides, pads, what)
+    (sh, sw), pads = checks.check_conv(x, kernel, bias, strides, pads, what)
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
-    oh, ow = _out_hw(h, w, kh, kw, sh, sw, pads, what)
-    ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, what)
+    oh, ow = checks.out_hw(h, w, kh, kw, sh, sw, pads, what)
+    ph, pw, po, qo = checks.pooled_hw(oh, ow, pool_size, what)
     if residual is not None:
-        numpy_ref.check_residual(residual, (n, oh, ow, f), what)
+        checks.check_residual(residual, (n, oh, ow, f), what)
     if (sh, sw) != (1, 1):  # the reference's steps (with no residual: no addition)
         return numpy_ref.conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size,
                                                     residual, relu, conv=conv2d_forward,
@@ -2554,7 +2482,7 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
     non-zero gradient where the winners with one are listed (everywhere but without ``dx`` on
     rows of 8 windows of 2 positions or more, with 8 filters or more:
     :func:`_windows_by_planes`). A NaN input makes the loss NaN anyway."""
-    if _ints(*strides) != (1, 1):
+    if checks.pair(strides, "conv2d_maxpool_backward", "strides") != (1, 1):
         return numpy_ref.conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size,
                                                  relu, need_dx, conv_backward=conv2d_backward,
                                                  pool_backward=maxpool_backward)
@@ -2567,7 +2495,7 @@ def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, r
     """Same as :func:`numpy_ref.conv2d_add_maxpool_backward`: ``(dx, dkernel, dbias,
     dresidual)``; the convolution's gradients from the winners, as
     :func:`conv2d_maxpool_backward`'s, and ``dresidual`` the pooling's backward."""
-    if _ints(*strides) != (1, 1):
+    if checks.pair(strides, "conv2d_add_maxpool_backward", "strides") != (1, 1):
         return numpy_ref.conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads,
                                                      pool_size, relu, need_dx,
                                                      conv_backward=conv2d_backward,
@@ -2599,10 +2527,10 @@ def _conv_pool_backward(what, dout, saved, kernel, pads, pool_size, relu, need_d
                          f"{what.replace('backward', 'forward')}")
     x, arg, won = saved
     _require_float(what, dout, x, kernel)
-    _, pads = _check_conv(x, kernel, None, (1, 1), pads, what)
+    _, pads = checks.check_conv(x, kernel, None, (1, 1), pads, what)
     kh, kw, _, f = kernel.shape
-    oh, ow = _out_hw(x.shape[1], x.shape[2], kh, kw, 1, 1, pads, what)
-    ph, pw, po, qo = _pooled_hw(oh, ow, pool_size, what)
+    oh, ow = checks.out_hw(x.shape[1], x.shape[2], kh, kw, 1, 1, pads, what)
+    ph, pw, po, qo = checks.pooled_hw(oh, ow, pool_size, what)
     expected = (x.shape[0], po, qo, f)
     # saved by a forward pass with this kernel, padding and pool size? (else the compiled loop
     # would place gradients outside its grid)
@@ -2613,7 +2541,7 @@ def _conv_pool_backward(what, dout, saved, kernel, pads, pool_size, relu, need_d
                          f"{won.dtype} for {x.dtype} images) does not come from a forward pass "
                          f"with kernel {tuple(kernel.shape)}, pads {pads} and pool {(ph, pw)} "
                          f"(expected {expected}, values of the images' type)")
-    _check_dout(dout, expected, what)
+    checks.check_dout(dout, expected, what)
     grads = _backward_from_winners(dout, won, arg, relu, x, kernel, pads, (ph, pw), need_dx)
     if not residual:
         return grads

@@ -8,7 +8,7 @@ import importlib
 
 import numpy as np
 
-from ..shapes import output_size
+from . import checks
 
 
 def get_array_module(*arrays):
@@ -41,9 +41,11 @@ def im2col(x, kh, kw, sh, sw, pads):
     is then one matrix product with the kernel reshaped to ``(kh*kw*C, F)``.
     """
     xp = get_array_module(x)
+    kh, kw, sh, sw = checks.ints(kh, kw, sh, sw)
+    checks.check_images(x, "im2col")
+    pads = checks.check_window(kh, kw, sh, sw, pads, "im2col")
     n, h, w, c = x.shape
-    oh = output_size(h, kh, sh, pads[0], pads[1])
-    ow = output_size(w, kw, sw, pads[2], pads[3])
+    oh, ow = checks.out_hw(h, w, kh, kw, sh, sw, pads, "im2col")
     xpad = pad_images(x, pads)
     cols = xp.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
     for i in range(kh):
@@ -59,10 +61,10 @@ def col2im(cols, x_shape, kh, kw, sh, sw, pads):
     exactly the gradient of ``im2col`` with respect to ``x``.
     """
     xp = get_array_module(cols)
-    n, h, w, c = x_shape
+    kh, kw, sh, sw = checks.ints(kh, kw, sh, sw)
+    (n, h, w, c), pads, (oh, ow) = checks.check_col2im(cols, x_shape, kh, kw, sh, sw, pads,
+                                                       "col2im")
     top, bottom, left, right = pads
-    oh = output_size(h, kh, sh, top, bottom)
-    ow = output_size(w, kw, sw, left, right)
     cols = cols.reshape(n, oh, ow, kh, kw, c)
     dx = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
     for i in range(kh):
@@ -79,9 +81,11 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
     gradient goes to one element, as in TensorFlow. Padding (``padding="same"``) uses ``-inf``.
     """
     xp = get_array_module(x)
+    ph, pw, sh, sw = checks.ints(ph, pw, sh, sw)
+    checks.check_images(x, "maxpool_forward")
+    pads = checks.check_window(ph, pw, sh, sw, pads, "maxpool_forward")
     n, h, w, c = x.shape
-    oh = output_size(h, ph, sh, pads[0], pads[1])
-    ow = output_size(w, pw, sw, pads[2], pads[3])
+    oh, ow = checks.out_hw(h, w, ph, pw, sh, sw, pads, "maxpool_forward")
     xpad = pad_images(x, pads, value=-np.inf)
     out = xpad[:, 0:sh * oh:sh, 0:sw * ow:sw, :].copy()
     arg = xp.zeros(out.shape, dtype=np.int32)
@@ -99,7 +103,9 @@ def maxpool_forward(x, ph, pw, sh, sw, pads):
 def maxpool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads):
     """Route each output gradient to the element that won its window (``arg``); sum overlaps."""
     xp = get_array_module(dout)
-    n, h, w, c = x_shape
+    ph, pw, sh, sw = checks.ints(ph, pw, sh, sw)
+    (n, h, w, c), pads = checks.check_pool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads,
+                                                    "maxpool_backward")
     top, bottom, left, right = pads
     oh, ow = dout.shape[1], dout.shape[2]
     dx = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
@@ -126,11 +132,10 @@ def conv2d_forward(x, kernel, bias, strides, pads, relu=False, unfold=im2col, pr
     im2col to use and ``product`` the matrix product (the CuPy backend passes its CUDA ones).
     """
     xp = get_array_module(x)
+    (sh, sw), pads = checks.check_conv(x, kernel, bias, strides, pads, "conv2d_forward")
     kh, kw, _, f = kernel.shape
-    sh, sw = strides
     n, h, w, _ = x.shape
-    oh = output_size(h, kh, sh, pads[0], pads[1])
-    ow = output_size(w, kw, sw, pads[2], pads[3])
+    oh, ow = checks.out_hw(h, w, kh, kw, sh, sw, pads, "conv2d_forward")
     cols = unfold(x, kh, kw, sh, sw, pads)
     z = product(cols, kernel.reshape(-1, f))
     if bias is not None:
@@ -152,8 +157,9 @@ def conv2d_backward(dout, saved, kernel, strides, pads, relu_output=None, need_d
     ``dx`` is ``None`` when ``need_dx`` is false (the input of the first layer needs no gradient).
     """
     x, cols = saved
+    (sh, sw), pads, _ = checks.check_conv_backward(dout, x, kernel, strides, pads, relu_output,
+                                                   "conv2d_backward")
     kh, kw, _, f = kernel.shape
-    sh, sw = strides
     if cols is None:
         cols = unfold(x, kh, kw, sh, sw, pads)
     if relu_output is not None:
@@ -201,19 +207,12 @@ def conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, residu
     MaxPooling2D, as this one step; here it is the three operations one after the other."""
     y, conv_saved = conv(x, kernel, bias, strides, pads, relu=relu)
     if residual is not None:
-        check_residual(residual, y.shape, "conv2d_add_maxpool_forward")
+        checks.check_residual(residual, y.shape, "conv2d_add_maxpool_forward")
         y_plus = y + residual.astype(y.dtype, copy=False)
-    ph, pw = pool_size
+    ph, pw, _, _ = checks.pooled_hw(y.shape[1], y.shape[2], pool_size,
+                                    "conv2d_add_maxpool_forward")
     out, arg = pool(y if residual is None else y_plus, ph, pw, ph, pw, (0, 0, 0, 0))
     return out, (conv_saved, y, arg)
-
-
-def check_residual(residual, shape, what):
-    """Refuse a residual that is not of the convolution's output ``shape``: the sum would
-    broadcast it (a (N, H, W, 1) residual added to every filter) instead of failing."""
-    if tuple(residual.shape) != tuple(shape):
-        raise ValueError(f"{what}: the residual {tuple(residual.shape)} is added to the "
-                         f"convolution's output, so it must have its shape {tuple(shape)}")
 
 
 def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=False,
@@ -224,7 +223,8 @@ def conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, r
     an addition passes its gradient to both terms, so ``dresidual = ds``, and the convolution's
     backward runs on ``ds`` (through the ReLU: ``ds * [y > 0]``)."""
     conv_saved, y, arg = saved
-    ph, pw = pool_size
+    ph, pw, _, _ = checks.pooled_hw(y.shape[1], y.shape[2], pool_size,
+                                    "conv2d_add_maxpool_backward")
     ds = pool_backward(dout, arg, y.shape, ph, pw, ph, pw, (0, 0, 0, 0))
     dx, dkernel, dbias = conv_backward(ds, conv_saved, kernel, strides, pads,
                                        relu_output=y if relu else None, need_dx=need_dx)
