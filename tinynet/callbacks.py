@@ -32,8 +32,10 @@ The callbacks here:
 * :class:`CSVLogger` -- one line of ``logs`` per epoch in a CSV file.
 """
 import csv
+import difflib
 import math
 import os
+import string
 import warnings
 
 import numpy as np
@@ -159,6 +161,32 @@ def _check_mode(mode, owner):
     return mode
 
 
+def _number(value, what, owner, meaning):
+    """``value`` as a float, else a ValueError naming the argument ``what`` of ``owner``."""
+    try:
+        if isinstance(value, (bool, str)):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {what} must be a number ({meaning}), got {value!r}") from None
+    if math.isnan(number):
+        raise ValueError(f"{owner}: {what} must be a number ({meaning}), got {value!r}")
+    return number
+
+
+def _logged_names(model):
+    """The values ``fit`` logs for ``model``: the loss and its compiled metrics, each also with
+    ``val_`` (when there is validation data)."""
+    names = ["loss"] + list(getattr(model, "metrics", None) or [])
+    return names + [f"val_{n}" for n in names]
+
+
+def _closest(monitor, names):
+    """The name of ``names`` closest to ``monitor`` (a typo's fix), or ``None``."""
+    close = difflib.get_close_matches(str(monitor), names, n=1)
+    return close[0] if close else None
+
+
 def _maximises(monitor, mode, model, owner):
     """Whether a larger ``monitor`` is better. ``mode="auto"`` decides as Keras 3: the loss
     (``"loss"``, ``"val_loss"``) and a regression's error (``"mae"``, ``"mse"``, under the names
@@ -176,6 +204,16 @@ def _maximises(monitor, mode, model, owner):
     from .metrics import ACCURACY_NAMES
     compile_it = (f"compile the model with metrics=[{name!r}] for it to be computed and logged, "
                   "or " if name in ACCURACY_NAMES else "")
+    logged = _logged_names(model)
+    close = _closest(monitor, logged)
+    if close is not None:  # a typo, most likely: advice about mode would not fix it
+        raise ValueError(f"{owner}: monitor={monitor!r} is not a value the model logs (it logs "
+                         f"{', '.join(logged)}; the 'val_' ones with validation data): did you "
+                         f"mean monitor={close!r}? " +
+                         (f"Or compile the model with metrics=[{name!r}] for {monitor!r} to be "
+                          "computed and logged. " if compile_it else "") +
+                         "(A value that a callback of your own adds to the logs is monitored "
+                         "with mode='min' or mode='max'.)")
     raise ValueError(f"{owner}: mode='auto' cannot tell whether {monitor!r} should be maximised "
                      f"or minimised: it knows the loss and the model's metrics ("
                      f"{', '.join(['loss'] + metrics)}, each also with 'val_'); {compile_it}pass "
@@ -212,8 +250,10 @@ def _monitored(logs, monitor, owner, then="it does nothing this epoch"):
     ``then``, what the callback does instead)."""
     value = (logs or {}).get(monitor)
     if value is None:
+        close = _closest(monitor, sorted(logs or {}))
         warnings.warn(f"{owner}: the monitored value {monitor!r} is not in the logs (available: "
-                      f"{', '.join(sorted(logs or {})) or 'none'}); {then}. "
+                      f"{', '.join(sorted(logs or {})) or 'none'}); {then}. " +
+                      (f"Did you mean monitor={close!r}? " if close is not None else "") +
                       "'val_...' values need validation_data or validation_split in fit, and "
                       "an epoch that is validated (see fit's validation_freq).",
                       RuntimeWarning, stacklevel=3)
@@ -250,12 +290,14 @@ class EarlyStopping(_Watching):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor, mode)
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(_number(min_delta, "min_delta", "EarlyStopping",
+                                     "the smallest change that counts as an improvement"))
         if not isinstance(patience, (int, np.integer)) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be a non-negative integer, got {patience!r}")
         self.patience = int(patience)
         self.verbose = verbose
-        self.baseline = baseline
+        self.baseline = None if baseline is None else _number(
+            baseline, "baseline", "EarlyStopping", "a value to beat, or None")
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
         self._reset()
@@ -303,6 +345,31 @@ class EarlyStopping(_Watching):
             self.model.set_weights(self.best_weights)
 
 
+class _SampleLogs(dict):
+    """What a file name pattern is filled with to check it: a sample value for any field."""
+
+    def __missing__(self, key):
+        return 0.5  # a logged value (a loss, an accuracy) is a float
+
+
+def _check_pattern(filepath):
+    """Fill ``filepath`` as :meth:`ModelCheckpoint._path` will (epoch and batch numbers, a float
+    for a logged value), so that a pattern ``str.format`` cannot fill is refused now, not at the
+    end of the first epoch's training."""
+    sample = _SampleLogs(epoch=1, batch=1)
+    try:
+        for _, field, _, _ in string.Formatter().parse(filepath):
+            if field is not None and field.split(".")[0].split("[")[0] == "":
+                raise ValueError("a field {} without a name: name what fills it, {epoch} or a "
+                                 "logged value such as {val_loss}")
+        filepath.format_map(sample)
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as e:
+        raise ValueError(f"ModelCheckpoint: the filepath {filepath!r} is not a pattern "
+                         f"str.format can fill ({e}; tried with epoch=1, batch=1 and 0.5 for a "
+                         "logged value); fields are written {epoch:02d} (an int) or "
+                         "{val_loss:.4f} (a float), a brace itself {{ or }}") from None
+
+
 class ModelCheckpoint(_Watching):
     """Save the whole model (architecture, weights, optimizer state, epoch) after each epoch, or
     every ``save_freq`` batches (an int, counted across epochs, as Keras; with ``save_best_only``
@@ -311,14 +378,15 @@ class ModelCheckpoint(_Watching):
 
     ``filepath`` may contain Keras-style fields filled from the epoch (counted from 1), the batch
     (from 1, with an int ``save_freq``) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.4f}.npz"`` (a
-    batch's logs are the epoch's running means so far, without ``val_`` values). With
-    ``save_best_only=True`` the model is saved only when ``monitor`` beats the best value so far
-    (and ``initial_value_threshold`` when given; ``mode="auto"`` minimises the loss and maximises
-    the model's metrics, as in Keras 3; a NaN is never the best; an epoch without the value, with a
-    warning, saves the model only when the callback has written no file yet, so that a script
-    loading it afterwards finds one: Keras 3 saves at every such epoch, over the best model, when
-    ``validation_freq`` skips epochs). Saves go through ``model.save``, which writes a temporary
-    file and renames it: a checkpoint on disk is always a complete one. Load one with
+    batch's logs are the epoch's running means so far, without ``val_`` values); a pattern that
+    ``str.format`` cannot fill (``{epoch:xyz}``, ``{epoch``) is refused when the callback is made.
+    With ``save_best_only=True`` the model is saved only when ``monitor`` beats the best value so
+    far (and ``initial_value_threshold`` when given; ``mode="auto"`` minimises the loss and
+    maximises the model's metrics, as in Keras 3; a NaN is never the best; an epoch without the
+    value, with a warning, saves the model only when the callback has written no file yet, so that a
+    script loading it afterwards finds one: Keras 3 saves at every such epoch, over the best model,
+    when ``validation_freq`` skips epochs). Saves go through ``model.save``, which writes a
+    temporary file and renames it: a checkpoint on disk is always a complete one. Load one with
     ``tinynet.load_model(path)`` and resume with ``model.fit(..., initial_epoch=model.epoch)``.
     """
 
@@ -340,12 +408,15 @@ class ModelCheckpoint(_Watching):
                              "(save_freq='epoch')")
         self.save_weights_only = bool(save_weights_only)  # model.save_weights instead of save
         self.filepath = os.fspath(filepath)
+        _check_pattern(self.filepath)
         if not self.save_weights_only:  # a name model.save refuses is refused now, as in Keras
             io.check_model_path(self.filepath, "ModelCheckpoint")
         super().__init__(monitor, mode)
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
-        self.best = None if initial_value_threshold is None else float(initial_value_threshold)
+        self.best = None if initial_value_threshold is None else _number(
+            initial_value_threshold, "initial_value_threshold", "ModelCheckpoint",
+            "the value a model must beat to be saved, or None")
         self.last_saved = None  # path of the last file written
 
     def _path(self, epoch, logs, batch=None):
@@ -462,16 +533,20 @@ class ReduceLROnPlateau(_Watching):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
-        if not 0.0 < float(factor) < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) (the learning rate is "
-                             f"multiplied by it), got {factor!r}")
+        meaning = "the learning rate is multiplied by it"
+        if not 0.0 < _number(factor, "factor", "ReduceLROnPlateau", meaning) < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) ({meaning}), got "
+                             f"{factor!r}")
         super().__init__(monitor, mode)
         self.factor = float(factor)
         self.patience = int(patience)
         self.verbose = verbose
-        self.min_delta = abs(float(min_delta))  # as Keras: a margin, whatever its sign
+        # as Keras: a margin, whatever its sign
+        self.min_delta = abs(_number(min_delta, "min_delta", "ReduceLROnPlateau",
+                                     "the smallest change that counts as an improvement"))
         self.cooldown = int(cooldown)
-        self.min_lr = float(min_lr)
+        self.min_lr = _number(min_lr, "min_lr", "ReduceLROnPlateau",
+                              "the learning rate is not reduced below it")
         self._reset()
 
     def _reset(self):
@@ -539,6 +614,11 @@ class LearningRateScheduler(Callback):
         if not isinstance(rate, (float, np.float32, np.float64)):  # Keras's test
             raise ValueError(f"LearningRateScheduler: the schedule must return a float (the new "
                              f"learning rate); at epoch {epoch} it returned {rate!r}")
+        if not math.isfinite(rate) or rate < 0:  # named here, not as the optimizer's mistake
+            name = getattr(self.schedule, "__name__", None) or repr(self.schedule)
+            raise ValueError(f"LearningRateScheduler: the schedule {name} returned {rate!r} at "
+                             f"epoch {epoch} (counted from 0); a learning rate must be a finite "
+                             "number >= 0: fix the schedule's formula for that epoch")
         optimizer.learning_rate = rate
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {rate}.")
@@ -602,16 +682,28 @@ class CSVLogger(Callback):
     column for each when the first epoch has none (validated later, with ``validation_freq``,
     or never: ``NA`` where an epoch has no value). ``append=True`` continues an existing file (the
     header is written only when the file is empty). Each row is flushed to disk when written, so
-    the file survives an interrupted run.
+    the file survives an interrupted run. The file's folder must exist (``fit`` says so before
+    training, as Keras fails then too); ``separator`` is one character.
     """
 
     def __init__(self, filename, separator=",", append=False):
         self.filename = os.fspath(filename)
+        if not (isinstance(separator, str) and len(separator) == 1):
+            raise ValueError(f"CSVLogger: separator must be one character, such as ',' (the "
+                             f"default), ';' or '\\t', got {separator!r}")
         self.sep = separator
         self.append = bool(append)
         self.keys = None
 
+    def _check_before_training(self):
+        """The file's folder must be there (fit calls this before any callback starts)."""
+        try:
+            io._require_folder(self.filename, os.path.dirname(os.path.abspath(self.filename)))
+        except OSError as e:
+            raise type(e)(f"CSVLogger: {e}") from None
+
     def on_train_begin(self, logs=None):
+        self._check_before_training()  # called by fit already: again for a direct call
         self.keys = None
         if not self.append:
             open(self.filename, "w").close()

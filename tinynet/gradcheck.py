@@ -18,16 +18,26 @@ central difference across them is wrong for a correct backward pass. Check on ra
 and non-zero biases: on real images, blank regions put whole windows at a kink (zero biases,
 ReLUs at 0, pooling ties), and a correct CNN then reports errors of 0.3-0.5.
 """
+import math
+import numbers
 import warnings
 
 import numpy as np
 
 from . import backend
 from . import training as training_
+from .layers.base import Layer
 
 
 def relative_error(analytic, numeric):
+    """``max_i |a_i - n_i| / max_i max(|a_i|, |n_i|)`` of two arrays of one shape (0 when both
+    are all zeros)."""
     a, n = backend.to_numpy(analytic).astype(np.float64), np.asarray(numeric, dtype=np.float64)
+    if a.shape != n.shape:  # broadcast, they would compare entries that do not correspond
+        raise ValueError(f"relative_error: the analytic gradient has shape {a.shape} and the "
+                         f"numerical one {n.shape}; the two shapes differ, so their entries do "
+                         "not correspond: compare arrays of one shape (numeric.reshape("
+                         "analytic.shape) if they hold the same entries in the same order)")
     scale = max(np.abs(a).max(initial=0.0), np.abs(n).max(initial=0.0))
     return 0.0 if scale == 0 else float(np.abs(a - n).max() / scale)
 
@@ -76,6 +86,28 @@ def _filled(layer, grads):
     return [g.copy() for g in grads]
 
 
+def _check_arguments(where, h, entries):
+    """``h`` a finite step > 0 and ``entries`` None or a whole number >= 1, else an error saying
+    why (``entries=0`` would check nothing and report 0.0, a perfect score, for every array)."""
+    if isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(h) or h <= 0:
+        raise ValueError(f"{where}: h, the step of the central differences, must be a finite "
+                         f"number > 0, got {h!r}; the default 1e-6 suits float64")
+    if entries is not None and (isinstance(entries, bool) or
+                                not isinstance(entries, numbers.Integral) or entries < 1):
+        raise ValueError(f"{where}: entries must be a whole number >= 1 (how many randomly "
+                         f"chosen entries of each array to check) or None (all of them), got "
+                         f"{entries!r}" + (": with 0 nothing would be checked and every error "
+                                           "would read 0.0" if entries == 0 else ""))
+
+
+def _require_finite(where, what, array):
+    if not bool(backend.get_array_module(array).isfinite(array).all()):
+        raise ValueError(f"{where}: {what} contains NaN or infinite values (fit refuses them "
+                         "too): every difference, and so every error, would be NaN; check on "
+                         "finite values, e.g. x = np.random.default_rng(0).standard_normal("
+                         "shape)")
+
+
 def _seeded(fn, seed):
     """Run ``fn`` with a generator seeded with ``seed`` (the same dropout mask every call)."""
     with backend.generator(np.random.default_rng(seed)):
@@ -86,17 +118,29 @@ def check_layer(layer, x, training=False, h=1e-6, entries=None, seed=0):
     """Worst relative error of ``layer``'s gradients: ``{"input": e, "kernel": e, "bias": e}``
     (a weight by the attribute that holds it, else ``"w0"``, ``"w1"``, ...).
 
-    ``x`` is an input batch (a list of them for ``Add``); ``entries`` limits how many randomly
-    chosen elements of each array are checked (default: all). The inputs are copied in the
+    ``x`` is an input batch (a list of them for ``Add``), of finite numbers; ``entries`` (>= 1)
+    limits how many randomly chosen elements of each array are checked (default: all), ``h`` is
+    the step of the differences (> 0). The inputs are copied in the
     layer's float type (the differences are taken on what the layer computes with), and a
     backward pass that changes the gradient it is given, which in a model can be another
     branch's as well (``Add`` passes one array to all its inputs), is refused.
     """
+    if not isinstance(layer, Layer):
+        model = hasattr(layer, "graph") and hasattr(layer, "layers")
+        raise TypeError(f"check_layer: layer must be a tinynet layer object, such as "
+                        f"layers.Dense(3), got {layer!r} (a {type(layer).__name__})" +
+                        ("; for a whole model use gradcheck.check_model(model, x)" if model
+                         else ""))
+    _check_arguments("check_layer", h, entries)
+    given = x if isinstance(x, list) else [x]
+    for k, xi in enumerate(given):  # before the layer sees them
+        xi = backend.to_numpy(xi)
+        if xi.dtype.kind in "fc":
+            _require_finite("check_layer", "x" if len(given) == 1 else f"x[{k}]", xi)
     rng = np.random.default_rng(seed)
     _seeded(lambda: layer.forward(x, training=training), seed)  # builds it: its float type
     _warn_if_float32(layer.dtype, f"layer '{layer.name}'")
-    xs = [backend.asarray(xi, dtype=layer.dtype).copy() for xi in
-          (x if isinstance(x, list) else [x])]
+    xs = [backend.asarray(xi, dtype=layer.dtype).copy() for xi in given]
     x = xs if isinstance(x, list) else xs[0]
     y = _seeded(lambda: layer.forward(x, training=training), seed)
     G = backend.asarray(rng.standard_normal(y.shape), dtype=y.dtype)
@@ -128,13 +172,22 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
     Without ``y`` the objective is ``sum(output ⊙ G)``; with one-hot ``y`` it is the compiled loss
     (through the fused softmax + cross-entropy when the model ends in a softmax, as in ``fit``).
     Keys are ``"input"`` and ``"<layer name>/<parameter>"``, the parameter named as the layer
-    holds it (``"dense/kernel"``, ``"dense/bias"``; see ``Layer.param_names``).
+    holds it (``"dense/kernel"``, ``"dense/bias"``; see ``Layer.param_names``). ``x`` is checked
+    as ``fit`` checks it (its shape, NaN, infinity), and a ``Sequential`` without an ``Input`` is
+    built on it; ``h`` and ``entries`` as in :func:`check_layer`.
     """
+    if isinstance(model, Layer) or not hasattr(model, "_prepare_x"):
+        raise TypeError(f"check_model: model must be a tinynet model (Sequential or Model), "
+                        f"got {model!r} (a {type(model).__name__})" +
+                        ("; for a layer use gradcheck.check_layer(layer, x)"
+                         if isinstance(model, Layer) else ""))
+    _check_arguments("check_model", h, entries)
     rng = np.random.default_rng(seed)
     if y is not None:
         model._require_compiled("check_model with labels (the compiled loss is the objective)")
+    # fit's checks of x (its shape, NaN, infinity); a Sequential without an Input is built on it
+    x = model._prepare_x(x, "check_model").copy()
     _warn_if_float32(model.dtype, f"model '{model.name}'")
-    x = backend.asarray(x, dtype=model.dtype).copy()
 
     if y is None:
         out_val = _seeded(lambda: model.graph.forward(x, training=training), seed)
@@ -145,6 +198,7 @@ def check_model(model, x, y=None, h=1e-6, entries=None, seed=0, training=False):
         dx = model.graph.backward(G)
     else:
         y = backend.asarray(y, dtype=model.dtype)
+        _require_finite("check_model", "y", y)
 
         def loss_and_gradient():
             return _seeded(lambda: training_.loss_and_gradient(model, x, y, training), seed)

@@ -375,12 +375,61 @@ class _AccuracyMetric:
                              f"y_pred {y_pred.shape} must hold the same examples (N, ...)")
         right = self._per_example(y_true, y_pred)
         w = np.ones(len(right)) if sample_weight is None else \
-            np.broadcast_to(np.asarray(sample_weight, dtype=float).reshape(-1), right.shape)
+            self._weights(sample_weight, len(right))
         self._total += float((w * right).sum())
         self._count += float(w.sum())
 
+    def _weights(self, sample_weight, n):
+        """One weight per example, (n,), from ``sample_weight``: n numbers, or one for all."""
+        w = np.asarray(to_numpy(sample_weight), dtype=float)
+        if w.size not in (1, n) or (w.size == n and w.ndim > 1 and w.shape != (n, 1)):
+            raise ValueError(f"{type(self).__name__}.update_state: sample_weight has shape "
+                             f"{w.shape} for {n} examples; give one weight per example, shape "
+                             f"({n},), or one number for all of them")
+        return np.broadcast_to(w.reshape(-1), (n,))
+
     def _per_example(self, y_true, y_pred):
+        self._check_labels(y_true, y_pred)
         return hits(y_true, y_pred, binary=self.binary)
+
+    def _check_labels(self, y_true, y_pred):
+        """Labels that ``hits`` can compare with ``y_pred``, else an error naming the shapes: one
+        label per unit (``binary``, or a single output unit), one-hot rows of ``y_pred``'s
+        shape, or class numbers in ``[0, classes)``, one per example (``(N,)`` or ``(N, 1)``),
+        as fit checks them."""
+        where = f"{type(self).__name__}.update_state"
+        if self.binary or y_pred.shape[-1] == 1:
+            if y_true.size != y_pred.size:
+                raise ValueError(f"{where}: y_true {y_true.shape} needs one 0/1 label per "
+                                 f"output unit of y_pred {y_pred.shape}")
+            return
+        classes = y_pred.shape[-1]
+        if y_true.shape == y_pred.shape:  # one-hot rows
+            return
+        if y_true.shape not in (y_pred.shape[:-1], y_pred.shape[:-1] + (1,)):
+            hint = (f": one-hot rows of {y_true.shape[-1]} classes for predictions of "
+                    f"{classes}" if y_true.shape[:-1] == y_pred.shape[:-1] else "")
+            raise ValueError(f"{where}: y_true {y_true.shape} does not match y_pred "
+                             f"{y_pred.shape}{hint}; y_true must be one-hot rows of y_pred's "
+                             f"shape {y_pred.shape} or class numbers, one per example, of shape "
+                             f"{y_pred.shape[:-1]}")
+        if y_true.size == 0:
+            return
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: y_true must hold class numbers, got dtype {y_true.dtype}")
+        if y_true.dtype.kind == "f" and not (np.isfinite(y_true).all() and
+                                             np.array_equal(y_true, np.round(y_true))):
+            raise ValueError(f"{where}: y_true of shape {y_true.shape} must hold whole class "
+                             f"numbers 0 to {classes - 1}; it holds fractions (or NaN)")
+        low, high = y_true.min(), y_true.max()
+        if low < 0:
+            raise ValueError(f"{where}: y_true holds the class number {int(low)}; class "
+                             f"numbers run from 0 to {classes - 1} (y_pred {y_pred.shape} has "
+                             f"{classes} classes)")
+        if high >= classes:
+            raise ValueError(f"{where}: y_true holds class numbers up to {int(high)} but y_pred "
+                             f"{y_pred.shape} has {classes} classes (0 to {classes - 1}); give "
+                             f"the model's last layer {int(high) + 1} units, or check the labels")
 
     def result(self):
         """The accuracy since the last ``reset_state`` (0 before any batch, as Keras)."""

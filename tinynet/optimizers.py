@@ -487,6 +487,7 @@ class Optimizer:
         for i, (g, p) in enumerate(pairs):
             if g is None:
                 continue
+            self._check_pair(i, g, p)
             if g.shape != p.shape:
                 raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape "
                                  f"{tuple(p.shape)}")
@@ -497,6 +498,27 @@ class Optimizer:
                 p -= p * p.dtype.type(self.weight_decay) * p.dtype.type(self._learning_rate)
             self._update(p, g, self._param_state(i, p))
         self.iterations += 1
+
+    def _check_pair(self, i, g, p):
+        """Weight ``i`` a float array that can be updated in place, and its gradient an array."""
+        where = f"{type(self).__name__}.apply_gradients"
+        if not (hasattr(p, "shape") and hasattr(p, "dtype")):
+            raise TypeError(f"{where}: weight {i} is a {type(p).__name__}, not an array: the "
+                            "optimizer updates each weight in place, so it must be a float "
+                            "array, e.g. np.array(weights, dtype='float32') kept and passed at "
+                            "every step")
+        if np.dtype(p.dtype).kind != "f":
+            raise TypeError(f"{where}: weight {i} has dtype {p.dtype}; it must be a float array "
+                            "(the optimizer updates it in place by fractions, which an integer "
+                            "array cannot hold): create it as floats, e.g. "
+                            "w = w.astype('float32'), and pass that array at every step")
+        if not getattr(getattr(p, "flags", None), "writeable", True):  # (CuPy's: no such flag)
+            raise ValueError(f"{where}: weight {i} is read-only; the optimizer updates it in "
+                             "place: pass a writeable array (w = w.copy())")
+        if not (hasattr(g, "shape") and hasattr(g, "dtype")):
+            raise TypeError(f"{where}: the gradient of weight {i} is a {type(g).__name__}, not "
+                            "an array: give an array of the weight's shape "
+                            f"{tuple(p.shape)} (or None to leave the weight as it is)")
 
     def update(self, theta, g, state):
         """Update ``theta`` in place from its gradient ``g``; ``state`` is its :class:`ParamState`."""
@@ -689,9 +711,38 @@ class Optimizer:
         return ()
 
 
-def _epsilon(value):
-    """Keras 2 accepted ``epsilon=None`` for its default, 1e-7."""
-    return 1e-07 if value is None else float(value)
+def _number(value):
+    """``value`` as a float when it is a real number (not a bool, a string, a schedule), else
+    ``None``."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        return None
+    return float(value)
+
+
+def _in_unit_interval(cls, what, value, meaning):
+    """A decay rate or momentum (RMSprop's ``rho``, Adam's ``beta_1`` and ``beta_2``): a number in
+    [0, 1), checked when the optimizer is made, as PyTorch's Adam checks its betas (Keras does
+    not): at 1 a running mean never moves and Adam's bias correction divides by zero; outside
+    [0, 1] it grows without bound, and fit failed later blaming the learning rate."""
+    number = _number(value)
+    if number is None or not 0.0 <= number < 1.0:
+        raise ValueError(f"{cls}: {what} must be in [0, 1) ({meaning}), got {value!r}")
+    return number
+
+
+def _epsilon(cls, value):
+    """``epsilon``: a finite number >= 0 (0 is allowed, as Keras and PyTorch allow it, if unwise:
+    a parameter whose gradients are all zero then gets 0/0); Keras 2 accepted ``epsilon=None``
+    for its default, 1e-7."""
+    if value is None:
+        return 1e-07
+    number = _number(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(f"{cls}: epsilon must be a finite number >= 0 (the small constant that "
+                         f"keeps the division finite; Keras's default is 1e-07), got {value!r}")
+    return number
 
 
 class RMSprop(Optimizer):
@@ -715,11 +766,11 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False,
                  **kwargs):
         super().__init__(learning_rate, **kwargs)
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"RMSprop: momentum must be in [0, 1), got {momentum}")
-        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), _epsilon(epsilon)
+        self.rho = _in_unit_interval("RMSprop", "rho", rho, "the decay rate of the running mean "
+                                     "of squared gradients")
+        self.momentum = _in_unit_interval("RMSprop", "momentum", momentum,
+                                          "the fraction of the previous step kept")
+        self.epsilon = _epsilon("RMSprop", epsilon)
         self.centered = bool(centered)
 
     def _own_config(self):
@@ -755,9 +806,13 @@ class RMSprop(Optimizer):
         fused = backend.fused("rmsprop_update", theta)
         if fused is None or getattr(self.update, "__func__", None) is not _RMSPROP_UPDATE:
             return False  # (an update of one's own: a subclass's, or one set on the class or object)
+        if not theta.flags.c_contiguous:
+            return False  # a view of a larger array (w[:, ::2]): the kernels run over one block
         (s,) = state.arrays(theta, "s")
         mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
         moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
+        if not all(a is None or a.flags.c_contiguous for a in (s, mean_grad, moment)):
+            return False
         args = (theta, g, s, mean_grad, moment, self._learning_rate, self.rho, self.epsilon,
                 self.momentum, self.centered)
         if keep is None:
@@ -826,7 +881,11 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False,
                  **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), _epsilon(epsilon)
+        self.beta_1 = _in_unit_interval("Adam", "beta_1", beta_1, "the decay rate of the running "
+                                        "mean of the gradients")
+        self.beta_2 = _in_unit_interval("Adam", "beta_2", beta_2, "the decay rate of the running "
+                                        "mean of their squares")
+        self.epsilon = _epsilon("Adam", epsilon)
         self.amsgrad = bool(amsgrad)
 
     def _own_config(self):
@@ -872,7 +931,7 @@ class Adagrad(Optimizer):
             raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got "
                              f"{initial_accumulator_value}")
         self.initial_accumulator_value = float(initial_accumulator_value)
-        self.epsilon = _epsilon(epsilon)
+        self.epsilon = _epsilon("Adagrad", epsilon)
 
     def _own_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,
@@ -905,9 +964,9 @@ class Adadelta(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-07, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"Adadelta: rho must be in [0, 1), got {rho}")
-        self.rho, self.epsilon = float(rho), _epsilon(epsilon)
+        self.rho = _in_unit_interval("Adadelta", "rho", rho, "the decay rate of the running "
+                                     "means")
+        self.epsilon = _epsilon("Adadelta", epsilon)
 
     def _own_config(self):
         return {"rho": self.rho, "epsilon": self.epsilon}

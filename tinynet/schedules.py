@@ -71,6 +71,20 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
+def _number(cls, what, value, meaning="", none=False):
+    """``value`` itself when it is a number (``None`` too with ``none``), else a ValueError naming
+    the argument; kept as given (the config keeps it so)."""
+    if value is None and none:
+        return value
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{cls}: {what} must be a number{meaning}, got {value!r}") from None
+    return value
+
+
 def _positive_steps(cls, what, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
             not value > 0:
@@ -84,9 +98,10 @@ class _PeriodDecay(LearningRateSchedule):
     periods done, ``p = t/T`` (``floor(t/T)`` with ``staircase=True``), in float32."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive_steps(type(self).__name__, "decay_steps", decay_steps)
-        self.decay_rate = decay_rate
+        cls = type(self).__name__
+        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _positive_steps(cls, "decay_steps", decay_steps)
+        self.decay_rate = _number(cls, "decay_rate", decay_rate)
         self.staircase = staircase
         self.name = name
 
@@ -136,10 +151,11 @@ class PolynomialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
                  cycle=False, name="PolynomialDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive_steps("PolynomialDecay", "decay_steps", decay_steps)
-        self.end_learning_rate = end_learning_rate
-        self.power = power
+        cls = "PolynomialDecay"
+        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _positive_steps(cls, "decay_steps", decay_steps)
+        self.end_learning_rate = _number(cls, "end_learning_rate", end_learning_rate)
+        self.power = _number(cls, "power", power)
         self.cycle = cycle
         self.name = name
 
@@ -172,6 +188,10 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                              f"value before the first boundary, one between each two, one after "
                              f"the last); got {len(boundaries)} boundaries and {len(values)} "
                              "values")
+        for what, numbers in (("boundaries", boundaries), ("values", values)):
+            for k, v in enumerate(numbers):
+                _number("PiecewiseConstantDecay", f"{what}[{k}]", v,
+                        " (a step)" if what == "boundaries" else " (a learning rate)")
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
             raise ValueError(f"PiecewiseConstantDecay: the boundaries must increase, got "
                              f"{boundaries}")
@@ -202,11 +222,15 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive_steps("CosineDecay", "decay_steps", decay_steps)
-        self.alpha = alpha
+        cls = "CosineDecay"
+        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _positive_steps(cls, "decay_steps", decay_steps)
+        self.alpha = _number(cls, "alpha", alpha)
         self.name = name
-        self.warmup_target = warmup_target
+        self.warmup_target = _number(cls, "warmup_target", warmup_target, none=True)
+        if not float(_number(cls, "warmup_steps", warmup_steps)) >= 0:
+            raise ValueError(f"CosineDecay: warmup_steps must be a number >= 0 (steps, that is "
+                             f"batches; 0 for no warm-up), got {warmup_steps!r}")
         self.warmup_steps = warmup_steps
 
     def __call__(self, step):
@@ -238,10 +262,14 @@ class CosineDecayRestarts(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
                  name="SGDRDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.first_decay_steps = _positive_steps("CosineDecayRestarts", "first_decay_steps",
-                                                 first_decay_steps)
-        self.t_mul, self.m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+        cls = "CosineDecayRestarts"
+        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
+        self.first_decay_steps = _positive_steps(cls, "first_decay_steps", first_decay_steps)
+        if not float(_number(cls, "t_mul", t_mul)) > 0:  # log(t_mul) finds the restart
+            raise ValueError(f"CosineDecayRestarts: t_mul must be a number > 0 (each period is "
+                             f"t_mul times the one before), got {t_mul!r}")
+        self.t_mul, self.name = t_mul, name
+        self.m_mul, self.alpha = _number(cls, "m_mul", m_mul), _number(cls, "alpha", alpha)
 
     def __call__(self, step):
         fraction = _F32(step) / _F32(self.first_decay_steps)
