@@ -250,7 +250,14 @@ def set_backend(name):
 
 def _ensure():
     if _state["name"] is None:
-        set_backend(os.environ.get("TINYNET_BACKEND", "auto"))
+        chosen = os.environ.get("TINYNET_BACKEND", "auto")
+        try:
+            set_backend(chosen)
+        except (ValueError, BackendError) as e:  # say where the name came from: not the code
+            raise type(e)(f"the environment variable TINYNET_BACKEND={chosen!r} chose the "
+                          f"backend: {e}. Set TINYNET_BACKEND to numpy, numba, cupy or auto, or "
+                          "unset it (tinynet then takes the fastest backend that works here)"
+                          ) from None
 
 
 def get_backend():
@@ -335,10 +342,24 @@ def floatx_scope(dtype):
         set_floatx(saved)
 
 
+def check_seed(seed, where="set_seed"):
+    """``seed`` as an int (``None`` stays ``None``: fresh randomness), or an error saying that a
+    seed is a non-negative integer (NumPy's own, from deep inside its generator, named none)."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{where}: a seed is a non-negative integer, like 42; got {seed!r} "
+                        f"({type(seed).__name__})")
+    if seed < 0:
+        raise ValueError(f"{where}: a seed is a non-negative integer, like 42; got {seed}")
+    return int(seed)
+
+
 def set_seed(seed):
-    """Seed tinynet's random generator (initial weights, shuffling, dropout masks)."""
+    """Seed tinynet's random generator (initial weights, shuffling, dropout masks) with a
+    non-negative integer (``None``: fresh, unrepeatable randomness)."""
     global _rng
-    _rng = np.random.default_rng(seed)
+    _rng = np.random.default_rng(check_seed(seed))
 
 
 def rng():

@@ -68,11 +68,25 @@ def as_numeric_array(a, what, where):
         if table is not None and hasattr(table, "items"):
             kinds = sorted({str(t) for _, t in table.items()})
             columns = f" (a table whose columns are of type {', '.join(kinds)})"
-        raise TypeError(f"{where}: {what} has dtype {a.dtype}{columns}, which cannot be used as "
-                        "numbers; give an integer or float array" + (
-                            f", e.g. {what}.astype('float32') (text columns turned into numbers "
-                            "first, missing values filled)" if columns else ""))
+        raise not_numbers(a.dtype, what, where, columns)
     return a
+
+
+def not_numbers(dtype, what, where, columns=""):
+    """The TypeError for ``what`` (an array of ``dtype``: strings, objects, complex numbers, dates)
+    where real numbers are needed: the inputs and targets of ``fit``, a layer's input, the weights
+    given to ``set_weights``. (Cast silently, strings failed inside NumPy with "could not convert
+    string to float", and complex numbers lost their imaginary part.)"""
+    if np.dtype(dtype).kind == "c":
+        fix = ("; tinynet computes in real numbers: give the real parts (.real), the "
+               "magnitudes (np.abs(...)), or the two parts side by side")
+    elif columns:
+        fix = (f", e.g. {what}.astype('float32') (text columns turned into numbers first, "
+               "missing values filled)")
+    else:
+        fix = ""
+    return TypeError(f"{where}: {what} has dtype {dtype}{columns}, which cannot be used as "
+                     f"numbers; give an integer or float array{fix}")
 
 
 def _is_pair(a):
@@ -142,7 +156,7 @@ def inputs(x, expected, dtype, model_name, where):
         x = x.reshape((x.shape[0],) + expected)
         got = expected
     if got != expected:
-        hint = ""
+        hint, single = "", True  # single: x looks like one example without its batch axis
         if tuple(x.shape) == expected:
             hint = "; this is a single example without its batch axis: use x[None] (or x[:1])"
         elif tuple(x.shape) + (1,) == expected:
@@ -150,15 +164,22 @@ def inputs(x, expected, dtype, model_name, where):
                     "x[None, ..., None]")
         elif len(got) == 3 and len(expected) == 3 and got == (expected[2],) + expected[:2]:
             hint = "; channels-first? use x.transpose(0, 2, 3, 1) (tinynet is channels-last)"
+            single = False
         elif int(np.prod(got)) == int(np.prod(expected)):
-            hint = f"; reshape it with x.reshape({(-1,) + expected})"
+            hint, single = f"; reshape it with x.reshape({(-1,) + expected})", False
         elif x.size == int(np.prod(expected)) and (
                 x.ndim == 1 or (x.ndim == 2 and len(expected) == 1 and x.shape[0] == x.shape[1])):
             # one example: flattened, or a square image given to an MLP
             hint = (f"; if this is a single example of {x.size} values, use "
                     f"x.reshape({(1,) + expected})")
+        else:
+            single = False
+        # an example without its batch axis is shown as it was given, (8, 8, 1): read as a batch,
+        # it printed as (None, 8, 1), a shape the user never wrote
+        given = (f"an array of shape {tuple(x.shape)}" if single or x.ndim == 1
+                 else fmt_shape(got))
         raise ValueError(f"{where}: model '{model_name}' expects input of shape "
-                         f"{fmt_shape(expected)}, got {fmt_shape(got)}{hint}")
+                         f"{fmt_shape(expected)}, got {given}{hint}")
     with np.errstate(over="ignore"):  # values too large for float32: named just below
         cast = backend.asarray(x, dtype=dtype)
     if not bool(backend.xp().isfinite(cast).all()):
@@ -261,11 +282,14 @@ def unit_labels(y, output_shape, where, metric="binary_accuracy"):
                          "metrics=['accuracy']")
 
 
-def sample_weights(sample_weight, class_weight, y_host, n, where, output_shape=None):
+def sample_weights(sample_weight, class_weight, y_host, n, where, output_shape=None,
+                   output_name=None, loss_name=None):
     """Per-example weights (N,) from ``sample_weight`` or ``class_weight`` (a dict from class
     number to weight, applied by each example's class; 1 for a class it does not name, as in
     Keras), or ``None`` when neither is given. Not both: Keras refuses the pair. ``y`` rows are
-    read as one-hot when they have the output's shape ``output_shape`` (without the batch axis)."""
+    read as one-hot when they have the output's shape ``output_shape`` (without the batch axis).
+    A key of ``class_weight`` that is not a class of the output (``output_name``, trained with
+    ``loss_name``) is refused: Keras ignores it, and the weights the user meant weigh nothing."""
     if sample_weight is not None and class_weight is not None:
         raise ValueError(f"{where}: give sample_weight or class_weight, not both (Keras refuses "
                          "the pair too); for both, fold the class weights into the sample "
@@ -273,7 +297,8 @@ def sample_weights(sample_weight, class_weight, y_host, n, where, output_shape=N
                          "class_numbers]), class_numbers being y (or y.argmax(-1) for one-hot y)")
     w = None
     if sample_weight is not None:
-        w = np.asarray(sample_weight, dtype=np.float64)
+        w = as_numeric_array(sample_weight, "sample_weight", where)  # (strings: a TypeError)
+        w = np.asarray(backend.to_numpy(w), dtype=np.float64)
         if w.shape == (n, 1):  # a column, as Keras takes it: the same weights
             w = w.reshape(n)
         if w.shape != (n,):
@@ -302,9 +327,46 @@ def sample_weights(sample_weight, class_weight, y_host, n, where, output_shape=N
         if bad:
             raise ValueError(f"{where}: class_weight must give each class a finite number >= 0; "
                              f"got {bad}")
+        _check_classes(class_weight, where, output_shape, output_name, loss_name)
         # a class the dict does not name weighs 1, as in Keras
         w = np.array([float(class_weight.get(int(c), 1.0)) for c in labels], dtype=np.float64)
     return w
+
+
+def _check_classes(class_weight, where, output_shape, output_name, loss_name):
+    """Refuse a key of ``class_weight`` that names no class of the output (Keras ignores it, and
+    the weight meant for a class weighs nothing): a key that is not a whole number (``"0"``,
+    ``1.5``), or a class number outside the output's classes, ``0`` to ``units - 1`` (``0`` and
+    ``1`` for one unit; a regression's one unit has no fixed classes, its rounded targets are
+    them). A class absent from the data is fine: it weighs no example here, and may elsewhere."""
+    units = output_shape[-1] if output_shape else None
+    regression = units == 1 and loss_name in ("mean_squared_error", "mean_absolute_error")
+    classes = None if units is None or regression else max(units, 2)
+    if classes is None:
+        span = output = ""
+    else:
+        span = f"0 to {classes - 1}" if units > 1 else "0 and 1"
+        output = (f"the model's output{f' {output_name!r}' if output_name else ''} has "
+                  + (f"{units} units" if units > 1 else "one unit (two classes)"))
+    for key in class_weight:
+        if isinstance(key, (float, np.floating)) and float(key).is_integer():
+            number = int(key)  # 2.0: the class 2, as the dict looks it up
+        elif isinstance(key, (int, np.integer, bool, np.bool_)):
+            number = int(key)
+        else:
+            fix = ""
+            if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+                fix = (f"; write {int(key)}, not {key!r} "
+                       "({int(k): w for k, w in class_weight.items()} converts the keys)")
+            raise ValueError(f"{where}: class_weight has the key {key!r} ({type(key).__name__}), "
+                             "which is not a class number: its keys are the integer class "
+                             f"numbers{f' {span} ({output})' if span else ''}, each example "
+                             f"weighted by its class's weight{fix}")
+        if classes is not None and not 0 <= number < classes:
+            raise ValueError(f"{where}: class_weight has the key {key!r}, but {output}: its "
+                             f"classes are {span}, so a weight for class {number} would weigh "
+                             "no example (Keras ignores such a key silently); give the weights "
+                             f"of classes {span}")
 
 
 def steps(value, batch_size, n, where):
@@ -348,6 +410,20 @@ def epochs(epochs, initial_epoch):
     return int(epochs), int(initial_epoch)
 
 
+def verbose(value, where):
+    """Keras's ``verbose``: 0 (silent), 1 or ``"auto"`` (a progress bar), 2 (a line of text, no
+    bar), as an int; a bool is 0 or 1. Anything else is refused (it was taken silently, and
+    ``verbose=-1`` or ``"x"`` showed nothing)."""
+    if isinstance(value, str) and value == "auto":
+        return 1
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1, 2):
+        return int(value)
+    raise ValueError(f"{where}: verbose={value!r}; give 0 (silent), 1 or 'auto' (a progress "
+                     "bar) or 2 (a line of text, no bar), the values Keras takes")
+
+
 def validation_freq(value):
     """Keras's ``validation_freq``: an int ``k >= 1`` (validate after every k-th epoch), or the
     epochs after which to validate, counted from 1 (returned as a tuple)."""
@@ -373,6 +449,12 @@ def validation(x, y, sample_weight, validation_data, validation_split, prepare):
         vx, vy = prepare(validation_data[0], validation_data[1], "fit (validation_data)")
         vw = validation_data[2] if len(validation_data) == 3 else None
         return x, y, sample_weight, (vx, vy, vw)
+    if validation_split is not None and (
+            isinstance(validation_split, (bool, np.bool_)) or
+            not isinstance(validation_split, (int, float, np.integer, np.floating))):
+        raise TypeError(f"fit: validation_split must be a number in (0, 1), the fraction of the "
+                        f"data held out for validation, like 0.2; got {validation_split!r} "
+                        f"({type(validation_split).__name__})")
     if validation_split:
         if not 0.0 < validation_split < 1.0:
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -495,6 +577,37 @@ def _dropout_after(final, output):
     return None
 
 
+def _softmax_over_one(model):
+    """The layers of ``model`` (inside a model used as a layer too) whose softmax runs over a last
+    axis of one value: its output is 1.0 whatever its input."""
+    found = []
+    for layer in model.graph.order[1:]:
+        inner = getattr(layer, "model", None)
+        if inner is not None and getattr(inner, "graph", None) is not None:
+            found += _softmax_over_one(inner)
+        elif getattr(layer, "activation_name", None) == "softmax" and \
+                isinstance(layer.output_shape, tuple) and layer.output_shape[-1:] == (1,):
+            found.append(layer)
+    return found
+
+
+def warn_if_softmax_over_one_value(model):
+    """Warn when a softmax runs over a last axis of size 1 (``Dense(1, activation="softmax")``),
+    whatever the loss: a softmax makes the values of its axis sum to 1, so one value is always
+    1.0, and nothing before it can learn (Keras lets it pass; with a binary cross-entropy the
+    loss stays at its first value). Returns whether it warned."""
+    layers = _softmax_over_one(model) if model.built else []
+    for layer in layers:
+        warnings.warn(f"model '{model.name}': the softmax of '{layer.name}' runs over a last axis "
+                      f"of one value (its output is {fmt_shape(layer.output_shape)}): a softmax "
+                      "makes the values of its last axis sum to 1, so its output is always 1.0 "
+                      "and training cannot change it. For one output unit use "
+                      "activation='sigmoid' (two classes, with binary_crossentropy) or None (a "
+                      "regression); for K classes give the layer K units", UserWarning,
+                      stacklevel=_user_stacklevel())
+    return bool(layers)
+
+
 def warn_if_probabilities_without_softmax(model):
     """Warn when a loss on probabilities follows a last layer that gives none (Keras lets it pass,
     and the model trains to a fraction of its accuracy)."""
@@ -536,7 +649,8 @@ def warn_if_probabilities_without_softmax(model):
                       f"by 1 / (1 - rate), so the loss does not read the model's probabilities{nan}"
                       f"; put the Dropout before '{before.name}'", UserWarning,
                       stacklevel=_user_stacklevel())
-    if kind == "binary_crossentropy" and output.activation_name != "sigmoid":
+    if kind == "binary_crossentropy" and output.activation_name != "sigmoid" and \
+            output not in _softmax_over_one(model):  # (that warning says to use a sigmoid)
         warnings.warn(f"model '{model.name}': binary_crossentropy expects probabilities, but "
                       f"{last} '{output.name}' has no sigmoid; add activation='sigmoid', or "
                       "use BinaryCrossentropy(from_logits=True)", UserWarning,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import tempfile
 import urllib.error
@@ -198,7 +199,8 @@ def read_idx(path_or_bytes, name: str | None = None) -> np.ndarray:
             f"the file has {len(data)}"
         )
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected_len = header_len + int(np.prod(dims, dtype=np.int64))
+    # in Python's integers: dimensions up to 2**32 - 1 overflow int64 (a negative length)
+    expected_len = header_len + math.prod(dims)
     if len(data) != expected_len:
         what = "truncated" if len(data) < expected_len else "has trailing bytes"
         raise ValueError(
@@ -413,7 +415,22 @@ def _read_dataset(dataset: str, root: str, download: bool):
 
 
 def _load(dataset: str, data_dir, download: bool):
+    where = "load_mnist" if dataset == "mnist" else "load_fashion_mnist"
+    if data_dir is not None:
+        try:
+            os.fspath(data_dir)
+        except TypeError:
+            raise TypeError(f"{where}: data_dir must be a folder's path (a str or a pathlib.Path), "
+                            f"got {data_dir!r} ({type(data_dir).__name__})") from None
     root = resolve_data_dir(data_dir)
+    if root.exists() and not root.is_dir():
+        given = (f"data_dir={str(data_dir)!r}" if data_dir is not None else
+                 f"the environment variable TINYNET_DATA={os.environ.get('TINYNET_DATA')!r}")
+        raise NotADirectoryError(
+            f"{where}: {given} is a file, not a folder: the data directory is the folder that "
+            f"holds (or will hold) {dataset}/<name>.gz; give that folder, e.g. "
+            f"{str(root.parent)!r}, or leave data_dir out for the cache folder"
+        )
     (x_train, y_train), (x_test, y_test) = _read_dataset(dataset, str(root), bool(download))
     # writable arrays of their own, as keras.datasets gives (read_idx's are read-only views of
     # the decompressed bytes, which are freed with them)

@@ -234,6 +234,14 @@ def _copy_weights(src_layer, dst_layer, dtype):
     dst_layer.set_weights(weights)
 
 
+def _qualified(obj):
+    """The class of ``obj`` with its module, ``keras.src.models.sequential.Sequential``: Keras
+    and tinynet both have a Sequential, and the bare name said nothing of which was given."""
+    kind = type(obj)
+    module = kind.__module__
+    return kind.__qualname__ if module in (None, "builtins") else f"{module}.{kind.__qualname__}"
+
+
 def from_keras(keras_model):
     """The tinynet equivalent of a Keras 3 ``Sequential`` or functional ``Model``, with its weights.
 
@@ -243,7 +251,9 @@ def from_keras(keras_model):
     """
     keras = _import_keras()
     if not isinstance(keras_model, keras.Model):
-        raise TypeError(f"from_keras expects a keras.Model, got {type(keras_model).__name__}")
+        hint = ("; it is a tinynet model already (to_keras converts the other way)"
+                if isinstance(keras_model, Model) else "")
+        raise TypeError(f"from_keras expects a keras.Model, got {_qualified(keras_model)}{hint}")
     try:
         inputs = keras_model.inputs
     except (AttributeError, ValueError):
@@ -392,7 +402,11 @@ def to_keras(model):
     ``pip install -e ".[keras]"``.
     """
     if not isinstance(model, Model):
-        raise TypeError(f"to_keras expects a tinynet Sequential or Model, got {type(model).__name__}")
+        hint = ("; it is a Keras model already (from_keras converts the other way)"
+                if type(model).__module__.split(".")[0] in ("keras", "tf_keras", "tensorflow")
+                else "")
+        raise TypeError(f"to_keras expects a tinynet Sequential or Model, got "
+                        f"{_qualified(model)}{hint}")
     keras = _import_keras()
     model._require_built("the architecture to convert")
     dtype = model.dtype.name  # its weights' (or, without weights, its layers' float type)

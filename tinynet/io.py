@@ -113,7 +113,11 @@ def _temporary_file(path):
     directory, name = os.path.split(os.path.abspath(path))
     _require_folder(os.fspath(path), directory)
     prefix = f".{name}."
-    for entry in os.listdir(directory):
+    try:
+        entries = os.listdir(directory)
+    except OSError as e:
+        raise _cannot_write(path, directory, e) from None
+    for entry in entries:
         if entry.startswith(prefix) and entry.endswith(TMP_SUFFIX):
             pid = entry[len(prefix):].split(".", 1)[0]
             if pid.isdigit() and not _process_alive(int(pid)):
@@ -130,6 +134,19 @@ def _temporary_file(path):
                            0o666), tmp
         except FileExistsError:  # the same random name: draw again
             continue
+        except OSError as e:  # its message named the temporary file, not the user's
+            raise _cannot_write(path, directory, e) from None
+
+
+def _cannot_write(path, directory, error):
+    """The error (of ``error``'s type) for a file ``path`` that cannot be written in
+    ``directory``, naming the path the user gave."""
+    reason = error.strerror or str(error)
+    fresh = type(error)(f"cannot write {os.fspath(path)!r}: {reason} in the folder "
+                        f"{directory!r} (a save writes a new file there, then renames it onto "
+                        "the name given); save into a folder you can write in")
+    fresh.errno = error.errno
+    return fresh
 
 
 def write_atomic(path, write):
@@ -158,10 +175,23 @@ UNREADABLE = (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedE
 EXTENSIONS = (".keras", ".h5", ".hdf5", ".npz")  # Keras's two (it refuses others), and .npz
 
 
+def as_path(path, where):
+    """``path`` (a str or an ``os.PathLike`` such as ``pathlib.Path``) as a str, else a TypeError
+    that says so (``os.fspath``'s named neither the function nor the argument)."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise TypeError(f"{where}: the path must be a str or an os.PathLike (pathlib.Path), like "
+                        f"'model.keras'; got {path!r} ({type(path).__name__})") from None
+    return text
+
+
 def check_model_path(path, where="model.save"):
     """Refuse a model file name without one of :data:`EXTENSIONS`, as Keras 3 refuses one
     without ``.keras`` or ``.h5`` (``model.save("my_model")``)."""
-    path = os.fspath(path)
+    path = as_path(path, where)
     if not path.lower().endswith(EXTENSIONS):
         raise ValueError(f"{where}({path!r}): the file name needs one of the extensions "
                          f"{', '.join(EXTENSIONS)}, as Keras needs .keras or .h5: for example "
@@ -478,22 +508,23 @@ def load_model(path, classes, custom_objects=None, compile=True, safe_mode=True)
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise TypeError("load_model: custom_objects must be a dict (name -> class or function) "
                         f"or None, got {type(custom_objects).__name__}")
-    path = os.fspath(path)
+    path = as_path(path, "load_model")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")
     _refuse_keras_file(path, "model")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ModelFileError(f"{path} is not a readable tinynet model file (it holds a single "
-                                 "NumPy array)")
-        with data:
-            arrays = {k: data[k] for k in data.files}
+        with open(path, "rb") as f:  # closed here: NumPy leaves a file it fails to read open
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ModelFileError(f"{path} is not a readable tinynet model file (it holds a "
+                                     "single NumPy array)")
+            with data:
+                arrays = {k: data[k] for k in data.files}
     except ModelFileError:
         raise
     except UNREADABLE as e:
-        raise ModelFileError(f"{path} is not a readable tinynet model file ({type(e).__name__}: "
-                             f"{e})") from None
+        raise ModelFileError(f"{path} is not a readable tinynet model file "
+                             f"({_unreadable(e)})") from None
     if "header" not in arrays:
         raise ModelFileError(f"{path} is an .npz file but not a tinynet model (no header)")
     try:
@@ -635,7 +666,8 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None, optimizer_s
         raise ValueError(f"model.save_weights: max_shard_size={max_shard_size!r} (weights split "
                          "over several files) is not implemented in tinynet, which writes one "
                          "file; leave max_shard_size out")
-    _refuse_existing(os.fspath(path), overwrite, "model.save_weights")
+    path = as_path(path, "model.save_weights")
+    _refuse_existing(path, overwrite, "model.save_weights")
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
     header = {"format": FORMAT + "-weights", "version": VERSION, "count": len(weights),
               "order": "keras", "optimizer": None}
@@ -647,7 +679,7 @@ def save_weights(weights, path, overwrite=True, max_shard_size=None, optimizer_s
             header["optimizer"]["present"].append([j for j, a in enumerate(row) if a is not None])
             arrays.update({f"optimizer_{i}_{j}": a for j, a in enumerate(row) if a is not None})
     arrays["header"] = _header_bytes(header)
-    write_atomic(os.fspath(path), lambda f: np.savez(f, **arrays))
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def load_weights(path):
@@ -774,44 +806,60 @@ def _read_weights(path, classes=None):
     :func:`load_model` takes them) are given: the model it holds is rebuilt (its file lists its
     weights in the order of the model that wrote it, which older files give in tinynet's earlier
     order) and its weights taken in Keras's order."""
-    path = os.fspath(path)
+    path = as_path(path, "model.load_weights")
     if not os.path.exists(path):  # as load_model says it
         raise FileNotFoundError(f"no weights file at {path}")
     _refuse_keras_file(path, "weights")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):  # one array (.npy): no context manager
-            raise ModelFileError(f"{path} holds a single NumPy array, not a tinynet weights "
-                                 "file (model.save_weights writes one; to set arrays you hold, "
-                                 "model.set_weights([...]) in get_weights's order)")
-        with data:
-            header = json.loads(data["header"].tobytes().decode())
-            if header.get("format") == FORMAT:  # a whole model
-                if classes is None:
-                    raise ModelFileError(f"{path} holds a whole model: tinynet.load_model(path) "
-                                         "reads it, and model.load_weights(path) its weights")
-                model = load_model(path, classes, compile=False)
-                # its optimizer's state too, as Keras 3 reads a .keras file's variables
-                return model.get_weights(), {"order": "keras", "optimizer_state":
-                                             _model_file_optimizer_state(model, header, data)}
-            if header.get("format") != FORMAT + "-weights":
-                raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
-                                     "model file (write them with model.save_weights or "
-                                     "model.save)")
-            saved = header.get("optimizer")
-            if saved is not None:  # the arrays of its slots, by weight (Keras order)
-                saved = dict(saved, slots=[
-                    [data[f"optimizer_{i}_{j}"] if j in present else None
-                     for j in range(len(saved["slot_names"]))]
-                    for i, present in enumerate(saved["present"])])
-            header["optimizer_state"] = saved
-            return [data[f"weight_{i}"] for i in range(int(header["count"]))], header
+        with open(path, "rb") as f:  # closed here: NumPy leaves a file it fails to read open
+            return _weights_in(np.load(f, allow_pickle=False), path, classes)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, AttributeError,
             json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path} is not a readable tinynet weights file "
-                             f"({type(e).__name__}: {e})") from None
+                             f"({_unreadable(e)})") from None
+
+
+def _unreadable(error):
+    """What made a file unreadable, for the message. NumPy reads a file that is neither an .npz
+    archive nor a .npy array as pickled objects, and with ``allow_pickle=False`` refuses it
+    suggesting to load it unsafely: advice to run the code of a file that is no model at all,
+    left out."""
+    if isinstance(error, ValueError) and "allow_pickle" in str(error):
+        return ("it is neither an .npz archive, as tinynet's save writes, nor a NumPy array "
+                "file; a damaged file, or another program's")
+    return f"{type(error).__name__}: {error}"
+
+
+def _weights_in(data, path, classes):
+    """:func:`_read_weights` of the file ``path``, which NumPy read as ``data``."""
+    if not isinstance(data, np.lib.npyio.NpzFile):  # one array (.npy): no context manager
+        raise ModelFileError(f"{path} holds a single NumPy array, not a tinynet weights "
+                             "file (model.save_weights writes one; to set arrays you hold, "
+                             "model.set_weights([...]) in get_weights's order)")
+    with data:
+        header = json.loads(data["header"].tobytes().decode())
+        if header.get("format") == FORMAT:  # a whole model
+            if classes is None:
+                raise ModelFileError(f"{path} holds a whole model: tinynet.load_model(path) "
+                                     "reads it, and model.load_weights(path) its weights")
+            model = load_model(path, classes, compile=False)
+            # its optimizer's state too, as Keras 3 reads a .keras file's variables
+            return model.get_weights(), {"order": "keras", "optimizer_state":
+                                         _model_file_optimizer_state(model, header, data)}
+        if header.get("format") != FORMAT + "-weights":
+            raise ModelFileError(f"{path} is neither a tinynet weights file nor a tinynet "
+                                 "model file (write them with model.save_weights or "
+                                 "model.save)")
+        saved = header.get("optimizer")
+        if saved is not None:  # the arrays of its slots, by weight (Keras order)
+            saved = dict(saved, slots=[
+                [data[f"optimizer_{i}_{j}"] if j in present else None
+                 for j in range(len(saved["slot_names"]))]
+                for i, present in enumerate(saved["present"])])
+        header["optimizer_state"] = saved
+        return [data[f"weight_{i}"] for i in range(int(header["count"]))], header
 
 
 def _layers_in_file_order(model, header):

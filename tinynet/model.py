@@ -11,6 +11,7 @@ What is left here is Keras's API: ``compile``, ``fit``, ``evaluate``, ``predict`
 """
 import copy
 import time
+import warnings
 import weakref
 
 import numpy as np
@@ -23,6 +24,7 @@ from . import optimizers as optimizers_mod
 from .graph import Graph
 from .layers.base import Input, InputLayer, Layer, Tensor
 from .names import reserve, unique_name, unknown_argument
+from .shapes import fmt_shape
 from .layers.nested import NestedModel
 
 
@@ -76,8 +78,8 @@ class Model:
         return super().__new__(cls)
 
     def __init__(self, inputs=None, outputs=None, name=None):
-        if name:
-            reserve(name)
+        if name is not None and name != "":
+            reserve(name, type(self).__name__)
         self.name = name or unique_name(self.default_name)
         self.optimizer = None
         self.loss = None
@@ -202,14 +204,17 @@ class Model:
         raise ValueError(f"no layer named {name!r} in model '{self.name}'; layers: "
                          f"{[layer.name for layer in self.layers]}")
 
-    def _require_built(self, what):
+    def _require_built(self, what, consequence=None):
+        """Refuse an unbuilt model: ``{what} is unknown`` (or ``consequence``), and how to
+        build it."""
         if not self.built:
             how = ("give it an input shape (layers.Input first, input_shape= on its first layer, "
                    "or model.build((None, ...))), or call it on data first"
                    if hasattr(self, "build") else
                    "a functional model is made from its tensors, Model(inputs, outputs), with "
                    "inputs = layers.Input(shape) and outputs the layers called on them")
-            raise ValueError(f"model '{self.name}' is not built yet, so {what} is unknown: {how}")
+            raise ValueError(f"model '{self.name}' is not built yet, so "
+                             f"{consequence or f'{what} is unknown'}: {how}")
 
     # ---- weights ---------------------------------------------------------------------------
     @property
@@ -323,6 +328,9 @@ class Model:
     def set_weights(self, weights):
         weights = list(weights)
         expected = sum(len(layer.params) for layer in self.layers)
+        if len(weights) != expected and not self.built:
+            self._require_built("its weights", f"its layers have no weights yet, and the "
+                                f"{len(weights)} array(s) given cannot be set")
         if len(weights) != expected:
             raise ValueError(f"model '{self.name}' has {expected} weight arrays, got {len(weights)}")
         i = 0
@@ -361,6 +369,7 @@ class Model:
         """The mistakes of a loss that does not fit the last layer (checks.py), once the model
         is both compiled and built: at ``compile``, or when a compiled model builds on its data."""
         if self.built and self.loss is not None:
+            checks.warn_if_softmax_over_one_value(self)
             checks.warn_if_probabilities_without_softmax(self)
             checks.warn_if_logits_loss_after_activation(self)
         self._loss_checked = (self.graph, self.loss)  # what the warnings were about
@@ -403,7 +412,8 @@ class Model:
         x = checks.as_numeric_array(self._one_input(x, where), "x", where)  # own dtype: warning
         if not self._warned_unscaled:  # (evaluate: a trained model is asked to predict)
             self._warned_unscaled = checks.warn_if_unscaled(
-                self, x, predicting=where == "evaluate", validation="validation_data" in where)
+                self, x, predicting=where in ("evaluate", "test_on_batch"),
+                validation="validation_data" in where)
         x = self._prepare_x(x, where)
         return x, self._prepare_y(y, x.shape[0], where)
 
@@ -554,12 +564,14 @@ class Model:
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and accuracy) on one batch, in inference mode, without a step."""
         x = self._one_input(x, "test_on_batch")
-        return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0,
-                             sample_weight=sample_weight, return_dict=return_dict)
+        return self._evaluate(x, y, max(len(x), 1), 0, sample_weight, None, None, return_dict,
+                              "test_on_batch")
 
     def _weights(self, sample_weight, class_weight, y, where):
         w = checks.sample_weights(sample_weight, class_weight, backend.to_numpy(y), y.shape[0],
-                                  where, self.graph.output.output_shape if self.built else None)
+                                  where, self.graph.output.output_shape if self.built else None,
+                                  self.graph.output.name if self.built else None,
+                                  type(self.loss).name if self.loss is not None else None)
         return None if w is None else backend.asarray(w, dtype=self.dtype)
 
     def fit(self, x, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
@@ -603,7 +615,9 @@ class Model:
                                                       "validation_batch_size")
         validation_freq = checks.validation_freq(validation_freq)
         epochs, initial_epoch = checks.epochs(epochs, initial_epoch)
-        verbose = 1 if verbose == "auto" else verbose
+        verbose = checks.verbose(verbose, "fit")
+        seed = backend.check_seed(seed, "fit")
+        _check_callbacks(callbacks, "fit")
         if isinstance(shuffle, str) and shuffle != "batch":
             raise ValueError(f"fit: shuffle={shuffle!r}; give True, False or 'batch' (Keras's: "
                              "the batches of shuffle=False, each in a shuffled order)")
@@ -627,14 +641,21 @@ class Model:
         ``verbose``: 1 (``"auto"``, as in Keras) a progress bar that ends with the values, 2 one
         line with them, 0 nothing. ``steps``: only the first ``steps`` batches. ``callbacks`` get
         the ``on_test_*`` hooks (see :mod:`tinynet.callbacks`)."""
-        self._require_compiled("evaluate")
+        return self._evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks,
+                              return_dict, "evaluate")
+
+    def _evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict,
+                  where):
+        """:meth:`evaluate`, its messages starting with ``where`` (``test_on_batch`` too)."""
+        self._require_compiled(where)
         batch_size = checks.batch_size(batch_size)
-        verbose = 1 if verbose == "auto" else verbose
-        x, y = self._prepare(x, y, "evaluate")
-        w = self._weights(sample_weight, None, y, "evaluate")
-        keep = checks.steps(steps, batch_size, x.shape[0], "evaluate")
+        verbose = checks.verbose(verbose, where)
+        _check_callbacks(callbacks, where)
+        x, y = self._prepare(x, y, where)
+        w = self._weights(sample_weight, None, y, where)
+        keep = checks.steps(steps, batch_size, x.shape[0], where)
         x, y, w = x[:keep], y[:keep], None if w is None else w[:keep]
-        callbacks = callbacks_mod.prepare(callbacks, self, "evaluate", {
+        callbacks = callbacks_mod.prepare(callbacks, self, where, {
             "verbose": verbose, "epochs": 1, "steps": -(-x.shape[0] // batch_size)})
         return self._result(training.evaluate_arrays(self, x, y, batch_size, w, verbose,
                                                      callbacks), return_dict)
@@ -649,6 +670,8 @@ class Model:
         ``steps`` batches. ``callbacks`` get the ``on_predict_*`` hooks (see
         :mod:`tinynet.callbacks`)."""
         batch_size = checks.batch_size(batch_size)
+        verbose = checks.verbose(verbose, "predict")
+        _check_callbacks(callbacks, "predict")
         if not self._warned_unscaled:
             x = checks.as_numeric_array(self._one_input(x, "predict"), "x", "predict")
             self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=True)
@@ -665,7 +688,7 @@ class Model:
         # waits for the batch: the host could not queue the next ones), unless a callback reads
         # each batch's outputs (as NumPy arrays)
         per_batch = bool(end) or backend.get_backend() != "cupy"
-        verbose = training.shown(1 if verbose == "auto" else verbose)
+        verbose = training.shown(verbose)
         adapt = backend.get_backend() == "numba"  # as fit: the cores other processes leave free
         try:
             for i in training.tqdm(range(0, x.shape[0], batch_size), disable=verbose != 1,
@@ -703,6 +726,9 @@ class Model:
         its own widths; ``show_trainable=True`` adds Keras's *Trainable* column (Y, N for a
         frozen layer, - for one without weights). ``expand_nested`` and ``layer_range`` are not
         implemented."""
+        if not callable(print_fn):
+            raise TypeError(f"summary: print_fn must be a function that takes the table's text, "
+                            f"such as print (the default) or a logger's info, got {print_fn!r}")
         if expand_nested or layer_range is not None:
             raise TypeError("summary: expand_nested and layer_range are not implemented in "
                             "tinynet; a model used as a layer lists its layers in its own "
@@ -744,6 +770,16 @@ class Model:
                              **kwargs)
 
 
+def _check_callbacks(callbacks, where):
+    """Refuse ``callbacks`` that are neither a callback nor a list of them (``callbacks=3`` failed
+    with "'int' object is not iterable"), in the words :func:`tinynet.callbacks.prepare` uses for
+    a list holding something else."""
+    if callbacks is not None and not isinstance(callbacks, callbacks_mod.Callback) and (
+            isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__")):
+        raise TypeError(f"{where}: callbacks must be tinynet.callbacks.Callback objects (one, or "
+                        f"a list of them), got {callbacks!r}")
+
+
 # what fit says of Keras's arguments for data pipelines that it does not take
 FIT_ADVICE = {
     None: ("fit takes x, y (arrays), batch_size, epochs, verbose, callbacks, validation_split, "
@@ -770,6 +806,15 @@ class Sequential(Model):
     default_name = "sequential"
 
     def __init__(self, layers=None, name=None, input_shape=None):
+        if layers is not None and (isinstance(layers, (Layer, Tensor, Model, str, dict))
+                                   or not hasattr(layers, "__iter__")):
+            kind = (f"a single {type(layers).__name__} layer" if isinstance(layers, Layer) else
+                    "a single tensor" if isinstance(layers, Tensor) else
+                    f"a single model, '{layers.name}'" if isinstance(layers, Model) else
+                    f"{layers!r} ({type(layers).__name__})")
+            raise TypeError(f"Sequential takes a list of layers, got {kind}; give a list, even "
+                            "of one layer: Sequential([layers.Input((784,)), "
+                            "layers.Dense(10)]), or add them one by one with model.add(layer)")
         super().__init__(name=name)
         self._stack = []
         self._input_tensor = None
@@ -793,6 +838,8 @@ class Sequential(Model):
         shape = getattr(layer, "requested_input_shape", None)
         if shape is not None and not self._stack and self._input_tensor is None:
             self._input_tensor = Input(shape)  # Keras 2's Dense(..., input_shape=(784,)) first
+        elif shape is not None and not isinstance(layer, NestedModel):  # (a model's own shape)
+            self._check_later_input_shape(layer, shape)
         if self.built:
             output = layer(self.graph.output.output)
             self._stack.append(layer)  # connected first: a layer that does not fit is not added
@@ -805,6 +852,34 @@ class Sequential(Model):
                 except Exception:
                     self._stack.pop()
                     raise
+
+    def _check_later_input_shape(self, layer, shape):
+        """``input_shape=`` on a layer that is not the model's first: the model's input is given
+        already, and the layer takes what the layer before it outputs. A shape that contradicts
+        that input is refused (the student thinks the layer sees other data than it does: the
+        mistake stays hidden until a shape error far away, or forever when both fit); one that
+        agrees, or that cannot be compared yet, is ignored with a warning, as Keras warns."""
+        if self.built:
+            actual, source = tuple(self.graph.output.output_shape), \
+                f"the output of '{self.graph.output.name}'"
+        elif not self._stack and self._input_tensor is not None:
+            actual, source = tuple(self._input_tensor.shape[1:]), \
+                f"the model's Input '{self._input_tensor.layer.name}'"
+        else:
+            actual = source = None
+        where = f"Sequential '{self.name}': layer '{layer.name}' ({type(layer).__name__})"
+        if actual is not None and actual != tuple(shape):
+            raise ValueError(f"{where} was given input_shape={tuple(shape)}, but its input is "
+                             f"{source}, of shape {fmt_shape(actual)}: only the first layer's "
+                             "input_shape (or an Input) gives a model its input, and a later "
+                             "layer takes what the layer before it outputs; remove input_shape "
+                             "from this layer, or change the model's input")
+        warnings.warn(f"{where}: input_shape={tuple(shape)} is ignored: the layer is not the "
+                      "model's first, and takes what the layer before it outputs"
+                      + (f" ({source}, of this shape)" if actual is not None else "") +
+                      "; only the first layer's input_shape (or an Input) gives a model its "
+                      "input: remove it from this layer", UserWarning,
+                      stacklevel=checks._user_stacklevel())
 
     def pop(self, rebuild=True):
         """Remove the last layer and return it, as Keras: the model then ends at the layer before

@@ -18,9 +18,13 @@ def unique_name(prefix):
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
-def reserve(name):
+def reserve(name, owner=None):
     """Note a name given by the user (or read from a file), so that default names skip it:
-    after ``reserve("dense_3")`` the next default ``dense`` name is ``dense_4``."""
+    after ``reserve("dense_3")`` the next default ``dense`` name is ``dense_4``. A name is a
+    string: anything else is refused naming ``owner`` (the layer's or model's class)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{owner or 'a layer or model'}: name must be a string, like "
+                        f"name='output', got {name!r} ({type(name).__name__})")
     prefix, _, number = name.rpartition("_")
     if prefix and number.isdigit():
         _counts[prefix] = max(_counts[prefix], int(number) + 1)

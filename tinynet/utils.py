@@ -33,6 +33,7 @@ def set_random_seed(seed):
     NumPy's global generator, as ``keras.utils.set_random_seed`` seeds Python's, NumPy's and the
     backend's."""
     from . import backend
+    seed = backend.check_seed(seed, "set_random_seed")  # (NumPy's error would not say it)
     np.random.seed(seed)
     backend.set_seed(seed)
 

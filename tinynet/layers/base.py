@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from .. import activations, backend
+from ..checks import not_numbers
 from ..names import reserve, unique_name, unknown_argument, written_over
 from ..shapes import fmt_shape
 
@@ -151,6 +152,9 @@ class Tensor:
 def _copy_into(param, value, what):
     """``param[...] = value`` for an assignment to a parameter, shape checked."""
     shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if np.dtype(dtype).kind not in "biuf":
+        raise not_numbers(dtype, "the array assigned", what)
     if shape != tuple(param.shape):
         raise ValueError(f"{what} has shape {tuple(param.shape)}; the array assigned has shape "
                          f"{shape} (to change a layer's shape, make a new layer)")
@@ -281,7 +285,7 @@ class Layer:
 
     def __init__(self, name=None, activation=None, **keras_options):
         if name is not None:
-            reserve(name)  # default names will not take it
+            reserve(name, type(self).__name__)  # default names will not take it
         self.name = name if name is not None else unique_name(self.default_name)
         self.activation = activation  # checked by the property below
         self.requested_input_shape = self._keras_options(keras_options)
@@ -359,7 +363,8 @@ class Layer:
                              "in tinynet, whose layers are built for one size: give every size "
                              "but the batch's, like (28, 28, 1)")
         if shape is not None and (not shape or any(
-                not isinstance(d, (int, np.integer)) or d <= 0 for d in shape)):
+                isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d <= 0
+                for d in shape)):
             raise ValueError(f"{where}: input_shape must be positive integers without the batch "
                              f"axis, like (28, 28, 1), got {shape}")
         return None if shape is None else tuple(int(d) for d in shape)
@@ -459,6 +464,9 @@ class Layer:
             return self._check_inputs(list(x))
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"layer '{self.name}' expects an array, got {type(x).__name__}")
+        if np.dtype(x.dtype).kind not in "biuf":  # (cast, strings failed inside NumPy and
+            # complex numbers lost their imaginary part): the model's check, for the layer
+            raise not_numbers(x.dtype, "x", f"layer '{self.name}' ({type(self).__name__})")
         if x.ndim < 1:
             raise ValueError(f"layer '{self.name}' expects a batch (N, ...), got a scalar")
         if not self.built:
@@ -476,6 +484,9 @@ class Layer:
         """:meth:`_check_input` for a layer of several inputs (``input_shape`` a list)."""
         who = f"layer '{self.name}' ({type(self).__name__})"
         shapes = [tuple(x.shape[1:]) for x in xs]
+        for i, x in enumerate(xs):
+            if np.dtype(x.dtype).kind not in "biuf":
+                raise not_numbers(x.dtype, f"x[{i}]", who)
         if not self.built:
             made = list(self.params), list(self.grads)  # (weights made in __init__)
             try:
@@ -592,8 +603,11 @@ class Layer:
         if len(weights) != len(self.params):
             raise ValueError(f"layer '{self.name}' has {len(self.params)} weight arrays, "
                              f"got {len(weights)}")
-        for p, w in zip(self.params, weights):
+        for i, (p, w) in enumerate(zip(self.params, weights)):
             w = np.asarray(backend.to_numpy(w))
+            if w.dtype.kind not in "biuf":  # (a string failed inside NumPy; a complex number
+                raise not_numbers(w.dtype, f"weights[{i}]",  # lost its imaginary part)
+                                  f"layer '{self.name}': set_weights")
             if w.shape != p.shape:
                 raise ValueError(f"layer '{self.name}': weight of shape {tuple(p.shape)} cannot be "
                                  f"set from an array of shape {w.shape}")
@@ -871,7 +885,8 @@ class InputLayer(Layer):
                              "implemented in tinynet, whose layers are built for one size; give "
                              "every size but the batch's, like (28, 28, 1), and resize the images "
                              "to it")
-        if not shape or any((not isinstance(d, (int, np.integer))) or d <= 0 for d in shape):
+        if not shape or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                            or d <= 0 for d in shape):
             raise ValueError(f"Input shape must be a tuple of positive integers (without the "
                              f"batch axis), got {shape}")
         self.build(tuple(int(d) for d in shape))

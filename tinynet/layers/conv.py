@@ -74,7 +74,8 @@ class Conv2D(Layer):
                  **keras_options):
         super().__init__(name=name, activation=activation, data_format=data_format,
                          dilation_rate=dilation_rate, groups=groups, **keras_options)
-        if not isinstance(filters, (int, np.integer)) or filters <= 0:
+        if isinstance(filters, (bool, np.bool_)) or not isinstance(filters, (int, np.integer)) \
+                or filters <= 0:
             raise ValueError(f"Conv2D '{self.name}': filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
         self.kernel_size = pair(kernel_size, "kernel_size", f"layer '{self.name}'")

@@ -23,7 +23,8 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", *, name=None, **keras_options):
         super().__init__(name=name, activation=activation, **keras_options)
-        if not isinstance(units, (int, np.integer)) or units <= 0:
+        if isinstance(units, (bool, np.bool_)) or not isinstance(units, (int, np.integer)) \
+                or units <= 0:  # (a bool is an int to Python: Dense(True) built one unit)
             raise ValueError(f"Dense '{self.name}': units must be a positive integer, got {units!r}")
         self.units = int(units)
         self.use_bias = bool(use_bias)
@@ -212,7 +213,8 @@ class Reshape(Layer):
         super().__init__(name=name, **keras_options)
         target = (target_shape,) if isinstance(target_shape, (int, np.integer)) else tuple(target_shape)
         if not target or sum(d == -1 for d in target) > 1 or any(
-                not isinstance(d, (int, np.integer)) or (d <= 0 and d != -1) for d in target):
+                isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                or (d <= 0 and d != -1) for d in target):
             raise ValueError(f"Reshape '{self.name}': target_shape must be positive integers "
                              f"(at most one -1), without the batch axis, got {target_shape!r}")
         self.target_shape = tuple(int(d) for d in target)
