@@ -89,9 +89,13 @@ def _after(hook, fn):
     return run
 
 
+# Shown once, during the first compilation; the first steps can take different paths (the residual
+# CNN's second step compiles the dense backward its first, from the winners, did not need: 27 s
+# then 11 s after installation), so it speaks of the first steps, not of the first one.
 COMPILE_NOTICE = ("tinynet: compiling the numba kernels (once after installation for each float "
-                  "type, float32 and float64: they are cached on disk for later runs; the first "
-                  "time takes up to a minute)...")
+                  "type, float32 and float64: they are cached on disk for later runs; up to a "
+                  "minute in all, over the first training steps, which can take different "
+                  "paths)...")
 _notice = {"shown": False}
 
 
