@@ -61,7 +61,12 @@ def test_class_weight_of_one_unit_takes_classes_0_and_1_and_a_class_absent_from_
     binary = _mlp(1, "sigmoid", "binary_crossentropy")
     with pytest.raises(ValueError, match=r"has one unit \(two classes\): its classes are 0 and 1"):
         binary.fit(X, Y % 2, class_weight={0: 1.0, 2: 5.0}, verbose=0)
-    binary.fit(X, Y % 2, class_weight={False: 1.0, True: 3.0}, verbose=0)  # (True is 1)
+    w0 = binary.get_weights()
+    losses = []
+    for class_weight in ({False: 1.0, True: 3.0}, {0: 1.0, 1: 3.0}, None):  # (True is 1)
+        binary.set_weights(w0)  # a batch's loss is taken before its step: at the same weights
+        losses.append(binary.train_on_batch(X, Y % 2, class_weight=class_weight))
+    assert losses[0] == losses[1] and abs(losses[0] - losses[2]) > 1e-3, losses
     model = _mlp()
     # a valid class that this data does not hold (class 2) weighs nothing here: taken
     no_two = np.array([0, 1] * 5)
@@ -71,13 +76,41 @@ def test_class_weight_of_one_unit_takes_classes_0_and_1_and_a_class_absent_from_
     model.fit(X, Y, class_weight={0.0: 1.0, 1.0: 2.0, 2.0: 1.0}, verbose=0)  # whole floats
 
 
+class _Huber(keras.losses.Loss):
+    """A regression loss of one's own (delta 1), mean over the batch."""
+    name = "huber"
+
+    def per_example(self, y_true, y_pred):
+        e = np.abs(y_pred - y_true)
+        return np.where(e < 1, 0.5 * e * e, e - 0.5).mean(axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return np.clip(y_pred - y_true, -1, 1) / y_pred.shape[0]
+
+
+def test_class_weight_of_a_one_unit_regression_takes_its_rounded_targets_as_classes():
+    """Under a loss of one's own, as under mse, a one-unit output's classes are its targets'
+    values (Keras weighs the examples of class 3: a review found {3: 100.0} refused as outside
+    0 and 1, the binary cross-entropy's classes)."""
+    model = _mlp(1, None, _Huber())
+    targets = (np.arange(10) % 5).astype(np.float32).reshape(-1, 1)
+    w0 = model.get_weights()
+    plain = model.train_on_batch(X, targets)
+    model.set_weights(w0)
+    weighted = model.train_on_batch(X, targets, class_weight={3: 100.0})
+    assert weighted > plain * 1.5, (plain, weighted)
+
+
 # ---- 2. input_shape= on a layer that is not the first -----------------------------------------
 def test_input_shape_on_a_later_layer_that_contradicts_its_input_is_refused():
     """It was ignored: the model took 4 features where the student wrote 7."""
-    with pytest.raises(ValueError, match=r"layer 'late' \(Dense\) was given input_shape=\(7,\), "
+    with pytest.raises(ValueError, match=r"layer 'late' \(Dense\) was given the input shape \(7,\) "
+                                         r"\(input_shape= or input_dim=\), "
                                          r"but its input is the model's Input .* of shape "
                                          r"\(None, 4\).*remove input_shape from this layer"):
         keras.Sequential([keras.Input((4,)), layers.Dense(3, input_shape=(7,), name="late")])
+    with pytest.raises(ValueError, match=r"was given the input shape \(7,\)"):  # Keras 2's form
+        keras.Sequential([keras.Input((4,)), layers.Dense(3, input_dim=7)])
     with pytest.raises(ValueError, match=r"its input is the output of 'first', of shape "
                                          r"\(None, 3\)"):
         keras.Sequential([layers.Dense(3, input_shape=(4,), name="first"),
@@ -85,11 +118,12 @@ def test_input_shape_on_a_later_layer_that_contradicts_its_input_is_refused():
 
 
 def test_input_shape_on_a_later_layer_that_agrees_is_ignored_with_a_warning():
-    with pytest.warns(UserWarning, match=r"input_shape=\(4,\) is ignored: the layer is not the "
+    with pytest.warns(UserWarning, match=r"its input shape \(4,\) \(input_shape= or input_dim=\) is "
+                                         r"ignored: the layer is not the "
                                          r"model's first"):
         model = keras.Sequential([keras.Input((4,)), layers.Dense(3, input_shape=(4,))])
     assert model.input_shape == (None, 4)
-    with pytest.warns(UserWarning, match=r"input_shape=\(5,\) is ignored"):  # not built yet
+    with pytest.warns(UserWarning, match=r"input shape \(5,\) .* is ignored"):  # not built yet
         keras.Sequential([layers.Dense(3), layers.Dense(2, input_shape=(5,))])
 
 
@@ -115,8 +149,8 @@ def test_a_softmax_layer_after_one_unit_warns_too():
         model.compile("sgd", "mse")
 
 
-@pytest.mark.parametrize("verbose", ["x", -1, 2.5, None, 5])
-def test_verbose_takes_the_values_keras_takes(verbose):
+@pytest.mark.parametrize("verbose", ["x", "1", 2.5])
+def test_verbose_is_a_whole_number_or_auto(verbose):
     model = _mlp()
     for call, run in (("fit", lambda: model.fit(X, Y, verbose=verbose)),
                       ("evaluate", lambda: model.evaluate(X, Y, verbose=verbose)),
@@ -126,13 +160,19 @@ def test_verbose_takes_the_values_keras_takes(verbose):
             run()
 
 
-def test_verbose_0_1_2_auto_and_bools_work(capsys):
+def test_verbose_shows_what_keras_shows(capsys):
+    """0, None and numbers other than 1 and 2 are silent, as in Keras (None, 5 and -1 were
+    refused for a while); 1, 1.0, True and 'auto' a bar, 2 a line an epoch."""
     model = _mlp()
-    for verbose in (0, 1, 2, "auto", True, False, np.int64(2)):
-        model.fit(X, Y, verbose=verbose)
-        model.evaluate(X, Y, verbose=verbose)
-        model.predict(X, verbose=verbose)
-    assert model.fit(X, Y, verbose=True).params["verbose"] == 1
+    for quiet in (0, None, False, 5, -1, 0.0):
+        model.fit(X, Y, verbose=quiet)
+        model.evaluate(X, Y, verbose=quiet)
+        assert capsys.readouterr().out == "", quiet
+    for bar in (1, 1.0, True, "auto", np.int64(1)):
+        assert model.fit(X, Y, verbose=bar).params["verbose"] == 1
+        assert "loss:" in capsys.readouterr().out  # (not a terminal: the bar's last line)
+    assert model.fit(X, Y, verbose=2).params["verbose"] == 2
+    assert "loss:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("make, excerpt", [
@@ -293,6 +333,22 @@ def test_an_unknown_backend_from_the_environment_names_the_variable(monkeypatch)
         keras.Sequential([keras.Input((4,)), layers.Dense(3)]).predict(X)
 
 
+def test_another_setting_s_error_is_not_blamed_on_tinynet_backend(monkeypatch):
+    """A bad TINYNET_THREADS, met while the backend loads, was reported as TINYNET_BACKEND='auto'
+    having chosen the backend, with the advice to change TINYNET_BACKEND (unset)."""
+    from tinynet import threads
+    monkeypatch.delenv("TINYNET_BACKEND", raising=False)
+    monkeypatch.setenv("TINYNET_THREADS", "bogus")
+    monkeypatch.setitem(threads._state, "policy", None)
+    monkeypatch.setitem(backend._state, "name", None)
+    monkeypatch.setattr(backend, "_registry", {})  # as in a fresh process: numba loads again
+    with pytest.raises(ValueError) as info:
+        backend.get_backend()
+    monkeypatch.delenv("TINYNET_THREADS")  # before the fixtures' teardown reads the policy
+    assert "TINYNET_THREADS must be one of" in str(info.value)
+    assert "TINYNET_BACKEND" not in str(info.value)
+
+
 def test_an_unusable_cupy_from_the_environment_names_the_variable(monkeypatch):
     try:
         backend._load("cupy")
@@ -363,7 +419,9 @@ def test_test_on_batch_errors_say_test_on_batch():
         model.test_on_batch(X, Y + 5)
     with pytest.raises(ValueError, match=r"^test_on_batch: x has 10 examples but y has 3"):
         model.test_on_batch(X, Y[:3])
-    assert model.test_on_batch(X, Y) == pytest.approx(model.evaluate(X, Y, verbose=0))
+    p = model.predict(X).astype(np.float64)  # the loss from the probabilities, by hand
+    by_hand = -np.mean(np.log(np.clip(p[np.arange(len(Y)), Y], 1e-7, 1)))
+    assert model.test_on_batch(X, Y) == pytest.approx(by_hand, rel=1e-5)
 
 
 def test_set_weights_on_an_unbuilt_model_says_it_is_not_built():
@@ -395,3 +453,13 @@ def test_a_data_dir_that_is_a_file_is_named_so(tmp_path, monkeypatch):
         datasets.load_fashion_mnist(download=False)
     with pytest.raises(TypeError, match=r"load_mnist: data_dir must be a folder's path"):
         datasets.load_mnist(3, download=False)
+
+
+def test_a_callback_s_path_and_a_global_seed_say_what_they_take():
+    """Review of the fuzz fixes: os.fspath's and NumPy's own errors came out here."""
+    for make in (lambda: keras.callbacks.ModelCheckpoint(3), lambda: keras.callbacks.CSVLogger(3)):
+        with pytest.raises(TypeError, match=r"the path must be a str or an os.PathLike"):
+            make()
+    with pytest.raises(ValueError, match=r"set_random_seed: NumPy's global generator takes seeds "
+                                         r"below 2\*\*32"):
+        keras.utils.set_random_seed(2 ** 32)

@@ -80,6 +80,16 @@ def test_strides_must_be_a_pair_and_sizes_whole_numbers(K):
         K.maxpool_forward(X, 2, 2, 2, 2, (0, 0))
 
 
+def test_sizes_given_as_lists_and_arrays_are_taken(K):
+    """As the kernels took them before the shared checks (a review found arrays refused)."""
+    ref, _ = numpy_ref.conv2d_forward(X, KERNEL, None, (1, 1), VALID)
+    got, _ = K.conv2d_forward(X, KERNEL, None, np.array([1, 1]), np.zeros(4, int))
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-12, atol=1e-12)
+    a, _ = K.maxpool_forward(X, np.int64(2), 2, 2, 2, [0, 0, 0, 0])
+    b, _ = K.conv2d_maxpool_forward(X, KERNEL, None, [1, 1], list(VALID), np.array([2, 2]))
+    assert a.shape == (2, 4, 4, 3) and b.shape == (2, 3, 3, 4)
+
+
 def test_a_bias_and_a_kernel_that_do_not_fit_are_refused(K):
     with pytest.raises(ValueError, match=r"bias of shape \(3,\) does not fit 4 filters"):
         K.conv2d_forward(X, KERNEL, np.zeros(3), (1, 1), VALID)
@@ -94,7 +104,7 @@ def test_cols_of_other_images_are_refused(K):
         K.col2im(cols, (2, 9, 9, 3), 3, 3, 1, 1, VALID)
 
 
-def test_a_pool_that_does_not_tile_the_convolution_is_refused(K):
-    with pytest.raises(ValueError, match=r"pool \(7, 7\) does not fit the convolution's output "
-                                         r"\(6, 6\)"):
+def test_a_pool_larger_than_the_convolution_s_output_is_refused(K):
+    with pytest.raises(ValueError, match=r"conv2d_maxpool_forward: pool \(7, 7\) does not fit "
+                                         r"the convolution's output \(6, 6\)"):
         K.conv2d_maxpool_forward(X, KERNEL, None, (1, 1), VALID, (7, 7), relu=True)

@@ -254,10 +254,15 @@ def set_backend(name):
 
 def _ensure():
     if _state["name"] is None:
-        chosen = os.environ.get("TINYNET_BACKEND", "auto")
+        chosen = os.environ.get("TINYNET_BACKEND")
         try:
-            set_backend(chosen)
-        except (ValueError, BackendError) as e:  # say where the name came from: not the code
+            set_backend(chosen or "auto")
+        except (ValueError, BackendError) as e:
+            # say where the name came from (not the code), when it came from there and the error
+            # is about it (another setting's error, TINYNET_THREADS', stands on its own)
+            about_it = isinstance(e, BackendError) or str(e).startswith("unknown backend")
+            if chosen is None or not about_it:
+                raise
             raise type(e)(f"the environment variable TINYNET_BACKEND={chosen!r} chose the "
                           f"backend: {e}. Set TINYNET_BACKEND to numpy, numba, cupy or auto, or "
                           "unset it (tinynet then takes the fastest backend that works here)"

@@ -297,7 +297,9 @@ def sample_weights(sample_weight, class_weight, y_host, n, where, output_shape=N
                          "class_numbers]), class_numbers being y (or y.argmax(-1) for one-hot y)")
     w = None
     if sample_weight is not None:
-        w = as_numeric_array(sample_weight, "sample_weight", where)  # (strings: a TypeError)
+        w = sample_weight
+        if not isinstance(w, (int, float, np.number)):  # (a number: the shape's message below)
+            w = as_numeric_array(w, "sample_weight", where)  # (strings: a TypeError)
         w = np.asarray(backend.to_numpy(w), dtype=np.float64)
         if w.shape == (n, 1):  # a column, as Keras takes it: the same weights
             w = w.reshape(n)
@@ -337,11 +339,14 @@ def _check_classes(class_weight, where, output_shape, output_name, loss_name):
     """Refuse a key of ``class_weight`` that names no class of the output (Keras ignores it, and
     the weight meant for a class weighs nothing): a key that is not a whole number (``"0"``,
     ``1.5``), or a class number outside the output's classes, ``0`` to ``units - 1`` (``0`` and
-    ``1`` for one unit; a regression's one unit has no fixed classes, its rounded targets are
-    them). A class absent from the data is fine: it weighs no example here, and may elsewhere."""
+    ``1`` for one unit trained with a binary cross-entropy; under another loss, a regression's or
+    one's own, its rounded targets are the classes). A class absent from the data is fine: it
+    weighs no example here, and may elsewhere."""
     units = output_shape[-1] if output_shape else None
-    regression = units == 1 and loss_name in ("mean_squared_error", "mean_absolute_error")
-    classes = None if units is None or regression else max(units, 2)
+    # one unit: classes 0 and 1 under a binary cross-entropy; under any other loss (a regression,
+    # a loss of one's own) its rounded targets are the classes, and no number is out of range
+    binary = units == 1 and loss_name == "binary_crossentropy"
+    classes = None if units is None or (units == 1 and not binary) else max(units, 2)
     if classes is None:
         span = output = ""
     else:
@@ -411,17 +416,20 @@ def epochs(epochs, initial_epoch):
 
 
 def verbose(value, where):
-    """Keras's ``verbose``: 0 (silent), 1 or ``"auto"`` (a progress bar), 2 (a line of text, no
-    bar), as an int; a bool is 0 or 1. Anything else is refused (it was taken silently, and
-    ``verbose=-1`` or ``"x"`` showed nothing)."""
+    """Keras's ``verbose`` as an int: 0 (silent), 1 or ``"auto"`` (a progress bar), 2 (a line of
+    text an epoch, no bar); ``None``, a bool and any other whole number as Keras takes them
+    (``None`` and numbers other than 1 and 2 show nothing, ``True`` is 1). A string other than
+    ``"auto"`` or a fraction is refused (taken silently before, it showed nothing)."""
     if isinstance(value, str) and value == "auto":
         return 1
-    if isinstance(value, (bool, np.bool_)):
+    if value is None:
+        return 0
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
         return int(value)
-    if isinstance(value, (int, np.integer)) and value in (0, 1, 2):
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
     raise ValueError(f"{where}: verbose={value!r}; give 0 (silent), 1 or 'auto' (a progress "
-                     "bar) or 2 (a line of text, no bar), the values Keras takes")
+                     "bar) or 2 (a line of text an epoch, no bar)")
 
 
 def validation_freq(value):

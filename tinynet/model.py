@@ -869,12 +869,14 @@ class Sequential(Model):
             actual = source = None
         where = f"Sequential '{self.name}': layer '{layer.name}' ({type(layer).__name__})"
         if actual is not None and actual != tuple(shape):
-            raise ValueError(f"{where} was given input_shape={tuple(shape)}, but its input is "
+            raise ValueError(f"{where} was given the input shape {tuple(shape)} (input_shape= "
+                             f"or input_dim=), but its input is "
                              f"{source}, of shape {fmt_shape(actual)}: only the first layer's "
                              "input_shape (or an Input) gives a model its input, and a later "
                              "layer takes what the layer before it outputs; remove input_shape "
                              "from this layer, or change the model's input")
-        warnings.warn(f"{where}: input_shape={tuple(shape)} is ignored: the layer is not the "
+        warnings.warn(f"{where}: its input shape {tuple(shape)} (input_shape= or input_dim=) "
+                      "is ignored: the layer is not the "
                       "model's first, and takes what the layer before it outputs"
                       + (f" ({source}, of this shape)" if actual is not None else "") +
                       "; only the first layer's input_shape (or an Input) gives a model its "

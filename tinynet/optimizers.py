@@ -514,7 +514,7 @@ class Optimizer:
                             "w = w.astype('float32'), and pass that array at every step")
         if not getattr(getattr(p, "flags", None), "writeable", True):  # (CuPy's: no such flag)
             raise ValueError(f"{where}: weight {i} is read-only; the optimizer updates it in "
-                             "place: pass a writeable array (w = w.copy())")
+                             "place: pass a writeable array (np.array(w) makes one)")
         if not (hasattr(g, "shape") and hasattr(g, "dtype")):
             raise TypeError(f"{where}: the gradient of weight {i} is a {type(g).__name__}, not "
                             "an array: give an array of the weight's shape "

@@ -34,6 +34,9 @@ def set_random_seed(seed):
     backend's."""
     from . import backend
     seed = backend.check_seed(seed, "set_random_seed")  # (NumPy's error would not say it)
+    if seed is not None and seed >= 2 ** 32:
+        raise ValueError(f"set_random_seed: NumPy's global generator takes seeds below 2**32, "
+                         f"got {seed}; tinynet.backend.set_seed alone takes larger ones")
     np.random.seed(seed)
     backend.set_seed(seed)
 

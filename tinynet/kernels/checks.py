@@ -21,9 +21,16 @@ def ints(*values):
     return tuple(out)
 
 
+def _sequence(value):
+    """A tuple, a list or a 1-D array (not a string, not a number)."""
+    return not isinstance(value, str) and hasattr(value, "__len__") and \
+        getattr(value, "ndim", 1) == 1
+
+
 def pair(value, what, name):
-    """``(a, b)`` of ints from a pair given as a 2-tuple or list (strides, a pool size)."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
+    """``(a, b)`` of ints from a pair given as a tuple, a list or an array of two (strides, a
+    pool size)."""
+    if not _sequence(value) or len(value) != 2:
         raise ValueError(f"{what}: {name} must be a pair (rows, columns), got {value!r}")
     return ints(*value)
 
@@ -36,7 +43,7 @@ def check_images(x, what):
 def check_window(kh, kw, sh, sw, pads, what):
     """A window and its strides of at least 1, and 4 non-negative pads; returns the pads as a
     tuple of ints."""
-    if not isinstance(pads, (tuple, list)) or len(pads) != 4:
+    if not _sequence(pads) or len(pads) != 4:
         raise ValueError(f"{what}: pads must be 4 non-negative ints (top, bottom, left, right), "
                          f"got {pads!r}")
     pads = ints(*pads)

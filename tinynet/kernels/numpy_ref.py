@@ -182,6 +182,10 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, pads, pool_size, relu=False
     a compiled version computes it in one pass, without writing the convolution's output, which
     is ``ph*pw`` times larger than the pooled one.
     """
+    what = "conv2d_maxpool_forward"  # (its checks under its own name, then the shared steps)
+    strides, pads = checks.check_conv(x, kernel, bias, strides, pads, what)
+    checks.pooled_hw(*checks.out_hw(x.shape[1], x.shape[2], *kernel.shape[:2], *strides, pads,
+                                    what), pool_size, what)
     return conv2d_add_maxpool_forward(x, kernel, bias, strides, pads, pool_size, None, relu,
                                       conv, pool)
 
@@ -191,6 +195,7 @@ def conv2d_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu=
                             pool_backward=maxpool_backward):
     """Gradients of :func:`conv2d_maxpool_forward`: ``(dx, dkernel, dbias)``: the pooling's
     backward (each gradient to its window's winner), then the convolution's."""
+    checks.pooled_hw(*saved[1].shape[1:3], pool_size, "conv2d_maxpool_backward")
     return conv2d_add_maxpool_backward(dout, saved, kernel, strides, pads, pool_size, relu,
                                        need_dx, conv_backward, pool_backward)[:3]
 
