@@ -17,9 +17,12 @@ keeps, as the benchmark's loaded figures) and the median call::
 
     python -m benchmarks.placement [--rounds 4] [--seconds 1.5] [--busy-loops N]
 
-The slow mode is the two threads sharing one core while the busy loops share the other: counted
-in runnable tasks the load is balanced, and the scheduler leaves it so. Bound, the threads cannot
-share a core. tinynet does not bind its threads: binding pins the master thread, Python's own, to
+Every tenth call, each process also reads from /proc the CPU each of its threads last ran on,
+and reports how often numba's worker thread had last run on the main thread's CPU. On 2026-12-05
+(six rounds) the slow processes had it there in every sample, the fast ones in none, and bound
+threads were fast in every process: the slow mode is the two threads sharing one core while the
+busy loops share the other (counted in runnable tasks the load is balanced, and the scheduler
+leaves it so; bound, the threads cannot share a core). tinynet does not bind its threads: binding pins the master thread, Python's own, to
 the first core, and every process started after it inherits that one core.
 """
 import argparse
@@ -27,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -55,16 +59,49 @@ def time_one(seconds):
         K.conv2d_backward(dy, saved, w, (1, 1), pads, relu_output=y)
 
     call()
-    times = []
+    times, cpus = [], []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         t = time.perf_counter()
         call()
         times.append(time.perf_counter() - t)
+        if len(times) % 10 == 0:
+            cpus.append(_thread_cpus())
     mean = float(np.mean(times))
     flops = 2 * 2 * 128 * 28 * 28 * 9 * 5 * 5
     return {"mean_ms": 1e3 * mean, "median_ms": 1e3 * float(np.median(times)),
-            "gflops": flops / mean / 1e9, "calls": len(times)}
+            "gflops": flops / mean / 1e9, "calls": len(times), "same_cpu": _same_cpu(cpus)}
+
+
+def _thread_cpus():
+    """``{thread id: (CPU it last ran on, its CPU ticks)}`` of this process's threads, from
+    /proc (Linux; empty elsewhere)."""
+    out = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            # after the name: state is field 3, utime 14, stime 15, processor 39 (1-based)
+            out[int(tid)] = (int(fields[36]), int(fields[11]) + int(fields[12]))
+    except OSError:
+        return {}
+    return out
+
+
+def _same_cpu(samples):
+    """The share of ``samples`` (:func:`_thread_cpus`, taken between calls from the main thread)
+    in which the busiest other thread, numba's worker, had last run on the main thread's CPU:
+    near 1 when the two share a core, near 0 when each has its own. None without /proc or a
+    second busy thread."""
+    main = threading.get_native_id()
+    if not samples or main not in samples[-1]:
+        return None
+    others = {t: ticks for t, (_, ticks) in samples[-1].items() if t != main}
+    if not others or max(others.values()) == 0:
+        return None
+    worker = max(others, key=others.get)
+    pairs = [(s[main][0], s[worker][0]) for s in samples if main in s and worker in s]
+    return sum(a == b for a, b in pairs) / len(pairs) if pairs else None
 
 
 def main(argv=None):
@@ -104,13 +141,16 @@ def main(argv=None):
     print(f"\ncnn_digits l1's backward with dL/dx (batch 128, float32) beside {count} busy "
           f"loop(s) ({'they ran throughout' if held == count else 'some had stopped'}); "
           f"{common.machine().get('cpu', '')}\n")
-    print("| setting | mean call, each process (ms) | median call, each process (ms) | GFLOP/s of the mean |")
-    print("|---|---|---|---|")
+    print("| setting | mean call, each process (ms) | median call, each process (ms) | "
+          "GFLOP/s of the mean | numba's worker on the main thread's CPU (share of samples) |")
+    print("|---|---|---|---|---|")
     for name in SETTINGS:
         mine = [r for r in rows if r["setting"] == name]
         print(f"| {name} | " + ", ".join(f"{r['mean_ms']:.2f}" for r in mine) + " | "
               + ", ".join(f"{r['median_ms']:.2f}" for r in mine) + " | "
-              + ", ".join(f"{r['gflops']:.0f}" for r in mine) + " |")
+              + ", ".join(f"{r['gflops']:.0f}" for r in mine) + " | "
+              + ", ".join("–" if r.get("same_cpu") is None or name == "one thread"
+                          else f"{r['same_cpu']:.2f}" for r in mine) + " |")
 
 
 if __name__ == "__main__":
