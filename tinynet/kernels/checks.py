@@ -121,15 +121,21 @@ def check_residual(residual, shape, what):
                          f"convolution's output, so it must have its shape {tuple(shape)}")
 
 
-def check_pool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads, what):
-    """A pooling's backward: the gradient and the winners both of the pooled shape of
-    ``x_shape``. Returns ``(x_shape, pads)`` as ints."""
+def _images_of(x_shape, kh, kw, sh, sw, pads, what):
+    """The images' shape ``x_shape`` of a backward pass that has none to read it from, with its
+    window: ``((n, h, w, c), pads, (oh, ow))`` as ints."""
     if len(x_shape) != 4:
         raise ValueError(f"{what}: x_shape must be the images' shape (N, H, W, C), got "
                          f"{tuple(x_shape)}")
     n, h, w, c = ints(*x_shape)
-    pads = check_window(ph, pw, sh, sw, pads, what)
-    oh, ow = out_hw(h, w, ph, pw, sh, sw, pads, what)
+    pads = check_window(kh, kw, sh, sw, pads, what)
+    return (n, h, w, c), pads, out_hw(h, w, kh, kw, sh, sw, pads, what)
+
+
+def check_pool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads, what):
+    """A pooling's backward: the gradient and the winners both of the pooled shape of
+    ``x_shape``. Returns ``(x_shape, pads)`` as ints."""
+    (n, h, w, c), pads, (oh, ow) = _images_of(x_shape, ph, pw, sh, sw, pads, what)
     if tuple(dout.shape) != (n, oh, ow, c) or tuple(arg.shape) != (n, oh, ow, c):
         raise ValueError(f"{what}: gradient {tuple(dout.shape)} and argmax {tuple(arg.shape)} "
                          f"must both be {(n, oh, ow, c)} for input {(n, h, w, c)}")
@@ -139,12 +145,7 @@ def check_pool_backward(dout, arg, x_shape, ph, pw, sh, sw, pads, what):
 def check_col2im(cols, x_shape, kh, kw, sh, sw, pads, what):
     """im2col's adjoint: ``cols`` of ``(N*OH*OW) x (KH*KW*C)`` values for images ``x_shape``.
     Returns ``(x_shape, pads, (oh, ow))`` as ints."""
-    if len(x_shape) != 4:
-        raise ValueError(f"{what}: x_shape must be the images' shape (N, H, W, C), got "
-                         f"{tuple(x_shape)}")
-    n, h, w, c = ints(*x_shape)
-    pads = check_window(kh, kw, sh, sw, pads, what)
-    oh, ow = out_hw(h, w, kh, kw, sh, sw, pads, what)
+    (n, h, w, c), pads, (oh, ow) = _images_of(x_shape, kh, kw, sh, sw, pads, what)
     if cols.size != n * oh * ow * kh * kw * c:
         raise ValueError(f"{what}: cols of shape {tuple(cols.shape)} do not match images "
                          f"{(n, h, w, c)} with window {(kh, kw)}")
