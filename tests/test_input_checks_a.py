@@ -181,6 +181,21 @@ def test_rmsprop_updates_a_non_contiguous_weight_on_the_numba_backend(options):
     assert not base[:, 1::2].any() and dense.any()
 
 
+def test_rmsprop_updates_float16_weights_on_the_numba_backend_as_on_numpy():
+    """numba's fused kernel refused them (a TypeError); the NumPy lines take them."""
+    pytest.importorskip("numba")
+    g = (np.arange(6, dtype=np.float16) - 2).reshape(2, 3)
+    out = {}
+    for name in ("numpy", "numba"):
+        backend.set_backend(name)
+        w, rms = np.ones((2, 3), np.float16), optimizers.RMSprop(0.1, momentum=0.5)
+        for _ in range(3):
+            rms.apply_gradients(zip([g], [w]))
+        out[name] = w
+    assert out["numpy"].dtype == np.float16 and (out["numpy"] != 1).any()
+    np.testing.assert_array_equal(out["numba"], out["numpy"])
+
+
 def test_apply_gradients_refuses_weights_that_are_not_float_arrays():
     sgd = optimizers.SGD(0.5)
     with pytest.raises(TypeError, match=r"SGD.apply_gradients: weight 0 has dtype int64; it must "

@@ -424,6 +424,12 @@ def test_test_on_batch_errors_say_test_on_batch():
     assert model.test_on_batch(X, Y) == pytest.approx(by_hand, rel=1e-5)
 
 
+def test_predict_on_batch_errors_say_predict_on_batch():
+    with pytest.raises(ValueError, match=r"^predict_on_batch: model .* expects input of shape "
+                                         r"\(None, 4\)"):
+        _mlp().predict_on_batch(np.ones((2, 5)))
+
+
 def test_set_weights_on_an_unbuilt_model_says_it_is_not_built():
     """"has 0 weight arrays, got 1"."""
     model = keras.Sequential([layers.Dense(3)])

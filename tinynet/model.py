@@ -663,20 +663,24 @@ class Model:
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``, in inference mode, as a NumPy array."""
         x = self._one_input(x, "predict_on_batch")
-        return self.predict(x, batch_size=max(len(x), 1), verbose=0)
+        return self._predict(x, max(len(x), 1), 0, None, None, "predict_on_batch")
 
     def predict(self, x, batch_size=32, verbose=0, steps=None, callbacks=None):
         """Outputs for ``x`` in inference mode, as a NumPy array. ``steps``: only the first
         ``steps`` batches. ``callbacks`` get the ``on_predict_*`` hooks (see
         :mod:`tinynet.callbacks`)."""
+        return self._predict(x, batch_size, verbose, steps, callbacks, "predict")
+
+    def _predict(self, x, batch_size, verbose, steps, callbacks, where):
+        """:meth:`predict`, its errors prefixed with ``where`` (``predict_on_batch`` too)."""
         batch_size = checks.batch_size(batch_size)
-        verbose = checks.verbose(verbose, "predict")
-        _check_callbacks(callbacks, "predict")
+        verbose = checks.verbose(verbose, where)
+        _check_callbacks(callbacks, where)
         if not self._warned_unscaled:
-            x = checks.as_numeric_array(self._one_input(x, "predict"), "x", "predict")
+            x = checks.as_numeric_array(self._one_input(x, where), "x", where)
             self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=True)
-        x = self._prepare_x(x, "predict")
-        x = x[:checks.steps(steps, batch_size, x.shape[0], "predict")]
+        x = self._prepare_x(x, where)
+        x = x[:checks.steps(steps, batch_size, x.shape[0], where)]
         callbacks = callbacks_mod.prepare(callbacks, self, "predict", {
             "verbose": verbose, "epochs": 1, "steps": -(-x.shape[0] // batch_size)})
         begin = callbacks_mod.overriding(callbacks, "on_predict_batch_begin")

@@ -808,6 +808,8 @@ class RMSprop(Optimizer):
             return False  # (an update of one's own: a subclass's, or one set on the class or object)
         if not theta.flags.c_contiguous:
             return False  # a view of a larger array (w[:, ::2]): the kernels run over one block
+        if theta.dtype not in (np.float32, np.float64) or g.dtype != theta.dtype:
+            return False  # float16 (a loop of one's own): the kernels compile float32 and float64
         (s,) = state.arrays(theta, "s")
         mean_grad = state.arrays(theta, "mean_grad")[0] if self.centered else None
         moment = state.arrays(theta, "moment")[0] if self.momentum > 0 else None
