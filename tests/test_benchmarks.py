@@ -490,3 +490,22 @@ def test_the_first_run_after_installation_counts_every_step_that_compiled(tmp_pa
     write_report(results, tmp_path)
     text = (tmp_path / "RESULTS.md").read_text()
     assert "its first 2 steps take 4.0 s longer than a later one (2.5, 1.5 s" in text
+
+
+def test_placement_counts_the_samples_where_the_worker_shared_the_main_thread_s_cpu():
+    """benchmarks.placement's reading of /proc samples: the busiest other thread is numba's
+    worker (a thread that never ran, such as a timer's, is not), and the share of samples in
+    which it had last run on the main thread's CPU is what the README's two speeds rest on."""
+    import threading
+
+    from benchmarks.placement import _same_cpu, _thread_cpus
+    main = threading.get_native_id()
+    idle, worker = main + 1, main + 2
+    samples = [{main: (0, 10), worker: (c, 50), idle: (0, 0)} for c in (0, 0, 1, 0)]
+    assert _same_cpu(samples) == 0.75
+    assert _same_cpu([{main: (1, 10), worker: (0, 50)}]) == 0.0
+    assert _same_cpu([{main: (0, 10), idle: (0, 0)}]) is None  # no second busy thread
+    assert _same_cpu([]) is None
+    if os.path.isdir("/proc/self/task"):  # this process's own threads, as the script reads them
+        cpus = _thread_cpus()
+        assert main in cpus and all(c >= 0 and ticks >= 0 for c, ticks in cpus.values())

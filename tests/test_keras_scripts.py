@@ -66,3 +66,17 @@ def test_a_keras_script_runs_on_keras_too(name, data_dir, monkeypatch):
     monkeypatch.setenv("TINYNET_DATA", str(data_dir))
     accuracy, _, _ = keras_scripts.run(keras_scripts.HERE / name, "keras")
     assert accuracy >= MIN_ACCURACY[name]
+
+
+def test_out_replaces_the_table_and_keeps_the_text_around_it():
+    """``run.py --out RESULTS.md`` wrote the table alone over the committed file, whose header
+    (how, where and when it was run, what moved since) is written by hand."""
+    results = (Path(__file__).parent / "keras_scripts" / "RESULTS.md").read_text()
+    table = "| script | tinynet test accuracy | tinynet s |\n|---|---:|---:|\n| a.py | 0.5 | 1.0 |"
+    got = keras_scripts.with_table(results, table)
+    head = results[:results.index("| script |")]
+    assert got.startswith(head) and table in got and "| adadelta_channels_check.py" not in got
+    assert keras_scripts.with_table(got, table) == got  # the new table replaced in turn
+    assert keras_scripts.with_table("", table) == table + "\n"
+    text = "# Title\n\nwords\n\n| script | x |\n|---|\n| b.py | 1 |\n\nafter\n"
+    assert keras_scripts.with_table(text, table) == ("# Title\n\nwords\n\n" + table + "\n\nafter\n")

@@ -7,7 +7,7 @@ are turned back (``import tinynet as keras`` -> ``import keras``, ``from tinynet
 
     python tests/keras_scripts/run.py            # tinynet only
     python tests/keras_scripts/run.py --keras    # both, and a table of their test accuracies
-    python tests/keras_scripts/run.py --keras --out tests/keras_scripts/RESULTS.md
+    python tests/keras_scripts/run.py --keras --out tests/keras_scripts/RESULTS.md   # its table
 
 The data folder follows tinynet's rule (``TINYNET_DATA``, else the user cache).
 """
@@ -69,7 +69,9 @@ def run(path, framework="tinynet", quiet=True):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keras", action="store_true", help="also run each script on Keras")
-    parser.add_argument("--out", help="write the table (Markdown) to this file too")
+    parser.add_argument("--out", help="write the table (Markdown) to this file too: in place "
+                        "of the table it holds, its text around it kept (RESULTS.md's header, "
+                        "written by hand: update its date and host), else as a new file")
     args = parser.parse_args(argv)
     frameworks = ["tinynet"] + (["keras"] if args.keras else [])
     rows = ["| script | " + " | ".join(f"{f} test accuracy | {f} s" for f in frameworks) + " |",
@@ -89,8 +91,22 @@ def main(argv=None):
         print(rows[-1], flush=True)
     table = "\n".join(rows)
     if args.out:
-        Path(args.out).write_text(table + "\n")
+        out = Path(args.out)
+        out.write_text(with_table(out.read_text() if out.exists() else "", table))
     return 1 if failed else 0
+
+
+def with_table(text, table):
+    """``text`` with its first table of the scripts (the lines from one that starts with
+    ``| script |`` to the next blank line, or the end) replaced by ``table``; ``table`` alone
+    when ``text`` has none."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("| script |")]
+    if not starts:
+        return table + "\n"
+    i = starts[0]
+    j = next((k for k in range(i, len(lines)) if not lines[k].strip()), len(lines))
+    return "\n".join(lines[:i] + table.splitlines() + lines[j:]) + "\n"
 
 
 if __name__ == "__main__":
