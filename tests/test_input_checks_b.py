@@ -117,6 +117,17 @@ def test_input_shape_on_a_later_layer_that_contradicts_its_input_is_refused():
                           layers.Dense(2, input_shape=(4,))])
 
 
+def test_input_shape_that_contradicts_a_functional_layer_s_input_is_refused():
+    """A review found it ignored in the functional API, as it had been in a Sequential."""
+    with pytest.raises(ValueError, match=r"layer 'wrong' \(Dense\) was given the input shape "
+                                         r"\(7,\) .* called on a tensor of shape \(None, 10\)"):
+        layers.Dense(4, input_shape=(7,), name="wrong")(layers.Input((10,)))
+    out = layers.Dense(4, input_shape=(10,))(layers.Input((10,)))  # agreeing: taken
+    assert out.shape == (None, 4)
+    inner = keras.Sequential([keras.Input((6,)), layers.Dense(2)])  # a model as a layer: its own
+    assert keras.Sequential([keras.Input((6,)), inner]).output_shape == (None, 2)
+
+
 def test_input_shape_on_a_later_layer_that_agrees_is_ignored_with_a_warning():
     with pytest.warns(UserWarning, match=r"its input shape \(4,\) \(input_shape= or input_dim=\) is "
                                          r"ignored: the layer is not the "

@@ -289,6 +289,7 @@ class Layer:
         self.name = name if name is not None else unique_name(self.default_name)
         self.activation = activation  # checked by the property below
         self.requested_input_shape = self._keras_options(keras_options)
+        self._user_input_shape = True  # (a model used as a layer sets its own: not the user's)
         self.built = False
         self.input_shape = None
         self.output_shape = None
@@ -823,6 +824,16 @@ class Layer:
                                  "has weights of its own")
             shapes = [tuple(t.shape[1:]) for t in symbolic]
             wanted = shapes if isinstance(inputs, list) else shapes[0]
+            asked = (self.requested_input_shape if getattr(self, "_user_input_shape", False)
+                     else None)
+            if asked is not None and not isinstance(inputs, list) and tuple(asked) != wanted:
+                # (a Sequential says so first, for a layer after its first; the functional API
+                # ignored it silently: the model took 10 features where the student wrote 7)
+                raise ValueError(f"layer '{self.name}' ({type(self).__name__}) was given the "
+                                 f"input shape {tuple(asked)} (input_shape= or input_dim=), but "
+                                 f"it is called on a tensor of shape {fmt_shape(wanted)}: a layer "
+                                 "takes the shape of what it is called on; remove input_shape "
+                                 "from this layer, or change the Input")
             built_for = (list(map(tuple, self.input_shape)) if isinstance(self.input_shape, list)
                          else self.input_shape)
             several = isinstance(inputs, list) and len(shapes) > 1

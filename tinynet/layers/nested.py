@@ -26,6 +26,7 @@ class NestedModel(Layer):
         model.used_as_layer = True
         self.model = model
         self.requested_input_shape = model.graph.input.input_shape  # first in a Sequential
+        self._user_input_shape = False
 
     @property
     def kind(self):
