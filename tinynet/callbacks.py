@@ -40,7 +40,7 @@ import warnings
 
 import numpy as np
 
-from . import io
+from . import checks, io
 
 MODES = ("auto", "min", "max")
 
@@ -161,19 +161,6 @@ def _check_mode(mode, owner):
     return mode
 
 
-def _number(value, what, owner, meaning):
-    """``value`` as a float, else a ValueError naming the argument ``what`` of ``owner``."""
-    try:
-        if isinstance(value, (bool, str)):
-            raise TypeError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {what} must be a number ({meaning}), got {value!r}") from None
-    if math.isnan(number):
-        raise ValueError(f"{owner}: {what} must be a number ({meaning}), got {value!r}")
-    return number
-
-
 def _logged_names(model):
     """The values ``fit`` logs for ``model``: the loss and its compiled metrics, each also with
     ``val_`` (when there is validation data)."""
@@ -291,13 +278,13 @@ class EarlyStopping(_Watching):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor, mode)
-        self.min_delta = abs(_number(min_delta, "min_delta", "EarlyStopping",
+        self.min_delta = abs(checks.real_number(min_delta, "min_delta", "EarlyStopping",
                                      "the smallest change that counts as an improvement"))
         if not isinstance(patience, (int, np.integer)) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be a non-negative integer, got {patience!r}")
         self.patience = int(patience)
         self.verbose = verbose
-        self.baseline = None if baseline is None else _number(
+        self.baseline = None if baseline is None else checks.real_number(
             baseline, "baseline", "EarlyStopping", "a value to beat, or None")
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
@@ -415,7 +402,7 @@ class ModelCheckpoint(_Watching):
         super().__init__(monitor, mode)
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
-        self.best = None if initial_value_threshold is None else _number(
+        self.best = None if initial_value_threshold is None else checks.real_number(
             initial_value_threshold, "initial_value_threshold", "ModelCheckpoint",
             "the value a model must beat to be saved, or None")
         self.last_saved = None  # path of the last file written
@@ -535,7 +522,7 @@ class ReduceLROnPlateau(_Watching):
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
         meaning = "the learning rate is multiplied by it"
-        if not 0.0 < _number(factor, "factor", "ReduceLROnPlateau", meaning) < 1.0:
+        if not 0.0 < checks.real_number(factor, "factor", "ReduceLROnPlateau", meaning) < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) ({meaning}), got "
                              f"{factor!r}")
         super().__init__(monitor, mode)
@@ -543,10 +530,10 @@ class ReduceLROnPlateau(_Watching):
         self.patience = int(patience)
         self.verbose = verbose
         # as Keras: a margin, whatever its sign
-        self.min_delta = abs(_number(min_delta, "min_delta", "ReduceLROnPlateau",
+        self.min_delta = abs(checks.real_number(min_delta, "min_delta", "ReduceLROnPlateau",
                                      "the smallest change that counts as an improvement"))
         self.cooldown = int(cooldown)
-        self.min_lr = _number(min_lr, "min_lr", "ReduceLROnPlateau",
+        self.min_lr = checks.real_number(min_lr, "min_lr", "ReduceLROnPlateau",
                               "the learning rate is not reduced below it")
         self._reset()
 

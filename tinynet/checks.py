@@ -3,6 +3,7 @@
 Each says what was expected, what was found, and the change that fixes it, in the shapes that
 ``summary()`` prints. They return the data as the model's float type, on the backend's device.
 """
+import math
 import sys
 import warnings
 
@@ -70,6 +71,22 @@ def as_numeric_array(a, what, where):
             columns = f" (a table whose columns are of type {', '.join(kinds)})"
         raise not_numbers(a.dtype, what, where, columns)
     return a
+
+
+def real_number(value, what, where, meaning=""):
+    """``value`` as a float when it is a real number (not a bool, a string or NaN), else a
+    ValueError naming the argument ``what`` of ``where`` and, when given, what it ``meaning``s:
+    the one check of a callback's and a schedule's numeric arguments (``float('a')`` named none)."""
+    try:
+        if isinstance(value, (bool, np.bool_, str, bytes)):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isnan(number):
+        raise ValueError(f"{where}: {what} must be a number{f' ({meaning})' if meaning else ''}, "
+                         f"got {value!r}")
+    return number
 
 
 def not_numbers(dtype, what, where, columns=""):

@@ -41,6 +41,8 @@ import math
 
 import numpy as np
 
+from . import checks
+
 _F32 = np.float32
 
 
@@ -73,15 +75,9 @@ class LearningRateSchedule:
 
 def _number(cls, what, value, meaning="", none=False):
     """``value`` itself when it is a number (``None`` too with ``none``), else a ValueError naming
-    the argument; kept as given (the config keeps it so)."""
-    if value is None and none:
-        return value
-    try:
-        if isinstance(value, (str, bytes)):
-            raise TypeError
-        float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{cls}: {what} must be a number{meaning}, got {value!r}") from None
+    the argument (:func:`tinynet.checks.real_number`); kept as given (the config keeps it so)."""
+    if not (value is None and none):
+        checks.real_number(value, what, cls, meaning)
     return value
 
 
@@ -191,7 +187,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         for what, numbers in (("boundaries", boundaries), ("values", values)):
             for k, v in enumerate(numbers):
                 _number("PiecewiseConstantDecay", f"{what}[{k}]", v,
-                        " (a step)" if what == "boundaries" else " (a learning rate)")
+                        "a step" if what == "boundaries" else "a learning rate")
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
             raise ValueError(f"PiecewiseConstantDecay: the boundaries must increase, got "
                              f"{boundaries}")
