@@ -112,14 +112,26 @@ class Callback:
         pass
 
 
-def prepare(callbacks, model, where, params=None):
-    """``callbacks`` (a list, or one callback, as Keras takes it) as a list, each checked and
-    given ``model`` and, when given, ``params``."""
+def check(callbacks, where):
+    """Refuse ``callbacks`` that are not a callback or a list of callbacks (``callbacks=3``
+    failed with "'int' object is not iterable"); ``fit``, ``evaluate`` and ``predict`` ask before
+    their work starts. Returns them as a list."""
+    if callbacks is not None and not isinstance(callbacks, Callback) and (
+            isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__")):
+        callbacks = [callbacks]  # (named as the element that is not a callback, below)
     callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
     for cb in callbacks:
         if not isinstance(cb, Callback):
-            raise TypeError(f"{where}: callbacks must be tinynet.callbacks.Callback objects, got "
-                            f"{cb!r}")
+            raise TypeError(f"{where}: callbacks must be tinynet.callbacks.Callback objects (one, "
+                            f"or a list of them), got {cb!r}")
+    return callbacks
+
+
+def prepare(callbacks, model, where, params=None):
+    """``callbacks`` (a list, or one callback, as Keras takes it) as a list, each checked
+    (:func:`check`) and given ``model`` and, when given, ``params``."""
+    callbacks = check(callbacks, where)
+    for cb in callbacks:
         cb.set_model(model)
         if params is not None:
             cb.set_params(dict(params))

@@ -617,7 +617,7 @@ class Model:
         epochs, initial_epoch = checks.epochs(epochs, initial_epoch)
         verbose = checks.verbose(verbose, "fit")
         seed = backend.check_seed(seed, "fit")
-        _check_callbacks(callbacks, "fit")
+        callbacks = callbacks_mod.check(callbacks, "fit")
         if isinstance(shuffle, str) and shuffle != "batch":
             raise ValueError(f"fit: shuffle={shuffle!r}; give True, False or 'batch' (Keras's: "
                              "the batches of shuffle=False, each in a shuffled order)")
@@ -650,7 +650,7 @@ class Model:
         self._require_compiled(where)
         batch_size = checks.batch_size(batch_size)
         verbose = checks.verbose(verbose, where)
-        _check_callbacks(callbacks, where)
+        callbacks = callbacks_mod.check(callbacks, where)
         x, y = self._prepare(x, y, where)
         w = self._weights(sample_weight, None, y, where)
         keep = checks.steps(steps, batch_size, x.shape[0], where)
@@ -675,7 +675,7 @@ class Model:
         """:meth:`predict`, its errors prefixed with ``where`` (``predict_on_batch`` too)."""
         batch_size = checks.batch_size(batch_size)
         verbose = checks.verbose(verbose, where)
-        _check_callbacks(callbacks, where)
+        callbacks = callbacks_mod.check(callbacks, where)
         if not self._warned_unscaled:
             x = checks.as_numeric_array(self._one_input(x, where), "x", where)
             self._warned_unscaled = checks.warn_if_unscaled(self, x, predicting=True)
@@ -772,16 +772,6 @@ class Model:
         why it was not."""
         io.load_weights_into(self, path, skip_mismatch=skip_mismatch, classes=_model_classes(),
                              **kwargs)
-
-
-def _check_callbacks(callbacks, where):
-    """Refuse ``callbacks`` that are neither a callback nor a list of them (``callbacks=3`` failed
-    with "'int' object is not iterable"), in the words :func:`tinynet.callbacks.prepare` uses for
-    a list holding something else."""
-    if callbacks is not None and not isinstance(callbacks, callbacks_mod.Callback) and (
-            isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__")):
-        raise TypeError(f"{where}: callbacks must be tinynet.callbacks.Callback objects (one, or "
-                        f"a list of them), got {callbacks!r}")
 
 
 # what fit says of Keras's arguments for data pipelines that it does not take
