@@ -1139,7 +1139,9 @@ def write_report(results, out):
         lines += ["## Convolution kernels against NumPy's sgemm, quiet and loaded (GFLOP/s)", "",
                   "The numba convolution kernels (batch 128, float32, the report models' shapes; "
                   "backward computes dx, dw and db: twice the forward's FLOPs)"
-                  + (" on numba's threads and on one (`NUMBA_NUM_THREADS=1`: what tinynet's `fit` "
+                  + (" on numba's threads (its workers kept off the main thread's CPU, as tinynet "
+                     "places them: `tinynet.threads.keep_workers_apart`) and on one "
+                     "(`NUMBA_NUM_THREADS=1`: what tinynet's `fit` "
                      "runs them on when other processes hold the CPUs, `tinynet/threads.py`)"
                      if one_thread else "")
                   + " next to NumPy's float32 "

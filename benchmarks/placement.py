@@ -5,10 +5,14 @@ numba's two OpenMP threads runs, for a whole process, either about as fast as on
 between the scheduler's interruptions, or slower than on one thread. This times it process after
 process, in turn:
 
-* ``two threads``: as tinynet runs a kernel called by hand (``GOMP_SPINCOUNT`` as
-  :func:`tinynet.threads.configure_openmp` sets it);
-* ``two threads, bound``: the same with each OpenMP thread bound to a core of its own
-  (``OMP_PROC_BIND=spread OMP_PLACES=cores``);
+* ``two threads``: as tinynet runs a kernel called by hand: numba's worker kept off the CPU
+  of the main thread (:func:`tinynet.threads.keep_workers_apart`), ``GOMP_SPINCOUNT`` as
+  :func:`tinynet.threads.configure_openmp` sets it;
+* ``two threads, not placed``: the same spinning, the threads where the scheduler puts them
+  (``TINYNET_THREADS=keep``, which changes no thread setting, and ``GOMP_SPINCOUNT`` set by hand):
+  tinynet before 2026-12-05;
+* ``two threads, bound``: each OpenMP thread bound to a core of its own
+  (``OMP_PROC_BIND=spread OMP_PLACES=cores``; tinynet then leaves the placing to OpenMP);
 * ``one thread``: ``NUMBA_NUM_THREADS=1``, what ``fit`` runs the kernels on when other processes
   hold the CPUs (:func:`tinynet.threads.adapt_to_load`).
 
@@ -19,11 +23,12 @@ keeps, as the benchmark's loaded figures) and the median call::
 
 Every tenth call, each process also reads from /proc the CPU each of its threads last ran on,
 and reports how often numba's worker thread had last run on the main thread's CPU. On 2026-12-05
-(six rounds) the slow processes had it there in every sample, the fast ones in none, and bound
-threads were fast in every process: the slow mode is the two threads sharing one core while the
-busy loops share the other (counted in runnable tasks the load is balanced, and the scheduler
-leaves it so; bound, the threads cannot share a core). tinynet does not bind its threads: binding pins the master thread, Python's own, to
-the first core, and every process started after it inherits that one core.
+(six rounds, before the placing) the slow processes had it there in every sample, the fast ones
+in none, and bound threads were fast in every process: the slow mode is the two threads sharing
+one core while the busy loops share the other (counted in runnable tasks the load is balanced,
+and the scheduler leaves it so; bound, the threads cannot share a core). Binding pins the master
+thread, Python's own, to the first core, and every process started after it inherits that one
+core: tinynet keeps the worker off the main thread's CPU instead and leaves that one free.
 """
 import argparse
 import json
@@ -35,9 +40,13 @@ import time
 
 import numpy as np
 
+from tinynet import threads
+
 from . import common
 
 SETTINGS = {"two threads": {},
+            "two threads, not placed": {"TINYNET_THREADS": "keep",
+                                        "GOMP_SPINCOUNT": str(threads.SPIN_TURNS)},
             "two threads, bound": {"OMP_PROC_BIND": "spread", "OMP_PLACES": "cores"},
             "one thread": {"NUMBA_NUM_THREADS": "1"}}
 

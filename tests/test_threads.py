@@ -298,3 +298,128 @@ def test_evaluate_and_predict_run_on_the_free_cores_as_fit_does(monkeypatch, run
         else:
             model.evaluate(x, y, batch_size=2, verbose=0)
         assert calls == expected, name
+
+
+def test_thread_ids_are_the_callers_then_numbas_workers_on_its_most_threads():
+    """numba_cpu.thread_ids: the calling thread first, one id per thread numba may run (not only
+    the count set now, which it leaves as it was), each a thread of this process."""
+    numba = pytest.importorskip("numba")
+    import threading
+    from tinynet.kernels import numba_cpu
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        ids = numba_cpu.thread_ids()
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(before)
+    assert ids[0] == threading.get_native_id()
+    assert len(ids) == len(set(ids)) == numba.config.NUMBA_NUM_THREADS
+    if os.path.isdir("/proc/self/task"):
+        assert {str(t) for t in ids} <= set(os.listdir("/proc/self/task"))
+
+
+@pytest.fixture
+def placing(monkeypatch, blas_calls):
+    """keep_workers_apart with fake numba threads (ids 10, 11, 12: 12 has ended) and CPUs;
+    returns (affinities set, fake state)."""
+    numba = pytest.importorskip("numba")
+    from tinynet.kernels import numba_cpu
+    for name in threads.BINDING_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    fake = {"cpu": 0, "allowed": {0, 1, 2}, "threads": 3, "found": 0}
+    monkeypatch.setitem(threads._state, "workers", {})
+    monkeypatch.setitem(threads._state, "cores_shared", True)  # share_cores: done
+    monkeypatch.setattr(numba, "get_num_threads", lambda: fake["threads"])
+
+    def thread_ids():
+        fake["found"] += 1
+        return [10, 11, 12]
+
+    monkeypatch.setattr(numba_cpu, "thread_ids", thread_ids)
+    monkeypatch.setattr(threads, "_sched_getcpu", lambda: fake["cpu"])
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(fake["allowed"]),
+                        raising=False)
+    settings = []
+
+    def set_affinity(tid, cpus):
+        if tid == 12:
+            raise ProcessLookupError(3, "No such process")
+        settings.append((tid, set(cpus)))
+
+    monkeypatch.setattr(threads.os, "sched_setaffinity", set_affinity, raising=False)
+    return settings, fake
+
+
+def test_workers_are_kept_off_the_main_threads_cpu_and_follow_it(placing):
+    settings, fake = placing
+    threads.before_kernels()  # the first kernel: placed at once (12 has ended: skipped)
+    assert settings == [(11, {1, 2})] and fake["found"] == 1
+    fake["cpu"] = 2
+    threads.before_kernels()  # the main thread moved to CPU 2: the worker follows
+    assert settings[1:] == [(11, {0, 1})]
+    assert fake["found"] == 2  # found again after one of them had gone
+
+
+def test_workers_are_placed_once_while_the_main_thread_stays(placing, monkeypatch):
+    settings, fake = placing
+    monkeypatch.setattr(threads.os, "sched_setaffinity",
+                        lambda tid, cpus: settings.append((tid, set(cpus))))
+    assert threads.keep_workers_apart() == {11: {1, 2}, 12: {1, 2}}
+    assert threads.keep_workers_apart() == {}  # the same CPU: nothing set again
+    assert len(settings) == 2 and fake["found"] == 1
+    fake["threads"] = 1  # one thread runs (adapt_to_load under load): nothing to keep apart
+    fake["cpu"] = 1
+    assert threads.keep_workers_apart() == {}
+
+
+@pytest.mark.parametrize("change", ["keep", "OMP_PROC_BIND", "GOMP_CPU_AFFINITY", "one cpu"])
+def test_workers_are_left_alone_under_keep_a_users_binding_or_one_cpu(placing, monkeypatch,
+                                                                      change):
+    settings, fake = placing
+    if change == "keep":
+        threads.set_thread_policy("keep")
+    elif change == "one cpu":
+        fake["allowed"] = {3}
+    else:
+        monkeypatch.setenv(change, "true" if change == "OMP_PROC_BIND" else "0 1")
+    assert threads.keep_workers_apart() == {}
+    assert settings == []
+
+
+CHILD_PLACED = textwrap.dedent("""
+    import json, os, threading
+    import numpy as np
+    from tinynet import backend, layers
+    from tinynet.kernels import numba_cpu
+    backend.set_backend("numba")
+    conv = layers.Conv2D(4, 3, activation="relu")
+    conv.forward(np.ones((2, 8, 8, 1), np.float32))  # a parallel numba kernel
+    main, *workers = numba_cpu.thread_ids()
+    print(json.dumps({"allowed": sorted(os.sched_getaffinity(0)),
+                      "main": sorted(os.sched_getaffinity(main)),
+                      "workers": [sorted(os.sched_getaffinity(t)) for t in workers]}))
+""")
+
+
+@pytest.mark.parametrize("policy", ["auto", "keep"])
+def test_a_process_keeps_its_numba_workers_off_one_cpu_and_its_main_thread_free(policy):
+    """End to end, in a fresh process: under "auto" each numba worker may run on every CPU but
+    one (the main thread's when the kernel ran), the main thread on all; "keep" places none."""
+    pytest.importorskip("numba")
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux's sched_setaffinity and at least 2 usable CPUs")
+    env = {k: v for k, v in os.environ.items()
+           if k not in OMP_VARIABLES + threads.BINDING_VARIABLES}
+    env.update(TINYNET_THREADS=policy, NUMBA_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", CHILD_PLACED], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    allowed = set(got["allowed"])
+    assert set(got["main"]) == allowed and len(got["workers"]) == 1
+    worker = set(got["workers"][0])
+    if policy == "keep":
+        assert worker == allowed
+    else:
+        assert worker < allowed and len(allowed - worker) == 1

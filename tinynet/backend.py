@@ -203,7 +203,7 @@ def _load(name):
                 f"backend 'numba': numba cannot keep its compiled kernels anywhere ({e}); set "
                 "NUMBA_CACHE_DIR to a folder this process can write in, or use "
                 "set_backend('numpy')") from None
-        entry = np, _namespace(numba_cpu, before_parallel=threads.share_cores)
+        entry = np, _namespace(numba_cpu, before_parallel=threads.before_kernels)
     elif name == "cupy":
         try:
             import cupy

@@ -27,7 +27,12 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
   jobs running (load average 7), one MLP training step took 63-100 ms with OpenBLAS on 2
   threads and 5.5 ms on 1; on a later host, beside two busy processes, the residual CNN's
   predict ran 19,000-19,200 images/s on 2 threads in two rounds of three (29,600 in the third)
-  and 24,800-25,600 on 1. Kernels called by hand run on numba's count.
+  and 24,800-25,600 on 1. Kernels called by hand run on numba's count;
+* :func:`keep_workers_apart`, before each parallel kernel (:func:`before_kernels`) while numba
+  runs more than one thread: numba's worker threads may run
+  on every CPU but the main thread's. Beside busy processes the scheduler can otherwise leave
+  both threads on one core for the life of the process, where a kernel on two threads runs
+  slower than on one.
 
 These settings are process-wide, hence the ``"keep"`` policy, which changes nothing.
 OpenBLAS's float32 products round differently on 1 and 2 threads (x @ W for a batch of 128 and
@@ -41,13 +46,15 @@ on any number of threads (they cut a batch into groups that do not depend on it)
 import ctypes
 import os
 import sys
+import threading
 import time
 
 from .sysinfo import usable_cpus
 
 POLICIES = ("auto", "keep")
 _state = {"policy": None, "cores_shared": False, "sample": None, "threads": None, "soon": True,
-          "numba_threads": None, "ceiling": None}
+          "numba_threads": None, "ceiling": None,
+          "workers": {}}
 
 
 def set_thread_policy(policy):
@@ -118,6 +125,83 @@ def share_cores():
     if (thread_policy() == "auto" and usable_cpus() <= 4
             and not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))):
         set_blas_threads(1)
+
+
+# OpenMP's (and the other threading layers') own ways of binding threads to cores: where the user
+# set one, the threads are theirs to place
+BINDING_VARIABLES = ("OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY")
+
+
+def _libc_sched_getcpu():
+    """The C library's ``sched_getcpu`` (the CPU the calling thread runs on; about 0.1 us a call
+    here), or None where there is none."""
+    try:
+        fn = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError, TypeError):
+        return None
+    fn.restype, fn.argtypes = ctypes.c_int, []
+    return fn
+
+
+_sched_getcpu = _libc_sched_getcpu()
+
+
+def keep_workers_apart():
+    """Under "auto", on Linux, while numba runs on more than one thread: let numba's worker
+    threads run on every CPU this process may use but the one the calling thread (numba's
+    thread 0, Python's) runs on now; when that thread has moved, at a later call, they follow.
+    Returns ``{worker id: CPUs}`` as set (empty where nothing was).
+
+    A parallel loop ends when its slowest thread does. Beside other busy processes, the
+    scheduler can put both of a 2-core machine's numba threads on one core and the other
+    processes on the other (counted in runnable tasks, that is balanced), and leave them there:
+    each thread then waits for the other's time slices, and a kernel on two threads runs slower
+    than on one. Measured with ``python -m benchmarks.placement`` (cnn_digits l1's backward with
+    dL/dx, batch 128, beside two busy loops, 2026-12-05): in 17 processes not placed, the median
+    call took 0.66-0.74 ms in the 11 whose worker never ran on the main thread's CPU and
+    2.04-2.10 ms in the 6 where it always did; with the workers placed once, at the first
+    kernel, 0.62-0.76 ms in 15 of 16 (the sixteenth, 1.95 ms: its main thread had moved onto
+    the worker's CPU after it); following the main thread before every kernel (``sched_getcpu``,
+    a fraction of a microsecond), as here, 0.64-0.75 ms in 6 of 6 (one thread: 1.25-1.42 ms).
+    The main thread itself is left free (binding it, as ``OMP_PROC_BIND`` does, would pin every
+    process it starts to its core too). The workers' ids are found once for each calling thread
+    (:func:`tinynet.kernels.numba_cpu.thread_ids`, a parallel loop). Nothing is done under
+    "keep", where the user set an OpenMP binding (:data:`BINDING_VARIABLES`), where the process
+    may use one CPU, or without ``sched_getcpu`` and ``sched_setaffinity``."""
+    if _sched_getcpu is None or not hasattr(os, "sched_setaffinity"):
+        return {}
+    here, caller = _sched_getcpu(), threading.get_native_id()
+    known = _state["workers"]
+    if caller in known and known[caller][0] == here:  # placed for this CPU already
+        return {}
+    numba = sys.modules.get("numba")
+    if (numba is None or numba.get_num_threads() < 2 or thread_policy() != "auto"
+            or any(v in os.environ for v in BINDING_VARIABLES)):
+        return {}
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2 or here not in allowed:
+        return {}
+    if caller not in known:
+        from .kernels import numba_cpu
+        known[caller] = [None, numba_cpu.thread_ids()[1:]]
+    known[caller][0] = here
+    cpus = allowed - {here}
+    placed = {}
+    for tid in known[caller][1]:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # gone, or not this process's to place: found again next time
+            known.pop(caller, None)
+            continue
+        placed[tid] = cpus
+    return placed
+
+
+def before_kernels():
+    """What the numba backend runs before each of its parallel kernels: :func:`share_cores` (the
+    first time) and :func:`keep_workers_apart`."""
+    share_cores()
+    keep_workers_apart()
 
 
 def _openblas_functions(suffix):

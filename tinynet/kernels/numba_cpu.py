@@ -66,6 +66,7 @@ one.
 """
 import functools
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -76,6 +77,37 @@ from . import checks, numpy_ref
 
 # Threads: tinynet.backend applies the thread policy (tinynet/threads.py) when this backend is
 # selected and before its kernels run; nothing here changes a process-wide setting.
+
+
+@intrinsic
+def _gettid(typingctx):
+    """The operating system's id of the calling thread (Linux's ``gettid``), as an int64."""
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module,
+                                            ir.FunctionType(ir.IntType(32), []), "gettid")
+        return builder.sext(builder.call(fn, []), ir.IntType(64))
+    return types.int64(), codegen
+
+
+@njit(parallel=True, cache=True)
+def _thread_ids(out):
+    for i in prange(64 * out.shape[0]):  # static chunks: every thread of the team runs some
+        out[numba.get_thread_id()] = _gettid()
+
+
+def thread_ids():
+    """The operating system's ids of the threads numba's parallel loops run on, the calling
+    thread's first (numba's thread 0), on the most threads numba has (``NUMBA_NUM_THREADS``,
+    whatever ``numba.set_num_threads`` has set: its count is put back). Linux only: what
+    :func:`tinynet.threads.keep_workers_apart` gives ``os.sched_setaffinity``."""
+    current = numba.get_num_threads()
+    out = np.zeros(numba.config.NUMBA_NUM_THREADS, np.int64)
+    try:
+        numba.set_num_threads(out.size)
+        _thread_ids(out)
+    finally:
+        numba.set_num_threads(current)
+    return [int(t) for t in out if t > 0]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # 'contract' lets LLVM fuse a*b+c into one FMA; 'reassoc' lets it vectorise a reduction (a dot
