@@ -17,9 +17,11 @@ process, in turn:
   hold the CPUs (:func:`tinynet.threads.adapt_to_load`).
 
 Each process times calls for ``--seconds`` and reports their mean (the rate a stream of calls
-keeps, as the benchmark's loaded figures) and the median call::
+keeps, as the benchmark's loaded figures) and the median call; ``--out FILE`` also writes the
+table, with the commit, the machine and the load, as Markdown (the committed run:
+benchmarks/placement.md)::
 
-    python -m benchmarks.placement [--rounds 4] [--seconds 1.5] [--busy-loops N]
+    python -m benchmarks.placement [--rounds 4] [--seconds 1.5] [--busy-loops N] [--out FILE]
 
 Every tenth call, each process also reads from /proc the CPU each of its threads last ran on,
 and reports how often numba's worker thread had last run on the main thread's CPU. On 2026-12-05
@@ -119,6 +121,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=1.5, help="seconds of calls a process")
     ap.add_argument("--busy-loops", type=int, default=None,
                     help="busy-loop processes (default: one per usable CPU)")
+    ap.add_argument("--out", default=None, help="also write the table as Markdown to this file")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a measuring process
     args = ap.parse_args(argv)
     if args.one:
@@ -127,7 +130,7 @@ def main(argv=None):
     count = args.busy_loops or common.machine().get("usable_cpus") or os.cpu_count() or 1
     per_process = args.seconds + 15  # with numba's start and the kernels' loading
     loops = common.start_busy_loops(count, args.rounds * len(SETTINGS) * per_process + 5)
-    rows = []
+    rows, started = [], common.conditions()
     try:
         time.sleep(0.5)
         for rnd in range(1, args.rounds + 1):
@@ -147,19 +150,30 @@ def main(argv=None):
                            f"(median call {rows[-1]['median_ms']:.2f})")
     finally:
         held = common.stop_busy_loops(loops)
-    print(f"\ncnn_digits l1's backward with dL/dx (batch 128, float32) beside {count} busy "
-          f"loop(s) ({'they ran throughout' if held == count else 'some had stopped'}); "
-          f"{common.machine().get('cpu', '')}\n")
-    print("| setting | mean call, each process (ms) | median call, each process (ms) | "
-          "GFLOP/s of the mean | numba's worker on the main thread's CPU (share of samples) |")
-    print("|---|---|---|---|---|")
+    load = (started["load"], common.conditions()["load"])
+    lines = [f"cnn_digits l1's backward with dL/dx (batch 128, float32) beside {count} busy "
+             f"loop(s) ({'they ran throughout' if held == count else 'some had stopped'}), "
+             f"{args.rounds} round(s) of one process per setting, {args.seconds:g} s of calls "
+             f"each; {common.machine().get('cpu', '')}; tinynet {common.commit()}, "
+             f"{time.strftime('%Y-%m-%d')}; load average (1, 5, 15 min) before {load[0]}, "
+             f"after {load[1]}. Written by `python -m benchmarks.placement` "
+             "(its docstring says what each setting is).", "",
+             "| setting | mean call, each process (ms) | median call, each process (ms) | "
+             "GFLOP/s of the mean | numba's worker on the main thread's CPU (share of samples) |",
+             "|---|---|---|---|---|"]
     for name in SETTINGS:
         mine = [r for r in rows if r["setting"] == name]
-        print(f"| {name} | " + ", ".join(f"{r['mean_ms']:.2f}" for r in mine) + " | "
-              + ", ".join(f"{r['median_ms']:.2f}" for r in mine) + " | "
-              + ", ".join(f"{r['gflops']:.0f}" for r in mine) + " | "
-              + ", ".join("–" if r.get("same_cpu") is None or name == "one thread"
-                          else f"{r['same_cpu']:.2f}" for r in mine) + " |")
+        lines.append(f"| {name} | " + ", ".join(f"{r['mean_ms']:.2f}" for r in mine) + " | "
+                     + ", ".join(f"{r['median_ms']:.2f}" for r in mine) + " | "
+                     + ", ".join(f"{r['gflops']:.0f}" for r in mine) + " | "
+                     + ", ".join("–" if r.get("same_cpu") is None or name == "one thread"
+                                 else f"{r['same_cpu']:.2f}" for r in mine) + " |")
+    print("\n" + "\n".join(lines))
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("# Two numba threads beside busy processes: where the scheduler puts them\n\n"
+                    + "\n".join(lines) + "\n")
+        common.log(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -300,41 +300,57 @@ def test_evaluate_and_predict_run_on_the_free_cores_as_fit_does(monkeypatch, run
         assert calls == expected, name
 
 
-def test_thread_ids_are_the_callers_then_numbas_workers_on_its_most_threads():
-    """numba_cpu.thread_ids: the calling thread first, one id per thread numba may run (not only
-    the count set now, which it leaves as it was), each a thread of this process."""
+def _numba_on_openmp():
+    """numba, where its parallel loops run on OpenMP threads (the layer keep_workers_apart is
+    measured on); skips the test otherwise."""
     numba = pytest.importorskip("numba")
-    import threading
+    if not (sys.platform.startswith("linux") and threads._HAS_GETTID):
+        pytest.skip("thread ids need Linux and the C library's gettid")
     from tinynet.kernels import numba_cpu
+    numba_cpu.thread_ids()  # runs a parallel loop: the layer is chosen
+    if numba.threading_layer() != "omp":
+        pytest.skip(f"numba runs on its {numba.threading_layer()} layer here, not OpenMP")
+    return numba, numba_cpu
+
+
+def test_thread_ids_are_the_caller_then_the_workers_of_the_current_team():
+    """numba_cpu.thread_ids: the calling thread first, one id for each thread numba runs now,
+    each a thread of this process."""
+    import threading
+    numba, numba_cpu = _numba_on_openmp()
+    ids = numba_cpu.thread_ids()
+    assert ids[0] == threading.get_native_id()
+    assert len(ids) == len(set(ids)) == numba.get_num_threads()
+    assert {str(t) for t in ids} <= set(os.listdir("/proc/self/task"))
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        ids = numba_cpu.thread_ids()
-        assert numba.get_num_threads() == 1
+        assert numba_cpu.thread_ids() == [threading.get_native_id()]
     finally:
         numba.set_num_threads(before)
-    assert ids[0] == threading.get_native_id()
-    assert len(ids) == len(set(ids)) == numba.config.NUMBA_NUM_THREADS
-    if os.path.isdir("/proc/self/task"):
-        assert {str(t) for t in ids} <= set(os.listdir("/proc/self/task"))
 
 
 @pytest.fixture
 def placing(monkeypatch, blas_calls):
-    """keep_workers_apart with fake numba threads (ids 10, 11, 12: 12 has ended) and CPUs;
-    returns (affinities set, fake state)."""
+    """keep_workers_apart with fake numba threads (the caller, 11 and 12: 12 has ended), CPUs
+    and clock; returns (affinities set, fake state)."""
+    import threading
     numba = pytest.importorskip("numba")
     from tinynet.kernels import numba_cpu
-    for name in threads.BINDING_VARIABLES:
+    for name in ("OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY"):
         monkeypatch.delenv(name, raising=False)
-    fake = {"cpu": 0, "allowed": {0, 1, 2}, "threads": 3, "found": 0}
-    monkeypatch.setitem(threads._state, "workers", {})
+    fake = {"t": 100.0, "cpu": 0, "allowed": {0, 1, 2}, "threads": 3, "found": 0,
+            "ids": [threading.get_native_id(), 11, 12]}
+    monkeypatch.setitem(threads._state, "placed",
+                        {"key": None, "checked": 0.0, "found": None, "workers": []})
     monkeypatch.setitem(threads._state, "cores_shared", True)  # share_cores: done
+    monkeypatch.setattr(threads, "_HAS_GETTID", True)
+    monkeypatch.setattr(threads.time, "monotonic", lambda: fake["t"])
     monkeypatch.setattr(numba, "get_num_threads", lambda: fake["threads"])
 
     def thread_ids():
         fake["found"] += 1
-        return [10, 11, 12]
+        return list(fake["ids"])
 
     monkeypatch.setattr(numba_cpu, "thread_ids", thread_ids)
     monkeypatch.setattr(threads, "_sched_getcpu", lambda: fake["cpu"])
@@ -361,19 +377,28 @@ def test_workers_are_kept_off_the_main_threads_cpu_and_follow_it(placing):
     assert fake["found"] == 2  # found again after one of them had gone
 
 
-def test_workers_are_placed_once_while_the_main_thread_stays(placing, monkeypatch):
+def test_workers_are_found_again_when_numbas_thread_count_changes(placing, monkeypatch):
     settings, fake = placing
     monkeypatch.setattr(threads.os, "sched_setaffinity",
                         lambda tid, cpus: settings.append((tid, set(cpus))))
     assert threads.keep_workers_apart() == {11: {1, 2}, 12: {1, 2}}
-    assert threads.keep_workers_apart() == {}  # the same CPU: nothing set again
-    assert len(settings) == 2 and fake["found"] == 1
-    fake["threads"] = 1  # one thread runs (adapt_to_load under load): nothing to keep apart
-    fake["cpu"] = 1
+    fake["threads"] = 2
+    fake["ids"] = fake["ids"][:1] + [13]  # OpenMP started a new team's worker
+    fake["t"] += threads.WINDOW_S / 2
+    assert threads.keep_workers_apart() == {}  # same CPU within the window: the clock only
+    assert fake["found"] == 1
+    fake["t"] += threads.WINDOW_S / 2
+    assert threads.keep_workers_apart() == {13: {1, 2}}  # the count is looked at again
+    assert fake["found"] == 2
+    fake["t"] += threads.WINDOW_S
+    assert threads.keep_workers_apart() == {}  # nothing changed: nothing set again
+    fake["threads"], fake["cpu"] = 1, 1  # one thread runs (adapt_to_load under load)
     assert threads.keep_workers_apart() == {}
+    assert len(settings) == 3 and fake["found"] == 2
 
 
-@pytest.mark.parametrize("change", ["keep", "OMP_PROC_BIND", "GOMP_CPU_AFFINITY", "one cpu"])
+@pytest.mark.parametrize("change", ["keep", "OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY",
+                                    "one cpu", "no gettid"])
 def test_workers_are_left_alone_under_keep_a_users_binding_or_one_cpu(placing, monkeypatch,
                                                                       change):
     settings, fake = placing
@@ -381,45 +406,56 @@ def test_workers_are_left_alone_under_keep_a_users_binding_or_one_cpu(placing, m
         threads.set_thread_policy("keep")
     elif change == "one cpu":
         fake["allowed"] = {3}
+    elif change == "no gettid":
+        monkeypatch.setattr(threads, "_HAS_GETTID", False)
     else:
-        monkeypatch.setenv(change, "true" if change == "OMP_PROC_BIND" else "0 1")
+        monkeypatch.setenv(change, {"OMP_PROC_BIND": "spread", "OMP_PLACES": "cores"}.get(
+            change, "0 1"))
     assert threads.keep_workers_apart() == {}
-    assert settings == []
+    assert settings == [] and fake["found"] == 0
+
+
+def test_omp_proc_bind_false_is_no_binding(placing, monkeypatch):
+    settings, _ = placing
+    monkeypatch.setenv("OMP_PROC_BIND", "false")
+    assert threads.keep_workers_apart() == {11: {1, 2}}
 
 
 CHILD_PLACED = textwrap.dedent("""
     import json, os, threading
     import numpy as np
-    from tinynet import backend, layers
+    from tinynet import backend, layers, threads
     from tinynet.kernels import numba_cpu
     backend.set_backend("numba")
-    conv = layers.Conv2D(4, 3, activation="relu")
-    conv.forward(np.ones((2, 8, 8, 1), np.float32))  # a parallel numba kernel
-    main, *workers = numba_cpu.thread_ids()
-    print(json.dumps({"allowed": sorted(os.sched_getaffinity(0)),
-                      "main": sorted(os.sched_getaffinity(main)),
-                      "workers": [sorted(os.sched_getaffinity(t)) for t in workers]}))
+    allowed = sorted(os.sched_getaffinity(0))
+    conv, x = layers.Conv2D(4, 3, activation="relu"), np.ones((2, 8, 8, 1), np.float32)
+    seen = []
+    for cpu in (allowed[0], allowed[1]):  # as if the main thread ran there, then moved
+        threads._sched_getcpu = lambda: cpu
+        conv.forward(x)  # a parallel numba kernel
+        main, *workers = numba_cpu.thread_ids()
+        seen.append({"main": sorted(os.sched_getaffinity(main)),
+                     "workers": [sorted(os.sched_getaffinity(t)) for t in workers]})
+    print(json.dumps({"allowed": allowed, "seen": seen}))
 """)
 
 
 @pytest.mark.parametrize("policy", ["auto", "keep"])
-def test_a_process_keeps_its_numba_workers_off_one_cpu_and_its_main_thread_free(policy):
-    """End to end, in a fresh process: under "auto" each numba worker may run on every CPU but
-    one (the main thread's when the kernel ran), the main thread on all; "keep" places none."""
-    pytest.importorskip("numba")
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs Linux's sched_setaffinity and at least 2 usable CPUs")
-    env = {k: v for k, v in os.environ.items()
-           if k not in OMP_VARIABLES + threads.BINDING_VARIABLES}
+def test_a_process_keeps_its_numba_workers_off_the_main_threads_cpu(policy):
+    """End to end, in a fresh process (the CPU the main thread reports is chosen by the test):
+    under "auto" numba's worker may run on every CPU but the main thread's, and follows it when
+    it moves; the main thread keeps every CPU; "keep" places nothing."""
+    _numba_on_openmp()
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs at least 2 usable CPUs")
+    env = {k: v for k, v in os.environ.items() if k not in OMP_VARIABLES + (
+        "OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY")}
     env.update(TINYNET_THREADS=policy, NUMBA_NUM_THREADS="2")
     done = subprocess.run([sys.executable, "-c", CHILD_PLACED], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
     allowed = set(got["allowed"])
-    assert set(got["main"]) == allowed and len(got["workers"]) == 1
-    worker = set(got["workers"][0])
-    if policy == "keep":
-        assert worker == allowed
-    else:
-        assert worker < allowed and len(allowed - worker) == 1
+    for cpu, seen in zip(got["allowed"][:2], got["seen"]):
+        assert set(seen["main"]) == allowed and len(seen["workers"]) == 1
+        assert set(seen["workers"][0]) == (allowed if policy == "keep" else allowed - {cpu})

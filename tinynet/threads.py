@@ -54,7 +54,7 @@ from .sysinfo import usable_cpus
 POLICIES = ("auto", "keep")
 _state = {"policy": None, "cores_shared": False, "sample": None, "threads": None, "soon": True,
           "numba_threads": None, "ceiling": None,
-          "workers": {}}
+          "placed": {"key": None, "checked": 0.0, "found": None, "workers": []}}
 
 
 def set_thread_policy(policy):
@@ -127,71 +127,83 @@ def share_cores():
         set_blas_threads(1)
 
 
-# OpenMP's (and the other threading layers') own ways of binding threads to cores: where the user
-# set one, the threads are theirs to place
-BINDING_VARIABLES = ("OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY")
-
-
-def _libc_sched_getcpu():
-    """The C library's ``sched_getcpu`` (the CPU the calling thread runs on; about 0.1 us a call
-    here), or None where there is none."""
+def _libc_function(name):
+    """The C library's function ``name`` (returning an int, taking nothing), or None where this
+    C library (or system) has none."""
     try:
-        fn = ctypes.CDLL(None).sched_getcpu
+        fn = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError, TypeError):
         return None
     fn.restype, fn.argtypes = ctypes.c_int, []
     return fn
 
 
-_sched_getcpu = _libc_sched_getcpu()
+# the CPU the calling thread runs on (about 0.1 us a call here); and whether numba_cpu.thread_ids
+# can run (it calls gettid from compiled code: missing, that call would crash the process)
+_sched_getcpu = _libc_function("sched_getcpu")
+_HAS_GETTID = _libc_function("gettid") is not None
+
+
+def _user_binds_threads():
+    """Whether the user asked OpenMP (or Intel's) to bind threads to CPUs themselves."""
+    bind = os.environ.get("OMP_PROC_BIND", "false").strip().lower()
+    return bind not in ("", "false") or any(
+        v in os.environ for v in ("OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY"))
 
 
 def keep_workers_apart():
     """Under "auto", on Linux, while numba runs on more than one thread: let numba's worker
-    threads run on every CPU this process may use but the one the calling thread (numba's
-    thread 0, Python's) runs on now; when that thread has moved, at a later call, they follow.
-    Returns ``{worker id: CPUs}`` as set (empty where nothing was).
+    threads run on every CPU this process may use but the one the calling thread (Python's)
+    runs on now; when that thread moves, or numba's thread count changes, they follow at the
+    next call. Returns ``{worker id: CPUs}`` as set (empty where nothing was set).
 
     A parallel loop ends when its slowest thread does. Beside other busy processes, the
     scheduler can put both of a 2-core machine's numba threads on one core and the other
     processes on the other (counted in runnable tasks, that is balanced), and leave them there:
     each thread then waits for the other's time slices, and a kernel on two threads runs slower
-    than on one. Measured with ``python -m benchmarks.placement`` (cnn_digits l1's backward with
-    dL/dx, batch 128, beside two busy loops, 2026-12-05): in 17 processes not placed, the median
-    call took 0.66-0.74 ms in the 11 whose worker never ran on the main thread's CPU and
-    2.04-2.10 ms in the 6 where it always did; with the workers placed once, at the first
-    kernel, 0.62-0.76 ms in 15 of 16 (the sixteenth, 1.95 ms: its main thread had moved onto
-    the worker's CPU after it); following the main thread before every kernel (``sched_getcpu``,
-    a fraction of a microsecond), as here, 0.64-0.75 ms in 6 of 6 (one thread: 1.25-1.42 ms).
-    The main thread itself is left free (binding it, as ``OMP_PROC_BIND`` does, would pin every
-    process it starts to its core too). The workers' ids are found once for each calling thread
-    (:func:`tinynet.kernels.numba_cpu.thread_ids`, a parallel loop). Nothing is done under
-    "keep", where the user set an OpenMP binding (:data:`BINDING_VARIABLES`), where the process
-    may use one CPU, or without ``sched_getcpu`` and ``sched_setaffinity``."""
-    if _sched_getcpu is None or not hasattr(os, "sched_setaffinity"):
+    than on one. ``python -m benchmarks.placement`` measures it (cnn_digits l1's backward with
+    dL/dx, batch 128, process after process beside two busy loops; its committed run is
+    benchmarks/placement.md). The main thread itself is left free (binding it, as
+    ``OMP_PROC_BIND`` does, would pin every process it starts to its core too).
+
+    Cost: before every kernel a look at the calling thread's CPU (``sched_getcpu``) and the
+    clock, about 0.4 us; every :data:`WINDOW_S` seconds, or when that CPU has changed, numba's
+    thread count too; the workers' ids are found again (a parallel loop,
+    :func:`tinynet.kernels.numba_cpu.thread_ids`) when the calling thread or the count has
+    changed, or a worker has ended. Nothing is done under "keep", where the user binds
+    threads themselves (``OMP_PROC_BIND`` other than false, ``OMP_PLACES``,
+    ``GOMP_CPU_AFFINITY``, ``KMP_AFFINITY``), where the process may use one CPU, or without
+    ``sched_getcpu``, ``gettid`` and ``sched_setaffinity`` (other systems, older C libraries)."""
+    if _sched_getcpu is None or not _HAS_GETTID or not hasattr(os, "sched_setaffinity"):
         return {}
-    here, caller = _sched_getcpu(), threading.get_native_id()
-    known = _state["workers"]
-    if caller in known and known[caller][0] == here:  # placed for this CPU already
-        return {}
+    here, caller, now = _sched_getcpu(), threading.get_native_id(), time.monotonic()
+    last = _state["placed"]
+    if last["key"] is not None and last["key"][:2] == (caller, here) and \
+            now - last["checked"] < WINDOW_S:
+        return {}  # decided for this thread on this CPU a moment ago
+    last["checked"] = now
     numba = sys.modules.get("numba")
-    if (numba is None or numba.get_num_threads() < 2 or thread_policy() != "auto"
-            or any(v in os.environ for v in BINDING_VARIABLES)):
+    count = numba.get_num_threads() if numba is not None else 1
+    key = (caller, here, count)
+    if key == last["key"]:
+        return {}
+    last["key"] = key
+    if count < 2 or thread_policy() != "auto" or _user_binds_threads():
         return {}
     allowed = os.sched_getaffinity(0)
     if len(allowed) < 2 or here not in allowed:
         return {}
-    if caller not in known:
+    if last["found"] != (caller, count):
         from .kernels import numba_cpu
-        known[caller] = [None, numba_cpu.thread_ids()[1:]]
-    known[caller][0] = here
+        last["workers"] = [t for t in numba_cpu.thread_ids() if t != caller]
+        last["found"] = (caller, count)
     cpus = allowed - {here}
     placed = {}
-    for tid in known[caller][1]:
+    for tid in last["workers"]:
         try:
             os.sched_setaffinity(tid, cpus)
-        except OSError:  # gone, or not this process's to place: found again next time
-            known.pop(caller, None)
+        except OSError:  # ended, or not this process's to place: find them again next call
+            last["found"] = last["key"] = None
             continue
         placed[tid] = cpus
     return placed

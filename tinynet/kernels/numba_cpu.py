@@ -64,6 +64,7 @@ gradients and, where listing every position costs less than the dense loops woul
 zeros (:func:`_winners_pay`), runs the same backward from the winners, each position a window of
 one.
 """
+import ctypes
 import functools
 
 import numba
@@ -91,23 +92,24 @@ def _gettid(typingctx):
 
 @njit(parallel=True, cache=True)
 def _thread_ids(out):
-    for i in prange(64 * out.shape[0]):  # static chunks: every thread of the team runs some
+    for i in prange(64 * out.shape[0]):
         out[numba.get_thread_id()] = _gettid()
 
 
 def thread_ids():
-    """The operating system's ids of the threads numba's parallel loops run on, the calling
-    thread's first (numba's thread 0), on the most threads numba has (``NUMBA_NUM_THREADS``,
-    whatever ``numba.set_num_threads`` has set: its count is put back). Linux only: what
-    :func:`tinynet.threads.keep_workers_apart` gives ``os.sched_setaffinity``."""
-    current = numba.get_num_threads()
-    out = np.zeros(numba.config.NUMBA_NUM_THREADS, np.int64)
-    try:
-        numba.set_num_threads(out.size)
-        _thread_ids(out)
-    finally:
-        numba.set_num_threads(current)
-    return [int(t) for t in out if t > 0]
+    """The operating system's ids of the threads a parallel loop runs on now, at numba's current
+    thread count (under OpenMP, numba's default layer here, the calling thread's first: it is
+    thread 0 of its team; other layers may leave it out). Linux, with a C library that has
+    ``gettid`` (glibc 2.30 or later): elsewhere a RuntimeError, since the compiled call to a
+    missing function would crash the process. OpenMP ends the threads a smaller team leaves
+    out and starts new ones when the team grows again, so the ids hold until the count
+    changes. What :func:`tinynet.threads.keep_workers_apart` gives ``os.sched_setaffinity``."""
+    if not hasattr(ctypes.CDLL(None), "gettid"):
+        raise RuntimeError("thread_ids needs the C library's gettid (Linux, glibc 2.30 or later)")
+    out = np.zeros(numba.get_num_threads(), np.int64)
+    _thread_ids(out)
+    return list(dict.fromkeys(int(t) for t in out if t > 0))  # each once, in thread order
+
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # 'contract' lets LLVM fuse a*b+c into one FMA; 'reassoc' lets it vectorise a reduction (a dot
