@@ -29,10 +29,9 @@ and with other jobs on the machine, long-spinning OpenMP threads made the digits
   predict ran 19,000-19,200 images/s on 2 threads in two rounds of three (29,600 in the third)
   and 24,800-25,600 on 1. Kernels called by hand run on numba's count;
 * :func:`keep_workers_apart`, before each parallel kernel (:func:`before_kernels`) while numba
-  runs more than one thread: numba's worker threads may run
-  on every CPU but the main thread's. Beside busy processes the scheduler can otherwise leave
-  both threads on one core for the life of the process, where a kernel on two threads runs
-  slower than on one.
+  runs more than one thread: numba's worker threads may run on every CPU but the main
+  thread's. Beside busy processes the scheduler can otherwise leave both threads on one core
+  for the life of the process, where a kernel on two threads runs slower than on one.
 
 These settings are process-wide, hence the ``"keep"`` policy, which changes nothing.
 OpenBLAS's float32 products round differently on 1 and 2 threads (x @ W for a batch of 128 and
@@ -127,21 +126,18 @@ def share_cores():
         set_blas_threads(1)
 
 
-def _libc_function(name):
-    """The C library's function ``name`` (returning an int, taking nothing), or None where this
-    C library (or system) has none."""
+def _libc_sched_getcpu():
+    """The C library's ``sched_getcpu`` (the CPU the calling thread runs on; about 0.1 us a call
+    here), or None where this C library (or system) has none."""
     try:
-        fn = getattr(ctypes.CDLL(None), name)
+        fn = ctypes.CDLL(None).sched_getcpu
     except (OSError, AttributeError, TypeError):
         return None
     fn.restype, fn.argtypes = ctypes.c_int, []
     return fn
 
 
-# the CPU the calling thread runs on (about 0.1 us a call here); and whether numba_cpu.thread_ids
-# can run (it calls gettid from compiled code: missing, that call would crash the process)
-_sched_getcpu = _libc_function("sched_getcpu")
-_HAS_GETTID = _libc_function("gettid") is not None
+_sched_getcpu = _libc_sched_getcpu()
 
 
 def _user_binds_threads():
@@ -174,7 +170,7 @@ def keep_workers_apart():
     threads themselves (``OMP_PROC_BIND`` other than false, ``OMP_PLACES``,
     ``GOMP_CPU_AFFINITY``, ``KMP_AFFINITY``), where the process may use one CPU, or without
     ``sched_getcpu``, ``gettid`` and ``sched_setaffinity`` (other systems, older C libraries)."""
-    if _sched_getcpu is None or not _HAS_GETTID or not hasattr(os, "sched_setaffinity"):
+    if _sched_getcpu is None or not hasattr(os, "sched_setaffinity"):
         return {}
     here, caller, now = _sched_getcpu(), threading.get_native_id(), time.monotonic()
     last = _state["placed"]
@@ -195,7 +191,10 @@ def keep_workers_apart():
         return {}
     if last["found"] != (caller, count):
         from .kernels import numba_cpu
-        last["workers"] = [t for t in numba_cpu.thread_ids() if t != caller]
+        try:
+            last["workers"] = [t for t in numba_cpu.thread_ids() if t != caller]
+        except RuntimeError:  # no gettid in this C library: no ids to place
+            return {}
         last["found"] = (caller, count)
     cpus = allowed - {here}
     placed = {}
